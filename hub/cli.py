@@ -82,7 +82,9 @@ class HubGroup(click.Group):
             env = ctx.find_object(Env)
             if env is not None and env.verbose:
                 err_console.print(traceback.format_exc(), highlight=False, markup=False)
-            err_console.print(f"Error: {logs.redact(str(exc))}", highlight=False, markup=False, soft_wrap=True)
+            err_console.print(
+                f"Error: {logs.redact(str(exc))}", highlight=False, markup=False, soft_wrap=True
+            )
             ctx.exit(1)
         except KeyboardInterrupt:
             err_console.print("Interrupted.", highlight=False)
@@ -91,12 +93,26 @@ class HubGroup(click.Group):
 
 @click.group(cls=HubGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="hub")
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), envvar="HUB_CONFIG", help="Path to hub.toml (default ./hub.toml).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Database path (overrides [hub] database).")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="HUB_CONFIG",
+    help="Path to hub.toml (default ./hub.toml).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    help="Database path (overrides [hub] database).",
+)
 @click.option("-v", "--verbose", count=True, help="More logging: -v info, -vv debug.")
 @click.option("--log-json", is_flag=True, help="Log as JSON lines on stderr.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, db_path: str | None, verbose: int, log_json: bool) -> None:
+def cli(
+    ctx: click.Context, config_path: str | None, db_path: str | None, verbose: int, log_json: bool
+) -> None:
     """hub: customer-success signals from Zendesk, Stripe, HubSpot and BuiltWith, one health
     score per customer, written back to HubSpot.
 

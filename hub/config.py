@@ -32,6 +32,17 @@ else:  # pragma: no cover - Python 3.10
 
 DEFAULT_CONFIG = "hub.toml"
 SECRET_PREFIXES = ("env:", "file:", "secret:")
+SECRET_KEY_HINTS = ("key", "token", "secret", "password")
+
+
+def _mask(key: str, value: Any) -> Any:
+    if (
+        isinstance(value, str)
+        and any(h in key.lower() for h in SECRET_KEY_HINTS)
+        and not value.startswith(SECRET_PREFIXES)
+    ):
+        return "**********"
+    return value
 
 
 class _Strict(BaseModel):
@@ -53,6 +64,13 @@ class ConnectionConfig(_Strict):
     enabled: bool = True
     schedule: str | None = Field(default=None, description="'every 30m', 'every 2h' or a cron line")
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    def __repr_args__(self):
+        # Settings may hold literal secrets: never show their values in repr().
+        for key, value in super().__repr_args__():
+            if key == "settings":
+                value = {k: _mask(k, v) for k, v in self.settings.items()}
+            yield key, value
 
     @field_validator("schedule")
     @classmethod
@@ -82,6 +100,7 @@ class Config(_Strict):
     hub: HubSection = Field(default_factory=HubSection)
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
     identity: IdentitySection = Field(default_factory=IdentitySection)
+    timeline: dict[str, Any] = Field(default_factory=dict)
     health: dict[str, Any] = Field(default_factory=dict)
     playbooks: dict[str, Any] = Field(default_factory=dict)
     push: dict[str, Any] = Field(default_factory=dict)
@@ -110,12 +129,18 @@ class Config(_Strict):
             return self.connections[name]
         except KeyError:
             known = ", ".join(sorted(self.connections)) or "none configured"
-            raise ConfigError(f"no connection named {name!r} in {self._path or 'hub.toml'}", hint=f"connections: {known}") from None
+            raise ConfigError(
+                f"no connection named {name!r} in {self._path or 'hub.toml'}",
+                hint=f"connections: {known}",
+            ) from None
 
     def resolved_settings(self, name: str) -> dict[str, Any]:
         """The connection's settings with secret references replaced by their values."""
         conn = self.connection(name)
-        return {k: self._resolve(v, f"connections.{name}.settings.{k}") for k, v in conn.settings.items()}
+        return {
+            k: self._resolve(v, f"connections.{name}.settings.{k}")
+            for k, v in conn.settings.items()
+        }
 
     def _resolve(self, value: Any, where: str) -> Any:
         if isinstance(value, dict):
@@ -126,23 +151,35 @@ class Config(_Strict):
         origin = self._path or "hub.toml"
         if scheme == "env":
             if ref not in os.environ:
-                raise ConfigError(f"{origin}: {where} refers to environment variable {ref} which is not set", hint=f"export {ref}=… before running hub")
+                raise ConfigError(
+                    f"{origin}: {where} refers to environment variable {ref} which is not set",
+                    hint=f"export {ref}=… before running hub",
+                )
             return os.environ[ref]
         if scheme == "file":
             path = Path(ref).expanduser()
             if self._path is not None and not path.is_absolute():
                 path = self._path.parent / path
             if not path.is_file():
-                raise ConfigError(f"{origin}: {where} refers to secret file {path} which does not exist", hint="create it (chmod 600) or fix the path")
+                raise ConfigError(
+                    f"{origin}: {where} refers to secret file {path} which does not exist",
+                    hint="create it (chmod 600) or fix the path",
+                )
             return path.read_text().strip()
         secrets = self._secrets_file()
         if ref not in secrets:
-            raise ConfigError(f"{origin}: {where} refers to secret {ref!r} which is not in the secrets file", hint="add it to [hub] secrets_file")
+            raise ConfigError(
+                f"{origin}: {where} refers to secret {ref!r} which is not in the secrets file",
+                hint="add it to [hub] secrets_file",
+            )
         return secrets[ref]
 
     def _secrets_file(self) -> dict[str, Any]:
         if not self.hub.secrets_file:
-            raise ConfigError(f"{self._path or 'hub.toml'}: a 'secret:' reference needs [hub] secrets_file", hint="set secrets_file or use env:VAR")
+            raise ConfigError(
+                f"{self._path or 'hub.toml'}: a 'secret:' reference needs [hub] secrets_file",
+                hint="set secrets_file or use env:VAR",
+            )
         path = Path(self.hub.secrets_file).expanduser()
         if self._path is not None and not path.is_absolute():
             path = self._path.parent / path
@@ -150,9 +187,14 @@ class Config(_Strict):
             with path.open("rb") as fh:
                 return tomllib.load(fh)
         except FileNotFoundError:
-            raise ConfigError(f"secrets file {path} does not exist", hint="create it (chmod 600) or fix [hub] secrets_file") from None
+            raise ConfigError(
+                f"secrets file {path} does not exist",
+                hint="create it (chmod 600) or fix [hub] secrets_file",
+            ) from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"secrets file {path} is not valid TOML: {exc}", hint="fix its syntax") from None
+            raise ConfigError(
+                f"secrets file {path} is not valid TOML: {exc}", hint="fix its syntax"
+            ) from None
 
 
 def _format_error(path: Path | str, exc: ValidationError) -> ConfigError:
@@ -160,7 +202,9 @@ def _format_error(path: Path | str, exc: ValidationError) -> ConfigError:
     loc = ".".join(str(p) for p in first["loc"])
     kind = first["type"]
     if kind == "extra_forbidden":
-        return ConfigError(f"{path}: unknown key {loc}", hint="check the spelling against config.example.toml")
+        return ConfigError(
+            f"{path}: unknown key {loc}", hint="check the spelling against config.example.toml"
+        )
     if kind == "missing":
         return ConfigError(f"{path}: {loc} is required", hint="add it (see config.example.toml)")
     # ``input`` is deliberately not shown: it may be a secret.
@@ -186,18 +230,21 @@ def load_config(path: str | Path | None = None) -> Config:
     """Read and validate ``hub.toml`` (``HUB_CONFIG`` or ``./hub.toml`` by default)."""
     path = Path(path or os.environ.get("HUB_CONFIG") or DEFAULT_CONFIG).expanduser()
     if not path.exists():
-        raise ConfigError(f"config file {path} not found", hint="run 'hub init' to write one, or pass --config")
+        raise ConfigError(
+            f"config file {path} not found", hint="run 'hub init' to write one, or pass --config"
+        )
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix the syntax at that line") from None
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}", hint="fix the syntax at that line"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the path and permissions") from None
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror}", hint="check the path and permissions"
+        ) from None
     return parse_config(data, path.resolve())
-
-
-SECRET_KEY_HINTS = ("key", "token", "secret", "password")
 
 
 def _literal_secret_warnings(config: Config, path: Path | None) -> list[str]:
@@ -210,9 +257,13 @@ def _literal_secret_warnings(config: Config, path: Path | None) -> list[str]:
                 and any(h in key.lower() for h in SECRET_KEY_HINTS)
                 and not value.startswith(SECRET_PREFIXES)
             ):
-                warnings.append(f"connections.{name}.settings.{key} is a literal secret; use \"env:VAR\" or \"file:PATH\" instead")
+                warnings.append(
+                    f'connections.{name}.settings.{key} is a literal secret; use "env:VAR" or "file:PATH" instead'
+                )
     if path is not None and path.exists() and warnings:
         mode = path.stat().st_mode
         if mode & (stat.S_IRGRP | stat.S_IROTH):
-            warnings.append(f"{path} holds secrets and is readable by other users; run chmod 600 {path}")
+            warnings.append(
+                f"{path} holds secrets and is readable by other users; run chmod 600 {path}"
+            )
     return warnings

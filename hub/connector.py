@@ -124,7 +124,9 @@ class Stream:
     def record_id(self, record: dict[str, Any]) -> str:
         value = dig(record, self.primary_key)
         if value is None:
-            raise HubError(f"{self.connector.name}.{self.name}: a record has no {self.primary_key!r}")
+            raise HubError(
+                f"{self.connector.name}.{self.name}: a record has no {self.primary_key!r}"
+            )
         return str(value)
 
     def to_raw(self, record: dict[str, Any]) -> RawRecord:
@@ -157,7 +159,10 @@ class Stream:
             bookmark = resume.get("bookmark", bookmark)
         else:
             url = self.path
-            params = {**self.request_params(bookmark), **(paginator.first_params() if paginator else {})}
+            params = {
+                **self.request_params(bookmark),
+                **(paginator.first_params() if paginator else {}),
+            }
             high = bookmark
         while True:
             response = ctx.client.request(self.method, url, params=params or None)
@@ -169,13 +174,25 @@ class Stream:
                     high = value
             nxt = paginator.next_page(response, body, records) if paginator else None
             if nxt is None:
-                yield Page(raws, {"bookmark": high} if self.incremental != "full" else {"bookmark": None, "complete": True}, done=True)
+                yield Page(
+                    raws,
+                    {"bookmark": high}
+                    if self.incremental != "full"
+                    else {"bookmark": None, "complete": True},
+                    done=True,
+                )
                 return
             if isinstance(nxt, str):
                 url, params = nxt, {}
             else:
                 url, params = self.path, {**self.request_params(bookmark), **nxt}
-            yield Page(raws, {**state, "resume": {"url": url, "params": params, "high": high, "bookmark": bookmark}})
+            yield Page(
+                raws,
+                {
+                    **state,
+                    "resume": {"url": url, "params": params, "high": high, "bookmark": bookmark},
+                },
+            )
             if ctx.stop.is_set():
                 return
 
@@ -190,9 +207,16 @@ class Connector:
     Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
     streams: ClassVar[list[type[Stream]]] = []
 
-    def __init__(self, settings: ConnectorSettings | dict[str, Any] | None = None, *, connection: str | None = None):
+    def __init__(
+        self,
+        settings: ConnectorSettings | dict[str, Any] | None = None,
+        *,
+        connection: str | None = None,
+    ):
         if not isinstance(settings, BaseModel):
-            settings = self.parse_settings(settings or {}, where=f"connections.{connection or self.name}.settings")
+            settings = self.parse_settings(
+                settings or {}, where=f"connections.{connection or self.name}.settings"
+            )
         self.settings = settings
         self.connection = connection or self.name
 
@@ -261,7 +285,9 @@ class Connector:
         digest = hashlib.sha256("\0".join(self.secrets()).encode()).hexdigest()[:12]
         return f"{self.name}:{self.base_url()}:{digest}"
 
-    def client(self, *, transport: httpx.BaseTransport | None = None, sleep: Any = None) -> HttpClient:
+    def client(
+        self, *, transport: httpx.BaseTransport | None = None, sleep: Any = None
+    ) -> HttpClient:
         kwargs: dict[str, Any] = {}
         if sleep is not None:
             kwargs["sleep"] = sleep

@@ -70,6 +70,24 @@ def scrub_url(url: httpx.URL | str) -> str:
     return str(url.copy_with(query=None, fragment=None))
 
 
+class _ScrubQueryFilter(logging.Filter):
+    """httpx logs every request URL at INFO, query string included; drop the query.
+
+    Some APIs take the key as a query parameter (BuiltWith's ``KEY``), so a root logger
+    at INFO (or pytest's caplog) would otherwise record the key with every request.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(
+                scrub_url(a) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_ScrubQueryFilter())
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date)."""
     if value is None or value == "":
@@ -107,7 +125,11 @@ def error_text(response: httpx.Response, limit: int = 200) -> str:
         message = message or body.get("message") or body.get("description")
         if not message and isinstance(body.get("errors"), list) and body["errors"]:
             first = body["errors"][0]
-            message = first.get("detail") or first.get("message") or first.get("title") if isinstance(first, dict) else str(first)
+            message = (
+                first.get("detail") or first.get("message") or first.get("title")
+                if isinstance(first, dict)
+                else str(first)
+            )
         if not message and isinstance(body.get("Errors"), list) and body["Errors"]:
             first = body["Errors"][0]
             message = first.get("Message") if isinstance(first, dict) else str(first)
@@ -124,9 +146,13 @@ def default_classify(response: httpx.Response) -> HubError | None:
     where = f"{response.request.method} {scrub_url(response.request.url)}"
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     if status == 429:
-        return RetriableAPIError(f"{where} was rate limited (429): {text}", status=status, retry_after=retry_after)
+        return RetriableAPIError(
+            f"{where} was rate limited (429): {text}", status=status, retry_after=retry_after
+        )
     if status >= 500 or status == 408:
-        return RetriableAPIError(f"{where} failed with {status}: {text}", status=status, retry_after=retry_after)
+        return RetriableAPIError(
+            f"{where} failed with {status}: {text}", status=status, retry_after=retry_after
+        )
     if status in (401, 403):
         return FatalAPIError(
             f"{where} was refused ({status}): {text}",
@@ -219,12 +245,20 @@ class HttpClient:
             ) from None
         except httpx.TransportError as exc:
             raise RetriableAPIError(
-                self.scrub(f"{method} {scrub_url(self._client.build_request(method, url).url)} "
-                           f"connection failed: {type(exc).__name__}: {exc}")
+                self.scrub(
+                    f"{method} {scrub_url(self._client.build_request(method, url).url)} "
+                    f"connection failed: {type(exc).__name__}: {exc}"
+                )
             ) from None
         elapsed = (time.perf_counter() - started) * 1000
         self.stats.by_status[response.status_code] += 1
-        log.debug("%s %s -> %s (%.0f ms)", method, scrub_url(response.request.url), response.status_code, elapsed)
+        log.debug(
+            "%s %s -> %s (%.0f ms)",
+            method,
+            scrub_url(response.request.url),
+            response.status_code,
+            elapsed,
+        )
         if self.observe is not None:
             self.observe(response, self)
         if response.status_code == 429:
@@ -243,7 +277,9 @@ class HttpClient:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             return min(float(retry_after), self.retry.max_retry_after)
-        backoff = min(self.retry.backoff_cap, self.retry.backoff_base * 2 ** (state.attempt_number - 1))
+        backoff = min(
+            self.retry.backoff_cap, self.retry.backoff_base * 2 ** (state.attempt_number - 1)
+        )
         return backoff / 2 + random.uniform(0, backoff / 2)
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:

@@ -55,7 +55,14 @@ def m001_internal_tables(db: Database) -> None:
     db["_hub_seq"].create({"name": str, "value": int}, pk="name")
     db["_hub_seq"].insert({"name": "raw", "value": 0})
     db["_hub_lock"].create(
-        {"name": str, "owner": str, "pid": int, "host": str, "acquired_at": str, "heartbeat_at": str},
+        {
+            "name": str,
+            "owner": str,
+            "pid": int,
+            "host": str,
+            "acquired_at": str,
+            "heartbeat_at": str,
+        },
         pk="name",
     )
 

@@ -122,7 +122,14 @@ class NextLinkPaginator(Paginator):
 class OffsetPaginator(Paginator):
     """``offset``/``limit`` style; stops on a short page."""
 
-    def __init__(self, limit: int, *, offset_param: str = "offset", limit_param: str = "limit", start: int = 0):
+    def __init__(
+        self,
+        limit: int,
+        *,
+        offset_param: str = "offset",
+        limit_param: str = "limit",
+        start: int = 0,
+    ):
         super().__init__()
         self.limit = limit
         self.offset_param = offset_param
@@ -143,7 +150,14 @@ class OffsetPaginator(Paginator):
 class LastIdPaginator(Paginator):
     """Stripe style: ``starting_after=<id of the last record>`` while ``has_more`` is true."""
 
-    def __init__(self, *, limit: int = 100, param: str = "starting_after", has_more_path: str = "has_more", id_field: str = "id"):
+    def __init__(
+        self,
+        *,
+        limit: int = 100,
+        param: str = "starting_after",
+        has_more_path: str = "has_more",
+        id_field: str = "id",
+    ):
         super().__init__()
         self.limit = limit
         self.param = param

@@ -38,7 +38,10 @@ class Registry:
         def register(obj: Any, name: str | None = None) -> Any:
             key = name or getattr(obj, "name", None)
             if not key or not isinstance(key, str):
-                raise StartupError(f"a plugin registered a {kind[:-1]} without a name: {obj!r}", hint="give the class a 'name' attribute")
+                raise StartupError(
+                    f"a plugin registered a {kind[:-1]} without a name: {obj!r}",
+                    hint="give the class a 'name' attribute",
+                )
             if kind == "connectors":
                 _validate_connector(obj)
             if key in table and table[key] is not obj:
@@ -56,14 +59,19 @@ class Registry:
             return self.connectors[name]
         except KeyError:
             known = ", ".join(sorted(self.connectors)) or "none"
-            raise ConfigError(f"no connector named {name!r} is installed", hint=f"installed: {known}; see 'hub plugins'") from None
+            raise ConfigError(
+                f"no connector named {name!r} is installed",
+                hint=f"installed: {known}; see 'hub plugins'",
+            ) from None
 
 
 def _validate_connector(obj: Any) -> None:
     from hub.connector import Connector
 
     if not (isinstance(obj, type) and issubclass(obj, Connector)):
-        raise StartupError(f"register_connectors got {obj!r}, not a hub.connector.Connector subclass")
+        raise StartupError(
+            f"register_connectors got {obj!r}, not a hub.connector.Connector subclass"
+        )
     if not obj.streams:
         raise StartupError(f"connector {obj.name!r} declares no streams")
 

@@ -29,7 +29,9 @@ def parse_schedule(text: str) -> Schedule:
     if match:
         seconds = int(match.group(1)) * _UNITS[match.group(2)]
         if seconds < 60:
-            raise ConfigError(f"schedule {text!r} is shorter than a minute", hint="use at least 'every 1m'")
+            raise ConfigError(
+                f"schedule {text!r} is shorter than a minute", hint="use at least 'every 1m'"
+            )
         return Schedule(interval_s=seconds)
     fields = value.split()
     if len(fields) == 5:
@@ -38,6 +40,11 @@ def parse_schedule(text: str) -> Schedule:
         try:
             CronTrigger.from_crontab(value)
         except ValueError as exc:
-            raise ConfigError(f"schedule {text!r} is not a valid cron line: {exc}", hint="e.g. '*/30 * * * *'") from None
+            raise ConfigError(
+                f"schedule {text!r} is not a valid cron line: {exc}", hint="e.g. '*/30 * * * *'"
+            ) from None
         return Schedule(cron=value)
-    raise ConfigError(f"schedule {text!r} is not understood", hint="write 'every 30m', 'every 2h' or a cron line like '*/30 * * * *'")
+    raise ConfigError(
+        f"schedule {text!r} is not understood",
+        hint="write 'every 30m', 'every 2h' or a cron line like '*/30 * * * *'",
+    )

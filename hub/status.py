@@ -32,19 +32,34 @@ def collect_status(store: Store, config: Any = None) -> dict[str, Any]:
     )
     # A connection-level failure (stream NULL) is superseded by later stream runs.
     latest_stream_ids: dict[str, int] = {}
-    for conn, max_id in db.execute("SELECT connection, MAX(id) FROM _hub_runs WHERE kind='sync' GROUP BY connection"):
+    for conn, max_id in db.execute(
+        "SELECT connection, MAX(id) FROM _hub_runs WHERE kind='sync' GROUP BY connection"
+    ):
         latest_stream_ids[conn] = max_id
     next_runs = _next_runs(store)
     out = []
     for row in rows:
         if row["stream"] is None:
-            newest = db.execute("SELECT MAX(id) FROM _hub_runs WHERE kind='sync' AND connection=? AND stream IS NOT NULL", [row["connection"]]).fetchone()[0]
-            if newest and newest > db.execute("SELECT MAX(id) FROM _hub_runs WHERE kind='sync' AND connection=? AND stream IS NULL", [row["connection"]]).fetchone()[0]:
+            newest = db.execute(
+                "SELECT MAX(id) FROM _hub_runs WHERE kind='sync' AND connection=? AND stream IS NOT NULL",
+                [row["connection"]],
+            ).fetchone()[0]
+            if (
+                newest
+                and newest
+                > db.execute(
+                    "SELECT MAX(id) FROM _hub_runs WHERE kind='sync' AND connection=? AND stream IS NULL",
+                    [row["connection"]],
+                ).fetchone()[0]
+            ):
                 continue
         row["next_run"] = next_runs.get(row["connection"])
         out.append(row)
     configured = set(config.connections) if config is not None else None
-    failing = any(r["status"] == "error" and (configured is None or r["connection"] in configured) for r in out)
+    failing = any(
+        r["status"] == "error" and (configured is None or r["connection"] in configured)
+        for r in out
+    )
     steps = list(
         db.query(
             """

@@ -268,7 +268,9 @@ class Store:
         """Most recent runs first."""
         where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
         return list(
-            self.db.query(f"SELECT * FROM _hub_runs {where} ORDER BY id DESC LIMIT ?", [*params, limit])
+            self.db.query(
+                f"SELECT * FROM _hub_runs {where} ORDER BY id DESC LIMIT ?", [*params, limit]
+            )
         )
 
 

@@ -50,7 +50,10 @@ def build_connector(config: Config, name: str) -> Connector:
     """Instantiate the connector for connection ``name`` with its resolved settings."""
     conn = config.connection(name)
     cls = get_registry().connector(conn.connector)
-    settings = cls.parse_settings(config.resolved_settings(name), where=f"{config.path or 'hub.toml'}: connections.{name}.settings")
+    settings = cls.parse_settings(
+        config.resolved_settings(name),
+        where=f"{config.path or 'hub.toml'}: connections.{name}.settings",
+    )
     return cls(settings, connection=name)
 
 
@@ -72,7 +75,9 @@ def sync_connection(
         for stream in connector.get_streams(streams):
             if stop.is_set():
                 break
-            results.append(_sync_stream(store, connector, stream, client, full_refresh, progress, stop))
+            results.append(
+                _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
+            )
     return results
 
 
@@ -82,7 +87,14 @@ def _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
     run_id = store.start_run("sync", name, stream.name)
     before = client.stats.snapshot()
     started = time.perf_counter()
-    ctx = SyncContext(client=client, store=store, connection=name, connector=connector, full_refresh=full_refresh, stop=stop)
+    ctx = SyncContext(
+        client=client,
+        store=store,
+        connection=name,
+        connector=connector,
+        full_refresh=full_refresh,
+        stop=stop,
+    )
     try:
         _read_pages(store, stream, ctx, result, progress)
         if stop.is_set() and result.status == "ok":
@@ -161,7 +173,15 @@ def sync_all(
             store.finish_run(run_id, status="error", error=str(exc), duration_s=0.0)
             out[name] = [StreamResult(name, "*", status="error", error=str(exc))]
             continue
-        out[name] = sync_connection(store, connector, streams=streams, full_refresh=full_refresh, transport=transport, progress=progress, stop=stop)
+        out[name] = sync_connection(
+            store,
+            connector,
+            streams=streams,
+            full_refresh=full_refresh,
+            transport=transport,
+            progress=progress,
+            stop=stop,
+        )
     return out
 
 

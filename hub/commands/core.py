@@ -14,7 +14,7 @@ from rich.table import Table
 from hub.cli import Env, console, err_console, pass_env
 from hub.errors import ConfigError, HubError
 
-STARTER_CONFIG = '''# hub.toml: written by 'hub init'. Every option is explained in config.example.toml.
+STARTER_CONFIG = """# hub.toml: written by 'hub init'. Every option is explained in config.example.toml.
 
 [hub]
 database = "hub.db"
@@ -46,7 +46,7 @@ connector = "builtwith"
 schedule = "every 1d"
 [connections.builtwith.settings]
 api_key = "env:BUILTWITH_API_KEY"
-'''
+"""
 
 
 def register(cli: click.Group) -> None:
@@ -58,7 +58,14 @@ def register(cli: click.Group) -> None:
 
 
 @click.command()
-@click.option("--path", "path", default="hub.toml", show_default=True, type=click.Path(dir_okay=False), help="Where to write the config.")
+@click.option(
+    "--path",
+    "path",
+    default="hub.toml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the config.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: str, force: bool) -> None:
     """Write a starter hub.toml and create the database."""
@@ -72,7 +79,9 @@ def init(path: str, force: bool) -> None:
 
     config = load_config(target)
     Store(config.database_path()).close()
-    console.print(f"Wrote [bold]{target}[/] and created the database [bold]{config.database_path()}[/].")
+    console.print(
+        f"Wrote [bold]{target}[/] and created the database [bold]{config.database_path()}[/]."
+    )
     console.print("Next: export the secrets it names, then run [bold]hub check[/].")
 
 
@@ -99,14 +108,26 @@ def check(env: Env, offline: bool, as_json: bool) -> None:
             verdict["ok"], verdict["detail"] = False, str(exc)
         verdicts.append(verdict)
     if as_json:
-        console.print_json(json.dumps({"config": str(config.path), "warnings": config.warnings, "connections": verdicts}))
+        console.print_json(
+            json.dumps(
+                {"config": str(config.path), "warnings": config.warnings, "connections": verdicts}
+            )
+        )
     else:
-        console.print(f"Config [bold]{config.path}[/] is valid; database {config.database_path()}")
+        console.print(
+            f"Config [bold]{config.path}[/] is valid; database {env.database()}", soft_wrap=True
+        )
         for v in verdicts:
             mark = "[green]✓[/]" if v["ok"] else "[red]✗[/]"
-            console.print(f"{mark} {v['connection']} ({v['connector']}): {v['detail']}", highlight=False)
+            console.print(
+                f"{mark} {v['connection']} ({v['connector']}): {v['detail']}",
+                highlight=False,
+                soft_wrap=True,
+            )
         if not verdicts:
-            console.print("No connections configured yet: add [connections.<name>] tables to hub.toml.")
+            console.print(
+                "No connections configured yet: add [connections.<name>] tables to hub.toml."
+            )
     if not all(v["ok"] for v in verdicts):
         raise SystemExit(1)
 
@@ -117,27 +138,61 @@ def check(env: Env, offline: bool, as_json: bool) -> None:
 @click.option("--stream", "streams", multiple=True, help="Only these streams (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @pass_env
-def sync(env: Env, connections: tuple[str, ...], full_refresh: bool, streams: tuple[str, ...], as_json: bool) -> None:
+def sync(
+    env: Env,
+    connections: tuple[str, ...],
+    full_refresh: bool,
+    streams: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Pull new and changed records from the configured connections."""
-    from hub.sync import summarize, sync_all
+    from hub.sync import summarize
 
     config = env.config()
     store = env.store()
-    results = run_sync_with_progress(store, config, list(connections) or None, full_refresh=full_refresh, streams=list(streams) or None, quiet=as_json)
+    results = run_sync_with_progress(
+        store,
+        config,
+        list(connections) or None,
+        full_refresh=full_refresh,
+        streams=list(streams) or None,
+        quiet=as_json,
+    )
     if as_json:
-        console.print_json(json.dumps({n: [r.__dict__ for r in rs] for n, rs in results.items()}, default=str))
+        console.print_json(
+            json.dumps({n: [r.__dict__ for r in rs] for n, rs in results.items()}, default=str)
+        )
     else:
         print_sync_results(results)
     if summarize(results)["failed"]:
         raise SystemExit(1)
 
 
-def run_sync_with_progress(store, config, names, *, full_refresh=False, streams=None, quiet=False, transport=None, stop=None):
+def run_sync_with_progress(
+    store,
+    config,
+    names,
+    *,
+    full_refresh=False,
+    streams=None,
+    quiet=False,
+    transport=None,
+    stop=None,
+):
     """Run ``sync_all`` with one rich progress bar per stream."""
     from hub.sync import sync_all
 
     stop = stop or threading.Event()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} records"), TimeElapsedColumn(), console=err_console, disable=quiet, transient=False) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} records"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=False,
+    ) as progress:
         tasks: dict[tuple[str, str], int] = {}
 
         def on_page(connection: str, stream: str, count: int, done: bool) -> None:
@@ -148,17 +203,51 @@ def run_sync_with_progress(store, config, names, *, full_refresh=False, streams=
             if done:
                 progress.update(tasks[key], total=progress.tasks[tasks[key]].completed or 1)
 
-        return sync_all(store, config, names, full_refresh=full_refresh, progress=on_page, stop=stop, streams=streams, transport=transport)
+        return sync_all(
+            store,
+            config,
+            names,
+            full_refresh=full_refresh,
+            progress=on_page,
+            stop=stop,
+            streams=streams,
+            transport=transport,
+        )
 
 
 def print_sync_results(results) -> None:
     table = Table(title="Sync results", show_lines=False)
-    for col in ("connection", "stream", "status", "records", "changed", "requests", "retries", "seconds", "note / error"):
-        table.add_column(col, justify="right" if col in ("records", "changed", "requests", "retries", "seconds") else "left")
+    for col in (
+        "connection",
+        "stream",
+        "status",
+        "records",
+        "changed",
+        "requests",
+        "retries",
+        "seconds",
+        "note / error",
+    ):
+        table.add_column(
+            col,
+            justify="right"
+            if col in ("records", "changed", "requests", "retries", "seconds")
+            else "left",
+        )
     for rs in results.values():
         for r in rs:
             colour = {"ok": "green", "error": "red"}.get(r.status, "yellow")
-            table.add_row(r.connection, r.stream, f"[{colour}]{r.status}[/]", f"{r.records:,}", f"{r.changed:,}", str(r.requests), str(r.retries), f"{r.duration_s:.2f}", r.error or "; ".join(r.notes))
+            table.add_row(
+                r.connection,
+                r.stream,
+                f"[{colour}]{r.status}[/]",
+                f"{r.records:,}",
+                f"{r.changed:,}",
+                str(r.requests),
+                str(r.retries),
+                f"{r.duration_s:.2f}",
+                r.error or "; ".join(r.notes),
+            )
     console.print(table)
 
 
@@ -180,18 +269,51 @@ def status(env: Env, as_json: bool) -> None:
         console.print_json(json.dumps(report, default=str))
     else:
         table = Table(title=f"Connections ({env.database()})")
-        for col in ("connection", "stream", "last status", "last success", "last error", "records", "requests", "seconds", "next run"):
+        for col in (
+            "connection",
+            "stream",
+            "last status",
+            "last success",
+            "last error",
+            "records",
+            "requests",
+            "seconds",
+            "next run",
+        ):
             table.add_column(col)
         for row in report["streams"]:
-            colour = "green" if row["status"] == "ok" else "red" if row["status"] == "error" else "yellow"
-            table.add_row(row["connection"], row["stream"] or "", f"[{colour}]{row['status']}[/]", row["last_success"] or "never", (row["last_error"] or "")[:80], f"{row['records'] or 0:,}", str(row["requests"] or 0), f"{row['duration_s'] or 0:.2f}", row.get("next_run") or "")
+            colour = (
+                "green"
+                if row["status"] == "ok"
+                else "red"
+                if row["status"] == "error"
+                else "yellow"
+            )
+            table.add_row(
+                row["connection"],
+                row["stream"] or "",
+                f"[{colour}]{row['status']}[/]",
+                row["last_success"] or "never",
+                (row["last_error"] or "")[:80],
+                f"{row['records'] or 0:,}",
+                str(row["requests"] or 0),
+                f"{row['duration_s'] or 0:.2f}",
+                row.get("next_run") or "",
+            )
         console.print(table)
         if report["steps"]:
             steps = Table(title="Pipeline steps")
             for col in ("step", "last status", "finished", "records", "seconds", "note / error"):
                 steps.add_column(col)
             for row in report["steps"]:
-                steps.add_row(row["kind"], row["status"], row["finished_at"] or "", str(row["records"] or 0), f"{row['duration_s'] or 0:.2f}", (row["error"] or row["note"] or "")[:80])
+                steps.add_row(
+                    row["kind"],
+                    row["status"],
+                    row["finished_at"] or "",
+                    str(row["records"] or 0),
+                    f"{row['duration_s'] or 0:.2f}",
+                    (row["error"] or row["note"] or "")[:80],
+                )
             console.print(steps)
         if not report["streams"] and not report["steps"]:
             console.print("No runs yet: try [bold]hub sync[/] or [bold]hub demo[/].")
@@ -209,7 +331,18 @@ def plugins(as_json: bool) -> None:
     rows = plugin_info()
     registry = get_registry()
     if as_json:
-        console.print_json(json.dumps({"plugins": rows, "connectors": sorted(registry.connectors), "mappings": sorted(registry.mappings), "health_models": sorted(registry.health_models), "playbooks": sorted(registry.playbooks), "pushers": sorted(registry.pushers)}))
+        console.print_json(
+            json.dumps(
+                {
+                    "plugins": rows,
+                    "connectors": sorted(registry.connectors),
+                    "mappings": sorted(registry.mappings),
+                    "health_models": sorted(registry.health_models),
+                    "playbooks": sorted(registry.playbooks),
+                    "pushers": sorted(registry.pushers),
+                }
+            )
+        )
         return
     table = Table(title="Plugins")
     for col in ("plugin", "distribution", "version", "hooks"):
@@ -217,4 +350,6 @@ def plugins(as_json: bool) -> None:
     for row in rows:
         table.add_row(row["name"], row["distribution"], row["version"], ", ".join(row["hooks"]))
     console.print(table)
-    console.print(f"Connectors: {', '.join(sorted(registry.connectors)) or 'none'}", highlight=False)
+    console.print(
+        f"Connectors: {', '.join(sorted(registry.connectors)) or 'none'}", highlight=False
+    )

@@ -105,7 +105,15 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.fired: Counter[str] = Counter()
 
-    def inject(self, kind: str, *, count: int = 1, path: str | None = None, method: str | None = None, **params: Any) -> Fault:
+    def inject(
+        self,
+        kind: str,
+        *,
+        count: int = 1,
+        path: str | None = None,
+        method: str | None = None,
+        **params: Any,
+    ) -> Fault:
         fault = Fault(kind=str(kind), count=count, path=path, method=method, params=params)
         with self._lock:
             self._faults.append(fault)
@@ -268,13 +276,21 @@ class FakeAPI:
         if kind == "timeout":
             raise SimulatedTimeout()
         if kind == "drop":
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
         if kind == "429":
-            return self.too_many(request, retry_after=fault.params.get("retry_after"), text=fault.params.get("text_body", False))
+            return self.too_many(
+                request,
+                retry_after=fault.params.get("retry_after"),
+                text=fault.params.get("text_body", False),
+            )
         status = int(kind)
         return self.error(status, "Injected server error")
 
-    def too_many(self, request: httpx.Request, retry_after: float | None = None, text: bool = False) -> httpx.Response:
+    def too_many(
+        self, request: httpx.Request, retry_after: float | None = None, text: bool = False
+    ) -> httpx.Response:
         """The API's 429 (subclasses add their real body and headers)."""
         response = self.error(429, "Too many requests")
         if retry_after is not None:

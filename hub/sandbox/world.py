@@ -23,14 +23,73 @@ from hub.sandbox.base import (
     rng_for,
 )
 
-_ADJ = ["Blue", "Bright", "North", "Swift", "Green", "Silver", "Quiet", "Bold", "Prime", "Urban",
-        "Lucky", "Happy", "Red", "Iron", "Clever", "Solar", "Polar", "Rapid", "Golden", "Open"]
-_NOUN = ["Harbor", "Labs", "Works", "Systems", "Foods", "Logistics", "Media", "Health", "Cloud",
-         "Studio", "Analytics", "Bikes", "Dental", "Legal", "Travel", "Energy", "Robotics",
-         "Coffee", "Textiles", "Finance"]
-_UNICODE = ["Café Müller", "Zürich Ölwerke", "Ñandú Software", "Łódź Fabryka", "東京 Trading",
-            "Škoda Parts", "Øresund Data"]
-_FIRST = ["Ana", "Ben", "Chloe", "Dev", "Elif", "Femi", "Greta", "Hugo", "Ines", "Jun", "Kofi", "Lea"]
+_ADJ = [
+    "Blue",
+    "Bright",
+    "North",
+    "Swift",
+    "Green",
+    "Silver",
+    "Quiet",
+    "Bold",
+    "Prime",
+    "Urban",
+    "Lucky",
+    "Happy",
+    "Red",
+    "Iron",
+    "Clever",
+    "Solar",
+    "Polar",
+    "Rapid",
+    "Golden",
+    "Open",
+]
+_NOUN = [
+    "Harbor",
+    "Labs",
+    "Works",
+    "Systems",
+    "Foods",
+    "Logistics",
+    "Media",
+    "Health",
+    "Cloud",
+    "Studio",
+    "Analytics",
+    "Bikes",
+    "Dental",
+    "Legal",
+    "Travel",
+    "Energy",
+    "Robotics",
+    "Coffee",
+    "Textiles",
+    "Finance",
+]
+_UNICODE = [
+    "Café Müller",
+    "Zürich Ölwerke",
+    "Ñandú Software",
+    "Łódź Fabryka",
+    "東京 Trading",
+    "Škoda Parts",
+    "Øresund Data",
+]
+_FIRST = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elif",
+    "Femi",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jun",
+    "Kofi",
+    "Lea",
+]
 _LAST = ["Silva", "Okafor", "Tanaka", "Novak", "Haddad", "Berg", "Rossi", "Kim", "Meyer", "Diaz"]
 PLANS = {"starter": 2000, "growth": 4500, "enterprise": 9000}  # cents per seat per month
 # Archetype mix: mostly healthy, enough trouble to make the health results interesting.
@@ -80,13 +139,23 @@ class World:
             used_domains.add(domain)
             archetype = rng.choices(ARCHETYPES, _ARCHETYPE_WEIGHTS)[0]
             plan = rng.choices(list(PLANS), [0.5, 0.35, 0.15])[0]
-            seats = {"starter": rng.randint(2, 10), "growth": rng.randint(8, 40), "enterprise": rng.randint(30, 200)}[plan]
+            seats = {
+                "starter": rng.randint(2, 10),
+                "growth": rng.randint(8, 40),
+                "enterprise": rng.randint(30, 200),
+            }[plan]
             created = self.start - dt.timedelta(days=rng.randint(60, 720))
-            renewal = (created + dt.timedelta(days=365 * ((self.start - created).days // 365 + 1))).date()
+            renewal = (
+                created + dt.timedelta(days=365 * ((self.start - created).days // 365 + 1))
+            ).date()
             stripe_link = rng.choices(["explicit", "domain", "none"], [0.8, 0.15, 0.05])[0]
             zendesk_link = rng.choices(["external_id", "domain", "none"], [0.6, 0.35, 0.05])[0]
             contact = rng.choice(_FIRST).lower()
-            billing_email = f"billing@{domain}" if stripe_link != "none" else f"{contact}.{key}@{rng.choice(FREEMAIL_DOMAINS)}"
+            billing_email = (
+                f"billing@{domain}"
+                if stripe_link != "none"
+                else f"{contact}.{key}@{rng.choice(FREEMAIL_DOMAINS)}"
+            )
             traps: set[str] = set()
             if stripe_link == "none":
                 traps.add("freemail")
@@ -186,6 +255,10 @@ def advance(sandbox: Sandbox, days: int = 1) -> None:
 CREDENTIALS = {
     "stripe": {"api_key": "sk_test_hubsandbox"},
     "hubspot": {"access_token": "pat-sandbox-hub"},
-    "zendesk": {"subdomain": "sandbox", "email": "admin@lumen.example", "api_token": "zd-sandbox-token"},
+    "zendesk": {
+        "subdomain": "sandbox",
+        "email": "admin@lumen.example",
+        "api_token": "zd-sandbox-token",
+    },
     "builtwith": {"api_key": "00000000-0000-4000-8000-000000000000"},
 }

@@ -1,0 +1,38 @@
+"""Shared fixtures: a temp database, the example connector, clean plugin state."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub import clock
+from hub.ratelimit import reset_shared_limiters
+from hub.store import Store
+
+
+@pytest.fixture(autouse=True)
+def _clean_state():
+    reset_shared_limiters()
+    yield
+    clock.set_source(None)
+    reset_shared_limiters()
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "hub.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def example_registry():
+    """Registry with the test-only example connector registered like any plugin."""
+    from hub.plugins import pm
+    from hub.registry import get_registry, reset_registry
+    from tests.plugins import example
+
+    pm.register(example, name="example")
+    reset_registry()
+    yield get_registry()
+    pm.unregister(name="example")
+    reset_registry()

@@ -1,0 +1,1 @@
+"""Plugins used only by the tests."""

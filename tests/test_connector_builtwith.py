@@ -1,0 +1,265 @@
+"""The BuiltWith connector against the in-process BuiltWith fake."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+
+import pytest
+
+from connectors.builtwith import BuiltWithConnector, known_domains
+from connectors.builtwith import register_connectors as register_hook
+from hub import clock
+from hub.errors import ConfigError
+from hub.ratelimit import reset_shared_limiters
+from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY, Sandbox
+from hub.sandbox.builtwith import BuiltWithAPI
+from hub.sandbox.world import CREDENTIALS, World, advance
+from hub.store import RawRecord, Store
+from hub.sync import sync_connection
+
+KEY = CREDENTIALS["builtwith"]["api_key"]
+
+
+@pytest.fixture()
+def world_env():
+    reset_shared_limiters()
+    world = World(companies=120, seed=7)
+    sandbox = Sandbox(world)
+    api = sandbox.add(BuiltWithAPI(sandbox))
+    api.seed()
+    clock.set_source(world.clock.now)  # freshness follows the simulated clock
+    store = Store(":memory:")
+    yield sandbox, api, store
+    clock.set_source(None)
+    store.close()
+    reset_shared_limiters()
+
+
+def add_accounts(store: Store, domains: list[str]) -> None:
+    store.db["accounts"].insert_all(
+        [{"id": str(i), "name": d, "domain": d} for i, d in enumerate(domains)],
+        pk="id",
+        replace=True,
+    )
+
+
+def world_domains(sandbox: Sandbox, count: int) -> list[str]:
+    out: list[str] = []
+    for company in sandbox.world.companies:
+        if company.domain not in out:
+            out.append(company.domain)
+    return out[:count]
+
+
+def connector(key: str = KEY, **settings) -> BuiltWithConnector:
+    return BuiltWithConnector({"api_key": key, **settings}, connection="bw")
+
+
+def run(sandbox: Sandbox, store: Store, conn: BuiltWithConnector, **kwargs):
+    (result,) = sync_connection(
+        store, conn, transport=sandbox.transport(), sleep=lambda s: None, **kwargs
+    )
+    return result
+
+
+def rows(store: Store) -> dict[str, dict]:
+    return {r["id"]: r["data"] for r in store.raw_rows("raw_bw_domains")}
+
+
+def test_sixteen_domains_per_request(world_env):
+    sandbox, api, store = world_env
+    domains = world_domains(sandbox, 50)
+    add_accounts(store, [*domains, "gmail.com", "Billing@Yahoo.com"])  # free-mail never looked up
+    result = run(sandbox, store, connector())
+    assert result.status == "ok", result.error
+    assert api.requests["GET domain"] == math.ceil(50 / 16) == result.requests
+    assert api.credits_used == 50
+    assert set(rows(store)) == set(domains)
+
+
+def test_domains_come_from_raw_hubspot_companies_and_settings(world_env):
+    sandbox, api, store = world_env
+    assert known_domains(store) == []  # nothing synced yet: no tables, no error
+    domains = world_domains(sandbox, 5)
+    records = [
+        RawRecord(id=str(i), data={"id": str(i), "properties": {"domain": d.upper()}})
+        for i, d in enumerate(domains[:3])
+    ]
+    records.append(
+        RawRecord(id="9", data={"id": "9", "properties": {"domain": domains[3]}}, deleted=True)
+    )
+    records.append(RawRecord(id="10", data={"id": "10", "properties": {"domain": None}}))
+    store.write_page("crm", "companies", records, None)
+    found = known_domains(store, [f"https://www.{domains[4]}/about"])
+    assert found == sorted([*domains[:3], domains[4]])  # archived company skipped
+    result = run(sandbox, store, connector(domains=[domains[4]]))
+    assert result.status == "ok" and set(rows(store)) == set(found)
+
+
+def test_no_domains_means_no_requests(world_env):
+    sandbox, api, store = world_env
+    result = run(sandbox, store, connector())
+    assert result.status == "ok" and result.requests == 0 and api.total_requests() == 0
+
+
+def test_freshness_window_spends_no_credits_on_rerun(world_env):
+    sandbox, api, store = world_env
+    domains = world_domains(sandbox, 20)
+    add_accounts(store, domains)
+    run(sandbox, store, connector())
+    assert api.credits_used == 20
+    again = run(sandbox, store, connector())
+    assert again.status == "ok" and again.requests == 0 and api.credits_used == 20
+    assert any("within 7 days" in note for note in again.notes)
+    advance(sandbox, 8)
+    later = run(sandbox, store, connector())
+    assert later.requests == 2 and api.credits_used == 40
+    # A shorter window is a setting.
+    advance(sandbox, 2)
+    assert run(sandbox, store, connector(freshness_days=1)).requests == 2
+
+
+def test_rows_flag_ours_and_competitors(world_env):
+    sandbox, api, store = world_env
+    world = sandbox.world
+    ours = next(c for c in world.companies if c.uses_widget)
+    rival = next(c for c in world.companies if c.competitor)
+    add_accounts(store, [ours.domain, rival.domain])
+    run(sandbox, store, connector())
+    data = rows(store)
+    widget = [t for t in data[ours.domain]["technologies"] if t["ours"]]
+    assert [t["name"] for t in widget] == [OUR_TECHNOLOGY]
+    assert widget[0]["first_detected"] > 10**12 and widget[0]["last_detected_at"].endswith("Z")
+    assert not any(
+        t["competitor"] for t in data[ours.domain]["technologies"] if t["name"] not in COMPETITORS
+    )
+    flagged = [t["name"] for t in data[rival.domain]["technologies"] if t["competitor"]]
+    assert rival.competitor in flagged
+    assert data[rival.domain]["looked_up_at"] and data[rival.domain]["is_db"] is True
+    # Configured names decide what counts.
+    store2 = Store(":memory:")
+    add_accounts(store2, [rival.domain])
+    run(sandbox, store2, connector(competitors=["cloudflare"], our_technologies=[]))
+    techs = rows(store2)[rival.domain]["technologies"]
+    assert not any(t["ours"] for t in techs)
+    assert all(t["competitor"] == (t["name"] == "Cloudflare") for t in techs)
+
+
+def test_per_domain_errors_are_skipped_and_reported(world_env):
+    sandbox, api, store = world_env
+    good = world_domains(sandbox, 3)
+    add_accounts(store, good)
+    result = run(sandbox, store, connector(domains=["nobody-here.example"]))
+    assert result.status == "ok", result.error
+    assert set(rows(store)) == set(good)
+    assert any(
+        "nobody-here.example" in note and "skipped 1 domains" in note for note in result.notes
+    )
+    assert (
+        store.runs(kind="sync")[0]["note"]
+        and "nobody-here.example" in store.runs(kind="sync")[0]["note"]
+    )
+    # A failed domain waits for the freshness window like any other.
+    assert run(sandbox, store, connector(domains=["nobody-here.example"])).requests == 0
+
+
+@pytest.mark.parametrize(
+    "key, status", [("not-a-guid-key-123", 200), ("11111111-2222-4333-8444-555555555555", 401)]
+)
+def test_bad_key_is_fatal_in_one_clear_line_without_the_key(world_env, caplog, key, status):
+    sandbox, api, store = world_env
+    caplog.set_level(logging.DEBUG)
+    add_accounts(store, world_domains(sandbox, 40))
+    result = run(sandbox, store, connector(key=key))
+    assert result.status == "error"
+    assert "BuiltWith refused the API key" in result.error and "hub check" in result.error
+    assert "\n" not in result.error and key not in result.error
+    assert result.requests == 1  # fatal: not retried, no further batches
+    assert api.status_counts[status] == 1
+    assert key not in caplog.text
+    for run_row in store.runs():
+        assert key not in str(run_row)
+
+
+def test_key_never_in_logs_database_or_repr(world_env, caplog):
+    sandbox, api, store = world_env
+    caplog.set_level(logging.DEBUG)
+    add_accounts(store, world_domains(sandbox, 20))
+    conn = connector()
+    api.faults.inject("500", count=1)  # a retried error goes through the error path too
+    result = run(sandbox, store, conn)
+    assert result.status == "ok" and result.retries == 1
+    assert "GET" in caplog.text  # requests were logged …
+    assert KEY not in caplog.text  # … without the key
+    assert KEY not in repr(conn.settings) and KEY not in repr(conn.auth())
+    dump = "\n".join(str(row) for table in store.db.table_names() for row in store.db[table].rows)
+    assert KEY not in dump
+
+
+def test_out_of_credits_keeps_what_was_answered_and_stops(world_env):
+    sandbox, api, store = world_env
+    domains = world_domains(sandbox, 40)
+    add_accounts(store, domains)
+    api.credits_remaining = 20
+    result = run(sandbox, store, connector())
+    assert result.status == "error"
+    assert "out of API credits" in result.error and "\n" not in result.error
+    assert len(rows(store)) == 20
+    # With no credits at all the first request says so (200 + Errors -3): fatal at once.
+    again = run(sandbox, store, connector())
+    assert again.status == "error" and "out of API credits" in again.error and again.requests == 1
+    api.credits_remaining = 100
+    resumed = run(sandbox, store, connector())
+    assert resumed.status == "ok" and api.credits_used == 40 and len(rows(store)) == 40
+
+
+def test_killed_run_resumes_without_looking_up_twice(world_env):
+    sandbox, api, store = world_env
+    domains = world_domains(sandbox, 48)
+    add_accounts(store, domains)
+    stop = threading.Event()
+
+    def progress(connection, stream, count, done):
+        if count:
+            stop.set()  # killed after the first committed page
+
+    first = run(sandbox, store, connector(), stop=stop, progress=progress)
+    assert first.status == "stopped" and len(rows(store)) == 16
+    second = run(sandbox, store, connector())
+    assert second.status == "ok" and second.requests == 2
+    assert api.credits_used == 48 and len(rows(store)) == 48
+
+
+def test_api_version_is_configurable_and_check_is_free(world_env):
+    sandbox, api, store = world_env
+    add_accounts(store, world_domains(sandbox, 3))
+    conn = connector(api_version="v23")
+    run(sandbox, store, conn)
+    assert any(path == "/v23/api.json" for _, path, _ in api.log)
+    used = api.credits_used
+    with conn.client(transport=sandbox.transport()) as client:
+        text = conn.check(client)
+    assert "credits remaining" in text and "16 domains per lookup" in text
+    assert api.credits_used == used
+    assert conn.credits_remaining == api.credits_remaining
+
+
+def test_settings_validation():
+    with pytest.raises(ConfigError, match="batch_size"):
+        connector(batch_size=17)
+    with pytest.raises(ConfigError, match="api_version"):
+        connector(api_version="latest")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        connector(token="x")
+    with pytest.raises(ConfigError, match="api_key"):
+        BuiltWithConnector({}, connection="bw")
+    conn = connector(requests_per_second=0.5)
+    assert conn.rate_limits()[0].per_seconds == 2.0
+
+
+def test_hook_registers_the_connector():
+    seen = []
+    register_hook(seen.append)
+    assert seen == [BuiltWithConnector] and BuiltWithConnector.name == "builtwith"

@@ -1,0 +1,151 @@
+"""The HTTP client: retries, Retry-After, rate limiting, scrubbing."""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+
+import httpx
+import pytest
+
+from hub.auth import QueryKeyAuth
+from hub.errors import FatalAPIError, RetriableAPIError
+from hub.http import RetryPolicy, make_client, parse_retry_after, scrub_url
+from hub.ratelimit import Limiter, RateLimit
+
+
+def client_for(handler, **kwargs):
+    sleeps: list[float] = []
+    client = make_client(
+        base_url="https://api.test",
+        transport=httpx.MockTransport(handler),
+        sleep=sleeps.append,
+        **kwargs,
+    )
+    return client, sleeps
+
+
+def test_retry_after_seconds_is_honoured():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        if len(calls) < 3:
+            return httpx.Response(429, headers={"Retry-After": "7"}, json={"error": "slow down"})
+        return httpx.Response(200, json={"ok": True})
+
+    client, sleeps = client_for(handler)
+    assert client.get("/x").json() == {"ok": True}
+    assert sleeps == [7.0, 7.0]
+    assert client.stats.requests == 3 and client.stats.retries == 2 and client.stats.throttled == 2
+
+
+def test_retry_after_http_date():
+    future = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 28 <= parse_retry_after(future) <= 31
+    assert parse_retry_after("2.5") == 2.5
+    assert parse_retry_after("nonsense") is None
+
+
+def test_backoff_is_capped_exponential_with_jitter():
+    def handler(request):
+        return httpx.Response(500, text="oops")
+
+    client, sleeps = client_for(
+        handler, retry=RetryPolicy(attempts=5, backoff_base=1.0, backoff_cap=4.0)
+    )
+    with pytest.raises(RetriableAPIError) as info:
+        client.get("/x")
+    assert "gave up after 5 attempts" in str(info.value)
+    assert len(sleeps) == 4
+    caps = [1.0, 2.0, 4.0, 4.0]
+    for slept, cap in zip(sleeps, caps):
+        assert cap / 2 <= slept <= cap
+
+
+def test_4xx_is_not_retried():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        return httpx.Response(404, json={"error": {"message": "No such thing"}})
+
+    client, sleeps = client_for(handler)
+    with pytest.raises(FatalAPIError) as info:
+        client.get("/things/1")
+    assert len(calls) == 1 and sleeps == []
+    assert "No such thing" in str(info.value)
+
+
+def test_timeouts_and_resets_are_retried():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        if len(calls) == 1:
+            raise httpx.ReadTimeout("slow", request=request)
+        if len(calls) == 2:
+            raise httpx.RemoteProtocolError("reset", request=request)
+        return httpx.Response(200, json={})
+
+    client, _ = client_for(handler)
+    client.get("/x")
+    assert client.stats.retries == 2
+
+
+def test_query_key_never_reaches_errors():
+    secret = "0f3c2a9e-secret-key-canary"
+
+    def handler(request):
+        assert request.url.params["KEY"] == secret
+        return httpx.Response(403, text=f"bad key {secret}")
+
+    client, _ = client_for(handler, auth=QueryKeyAuth(secret), secrets=[secret])
+    with pytest.raises(FatalAPIError) as info:
+        client.get("/api.json", params={"LOOKUP": "a.com"})
+    assert secret not in str(info.value)
+    assert "?" not in str(info.value).split(" ")[1]
+    assert scrub_url("https://x/a?KEY=s&b=1") == "https://x/a"
+    assert secret not in repr(QueryKeyAuth(secret))
+
+
+def test_rate_limiter_holds_budget_under_concurrency():
+    rate = RateLimit("t", 10, 0.2)
+    limiter = Limiter(rate)
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(10):
+            limiter.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stamps.sort()
+    assert len(stamps) == 30
+    # No 0.2 s window ever holds more than 10 requests.
+    for i, start in enumerate(stamps):
+        in_window = [s for s in stamps[i:] if s - start < 0.2 - 1e-3]
+        assert len(in_window) <= 10
+    # And the budget is used, not wasted: 30 requests need about 2 windows, not many more.
+    assert stamps[-1] - stamps[0] < 0.2 * 2 + 0.15
+
+
+def test_rate_limiter_pause():
+    fake_now = [0.0]
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        fake_now[0] += s
+
+    limiter = Limiter(RateLimit("t", 100, 1.0), monotonic=lambda: fake_now[0], sleep=sleep)
+    limiter.pause(5)
+    limiter.acquire()
+    assert sum(slept) == pytest.approx(5, abs=0.01)
