@@ -39,7 +39,9 @@ import base64
 import binascii
 import bisect
 import datetime as dt
+import gc
 import math
+import random
 import threading
 import time
 from typing import Any
@@ -185,6 +187,41 @@ def _b64(text: str) -> str:
 def _unb64(token: str) -> str:
     padded = token + "=" * (-len(token) % 4)
     return base64.urlsafe_b64decode(padded.encode()).decode()
+
+
+class _Rand:
+    """``random.Random`` with cheaper ``randint``/``choice`` (seeding 100k companies draws
+    millions of numbers; the stdlib versions cost several times more per call)."""
+
+    def __init__(self, rng: random.Random):
+        self._rng = rng
+        self.random = rng.random
+
+    def randint(self, a: int, b: int) -> int:
+        return a + int(self.random() * (b - a + 1))
+
+    def choice(self, seq: Any) -> Any:
+        return seq[int(self.random() * len(seq))]
+
+    def weighted(self, seq: list[str], cumulative: list[float]) -> str:
+        return seq[
+            min(bisect.bisect_right(cumulative, self.random() * cumulative[-1]), len(seq) - 1)
+        ]
+
+    def sample(self, population: Any, k: int) -> list[Any]:
+        return self._rng.sample(population, k)
+
+
+def _cumulative(weights: tuple[float, ...]) -> list[float]:
+    out, total = [], 0.0
+    for w in weights:
+        total += w
+        out.append(total)
+    return out
+
+
+for _profile in PROFILES.values():
+    _profile["prio_cum"] = _cumulative(_profile["prio"])
 
 
 class _BadParam(Exception):
@@ -351,10 +388,21 @@ class ZendeskAPI(FakeAPI):
     # ------------------------------------------------------------------ seeding
 
     def seed(self) -> None:
+        # Millions of small objects: the cyclic GC would rescan them over and over while
+        # nothing here makes cycles, so it is paused for the seeding.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._seed()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _seed(self) -> None:
         from hub.sandbox.world import CREDENTIALS
 
         world = self.world
-        rng = rng_for(world.seed, "zendesk", "seed")
+        rng = _Rand(rng_for(world.seed, "zendesk", "seed"))
         now = world.clock.ts()
         creds = CREDENTIALS["zendesk"]
         start_ts = now - 400 * DAY
@@ -456,7 +504,7 @@ class ZendeskAPI(FakeAPI):
         t.requester_id = rng.choice(users)
         t.assignee_id = rng.choice(self.agents)
         t.type, t.subject = rng.choice(_SUBJECTS)
-        t.priority = rng.choices(_PRIORITIES, p["prio"])[0]
+        t.priority = rng.weighted(_PRIORITIES, p["prio_cum"])
         tags = [rng.choice(_TOPIC_TAGS)]
         if rng.random() < p["esc"]:
             tags.append("escalated")
@@ -486,7 +534,7 @@ class ZendeskAPI(FakeAPI):
                     t.rating_score = "good" if rng.random() < p["good"] else "bad"
                     t.rating_id = rated  # temporarily the rating time (see seed)
                     last = rated
-            if solved + CLOSE_AFTER < now:
+            if solved + CLOSE_AFTER < now - WINDOW_SECONDS:
                 t.status = "closed"
                 last = max(last, solved + CLOSE_AFTER)
         elif t.replied:
@@ -549,7 +597,7 @@ class ZendeskAPI(FakeAPI):
         """One simulated day: new tickets by archetype, progress and solve, reopen, close,
         CSAT on solved tickets, the odd organization update. Events land before
         ``end - 120 s`` so a sync right after sees the whole day (the API hides the last minute)."""
-        rng = rng_for(self.world.seed, "zendesk", "day", day_index)
+        rng = _Rand(rng_for(self.world.seed, "zendesk", "day", day_index))
         s, e = int(start.timestamp()), int(end.timestamp()) - 120
         companies = self.world.companies
         touched: dict[int, tuple[int, int]] = {}  # ticket id -> its key before today
@@ -664,7 +712,7 @@ class ZendeskAPI(FakeAPI):
         t.requester_id = rng.choice(self._users_by_org[org_id])
         t.assignee_id = rng.choice(self.agents)
         t.type, t.subject = rng.choice(_SUBJECTS)
-        t.priority = rng.choices(_PRIORITIES, p["prio"])[0]
+        t.priority = rng.weighted(_PRIORITIES, p["prio_cum"])
         t.tags = [rng.choice(_TOPIC_TAGS)] + (["escalated"] if rng.random() < p["esc"] else [])
         t.channel = rng.choice(["email", "web", "web", "api"])
         t.created = t.updated = t.status_updated = opened
