@@ -12,66 +12,16 @@ commits with the page, so a killed run resumes with the domains it had not reach
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from hub import clock
 from hub.connector import Page, Stream, SyncContext
 from hub.errors import FatalAPIError
+from hub.identity import FREEMAIL, normalize_domain
 from hub.store import RawRecord, Store, raw_table_name
 
-# Providers whose domain says nothing about a company (never looked up, never linked).
-FREEMAIL_DOMAINS = frozenset(
-    {
-        "gmail.com",
-        "googlemail.com",
-        "yahoo.com",
-        "yahoo.co.uk",
-        "ymail.com",
-        "outlook.com",
-        "hotmail.com",
-        "hotmail.co.uk",
-        "live.com",
-        "msn.com",
-        "icloud.com",
-        "me.com",
-        "mac.com",
-        "aol.com",
-        "gmx.com",
-        "gmx.de",
-        "gmx.net",
-        "web.de",
-        "proton.me",
-        "protonmail.com",
-        "mail.com",
-        "zoho.com",
-        "yandex.com",
-        "yandex.ru",
-        "mail.ru",
-        "qq.com",
-        "163.com",
-        "126.com",
-    }
-)
-_DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _OUT_OF_CREDITS = -3
-
-
-def normalise_domain(value: Any) -> str | None:
-    """``https://www.Example.com/x`` → ``example.com``; None when it is not a domain."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip().lower()
-    if "://" in text:
-        text = text.split("://", 1)[1]
-    text = re.split(r"[/?#]", text, maxsplit=1)[0].split(":", 1)[0].rstrip(".")
-    if "@" in text:  # an email address was typed into a domain field
-        text = text.rsplit("@", 1)[1]
-    if text.startswith("www."):
-        text = text[4:]
-    return text if _DOMAIN.match(text) else None
 
 
 def _column(store: Store, sql: str) -> list[Any]:
@@ -102,7 +52,7 @@ def known_domains(store: Store, extra: list[str] | tuple[str, ...] = ()) -> list
                 store,
                 f"SELECT json_extract(data, '$.properties.domain') FROM [{table}] WHERE deleted = 0",
             )
-    out = {d for d in (normalise_domain(v) for v in values) if d and d not in FREEMAIL_DOMAINS}
+    out = {d for d in (normalize_domain(v) for v in values) if d and d not in FREEMAIL}
     return sorted(out)
 
 
@@ -184,7 +134,7 @@ class DomainsStream(Stream):
                         "competitor": matches(tech, rivals),
                     }
                 )
-        domain = normalise_domain(item.get("Lookup")) or str(item.get("Lookup"))
+        domain = normalize_domain(item.get("Lookup")) or str(item.get("Lookup"))
         data = {
             "domain": domain,
             "looked_up_at": looked_up_at,
@@ -226,7 +176,7 @@ class DomainsStream(Stream):
             answered = {r.id for r in records}
             out_of_credits = False
             for item in body.get("Errors") or []:
-                lookup = normalise_domain(item.get("Lookup")) if isinstance(item, dict) else None
+                lookup = normalize_domain(item.get("Lookup")) if isinstance(item, dict) else None
                 message = (
                     item.get("Message") if isinstance(item, dict) else str(item)
                 ) or "unknown error"
@@ -277,9 +227,3 @@ def errors_of(body: Any) -> list[Any]:
         return body["Errors"]
     return []
 
-
-def decode(content: bytes) -> Any:
-    try:
-        return json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        return None

@@ -93,6 +93,7 @@ class Fault:
     path: str | None = None  # regex searched in the request path; None = any
     method: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # e.g. retry_after, delay, text_body
+    after: int = 0  # let this many matching requests through first (fail mid-stream)
 
 
 class FaultInjector:
@@ -112,9 +113,10 @@ class FaultInjector:
         count: int = 1,
         path: str | None = None,
         method: str | None = None,
+        after: int = 0,
         **params: Any,
     ) -> Fault:
-        fault = Fault(kind=str(kind), count=count, path=path, method=method, params=params)
+        fault = Fault(kind=str(kind), count=count, path=path, method=method, params=params, after=after)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -132,6 +134,9 @@ class FaultInjector:
                 if fault.method and fault.method.upper() != request.method:
                     continue
                 if fault.path and not re.search(fault.path, request.url.path):
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
                     continue
                 if fault.count > 0:
                     fault.count -= 1

@@ -85,11 +85,30 @@ class ExampleAPI:
         ]
         self.on_page = on_page
         self.requests: list[httpx.Request] = []
+        self.faults: list[dict[str, Any]] = []
+
+    def fail(self, status: int, *, count: int = 1, after: int = 0) -> None:
+        """Answer ``status`` to ``count`` requests after letting ``after`` through."""
+        self.faults.append({"status": status, "count": count, "after": after})
+
+    def touch(self, n: int) -> None:
+        """Change ``n`` items upstream (new updated_at)."""
+        for i, item in enumerate(self.items[:n]):
+            item["updated_at"] = f"2026-01-02T00:00:{i:02d}Z"
+            item["name"] += " (edited)"
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return httpx.Response(401, json={"error": "bad token"})
+        for fault in self.faults:
+            if fault["after"] > 0:
+                fault["after"] -= 1
+                continue
+            if fault["count"] > 0:
+                fault["count"] -= 1
+                headers = {"Retry-After": "0"} if fault["status"] == 429 else {}
+                return httpx.Response(fault["status"], json={"error": "injected"}, headers=headers)
         if self.on_page:
             hooked = self.on_page(len(self.requests), request)
             if hooked is not None:
