@@ -199,6 +199,12 @@ def m002_product_tables(db: Database) -> None:
     db["tasks"].create_index(["status"])
 
 
+@migrations()
+def m003_schedule(db: Database) -> None:
+    """Next scheduled run per connection, published by a running ``hub run`` for ``hub status``."""
+    db["_hub_schedule"].create({"connection": str, "next_run": str, "schedule": str, "updated_at": str}, pk="connection")
+
+
 def apply(db: Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)

@@ -478,10 +478,23 @@ def build_accounts(store: Store) -> int:
         extra = {k: v for k, v in facts.items() if k not in _COLUMNS}
         extra["sources"] = acc["sources"]
         record["facts"] = json.dumps(extra, sort_keys=True, default=str)
-        record["updated_at"] = now
         out.append(record)
+    # Rewrite only accounts whose content changed, so ``updated_at`` tells the health engine
+    # which accounts need recomputing.
+    columns = ["id", "name", "domain", "hubspot_company_id", *[c for c in _COLUMNS if c not in ("name", "domain")], "facts"]
+    existing = {
+        row[0]: tuple(row)
+        for row in db.execute(f"SELECT {', '.join(columns)} FROM accounts")
+    }
+    changed = [r for r in out if tuple(r[c] for c in columns) != existing.get(r["id"])]
+    keep = {r["id"] for r in out}
     with db.atomic():
-        db.execute("DELETE FROM accounts")
-        if out:
-            db["accounts"].insert_all(out, batch_size=1000)
+        gone = [k for k in existing if k not in keep]
+        for start in range(0, len(gone), 500):
+            chunk = gone[start : start + 500]
+            db.execute(f"DELETE FROM accounts WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        if changed:
+            for r in changed:
+                r["updated_at"] = now
+            db["accounts"].upsert_all(changed, pk="id", batch_size=1000)
     return len(out)

@@ -80,9 +80,15 @@ class BuiltWithMapping(Mapping):
             widget_present = False
             competitors: set[str] = set()
             for tech in data.get("technologies") or []:
-                ours = _matches(tech, ours_override) if ours_override is not None else bool(tech.get("ours"))
+                ours = (
+                    _matches(tech, ours_override)
+                    if ours_override is not None
+                    else bool(tech.get("ours"))
+                )
                 rival = (
-                    _matches(tech, rivals_override) if rivals_override is not None else bool(tech.get("competitor"))
+                    _matches(tech, rivals_override)
+                    if rivals_override is not None
+                    else bool(tech.get("competitor"))
                 )
                 if not (ours or rival):
                     continue
@@ -103,7 +109,12 @@ class BuiltWithMapping(Mapping):
 
     @staticmethod
     def _events(
-        ctx: MappingContext, entity: str, domain: str, tech: dict[str, Any], kind: str, current: bool
+        ctx: MappingContext,
+        entity: str,
+        domain: str,
+        tech: dict[str, Any],
+        kind: str,
+        current: bool,
     ) -> None:
         name = str(tech.get("name"))
         sub = tech.get("subdomain") or ""

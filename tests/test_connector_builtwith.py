@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 
 import pytest
@@ -18,6 +19,7 @@ from hub.sandbox.builtwith import BuiltWithAPI
 from hub.sandbox.world import CREDENTIALS, World, advance
 from hub.store import RawRecord, Store
 from hub.sync import sync_connection
+from hub.testing import SandboxConnectorTests
 
 KEY = CREDENTIALS["builtwith"]["api_key"]
 
@@ -263,3 +265,46 @@ def test_hook_registers_the_connector():
     seen = []
     register_hook(seen.append)
     assert seen == [BuiltWithConnector] and BuiltWithConnector.name == "builtwith"
+
+
+# -- the standard connector suite -------------------------------------------------------------
+
+SUITE_COMPANIES, SUITE_SEED = 30, 7
+
+
+def _suite_domains() -> list[str]:
+    return sorted({c.domain for c in World(companies=SUITE_COMPANIES, seed=SUITE_SEED).companies})
+
+
+class TestBuiltWithStandardSuite(SandboxConnectorTests):
+    """``hub.testing`` against the BuiltWith fake.
+
+    BuiltWith has no list endpoint: what the connector reads is decided by the domains it is
+    given (here ``settings.domains``, as a hub without accounts would) and by the freshness
+    window. So "an upstream change" for the incremental test is a new batch of domains to
+    look up, and snapshots ignore ``looked_up_at`` (the time of the lookup, not data).
+    """
+
+    connector_class = BuiltWithConnector
+    api_name = "builtwith"
+    companies, seed = SUITE_COMPANIES, SUITE_SEED
+    settings = {"api_key": KEY, "domains": _suite_domains()[:20], "requests_per_second": 1000}
+    bad_settings = {"api_key": "not-a-guid", "domains": _suite_domains()[:20]}
+    resume_path = r"/api\.json"
+
+    def make_world(self):
+        # Only the BuiltWith fake: the suite must not depend on the other three.
+        world = World(companies=self.companies, seed=self.seed)
+        sandbox = Sandbox(world)
+        sandbox.add(BuiltWithAPI(sandbox)).seed()
+        return sandbox
+
+    def change(self, world):
+        self.settings = {**self.settings, "domains": _suite_domains()}  # 9 more domains
+
+    @staticmethod
+    def _live(snapshot):
+        out = {}
+        for table, rows in snapshot.items():
+            out[table] = [(rid, re.sub(r"'looked_up_at': '[^']*'", "", body), deleted) for rid, body, deleted in rows]
+        return out

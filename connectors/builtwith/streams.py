@@ -226,4 +226,3 @@ def errors_of(body: Any) -> list[Any]:
     if isinstance(body, dict) and isinstance(body.get("Errors"), list):
         return body["Errors"]
     return []
-

@@ -549,6 +549,9 @@ class BuiltWithAPI(FakeAPI):
 
     @route("GET", r"/v(?P<version>\d+)/api\.(?P<fmt>json|xml|csv)", name="domain")
     def domain_lookup(self, request: httpx.Request, version: str, fmt: str) -> httpx.Response:
+        fault = self.faults.take(request, {"400", "403", "404"})
+        if fault:  # client errors the generic kinds do not cover (the standard suite uses 400)
+            return self.error(int(fault.kind), f"Injected {fault.kind} error")
         if fmt != "json":
             return self.error(
                 200, f"Unsupported return type api.{fmt} in the sandbox: use api.json", -1

@@ -2213,6 +2213,9 @@ class HubSpotAPI(FakeAPI):
         contact_types, company_contact_types = (1, 279), (2, 280)
         deal_types, company_deal_types = (5, 341), (6, 342)
         next_contact, next_deal = self._next_id["contacts"], self._next_id["deals"]
+        firsts = [(f, f.lower()) for f in _FIRST]
+        lasts = [(x, x.lower()) for x in _LAST]
+        contact_ids, contact_keys = active["contacts"].append, lm_keys["contacts"].append
         for company in world.companies:
             cid = int(company.hubspot_id)
             self._company_ids.append(cid)
@@ -2236,10 +2239,12 @@ class HubSpotAPI(FakeAPI):
             active["companies"].append(cid)
             lm_keys["companies"].append(updated * _KEY + cid)
             sid = str(cid)
+            domain = company.domain
             optout = _OPTOUT_SEED[arch]
             links: dict[int, tuple[int, ...]] = {}
             for _ in range(2 + int(rand() * 5)):
-                first, last = _FIRST[int(rand() * n_first)], _LAST[int(rand() * n_last)]
+                first, first_low = firsts[int(rand() * n_first)]
+                last, last_low = lasts[int(rand() * n_last)]
                 c_created = created + int(rand() * span)
                 c_updated = c_created + int(rand() * (start - c_created))
                 oid = next_contact
@@ -2247,7 +2252,7 @@ class HubSpotAPI(FakeAPI):
                 contacts[oid] = _Obj(
                     oid,
                     {
-                        "email": f"{first.lower()}.{last.lower()}{oid}@{company.domain}",
+                        "email": f"{first_low}.{last_low}{oid}@{domain}",
                         "firstname": first,
                         "lastname": last,
                         "jobtitle": _TITLES[int(rand() * n_titles)],
@@ -2257,8 +2262,8 @@ class HubSpotAPI(FakeAPI):
                     c_created,
                     c_updated,
                 )
-                active["contacts"].append(oid)
-                lm_keys["contacts"].append(c_updated * _KEY + oid)
+                contact_ids(oid)
+                contact_keys(c_updated * _KEY + oid)
                 c2co[oid] = {cid: contact_types}
                 links[oid] = company_contact_types
             co2c[cid] = links

@@ -259,6 +259,7 @@ CREDENTIALS = {
         "subdomain": "sandbox",
         "email": "admin@lumen.example",
         "api_token": "zd-sandbox-token",
+        "oauth_token": "zd-sandbox-oauth-token",
     },
     "builtwith": {"api_key": "00000000-0000-4000-8000-000000000000"},
 }
