@@ -306,5 +306,8 @@ class TestBuiltWithStandardSuite(SandboxConnectorTests):
     def _live(snapshot):
         out = {}
         for table, rows in snapshot.items():
-            out[table] = [(rid, re.sub(r"'looked_up_at': '[^']*'", "", body), deleted) for rid, body, deleted in rows]
+            out[table] = [
+                (rid, re.sub(r"'looked_up_at': '[^']*'", "", body), deleted)
+                for rid, body, deleted in rows
+            ]
         return out

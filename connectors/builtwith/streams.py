@@ -175,8 +175,11 @@ class DomainsStream(Stream):
             ]
             answered = {r.id for r in records}
             out_of_credits = False
+            reported: set[str] = set()
             for item in body.get("Errors") or []:
                 lookup = normalize_domain(item.get("Lookup")) if isinstance(item, dict) else None
+                if lookup:
+                    reported.add(lookup)
                 message = (
                     item.get("Message") if isinstance(item, dict) else str(item)
                 ) or "unknown error"
@@ -192,6 +195,11 @@ class DomainsStream(Stream):
                     )
             for domain in answered:
                 failed.pop(domain, None)
+            for domain in chunk:
+                if domain not in answered and domain not in reported:
+                    # Neither a result nor an error: wait for the window like a failure.
+                    failed[domain] = {"at": now, "message": "no result returned", "code": None}
+                    skipped.append(f"{domain} (no result returned)")
             looked_up += len(records)
             last = start + batch >= len(due)
             page_state = {"failed": failed}
