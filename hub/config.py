@@ -94,6 +94,17 @@ class IdentitySection(_Strict):
     """Extra free-mail domains that must never link accounts."""
 
 
+class SchedulerSection(_Strict):
+    """``[scheduler]``: how ``hub run`` behaves."""
+
+    misfire_grace_seconds: int = Field(default=300, ge=1)
+    """A run that could not start on time still runs if it is at most this late."""
+    run_on_start: bool = True
+    """Run every connection once right away when ``hub run`` starts."""
+    dry_run: bool = False
+    """Never write to the CRM from ``hub run`` (same as ``hub run --dry-run``)."""
+
+
 class Config(_Strict):
     """The whole ``hub.toml``."""
 
@@ -104,7 +115,7 @@ class Config(_Strict):
     health: dict[str, Any] = Field(default_factory=dict)
     playbooks: dict[str, Any] = Field(default_factory=dict)
     push: dict[str, Any] = Field(default_factory=dict)
-    scheduler: dict[str, Any] = Field(default_factory=dict)
+    scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
 
     # Set by ``load_config``: where the file was and which secrets were literal.
     _path: Path | None = None

@@ -48,12 +48,34 @@ def demo_config(db_path: str) -> Config:
     data: dict[str, Any] = {
         "hub": {"database": db_path},
         "connections": {
-            "hubspot": {"connector": "hubspot", "schedule": "every 30m", "settings": {"access_token": CREDENTIALS["hubspot"]["access_token"]}},
-            "stripe": {"connector": "stripe", "schedule": "every 30m", "settings": {"api_key": CREDENTIALS["stripe"]["api_key"]}},
-            "zendesk": {"connector": "zendesk", "schedule": "every 30m", "settings": {"subdomain": zd["subdomain"], "email": zd["email"], "api_token": zd["api_token"]}},
-            "builtwith": {"connector": "builtwith", "schedule": "every 1d", "settings": {"api_key": CREDENTIALS["builtwith"]["api_key"]}},
+            "hubspot": {
+                "connector": "hubspot",
+                "schedule": "every 30m",
+                "settings": {"access_token": CREDENTIALS["hubspot"]["access_token"]},
+            },
+            "stripe": {
+                "connector": "stripe",
+                "schedule": "every 30m",
+                "settings": {"api_key": CREDENTIALS["stripe"]["api_key"]},
+            },
+            "zendesk": {
+                "connector": "zendesk",
+                "schedule": "every 30m",
+                "settings": {
+                    "subdomain": zd["subdomain"],
+                    "email": zd["email"],
+                    "api_token": zd["api_token"],
+                },
+            },
+            "builtwith": {
+                "connector": "builtwith",
+                "schedule": "every 1d",
+                "settings": {"api_key": CREDENTIALS["builtwith"]["api_key"]},
+            },
         },
-        "timeline": {"builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}},
+        "timeline": {
+            "builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}
+        },
         "push": {"connection": "hubspot"},
     }
     return parse_config(data)
@@ -72,12 +94,22 @@ def _fresh_database(path: Path) -> None:
     finally:
         conn.close()
     if "_hub_runs" not in tables:
-        raise ConfigError(f"{path} exists and is not a hub database", hint="choose another --db path")
+        raise ConfigError(
+            f"{path} exists and is not a hub database", hint="choose another --db path"
+        )
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
-def run_demo(db_path: str = "hub-demo.db", *, companies: int = 500, seed: int = 42, weeks: int = 4, console: Console | None = None, quiet: bool = False) -> DemoResult:
+def run_demo(
+    db_path: str = "hub-demo.db",
+    *,
+    companies: int = 500,
+    seed: int = 42,
+    weeks: int = 4,
+    console: Console | None = None,
+    quiet: bool = False,
+) -> DemoResult:
     """Run the demo and print its story; returns the figures."""
     from hub.sandbox.world import advance, build_sandbox
 
@@ -87,7 +119,16 @@ def run_demo(db_path: str = "hub-demo.db", *, companies: int = 500, seed: int = 
     _fresh_database(path)
     result = DemoResult(db_path=str(path), companies=companies, seed=seed)
     cycles = weeks + 1
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console, disable=quiet, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    ) as progress:
         overall = progress.add_task("Building a world of companies", total=1 + cycles * len(STEPS))
         sandbox = build_sandbox(companies=companies, seed=seed)
         clock.set_source(sandbox.world.now)
@@ -103,14 +144,27 @@ def run_demo(db_path: str = "hub-demo.db", *, companies: int = 500, seed: int = 
                 records = {"n": 0}
 
                 def on_step(step: str, label: str = label) -> None:
-                    progress.update(overall, description=f"{label} · {step} · {sandbox.world.now():%Y-%m-%d}")
+                    progress.update(
+                        overall, description=f"{label} · {step} · {sandbox.world.now():%Y-%m-%d}"
+                    )
                     progress.advance(overall)
 
-                def on_page(connection: str, stream: str, count: int, done: bool, label: str = label) -> None:
+                def on_page(
+                    connection: str, stream: str, count: int, done: bool, label: str = label
+                ) -> None:
                     records["n"] += count
-                    progress.update(overall, description=f"{label} · sync {connection}.{stream} · {records['n']:,} records")
+                    progress.update(
+                        overall,
+                        description=f"{label} · sync {connection}.{stream} · {records['n']:,} records",
+                    )
 
-                out = run_pipeline(store, config, transport=sandbox.transport(), sync_progress=on_page, on_step=on_step)
+                out = run_pipeline(
+                    store,
+                    config,
+                    transport=sandbox.transport(),
+                    sync_progress=on_page,
+                    on_step=on_step,
+                )
                 result.errors += [f"week {cycle} {step}: {err}" for step, err in out.errors.items()]
                 result.cycles += 1
             _collect(store, sandbox, result)
@@ -126,32 +180,55 @@ def run_demo(db_path: str = "hub-demo.db", *, companies: int = 500, seed: int = 
 def _collect(store: Store, sandbox: Any, result: DemoResult) -> None:
     db = store.db
     if db["health_scores"].exists():
-        result.bands = {r["band"]: r["n"] for r in db.query("SELECT band, COUNT(*) AS n FROM health_scores GROUP BY band")}
-    result.tasks_by_playbook = {r["playbook"]: r["n"] for r in db.query("SELECT playbook, COUNT(*) AS n FROM tasks GROUP BY playbook ORDER BY n DESC")}
+        result.bands = {
+            r["band"]: r["n"]
+            for r in db.query("SELECT band, COUNT(*) AS n FROM health_scores GROUP BY band")
+        }
+    result.tasks_by_playbook = {
+        r["playbook"]: r["n"]
+        for r in db.query(
+            "SELECT playbook, COUNT(*) AS n FROM tasks GROUP BY playbook ORDER BY n DESC"
+        )
+    }
     hubspot = sandbox.apis.get("hubspot")
     writes = getattr(hubspot, "writes", []) or []
-    counts: dict[str, int] = {"requests": len(writes), "company_updates": 0, "tasks_created": 0, "properties_created": 0}
+    counts: dict[str, int] = {
+        "requests": len(writes),
+        "company_updates": 0,
+        "tasks_created": 0,
+        "properties_created": 0,
+    }
     for entry in writes:
         method, path, body = entry[0], entry[1], entry[2] if len(entry) > 2 else None
         if "/objects/companies/batch/update" in path and isinstance(body, dict):
             counts["company_updates"] += len(body.get("inputs", []))
         elif "/objects/tasks" in path and method == "POST":
-            counts["tasks_created"] += len(body.get("inputs", [])) if isinstance(body, dict) and "inputs" in body else 1
+            counts["tasks_created"] += (
+                len(body.get("inputs", [])) if isinstance(body, dict) and "inputs" in body else 1
+            )
         elif "/properties/companies" in path and method == "POST" and not path.endswith("/groups"):
             counts["properties_created"] += 1
     result.hubspot_writes = counts
 
 
-def _print_summary(console: Console, store: Store, sandbox: Any, result: DemoResult, start_day: Any) -> None:
+def _print_summary(
+    console: Console, store: Store, sandbox: Any, result: DemoResult, start_day: Any
+) -> None:
     db = store.db
     world = sandbox.world
     console.print()
-    console.print(f"[bold]hub demo[/] · {result.companies:,} companies (seed {result.seed}) · simulated {start_day:%Y-%m-%d} → {world.now():%Y-%m-%d} · {result.cycles} sync cycles", highlight=False)
+    console.print(
+        f"[bold]hub demo[/] · {result.companies:,} companies (seed {result.seed}) · simulated {start_day:%Y-%m-%d} → {world.now():%Y-%m-%d} · {result.cycles} sync cycles",
+        highlight=False,
+    )
     console.print(f"Database: [bold]{result.db_path}[/]", highlight=False)
     accounts = db["accounts"].count
     unmatched = db.execute("SELECT COUNT(*) FROM identity_issues").fetchone()[0]
     events = db["events"].count
-    links = {r["method"]: r["n"] for r in db.query("SELECT method, COUNT(*) AS n FROM account_links GROUP BY method")}
+    links = {
+        r["method"]: r["n"]
+        for r in db.query("SELECT method, COUNT(*) AS n FROM account_links GROUP BY method")
+    }
     console.print(
         f"\nOne timeline per customer: [bold]{accounts:,}[/] accounts, [bold]{events:,}[/] events from Zendesk, Stripe, HubSpot and BuiltWith. "
         f"Records linked by HubSpot id {links.get('explicit_id', 0):,}, by domain {links.get('domain', 0):,}; {unmatched:,} records need a look (hub accounts --unmatched).",
@@ -159,7 +236,10 @@ def _print_summary(console: Console, store: Store, sandbox: Any, result: DemoRes
     )
     if result.bands:
         total = sum(result.bands.values()) or 1
-        parts = [f"[{c}]{b}[/] {result.bands.get(b, 0):,} ({100 * result.bands.get(b, 0) / total:.0f}%)" for b, c in (("green", "green"), ("yellow", "yellow"), ("red", "red"))]
+        parts = [
+            f"[{c}]{b}[/] {result.bands.get(b, 0):,} ({100 * result.bands.get(b, 0) / total:.0f}%)"
+            for b, c in (("green", "green"), ("yellow", "yellow"), ("red", "red"))
+        ]
         console.print("\n[bold]Health[/]: " + " · ".join(parts))
         movers = list(
             db.query(
@@ -174,11 +254,23 @@ def _print_summary(console: Console, store: Store, sandbox: Any, result: DemoRes
             for m in movers:
                 drivers = json.loads(m["drivers"] or "[]")
                 arrow = "↓" if (m["trend_30d"] or 0) < 0 else "↑"
-                colour = {"green": "green", "yellow": "yellow", "red": "red"}.get(m["band"], "white")
-                table.add_row(m["name"], str(m["score"]), f"{arrow} {m['trend_30d']:+d}", f"[{colour}]{m['band']}[/]", "; ".join(drivers[:2]))
+                colour = {"green": "green", "yellow": "yellow", "red": "red"}.get(
+                    m["band"], "white"
+                )
+                table.add_row(
+                    m["name"],
+                    str(m["score"]),
+                    f"{arrow} {m['trend_30d']:+d}",
+                    f"[{colour}]{m['band']}[/]",
+                    "; ".join(drivers[:2]),
+                )
             console.print(table)
     if result.tasks_by_playbook:
-        console.print("\n[bold]Follow-up tasks opened for CSMs[/] (deduplicated, owner = the company's CSM): " + ", ".join(f"{p} {n}" for p, n in result.tasks_by_playbook.items()), highlight=False)
+        console.print(
+            "\n[bold]Follow-up tasks opened for CSMs[/] (deduplicated, owner = the company's CSM): "
+            + ", ".join(f"{p} {n}" for p, n in result.tasks_by_playbook.items()),
+            highlight=False,
+        )
     w = result.hubspot_writes
     if w.get("requests"):
         console.print(
@@ -189,11 +281,33 @@ def _print_summary(console: Console, store: Store, sandbox: Any, result: DemoRes
         )
     for error in result.errors[:5]:
         console.print(f"[red]problem:[/] {error}", highlight=False)
-    example = next(iter(db.query("SELECT a.name FROM health_scores h JOIN accounts a ON a.id = h.account_id WHERE h.band = 'red' ORDER BY h.score LIMIT 1")), None) if db["health_scores"].exists() else None
-    name = example["name"] if example else next(iter(db.query("SELECT name FROM accounts LIMIT 1")), {"name": "ACCOUNT"})["name"]
+    example = (
+        next(
+            iter(
+                db.query(
+                    "SELECT a.name FROM health_scores h JOIN accounts a ON a.id = h.account_id WHERE h.band = 'red' ORDER BY h.score LIMIT 1"
+                )
+            ),
+            None,
+        )
+        if db["health_scores"].exists()
+        else None
+    )
+    name = (
+        example["name"]
+        if example
+        else next(iter(db.query("SELECT name FROM accounts LIMIT 1")), {"name": "ACCOUNT"})["name"]
+    )
     dbarg = f"--db {result.db_path}"
     console.print("\n[bold]Explore[/]:")
-    for cmd in (f"hub {dbarg} accounts", f'hub {dbarg} timeline "{name}"', f'hub {dbarg} health --explain "{name}"', f"hub {dbarg} health --band red", f"hub {dbarg} tasks", f"hub {dbarg} status"):
+    for cmd in (
+        f"hub {dbarg} accounts",
+        f'hub {dbarg} timeline "{name}"',
+        f'hub {dbarg} health --explain "{name}"',
+        f"hub {dbarg} health --band red",
+        f"hub {dbarg} tasks",
+        f"hub {dbarg} status",
+    ):
         console.print(f"  {cmd}", highlight=False, soft_wrap=True)
     console.print("Then connect your real accounts: [bold]hub init[/] (see README.md).")
     console.print(f"\nDone in {result.seconds:.1f} s.", highlight=False)

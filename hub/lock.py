@@ -41,7 +41,10 @@ class DatabaseLock:
         db = self.store.db
         now = dt.datetime.now(dt.timezone.utc)
         with db.atomic():
-            row = db.execute("SELECT pid, host, acquired_at, heartbeat_at FROM _hub_lock WHERE name = ?", [self.name]).fetchone()
+            row = db.execute(
+                "SELECT pid, host, acquired_at, heartbeat_at FROM _hub_lock WHERE name = ?",
+                [self.name],
+            ).fetchone()
             if row is not None:
                 pid, host, acquired_at, heartbeat_at = row
                 beat = clock.parse(heartbeat_at)
@@ -72,7 +75,10 @@ class DatabaseLock:
     def release(self) -> None:
         if self.held:
             with self.store.db.atomic():
-                self.store.db.execute("DELETE FROM _hub_lock WHERE name = ? AND pid = ? AND host = ?", [self.name, self.pid, self.host])
+                self.store.db.execute(
+                    "DELETE FROM _hub_lock WHERE name = ? AND pid = ? AND host = ?",
+                    [self.name, self.pid, self.host],
+                )
             self.held = False
 
     def __enter__(self) -> DatabaseLock:

@@ -202,7 +202,9 @@ def m002_product_tables(db: Database) -> None:
 @migrations()
 def m003_schedule(db: Database) -> None:
     """Next scheduled run per connection, published by a running ``hub run`` for ``hub status``."""
-    db["_hub_schedule"].create({"connection": str, "next_run": str, "schedule": str, "updated_at": str}, pk="connection")
+    db["_hub_schedule"].create(
+        {"connection": str, "next_run": str, "schedule": str, "updated_at": str}, pk="connection"
+    )
 
 
 def apply(db: Database) -> None:

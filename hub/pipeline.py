@@ -64,27 +64,60 @@ def run_pipeline(
         if on_step:
             on_step(step)
         try:
-            result.steps[step] = _run_step(step, store, config, connections, transport, dry_run, full_refresh, sync_progress, stop)
+            result.steps[step] = _run_step(
+                step,
+                store,
+                config,
+                connections,
+                transport,
+                dry_run,
+                full_refresh,
+                sync_progress,
+                stop,
+            )
         except HubError as exc:
             result.errors[step] = str(exc)
             log.warning("step %s failed: %s", step, exc)
         if step == "sync" and step in result.steps:
-            result.failed_connections = sorted({n for n, rs in result.steps["sync"].items() if any(r.status == "error" for r in rs)})
+            result.failed_connections = sorted(
+                {
+                    n
+                    for n, rs in result.steps["sync"].items()
+                    if any(r.status == "error" for r in rs)
+                }
+            )
     result.duration_s = time.perf_counter() - started
     status = "ok" if result.ok else ("error" if result.errors else "partial")
     notes = []
     if result.failed_connections:
-        notes.append(f"connections with errors (their data is older): {', '.join(result.failed_connections)}")
-    store.finish_run(run_id, status=status, error="; ".join(f"{k}: {v}" for k, v in result.errors.items()) or None,
-                     note="; ".join(notes) or None, duration_s=result.duration_s)
+        notes.append(
+            f"connections with errors (their data is older): {', '.join(result.failed_connections)}"
+        )
+    store.finish_run(
+        run_id,
+        status=status,
+        error="; ".join(f"{k}: {v}" for k, v in result.errors.items()) or None,
+        note="; ".join(notes) or None,
+        duration_s=result.duration_s,
+    )
     return result
 
 
-def _run_step(step, store, config, connections, transport, dry_run, full_refresh, sync_progress, stop) -> Any:
+def _run_step(
+    step, store, config, connections, transport, dry_run, full_refresh, sync_progress, stop
+) -> Any:
     if step == "sync":
         from hub.sync import sync_all
 
-        return sync_all(store, config, connections, transport=transport, progress=sync_progress, stop=stop, full_refresh=full_refresh)
+        return sync_all(
+            store,
+            config,
+            connections,
+            transport=transport,
+            progress=sync_progress,
+            stop=stop,
+            full_refresh=full_refresh,
+        )
     if step == "map":
         from hub.timeline import run_mappings
 

@@ -52,13 +52,14 @@ class HubScheduler:
         *,
         transport: httpx.BaseTransport | None = None,
         dry_run: bool = False,
-        misfire_grace_s: int = 300,
+        misfire_grace_s: int | None = None,
         on_result: Callable[[str, PipelineResult], None] | None = None,
     ):
         self.store = store
         self.config = config
         self.transport = transport
-        self.dry_run = dry_run
+        self.dry_run = dry_run or config.scheduler.dry_run
+        misfire_grace_s = misfire_grace_s or config.scheduler.misfire_grace_seconds
         self.stop_event = threading.Event()
         self.on_result = on_result
         self.lock = DatabaseLock(store)
@@ -66,14 +67,28 @@ class HubScheduler:
         self.scheduler = BackgroundScheduler(
             # Pipeline jobs one at a time; the lock heartbeat on its own thread so a long
             # sync never lets the lock look stale.
-            executors={"default": ThreadPoolExecutor(max_workers=1), "heartbeat": ThreadPoolExecutor(max_workers=1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": misfire_grace_s},
+            executors={
+                "default": ThreadPoolExecutor(max_workers=1),
+                "heartbeat": ThreadPoolExecutor(max_workers=1),
+            },
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": misfire_grace_s,
+            },
             timezone=dt.timezone.utc,
         )
 
     def run_connection(self, name: str) -> PipelineResult:
         with self._run_lock:
-            result = run_pipeline(self.store, self.config, connections=[name], transport=self.transport, dry_run=self.dry_run, stop=self.stop_event)
+            result = run_pipeline(
+                self.store,
+                self.config,
+                connections=[name],
+                transport=self.transport,
+                dry_run=self.dry_run,
+                stop=self.stop_event,
+            )
             self._publish()
             if self.on_result:
                 self.on_result(name, result)
@@ -84,20 +99,41 @@ class HubScheduler:
         for job in self.scheduler.get_jobs():
             if job.id.startswith("sync:") and job.next_run_time:
                 name = job.id.split(":", 1)[1]
-                rows.append((name, clock.iso(job.next_run_time), self.config.connections[name].schedule or DEFAULT_SCHEDULE, clock.iso()))
+                rows.append(
+                    (
+                        name,
+                        clock.iso(job.next_run_time),
+                        self.config.connections[name].schedule or DEFAULT_SCHEDULE,
+                        clock.iso(),
+                    )
+                )
         with self.store.db.atomic():
             self.store.db.execute("DELETE FROM _hub_schedule")
-            self.store.db.conn.executemany("INSERT INTO _hub_schedule (connection, next_run, schedule, updated_at) VALUES (?,?,?,?)", rows)
+            self.store.db.conn.executemany(
+                "INSERT INTO _hub_schedule (connection, next_run, schedule, updated_at) VALUES (?,?,?,?)",
+                rows,
+            )
 
-    def start(self, *, run_now: bool = True) -> None:
+    def start(self, *, run_now: bool | None = None) -> None:
+        if run_now is None:
+            run_now = self.config.scheduler.run_on_start
         self.lock.acquire()
         names = [n for n, c in self.config.connections.items() if c.enabled]
         now = dt.datetime.now(dt.timezone.utc)
         for i, name in enumerate(names):
             conn = self.config.connections[name]
             first = now + dt.timedelta(seconds=i) if run_now else None
-            self.scheduler.add_job(self.run_connection, trigger_for(conn.schedule), args=[name], id=f"sync:{name}", name=f"sync {name}", next_run_time=first)
-        self.scheduler.add_job(self.lock.heartbeat, IntervalTrigger(seconds=30), id="heartbeat", executor="heartbeat")
+            self.scheduler.add_job(
+                self.run_connection,
+                trigger_for(conn.schedule),
+                args=[name],
+                id=f"sync:{name}",
+                name=f"sync {name}",
+                next_run_time=first,
+            )
+        self.scheduler.add_job(
+            self.lock.heartbeat, IntervalTrigger(seconds=30), id="heartbeat", executor="heartbeat"
+        )
         self.scheduler.start()
         self._publish()
         log.info("scheduler started with %d connection jobs", len(names))
@@ -112,6 +148,7 @@ class HubScheduler:
 
     def wait(self) -> None:
         """Block until SIGINT/SIGTERM, then stop cleanly."""
+
         def handle(signum, frame):
             log.warning("signal %s: finishing the current page and stopping", signum)
             self.stop_event.set()
@@ -126,7 +163,14 @@ class HubScheduler:
             self.stop()
 
 
-def run_once(store: Store, config: Config, *, transport: httpx.BaseTransport | None = None, dry_run: bool = False, **kwargs: Any) -> PipelineResult:
+def run_once(
+    store: Store,
+    config: Config,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    dry_run: bool = False,
+    **kwargs: Any,
+) -> PipelineResult:
     """``hub run --once``: the whole pipeline for every enabled connection, under the lock."""
     with DatabaseLock(store):
         return run_pipeline(store, config, transport=transport, dry_run=dry_run, **kwargs)

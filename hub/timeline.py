@@ -481,10 +481,16 @@ def build_accounts(store: Store) -> int:
         out.append(record)
     # Rewrite only accounts whose content changed, so ``updated_at`` tells the health engine
     # which accounts need recomputing.
-    columns = ["id", "name", "domain", "hubspot_company_id", *[c for c in _COLUMNS if c not in ("name", "domain")], "facts"]
+    columns = [
+        "id",
+        "name",
+        "domain",
+        "hubspot_company_id",
+        *[c for c in _COLUMNS if c not in ("name", "domain")],
+        "facts",
+    ]
     existing = {
-        row[0]: tuple(row)
-        for row in db.execute(f"SELECT {', '.join(columns)} FROM accounts")
+        row[0]: tuple(row) for row in db.execute(f"SELECT {', '.join(columns)} FROM accounts")
     }
     changed = [r for r in out if tuple(r[c] for c in columns) != existing.get(r["id"])]
     keep = {r["id"] for r in out}

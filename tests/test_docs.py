@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def hook_names():
-    return [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
+    return [
+        name
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if name.startswith("register_")
+    ]
 
 
 def test_plugins_md_documents_every_hook_with_signature():
@@ -27,13 +31,21 @@ def test_plugins_md_documents_every_hook_with_signature():
 
 def test_plugins_md_has_a_minimal_plugin():
     text = (ROOT / "PLUGINS.md").read_text()
-    assert "@hub.hookimpl" in text and "[project.entry-points.hub]" in text and "ConnectorTests" in text
+    assert (
+        "@hub.hookimpl" in text
+        and "[project.entry-points.hub]" in text
+        and "ConnectorTests" in text
+    )
 
 
 def test_design_hooks_match_hookspecs():
     assert set(hook_names()) == {
-        "register_connectors", "register_mappings", "register_health_models",
-        "register_playbooks", "register_pushers", "register_commands",
+        "register_connectors",
+        "register_mappings",
+        "register_health_models",
+        "register_playbooks",
+        "register_pushers",
+        "register_commands",
     }
 
 
@@ -45,7 +57,9 @@ def test_readme_lists_every_command():
             for sub in command.commands:
                 if name == "health":
                     continue  # subcommands of health are named in its row
-                assert f"`hub {name} {sub}" in text, f"README.md does not mention 'hub {name} {sub}'"
+                assert f"`hub {name} {sub}" in text, (
+                    f"README.md does not mention 'hub {name} {sub}'"
+                )
 
 
 def test_readme_starts_with_the_two_commands():
@@ -70,4 +84,6 @@ def test_example_config_documents_every_section():
     for section in Config.model_fields:
         if section in ("hub", "connections", "identity"):
             continue
-        assert f"[{section}" in text or f"# [{section}" in text, f"config.example.toml has no [{section}] section"
+        assert f"[{section}" in text or f"# [{section}" in text, (
+            f"config.example.toml has no [{section}] section"
+        )

@@ -27,30 +27,57 @@ def run(env: Env, once: bool, dry_run: bool) -> None:
         for step, error in result.errors.items():
             err_console.print(f"[red]{step} failed:[/] {error}", highlight=False)
         if result.failed_connections:
-            err_console.print(f"[yellow]connections with errors:[/] {', '.join(result.failed_connections)} (see hub status)", highlight=False)
-        console.print(f"Pipeline finished in {result.duration_s:.1f}s: {'ok' if result.ok else 'with problems'}.", highlight=False)
+            err_console.print(
+                f"[yellow]connections with errors:[/] {', '.join(result.failed_connections)} (see hub status)",
+                highlight=False,
+            )
+        console.print(
+            f"Pipeline finished in {result.duration_s:.1f}s: {'ok' if result.ok else 'with problems'}.",
+            highlight=False,
+        )
         if not result.ok:
             raise SystemExit(1)
         return
 
     def report(name, result):
         state = "ok" if result.ok else "with problems (see hub status)"
-        console.print(f"{name}: cycle finished in {result.duration_s:.1f}s {state}", highlight=False)
+        console.print(
+            f"{name}: cycle finished in {result.duration_s:.1f}s {state}", highlight=False
+        )
 
     scheduler = HubScheduler(store, config, dry_run=dry_run, on_result=report)
     scheduler.start()
-    console.print(f"hub run: {len(config.connections)} connections scheduled on {env.database()}; Ctrl-C to stop.", highlight=False)
+    console.print(
+        f"hub run: {len(config.connections)} connections scheduled on {env.database()}; Ctrl-C to stop.",
+        highlight=False,
+    )
     scheduler.wait()
     console.print("Stopped cleanly.")
 
 
 @click.command()
-@click.option("--companies", default=500, show_default=True, type=click.IntRange(10, 200_000), help="Companies in the sandbox world.")
-@click.option("--seed", default=42, show_default=True, help="World seed: the same seed tells the same story.")
-@click.option("--weeks", default=4, show_default=True, type=click.IntRange(0, 26), help="Simulated weeks of incremental cycles after the first sync.")
+@click.option(
+    "--companies",
+    default=500,
+    show_default=True,
+    type=click.IntRange(10, 200_000),
+    help="Companies in the sandbox world.",
+)
+@click.option(
+    "--seed", default=42, show_default=True, help="World seed: the same seed tells the same story."
+)
+@click.option(
+    "--weeks",
+    default=4,
+    show_default=True,
+    type=click.IntRange(0, 26),
+    help="Simulated weeks of incremental cycles after the first sync.",
+)
 @pass_env
 def demo(env: Env, companies: int, seed: int, weeks: int) -> None:
     """Run the whole product against the built-in sandbox: no config, no credentials."""
     from hub.demo import run_demo
 
-    run_demo(env.db_path or "hub-demo.db", companies=companies, seed=seed, weeks=weeks, console=console)
+    run_demo(
+        env.db_path or "hub-demo.db", companies=companies, seed=seed, weeks=weeks, console=console
+    )
