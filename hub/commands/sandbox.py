@@ -60,9 +60,20 @@ def serve(
     """Serve the sandbox APIs on one loopback port until Ctrl-C."""
     from hub.sandbox.world import CREDENTIALS, advance, build_sandbox
 
+    import datetime as dt
+
+    from hub.errors import ConfigError
+
+    if start == "today":
+        start_at = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        try:
+            start_at = dt.datetime.strptime(start, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            raise ConfigError(f"--start {start!r} is not a date", hint="use 'today' or YYYY-MM-DD") from None
     started = time.perf_counter()
     with console.status(f"Building a world of {companies:,} companies (seed {seed})…"):
-        sb = build_sandbox(companies=companies, seed=seed, enforce_limits=limits)
+        sb = build_sandbox(companies=companies, seed=seed, start=start_at, enforce_limits=limits)
     server = sb.serve(host, port)
     url = server.url
     console.print(

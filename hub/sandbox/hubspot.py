@@ -64,106 +64,6 @@ from hub.sandbox.base import (
     route,
 )
 
-# -- object types and associations ------------------------------------------------------------
-
-TYPES = ("companies", "contacts", "deals", "tasks")
-TYPE_IDS = {"companies": "0-2", "contacts": "0-1", "deals": "0-3", "tasks": "0-27"}
-_ALIASES = {
-    **{t: t for t in TYPES},
-    **{v: k for k, v in TYPE_IDS.items()},
-    "company": "companies",
-    "contact": "contacts",
-    "deal": "deals",
-    "task": "tasks",
-}
-SINGULAR = {"companies": "company", "contacts": "contact", "deals": "deal", "tasks": "task"}
-CREATED_PROP = {
-    "companies": "createdate",
-    "contacts": "createdate",
-    "deals": "createdate",
-    "tasks": "hs_createdate",
-}
-MODIFIED_PROP = {
-    "companies": "hs_lastmodifieddate",
-    "contacts": "lastmodifieddate",
-    "deals": "hs_lastmodifieddate",
-    "tasks": "hs_lastmodifieddate",
-}
-# What a list/read returns when no ``properties`` are asked for (HubSpot's default sets).
-DEFAULT_PROPS = {
-    "companies": ["createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"],
-    "contacts": [
-        "createdate",
-        "email",
-        "firstname",
-        "hs_object_id",
-        "lastmodifieddate",
-        "lastname",
-    ],
-    "deals": [
-        "amount",
-        "closedate",
-        "createdate",
-        "dealname",
-        "dealstage",
-        "hs_lastmodifieddate",
-        "hs_object_id",
-        "pipeline",
-    ],
-    "tasks": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
-}
-# Always present, even when ``properties`` narrows the set.
-ALWAYS_PROPS = {t: ["hs_object_id", CREATED_PROP[t], MODIFIED_PROP[t]] for t in TYPES}
-# Searched by the free-text ``query`` of a search request.
-QUERY_PROPS = {
-    "companies": ["name", "domain"],
-    "contacts": ["email", "firstname", "lastname"],
-    "deals": ["dealname"],
-    "tasks": ["hs_task_subject"],
-}
-
-# HubSpot-defined association type ids: (from, to) -> (default/unlabeled id, primary id).
-ASSOC_TYPES: dict[tuple[str, str], tuple[int, int | None]] = {
-    ("contacts", "companies"): (279, 1),
-    ("companies", "contacts"): (280, 2),
-    ("deals", "companies"): (341, 5),
-    ("companies", "deals"): (342, 6),
-    ("deals", "contacts"): (3, None),
-    ("contacts", "deals"): (4, None),
-    ("tasks", "companies"): (192, None),
-    ("companies", "tasks"): (191, None),
-    ("tasks", "contacts"): (204, None),
-    ("contacts", "tasks"): (203, None),
-    ("tasks", "deals"): (216, None),
-    ("deals", "tasks"): (215, None),
-}
-REVERSE_TYPE = {1: 2, 2: 1, 279: 280, 280: 279, 5: 6, 6: 5, 341: 342, 342: 341, 3: 4, 4: 3,
-                192: 191, 191: 192, 204: 203, 203: 204, 216: 215, 215: 216}  # fmt: skip
-TYPE_PAIR = {tid: pair for pair, ids in ASSOC_TYPES.items() for tid in ids if tid is not None}
-PRIMARY_TYPES = {ids[1] for ids in ASSOC_TYPES.values() if ids[1] is not None}
-
-PIPELINE_STAGES = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
-                   "decisionmakerboughtin", "contractsent", "closedwon", "closedlost"]  # fmt: skip
-LIFECYCLE_STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
-                    "opportunity", "customer", "evangelist", "other"]  # fmt: skip
-TASK_STATUSES = ["NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"]
-
-PROPERTY_TYPES = {"string", "number", "date", "datetime", "enumeration", "bool"}
-FIELD_TYPES = {"textarea", "text", "date", "file", "number", "select", "radio", "checkbox",
-               "booleancheckbox", "calculation_equation", "phonenumber", "html"}  # fmt: skip
-# Which field types fit which data type (HubSpot rejects other pairs).
-_FIELD_FITS = {
-    "string": {"text", "textarea", "file", "phonenumber", "html", "select", "radio"},
-    "number": {"number", "calculation_equation"},
-    "date": {"date"},
-    "datetime": {"date"},
-    "enumeration": {"select", "radio", "checkbox", "booleancheckbox"},
-    "bool": {"booleancheckbox", "select", "radio"},
-}
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-BATCH_MAX = 100
-SEARCH_MAX_LIMIT = 200
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _KEY = 10**10  # lastmod index key = updated_ms * _KEY + id (ids stay below 10**10)
 _SEARCH_PATH = re.compile(r"/search/?$")
 _CATEGORY = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
@@ -208,42 +108,6 @@ _NPS = {
     "at_risk": (0, 5),
     "churned": (0, 4),
 }
-
-
-def to_ms(value: dt.datetime) -> int:
-    """Milliseconds since the epoch."""
-    return math.floor(value.timestamp()) * 1000 + value.microsecond // 1000
-
-
-_EPOCH_NAIVE = dt.datetime(1970, 1, 1)
-
-
-def iso_ms(ms: int) -> str:
-    """HubSpot's timestamp text: ISO 8601 UTC with milliseconds and ``Z``."""
-    return (_EPOCH_NAIVE + dt.timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
-
-
-def parse_ms(value: Any) -> int | None:
-    """A date value as HubSpot accepts it (ms epoch number/text, ISO datetime or date) → ms."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    text = str(value).strip()
-    if re.fullmatch(r"-?\d+", text):
-        return int(text)
-    try:
-        if len(text) == 10:
-            parsed = dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
-        else:
-            parsed = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    except ValueError:
-        return None
-    return to_ms(parsed)
 
 
 class _Obj:
@@ -306,261 +170,6 @@ def _not_read(kwargs: dict[str, str]) -> bool:
     return kwargs.get("op") != "read"
 
 
-def _std(name: str, label: str, ptype: str, field: str, group: str, *, options: list[str] | None = None,
-         read_only: bool = False, unique: bool = False) -> dict[str, Any]:  # fmt: skip
-    """A HubSpot-defined property definition in the API's shape."""
-    return {
-        "name": name,
-        "label": label,
-        "type": ptype,
-        "fieldType": field,
-        "description": "",
-        "groupName": group,
-        "options": [
-            {"label": o.replace("_", " ").title(), "value": o, "displayOrder": i, "hidden": False}
-            for i, o in enumerate(options or [])
-        ],
-        "displayOrder": -1,
-        "calculated": False,
-        "externalOptions": name == "hubspot_owner_id",
-        "hasUniqueValue": unique,
-        "hidden": False,
-        "hubspotDefined": True,
-        "modificationMetadata": {
-            "archivable": False,
-            "readOnlyDefinition": True,
-            "readOnlyValue": read_only,
-        },
-        "formField": not read_only,
-        "archived": False,
-    }
-
-
-def _standard_properties() -> dict[str, dict[str, dict[str, Any]]]:
-    owner = ("hubspot_owner_id", "Owner", "enumeration", "select")
-    reg: dict[str, list[dict[str, Any]]] = {
-        "companies": [
-            _std("name", "Company name", "string", "text", "companyinformation"),
-            _std("domain", "Company domain name", "string", "text", "companyinformation"),
-            _std(*owner, "companyinformation"),
-            _std(
-                "lifecyclestage",
-                "Lifecycle stage",
-                "enumeration",
-                "radio",
-                "companyinformation",
-                options=LIFECYCLE_STAGES,
-            ),
-            _std("annualrevenue", "Annual revenue", "number", "number", "companyinformation"),
-            _std("industry", "Industry", "string", "text", "companyinformation"),
-            _std("city", "City", "string", "text", "companyinformation"),
-            _std("phone", "Phone number", "string", "phonenumber", "companyinformation"),
-            _std("description", "Description", "string", "textarea", "companyinformation"),
-            _std(
-                "numberofemployees", "Number of employees", "number", "number", "companyinformation"
-            ),
-            _std(
-                "notes_last_contacted", "Last contacted", "datetime", "date", "companyinformation"
-            ),
-            _std(
-                "createdate",
-                "Create date",
-                "datetime",
-                "date",
-                "companyinformation",
-                read_only=True,
-            ),
-            _std(
-                "hs_lastmodifieddate",
-                "Last modified date",
-                "datetime",
-                "date",
-                "companyinformation",
-                read_only=True,
-            ),
-            _std(
-                "hs_object_id",
-                "Record ID",
-                "number",
-                "number",
-                "companyinformation",
-                read_only=True,
-            ),
-            _std(
-                "hs_merged_object_ids",
-                "Merged company IDs",
-                "enumeration",
-                "checkbox",
-                "companyinformation",
-                read_only=True,
-            ),
-        ],
-        "contacts": [
-            _std("email", "Email", "string", "text", "contactinformation", unique=True),
-            _std("firstname", "First name", "string", "text", "contactinformation"),
-            _std("lastname", "Last name", "string", "text", "contactinformation"),
-            _std("jobtitle", "Job title", "string", "text", "contactinformation"),
-            _std("phone", "Phone number", "string", "phonenumber", "contactinformation"),
-            _std(
-                "hs_email_optout",
-                "Unsubscribed from all email",
-                "bool",
-                "booleancheckbox",
-                "contactinformation",
-            ),
-            _std(
-                "associatedcompanyid",
-                "Primary associated company ID",
-                "number",
-                "number",
-                "contactinformation",
-            ),
-            _std(
-                "lifecyclestage",
-                "Lifecycle stage",
-                "enumeration",
-                "radio",
-                "contactinformation",
-                options=LIFECYCLE_STAGES,
-            ),
-            _std(*owner, "contactinformation"),
-            _std(
-                "createdate",
-                "Create date",
-                "datetime",
-                "date",
-                "contactinformation",
-                read_only=True,
-            ),
-            _std(
-                "lastmodifieddate",
-                "Last modified date",
-                "datetime",
-                "date",
-                "contactinformation",
-                read_only=True,
-            ),
-            _std(
-                "hs_object_id",
-                "Record ID",
-                "number",
-                "number",
-                "contactinformation",
-                read_only=True,
-            ),
-            _std(
-                "hs_merged_object_ids",
-                "Merged contact IDs",
-                "enumeration",
-                "checkbox",
-                "contactinformation",
-                read_only=True,
-            ),
-        ],
-        "deals": [
-            _std("dealname", "Deal name", "string", "text", "dealinformation"),
-            _std("amount", "Amount", "number", "number", "dealinformation"),
-            _std(
-                "dealstage",
-                "Deal stage",
-                "enumeration",
-                "radio",
-                "dealinformation",
-                options=PIPELINE_STAGES,
-            ),
-            _std(
-                "pipeline",
-                "Pipeline",
-                "enumeration",
-                "select",
-                "dealinformation",
-                options=["default"],
-            ),
-            _std("closedate", "Close date", "datetime", "date", "dealinformation"),
-            _std(
-                "dealtype",
-                "Deal type",
-                "enumeration",
-                "radio",
-                "dealinformation",
-                options=["newbusiness", "existingbusiness"],
-            ),
-            _std(*owner, "dealinformation"),
-            _std(
-                "createdate", "Create date", "datetime", "date", "dealinformation", read_only=True
-            ),
-            _std(
-                "hs_lastmodifieddate",
-                "Last modified date",
-                "datetime",
-                "date",
-                "dealinformation",
-                read_only=True,
-            ),
-            _std(
-                "hs_object_id", "Record ID", "number", "number", "dealinformation", read_only=True
-            ),
-        ],
-        "tasks": [
-            _std("hs_timestamp", "Due date", "datetime", "date", "task"),
-            _std("hs_task_subject", "Task title", "string", "text", "task"),
-            _std("hs_task_body", "Task notes", "string", "textarea", "task"),
-            _std(
-                "hs_task_status",
-                "Task status",
-                "enumeration",
-                "select",
-                "task",
-                options=TASK_STATUSES,
-            ),
-            _std(
-                "hs_task_priority",
-                "Priority",
-                "enumeration",
-                "select",
-                "task",
-                options=["NONE", "LOW", "MEDIUM", "HIGH"],
-            ),
-            _std(
-                "hs_task_type",
-                "Task type",
-                "enumeration",
-                "select",
-                "task",
-                options=["TODO", "CALL", "EMAIL"],
-            ),
-            _std(*owner, "task"),
-            _std(
-                "hs_task_completion_date",
-                "Completed at",
-                "datetime",
-                "date",
-                "task",
-                read_only=True,
-            ),
-            _std("hs_createdate", "Create date", "datetime", "date", "task", read_only=True),
-            _std(
-                "hs_lastmodifieddate",
-                "Last modified date",
-                "datetime",
-                "date",
-                "task",
-                read_only=True,
-            ),
-            _std("hs_object_id", "Record ID", "number", "number", "task", read_only=True),
-        ],
-    }
-    return {t: {p["name"]: p for p in props} for t, props in reg.items()}
-
-
-_STANDARD_GROUPS = {
-    "companies": [("companyinformation", "Company information")],
-    "contacts": [("contactinformation", "Contact information")],
-    "deals": [("dealinformation", "Deal information")],
-    "tasks": [("task", "Task information")],
-}
-
-
 class HubSpotAPI(FakeAPI):
     """The fake HubSpot CRM; see the module docstring for what it models."""
 
@@ -594,13 +203,13 @@ class HubSpotAPI(FakeAPI):
         self._assoc: dict[tuple[str, str], dict[int, dict[int, tuple[int, ...]]]] = {
             pair: {} for pair in ASSOC_TYPES
         }
-        self._props = _standard_properties()
+        self._props = standard_properties()
         self._groups: dict[str, dict[str, dict[str, Any]]] = {
             t: {
                 n: {"name": n, "label": lbl, "displayOrder": -1, "archived": False}
                 for n, lbl in groups
             }
-            for t, groups in _STANDARD_GROUPS.items()
+            for t, groups in STANDARD_GROUPS.items()
         }
         self._company_ids: list[int] = []  # world company key -> HubSpot id
         self._renewal_deal: dict[int, int] = {}  # company key -> open renewal deal id
@@ -743,7 +352,7 @@ class HubSpotAPI(FakeAPI):
             ) from None
 
     def _type(self, name: str) -> str:
-        t = _ALIASES.get(name.lower())
+        t = ALIASES.get(name.lower())
         if t is None:
             raise self._reject(
                 400, f"Unable to infer object type from: {name}", category="VALIDATION_ERROR"
@@ -859,7 +468,7 @@ class HubSpotAPI(FakeAPI):
                     results = []
                     for to_id, types in links:
                         for tid in types:
-                            results.append({"id": str(to_id), "type": _v3_type_name(t, to, tid)})
+                            results.append({"id": str(to_id), "type": v3_type_name(t, to, tid)})
                     assocs[to] = {"results": results}
             if assocs:
                 out["associations"] = assocs
@@ -927,12 +536,12 @@ class HubSpotAPI(FakeAPI):
             pdef = registry.get(name)
             if pdef is None:
                 problems.append(
-                    _problem(name, f'Property "{name}" does not exist', "PROPERTY_DOESNT_EXIST")
+                    problem(name, f'Property "{name}" does not exist', "PROPERTY_DOESNT_EXIST")
                 )
                 continue
             if pdef["modificationMetadata"]["readOnlyValue"]:
                 problems.append(
-                    _problem(
+                    problem(
                         name,
                         f'"{name}" is a read only property; its value cannot be set.',
                         "READ_ONLY_VALUE",
@@ -949,7 +558,7 @@ class HubSpotAPI(FakeAPI):
                 out[name] = value
         if creating and t == "tasks" and not out.get("hs_timestamp"):
             problems.append(
-                _problem(
+                problem(
                     "hs_timestamp", "hs_timestamp is required to create a task", "REQUIRED_PROPERTY"
                 )
             )
@@ -972,28 +581,28 @@ class HubSpotAPI(FakeAPI):
             try:
                 float(text)
             except ValueError:
-                return None, _problem(name, f"{text!r} is not a valid number", "INVALID_DECIMAL")
+                return None, problem(name, f"{text!r} is not a valid number", "INVALID_DECIMAL")
             return text.strip(), None
         if ptype in ("date", "datetime"):
             ms = parse_ms(raw)
             if ms is None:
-                return None, _problem(
+                return None, problem(
                     name, f"{text!r} is not a valid date (use ms epoch or ISO 8601)", "INVALID_DATE"
                 )
             if ptype == "date":
                 if ms % 86_400_000:
-                    return None, _problem(name, f"{text!r} is not midnight UTC", "INVALID_DATE")
+                    return None, problem(name, f"{text!r} is not midnight UTC", "INVALID_DATE")
                 return iso_ms(ms)[:10], None
             return iso_ms(ms), None
         if ptype == "bool":
             low = text.lower()
             if low not in ("true", "false"):
-                return None, _problem(name, f"{text!r} is not a valid boolean", "INVALID_BOOLEAN")
+                return None, problem(name, f"{text!r} is not a valid boolean", "INVALID_BOOLEAN")
             return low, None
         if ptype == "enumeration":
             if name == "hubspot_owner_id":
                 if text not in {o["id"] for o in self.world.owners}:
-                    return None, _problem(
+                    return None, problem(
                         name, f"{text!r} is not a valid owner id", "INVALID_OWNER_ID"
                     )
                 return text, None
@@ -1001,7 +610,7 @@ class HubSpotAPI(FakeAPI):
             values = text.split(";") if pdef["fieldType"] == "checkbox" else [text]
             for v in values:
                 if v not in allowed:
-                    return None, _problem(
+                    return None, problem(
                         name, f"{v} was not one of the allowed options: {allowed}", "INVALID_OPTION"
                     )
             return text, None
@@ -1105,7 +714,7 @@ class HubSpotAPI(FakeAPI):
         page = ids[start : start + limit]
         names = self._names(t, self._listed(request, "properties"))
         assoc_to = [
-            self._type(x) for x in self._listed(request, "associations") if x.lower() in _ALIASES
+            self._type(x) for x in self._listed(request, "associations") if x.lower() in ALIASES
         ]
         store = self._store[t]
         body: dict[str, Any] = {
@@ -1131,7 +740,7 @@ class HubSpotAPI(FakeAPI):
         )
         names = self._names(t, self._listed(request, "properties"))
         assoc_to = [
-            self._type(x) for x in self._listed(request, "associations") if x.lower() in _ALIASES
+            self._type(x) for x in self._listed(request, "associations") if x.lower() in ALIASES
         ]
         return json_response(200, self._render(t, obj, names, assoc_to))
 
@@ -1379,7 +988,7 @@ class HubSpotAPI(FakeAPI):
             raise self._reject(
                 400, "Too many filters: at most 18 are allowed in all filterGroups together"
             )
-        sorts = [_sort_spec(s) for s in body.get("sorts") or []]
+        sorts = [sort_spec(s) for s in body.get("sorts") or []]
         for prop, _ in sorts:
             if prop not in self._props[t] and prop != "id":
                 raise self._reject(400, f'Cannot sort by unknown property "{prop}"')
@@ -1515,7 +1124,7 @@ class HubSpotAPI(FakeAPI):
             return lambda o: o.created
         if name == MODIFIED_PROP[t]:
             return lambda o: o.updated
-        conv = _converter(self._props[t][name]["type"])
+        conv = converter(self._props[t][name]["type"])
 
         def get(o: _Obj) -> Any:
             raw = o.props.get(name)
@@ -1530,7 +1139,7 @@ class HubSpotAPI(FakeAPI):
         op = str(f.get("operator", "")).upper()
         get = self._getter(t, name)
         ptype = self._props[t][name]["type"]
-        conv = _converter(ptype)
+        conv = converter(ptype)
 
         def val(x: Any) -> Any:
             try:
@@ -1683,7 +1292,7 @@ class HubSpotAPI(FakeAPI):
         name = str(body["name"])
         if name in self._props[t]:
             raise self._reject(409, f"Property named '{name}' already exists.", category="CONFLICT")
-        if not _NAME_RE.match(name) or name.startswith("hs_"):
+        if not NAME_RE.match(name) or name.startswith("hs_"):
             raise self._reject(
                 400,
                 f"Invalid property name {name!r}: use lower-case letters, digits and _ and start with a letter (not hs_)",
@@ -1725,10 +1334,10 @@ class HubSpotAPI(FakeAPI):
             raise self._reject(
                 400, f"Invalid fieldType {field!r}: use one of {sorted(FIELD_TYPES)}"
             )
-        if field not in _FIELD_FITS[ptype]:
+        if field not in FIELD_FITS[ptype]:
             raise self._reject(
                 400,
-                f"fieldType {field!r} does not fit type {ptype!r}: use one of {sorted(_FIELD_FITS[ptype])}",
+                f"fieldType {field!r} does not fit type {ptype!r}: use one of {sorted(FIELD_FITS[ptype])}",
             )
         if pdef["groupName"] not in self._groups[t]:
             raise self._reject(
@@ -1883,7 +1492,7 @@ class HubSpotAPI(FakeAPI):
             raise self._reject(
                 409, f"Property group named '{name}' already exists.", category="CONFLICT"
             )
-        if not _NAME_RE.match(str(name)):
+        if not NAME_RE.match(str(name)):
             raise self._reject(
                 400, f"Invalid group name {name!r}: use lower-case letters, digits and _"
             )
@@ -2192,7 +1801,7 @@ class HubSpotAPI(FakeAPI):
             "displayOrder": 5,
             "archived": False,
         }
-        nps = _std("nps_score", "NPS score", "number", "number", "customer_feedback")
+        nps = std_property("nps_score", "NPS score", "number", "number", "customer_feedback")
         nps.update(
             hubspotDefined=False,
             modificationMetadata={
@@ -2403,7 +2012,7 @@ class HubSpotAPI(FakeAPI):
 
     def objects(self, t: str, *, archived: bool = False) -> list[dict[str, Any]]:
         """Every live (or archived) record of a type, rendered with all its properties."""
-        t = _ALIASES[t]
+        t = ALIASES[t]
         with self._lock:
             ids = self._archived[t] if archived else self._active[t]
             return [
@@ -2413,14 +2022,14 @@ class HubSpotAPI(FakeAPI):
 
     def get(self, t: str, oid: Any) -> dict[str, Any] | None:
         """One live record (following merges) with all its properties, or None."""
-        t = _ALIASES[t]
+        t = ALIASES[t]
         with self._lock:
             obj = self._live(t, oid)
             return None if obj is None else self._render(t, obj, self._all_names(t, obj))
 
     def associations(self, frm: str, oid: Any, to: str) -> list[tuple[str, list[int]]]:
         """[(to id, association type ids)] for one record."""
-        frm, to = _ALIASES[frm], _ALIASES[to]
+        frm, to = ALIASES[frm], ALIASES[to]
         with self._lock:
             obj = self._live(frm, oid)
             return (
@@ -2431,11 +2040,11 @@ class HubSpotAPI(FakeAPI):
 
     def properties(self, t: str) -> dict[str, dict[str, Any]]:
         """The property registry of a type (copies)."""
-        return copy.deepcopy(self._props[_ALIASES[t]])
+        return copy.deepcopy(self._props[ALIASES[t]])
 
     def set_properties(self, t: str, oid: Any, values: dict[str, Any]) -> dict[str, Any]:
         """A CRM user edits a record in the UI (validated, bumps the modification time)."""
-        t = _ALIASES[t]
+        t = ALIASES[t]
         with self._lock:
             obj = self._live(t, oid)
             if obj is None:
@@ -2452,14 +2061,14 @@ class HubSpotAPI(FakeAPI):
 
     def merge(self, primary: Any, merged: Any, t: str = "companies") -> dict[str, Any]:
         """Merge ``merged`` into ``primary`` as a CRM user would; returns the survivor."""
-        t = _ALIASES[t]
+        t = ALIASES[t]
         with self._lock:
             survivor = self._merge(t, primary, merged, self._now_ms())
             return self._render(t, survivor, self._all_names(t, survivor))
 
     def archive(self, t: str, oid: Any) -> None:
         """A CRM user deletes a record (it moves to the archived list)."""
-        t = _ALIASES[t]
+        t = ALIASES[t]
         with self._lock:
             obj = self._live(t, oid)
             if obj is not None:
@@ -2503,23 +2112,6 @@ class HubSpotAPI(FakeAPI):
 # -- small helpers ------------------------------------------------------------------------------
 
 
-def _v3_type_name(frm: str, to: str, tid: int) -> str:
-    name = f"{SINGULAR[frm]}_to_{SINGULAR[to]}"
-    return (
-        name if tid in PRIMARY_TYPES or ASSOC_TYPES[(frm, to)][1] is None else name + "_unlabeled"
-    )
-
-
-def _problem(name: str, message: str, code: str) -> dict[str, Any]:
-    return {
-        "isValid": False,
-        "message": message,
-        "error": code,
-        "name": name,
-        "localizedErrorMessage": message,
-    }
-
-
 def _input_context(item: Any, index: int) -> dict[str, list[str]]:
     if isinstance(item, dict) and item.get("id") is not None:
         return {"ids": [str(item["id"])]}
@@ -2545,32 +2137,6 @@ def _retriable_error(item: Any, index: int) -> dict[str, Any]:
         "RATE_LIMITS",
         "Temporary failure writing this record; retry the request for it.",
     )
-
-
-def _converter(ptype: str) -> Callable[[Any], Any]:
-    if ptype == "number":
-        return lambda x: float(x)
-    if ptype in ("date", "datetime"):
-        return parse_ms
-    return lambda x: str(x).lower()
-
-
-def _sort_spec(spec: Any) -> tuple[str, bool]:
-    """A sort as (property, descending): dicts, ``"name"``, ``"-name"`` or JSON text."""
-    if isinstance(spec, str):
-        text = spec.strip()
-        if text.startswith("{"):
-            try:
-                spec = json.loads(text)
-            except ValueError:
-                return text, False
-        else:
-            return (text[1:], True) if text.startswith("-") else (text, False)
-    if isinstance(spec, dict):
-        return str(spec.get("propertyName", "")), str(
-            spec.get("direction", "ASCENDING")
-        ).upper().startswith("DESC")
-    return str(spec), False
 
 
 def _int_param(value: str | None, default: int, api: HubSpotAPI) -> int:

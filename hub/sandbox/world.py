@@ -248,7 +248,9 @@ def advance(sandbox: Sandbox, days: int = 1) -> None:
         end = world.clock.advance(86400)
         world.day_index += 1
         for api in sandbox.apis.values():
-            api.advance(start, end, world.day_index)
+            # Requests are served under the same lock, so a client never sees half a day.
+            with api._lock:
+                api.advance(start, end, world.day_index)
 
 
 # Credentials the fakes accept; printed by ``hub sandbox serve`` and used by ``hub demo``.
