@@ -18,7 +18,9 @@ from hub.sandbox.world import CREDENTIALS, World, advance
 TOKEN = CREDENTIALS["hubspot"]["access_token"]
 
 
-def make(companies: int = 120, seed: int = 0, **sandbox_kw) -> tuple[Sandbox, HubSpotAPI, httpx.Client]:
+def make(
+    companies: int = 120, seed: int = 0, **sandbox_kw
+) -> tuple[Sandbox, HubSpotAPI, httpx.Client]:
     """A sandbox with only the HubSpot fake (the other fakes are not needed here)."""
     world = World(companies=companies, seed=seed)
     sandbox = Sandbox(world, **sandbox_kw)
@@ -90,7 +92,9 @@ def test_list_pages_by_after_with_absolute_links_and_no_paging_at_the_end(shared
     assert link.startswith("https://api.hubapi.com/crm/v3/objects/companies?")
     followed = client.get(link).json()
     assert followed["results"][0]["id"] == first["paging"]["next"]["after"]
-    assert len(client.get("/crm/v3/objects/companies", params={"limit": 500}).json()["results"]) == 100
+    assert (
+        len(client.get("/crm/v3/objects/companies", params={"limit": 500}).json()["results"]) == 100
+    )
 
     companies = page_all(client, "/crm/v3/objects/companies", limit=100)
     ids = [int(c["id"]) for c in companies]
@@ -107,17 +111,31 @@ def test_list_pages_by_after_with_absolute_links_and_no_paging_at_the_end(shared
 def test_properties_param_returns_requested_plus_the_always_set(shared):
     _, _, client = shared
     default = client.get("/crm/v3/objects/companies", params={"limit": 1}).json()["results"][0]
-    assert set(default["properties"]) == {"createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"}
+    assert set(default["properties"]) == {
+        "createdate",
+        "domain",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "name",
+    }
     asked = client.get(
         "/crm/v3/objects/companies",
-        params=[("limit", 1), ("properties", "lifecyclestage,nps_score"), ("properties", "no_such_thing")],
+        params=[
+            ("limit", 1),
+            ("properties", "lifecyclestage,nps_score"),
+            ("properties", "no_such_thing"),
+        ],
     ).json()["results"][0]
     assert set(asked["properties"]) == {
         "hs_object_id", "createdate", "hs_lastmodifieddate", "lifecyclestage", "nps_score"
     }  # fmt: skip
     contact = client.get(
         "/crm/v3/objects/contacts",
-        params={"limit": 1, "properties": "hs_email_optout,associatedcompanyid", "associations": "companies"},
+        params={
+            "limit": 1,
+            "properties": "hs_email_optout,associatedcompanyid",
+            "associations": "companies",
+        },
     ).json()["results"][0]
     assert contact["properties"]["hs_email_optout"] in ("true", "false")
     assert "lastmodifieddate" in contact["properties"]
@@ -147,7 +165,9 @@ def test_seeded_merge_reads_the_survivor_and_moves_contacts(shared):
     survivor, merged = sandbox.world.companies[5].hubspot_id, sandbox.world.companies[6].hubspot_id
     ids = {c["id"] for c in api.objects("companies")}
     assert merged not in ids and survivor in ids
-    read = client.get(f"/crm/v3/objects/companies/{merged}", params={"properties": "hs_merged_object_ids"}).json()
+    read = client.get(
+        f"/crm/v3/objects/companies/{merged}", params={"properties": "hs_merged_object_ids"}
+    ).json()
     assert read["id"] == survivor
     assert merged in read["properties"]["hs_merged_object_ids"].split(";")
     contact_ids = {cid for cid, _ in api.associations("companies", survivor, "contacts")}
@@ -175,7 +195,9 @@ def test_seed_renders_world_truth(shared):
     assert sandbox.world.companies[3].domain == sandbox.world.companies[4].domain
     # Every live company has a won deal and a renewal deal closing on the renewal date.
     company = world.companies[0]
-    deals = [api.get("deals", d) for d, _ in api.associations("companies", company.hubspot_id, "deals")]
+    deals = [
+        api.get("deals", d) for d, _ in api.associations("companies", company.hubspot_id, "deals")
+    ]
     stages = sorted(d["properties"]["dealstage"] for d in deals)
     assert stages[0] == "closedwon" and stages[1] in ("qualifiedtobuy", "contractsent")
     renewal = next(d for d in deals if d["properties"]["dealtype"] == "existingbusiness")
@@ -187,7 +209,9 @@ def test_seed_renders_world_truth(shared):
     optout: dict[str, list[int]] = {}
     for contact in api.objects("contacts"):
         owner = world.by_hubspot_id(contact["properties"]["associatedcompanyid"])
-        optout.setdefault(owner.archetype, []).append(contact["properties"]["hs_email_optout"] == "true")
+        optout.setdefault(owner.archetype, []).append(
+            contact["properties"]["hs_email_optout"] == "true"
+        )
     rate = {k: sum(v) / len(v) for k, v in optout.items()}
     assert rate["at_risk"] > rate["healthy"]
 
@@ -225,7 +249,9 @@ def test_search_operators_match_a_brute_force_filter(shared):
     def expect(items, pred):
         return {r["id"] for r in items if pred(r["properties"])}
 
-    revenue = sorted(float(c["properties"]["annualrevenue"]) for c in companies)[len(companies) // 2]
+    revenue = sorted(float(c["properties"]["annualrevenue"]) for c in companies)[
+        len(companies) // 2
+    ]
     cases = [
         ("companies", [{"propertyName": "lifecyclestage", "operator": "EQ", "value": "customer"}],
          lambda p: p["lifecyclestage"] == "customer"),
@@ -254,7 +280,14 @@ def test_search_operators_match_a_brute_force_filter(shared):
         assert got == expect(companies, pred), filters
     # CONTAINS_TOKEN with a wildcard over the e-mail domain.
     domain = companies[0]["properties"]["domain"]
-    got = ids(search(client, "contacts", [{"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": f"*@{domain}"}], limit=200))
+    got = ids(
+        search(
+            client,
+            "contacts",
+            [{"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": f"*@{domain}"}],
+            limit=200,
+        )
+    )
     assert got == expect(contacts, lambda p: p["email"].endswith("@" + domain)) and got
     # Filter groups are ORed.
     got = ids(
@@ -266,7 +299,9 @@ def test_search_operators_match_a_brute_force_filter(shared):
             limit=200,
         )
     )
-    assert got == expect(companies, lambda p: p.get("nps_score") == "10" or p["lifecyclestage"] == "other")
+    assert got == expect(
+        companies, lambda p: p.get("nps_score") == "10" or p["lifecyclestage"] == "other"
+    )
 
 
 def test_search_dates_compare_numerically_as_ms_or_iso(shared):
@@ -296,7 +331,9 @@ def test_search_dates_compare_numerically_as_ms_or_iso(shared):
     assert "email" in body["results"][0]["properties"]
     # Descending and a property sort on the general path.
     desc = search(client, "contacts", [], sorts=["-lastmodifieddate"], limit=5).json()
-    assert [parse_ms(r["properties"]["lastmodifieddate"]) for r in desc["results"]] == stamps[::-1][:5]
+    assert [parse_ms(r["properties"]["lastmodifieddate"]) for r in desc["results"]] == stamps[::-1][
+        :5
+    ]
 
 
 def test_search_paging_stops_at_the_result_cap(fresh):
@@ -312,7 +349,11 @@ def test_search_paging_stops_at_the_result_cap(fresh):
     assert search(client, "contacts", filters, limit=201).status_code == 400
     too_many = [[{"propertyName": "email", "operator": "HAS_PROPERTY"}]] * 7
     assert search(client, "contacts", *too_many).status_code == 400
-    unknown = search(client, "contacts", [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": "0"}])
+    unknown = search(
+        client,
+        "contacts",
+        [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": "0"}],
+    )
     assert unknown.status_code == 400  # contacts use lastmodifieddate
 
 
@@ -322,8 +363,17 @@ def test_search_index_follows_writes_and_ties_page_by_id(fresh):
     now = to_ms(sandbox.world.clock.now())
     ids = [c["id"] for c in api.objects("companies")[:5]]
     for cid in ids:
-        assert client.patch(f"/crm/v3/objects/companies/{cid}", json={"properties": {"city": "Oslo"}}).status_code == 200
-    body = search(client, "companies", [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(now)}]).json()
+        assert (
+            client.patch(
+                f"/crm/v3/objects/companies/{cid}", json={"properties": {"city": "Oslo"}}
+            ).status_code
+            == 200
+        )
+    body = search(
+        client,
+        "companies",
+        [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(now)}],
+    ).json()
     assert [r["id"] for r in body["results"]] == ids
     tie = search(
         client,
@@ -359,7 +409,8 @@ def test_create_update_clear_and_lastmodified_bump(fresh):
     now = sandbox.world.clock.now()
     company = api.objects("companies")[0]
     response = client.patch(
-        f"/crm/v3/objects/companies/{company['id']}", json={"properties": {"city": "Oslo", "nps_score": 7}}
+        f"/crm/v3/objects/companies/{company['id']}",
+        json={"properties": {"city": "Oslo", "nps_score": 7}},
     )
     assert response.status_code == 200
     body = response.json()
@@ -368,9 +419,13 @@ def test_create_update_clear_and_lastmodified_bump(fresh):
     client.patch(f"/crm/v3/objects/companies/{company['id']}", json={"properties": {"city": ""}})
     assert "city" not in api.get("companies", company["id"])["properties"]
     contact = api.objects("contacts")[0]
-    client.patch(f"/crm/v3/objects/contacts/{contact['id']}", json={"properties": {"hs_email_optout": True}})
+    client.patch(
+        f"/crm/v3/objects/contacts/{contact['id']}", json={"properties": {"hs_email_optout": True}}
+    )
     updated = api.get("contacts", contact["id"])["properties"]
-    assert updated["hs_email_optout"] == "true" and updated["lastmodifieddate"] == iso_ms(to_ms(now))
+    assert updated["hs_email_optout"] == "true" and updated["lastmodifieddate"] == iso_ms(
+        to_ms(now)
+    )
     assert [w[:2] for w in api.writes] == [
         ("PATCH", f"/crm/v3/objects/companies/{company['id']}"),
         ("PATCH", f"/crm/v3/objects/companies/{company['id']}"),
@@ -391,16 +446,26 @@ def test_write_validation_unknown_readonly_option_owner(fresh):
         "annualrevenue": "INVALID_DECIMAL",
     }
     for prop, code in cases.items():
-        response = client.patch(f"/crm/v3/objects/companies/{cid}", json={"properties": {prop: "bogus"}})
+        response = client.patch(
+            f"/crm/v3/objects/companies/{cid}", json={"properties": {prop: "bogus"}}
+        )
         assert response.status_code == 400
         body = response.json()
         assert body["category"] == "VALIDATION_ERROR"
         assert code in body["message"] and body["errors"][0]["code"] == code
     # A batch with one bad property fails whole: nothing is written.
-    inputs = [{"id": cid, "properties": {"city": "Rome"}}, {"id": cid, "properties": {"hub_x": "1"}}]
-    assert client.post("/crm/v3/objects/companies/batch/update", json={"inputs": inputs}).status_code == 400
+    inputs = [
+        {"id": cid, "properties": {"city": "Rome"}},
+        {"id": cid, "properties": {"hub_x": "1"}},
+    ]
+    assert (
+        client.post("/crm/v3/objects/companies/batch/update", json={"inputs": inputs}).status_code
+        == 400
+    )
     assert api.snapshot() == before
-    task = client.post("/crm/v3/objects/tasks", json={"properties": {"hs_task_subject": "No due date"}})
+    task = client.post(
+        "/crm/v3/objects/tasks", json={"properties": {"hs_task_subject": "No due date"}}
+    )
     assert task.status_code == 400 and "hs_timestamp" in task.json()["message"]
 
 
@@ -411,7 +476,10 @@ def test_batch_limit_partial_failures_and_fault(fresh):
     response = client.post("/crm/v3/objects/companies/batch/update", json={"inputs": too_many})
     assert response.status_code == 400 and response.json()["category"] == "VALIDATION_ERROR"
 
-    inputs = [{"id": ids[0], "properties": {"city": "Lima"}}, {"id": "999", "properties": {"city": "Lima"}}]
+    inputs = [
+        {"id": ids[0], "properties": {"city": "Lima"}},
+        {"id": "999", "properties": {"city": "Lima"}},
+    ]
     response = client.post("/crm/v3/objects/companies/batch/update", json={"inputs": inputs})
     assert response.status_code == 207
     body = response.json()
@@ -430,11 +498,19 @@ def test_batch_limit_partial_failures_and_fault(fresh):
     assert api.get("companies", ids[1])["properties"]["city"] == "Quito"
     # Retried, it goes through.
     retry = client.post("/crm/v3/objects/companies/batch/update", json={"inputs": [inputs[1]]})
-    assert retry.status_code == 200 and api.get("companies", ids[2])["properties"]["city"] == "Quito"
+    assert (
+        retry.status_code == 200 and api.get("companies", ids[2])["properties"]["city"] == "Quito"
+    )
 
     dupes = [{"id": ids[0], "properties": {}}, {"id": ids[0], "properties": {}}]
-    assert client.post("/crm/v3/objects/companies/batch/update", json={"inputs": dupes}).status_code == 400
-    read = client.post("/crm/v3/objects/companies/batch/read", json={"inputs": [{"id": ids[0]}], "properties": ["city"]})
+    assert (
+        client.post("/crm/v3/objects/companies/batch/update", json={"inputs": dupes}).status_code
+        == 400
+    )
+    read = client.post(
+        "/crm/v3/objects/companies/batch/read",
+        json={"inputs": [{"id": ids[0]}], "properties": ["city"]},
+    )
     assert read.status_code == 200 and read.json()["results"][0]["properties"]["city"] == "Lima"
     assert all("/batch/read" not in w[1] for w in api.writes)
 
@@ -444,8 +520,17 @@ def test_batch_create_upsert_archive(fresh):
     company = api.objects("companies")[0]["id"]
     owner = sandbox.world.owners[0]["id"]
     task = {
-        "properties": {"hs_timestamp": "2026-11-20T00:00:00Z", "hs_task_subject": "Call", "hubspot_owner_id": owner},
-        "associations": [{"to": {"id": company}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 192}]}],
+        "properties": {
+            "hs_timestamp": "2026-11-20T00:00:00Z",
+            "hs_task_subject": "Call",
+            "hubspot_owner_id": owner,
+        },
+        "associations": [
+            {
+                "to": {"id": company},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 192}],
+            }
+        ],
     }
     response = client.post("/crm/v3/objects/tasks/batch/create", json={"inputs": [task, task]})
     assert response.status_code == 201
@@ -457,18 +542,41 @@ def test_batch_create_upsert_archive(fresh):
 
     upsert = client.post(
         "/crm/v3/objects/contacts/batch/upsert",
-        json={"inputs": [{"id": "new.person@example.org", "idProperty": "email", "properties": {"firstname": "New"}}]},
+        json={
+            "inputs": [
+                {
+                    "id": "new.person@example.org",
+                    "idProperty": "email",
+                    "properties": {"firstname": "New"},
+                }
+            ]
+        },
     ).json()
     assert upsert["results"][0]["new"] is True
     again = client.post(
         "/crm/v3/objects/contacts/batch/upsert",
-        json={"inputs": [{"id": "new.person@example.org", "idProperty": "email", "properties": {"firstname": "Newer"}}]},
+        json={
+            "inputs": [
+                {
+                    "id": "new.person@example.org",
+                    "idProperty": "email",
+                    "properties": {"firstname": "Newer"},
+                }
+            ]
+        },
     ).json()
-    assert again["results"][0]["new"] is False and again["results"][0]["id"] == upsert["results"][0]["id"]
-    duplicate = client.post("/crm/v3/objects/contacts", json={"properties": {"email": "new.person@example.org"}})
+    assert (
+        again["results"][0]["new"] is False
+        and again["results"][0]["id"] == upsert["results"][0]["id"]
+    )
+    duplicate = client.post(
+        "/crm/v3/objects/contacts", json={"properties": {"email": "new.person@example.org"}}
+    )
     assert duplicate.status_code == 409 and duplicate.json()["category"] == "CONFLICT"
 
-    archive = client.post("/crm/v3/objects/tasks/batch/archive", json={"inputs": [{"id": created[0]}]})
+    archive = client.post(
+        "/crm/v3/objects/tasks/batch/archive", json={"inputs": [{"id": created[0]}]}
+    )
     assert archive.status_code == 204
     assert created[0] in {t["id"] for t in api.objects("tasks", archived=True)}
 
@@ -490,7 +598,12 @@ def test_tasks_complete_and_snapshot_diff(fresh):
         "/crm/v3/objects/tasks",
         json={
             "properties": {"hs_timestamp": "2026-11-20"},
-            "associations": [{"to": {"id": company}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}]}],
+            "associations": [
+                {
+                    "to": {"id": company},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}],
+                }
+            ],
         },
     )
     assert bad.status_code == 400
@@ -501,7 +614,10 @@ def test_tasks_complete_and_snapshot_diff(fresh):
     assert done["properties"]["hs_task_completion_date"] == done["updatedAt"]
     after = api.snapshot()
     changed = [
-        (t, i) for t in after["objects"] for i in after["objects"][t] if after["objects"][t][i] != before["objects"][t].get(i)
+        (t, i)
+        for t in after["objects"]
+        for i in after["objects"][t]
+        if after["objects"][t][i] != before["objects"][t].get(i)
     ]
     assert changed == [("tasks", tid)]
     # Searchable by status (completed hub tasks are read back by the connector).
@@ -517,7 +633,9 @@ def test_merge_through_the_api(fresh):
     a, b = sandbox.world.companies[10].hubspot_id, sandbox.world.companies[11].hubspot_id
     b_contacts = {c for c, _ in api.associations("companies", b, "contacts")}
     sandbox.world.clock.advance(5)
-    response = client.post("/crm/v3/objects/companies/merge", json={"primaryObjectId": a, "objectIdToMerge": b})
+    response = client.post(
+        "/crm/v3/objects/companies/merge", json={"primaryObjectId": a, "objectIdToMerge": b}
+    )
     assert response.status_code == 200
     survivor = response.json()
     assert survivor["id"] == a and survivor["properties"]["hs_merged_object_ids"] == b
@@ -539,16 +657,37 @@ def test_merge_through_the_api(fresh):
 def test_properties_and_groups_api(fresh):
     _, api, client = fresh
     names = {p["name"] for p in client.get("/crm/v3/properties/companies").json()["results"]}
-    assert {"name", "domain", "hubspot_owner_id", "lifecyclestage", "hs_merged_object_ids", "nps_score"} <= names
+    assert {
+        "name",
+        "domain",
+        "hubspot_owner_id",
+        "lifecyclestage",
+        "hs_merged_object_ids",
+        "nps_score",
+    } <= names
     group = {"name": "hub_health", "label": "Hub health", "displayOrder": -1}
     assert client.post("/crm/v3/properties/companies/groups", json=group).status_code == 201
     assert client.post("/crm/v3/properties/companies/groups", json=group).status_code == 409
-    prop = {"name": "hub_health_band", "label": "Health band", "type": "enumeration", "fieldType": "select", "groupName": "hub_health"}
+    prop = {
+        "name": "hub_health_band",
+        "label": "Health band",
+        "type": "enumeration",
+        "fieldType": "select",
+        "groupName": "hub_health",
+    }
     missing_options = client.post("/crm/v3/properties/companies", json=prop)
     assert missing_options.status_code == 400
     prop["options"] = [{"label": "Green", "value": "green"}, {"label": "Red", "value": "red"}]
-    assert client.post("/crm/v3/properties/companies", json={**prop, "groupName": "nope"}).status_code == 400
-    assert client.post("/crm/v3/properties/companies", json={**prop, "fieldType": "number"}).status_code == 400
+    assert (
+        client.post("/crm/v3/properties/companies", json={**prop, "groupName": "nope"}).status_code
+        == 400
+    )
+    assert (
+        client.post(
+            "/crm/v3/properties/companies", json={**prop, "fieldType": "number"}
+        ).status_code
+        == 400
+    )
     created = client.post("/crm/v3/properties/companies", json=prop)
     assert created.status_code == 201 and created.json()["options"][0]["value"] == "green"
     conflict = client.post("/crm/v3/properties/companies", json=prop)
@@ -556,15 +695,21 @@ def test_properties_and_groups_api(fresh):
     assert conflict.json()["message"] == "Property named 'hub_health_band' already exists."
     assert conflict.json()["category"] == "CONFLICT"
     cid = api.objects("companies")[0]["id"]
-    ok = client.patch(f"/crm/v3/objects/companies/{cid}", json={"properties": {"hub_health_band": "green"}})
+    ok = client.patch(
+        f"/crm/v3/objects/companies/{cid}", json={"properties": {"hub_health_band": "green"}}
+    )
     assert ok.status_code == 200
-    bad = client.patch(f"/crm/v3/objects/companies/{cid}", json={"properties": {"hub_health_band": "blue"}})
+    bad = client.patch(
+        f"/crm/v3/objects/companies/{cid}", json={"properties": {"hub_health_band": "blue"}}
+    )
     assert bad.status_code == 400
     patched = client.patch("/crm/v3/properties/companies/hub_health_band", json={"label": "Band"})
     assert patched.json()["label"] == "Band"
     assert client.get("/crm/v3/properties/companies/hub_health_band").json()["label"] == "Band"
     assert client.delete("/crm/v3/properties/companies/hub_health_band").status_code == 204
-    gone = client.patch(f"/crm/v3/objects/companies/{cid}", json={"properties": {"hub_health_band": "green"}})
+    gone = client.patch(
+        f"/crm/v3/objects/companies/{cid}", json={"properties": {"hub_health_band": "green"}}
+    )
     assert gone.status_code == 400 and "PROPERTY_DOESNT_EXIST" in gone.json()["message"]
     assert client.delete("/crm/v3/properties/companies/name").status_code == 400
 
@@ -572,12 +717,22 @@ def test_properties_and_groups_api(fresh):
 def test_associations_v4(fresh):
     _, api, client = fresh
     company = api.objects("companies")[2]["id"]
-    contacts = client.get(f"/crm/v4/objects/companies/{company}/associations/contacts").json()["results"]
+    contacts = client.get(f"/crm/v4/objects/companies/{company}/associations/contacts").json()[
+        "results"
+    ]
     assert contacts and {t["typeId"] for t in contacts[0]["associationTypes"]} == {2, 280}
-    task = client.post("/crm/v3/objects/tasks", json={"properties": {"hs_timestamp": "2026-12-01T00:00:00Z"}}).json()
+    task = client.post(
+        "/crm/v3/objects/tasks", json={"properties": {"hs_timestamp": "2026-12-01T00:00:00Z"}}
+    ).json()
     put = client.put(f"/crm/v4/objects/tasks/{task['id']}/associations/default/companies/{company}")
-    assert put.status_code == 200 and put.json()["results"][0]["associationSpec"]["associationTypeId"] == 192
-    read = client.post("/crm/v4/associations/tasks/companies/batch/read", json={"inputs": [{"id": task["id"]}, {"id": "1"}]})
+    assert (
+        put.status_code == 200
+        and put.json()["results"][0]["associationSpec"]["associationTypeId"] == 192
+    )
+    read = client.post(
+        "/crm/v4/associations/tasks/companies/batch/read",
+        json={"inputs": [{"id": task["id"]}, {"id": "1"}]},
+    )
     assert read.status_code == 207
     body = read.json()
     assert body["results"][0]["to"][0]["toObjectId"] == int(company)
@@ -633,7 +788,10 @@ def test_advance_changes_are_searchable_and_deterministic():
 
     sandbox, api, client, start = run()
     changed = search(
-        client, "companies", [{"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": str(start)}], limit=200
+        client,
+        "companies",
+        [{"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": str(start)}],
+        limit=200,
     ).json()
     assert changed["total"] > 0
     deals = api.objects("deals")
@@ -644,7 +802,7 @@ def test_advance_changes_are_searchable_and_deterministic():
     assert renewals_closed
     for deal in renewals_closed:
         assert parse_ms(deal["updatedAt"]) > start
-        (company_id, _), = api.associations("deals", deal["id"], "companies")
+        ((company_id, _),) = api.associations("deals", deal["id"], "companies")
         if sandbox.world.by_hubspot_id(company_id).archetype == "churned":
             assert deal["properties"]["dealstage"] == "closedlost"
     unsubscribed = search(
@@ -664,7 +822,10 @@ def test_advance_changes_are_searchable_and_deterministic():
 
 def test_official_sdk_round_trip():
     hubspot = pytest.importorskip("hubspot")
-    from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest, PublicFetchAssociationsBatchRequest
+    from hubspot.crm.associations.v4 import (
+        BatchInputPublicFetchAssociationsBatchRequest,
+        PublicFetchAssociationsBatchRequest,
+    )
     from hubspot.crm.companies import (
         BatchInputSimplePublicObjectBatchInput,
         PublicObjectSearchRequest,
@@ -682,12 +843,16 @@ def test_official_sdk_round_trip():
     server = sandbox.serve()
     try:
         client = hubspot.Client.create(access_token=TOKEN, host=server.url)
-        companies = client.crm.companies.get_all(properties=["name", "hs_merged_object_ids"], associations=["contacts"])
+        companies = client.crm.companies.get_all(
+            properties=["name", "hs_merged_object_ids"], associations=["contacts"]
+        )
         assert len(companies) == 148
         assert all(c.properties["hs_object_id"] == c.id for c in companies)
         pages, after = 0, None
         while True:
-            page = client.crm.contacts.basic_api.get_page(limit=100, after=after, properties=["hs_email_optout"])
+            page = client.crm.contacts.basic_api.get_page(
+                limit=100, after=after, properties=["hs_email_optout"]
+            )
             pages += 1
             if page.paging is None:
                 break
@@ -696,14 +861,26 @@ def test_official_sdk_round_trip():
         assert pages == -(-len(api.objects("contacts")) // 100)
         found = client.crm.companies.search_api.do_search(
             PublicObjectSearchRequest(
-                filter_groups=[{"filters": [{"propertyName": "lifecyclestage", "operator": "EQ", "value": "customer"}]}],
+                filter_groups=[
+                    {
+                        "filters": [
+                            {
+                                "propertyName": "lifecyclestage",
+                                "operator": "EQ",
+                                "value": "customer",
+                            }
+                        ]
+                    }
+                ],
                 sorts=[{"propertyName": "hs_lastmodifieddate", "direction": "DESCENDING"}],
                 properties=["name", "lifecyclestage"],
                 limit=50,
             )
         )
         assert found.total > 50 and len(found.results) == 50 and found.paging.next.after == "50"
-        group = client.crm.properties.groups_api.create("companies", PropertyGroupCreate(name="hub_health", label="Hub health"))
+        group = client.crm.properties.groups_api.create(
+            "companies", PropertyGroupCreate(name="hub_health", label="Hub health")
+        )
         assert group.name == "hub_health"
         prop = client.crm.properties.core_api.create(
             "companies",
@@ -717,26 +894,43 @@ def test_official_sdk_round_trip():
             ),
         )
         assert prop.options[0].value == "green"
-        assert any(p.name == "hub_health_band" for p in client.crm.properties.core_api.get_all("companies").results)
+        assert any(
+            p.name == "hub_health_band"
+            for p in client.crm.properties.core_api.get_all("companies").results
+        )
         batch = client.crm.companies.batch_api.update(
             BatchInputSimplePublicObjectBatchInput(
-                inputs=[SimplePublicObjectBatchInput(id=c.id, properties={"hub_health_band": "green"}) for c in companies[:3]]
+                inputs=[
+                    SimplePublicObjectBatchInput(id=c.id, properties={"hub_health_band": "green"})
+                    for c in companies[:3]
+                ]
             )
         )
         assert batch.status == "COMPLETE" and len(batch.results) == 3
         partial = client.crm.companies.batch_api.update(
             BatchInputSimplePublicObjectBatchInput(
-                inputs=[SimplePublicObjectBatchInput(id=i, properties={"city": "Oslo"}) for i in (companies[0].id, "42")]
+                inputs=[
+                    SimplePublicObjectBatchInput(id=i, properties={"city": "Oslo"})
+                    for i in (companies[0].id, "42")
+                ]
             )
         )
         assert partial.num_errors == 1 and partial.errors[0].category == "OBJECT_NOT_FOUND"
         task = client.crm.objects.tasks.basic_api.create(
             SimplePublicObjectInputForCreate(
-                properties={"hs_timestamp": "2026-11-10T00:00:00Z", "hs_task_subject": "Call", "hubspot_owner_id": sandbox.world.owners[0]["id"]},
+                properties={
+                    "hs_timestamp": "2026-11-10T00:00:00Z",
+                    "hs_task_subject": "Call",
+                    "hubspot_owner_id": sandbox.world.owners[0]["id"],
+                },
                 associations=[
                     PublicAssociationsForObject(
                         to=PublicObjectId(id=companies[0].id),
-                        types=[AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=192)],
+                        types=[
+                            AssociationSpec(
+                                association_category="HUBSPOT_DEFINED", association_type_id=192
+                            )
+                        ],
                     )
                 ],
             )
@@ -760,4 +954,6 @@ def test_official_sdk_round_trip():
 def test_world_start_is_the_fake_clock(shared):
     sandbox, _, _ = shared
     assert sandbox.world.clock.now() == sandbox.world.start
-    assert sandbox.world.start.tzinfo is not None and sandbox.world.start >= dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    assert sandbox.world.start.tzinfo is not None and sandbox.world.start >= dt.datetime(
+        2020, 1, 1, tzinfo=dt.timezone.utc
+    )

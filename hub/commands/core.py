@@ -11,7 +11,7 @@ import click
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hub.cli import Env, console, err_console, pass_env
+from hub.cliutil import Env, console, err_console, pass_env
 from hub.errors import ConfigError, HubError
 
 STARTER_CONFIG = """# hub.toml: written by 'hub init'. Every option is explained in config.example.toml.

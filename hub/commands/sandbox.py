@@ -8,7 +8,7 @@ import time
 
 import click
 
-from hub.cli import console
+from hub.cliutil import console
 
 
 def register(cli: click.Group) -> None:

@@ -7,7 +7,7 @@ import json
 import click
 from rich.table import Table
 
-from hub.cli import Env, console, pass_env
+from hub.cliutil import Env, console, pass_env
 from hub.errors import ConfigError
 
 

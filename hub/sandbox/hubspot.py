@@ -45,7 +45,6 @@ import datetime as dt
 import fnmatch
 import functools
 import json
-import math
 import re
 import threading
 import time
@@ -62,6 +61,38 @@ from hub.sandbox.base import (
     json_response,
     rng_for,
     route,
+)
+from hub.sandbox.hubspot_schema import (
+    ALIASES,
+    ALWAYS_PROPS,
+    ASSOC_TYPES,
+    BATCH_MAX,
+    CREATED_PROP,
+    DEFAULT_PROPS,
+    EPOCH,
+    FIELD_FITS,
+    FIELD_TYPES,
+    MODIFIED_PROP,
+    NAME_RE,
+    PRIMARY_TYPES,
+    PROPERTY_TYPES,
+    QUERY_PROPS,
+    REVERSE_TYPE,
+    SEARCH_MAX_LIMIT,
+    SINGULAR,
+    STANDARD_GROUPS,
+    TYPE_IDS,
+    TYPE_PAIR,
+    TYPES,
+    converter,
+    iso_ms,
+    parse_ms,
+    problem,
+    sort_spec,
+    standard_properties,
+    std_property,
+    to_ms,
+    v3_type_name,
 )
 
 _KEY = 10**10  # lastmod index key = updated_ms * _KEY + id (ids stay below 10**10)
@@ -551,9 +582,9 @@ class HubSpotAPI(FakeAPI):
             if raw is None or raw == "":
                 out[name] = None
                 continue
-            value, problem = self._coerce(pdef, raw)
-            if problem:
-                problems.append(problem)
+            value, issue = self._coerce(pdef, raw)
+            if issue:
+                problems.append(issue)
             else:
                 out[name] = value
         if creating and t == "tasks" and not out.get("hs_timestamp"):
@@ -1991,7 +2022,7 @@ class HubSpotAPI(FakeAPI):
             if deal is None or deal.props.get("dealstage") in ("closedwon", "closedlost"):
                 continue
             close = parse_ms(deal.props.get("closedate")) or 0
-            close_date = (_EPOCH + dt.timedelta(milliseconds=close)).date()
+            close_date = (EPOCH + dt.timedelta(milliseconds=close)).date()
             days_left = (close_date - end_date).days
             if days_left <= 0:
                 if arch == "churned" or (arch == "at_risk" and rand() < 0.5):

@@ -113,19 +113,19 @@ FIELD_FITS = {
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 BATCH_MAX = 100
 SEARCH_MAX_LIMIT = 200
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH_NAIVE = dt.datetime(1970, 1, 1)
+
 
 def to_ms(value: dt.datetime) -> int:
     """Milliseconds since the epoch."""
     return math.floor(value.timestamp()) * 1000 + value.microsecond // 1000
 
 
-_EPOCH_NAIVE = dt.datetime(1970, 1, 1)
-
-
 def iso_ms(ms: int) -> str:
     """HubSpot's timestamp text: ISO 8601 UTC with milliseconds and ``Z``."""
-    return (_EPOCH_NAIVE + dt.timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
+    return (EPOCH_NAIVE + dt.timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_ms(value: Any) -> int | None:
@@ -149,7 +149,6 @@ def parse_ms(value: Any) -> int | None:
     except ValueError:
         return None
     return to_ms(parsed)
-
 
 
 def std_property(name: str, label: str, ptype: str, field: str, group: str, *, options: list[str] | None = None,
@@ -197,7 +196,9 @@ def standard_properties() -> dict[str, dict[str, dict[str, Any]]]:
                 "companyinformation",
                 options=LIFECYCLE_STAGES,
             ),
-            std_property("annualrevenue", "Annual revenue", "number", "number", "companyinformation"),
+            std_property(
+                "annualrevenue", "Annual revenue", "number", "number", "companyinformation"
+            ),
             std_property("industry", "Industry", "string", "text", "companyinformation"),
             std_property("city", "City", "string", "text", "companyinformation"),
             std_property("phone", "Phone number", "string", "phonenumber", "companyinformation"),
@@ -384,7 +385,9 @@ def standard_properties() -> dict[str, dict[str, dict[str, Any]]]:
                 "task",
                 read_only=True,
             ),
-            std_property("hs_createdate", "Create date", "datetime", "date", "task", read_only=True),
+            std_property(
+                "hs_createdate", "Create date", "datetime", "date", "task", read_only=True
+            ),
             std_property(
                 "hs_lastmodifieddate",
                 "Last modified date",
@@ -407,7 +410,6 @@ STANDARD_GROUPS = {
 }
 
 
-
 def v3_type_name(frm: str, to: str, tid: int) -> str:
     name = f"{SINGULAR[frm]}_to_{SINGULAR[to]}"
     return (
@@ -423,7 +425,6 @@ def problem(name: str, message: str, code: str) -> dict[str, Any]:
         "name": name,
         "localizedErrorMessage": message,
     }
-
 
 
 def converter(ptype: str) -> Callable[[Any], Any]:
@@ -450,5 +451,3 @@ def sort_spec(spec: Any) -> tuple[str, bool]:
             spec.get("direction", "ASCENDING")
         ).upper().startswith("DESC")
     return str(spec), False
-
-
