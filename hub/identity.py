@@ -166,6 +166,14 @@ def resolve(
         for domain in json.loads(e["domains"] or "[]"):
             if not is_freemail(domain, extra_freemail):
                 by_domain[domain].add(company_id)
+    # A merged-away company's domain belongs to the survivor (HubSpot keeps it as an
+    # additional domain), unless a live company already claims it.
+    for e in entities:
+        if e["is_root"] and e["merged_into"]:
+            target = survivor(e["source_id"])
+            for domain in json.loads(e["domains"] or "[]"):
+                if target and domain not in by_domain and not is_freemail(domain, extra_freemail):
+                    by_domain[domain].add(target)
 
     result = Resolution()
     new_links: dict[str, tuple[str, str, str]] = {}  # entity -> (account, method, detail)

@@ -207,6 +207,33 @@ def m003_schedule(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_health(db: Database) -> None:
+    """Health engine: CSM overrides, per-account input fingerprints, engine metadata.
+
+    ``health_overrides`` holds overrides set with ``hub health override`` (HubSpot-set ones
+    arrive as the account fact ``health_override``). ``_hub_health_state`` remembers a hash
+    of each account's row so an incremental run recomputes only accounts that changed;
+    ``_hub_health_meta`` keeps the hash of the ``[health]`` config of the last run. The index
+    on ``events.mapped_at`` finds the accounts whose events changed since the last run
+    without scanning the whole timeline.
+    """
+    db["health_overrides"].create(
+        {
+            "account_id": str,
+            "value": int,
+            "reason": str,
+            "until": str,  # ISO date, inclusive
+            "set_at": str,
+            "set_by": str,
+        },
+        pk="account_id",
+    )
+    db["_hub_health_state"].create({"account_id": str, "fingerprint": str}, pk="account_id")
+    db["_hub_health_meta"].create({"key": str, "value": str}, pk="key")
+    db["events"].create_index(["mapped_at"], if_not_exists=True)
+
+
 def apply(db: Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)

@@ -419,9 +419,7 @@ class Outbox:
         self._set(task_id, hubspot_task_id=str(remote_id))
 
     def mark_pushed(self, task_id: str, remote_id: str, at: dt.datetime | None = None) -> None:
-        self._set(
-            task_id, status="pushed", hubspot_task_id=str(remote_id), pushed_at=clock.iso(at)
-        )
+        self._set(task_id, status="pushed", hubspot_task_id=str(remote_id), pushed_at=clock.iso(at))
 
     def release(self, task_id: str) -> None:
         """``pushing`` → ``open``: the create certainly did not happen (the CRM said no)."""
@@ -631,10 +629,7 @@ def _evaluate_all(
     for task in outbox.tasks(["open"]):
         key = (task["account_id"], task["playbook"], task["reason"])
         gone = task["account_id"] not in ctx.accounts
-        if gone or task["playbook"] not in enabled:
-            outbox.cancel(task["id"], now)
-            result.cancelled += 1
-        elif task["playbook"] in evaluated and key not in fired:
+        if gone or task["playbook"] not in enabled or task["playbook"] in evaluated and key not in fired:
             outbox.cancel(task["id"], now)
             result.cancelled += 1
 
@@ -758,7 +753,9 @@ def _fill(template: str, values: dict[str, Any]) -> str:
 
 def _check_template(where: str, key: str, template: Any, known: set[str]) -> None:
     if not isinstance(template, str):
-        raise ConfigError(f"{where}: {key} must be text", hint='e.g. subject = "Call {account_name}"')
+        raise ConfigError(
+            f"{where}: {key} must be text", hint='e.g. subject = "Call {account_name}"'
+        )
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
     except ValueError as exc:
@@ -780,7 +777,9 @@ def _check_type(where: str, key: str, value: Any, default: Any) -> Any:
         return value
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: {key} must be true or false", hint=f"{key} = {str(default).lower()}")
+            raise ConfigError(
+                f"{where}: {key} must be true or false", hint=f"{key} = {str(default).lower()}"
+            )
         return value
     if isinstance(default, int) and not isinstance(default, bool):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):

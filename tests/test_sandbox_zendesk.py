@@ -75,7 +75,9 @@ def test_cursor_export_pages_in_order_to_end_of_stream():
     )
     assert "per_page=7" in last["after_url"]
     assert last["after_cursor"] and last["end_of_stream"] is True
-    assert api.requests["GET incremental_tickets_cursor"] == -(-len(ids) // 7)  # no empty extra page
+    assert api.requests["GET incremental_tickets_cursor"] == -(
+        -len(ids) // 7
+    )  # no empty extra page
 
 
 def test_cursor_resumes_and_a_ticket_updated_later_comes_again_later():

@@ -72,7 +72,9 @@ def body_of(response: Any, what: str) -> dict[str, Any]:
             hint="check base_url points at https://<subdomain>.zendesk.com",
         ) from None
     if not isinstance(body, dict):
-        raise FatalAPIError(f"Zendesk {what} answered with an unexpected body", status=response.status_code)
+        raise FatalAPIError(
+            f"Zendesk {what} answered with an unexpected body", status=response.status_code
+        )
     return body
 
 
@@ -116,7 +118,9 @@ class TicketsStream(ZendeskStream):
                 params["start_time"] = start
             body = body_of(ctx.client.get(self.path, params=params), "ticket export")
             tickets = body.get("tickets") or []
-            metrics = {m.get("ticket_id"): m for m in body.get("metric_sets") or [] if isinstance(m, dict)}
+            metrics = {
+                m.get("ticket_id"): m for m in body.get("metric_sets") or [] if isinstance(m, dict)
+            }
             unique: dict[str, dict[str, Any]] = {}
             for ticket in tickets:
                 record = dict(ticket)

@@ -42,6 +42,7 @@ from __future__ import annotations
 import bisect
 import copy
 import datetime as dt
+import email.utils
 import fnmatch
 import functools
 import json
@@ -265,6 +266,9 @@ class HubSpotAPI(FakeAPI):
         if not searching:
             self._count_daily()
         response = super().handle(request)
+        # Like HubSpot's edge, every answer says when it was made (the world clock); clients
+        # use it as the server's "now" (the connector bounds a full read's bookmark with it).
+        response.headers["Date"] = email.utils.format_datetime(self.world.clock.now(), usegmt=True)
         if not searching:
             # Every non-search answer carries the budget headers, 429s included.
             _, used = self._daily

@@ -26,7 +26,9 @@ scaled by ``sandbox.time_scale``; a 429 carries ``Retry-After`` and its body alt
 JSON and ``text/plain`` as the real API's does. Retry-After is whole seconds at
 ``time_scale >= 1`` and fractional when scaled down (zenpy parses it with ``int``).
 
-Fault kinds taken here: ``cursor_expired`` (422 ``InvalidCursor`` on the next cursor request).
+Fault kinds taken here: ``cursor_expired`` (422 ``InvalidCursor`` on the next export cursor
+request, 400 on a list's ``page[after]``) and client errors ``400``/``401``/``403``/``404``/
+``422`` in Zendesk's classic error shape (the base applies 429, 5xx, timeouts and drops).
 
 Records are kept as slotted objects with integer timestamps and rendered to JSON per request,
 so seeding 100k companies stays fast and every request costs O(page size) (sorted key lists
@@ -75,6 +77,17 @@ LIST_MAX_PER_PAGE = 100
 OFFSET_RECORD_LIMIT = 10_000  # offset pagination stops after 100 pages of 100
 CLOSE_AFTER = 4 * 86400  # solved tickets close after four days (Zendesk's default automation)
 DAY = 86400
+# Injectable client errors (fault kind -> Zendesk's classic error body).
+CLIENT_ERRORS = {
+    "400": ("InvalidValue", "Injected bad request"),
+    "401": ("Couldn't authenticate you", None),
+    "403": (
+        "Forbidden",
+        "You do not have access to this page. Please contact the account owner of this help desk for further help.",
+    ),
+    "404": ("RecordNotFound", "Not found"),
+    "422": ("RecordInvalid", "Record validation errors"),
+}
 
 # Per archetype: tickets in the seeded 90 days (lo, hi), new tickets per day, first-reply
 # minutes, resolution minutes, share left unresolved, daily solve chance, reopen chance,
@@ -693,9 +706,23 @@ class ZendeskAPI(FakeAPI):
                 touched_orgs[org_id] = (org.updated, org_id)
                 org.updated = max(rng.randint(s, e), org.updated + 1)
                 org.notes = f"Reviewed on day {day_index}"
+        # End users edit their profiles now and then (name, phone): updated_at moves.
+        edits = int(len(self.users) * 0.004 + rng.random())
+        for user in self._sample_end_users(rng, edits):
+            if user.id in touched_users:
+                continue
+            touched_users[user.id] = (user.updated, user.id)
+            user.updated = max(rng.randint(s, e), user.updated + 1)
         self._rekey(self._ticket_keys, touched, lambda i: (self.tickets[i].updated, i))
         self._rekey(self._user_keys, touched_users, lambda i: (self.users[i].updated, i))
         self._rekey(self._org_keys, touched_orgs, lambda i: (self.orgs[i].updated, i))
+
+    def _sample_end_users(self, rng: _Rand, count: int) -> list[_User]:
+        if count <= 0 or not self._user_keys:
+            return []
+        picks = rng.sample(range(len(self._user_keys)), min(count, len(self._user_keys)))
+        users = [self.users[self._user_keys[i][1]] for i in sorted(picks)]
+        return [u for u in users if u.role == "end-user"]
 
     def _profile(self, t: _Ticket) -> dict[str, Any]:
         companies = self.world.companies
@@ -1011,14 +1038,22 @@ class ZendeskAPI(FakeAPI):
             except (binascii.Error, UnicodeDecodeError):
                 decoded = ""
             if decoded == f"{creds['email']}/token:{creds['api_token']}":
-                return None
+                return self._client_error_fault(request)
         elif (
             scheme.lower() == "bearer"
             and value.strip()
             and value.strip() == creds.get("oauth_token")
         ):
-            return None
+            return self._client_error_fault(request)
         return self.error(401, "Couldn't authenticate you")
+
+    def _client_error_fault(self, request: httpx.Request) -> httpx.Response | None:
+        """Injected 4xx faults (the base applies only 429/5xx/timeouts), in Zendesk's shapes."""
+        fault = self.faults.take(request, set(CLIENT_ERRORS))
+        if fault is None:
+            return None
+        error, description = CLIENT_ERRORS[fault.kind]
+        return self.error(int(fault.kind), error, description)
 
     def _window(self, name: str, limit: int) -> SlidingWindow:
         span = 60.0 * self.sandbox.time_scale

@@ -1,0 +1,1658 @@
+"""The health engine: measures → model → score, band, trend, drivers, overrides, history.
+
+How a score is made
+-------------------
+A **measure** (``Measure`` subclass, registered with ``register_health_models``) turns one
+account's recent events and facts into 0–100, or ``None`` when there is no data. It also
+returns its inputs (numbers a person can check) and plain-words driver texts with numbers
+("2 failed payments in the last 60 days"). Measures compute *set-wise*: each one gives one SQL
+aggregation over ``events`` (``GROUP BY account_id`` with its window filter), never a query
+per account. The engine streams every aggregation ordered by account id and merges them with
+the ``accounts`` rows, so memory stays flat however many accounts there are.
+
+A **model** (``HealthModel`` subclass) combines measure results. The built-ins (in
+``plugins/health_models.py``) are ``weighted`` (Σ weight·measure / Σ weight of measures that
+have data: a measure without data is left out and the rest renormalise, never counted as 0;
+optional caps such as "a cancelled subscription scores at most 20") and ``points`` (start at a
+base, rules add or subtract points on measure inputs or event counts, clamp to a range, bands
+on the points, scaled to 0–100 for the shared fields). **Segments** pick the model per account
+(MRR tiers, plan, lifecycle stage); every model has its own weights, bands and measure
+parameters. Everything is configured in ``[health]`` of ``hub.toml`` (see
+``config.example.toml``) and validated with one-line errors that name the key.
+
+Rounding (one rule, everywhere)
+-------------------------------
+Measure values are stated to 2 decimals, rounded half up. A weighted score is computed exactly
+in integer hundredths; its unrounded value is stated to 2 decimals (exact value cut after the
+second decimal, so rounding it half up to an integer gives the same result as rounding the
+exact value), and each measure's contribution is stated to 2 decimals so that the stated
+contributions add up *exactly* to the stated unrounded score (largest-remainder allocation).
+The score shown everywhere is that unrounded score rounded half up to an integer
+(``round_half_up``). ``hub health --explain`` prints exactly these numbers.
+
+Override, history, trend
+------------------------
+A CSM override (``set_override`` / ``hub health override``, or the account fact
+``health_override`` = ``{"value", "reason", "until"}`` that the HubSpot mapping fills from the
+hub-owned properties) replaces the shown score and band until its ``until`` date (inclusive);
+the computed score is always kept beside it. When both exist, the one set in the hub wins.
+``health_history`` has one row per account per day (recomputing the same day replaces it);
+``trend_7d``/``trend_30d`` = score now − score on the latest history row at least 7/30 days
+old (None if there is none). ``backfill_health`` recomputes history day by day from the
+timeline: each past day sees the events up to that day's end, and the account facts *as they
+are now* (facts have no history), and overrides set in the hub that were in force then.
+
+Incremental runs
+----------------
+``compute_health(full=False)`` recomputes only accounts whose events were mapped since the
+last health run started (``events.mapped_at``), whose ``accounts`` row changed (a hash of the
+row, because the mappings rebuild that table every run), or that have no score yet. When the
+day changed since the last run (windows slide), the ``[health]`` config changed, or it is the
+first run, everything is recomputed. Events that were deleted, or moved to another account,
+are caught by the next day's full run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import operator
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hub import clock
+from hub.errors import ConfigError
+from hub.store import Store
+
+log = logging.getLogger("hub.health")
+
+ENGINE_VERSION = "1"  # bump when a change to the engine must recompute every score
+DEFAULT_BANDS: dict[str, float] = {"green": 70, "yellow": 40, "red": 0}
+_BATCH = 2000
+
+# ----------------------------------------------------------------------------------------
+# Rounding and bands
+# ----------------------------------------------------------------------------------------
+
+_ONE = Decimal(1)
+_CENT = Decimal("0.01")
+
+
+def round_half_up(value: float | int | Decimal | str, places: int = 0) -> Any:
+    """The one rounding rule of the health engine: half up (``69.5`` → 70, ``69.49`` → 69).
+
+    Works on the value's decimal text (``repr`` of a float), not its binary approximation, so
+    ``2.675`` rounds to ``2.68``. Returns an ``int`` for ``places=0``, else a ``float``.
+    """
+    number = value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else str(value))
+    if places == 0:
+        return int(number.quantize(_ONE, rounding=ROUND_HALF_UP))
+    return float(number.quantize(_ONE.scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def hundredths(value: float | int) -> int:
+    """``value`` stated to 2 decimals (half up), as an integer number of hundredths."""
+    if isinstance(value, int):
+        return value * 100
+    return int(Decimal(repr(float(value))).quantize(_CENT, rounding=ROUND_HALF_UP) * 100)
+
+
+def _h(value: int | None) -> float | None:
+    """Hundredths back to a number with 2 decimals (exact in its decimal text)."""
+    return None if value is None else value / 100
+
+
+def _band_table(bands: Any) -> list[tuple[float, str]]:
+    if bands is None:
+        bands = DEFAULT_BANDS
+    if isinstance(bands, BaseModel):
+        bands = bands.model_dump()
+    items = bands.items() if isinstance(bands, dict) else bands
+    table = sorted(((float(minimum), str(name)) for name, minimum in items), reverse=True)
+    if not table:
+        raise ConfigError("no health bands configured", hint="set [health.bands] (see config.example.toml)")
+    return table
+
+
+def band_for(score: float | int | None, bands: Any = None) -> str | None:
+    """The band of a score: the band with the highest minimum that ``score`` reaches.
+
+    ``bands`` maps band name → minimum score (default green 70, yellow 40, red 0); a score
+    below every minimum gets the lowest band. ``None`` (no score) has no band.
+    """
+    if score is None:
+        return None
+    table = _band_table(bands)
+    for minimum, name in table:
+        if score >= minimum:
+            return name
+    return table[-1][1]
+
+
+# ----------------------------------------------------------------------------------------
+# Helpers for measure authors
+# ----------------------------------------------------------------------------------------
+
+
+def scale(value: float, good: float, bad: float) -> float:
+    """100 at ``good`` (or better), 0 at ``bad`` (or worse), linear between.
+
+    Works in both directions: ``good < bad`` when higher is worse (hours, rates),
+    ``good > bad`` when higher is better.
+    """
+    if good == bad:
+        return 100.0 if value == good else 0.0
+    t = (value - good) / (bad - good)
+    if t <= 0:
+        return 100.0
+    if t >= 1:
+        return 0.0
+    return 100.0 * (1.0 - t)
+
+
+def plural(count: float, singular: str, many: str | None = None) -> str:
+    """``plural(2, "failed payment")`` → ``"2 failed payments"``."""
+    shown = int(count) if float(count).is_integer() else count
+    word = singular if shown == 1 else (many or singular + "s")
+    return f"{shown} {word}"
+
+
+def fmt_hours(hours: float) -> str:
+    """``52.0`` → ``"52 h"``, ``3.25`` → ``"3.3 h"``."""
+    return f"{round_half_up(hours)} h" if hours >= 10 else f"{round_half_up(hours, 1):g} h"
+
+
+def fmt_pct(ratio: float) -> str:
+    """``0.4444`` → ``"44%"``."""
+    return f"{round_half_up(ratio * 100)}%"
+
+
+def fmt_money(amount: float) -> str:
+    """``4500`` → ``"$4,500"``, ``12.5`` → ``"$12.50"``."""
+    if float(amount).is_integer():
+        return f"${int(amount):,}"
+    return f"${amount:,.2f}"
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """An ISO date or datetime (text or object) → date; None when empty or unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        parsed = clock.parse(text)
+        return parsed.date() if parsed else None
+    except (ValueError, OverflowError):
+        return None
+
+
+def days_since(ts: str | None, as_of: dt.datetime) -> int | None:
+    """Whole days from an ISO timestamp to ``as_of`` (never negative); None if no timestamp."""
+    if not ts:
+        return None
+    try:
+        moment = clock.parse(ts)
+    except (ValueError, OverflowError):
+        return None
+    if moment is None:
+        return None
+    return max(0, (as_of - moment).days)
+
+
+# Phrases for event counts in driver texts ("2 failed payments in the last 30 days").
+EVENT_NOUNS: dict[str, tuple[str, str]] = {
+    "ticket_opened": ("ticket opened", "tickets opened"),
+    "ticket_solved": ("ticket solved", "tickets solved"),
+    "ticket_reopened": ("ticket reopened", "tickets reopened"),
+    "ticket_urgent": ("urgent or escalated ticket", "urgent or escalated tickets"),
+    "csat_good": ("good CSAT rating", "good CSAT ratings"),
+    "csat_bad": ("bad CSAT rating", "bad CSAT ratings"),
+    "subscription_started": ("subscription started", "subscriptions started"),
+    "subscription_upgraded": ("upgrade", "upgrades"),
+    "subscription_downgraded": ("downgrade", "downgrades"),
+    "subscription_cancelled": ("cancellation", "cancellations"),
+    "invoice_paid": ("invoice paid on time", "invoices paid on time"),
+    "invoice_paid_late": ("invoice paid late", "invoices paid late"),
+    "payment_failed": ("failed payment", "failed payments"),
+    "invoice_past_due": ("invoice past due", "invoices past due"),
+    "card_expiring": ("card-expiry warning", "card-expiry warnings"),
+    "billing_details_missing": ("missing billing details notice", "missing billing details notices"),
+    "mrr_changed": ("MRR change", "MRR changes"),
+    "lifecycle_changed": ("lifecycle change", "lifecycle changes"),
+    "contact_unsubscribed": ("contact unsubscribed", "contacts unsubscribed"),
+    "deal_won": ("deal won", "deals won"),
+    "deal_lost": ("deal lost", "deals lost"),
+    "renewal_due": ("renewal due", "renewals due"),
+    "owner_changed": ("owner change", "owner changes"),
+    "nps_changed": ("NPS change", "NPS changes"),
+    "widget_detected": ("widget detection", "widget detections"),
+    "widget_removed": ("widget removal", "widget removals"),
+    "competitor_detected": ("competitor detected", "competitors detected"),
+    "competitor_removed": ("competitor removed", "competitors removed"),
+}
+
+
+def event_count_text(types: Iterable[str], count: int, days: int) -> str:
+    """``(["payment_failed"], 2, 30)`` → ``"2 failed payments in the last 30 days"``."""
+    types = list(types)
+    if len(types) == 1 and types[0] in EVENT_NOUNS:
+        one, many = EVENT_NOUNS[types[0]]
+        what = plural(count, one, many)
+    else:
+        what = f"{plural(count, 'event')} ({', '.join(types)})"
+    return f"{what} in the last {days} days"
+
+
+# ----------------------------------------------------------------------------------------
+# The measure API
+# ----------------------------------------------------------------------------------------
+
+
+class MeasureParams(BaseModel):
+    """Base of a measure's parameters (``[health.measures.<name>]``); unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(slots=True)
+class MeasureResult:
+    """What a measure says about one account.
+
+    ``value`` is 0–100 or None (no data: the measure is left out, never counted as 0).
+    ``inputs`` are the numbers it used (shown by ``--explain``, usable in points rules);
+    ``drivers`` are plain-words texts with numbers, most important first; ``texts`` may give a
+    text per input, used when a points rule on that input fires.
+    """
+
+    value: float | None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    drivers: list[str] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+    value_h: int | None = None  # set by the engine: value stated to 2 decimals, in hundredths
+
+
+class Account:
+    """One ``accounts`` row as measures see it: columns as attributes, ``facts`` decoded."""
+
+    __slots__ = (
+        "id",
+        "name",
+        "domain",
+        "owner_id",
+        "lifecycle_stage",
+        "mrr",
+        "plan",
+        "seats",
+        "renewal_date",
+        "customer_since",
+        "facts",
+    )
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "name",
+        "domain",
+        "owner_id",
+        "lifecycle_stage",
+        "mrr",
+        "plan",
+        "seats",
+        "renewal_date",
+        "customer_since",
+    )
+
+    def __init__(self, values: tuple[Any, ...], facts: dict[str, Any]):
+        (
+            self.id,
+            self.name,
+            self.domain,
+            self.owner_id,
+            self.lifecycle_stage,
+            self.mrr,
+            self.plan,
+            self.seats,
+            self.renewal_date,
+            self.customer_since,
+        ) = values
+        self.facts = facts
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A column, else a fact, else ``default``."""
+        if key in self.COLUMNS:
+            value = getattr(self, key)
+            return default if value is None else value
+        return self.facts.get(key, default)
+
+
+class Window:
+    """The moment a computation is "as of", and the SQL filter of its event windows.
+
+    Measures build their aggregation with ``grouped()`` (or ``where()`` for custom SQL):
+    events of the given types with ``ts`` within the last ``days`` up to ``as_of``,
+    restricted to the accounts being recomputed on an incremental run.
+    """
+
+    TARGETS = "temp._health_targets"
+
+    def __init__(self, as_of: dt.datetime, *, targets: bool = False):
+        self.as_of = as_of
+        self.today = as_of.date()
+        self.until = clock.iso(as_of)
+        self.targets = targets
+        self._since: dict[int, str] = {}
+
+    def since(self, days: int) -> str:
+        """ISO time ``days`` before ``as_of``."""
+        if days not in self._since:
+            self._since[days] = clock.iso(self.as_of - dt.timedelta(days=days))
+        return self._since[days]
+
+    def where(self, types: Iterable[str], days: int) -> tuple[str, list[Any]]:
+        """``WHERE`` clause (without the keyword) and its arguments."""
+        types = list(types)
+        marks = ",".join("?" * len(types))
+        scope = (
+            f" AND account_id IN (SELECT id FROM {self.TARGETS})"
+            if self.targets
+            else " AND account_id IS NOT NULL"
+        )
+        return (
+            f"type IN ({marks}) AND ts >= ? AND ts <= ?{scope}",
+            [*types, self.since(days), self.until],
+        )
+
+    def grouped(
+        self, select: str, types: Iterable[str], days: int, args: Iterable[Any] = ()
+    ) -> tuple[str, list[Any]]:
+        """One aggregation row per account: ``SELECT account_id, <select> … GROUP BY account_id``."""
+        where, where_args = self.where(types, days)
+        return (
+            f"SELECT account_id, {select} FROM events WHERE {where} "
+            "GROUP BY account_id ORDER BY account_id",
+            [*args, *where_args],
+        )
+
+
+class Measure:
+    """Base class of a health measure: one account's events and facts → 0–100 or no data.
+
+    Subclasses set ``name``, ``label``, ``Params`` (a ``MeasureParams`` subclass: every
+    parameter configurable in ``[health.measures.<name>]``), ``inputs`` (name → meaning, for
+    docs and for validating points rules) and ``default_weight`` (its weight in the built-in
+    default model; 0 leaves it out). ``query()`` returns one SQL aggregation whose rows start
+    with ``account_id`` and are ordered by it (use ``window.grouped``), or None if the measure
+    only reads facts; ``score()`` gets the account's row of it (or None when it has none).
+    """
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Params: ClassVar[type[MeasureParams]] = MeasureParams
+    inputs: ClassVar[dict[str, str]] = {}
+    default_weight: ClassVar[float] = 0.0
+    # Caps the default model applies when this measure is in it (see WeightedModel).
+    default_caps: ClassVar[list[dict[str, Any]]] = []
+
+    def query(self, params: Any, window: Window) -> tuple[str, list[Any]] | None:
+        return None
+
+    def score(
+        self, params: Any, account: Account, row: tuple[Any, ...] | None, window: Window
+    ) -> MeasureResult:
+        raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------------------
+# Conditions (points rules, caps) and how they read values
+# ----------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+_OPS: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
+    "above": (operator.gt, ">"),
+    "at_least": (operator.ge, "≥"),
+    "below": (operator.lt, "<"),
+    "at_most": (operator.le, "≤"),
+    "equals": (operator.eq, "="),
+}
+
+
+def _one_op(obj: Any, required: bool) -> tuple[str, Any] | None:
+    given = [(name, getattr(obj, name)) for name in _OPS if getattr(obj, name) is not None]
+    if len(given) > 1:
+        raise ValueError(
+            f"give one of above, at_least, below, at_most, equals, not {len(given)} "
+            f"({', '.join(n for n, _ in given)})"
+        )
+    if not given:
+        if required:
+            raise ValueError("give one condition: above, at_least, below, at_most or equals")
+        return None
+    return given[0]
+
+
+def _test(op: str, threshold: Any, value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, (list, tuple, set, dict)):
+        value = len(value)
+    fn = _OPS[op][0]
+    try:
+        return bool(fn(value, threshold))
+    except TypeError:
+        return False
+
+
+class _Comparison(_Strict):
+    above: float | None = None
+    at_least: float | None = None
+    below: float | None = None
+    at_most: float | None = None
+    equals: float | bool | str | None = None
+
+
+class Tier(_Comparison):
+    """One step of a tiered rule: ``{ above = 0.3, points = -2 }``; the first tier that holds counts."""
+
+    points: float
+
+    @model_validator(mode="after")
+    def _check(self) -> Tier:
+        _one_op(self, required=True)
+        return self
+
+
+class Condition(_Comparison):
+    """A test on one value: a measure input (``"support.breach_rate"``), a measure's score
+    (``"csat.score"``), an account column or fact (``"account.mrr"``), or a count of events
+    (``events = ["payment_failed"]`` within ``days``)."""
+
+    label: str | None = None
+    input: str | None = None
+    events: list[str] | None = None
+    days: int = Field(30, ge=1, le=3650)
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _events_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _source(self) -> Condition:
+        if (self.input is None) == (self.events is None):
+            raise ValueError('give either input = "measure.input" or events = [event types]')
+        if self.events is not None and not self.events:
+            raise ValueError("events must name at least one event type")
+        if self.input is not None and not re.fullmatch(r"[a-z][a-z0-9_]*\.[A-Za-z0-9_]+", self.input):
+            raise ValueError(f'input {self.input!r} must look like "measure.input" or "account.fact"')
+        return self
+
+    @property
+    def spec(self) -> tuple[tuple[str, ...], int] | None:
+        """The event-count key this condition reads (None for input conditions)."""
+        return (tuple(sorted(self.events)), self.days) if self.events else None
+
+    def source_text(self) -> str:
+        if self.events:
+            return f"events {', '.join(self.events)} in {self.days} days"
+        return str(self.input)
+
+
+class PointsRule(Condition):
+    """A points rule: one condition with ``points``, or ``tiers`` (first that holds counts)."""
+
+    points: float | None = None
+    tiers: list[Tier] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> PointsRule:
+        op = _one_op(self, required=False)
+        if self.tiers is not None:
+            if op is not None or self.points is not None:
+                raise ValueError("give either tiers or one condition with points, not both")
+            if not self.tiers:
+                raise ValueError("tiers must have at least one entry")
+        elif op is None or self.points is None:
+            raise ValueError("give one condition (above, at_least, below, at_most, equals) and points, or tiers")
+        return self
+
+    def points_for(self, value: Any) -> tuple[float, str] | None:
+        """Points this rule gives for ``value`` and the condition that held, or None."""
+        if self.tiers is not None:
+            for tier in self.tiers:
+                op, threshold = _one_op(tier, required=True)
+                if _test(op, threshold, value):
+                    return tier.points, f"{_OPS[op][1]} {threshold:g}" if isinstance(threshold, float) else f"{_OPS[op][1]} {threshold}"
+            return None
+        op, threshold = _one_op(self, required=True)
+        if _test(op, threshold, value):
+            return float(self.points), f"{_OPS[op][1]} {threshold:g}" if isinstance(threshold, float) else f"{_OPS[op][1]} {threshold}"
+        return None
+
+
+class Cap(Condition):
+    """A cap on a weighted score: when the condition holds the score is at most ``max``."""
+
+    max: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Cap:
+        _one_op(self, required=True)
+        return self
+
+    def holds(self, value: Any) -> bool:
+        op, threshold = _one_op(self, required=True)
+        return _test(op, threshold, value)
+
+
+class Lookup:
+    """Reads the value a condition tests, for one account."""
+
+    __slots__ = ("account", "results", "counts")
+
+    def __init__(
+        self,
+        account: Account,
+        results: dict[str, MeasureResult],
+        counts: dict[tuple[tuple[str, ...], int], int],
+    ):
+        self.account = account
+        self.results = results
+        self.counts = counts
+
+    def value(self, cond: Condition) -> Any:
+        if cond.events:
+            return self.counts.get(cond.spec, 0)
+        head, _, tail = cond.input.partition(".")
+        if head == "account":
+            return self.account.get(tail)
+        result = self.results.get(head)
+        if result is None:
+            return None
+        if tail == "score":
+            return _h(result.value_h)
+        return result.inputs.get(tail)
+
+    def describe(self, cond: Condition, value: Any) -> str:
+        """Plain words for a condition that held: its label, else the measure's text."""
+        if cond.label:
+            return cond.label
+        if cond.events:
+            return event_count_text(cond.events, int(value or 0), cond.days)
+        head, _, tail = cond.input.partition(".")
+        result = self.results.get(head)
+        if result is not None:
+            if tail in result.texts:
+                return result.texts[tail]
+            if tail == "score" and result.drivers:
+                return result.drivers[0]
+        shown = f"{value:g}" if isinstance(value, float) else value
+        return f"{cond.input} is {shown}"
+
+
+# ----------------------------------------------------------------------------------------
+# The model API
+# ----------------------------------------------------------------------------------------
+
+
+class ModelSettings(_Strict):
+    """Settings every model has: ``type``, ``description``, ``bands``, measure parameters."""
+
+    type: str
+    description: str | None = None
+    bands: dict[str, float] | None = None
+    measures: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Contribution:
+    """One line of the calculation; the ``amount_h`` of all lines add up to the result."""
+
+    name: str
+    label: str
+    amount_h: int
+    weight: float | None = None
+    measure_h: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class Outcome:
+    """What a model made of one account's measures.
+
+    ``exact_h``: the unrounded score on 0–100 in hundredths (None: no measure had data);
+    ``score``: its rounding half up; ``band``; ``contributions`` (they add up exactly to
+    ``exact_h``, or to the points for a points model); ``drivers``: (impact in score points,
+    text) — most negative first is worst; ``details``: model-specific numbers for explain.
+    """
+
+    exact_h: int | None
+    score: int | None
+    band: str | None
+    contributions: list[Contribution] = field(default_factory=list)
+    drivers: list[tuple[float, str]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+class ModelContext:
+    """What a model constructor gets: the known measures, global settings, error helper."""
+
+    def __init__(self, origin: str, measures: dict[str, Measure], bands: dict[str, float]):
+        self.origin = origin
+        self.measures = measures
+        self.bands = bands
+
+    def fail(self, path: str, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(f"{self.origin}: {path}: {message}", hint=hint)
+
+    def check_condition(self, cond: Condition, path: str) -> None:
+        """Refuse references to unknown measures or inputs, naming the key."""
+        if cond.input is None:
+            return
+        head, _, tail = cond.input.partition(".")
+        if head == "account":
+            return
+        measure = self.measures.get(head)
+        if measure is None:
+            raise self.fail(
+                f"{path}.input",
+                f"unknown measure {head!r} in {cond.input!r}",
+                hint=f"known: account, {', '.join(sorted(self.measures))}",
+            )
+        if tail != "score" and tail not in measure.inputs:
+            raise self.fail(
+                f"{path}.input",
+                f"measure {head!r} has no input {tail!r}",
+                hint=f"its inputs: score, {', '.join(measure.inputs)}",
+            )
+
+
+class HealthModel:
+    """Base class of a health model type (``type = "<name>"`` in ``[health.models.X]``).
+
+    ``Settings`` validates the model's table; the constructor checks references and raises
+    ``ctx.fail(...)`` errors; ``measures_needed()`` names the measures to compute;
+    ``conditions()`` lists conditions (their event counts are aggregated set-wise);
+    ``combine()`` turns results into an ``Outcome``.
+    """
+
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type[ModelSettings]] = ModelSettings
+
+    def __init__(self, model_name: str, settings: Any, ctx: ModelContext):
+        self.model_name = model_name
+        self.settings = settings
+        self.ctx = ctx
+
+    @property
+    def score_bands(self) -> dict[str, float]:
+        """Bands on the 0–100 score (used for overrides)."""
+        return self.ctx.bands
+
+    def measures_needed(self) -> list[str]:
+        raise NotImplementedError
+
+    def conditions(self) -> list[Condition]:
+        return []
+
+    def combine(self, results: dict[str, MeasureResult], lookup: Lookup) -> Outcome:
+        raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------------------
+# Configuration: [health]
+# ----------------------------------------------------------------------------------------
+
+
+def _check_bands(value: dict[str, float] | None, low: float, high: float, unit: str) -> None:
+    if value is None:
+        return
+    if not value:
+        raise ValueError("bands needs at least one band, e.g. { green = 70, yellow = 40, red = 0 }")
+    for name, minimum in value.items():
+        if not name or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ValueError(f"band name {name!r} must be lower-case letters, digits or _")
+        if not low <= minimum <= high:
+            raise ValueError(f"band {name} starts at {minimum:g}, outside {low:g}..{high:g} {unit}")
+
+
+class SegmentConfig(_Strict):
+    """``[[health.segments]]``: accounts matching every given rule use ``model``."""
+
+    name: str
+    model: str
+    mrr_at_least: float | None = None
+    mrr_below: float | None = None
+    plan: list[str] | None = None
+    lifecycle_stage: list[str] | None = None
+
+    @field_validator("plan", "lifecycle_stage", mode="before")
+    @classmethod
+    def _as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def matches(self, account: Account) -> bool:
+        mrr = account.mrr
+        if self.mrr_at_least is not None and (mrr is None or mrr < self.mrr_at_least):
+            return False
+        if self.mrr_below is not None and (mrr is None or mrr >= self.mrr_below):
+            return False
+        if self.plan is not None and (
+            not account.plan or account.plan.casefold() not in {p.casefold() for p in self.plan}
+        ):
+            return False
+        return not (
+            self.lifecycle_stage is not None
+            and (
+                not account.lifecycle_stage
+                or account.lifecycle_stage.casefold()
+                not in {s.casefold() for s in self.lifecycle_stage}
+            )
+        )
+
+
+class HealthSection(_Strict):
+    """``[health]`` of hub.toml (measure and model tables are validated by their plugins)."""
+
+    model: str = "default"
+    bands: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_BANDS))
+    drivers: int = Field(3, ge=1, le=10)
+    measures: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    segments: list[SegmentConfig] = Field(default_factory=list)
+
+    @field_validator("bands")
+    @classmethod
+    def _bands(cls, value: dict[str, float]) -> dict[str, float]:
+        _check_bands(value, 0, 100, "(scores are 0-100)")
+        return value
+
+
+def _validate(cls: type[BaseModel], data: Any, path: str, origin: str) -> Any:
+    """Validate ``data`` and turn the first error into one line naming the key path."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join([path, *(str(p) for p in first["loc"])])
+        kind = first["type"]
+        if kind == "extra_forbidden":
+            raise ConfigError(
+                f"{origin}: unknown key {loc}",
+                hint="check the spelling against [health] in config.example.toml",
+            ) from None
+        if kind == "missing":
+            raise ConfigError(
+                f"{origin}: {loc} is required", hint="add it (see [health] in config.example.toml)"
+            ) from None
+        message = first["msg"].replace("Value error, ", "")
+        raise ConfigError(
+            f"{origin}: {loc}: {message}", hint="fix the value (see [health] in config.example.toml)"
+        ) from None
+
+
+@dataclass
+class ResolvedModel:
+    """A configured model with its measures' parameters resolved."""
+
+    name: str
+    model: HealthModel
+    params: dict[str, tuple[Any, str]]  # measure -> (params, stream key)
+    specs: list[tuple[tuple[str, ...], int]]
+
+
+class HealthSettings:
+    """``[health]`` validated and resolved against the registered measures and models."""
+
+    def __init__(self, config: Any = None):
+        from hub.registry import get_registry
+
+        raw = dict(getattr(config, "health", None) or {}) if config is not None else {}
+        path = getattr(config, "path", None) if config is not None else None
+        self.origin = str(path) if path else "hub.toml"
+        registry = get_registry()
+        self.measures: dict[str, Measure] = {}
+        model_types: dict[str, type[HealthModel]] = {}
+        for name, obj in sorted(registry.health_models.items()):
+            if isinstance(obj, type) and issubclass(obj, Measure):
+                self.measures[name] = obj()
+            elif isinstance(obj, type) and issubclass(obj, HealthModel):
+                model_types[name] = obj
+        self.section: HealthSection = _validate(HealthSection, raw, "health", self.origin)
+        self.bands = dict(self.section.bands)
+        ctx = ModelContext(self.origin, self.measures, self.bands)
+
+        global_params: dict[str, dict[str, Any]] = {}
+        for name, params in self.section.measures.items():
+            if name not in self.measures:
+                raise ctx.fail(
+                    f"health.measures.{name}",
+                    f"unknown measure {name!r}",
+                    hint=f"known: {', '.join(self.measures) or 'none (is plugins.health_models installed?)'}",
+                )
+            _validate(self.measures[name].Params, params, f"health.measures.{name}", self.origin)
+            global_params[name] = dict(params)
+
+        models_raw = dict(self.section.models)
+        if "default" not in models_raw:
+            models_raw["default"] = default_model_config(self.measures)
+        self.models: dict[str, ResolvedModel] = {}
+        for model_name, table in models_raw.items():
+            where = f"health.models.{model_name}"
+            if not isinstance(table, dict):
+                raise ctx.fail(where, "must be a table", hint=f"write [{where}] with type = …")
+            kind = table.get("type", "weighted")
+            table = {"type": kind, **table}
+            if kind not in model_types:
+                raise ctx.fail(
+                    f"{where}.type",
+                    f"unknown model type {kind!r}",
+                    hint=f"known: {', '.join(sorted(model_types)) or 'none'}",
+                )
+            cls = model_types[kind]
+            settings = _validate(cls.Settings, table, where, self.origin)
+            model = cls(model_name, settings, ctx)
+            params: dict[str, tuple[Any, str]] = {}
+            for measure_name in model.measures_needed():
+                if measure_name not in self.measures:
+                    raise ctx.fail(where, f"unknown measure {measure_name!r}")
+                override = settings.measures.get(measure_name, {})
+                merged = {**global_params.get(measure_name, {}), **override}
+                value = _validate(
+                    self.measures[measure_name].Params,
+                    merged,
+                    f"{where}.measures.{measure_name}" if override else f"health.measures.{measure_name}",
+                    self.origin,
+                )
+                key = measure_name + ":" + json.dumps(value.model_dump(), sort_keys=True, default=str)
+                params[measure_name] = (value, key)
+            for measure_name in settings.measures:
+                if measure_name not in self.measures:
+                    raise ctx.fail(
+                        f"{where}.measures.{measure_name}",
+                        f"unknown measure {measure_name!r}",
+                        hint=f"known: {', '.join(self.measures)}",
+                    )
+            specs = sorted({c.spec for c in model.conditions() if c.spec is not None})
+            self.models[model_name] = ResolvedModel(model_name, model, params, specs)
+
+        self.segments = list(self.section.segments)
+        names = set()
+        for i, segment in enumerate(self.segments):
+            if segment.model not in self.models:
+                raise ctx.fail(
+                    f"health.segments.{i}.model",
+                    f"unknown model {segment.model!r}",
+                    hint=f"models: {', '.join(sorted(self.models))}",
+                )
+            if segment.name in names or segment.name == "default":
+                raise ctx.fail(
+                    f"health.segments.{i}.name",
+                    f"segment name {segment.name!r} is used twice (or is the reserved 'default')",
+                    hint="give every segment its own name",
+                )
+            names.add(segment.name)
+        if self.section.model not in self.models:
+            raise ctx.fail(
+                "health.model",
+                f"unknown model {self.section.model!r}",
+                hint=f"models: {', '.join(sorted(self.models))}",
+            )
+        self.default_model = self.models[self.section.model]
+        self.fingerprint = hashlib.blake2b(
+            json.dumps(
+                [ENGINE_VERSION, raw, sorted(registry.health_models)], sort_keys=True, default=str
+            ).encode(),
+            digest_size=12,
+        ).hexdigest()
+
+    def choose(self, account: Account) -> tuple[str, ResolvedModel]:
+        """The account's segment and model: the first matching segment, else the default."""
+        for segment in self.segments:
+            if segment.matches(account):
+                return segment.name, self.models[segment.model]
+        return "default", self.default_model
+
+
+def default_model_config(measures: dict[str, Measure]) -> dict[str, Any]:
+    """The built-in ``default`` model: weighted, each measure at its ``default_weight``."""
+    weights = {n: m.default_weight for n, m in measures.items() if m.default_weight > 0}
+    caps = [
+        cap
+        for n, m in measures.items()
+        if m.default_weight > 0
+        for cap in m.default_caps
+    ]
+    return {
+        "type": "weighted",
+        "description": "built-in default: every measure at its default weight",
+        "weights": weights,
+        "caps": caps,
+    }
+
+
+def load_settings(config: Any = None) -> HealthSettings:
+    """Validate ``[health]`` of ``config`` (None → defaults) against the registered plugins."""
+    return HealthSettings(config)
+
+
+# ----------------------------------------------------------------------------------------
+# The engine
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class HealthResult:
+    """What one ``compute_health``/``backfill_health`` call did."""
+
+    accounts: int = 0
+    full: bool = False
+    reason: str = ""
+    bands: dict[str, int] = field(default_factory=dict)
+    removed: int = 0
+    backfilled_days: int = 0
+    duration_s: float = 0.0
+    run_id: int | None = None
+
+    @property
+    def records(self) -> int:
+        return self.accounts
+
+
+@dataclass
+class Evaluation:
+    """Everything computed for one account (what ``explain`` shows and the tables store)."""
+
+    account: Account
+    segment: str
+    model: ResolvedModel
+    results: dict[str, MeasureResult]
+    counts: dict[tuple[tuple[str, ...], int], int]
+    outcome: Outcome
+    override: dict[str, Any] | None
+    score: int | None
+    computed_score: int | None
+    band: str | None
+    drivers: list[str]
+    trend_7d: int | None = None
+    trend_30d: int | None = None
+
+
+class _Stream:
+    """An aggregation cursor ordered by account id, read in step with the accounts."""
+
+    __slots__ = ("cursor", "row")
+
+    def __init__(self, cursor: Any):
+        self.cursor = cursor
+        self.row = next(cursor, None)
+
+    def get(self, key: str) -> tuple[Any, ...] | None:
+        row = self.row
+        while row is not None and (row[0] is None or row[0] < key):
+            row = next(self.cursor, None)
+        self.row = row
+        if row is not None and row[0] == key:
+            return row
+        return None
+
+
+def _loads(text: Any) -> dict[str, Any]:
+    if not text:
+        return {}
+    if isinstance(text, dict):
+        return text
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _fingerprint(values: tuple[Any, ...]) -> str:
+    return hashlib.blake2b(repr(values).encode(), digest_size=10).hexdigest()
+
+
+def _fact_override(facts: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``health_override`` fact as {value, reason, until}, or None if absent/invalid."""
+    raw = facts.get("health_override")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    if not isinstance(raw, dict) or raw.get("value") in (None, ""):
+        return None
+    try:
+        value = int(float(raw["value"]))
+    except (TypeError, ValueError):
+        return None
+    if not 0 <= value <= 100:
+        return None
+    until = parse_date(raw.get("until"))
+    if raw.get("until") not in (None, "") and until is None:
+        return None
+    return {
+        "value": value,
+        "reason": str(raw.get("reason") or ""),
+        "until": until.isoformat() if until else None,
+        "source": "hubspot",
+    }
+
+
+def _active_override(
+    account: Account,
+    stored: tuple[int, str, str, str] | None,
+    as_of: dt.datetime,
+    *,
+    historical: bool,
+) -> dict[str, Any] | None:
+    """The override in force at ``as_of``: the hub's own first, then the HubSpot fact.
+
+    For a past day (``historical``) only hub overrides set before that day's end count:
+    facts have no history.
+    """
+    today = as_of.date().isoformat()
+    if stored is not None:
+        value, reason, until, set_at = stored
+        in_force = (until is None or today <= until) and (
+            not historical or (set_at or "") <= clock.iso(as_of)
+        )
+        if in_force:
+            return {"value": value, "reason": reason or "", "until": until, "source": "hub"}
+    if historical:
+        return None
+    fact = _fact_override(account.facts)
+    if fact is not None and (fact["until"] is None or today <= fact["until"]):
+        return fact
+    return None
+
+
+def _evaluate(
+    settings: HealthSettings,
+    account: Account,
+    streams: dict[str, _Stream | None],
+    counts: dict[tuple[tuple[str, ...], int], int],
+    window: Window,
+    stored_override: tuple[int, str, str, str] | None,
+    *,
+    historical: bool,
+) -> Evaluation:
+    segment, resolved = settings.choose(account)
+    results: dict[str, MeasureResult] = {}
+    for name, (params, key) in resolved.params.items():
+        stream = streams.get(key)
+        row = stream.get(account.id) if stream is not None else None
+        result = settings.measures[name].score(params, account, row, window)
+        if result.value is not None:
+            value = min(100.0, max(0.0, float(result.value)))
+            result.value_h = hundredths(value)
+        results[name] = result
+    lookup = Lookup(account, results, counts)
+    outcome = resolved.model.combine(results, lookup)
+    override = _active_override(account, stored_override, window.as_of, historical=historical)
+    computed = outcome.score
+    if override is not None:
+        score = override["value"]
+        band = band_for(score, resolved.model.score_bands)
+    else:
+        score, band = computed, outcome.band
+    ranked = sorted(enumerate(outcome.drivers), key=lambda item: (item[1][0], item[0]))
+    drivers = []
+    seen = set()
+    for _, (_, text) in ranked:
+        if text and text not in seen:
+            seen.add(text)
+            drivers.append(text)
+    if override is not None:
+        until = f" until {override['until']}" if override["until"] else ""
+        reason = f": {override['reason']}" if override["reason"] else ""
+        drivers.insert(
+            0, f"CSM override {override['value']}{until} (computed {computed}){reason}"
+        )
+    if outcome.exact_h is None and not drivers:
+        drivers = ["no data yet for any measure of this model"]
+    return Evaluation(
+        account=account,
+        segment=segment,
+        model=resolved,
+        results=results,
+        counts=counts,
+        outcome=outcome,
+        override=override,
+        score=score,
+        computed_score=computed,
+        band=band,
+        drivers=drivers[: settings.section.drivers + (1 if override else 0)],
+    )
+
+
+def _set_targets(store: Store, targets: Iterable[str]) -> None:
+    db = store.db
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS _health_targets (id TEXT PRIMARY KEY)")
+    db.execute("DELETE FROM temp._health_targets")
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO temp._health_targets (id) VALUES (?)", ((t,) for t in targets)
+    )
+
+
+def _run(
+    store: Store,
+    settings: HealthSettings,
+    as_of: dt.datetime,
+    targets: set[str] | None,
+    *,
+    sink: Callable[[Evaluation, str], None],
+    historical: bool = False,
+    with_trend: bool = True,
+) -> None:
+    """Evaluate the accounts (all, or ``targets``) as of ``as_of``, handing each to ``sink``."""
+    db = store.db
+    scoped = targets is not None
+    if scoped:
+        _set_targets(store, targets)
+    window = Window(as_of, targets=scoped)
+    streams: dict[str, _Stream | None] = {}
+    for resolved in settings.models.values():
+        for name, (params, key) in resolved.params.items():
+            if key in streams:
+                continue
+            query = settings.measures[name].query(params, window)
+            streams[key] = _Stream(db.execute(query[0], query[1])) if query else None
+    specs = sorted({s for m in settings.models.values() for s in m.specs})
+    count_stream = None
+    if specs:
+        all_types = sorted({t for types, _ in specs for t in types})
+        cases, case_args = [], []
+        for types, days in specs:
+            cases.append(
+                f"SUM(CASE WHEN type IN ({','.join('?' * len(types))}) AND ts >= ? THEN 1 ELSE 0 END)"
+            )
+            case_args.extend([*types, window.since(days)])
+        sql, args = window.grouped(
+            ", ".join(cases), all_types, max(days for _, days in specs), case_args
+        )
+        count_stream = _Stream(db.execute(sql, args))
+    overrides = {
+        row[0]: tuple(row[1:])
+        for row in db.execute(
+            "SELECT account_id, value, reason, until, set_at FROM health_overrides"
+        )
+    }
+    day7 = (window.today - dt.timedelta(days=7)).isoformat()
+    day30 = (window.today - dt.timedelta(days=30)).isoformat()
+    trend_sql = (
+        ", (SELECT score FROM health_history h WHERE h.account_id = a.id AND h.day <= ? "
+        "ORDER BY h.day DESC LIMIT 1), (SELECT score FROM health_history h WHERE "
+        "h.account_id = a.id AND h.day <= ? ORDER BY h.day DESC LIMIT 1)"
+        if with_trend
+        else ", NULL, NULL"
+    )
+    scope_sql = f" WHERE a.id IN (SELECT id FROM {Window.TARGETS})" if scoped else ""
+    cursor = db.execute(
+        f"SELECT {', '.join('a.' + c for c in Account.COLUMNS)}, a.facts{trend_sql} "
+        f"FROM accounts a{scope_sql} ORDER BY a.id",
+        [day7, day30] if with_trend else [],
+    )
+    for row in cursor:
+        values = row[:10]
+        account = Account(values, _loads(row[10]))
+        counts: dict[tuple[tuple[str, ...], int], int] = {}
+        if count_stream is not None:
+            crow = count_stream.get(account.id)
+            if crow is not None:
+                counts = {spec: int(crow[i + 1] or 0) for i, spec in enumerate(specs)}
+        evaluation = _evaluate(
+            settings,
+            account,
+            streams,
+            counts,
+            window,
+            overrides.get(account.id),
+            historical=historical,
+        )
+        if evaluation.score is not None:
+            if row[11] is not None:
+                evaluation.trend_7d = evaluation.score - row[11]
+            if row[12] is not None:
+                evaluation.trend_30d = evaluation.score - row[12]
+        sink(evaluation, _fingerprint((*values, row[10])))
+    if scoped:
+        db.execute("DELETE FROM temp._health_targets")
+
+
+class _Writer:
+    """Buffers score, history and fingerprint rows and writes them in batches."""
+
+    def __init__(self, store: Store, as_of: dt.datetime, *, scores: bool, history: bool):
+        self.db = store.db
+        self.day = as_of.date().isoformat()
+        self.computed_at = clock.iso(as_of) if not scores else clock.iso()
+        self.write_scores = scores
+        self.write_history = history
+        self.scores: list[tuple[Any, ...]] = []
+        self.history: list[tuple[Any, ...]] = []
+        self.state: list[tuple[str, str]] = []
+        self.count = 0
+        self.bands: dict[str, int] = {}
+
+    def __call__(self, ev: Evaluation, fingerprint: str) -> None:
+        self.count += 1
+        band = ev.band or "none"
+        self.bands[band] = self.bands.get(band, 0) + 1
+        aid = ev.account.id
+        if self.write_scores:
+            weights = ev.outcome.weights
+            measures = {}
+            for name, result in ev.results.items():
+                entry: dict[str, Any] = {"score": _h(result.value_h)}
+                if name in weights:
+                    entry["weight"] = weights[name]
+                entry["inputs"] = result.inputs
+                measures[name] = entry
+            override = ev.override or {}
+            self.scores.append(
+                (
+                    aid,
+                    ev.score,
+                    ev.computed_score,
+                    ev.band,
+                    ev.model.name,
+                    ev.segment,
+                    json.dumps(measures, separators=(",", ":"), default=str),
+                    json.dumps(ev.drivers, ensure_ascii=False),
+                    ev.trend_7d,
+                    ev.trend_30d,
+                    override.get("value"),
+                    override.get("reason"),
+                    override.get("until"),
+                    self.computed_at,
+                )
+            )
+            self.state.append((aid, fingerprint))
+        if self.write_history:
+            self.history.append((aid, self.day, ev.score, ev.band, ev.computed_score))
+        if len(self.history) >= _BATCH or len(self.scores) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not (self.scores or self.history or self.state):
+            return
+        with self.db.atomic():
+            if self.scores:
+                self.db.conn.executemany(
+                    "INSERT OR REPLACE INTO health_scores (account_id, score, computed_score, band, "
+                    "model, segment, measures, drivers, trend_7d, trend_30d, override_value, "
+                    "override_reason, override_until, computed_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    self.scores,
+                )
+            if self.history:
+                self.db.conn.executemany(
+                    "INSERT OR REPLACE INTO health_history (account_id, day, score, band, "
+                    "computed_score) VALUES (?,?,?,?,?)",
+                    self.history,
+                )
+            if self.state:
+                self.db.conn.executemany(
+                    "INSERT OR REPLACE INTO _hub_health_state (account_id, fingerprint) VALUES (?,?)",
+                    self.state,
+                )
+        self.scores.clear()
+        self.history.clear()
+        self.state.clear()
+
+
+def _meta(store: Store, key: str) -> str | None:
+    row = store.db.execute("SELECT value FROM _hub_health_meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def _set_meta(store: Store, key: str, value: str) -> None:
+    store.db.execute(
+        "INSERT OR REPLACE INTO _hub_health_meta (key, value) VALUES (?, ?)", [key, value]
+    )
+
+
+def _changed_accounts(
+    store: Store, settings: HealthSettings, now: dt.datetime, run_id: int
+) -> tuple[set[str] | None, str]:
+    """Which accounts an incremental run must recompute, or None (all) and why."""
+    db = store.db
+    last = db.execute(
+        "SELECT started_at FROM _hub_runs WHERE kind = 'health' AND status = 'ok' AND id != ? "
+        "ORDER BY id DESC LIMIT 1",
+        [run_id],
+    ).fetchone()
+    if last is None:
+        return None, "first run"
+    last_start = clock.parse(last[0])
+    if last_start is None or now < last_start:
+        return None, "clock moved back"
+    if last_start.date() != now.date():
+        return None, "day changed"
+    if _meta(store, "config") != settings.fingerprint:
+        return None, "config changed"
+    # ``>=``: a simulated clock may stamp a mapping and the health run with the same time.
+    changed = {
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT account_id FROM events WHERE mapped_at >= ? AND account_id IS NOT NULL",
+            [last[0]],
+        )
+    }
+    known = dict(db.execute("SELECT account_id, fingerprint FROM _hub_health_state").fetchall())
+    cols = ", ".join(Account.COLUMNS)
+    for row in db.execute(f"SELECT {cols}, facts FROM accounts"):
+        if known.get(row[0]) != _fingerprint(tuple(row)):
+            changed.add(row[0])
+    return changed, "incremental"
+
+
+def compute_health(store: Store, config: Any = None, *, full: bool = False) -> HealthResult:
+    """Recompute health scores (only what changed unless ``full``), write scores and today's
+    history rows, and record the run in ``_hub_runs`` (kind ``health``)."""
+    settings = load_settings(config)
+    started = time.perf_counter()
+    now = clock.now()
+    run_id = store.start_run("health")
+    result = HealthResult(run_id=run_id)
+    try:
+        targets, reason = (None, "requested") if full else _changed_accounts(store, settings, now, run_id)
+        result.full = targets is None
+        result.reason = reason
+        writer = _Writer(store, now, scores=True, history=True)
+        if targets is None or targets:
+            _run(store, settings, now, targets, sink=writer)
+        writer.flush()
+        with store.db.atomic():
+            result.removed = store.db.execute(
+                "DELETE FROM health_scores WHERE account_id NOT IN (SELECT id FROM accounts)"
+            ).rowcount
+            store.db.execute(
+                "DELETE FROM _hub_health_state WHERE account_id NOT IN (SELECT id FROM accounts)"
+            )
+            _set_meta(store, "config", settings.fingerprint)
+        result.accounts = writer.count
+        result.bands = dict(sorted(writer.bands.items()))
+        result.duration_s = time.perf_counter() - started
+        store.finish_run(
+            run_id,
+            status="ok",
+            records=result.accounts,
+            note=f"{'full' if result.full else 'incremental'} ({reason}): "
+            + ", ".join(f"{n} {b}" for b, n in result.bands.items()),
+            duration_s=result.duration_s,
+        )
+    except Exception as exc:
+        store.finish_run(
+            run_id, status="error", error=str(exc), duration_s=time.perf_counter() - started
+        )
+        raise
+    return result
+
+
+def backfill_health(store: Store, config: Any = None, days: int = 30) -> HealthResult:
+    """Rebuild ``health_history`` for the ``days`` days before today, then compute today.
+
+    Each past day is computed as of its last moment: events with ``ts`` up to that day's end,
+    account facts as they are now, and only overrides set in the hub that were in force then.
+    """
+    if days < 1:
+        raise ConfigError(f"--backfill needs a number of days ≥ 1, not {days}")
+    settings = load_settings(config)
+    started = time.perf_counter()
+    now = clock.now()
+    run_id = store.start_run("health")
+    result = HealthResult(run_id=run_id, full=True, reason=f"backfill {days} days")
+    try:
+        for back in range(days, 0, -1):
+            day = now.date() - dt.timedelta(days=back)
+            as_of = dt.datetime.combine(day, dt.time.max, tzinfo=dt.timezone.utc)
+            writer = _Writer(store, as_of, scores=False, history=True)
+            _run(store, settings, as_of, None, sink=writer, historical=True, with_trend=False)
+            writer.flush()
+            result.backfilled_days += 1
+        writer = _Writer(store, now, scores=True, history=True)
+        _run(store, settings, now, None, sink=writer)
+        writer.flush()
+        with store.db.atomic():
+            result.removed = store.db.execute(
+                "DELETE FROM health_scores WHERE account_id NOT IN (SELECT id FROM accounts)"
+            ).rowcount
+            _set_meta(store, "config", settings.fingerprint)
+        result.accounts = writer.count
+        result.bands = dict(sorted(writer.bands.items()))
+        result.duration_s = time.perf_counter() - started
+        store.finish_run(
+            run_id,
+            status="ok",
+            records=result.accounts,
+            note=f"backfill {days} days, then today: "
+            + ", ".join(f"{n} {b}" for b, n in result.bands.items()),
+            duration_s=result.duration_s,
+        )
+    except Exception as exc:
+        store.finish_run(
+            run_id, status="error", error=str(exc), duration_s=time.perf_counter() - started
+        )
+        raise
+    return result
+
+
+def _resolve_account(store: Store, account: str) -> str:
+    from hub.identity import account_for
+
+    row = store.db.execute("SELECT id FROM accounts WHERE id = ?", [str(account)]).fetchone()
+    if row:
+        return row[0]
+    found = account_for(store, str(account))
+    if found is None:
+        raise ConfigError(
+            f"no account matches {account!r}",
+            hint="give an account id, domain or exact name ('hub health --json' lists them)",
+        )
+    return found["id"]
+
+
+def _evaluate_one(store: Store, settings: HealthSettings, account_id: str) -> Evaluation:
+    collected: list[Evaluation] = []
+    _run(store, settings, clock.now(), {account_id}, sink=lambda ev, _fp: collected.append(ev))
+    if not collected:
+        raise ConfigError(f"no account {account_id!r}", hint="run 'hub map' first")
+    return collected[0]
+
+
+def explain(store: Store, account_id: str, config: Any = None) -> dict[str, Any]:
+    """The whole calculation for one account (by id, domain or name), as of now.
+
+    Every measure with its inputs, parameters, weight and contribution; the model and segment
+    chosen; the stated unrounded score (``score_exact``), which the ``contributions`` add up
+    to exactly, and the score that is its rounding half up; override, band, drivers, trend.
+    Nothing is written.
+    """
+    settings = load_settings(config)
+    ev = _evaluate_one(store, settings, _resolve_account(store, account_id))
+    return _explain_dict(settings, ev)
+
+
+def _explain_dict(settings: HealthSettings, ev: Evaluation) -> dict[str, Any]:
+    acc = ev.account
+    outcome = ev.outcome
+    by_measure = {c.name: c for c in outcome.contributions if c.name in ev.results}
+    measures = []
+    for name, result in ev.results.items():
+        contribution = by_measure.get(name)
+        params, _ = ev.model.params[name]
+        weight = outcome.weights.get(name)
+        measures.append(
+            {
+                "name": name,
+                "label": settings.measures[name].label or name,
+                "score": _h(result.value_h),
+                "status": "ok" if result.value_h is not None else "no data (left out)",
+                "weight": weight,
+                "contribution": _h(contribution.amount_h) if contribution else None,
+                "inputs": result.inputs,
+                "drivers": result.drivers,
+                "params": params.model_dump(),
+            }
+        )
+    counts = [
+        {"events": list(types), "days": days, "count": ev.counts.get((types, days), 0)}
+        for types, days in ev.model.specs
+    ]
+    exact = outcome.exact_h
+    return {
+        "account": {
+            "id": acc.id,
+            "name": acc.name,
+            "domain": acc.domain,
+            "plan": acc.plan,
+            "mrr": acc.mrr,
+            "seats": acc.seats,
+            "lifecycle_stage": acc.lifecycle_stage,
+            "owner_id": acc.owner_id,
+        },
+        "as_of": clock.iso(),
+        "segment": ev.segment,
+        "model": ev.model.name,
+        "model_type": ev.model.model.name,
+        "model_description": ev.model.model.settings.description,
+        "measures": measures,
+        "event_counts": counts,
+        "contributions": [
+            {
+                "name": c.name,
+                "label": c.label,
+                "amount": _h(c.amount_h),
+                "weight": c.weight,
+                "measure": _h(c.measure_h),
+                "detail": c.detail,
+            }
+            for c in outcome.contributions
+        ],
+        "details": outcome.details,
+        "score_exact": _h(exact),
+        "computed_score": ev.computed_score,
+        "score": ev.score,
+        "band": ev.band,
+        "bands": outcome.details.get("bands", ev.model.model.score_bands),
+        "override": ev.override,
+        "drivers": ev.drivers,
+        "trend_7d": ev.trend_7d,
+        "trend_30d": ev.trend_30d,
+        "rounding": (
+            "each contribution is stated to 2 decimals; together they add up exactly to the "
+            "unrounded score (score_exact), and the score is score_exact rounded half up"
+        ),
+    }
+
+
+def set_override(
+    store: Store,
+    account_id: str,
+    value: int,
+    reason: str,
+    until: str | dt.date,
+    config: Any = None,
+    *,
+    set_by: str | None = None,
+) -> dict[str, Any]:
+    """Override an account's shown score until ``until`` (inclusive); the computed score is
+    kept. Rescores the account at once and returns its row of ``health_scores``."""
+    aid = _resolve_account(store, account_id)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"override value {value!r} is not a whole number", hint="give 0-100") from None
+    if not 0 <= number <= 100 or (isinstance(value, float) and not value.is_integer()):
+        raise ConfigError(f"override value {value} is outside 0-100", hint="give a whole number 0-100")
+    if not reason or not str(reason).strip():
+        raise ConfigError("an override needs a reason", hint='pass --reason "why"')
+    day = until if isinstance(until, dt.date) else parse_date(until)
+    if day is None or (isinstance(until, str) and len(until.strip()) != 10):
+        raise ConfigError(f"override until {until!r} is not a date", hint="use YYYY-MM-DD")
+    if day < clock.now().date():
+        raise ConfigError(f"override until {day} is in the past", hint="give today or a later date")
+    with store.db.atomic():
+        store.db.execute(
+            "INSERT OR REPLACE INTO health_overrides (account_id, value, reason, until, set_at, set_by) "
+            "VALUES (?,?,?,?,?,?)",
+            [aid, number, str(reason).strip(), day.isoformat(), clock.iso(), set_by],
+        )
+    return _rescore(store, aid, config)
+
+
+def clear_override(store: Store, account_id: str, config: Any = None) -> dict[str, Any]:
+    """Remove the hub's override of an account and rescore it."""
+    aid = _resolve_account(store, account_id)
+    with store.db.atomic():
+        store.db.execute("DELETE FROM health_overrides WHERE account_id = ?", [aid])
+    return _rescore(store, aid, config)
+
+
+def _rescore(store: Store, account_id: str, config: Any) -> dict[str, Any]:
+    settings = load_settings(config)
+    now = clock.now()
+    writer = _Writer(store, now, scores=True, history=True)
+    _run(store, settings, now, {account_id}, sink=writer)
+    writer.flush()
+    row = store.db.execute("SELECT * FROM health_scores WHERE account_id = ?", [account_id])
+    names = [d[0] for d in row.description]
+    found = row.fetchone()
+    return dict(zip(names, found)) if found else {}
+
+
+__all__ = [
+    "DEFAULT_BANDS",
+    "Account",
+    "Cap",
+    "Condition",
+    "Contribution",
+    "HealthModel",
+    "HealthResult",
+    "HealthSettings",
+    "Lookup",
+    "Measure",
+    "MeasureParams",
+    "MeasureResult",
+    "ModelContext",
+    "ModelSettings",
+    "Outcome",
+    "PointsRule",
+    "Tier",
+    "Window",
+    "backfill_health",
+    "band_for",
+    "clear_override",
+    "compute_health",
+    "event_count_text",
+    "explain",
+    "fmt_hours",
+    "fmt_money",
+    "fmt_pct",
+    "hundredths",
+    "load_settings",
+    "plural",
+    "round_half_up",
+    "scale",
+    "set_override",
+]
