@@ -87,3 +87,15 @@ def test_example_config_documents_every_section():
         assert f"[{section}" in text or f"# [{section}" in text, (
             f"config.example.toml has no [{section}] section"
         )
+
+
+def test_example_config_documents_every_connector_setting():
+    from hub.registry import get_registry
+
+    text = (ROOT / "config.example.toml").read_text()
+    for name, connector in get_registry().connectors.items():
+        if name == "example":
+            continue
+        assert f'connector = "{name}"' in text, f"config.example.toml has no {name} connection"
+        for field in connector.Settings.model_fields:
+            assert field in text, f"config.example.toml does not document {name} setting {field!r}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -49,12 +50,14 @@ def _dlt_run(name: str, config: dict[str, Any], workdir: Path) -> dict[str, Any]
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
+    # A fresh directory per run: dlt retries packages left pending by an earlier run.
+    shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True, exist_ok=True)
     pipeline = dlt.pipeline(
         pipeline_name=f"bench_{name}",
         pipelines_dir=str(workdir / "pipelines"),
-        destination=dlt.destinations.duckdb(str(workdir / f"{name}.duckdb")),
-        dataset_name=name,
+        destination=dlt.destinations.duckdb(str(workdir / f"peer_{name}.duckdb")),
+        dataset_name=f"raw_{name}",
         progress="log" if os.environ.get("BENCH_VERBOSE") else None,
     )
     source = rest_api_source(config)
