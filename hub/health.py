@@ -58,9 +58,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import operator
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -92,6 +94,11 @@ def round_half_up(value: float | int | Decimal | str, places: int = 0) -> Any:
     Works on the value's decimal text (``repr`` of a float), not its binary approximation, so
     ``2.675`` rounds to ``2.68``. Returns an ``int`` for ``places=0``, else a ``float``.
     """
+    if isinstance(value, float) and places == 0:
+        near = math.floor(value + 0.5)
+        # Only a value within a hair of .5 needs its decimal text to decide.
+        if abs(value - near + 0.5) > 1e-9 and abs(value - near - 0.5) > 1e-9:
+            return int(near)
     number = value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else str(value))
     if places == 0:
         return int(number.quantize(_ONE, rounding=ROUND_HALF_UP))
@@ -102,6 +109,11 @@ def hundredths(value: float | int) -> int:
     """``value`` stated to 2 decimals (half up), as an integer number of hundredths."""
     if isinstance(value, int):
         return value * 100
+    scaled = value * 100
+    near = math.floor(scaled + 0.5)
+    # Only a value within a hair of a half-hundredth needs its decimal text to decide.
+    if abs(scaled - near + 0.5) > 1e-6 and abs(scaled - near - 0.5) > 1e-6:
+        return int(near)
     return int(Decimal(repr(float(value))).quantize(_CENT, rounding=ROUND_HALF_UP) * 100)
 
 
@@ -268,21 +280,58 @@ class MeasureParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(slots=True)
 class MeasureResult:
     """What a measure says about one account.
 
     ``value`` is 0–100 or None (no data: the measure is left out, never counted as 0).
     ``inputs`` are the numbers it used (shown by ``--explain``, usable in points rules);
     ``drivers`` are plain-words texts with numbers, most important first; ``texts`` may give a
-    text per input, used when a points rule on that input fires.
+    text per input, used when a points rule or cap on that input holds. Instead of
+    ``drivers``/``texts`` a measure may pass ``words``, a function returning both: the engine
+    calls it only when the words are needed (the top drivers, explain), which keeps a full
+    run over many accounts fast.
     """
 
-    value: float | None
-    inputs: dict[str, Any] = field(default_factory=dict)
-    drivers: list[str] = field(default_factory=list)
-    texts: dict[str, str] = field(default_factory=dict)
-    value_h: int | None = None  # set by the engine: value stated to 2 decimals, in hundredths
+    __slots__ = ("value", "inputs", "_drivers", "_texts", "_words", "value_h")
+
+    def __init__(
+        self,
+        value: float | None,
+        inputs: dict[str, Any] | None = None,
+        drivers: list[str] | None = None,
+        texts: dict[str, str] | None = None,
+        *,
+        words: Callable[[], tuple[list[str], dict[str, str]]] | None = None,
+    ):
+        self.value = value
+        self.inputs = inputs if inputs is not None else {}
+        self._drivers = drivers
+        self._texts = texts
+        self._words = words
+        self.value_h: int | None = None  # set by the engine: value to 2 decimals, in hundredths
+
+    def _resolve(self) -> None:
+        drivers, texts = self._words() if self._words is not None else ([], {})
+        if self._drivers is None:
+            self._drivers = list(drivers)
+        if self._texts is None:
+            self._texts = dict(texts)
+        self._words = None
+
+    @property
+    def drivers(self) -> list[str]:
+        if self._drivers is None:
+            self._resolve()
+        return self._drivers  # type: ignore[return-value]
+
+    @property
+    def texts(self) -> dict[str, str]:
+        if self._texts is None:
+            self._resolve()
+        return self._texts  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"MeasureResult(value={self.value!r}, inputs={self.inputs!r})"
 
 
 class Account:
@@ -338,20 +387,12 @@ class Account:
 
 
 class Window:
-    """The moment a computation is "as of", and the SQL filter of its event windows.
+    """The moment a computation is "as of": ``as_of``, ``today``, ``since(days)``."""
 
-    Measures build their aggregation with ``grouped()`` (or ``where()`` for custom SQL):
-    events of the given types with ``ts`` within the last ``days`` up to ``as_of``,
-    restricted to the accounts being recomputed on an incremental run.
-    """
-
-    TARGETS = "temp._health_targets"
-
-    def __init__(self, as_of: dt.datetime, *, targets: bool = False):
+    def __init__(self, as_of: dt.datetime):
         self.as_of = as_of
         self.today = as_of.date()
         self.until = clock.iso(as_of)
-        self.targets = targets
         self._since: dict[int, str] = {}
 
     def since(self, days: int) -> str:
@@ -360,29 +401,143 @@ class Window:
             self._since[days] = clock.iso(self.as_of - dt.timedelta(days=days))
         return self._since[days]
 
-    def where(self, types: Iterable[str], days: int) -> tuple[str, list[Any]]:
-        """``WHERE`` clause (without the keyword) and its arguments."""
+
+class Aggregates:
+    """Builds the one set-wise aggregation over ``events`` that feeds every measure.
+
+    Each measure adds what it needs (``count``, ``total``, ``latest``, ``concat``, or ``add``
+    for any SQL aggregate), each filtered to its event types and window, and gets back
+    handles. The engine runs everything in *one* statement per run::
+
+        SELECT account_id, <aggregates> FROM events
+        WHERE <each type within its widest window> AND ts <= as_of
+        GROUP BY account_id ORDER BY account_id
+
+    so the events table is read once (a sequential scan on a full run; an index seek per
+    account on an incremental one), never once per account or per measure. Identical
+    expressions are shared. Every ``count`` shares a single aggregate: the types of the
+    counted events, each tagged with the narrowest count window it falls in, which the engine
+    tallies per account; that keeps the work per event row constant however many counts the
+    measures and points rules ask for. In expressions, ``type``, ``ts`` and ``attrs`` are the
+    event's columns (``json_extract(attrs, '$.x')`` reads an attribute).
+    """
+
+    TARGETS = "temp._health_targets"
+    SEP = "\x1f"
+
+    def __init__(self, window: Window):
+        self.window = window
+        self.exprs: list[str] = []
+        self.args: list[Any] = []
+        self.type_days: dict[str, int] = {}
+        self.count_days: set[int] = set()
+        self.count_types: set[str] = set()
+        self._index: dict[tuple[str, tuple[Any, ...]], int] = {}
+
+    def _use(self, types: Iterable[str], days: int) -> list[str]:
         types = list(types)
-        marks = ",".join("?" * len(types))
-        scope = (
-            f" AND account_id IN (SELECT id FROM {self.TARGETS})"
-            if self.targets
-            else " AND account_id IS NOT NULL"
-        )
-        return (
-            f"type IN ({marks}) AND ts >= ? AND ts <= ?{scope}",
-            [*types, self.since(days), self.until],
+        if not types:
+            raise ValueError("an aggregate needs at least one event type")
+        for t in types:
+            self.type_days[t] = max(self.type_days.get(t, 0), days)
+        return types
+
+    def add(self, sql: str, args: Iterable[Any], types: Iterable[str], days: int) -> int:
+        """Add an aggregate expression (with ``?`` arguments) over events of ``types`` within
+        ``days``; returns its column number. The expression must do its own filtering."""
+        self._use(types, days)
+        key = (sql, tuple(args))
+        if key not in self._index:
+            self.exprs.append(sql)
+            self.args.extend(key[1])
+            self._index[key] = len(self.exprs)  # column 0 is account_id
+        return self._index[key]
+
+    def _when(self, types: list[str], days: int) -> tuple[str, list[Any]]:
+        test = "type = ?" if len(types) == 1 else f"type IN ({','.join('?' * len(types))})"
+        return f"{test} AND ts >= ?", [*types, self.window.since(days)]
+
+    def count(self, types: Iterable[str], days: int) -> tuple[str, tuple[str, ...], int]:
+        """Number of events of ``types`` in the last ``days`` (an int for ``score``)."""
+        types = self._use(types, days)
+        self.count_days.add(days)
+        self.count_types.update(types)
+        return ("count", tuple(sorted(types)), days)
+
+    def total(self, types: Iterable[str], days: int, expr: str, args: Iterable[Any] = ()) -> int:
+        """Sum of ``expr`` over those events (None when there are none)."""
+        types = self._use(types, days)
+        cond, cond_args = self._when(types, days)
+        return self.add(f"SUM(CASE WHEN {cond} THEN {expr} END)", [*cond_args, *args], types, days)
+
+    def latest(
+        self, types: Iterable[str], days: int, expr: str = "ts", args: Iterable[Any] = ()
+    ) -> int:
+        """Largest ``expr`` (by default the latest ``ts``) over those events, or None.
+
+        ``ts || '|' || <value>`` gives the value of the latest event after the ``|``.
+        """
+        types = self._use(types, days)
+        cond, cond_args = self._when(types, days)
+        return self.add(f"MAX(CASE WHEN {cond} THEN {expr} END)", [*cond_args, *args], types, days)
+
+    def concat(
+        self,
+        types: Iterable[str],
+        days: int,
+        expr: str,
+        args: Iterable[Any] = (),
+        sep: str = "\x1f",
+    ) -> int:
+        """``expr`` of every such event joined with ``sep`` (None when there are none)."""
+        types = self._use(types, days)
+        cond, cond_args = self._when(types, days)
+        return self.add(
+            f"GROUP_CONCAT(CASE WHEN {cond} THEN {expr} END, ?)",
+            [*cond_args, *args, sep],
+            types,
+            days,
         )
 
-    def grouped(
-        self, select: str, types: Iterable[str], days: int, args: Iterable[Any] = ()
-    ) -> tuple[str, list[Any]]:
-        """One aggregation row per account: ``SELECT account_id, <select> … GROUP BY account_id``."""
-        where, where_args = self.where(types, days)
+    def count_column(self) -> tuple[int, list[int]] | None:
+        """Add the shared tally of counted events; returns (column, windows ascending)."""
+        if not self.count_days:
+            return None
+        windows = sorted(self.count_days)
+        types = sorted(self.count_types)
+        tags = " ".join(f"WHEN ts >= ? THEN type || '{i}'" for i in range(len(windows)))
+        column = self.add(
+            f"GROUP_CONCAT(CASE WHEN type IN ({','.join('?' * len(types))}) THEN CASE {tags} END END, ?)",
+            [*types, *(self.window.since(d) for d in windows), self.SEP],
+            types,
+            windows[-1],
+        )
+        return column, windows
+
+    def sql(self, *, targets: bool) -> tuple[str, list[Any]]:
+        """The statement and its arguments (``targets``: only accounts in the temp table)."""
+        by_days: dict[int, list[str]] = {}
+        for t, days in self.type_days.items():
+            by_days.setdefault(days, []).append(t)
+        parts, args = [], [*self.args]
+        for days, types in sorted(by_days.items()):
+            types.sort()
+            column = "+type" if targets else "type"
+            parts.append(f"({column} IN ({','.join('?' * len(types))}) AND ts >= ?)")
+            args.extend([*types, self.window.since(days)])
+        args.append(self.window.until)
+        if targets:
+            # Unary + keeps the planner off the (type, ts) index: seek each target account.
+            where = f"({' OR '.join(parts)}) AND +ts <= ? AND account_id IN (SELECT id FROM {self.TARGETS})"
+            source = "events"
+        else:
+            # A full run reads most of the table: one sequential scan beats random row reads.
+            where = f"({' OR '.join(parts)}) AND ts <= ? AND account_id IS NOT NULL"
+            source = "events NOT INDEXED"
         return (
-            f"SELECT account_id, {select} FROM events WHERE {where} "
+            f"SELECT account_id, {', '.join(self.exprs)} FROM {source} WHERE {where} "
             "GROUP BY account_id ORDER BY account_id",
-            [*args, *where_args],
+            args,
         )
 
 
@@ -392,9 +547,11 @@ class Measure:
     Subclasses set ``name``, ``label``, ``Params`` (a ``MeasureParams`` subclass: every
     parameter configurable in ``[health.measures.<name>]``), ``inputs`` (name → meaning, for
     docs and for validating points rules) and ``default_weight`` (its weight in the built-in
-    default model; 0 leaves it out). ``query()`` returns one SQL aggregation whose rows start
-    with ``account_id`` and are ordered by it (use ``window.grouped``), or None if the measure
-    only reads facts; ``score()`` gets the account's row of it (or None when it has none).
+    default model; 0 leaves it out). ``aggregate()`` adds the measure's aggregates to the
+    run's one aggregation (see ``Aggregates``) and returns their handles; ``score()`` then
+    gets the account's values for those handles, in the same order (counts are ints, other
+    aggregates None when no event matched), or None when the account has no event in any
+    window of the run.
     """
 
     name: ClassVar[str] = ""
@@ -406,11 +563,12 @@ class Measure:
     # Caps the default model applies when this measure is in it (see WeightedModel).
     default_caps: ClassVar[list[dict[str, Any]]] = []
 
-    def query(self, params: Any, window: Window) -> tuple[str, list[Any]] | None:
-        return None
+    def aggregate(self, params: Any, agg: Aggregates) -> tuple[Any, ...]:
+        """Add aggregates to ``agg``; return their handles (empty: the measure reads facts only)."""
+        return ()
 
     def score(
-        self, params: Any, account: Account, row: tuple[Any, ...] | None, window: Window
+        self, params: Any, account: Account, values: tuple[Any, ...] | None, window: Window
     ) -> MeasureResult:
         raise NotImplementedError
 
@@ -638,15 +796,17 @@ class Outcome:
 
     ``exact_h``: the unrounded score on 0–100 in hundredths (None: no measure had data);
     ``score``: its rounding half up; ``band``; ``contributions`` (they add up exactly to
-    ``exact_h``, or to the points for a points model); ``drivers``: (impact in score points,
-    text) — most negative first is worst; ``details``: model-specific numbers for explain.
+    ``exact_h``, or to the points for a points model; filled when ``combine`` is asked for
+    ``detail``); ``drivers``: (impact in score points, text or a ``MeasureResult`` whose
+    driver texts apply) — most negative first is worst; ``details``: model-specific numbers
+    for explain; ``weights``: the weight of each measure, if the model has weights.
     """
 
     exact_h: int | None
     score: int | None
     band: str | None
     contributions: list[Contribution] = field(default_factory=list)
-    drivers: list[tuple[float, str]] = field(default_factory=list)
+    drivers: list[tuple[float, str | MeasureResult]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
 
@@ -690,7 +850,8 @@ class HealthModel:
     ``Settings`` validates the model's table; the constructor checks references and raises
     ``ctx.fail(...)`` errors; ``measures_needed()`` names the measures to compute;
     ``conditions()`` lists conditions (their event counts are aggregated set-wise);
-    ``combine()`` turns results into an ``Outcome``.
+    ``combine()`` turns results into an ``Outcome`` (with ``detail``: also the lines of the
+    calculation, for explain).
     """
 
     name: ClassVar[str] = ""
@@ -712,7 +873,9 @@ class HealthModel:
     def conditions(self) -> list[Condition]:
         return []
 
-    def combine(self, results: dict[str, MeasureResult], lookup: Lookup) -> Outcome:
+    def combine(
+        self, results: dict[str, MeasureResult], lookup: Lookup, *, detail: bool = False
+    ) -> Outcome:
         raise NotImplementedError
 
 
@@ -721,7 +884,7 @@ class HealthModel:
 # ----------------------------------------------------------------------------------------
 
 
-def _check_bands(value: dict[str, float] | None, low: float, high: float, unit: str) -> None:
+def check_bands(value: dict[str, float] | None, low: float, high: float, unit: str) -> None:
     if value is None:
         return
     if not value:
@@ -781,7 +944,7 @@ class HealthSection(_Strict):
     @field_validator("bands")
     @classmethod
     def _bands(cls, value: dict[str, float]) -> dict[str, float]:
-        _check_bands(value, 0, 100, "(scores are 0-100)")
+        check_bands(value, 0, 100, "(scores are 0-100)")
         return value
 
 
@@ -1085,28 +1248,69 @@ def _active_override(
     return None
 
 
+class _Plan:
+    """Where each measure's values sit in the aggregation row, and how counts are tallied."""
+
+    def __init__(self, agg: Aggregates):
+        self.agg = agg
+        self.handles: dict[str, tuple[Any, ...]] = {}  # measure stream key -> handles
+        self.specs: dict[tuple[tuple[str, ...], int], Any] = {}  # event-count spec -> handle
+        self.tally: int | None = None
+        self._keys: dict[tuple[tuple[str, ...], int], tuple[str, ...]] = {}
+
+    def finish(self) -> None:
+        found = self.agg.count_column()
+        if found is None:
+            return
+        self.tally, windows = found
+        for handle in [*(h for hs in self.handles.values() for h in hs), *self.specs.values()]:
+            if isinstance(handle, tuple):
+                _, types, days = handle
+                tags = [str(i) for i, d in enumerate(windows) if d <= days]
+                self._keys[(types, days)] = tuple(t + tag for t in types for tag in tags)
+
+    def values(self, handles: tuple[Any, ...], row: tuple[Any, ...], tally: dict[str, int]) -> tuple[Any, ...]:
+        out = []
+        for h in handles:
+            if h.__class__ is int:
+                out.append(row[h])
+            else:
+                out.append(sum(tally.get(k, 0) for k in self._keys[(h[1], h[2])]))
+        return tuple(out)
+
+    def tally_of(self, row: tuple[Any, ...] | None) -> dict[str, int]:
+        if row is None or self.tally is None or not row[self.tally]:
+            return {}
+        return Counter(row[self.tally].split(Aggregates.SEP))
+
+
 def _evaluate(
     settings: HealthSettings,
+    plan: _Plan,
     account: Account,
-    streams: dict[str, _Stream | None],
-    counts: dict[tuple[tuple[str, ...], int], int],
+    row: tuple[Any, ...] | None,
     window: Window,
     stored_override: tuple[int, str, str, str] | None,
     *,
     historical: bool,
+    detail: bool = False,
 ) -> Evaluation:
     segment, resolved = settings.choose(account)
     results: dict[str, MeasureResult] = {}
+    measures = settings.measures
+    tally = plan.tally_of(row)
     for name, (params, key) in resolved.params.items():
-        stream = streams.get(key)
-        row = stream.get(account.id) if stream is not None else None
-        result = settings.measures[name].score(params, account, row, window)
+        values = None if row is None else plan.values(plan.handles[key], row, tally)
+        result = measures[name].score(params, account, values, window)
         if result.value is not None:
-            value = min(100.0, max(0.0, float(result.value)))
-            result.value_h = hundredths(value)
+            value = float(result.value)
+            result.value_h = hundredths(100.0 if value > 100 else 0.0 if value < 0 else value)
         results[name] = result
+    counts: dict[tuple[tuple[str, ...], int], int] = {}
+    for spec in resolved.specs:
+        counts[spec] = plan.values((plan.specs[spec],), row, tally)[0] if row is not None else 0
     lookup = Lookup(account, results, counts)
-    outcome = resolved.model.combine(results, lookup)
+    outcome = resolved.model.combine(results, lookup, detail=detail)
     override = _active_override(account, stored_override, window.as_of, historical=historical)
     computed = outcome.score
     if override is not None:
@@ -1114,13 +1318,16 @@ def _evaluate(
         band = band_for(score, resolved.model.score_bands)
     else:
         score, band = computed, outcome.band
-    ranked = sorted(enumerate(outcome.drivers), key=lambda item: (item[1][0], item[0]))
-    drivers = []
-    seen = set()
-    for _, (_, text) in ranked:
-        if text and text not in seen:
-            seen.add(text)
-            drivers.append(text)
+    limit = settings.section.drivers
+    drivers: list[str] = []
+    for _, source in sorted(outcome.drivers, key=_impact):
+        for text in source.drivers if isinstance(source, MeasureResult) else (source,):
+            if text and text not in drivers:
+                drivers.append(text)
+                if len(drivers) == limit:
+                    break
+        if len(drivers) == limit:
+            break
     if override is not None:
         until = f" until {override['until']}" if override["until"] else ""
         reason = f": {override['reason']}" if override["reason"] else ""
@@ -1140,8 +1347,12 @@ def _evaluate(
         score=score,
         computed_score=computed,
         band=band,
-        drivers=drivers[: settings.section.drivers + (1 if override else 0)],
+        drivers=drivers,
     )
+
+
+def _impact(item: tuple[float, Any]) -> float:
+    return item[0]
 
 
 def _set_targets(store: Store, targets: Iterable[str]) -> None:
@@ -1162,34 +1373,27 @@ def _run(
     sink: Callable[[Evaluation, str], None],
     historical: bool = False,
     with_trend: bool = True,
+    detail: bool = False,
 ) -> None:
     """Evaluate the accounts (all, or ``targets``) as of ``as_of``, handing each to ``sink``."""
     db = store.db
     scoped = targets is not None
     if scoped:
         _set_targets(store, targets)
-    window = Window(as_of, targets=scoped)
-    streams: dict[str, _Stream | None] = {}
+    window = Window(as_of)
+    agg = Aggregates(window)
+    plan = _Plan(agg)
     for resolved in settings.models.values():
         for name, (params, key) in resolved.params.items():
-            if key in streams:
-                continue
-            query = settings.measures[name].query(params, window)
-            streams[key] = _Stream(db.execute(query[0], query[1])) if query else None
-    specs = sorted({s for m in settings.models.values() for s in m.specs})
-    count_stream = None
-    if specs:
-        all_types = sorted({t for types, _ in specs for t in types})
-        cases, case_args = [], []
-        for types, days in specs:
-            cases.append(
-                f"SUM(CASE WHEN type IN ({','.join('?' * len(types))}) AND ts >= ? THEN 1 ELSE 0 END)"
-            )
-            case_args.extend([*types, window.since(days)])
-        sql, args = window.grouped(
-            ", ".join(cases), all_types, max(days for _, days in specs), case_args
-        )
-        count_stream = _Stream(db.execute(sql, args))
+            if key not in plan.handles:
+                plan.handles[key] = tuple(settings.measures[name].aggregate(params, agg))
+        for spec in resolved.specs:
+            plan.specs[spec] = agg.count(spec[0], spec[1])
+    plan.finish()
+    stream = None
+    if agg.exprs:
+        sql, args = agg.sql(targets=scoped)
+        stream = _Stream(db.execute(sql, args))
     overrides = {
         row[0]: tuple(row[1:])
         for row in db.execute(
@@ -1205,7 +1409,7 @@ def _run(
         if with_trend
         else ", NULL, NULL"
     )
-    scope_sql = f" WHERE a.id IN (SELECT id FROM {Window.TARGETS})" if scoped else ""
+    scope_sql = f" WHERE a.id IN (SELECT id FROM {Aggregates.TARGETS})" if scoped else ""
     cursor = db.execute(
         f"SELECT {', '.join('a.' + c for c in Account.COLUMNS)}, a.facts{trend_sql} "
         f"FROM accounts a{scope_sql} ORDER BY a.id",
@@ -1214,19 +1418,15 @@ def _run(
     for row in cursor:
         values = row[:10]
         account = Account(values, _loads(row[10]))
-        counts: dict[tuple[tuple[str, ...], int], int] = {}
-        if count_stream is not None:
-            crow = count_stream.get(account.id)
-            if crow is not None:
-                counts = {spec: int(crow[i + 1] or 0) for i, spec in enumerate(specs)}
         evaluation = _evaluate(
             settings,
+            plan,
             account,
-            streams,
-            counts,
+            stream.get(account.id) if stream is not None else None,
             window,
             overrides.get(account.id),
             historical=historical,
+            detail=detail,
         )
         if evaluation.score is not None:
             if row[11] is not None:
@@ -1262,10 +1462,10 @@ class _Writer:
             weights = ev.outcome.weights
             measures = {}
             for name, result in ev.results.items():
+                # Scores and weights only: the inputs are for --explain, which recomputes.
                 entry: dict[str, Any] = {"score": _h(result.value_h)}
                 if name in weights:
                     entry["weight"] = weights[name]
-                entry["inputs"] = result.inputs
                 measures[name] = entry
             override = ev.override or {}
             self.scores.append(
@@ -1474,7 +1674,14 @@ def _resolve_account(store: Store, account: str) -> str:
 
 def _evaluate_one(store: Store, settings: HealthSettings, account_id: str) -> Evaluation:
     collected: list[Evaluation] = []
-    _run(store, settings, clock.now(), {account_id}, sink=lambda ev, _fp: collected.append(ev))
+    _run(
+        store,
+        settings,
+        clock.now(),
+        {account_id},
+        sink=lambda ev, _fp: collected.append(ev),
+        detail=True,
+    )
     if not collected:
         raise ConfigError(f"no account {account_id!r}", hint="run 'hub map' first")
     return collected[0]

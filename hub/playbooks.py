@@ -414,6 +414,30 @@ class Outbox:
         """``open`` → ``pushing``, committed before the CRM hears of it."""
         self._set(task_id, status="pushing")
 
+    def claim_many(self, task_ids: Iterable[str]) -> None:
+        """``claim`` for a batch, in one transaction."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE tasks SET status = 'pushing' WHERE id = ?", [(i,) for i in task_ids]
+            )
+
+    def record_remote_many(self, remote_ids: dict[str, str]) -> None:
+        """``record_remote`` for a batch (task id → CRM id), in one transaction."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE tasks SET hubspot_task_id = ? WHERE id = ?",
+                [(str(r), i) for i, r in remote_ids.items()],
+            )
+
+    def mark_pushed_many(self, remote_ids: dict[str, str], at: dt.datetime | None = None) -> None:
+        """``mark_pushed`` for a batch (task id → CRM id), in one transaction."""
+        when = clock.iso(at)
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE tasks SET status = 'pushed', hubspot_task_id = ?, pushed_at = ? WHERE id = ?",
+                [(str(r), when, i) for i, r in remote_ids.items()],
+            )
+
     def record_remote(self, task_id: str, remote_id: str) -> None:
         """Remember the CRM's id as soon as the create answered (still ``pushing``)."""
         self._set(task_id, hubspot_task_id=str(remote_id))
@@ -629,7 +653,12 @@ def _evaluate_all(
     for task in outbox.tasks(["open"]):
         key = (task["account_id"], task["playbook"], task["reason"])
         gone = task["account_id"] not in ctx.accounts
-        if gone or task["playbook"] not in enabled or task["playbook"] in evaluated and key not in fired:
+        if (
+            gone
+            or task["playbook"] not in enabled
+            or task["playbook"] in evaluated
+            and key not in fired
+        ):
             outbox.cancel(task["id"], now)
             result.cancelled += 1
 

@@ -250,7 +250,6 @@ class PushContext:
     def health_values(self) -> dict[str, dict[str, Any]]:
         """Per account with a CRM company id: ``{"crm_id", "name", "values": {field: text}}``."""
         out: dict[str, dict[str, Any]] = {}
-        now_iso = clock.iso(self.now)
         rows = self.store.db.query(
             "SELECT a.id AS account_id, a.name, a.hubspot_company_id, h.score, h.band, "
             "h.trend_7d, h.trend_30d, h.drivers, h.computed_at, h.model, h.segment, "
@@ -270,20 +269,20 @@ class PushContext:
                 drivers_text = str(drivers or "")
             if len(drivers_text) > limit:
                 drivers_text = drivers_text[: limit - 1].rstrip() + "…"
-            until = row["override_until"]
-            active = row["override_value"] is not None and (not until or until > now_iso)
+            # The health engine keeps override_* only while the override is in force.
+            active = row["override_value"] is not None
             values = {
                 "score": _int_text(row["score"]),
                 "band": str(row["band"] or "").lower(),
                 "trend_7d": _int_text(row["trend_7d"]),
                 "trend_30d": _int_text(row["trend_30d"]),
                 "drivers": drivers_text,
-                "updated_at": _ms_iso(row["computed_at"]),
+                "updated_at": ms_iso(row["computed_at"]),
                 "model": str(row["model"] or ""),
                 "segment": str(row["segment"] or ""),
                 "override": _int_text(row["override_value"]) if active else "",
                 "override_reason": str(row["override_reason"] or "") if active else "",
-                "override_until": _ms_iso(until) if active else "",
+                "override_until": _date_text(row["override_until"]) if active else "",
             }
             out[row["account_id"]] = {
                 "crm_id": str(row["hubspot_company_id"]),
@@ -323,20 +322,23 @@ class PushContext:
                 rows,
             )
 
-    def forget(self, target: str, object_type: str, object_id: str | None = None) -> None:
-        """Drop log rows (e.g. when the CRM lost a property the log says exists)."""
+    def forget(
+        self,
+        target: str,
+        object_type: str,
+        *,
+        object_id: str | None = None,
+        prop: str | None = None,
+    ) -> None:
+        """Drop log rows (all, one object's or one property's) so those values are sent again."""
         self.write_guard("push log")
+        where, params = "target = ? AND object_type = ?", [target, object_type]
+        if object_id is not None:
+            where, params = where + " AND object_id = ?", [*params, object_id]
+        if prop is not None:
+            where, params = where + " AND property = ?", [*params, prop]
         with self.store.db.atomic():
-            if object_id is None:
-                self.store.db.execute(
-                    "DELETE FROM _hub_push_log WHERE target = ? AND object_type = ?",
-                    [target, object_type],
-                )
-            else:
-                self.store.db.execute(
-                    "DELETE FROM _hub_push_log WHERE target = ? AND object_type = ? AND object_id = ?",
-                    [target, object_type, object_id],
-                )
+            self.store.db.execute(f"DELETE FROM _hub_push_log WHERE {where}", params)
 
     # tasks --------------------------------------------------------------------------------
 
@@ -468,9 +470,23 @@ def _int_text(value: Any) -> str:
         return ""
 
 
-def _ms_iso(value: Any) -> str:
+def _date_text(value: Any) -> str:
+    """YYYY-MM-DD of a date or datetime text ("" when unset or unreadable)."""
+    if value in (None, ""):
+        return ""
+    text = str(value)
+    try:
+        return dt.date.fromisoformat(text[:10]).isoformat()
+    except ValueError:
+        return ""
+
+
+def ms_iso(value: Any) -> str:
     """ISO 8601 UTC with milliseconds, the way HubSpot returns datetimes ("" when unset)."""
-    parsed = clock.parse(value) if value not in (None, "") else None
+    try:
+        parsed = clock.parse(value) if value not in (None, "") else None
+    except ValueError:
+        parsed = None
     if parsed is None:
         return ""
     return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
@@ -484,6 +500,7 @@ __all__ = [
     "PushSettings",
     "Pusher",
     "TaskAction",
+    "ms_iso",
     "push_settings",
     "run_push",
 ]

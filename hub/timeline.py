@@ -122,7 +122,8 @@ class MappingContext:
     ) -> str:
         """Declare (or update) an entity; returns its key. Domains are normalised here."""
         key = self.entity_key(source, kind, source_id)
-        normalised = sorted({d for d in (normalize_domain(x) for x in domains) if d})
+        # Order kept (duplicates dropped): the first domain is the primary one (accounts.domain).
+        normalised = list(dict.fromkeys(d for d in (normalize_domain(x) for x in domains) if d))
         self._entities[key] = (
             key,
             source,

@@ -3,10 +3,11 @@
 What it writes, and the rules it keeps (API facts in ``shared/specs/hubspot/NOTES.md``):
 
 * **Its own properties only.** On the first push it creates the property group ``hub_health``
-  and the company properties in ``PROPERTIES`` (409 "already exists" is fine). A property of
-  that name that lives in another group or has another type was not made by the hub: it is
-  reported and never written. Every batch is checked against the fixed allow-list right
-  before it is sent, so no code path can write anything else.
+  and the company properties in ``PROPERTIES`` (409 "already exists" is fine). Each push reads
+  the property list once, so a property an admin deleted is created again (and refilled). A
+  property of that name that lives in another group or has another type was not made by the
+  hub: it is reported and never written. Every batch is checked against the fixed allow-list
+  right before it is sent, so no code path can write anything else.
 * **Only changed values.** ``_hub_push_log`` holds what was last written successfully per
   company and property; a value equal to it is not sent. ``hub_health_updated_at`` travels
   with real changes only (a re-computed but identical score does not rewrite every company).
@@ -36,7 +37,7 @@ with HubSpot's documented budgets.
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 import time
 from typing import Any
 
@@ -47,7 +48,7 @@ from hub import clock
 from hub.auth import BearerAuth
 from hub.errors import APIError, ConfigError, FatalAPIError, HubError, PushError, RetriableAPIError
 from hub.http import HttpClient, make_client
-from hub.push import PropertyChange, Pusher, TaskAction, _ms_iso
+from hub.push import PropertyChange, Pusher, TaskAction, ms_iso
 from hub.ratelimit import RateLimit
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -93,7 +94,8 @@ PROPERTIES: dict[str, dict[str, Any]] = {
         _prop("hub_health_segment", "Health segment", "string", "text"),
         _prop("hub_health_override", "Health override (CSM)", "number", "number"),
         _prop("hub_health_override_reason", "Health override reason", "string", "textarea"),
-        _prop("hub_health_override_until", "Health override until", "datetime", "date"),
+        # A date (inclusive), like the health engine's overrides; HubSpot stores midnight UTC.
+        _prop("hub_health_override_until", "Health override until", "date", "date"),
     )
 }
 ALLOWED_PROPERTIES = frozenset(PROPERTIES)
@@ -113,9 +115,6 @@ FIELD_PROPERTY = {
     "override_until": "hub_health_override_until",
 }
 UPDATED_AT = FIELD_PROPERTY["updated_at"]
-SCHEMA_VERSION = hashlib.sha256(
-    json.dumps([GROUP, PROPERTIES], sort_keys=True).encode()
-).hexdigest()[:12]
 
 # Per-record error categories in a 207 that are worth sending again.
 RETRIABLE_CATEGORIES = {
@@ -128,6 +127,7 @@ RETRIABLE_CATEGORIES = {
     "LOCKED",
 }
 READ_CHUNK = 100
+_MARKER_RE = re.compile(r"hubtask[0-9a-f]{20}")
 
 
 def marker_for(task_id: str) -> str:
@@ -213,56 +213,57 @@ class HubSpotPusher(Pusher):
     def ensure_schema(self) -> tuple[set[str], bool]:
         """Make sure the group and properties exist; returns (writable properties, created now).
 
-        Remembered in the push log (object type ``property``) so later pushes skip it.
+        One read per push (the property list) even when all is in place: a property a CRM
+        admin deleted is noticed and created again, and its values are then written again
+        on every company (its push log rows are dropped).
         """
         ctx, result = self.ctx, self.ctx.result
-        known = ctx.logged(self.target, "property").get(OBJECT_TYPE, {})
-        if known.get("_schema") == SCHEMA_VERSION:
-            return set(ALLOWED_PROPERTIES), False
         existing = {
             p["name"]: p
             for p in self._read("GET", f"/crm/v3/properties/{OBJECT_TYPE}")
             .json()
             .get("results", [])
         }
+        owned: set[str] = set()
+        missing = []
+        for name, definition in PROPERTIES.items():
+            if name not in existing:
+                missing.append(name)
+                continue
+            problem = _foreign(existing[name], definition)
+            if problem:
+                result.error(f"property {name} exists but {problem}: the hub will not write it")
+            else:
+                owned.add(name)
+        if not missing:
+            return owned, False
         groups = {
             g["name"]
             for g in self._read("GET", f"/crm/v3/properties/{OBJECT_TYPE}/groups")
             .json()
             .get("results", [])
         }
-        created = False
         if GROUP["name"] not in groups:
             result.setup.append(f"create property group {GROUP['name']}")
             if not ctx.dry_run:
                 self._create(f"/crm/v3/properties/{OBJECT_TYPE}/groups", GROUP)
-        owned: set[str] = set()
-        for name, definition in PROPERTIES.items():
-            if name in existing:
-                problem = _foreign(existing[name], definition)
-                if problem:
-                    result.error(f"property {name} exists but {problem}: the hub will not write it")
-                else:
-                    owned.add(name)
-                continue
+        for name in missing:
+            definition = PROPERTIES[name]
             result.setup.append(f"create property {name} ({definition['type']})")
-            created = True
             if ctx.dry_run:
                 owned.add(name)
                 continue
-            if self._create(f"/crm/v3/properties/{OBJECT_TYPE}", definition):
-                owned.add(name)
-                continue
-            # 409: someone made it between our read and our create; check it is ours.
-            current = self._read("GET", f"/crm/v3/properties/{OBJECT_TYPE}/{name}").json()
-            problem = _foreign(current, definition)
-            if problem:
-                result.error(f"property {name} exists but {problem}: the hub will not write it")
-            else:
-                owned.add(name)
-        if not ctx.dry_run and owned == set(ALLOWED_PROPERTIES):
-            ctx.record(self.target, "property", {OBJECT_TYPE: {"_schema": SCHEMA_VERSION}})
-        return owned, created
+            if not self._create(f"/crm/v3/properties/{OBJECT_TYPE}", definition):
+                # 409: someone made it between our read and our create; check it is ours.
+                current = self._read("GET", f"/crm/v3/properties/{OBJECT_TYPE}/{name}").json()
+                problem = _foreign(current, definition)
+                if problem:
+                    result.error(f"property {name} exists but {problem}: the hub will not write it")
+                    continue
+            owned.add(name)
+            # A new (or re-created) property is empty on every company.
+            ctx.forget(self.target, OBJECT_TYPE, prop=name)
+        return owned, True
 
     def _create(self, path: str, body: dict[str, Any]) -> bool:
         """POST a definition; False when it already existed (409)."""
@@ -396,8 +397,19 @@ class HubSpotPusher(Pusher):
                 if lost and not schema_refreshed:
                     # Someone deleted one of our properties: set the schema up again, retry once.
                     schema_refreshed = True
-                    self.ctx.forget(self.target, "property")
                     owned &= self.ensure_schema()[0]
+                    dropped = {
+                        cid: {p: v for p, v in props.items() if p not in owned}
+                        for cid, props in pending.items()
+                    }
+                    dropped = {cid: props for cid, props in dropped.items() if props}
+                    if dropped:
+                        self._fail(dropped, rows, "the property is no longer the hub's")
+                    pending = {
+                        cid: kept
+                        for cid, props in pending.items()
+                        if (kept := {p: v for p, v in props.items() if p in owned})
+                    }
                     continue
                 self._fail(pending, rows, str(exc))
                 return
@@ -407,17 +419,19 @@ class HubSpotPusher(Pusher):
                 for cid in succeeded:
                     for prop in pending[cid]:
                         rows[(cid, prop)].status = "written"
-            for cid, message in failed.items():
-                self._fail({cid: pending[cid]}, rows, message)
+            for message, cids in _by_message(failed).items():
+                self._fail({cid: pending[cid] for cid in cids}, rows, message)
             if retry and attempt < settings.record_retries:
                 attempt += 1
                 if settings.record_retry_delay:
                     time.sleep(settings.record_retry_delay * attempt)
                 pending = {cid: pending[cid] for cid in retry}
                 continue
-            for cid, message in retry.items():
+            for message, cids in _by_message(retry).items():
                 self._fail(
-                    {cid: pending[cid]}, rows, f"{message} (still failing after {attempt} retries)"
+                    {cid: pending[cid] for cid in cids},
+                    rows,
+                    f"{message} (still failing after {attempt} retries)",
                 )
             return
 
@@ -473,93 +487,179 @@ class HubSpotPusher(Pusher):
                     )
 
     def push_tasks(self) -> None:
+        """Reconcile rows a killed push left ``pushing``, then create the open ones in batches."""
         ctx = self.ctx
         accounts = ctx.accounts()
-        rows = ctx.outbox.tasks(["pushing"]) + ctx.outbox.tasks(["open"])
-        budget = ctx.settings.max_tasks_per_run or None
-        for task in rows:
-            account = accounts.get(task["account_id"])
-            company = str((account or {}).get("hubspot_company_id") or "") or None
-            action = TaskAction(
-                task_id=task["id"],
-                account_id=task["account_id"],
-                company_id=company,
-                playbook=task["playbook"],
-                subject=task["subject"],
-                owner_id=ctx.owner_for(task, account),
-                due_at=task["due_at"],
-                priority=task["priority"],
-                action="create" if task["status"] == "open" else "reconcile",
-                remote_id=task["hubspot_task_id"],
-            )
-            if task["status"] == "open":
-                if company is None:
-                    action.action = "cancelled"
-                    action.error = "the account has no HubSpot company any more"
-                    if not ctx.dry_run:
-                        ctx.outbox.cancel(task["id"], ctx.now)
-                    ctx.result.tasks.append(action)
-                    continue
-                if budget is not None:
-                    if budget <= 0:
-                        continue  # the rest wait for the next push
-                    budget -= 1
+        for task in ctx.outbox.tasks(["pushing"]):
+            action = self._action(task, accounts.get(task["account_id"]), "reconcile")
             ctx.result.tasks.append(action)
-            try:
-                if ctx.dry_run:
-                    if task["status"] == "pushing":
-                        found = self._find_existing(task, company)
-                        action.remote_id = found
-                        action.action = "found" if found else "create"
-                    continue
-                self._push_task(task, company, account, action)
-            except HubError as exc:
-                action.action, action.error = "failed", str(exc)
-                ctx.result.error(f"task {task['id']} ({task['playbook']}): {exc}")
-                if isinstance(exc, APIError) and exc.status in (401, 403):
-                    raise PushError(str(exc), hint=exc.hint) from None
-
-    def _push_task(
-        self,
-        task: dict[str, Any],
-        company: str | None,
-        account: dict[str, Any] | None,
-        action: TaskAction,
-    ) -> None:
-        ctx = self.ctx
-        remote: str | None = None
-        if task["status"] == "pushing":
-            remote = self._find_existing(task, company)
-            if remote is None and company is None:
-                ctx.outbox.cancel(task["id"], ctx.now)
+            self._guarded(action, lambda task=task, action=action: self._reconcile(task, action))
+        budget = ctx.settings.max_tasks_per_run or None
+        fresh: list[tuple[dict[str, Any], TaskAction]] = []
+        for task in ctx.outbox.tasks(["open"]):
+            action = self._action(task, accounts.get(task["account_id"]), "create")
+            if action.company_id is None:
                 action.action = "cancelled"
                 action.error = "the account has no HubSpot company any more"
-                return
-        else:
-            ctx.outbox.claim(task["id"])
+                if not ctx.dry_run:
+                    ctx.outbox.cancel(task["id"], ctx.now)
+                ctx.result.tasks.append(action)
+                continue
+            if budget is not None:
+                if budget <= 0:
+                    continue  # the rest wait for the next push
+                budget -= 1
+            ctx.result.tasks.append(action)
+            fresh.append((task, action))
+        if ctx.dry_run:
+            return
+        size = ctx.settings.batch_size
+        for start in range(0, len(fresh), size):
+            self._create_batch(fresh[start : start + size])
+
+    def _action(
+        self, task: dict[str, Any], account: dict[str, Any] | None, what: str
+    ) -> TaskAction:
+        company = str((account or {}).get("hubspot_company_id") or "") or None
+        return TaskAction(
+            task_id=task["id"],
+            account_id=task["account_id"],
+            company_id=company,
+            playbook=task["playbook"],
+            subject=task["subject"],
+            owner_id=self.ctx.owner_for(task, account),
+            due_at=task["due_at"],
+            priority=task["priority"],
+            action=what,
+            remote_id=task["hubspot_task_id"],
+        )
+
+    def _guarded(self, action: TaskAction, step: Any) -> None:
+        """Run one task's step; a HubError fails that task only (auth errors stop the push)."""
+        try:
+            step()
+        except HubError as exc:
+            action.action, action.error = "failed", str(exc)
+            self.ctx.result.error(f"task {action.task_id} ({action.playbook}): {exc}")
+            if isinstance(exc, APIError) and exc.status in (401, 403):
+                raise PushError(str(exc), hint=exc.hint) from None
+
+    def _reconcile(self, task: dict[str, Any], action: TaskAction) -> None:
+        """A row left ``pushing``: find what it created before creating anything."""
+        ctx, company = self.ctx, action.company_id
+        remote = self._find_existing(task, company)
+        if ctx.dry_run:
+            action.remote_id = remote
+            action.action = "found" if remote else "create"
+            return
+        if remote is None and company is None:
+            ctx.outbox.cancel(task["id"], ctx.now)
+            action.action = "cancelled"
+            action.error = "the account has no HubSpot company any more"
+            return
         if remote is None:
-            remote = self._create_task(task, company, action)
-            ctx.outbox.record_remote(task["id"], remote)
+            remote = self._create_one(task, action)
             action.action = "created"
         else:
-            ctx.outbox.record_remote(task["id"], remote)
             action.action = "found"
-        action.remote_id = remote
-        if ctx.settings.verify_associations and company is not None:
-            self._verify_association(remote, company)
-        ctx.outbox.mark_pushed(task["id"], remote, ctx.now)
+        self._finish_one(task, remote, action)
 
-    def _create_task(self, task: dict[str, Any], company: str | None, action: TaskAction) -> str:
+    def _create_batch(self, items: list[tuple[dict[str, Any], TaskAction]]) -> None:
+        """Create up to 100 tasks in one request; claim before, record ids and verify after."""
+        ctx = self.ctx
+        ctx.outbox.claim_many([task["id"] for task, _ in items])
+        inputs = [
+            self._task_input(task, action.company_id, action.owner_id) for task, action in items
+        ]
+        try:
+            response = self._write(
+                "POST", "/crm/v3/objects/tasks/batch/create", json={"inputs": inputs}
+            )
+        except RetriableAPIError as exc:
+            # The outcome is unknown: the rows stay "pushing" and the next push reconciles them.
+            for _, action in items:
+                action.action = "failed"
+                action.error = f"{exc} (checked again on the next push)"
+            ctx.result.error(f"{len(items)} tasks not confirmed: {exc}")
+            return
+        except FatalAPIError as exc:
+            if exc.status in (401, 403):
+                raise PushError(str(exc), hint=exc.hint) from None
+            # HubSpot refused the whole batch, so nothing was created: one by one instead,
+            # where a refused owner can fall back.
+            for task, action in items:
+                self._guarded(
+                    action, lambda t=task, a=action: self._finish_one(t, self._create_one(t, a), a)
+                )
+            return
+        body = response.json()
+        created: dict[str, str] = {}
+        for record in body.get("results") or []:
+            found = _MARKER_RE.search(
+                str((record.get("properties") or {}).get("hs_task_body") or "")
+            )
+            if found:
+                created[found.group(0)] = str(record["id"])
+        refused: set[int] = set()
+        for error in body.get("errors") or []:
+            for index in (error.get("context") or {}).get("index") or []:
+                refused.add(int(index))
+        remote_ids = {
+            task["id"]: created[marker_for(task["id"])]
+            for task, _ in items
+            if marker_for(task["id"]) in created
+        }
+        ctx.outbox.record_remote_many(remote_ids)
+        done: list[tuple[dict[str, Any], TaskAction]] = []
+        for i, (task, action) in enumerate(items):
+            if task["id"] in remote_ids:
+                action.action, action.remote_id = "created", remote_ids[task["id"]]
+                done.append((task, action))
+            elif i in refused:
+                # Refused inside a 207: not created; try it alone (owner fallback, retries).
+                self._guarded(
+                    action, lambda t=task, a=action: self._finish_one(t, self._create_one(t, a), a)
+                )
+            else:
+                action.action = "failed"
+                action.error = "HubSpot did not confirm this task; the next push checks for it"
+                ctx.result.error(f"task {task['id']}: {action.error}")
+        verified = self._verified([(a.remote_id, a.company_id) for _, a in done])
+        pushed = {}
+        for task, action in done:
+            if action.remote_id in verified:
+                pushed[task["id"]] = action.remote_id
+            else:
+                self._guarded(
+                    action,
+                    lambda t=task, a=action: self._finish_one(t, a.remote_id, a),
+                )
+        ctx.outbox.mark_pushed_many(pushed, ctx.now)
+
+    def _finish_one(self, task: dict[str, Any], remote: str, action: TaskAction) -> None:
+        """Record the HubSpot id, verify the association, mark the row pushed."""
+        ctx = self.ctx
+        action.remote_id = remote
+        ctx.outbox.record_remote(task["id"], remote)
+        if ctx.settings.verify_associations and action.company_id is not None:
+            self._verify_association(remote, action.company_id)
+        ctx.outbox.mark_pushed(task["id"], remote, ctx.now)
+        if action.action not in ("created", "found"):
+            action.action = "created"
+
+    def _task_input(
+        self, task: dict[str, Any], company: str | None, owner: str | None
+    ) -> dict[str, Any]:
         props = {
-            "hs_timestamp": _ms_iso(task["due_at"]) or _ms_iso(clock.iso(self.ctx.now)),
+            "hs_timestamp": ms_iso(task["due_at"]) or ms_iso(clock.iso(self.ctx.now)),
             "hs_task_subject": task["subject"],
             "hs_task_body": f"{task['body']}\n\n— hub ref {marker_for(task['id'])}",
             "hs_task_status": "NOT_STARTED",
             "hs_task_priority": task["priority"] or "MEDIUM",
             "hs_task_type": self.ctx.settings.task_type,
         }
-        owners = [action.owner_id, self.ctx.settings.fallback_owner_id, None]
-        owners = list(dict.fromkeys(owners))  # each candidate once, in order
+        if owner:
+            props["hubspot_owner_id"] = owner
         body: dict[str, Any] = {"properties": props}
         if company is not None:
             body["associations"] = [
@@ -573,11 +673,13 @@ class HubSpotPusher(Pusher):
                     ],
                 }
             ]
+        return body
+
+    def _create_one(self, task: dict[str, Any], action: TaskAction) -> str:
+        """Create one task (its row already ``pushing``); a refused owner falls back."""
+        owners = list(dict.fromkeys([action.owner_id, self.ctx.settings.fallback_owner_id, None]))
         for i, owner in enumerate(owners):
-            if owner:
-                props["hubspot_owner_id"] = owner
-            else:
-                props.pop("hubspot_owner_id", None)
+            body = self._task_input(task, action.company_id, owner)
             try:
                 response = self._write("POST", "/crm/v3/objects/tasks", json=body)
             except FatalAPIError as exc:
@@ -590,7 +692,8 @@ class HubSpotPusher(Pusher):
                     )
                     action.owner_id = owners[i + 1]
                     continue
-                self.ctx.outbox.release(task["id"])
+                if exc.status not in (401, 403):
+                    self.ctx.outbox.release(task["id"])
                 raise
             # A RetriableAPIError (after the client's retries) propagates with the row still
             # "pushing": the create may have happened, so the next push reconciles first.
@@ -669,6 +772,26 @@ class HubSpotPusher(Pusher):
             params = {"limit": 500, "after": after}
         return ids
 
+    def _verified(self, pairs: list[tuple[str | None, str | None]]) -> set[str]:
+        """Which (task, company) pairs HubSpot shows associated (v4 batch read, reads only)."""
+        if not self.ctx.settings.verify_associations:
+            return {task for task, _ in pairs if task}
+        wanted = {str(t): str(c) for t, c in pairs if t and c}
+        ok: set[str] = set()
+        ids = list(wanted)
+        for start in range(0, len(ids), READ_CHUNK):
+            response = self._read(
+                "POST",
+                "/crm/v4/associations/tasks/companies/batch/read",
+                json={"inputs": [{"id": i} for i in ids[start : start + READ_CHUNK]]},
+            )
+            for result in response.json().get("results") or []:
+                task = str((result.get("from") or {}).get("id"))
+                targets = {str(t.get("toObjectId")) for t in result.get("to") or []}
+                if task in wanted and wanted[task] in targets:
+                    ok.add(task)
+        return ok
+
     def _verify_association(self, task_remote: str, company: str) -> None:
         """Read the task's company associations (v4); add the default one once if missing."""
         if company in self._associated_ids("tasks", task_remote, "companies"):
@@ -713,9 +836,18 @@ def _same(prop: str, old: str, new: str) -> bool:
             return float(old) == float(new)
         if ptype == "datetime":
             return clock.parse(old) == clock.parse(new)
+        if ptype == "date":
+            return str(old)[:10] == str(new)[:10]
     except (TypeError, ValueError):
         return False
     return False
+
+
+def _by_message(failures: dict[str, str]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for cid, message in failures.items():
+        grouped.setdefault(message, []).append(cid)
+    return grouped
 
 
 def _parse_batch(

@@ -394,7 +394,9 @@ def test_deleted_task_in_hubspot_counts_as_dismissed(store):
     run_playbooks(store, config)
     (task,) = Outbox(store).tasks()
     Outbox(store).mark_pushed(task["id"], "31")
-    store.write_page("hubspot", "tasks", [RawRecord(id="31", data={"id": "31"}, deleted=True)], None)
+    store.write_page(
+        "hubspot", "tasks", [RawRecord(id="31", data={"id": "31"}, deleted=True)], None
+    )
     result = run_playbooks(store, config)
     assert result.completed == 1 and result.opened == []
     assert Outbox(store).get(task["id"])["status"] == "completed"
@@ -443,3 +445,32 @@ def test_config_errors_name_the_key_and_the_fix(store, playbooks, message):
         run_playbooks(store, make_config(playbooks))
     assert message in str(info.value)
     assert store.runs(kind="playbooks") == []  # a bad config records no half-run
+
+
+def test_example_config_documents_every_playbook_and_push_option():
+    from pathlib import Path
+
+    from hub.config import load_config
+    from hub.playbooks import COMMON_OPTIONS, PlaybooksSection
+    from hub.push import PushSettings, push_settings
+
+    path = Path(__file__).resolve().parent.parent / "config.example.toml"
+    config = load_config(path)
+    setup = load_playbooks(config)  # the example's tables validate
+    push_settings(config)
+    text = path.read_text()
+    playbooks_part = text.split("\n[playbooks]\n")[0].rsplit("# Playbooks:", 1)[1]
+    for option in COMMON_OPTIONS:
+        assert f"#   {option}" in playbooks_part, f"common playbook option {option} undocumented"
+    for field in PlaybooksSection.model_fields:
+        assert f"\n{field} = " in text.split("\n[playbooks]\n")[1].split("\n[")[0]
+    for name, playbook in setup.playbooks.items():
+        assert f"[playbooks.{name}]" in text, f"config.example.toml lacks [playbooks.{name}]"
+        section = text.split(f"[playbooks.{name}]\n")[1].split("\n[")[0]
+        for option in playbook.options:
+            assert f"\n{option} = " in section, f"[playbooks.{name}] does not show {option}"
+        for placeholder in playbook.placeholders:
+            assert "{" + placeholder + "}" in section
+    push_part = text.split("\n[push]\n")[1]
+    for field in PushSettings.model_fields:
+        assert f"{field} = " in push_part, f"[push] {field} undocumented"

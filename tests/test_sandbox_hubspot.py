@@ -342,7 +342,8 @@ def test_search_paging_stops_at_the_result_cap(fresh):
     api.search_cap = 150
     filters = [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]
     body = search(client, "contacts", filters, limit=100, after="100").json()
-    assert body["total"] > 150 and len(body["results"]) == 50  # truncated at the cap
+    assert body["total"] > 200 and len(body["results"]) == 100
+    assert body["paging"]["next"]["after"] == "200"
     past = search(client, "contacts", filters, limit=100, after=body["paging"]["next"]["after"])
     assert past.status_code == 400
     assert past.json()["category"] == "VALIDATION_ERROR"
@@ -654,6 +655,55 @@ def test_merge_through_the_api(fresh):
 # -- properties ---------------------------------------------------------------------------------
 
 
+def test_property_history(fresh):
+    sandbox, api, client = fresh
+    company = api.objects("companies")[0]["id"]
+    sandbox.world.clock.advance(3600)
+    client.patch(
+        f"/crm/v3/objects/companies/{company}",
+        json={"properties": {"lifecyclestage": "evangelist"}},
+    )
+    sandbox.world.clock.advance(60)
+    client.patch(
+        f"/crm/v3/objects/companies/{company}", json={"properties": {"lifecyclestage": ""}}
+    )
+    read = client.get(
+        f"/crm/v3/objects/companies/{company}",
+        params={"propertiesWithHistory": "lifecyclestage,name"},
+    ).json()
+    history = read["propertiesWithHistory"]
+    assert [e["value"] for e in history["lifecyclestage"]] == ["", "evangelist", "customer"]
+    assert [e["sourceType"] for e in history["lifecyclestage"][:2]] == ["API", "API"]
+    assert history["lifecyclestage"][0]["timestamp"] == read["updatedAt"]
+    assert [e["value"] for e in history["name"]] == [read["properties"]["name"]]
+    listed = client.get(
+        "/crm/v3/objects/companies",
+        params={"limit": 100, "propertiesWithHistory": "lifecyclestage"},
+    )
+    assert len(listed.json()["results"]) == 50  # history halves the page
+    ids = [{"id": c["id"]} for c in api.objects("companies")[:51]]
+    too_many = client.post(
+        "/crm/v3/objects/companies/batch/read",
+        json={"inputs": ids, "propertiesWithHistory": ["name"]},
+    )
+    assert too_many.status_code == 400
+    ok = client.post(
+        "/crm/v3/objects/companies/batch/read",
+        json={"inputs": ids[:50], "propertiesWithHistory": ["lifecyclestage"]},
+    )
+    assert ok.status_code == 200 and all("propertiesWithHistory" in r for r in ok.json()["results"])
+    # Seeded churn and unsubscribes come with their history.
+    churned = [c for c in api.objects("companies") if c["properties"].get("lifecyclestage") == "other"]
+    read = client.get(
+        f"/crm/v3/objects/companies/{churned[0]['id']}",
+        params={"propertiesWithHistory": "lifecyclestage"},
+    )
+    assert [e["value"] for e in read.json()["propertiesWithHistory"]["lifecyclestage"]] == [
+        "other",
+        "customer",
+    ]
+
+
 def test_properties_and_groups_api(fresh):
     _, api, client = fresh
     names = {p["name"] for p in client.get("/crm/v3/properties/companies").json()["results"]}
@@ -848,6 +898,10 @@ def test_official_sdk_round_trip():
         )
         assert len(companies) == 148
         assert all(c.properties["hs_object_id"] == c.id for c in companies)
+        with_history = client.crm.companies.basic_api.get_page(
+            limit=5, properties_with_history=["lifecyclestage"]
+        )
+        assert with_history.results[0].properties_with_history["lifecyclestage"][0].source_type
         pages, after = 0, None
         while True:
             page = client.crm.contacts.basic_api.get_page(

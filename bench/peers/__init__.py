@@ -17,16 +17,7 @@ Peers:
   ``paging.next.after``.
 - ``singer-stripe`` / ``singer-hubspot``: the Singer ``tap-stripe`` and ``tap-hubspot``
   packages, each in its own throwaway venv (their pins conflict with each other and with the
-  hub's), see ``bench/peers/singer.py`` for what it takes to point them at a local URL.
+  hub's), see ``bench/peers/singer_taps.py`` for what it takes to point them at a local URL.
 """
 
 from __future__ import annotations
-
-PEERS = {
-    "sdk-stripe": ("stripe", "customers", "official SDK auto-paging (stripe)"),
-    "sdk-hubspot": ("hubspot", "companies", "official SDK get_all (hubspot-api-client)"),
-    "dlt-stripe": ("stripe", "customers", "dlt rest_api → duckdb"),
-    "dlt-hubspot": ("hubspot", "companies", "dlt rest_api → duckdb"),
-    "singer-stripe": ("stripe", "customers", "Singer tap-stripe (stdout)"),
-    "singer-hubspot": ("hubspot", "contacts", "Singer tap-hubspot (stdout)"),
-}

@@ -3,7 +3,7 @@
 Usage: ``python bench/peers/run_peer.py sdk-stripe|sdk-hubspot|dlt-stripe|dlt-hubspot URL
 WORKDIR``. The timer covers the listing itself (for dlt: extract, normalize and load into
 DuckDB), not the interpreter start-up or imports. The Singer taps run from their own venvs
-(``bench/peers/singer.py``), not from here.
+(``bench/peers/singer_taps.py``), not from here.
 """
 
 from __future__ import annotations
@@ -43,6 +43,15 @@ def sdk_hubspot(url: str, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     # get_all pages with limit=100 and paging.next.after until the end.
     records = len(client.crm.companies.get_all())
+    return {"records": records, "seconds": time.perf_counter() - started}
+
+
+def sdk_hubspot_contacts(url: str, workdir: Path) -> dict[str, Any]:
+    import hubspot
+
+    client = hubspot.Client.create(access_token=HUBSPOT_TOKEN, host=url)
+    started = time.perf_counter()
+    records = len(client.crm.contacts.get_all())
     return {"records": records, "seconds": time.perf_counter() - started}
 
 
@@ -125,6 +134,7 @@ def dlt_hubspot(url: str, workdir: Path) -> dict[str, Any]:
 RUNNERS = {
     "sdk-stripe": sdk_stripe,
     "sdk-hubspot": sdk_hubspot,
+    "sdk-hubspot-contacts": sdk_hubspot_contacts,
     "dlt-stripe": dlt_stripe,
     "dlt-hubspot": dlt_hubspot,
 }

@@ -25,8 +25,9 @@ Starter, 190 on Professional and Enterprise, 250 with the API limit increase) an
 under both, reads ``X-HubSpot-RateLimit-Remaining`` (holding off for the interval when it
 reaches 0), retries 429s after the advertised interval, and stops with a clear message when
 the *daily* limit is spent (retrying before midnight, account time, cannot help). A first
-sync costs one request per 100 records (plus one association read per page of deals and
-tasks); a sync with no change costs one request per stream.
+sync costs one request per 100 records, plus one association read per page of deals and
+tasks and one history read per 50 companies (and per 50 opted-out contacts); a sync with no
+change costs one request per stream.
 
 Quirks handled here (details in ``connectors.hubspot.streams``):
 - Search pages stop at 10,000 results per query (400 beyond): the streams never page by
@@ -39,6 +40,8 @@ Quirks handled here (details in ``connectors.hubspot.streams``):
   stored as deleted rows with ``merged_into``.
 - Search results carry no associations: deals and tasks get their companies from the v4
   association batch read; contacts use ``associatedcompanyid``.
+- Neither search nor a plain list returns property history (a list asking for it pages by
+  50): history comes from batch reads of just the records that need it.
 - Search responses carry no rate headers; list responses do.
 - Property values are strings (or null); unknown requested properties are silently left out.
 """
@@ -65,7 +68,9 @@ from hub.errors import FatalAPIError, HubError, RetriableAPIError
 from hub.http import HttpClient, default_classify, error_text, parse_retry_after, scrub_url
 from hub.ratelimit import RateLimit
 
-AUTH_HINT = "create a private app token (scopes in the README) and set access_token as env:VAR or file:PATH"
+AUTH_HINT = (
+    "create a private app token (scopes in the README) and set access_token as env:VAR or file:PATH"
+)
 SEARCH_PATH = r"/crm/v3/objects/[^/]+/search$"
 
 
@@ -96,7 +101,9 @@ class HubSpotSettings(ConnectorSettings):
     def _names(cls, value: list[str]) -> list[str]:
         for name in value:
             if not name or not name.replace("_", "").isalnum() or name != name.lower():
-                raise ValueError(f"{name!r} is not a HubSpot property name (lower-case internal name)")
+                raise ValueError(
+                    f"{name!r} is not a HubSpot property name (lower-case internal name)"
+                )
         return value
 
 
@@ -137,10 +144,14 @@ class HubSpotConnector(Connector):
         text = error_text(response)
         body = _json(response)
         if status == 401:
-            return FatalAPIError(f"HubSpot refused the access token (401: {text})", status=status, hint=AUTH_HINT)
+            return FatalAPIError(
+                f"HubSpot refused the access token (401: {text})", status=status, hint=AUTH_HINT
+            )
         if status == 403:
             scopes = _missing_scopes(body)
-            hint = f"add the scope(s) {', '.join(scopes)} to the private app" if scopes else AUTH_HINT
+            hint = (
+                f"add the scope(s) {', '.join(scopes)} to the private app" if scopes else AUTH_HINT
+            )
             return FatalAPIError(f"{where} was refused (403: {text})", status=status, hint=hint)
         if status == 429:
             policy = str(body.get("policyName") or "")
@@ -157,7 +168,11 @@ class HubSpotConnector(Connector):
                     retry_after = interval / 1000
                 elif policy == "SECONDLY":
                     retry_after = 1.0
-            return RetriableAPIError(f"{where} was rate limited (429 {policy or 'RATE_LIMIT'}): {text}", status=status, retry_after=retry_after)
+            return RetriableAPIError(
+                f"{where} was rate limited (429 {policy or 'RATE_LIMIT'}): {text}",
+                status=status,
+                retry_after=retry_after,
+            )
         return default_classify(response)
 
     def check(self, client: HttpClient) -> str:

@@ -26,6 +26,11 @@ The CRM object streams share one strategy (``CrmObjectStream``):
   ids per request), once per page of changed records, and are stored in the record as
   ``associations.companies`` (the same shape whichever way the record was read, so a full
   read and an incremental one store identical rows).
+- **Property history**: the raw row keeps only a record's latest state, so the timeline's
+  "changed from → to" events (lifecycle stage, owner, NPS; the moment a contact opted out)
+  come from HubSpot's own history: a batch read with ``propertiesWithHistory`` (50 ids per
+  request) for the changed records that need it (every company; only opted-out contacts),
+  stored as ``propertiesWithHistory`` in the record.
 
 Records keep HubSpot's ``SimplePublicObject`` shape (``id``, ``properties`` with string or null
 values, ``createdAt``, ``updatedAt``, ``archived``, ``archivedAt``), reduced to the requested
@@ -50,6 +55,7 @@ from hub.store import RawRecord
 LIST_LIMIT = 100  # the list endpoints' maximum page
 SEARCH_LIMIT = 200  # the search endpoint's maximum page
 ASSOC_BATCH = 1000  # ids per v4 association batch read (HubSpot's limit since 2025-02)
+HISTORY_BATCH = 50  # ids per batch read that asks for property history
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -118,6 +124,7 @@ class CrmObjectStream(Stream):
     extra_setting: ClassVar[str | None] = None  # settings field with extra properties to read
     company_links: ClassVar[bool] = False  # read company associations (deals, tasks)
     merges: ClassVar[bool] = False  # read hs_merged_object_ids and write merge tombstones
+    history_properties: ClassVar[list[str]] = []  # properties whose change history is kept
 
     incremental = "custom"
     primary_key = "id"
@@ -126,12 +133,25 @@ class CrmObjectStream(Stream):
 
     def properties(self) -> list[str]:
         """The properties requested, in a stable order (the stored rows depend on it)."""
-        names = ["hs_object_id", self.created_property, self.modified_property, *self.base_properties]
+        names = [
+            "hs_object_id",
+            self.created_property,
+            self.modified_property,
+            *self.base_properties,
+        ]
         if self.merges:
             names.append("hs_merged_object_ids")
         if self.extra_setting:
             names.extend(getattr(self.settings, self.extra_setting) or [])
         return list(dict.fromkeys(n for n in names if n))
+
+    def history_names(self) -> list[str]:
+        """Properties read with their history (``propertiesWithHistory``)."""
+        return list(self.history_properties)
+
+    def wants_history(self, record: dict[str, Any]) -> bool:
+        """Whether this record's history is worth a request (all, unless a stream narrows it)."""
+        return True
 
     # -- records ----------------------------------------------------------------------------
 
@@ -149,15 +169,25 @@ class CrmObjectStream(Stream):
             out["archivedAt"] = record["archivedAt"]
         return out
 
-    def raws(self, ctx: SyncContext, records: list[dict[str, Any]], *, archived: bool = False) -> list[RawRecord]:
+    def raws(
+        self, ctx: SyncContext, records: list[dict[str, Any]], *, archived: bool = False
+    ) -> list[RawRecord]:
         props = self.properties()
         normalized = [self.normalize(r, props) for r in records if r.get("id") is not None]
         if self.company_links and normalized and not archived:
             links = self.read_company_links(ctx, [r["id"] for r in normalized])
             for record in normalized:
                 record["associations"] = {"companies": links.get(record["id"], [])}
+        if self.history_names() and not archived:
+            wanted = [r["id"] for r in normalized if self.wants_history(r)]
+            histories = self.read_history(ctx, wanted)
+            for record in normalized:
+                if record["id"] in histories:
+                    record["propertiesWithHistory"] = histories[record["id"]]
         out = [
-            RawRecord(id=r["id"], data=r, updated_at=r["updatedAt"], deleted=archived or r["archived"])
+            RawRecord(
+                id=r["id"], data=r, updated_at=r["updatedAt"], deleted=archived or r["archived"]
+            )
             for r in normalized
         ]
         if self.merges and not archived:
@@ -166,7 +196,51 @@ class CrmObjectStream(Stream):
                 for gone in (x.strip() for x in merged.split(";")):
                     if gone and gone != record["id"]:
                         tombstone = {"id": gone, "merged_into": record["id"], "archived": True}
-                        out.append(RawRecord(id=gone, data=tombstone, updated_at=record["updatedAt"], deleted=True))
+                        out.append(
+                            RawRecord(
+                                id=gone,
+                                data=tombstone,
+                                updated_at=record["updatedAt"],
+                                deleted=True,
+                            )
+                        )
+        return out
+
+    def read_history(
+        self, ctx: SyncContext, ids: list[str]
+    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Each record's history of the tracked properties (batch read, 50 per request).
+
+        Neither search nor a plain list gives history, and a list asking for it pages by 50
+        for *every* record; a batch read for the records that need it is cheaper.
+        """
+        names = self.history_names()
+        out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        path = f"{self.path}/batch/read"
+        for start in range(0, len(ids), HISTORY_BATCH):
+            chunk = ids[start : start + HISTORY_BATCH]
+            body = {
+                "inputs": [{"id": i} for i in chunk],
+                "properties": [],
+                "propertiesWithHistory": names,
+            }
+            answer = json_body(ctx.client.post(path, json=body), f"{self.object_type} history read")
+            for result in answer.get("results") or []:
+                history = result.get("propertiesWithHistory") or {}
+                out[str(result.get("id"))] = {
+                    name: [
+                        {
+                            "value": e.get("value"),
+                            "timestamp": e.get("timestamp"),
+                            "sourceType": e.get("sourceType"),
+                        }
+                        for e in history.get(name) or []
+                        if isinstance(e, dict)
+                    ]
+                    for name in names
+                }
+            # Records archived or merged since the page was read come back as errors; the
+            # deletes check and the survivor's merge list account for them.
         return out
 
     def read_company_links(self, ctx: SyncContext, ids: list[str]) -> dict[str, list[str]]:
@@ -175,15 +249,27 @@ class CrmObjectStream(Stream):
         path = f"/crm/v4/associations/{self.object_type}/companies/batch/read"
         for start in range(0, len(ids), ASSOC_BATCH):
             chunk = ids[start : start + ASSOC_BATCH]
-            body = json_body(ctx.client.post(path, json={"inputs": [{"id": i} for i in chunk]}), "association read")
+            body = json_body(
+                ctx.client.post(path, json={"inputs": [{"id": i} for i in chunk]}),
+                "association read",
+            )
             for result in body.get("results") or []:
                 source = str(dig(result, "from.id"))
-                targets = {str(t.get("toObjectId")) for t in result.get("to") or [] if t.get("toObjectId") is not None}
+                targets = {
+                    str(t.get("toObjectId"))
+                    for t in result.get("to") or []
+                    if t.get("toObjectId") is not None
+                }
                 links[source] = sorted(targets)
             for error in body.get("errors") or []:
                 # "No company is associated with …" is an answer, not a failure.
-                if "NO_ASSOCIATIONS" not in str(error.get("subCategory") or "") and error.get("category") != "OBJECT_NOT_FOUND":
-                    raise FatalAPIError(f"HubSpot association read failed: {error.get('message') or error}")
+                if (
+                    "NO_ASSOCIATIONS" not in str(error.get("subCategory") or "")
+                    and error.get("category") != "OBJECT_NOT_FOUND"
+                ):
+                    raise FatalAPIError(
+                        f"HubSpot association read failed: {error.get('message') or error}"
+                    )
         return links
 
     # -- the page loop ------------------------------------------------------------------------
@@ -202,7 +288,11 @@ class CrmObjectStream(Stream):
     def _full_read(self, ctx: SyncContext, resume: dict[str, Any]) -> Iterator[Page]:
         phase = resume.get("phase", "live")
         after = resume.get("after")
-        high, high_id, started = resume.get("high"), resume.get("high_id", -1), resume.get("started")
+        high, high_id, started = (
+            resume.get("high"),
+            resume.get("high_id", -1),
+            resume.get("started"),
+        )
         props = ",".join(self.properties())
         while True:
             params: dict[str, Any] = {
@@ -230,14 +320,25 @@ class CrmObjectStream(Stream):
                 yield Page(raws, self._after_full_read(high, high_id, started), done=True)
                 return
             elif nxt == after:
-                raise FatalAPIError(f"HubSpot {self.object_type} list returned the same page cursor twice")
+                raise FatalAPIError(
+                    f"HubSpot {self.object_type} list returned the same page cursor twice"
+                )
             after = nxt
-            position = {"full": True, "phase": phase, "after": after, "high": high, "high_id": high_id, "started": started}
+            position = {
+                "full": True,
+                "phase": phase,
+                "after": after,
+                "high": high,
+                "high_id": high_id,
+                "started": started,
+            }
             yield Page(raws, {"resume": position})
             if ctx.stop.is_set():
                 return
 
-    def _after_full_read(self, high: int | None, high_id: int, started: int | None) -> dict[str, Any]:
+    def _after_full_read(
+        self, high: int | None, high_id: int, started: int | None
+    ) -> dict[str, Any]:
         """The bookmark after a full read: the newest record seen, but never past the read's start.
 
         A list read is not a snapshot: a record changed after its page was read may be missed,
@@ -250,22 +351,32 @@ class CrmObjectStream(Stream):
             bookmark, bookmark_id = started, -1
         else:
             bookmark, bookmark_id = high, high_id
-        return {"bookmark": ms_iso(bookmark), "bookmark_id": bookmark_id, "deletes_checked_at": clock.iso()}
+        return {
+            "bookmark": ms_iso(bookmark),
+            "bookmark_id": bookmark_id,
+            "deletes_checked_at": clock.iso(),
+        }
 
-    def _search(self, ctx: SyncContext, groups: list[list[dict[str, Any]]], sort: str) -> dict[str, Any]:
+    def _search(
+        self, ctx: SyncContext, groups: list[list[dict[str, Any]]], sort: str
+    ) -> dict[str, Any]:
         body = {
             "filterGroups": [{"filters": g} for g in groups],
             "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
             "properties": self.properties(),
             "limit": SEARCH_LIMIT,
         }
-        return json_body(ctx.client.post(f"{self.path}/search", json=body), f"{self.object_type} search")
+        return json_body(
+            ctx.client.post(f"{self.path}/search", json=body), f"{self.object_type} search"
+        )
 
     def _incremental(self, ctx: SyncContext, state: dict[str, Any]) -> Iterator[Page]:
         modified = self.modified_property
         t = to_ms(state["bookmark"])
         if t is None:
-            raise FatalAPIError(f"HubSpot {self.name}: the saved bookmark {state['bookmark']!r} is not a time")
+            raise FatalAPIError(
+                f"HubSpot {self.name}: the saved bookmark {state['bookmark']!r} is not a time"
+            )
         x = int(state.get("bookmark_id", -1))
         tie = bool(state.get("tie"))  # reading one instant in id order
         kept = {k: v for k, v in state.items() if k in ("deletes_checked_at",)}
@@ -284,12 +395,22 @@ class CrmObjectStream(Stream):
                 ]  # fmt: skip
                 body = self._search(ctx, groups, modified)
             else:
-                body = self._search(ctx, [[{"propertyName": modified, "operator": "GTE", "value": str(t)}]], modified)
+                body = self._search(
+                    ctx,
+                    [[{"propertyName": modified, "operator": "GTE", "value": str(t)}]],
+                    modified,
+                )
             records = body.get("results") or []
             stamped = [(to_ms(r.get("updatedAt")), int(r.get("id") or 0), r) for r in records]
             if any(ms is None for ms, _, _ in stamped):
-                raise FatalAPIError(f"HubSpot {self.name} search returned a record without updatedAt")
-            full = len(records) >= SEARCH_LIMIT and int(body.get("total") or 0) > len(records)
+                raise FatalAPIError(
+                    f"HubSpot {self.name} search returned a record without updatedAt"
+                )
+            total = body.get("total")
+            # More to come? (A page may be short of the limit and still not be the last one.)
+            full = bool(records) and (
+                total > len(records) if isinstance(total, int) else len(records) >= SEARCH_LIMIT
+            )
             raws = self.raws(ctx, records)
             if tie:
                 if records:
@@ -333,12 +454,18 @@ class CrmObjectStream(Stream):
 
     def _deletes_due(self, ctx: SyncContext, state: dict[str, Any]) -> bool:
         every = float(getattr(self.settings, "deletes_every_hours", 0) or 0)
-        checked = clock.parse(state.get("deletes_checked_at")) if state.get("deletes_checked_at") else None
+        checked = (
+            clock.parse(state.get("deletes_checked_at"))
+            if state.get("deletes_checked_at")
+            else None
+        )
         if every <= 0 or checked is None:
             return True
         return (clock.now() - checked).total_seconds() >= every * 3600
 
-    def _archived(self, ctx: SyncContext, state: dict[str, Any], after: str | None, *, final: bool) -> Iterator[Page]:
+    def _archived(
+        self, ctx: SyncContext, state: dict[str, Any], after: str | None, *, final: bool
+    ) -> Iterator[Page]:
         """Read the archived list into deleted rows; the last page stamps ``deletes_checked_at``."""
         committed = {k: v for k, v in state.items() if k != "resume"}
         props = ",".join(self.properties())
@@ -346,14 +473,18 @@ class CrmObjectStream(Stream):
             params: dict[str, Any] = {"limit": LIST_LIMIT, "properties": props, "archived": "true"}
             if after:
                 params["after"] = after
-            body = json_body(ctx.client.get(self.path, params=params), f"archived {self.object_type} list")
+            body = json_body(
+                ctx.client.get(self.path, params=params), f"archived {self.object_type} list"
+            )
             raws = self.raws(ctx, body.get("results") or [], archived=True)
             nxt = dig(body, "paging.next.after")
             if nxt in (None, ""):
                 yield Page(raws, {**committed, "deletes_checked_at": clock.iso()}, done=final)
                 return
             if nxt == after:
-                raise FatalAPIError(f"HubSpot archived {self.object_type} list returned the same cursor twice")
+                raise FatalAPIError(
+                    f"HubSpot archived {self.object_type} list returned the same cursor twice"
+                )
             after = nxt
             yield Page(raws, {**committed, "resume": {"phase": "archived", "after": after}})
             if ctx.stop.is_set():
@@ -373,14 +504,20 @@ class CompaniesStream(CrmObjectStream):
         "lifecyclestage",
         "annualrevenue",
         "notes_last_contacted",
+        "hs_additional_domains",
     ]
     extra_setting = "company_properties"
     merges = True
+    history_properties = ["lifecyclestage", "hubspot_owner_id"]
 
     def properties(self) -> list[str]:
         names = super().properties()
         nps = getattr(self.settings, "nps_property", None)
         return list(dict.fromkeys([*names, nps])) if nps else names
+
+    def history_names(self) -> list[str]:
+        nps = getattr(self.settings, "nps_property", None)
+        return list(dict.fromkeys([*self.history_properties, *([nps] if nps else [])]))
 
 
 class ContactsStream(CrmObjectStream):
@@ -390,9 +527,21 @@ class ContactsStream(CrmObjectStream):
     object_type = "contacts"
     path = "/crm/v3/objects/contacts"
     modified_property = "lastmodifieddate"
-    base_properties = ["email", "firstname", "lastname", "hs_email_optout", "associatedcompanyid", "lifecyclestage"]
+    base_properties = [
+        "email",
+        "firstname",
+        "lastname",
+        "hs_email_optout",
+        "associatedcompanyid",
+        "lifecyclestage",
+    ]
     extra_setting = "contact_properties"
     merges = True
+    history_properties = ["hs_email_optout"]
+
+    def wants_history(self, record: dict[str, Any]) -> bool:
+        # Only when they opted out is the *when* needed (a minority of contacts).
+        return str(record["properties"].get("hs_email_optout") or "").lower() == "true"
 
 
 class DealsStream(CrmObjectStream):
@@ -401,7 +550,15 @@ class DealsStream(CrmObjectStream):
     name = "deals"
     object_type = "deals"
     path = "/crm/v3/objects/deals"
-    base_properties = ["dealname", "amount", "dealstage", "closedate", "pipeline", "dealtype", "hubspot_owner_id"]
+    base_properties = [
+        "dealname",
+        "amount",
+        "dealstage",
+        "closedate",
+        "pipeline",
+        "dealtype",
+        "hubspot_owner_id",
+    ]
     company_links = True
 
 

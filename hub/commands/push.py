@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from hub.cli import Env, console, err_console, pass_env
+from hub.cliutil import Env, console, err_console, pass_env
 
 TASK_FILTERS = {
     "open": ("open", "pushing", "pushed"),
@@ -68,30 +68,19 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
         console.print(f"Playbooks run {run.run_id}: {run.note()}", highlight=False, soft_wrap=True)
         for error in run.errors:
             err_console.print(f"[red]error:[/] {escape(error)}", soft_wrap=True)
-    table = Table(title="Playbooks")
-    for col in (
-        "name",
-        "on",
-        "thresholds",
-        "priority",
-        "due",
-        "snooze",
-        "last triggered",
-        "opened",
-        "open",
-    ):
-        table.add_column(col, overflow="fold")
+    table = Table(title="Playbooks", caption="tasks = opened in total (open now)")
+    table.add_column("name", no_wrap=True)
+    table.add_column("thresholds", overflow="fold", min_width=16)
+    table.add_column("priority", no_wrap=True)
+    table.add_column("last", no_wrap=True)
+    table.add_column("tasks", justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
-            r["name"],
-            "yes" if r["enabled"] else "[dim]off[/]",
-            escape(", ".join(f"{k}={v}" for k, v in r["thresholds"].items())),
-            r["priority"],
-            f"{r['due_in_days']} d",
-            f"{r['snooze_days']} d",
-            (r["last_triggered"] or "never")[:16].replace("T", " "),
-            str(r["tasks_opened"]),
-            str(r["open_now"]),
+            r["name"] if r["enabled"] else f"[dim]{r['name']} (off)[/]",
+            escape("\n".join(f"{k}={_value(v)}" for k, v in r["thresholds"].items())),
+            f"{r['priority']} {r['due_in_days']}d",
+            (r["last_triggered"] or "never")[:10],
+            f"{r['tasks_opened']} ({r['open_now']})",
         )
     console.print(table)
     if run is not None and run.status == "error":
@@ -129,33 +118,22 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
     if not rows:
         console.print(f"No {status} tasks.")
         return
-    table = Table(title=f"Tasks ({status}): {len(rows)}")
-    for col in (
-        "task",
-        "account",
-        "playbook",
-        "status",
-        "priority",
-        "due",
-        "owner",
-        "subject",
-        "HubSpot",
-    ):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"Tasks ({status}): {len(rows)}", caption="--json shows every field")
+    table.add_column("due", no_wrap=True)
+    table.add_column("priority", no_wrap=True)
+    table.add_column("account", overflow="fold", ratio=1)
+    table.add_column("subject", overflow="fold", ratio=2)
+    table.add_column("status", no_wrap=True)
     for t in rows:
         state = t["status"]
-        if state == "completed" and t["snoozed_until"]:
-            state += f" (snoozed to {t['snoozed_until'][:10]})"
+        if state == "completed" and (t["snoozed_until"] or "") > clock.iso():
+            state = f"snoozed to {t['snoozed_until'][:10]}"
         table.add_row(
-            t["id"][:10],
-            escape(names.get(t["account_id"]) or t["account_id"]),
-            t["playbook"],
-            state,
-            t["priority"] or "",
             (t["due_at"] or "")[:10],
-            t["owner_id"] or "-",
+            t["priority"] or "",
+            escape(names.get(t["account_id"]) or t["account_id"]),
             escape(t["subject"] or ""),
-            t["hubspot_task_id"] or "",
+            state,
         )
     console.print(table)
 
@@ -231,6 +209,14 @@ def print_push_result(result: Any) -> None:
         f"{escape(result.summary())}; {result.requests} requests, {result.writes} writes.",
         highlight=False,
     )
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "any"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _short(text: str, limit: int = 120) -> str:

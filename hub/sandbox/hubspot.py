@@ -96,10 +96,22 @@ from hub.sandbox.hubspot_schema import (
     v3_type_name,
 )
 
+BATCH_HISTORY_MAX = 50  # inputs per batch read that asks for property history
 _KEY = 10**10  # lastmod index key = updated_ms * _KEY + id (ids stay below 10**10)
 _SEARCH_PATH = re.compile(r"/search/?$")
 _CATEGORY = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
              404: "OBJECT_NOT_FOUND", 405: "VALIDATION_ERROR", 409: "CONFLICT", 415: "VALIDATION_ERROR"}  # fmt: skip
+# Injectable client errors: fault kind -> (category, message).
+_CLIENT_FAULTS = {
+    "400": ("VALIDATION_ERROR", "Injected bad request"),
+    "401": ("INVALID_AUTHENTICATION", "Injected: the access token is no longer valid"),
+    "403": (
+        "MISSING_SCOPES",
+        "This app hasn't been granted all required scopes to make this call.",
+    ),
+    "404": ("OBJECT_NOT_FOUND", "Injected: resource not found"),
+    "409": ("CONFLICT", "Injected conflict"),
+}
 _AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
     "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
@@ -145,7 +157,7 @@ _NPS = {
 class _Obj:
     """One stored CRM record; derived properties are rendered from the slots."""
 
-    __slots__ = ("id", "props", "created", "updated", "archived_at", "merged_into")
+    __slots__ = ("id", "props", "created", "updated", "archived_at", "merged_into", "history")
 
     def __init__(self, oid: int, props: dict[str, str], created: int, updated: int):
         self.id = oid
@@ -154,6 +166,9 @@ class _Obj:
         self.updated = updated
         self.archived_at: int | None = None
         self.merged_into: int | None = None
+        # Property history, oldest first, kept only for properties that changed after the
+        # record was made: name -> [(value, ms, sourceType)]. Others read as one entry.
+        self.history: dict[str, list[tuple[str, int, str]]] | None = None
 
 
 class _Reject(Exception):
@@ -326,9 +341,12 @@ class HubSpotAPI(FakeAPI):
     def too_many(
         self, request: httpx.Request, retry_after: float | None = None, text: bool = False
     ) -> httpx.Response:
-        response = self._rate_body(
-            "You have reached your ten_secondly_rolling limit.", "TEN_SECONDLY_ROLLING"
-        )
+        if _SEARCH_PATH.search(request.url.path):
+            response = self._rate_body("You have reached your secondly limit.", "SECONDLY")
+        else:
+            response = self._rate_body(
+                "You have reached your ten_secondly_rolling limit.", "TEN_SECONDLY_ROLLING"
+            )
         if retry_after is not None:
             response.headers["retry-after"] = str(retry_after)
         return response
@@ -336,9 +354,26 @@ class HubSpotAPI(FakeAPI):
     # -- auth and errors --------------------------------------------------------------------
 
     def authenticate(self, request: httpx.Request) -> httpx.Response | None:
-        if request.headers.get("authorization", "") == f"Bearer {self.token}":
+        if request.headers.get("authorization", "") != f"Bearer {self.token}":
+            return self.error(401, _AUTH_MESSAGE, category="INVALID_AUTHENTICATION")
+        # Injected client errors (kinds "400", "401", "403", "404", "409") answer here, after
+        # the generic faults and before the handler, in HubSpot's shape.
+        fault = self.faults.take(request, set(_CLIENT_FAULTS))
+        if fault is None:
             return None
-        return self.error(401, _AUTH_MESSAGE, category="INVALID_AUTHENTICATION")
+        category, message = _CLIENT_FAULTS[fault.kind]
+        extra: dict[str, Any] = {}
+        if fault.kind == "403":
+            scopes = list(fault.params.get("scopes") or ["crm.objects.companies.read"])
+            extra["errors"] = [
+                {
+                    "message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": scopes},
+                }
+            ]
+        return self.error(
+            int(fault.kind), fault.params.get("message") or message, category=category, **extra
+        )
 
     def _correlation_id(self) -> str:
         with self._lock:
@@ -420,6 +455,7 @@ class HubSpotAPI(FakeAPI):
 
     def _touch(self, t: str, obj: _Obj, at: int) -> None:
         """Record a change: the modification time moves and the search index follows."""
+        at = max(at, obj.updated)  # never backwards (seeded traps are dated in the past)
         if obj.archived_at is None and obj.merged_into is None:
             index = self._lm[t]
             old = obj.updated * _KEY + obj.id
@@ -484,7 +520,12 @@ class HubSpotAPI(FakeAPI):
         return list(dict.fromkeys([*base, *wanted]))
 
     def _render(
-        self, t: str, obj: _Obj, names: list[str], assoc_to: list[str] | None = None
+        self,
+        t: str,
+        obj: _Obj,
+        names: list[str],
+        assoc_to: list[str] | None = None,
+        history: list[str] | None = None,
     ) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": str(obj.id),
@@ -495,6 +536,8 @@ class HubSpotAPI(FakeAPI):
         }
         if obj.archived_at is not None:
             out["archivedAt"] = iso_ms(obj.archived_at)
+        if history:
+            out["propertiesWithHistory"] = {n: self._history(t, obj, n) for n in history}
         if assoc_to:
             assocs: dict[str, Any] = {}
             for to in assoc_to:
@@ -508,6 +551,23 @@ class HubSpotAPI(FakeAPI):
             if assocs:
                 out["associations"] = assocs
         return out
+
+    def _history(self, t: str, obj: _Obj, name: str) -> list[dict[str, Any]]:
+        """A property's history, newest first, in HubSpot's ``ValueWithTimestamp`` shape."""
+        entries = (obj.history or {}).get(name)
+        if entries is None:
+            value = self._value(t, obj, name)
+            if value is None:
+                return []
+            stamp = obj.updated if name == MODIFIED_PROP[t] else obj.created
+            entries = [(value, stamp, "CRM_UI")]
+        return [
+            {"value": value, "timestamp": iso_ms(at), "sourceType": source}
+            for value, at, source in reversed(entries)
+        ]
+
+    def _history_names(self, t: str, requested: Iterable[str] | None) -> list[str]:
+        return [p for p in dict.fromkeys(requested or []) if p in self._props[t]]
 
     def _all_names(self, t: str, obj: _Obj) -> list[str]:
         return list(dict.fromkeys([*ALWAYS_PROPS[t], *sorted(obj.props)]))
@@ -665,9 +725,15 @@ class HubSpotAPI(FakeAPI):
                 )
         return None
 
-    def _apply(self, t: str, obj: _Obj, values: dict[str, str | None], at: int) -> None:
-        """Write validated values and bump the modification time."""
+    def _apply(
+        self, t: str, obj: _Obj, values: dict[str, str | None], at: int, source: str = "API"
+    ) -> None:
+        """Write validated values (recording their history) and bump the modification time."""
+        at = max(at, obj.updated)
         for name, value in values.items():
+            old = obj.props.get(name)
+            if old != value:
+                _remember(obj, name, old, value, at, source)
             if value is None:
                 obj.props.pop(name, None)
             else:
@@ -685,7 +751,7 @@ class HubSpotAPI(FakeAPI):
     def _create(self, t: str, values: dict[str, str | None], associations: Any, at: int) -> _Obj:
         specs = self._association_specs(t, associations)
         props = {k: v for k, v in values.items() if v is not None}
-        obj = self._insert(t, {}, at, at)
+        obj = self._insert(t, dict(props), at, at)
         self._apply(t, obj, props, at)
         for to, to_id, type_ids in specs:
             self._associate(t, obj.id, to, to_id, type_ids)
@@ -735,8 +801,10 @@ class HubSpotAPI(FakeAPI):
     def list_objects(self, request: httpx.Request, otype: str) -> httpx.Response:
         t = self._type(otype)
         params = request.url.params
+        history = self._history_names(t, self._listed(request, "propertiesWithHistory"))
         limit = _int_param(params.get("limit"), 10, self)
-        limit = max(1, min(limit, 100))
+        # Asking for history lowers the page ceiling (HubSpot: 50).
+        limit = max(1, min(limit, 50 if history else 100))
         archived = (params.get("archived") or "false").lower() == "true"
         ids = self._archived[t] if archived else self._active[t]
         after = params.get("after")
@@ -753,7 +821,7 @@ class HubSpotAPI(FakeAPI):
         ]
         store = self._store[t]
         body: dict[str, Any] = {
-            "results": [self._render(t, store[i], names, assoc_to) for i in page]
+            "results": [self._render(t, store[i], names, assoc_to, history) for i in page]
         }
         if start + limit < len(ids):
             nxt = str(ids[start + limit])
@@ -777,7 +845,8 @@ class HubSpotAPI(FakeAPI):
         assoc_to = [
             self._type(x) for x in self._listed(request, "associations") if x.lower() in ALIASES
         ]
-        return json_response(200, self._render(t, obj, names, assoc_to))
+        history = self._history_names(t, self._listed(request, "propertiesWithHistory"))
+        return json_response(200, self._render(t, obj, names, assoc_to, history))
 
     def _find(
         self, t: str, oid: str, id_property: str | None = None, archived: bool = False
@@ -860,6 +929,13 @@ class HubSpotAPI(FakeAPI):
                 category="VALIDATION_ERROR",
                 context={"inputs": [str(len(inputs))]},
             )
+        history = self._history_names(t, body.get("propertiesWithHistory")) if op == "read" else []
+        if history and len(inputs) > BATCH_HISTORY_MAX:
+            raise self._reject(
+                400,
+                f"Too many inputs: {len(inputs)} > {BATCH_HISTORY_MAX}. A batch read with propertiesWithHistory is limited to {BATCH_HISTORY_MAX} records.",
+                category="VALIDATION_ERROR",
+            )
         started = iso_ms(self._now_ms())
         if op == "archive":
             for item in inputs:
@@ -900,7 +976,7 @@ class HubSpotAPI(FakeAPI):
                 if obj is None:
                     missing.append(str(item.get("id")))
                     continue
-                results.append(self._render(t, obj, self._names(t, wanted)))
+                results.append(self._render(t, obj, self._names(t, wanted), None, history))
             elif op == "create":
                 conflict = self._unique_conflict(t, normalized[i], None)
                 if conflict:
@@ -1042,7 +1118,7 @@ class HubSpotAPI(FakeAPI):
                     offset: int, limit: int) -> tuple[list[int], int]:  # fmt: skip
         """Ids on the requested page and the total count; uses the (lastmod, id) index when it can."""
         modified = MODIFIED_PROP[t]
-        end = min(offset + limit, self.search_cap)
+        end = offset + limit  # a page below the cap is whole; only 'after' past it is refused
         fast = (
             len(groups) == 1
             and not query
@@ -1257,19 +1333,30 @@ class HubSpotAPI(FakeAPI):
         for name, value in gone.props.items():
             keep.props.setdefault(name, value)  # blanks on the survivor take the merged values
         keep.props["hs_merged_object_ids"] = ";".join(dict.fromkeys(ids))
+        if t == "companies":  # HubSpot keeps the merged company's domain on the survivor
+            extra = [d for d in (keep.props.get("hs_additional_domains") or "").split(";") if d]
+            for domain in (
+                gone.props.get("domain"),
+                *(gone.props.get("hs_additional_domains") or "").split(";"),
+            ):
+                if domain and domain != keep.props.get("domain") and domain not in extra:
+                    extra.append(domain)
+            if extra:
+                keep.props["hs_additional_domains"] = ";".join(extra)
         for (frm, to), table in self._assoc.items():
             if frm != t:
                 continue
             for to_id, types in list((table.get(gone.id) or {}).items()):
                 self._unassociate(t, gone.id, to, to_id)
                 self._associate(t, keep.id, to, to_id, types)
-                if t == "companies" and to == "contacts":
-                    contact = self._store["contacts"].get(to_id)
-                    if contact is not None and contact.props.get("associatedcompanyid") == str(
-                        gone.id
-                    ):
-                        contact.props["associatedcompanyid"] = str(keep.id)
-                        self._touch("contacts", contact, at)
+                # The moved record changes too (its association counts, and for a contact
+                # ``associatedcompanyid``), so it shows up in a modification-time search.
+                other = self._store[to].get(to_id)
+                if other is None:
+                    continue
+                if to == "contacts" and other.props.get("associatedcompanyid") == str(gone.id):
+                    other.props["associatedcompanyid"] = str(keep.id)
+                self._touch(to, other, at)
         self._deactivate(t, gone)
         gone.merged_into = keep.id
         self._touch(t, keep, at)
@@ -1880,6 +1967,13 @@ class HubSpotAPI(FakeAPI):
                 props["nps_score"] = str(randint(low, high))
             updated = created + int(rand() * span)
             companies[cid] = _Obj(cid, props, created, updated)
+            if props["lifecyclestage"] == "other":  # was a customer until they churned
+                companies[cid].history = {
+                    "lifecyclestage": [
+                        ("customer", created, "CRM_UI"),
+                        ("other", updated, "CRM_UI"),
+                    ]
+                }
             active["companies"].append(cid)
             lm_keys["companies"].append(updated * _KEY + cid)
             sid = str(cid)
@@ -1893,19 +1987,27 @@ class HubSpotAPI(FakeAPI):
                 c_updated = c_created + int(rand() * (start - c_created))
                 oid = next_contact
                 next_contact += 1
-                contacts[oid] = _Obj(
+                opted_out = rand() < optout
+                contact = contacts[oid] = _Obj(
                     oid,
                     {
                         "email": f"{first_low}.{last_low}{oid}@{domain}",
                         "firstname": first,
                         "lastname": last,
                         "jobtitle": _TITLES[int(rand() * n_titles)],
-                        "hs_email_optout": "true" if rand() < optout else "false",
+                        "hs_email_optout": "true" if opted_out else "false",
                         "associatedcompanyid": sid,
                     },
                     c_created,
                     c_updated,
                 )
+                if opted_out:  # they unsubscribed at their last modification
+                    contact.history = {
+                        "hs_email_optout": [
+                            ("false", c_created, "CRM_UI"),
+                            ("true", c_updated, "EMAIL"),
+                        ]
+                    }
                 contact_ids(oid)
                 contact_keys(c_updated * _KEY + oid)
                 c2co[oid] = {cid: contact_types}
@@ -1945,7 +2047,8 @@ class HubSpotAPI(FakeAPI):
             co2d[cid] = {won_id: company_deal_types, renewal_id: company_deal_types}
             if rand() < 0.1:
                 t_created = start - randint(1, 60) * day
-                done = rand() < 0.5
+                # Only tasks old enough to have been done by now (nothing is stamped in the future).
+                done = t_created + 10 * day < start and rand() < 0.6
                 task_props = {
                     "hs_task_subject": "Quarterly business review",
                     "hs_task_body": f"Prepare the QBR deck for {company.name}.",
@@ -2006,7 +2109,7 @@ class HubSpotAPI(FakeAPI):
                 ]  # fmt: skip
                 if subscribed:
                     contact = self._store["contacts"][rng.choice(subscribed)]
-                    self._apply("contacts", contact, {"hs_email_optout": "true"}, when())
+                    self._apply("contacts", contact, {"hs_email_optout": "true"}, when(), "EMAIL")
             stage = obj.props.get("lifecyclestage")
             if arch == "churned" and stage == "customer" and rand() < 0.15:
                 changes["lifecyclestage"] = "other"
@@ -2020,7 +2123,8 @@ class HubSpotAPI(FakeAPI):
                 low, high = _NPS[arch]
                 changes["nps_score"] = str(rng.randint(low, high))
             if changes:
-                self._apply("companies", obj, changes, when())
+                source = "INTEGRATION" if set(changes) == {"nps_score"} else "CRM_UI"
+                self._apply("companies", obj, changes, when(), source)
             deal_id = self._renewal_deal.get(company.key)
             deal = self._live("deals", deal_id) if deal_id else None
             if deal is None or deal.props.get("dealstage") in ("closedwon", "closedlost"):
@@ -2033,15 +2137,38 @@ class HubSpotAPI(FakeAPI):
                     won = False
                 else:
                     won = arch != "slipping" or rand() < 0.8
-                self._apply(
-                    "deals", deal, {"dealstage": "closedwon" if won else "closedlost"}, when()
-                )
+                stage = "closedwon" if won else "closedlost"
+                at = when()
+                self._apply("deals", deal, {"dealstage": stage}, at, "CRM_UI")
+                if won:  # the CSM opens next year's renewal right away
+                    self._next_renewal(company, obj, deal, close, at)
             elif (
                 days_left <= 30
                 and deal.props.get("dealstage") == "qualifiedtobuy"
                 and arch != "churned"
             ):
-                self._apply("deals", deal, {"dealstage": "contractsent"}, when())
+                self._apply("deals", deal, {"dealstage": "contractsent"}, when(), "CRM_UI")
+
+    def _next_renewal(self, company: Any, account: _Obj, won: _Obj, close: int, at: int) -> None:
+        """Open the following year's renewal deal (expanding customers renew for more)."""
+        amount = float(won.props.get("amount") or 0)
+        if company.archetype == "expanding":
+            amount *= 1.2
+        next_close = close + 365 * 86_400_000
+        year = (EPOCH + dt.timedelta(milliseconds=next_close)).year
+        props = {
+            "dealname": f"{company.name} renewal {year}",
+            "amount": str(int(round(amount))),
+            "dealstage": "qualifiedtobuy",
+            "pipeline": "default",
+            "closedate": iso_ms(next_close),
+            "dealtype": "existingbusiness",
+        }
+        if won.props.get("hubspot_owner_id"):
+            props["hubspot_owner_id"] = won.props["hubspot_owner_id"]
+        deal = self._create("deals", props, None, at)
+        self._associate("deals", deal.id, "companies", account.id, (5, 341))
+        self._renewal_deal[company.key] = deal.id
 
     # -- inspection helpers for tests ---------------------------------------------------------
 
@@ -2085,7 +2212,7 @@ class HubSpotAPI(FakeAPI):
             if obj is None:
                 raise KeyError(f"{t} {oid} not found")
             try:
-                self._apply(t, obj, self._normalize(t, values), self._now_ms())
+                self._apply(t, obj, self._normalize(t, values), self._now_ms(), "CRM_UI")
             except _Reject as reject:
                 raise ValueError(reject.response.json()["message"]) from None
             return self._render(t, obj, self._all_names(t, obj))
@@ -2145,6 +2272,16 @@ class HubSpotAPI(FakeAPI):
 
 
 # -- small helpers ------------------------------------------------------------------------------
+
+
+def _remember(obj: _Obj, name: str, old: str | None, new: str | None, at: int, source: str) -> None:
+    """Append a change to a property's history (seeding it with the value it replaces)."""
+    if obj.history is None:
+        obj.history = {}
+    entries = obj.history.get(name)
+    if entries is None:
+        entries = obj.history[name] = [] if old is None else [(old, obj.created, "CRM_UI")]
+    entries.append(("" if new is None else new, at, source))
 
 
 def _input_context(item: Any, index: int) -> dict[str, list[str]]:

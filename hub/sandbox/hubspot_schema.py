@@ -241,6 +241,13 @@ def standard_properties() -> dict[str, dict[str, dict[str, Any]]]:
                 "companyinformation",
                 read_only=True,
             ),
+            std_property(
+                "hs_additional_domains",
+                "Additional domains",
+                "string",
+                "textarea",
+                "companyinformation",
+            ),
         ],
         "contacts": [
             std_property("email", "Email", "string", "text", "contactinformation", unique=True),

@@ -106,7 +106,9 @@ RESOURCES = {
     "events": "event",
 }
 KINDS = {v: k for k, v in RESOURCES.items()}
-_PREFIX_KIND = {"cus": "customer", "pm": "payment_method", "sub": "subscription", "in": "invoice", "ch": "charge", "evt": "event"}
+_ID_PREFIX = {"customer": "cus", "payment_method": "pm", "subscription": "sub", "invoice": "in", "charge": "ch", "event": "evt"}
+_SHIFT = 40  # ids carry a 10-hex-digit counter
+_MASK = (1 << _SHIFT) - 1
 _NICE_NAME = {
     "customer": "customer",
     "payment_method": "PaymentMethod",
@@ -140,6 +142,26 @@ _CUSTOMER_WRITE_PARAMS = {"address", "description", "email", "metadata", "name",
 _SUB_STATUSES = {"active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired", "trialing", "paused", "all", "ended"}
 _INVOICE_STATUSES = {"draft", "open", "paid", "uncollectible", "void"}
 
+# Injectable client errors (taken after authentication), in Stripe's shapes.
+_CLIENT_FAULTS = {
+    "400": (400, "invalid_request_error", "parameter_invalid_empty", "Injected bad request."),
+    "401": (401, "invalid_request_error", None, "Invalid API Key provided: {key}"),
+    "403": (
+        403,
+        "invalid_request_error",
+        None,
+        "The provided key '{key}' does not have the required permissions for this endpoint on account "
+        "'acct_sandbox'. Having the 'rak_customer_read' permission would allow this request to continue.",
+    ),
+    "404": (404, "invalid_request_error", "resource_missing", "No such object (injected)."),
+    "409": (
+        409,
+        "invalid_request_error",
+        "lock_timeout",
+        "This object cannot be accessed right now because another API request or Stripe process is "
+        "currently accessing it. If you see this error intermittently, retry the request.",
+    ),
+}
 _FEEDBACK = ["too_expensive", "switched_service", "missing_features", "unused", "low_quality", "customer_service", "too_complex", "other"]
 _FEEDBACK_COMMENT = {
     "too_expensive": "Budget cut for next year, we can't justify the seats.",
@@ -255,6 +277,7 @@ class _Invoice:
     number: str | None = None
     paid_out_of_band: bool = False
     charge: str | None = None
+    billed_to: tuple[Any, ...] | None = None  # customer (email, name, address) frozen at finalization
 
 
 @dataclass(slots=True)
@@ -288,7 +311,7 @@ class _Event:
 
 # The fields of each record that change over time: an event keeps these as a tuple.
 _MUTABLE: dict[str, tuple[str, ...]] = {
-    "customer": ("email", "name", "metadata", "address", "phone", "description", "default_pm", "delinquent", "next_seq"),
+    "customer": ("email", "name", "metadata", "address", "phone", "description", "default_pm", "delinquent"),
     "payment_method": ("customer", "exp_month", "exp_year"),
     "subscription": (
         "quantity", "status", "period_k", "period_start", "period_end", "cancel_at_period_end", "cancel_at",
@@ -296,7 +319,7 @@ _MUTABLE: dict[str, tuple[str, ...]] = {
     ),
     "invoice": (
         "status", "attempt_count", "amount_paid", "finalized_at", "paid_at", "uncollectible_at",
-        "next_attempt", "due_date", "number", "paid_out_of_band", "charge",
+        "next_attempt", "due_date", "number", "paid_out_of_band", "charge", "billed_to",
     ),
     "charge": (),
 }
@@ -333,6 +356,11 @@ def _period_index(anchor: tuple[int, int, int, int], ts: int) -> int:
     while k > 0 and _boundary(anchor, k) > ts:
         k -= 1
     return k
+
+
+def _ri(rng: Any, low: int, high: int) -> int:
+    """``rng.randint`` without its argument checking (seeding calls it millions of times)."""
+    return low + int(rng.random() * (high - low + 1))
 
 
 def _card_expiry(year: int, month: int) -> int:
@@ -421,7 +449,9 @@ class StripeAPI(FakeAPI):
         self._tag = "".join(r.choice(alphabet) for _ in range(4))
         self._counters: dict[str, int] = defaultdict(int)
         self._store: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
-        self._keys: dict[str, list[tuple[int, str]]] = {kind: [] for kind in KINDS}  # ascending
+        # Ascending sort keys per kind: ``created << 40 | id counter`` (ids end in the counter),
+        # so ordering by (created, id) is an int sort and a key turns back into its id.
+        self._keys: dict[str, list[int]] = {kind: [] for kind in KINDS}
         self._by_customer: dict[str, dict[str, list[str]]] = {k: defaultdict(list) for k in ("payment_method", "subscription", "invoice", "charge")}
         self._by_email: dict[str, list[str]] = defaultdict(list)
         self._customer_by_company: dict[int, str] = {}
@@ -449,6 +479,7 @@ class StripeAPI(FakeAPI):
             for plan, amount in PLANS.items()
         }
         self._product = f"prod_{self._tag}Lumen"
+        self._invoice_seq = 0
 
     # -- ids, time, indexes ------------------------------------------------------------
 
@@ -462,7 +493,7 @@ class StripeAPI(FakeAPI):
     def _add(self, kind: str, rec: Any, customer: str | None = None) -> None:
         rec_id = rec.id
         self._store[kind][rec_id] = rec
-        key = (rec.created, rec_id)
+        key = (rec.created << _SHIFT) | int(rec_id[-10:], 16)
         keys = self._keys[kind]
         if self._bulk or not keys or key >= keys[-1]:
             keys.append(key)
@@ -470,6 +501,13 @@ class StripeAPI(FakeAPI):
             bisect.insort(keys, key)
         if customer is not None:
             self._by_customer[kind][customer].append(rec_id)
+
+    def _id_of(self, kind: str, key: int) -> str:
+        return f"{_ID_PREFIX[kind]}_{self._tag}{key & _MASK:010X}"
+
+    @staticmethod
+    def _key_of(rec: Any) -> int:
+        return (rec.created << _SHIFT) | int(rec.id[-10:], 16)
 
     def _schedule(self, ts: int, action: str, target: str, extra: Any = None) -> None:
         self._heap_seq += 1
@@ -499,7 +537,7 @@ class StripeAPI(FakeAPI):
         kind = RESOURCES.get(resource, resource)
         if kind == "event":
             keys = self._keys["event"]
-            return len(keys) - bisect.bisect_left(keys, (self._now() - EVENT_RETENTION,))
+            return len(keys) - bisect.bisect_left(keys, (self._now() - EVENT_RETENTION) << _SHIFT)
         return len(self._store[kind])
 
     def get(self, resource: str, obj_id: str) -> dict[str, Any]:
@@ -542,7 +580,7 @@ class StripeAPI(FakeAPI):
         address = None
         if rng.random() > 0.05 and "no_payment_method" not in company.traps:
             city, country, postal, state = rng.choice(_CITIES)
-            address = {"city": city, "country": country, "line1": f"{rng.randint(1, 999)} Market Street", "line2": None, "postal_code": postal, "state": state}
+            address = {"city": city, "country": country, "line1": f"{_ri(rng, 1, 999)} Market Street", "line2": None, "postal_code": postal, "state": state}
         n = self._counters["cus"]
         customer = _Customer(
             id=cus_id,
@@ -566,9 +604,9 @@ class StripeAPI(FakeAPI):
         has_card = "no_payment_method" not in company.traps
         if has_card:
             if (archetype == "at_risk" and rng.random() < 0.5) or (archetype == "slipping" and rng.random() < 0.25):
-                exp = now + rng.randint(0, 29) * DAY  # expires within 30 days of the clock
+                exp = now + _ri(rng, 0, 29) * DAY  # expires within 30 days of the clock
             else:
-                exp = now + rng.randint(60, 1400) * DAY
+                exp = now + _ri(rng, 60, 1400) * DAY
             year, month = _ym(exp)
             pm = self._new_card(cus_id, created + 60, month, year, rng, company)
             customer.default_pm = pm.id
@@ -579,19 +617,19 @@ class StripeAPI(FakeAPI):
         first_k = max(0, k_now - HISTORY_PERIODS + 1)
         if archetype == "churned":
             if rng.random() < 0.5:  # cancelled right away
-                end = now - rng.randint(2, 75) * DAY - rng.randint(0, DAY - 1)
+                end = now - _ri(rng, 2, 75) * DAY - _ri(rng, 0, DAY - 1)
                 end = max(end, _boundary(anchor, 1) + DAY)
                 script["cancel"] = (end, True)
                 last_k = _period_index(anchor, end)
             else:  # cancelled at the end of a period
                 j = k_now if rng.random() < 0.5 and k_now >= 2 else max(1, k_now - 1)
                 ends = _boundary(anchor, j)
-                asked = max(_boundary(anchor, j - 1) + HOUR * 2, ends - rng.randint(1, 20) * DAY)
+                asked = max(_boundary(anchor, j - 1) + HOUR * 2, ends - _ri(rng, 1, 20) * DAY)
                 script["cancel"] = (asked, False)
                 last_k = j - 1
             first_k = max(0, last_k - HISTORY_PERIODS + 1)
         elif archetype == "slipping":
-            script["late"] = _boundary(anchor, rng.randint(first_k, max(first_k, k_now - 1)))
+            script["late"] = _boundary(anchor, _ri(rng, first_k, max(first_k, k_now - 1)))
         elif archetype == "at_risk":
             fail_k = k_now if _boundary(anchor, k_now) <= now - 4 * DAY else max(first_k, k_now - 1)
             script["fail_from"] = _boundary(anchor, fail_k)
@@ -599,10 +637,10 @@ class StripeAPI(FakeAPI):
                 script["late"] = _boundary(anchor, fail_k - 2)
         quantity = company.seats
         if archetype == "expanding":
-            delta = rng.randint(1, max(1, company.seats // 4))
+            delta = _ri(rng, 1, max(1, company.seats // 4))
             if company.seats - delta >= 1:
                 # Started with fewer seats; the rise shows as a subscription update.
-                script["seats"] = (now - rng.randint(3, 28) * DAY - rng.randint(0, DAY - 1), company.seats)
+                script["seats"] = (now - _ri(rng, 3, 28) * DAY - _ri(rng, 0, DAY - 1), company.seats)
                 quantity = company.seats - delta
         collection = "charge_automatically"
         if not has_card or (company.plan == "enterprise" and archetype != "at_risk"):
@@ -644,14 +682,13 @@ class StripeAPI(FakeAPI):
         """A period's invoice settled on time, built without the event machinery (seed only)."""
         amount = sub.quantity * PLANS[sub.plan]
         finalized = start + HOUR
-        number = f"{customer.invoice_prefix}-{customer.next_seq:04d}"
-        customer.next_seq += 1
+        number = self._next_number()
         inv_id = self._new_id("in")
         if sub.collection_method == "charge_automatically":
             paid_at, due = finalized, None
         else:
             due = finalized + DAYS_UNTIL_DUE * DAY
-            paid_at = finalized + rng.randint(2, 20) * DAY + rng.randint(0, DAY - 1)
+            paid_at = finalized + _ri(rng, 2, 20) * DAY + _ri(rng, 0, DAY - 1)
         charge_id = None
         if customer.default_pm:
             pm = self._store["payment_method"][customer.default_pm]
@@ -662,7 +699,7 @@ class StripeAPI(FakeAPI):
             inv_id, customer.id, sub.id, start, "subscription_create" if k == 0 else "subscription_cycle",
             sub.collection_method, sub.period_start if k > 0 else start, start, start, end, sub.plan,
             sub.quantity, amount, "paid", 1 if charge_id else 0, amount, finalized, paid_at, None, None,
-            due, number, charge_id is None, charge_id,
+            due, number, charge_id is None, charge_id, (customer.email, customer.name, customer.address),
         )  # fmt: skip
         self._add("invoice", inv, customer.id)
         sub.latest_invoice = inv_id
@@ -675,7 +712,7 @@ class StripeAPI(FakeAPI):
             created=ts,
             customer=cus_id,
             brand=brand,
-            last4=f"{rng.randint(0, 9999):04d}",
+            last4=f"{_ri(rng, 0, 9999):04d}",
             exp_month=month,
             exp_year=year,
             fingerprint=f"{rng.getrandbits(64):016x}"[:16],
@@ -699,18 +736,18 @@ class StripeAPI(FakeAPI):
                 continue
             archetype = companies[key].archetype
             if archetype == "expanding" and rng.random() < 1 / 20:
-                extra = rng.randint(1, max(1, sub.quantity // 5))
-                self._schedule(rng.randint(t0, t1 - 1), "seats", sub_id, sub.quantity + extra)
+                extra = _ri(rng, 1, max(1, sub.quantity // 5))
+                self._schedule(_ri(rng, t0, t1 - 1), "seats", sub_id, sub.quantity + extra)
             elif archetype == "at_risk" and rng.random() < 1 / 120:
-                self._schedule(rng.randint(t0, t1 - 1), "cancel", sub_id, rng.random() < 0.6)
+                self._schedule(_ri(rng, t0, t1 - 1), "cancel", sub_id, rng.random() < 0.6)
         self._run_until(t1, seeding=False)
         # Stripe keeps 30 days of events; drop what no request can reach any more.
         keys = self._keys["event"]
-        cut = bisect.bisect_left(keys, (t1 - EVENT_RETENTION - DAY,))
+        cut = bisect.bisect_left(keys, (t1 - EVENT_RETENTION - DAY) << _SHIFT)
         if cut:
             events = self._store["event"]
-            for _, evt_id in keys[:cut]:
-                events.pop(evt_id, None)
+            for key in keys[:cut]:
+                events.pop(self._id_of("event", key), None)
             del keys[:cut]
         for key, (*_, saved_at) in list(self._idempotency.items()):
             if saved_at < t1 - IDEMPOTENCY_TTL:
@@ -771,8 +808,8 @@ class StripeAPI(FakeAPI):
         customer = self._store["customer"][inv.customer]
         inv.status = "open"
         inv.finalized_at = ts
-        inv.number = f"{customer.invoice_prefix}-{customer.next_seq:04d}"
-        customer.next_seq += 1
+        inv.number = self._next_number()
+        inv.billed_to = (customer.email, customer.name, customer.address)
         if inv.collection_method == "send_invoice":
             inv.due_date = ts + DAYS_UNTIL_DUE * DAY
             inv.next_attempt = None
@@ -845,10 +882,22 @@ class StripeAPI(FakeAPI):
         self._emit("invoice.payment_failed", ts, "invoice", inv)
         self._past_due(sub, customer, inv, ts)
         if failure == "expired_card" and company.archetype == "slipping" and self._rng.random() < 0.7:
-            self._schedule(ts + self._rng.randint(1, 3) * DAY, "newcard", customer.id)
+            self._schedule(ts + _ri(self._rng, 1, 3) * DAY, "newcard", customer.id)
+
+    def _next_number(self) -> str:
+        # Account-level numbering: customers' next_invoice_sequence does not move (and Stripe
+        # sends no event for it), so listing and event replay agree.
+        self._invoice_seq += 1
+        return f"{self._tag.upper()}-{self._invoice_seq:06d}"
+
+    def _set_delinquent(self, customer: _Customer, value: bool, ts: int) -> None:
+        if customer.delinquent != value:
+            prev = {"delinquent": customer.delinquent}
+            customer.delinquent = value
+            self._emit("customer.updated", ts, "customer", customer, prev)
 
     def _past_due(self, sub: _Subscription, customer: _Customer, inv: _Invoice, ts: int) -> None:
-        customer.delinquent = True
+        self._set_delinquent(customer, True, ts)
         if sub.status == "active" and sub.latest_invoice == inv.id:
             sub.status = "past_due"
             self._emit("customer.subscription.updated", ts, "subscription", sub, {"status": "active"})
@@ -898,13 +947,13 @@ class StripeAPI(FakeAPI):
             if "fail_from" in script and inv.created >= script["fail_from"]:
                 return None
             if script.get("late") == inv.created:
-                return inv.due_date + rng.randint(2, 12) * DAY + rng.randint(0, DAY - 1)
-            return inv.finalized_at + rng.randint(2, 20) * DAY + rng.randint(0, DAY - 1)
+                return inv.due_date + _ri(rng, 2, 12) * DAY + _ri(rng, 0, DAY - 1)
+            return inv.finalized_at + _ri(rng, 2, 20) * DAY + _ri(rng, 0, DAY - 1)
         if archetype == "at_risk" and rng.random() < 0.5:
             return None
         if archetype in ("slipping", "at_risk") and rng.random() < 0.3:
-            return inv.due_date + rng.randint(2, 12) * DAY + rng.randint(0, DAY - 1)
-        return inv.finalized_at + rng.randint(2, 20) * DAY + rng.randint(0, DAY - 1)
+            return inv.due_date + _ri(rng, 2, 12) * DAY + _ri(rng, 0, DAY - 1)
+        return inv.finalized_at + _ri(rng, 2, 20) * DAY + _ri(rng, 0, DAY - 1)
 
     def _new_charge(self, inv: _Invoice, ts: int, pm_id: str, failure: str | None) -> _Charge:
         pm = self._store["payment_method"][pm_id]
@@ -942,7 +991,7 @@ class StripeAPI(FakeAPI):
             invoices[i].status == "open" and invoices[i].attempt_count > 0 for i in self._by_customer["invoice"][inv.customer][-3:]
         )
         if not still_open:
-            customer.delinquent = False
+            self._set_delinquent(customer, False, ts)
             if sub.status in ("past_due", "unpaid"):
                 prev_status = sub.status
                 sub.status = "active"
@@ -990,7 +1039,7 @@ class StripeAPI(FakeAPI):
     def _do_newcard(self, ts: int, cus_id: str, extra: Any, seeding: bool) -> None:
         customer = self._store["customer"][cus_id]
         company = self.world.companies[self._company_by_customer[cus_id]]
-        year, month = _ym(ts + self._rng.randint(400, 1400) * DAY)
+        year, month = _ym(ts + _ri(self._rng, 400, 1400) * DAY)
         pm = self._new_card(cus_id, ts, month, year, self._rng, company)
         self._emit("payment_method.attached", ts, "payment_method", pm)
         prev = {"invoice_settings": {"default_payment_method": customer.default_pm}}
@@ -1212,6 +1261,12 @@ class StripeAPI(FakeAPI):
 
     def _render_invoice(self, i: _Invoice, legacy: bool) -> dict[str, Any]:
         customer = self._store["customer"].get(i.customer)
+        if i.billed_to is not None:
+            email, name, address = i.billed_to
+        elif customer is not None:
+            email, name, address = customer.email, customer.name, customer.address
+        else:
+            email = name = address = None
         unit = self._prices[i.plan]["unit_amount"]
         remaining = i.amount_due - i.amount_paid if i.status in ("open", "draft") else 0
         finalized = i.finalized_at is not None
@@ -1270,9 +1325,9 @@ class StripeAPI(FakeAPI):
             "custom_fields": None,
             "customer": i.customer,
             "customer_account": None,
-            "customer_address": dict(customer.address) if customer and customer.address else None,
-            "customer_email": customer.email if customer else None,
-            "customer_name": customer.name if customer else None,
+            "customer_address": dict(address) if address else None,
+            "customer_email": email,
+            "customer_name": name,
             "customer_phone": None,
             "customer_shipping": None,
             "customer_tax_exempt": "none",
@@ -1348,7 +1403,6 @@ class StripeAPI(FakeAPI):
                 {
                     "amount_excluding_tax": i.amount_due,
                     "discount": None,
-                    "invoice_item": None,
                     "plan": self._plan(i.plan),
                     "price": self._price(i.plan),
                     "proration": False,
@@ -1553,7 +1607,7 @@ class StripeAPI(FakeAPI):
             response.headers["retry-after"] = str(retry_after)
         return response
 
-    def _key_of(self, request: httpx.Request) -> str | None:
+    def _api_key(self, request: httpx.Request) -> str | None:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
@@ -1567,7 +1621,7 @@ class StripeAPI(FakeAPI):
         return None
 
     def authenticate(self, request: httpx.Request) -> httpx.Response | None:
-        key = self._key_of(request)
+        key = self._api_key(request)
         if key is None:
             return self.error(
                 401,
@@ -1579,10 +1633,15 @@ class StripeAPI(FakeAPI):
         if version is not None and not _VERSION_RE.match(version):
             return self.error(400, f"Invalid Stripe API version: {version}", param="Stripe-Version")
         self._local.version = version or CURRENT_API_VERSION
+        fault = self.faults.take(request, set(_CLIENT_FAULTS))
+        if fault is not None:
+            status, type_, code, message = _CLIENT_FAULTS[fault.kind]
+            headers = {"Stripe-Should-Retry": "true"} if status == 409 else None
+            return self.error(status, message.format(key=_mask_key(key)), type=type_, code=code, headers=headers)
         return None
 
     def rate_limit(self, request: httpx.Request, route_name: str) -> httpx.Response | None:
-        key = self._key_of(request) or ""
+        key = self._api_key(request) or ""
         with self._lock:
             window = self._windows.get(key)
             if window is None:
@@ -1737,20 +1796,23 @@ class StripeAPI(FakeAPI):
             rec = store.get(cursor_id)
             if rec is None or (kind == "event" and rec.created < now - EVENT_RETENTION):
                 raise _missing(kind, cursor_id, param=cursor_param, status=400)
-            cursor_key = (rec.created, rec.id)
+            cursor_key = self._key_of(rec)
         predicate = self._predicate(kind, params)
         customer = forced_customer if forced_customer is not None else params.get("customer")
         if customer is not None and kind != "customer":
             if customer not in self._store["customer"]:
                 raise _missing("customer", customer, param="customer", status=400 if forced_customer is None else 404)
-            keys = sorted((store[i].created, i) for i in self._by_customer[kind].get(customer, ()))
+            keys = sorted(self._key_of(store[i]) for i in self._by_customer[kind].get(customer, ()))
         elif kind == "customer" and params.get("email") is not None:
-            keys = sorted((store[i].created, i) for i in self._by_email.get(params["email"], ()))
+            keys = sorted(self._key_of(store[i]) for i in self._by_email.get(params["email"], ()))
         else:
             keys = self._keys[kind]
-        lo = 0 if low is None else bisect.bisect_left(keys, (low,))
-        hi = len(keys) if high is None else bisect.bisect_left(keys, (high,))
-        ids, has_more = _select(keys, lo, hi, after_key=cursor_key if after else None, before_key=cursor_key if before else None, limit=limit, predicate=predicate, store=store)
+        lo = 0 if low is None else bisect.bisect_left(keys, low << _SHIFT)
+        hi = len(keys) if high is None else bisect.bisect_left(keys, high << _SHIFT)
+        ids, has_more = _select(
+            keys, lo, hi, after_key=cursor_key if after else None, before_key=cursor_key if before else None,
+            limit=limit, predicate=predicate, store=store, id_of=functools.partial(self._id_of, kind),
+        )  # fmt: skip
         legacy = self._legacy()
         data = [self._out(kind, store[i], [p[5:] for p in expand], legacy) for i in ids]
         url = request.url.path
@@ -2051,41 +2113,35 @@ class StripeAPI(FakeAPI):
 
 
 def _select(
-    keys: list[tuple[int, str]],
+    keys: list[int],
     lo: int,
     hi: int,
     *,
-    after_key: tuple[int, str] | None,
-    before_key: tuple[int, str] | None,
+    after_key: int | None,
+    before_key: int | None,
     limit: int,
     predicate: Any,
     store: dict[str, Any],
+    id_of: Any,
 ) -> tuple[list[str], bool]:
     """One newest-first page out of ascending ``keys[lo:hi]`` in O(page) (plus filtered-out rows).
 
     ``starting_after`` walks down from just below its key; ``ending_before`` walks up from
     just above its key and returns the page nearest to it, still newest first.
     """
-    if after_key is not None:
-        hi = min(hi, bisect.bisect_left(keys, after_key, lo, hi) if lo < hi else hi)
+    if after_key is not None and lo < hi:
+        hi = bisect.bisect_left(keys, after_key, lo, hi)
+    if before_key is not None and lo < hi:
+        lo = bisect.bisect_right(keys, before_key, lo, hi)
     out: list[str] = []
-    if before_key is not None:
-        lo = max(lo, bisect.bisect_right(keys, before_key, lo, hi) if lo < hi else lo)
-        i = lo
-        while i < hi and len(out) <= limit:
-            obj_id = keys[i][1]
-            if predicate is None or predicate(store[obj_id]):
-                out.append(obj_id)
-            i += 1
-        has_more = len(out) > limit
-        out = out[:limit]
-        out.reverse()
-        return out, has_more
-    i = hi - 1
-    while i >= lo and len(out) <= limit:
-        obj_id = keys[i][1]
+    step, i, stop = (1, lo, hi) if before_key is not None else (-1, hi - 1, lo - 1)
+    while i != stop and len(out) <= limit:
+        obj_id = id_of(keys[i])
         if predicate is None or predicate(store[obj_id]):
             out.append(obj_id)
-        i -= 1
+        i += step
     has_more = len(out) > limit
-    return out[:limit], has_more
+    out = out[:limit]
+    if step == 1:
+        out.reverse()
+    return out, has_more

@@ -1,0 +1,254 @@
+"""Benchmark of the health engine: full and incremental recompute at 10k and 100k accounts.
+
+    python bench/bench_health.py            # 10k and 100k accounts × 100 events each
+    python bench/bench_health.py --quick    # 10k only
+    python bench/bench_health.py --sizes 10000,50000 --events 100 --keep /tmp/bench
+
+For each size it generates accounts and events (spread over the last 180 days, with the mix
+of types the built-in measures read) into a temporary database, then, in a fresh process so
+that peak memory is the engine's own, runs a full recompute, touches 1% of the accounts (one
+new event each) and runs an incremental recompute. Prints seconds, accounts/s and peak RSS
+(``resource.getrusage``), with the first size as the baseline for the time ratio.
+Goals (issue 7): 100k full < 60 s, 1% changed < 5 s, peak < 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+NOW = dt.datetime(2026, 6, 30, 12, 0, tzinfo=dt.timezone.utc)
+SPREAD_SECONDS = 180 * 86400
+
+# (share of events in 1000ths, type, attrs SQL): the mix the built-in measures read.
+MIX = [
+    (200, "ticket_opened", "json_object('ticket_id', t)"),
+    (180, "ticket_solved", "json_object('ticket_id', t, 'resolution_hours', abs(r) % 96)"),
+    (20, "ticket_reopened", "json_object('ticket_id', t, 'reopens', 1)"),
+    (20, "ticket_urgent", "json_object('ticket_id', t, 'priority', 'urgent')"),
+    (80, "csat_good", "json_object('ticket_id', t)"),
+    (20, "csat_bad", "json_object('ticket_id', t)"),
+    (150, "invoice_paid", "json_object('invoice_id', 'in_' || t, 'amount', 100)"),
+    (20, "invoice_paid_late", "json_object('invoice_id', 'in_' || t, 'days_late', 3)"),
+    (15, "payment_failed", "json_object('invoice_id', 'in_' || t, 'attempt_count', 1)"),
+    (10, "invoice_past_due", "json_object('invoice_id', 'in_' || t, 'days_overdue', 5)"),
+    (5, "card_expiring", "json_object('exp_month', 12, 'exp_year', 2026, 'days_left', 20)"),
+    (30, "mrr_changed", "json_object('mrr_before', 1000, 'mrr_after', 1000 + (r % 200), 'delta', r % 200)"),
+    (10, "subscription_upgraded", "json_object('mrr_before', 1000, 'mrr_after', 1100, 'seats_before', 10, 'seats_after', 11)"),
+    (10, "subscription_downgraded", "json_object('mrr_before', 1100, 'mrr_after', 1000, 'seats_before', 11, 'seats_after', 10)"),
+    (40, "contact_unsubscribed", "json_object('contact_id', t)"),
+    (30, "lifecycle_changed", "json_object('from', 'opportunity', 'to', 'customer')"),
+    (40, "deal_won", "json_object('deal_id', t, 'amount', 5000)"),
+    (30, "nps_changed", "json_object('score', abs(r) % 11)"),
+    (40, "widget_detected", "json_object('technology', 'Lumen Widget')"),
+    (10, "widget_removed", "json_object('technology', 'Lumen Widget')"),
+    (30, "competitor_detected", "json_object('technology', 'Intercom')"),
+    (10, "competitor_removed", "json_object('technology', 'Intercom')"),
+]
+assert sum(m[0] for m in MIX) == 1000
+
+
+def _type_case() -> tuple[str, str]:
+    type_sql, attrs_sql, edge = ["CASE"], ["CASE"], 0
+    for share, kind, attrs in MIX:
+        edge += share
+        type_sql.append(f"WHEN k < {edge} THEN '{kind}'")
+        attrs_sql.append(f"WHEN k < {edge} THEN {attrs}")
+    return " ".join(type_sql) + " END", " ".join(attrs_sql) + " END"
+
+
+def generate(path: str, accounts: int, events: int) -> float:
+    """Fill a new database with ``accounts`` accounts and ``events`` events each; seconds taken."""
+    from hub import clock
+    from hub.store import Store
+
+    started = time.perf_counter()
+    store = Store(path)
+    db = store.db
+    db.execute("PRAGMA cache_size = -65536")
+    rows = []
+    for i in range(accounts):
+        facts = {
+            "nps": i % 11,
+            "contacts_total": 5 + i % 20,
+            "contacts_unsubscribed": i % 4,
+            "last_touch": clock.iso(NOW - dt.timedelta(days=i % 150)),
+            "has_payment_method": i % 50 != 0,
+            "card_expires": f"{2026 + i % 3}-{1 + i % 12:02d}",
+            "widget_present": i % 10 != 0,
+            "competitors": ["Intercom"] if i % 7 == 0 else [],
+            "subscription_status": "canceled" if i % 40 == 0 else "active",
+        }
+        rows.append(
+            (
+                f"{5_000_000_000 + i}",
+                f"Company {i}",
+                f"company-{i}.example",
+                str(70_000_000 + i % 40) if i % 30 else None,
+                "customer",
+                float(500 + (i % 50) * 100),
+                ["starter", "growth", "enterprise"][i % 3],
+                5 + i % 60,
+                (NOW.date() + dt.timedelta(days=i % 365)).isoformat(),
+                clock.iso(NOW - dt.timedelta(days=400)),
+                json.dumps(facts),
+                clock.iso(NOW),
+            )
+        )
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT INTO accounts (id, name, domain, owner_id, lifecycle_stage, mrr, plan, seats, "
+            "renewal_date, customer_since, facts, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+    # Bulk load without the secondary indexes, then rebuild them (sorting once is far faster
+    # than maintaining five B-trees row by row).
+    indexes = [
+        (name, sql)
+        for name, sql in db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' "
+            "AND sql IS NOT NULL"
+        )
+    ]
+    for name, _ in indexes:
+        db.execute(f"DROP INDEX [{name}]")
+    type_sql, attrs_sql = _type_case()
+    mapped = clock.iso(NOW - dt.timedelta(days=1))
+    step = 2000
+    for lo in range(0, accounts, step):
+        ids = [r[0] for r in rows[lo : lo + step]]
+        with db.atomic():
+            db.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?), "
+                "g AS MATERIALIZED (SELECT a.id AS aid, n.i AS i, a.rowid * 1000 + n.i AS t, random() AS r, "
+                "abs(random()) % 1000 AS k FROM accounts a, n WHERE a.id >= ? AND a.id <= ?) "
+                "INSERT INTO events (id, entity, account_id, ts, source, type, summary, attrs, link, mapped_at) "
+                f"SELECT 'bench:' || aid || ':' || printf('%03d', i), 'bench:' || aid, aid, "
+                "strftime('%Y-%m-%dT%H:%M:%S.000000Z', ?, '-' || (abs(r) % ?) || ' seconds'), "
+                f"'bench', {type_sql}, '', {attrs_sql}, NULL, ? FROM g",
+                [events - 1, ids[0], ids[-1], clock.iso(NOW), SPREAD_SECONDS, mapped],
+            )
+    for _, sql in indexes:
+        db.execute(sql)
+    db.execute("ANALYZE")
+    store.close()
+    return time.perf_counter() - started
+
+
+def measure(path: str, accounts: int) -> dict[str, float]:
+    """Full recompute, then 1% changed; runs in its own process (see ``main``)."""
+    from hub import clock
+    from hub.health import compute_health
+    from hub.store import Store
+
+    clock.set_source(lambda: NOW)
+    store = Store(path)
+    started = time.perf_counter()
+    full = compute_health(store, None, full=True)
+    full_s = time.perf_counter() - started
+    assert full.accounts == accounts, full
+    # 1% of the accounts get one new event, mapped "now".
+    changed = max(1, accounts // 100)
+    ids = [r[0] for r in store.db.execute(f"SELECT id FROM accounts ORDER BY id LIMIT {changed}")]
+    stamp = clock.iso(NOW)
+    with store.db.atomic():
+        store.db.conn.executemany(
+            "INSERT INTO events (id, entity, account_id, ts, source, type, summary, attrs, mapped_at) "
+            "VALUES (?, ?, ?, ?, 'bench', 'payment_failed', '', '{}', ?)",
+            [(f"bench:new:{aid}", f"bench:{aid}", aid, stamp, stamp) for aid in ids],
+        )
+    started = time.perf_counter()
+    inc = compute_health(store, None)
+    inc_s = time.perf_counter() - started
+    assert not inc.full and inc.accounts == changed, inc
+    store.close()
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "accounts": accounts,
+        "full_s": full_s,
+        "incremental_s": inc_s,
+        "changed": changed,
+        "accounts_per_s": accounts / full_s,
+        "peak_rss_mb": rss_kb / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10k accounts only")
+    parser.add_argument("--sizes", default=None, help="comma-separated account counts")
+    parser.add_argument("--events", type=int, default=100, help="events per account")
+    parser.add_argument("--keep", default=None, help="directory for the databases (kept)")
+    parser.add_argument("--phase", choices=["measure"], help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--accounts", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase == "measure":
+        print(json.dumps(measure(args.db, args.accounts)))
+        return
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([10_000] if args.quick else [10_000, 100_000])
+    )
+    workdir = args.keep or tempfile.mkdtemp(prefix="hub-bench-health-")
+    os.makedirs(workdir, exist_ok=True)
+    results = []
+    try:
+        for size in sizes:
+            path = os.path.join(workdir, f"health-{size}.db")
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix):
+                    os.remove(path + suffix)
+            print(f"generating {size:,} accounts × {args.events} events …", flush=True)
+            gen_s = generate(path, size, args.events)
+            print(f"  generated in {gen_s:.1f} s ({os.path.getsize(path) / 1e6:,.0f} MB)", flush=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--phase", "measure", "--db", path, "--accounts", str(size)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            results.append(result)
+            print(
+                f"  full {result['full_s']:.2f} s ({result['accounts_per_s']:,.0f} accounts/s), "
+                f"1% changed ({result['changed']:,}) {result['incremental_s']:.2f} s, "
+                f"peak RSS {result['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
+            if not args.keep:
+                for suffix in ("", "-wal", "-shm"):
+                    if os.path.exists(path + suffix):
+                        os.remove(path + suffix)
+    finally:
+        if not args.keep:
+            try:
+                os.rmdir(workdir)
+            except OSError:
+                pass
+    base = results[0]
+    print()
+    print(f"{'accounts':>10} {'events':>12} {'full s':>8} {'acc/s':>9} {'1% s':>7} {'RSS MB':>7} {'× base':>7}")
+    for r in results:
+        print(
+            f"{r['accounts']:>10,} {r['accounts'] * args.events:>12,} {r['full_s']:>8.2f} "
+            f"{r['accounts_per_s']:>9,.0f} {r['incremental_s']:>7.2f} {r['peak_rss_mb']:>7.0f} "
+            f"{r['full_s'] / base['full_s']:>7.1f}"
+        )
+    print("goals at 100k: full < 60 s, 1% changed < 5 s, peak RSS < 500 MB")
+
+
+if __name__ == "__main__":
+    main()

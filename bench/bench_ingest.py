@@ -1,0 +1,219 @@
+"""ingest: records/s and requests per record, the hub against its peers on the same server.
+
+The sandbox is served by a child process (``bench/sandbox_proc.py``: its own interpreter, so
+the server does not share a GIL with the client measured) with rate limits off. On the same
+server and data, per endpoint:
+
+- the official SDK's auto-paging (the floor, and the baseline of the ratio column);
+- the hub: ``hub.sync.sync_connection`` for that one stream, the connector pointed at the
+  server via ``base_url``, proactive limiter off, into a fresh SQLite file;
+- dlt's ``rest_api`` source into DuckDB; the Singer tap (see ``bench/peers``).
+
+Then each hub connector syncs all its streams (records/s per connector). Requests are counted
+by the server (``FakeAPI.requests``), the same way for every tool. Every tool's time covers its
+own listing and storing (the SDK only lists), not interpreter start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import BENCH_DIR, NOT_AVAILABLE, Options, Section, rate, ratio
+from hubside import CONNECTORS, connector_class, connector_for
+from sandbox_proc import SandboxProcess, total_requests
+
+# (source, stream): the endpoints the peers can read too. Stripe customers are paged by
+# ``starting_after``, HubSpot companies and contacts by ``paging.next.after``.
+ENDPOINTS = [
+    ("stripe", "customers", "/v1/customers"),
+    ("hubspot", "companies", "/crm/v3/objects/companies"),
+    ("hubspot", "contacts", "/crm/v3/objects/contacts"),
+]
+PEERS_FOR = {
+    ("stripe", "customers"): ["sdk-stripe", "dlt-stripe", "singer-stripe"],
+    ("hubspot", "companies"): ["sdk-hubspot", "dlt-hubspot", "singer-hubspot-companies"],
+    ("hubspot", "contacts"): ["sdk-hubspot-contacts", "singer-hubspot"],
+}
+TOOL_NAMES = {
+    "sdk": "official SDK (auto-paging)",
+    "dlt": "dlt rest_api → duckdb",
+    "singer": "Singer tap → file",
+    "hub": "hub sync → SQLite",
+}
+
+
+def world_size(opts: Options) -> int:
+    # Companies; each has ~4 HubSpot contacts, ~15 Stripe objects, ~6 Zendesk records.
+    return opts.pick(smoke=60, quick=2500, full=25000)
+
+
+def builtwith_domains(companies: int, seed: int) -> list[str]:
+    from hub.sandbox.base import FREEMAIL_DOMAINS
+    from hub.sandbox.world import World
+
+    world = World(companies=companies, seed=seed)
+    return sorted({c.domain for c in world.companies if c.domain not in FREEMAIL_DOMAINS})
+
+
+def run_hub(
+    sp: SandboxProcess,
+    name: str,
+    workdir: Path,
+    streams: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One hub sync of ``name`` (all or some streams) into a fresh database."""
+    from hub.store import Store
+    from hub.sync import sync_connection
+
+    connector = connector_for(name, sp.url, limits="off", extra=extra)
+    if streams:
+        known = {s.name for s in connector.get_streams()}
+        if not set(streams) <= known:
+            return {"error": f"connector has no stream {streams[0]!r} (has {', '.join(sorted(known))})"}
+    db_dir = Path(tempfile.mkdtemp(prefix=f"ingest-{name}-", dir=workdir))
+    store = Store(db_dir / "hub.db")
+    try:
+        sp.reset()
+        started = time.perf_counter()
+        results = sync_connection(store, connector, streams=streams)
+        seconds = time.perf_counter() - started
+        counts = sp.counts()
+    finally:
+        store.close()
+        shutil.rmtree(db_dir, ignore_errors=True)
+    errors = [f"{r.stream}: {r.error}" for r in results if r.status == "error"]
+    return {
+        "records": sum(r.records for r in results),
+        "seconds": seconds,
+        "requests": total_requests(counts, name),
+        "client_requests": sum(r.requests for r in results),
+        "streams": {r.stream: r.records for r in results},
+        "error": "; ".join(errors)[:300] or None,
+    }
+
+
+def run_peer(sp: SandboxProcess, peer: str, api: str, workdir: Path, opts: Options) -> dict[str, Any]:
+    """One peer in its own process; requests counted by the server."""
+    if peer.startswith("singer-"):
+        return _run_singer(sp, peer, api, workdir, opts)
+    runner = [sys.executable, str(BENCH_DIR / "peers" / "run_peer.py"), peer, sp.url, str(workdir / peer)]
+    sp.reset()
+    proc = subprocess.run(runner, capture_output=True, text=True, timeout=1800)
+    counts = sp.counts()
+    if proc.returncode:
+        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or ["failed"]
+        return {"error": tail[0][-240:]}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["requests"] = total_requests(counts, api)
+    return out
+
+
+def _run_singer(sp: SandboxProcess, peer: str, api: str, workdir: Path, opts: Options) -> dict[str, Any]:
+    from peers.singer_taps import SingerUnavailable, run_tap
+
+    if peer == "singer-hubspot-companies":
+        return {
+            "error": "tap-hubspot reads companies from the legacy /companies/v2 API (one extra "
+            "request per company), which the sandbox does not serve",
+            "unavailable": True,
+        }
+    tap = peer.split("-", 1)[1]
+    try:
+        # Everything the world has: customers go back two years before the world's start.
+        sp.reset()
+        out = run_tap(tap, sp.url, workdir, "2024-06-01T00:00:00Z", timeout=1800)
+    except SingerUnavailable as exc:
+        return {"error": str(exc), "unavailable": True}
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out"}
+    out["requests"] = total_requests(sp.counts(), api)
+    out["note"] = f"tap-{tap} {out.pop('version', '?')}, through a shim (no base-URL setting)"
+    return out
+
+
+def _row(section: Section, source: str, stream: str, tool: str, out: dict[str, Any], base: float | None):
+    records, seconds, requests = out.get("records"), out.get("seconds"), out.get("requests")
+    rps = rate(records, seconds) if records and seconds else None
+    note = out.get("error") or out.get("note") or ""
+    if out.get("extract_s") is not None:
+        note = (note + "; " if note else "") + f"extract alone {out['extract_s']:.2f} s"
+    if out.get("error") and out.get("unavailable"):
+        note = f"{NOT_AVAILABLE}: {out['error']}"
+    section.add(
+        source=source,
+        stream=stream,
+        tool=tool,
+        records=records,
+        seconds=round(seconds, 2) if seconds else None,
+        records_per_s=rps,
+        requests=requests,
+        requests_per_record=round(requests / records, 4) if records and requests else None,
+        vs_sdk=ratio(rps, base),
+        note=note,
+    )
+    return rps
+
+
+def run(opts: Options) -> Section:
+    section = Section("ingest", "Ingest: records/s and requests per record (rate limits off)")
+    companies = world_size(opts)
+    workdir = opts.workdir / "ingest"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with SandboxProcess(companies, opts.seed) as sp:
+        section.notes.append(
+            f"World of {companies:,} companies (seed {opts.seed}) served by `bench/sandbox_proc.py` "
+            f"in a child process over loopback HTTP ({sp.url}); built in {sp.build_s:.1f} s. "
+            "The hub runs in the harness process, each peer in its own process."
+        )
+        for source, stream, path in ENDPOINTS:
+            base = None
+            peers = PEERS_FOR[(source, stream)] if opts.peers else []
+            sdk = [p for p in peers if p.startswith("sdk")]
+            for peer in sdk:
+                out = run_peer(sp, peer, source, workdir, opts)
+                base = _row(section, source, f"{stream} ({path})", TOOL_NAMES["sdk"], out, None)
+            if connector_class(source) is None:
+                _row(section, source, f"{stream} ({path})", TOOL_NAMES["hub"],
+                     {"error": f"connector {source!r} not installed yet", "unavailable": True}, base)
+            else:
+                out = run_hub(sp, source, workdir, streams=[stream])
+                _row(section, source, f"{stream} ({path})", TOOL_NAMES["hub"], out, base)
+            for peer in peers:
+                if peer.startswith("sdk"):
+                    continue
+                out = run_peer(sp, peer, source, workdir, opts)
+                _row(section, source, f"{stream} ({path})", TOOL_NAMES[peer.split("-")[0]], out, base)
+        for name in CONNECTORS:
+            if connector_class(name) is None:
+                _row(section, name, "all streams", TOOL_NAMES["hub"],
+                     {"error": f"connector {name!r} not installed yet", "unavailable": True}, None)
+                continue
+            extra = None
+            if name == "builtwith":
+                # A fresh database knows no accounts: give it the world's domains to look up.
+                extra = {"domains": builtwith_domains(companies, opts.seed)}
+            out = run_hub(sp, name, workdir, extra=extra)
+            if out.get("streams"):
+                detail = ", ".join(f"{k} {v:,}" for k, v in out["streams"].items())
+                out["note"] = detail + (f"; errors: {out.pop('error')}" if out.get("error") else "")
+            _row(section, name, "all streams", TOOL_NAMES["hub"], out, None)
+    if opts.peers:
+        from peers.singer_taps import NOT_CONFIGURABLE
+
+        for tap, why in NOT_CONFIGURABLE.items():
+            section.notes.append(f"Singer tap-{tap}: {why}.")
+    section.notes.append(
+        "vs_sdk = records/s ÷ the official SDK's records/s on the same endpoint in this run. "
+        "requests are counted by the server. The hub's proactive rate limiter is disabled for "
+        "this benchmark (`rate_limits()` → []), as are the sandbox's budgets."
+    )
+    return section

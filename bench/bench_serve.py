@@ -1,0 +1,186 @@
+"""serve: ``hub sandbox serve`` start time and paging speed per API over loopback.
+
+Starts the real CLI (``hub sandbox serve --companies N --port 0``) as a subprocess, times it
+from spawn to its "Sandbox ready" line (interpreter start-up and imports included, as a user
+sees it), then pages one big list per API with a plain ``httpx.Client`` that decodes every
+page, as any client must: Stripe invoices (``starting_after``), HubSpot contacts
+(``paging.next.after``), Zendesk's ticket export (``after_cursor``, 1,000 per page) and
+BuiltWith domain lookups (16 domains per request; a "record" is one domain).
+
+Goals (issue 4): start in under 60 s at 100,000 companies; ≥ 2,000 records/s per API. Quick
+runs serve a smaller world and project the start time linearly to 100,000 (building is
+linear in the companies: every fake seeds per company).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from common import Options, Section, rate
+from hubside import credentials
+
+TARGET = 100_000
+READY = re.compile(r"Sandbox ready in ([\d.]+)s at (http://[\d.]+:\d+)")
+
+
+def world_size(opts: Options) -> int:
+    return opts.pick(smoke=200, quick=20_000, full=TARGET)
+
+
+def start_server(companies: int, seed: int, timeout: float = 600) -> tuple[subprocess.Popen, str, float, float]:
+    """Spawn ``hub sandbox serve``; returns (process, url, seconds to ready, build seconds)."""
+    hub = Path(sys.executable).with_name("hub")
+    cmd = [str(hub)] if hub.exists() else [sys.executable, "-m", "hub"]
+    cmd += ["sandbox", "serve", "--port", "0", "--companies", str(companies), "--seed", str(seed)]
+    env = {**os.environ, "COLUMNS": "400", "TERM": "dumb"}
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.stdout is not None
+    seen = []
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            proc.wait(timeout=10)
+            raise RuntimeError(f"hub sandbox serve exited ({proc.returncode}): {' '.join(seen)[-300:]}")
+        seen.append(line.strip())
+        match = READY.search(line)
+        if match:
+            return proc, match.group(2), time.perf_counter() - started, float(match.group(1))
+        if time.perf_counter() - started > timeout:
+            proc.kill()
+            raise RuntimeError("hub sandbox serve did not become ready")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _page(client: httpx.Client, url: str, params: dict[str, Any], **kw: Any) -> Any:
+    response = client.get(url, params=params, **kw)
+    response.raise_for_status()
+    return response.json()
+
+
+def page_stripe(client: httpx.Client, base: str, cap: int, deadline: float) -> int:
+    key = credentials("stripe")["api_key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    params: dict[str, Any] = {"limit": 100}
+    n = 0
+    while n < cap and time.perf_counter() < deadline:
+        body = _page(client, f"{base}/v1/invoices", params, headers=headers)
+        n += len(body["data"])
+        if not body.get("has_more") or not body["data"]:
+            break
+        params = {"limit": 100, "starting_after": body["data"][-1]["id"]}
+    return n
+
+
+def page_hubspot(client: httpx.Client, base: str, cap: int, deadline: float) -> int:
+    token = credentials("hubspot")["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    params: dict[str, Any] = {"limit": 100}
+    n = 0
+    while n < cap and time.perf_counter() < deadline:
+        body = _page(client, f"{base}/crm/v3/objects/contacts", params, headers=headers)
+        n += len(body["results"])
+        after = ((body.get("paging") or {}).get("next") or {}).get("after")
+        if not after:
+            break
+        params = {"limit": 100, "after": after}
+    return n
+
+
+def page_zendesk(client: httpx.Client, base: str, cap: int, deadline: float) -> int:
+    creds = credentials("zendesk")
+    auth = (f"{creds['email']}/token", creds["api_token"])
+    params: dict[str, Any] = {"start_time": 0, "per_page": 1000}
+    n = 0
+    while n < cap and time.perf_counter() < deadline:
+        body = _page(client, f"{base}/api/v2/incremental/tickets/cursor.json", params, auth=auth)
+        n += len(body.get("tickets") or [])
+        if body.get("end_of_stream") or not body.get("after_cursor"):
+            break
+        params = {"cursor": body["after_cursor"], "per_page": 1000}
+    return n
+
+
+def page_builtwith(client: httpx.Client, base: str, cap: int, deadline: float, domains: list[str]) -> int:
+    key = credentials("builtwith")["api_key"]
+    n = 0
+    for i in range(0, min(cap, len(domains)), 16):
+        if time.perf_counter() > deadline:
+            break
+        batch = domains[i : i + 16]
+        _page(client, f"{base}/v22/api.json", {"KEY": key, "LOOKUP": ",".join(batch), "NOMETA": "yes"})
+        n += len(batch)
+    return n
+
+
+def run(opts: Options) -> Section:
+    from bench_ingest import builtwith_domains
+
+    section = Section("serve", f"Serve: `hub sandbox serve` start-up and paging speed per API")
+    companies = world_size(opts)
+    cap = opts.pick(smoke=500, quick=20_000, full=100_000)
+    seconds_cap = opts.pick(smoke=5, quick=12, full=60)
+    proc, url, ready_s, build_s = start_server(companies, opts.seed)
+    try:
+        projected = ready_s * TARGET / companies if companies != TARGET else ready_s
+        section.add(
+            api="(start-up)",
+            what=f"--companies {companies:,}",
+            records=None,
+            seconds=round(ready_s, 2),
+            records_per_s=None,
+            note=f"world built in {build_s:.1f} s; "
+            + (f"projected to {TARGET:,}: {projected:.0f} s" if companies != TARGET else "at full size"),
+        )
+        section.goal(
+            f"serve --companies {TARGET:,} starts",
+            round(projected, 1),
+            60,
+            "<",
+            "s",
+            note="measured" if companies == TARGET else f"projected linearly from {companies:,}",
+        )
+        domains = builtwith_domains(companies, opts.seed)
+        pagers = [
+            ("stripe", "/v1/invoices, 100 per page", lambda c, d: page_stripe(c, url, cap, d)),
+            ("hubspot", "/crm/v3/objects/contacts, 100 per page", lambda c, d: page_hubspot(c, url, cap, d)),
+            ("zendesk", "ticket export, 1,000 per page", lambda c, d: page_zendesk(c, url, cap, d)),
+            ("builtwith", "domain lookups, 16 per request", lambda c, d: page_builtwith(c, url, cap, d, domains)),
+        ]
+        with httpx.Client(timeout=60) as client:
+            for api, what, pager in pagers:
+                started = time.perf_counter()
+                try:
+                    n = pager(client, started + seconds_cap)
+                    error = None
+                except (httpx.HTTPError, KeyError, ValueError) as exc:
+                    n, error = 0, f"{type(exc).__name__}: {str(exc)[:160]}"
+                seconds = time.perf_counter() - started
+                rps = rate(n, seconds) if n else None
+                section.add(api=api, what=what, records=n, seconds=round(seconds, 2), records_per_s=rps, note=error or "")
+                if rps is not None:
+                    section.goal(f"{api} paging over loopback", rps, 2000, ">=", "records/s")
+    finally:
+        stop_server(proc)
+    section.notes.append(
+        f"Paging reads up to {cap:,} records or {seconds_cap} s per API with one keep-alive "
+        "httpx client in the harness process (the server is the CLI's own process)."
+    )
+    return section
