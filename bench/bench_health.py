@@ -44,9 +44,21 @@ MIX = [
     (15, "payment_failed", "json_object('invoice_id', 'in_' || t, 'attempt_count', 1)"),
     (10, "invoice_past_due", "json_object('invoice_id', 'in_' || t, 'days_overdue', 5)"),
     (5, "card_expiring", "json_object('exp_month', 12, 'exp_year', 2026, 'days_left', 20)"),
-    (30, "mrr_changed", "json_object('mrr_before', 1000, 'mrr_after', 1000 + (r % 200), 'delta', r % 200)"),
-    (10, "subscription_upgraded", "json_object('mrr_before', 1000, 'mrr_after', 1100, 'seats_before', 10, 'seats_after', 11)"),
-    (10, "subscription_downgraded", "json_object('mrr_before', 1100, 'mrr_after', 1000, 'seats_before', 11, 'seats_after', 10)"),
+    (
+        30,
+        "mrr_changed",
+        "json_object('mrr_before', 1000, 'mrr_after', 1000 + (r % 200), 'delta', r % 200)",
+    ),
+    (
+        10,
+        "subscription_upgraded",
+        "json_object('mrr_before', 1000, 'mrr_after', 1100, 'seats_before', 10, 'seats_after', 11)",
+    ),
+    (
+        10,
+        "subscription_downgraded",
+        "json_object('mrr_before', 1100, 'mrr_after', 1000, 'seats_before', 11, 'seats_after', 10)",
+    ),
     (40, "contact_unsubscribed", "json_object('contact_id', t)"),
     (30, "lifecycle_changed", "json_object('from', 'opportunity', 'to', 'customer')"),
     (40, "deal_won", "json_object('deal_id', t, 'amount', 5000)"),
@@ -213,9 +225,20 @@ def main() -> None:
                     os.remove(path + suffix)
             print(f"generating {size:,} accounts × {args.events} events …", flush=True)
             gen_s = generate(path, size, args.events)
-            print(f"  generated in {gen_s:.1f} s ({os.path.getsize(path) / 1e6:,.0f} MB)", flush=True)
+            print(
+                f"  generated in {gen_s:.1f} s ({os.path.getsize(path) / 1e6:,.0f} MB)", flush=True
+            )
             out = subprocess.run(
-                [sys.executable, __file__, "--phase", "measure", "--db", path, "--accounts", str(size)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--phase",
+                    "measure",
+                    "--db",
+                    path,
+                    "--accounts",
+                    str(size),
+                ],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -240,7 +263,9 @@ def main() -> None:
                 pass
     base = results[0]
     print()
-    print(f"{'accounts':>10} {'events':>12} {'full s':>8} {'acc/s':>9} {'1% s':>7} {'RSS MB':>7} {'× base':>7}")
+    print(
+        f"{'accounts':>10} {'events':>12} {'full s':>8} {'acc/s':>9} {'1% s':>7} {'RSS MB':>7} {'× base':>7}"
+    )
     for r in results:
         print(
             f"{r['accounts']:>10,} {r['accounts'] * args.events:>12,} {r['full_s']:>8.2f} "

@@ -45,18 +45,28 @@ def demo_config(db_path: str) -> Config:
     from hub.sandbox.world import CREDENTIALS
 
     zd = CREDENTIALS["zendesk"]
+    # The in-process sandbox enforces no rate limits and its clock jumps weeks at a time, so
+    # the demo runs each connector at the highest budget its API offers (Stripe live mode,
+    # HubSpot with the limit increase, Zendesk's add-ons): real pacing would only add waiting.
     data: dict[str, Any] = {
         "hub": {"database": db_path},
         "connections": {
             "hubspot": {
                 "connector": "hubspot",
                 "schedule": "every 30m",
-                "settings": {"access_token": CREDENTIALS["hubspot"]["access_token"]},
+                "settings": {
+                    "access_token": CREDENTIALS["hubspot"]["access_token"],
+                    "burst_limit": 250,
+                    "search_per_second": 10,
+                },
             },
             "stripe": {
                 "connector": "stripe",
                 "schedule": "every 30m",
-                "settings": {"api_key": CREDENTIALS["stripe"]["api_key"]},
+                "settings": {
+                    "api_key": CREDENTIALS["stripe"]["api_key"],
+                    "requests_per_second": 100,
+                },
             },
             "zendesk": {
                 "connector": "zendesk",
@@ -65,12 +75,17 @@ def demo_config(db_path: str) -> Config:
                     "subdomain": zd["subdomain"],
                     "email": zd["email"],
                     "api_token": zd["api_token"],
+                    "incremental_per_minute": 100_000,
+                    "requests_per_minute": 100_000,
                 },
             },
             "builtwith": {
                 "connector": "builtwith",
                 "schedule": "every 1d",
-                "settings": {"api_key": CREDENTIALS["builtwith"]["api_key"]},
+                "settings": {
+                    "api_key": CREDENTIALS["builtwith"]["api_key"],
+                    "requests_per_second": 10_000,
+                },
             },
         },
         "timeline": {

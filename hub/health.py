@@ -99,7 +99,11 @@ def round_half_up(value: float | int | Decimal | str, places: int = 0) -> Any:
         # Only a value within a hair of .5 needs its decimal text to decide.
         if abs(value - near + 0.5) > 1e-9 and abs(value - near - 0.5) > 1e-9:
             return int(near)
-    number = value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else str(value))
+    number = (
+        value
+        if isinstance(value, Decimal)
+        else Decimal(repr(value) if isinstance(value, float) else str(value))
+    )
     if places == 0:
         return int(number.quantize(_ONE, rounding=ROUND_HALF_UP))
     return float(number.quantize(_ONE.scaleb(-places), rounding=ROUND_HALF_UP))
@@ -130,7 +134,9 @@ def _band_table(bands: Any) -> list[tuple[float, str]]:
     items = bands.items() if isinstance(bands, dict) else bands
     table = sorted(((float(minimum), str(name)) for name, minimum in items), reverse=True)
     if not table:
-        raise ConfigError("no health bands configured", hint="set [health.bands] (see config.example.toml)")
+        raise ConfigError(
+            "no health bands configured", hint="set [health.bands] (see config.example.toml)"
+        )
     return table
 
 
@@ -242,7 +248,10 @@ EVENT_NOUNS: dict[str, tuple[str, str]] = {
     "payment_failed": ("failed payment", "failed payments"),
     "invoice_past_due": ("invoice past due", "invoices past due"),
     "card_expiring": ("card-expiry warning", "card-expiry warnings"),
-    "billing_details_missing": ("missing billing details notice", "missing billing details notices"),
+    "billing_details_missing": (
+        "missing billing details notice",
+        "missing billing details notices",
+    ),
     "mrr_changed": ("MRR change", "MRR changes"),
     "lifecycle_changed": ("lifecycle change", "lifecycle changes"),
     "contact_unsubscribed": ("contact unsubscribed", "contacts unsubscribed"),
@@ -657,8 +666,12 @@ class Condition(_Comparison):
             raise ValueError('give either input = "measure.input" or events = [event types]')
         if self.events is not None and not self.events:
             raise ValueError("events must name at least one event type")
-        if self.input is not None and not re.fullmatch(r"[a-z][a-z0-9_]*\.[A-Za-z0-9_]+", self.input):
-            raise ValueError(f'input {self.input!r} must look like "measure.input" or "account.fact"')
+        if self.input is not None and not re.fullmatch(
+            r"[a-z][a-z0-9_]*\.[A-Za-z0-9_]+", self.input
+        ):
+            raise ValueError(
+                f'input {self.input!r} must look like "measure.input" or "account.fact"'
+            )
         return self
 
     @property
@@ -687,7 +700,9 @@ class PointsRule(Condition):
             if not self.tiers:
                 raise ValueError("tiers must have at least one entry")
         elif op is None or self.points is None:
-            raise ValueError("give one condition (above, at_least, below, at_most, equals) and points, or tiers")
+            raise ValueError(
+                "give one condition (above, at_least, below, at_most, equals) and points, or tiers"
+            )
         return self
 
     def points_for(self, value: Any) -> tuple[float, str] | None:
@@ -696,11 +711,15 @@ class PointsRule(Condition):
             for tier in self.tiers:
                 op, threshold = _one_op(tier, required=True)
                 if _test(op, threshold, value):
-                    return tier.points, f"{_OPS[op][1]} {threshold:g}" if isinstance(threshold, float) else f"{_OPS[op][1]} {threshold}"
+                    return tier.points, f"{_OPS[op][1]} {threshold:g}" if isinstance(
+                        threshold, float
+                    ) else f"{_OPS[op][1]} {threshold}"
             return None
         op, threshold = _one_op(self, required=True)
         if _test(op, threshold, value):
-            return float(self.points), f"{_OPS[op][1]} {threshold:g}" if isinstance(threshold, float) else f"{_OPS[op][1]} {threshold}"
+            return float(self.points), f"{_OPS[op][1]} {threshold:g}" if isinstance(
+                threshold, float
+            ) else f"{_OPS[op][1]} {threshold}"
         return None
 
 
@@ -967,7 +986,8 @@ def _validate(cls: type[BaseModel], data: Any, path: str, origin: str) -> Any:
             ) from None
         message = first["msg"].replace("Value error, ", "")
         raise ConfigError(
-            f"{origin}: {loc}: {message}", hint="fix the value (see [health] in config.example.toml)"
+            f"{origin}: {loc}: {message}",
+            hint="fix the value (see [health] in config.example.toml)",
         ) from None
 
 
@@ -1041,10 +1061,14 @@ class HealthSettings:
                 value = _validate(
                     self.measures[measure_name].Params,
                     merged,
-                    f"{where}.measures.{measure_name}" if override else f"health.measures.{measure_name}",
+                    f"{where}.measures.{measure_name}"
+                    if override
+                    else f"health.measures.{measure_name}",
                     self.origin,
                 )
-                key = measure_name + ":" + json.dumps(value.model_dump(), sort_keys=True, default=str)
+                key = (
+                    measure_name + ":" + json.dumps(value.model_dump(), sort_keys=True, default=str)
+                )
                 params[measure_name] = (value, key)
             for measure_name in settings.measures:
                 if measure_name not in self.measures:
@@ -1097,12 +1121,7 @@ class HealthSettings:
 def default_model_config(measures: dict[str, Measure]) -> dict[str, Any]:
     """The built-in ``default`` model: weighted, each measure at its ``default_weight``."""
     weights = {n: m.default_weight for n, m in measures.items() if m.default_weight > 0}
-    caps = [
-        cap
-        for n, m in measures.items()
-        if m.default_weight > 0
-        for cap in m.default_caps
-    ]
+    caps = [cap for n, m in measures.items() if m.default_weight > 0 for cap in m.default_caps]
     return {
         "type": "weighted",
         "description": "built-in default: every measure at its default weight",
@@ -1269,7 +1288,9 @@ class _Plan:
                 tags = [str(i) for i, d in enumerate(windows) if d <= days]
                 self._keys[(types, days)] = tuple(t + tag for t in types for tag in tags)
 
-    def values(self, handles: tuple[Any, ...], row: tuple[Any, ...], tally: dict[str, int]) -> tuple[Any, ...]:
+    def values(
+        self, handles: tuple[Any, ...], row: tuple[Any, ...], tally: dict[str, int]
+    ) -> tuple[Any, ...]:
         out = []
         for h in handles:
             if h.__class__ is int:
@@ -1331,9 +1352,7 @@ def _evaluate(
     if override is not None:
         until = f" until {override['until']}" if override["until"] else ""
         reason = f": {override['reason']}" if override["reason"] else ""
-        drivers.insert(
-            0, f"CSM override {override['value']}{until} (computed {computed}){reason}"
-        )
+        drivers.insert(0, f"CSM override {override['value']}{until} (computed {computed}){reason}")
     if outcome.exact_h is None and not drivers:
         drivers = ["no data yet for any measure of this model"]
     return Evaluation(
@@ -1575,7 +1594,9 @@ def compute_health(store: Store, config: Any = None, *, full: bool = False) -> H
     run_id = store.start_run("health")
     result = HealthResult(run_id=run_id)
     try:
-        targets, reason = (None, "requested") if full else _changed_accounts(store, settings, now, run_id)
+        targets, reason = (
+            (None, "requested") if full else _changed_accounts(store, settings, now, run_id)
+        )
         result.full = targets is None
         result.reason = reason
         writer = _Writer(store, now, scores=True, history=True)
@@ -1789,9 +1810,13 @@ def set_override(
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"override value {value!r} is not a whole number", hint="give 0-100") from None
+        raise ConfigError(
+            f"override value {value!r} is not a whole number", hint="give 0-100"
+        ) from None
     if not 0 <= number <= 100 or (isinstance(value, float) and not value.is_integer()):
-        raise ConfigError(f"override value {value} is outside 0-100", hint="give a whole number 0-100")
+        raise ConfigError(
+            f"override value {value} is outside 0-100", hint="give a whole number 0-100"
+        )
     if not reason or not str(reason).strip():
         raise ConfigError("an override needs a reason", hint='pass --reason "why"')
     day = until if isinstance(until, dt.date) else parse_date(until)

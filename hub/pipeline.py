@@ -78,6 +78,9 @@ def run_pipeline(
         except HubError as exc:
             result.errors[step] = str(exc)
             log.warning("step %s failed: %s", step, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug in one step must not stop the schedule
+            result.errors[step] = f"internal error: {type(exc).__name__}: {exc}"
+            log.warning("step %s crashed: %s", step, exc, exc_info=log.isEnabledFor(logging.DEBUG))
         if step == "sync" and step in result.steps:
             result.failed_connections = sorted(
                 {

@@ -44,8 +44,8 @@ from hub.health import (
     Outcome,
     PointsRule,
     Window,
-    check_bands,
     band_for,
+    check_bands,
     days_since,
     fmt_hours,
     fmt_money,
@@ -56,13 +56,15 @@ from hub.health import (
     scale,
 )
 
+SEP = Aggregates.SEP
+
 
 def _floats(text: Any) -> list[float]:
-    """``group_concat`` output → numbers (unreadable entries are skipped)."""
+    """``concat`` output → numbers (unreadable entries are skipped)."""
     if text is None or text == "":
         return []
     out = []
-    for part in str(text).split(","):
+    for part in str(text).split(SEP):
         try:
             out.append(float(part))
         except ValueError:
@@ -133,7 +135,7 @@ class SupportMeasure(Measure):
         "window_days": "window",
     }
 
-    def aggregate(self, p: SupportParams, agg: Aggregates) -> tuple[int, ...]:
+    def aggregate(self, p: SupportParams, agg: Aggregates) -> tuple[Any, ...]:
         solved = ["ticket_solved"]
         cols = [agg.concat(solved, p.window_days, "json_extract(attrs, '$.resolution_hours')")]
         if p.breach_field != "resolution_hours":
@@ -153,7 +155,6 @@ class SupportMeasure(Measure):
         breach_target = p.breach_target_hours or target
         breached = sum(1 for h in breach_values if h > breach_target)
         rate = breached / len(breach_values) if breach_values else None
-        what = p.breach_field.removesuffix("_hours").replace("_", " ")
         inputs = {
             "tickets_solved": len(hours),
             "median_resolution_hours": round(median, 1),
@@ -162,18 +163,22 @@ class SupportMeasure(Measure):
             "breach_rate": round(rate, 4) if rate is not None else None,
             "window_days": p.window_days,
         }
-        main = (
-            f"median resolution {fmt_hours(median)} vs {fmt_hours(target)} target "
-            f"({plural(len(hours), 'ticket')} solved {_days(p.window_days)})"
-        )
-        texts = {"median_resolution_hours": main}
-        if rate is not None:
-            texts["breach_rate"] = (
-                f"{breached} of {plural(len(breach_values), 'ticket')} ({fmt_pct(rate)}) over the "
-                f"{fmt_hours(breach_target)} {what} target {_days(p.window_days)}"
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            main = (
+                f"median resolution {fmt_hours(median)} vs {fmt_hours(target)} target "
+                f"({plural(len(hours), 'ticket')} solved {_days(p.window_days)})"
             )
-            texts["breached"] = texts["breach_rate"]
-        return MeasureResult(value, inputs, [main], texts)
+            texts = {"median_resolution_hours": main}
+            if rate is not None:
+                what = p.breach_field.removesuffix("_hours").replace("_", " ")
+                texts["breach_rate"] = texts["breached"] = (
+                    f"{breached} of {plural(len(breach_values), 'ticket')} ({fmt_pct(rate)}) "
+                    f"over the {fmt_hours(breach_target)} {what} target {_days(p.window_days)}"
+                )
+            return [main], texts
+
+        return MeasureResult(value, inputs, words=words)
 
 
 class SupportLoadParams(MeasureParams):
@@ -192,8 +197,9 @@ class SupportLoadParams(MeasureParams):
 class SupportLoadMeasure(Measure):
     """Urgent or escalated tickets still open, and the share of solved tickets reopened.
 
-    The mean of two parts: 100 − ``urgent_penalty`` per open urgent/escalated ticket, and the
-    reopen rate scored 100 at ``reopen_good`` down to 0 at ``reopen_bad``.
+    The mean of two parts: 100 − ``urgent_penalty`` per urgent/escalated ticket not solved
+    since it became urgent (or was last reopened), and the reopen rate (reopened / solved
+    tickets in the window) scored 100 at ``reopen_good`` down to 0 at ``reopen_bad``.
     """
 
     name = "support_load"
@@ -210,15 +216,15 @@ class SupportLoadMeasure(Measure):
         "window_days": "window",
     }
     TYPES = ("ticket_urgent", "ticket_solved", "ticket_reopened")
+    _SLOT = {"u": 0, "s": 1, "r": 2}
 
-    def aggregate(self, p: SupportLoadParams, agg: Aggregates) -> tuple[int, ...]:
+    def aggregate(self, p: SupportLoadParams, agg: Aggregates) -> tuple[Any, ...]:
         # One entry per event: kind letter (u/s/r), ticket id, time; resolved per ticket below.
         return (
             agg.concat(
                 self.TYPES,
                 p.window_days,
                 "substr(type, 8, 1) || COALESCE(json_extract(attrs, '$.ticket_id'), '') || '@' || ts",
-                sep="\x1f",
             ),
             agg.count(["ticket_opened"], p.window_days),
         )
@@ -227,30 +233,33 @@ class SupportLoadMeasure(Measure):
         self, p: SupportLoadParams, account: Account, row: Any, window: Window
     ) -> MeasureResult:
         entries = row[0] if row else None
-        opened = int(row[1] or 0) if row else 0
+        opened = row[1] if row else 0
         if not entries and not opened:
             return MeasureResult(None, {"tickets": 0, "window_days": p.window_days})
         tickets: dict[str, list[str]] = {}  # id -> [latest urgent, latest solved, latest reopened]
-        slot = {"u": 0, "s": 1, "r": 2}
-        for entry in entries.split("\x1f") if entries else ():
+        slot = self._SLOT
+        for entry in entries.split(SEP) if entries else ():
             kind = slot.get(entry[:1])
             if kind is None:
                 continue
             ticket, _, ts = entry[1:].partition("@")
-            state = tickets.setdefault(ticket, ["", "", ""])
+            state = tickets.get(ticket)
+            if state is None:
+                state = tickets[ticket] = ["", "", ""]
             if ts > state[kind]:
                 state[kind] = ts
         open_urgent = solved = reopened = 0
         for urgent_ts, solved_ts, reopened_ts in tickets.values():
             if urgent_ts and (not solved_ts or solved_ts < max(urgent_ts, reopened_ts)):
                 open_urgent += 1
-            solved += 1 if solved_ts else 0
-            reopened += 1 if reopened_ts and solved_ts else 0
+            if solved_ts:
+                solved += 1
+                if reopened_ts:
+                    reopened += 1
         rate = reopened / solved if solved else None
-        parts = [max(0.0, 100.0 - p.urgent_penalty * open_urgent)]
-        if rate is not None:
-            parts.append(scale(rate, p.reopen_good, p.reopen_bad))
-        value = sum(parts) / len(parts)
+        urgent_part = max(0.0, 100.0 - p.urgent_penalty * open_urgent)
+        reopen_part = scale(rate, p.reopen_good, p.reopen_bad) if rate is not None else None
+        value = urgent_part if reopen_part is None else (urgent_part + reopen_part) / 2
         inputs = {
             "tickets": len(tickets),
             "opened": opened,
@@ -260,24 +269,25 @@ class SupportLoadMeasure(Measure):
             "reopen_rate": round(rate, 4) if rate is not None else None,
             "window_days": p.window_days,
         }
-        texts: dict[str, str] = {}
-        drivers: list[tuple[float, str]] = []
-        urgent_text = (
-            f"{plural(open_urgent, 'urgent or escalated ticket')} still open"
-            if open_urgent
-            else "no urgent or escalated ticket open"
-        )
-        texts["open_urgent"] = urgent_text
-        drivers.append((parts[0], urgent_text))
-        if rate is not None:
-            reopen_text = (
-                f"{reopened} of {plural(solved, 'solved ticket')} reopened ({fmt_pct(rate)}) "
-                f"{_days(p.window_days)}"
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            urgent_text = (
+                f"{plural(open_urgent, 'urgent or escalated ticket')} still open"
+                if open_urgent
+                else "no urgent or escalated ticket open"
             )
-            texts["reopen_rate"] = texts["reopened"] = reopen_text
-            drivers.append((parts[1], reopen_text))
-        drivers.sort(key=lambda d: d[0])
-        return MeasureResult(value, inputs, [t for _, t in drivers], texts)
+            texts = {"open_urgent": urgent_text}
+            ranked = [(urgent_part, urgent_text)]
+            if rate is not None:
+                texts["reopen_rate"] = texts["reopened"] = (
+                    f"{reopened} of {plural(solved, 'solved ticket')} reopened ({fmt_pct(rate)}) "
+                    f"{_days(p.window_days)}"
+                )
+                ranked.append((reopen_part, texts["reopen_rate"]))
+            ranked.sort(key=lambda d: d[0])
+            return [t for _, t in ranked], texts
+
+        return MeasureResult(value, inputs, words=words)
 
 
 class CsatParams(MeasureParams):
@@ -300,16 +310,15 @@ class CsatMeasure(Measure):
         "window_days": "window",
     }
 
-    def aggregate(self, p: CsatParams, agg: Aggregates) -> tuple[int, ...]:
+    def aggregate(self, p: CsatParams, agg: Aggregates) -> tuple[Any, ...]:
         return (agg.count(["csat_good"], p.window_days), agg.count(["csat_bad"], p.window_days))
 
     def score(self, p: CsatParams, account: Account, row: Any, window: Window) -> MeasureResult:
-        good, bad = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+        good, bad = row if row else (0, 0)
         responses = good + bad
         if responses < p.min_responses:
             return MeasureResult(None, {"responses": responses, "window_days": p.window_days})
         ratio = good / responses
-        text = f"CSAT {fmt_pct(ratio)} good ({good} good, {bad} bad {_days(p.window_days)})"
         inputs = {
             "good": good,
             "bad": bad,
@@ -317,7 +326,12 @@ class CsatMeasure(Measure):
             "ratio": round(ratio, 4),
             "window_days": p.window_days,
         }
-        return MeasureResult(100.0 * ratio, inputs, [text], {"ratio": text, "bad": text})
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            text = f"CSAT {fmt_pct(ratio)} good ({good} good, {bad} bad {_days(p.window_days)})"
+            return [text], {"ratio": text, "bad": text, "good": text}
+
+        return MeasureResult(100.0 * ratio, inputs, words=words)
 
 
 class NpsParams(MeasureParams):
@@ -336,8 +350,9 @@ class NpsParams(MeasureParams):
 
 class NpsMeasure(Measure):
     """The account's latest NPS answer (0–10, the fact the HubSpot mapping fills from the
-    configured property): promoters 100, passives ``passive_score``, detractors from 0 (at 0)
-    up to ``detractor_max_score`` (just below ``passive_at``)."""
+    configured property; ``fact`` names another fact to read): promoters 100, passives
+    ``passive_score``, detractors from 0 (at 0) up to ``detractor_max_score`` (just below
+    ``passive_at``)."""
 
     name = "nps"
     label = "NPS"
@@ -394,7 +409,7 @@ class BillingParams(MeasureParams):
         return {**BILLING_PENALTIES, **value}
 
 
-def _card_days_left(card: str | None, today: dt.date) -> int | None:
+def _card_days_left(card: Any, today: dt.date) -> int | None:
     """``"2026-11"`` → days from today to the card's last valid day (negative = expired)."""
     if not card:
         return None
@@ -410,9 +425,9 @@ def _card_days_left(card: str | None, today: dt.date) -> int | None:
 
 class BillingMeasure(Measure):
     """Payment trouble in the window: 100 minus a penalty per failed payment, invoice past
-    due, invoice paid late; once for a card expiring within ``card_expiry_days`` (from the
-    ``card_expires`` fact or the latest ``card_expiring`` event) and once for a paying account
-    with no payment method (``has_payment_method`` fact, else the event)."""
+    due and invoice paid late; once for a card expiring within ``card_expiry_days`` (from the
+    ``card_expires`` fact, else the latest ``card_expiring`` event) and once for a paying
+    account with no payment method (``has_payment_method`` fact, else the event)."""
 
     name = "billing"
     label = "Billing"
@@ -437,9 +452,9 @@ class BillingMeasure(Measure):
         "invoice_paid",
     )
 
-    def aggregate(self, p: BillingParams, agg: Aggregates) -> tuple[int, ...]:
-        cols = [agg.count([t], p.window_days) for t in self.TYPES]
-        cols.append(
+    def aggregate(self, p: BillingParams, agg: Aggregates) -> tuple[Any, ...]:
+        handles: list[Any] = [agg.count([t], p.window_days) for t in self.TYPES]
+        handles.append(
             agg.latest(
                 ["card_expiring"],
                 p.window_days,
@@ -447,71 +462,74 @@ class BillingMeasure(Measure):
                 "COALESCE(json_extract(attrs, '$.exp_month'), '')",
             )
         )
-        return tuple(cols)
+        return tuple(handles)
 
     def score(self, p: BillingParams, account: Account, row: Any, window: Window) -> MeasureResult:
-        counts = dict(zip(self.TYPES, (int(x or 0) for x in row[:6]))) if row else {}
-        latest_card = row[6] if row else None
+        failed, past_due, late, expiring_events, missing_events, paid, latest_card = (
+            row if row else (0, 0, 0, 0, 0, 0, None)
+        )
         facts = account.facts
         has_method = facts.get("has_payment_method")
-        card_fact = facts.get("card_expires")
-        if not any(counts.values()) and has_method is None and not card_fact:
-            return MeasureResult(None, {"window_days": p.window_days})
-        card = card_fact
+        card = facts.get("card_expires")
+        if not (failed or past_due or late or expiring_events or missing_events or paid):
+            if has_method is None and not card:
+                return MeasureResult(None, {"window_days": p.window_days})
         if not card and latest_card:
             card = latest_card.split("|", 1)[1]
         days_left = _card_days_left(card, window.today)
         if days_left is not None:
             card_expiring = 1 if days_left <= p.card_expiry_days else 0
         else:
-            card_expiring = 1 if counts.get("card_expiring") else 0
+            card_expiring = 1 if expiring_events else 0
         if has_method is not None:
-            paying = (account.mrr or 0) > 0
-            missing = 1 if (has_method is False and paying) else 0
+            missing = 1 if (has_method is False and (account.mrr or 0) > 0) else 0
         else:
-            missing = 1 if counts.get("billing_details_missing") else 0
-        state = {
-            "payment_failed": counts.get("payment_failed", 0),
-            "invoice_past_due": counts.get("invoice_past_due", 0),
-            "invoice_paid_late": counts.get("invoice_paid_late", 0),
-            "card_expiring": card_expiring,
-            "billing_details_missing": missing,
+            missing = 1 if missing_events else 0
+        pen = p.penalties
+        lost = {
+            "payment_failed": pen["payment_failed"] * failed,
+            "invoice_past_due": pen["invoice_past_due"] * past_due,
+            "invoice_paid_late": pen["invoice_paid_late"] * late,
+            "card_expiring": pen["card_expiring"] * card_expiring,
+            "billing_details_missing": pen["billing_details_missing"] * missing,
         }
-        lost = {k: p.penalties[k] * n for k, n in state.items()}
         value = max(0.0, 100.0 - sum(lost.values()))
-        window_text = _days(p.window_days)
-        texts = {
-            "payment_failed": f"{plural(state['payment_failed'], 'failed payment')} {window_text}",
-            "invoice_past_due": f"{plural(state['invoice_past_due'], 'invoice')} past due {window_text}",
-            "invoice_paid_late": f"{plural(state['invoice_paid_late'], 'invoice')} paid late {window_text}",
-            "billing_details_missing": "no payment method on file",
-        }
-        if days_left is not None:
-            texts["card_expiring"] = (
-                f"card expired {-days_left} days ago ({card})"
-                if days_left < 0
-                else f"card expires in {plural(days_left, 'day')} ({card})"
-            )
-        else:
-            texts["card_expiring"] = "card expiring soon"
-        texts["card_days_left"] = texts["card_expiring"]
-        drivers = [texts[k] for k, v in sorted(lost.items(), key=lambda kv: -kv[1]) if v > 0]
-        paid = counts.get("invoice_paid", 0)
-        if not drivers:
-            drivers = [
-                f"{plural(paid, 'invoice')} paid on time {window_text}, no payment trouble"
-                if paid
-                else f"no payment trouble {window_text}"
-            ]
         inputs = {
-            **{k: state[k] for k in ("payment_failed", "invoice_past_due", "invoice_paid_late")},
+            "payment_failed": failed,
+            "invoice_past_due": past_due,
+            "invoice_paid_late": late,
             "invoices_paid": paid,
             "card_expiring": card_expiring,
             "card_days_left": days_left,
             "billing_details_missing": missing,
             "window_days": p.window_days,
         }
-        return MeasureResult(value, inputs, drivers, texts)
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            within = _days(p.window_days)
+            texts = {
+                "payment_failed": f"{plural(failed, 'failed payment')} {within}",
+                "invoice_past_due": f"{plural(past_due, 'invoice')} past due {within}",
+                "invoice_paid_late": f"{plural(late, 'invoice')} paid late {within}",
+                "billing_details_missing": "no payment method on file",
+            }
+            if days_left is None:
+                texts["card_expiring"] = "card expiring soon"
+            elif days_left < 0:
+                texts["card_expiring"] = f"card expired {plural(-days_left, 'day')} ago ({card})"
+            else:
+                texts["card_expiring"] = f"card expires in {plural(days_left, 'day')} ({card})"
+            texts["card_days_left"] = texts["card_expiring"]
+            drivers = [texts[k] for k, v in sorted(lost.items(), key=lambda kv: -kv[1]) if v > 0]
+            if not drivers:
+                drivers = [
+                    f"{plural(paid, 'invoice')} paid on time {within}, no payment trouble"
+                    if paid
+                    else f"no payment trouble {within}"
+                ]
+            return drivers, texts
+
+        return MeasureResult(value, inputs, words=words)
 
 
 # ----------------------------------------------------------------------------------------
@@ -525,6 +543,12 @@ class EngagementParams(MeasureParams):
     share_bad: float = Field(0.5, ge=0, le=1)
     recent_penalty: float = Field(5, ge=0, le=100)
     recent_penalty_max: float = Field(25, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> EngagementParams:
+        if self.share_bad <= self.share_good:
+            raise ValueError("share_bad must be above share_good")
+        return self
 
 
 class EngagementMeasure(Measure):
@@ -544,7 +568,7 @@ class EngagementMeasure(Measure):
         "window_days": "window",
     }
 
-    def aggregate(self, p: EngagementParams, agg: Aggregates) -> tuple[int, ...]:
+    def aggregate(self, p: EngagementParams, agg: Aggregates) -> tuple[Any, ...]:
         return (agg.count(["contact_unsubscribed"], p.window_days),)
 
     def score(
@@ -552,25 +576,13 @@ class EngagementMeasure(Measure):
     ) -> MeasureResult:
         total = _num(account.facts.get("contacts_total"))
         unsub = _num(account.facts.get("contacts_unsubscribed")) or 0.0
-        recent = int(row[0] or 0) if row else 0
+        recent = row[0] if row else 0
         if not total and not recent:
             return MeasureResult(None, {"contacts_total": total, "window_days": p.window_days})
-        drivers = []
-        share = None
-        if total:
-            share = min(1.0, unsub / total)
-            value = scale(share, p.share_good, p.share_bad)
-            drivers.append(
-                f"{int(unsub)} of {plural(total, 'contact')} unsubscribed from marketing email "
-                f"({fmt_pct(share)})"
-            )
-        else:
-            value = 100.0
+        share = min(1.0, unsub / total) if total else None
+        value = scale(share, p.share_good, p.share_bad) if share is not None else 100.0
         if recent:
             value = max(0.0, value - min(p.recent_penalty_max, p.recent_penalty * recent))
-            drivers.append(f"{plural(recent, 'contact')} unsubscribed {_days(p.window_days)}")
-        if recent and share is not None and share <= p.share_good:
-            drivers.reverse()  # the recent ones are the news
         inputs = {
             "contacts_total": int(total) if total else total,
             "contacts_unsubscribed": int(unsub),
@@ -578,8 +590,28 @@ class EngagementMeasure(Measure):
             "recent_unsubscribes": recent,
             "window_days": p.window_days,
         }
-        texts = {"unsubscribed_share": drivers[0], "recent_unsubscribes": drivers[-1]}
-        return MeasureResult(value, inputs, drivers, texts)
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            texts: dict[str, str] = {}
+            drivers = []
+            if share is not None:
+                texts["unsubscribed_share"] = texts["contacts_unsubscribed"] = (
+                    f"{int(unsub)} of {plural(total, 'contact')} unsubscribed from marketing "
+                    f"email ({fmt_pct(share)})"
+                )
+                drivers.append(texts["unsubscribed_share"])
+            if recent:
+                texts["recent_unsubscribes"] = (
+                    f"{plural(recent, 'contact')} unsubscribed {_days(p.window_days)}"
+                )
+                # The recent ones are the news unless the overall share is the bigger worry.
+                if share is None or share <= p.share_good:
+                    drivers.insert(0, texts["recent_unsubscribes"])
+                else:
+                    drivers.append(texts["recent_unsubscribes"])
+            return drivers, texts
+
+        return MeasureResult(value, inputs, words=words)
 
 
 class TechnographicsParams(MeasureParams):
@@ -593,7 +625,8 @@ class TechnographicsMeasure(Measure):
     """What is on the customer's site: 100, minus ``widget_missing_penalty`` when our widget
     is not there, minus ``competitor_penalty`` for a competitor (and
     ``extra_competitor_penalty`` for each further one). Current state comes from the facts
-    ``widget_present`` / ``competitors``, else from the latest detected/removed events."""
+    ``widget_present`` / ``competitors``, else from the latest detected/removed events within
+    ``lookback_days`` (which also date them: "competitor Intercom detected 12 days ago")."""
 
     name = "technographics"
     label = "Technographics"
@@ -606,86 +639,102 @@ class TechnographicsMeasure(Measure):
         "competitor_count": "how many",
         "competitor_days_ago": "days since the most recent competitor was detected",
     }
-    def aggregate(self, p: TechnographicsParams, agg: Aggregates) -> tuple[int, ...]:
-        days = p.lookback_days
+    TYPES = ("widget_detected", "widget_removed", "competitor_detected", "competitor_removed")
+
+    def aggregate(self, p: TechnographicsParams, agg: Aggregates) -> tuple[Any, ...]:
+        # One entry per event: w/c (widget/competitor), d/r (detected/removed), time, name.
         return (
-            agg.latest(["widget_detected"], days),
-            agg.latest(["widget_removed"], days),
             agg.concat(
-                ["competitor_detected", "competitor_removed"],
-                days,
-                "substr(type, 12, 1) || ts || '|' || COALESCE(json_extract(attrs, '$.technology'), '?')",
-                sep="\x1f",
+                self.TYPES,
+                p.lookback_days,
+                "substr(type, 1, 1) || CASE WHEN type LIKE '%detected' THEN 'd' ELSE 'r' END "
+                "|| ts || '|' || COALESCE(json_extract(attrs, '$.technology'), '?')",
             ),
         )
 
     def score(
         self, p: TechnographicsParams, account: Account, row: Any, window: Window
     ) -> MeasureResult:
-        detected_ts, removed_ts, rivals = row if row else (None, None, None)
+        seen: dict[tuple[str, str], list[str]] = {}  # (w/c, name) -> [last detected, last removed]
+        entries = row[0] if row else None
+        for entry in entries.split(SEP) if entries else ():
+            ts, _, tech = entry[2:].partition("|")
+            slot = seen.setdefault((entry[:1], tech), ["", ""])
+            index = 0 if entry[1:2] == "d" else 1
+            if ts > slot[index]:
+                slot[index] = ts
         facts = account.facts
         widget = facts.get("widget_present")
-        if widget is None and (detected_ts or removed_ts):
-            widget = bool(detected_ts) and (not removed_ts or removed_ts < detected_ts)
-        seen: dict[str, list[str | None]] = {}  # technology -> [last detected, last removed]
-        for item in (rivals or "").split("\x1f") if rivals else []:
-            kind, rest = item[:1], item[1:]
-            ts, _, tech = rest.partition("|")
-            slot = seen.setdefault(tech, [None, None])
-            index = 0 if kind == "d" else 1
-            if slot[index] is None or ts > slot[index]:
-                slot[index] = ts
+        widget_removed_ts = max((r for (k, _), (d, r) in seen.items() if k == "w"), default="")
+        if widget is None:
+            widget_states = [d > r for (k, _), (d, r) in seen.items() if k == "w"]
+            if widget_states:
+                widget = any(widget_states)
         competitors = facts.get("competitors")
-        if competitors is None and seen:
-            competitors = sorted(
-                t for t, (d, r) in seen.items() if d and (not r or r < d)
-            )
+        if competitors is None:
+            found = sorted(t for (k, t), (d, r) in seen.items() if k == "c" and d > r)
+            if found or any(k == "c" for k, _ in seen):
+                competitors = found
         if isinstance(competitors, str):
             competitors = [competitors]
         if widget is None and competitors is None:
             return MeasureResult(None, {"widget_present": None, "competitors": None})
         competitors = list(competitors or [])
         value = 100.0
-        drivers = []
-        texts: dict[str, str] = {}
-        removed_days = None
         if widget is False:
             value -= p.widget_missing_penalty
-            removed_days = days_since(removed_ts, window.as_of) if removed_ts else None
-            texts["widget_present"] = (
-                f"our widget removed from the site {plural(removed_days, 'day')} ago"
-                if removed_days is not None
-                else "our widget not detected on the site"
-            )
-            drivers.append(texts["widget_present"])
-        newest = None
-        for tech in competitors:
-            when = days_since((seen.get(tech) or [None])[0], window.as_of)
-            if when is not None and (newest is None or when < newest):
-                newest = when
-            drivers.append(
-                f"competitor {tech} detected {plural(when, 'day')} ago"
-                if when is not None
-                else f"competitor {tech} on the site"
-            )
         if competitors:
             value -= p.competitor_penalty + p.extra_competitor_penalty * (len(competitors) - 1)
-            texts["competitor_count"] = texts["competitors"] = drivers[-len(competitors)]
-            texts["competitor_days_ago"] = texts["competitors"]
-        if not drivers:
-            drivers.append(
-                "our widget on the site, no competitor detected"
-                if widget
-                else "no competitor detected"
-            )
+        removed_days = (
+            days_since(widget_removed_ts, window.as_of)
+            if widget is False and widget_removed_ts
+            else None
+        )
+        detected_days = {
+            t: days_since(seen[("c", t)][0], window.as_of) if seen.get(("c", t), [""])[0] else None
+            for t in competitors
+        }
+        ages = [d for d in detected_days.values() if d is not None]
         inputs = {
             "widget_present": widget,
             "widget_removed_days_ago": removed_days,
             "competitors": competitors,
             "competitor_count": len(competitors),
-            "competitor_days_ago": newest,
+            "competitor_days_ago": min(ages) if ages else None,
         }
-        return MeasureResult(max(0.0, value), inputs, drivers, texts)
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            texts: dict[str, str] = {}
+            drivers = []
+            if widget is False:
+                texts["widget_present"] = texts["widget_removed_days_ago"] = (
+                    f"our widget removed from the site {plural(removed_days, 'day')} ago"
+                    if removed_days is not None
+                    else "our widget not detected on the site"
+                )
+                drivers.append(texts["widget_present"])
+            for tech in sorted(
+                competitors, key=lambda t: (detected_days[t] is None, detected_days[t] or 0)
+            ):
+                when = detected_days[tech]
+                drivers.append(
+                    f"competitor {tech} detected {plural(when, 'day')} ago"
+                    if when is not None
+                    else f"competitor {tech} on the site"
+                )
+            if competitors:
+                first = drivers[1 if widget is False else 0]
+                texts["competitors"] = texts["competitor_count"] = first
+                texts["competitor_days_ago"] = first
+            if not drivers:
+                drivers.append(
+                    "our widget on the site, no competitor detected"
+                    if widget
+                    else "no competitor detected"
+                )
+            return drivers, texts
+
+        return MeasureResult(max(0.0, value), inputs, words=words)
 
 
 class RelationshipParams(MeasureParams):
@@ -702,7 +751,8 @@ class RelationshipParams(MeasureParams):
 
 class RelationshipMeasure(Measure):
     """The CSM relationship: days since the last touch (fact ``last_touch``), 100 within
-    ``good_days``, 0 at ``bad_days``; minus ``no_owner_penalty`` when nobody owns the account."""
+    ``good_days``, 0 at ``bad_days``; minus ``no_owner_penalty`` when nobody owns the
+    account. No last touch and an owner: no data."""
 
     name = "relationship"
     label = "Relationship"
@@ -720,21 +770,24 @@ class RelationshipMeasure(Measure):
         days = days_since(str(last), window.as_of) if last else None
         owner = bool(account.owner_id)
         inputs = {"days_since_touch": days, "owner_assigned": owner}
-        drivers = []
-        texts: dict[str, str] = {}
-        if days is None:
-            if owner:
-                return MeasureResult(None, inputs)
-            value = 100.0
-        else:
-            value = scale(days, p.good_days, p.bad_days)
-            texts["days_since_touch"] = f"last CSM touch {plural(days, 'day')} ago"
-            drivers.append(texts["days_since_touch"])
+        if days is None and owner:
+            return MeasureResult(None, inputs)
+        value = 100.0 if days is None else scale(days, p.good_days, p.bad_days)
         if not owner:
             value = max(0.0, value - p.no_owner_penalty)
-            texts["owner_assigned"] = "no owner assigned"
-            drivers.insert(0 if days is None or days <= p.good_days else 1, "no owner assigned")
-        return MeasureResult(value, inputs, drivers, texts)
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            texts: dict[str, str] = {}
+            drivers = []
+            if days is not None:
+                texts["days_since_touch"] = f"last CSM touch {plural(days, 'day')} ago"
+                drivers.append(texts["days_since_touch"])
+            if not owner:
+                texts["owner_assigned"] = "no owner assigned"
+                drivers.insert(0 if days is None or days <= p.good_days else 1, "no owner assigned")
+            return drivers, texts
+
+        return MeasureResult(value, inputs, words=words)
 
 
 # ----------------------------------------------------------------------------------------
@@ -752,22 +805,20 @@ class GrowthParams(MeasureParams):
 
 class GrowthMeasure(Measure):
     """Revenue trend over the window: ``neutral`` when MRR is flat, up to 100 at
-    ``growth_full_pct`` growth, down to 0 at ``decline_full_pct`` decline (MRR from
-    ``mrr_changed`` events, else upgrade/downgrade amounts). Without an MRR base,
-    ± ``change_points`` per upgrade/downgrade. A cancelled subscription (event in the window
-    or ``subscription_status`` canceled) scores 0."""
+    ``growth_full_pct`` growth, down to 0 at ``decline_full_pct`` decline (MRR change from
+    ``mrr_changed`` events, else upgrade/downgrade amounts, against the MRR at the start of
+    the window). Without an MRR base, ± ``change_points`` per upgrade/downgrade. A cancelled
+    subscription (event in the window, or ``subscription_status`` canceled) scores 0."""
 
     name = "growth"
     label = "Growth"
     Params = GrowthParams
     default_weight = 10
-    default_caps = [
-        {"input": "growth.cancelled", "at_least": 1, "max": 20, "label": None},
-    ]
+    default_caps = [{"input": "growth.cancelled", "at_least": 1, "max": 20}]
     inputs = {
         "mrr": "MRR now",
         "mrr_change": "MRR change over the window",
-        "mrr_change_pct": "change / MRR at the start of the window (-1..)",
+        "mrr_change_pct": "change / MRR at the start of the window",
         "upgrades": "upgrades in the window",
         "downgrades": "downgrades in the window",
         "seats": "seats now",
@@ -775,64 +826,61 @@ class GrowthMeasure(Measure):
         "cancelled": "1 if the subscription was cancelled",
         "cancel_reason": "reason given",
     }
-    def aggregate(self, p: GrowthParams, agg: Aggregates) -> tuple[int, ...]:
-        days = p.window_days
-        updown = ["subscription_upgraded", "subscription_downgraded"]
+    TYPES = (
+        "mrr_changed",
+        "subscription_upgraded",
+        "subscription_downgraded",
+        "subscription_cancelled",
+    )
+    _CODE = {"m": 0, "u": 1, "d": 2, "c": 3}
+
+    def aggregate(self, p: GrowthParams, agg: Aggregates) -> tuple[Any, ...]:
+        # One entry per event: m/u/d/c, MRR delta, seats delta, time, cancellation reason.
         return (
-            agg.total(
-                ["mrr_changed"],
-                days,
-                "COALESCE(json_extract(attrs, '$.delta'), "
-                "json_extract(attrs, '$.mrr_after') - json_extract(attrs, '$.mrr_before'), 0)",
-            ),
-            agg.count(["mrr_changed"], days),
-            agg.total(
-                updown,
-                days,
-                "COALESCE(json_extract(attrs, '$.mrr_after') - json_extract(attrs, '$.mrr_before'), 0)",
-            ),
-            agg.count(["subscription_upgraded"], days),
-            agg.count(["subscription_downgraded"], days),
-            agg.total(
-                updown,
-                days,
-                "COALESCE(json_extract(attrs, '$.seats_after') - json_extract(attrs, '$.seats_before'), 0)",
-            ),
-            agg.latest(
-                ["subscription_cancelled"],
-                days,
-                "ts || '|' || COALESCE(json_extract(attrs, '$.reason'), '')",
+            agg.concat(
+                self.TYPES,
+                p.window_days,
+                "CASE type WHEN 'mrr_changed' THEN 'm' WHEN 'subscription_upgraded' THEN 'u' "
+                "WHEN 'subscription_downgraded' THEN 'd' ELSE 'c' END || "
+                "COALESCE(json_extract(attrs, '$.delta'), json_extract(attrs, '$.mrr_after') - "
+                "json_extract(attrs, '$.mrr_before'), '') || '|' || "
+                "COALESCE(json_extract(attrs, '$.seats_after') - json_extract(attrs, '$.seats_before'), '') "
+                "|| '|' || ts || '|' || COALESCE(json_extract(attrs, '$.reason'), '')",
             ),
         )
 
     def score(self, p: GrowthParams, account: Account, row: Any, window: Window) -> MeasureResult:
         mrr = _num(account.mrr)
         status = str(account.facts.get("subscription_status") or "").lower()
-        mrr_delta, mrr_events, updown_delta, ups, downs, seat_delta, cancel = (
-            row if row else (None, 0, None, 0, 0, None, None)
-        )
-        ups, downs = int(ups or 0), int(downs or 0)
-        if mrr is None and not status and not (mrr_events or ups or downs or cancel):
+        entries = row[0] if row else None
+        if mrr is None and not status and not entries:
             return MeasureResult(None, {"mrr": None})
-        delta = float(mrr_delta) if mrr_events else (float(updown_delta) if updown_delta else 0.0)
-        seat_delta = int(seat_delta or 0)
-        cancelled = bool(cancel) or status in ("canceled", "cancelled")
-        reason = cancel.split("|", 1)[1] if cancel else ""
-        pct = None
-        if mrr is not None and mrr - delta > 0:
-            pct = delta / (mrr - delta)
-        drivers = []
-        texts: dict[str, str] = {}
+        mrr_delta = updown_delta = 0.0
+        mrr_events = ups = downs = seat_delta = 0
+        cancel_ts, reason = "", ""
+        for entry in entries.split(SEP) if entries else ():
+            code = entry[:1]
+            delta, seats, ts, why = (entry[1:].split("|", 3) + ["", "", "", ""])[:4]
+            if code == "c":
+                if ts > cancel_ts:
+                    cancel_ts, reason = ts, why
+                continue
+            amount = _num(delta) or 0.0
+            if code == "m":
+                mrr_events += 1
+                mrr_delta += amount
+            else:
+                updown_delta += amount
+                seat_delta += int(_num(seats) or 0)
+                if code == "u":
+                    ups += 1
+                else:
+                    downs += 1
+        delta = mrr_delta if mrr_events else updown_delta
+        cancelled = bool(cancel_ts) or status in ("canceled", "cancelled")
+        pct = delta / (mrr - delta) if mrr is not None and mrr - delta > 0 else None
         if cancelled:
             value = 0.0
-            when = days_since(cancel.split("|", 1)[0], window.as_of) if cancel else None
-            text = "subscription cancelled"
-            if when is not None:
-                text += f" {plural(when, 'day')} ago"
-            if reason:
-                text += f" (reason: {reason})"
-            texts["cancelled"] = texts["cancel_reason"] = text
-            drivers.append(text)
         elif pct is not None:
             if pct >= 0:
                 value = p.neutral + (100 - p.neutral) * min(1.0, pct / p.growth_full_pct)
@@ -840,29 +888,7 @@ class GrowthMeasure(Measure):
                 value = p.neutral * (1 - min(1.0, -pct / p.decline_full_pct))
         else:
             value = max(0.0, min(100.0, p.neutral + p.change_points * (ups - downs)))
-        if pct is not None and delta:
-            word = "up" if delta > 0 else "down"
-            text = (
-                f"MRR {word} {fmt_pct(abs(pct))} ({fmt_money(round(mrr - delta, 2))} → "
-                f"{fmt_money(round(mrr, 2))}) {_days(p.window_days)}"
-            )
-        elif mrr is not None:
-            text = f"MRR steady at {fmt_money(round(mrr, 2))} {_days(p.window_days)}"
-        else:
-            text = f"{plural(ups, 'upgrade')} and {plural(downs, 'downgrade')} {_days(p.window_days)}"
-        texts["mrr_change_pct"] = texts["mrr_change"] = text
-        drivers.append(text)
         seats = account.seats
-        if seat_delta and seats is not None:
-            seat_text = f"seats {seats - seat_delta} → {seats} ({seat_delta:+d}) {_days(p.window_days)}"
-            texts["seats_change"] = seat_text
-            drivers.append(seat_text)
-        if downs:
-            texts["downgrades"] = f"{plural(downs, 'downgrade')} {_days(p.window_days)}"
-            if delta >= 0 and not cancelled:
-                drivers.append(texts["downgrades"])
-        if ups:
-            texts["upgrades"] = f"{plural(ups, 'upgrade')} {_days(p.window_days)}"
         inputs = {
             "mrr": mrr,
             "mrr_change": round(delta, 2),
@@ -874,7 +900,45 @@ class GrowthMeasure(Measure):
             "cancelled": 1 if cancelled else 0,
             "cancel_reason": reason or None,
         }
-        return MeasureResult(value, inputs, drivers, texts)
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            within = _days(p.window_days)
+            texts: dict[str, str] = {}
+            drivers = []
+            if cancelled:
+                when = days_since(cancel_ts, window.as_of) if cancel_ts else None
+                text = "subscription cancelled"
+                if when is not None:
+                    text += f" {plural(when, 'day')} ago"
+                if reason:
+                    text += f" (reason: {reason})"
+                texts["cancelled"] = texts["cancel_reason"] = text
+                drivers.append(text)
+            if pct is not None and delta:
+                text = (
+                    f"MRR {'up' if delta > 0 else 'down'} {fmt_pct(abs(pct))} "
+                    f"({fmt_money(round(mrr - delta, 2))} → {fmt_money(round(mrr, 2))}) {within}"
+                )
+            elif mrr is not None:
+                text = f"MRR steady at {fmt_money(round(mrr, 2))} {within}"
+            else:
+                text = f"{plural(ups, 'upgrade')} and {plural(downs, 'downgrade')} {within}"
+            texts["mrr_change_pct"] = texts["mrr_change"] = text
+            drivers.append(text)
+            if seat_delta and seats is not None:
+                texts["seats_change"] = (
+                    f"seats {seats - seat_delta} → {seats} ({seat_delta:+d}) {within}"
+                )
+                drivers.append(texts["seats_change"])
+            if downs:
+                texts["downgrades"] = f"{plural(downs, 'downgrade')} {within}"
+                if delta >= 0 and not cancelled:
+                    drivers.append(texts["downgrades"])
+            if ups:
+                texts["upgrades"] = f"{plural(ups, 'upgrade')} {within}"
+            return drivers, texts
+
+        return MeasureResult(value, inputs, words=words)
 
 
 class LifecycleParams(MeasureParams):
@@ -900,23 +964,31 @@ class LifecycleMeasure(Measure):
     def score(
         self, p: LifecycleParams, account: Account, row: Any, window: Window
     ) -> MeasureResult:
-        renewal = parse_date(account.get("renewal_date"))
+        renewal = parse_date(account.renewal_date or account.facts.get("renewal_date"))
         stage = account.lifecycle_stage
         if renewal is None:
             return MeasureResult(None, {"renewal_date": None, "lifecycle_stage": stage})
         days = (renewal - window.today).days
         if days < 0:
             value = p.lapsed_score
-            text = f"renewal date {renewal.isoformat()} passed {plural(-days, 'day')} ago"
+        elif days > p.soon_days:
+            value = 100.0
         else:
-            value = 100.0 if days > p.soon_days else p.due_score + (100 - p.due_score) * days / p.soon_days
-            text = f"renewal in {plural(days, 'day')} ({renewal.isoformat()})"
+            value = p.due_score + (100 - p.due_score) * days / p.soon_days
         inputs = {
             "renewal_date": renewal.isoformat(),
             "days_to_renewal": days,
             "lifecycle_stage": stage,
         }
-        return MeasureResult(value, inputs, [text], {"days_to_renewal": text})
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            if days < 0:
+                text = f"renewal date {renewal.isoformat()} passed {plural(-days, 'day')} ago"
+            else:
+                text = f"renewal in {plural(days, 'day')} ({renewal.isoformat()})"
+            return [text], {"days_to_renewal": text, "renewal_date": text}
+
+        return MeasureResult(value, inputs, words=words)
 
 
 # ----------------------------------------------------------------------------------------
@@ -932,9 +1004,7 @@ def _weight_units(weights: dict[str, float]) -> tuple[dict[str, int], int]:
         places = max(places, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
     places = min(places, 6)
     factor = 10**places
-    return {
-        n: int(Decimal(repr(float(w))) * factor) for n, w in weights.items()
-    }, factor
+    return {n: int(Decimal(repr(float(w))) * factor) for n, w in weights.items()}, factor
 
 
 class WeightedSettings(ModelSettings):
@@ -958,7 +1028,9 @@ class WeightedModel(HealthModel):
         super().__init__(model_name, settings, ctx)
         where = f"health.models.{model_name}"
         if not settings.weights:
-            raise ctx.fail(f"{where}.weights", "needs at least one measure", hint="e.g. billing = 20")
+            raise ctx.fail(
+                f"{where}.weights", "needs at least one measure", hint="e.g. billing = 20"
+            )
         for name, weight in settings.weights.items():
             if name not in ctx.measures:
                 raise ctx.fail(
@@ -967,9 +1039,17 @@ class WeightedModel(HealthModel):
                     hint=f"known: {', '.join(sorted(ctx.measures))}",
                 )
             if weight < 0:
-                raise ctx.fail(f"{where}.weights.{name}", f"weight {weight:g} is negative", hint="use 0 or more")
+                raise ctx.fail(
+                    f"{where}.weights.{name}",
+                    f"weight {weight:g} is negative",
+                    hint="use 0 or more",
+                )
         if not any(w > 0 for w in settings.weights.values()):
-            raise ctx.fail(f"{where}.weights", "every weight is 0", hint="give at least one measure a weight above 0")
+            raise ctx.fail(
+                f"{where}.weights",
+                "every weight is 0",
+                hint="give at least one measure a weight above 0",
+            )
         try:
             check_bands(settings.bands, 0, 100, "(scores are 0-100)")
         except ValueError as exc:
@@ -995,7 +1075,9 @@ class WeightedModel(HealthModel):
     def conditions(self) -> list[Cap]:
         return list(self.settings.caps)
 
-    def combine(self, results: dict[str, MeasureResult], lookup: Lookup) -> Outcome:
+    def combine(
+        self, results: dict[str, MeasureResult], lookup: Lookup, *, detail: bool = False
+    ) -> Outcome:
         numerator = denominator = 0
         present: list[tuple[str, int, int]] = []
         for name, units in self.units.items():
@@ -1006,62 +1088,57 @@ class WeightedModel(HealthModel):
             denominator += units
             present.append((name, units, value_h))
         weights = self.weights
+        details: dict[str, Any] = {"bands": self.bands}
         if not denominator:
-            return Outcome(None, None, None, weights=weights, details={"bands": self.bands, "excluded": list(self.units)})
-        exact = numerator // denominator  # cut after the 2nd decimal: rounds like the exact value
-        parts = []
-        for name, units, value_h in present:
-            q, r = divmod(units * value_h, denominator)
-            parts.append([name, units, value_h, q, r])
-        short = exact - sum(p[3] for p in parts)
-        # Largest remainders get the missing hundredths, so the stated lines add up exactly.
-        for part in sorted(parts, key=lambda p: -p[4])[:short]:
-            part[3] += 1
-        total_w = denominator / self.factor
-        contributions = [
-            Contribution(
-                name,
-                self.ctx.measures[name].label or name,
-                amount,
-                weight=weights[name],
-                measure_h=value_h,
-                detail=f"{weights[name]:g}/{total_w:g} × {value_h / 100:.2f}",
-            )
-            for name, units, value_h, amount, _ in parts
+            details["excluded"] = list(self.units)
+            return Outcome(None, None, None, details=details, weights=weights)
+        # Exact value cut after the 2nd decimal: rounding it half up gives the same integer as
+        # rounding the exact value (every .5 boundary is a multiple of 0.01).
+        exact = numerator // denominator
+        # Drivers: points each measure costs against a perfect 100, worst first.
+        drivers: list[tuple[float, Any]] = [
+            ((value_h - 10000) * units / denominator / 100, results[name])
+            for name, units, value_h in present
         ]
-        drivers: list[tuple[float, str]] = []
-        for name, units, value_h, _, _ in parts:
-            impact = (value_h - 10000) * units / denominator / 100  # points lost vs a perfect 100
-            for k, text in enumerate(results[name].drivers):
-                drivers.append((impact + k * 1e-6, text))
-        capped_by = None
+        contributions: list[Contribution] = []
+        if detail:
+            parts = []
+            for name, units, value_h in present:
+                q, r = divmod(units * value_h, denominator)
+                parts.append([name, units, value_h, q, r])
+            short = exact - sum(part[3] for part in parts)
+            # Largest remainders get the missing hundredths: the stated lines add up exactly.
+            for part in sorted(parts, key=lambda part: -part[4])[:short]:
+                part[3] += 1
+            total_w = denominator / self.factor
+            contributions = [
+                Contribution(
+                    name,
+                    self.ctx.measures[name].label or name,
+                    amount,
+                    weight=weights[name],
+                    measure_h=value_h,
+                    detail=f"{weights[name]:g} / {total_w:g} × {value_h / 100:.2f}",
+                )
+                for name, units, value_h, amount, _ in parts
+            ]
+            details["weight_total"] = total_w
+            details["excluded"] = [n for n in self.units if results[n].value_h is None]
         for cap in self.settings.caps:
             value = lookup.value(cap)
             cap_h = hundredths(cap.max)
-            if cap.holds(value) and exact > cap_h:
-                capped_by = (cap, value)
+            if exact > cap_h and cap.holds(value):
                 reason = lookup.describe(cap, value)
-                contributions.append(
-                    Contribution("cap", f"capped at {cap.max:g}: {reason}", cap_h - exact)
-                )
+                if detail:
+                    contributions.append(
+                        Contribution("cap", f"capped at {cap.max:g}: {reason}", cap_h - exact)
+                    )
+                    details["capped_by"] = cap.source_text()
                 drivers.append((-1000.0, f"score capped at {cap.max:g}: {reason}"))
                 exact = cap_h
         score = (exact + 50) // 100
-        details = {
-            "bands": self.bands,
-            "weight_total": total_w,
-            "excluded": [n for n in self.units if results[n].value_h is None],
-        }
-        if capped_by:
-            details["capped_by"] = capped_by[0].input or capped_by[0].source_text()
         return Outcome(
-            exact,
-            score,
-            band_for(score, self.bands),
-            contributions,
-            drivers,
-            details,
-            weights,
+            exact, score, band_for(score, self.bands), contributions, drivers, details, weights
         )
 
 
@@ -1085,10 +1162,13 @@ class PointsModel(HealthModel):
         super().__init__(model_name, settings, ctx)
         where = f"health.models.{model_name}"
         if settings.max <= settings.min:
-            raise ctx.fail(f"{where}.max", f"max {settings.max:g} must be above min {settings.min:g}")
+            raise ctx.fail(
+                f"{where}.max", f"max {settings.max:g} must be above min {settings.min:g}"
+            )
         if not settings.min <= settings.base <= settings.max:
             raise ctx.fail(
-                f"{where}.base", f"base {settings.base:g} is outside {settings.min:g}..{settings.max:g}"
+                f"{where}.base",
+                f"base {settings.base:g} is outside {settings.min:g}..{settings.max:g}",
             )
         try:
             check_bands(settings.bands, settings.min, settings.max, "points")
@@ -1111,7 +1191,9 @@ class PointsModel(HealthModel):
     def conditions(self) -> list[PointsRule]:
         return list(self.settings.rules)
 
-    def combine(self, results: dict[str, MeasureResult], lookup: Lookup) -> Outcome:
+    def combine(
+        self, results: dict[str, MeasureResult], lookup: Lookup, *, detail: bool = False
+    ) -> Outcome:
         s = self.settings
         contributions = [Contribution("base", "base points", self.base_h)]
         drivers: list[tuple[float, str]] = []

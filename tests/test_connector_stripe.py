@@ -69,6 +69,10 @@ def fresh_copy(sandbox: Sandbox) -> dict[str, dict[str, dict]]:
     return copy
 
 
+def objects_of(copy: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
+    return {stream: copy[stream] for stream in OBJECTS}
+
+
 def default_cards(sandbox: Sandbox, api: StripeAPI) -> int:
     http = httpx.Client(transport=sandbox.transport(), base_url="https://api.stripe.com", auth=(KEY, ""))
     customers = http.get("/v1/customers", params={"limit": 100}).json()["data"]
@@ -124,7 +128,7 @@ def test_incremental_after_three_days_applies_exactly_the_changes(env):
     changed = {i for stream in OBJECTS for i, d in after[stream].items() if before[stream].get(i) != d}
     assert changed and changed <= touched
     fresh = fresh_copy(sandbox)
-    assert after == {stream: fresh[stream] for stream in OBJECTS}
+    assert after == objects_of(fresh)
     assert set(fresh["events"]) <= set(rows(store, "events"))
 
 
@@ -136,7 +140,7 @@ def test_stale_bookmark_means_a_full_reread_with_a_note(env):
     assert all(r.status == "ok" for r in results.values())
     assert any("older than Stripe's 30-day event window" in n for n in results["events"].notes)
     assert results["customers"].requests >= 1 and results["invoices"].records == api.count("invoices")
-    assert live(store) == {stream: fresh_copy(sandbox)[stream] for stream in OBJECTS}
+    assert live(store) == objects_of(fresh_copy(sandbox))
     runs = store.runs(kind="sync")
     assert any("full re-read" in (r["note"] or "") for r in runs)
     assert sum(r.requests for r in run(sandbox, store).values()) == 1  # and incremental again
@@ -151,7 +155,7 @@ def test_unknown_cursor_falls_back_to_a_full_reread(env):
     assert all(r.status == "ok" for r in results.values())
     assert any("no longer knows the bookmarked event" in n for n in results["events"].notes)
     assert results["subscriptions"].requests == 1
-    assert live(store) == {stream: fresh_copy(sandbox)[stream] for stream in OBJECTS}
+    assert live(store) == objects_of(fresh_copy(sandbox))
 
 
 @pytest.mark.parametrize(
@@ -170,7 +174,7 @@ def test_faults_are_retried_without_loss_or_duplicates(env, kind, params):
     results = run(sandbox, store)
     assert results["events"].status == "ok" and results["events"].retries == 2
     fresh = fresh_copy(sandbox)
-    assert live(store) == {stream: fresh[stream] for stream in OBJECTS}
+    assert live(store) == objects_of(fresh)
     assert len(rows(store, "invoices")) == api.count("invoices")
 
 
@@ -184,7 +188,7 @@ def test_429_storm_on_every_first_request(env):
     assert all(r.status == "ok" for r in results.values()), {n: r.error for n, r in results.items()}
     assert sum(r.retries for r in results.values()) == 25
     assert api.status_counts[429] == 25
-    assert live(store) == {stream: fresh_copy(sandbox)[stream] for stream in OBJECTS}
+    assert live(store) == objects_of(fresh_copy(sandbox))
 
 
 def test_crash_mid_listing_resumes_after_the_last_stored_id(env):

@@ -77,8 +77,19 @@ def _rows(store: Any, band: str | None) -> list[dict[str, Any]]:
     metavar="DAYS",
     help="Rebuild the daily history of the last DAYS days from the timeline, then today.",
 )
-@click.option("--explain", "explain_account", metavar="ACCOUNT", help="Show one account's whole calculation (id, domain or name).")
-@click.option("--limit", type=click.IntRange(0), default=50, show_default=True, help="Rows in the table (0 = all).")
+@click.option(
+    "--explain",
+    "explain_account",
+    metavar="ACCOUNT",
+    help="Show one account's whole calculation (id, domain or name).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=50,
+    show_default=True,
+    help="Rows in the table (0 = all).",
+)
 @click.option("--no-compute", is_flag=True, help="List the stored scores without recomputing.")
 @pass_env
 def health(
@@ -134,14 +145,21 @@ def health(
         console.print(
             f"Scored {result.accounts} accounts ({kind}: {result.reason}) in "
             f"{result.duration_s:.2f} s"
-            + (f", history rebuilt for {result.backfilled_days} days" if result.backfilled_days else ""),
+            + (
+                f", history rebuilt for {result.backfilled_days} days"
+                if result.backfilled_days
+                else ""
+            ),
             highlight=False,
         )
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["band"] or "none"] = counts.get(row["band"] or "none", 0) + 1
     console.print(
-        "  ".join(f"[{_style(b)}]{b}[/] {n}" for b, n in sorted(counts.items(), key=lambda kv: BAND_ORDER.get(kv[0], 3)))
+        "  ".join(
+            f"[{_style(b)}]{b}[/] {n}"
+            for b, n in sorted(counts.items(), key=lambda kv: BAND_ORDER.get(kv[0], 3))
+        )
         or "No scores yet: run 'hub map' first, then 'hub health'."
     )
     shown = rows if limit == 0 else rows[:limit]
@@ -167,7 +185,9 @@ def health(
         )
     console.print(table)
     if len(rows) > len(shown):
-        console.print(f"… {len(rows) - len(shown)} more (--limit 0 shows all, --json for everything)")
+        console.print(
+            f"… {len(rows) - len(shown)} more (--limit 0 shows all, --json for everything)"
+        )
     if any(r["override_value"] is not None for r in shown):
         console.print("* CSM override in force (the computed score is kept: see --explain)")
 
@@ -217,11 +237,19 @@ def print_explain(data: dict[str, Any]) -> None:
     console.print(table)
     details = data["details"]
     if not weighted and "rules" in details:
-        rules = Table(title=f"Points (base {details['base']:g}, range {details['min']:g}..{details['max']:g})")
+        rules = Table(
+            title=f"Points (base {details['base']:g}, range {details['min']:g}..{details['max']:g})"
+        )
         for col in ("rule", "on", "value", "holds", "points"):
             rules.add_column(col)
         for r in details["rules"]:
-            rules.add_row(str(r["rule"]), r["on"], _fmt(r["value"]), r["held"] or "no", f"{r['points']:+g}" if r["held"] else "")
+            rules.add_row(
+                str(r["rule"]),
+                r["on"],
+                _fmt(r["value"]),
+                r["held"] or "no",
+                f"{r['points']:+g}" if r["held"] else "",
+            )
         console.print(rules)
     lines = Table(title="Calculation (lines add up exactly)")
     lines.add_column("line")
@@ -252,7 +280,9 @@ def print_explain(data: dict[str, Any]) -> None:
             f"(from {o['source']}): {o['reason']}; computed score {data['computed_score']} is kept",
             highlight=False,
         )
-    bands = ", ".join(f"{n} ≥ {v:g}" for n, v in sorted(data["bands"].items(), key=lambda kv: -kv[1]))
+    bands = ", ".join(
+        f"{n} ≥ {v:g}" for n, v in sorted(data["bands"].items(), key=lambda kv: -kv[1])
+    )
     console.print(
         f"Shown score [bold]{_fmt(data['score'])}[/], band [{_style(data['band'])}]{data['band'] or 'none'}[/] "
         f"({bands}); trend 7d {arrow(data['trend_7d'])} {_fmt(data['trend_7d'])}, "
@@ -262,7 +292,10 @@ def print_explain(data: dict[str, Any]) -> None:
     if data["event_counts"]:
         console.print(
             "Event counts: "
-            + "; ".join(f"{'+'.join(e['events'])} in {e['days']} d = {e['count']}" for e in data["event_counts"]),
+            + "; ".join(
+                f"{'+'.join(e['events'])} in {e['days']} d = {e['count']}"
+                for e in data["event_counts"]
+            ),
             highlight=False,
         )
     console.print("Drivers:", highlight=False)
@@ -293,9 +326,14 @@ def override(
         )
         return
     if value is None:
-        raise ConfigError("give the override VALUE (0-100)", hint="hub health override ACCOUNT 80 --reason … --until YYYY-MM-DD")
+        raise ConfigError(
+            "give the override VALUE (0-100)",
+            hint="hub health override ACCOUNT 80 --reason … --until YYYY-MM-DD",
+        )
     if not reason:
-        raise ConfigError("an override needs --reason", hint='e.g. --reason "exec sponsor confirmed renewal"')
+        raise ConfigError(
+            "an override needs --reason", hint='e.g. --reason "exec sponsor confirmed renewal"'
+        )
     if not until:
         raise ConfigError("an override needs --until YYYY-MM-DD", hint="the last day it holds")
     row = set_override(store, account, value, reason, until, config)

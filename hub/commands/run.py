@@ -67,6 +67,12 @@ def run(env: Env, once: bool, dry_run: bool) -> None:
     "--seed", default=42, show_default=True, help="World seed: the same seed tells the same story."
 )
 @click.option(
+    "--db",
+    "demo_db",
+    type=click.Path(dir_okay=False),
+    help="Database to create (default ./hub-demo.db; replaced if it is a hub database).",
+)
+@click.option(
     "--weeks",
     default=4,
     show_default=True,
@@ -74,10 +80,10 @@ def run(env: Env, once: bool, dry_run: bool) -> None:
     help="Simulated weeks of incremental cycles after the first sync.",
 )
 @pass_env
-def demo(env: Env, companies: int, seed: int, weeks: int) -> None:
+def demo(env: Env, companies: int, seed: int, demo_db: str | None, weeks: int) -> None:
     """Run the whole product against the built-in sandbox: no config, no credentials."""
     from hub.demo import run_demo
 
     run_demo(
-        env.db_path or "hub-demo.db", companies=companies, seed=seed, weeks=weeks, console=console
+        demo_db or env.db_path or "hub-demo.db", companies=companies, seed=seed, weeks=weeks, console=console
     )
