@@ -51,7 +51,7 @@ TOOL_NAMES = {
 
 def world_size(opts: Options) -> int:
     # Companies; each has ~4 HubSpot contacts, ~15 Stripe objects, ~6 Zendesk records.
-    return opts.pick(smoke=60, quick=2500, full=25000)
+    return opts.pick(smoke=60, quick=2000, full=25000)
 
 
 def builtwith_domains(companies: int, seed: int) -> list[str]:

@@ -46,14 +46,17 @@ def missing_connectors(names: tuple[str, ...] = CONNECTORS) -> list[str]:
 
 def connector_for(
     name: str,
-    url: str,
+    url: str | None,
     *,
     limits: str = "off",
     time_scale: float = 1.0,
     extra: dict[str, Any] | None = None,
     connection: str | None = None,
 ) -> Connector:
-    """A connector for the sandbox at ``url``; ``limits`` is ``off``, ``scaled`` or ``real``."""
+    """A connector for the sandbox at ``url``; ``limits`` is ``off``, ``scaled`` or ``real``.
+
+    ``url=None`` keeps the API's own base URL (for an in-process ``sandbox.transport()``).
+    """
     cls = connector_class(name)
     if cls is None:
         raise RuntimeError(f"connector {name!r} is not installed")
@@ -70,7 +73,7 @@ def connector_for(
             ]
 
         cls = type(f"Scaled{cls.__name__}", (cls,), {"rate_limits": scaled})
-    settings = {**credentials(name), "base_url": url, **(extra or {})}
+    settings = {**credentials(name), **({"base_url": url} if url else {}), **(extra or {})}
     return cls(settings, connection=connection or name)
 
 

@@ -68,7 +68,15 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hub import clock
 from hub.errors import ConfigError
@@ -219,16 +227,22 @@ def parse_date(value: Any) -> dt.date | None:
 
 
 def days_since(ts: str | None, as_of: dt.datetime) -> int | None:
-    """Whole days from an ISO timestamp to ``as_of`` (never negative); None if no timestamp."""
+    """Calendar days from an ISO UTC timestamp (or date) to ``as_of``'s day, never negative
+    ("yesterday" is 1 day ago); None if there is no timestamp."""
     if not ts:
         return None
+    text = str(ts)
     try:
-        moment = clock.parse(ts)
+        if len(text) >= 10 and text[4] == "-" and (len(text) == 10 or text.endswith("Z")):
+            day = dt.date(int(text[:4]), int(text[5:7]), int(text[8:10]))
+        else:
+            moment = clock.parse(text)
+            if moment is None:
+                return None
+            day = moment.date()
     except (ValueError, OverflowError):
         return None
-    if moment is None:
-        return None
-    return max(0, (as_of - moment).days)
+    return max(0, (as_of.date() - day).days)
 
 
 # Phrases for event counts in driver texts ("2 failed payments in the last 30 days").
@@ -632,6 +646,22 @@ class _Comparison(_Strict):
     below: float | None = None
     at_most: float | None = None
     equals: float | bool | str | None = None
+    _op: tuple[str, Any] | None = PrivateAttr(default=None)
+
+    def op(self) -> tuple[str, Any]:
+        """The one comparison given, as (name, threshold) (computed once)."""
+        if self._op is None:
+            self._op = _one_op(self, required=True)
+        return self._op
+
+    def test(self, value: Any) -> bool:
+        name, threshold = self.op()
+        return _test(name, threshold, value)
+
+    def op_text(self) -> str:
+        name, threshold = self.op()
+        shown = f"{threshold:g}" if isinstance(threshold, float) else str(threshold)
+        return f"{_OPS[name][1]} {shown}"
 
 
 class Tier(_Comparison):
@@ -709,17 +739,11 @@ class PointsRule(Condition):
         """Points this rule gives for ``value`` and the condition that held, or None."""
         if self.tiers is not None:
             for tier in self.tiers:
-                op, threshold = _one_op(tier, required=True)
-                if _test(op, threshold, value):
-                    return tier.points, f"{_OPS[op][1]} {threshold:g}" if isinstance(
-                        threshold, float
-                    ) else f"{_OPS[op][1]} {threshold}"
+                if tier.test(value):
+                    return tier.points, tier.op_text()
             return None
-        op, threshold = _one_op(self, required=True)
-        if _test(op, threshold, value):
-            return float(self.points), f"{_OPS[op][1]} {threshold:g}" if isinstance(
-                threshold, float
-            ) else f"{_OPS[op][1]} {threshold}"
+        if self.test(value):
+            return float(self.points), self.op_text()
         return None
 
 
@@ -734,8 +758,7 @@ class Cap(Condition):
         return self
 
     def holds(self, value: Any) -> bool:
-        op, threshold = _one_op(self, required=True)
-        return _test(op, threshold, value)
+        return self.test(value)
 
 
 class Lookup:
@@ -1275,29 +1298,42 @@ class _Plan:
         self.handles: dict[str, tuple[Any, ...]] = {}  # measure stream key -> handles
         self.specs: dict[tuple[tuple[str, ...], int], Any] = {}  # event-count spec -> handle
         self.tally: int | None = None
-        self._keys: dict[tuple[tuple[str, ...], int], tuple[str, ...]] = {}
+        self.getters: dict[Any, Callable[[tuple[Any, ...], dict[str, int]], tuple[Any, ...]]] = {}
 
     def finish(self) -> None:
+        """Compile, per measure, a function from (row, tally) to its values."""
         found = self.agg.count_column()
-        if found is None:
-            return
-        self.tally, windows = found
-        for handle in [*(h for hs in self.handles.values() for h in hs), *self.specs.values()]:
-            if isinstance(handle, tuple):
-                _, types, days = handle
-                tags = [str(i) for i, d in enumerate(windows) if d <= days]
-                self._keys[(types, days)] = tuple(t + tag for t in types for tag in tags)
+        self.tally, windows = found if found is not None else (None, [])
 
-    def values(
-        self, handles: tuple[Any, ...], row: tuple[Any, ...], tally: dict[str, int]
-    ) -> tuple[Any, ...]:
-        out = []
-        for h in handles:
-            if h.__class__ is int:
-                out.append(row[h])
-            else:
-                out.append(sum(tally.get(k, 0) for k in self._keys[(h[1], h[2])]))
-        return tuple(out)
+        def compile_(handles: tuple[Any, ...]) -> Callable[..., tuple[Any, ...]]:
+            parts: list[Any] = []
+            for h in handles:
+                if h.__class__ is int:
+                    parts.append(h)
+                else:
+                    _, types, days = h
+                    tags = [str(i) for i, d in enumerate(windows) if d <= days]
+                    parts.append(tuple(t + tag for t in types for tag in tags))
+            if all(p.__class__ is int for p in parts):
+                if not parts:
+                    return lambda row, tally: ()
+                cols = tuple(parts)
+                return lambda row, tally: tuple([row[i] for i in cols])
+
+            def get(row: tuple[Any, ...], tally: dict[str, int]) -> tuple[Any, ...]:
+                return tuple(
+                    [
+                        row[p] if p.__class__ is int else sum([tally.get(k, 0) for k in p])
+                        for p in parts
+                    ]
+                )
+
+            return get
+
+        for key, handles in self.handles.items():
+            self.getters[key] = compile_(handles)
+        for spec, handle in self.specs.items():
+            self.getters[spec] = compile_((handle,))
 
     def tally_of(self, row: tuple[Any, ...] | None) -> dict[str, int]:
         if row is None or self.tally is None or not row[self.tally]:
@@ -1320,16 +1356,24 @@ def _evaluate(
     results: dict[str, MeasureResult] = {}
     measures = settings.measures
     tally = plan.tally_of(row)
+    getters = plan.getters
     for name, (params, key) in resolved.params.items():
-        values = None if row is None else plan.values(plan.handles[key], row, tally)
+        values = None if row is None else getters[key](row, tally)
         result = measures[name].score(params, account, values, window)
-        if result.value is not None:
-            value = float(result.value)
-            result.value_h = hundredths(100.0 if value > 100 else 0.0 if value < 0 else value)
+        value = result.value
+        if value is not None:
+            value = 100.0 if value > 100 else 0.0 if value < 0 else float(value)
+            # hundredths(), inlined: this runs for every measure of every account.
+            scaled = value * 100
+            near = math.floor(scaled + 0.5)
+            if abs(scaled - near + 0.5) > 1e-6 and abs(scaled - near - 0.5) > 1e-6:
+                result.value_h = int(near)
+            else:
+                result.value_h = hundredths(value)
         results[name] = result
     counts: dict[tuple[tuple[str, ...], int], int] = {}
     for spec in resolved.specs:
-        counts[spec] = plan.values((plan.specs[spec],), row, tally)[0] if row is not None else 0
+        counts[spec] = getters[spec](row, tally)[0] if row is not None else 0
     lookup = Lookup(account, results, counts)
     outcome = resolved.model.combine(results, lookup, detail=detail)
     override = _active_override(account, stored_override, window.as_of, historical=historical)

@@ -61,6 +61,18 @@ DEFAULT_RENEWAL_PATTERN = "renew"
 LINK = "https://app.hubspot.com/contacts/_/record/{type}/{id}"
 
 
+def _override(props: dict[str, Any]) -> dict[str, Any] | str:
+    """The CSM's override from the hub-owned properties ("" clears a previous one)."""
+    value = _number(props.get("hub_health_override"))
+    if value is None:
+        return ""
+    return {
+        "value": int(value),
+        "reason": props.get("hub_health_override_reason") or "",
+        "until": (props.get("hub_health_override_until") or "")[:10] or None,
+    }
+
+
 def _company_key(company_id: Any) -> str:
     return MappingContext.entity_key(SOURCE, "company", company_id)
 
@@ -210,6 +222,7 @@ class HubSpotMapping(Mapping):
             "customer_since": became_customer or props.get("createdate") or data.get("createdAt"),
             "nps": _number(props.get(nps_property)) if nps_property else None,
             "last_touch": props.get("notes_last_contacted"),
+            "health_override": _override(props),
         }
         entity = ctx.entity(
             SOURCE,

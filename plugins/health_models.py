@@ -22,6 +22,7 @@ Models: ``weighted`` (Σ weight·measure / Σ weight of measures with data, opti
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal
 from typing import Any, Literal
@@ -413,7 +414,12 @@ def _card_days_left(card: Any, today: dt.date) -> int | None:
     """``"2026-11"`` → days from today to the card's last valid day (negative = expired)."""
     if not card:
         return None
-    match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", str(card))
+    return _card_days(str(card), today)
+
+
+@functools.lru_cache(maxsize=4096)
+def _card_days(card: str, today: dt.date) -> int | None:
+    match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", card)
     if not match:
         return None
     year, month = int(match.group(1)), int(match.group(2))
@@ -648,7 +654,7 @@ class TechnographicsMeasure(Measure):
                 self.TYPES,
                 p.lookback_days,
                 "substr(type, 1, 1) || CASE WHEN type LIKE '%detected' THEN 'd' ELSE 'r' END "
-                "|| ts || '|' || COALESCE(json_extract(attrs, '$.technology'), '?')",
+                "|| ts || '|' || COALESCE(json_extract(attrs, '$.technology'), '')",
             ),
         )
 

@@ -627,6 +627,17 @@ def test_tasks_complete_and_snapshot_diff(fresh):
                           {"propertyName": "hs_object_id", "operator": "EQ", "value": tid}],
     ).json()  # fmt: skip
     assert body["total"] == 1
+    # A marker inside punctuation is still a token.
+    client.patch(
+        f"/crm/v3/objects/tasks/{tid}",
+        json={"properties": {"hs_task_body": "Call.\n(ref hubtask00ff)"}},
+    )
+    found = search(
+        client,
+        "tasks",
+        [{"propertyName": "hs_task_body", "operator": "CONTAINS_TOKEN", "value": "hubtask00ff"}],
+    )
+    assert [r["id"] for r in found.json()["results"]] == [tid]
 
 
 def test_merge_through_the_api(fresh):
@@ -693,7 +704,9 @@ def test_property_history(fresh):
     )
     assert ok.status_code == 200 and all("propertiesWithHistory" in r for r in ok.json()["results"])
     # Seeded churn and unsubscribes come with their history.
-    churned = [c for c in api.objects("companies") if c["properties"].get("lifecyclestage") == "other"]
+    churned = [
+        c for c in api.objects("companies") if c["properties"].get("lifecyclestage") == "other"
+    ]
     read = client.get(
         f"/crm/v3/objects/companies/{churned[0]['id']}",
         params={"propertiesWithHistory": "lifecyclestage"},
@@ -774,6 +787,7 @@ def test_associations_v4(fresh):
     task = client.post(
         "/crm/v3/objects/tasks", json={"properties": {"hs_timestamp": "2026-12-01T00:00:00Z"}}
     ).json()
+    assert task["properties"]["hs_task_status"] == "NOT_STARTED"  # HubSpot's default
     put = client.put(f"/crm/v4/objects/tasks/{task['id']}/associations/default/companies/{company}")
     assert (
         put.status_code == 200

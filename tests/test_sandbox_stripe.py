@@ -74,7 +74,9 @@ def test_envelope_has_more_and_newest_first(seeded, http):
     assert last["has_more"] is False and len(last["data"]) == 40
 
 
-@pytest.mark.parametrize("resource", ["payment_methods", "subscriptions", "invoices", "charges", "events"])
+@pytest.mark.parametrize(
+    "resource", ["payment_methods", "subscriptions", "invoices", "charges", "events"]
+)
 def test_full_walk_matches_counts(seeded, http, resource):
     _, api = seeded
     params = {"status": "all"} if resource == "subscriptions" else {}
@@ -165,22 +167,32 @@ def test_validation_errors(seeded, http):
         "request_log_url": missing.json()["error"]["request_log_url"],
     }
     route = http.get("/v1/nothing-here")
-    assert route.status_code == 404 and "Unrecognized request URL" in route.json()["error"]["message"]
+    assert (
+        route.status_code == 404 and "Unrecognized request URL" in route.json()["error"]["message"]
+    )
     version = http.get("/v1/customers", headers={"Stripe-Version": "yesterday"})
     assert version.status_code == 400
 
 
 def test_expand(seeded, http):
     _, api = seeded
-    customers = http.get("/v1/customers", params={"limit": 100, "expand[]": "data.invoice_settings.default_payment_method"}).json()
+    customers = http.get(
+        "/v1/customers",
+        params={"limit": 100, "expand[]": "data.invoice_settings.default_payment_method"},
+    ).json()
     cards = [c["invoice_settings"]["default_payment_method"] for c in customers["data"]]
     assert any(isinstance(card, dict) and card["card"]["exp_year"] > 2000 for card in cards)
     assert all(card is None or isinstance(card, dict) for card in cards)
     invoices = http.get("/v1/invoices", params={"limit": 5, "expand[0]": "data.customer"}).json()
     assert all(i["customer"]["object"] == "customer" for i in invoices["data"])
-    deep = http.get("/v1/invoices", params={"limit": 2, "expand[]": "data.customer.invoice_settings.default_payment_method"}).json()
+    deep = http.get(
+        "/v1/invoices",
+        params={"limit": 2, "expand[]": "data.customer.invoice_settings.default_payment_method"},
+    ).json()
     assert all(isinstance(i["customer"], dict) for i in deep["data"])
-    one = http.get(f"/v1/subscriptions/{api.subscription_id_for(1)}", params={"expand[]": "customer"}).json()
+    one = http.get(
+        f"/v1/subscriptions/{api.subscription_id_for(1)}", params={"expand[]": "customer"}
+    ).json()
     assert one["customer"]["id"] == api.customer_id_for(1)
     assert http.get("/v1/invoices", params={"expand[]": "data.nonsense"}).status_code == 400
     assert http.get("/v1/invoices", params={"expand[]": "customer"}).status_code == 400
@@ -197,12 +209,23 @@ def test_auth(seeded):
     wrong = client(sandbox, auth=("sk_test_wrongsecret9876", "")).get("/v1/customers")
     assert wrong.status_code == 401
     error = wrong.json()["error"]
-    assert error == {"message": "Invalid API Key provided: sk_test_***********9876", "type": "invalid_request_error", "request_log_url": error["request_log_url"]}
+    assert error == {
+        "message": "Invalid API Key provided: sk_test_***********9876",
+        "type": "invalid_request_error",
+        "request_log_url": error["request_log_url"],
+    }
     assert "wrongsecret" not in wrong.text
-    bearer = client(sandbox, auth=None, headers={"Authorization": f"Bearer {KEY}"}).get("/v1/customers")
+    bearer = client(sandbox, auth=None, headers={"Authorization": f"Bearer {KEY}"}).get(
+        "/v1/customers"
+    )
     assert bearer.status_code == 200
     basic = base64.b64encode(f"{KEY}:".encode()).decode()
-    assert client(sandbox, auth=None, headers={"Authorization": f"Basic {basic}"}).get("/v1/customers").status_code == 200
+    assert (
+        client(sandbox, auth=None, headers={"Authorization": f"Basic {basic}"})
+        .get("/v1/customers")
+        .status_code
+        == 200
+    )
 
 
 def test_rate_limit_body_under_enforce_limits():
@@ -260,7 +283,9 @@ def test_events_keep_30_days_and_old_cursors_fail():
     gone = http.get("/v1/events", params={"ending_before": newest})
     assert gone.status_code == 400 and gone.json()["error"]["param"] == "ending_before"
     api.faults.inject("cursor_expired", path=r"/v1/events")
-    fresh = http.get("/v1/events", params={"limit": 1}).json()["data"][0]["id"]  # no cursor: not consumed
+    fresh = http.get("/v1/events", params={"limit": 1}).json()["data"][0][
+        "id"
+    ]  # no cursor: not consumed
     expired = http.get("/v1/events", params={"starting_after": fresh})
     assert expired.status_code == 400 and expired.json()["error"]["code"] == "resource_missing"
     assert http.get("/v1/events", params={"starting_after": fresh}).status_code == 200
@@ -269,7 +294,15 @@ def test_events_keep_30_days_and_old_cursors_fail():
 def test_event_types_and_previous_attributes(seeded, http):
     events = walk(http, "/v1/events")
     types = {e["type"] for e in events}
-    assert {"invoice.created", "invoice.finalized", "invoice.paid", "invoice.payment_failed", "charge.succeeded", "charge.failed", "customer.subscription.updated"} <= types
+    assert {
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "charge.succeeded",
+        "charge.failed",
+        "customer.subscription.updated",
+    } <= types
     for event in events:
         assert event["api_version"] and event["data"]["object"]["id"]
         if event["type"].endswith(".updated"):
@@ -279,9 +312,13 @@ def test_event_types_and_previous_attributes(seeded, http):
     both = walk(http, "/v1/events", **{"types[0]": "charge.failed", "types[1]": "charge.succeeded"})
     assert {e["type"] for e in both} == {"charge.failed", "charge.succeeded"}
     # Events from before the account's version upgrade keep the old shapes.
-    legacy = [e for e in events if e["api_version"] == LEGACY_API_VERSION and e["type"] == "invoice.paid"]
+    legacy = [
+        e for e in events if e["api_version"] == LEGACY_API_VERSION and e["type"] == "invoice.paid"
+    ]
     assert legacy and all(e["data"]["object"]["paid"] is True for e in legacy)
-    current = [e for e in events if e["api_version"] != LEGACY_API_VERSION and e["type"] == "invoice.paid"]
+    current = [
+        e for e in events if e["api_version"] != LEGACY_API_VERSION and e["type"] == "invoice.paid"
+    ]
     assert current and all("paid" not in e["data"]["object"] for e in current)
 
 
@@ -313,7 +350,9 @@ def test_archetypes_show_in_billing(seeded, http):
             assert item["quantity"] == company.seats
         if company.archetype == "at_risk":
             open_ = [i for i in invoices if i["status"] == "open"]
-            assert any(i["attempt_count"] > 1 for i in open_) or "no_payment_method" in company.traps
+            assert (
+                any(i["attempt_count"] > 1 for i in open_) or "no_payment_method" in company.traps
+            )
         if company.archetype == "slipping" and sub["collection_method"] == "charge_automatically":
             assert any(i["status"] == "paid" and i["attempt_count"] > 1 for i in invoices)
         if company.archetype in ("healthy", "expanding"):
@@ -348,7 +387,12 @@ def test_advance_emits_the_changes():
     for event in created:
         current = http.get(f"/v1/invoices/{event['data']['object']['id']}").json()
         assert current["created"] == event["created"]
-    renewals = [e for e in fresh if e["type"] == "customer.subscription.updated" and "items" in e["data"]["previous_attributes"]]
+    renewals = [
+        e
+        for e in fresh
+        if e["type"] == "customer.subscription.updated"
+        and "items" in e["data"]["previous_attributes"]
+    ]
     assert renewals
 
 
@@ -366,10 +410,15 @@ def test_legacy_version_shapes(seeded, http):
     sub_id = api.subscription_id_for(2)
     old = http.get(f"/v1/subscriptions/{sub_id}", headers={"Stripe-Version": "2024-06-20"})
     assert old.headers["stripe-version"] == "2024-06-20"
-    assert "current_period_end" in old.json() and "current_period_end" not in old.json()["items"]["data"][0]
+    assert (
+        "current_period_end" in old.json()
+        and "current_period_end" not in old.json()["items"]["data"][0]
+    )
     new = http.get(f"/v1/subscriptions/{sub_id}").json()
     assert "current_period_end" not in new and "current_period_end" in new["items"]["data"][0]
-    invoice = http.get("/v1/invoices", params={"limit": 1}, headers={"Stripe-Version": "2023-08-16"}).json()["data"][0]
+    invoice = http.get(
+        "/v1/invoices", params={"limit": 1}, headers={"Stripe-Version": "2023-08-16"}
+    ).json()["data"][0]
     assert "paid" in invoice and "parent" not in invoice
 
 
@@ -386,24 +435,43 @@ def test_create_update_and_idempotency():
     replay = http.post("/v1/customers", data=form, headers={"Idempotency-Key": "k1"})
     assert replay.json() == first.json() and replay.headers["idempotent-replayed"] == "true"
     assert api.count("customers") == before + 1
-    clash = http.post("/v1/customers", data={**form, "name": "Other"}, headers={"Idempotency-Key": "k1"})
+    clash = http.post(
+        "/v1/customers", data={**form, "name": "Other"}, headers={"Idempotency-Key": "k1"}
+    )
     assert clash.status_code == 400 and clash.json()["error"]["type"] == "idempotency_error"
     cus = first.json()
     assert cus["metadata"] == {"hubspot_company_id": "42"}
-    updated = http.post(f"/v1/customers/{cus['id']}", data={"metadata[plan]": "growth", "metadata[hubspot_company_id]": ""}).json()
+    updated = http.post(
+        f"/v1/customers/{cus['id']}",
+        data={"metadata[plan]": "growth", "metadata[hubspot_company_id]": ""},
+    ).json()
     assert updated["metadata"] == {"plan": "growth"}
     event = http.get("/v1/events", params={"limit": 1}).json()["data"][0]
     assert event["type"] == "customer.updated"
-    assert event["data"]["previous_attributes"] == {"metadata": {"hubspot_company_id": "42", "plan": None}}
+    assert event["data"]["previous_attributes"] == {
+        "metadata": {"hubspot_company_id": "42", "plan": None}
+    }
     assert event["request"]["id"]
     # An error once the endpoint ran is saved and replayed too.
-    missing = http.post("/v1/customers/cus_nope", data={"name": "x"}, headers={"Idempotency-Key": "k2"})
-    again = http.post("/v1/customers/cus_nope", data={"name": "x"}, headers={"Idempotency-Key": "k2"})
-    assert missing.status_code == again.status_code == 404 and again.headers["idempotent-replayed"] == "true"
+    missing = http.post(
+        "/v1/customers/cus_nope", data={"name": "x"}, headers={"Idempotency-Key": "k2"}
+    )
+    again = http.post(
+        "/v1/customers/cus_nope", data={"name": "x"}, headers={"Idempotency-Key": "k2"}
+    )
+    assert (
+        missing.status_code == again.status_code == 404
+        and again.headers["idempotent-replayed"] == "true"
+    )
     # A validation failure before execution is not saved: the key stays free.
     invalid = http.post("/v1/customers", data={"colour": "red"}, headers={"Idempotency-Key": "k3"})
     assert invalid.status_code == 400
-    assert http.post("/v1/customers", data={"name": "Ok"}, headers={"Idempotency-Key": "k3"}).status_code == 200
+    assert (
+        http.post(
+            "/v1/customers", data={"name": "Ok"}, headers={"Idempotency-Key": "k3"}
+        ).status_code
+        == 200
+    )
 
 
 # -- the official SDK over loopback ----------------------------------------------------------
@@ -416,23 +484,39 @@ def test_official_sdk_against_served_sandbox():
     try:
         sdk = stripe.StripeClient(KEY, base_addresses={"api": server.url}, max_network_retries=0)
         v1 = sdk.v1
-        assert sum(1 for _ in v1.customers.list(params={"limit": 7}).auto_paging_iter()) == api.count("customers")
-        subs = list(v1.subscriptions.list(params={"status": "all", "limit": 100}).auto_paging_iter())
+        assert sum(
+            1 for _ in v1.customers.list(params={"limit": 7}).auto_paging_iter()
+        ) == api.count("customers")
+        subs = list(
+            v1.subscriptions.list(params={"status": "all", "limit": 100}).auto_paging_iter()
+        )
         assert len(subs) == api.count("subscriptions")
-        invoices = list(v1.invoices.list(params={"limit": 50, "expand": ["data.customer"]}).auto_paging_iter())
+        invoices = list(
+            v1.invoices.list(params={"limit": 50, "expand": ["data.customer"]}).auto_paging_iter()
+        )
         assert len(invoices) == api.count("invoices") and invoices[0].customer.object == "customer"
-        assert sum(1 for _ in v1.events.list(params={"limit": 100}).auto_paging_iter()) == api.count("events")
-        created = v1.customers.create(params={"email": "sdk@example.com", "metadata": {"hubspot_company_id": "9"}})
+        assert sum(
+            1 for _ in v1.events.list(params={"limit": 100}).auto_paging_iter()
+        ) == api.count("events")
+        created = v1.customers.create(
+            params={"email": "sdk@example.com", "metadata": {"hubspot_company_id": "9"}}
+        )
         updated = v1.customers.update(created.id, params={"name": "SDK Co"})
         assert updated.name == "SDK Co" and updated.metadata["hubspot_company_id"] == "9"
         with pytest.raises(stripe.InvalidRequestError) as missing:
             v1.customers.retrieve("cus_nope")
         assert missing.value.code == "resource_missing"
         with pytest.raises(stripe.AuthenticationError):
-            stripe.StripeClient("sk_test_nope", base_addresses={"api": server.url}, max_network_retries=0).v1.customers.list()
+            stripe.StripeClient(
+                "sk_test_nope", base_addresses={"api": server.url}, max_network_retries=0
+            ).v1.customers.list()
         api.faults.inject("500", path=r"/v1/charges")
-        retried = stripe.StripeClient(KEY, base_addresses={"api": server.url}, max_network_retries=1)
-        assert len(retried.v1.charges.list(params={"limit": 3}).data) == 3  # obeyed Stripe-Should-Retry
+        retried = stripe.StripeClient(
+            KEY, base_addresses={"api": server.url}, max_network_retries=1
+        )
+        assert (
+            len(retried.v1.charges.list(params={"limit": 3}).data) == 3
+        )  # obeyed Stripe-Should-Retry
     finally:
         server.stop()
 
@@ -512,7 +596,12 @@ class _Validator:
             if not isinstance(value, list):
                 self.errors.append(f"{where}: expected array")
                 return False
-            return all([self.check(item, schema.get("items", {}), f"{where}[{i}]") for i, item in enumerate(value)])
+            return all(
+                [
+                    self.check(item, schema.get("items", {}), f"{where}[{i}]")
+                    for i, item in enumerate(value)
+                ]
+            )
         types = {"string": str, "integer": int, "boolean": bool, "number": (int, float)}
         if kind in types:
             if isinstance(value, bool) and kind != "boolean" or not isinstance(value, types[kind]):
@@ -552,7 +641,14 @@ def _samples(http: httpx.Client, version: str | None) -> list[tuple[str, dict[st
 def test_shapes_match_published_spec(seeded, http, spec):
     validator = _Validator(spec, MOVED_SINCE_2023)
     samples = _samples(http, None)
-    assert {schema for schema, _ in samples} == {"customer", "payment_method", "subscription", "invoice", "charge", "event"}
+    assert {schema for schema, _ in samples} == {
+        "customer",
+        "payment_method",
+        "subscription",
+        "invoice",
+        "charge",
+        "event",
+    }
     for schema, obj in samples:
         validator.check(obj, {"$ref": f"#/components/schemas/{schema}"}, f"{schema}:{obj['id']}")
     assert validator.errors[:10] == []
@@ -578,4 +674,6 @@ def test_world_clock_not_wall_clock(seeded):
     sandbox, api = seeded
     newest = max(api._store["event"].values(), key=lambda e: e.created)
     assert newest.created <= sandbox.world.clock.ts()
-    assert dt.datetime.fromtimestamp(newest.created, dt.timezone.utc).year == sandbox.world.start.year
+    assert (
+        dt.datetime.fromtimestamp(newest.created, dt.timezone.utc).year == sandbox.world.start.year
+    )

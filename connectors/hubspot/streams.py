@@ -505,6 +505,11 @@ class CompaniesStream(CrmObjectStream):
         "annualrevenue",
         "notes_last_contacted",
         "hs_additional_domains",
+        # The hub's own override fields (created by the pusher; a CSM fills them in HubSpot).
+        # HubSpot ignores requested properties that do not exist yet.
+        "hub_health_override",
+        "hub_health_override_reason",
+        "hub_health_override_until",
     ]
     extra_setting = "company_properties"
     merges = True

@@ -91,9 +91,13 @@ class StripeSettings(ConnectorSettings):
     def _key(cls, value: SecretStr) -> SecretStr:
         key = value.get_secret_value().strip()
         if key.startswith("pk_"):
-            raise ValueError("a publishable key (pk_…) cannot read data; use a restricted key (rk_…)")
+            raise ValueError(
+                "a publishable key (pk_…) cannot read data; use a restricted key (rk_…)"
+            )
         if not re.match(r"^(sk|rk)_(test|live)_\S+$", key):
-            raise ValueError("must be a Stripe restricted key (rk_live_…) or secret key (sk_live_…)")
+            raise ValueError(
+                "must be a Stripe restricted key (rk_live_…) or secret key (sk_live_…)"
+            )
         return SecretStr(key)
 
     @field_validator("api_version")
@@ -144,7 +148,9 @@ class StripeConnector(Connector):
         if should_retry == "false":
             return FatalAPIError(f"{where} failed with {status}: {text}", status=status, code=code)
         if should_retry == "true" or status in (409, 429) or code in ("rate_limit", "lock_timeout"):
-            return RetriableAPIError(f"{where} failed with {status}: {text}", status=status, code=code)
+            return RetriableAPIError(
+                f"{where} failed with {status}: {text}", status=status, code=code
+            )
         if code == "resource_missing" and error.get("param") in ("starting_after", "ending_before"):
             return CursorExpiredError(
                 f"{where}: Stripe no longer lists the object named by {error['param']} ({text})",
@@ -152,10 +158,16 @@ class StripeConnector(Connector):
                 code=code,
             )
         if status == 401:
-            return FatalAPIError(f"Stripe refused the API key (401: {text})", status=status, hint=KEY_HINT)
+            return FatalAPIError(
+                f"Stripe refused the API key (401: {text})", status=status, hint=KEY_HINT
+            )
         if status == 403:
             permission = _PERMISSION.search(text)
-            need = f"grant '{permission.group(1)}' (Read)" if permission else "grant Read on this resource"
+            need = (
+                f"grant '{permission.group(1)}' (Read)"
+                if permission
+                else "grant Read on this resource"
+            )
             return FatalAPIError(
                 f"{where}: the restricted key lacks a permission (403)",
                 status=status,

@@ -81,7 +81,10 @@ def split_customer(customer: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     card = settings.get("default_payment_method") if isinstance(settings, dict) else None
     if not isinstance(card, dict):
         return customer, None
-    customer = {**customer, "invoice_settings": {**settings, "default_payment_method": card.get("id")}}
+    customer = {
+        **customer,
+        "invoice_settings": {**settings, "default_payment_method": card.get("id")},
+    }
     return customer, card
 
 
@@ -128,7 +131,11 @@ class ObjectStream(StripeStream):
                     raise
                 # The object we resumed after is gone (deleted meanwhile): list again.
                 ctx.note(f"{self.name}: resume point no longer exists; listing from the start")
-                params, resumed, seen = {**self.list_params(), **paginator.first_params()}, None, set()
+                params, resumed, seen = (
+                    {**self.list_params(), **paginator.first_params()},
+                    None,
+                    set(),
+                )
                 continue
             body = body_of(response, self.name)
             records = self.prepare(ctx, [r for r in body["data"] if isinstance(r, dict)])
@@ -182,7 +189,9 @@ class CustomersStream(ObjectStream):
             customer, card = split_customer(record)
             customers.append(customer)
             if card is not None and card.get("id"):
-                cards.append(RawRecord(id=str(card["id"]), data=card, updated_at=str(card.get("created"))))
+                cards.append(
+                    RawRecord(id=str(card["id"]), data=card, updated_at=str(card.get("created")))
+                )
         if cards:
             # Written before the customers page commits: a crash re-reads both.
             ctx.store.write_page(ctx.connection, "payment_methods", cards, None)
@@ -311,7 +320,9 @@ class EventsStream(StripeStream):
             if done or ctx.stop.is_set():
                 return
             if newest["id"] == cursor:
-                raise FatalAPIError("Stripe returned the same events page twice", hint="run the sync again")
+                raise FatalAPIError(
+                    "Stripe returned the same events page twice", hint="run the sync again"
+                )
             cursor = newest["id"]
 
     def replay_by_time(self, ctx: SyncContext, bookmark: dict[str, Any]) -> Iterator[Page]:
@@ -350,14 +361,18 @@ class EventsStream(StripeStream):
             except CursorExpiredError:
                 if "starting_after" not in params or not resume:
                     raise
-                ctx.note("events: resume point aged out of Stripe's 30 days; listing from the start")
+                ctx.note(
+                    "events: resume point aged out of Stripe's 30 days; listing from the start"
+                )
                 yield from self.full_listing(ctx, {})
                 return
             body = body_of(response, "events")
             events = [e for e in body["data"] if isinstance(e, dict) and e.get("id")]
             if newest is None:
                 # Empty account: remember the time, so the next run asks by time instead.
-                first = events[0] if events else {"id": None, "created": int(clock.now().timestamp())}
+                first = (
+                    events[0] if events else {"id": None, "created": int(clock.now().timestamp())}
+                )
                 newest = {"id": first["id"], "created": first.get("created")}
             nxt = paginator.next_page(response, body, events)
             raws = [self.to_raw(e) for e in events]
@@ -365,7 +380,9 @@ class EventsStream(StripeStream):
                 yield Page(raws, {"bookmark": newest}, done=True)
                 return
             params = {**params, **nxt}
-            yield Page(raws, {"resume": {"starting_after": nxt["starting_after"], "newest": newest}})
+            yield Page(
+                raws, {"resume": {"starting_after": nxt["starting_after"], "newest": newest}}
+            )
             if ctx.stop.is_set():
                 return
 
@@ -424,7 +441,9 @@ def apply_events(ctx: SyncContext, events: list[dict[str, Any]]) -> None:
                 batches.setdefault("payment_methods", {})[card["id"]] = RawRecord(
                     id=str(card["id"]), data=card, updated_at=str(card.get("created"))
                 )
-        deleted = kind in DELETING_EVENTS or (stream == "payment_methods" and obj.get("customer") is None)
+        deleted = kind in DELETING_EVENTS or (
+            stream == "payment_methods" and obj.get("customer") is None
+        )
         record = RawRecord(
             id=str(obj["id"]), data=obj, updated_at=str(obj.get("created")), deleted=deleted
         )

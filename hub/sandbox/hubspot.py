@@ -23,18 +23,38 @@ answer. What it models, and why:
   ``errors`` (missing ids → ``OBJECT_NOT_FOUND``; the ``partial_207`` fault fails chosen inputs
   with a retriable-looking ``RATE_LIMITS`` error, params ``ids=[…]`` / ``indexes=[…]`` /
   ``fail=N`` (first N, default 1)).
-* Merge: the merged-away record leaves lists and search, its id reads as the survivor, the
-  survivor's ``hs_merged_object_ids`` lists it (``a;b``) and its associations move over.
+* Merge: the merged-away record leaves lists and search, its id reads (and writes) as the
+  survivor, the survivor's ``hs_merged_object_ids`` lists it (``a;b``), its domain joins the
+  survivor's ``hs_additional_domains``, and its associations move over (the moved records
+  count as modified).
+* Property history (``propertiesWithHistory`` on list, read and batch read; a list page drops
+  to 50 and a batch read to 50 inputs when asked): every change after creation is kept with
+  its ``sourceType`` (``API`` for requests, ``CRM_UI``/``EMAIL``/``INTEGRATION`` for the world).
+* Tasks default to ``NOT_STARTED``/``TODO``; ``hs_timestamp`` is required; completing one sets
+  ``hs_task_completion_date``. Every answer carries a ``Date`` header from the world clock.
+* Faults: the generic ones from ``hub.sandbox.base``; ``"400"``, ``"401"``, ``"403"``
+  (``scopes=[…]`` → a ``MISSING_SCOPES`` body naming them), ``"404"``, ``"409"`` in HubSpot's
+  error shape; ``partial_207`` as above.
 * Rate limits (only when ``sandbox.enforce_limits``): ``burst_limit`` (100, settable to 190)
   per 10 s and ``daily_limit`` per world day; search has its own ``search_per_second`` (5) and
   sends no rate headers. Windows are scaled by ``sandbox.time_scale`` and the reported
   ``X-HubSpot-RateLimit-Interval-Milliseconds`` is scaled the same way. When limits are not
   enforced the headers report a fresh budget, so clients that pace on them stay fast.
 
+The world: ``seed()`` renders ``World`` companies (owner, lifecycle ``customer``/``other`` for
+churned, annual revenue, an ``nps_score`` for most: high when healthy, low when at risk),
+2–6 contacts each (opt-outs more common when slipping or at risk), the won deal and the
+renewal deal closing on ``Company.renewal_date``, a few CSM tasks; then the traps through the
+API's own code paths (company 6 merged into 5, company 8 archived; 3 and 4 share a domain).
+``advance()`` unsubscribes contacts, moves churned companies' lifecycle, closes renewals near
+their date (won, with next year's renewal opened, or lost when churned) and changes the odd
+owner and NPS score.
+
 Inspection for tests: ``writes`` (method, path, JSON body of every write request that reached a
-handler), ``snapshot()``, ``objects(type)``, ``get(type, id)``, ``associations(...)``,
-``complete_task(id)``, ``set_properties(...)`` (a CRM user edits a record), ``merge(a, b)``,
-``archive(type, id)``.
+handler, reads such as search and batch read excluded), ``snapshot()``, ``objects(type)``,
+``get(type, id)``, ``associations(...)``, ``properties(type)``, ``complete_task(id)``,
+``set_properties(...)`` (a CRM user edits a record), ``merge(a, b)``, ``archive(type, id)``;
+``search_cap``, ``burst_limit``, ``daily_limit``, ``search_per_second`` are settable.
 """
 
 from __future__ import annotations
@@ -751,6 +771,9 @@ class HubSpotAPI(FakeAPI):
     def _create(self, t: str, values: dict[str, str | None], associations: Any, at: int) -> _Obj:
         specs = self._association_specs(t, associations)
         props = {k: v for k, v in values.items() if v is not None}
+        if t == "tasks":  # HubSpot's defaults for a task created without them
+            props.setdefault("hs_task_status", "NOT_STARTED")
+            props.setdefault("hs_task_type", "TODO")
         obj = self._insert(t, dict(props), at, at)
         self._apply(t, obj, props, at)
         for to, to_id, type_ids in specs:
@@ -880,7 +903,7 @@ class HubSpotAPI(FakeAPI):
         if conflict:
             raise self._reject(409, conflict, category="CONFLICT")
         obj = self._create(t, values, body.get("associations"), self._now_ms())
-        names = list(dict.fromkeys([*DEFAULT_PROPS[t], *values]))
+        names = list(dict.fromkeys([*DEFAULT_PROPS[t], *obj.props]))
         return json_response(201, self._render(t, obj, names))
 
     @endpoint("PATCH", r"/crm/v3/objects/(?P<otype>[^/]+)/(?P<oid>[^/]+)", write=True)
@@ -983,7 +1006,7 @@ class HubSpotAPI(FakeAPI):
                     errors.append(_input_error(item, i, "CONFLICT", conflict))
                     continue
                 obj = self._create(t, normalized[i], item.get("associations"), now)
-                names = list(dict.fromkeys([*DEFAULT_PROPS[t], *normalized[i]]))
+                names = list(dict.fromkeys([*DEFAULT_PROPS[t], *obj.props]))
                 results.append(self._render(t, obj, names))
             elif op == "update":
                 obj = self._find_input(t, item, item.get("idProperty"))
@@ -1274,7 +1297,15 @@ class HubSpotAPI(FakeAPI):
                 if raw is None:
                     return negate
                 text = raw.lower()
-                tokens = [x for x in re.split(r"[\s;,]+|(?<=\w)[.@](?=\w)", text) if x] + [text]
+                # Whitespace-separated words (an e-mail stays whole for "*@domain"), and
+                # runs of letters and digits (a marker inside punctuation is still a token).
+                tokens = {
+                    text,
+                    *text.split(),
+                    *re.split(r"[^\w]+", text),
+                    *re.split(r"[\s;,]+", text),
+                }
+                tokens.discard("")
                 hit = any(fnmatch.fnmatchcase(tok, pattern) for tok in tokens)
                 return hit != negate
 

@@ -88,7 +88,9 @@ HISTORY_DAYS = 35  # events are generated for this much history; the oldest are 
 HISTORY_PERIODS = 6  # invoices per subscription at seed
 RETRY_OFFSETS = (3 * DAY, 5 * DAY, 7 * DAY)  # after attempts 1, 2, 3 (Smart-Retries-like)
 MAX_ATTEMPTS = 4
-UNCOLLECTIBLE_AFTER = 30 * DAY  # after the last attempt (or the due date) the invoice is written off
+UNCOLLECTIBLE_AFTER = (
+    30 * DAY
+)  # after the last attempt (or the due date) the invoice is written off
 DAYS_UNTIL_DUE = 30
 REQUESTS_PER_SECOND = 25
 IDEMPOTENCY_TTL = DAY
@@ -106,7 +108,14 @@ RESOURCES = {
     "events": "event",
 }
 KINDS = {v: k for k, v in RESOURCES.items()}
-_ID_PREFIX = {"customer": "cus", "payment_method": "pm", "subscription": "sub", "invoice": "in", "charge": "ch", "event": "evt"}
+_ID_PREFIX = {
+    "customer": "cus",
+    "payment_method": "pm",
+    "subscription": "sub",
+    "invoice": "in",
+    "charge": "ch",
+    "event": "evt",
+}
 _SHIFT = 40  # ids carry a 10-hex-digit counter
 _MASK = (1 << _SHIFT) - 1
 _NICE_NAME = {
@@ -120,10 +129,22 @@ _NICE_NAME = {
 
 # Fields that can be expanded (dotted path in the object -> kind of the object it names).
 _EXPANDABLE: dict[str, dict[str, str]] = {
-    "customer": {"invoice_settings.default_payment_method": "payment_method", "default_source": "payment_method"},
+    "customer": {
+        "invoice_settings.default_payment_method": "payment_method",
+        "default_source": "payment_method",
+    },
     "payment_method": {"customer": "customer"},
-    "subscription": {"customer": "customer", "latest_invoice": "invoice", "default_payment_method": "payment_method"},
-    "invoice": {"customer": "customer", "subscription": "subscription", "default_payment_method": "payment_method", "charge": "charge"},
+    "subscription": {
+        "customer": "customer",
+        "latest_invoice": "invoice",
+        "default_payment_method": "payment_method",
+    },
+    "invoice": {
+        "customer": "customer",
+        "subscription": "subscription",
+        "default_payment_method": "payment_method",
+        "charge": "charge",
+    },
     "charge": {"customer": "customer", "invoice": "invoice"},
     "event": {},
 }
@@ -132,14 +153,44 @@ _EXPANDABLE: dict[str, dict[str, str]] = {
 _LIST_PARAMS: dict[str, set[str]] = {
     "customer": {"email", "test_clock"},
     "payment_method": {"customer", "type"},
-    "subscription": {"customer", "status", "price", "collection_method", "current_period_start", "current_period_end", "test_clock", "automatic_tax"},
+    "subscription": {
+        "customer",
+        "status",
+        "price",
+        "collection_method",
+        "current_period_start",
+        "current_period_end",
+        "test_clock",
+        "automatic_tax",
+    },
     "invoice": {"customer", "status", "subscription", "collection_method", "due_date"},
     "charge": {"customer", "payment_intent", "transfer_group"},
     "event": {"type", "types", "delivery_success"},
 }
 _COMMON_LIST_PARAMS = {"limit", "starting_after", "ending_before", "created", "expand"}
-_CUSTOMER_WRITE_PARAMS = {"address", "description", "email", "metadata", "name", "phone", "invoice_settings", "expand", "preferred_locales"}
-_SUB_STATUSES = {"active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired", "trialing", "paused", "all", "ended"}
+_CUSTOMER_WRITE_PARAMS = {
+    "address",
+    "description",
+    "email",
+    "metadata",
+    "name",
+    "phone",
+    "invoice_settings",
+    "expand",
+    "preferred_locales",
+}
+_SUB_STATUSES = {
+    "active",
+    "past_due",
+    "unpaid",
+    "canceled",
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "paused",
+    "all",
+    "ended",
+}
 _INVOICE_STATUSES = {"draft", "open", "paid", "uncollectible", "void"}
 
 # Injectable client errors (taken after authentication), in Stripe's shapes.
@@ -162,7 +213,16 @@ _CLIENT_FAULTS = {
         "currently accessing it. If you see this error intermittently, retry the request.",
     ),
 }
-_FEEDBACK = ["too_expensive", "switched_service", "missing_features", "unused", "low_quality", "customer_service", "too_complex", "other"]
+_FEEDBACK = [
+    "too_expensive",
+    "switched_service",
+    "missing_features",
+    "unused",
+    "low_quality",
+    "customer_service",
+    "too_complex",
+    "other",
+]
 _FEEDBACK_COMMENT = {
     "too_expensive": "Budget cut for next year, we can't justify the seats.",
     "switched_service": "We moved to {competitor}.",
@@ -277,7 +337,9 @@ class _Invoice:
     number: str | None = None
     paid_out_of_band: bool = False
     charge: str | None = None
-    billed_to: tuple[Any, ...] | None = None  # customer (email, name, address) frozen at finalization
+    billed_to: tuple[Any, ...] | None = (
+        None  # customer (email, name, address) frozen at finalization
+    )
 
 
 @dataclass(slots=True)
@@ -311,19 +373,52 @@ class _Event:
 
 # The fields of each record that change over time: an event keeps these as a tuple.
 _MUTABLE: dict[str, tuple[str, ...]] = {
-    "customer": ("email", "name", "metadata", "address", "phone", "description", "default_pm", "delinquent"),
+    "customer": (
+        "email",
+        "name",
+        "metadata",
+        "address",
+        "phone",
+        "description",
+        "default_pm",
+        "delinquent",
+    ),
     "payment_method": ("customer", "exp_month", "exp_year"),
     "subscription": (
-        "quantity", "status", "period_k", "period_start", "period_end", "cancel_at_period_end", "cancel_at",
-        "canceled_at", "ended_at", "reason", "feedback", "comment", "latest_invoice",
+        "quantity",
+        "status",
+        "period_k",
+        "period_start",
+        "period_end",
+        "cancel_at_period_end",
+        "cancel_at",
+        "canceled_at",
+        "ended_at",
+        "reason",
+        "feedback",
+        "comment",
+        "latest_invoice",
     ),
     "invoice": (
-        "status", "attempt_count", "amount_paid", "finalized_at", "paid_at", "uncollectible_at",
-        "next_attempt", "due_date", "number", "paid_out_of_band", "charge", "billed_to",
+        "status",
+        "attempt_count",
+        "amount_paid",
+        "finalized_at",
+        "paid_at",
+        "uncollectible_at",
+        "next_attempt",
+        "due_date",
+        "number",
+        "paid_out_of_band",
+        "charge",
+        "billed_to",
     ),
     "charge": (),
 }
-_SNAP = {kind: (operator.attrgetter(*fields) if len(fields) > 1 else (lambda rec: ())) for kind, fields in _MUTABLE.items()}
+_SNAP = {
+    kind: (operator.attrgetter(*fields) if len(fields) > 1 else (lambda rec: ()))
+    for kind, fields in _MUTABLE.items()
+}
 
 
 # -- calendar helpers ------------------------------------------------------------------------
@@ -419,7 +514,15 @@ def _mask_key(key: str) -> str:
 class _ApiError(Exception):
     """Raised inside handlers; turned into Stripe's error body."""
 
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", code: str | None = None, param: str | None = None):  # noqa: A002
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ):  # noqa: A002
         super().__init__(message)
         self.status = status
         self.message = message
@@ -429,7 +532,9 @@ class _ApiError(Exception):
 
 
 def _missing(kind: str, obj_id: str, param: str | None = "id", status: int = 404) -> _ApiError:
-    return _ApiError(status, f"No such {_NICE_NAME[kind]}: '{obj_id}'", code="resource_missing", param=param)
+    return _ApiError(
+        status, f"No such {_NICE_NAME[kind]}: '{obj_id}'", code="resource_missing", param=param
+    )
 
 
 # -- the fake --------------------------------------------------------------------------------
@@ -452,7 +557,9 @@ class StripeAPI(FakeAPI):
         # Ascending sort keys per kind: ``created << 40 | id counter`` (ids end in the counter),
         # so ordering by (created, id) is an int sort and a key turns back into its id.
         self._keys: dict[str, list[int]] = {kind: [] for kind in KINDS}
-        self._by_customer: dict[str, dict[str, list[str]]] = {k: defaultdict(list) for k in ("payment_method", "subscription", "invoice", "charge")}
+        self._by_customer: dict[str, dict[str, list[str]]] = {
+            k: defaultdict(list) for k in ("payment_method", "subscription", "invoice", "charge")
+        }
         self._by_email: dict[str, list[str]] = defaultdict(list)
         self._customer_by_company: dict[int, str] = {}
         self._company_by_customer: dict[str, int] = {}
@@ -513,11 +620,30 @@ class StripeAPI(FakeAPI):
         self._heap_seq += 1
         heapq.heappush(self._heap, (ts, self._heap_seq, action, target, extra))
 
-    def _emit(self, type_: str, ts: int, kind: str, rec: Any, prev: dict[str, Any] | None = None, request: tuple[str | None, str | None] = (None, None)) -> None:
+    def _emit(
+        self,
+        type_: str,
+        ts: int,
+        kind: str,
+        rec: Any,
+        prev: dict[str, Any] | None = None,
+        request: tuple[str | None, str | None] = (None, None),
+    ) -> None:
         if ts < self._emit_from:
             return
         version = CURRENT_API_VERSION if ts >= self._version_upgraded_at else LEGACY_API_VERSION
-        event = _Event(self._new_id("evt"), type_, ts, version, kind, rec.id, _SNAP[kind](rec), prev, request[0], request[1])
+        event = _Event(
+            self._new_id("evt"),
+            type_,
+            ts,
+            version,
+            kind,
+            rec.id,
+            _SNAP[kind](rec),
+            prev,
+            request[0],
+            request[1],
+        )
         self._add("event", event)
 
     # -- test helpers ------------------------------------------------------------------
@@ -580,14 +706,23 @@ class StripeAPI(FakeAPI):
         address = None
         if rng.random() > 0.05 and "no_payment_method" not in company.traps:
             city, country, postal, state = rng.choice(_CITIES)
-            address = {"city": city, "country": country, "line1": f"{_ri(rng, 1, 999)} Market Street", "line2": None, "postal_code": postal, "state": state}
+            address = {
+                "city": city,
+                "country": country,
+                "line1": f"{_ri(rng, 1, 999)} Market Street",
+                "line2": None,
+                "postal_code": postal,
+                "state": state,
+            }
         n = self._counters["cus"]
         customer = _Customer(
             id=cus_id,
             created=created,
             email=company.billing_email,
             name=company.name,
-            metadata={"hubspot_company_id": company.hubspot_id} if company.stripe_link == "explicit" else {},
+            metadata={"hubspot_company_id": company.hubspot_id}
+            if company.stripe_link == "explicit"
+            else {},
             address=address,
             phone=None,
             description=None,
@@ -603,7 +738,9 @@ class StripeAPI(FakeAPI):
         archetype = company.archetype
         has_card = "no_payment_method" not in company.traps
         if has_card:
-            if (archetype == "at_risk" and rng.random() < 0.5) or (archetype == "slipping" and rng.random() < 0.25):
+            if (archetype == "at_risk" and rng.random() < 0.5) or (
+                archetype == "slipping" and rng.random() < 0.25
+            ):
                 exp = now + _ri(rng, 0, 29) * DAY  # expires within 30 days of the clock
             else:
                 exp = now + _ri(rng, 60, 1400) * DAY
@@ -640,7 +777,10 @@ class StripeAPI(FakeAPI):
             delta = _ri(rng, 1, max(1, company.seats // 4))
             if company.seats - delta >= 1:
                 # Started with fewer seats; the rise shows as a subscription update.
-                script["seats"] = (now - _ri(rng, 3, 28) * DAY - _ri(rng, 0, DAY - 1), company.seats)
+                script["seats"] = (
+                    now - _ri(rng, 3, 28) * DAY - _ri(rng, 0, DAY - 1),
+                    company.seats,
+                )
                 quantity = company.seats - delta
         collection = "charge_automatically"
         if not has_card or (company.plan == "enterprise" and archetype != "at_risk"):
@@ -664,7 +804,10 @@ class StripeAPI(FakeAPI):
         self._script[sub.id] = script
         # Periods that end long before anything scripted or visible as events are built
         # directly (paid on time); the rest run through the same machinery as advance().
-        horizon = min([now - HISTORY_DAYS * DAY] + [v[0] if isinstance(v, tuple) else v for v in script.values()])
+        horizon = min(
+            [now - HISTORY_DAYS * DAY]
+            + [v[0] if isinstance(v, tuple) else v for v in script.values()]
+        )
         k = first_k
         start = _boundary(anchor, k)
         while start + 22 * DAY <= horizon:
@@ -678,7 +821,9 @@ class StripeAPI(FakeAPI):
         if "seats" in script:
             self._schedule(script["seats"][0], "seats", sub.id, script["seats"][1])
 
-    def _fast_invoice(self, sub: _Subscription, customer: _Customer, k: int, start: int, end: int, rng: Any) -> None:
+    def _fast_invoice(
+        self, sub: _Subscription, customer: _Customer, k: int, start: int, end: int, rng: Any
+    ) -> None:
         """A period's invoice settled on time, built without the event machinery (seed only)."""
         amount = sub.quantity * PLANS[sub.plan]
         finalized = start + HOUR
@@ -694,7 +839,23 @@ class StripeAPI(FakeAPI):
             pm = self._store["payment_method"][customer.default_pm]
             charge_id = self._new_id("ch")
             description = "Subscription creation" if k == 0 else "Subscription update"
-            self._add("charge", _Charge(charge_id, customer.id, paid_at, amount, True, None, pm.id, pm.exp_month, pm.exp_year, inv_id, description), customer.id)
+            self._add(
+                "charge",
+                _Charge(
+                    charge_id,
+                    customer.id,
+                    paid_at,
+                    amount,
+                    True,
+                    None,
+                    pm.id,
+                    pm.exp_month,
+                    pm.exp_year,
+                    inv_id,
+                    description,
+                ),
+                customer.id,
+            )
         inv = _Invoice(
             inv_id, customer.id, sub.id, start, "subscription_create" if k == 0 else "subscription_cycle",
             sub.collection_method, sub.period_start if k > 0 else start, start, start, end, sub.plan,
@@ -704,7 +865,9 @@ class StripeAPI(FakeAPI):
         self._add("invoice", inv, customer.id)
         sub.latest_invoice = inv_id
 
-    def _new_card(self, cus_id: str, ts: int, month: int, year: int, rng: Any, company: Any) -> _PaymentMethod:
+    def _new_card(
+        self, cus_id: str, ts: int, month: int, year: int, rng: Any, company: Any
+    ) -> _PaymentMethod:
         roll = rng.random()
         brand = "visa" if roll < 0.6 else "mastercard" if roll < 0.9 else "amex"
         pm = _PaymentMethod(
@@ -775,7 +938,13 @@ class StripeAPI(FakeAPI):
         inv = self._new_invoice(sub, ts, k)
         sub.latest_invoice = inv.id
         if k > 0:
-            self._emit("customer.subscription.updated", ts, "subscription", sub, {"_item": prev_item, "latest_invoice": prev_latest})
+            self._emit(
+                "customer.subscription.updated",
+                ts,
+                "subscription",
+                sub,
+                {"_item": prev_item, "latest_invoice": prev_latest},
+            )
         self._emit("invoice.created", ts, "invoice", inv)
         self._schedule(ts + HOUR, "finalize", inv.id)
         self._schedule(sub.period_end, "renew", sub.id)
@@ -881,7 +1050,11 @@ class StripeAPI(FakeAPI):
             self._schedule(ts + UNCOLLECTIBLE_AFTER, "uncollectible", inv.id)
         self._emit("invoice.payment_failed", ts, "invoice", inv)
         self._past_due(sub, customer, inv, ts)
-        if failure == "expired_card" and company.archetype == "slipping" and self._rng.random() < 0.7:
+        if (
+            failure == "expired_card"
+            and company.archetype == "slipping"
+            and self._rng.random() < 0.7
+        ):
             self._schedule(ts + _ri(self._rng, 1, 3) * DAY, "newcard", customer.id)
 
     def _next_number(self) -> str:
@@ -900,7 +1073,9 @@ class StripeAPI(FakeAPI):
         self._set_delinquent(customer, True, ts)
         if sub.status == "active" and sub.latest_invoice == inv.id:
             sub.status = "past_due"
-            self._emit("customer.subscription.updated", ts, "subscription", sub, {"status": "active"})
+            self._emit(
+                "customer.subscription.updated", ts, "subscription", sub, {"status": "active"}
+            )
 
     def _do_overdue(self, ts: int, inv_id: str, extra: Any, seeding: bool) -> None:
         inv = self._store["invoice"][inv_id]
@@ -918,9 +1093,13 @@ class StripeAPI(FakeAPI):
         sub = self._store["subscription"][inv.subscription]
         if sub.status == "past_due" and sub.latest_invoice == inv.id:
             sub.status = "unpaid"
-            self._emit("customer.subscription.updated", ts, "subscription", sub, {"status": "past_due"})
+            self._emit(
+                "customer.subscription.updated", ts, "subscription", sub, {"status": "past_due"}
+            )
 
-    def _decide_failure(self, inv: _Invoice, sub: _Subscription, archetype: str, seeding: bool) -> str | None:
+    def _decide_failure(
+        self, inv: _Invoice, sub: _Subscription, archetype: str, seeding: bool
+    ) -> str | None:
         rng = self._rng
         decline = "insufficient_funds" if rng.random() < 0.5 else "card_declined"
         if seeding:
@@ -968,7 +1147,9 @@ class StripeAPI(FakeAPI):
             exp_month=pm.exp_month,
             exp_year=pm.exp_year,
             invoice=inv.id,
-            description="Subscription creation" if inv.billing_reason == "subscription_create" else "Subscription update",
+            description="Subscription creation"
+            if inv.billing_reason == "subscription_create"
+            else "Subscription update",
         )
         self._add("charge", charge, inv.customer)
         self._emit("charge.succeeded" if failure is None else "charge.failed", ts, "charge", charge)
@@ -988,14 +1169,21 @@ class StripeAPI(FakeAPI):
             return
         invoices = self._store["invoice"]
         still_open = any(
-            invoices[i].status == "open" and invoices[i].attempt_count > 0 for i in self._by_customer["invoice"][inv.customer][-3:]
+            invoices[i].status == "open" and invoices[i].attempt_count > 0
+            for i in self._by_customer["invoice"][inv.customer][-3:]
         )
         if not still_open:
             self._set_delinquent(customer, False, ts)
             if sub.status in ("past_due", "unpaid"):
                 prev_status = sub.status
                 sub.status = "active"
-                self._emit("customer.subscription.updated", ts, "subscription", sub, {"status": prev_status})
+                self._emit(
+                    "customer.subscription.updated",
+                    ts,
+                    "subscription",
+                    sub,
+                    {"status": prev_status},
+                )
 
     def _do_seats(self, ts: int, sub_id: str, quantity: int, seeding: bool) -> None:
         sub = self._store["subscription"][sub_id]
@@ -1024,7 +1212,12 @@ class StripeAPI(FakeAPI):
         if immediately:
             self._end_subscription(sub, ts)
             return
-        prev = {"cancel_at_period_end": False, "cancel_at": None, "canceled_at": None, "cancellation_details": {"comment": None, "feedback": None, "reason": None}}
+        prev = {
+            "cancel_at_period_end": False,
+            "cancel_at": None,
+            "canceled_at": None,
+            "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        }
         sub.cancel_at_period_end = True
         sub.cancel_at = sub.period_end
         self._emit("customer.subscription.updated", ts, "subscription", sub, prev)
@@ -1048,7 +1241,11 @@ class StripeAPI(FakeAPI):
         # Stripe retries open invoices when the customer's payment method is updated.
         for inv_id in self._by_customer["invoice"][cus_id][-3:]:
             inv = self._store["invoice"][inv_id]
-            if inv.status == "open" and inv.collection_method == "charge_automatically" and inv.attempt_count < MAX_ATTEMPTS:
+            if (
+                inv.status == "open"
+                and inv.collection_method == "charge_automatically"
+                and inv.attempt_count < MAX_ATTEMPTS
+            ):
                 self._attempt(inv, ts, seeding)
 
     # -- rendering ---------------------------------------------------------------------
@@ -1072,7 +1269,13 @@ class StripeAPI(FakeAPI):
             "metadata": {},
             "nickname": price["nickname"],
             "product": self._product,
-            "recurring": {"interval": "month", "interval_count": 1, "meter": None, "trial_period_days": None, "usage_type": "licensed"},
+            "recurring": {
+                "interval": "month",
+                "interval_count": 1,
+                "meter": None,
+                "trial_period_days": None,
+                "usage_type": "licensed",
+            },
             "tax_behavior": "unspecified",
             "tiers_mode": None,
             "transform_quantity": None,
@@ -1144,7 +1347,14 @@ class StripeAPI(FakeAPI):
             "object": "payment_method",
             "allow_redisplay": "unspecified",
             "billing_details": {
-                "address": {"city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None},
+                "address": {
+                    "city": None,
+                    "country": None,
+                    "line1": None,
+                    "line2": None,
+                    "postal_code": None,
+                    "state": None,
+                },
                 "email": pm.email,
                 "name": pm.name,
                 "phone": None,
@@ -1162,7 +1372,11 @@ class StripeAPI(FakeAPI):
     def _card(self, pm: _PaymentMethod, exp_month: int, exp_year: int) -> dict[str, Any]:
         return {
             "brand": pm.brand,
-            "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+            "checks": {
+                "address_line1_check": None,
+                "address_postal_code_check": None,
+                "cvc_check": "pass",
+            },
             "country": pm.country,
             "display_brand": pm.brand,
             "exp_month": exp_month,
@@ -1177,7 +1391,9 @@ class StripeAPI(FakeAPI):
             "wallet": None,
         }
 
-    def _item(self, s: _Subscription, legacy: bool, quantity: int, period_start: int, period_end: int) -> dict[str, Any]:
+    def _item(
+        self, s: _Subscription, legacy: bool, quantity: int, period_start: int, period_end: int
+    ) -> dict[str, Any]:
         item: dict[str, Any] = {
             "id": "si_" + s.id[4:],
             "object": "subscription_item",
@@ -1210,7 +1426,11 @@ class StripeAPI(FakeAPI):
             "cancel_at": s.cancel_at,
             "cancel_at_period_end": s.cancel_at_period_end,
             "canceled_at": s.canceled_at,
-            "cancellation_details": {"comment": s.comment, "feedback": s.feedback, "reason": s.reason},
+            "cancellation_details": {
+                "comment": s.comment,
+                "feedback": s.feedback,
+                "reason": s.reason,
+            },
             "collection_method": s.collection_method,
             "created": s.created,
             "currency": "usd",
@@ -1237,7 +1457,11 @@ class StripeAPI(FakeAPI):
             "next_pending_invoice_item_invoice": None,
             "on_behalf_of": None,
             "pause_collection": None,
-            "payment_settings": {"payment_method_options": None, "payment_method_types": None, "save_default_payment_method": "off"},
+            "payment_settings": {
+                "payment_method_options": None,
+                "payment_method_types": None,
+                "save_default_payment_method": "off",
+            },
             "pending_invoice_item_interval": None,
             "pending_setup_intent": None,
             "pending_update": None,
@@ -1296,7 +1520,11 @@ class StripeAPI(FakeAPI):
             },
             "period": {"end": i.line_end, "start": i.line_start},
             "pretax_credit_amounts": [],
-            "pricing": {"price_details": {"price": self._prices[i.plan]["id"], "product": self._product}, "type": "price_details", "unit_amount_decimal": str(unit)},
+            "pricing": {
+                "price_details": {"price": self._prices[i.plan]["id"], "product": self._product},
+                "type": "price_details",
+                "unit_amount_decimal": str(unit),
+            },
             "quantity": i.quantity,
             "subtotal": i.amount_due,
             "taxes": [],
@@ -1316,7 +1544,13 @@ class StripeAPI(FakeAPI):
             "attempt_count": i.attempt_count,
             "attempted": i.attempt_count > 0,
             "auto_advance": i.status in ("draft", "open"),
-            "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None, "provider": None, "status": None},
+            "automatic_tax": {
+                "disabled_reason": None,
+                "enabled": False,
+                "liability": None,
+                "provider": None,
+                "status": None,
+            },
             "automatically_finalizes_at": i.created + HOUR if i.status == "draft" else None,
             "billing_reason": i.billing_reason,
             "collection_method": i.collection_method,
@@ -1342,12 +1576,22 @@ class StripeAPI(FakeAPI):
             "ending_balance": 0 if finalized else None,
             "footer": None,
             "from_invoice": None,
-            "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_{self._tag}/test_{suffix}" if finalized else None,
-            "invoice_pdf": f"https://pay.stripe.com/invoice/acct_{self._tag}/test_{suffix}/pdf" if finalized else None,
+            "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_{self._tag}/test_{suffix}"
+            if finalized
+            else None,
+            "invoice_pdf": f"https://pay.stripe.com/invoice/acct_{self._tag}/test_{suffix}/pdf"
+            if finalized
+            else None,
             "issuer": {"type": "self"},
             "last_finalization_error": None,
             "latest_revision": None,
-            "lines": {"object": "list", "data": [line], "has_more": False, "total_count": 1, "url": f"/v1/invoices/{i.id}/lines"},
+            "lines": {
+                "object": "list",
+                "data": [line],
+                "has_more": False,
+                "total_count": 1,
+                "url": f"/v1/invoices/{i.id}/lines",
+            },
             "livemode": False,
             "metadata": {},
             "next_payment_attempt": i.next_attempt,
@@ -1358,7 +1602,11 @@ class StripeAPI(FakeAPI):
                 "subscription_details": {"metadata": {}, "subscription": i.subscription},
                 "type": "subscription_details",
             },
-            "payment_settings": {"default_mandate": None, "payment_method_options": None, "payment_method_types": None},
+            "payment_settings": {
+                "default_mandate": None,
+                "payment_method_options": None,
+                "payment_method_types": None,
+            },
             "period_end": i.period_end,
             "period_start": i.period_start,
             "post_payment_credit_notes_amount": 0,
@@ -1388,7 +1636,14 @@ class StripeAPI(FakeAPI):
             "webhooks_delivered_at": i.created,
         }
         if legacy:
-            for key in ("parent", "amount_overpaid", "automatically_finalizes_at", "customer_account", "total_pretax_credit_amounts", "total_taxes"):
+            for key in (
+                "parent",
+                "amount_overpaid",
+                "automatically_finalizes_at",
+                "customer_account",
+                "total_pretax_credit_amounts",
+                "total_taxes",
+            ):
                 del body[key]
             body["paid"] = i.status == "paid"
             body["paid_out_of_band"] = i.paid_out_of_band
@@ -1460,7 +1715,14 @@ class StripeAPI(FakeAPI):
             "application_fee_amount": None,
             "balance_transaction": f"txn_{suffix}" if ok else None,
             "billing_details": {
-                "address": {"city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None},
+                "address": {
+                    "city": None,
+                    "country": None,
+                    "line1": None,
+                    "line2": None,
+                    "postal_code": None,
+                    "state": None,
+                },
                 "email": pm.email if pm else None,
                 "name": pm.name if pm else None,
                 "phone": None,
@@ -1488,7 +1750,9 @@ class StripeAPI(FakeAPI):
                 "reason": reason,
                 "risk_level": "normal",
                 "risk_score": 20 + int(suffix[-2:], 16) % 40,
-                "seller_message": "Payment complete." if ok else "The bank did not return any further details with this decline.",
+                "seller_message": "Payment complete."
+                if ok
+                else "The bank did not return any further details with this decline.",
                 "type": "authorized" if ok else "issuer_declined",
             },
             "paid": ok,
@@ -1499,7 +1763,13 @@ class StripeAPI(FakeAPI):
             "receipt_number": None,
             "receipt_url": f"https://pay.stripe.com/receipts/payment/{suffix}" if ok else None,
             "refunded": False,
-            "refunds": {"object": "list", "data": [], "has_more": False, "total_count": 0, "url": f"/v1/charges/{c.id}/refunds"},
+            "refunds": {
+                "object": "list",
+                "data": [],
+                "has_more": False,
+                "total_count": 0,
+                "url": f"/v1/charges/{c.id}/refunds",
+            },
             "review": None,
             "shipping": None,
             "source_transfer": None,
@@ -1520,7 +1790,9 @@ class StripeAPI(FakeAPI):
             rec = copy.copy(rec)
             for name, value in zip(_MUTABLE[e.kind], e.state):
                 setattr(rec, name, value)
-        data: dict[str, Any] = {"object": self._render(e.kind, rec, old_shape) if rec is not None else None}
+        data: dict[str, Any] = {
+            "object": self._render(e.kind, rec, old_shape) if rec is not None else None
+        }
         if e.prev is not None:
             data["previous_attributes"] = self._render_prev(e, rec, old_shape)
         return {
@@ -1575,7 +1847,10 @@ class StripeAPI(FakeAPI):
 
     def error(self, status: int, message: str, **extra: Any) -> httpx.Response:
         """Stripe's error body; 5xx say ``Stripe-Should-Retry: true`` like Stripe's lock errors."""
-        body: dict[str, Any] = {"message": message, "type": extra.pop("type", "api_error" if status >= 500 else "invalid_request_error")}
+        body: dict[str, Any] = {
+            "message": message,
+            "type": extra.pop("type", "api_error" if status >= 500 else "invalid_request_error"),
+        }
         headers = extra.pop("headers", None) or {}
         for key in ("code", "param", "decline_code"):
             value = extra.pop(key, None)
@@ -1583,7 +1858,9 @@ class StripeAPI(FakeAPI):
                 body[key] = value
         if body.get("code"):
             body["doc_url"] = _DOCS + str(body["code"]).replace("_", "-")
-        body["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{getattr(self._local, 'request_id', 'req')}"
+        body["request_log_url"] = (
+            f"https://dashboard.stripe.com/test/logs/{getattr(self._local, 'request_id', 'req')}"
+        )
         if status >= 500:
             headers.setdefault("Stripe-Should-Retry", "true")
         return json_response(status, {"error": body}, headers)
@@ -1597,7 +1874,9 @@ class StripeAPI(FakeAPI):
             f"Unrecognized request URL ({request.method}: {request.url.path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.",
         )
 
-    def too_many(self, request: httpx.Request, retry_after: float | None = None, text: bool = False) -> httpx.Response:
+    def too_many(
+        self, request: httpx.Request, retry_after: float | None = None, text: bool = False
+    ) -> httpx.Response:
         response = self.error(
             429,
             "Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits.",
@@ -1637,7 +1916,9 @@ class StripeAPI(FakeAPI):
         if fault is not None:
             status, type_, code, message = _CLIENT_FAULTS[fault.kind]
             headers = {"Stripe-Should-Retry": "true"} if status == 409 else None
-            return self.error(status, message.format(key=_mask_key(key)), type=type_, code=code, headers=headers)
+            return self.error(
+                status, message.format(key=_mask_key(key)), type=type_, code=code, headers=headers
+            )
         return None
 
     def rate_limit(self, request: httpx.Request, route_name: str) -> httpx.Response | None:
@@ -1645,7 +1926,9 @@ class StripeAPI(FakeAPI):
         with self._lock:
             window = self._windows.get(key)
             if window is None:
-                window = self._windows[key] = SlidingWindow(REQUESTS_PER_SECOND, 1.0 * self.sandbox.time_scale)
+                window = self._windows[key] = SlidingWindow(
+                    REQUESTS_PER_SECOND, 1.0 * self.sandbox.time_scale
+                )
         allowed, _, _ = window.hit()
         return None if allowed else self.too_many(request)
 
@@ -1661,21 +1944,27 @@ class StripeAPI(FakeAPI):
         else:
             items = list(request.url.params.multi_items())
             if request.content:
-                items += urllib.parse.parse_qsl(request.content.decode("utf-8", "replace"), keep_blank_values=True)
+                items += urllib.parse.parse_qsl(
+                    request.content.decode("utf-8", "replace"), keep_blank_values=True
+                )
         return parse_form(items)
 
     @staticmethod
     def _check_allowed(params: dict[str, Any], allowed: set[str]) -> None:
         for name in params:
             if name not in allowed:
-                raise _ApiError(400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name)
+                raise _ApiError(
+                    400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name
+                )
 
     @staticmethod
     def _int(value: Any, param: str) -> int:
         try:
             return int(str(value))
         except ValueError:
-            raise _ApiError(400, f"Invalid integer: {value}", code="parameter_invalid_integer", param=param) from None
+            raise _ApiError(
+                400, f"Invalid integer: {value}", code="parameter_invalid_integer", param=param
+            ) from None
 
     def _range(self, value: Any, param: str) -> tuple[int | None, int | None]:
         """``created`` (or another timestamp filter) → inclusive low, exclusive high."""
@@ -1696,7 +1985,12 @@ class StripeAPI(FakeAPI):
             elif op == "lt":
                 high = number if high is None else min(high, number)
             else:
-                raise _ApiError(400, f"Received unknown parameter: {param}[{op}]", code="parameter_unknown", param=f"{param}[{op}]")
+                raise _ApiError(
+                    400,
+                    f"Received unknown parameter: {param}[{op}]",
+                    code="parameter_unknown",
+                    param=f"{param}[{op}]",
+                )
         return low, high
 
     def _expand_list(self, params: dict[str, Any]) -> list[str]:
@@ -1712,7 +2006,11 @@ class StripeAPI(FakeAPI):
     def _check_expand(self, kind: str, path: str, index: int) -> None:
         parts = path.split(".")
         if len(parts) > MAX_EXPAND_DEPTH:
-            raise _ApiError(400, f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. Property: {path}", param=f"expand[{index}]")
+            raise _ApiError(
+                400,
+                f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. Property: {path}",
+                param=f"expand[{index}]",
+            )
         rest = path
         current = kind
         while rest:
@@ -1722,7 +2020,9 @@ class StripeAPI(FakeAPI):
                     target = (field_path, target_kind)
                     break
             if target is None:
-                raise _ApiError(400, f"This property cannot be expanded ({rest}).", param=f"expand[{index}]")
+                raise _ApiError(
+                    400, f"This property cannot be expanded ({rest}).", param=f"expand[{index}]"
+                )
             rest = rest[len(target[0]) + 1 :]
             current = target[1]
 
@@ -1754,13 +2054,17 @@ class StripeAPI(FakeAPI):
 
     # -- lists -------------------------------------------------------------------------
 
-    def _list(self, request: httpx.Request, kind: str, *, customer: str | None = None) -> httpx.Response:
+    def _list(
+        self, request: httpx.Request, kind: str, *, customer: str | None = None
+    ) -> httpx.Response:
         try:
             return self._list_inner(request, kind, customer)
         except _ApiError as exc:
             return self._fail(exc)
 
-    def _list_inner(self, request: httpx.Request, kind: str, forced_customer: str | None) -> httpx.Response:
+    def _list_inner(
+        self, request: httpx.Request, kind: str, forced_customer: str | None
+    ) -> httpx.Response:
         params = self._params(request)
         allowed = _COMMON_LIST_PARAMS | _LIST_PARAMS[kind]
         if forced_customer is not None:
@@ -1770,16 +2074,34 @@ class StripeAPI(FakeAPI):
         if "limit" in params:
             limit = self._int(params["limit"], "limit")
             if limit < 1:
-                raise _ApiError(400, "This value must be greater than or equal to 1.", code="parameter_invalid_integer", param="limit")
+                raise _ApiError(
+                    400,
+                    "This value must be greater than or equal to 1.",
+                    code="parameter_invalid_integer",
+                    param="limit",
+                )
             if limit > 100:
-                raise _ApiError(400, "This value must be less than or equal to 100.", code="parameter_invalid_integer", param="limit")
+                raise _ApiError(
+                    400,
+                    "This value must be less than or equal to 100.",
+                    code="parameter_invalid_integer",
+                    param="limit",
+                )
         after, before = params.get("starting_after") or None, params.get("ending_before") or None
         if after and before:
-            raise _ApiError(400, "You may only specify one of these parameters: ending_before, starting_after.", param="ending_before")
+            raise _ApiError(
+                400,
+                "You may only specify one of these parameters: ending_before, starting_after.",
+                param="ending_before",
+            )
         expand = self._expand_list(params)
         for index, path in enumerate(expand):
             if not path.startswith("data."):
-                raise _ApiError(400, f"This property cannot be expanded ({path}). You may want to try expanding 'data.{path}' instead.", param=f"expand[{index}]")
+                raise _ApiError(
+                    400,
+                    f"This property cannot be expanded ({path}). You may want to try expanding 'data.{path}' instead.",
+                    param=f"expand[{index}]",
+                )
             self._check_expand(kind, path[5:], index)
         low, high = self._range(params.get("created"), "created")
         store = self._store[kind]
@@ -1801,7 +2123,12 @@ class StripeAPI(FakeAPI):
         customer = forced_customer if forced_customer is not None else params.get("customer")
         if customer is not None and kind != "customer":
             if customer not in self._store["customer"]:
-                raise _missing("customer", customer, param="customer", status=400 if forced_customer is None else 404)
+                raise _missing(
+                    "customer",
+                    customer,
+                    param="customer",
+                    status=400 if forced_customer is None else 404,
+                )
             keys = sorted(self._key_of(store[i]) for i in self._by_customer[kind].get(customer, ()))
         elif kind == "customer" and params.get("email") is not None:
             keys = sorted(self._key_of(store[i]) for i in self._by_email.get(params["email"], ()))
@@ -1816,14 +2143,20 @@ class StripeAPI(FakeAPI):
         legacy = self._legacy()
         data = [self._out(kind, store[i], [p[5:] for p in expand], legacy) for i in ids]
         url = request.url.path
-        return json_response(200, {"object": "list", "data": data, "has_more": has_more, "url": url})
+        return json_response(
+            200, {"object": "list", "data": data, "has_more": has_more, "url": url}
+        )
 
     def _predicate(self, kind: str, params: dict[str, Any]) -> Any:
         checks = []
         if kind == "subscription":
             status = params.get("status")
             if status is not None and status not in _SUB_STATUSES:
-                raise _ApiError(400, f"Invalid status: must be one of {', '.join(sorted(_SUB_STATUSES))}", param="status")
+                raise _ApiError(
+                    400,
+                    f"Invalid status: must be one of {', '.join(sorted(_SUB_STATUSES))}",
+                    param="status",
+                )
             if status is None:
                 checks.append(lambda r: r.status not in ("canceled", "incomplete_expired"))
             elif status == "ended":
@@ -1841,7 +2174,11 @@ class StripeAPI(FakeAPI):
             status = params.get("status")
             if status is not None:
                 if status not in _INVOICE_STATUSES:
-                    raise _ApiError(400, f"Invalid status: must be one of {', '.join(sorted(_INVOICE_STATUSES))}", param="status")
+                    raise _ApiError(
+                        400,
+                        f"Invalid status: must be one of {', '.join(sorted(_INVOICE_STATUSES))}",
+                        param="status",
+                    )
                 checks.append(lambda r: r.status == status)
             if params.get("subscription"):
                 sub_id = params["subscription"]
@@ -1851,7 +2188,13 @@ class StripeAPI(FakeAPI):
                 checks.append(lambda r: r.collection_method == method)
             if params.get("due_date") is not None:
                 d_lo, d_hi = self._range(params["due_date"], "due_date")
-                checks.append(lambda r: r.due_date is not None and (d_lo is None or r.due_date >= d_lo) and (d_hi is None or r.due_date < d_hi))
+                checks.append(
+                    lambda r: (
+                        r.due_date is not None
+                        and (d_lo is None or r.due_date >= d_lo)
+                        and (d_hi is None or r.due_date < d_hi)
+                    )
+                )
         elif kind == "payment_method":
             pm_type = params.get("type")
             if pm_type is not None and pm_type != "card":
@@ -1866,7 +2209,9 @@ class StripeAPI(FakeAPI):
             if types:
                 exact = {t for t in types if not t.endswith("*")}
                 prefixes = tuple(t[:-1] for t in types if t.endswith("*"))
-                checks.append(lambda r: r.type in exact or (bool(prefixes) and r.type.startswith(prefixes)))
+                checks.append(
+                    lambda r: r.type in exact or (bool(prefixes) and r.type.startswith(prefixes))
+                )
         elif kind == "charge" and params.get("payment_intent"):
             intent = params["payment_intent"]
             checks.append(lambda r: f"pi_{r.id[3:]}" == intent)
@@ -1902,7 +2247,9 @@ class StripeAPI(FakeAPI):
     def get_customer(self, request: httpx.Request, obj_id: str) -> httpx.Response:
         return self._retrieve(request, "customer", obj_id)
 
-    @route("GET", r"/v1/customers/(?P<obj_id>[^/]+)/payment_methods", "list_customer_payment_methods")
+    @route(
+        "GET", r"/v1/customers/(?P<obj_id>[^/]+)/payment_methods", "list_customer_payment_methods"
+    )
     def list_customer_payment_methods(self, request: httpx.Request, obj_id: str) -> httpx.Response:
         return self._list(request, "payment_method", customer=obj_id)
 
@@ -1954,7 +2301,9 @@ class StripeAPI(FakeAPI):
             expand = self._customer_expand(params)
         except _ApiError as exc:
             return self._fail(exc)
-        return self._idempotent(request, params, lambda: self._create_customer(request, params, expand))
+        return self._idempotent(
+            request, params, lambda: self._create_customer(request, params, expand)
+        )
 
     @route("POST", r"/v1/customers/(?P<obj_id>[^/]+)", "update_customer")
     def update_customer(self, request: httpx.Request, obj_id: str) -> httpx.Response:
@@ -1964,7 +2313,9 @@ class StripeAPI(FakeAPI):
             expand = self._customer_expand(params)
         except _ApiError as exc:
             return self._fail(exc)
-        return self._idempotent(request, params, lambda: self._update_customer(request, obj_id, params, expand))
+        return self._idempotent(
+            request, params, lambda: self._update_customer(request, obj_id, params, expand)
+        )
 
     def _customer_expand(self, params: dict[str, Any]) -> list[str]:
         expand = self._expand_list(params)
@@ -1978,7 +2329,9 @@ class StripeAPI(FakeAPI):
     def _request_ref(self, request: httpx.Request) -> tuple[str | None, str | None]:
         return getattr(self._local, "request_id", None), request.headers.get("idempotency-key")
 
-    def _create_customer(self, request: httpx.Request, params: dict[str, Any], expand: list[str]) -> httpx.Response:
+    def _create_customer(
+        self, request: httpx.Request, params: dict[str, Any], expand: list[str]
+    ) -> httpx.Response:
         try:
             now = self._now()
             n = self._counters["cus"] + 1
@@ -2000,12 +2353,16 @@ class StripeAPI(FakeAPI):
             self._add("customer", customer)
             if customer.email:
                 self._by_email[customer.email].append(customer.id)
-            self._emit("customer.created", now, "customer", customer, request=self._request_ref(request))
+            self._emit(
+                "customer.created", now, "customer", customer, request=self._request_ref(request)
+            )
             return json_response(200, self._out("customer", customer, expand, self._legacy()))
         except _ApiError as exc:
             return self._fail(exc)
 
-    def _update_customer(self, request: httpx.Request, obj_id: str, params: dict[str, Any], expand: list[str]) -> httpx.Response:
+    def _update_customer(
+        self, request: httpx.Request, obj_id: str, params: dict[str, Any], expand: list[str]
+    ) -> httpx.Response:
         try:
             customer = self._store["customer"].get(obj_id)
             if customer is None:
@@ -2018,7 +2375,14 @@ class StripeAPI(FakeAPI):
                 if customer.email:
                     self._by_email[customer.email].append(obj_id)
             if prev:
-                self._emit("customer.updated", self._now(), "customer", customer, prev, request=self._request_ref(request))
+                self._emit(
+                    "customer.updated",
+                    self._now(),
+                    "customer",
+                    customer,
+                    prev,
+                    request=self._request_ref(request),
+                )
             return json_response(200, self._out("customer", customer, expand, self._legacy()))
         except _ApiError as exc:
             return self._fail(exc)
@@ -2042,12 +2406,18 @@ class StripeAPI(FakeAPI):
                 new_meta = dict(customer.metadata)
                 for key, value in raw.items():
                     if not isinstance(value, str):
-                        raise _ApiError(400, f"Invalid string: metadata[{key}]", param=f"metadata[{key}]")
+                        raise _ApiError(
+                            400, f"Invalid string: metadata[{key}]", param=f"metadata[{key}]"
+                        )
                     if value == "":
                         new_meta.pop(key, None)
                     else:
                         new_meta[key] = value
-            changed = {k: customer.metadata.get(k) for k in set(customer.metadata) | set(new_meta) if customer.metadata.get(k) != new_meta.get(k)}
+            changed = {
+                k: customer.metadata.get(k)
+                for k in set(customer.metadata) | set(new_meta)
+                if customer.metadata.get(k) != new_meta.get(k)
+            }
             if changed:
                 prev["metadata"] = changed
                 customer.metadata = new_meta
@@ -2055,10 +2425,17 @@ class StripeAPI(FakeAPI):
             raw = params["address"]
             address = None
             if raw != "":
-                address = {k: None for k in ("city", "country", "line1", "line2", "postal_code", "state")}
+                address = {
+                    k: None for k in ("city", "country", "line1", "line2", "postal_code", "state")
+                }
                 for key, value in raw.items():
                     if key not in address:
-                        raise _ApiError(400, f"Received unknown parameter: address[{key}]", code="parameter_unknown", param=f"address[{key}]")
+                        raise _ApiError(
+                            400,
+                            f"Received unknown parameter: address[{key}]",
+                            code="parameter_unknown",
+                            param=f"address[{key}]",
+                        )
                     address[key] = value or None
             if address != customer.address:
                 prev["address"] = customer.address
@@ -2067,13 +2444,23 @@ class StripeAPI(FakeAPI):
             raw = params["invoice_settings"] or {}
             for key in raw:
                 if key != "default_payment_method":
-                    raise _ApiError(400, f"Received unknown parameter: invoice_settings[{key}]", code="parameter_unknown", param=f"invoice_settings[{key}]")
+                    raise _ApiError(
+                        400,
+                        f"Received unknown parameter: invoice_settings[{key}]",
+                        code="parameter_unknown",
+                        param=f"invoice_settings[{key}]",
+                    )
             if "default_payment_method" in raw:
                 pm_id = raw["default_payment_method"] or None
                 if pm_id is not None:
                     pm = self._store["payment_method"].get(pm_id)
                     if pm is None or pm.customer != customer.id:
-                        raise _missing("payment_method", pm_id, param="invoice_settings[default_payment_method]", status=400)
+                        raise _missing(
+                            "payment_method",
+                            pm_id,
+                            param="invoice_settings[default_payment_method]",
+                            status=400,
+                        )
                 if pm_id != customer.default_pm:
                     prev["invoice_settings"] = {"default_payment_method": customer.default_pm}
                     customer.default_pm = pm_id
@@ -2085,12 +2472,16 @@ class StripeAPI(FakeAPI):
                 customer.preferred_locales = locales
         return prev
 
-    def _idempotent(self, request: httpx.Request, params: dict[str, Any], execute: Any) -> httpx.Response:
+    def _idempotent(
+        self, request: httpx.Request, params: dict[str, Any], execute: Any
+    ) -> httpx.Response:
         key = request.headers.get("idempotency-key")
         if not key:
             return execute()
         if len(key) > 255:
-            return self.error(400, "Idempotency keys can be at most 255 characters long.", param="Idempotency-Key")
+            return self.error(
+                400, "Idempotency keys can be at most 255 characters long.", param="Idempotency-Key"
+            )
         fingerprint = (request.method, request.url.path, json.dumps(params, sort_keys=True))
         saved = self._idempotency.get(key)
         now = self._now()
