@@ -50,7 +50,8 @@ def start_server(companies: int, seed: int, timeout: float = 600) -> tuple[subpr
         line = proc.stdout.readline()
         if not line:
             proc.wait(timeout=10)
-            raise RuntimeError(f"hub sandbox serve exited ({proc.returncode}): {' '.join(seen)[-300:]}")
+            last = [ln for ln in seen if ln][-1:] or ["no output"]
+            raise RuntimeError(f"hub sandbox serve exited with {proc.returncode}: {last[0][-200:]}")
         seen.append(line.strip())
         match = READY.search(line)
         if match:
@@ -146,9 +147,8 @@ def run(opts: Options) -> Section:
 
         fallback = SandboxProcess(companies, opts.seed).__enter__()
         proc, url, ready_s, build_s = None, fallback.url, fallback.start_s, fallback.build_s
-        error = str(exc).split(": ", 1)[-1][-200:]
         section.notes.append(
-            f"`hub sandbox serve` failed ({error}); start-up and paging measured with "
+            f"{exc}; start-up and paging measured with "
             "bench/sandbox_proc.py instead (the same build_sandbox and Sandbox.serve)."
         )
     try:
