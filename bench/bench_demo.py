@@ -43,7 +43,9 @@ def run(opts: Options) -> Section:
         wall_s=round(wall, 2),
         reported_s=float(match.group(1)) if match else None,
         problems=len(problems),
-        note="; ".join(problems)[:300] if problems else ("" if proc.returncode == 0 else output.strip().splitlines()[-1][-300:]),
+        note="; ".join(problems)[:300]
+        if problems
+        else ("" if proc.returncode == 0 else output.strip().splitlines()[-1][-300:]),
     )
     if proc.returncode == 0:
         section.goal(

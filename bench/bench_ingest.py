@@ -50,8 +50,8 @@ TOOL_NAMES = {
 
 
 def world_size(opts: Options) -> int:
-    # Companies; each has ~4 HubSpot contacts, ~15 Stripe objects, ~6 Zendesk records.
-    return opts.pick(smoke=60, quick=2000, full=25000)
+    # Companies; each has ~7 HubSpot records, ~20 Stripe objects, ~8 Zendesk records.
+    return opts.pick(smoke=60, quick=1500, full=10000)
 
 
 def builtwith_domains(companies: int, seed: int) -> list[str]:
@@ -77,7 +77,9 @@ def run_hub(
     if streams:
         known = {s.name for s in connector.get_streams()}
         if not set(streams) <= known:
-            return {"error": f"connector has no stream {streams[0]!r} (has {', '.join(sorted(known))})"}
+            return {
+                "error": f"connector has no stream {streams[0]!r} (has {', '.join(sorted(known))})"
+            }
     db_dir = Path(tempfile.mkdtemp(prefix=f"ingest-{name}-", dir=workdir))
     store = Store(db_dir / "hub.db")
     try:
@@ -100,11 +102,19 @@ def run_hub(
     }
 
 
-def run_peer(sp: SandboxProcess, peer: str, api: str, workdir: Path, opts: Options) -> dict[str, Any]:
+def run_peer(
+    sp: SandboxProcess, peer: str, api: str, workdir: Path, opts: Options
+) -> dict[str, Any]:
     """One peer in its own process; requests counted by the server."""
     if peer.startswith("singer-"):
         return _run_singer(sp, peer, api, workdir, opts)
-    runner = [sys.executable, str(BENCH_DIR / "peers" / "run_peer.py"), peer, sp.url, str(workdir / peer)]
+    runner = [
+        sys.executable,
+        str(BENCH_DIR / "peers" / "run_peer.py"),
+        peer,
+        sp.url,
+        str(workdir / peer),
+    ]
     sp.reset()
     proc = subprocess.run(runner, capture_output=True, text=True, timeout=1800)
     counts = sp.counts()
@@ -116,7 +126,9 @@ def run_peer(sp: SandboxProcess, peer: str, api: str, workdir: Path, opts: Optio
     return out
 
 
-def _run_singer(sp: SandboxProcess, peer: str, api: str, workdir: Path, opts: Options) -> dict[str, Any]:
+def _run_singer(
+    sp: SandboxProcess, peer: str, api: str, workdir: Path, opts: Options
+) -> dict[str, Any]:
     from peers.singer_taps import SingerUnavailable, run_tap
 
     if peer == "singer-hubspot-companies":
@@ -139,7 +151,9 @@ def _run_singer(sp: SandboxProcess, peer: str, api: str, workdir: Path, opts: Op
     return out
 
 
-def _row(section: Section, source: str, stream: str, tool: str, out: dict[str, Any], base: float | None):
+def _row(
+    section: Section, source: str, stream: str, tool: str, out: dict[str, Any], base: float | None
+):
     records, seconds, requests = out.get("records"), out.get("seconds"), out.get("requests")
     rps = rate(records, seconds) if records and seconds else None
     note = out.get("error") or out.get("note") or ""
@@ -182,8 +196,14 @@ def run(opts: Options) -> Section:
                 out = run_peer(sp, peer, source, workdir, opts)
                 base = _row(section, source, f"{stream} ({path})", TOOL_NAMES["sdk"], out, None)
             if connector_class(source) is None:
-                _row(section, source, f"{stream} ({path})", TOOL_NAMES["hub"],
-                     {"error": f"connector {source!r} not installed yet", "unavailable": True}, base)
+                _row(
+                    section,
+                    source,
+                    f"{stream} ({path})",
+                    TOOL_NAMES["hub"],
+                    {"error": f"connector {source!r} not installed yet", "unavailable": True},
+                    base,
+                )
             else:
                 out = run_hub(sp, source, workdir, streams=[stream])
                 _row(section, source, f"{stream} ({path})", TOOL_NAMES["hub"], out, base)
@@ -191,11 +211,19 @@ def run(opts: Options) -> Section:
                 if peer.startswith("sdk"):
                     continue
                 out = run_peer(sp, peer, source, workdir, opts)
-                _row(section, source, f"{stream} ({path})", TOOL_NAMES[peer.split("-")[0]], out, base)
+                _row(
+                    section, source, f"{stream} ({path})", TOOL_NAMES[peer.split("-")[0]], out, base
+                )
         for name in CONNECTORS:
             if connector_class(name) is None:
-                _row(section, name, "all streams", TOOL_NAMES["hub"],
-                     {"error": f"connector {name!r} not installed yet", "unavailable": True}, None)
+                _row(
+                    section,
+                    name,
+                    "all streams",
+                    TOOL_NAMES["hub"],
+                    {"error": f"connector {name!r} not installed yet", "unavailable": True},
+                    None,
+                )
                 continue
             extra = None
             if name == "builtwith":

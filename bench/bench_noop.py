@@ -59,7 +59,9 @@ def run(opts: Options) -> Section:
     section = Section("noop", "No-op: a re-run with nothing changed upstream")
     names = [n for n in ORDER if n not in missing_connectors(CONNECTORS)]
     for name in missing_connectors(CONNECTORS):
-        section.add(connector=name, stream="*", note=f"not available: connector {name!r} not installed yet")
+        section.add(
+            connector=name, stream="*", note=f"not available: connector {name!r} not installed yet"
+        )
     companies = world_size(opts)
     sandbox = build_sandbox(companies=companies, seed=opts.seed)
     clock.set_source(sandbox.world.now)

@@ -97,7 +97,9 @@ def run(opts: Options) -> Section:
                 sync_connection(
                     store, connector, streams=["owners", "companies"], transport=sandbox.transport()
                 )
-                prep = run_pipeline(store, config, steps=("map", "health"), transport=sandbox.transport())
+                prep = run_pipeline(
+                    store, config, steps=("map", "health"), transport=sandbox.transport()
+                )
                 scored = store.db.execute(
                     "SELECT COUNT(*) FROM health_scores h JOIN accounts a ON a.id = h.account_id "
                     "WHERE a.hubspot_company_id IS NOT NULL AND a.hubspot_company_id != '' "

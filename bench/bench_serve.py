@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from common import Options, Section, rate
 from hubside import credentials
 
@@ -36,14 +35,18 @@ def world_size(opts: Options) -> int:
     return opts.pick(smoke=200, quick=10_000, full=TARGET)
 
 
-def start_server(companies: int, seed: int, timeout: float = 600) -> tuple[subprocess.Popen, str, float, float]:
+def start_server(
+    companies: int, seed: int, timeout: float = 600
+) -> tuple[subprocess.Popen, str, float, float]:
     """Spawn ``hub sandbox serve``; returns (process, url, seconds to ready, build seconds)."""
     hub = Path(sys.executable).with_name("hub")
     cmd = [str(hub)] if hub.exists() else [sys.executable, "-m", "hub"]
     cmd += ["sandbox", "serve", "--port", "0", "--companies", str(companies), "--seed", str(seed)]
     env = {**os.environ, "COLUMNS": "400", "TERM": "dumb"}
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     assert proc.stdout is not None
     seen = []
     while True:
@@ -119,14 +122,18 @@ def page_zendesk(client: httpx.Client, base: str, cap: int, deadline: float) -> 
     return n
 
 
-def page_builtwith(client: httpx.Client, base: str, cap: int, deadline: float, domains: list[str]) -> int:
+def page_builtwith(
+    client: httpx.Client, base: str, cap: int, deadline: float, domains: list[str]
+) -> int:
     key = credentials("builtwith")["api_key"]
     n = 0
     for i in range(0, min(cap, len(domains)), 16):
         if time.perf_counter() > deadline:
             break
         batch = domains[i : i + 16]
-        _page(client, f"{base}/v22/api.json", {"KEY": key, "LOOKUP": ",".join(batch), "NOMETA": "yes"})
+        _page(
+            client, f"{base}/v22/api.json", {"KEY": key, "LOOKUP": ",".join(batch), "NOMETA": "yes"}
+        )
         n += len(batch)
     return n
 
@@ -160,7 +167,11 @@ def run(opts: Options) -> Section:
             seconds=round(ready_s, 2),
             records_per_s=None,
             note=f"world built in {build_s:.1f} s; "
-            + (f"projected to {TARGET:,}: {projected:.0f} s" if companies != TARGET else "at full size"),
+            + (
+                f"projected to {TARGET:,}: {projected:.0f} s"
+                if companies != TARGET
+                else "at full size"
+            ),
         )
         section.goal(
             f"serve --companies {TARGET:,} starts",
@@ -173,9 +184,17 @@ def run(opts: Options) -> Section:
         domains = builtwith_domains(companies, opts.seed)
         pagers = [
             ("stripe", "/v1/invoices, 100 per page", lambda c, d: page_stripe(c, url, cap, d)),
-            ("hubspot", "/crm/v3/objects/contacts, 100 per page", lambda c, d: page_hubspot(c, url, cap, d)),
+            (
+                "hubspot",
+                "/crm/v3/objects/contacts, 100 per page",
+                lambda c, d: page_hubspot(c, url, cap, d),
+            ),
             ("zendesk", "ticket export, 1,000 per page", lambda c, d: page_zendesk(c, url, cap, d)),
-            ("builtwith", "domain lookups, 16 per request", lambda c, d: page_builtwith(c, url, cap, d, domains)),
+            (
+                "builtwith",
+                "domain lookups, 16 per request",
+                lambda c, d: page_builtwith(c, url, cap, d, domains),
+            ),
         ]
         with httpx.Client(timeout=60) as client:
             for api, what, pager in pagers:
@@ -187,7 +206,14 @@ def run(opts: Options) -> Section:
                     n, error = 0, f"{type(exc).__name__}: {str(exc)[:160]}"
                 seconds = time.perf_counter() - started
                 rps = rate(n, seconds) if n else None
-                section.add(api=api, what=what, records=n, seconds=round(seconds, 2), records_per_s=rps, note=error or "")
+                section.add(
+                    api=api,
+                    what=what,
+                    records=n,
+                    seconds=round(seconds, 2),
+                    records_per_s=rps,
+                    note=error or "",
+                )
                 if rps is not None:
                     section.goal(f"{api} paging over loopback", rps, 2000, ">=", "records/s")
     finally:

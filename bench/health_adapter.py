@@ -40,7 +40,16 @@ def run(opts: Options) -> Section:
             Path(str(path) + suffix).unlink(missing_ok=True)
         gen_s = bench_health.generate(str(path), size, events)
         proc = subprocess.run(
-            [sys.executable, str(SCRIPT), "--phase", "measure", "--db", str(path), "--accounts", str(size)],
+            [
+                sys.executable,
+                str(SCRIPT),
+                "--phase",
+                "measure",
+                "--db",
+                str(path),
+                "--accounts",
+                str(size),
+            ],
             capture_output=True,
             text=True,
             timeout=3600,
@@ -90,5 +99,7 @@ def run(opts: Options) -> Section:
         "built-in measures read); the measurement runs in a fresh process."
     )
     if os.cpu_count():
-        section.notes.append("Projected goals scale the 10k figures by 10 (the engine is linear in accounts).")
+        section.notes.append(
+            "Projected goals scale the 10k figures by 10 (the engine is linear in accounts)."
+        )
     return section

@@ -116,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"[bench] {name} …", file=sys.stderr, flush=True)
         section = run_benchmark(name, opts)
-        print(f"[bench] {name}: {section.status} in {section.seconds:.1f} s", file=sys.stderr, flush=True)
+        print(
+            f"[bench] {name}: {section.status} in {section.seconds:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         sections.append(section)
     total = time.perf_counter() - started
     markdown = render_markdown(sections, info, mode, total)

@@ -59,13 +59,19 @@ import hashlib
 import json
 import logging
 import math
+import multiprocessing
+import os
 import operator
+import queue
 import re
+import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from pydantic import (
@@ -79,7 +85,7 @@ from pydantic import (
 )
 
 from hub import clock
-from hub.errors import ConfigError
+from hub.errors import ConfigError, HubError
 from hub.store import Store
 
 log = logging.getLogger("hub.health")
@@ -537,8 +543,11 @@ class Aggregates:
         )
         return column, windows
 
-    def sql(self, *, targets: bool) -> tuple[str, list[Any]]:
-        """The statement and its arguments (``targets``: only accounts in the temp table)."""
+    def sql(
+        self, *, targets: bool, bounds: tuple[str | None, str | None] = (None, None)
+    ) -> tuple[str, list[Any]]:
+        """The statement and its arguments (``targets``: only accounts in the temp table;
+        ``bounds``: only account ids ``>= bounds[0]`` and ``< bounds[1]``)."""
         by_days: dict[int, list[str]] = {}
         for t, days in self.type_days.items():
             by_days.setdefault(days, []).append(t)
@@ -549,13 +558,20 @@ class Aggregates:
             parts.append(f"({column} IN ({','.join('?' * len(types))}) AND ts >= ?)")
             args.extend([*types, self.window.since(days)])
         args.append(self.window.until)
+        scope = ""
+        if bounds[0] is not None:
+            scope += " AND account_id >= ?"
+            args.append(bounds[0])
+        if bounds[1] is not None:
+            scope += " AND account_id < ?"
+            args.append(bounds[1])
         if targets:
             # Unary + keeps the planner off the (type, ts) index: seek each target account.
             where = f"({' OR '.join(parts)}) AND +ts <= ? AND account_id IN (SELECT id FROM {self.TARGETS})"
             source = "events"
         else:
             # A full run reads most of the table: one sequential scan beats random row reads.
-            where = f"({' OR '.join(parts)}) AND ts <= ? AND account_id IS NOT NULL"
+            where = f"({' OR '.join(parts)}) AND ts <= ? AND account_id IS NOT NULL{scope}"
             source = "events NOT INDEXED"
         return (
             f"SELECT account_id, {', '.join(self.exprs)} FROM {source} WHERE {where} "
@@ -979,6 +995,7 @@ class HealthSection(_Strict):
     model: str = "default"
     bands: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_BANDS))
     drivers: int = Field(3, ge=1, le=10)
+    workers: int = Field(0, ge=0, le=16)
     measures: dict[str, dict[str, Any]] = Field(default_factory=dict)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     segments: list[SegmentConfig] = Field(default_factory=list)
@@ -1033,6 +1050,8 @@ class HealthSettings:
         raw = dict(getattr(config, "health", None) or {}) if config is not None else {}
         path = getattr(config, "path", None) if config is not None else None
         self.origin = str(path) if path else "hub.toml"
+        self.raw = raw
+        self.path = str(path) if path else None
         registry = get_registry()
         self.measures: dict[str, Measure] = {}
         model_types: dict[str, type[HealthModel]] = {}
@@ -1217,6 +1236,76 @@ class _Stream:
         if row is not None and row[0] == key:
             return row
         return None
+
+
+class _ThreadStream(_Stream):
+    """The aggregation read on its own connection in a thread, so that SQLite computes the
+    next groups (it releases the GIL) while Python scores the previous accounts: a full run
+    uses both cores. Only for file databases (a second connection to ``:memory:`` would be
+    another database)."""
+
+    __slots__ = ("queue", "batch", "pos", "thread", "stop")
+
+    def __init__(self, path: str, sql: str, args: list[Any]):
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=16)
+        self.stop = threading.Event()
+        self.batch: list[tuple[Any, ...]] = []
+        self.pos = 0
+        self.thread = threading.Thread(
+            target=self._read, args=(path, sql, args), name="hub-health-reader", daemon=True
+        )
+        self.thread.start()
+        self.row = self._next()
+
+    def _read(self, path: str, sql: str, args: list[Any]) -> None:
+        try:
+            conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA busy_timeout=30000")
+                cursor = conn.execute(sql, args)
+                while not self.stop.is_set():
+                    rows = cursor.fetchmany(500)
+                    if not rows:
+                        break
+                    self.queue.put(rows)
+            finally:
+                conn.close()
+            self.queue.put(None)
+        except BaseException as exc:  # handed to the consuming thread, which re-raises it
+            self.queue.put(exc)
+
+    def _next(self) -> tuple[Any, ...] | None:
+        if self.pos >= len(self.batch):
+            if self.batch is None:
+                return None
+            item = self.queue.get()
+            if item is None:
+                self.batch = None  # type: ignore[assignment]
+                return None
+            if isinstance(item, BaseException):
+                raise item
+            self.batch, self.pos = item, 0
+        row = self.batch[self.pos]
+        self.pos += 1
+        return row
+
+    def get(self, key: str) -> tuple[Any, ...] | None:
+        row = self.row
+        while row is not None and (row[0] is None or row[0] < key):
+            row = self._next()
+        self.row = row
+        if row is not None and row[0] == key:
+            return row
+        return None
+
+    def close(self) -> None:
+        self.stop.set()
+        while self.thread.is_alive():
+            try:
+                self.queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self.thread.join()
 
 
 def _loads(text: Any) -> dict[str, Any]:
@@ -1418,13 +1507,22 @@ def _impact(item: tuple[float, Any]) -> float:
     return item[0]
 
 
-def _set_targets(store: Store, targets: Iterable[str]) -> None:
+def _set_targets(store: Store, targets: Iterable[str] | None) -> None:
+    """Fill (or, with None, empty) the temp table of accounts to recompute.
+
+    In a transaction of its own: a bare DML statement would open an implicit transaction
+    on the store's connection that later ``atomic()`` blocks only nest into as savepoints,
+    leaving the run's writes uncommitted.
+    """
     db = store.db
     db.execute("CREATE TEMP TABLE IF NOT EXISTS _health_targets (id TEXT PRIMARY KEY)")
-    db.execute("DELETE FROM temp._health_targets")
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO temp._health_targets (id) VALUES (?)", ((t,) for t in targets)
-    )
+    with db.atomic():
+        db.execute("DELETE FROM temp._health_targets")
+        if targets is not None:
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO temp._health_targets (id) VALUES (?)",
+                ((t,) for t in targets),
+            )
 
 
 def _run(
@@ -1437,8 +1535,10 @@ def _run(
     historical: bool = False,
     with_trend: bool = True,
     detail: bool = False,
+    bounds: tuple[str | None, str | None] = (None, None),
 ) -> None:
-    """Evaluate the accounts (all, or ``targets``) as of ``as_of``, handing each to ``sink``."""
+    """Evaluate the accounts (all, ``targets``, or ids within ``bounds``) as of ``as_of``,
+    handing each to ``sink``."""
     db = store.db
     scoped = targets is not None
     if scoped:
@@ -1453,10 +1553,13 @@ def _run(
         for spec in resolved.specs:
             plan.specs[spec] = agg.count(spec[0], spec[1])
     plan.finish()
-    stream = None
+    stream: _Stream | None = None
     if agg.exprs:
-        sql, args = agg.sql(targets=scoped)
-        stream = _Stream(db.execute(sql, args))
+        sql, args = agg.sql(targets=scoped, bounds=bounds)
+        if not scoped and store.path != ":memory:":
+            stream = _ThreadStream(store.path, sql, args)
+        else:
+            stream = _Stream(db.execute(sql, args))
     overrides = {
         row[0]: tuple(row[1:])
         for row in db.execute(
@@ -1472,42 +1575,63 @@ def _run(
         if with_trend
         else ", NULL, NULL"
     )
-    scope_sql = f" WHERE a.id IN (SELECT id FROM {Aggregates.TARGETS})" if scoped else ""
+    conditions, cond_args = [], []
+    if scoped:
+        conditions.append(f"a.id IN (SELECT id FROM {Aggregates.TARGETS})")
+    if bounds[0] is not None:
+        conditions.append("a.id >= ?")
+        cond_args.append(bounds[0])
+    if bounds[1] is not None:
+        conditions.append("a.id < ?")
+        cond_args.append(bounds[1])
+    scope_sql = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     cursor = db.execute(
         f"SELECT {', '.join('a.' + c for c in Account.COLUMNS)}, a.facts{trend_sql} "
         f"FROM accounts a{scope_sql} ORDER BY a.id",
-        [day7, day30] if with_trend else [],
+        [*([day7, day30] if with_trend else []), *cond_args],
     )
-    for row in cursor:
-        values = row[:10]
-        account = Account(values, _loads(row[10]))
-        evaluation = _evaluate(
-            settings,
-            plan,
-            account,
-            stream.get(account.id) if stream is not None else None,
-            window,
-            overrides.get(account.id),
-            historical=historical,
-            detail=detail,
-        )
-        if evaluation.score is not None:
-            if row[11] is not None:
-                evaluation.trend_7d = evaluation.score - row[11]
-            if row[12] is not None:
-                evaluation.trend_30d = evaluation.score - row[12]
-        sink(evaluation, _fingerprint((*values, row[10])))
+    try:
+        for row in cursor:
+            values = row[:10]
+            account = Account(values, _loads(row[10]))
+            evaluation = _evaluate(
+                settings,
+                plan,
+                account,
+                stream.get(account.id) if stream is not None else None,
+                window,
+                overrides.get(account.id),
+                historical=historical,
+                detail=detail,
+            )
+            if evaluation.score is not None:
+                if row[11] is not None:
+                    evaluation.trend_7d = evaluation.score - row[11]
+                if row[12] is not None:
+                    evaluation.trend_30d = evaluation.score - row[12]
+            sink(evaluation, _fingerprint((*values, row[10])))
+    finally:
+        if isinstance(stream, _ThreadStream):
+            stream.close()
     if scoped:
-        db.execute("DELETE FROM temp._health_targets")
+        _set_targets(store, None)
 
 
 class _Writer:
     """Buffers score, history and fingerprint rows and writes them in batches."""
 
-    def __init__(self, store: Store, as_of: dt.datetime, *, scores: bool, history: bool):
+    def __init__(
+        self,
+        store: Store,
+        as_of: dt.datetime,
+        *,
+        scores: bool,
+        history: bool,
+        computed_at: str | None = None,
+    ):
         self.db = store.db
         self.day = as_of.date().isoformat()
-        self.computed_at = clock.iso(as_of) if not scores else clock.iso()
+        self.computed_at = computed_at or clock.iso()
         self.write_scores = scores
         self.write_history = history
         self.scores: list[tuple[Any, ...]] = []
@@ -1515,6 +1639,7 @@ class _Writer:
         self.state: list[tuple[str, str]] = []
         self.count = 0
         self.bands: dict[str, int] = {}
+        self.names: dict[str, str] = {}
 
     def __call__(self, ev: Evaluation, fingerprint: str) -> None:
         self.count += 1
@@ -1522,14 +1647,22 @@ class _Writer:
         self.bands[band] = self.bands.get(band, 0) + 1
         aid = ev.account.id
         if self.write_scores:
+            # {"<measure>": {"score": 72.5, "weight": 15.0}, ...}: scores and weights only
+            # (the inputs are for --explain, which recomputes). Written by hand because
+            # this runs for every account and json.dumps is the slow part of it.
             weights = ev.outcome.weights
-            measures = {}
+            names = self.names
+            parts = []
             for name, result in ev.results.items():
-                # Scores and weights only: the inputs are for --explain, which recomputes.
-                entry: dict[str, Any] = {"score": _h(result.value_h)}
-                if name in weights:
-                    entry["weight"] = weights[name]
-                measures[name] = entry
+                key = names.get(name) or names.setdefault(name, json.dumps(name))
+                value_h = result.value_h
+                score = "null" if value_h is None else repr(value_h / 100)
+                weight = weights.get(name)
+                parts.append(
+                    f'{key}:{{"score":{score}}}'
+                    if weight is None
+                    else f'{key}:{{"score":{score},"weight":{weight!r}}}'
+                )
             override = ev.override or {}
             self.scores.append(
                 (
@@ -1539,7 +1672,7 @@ class _Writer:
                     ev.band,
                     ev.model.name,
                     ev.segment,
-                    json.dumps(measures, separators=(",", ":"), default=str),
+                    "{" + ",".join(parts) + "}",
                     json.dumps(ev.drivers, ensure_ascii=False),
                     ev.trend_7d,
                     ev.trend_30d,
@@ -1583,6 +1716,159 @@ class _Writer:
         self.state.clear()
 
 
+# Below this many accounts one process is faster than starting another.
+PARALLEL_MIN_ACCOUNTS = 20_000
+
+
+def _worker_count(store: Store, settings: HealthSettings) -> int:
+    wanted = settings.section.workers
+    if store.path == ":memory:" or wanted == 1:
+        return 1
+    if wanted:
+        return wanted
+    if (os.cpu_count() or 1) < 2:
+        return 1
+    accounts = store.db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
+    return 2 if accounts >= PARALLEL_MIN_ACCOUNTS else 1
+
+
+def _full_pass(
+    store: Store,
+    settings: HealthSettings,
+    as_of: dt.datetime,
+    *,
+    scores: bool,
+    history: bool,
+    historical: bool = False,
+    with_trend: bool = True,
+) -> tuple[int, dict[str, int]]:
+    """Score every account and write the rows; returns (accounts, count per band).
+
+    With many accounts the id range is split between this process and worker processes
+    (``[health] workers``; 0 = two when there are at least 20,000 accounts and two CPUs):
+    the per-account Python work is what takes the time, and one process uses one core.
+    Each process reads its own share of the aggregation and writes its own rows.
+    """
+    computed_at = clock.iso()
+    workers = _worker_count(store, settings)
+    if workers <= 1:
+        writer = _Writer(store, as_of, scores=scores, history=history, computed_at=computed_at)
+        _run(store, settings, as_of, None, sink=writer, historical=historical, with_trend=with_trend)
+        writer.flush()
+        return writer.count, dict(writer.bands)
+    total = store.db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
+    cuts: list[str | None] = [None]
+    for k in range(1, workers):
+        row = store.db.execute(
+            "SELECT id FROM accounts ORDER BY id LIMIT 1 OFFSET ?", [total * k // workers]
+        ).fetchone()
+        if row is not None and row[0] not in cuts:
+            cuts.append(row[0])
+    cuts.append(None)
+    ranges = list(zip(cuts[:-1], cuts[1:]))
+    from hub.plugins import _plugin_dists
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    job = (
+        store.path,
+        settings.raw,
+        settings.path,
+        clock.iso(as_of),
+        scores,
+        history,
+        historical,
+        with_trend,
+        computed_at,
+        ",".join(sorted(_plugin_dists)),
+    )
+    procs = [
+        context.Process(target=_worker, args=(*job, bounds, results), daemon=True)
+        for bounds in ranges[1:]
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        writer = _Writer(store, as_of, scores=scores, history=history, computed_at=computed_at)
+        _run(
+            store,
+            settings,
+            as_of,
+            None,
+            sink=writer,
+            historical=historical,
+            with_trend=with_trend,
+            bounds=ranges[0],
+        )
+        writer.flush()
+        count, bands = writer.count, dict(writer.bands)
+        pending = len(procs)
+        while pending:
+            try:
+                item = results.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs) and results.empty():
+                    raise HubError(
+                        "a health worker process died without a result",
+                        hint="run again with [health] workers = 1 to see the error",
+                    ) from None
+                continue
+            pending -= 1
+            if item[0] == "error":
+                raise HubError(f"a health worker process failed: {item[1]}")
+            count += item[1]
+            for band, n in item[2].items():
+                bands[band] = bands.get(band, 0) + n
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+    return count, bands
+
+
+def _worker(
+    path: str,
+    raw: dict[str, Any],
+    config_path: str | None,
+    as_of_iso: str,
+    scores: bool,
+    history: bool,
+    historical: bool,
+    with_trend: bool,
+    computed_at: str,
+    plugins: str,
+    bounds: tuple[str | None, str | None],
+    results: Any,
+) -> None:
+    """A worker process of ``_full_pass``: scores the accounts within ``bounds``."""
+    try:
+        # The same plugins as the parent (which skips entry points under tests).
+        os.environ["HUB_LOAD_PLUGINS"] = plugins
+        settings = HealthSettings(SimpleNamespace(health=raw, path=config_path))
+        as_of = clock.parse(as_of_iso)
+        assert as_of is not None
+        store = Store(path, migrate=False)
+        try:
+            writer = _Writer(store, as_of, scores=scores, history=history, computed_at=computed_at)
+            _run(
+                store,
+                settings,
+                as_of,
+                None,
+                sink=writer,
+                historical=historical,
+                with_trend=with_trend,
+                bounds=bounds,
+            )
+            writer.flush()
+        finally:
+            store.close()
+        results.put(("ok", writer.count, dict(writer.bands)))
+    except BaseException as exc:  # reported to the parent, which raises it
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
 def _meta(store: Store, key: str) -> str | None:
     row = store.db.execute("SELECT value FROM _hub_health_meta WHERE key = ?", [key]).fetchone()
     return row[0] if row else None
@@ -1614,10 +1900,11 @@ def _changed_accounts(
     if _meta(store, "config") != settings.fingerprint:
         return None, "config changed"
     # ``>=``: a simulated clock may stamp a mapping and the health run with the same time.
+    # No DISTINCT: it would steer SQLite to walk the account index over every event.
     changed = {
         row[0]
         for row in db.execute(
-            "SELECT DISTINCT account_id FROM events WHERE mapped_at >= ? AND account_id IS NOT NULL",
+            "SELECT account_id FROM events WHERE mapped_at >= ? AND account_id IS NOT NULL",
             [last[0]],
         )
     }
@@ -1643,10 +1930,16 @@ def compute_health(store: Store, config: Any = None, *, full: bool = False) -> H
         )
         result.full = targets is None
         result.reason = reason
-        writer = _Writer(store, now, scores=True, history=True)
-        if targets is None or targets:
+        if targets is None:
+            result.accounts, result.bands = _full_pass(
+                store, settings, now, scores=True, history=True
+            )
+        elif targets:
+            writer = _Writer(store, now, scores=True, history=True)
             _run(store, settings, now, targets, sink=writer)
-        writer.flush()
+            writer.flush()
+            result.accounts, result.bands = writer.count, dict(writer.bands)
+        result.bands = dict(sorted(result.bands.items()))
         with store.db.atomic():
             result.removed = store.db.execute(
                 "DELETE FROM health_scores WHERE account_id NOT IN (SELECT id FROM accounts)"
@@ -1655,8 +1948,6 @@ def compute_health(store: Store, config: Any = None, *, full: bool = False) -> H
                 "DELETE FROM _hub_health_state WHERE account_id NOT IN (SELECT id FROM accounts)"
             )
             _set_meta(store, "config", settings.fingerprint)
-        result.accounts = writer.count
-        result.bands = dict(sorted(writer.bands.items()))
         result.duration_s = time.perf_counter() - started
         store.finish_run(
             run_id,
@@ -1691,20 +1982,23 @@ def backfill_health(store: Store, config: Any = None, days: int = 30) -> HealthR
         for back in range(days, 0, -1):
             day = now.date() - dt.timedelta(days=back)
             as_of = dt.datetime.combine(day, dt.time.max, tzinfo=dt.timezone.utc)
-            writer = _Writer(store, as_of, scores=False, history=True)
-            _run(store, settings, as_of, None, sink=writer, historical=True, with_trend=False)
-            writer.flush()
+            _full_pass(
+                store,
+                settings,
+                as_of,
+                scores=False,
+                history=True,
+                historical=True,
+                with_trend=False,
+            )
             result.backfilled_days += 1
-        writer = _Writer(store, now, scores=True, history=True)
-        _run(store, settings, now, None, sink=writer)
-        writer.flush()
+        result.accounts, bands = _full_pass(store, settings, now, scores=True, history=True)
+        result.bands = dict(sorted(bands.items()))
         with store.db.atomic():
             result.removed = store.db.execute(
                 "DELETE FROM health_scores WHERE account_id NOT IN (SELECT id FROM accounts)"
             ).rowcount
             _set_meta(store, "config", settings.fingerprint)
-        result.accounts = writer.count
-        result.bands = dict(sorted(writer.bands.items()))
         result.duration_s = time.perf_counter() - started
         store.finish_run(
             run_id,

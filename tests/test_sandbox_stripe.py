@@ -340,7 +340,7 @@ def test_archetypes_show_in_billing(seeded, http):
         sub = http.get(f"/v1/subscriptions/{api.subscription_id_for(company.key)}").json()
         item = sub["items"]["data"][0]
         invoices = walk(http, "/v1/invoices", customer=cus_id)
-        assert 2 <= len(invoices) <= 7
+        assert 1 <= len(invoices) <= 7  # a young churned company may have paid once
         if company.archetype == "churned":
             assert sub["status"] == "canceled" and sub["ended_at"] <= now
             assert sub["cancellation_details"]["feedback"] and sub["cancellation_details"]["reason"]
@@ -353,8 +353,14 @@ def test_archetypes_show_in_billing(seeded, http):
             assert (
                 any(i["attempt_count"] > 1 for i in open_) or "no_payment_method" in company.traps
             )
-        if company.archetype == "slipping" and sub["collection_method"] == "charge_automatically":
-            assert any(i["status"] == "paid" and i["attempt_count"] > 1 for i in invoices)
+        if company.archetype == "slipping":
+            if sub["collection_method"] == "charge_automatically":
+                assert any(i["status"] == "paid" and i["attempt_count"] > 1 for i in invoices)
+            else:  # paid after the due date
+                assert any(
+                    i["due_date"] and (i["status_transitions"]["paid_at"] or 0) > i["due_date"]
+                    for i in invoices
+                )
         if company.archetype in ("healthy", "expanding"):
             assert all(i["status"] in ("paid", "open", "draft") for i in invoices)
     assert http.get(f"/v1/customers/{api.customer_id_for(7)}/payment_methods").json()["data"] == []

@@ -52,7 +52,9 @@ def venv_python(workdir: Path, tap: str) -> Path:
         [sys.executable, "-m", "venv", "--clear", str(venv)], capture_output=True, text=True
     )
     if result.returncode:
-        raise SingerUnavailable(f"cannot create a venv for {package}: {result.stderr.strip()[-200:]}")
+        raise SingerUnavailable(
+            f"cannot create a venv for {package}: {result.stderr.strip()[-200:]}"
+        )
     result = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", package],
         capture_output=True,
@@ -97,9 +99,7 @@ def _select(catalog: dict[str, Any], stream: str) -> dict[str, Any]:
         raise SingerUnavailable(f"discovery found no {stream!r} stream")
     for entry in streams:
         for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = True
-            elif item["metadata"].get("inclusion") != "unsupported":
+            if item["breadcrumb"] == [] or item["metadata"].get("inclusion") != "unsupported":
                 item["metadata"]["selected"] = True
     return {"streams": streams}
 

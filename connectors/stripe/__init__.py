@@ -127,6 +127,11 @@ class StripeConnector(Connector):
         ChargesStream,
     ]
 
+    # Set by the customers stream during a run for the payment_methods stream after it: the
+    # cards its listing stored (None if the listing was resumed) and whether it completed.
+    _cards_seen: set[str] | None = None
+    _cards_listed: bool = False
+
     def auth(self) -> httpx.Auth:
         return BearerAuth(self.settings.api_key)
 

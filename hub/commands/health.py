@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from hub.cliutil import Env, console, err_console, pass_env
@@ -20,16 +21,23 @@ def register(cli: click.Group) -> None:
 
 
 def _config(env: Env) -> Any:
-    """The config, or None (defaults) when ``--db`` is given and no usable hub.toml exists."""
+    """The config, or None (the default health model) when ``--db`` is given and hub.toml is
+    missing or its ``[health]`` section is invalid; without ``--db`` such errors stop here."""
+    from hub.health import load_settings
+
     try:
-        return env.config()
+        config = env.config()
+        load_settings(config)
+        return config
     except ConfigError as exc:
         if not env.db_path:
             raise
         if "not found" not in exc.message:
             err_console.print(
-                f"[yellow]note:[/] ignoring hub.toml ({exc}); using the default health model",
+                f"[yellow]note:[/] ignoring the config ({escape(str(exc))}); "
+                "using the default health model",
                 highlight=False,
+                soft_wrap=True,
             )
         return None
 
@@ -216,25 +224,28 @@ def print_explain(data: dict[str, Any]) -> None:
         highlight=False,
     )
     weighted = data["model_type"] == "weighted"
-    table = Table(title="Measures", show_lines=False)
+    table = Table(title="Measures")
     table.add_column("measure")
     table.add_column("score", justify="right")
     if weighted:
         table.add_column("weight", justify="right")
         table.add_column("contribution", justify="right")
-    table.add_column("inputs")
     table.add_column("why")
     for m in data["measures"]:
-        inputs = ", ".join(f"{k}={_fmt(v)}" for k, v in m["inputs"].items())
         cells = [m["label"], "no data" if m["score"] is None else f"{m['score']:.2f}"]
         if weighted:
             cells += [
                 _fmt(m["weight"]) + (" (left out)" if m["score"] is None else ""),
                 "" if m["contribution"] is None else f"{m['contribution']:.2f}",
             ]
-        cells += [inputs, "; ".join(m["drivers"])]
+        cells.append("; ".join(m["drivers"]))
         table.add_row(*cells)
     console.print(table)
+    console.print("[bold]Inputs[/] (and parameters):", highlight=False)
+    for m in data["measures"]:
+        inputs = ", ".join(f"{k}={_fmt(v)}" for k, v in m["inputs"].items())
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in m["params"].items() if not isinstance(v, dict))
+        console.print(f"  {m['name']}: {inputs or '—'}  [dim]({params})[/]", highlight=False)
     details = data["details"]
     if not weighted and "rules" in details:
         rules = Table(

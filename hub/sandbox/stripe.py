@@ -34,18 +34,36 @@ Choices where Stripe is silent or the sandbox simplifies (documented so nothing 
   customer); ``type`` defaults to ``card``, the only type here.
 - a ``customer=`` filter naming an unknown customer is a 400 ``resource_missing``;
 - the injectable fault ``cursor_expired`` is only consumed by a list request that has a
-  cursor, and answers exactly like a pruned event cursor;
-- ids sort in creation order (prefix, a 4-character seed tag, then a hex counter).
+  cursor, and answers exactly like a pruned event cursor; kinds ``400``/``401``/``403``/
+  ``404``/``409`` answer (after authentication) in Stripe's shapes (403 names a restricted
+  key permission, 409 is a ``lock_timeout`` with ``Stripe-Should-Retry: true``);
+- ids sort in creation order (prefix, a 4-character seed tag, then a hex counter);
+- invoices use account-level numbering (customers' ``next_invoice_sequence`` stays put),
+  and freeze the customer's e-mail, name and address at finalization as Stripe does;
+- every change to an object emits the event a real account would (including
+  ``customer.updated`` when ``delinquent`` flips), so replaying events since a point gives
+  exactly what a fresh listing shows.
 
 Data: ``seed()`` creates one customer, card and subscription per company and then *runs* the
 last ~6 billing periods through the same machinery ``advance()`` uses (renewal → draft
-invoice → finalize an hour later → charge attempt → retries on days 3, 8 and 15 → marked
-uncollectible), with outcomes scripted by archetype: healthy/expanding pay on time,
-slipping has one invoice paid late, at_risk has recent failed attempts and an open past-due
-invoice, churned cancelled with ``cancellation_details``, expanding added seats. Events are
-kept for changes in the last 35 days, so the oldest few are already past Stripe's 30-day
-window. Records are slotted objects; an event keeps only the mutable fields of its object
-(a tuple) and is rendered on demand, so 100k companies stay around a few hundred MB.
+invoice → finalize an hour later → charge attempt → retries 3, 5 and 7 days apart → still
+open past due → marked uncollectible 30 days after the last attempt), with outcomes scripted
+by archetype: healthy/expanding pay on time, slipping has one invoice paid late (a retry
+worked, or after the due date on ``send_invoice``), at_risk has recent failed attempts and
+an open past-due invoice (half of them with a card expiring within 30 days), churned
+cancelled (now or at period end) with ``cancellation_details``, expanding added seats. The
+no-payment-method company pays by invoice (``send_invoice``, out of band). Periods that end
+well before the event window are built directly (paid on time) to keep seeding fast.
+Events are kept for changes in the last 35 days, so the oldest few are already past
+Stripe's 30-day window. ``advance()`` renews, charges and retries on schedule, lets
+expanding companies add seats (``Company.seats`` follows), churns an occasional at-risk
+company, refreshes good customers' expired cards (card updater) and has slipping ones attach
+a new card after an ``expired_card`` decline.
+
+Size: records are slotted objects, list indexes are ints (``created << 40 | counter``), and
+an event keeps only its object's mutable fields (a tuple) and is rendered on demand. 100k
+companies are ~570k invoices, ~630k charges and ~560k events: about 1.1 GB and 25–40 s to
+seed on a shared 2-core box (the cyclic GC is paused while seeding).
 """
 
 from __future__ import annotations
@@ -751,6 +769,9 @@ class StripeAPI(FakeAPI):
         anchor = _anchor_of(anchor_ts)
         k_now = _period_index(anchor, now)
         script: dict[str, Any] = {}
+        collection = "charge_automatically"
+        if not has_card or (company.plan == "enterprise" and archetype != "at_risk"):
+            collection = "send_invoice"
         first_k = max(0, k_now - HISTORY_PERIODS + 1)
         if archetype == "churned":
             if rng.random() < 0.5:  # cancelled right away
@@ -766,7 +787,9 @@ class StripeAPI(FakeAPI):
                 last_k = j - 1
             first_k = max(0, last_k - HISTORY_PERIODS + 1)
         elif archetype == "slipping":
-            script["late"] = _boundary(anchor, _ri(rng, first_k, max(first_k, k_now - 1)))
+            # Late by a retry (days) or past a 30-day due date (weeks): old enough to be paid.
+            newest = k_now - 1 if collection == "charge_automatically" else k_now - 2
+            script["late"] = _boundary(anchor, _ri(rng, first_k, max(first_k, newest)))
         elif archetype == "at_risk":
             fail_k = k_now if _boundary(anchor, k_now) <= now - 4 * DAY else max(first_k, k_now - 1)
             script["fail_from"] = _boundary(anchor, fail_k)
@@ -782,9 +805,6 @@ class StripeAPI(FakeAPI):
                     company.seats,
                 )
                 quantity = company.seats - delta
-        collection = "charge_automatically"
-        if not has_card or (company.plan == "enterprise" and archetype != "at_risk"):
-            collection = "send_invoice"
         sub = _Subscription(
             id=self._new_id("sub"),
             customer=cus_id,
@@ -810,7 +830,9 @@ class StripeAPI(FakeAPI):
         )
         k = first_k
         start = _boundary(anchor, k)
-        while start + 22 * DAY <= horizon:
+        # An automatic charge settles within the hour; an emailed invoice within 3 weeks.
+        settle = HOUR + 1 if collection == "charge_automatically" else 22 * DAY
+        while start + settle <= horizon:
             end = _boundary(anchor, k + 1)
             self._fast_invoice(sub, customer, k, start, end, rng)
             sub.period_k, sub.period_start, sub.period_end = k, start, end
@@ -935,7 +957,7 @@ class StripeAPI(FakeAPI):
         sub.period_k = k
         sub.period_start = ts
         sub.period_end = _boundary(sub.anchor, k + 1)
-        inv = self._new_invoice(sub, ts, k)
+        inv = self._new_invoice(sub, ts, k, prev_item["period_start"] if k > 0 else ts)
         sub.latest_invoice = inv.id
         if k > 0:
             self._emit(
@@ -949,7 +971,7 @@ class StripeAPI(FakeAPI):
         self._schedule(ts + HOUR, "finalize", inv.id)
         self._schedule(sub.period_end, "renew", sub.id)
 
-    def _new_invoice(self, sub: _Subscription, ts: int, k: int) -> _Invoice:
+    def _new_invoice(self, sub: _Subscription, ts: int, k: int, usage_start: int) -> _Invoice:
         amount = sub.quantity * PLANS[sub.plan]
         inv = _Invoice(
             id=self._new_id("in"),
@@ -958,7 +980,7 @@ class StripeAPI(FakeAPI):
             created=ts,
             billing_reason="subscription_create" if k == 0 else "subscription_cycle",
             collection_method=sub.collection_method,
-            period_start=_boundary(sub.anchor, k - 1) if k > 0 else ts,
+            period_start=usage_start,
             period_end=ts,
             line_start=ts,
             line_end=sub.period_end,

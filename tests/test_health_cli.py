@@ -1,0 +1,148 @@
+"""``hub health``: table by band, --json, --band, --explain, --backfill, override."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from click.testing import CliRunner
+
+from hub.cli import cli
+from hub.store import Store
+from tests.test_health import NOW, add_account, add_event, clk, solved  # noqa: F401 (clk)
+
+
+@pytest.fixture
+def dbfile(tmp_path, clk):  # noqa: F811
+    path = tmp_path / "hub.db"
+    store = Store(path)
+    add_account(db := store, "1", name="Good Co", nps=10, has_payment_method=True, widget_present=True, competitors=[])
+    solved(db, "1", [2, 3])
+    add_event(db, "1", "csat_good", 2)
+    add_account(db, "2", name="Bad Co", nps=2, has_payment_method=True, widget_present=False, competitors=["Intercom"])
+    add_event(db, "2", "competitor_detected", 12, technology="Intercom")
+    solved(db, "2", [60, 80])
+    for days in (3, 9):
+        add_event(db, "2", "payment_failed", days)
+    add_event(db, "2", "csat_bad", 4)
+    store.close()
+    return str(path)
+
+
+def run(*args: str):
+    result = CliRunner().invoke(cli, list(args))
+    return result
+
+
+def test_table_lists_accounts_by_band_with_trend_and_top_driver(dbfile):
+    result = run("--db", dbfile, "health")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Scored 2 accounts (full: first run)" in out
+    assert out.index("Bad Co") < out.index("Good Co")  # red first
+    assert "red" in out and "green" in out
+    assert "→" in out  # no history yet: flat arrow
+    assert "failed payments in the last 60 days" in out or "median resolution" in out
+
+
+def test_json_and_band_filter(dbfile):
+    result = run("--db", dbfile, "health", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["run"]["accounts"] == 2 and data["run"]["full"] is True
+    by_name = {a["name"]: a for a in data["accounts"]}
+    assert by_name["Bad Co"]["band"] == "red" and by_name["Good Co"]["band"] == "green"
+    assert by_name["Bad Co"]["drivers"] == [
+        "median resolution 70 h vs 24 h target (2 tickets solved in the last 90 days)",
+        "2 failed payments in the last 60 days",
+        "CSAT 0% good (0 good, 1 bad in the last 90 days)",
+    ]
+    red = json.loads(run("--db", dbfile, "health", "--band", "red", "--json", "--no-compute").output)
+    assert [a["name"] for a in red["accounts"]] == ["Bad Co"] and "run" not in red
+
+
+def test_explain_prints_the_whole_calculation(dbfile):
+    run("--db", dbfile, "health")
+    result = run("--db", dbfile, "health", "--explain", "Bad Co")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for words in (
+        "Segment default → model default (weighted)",
+        "Billing",
+        "Technographics",
+        "Calculation (lines add up exactly)",
+        "Σ = 35.83 (unrounded) → score 36 (rounded half up)",
+        "band red",
+        "  • 2 failed payments in the last 60 days",
+        "technographics: widget_present=False",
+    ):
+        assert words in out, words
+    data = json.loads(run("--db", dbfile, "health", "--explain", "bad-co.example", "--json").output)
+    assert data["account"]["name"] == "Bad Co"
+    total = sum(Decimal(str(c["amount"])) for c in data["contributions"])
+    assert total == Decimal(str(data["score_exact"])) == Decimal("35.83")
+    techno = next(m for m in data["measures"] if m["name"] == "technographics")
+    assert techno["drivers"] == [
+        "our widget not detected on the site",
+        "competitor Intercom detected 12 days ago",
+    ]
+
+
+def test_explain_unknown_account_is_one_line_error(dbfile):
+    result = run("--db", dbfile, "health", "--explain", "Nobody Inc")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: no account matches 'Nobody Inc' (give an account id, domain or exact name "
+        "('hub health --json' lists them))"
+    ]
+
+
+def test_override_command_and_its_errors(dbfile):
+    run("--db", dbfile, "health")
+    result = run(
+        "--db", dbfile, "health", "override", "Bad Co", "75", "--reason", "exec sponsor call went well", "--until", "2026-12-31"
+    )
+    assert result.exit_code == 0, result.output
+    assert "score 75 (green) until 2026-12-31" in result.output
+    table = run("--db", dbfile, "health", "--band", "green", "--no-compute", "--json")
+    rows = {a["name"]: a for a in json.loads(table.output)["accounts"]}
+    assert (rows["Bad Co"]["score"], rows["Bad Co"]["computed_score"]) == (75, 36)
+    text = run("--db", dbfile, "health", "--no-compute").output
+    assert "75*" in text and "CSM override in force" in text
+    missing = run("--db", dbfile, "health", "override", "Bad Co", "75", "--until", "2026-12-31")
+    assert missing.exit_code == 1
+    assert missing.output.strip().splitlines() == [
+        'Error: an override needs --reason (e.g. --reason "exec sponsor confirmed renewal")'
+    ]
+    out_of_range = run("--db", dbfile, "health", "override", "Bad Co", "101", "--reason", "x", "--until", "2026-12-31")
+    assert out_of_range.exit_code == 2  # click rejects it before the hub does
+    cleared = run("--db", dbfile, "health", "override", "Bad Co", "--clear")
+    assert cleared.exit_code == 0 and "back to its computed score" in cleared.output
+
+
+def test_backfill_and_full_flags(dbfile):
+    result = run("--db", dbfile, "health", "--backfill", "3", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["run"]["backfilled_days"] == 3
+    store = Store(dbfile)
+    try:
+        assert store.db.execute("SELECT COUNT(*) FROM health_history").fetchone()[0] == 2 * 4
+    finally:
+        store.close()
+    full = json.loads(run("--db", dbfile, "health", "--full", "--json").output)
+    assert full["run"]["full"] is True and full["run"]["reason"] == "requested"
+
+
+def test_bad_config_with_db_falls_back_to_defaults(dbfile, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[health]\nmodle = 'x'\n")
+    result = run("-c", str(bad), "--db", dbfile, "health", "--json")
+    assert result.exit_code == 0, result.output
+    assert "ignoring the config" in result.stderr
+    assert "using the default health model" in result.stderr
+    without_db = run("-c", str(bad), "health")
+    assert without_db.exit_code == 1
+    assert "unknown key health.modle" in without_db.output
+    assert NOW.year == 2026
