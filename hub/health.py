@@ -93,6 +93,7 @@ log = logging.getLogger("hub.health")
 ENGINE_VERSION = "1"  # bump when a change to the engine must recompute every score
 DEFAULT_BANDS: dict[str, float] = {"green": 70, "yellow": 40, "red": 0}
 _BATCH = 2000
+_CHUNK = 2000  # accounts read per query
 
 # ----------------------------------------------------------------------------------------
 # Rounding and bands
@@ -1559,7 +1560,9 @@ def _run(
         if not scoped and store.path != ":memory:":
             stream = _ThreadStream(store.path, sql, args)
         else:
-            stream = _Stream(db.execute(sql, args))
+            # Fetched whole (a scoped run is small): no read statement stays open on the
+            # connection that writes (see the chunked accounts below).
+            stream = _Stream(iter(db.execute(sql, args).fetchall()))
     overrides = {
         row[0]: tuple(row[1:])
         for row in db.execute(
@@ -1584,32 +1587,42 @@ def _run(
     if bounds[1] is not None:
         conditions.append("a.id < ?")
         cond_args.append(bounds[1])
-    scope_sql = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    cursor = db.execute(
+    select = (
         f"SELECT {', '.join('a.' + c for c in Account.COLUMNS)}, a.facts{trend_sql} "
-        f"FROM accounts a{scope_sql} ORDER BY a.id",
-        [*([day7, day30] if with_trend else []), *cond_args],
+        f"FROM accounts a WHERE {' AND '.join([*conditions, 'a.id > ?'])} "
+        f"ORDER BY a.id LIMIT {_CHUNK}"
     )
+    args = [*([day7, day30] if with_trend else []), *cond_args]
     try:
-        for row in cursor:
-            values = row[:10]
-            account = Account(values, _loads(row[10]))
-            evaluation = _evaluate(
-                settings,
-                plan,
-                account,
-                stream.get(account.id) if stream is not None else None,
-                window,
-                overrides.get(account.id),
-                historical=historical,
-                detail=detail,
-            )
-            if evaluation.score is not None:
-                if row[11] is not None:
-                    evaluation.trend_7d = evaluation.score - row[11]
-                if row[12] is not None:
-                    evaluation.trend_30d = evaluation.score - row[12]
-            sink(evaluation, _fingerprint((*values, row[10])))
+        after = ""
+        while True:
+            # Accounts are read in chunks, each fully fetched before it is scored: a read
+            # statement left open on this connection would pin an old snapshot, and the
+            # writes of this run would then fail once another process (a worker) has
+            # written ("database is locked").
+            chunk = db.execute(select, [*args, after]).fetchall()
+            if not chunk:
+                break
+            after = chunk[-1][0]
+            for row in chunk:
+                values = row[:10]
+                account = Account(values, _loads(row[10]))
+                evaluation = _evaluate(
+                    settings,
+                    plan,
+                    account,
+                    stream.get(account.id) if stream is not None else None,
+                    window,
+                    overrides.get(account.id),
+                    historical=historical,
+                    detail=detail,
+                )
+                if evaluation.score is not None:
+                    if row[11] is not None:
+                        evaluation.trend_7d = evaluation.score - row[11]
+                    if row[12] is not None:
+                        evaluation.trend_30d = evaluation.score - row[12]
+                sink(evaluation, _fingerprint((*values, row[10])))
     finally:
         if isinstance(stream, _ThreadStream):
             stream.close()
@@ -1753,7 +1766,9 @@ def _full_pass(
     workers = _worker_count(store, settings)
     if workers <= 1:
         writer = _Writer(store, as_of, scores=scores, history=history, computed_at=computed_at)
-        _run(store, settings, as_of, None, sink=writer, historical=historical, with_trend=with_trend)
+        _run(
+            store, settings, as_of, None, sink=writer, historical=historical, with_trend=with_trend
+        )
         writer.flush()
         return writer.count, dict(writer.bands)
     total = store.db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]

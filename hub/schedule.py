@@ -28,10 +28,8 @@ def parse_schedule(text: str) -> Schedule:
     match = _EVERY.match(value)
     if match:
         seconds = int(match.group(1)) * _UNITS[match.group(2)]
-        if seconds < 60:
-            raise ConfigError(
-                f"schedule {text!r} is shorter than a minute", hint="use at least 'every 1m'"
-            )
+        if seconds < 1:
+            raise ConfigError(f"schedule {text!r} is shorter than a second", hint="use at least 'every 1s'")
         return Schedule(interval_s=seconds)
     fields = value.split()
     if len(fields) == 5:

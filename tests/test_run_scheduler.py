@@ -105,9 +105,11 @@ def test_run_survives_sigkill_without_duplicates_or_loss(tmp_path):
                 db.exists()
                 and count(
                     db,
-                    "SELECT COUNT(*) FROM _hub_runs WHERE kind='pipeline' AND status IN ('ok','partial')",
+                    "SELECT COUNT(*) FROM _hub_runs WHERE kind='sync' AND connection='zendesk' AND stream='tickets' AND status='ok'",
                 )
-                >= 3
+                >= 1
+                and count(db, "SELECT COUNT(*) FROM _hub_runs WHERE kind='push' AND status='ok'")
+                >= 1
             ),
             90,
             "first cycles",
