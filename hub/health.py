@@ -868,6 +868,8 @@ class Outcome:
     drivers: list[tuple[float, str | MeasureResult]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
+    # Driver texts already said by another driver (a cap quotes its cause): not repeated.
+    covered: set[str] = field(default_factory=set)
 
 
 class ModelContext:
@@ -1475,9 +1477,10 @@ def _evaluate(
         score, band = computed, outcome.band
     limit = settings.section.drivers
     drivers: list[str] = []
+    covered = outcome.covered
     for _, source in sorted(outcome.drivers, key=_impact):
         for text in source.drivers if isinstance(source, MeasureResult) else (source,):
-            if text and text not in drivers:
+            if text and text not in drivers and text not in covered:
                 drivers.append(text)
                 if len(drivers) == limit:
                     break

@@ -29,7 +29,9 @@ def parse_schedule(text: str) -> Schedule:
     if match:
         seconds = int(match.group(1)) * _UNITS[match.group(2)]
         if seconds < 1:
-            raise ConfigError(f"schedule {text!r} is shorter than a second", hint="use at least 'every 1s'")
+            raise ConfigError(
+                f"schedule {text!r} is shorter than a second", hint="use at least 'every 1s'"
+            )
         return Schedule(interval_s=seconds)
     fields = value.split()
     if len(fields) == 5:

@@ -95,6 +95,8 @@ class HubScheduler:
             return result
 
     def _publish(self) -> None:
+        if self.stop_event.is_set():
+            return  # the scheduler is shutting down; its job list is not ours to read now
         rows = []
         for job in self.scheduler.get_jobs():
             if job.id.startswith("sync:") and job.next_run_time:
@@ -142,7 +144,11 @@ class HubScheduler:
         """Stop: the run in flight finishes its current page, commits, and returns."""
         self.stop_event.set()
         try:
-            self.scheduler.shutdown(wait=True)
+            # Not shutdown(wait=True): it holds the scheduler's locks while joining the worker,
+            # which may itself be asking the scheduler for its jobs.
+            self.scheduler.shutdown(wait=False)
+            with self._run_lock:  # the run in flight has committed its page and returned
+                pass
         finally:
             self.lock.release()
 

@@ -439,6 +439,8 @@ class BillingMeasure(Measure):
     label = "Billing"
     Params = BillingParams
     default_weight = 20
+    # An invoice left unpaid past its due date (retries exhausted) is red whatever else.
+    default_caps = [{"input": "billing.invoice_past_due", "at_least": 1, "max": 39}]
     inputs = {
         "payment_failed": "failed payment attempts in the window",
         "invoice_past_due": "invoices past due in the window",
@@ -1130,6 +1132,7 @@ class WeightedModel(HealthModel):
             ]
             details["weight_total"] = total_w
             details["excluded"] = [n for n in self.units if results[n].value_h is None]
+        covered: set[str] = set()
         for cap in self.settings.caps:
             value = lookup.value(cap)
             cap_h = hundredths(cap.max)
@@ -1140,11 +1143,19 @@ class WeightedModel(HealthModel):
                         Contribution("cap", f"capped at {cap.max:g}: {reason}", cap_h - exact)
                     )
                     details["capped_by"] = cap.source_text()
-                drivers.append((-1000.0, f"score capped at {cap.max:g}: {reason}"))
+                drivers.append((-1000.0, f"{reason}: score capped at {cap.max:g}"))
+                covered.add(reason)
                 exact = cap_h
         score = (exact + 50) // 100
         return Outcome(
-            exact, score, band_for(score, self.bands), contributions, drivers, details, weights
+            exact,
+            score,
+            band_for(score, self.bands),
+            contributions,
+            drivers,
+            details,
+            weights,
+            covered,
         )
 
 

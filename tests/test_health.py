@@ -149,7 +149,12 @@ def history(store: Store, account_id: str) -> list[tuple[str, int]]:
 def solved(store: Store, account_id: str, hours: list[float], days_ago: float = 5) -> None:
     for hour in hours:
         add_event(
-            store, account_id, "ticket_solved", days_ago, ticket_id=next(_ids), resolution_hours=hour
+            store,
+            account_id,
+            "ticket_solved",
+            days_ago,
+            ticket_id=next(_ids),
+            resolution_hours=hour,
         )
 
 
@@ -263,7 +268,13 @@ def test_points_model_hand_computed_with_clamping(db, clk):
     assert (high["score"], high["band"]) == (100, "green")
     data = explain(db, "low", cfg)
     amounts = [Decimal(str(c["amount"])) for c in data["contributions"]]
-    assert [c["name"] for c in data["contributions"]] == ["base", "rule 1", "rule 2", "rule 3", "clamp"]
+    assert [c["name"] for c in data["contributions"]] == [
+        "base",
+        "rule 1",
+        "rule 2",
+        "rule 3",
+        "clamp",
+    ]
     assert amounts == [Decimal(5), Decimal(-2), Decimal(-3), Decimal(-2), Decimal(2)]
     assert sum(amounts) == Decimal(str(data["details"]["points"])) == 0
     assert data["details"]["points_raw"] == -2
@@ -382,7 +393,9 @@ def test_explain_contributions_add_up_exactly_to_the_score(db, clk):
             assert score_row(db, f"acc{i}")["computed_score"] == data["computed_score"]
             for m in data["measures"]:
                 if m["score"] is not None and m["weight"]:
-                    share = Decimal(str(m["weight"])) / Decimal(str(data["details"]["weight_total"]))
+                    share = Decimal(str(m["weight"])) / Decimal(
+                        str(data["details"]["weight_total"])
+                    )
                     exact = share * Decimal(str(m["score"]))
                     assert abs(Decimal(str(m["contribution"])) - exact) < Decimal("0.01")
 
@@ -395,8 +408,10 @@ def test_cap_keeps_a_cancelled_customer_red(db, clk):
     row = score_row(db, "gone")
     assert row["score"] == 20 and row["band"] == "red"
     assert row["drivers"][0] == (
-        "score capped at 20: subscription cancelled 6 days ago (reason: too_expensive)"
+        "subscription cancelled 6 days ago (reason: too_expensive): score capped at 20"
     )
+    assert len(row["drivers"]) == len(set(row["drivers"])) == 3
+    assert not any(d.startswith("subscription cancelled") for d in row["drivers"][1:])
     data = explain(db, "gone")
     assert data["contributions"][-1]["name"] == "cap"
     assert sum(Decimal(str(c["amount"])) for c in data["contributions"]) == 20
@@ -608,8 +623,19 @@ def test_worker_processes_give_the_same_scores(db, clk):
         if i % 3 == 0:
             add_event(db, f"w{i:02d}", "payment_failed", 2)
     one = compute_health(db, config({"workers": 1}), full=True)
-    rows = list(db.db.execute("SELECT account_id, score, band, drivers, measures FROM health_scores ORDER BY account_id"))
+    rows = list(
+        db.db.execute(
+            "SELECT account_id, score, band, drivers, measures FROM health_scores ORDER BY account_id"
+        )
+    )
     two = compute_health(db, config({"workers": 2}), full=True)
     assert (two.accounts, two.bands) == (one.accounts, one.bands) == (30, two.bands)
-    assert list(db.db.execute("SELECT account_id, score, band, drivers, measures FROM health_scores ORDER BY account_id")) == rows
+    assert (
+        list(
+            db.db.execute(
+                "SELECT account_id, score, band, drivers, measures FROM health_scores ORDER BY account_id"
+            )
+        )
+        == rows
+    )
     assert db.db.execute("SELECT COUNT(*) FROM health_history").fetchone()[0] == 30

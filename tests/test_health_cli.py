@@ -17,10 +17,26 @@ from tests.test_health import NOW, add_account, add_event, clk, solved  # noqa: 
 def dbfile(tmp_path, clk):  # noqa: F811
     path = tmp_path / "hub.db"
     store = Store(path)
-    add_account(db := store, "1", name="Good Co", nps=10, has_payment_method=True, widget_present=True, competitors=[])
+    add_account(
+        db := store,
+        "1",
+        name="Good Co",
+        nps=10,
+        has_payment_method=True,
+        widget_present=True,
+        competitors=[],
+    )
     solved(db, "1", [2, 3])
     add_event(db, "1", "csat_good", 2)
-    add_account(db, "2", name="Bad Co", nps=2, has_payment_method=True, widget_present=False, competitors=["Intercom"])
+    add_account(
+        db,
+        "2",
+        name="Bad Co",
+        nps=2,
+        has_payment_method=True,
+        widget_present=False,
+        competitors=["Intercom"],
+    )
     add_event(db, "2", "competitor_detected", 12, technology="Intercom")
     solved(db, "2", [60, 80])
     for days in (3, 9):
@@ -58,7 +74,9 @@ def test_json_and_band_filter(dbfile):
         "2 failed payments in the last 60 days",
         "CSAT 0% good (0 good, 1 bad in the last 90 days)",
     ]
-    red = json.loads(run("--db", dbfile, "health", "--band", "red", "--json", "--no-compute").output)
+    red = json.loads(
+        run("--db", dbfile, "health", "--band", "red", "--json", "--no-compute").output
+    )
     assert [a["name"] for a in red["accounts"]] == ["Bad Co"] and "run" not in red
 
 
@@ -101,7 +119,16 @@ def test_explain_unknown_account_is_one_line_error(dbfile):
 def test_override_command_and_its_errors(dbfile):
     run("--db", dbfile, "health")
     result = run(
-        "--db", dbfile, "health", "override", "Bad Co", "75", "--reason", "exec sponsor call went well", "--until", "2026-12-31"
+        "--db",
+        dbfile,
+        "health",
+        "override",
+        "Bad Co",
+        "75",
+        "--reason",
+        "exec sponsor call went well",
+        "--until",
+        "2026-12-31",
     )
     assert result.exit_code == 0, result.output
     assert "score 75 (green) until 2026-12-31" in result.output
@@ -115,7 +142,18 @@ def test_override_command_and_its_errors(dbfile):
     assert missing.output.strip().splitlines() == [
         'Error: an override needs --reason (e.g. --reason "exec sponsor confirmed renewal")'
     ]
-    out_of_range = run("--db", dbfile, "health", "override", "Bad Co", "101", "--reason", "x", "--until", "2026-12-31")
+    out_of_range = run(
+        "--db",
+        dbfile,
+        "health",
+        "override",
+        "Bad Co",
+        "101",
+        "--reason",
+        "x",
+        "--until",
+        "2026-12-31",
+    )
     assert out_of_range.exit_code == 2  # click rejects it before the hub does
     cleared = run("--db", dbfile, "health", "override", "Bad Co", "--clear")
     assert cleared.exit_code == 0 and "back to its computed score" in cleared.output

@@ -83,7 +83,11 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
                     "m": {
                         "type": "points",
                         "rules": [
-                            {"input": "csat.ratio", "below": 0.5, "tiers": [{"below": 1, "points": 1}]}
+                            {
+                                "input": "csat.ratio",
+                                "below": 0.5,
+                                "tiers": [{"below": 1, "points": 1}],
+                            }
                         ],
                     }
                 }
@@ -94,14 +98,21 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
         (
             {
                 "models": {
-                    "m": {"type": "points", "rules": [{"input": "csat.ratoi", "below": 1, "points": 1}]}
+                    "m": {
+                        "type": "points",
+                        "rules": [{"input": "csat.ratoi", "below": 1, "points": 1}],
+                    }
                 }
             },
             "health.models.m.rules.0.input",
             "has no input 'ratoi'",
         ),
         (
-            {"models": {"m": {"weights": {"csat": 1}, "caps": [{"input": "x.y", "above": 1, "max": 5}]}}},
+            {
+                "models": {
+                    "m": {"weights": {"csat": 1}, "caps": [{"input": "x.y", "above": 1, "max": 5}]}
+                }
+            },
             "health.models.m.caps.0.input",
             "unknown measure 'x'",
         ),
@@ -134,7 +145,9 @@ def _example_blocks() -> dict[str, dict]:
     assert len(blocks) == 2, "config.example.toml should carry the two points-model examples"
     out = {}
     for title, body in blocks:
-        toml = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines())
+        toml = "\n".join(
+            line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines()
+        )
         out[title] = tomllib.loads(toml)["health"]["models"]
     return out
 
@@ -145,7 +158,11 @@ def test_example_config_health_section_is_valid():
     from hub.config import parse_config
 
     settings = load_settings(parse_config(data))
-    assert settings.section.model == "default" and settings.bands == {"green": 70, "yellow": 40, "red": 0}
+    assert settings.section.model == "default" and settings.bands == {
+        "green": 70,
+        "yellow": 40,
+        "red": 0,
+    }
 
 
 def test_example_config_documents_every_measure_parameter():
@@ -154,10 +171,26 @@ def test_example_config_documents_every_measure_parameter():
     for measure in MEASURES:
         assert f"[health.measures.{measure.name}]" in section
         for field in measure.Params.model_fields:
-            assert re.search(rf"^# {field} =|^# \[health\.measures\.{measure.name}\.{field}\]", section, re.M), (
-                f"config.example.toml does not document {measure.name}.{field}"
-            )
-    for key in ("model =", "drivers =", "[health.bands]", "[[health.segments]]", "mrr_at_least", "mrr_below", "plan =", "lifecycle_stage =", "caps", "tiers", "base =", "min =", "max =", "bands ="):
+            assert re.search(
+                rf"^# {field} =|^# \[health\.measures\.{measure.name}\.{field}\]", section, re.M
+            ), f"config.example.toml does not document {measure.name}.{field}"
+    for key in (
+        "model =",
+        "drivers =",
+        "workers =",
+        "[health.bands]",
+        "[[health.segments]]",
+        "mrr_at_least",
+        "mrr_below",
+        "plan =",
+        "lifecycle_stage =",
+        "caps",
+        "tiers",
+        "base =",
+        "min =",
+        "max =",
+        "bands =",
+    ):
         assert key in section, key
 
 

@@ -244,7 +244,9 @@ def print_explain(data: dict[str, Any]) -> None:
     console.print("[bold]Inputs[/] (and parameters):", highlight=False)
     for m in data["measures"]:
         inputs = ", ".join(f"{k}={_fmt(v)}" for k, v in m["inputs"].items())
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in m["params"].items() if not isinstance(v, dict))
+        params = ", ".join(
+            f"{k}={_fmt(v)}" for k, v in m["params"].items() if not isinstance(v, dict)
+        )
         console.print(f"  {m['name']}: {inputs or '—'}  [dim]({params})[/]", highlight=False)
     details = data["details"]
     if not weighted and "rules" in details:
