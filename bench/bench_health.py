@@ -15,6 +15,7 @@ Goals (issue 7): 100k full < 60 s, 1% changed < 5 s, peak < 500 MB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -272,10 +273,8 @@ def main() -> None:
                         os.remove(path + suffix)
     finally:
         if not args.keep:
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(workdir)
-            except OSError:
-                pass
     base = results[0]
     print()
     print(

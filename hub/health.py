@@ -5,10 +5,14 @@ How a score is made
 A **measure** (``Measure`` subclass, registered with ``register_health_models``) turns one
 account's recent events and facts into 0–100, or ``None`` when there is no data. It also
 returns its inputs (numbers a person can check) and plain-words driver texts with numbers
-("2 failed payments in the last 60 days"). Measures compute *set-wise*: each one gives one SQL
-aggregation over ``events`` (``GROUP BY account_id`` with its window filter), never a query
-per account. The engine streams every aggregation ordered by account id and merges them with
-the ``accounts`` rows, so memory stays flat however many accounts there are.
+("2 failed payments in the last 60 days"). Measures compute *set-wise*: each adds its
+aggregates (counts, sums, latest values, concatenations, each with its own event types and
+window) to one SQL aggregation per run over ``events`` (``GROUP BY account_id``; see
+``Aggregates``), never a query per account, and the table is read once. The engine streams
+that aggregation ordered by account id (on its own connection in a thread, so SQLite works
+while Python scores) and merges it with the ``accounts`` rows, so memory stays flat however
+many accounts there are. A full run over many accounts splits the id range between processes
+(``[health] workers``), because the per-account Python work is what takes the time.
 
 A **model** (``HealthModel`` subclass) combines measure results. The built-ins (in
 ``plugins/health_models.py``) are ``weighted`` (Σ weight·measure / Σ weight of measures that
@@ -54,14 +58,15 @@ are caught by the next day's full run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import math
 import multiprocessing
-import os
 import operator
+import os
 import queue
 import re
 import sqlite3
@@ -1304,10 +1309,9 @@ class _ThreadStream(_Stream):
     def close(self) -> None:
         self.stop.set()
         while self.thread.is_alive():
-            try:
+            # Drain so a reader blocked on a full queue sees the stop flag.
+            with contextlib.suppress(queue.Empty):
                 self.queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
         self.thread.join()
 
 

@@ -479,9 +479,9 @@ class BillingMeasure(Measure):
         facts = account.facts
         has_method = facts.get("has_payment_method")
         card = facts.get("card_expires")
-        if not (failed or past_due or late or expiring_events or missing_events or paid):
-            if has_method is None and not card:
-                return MeasureResult(None, {"window_days": p.window_days})
+        events = failed or past_due or late or expiring_events or missing_events or paid
+        if not events and has_method is None and not card:
+            return MeasureResult(None, {"window_days": p.window_days})
         if not card and latest_card:
             card = latest_card.split("|", 1)[1]
         days_left = _card_days_left(card, window.today)

@@ -1,5 +1,7 @@
 """``hub health``: table by band, --json, --band, --explain, --backfill, override."""
 
+# ruff: noqa: F811  (pytest fixtures imported from tests.test_health)
+
 from __future__ import annotations
 
 import json

@@ -2,6 +2,8 @@
 config.example.toml (the telephony-style and the CS-platform-style points models) parse and
 compute from hub.toml alone."""
 
+# ruff: noqa: F811  (pytest fixtures imported from tests.test_health)
+
 from __future__ import annotations
 
 import re

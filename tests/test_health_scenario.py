@@ -1,6 +1,8 @@
 """A customer slides: failed payments, slow tickets and a competitor in one week. The score
 drops, the trend is negative, and the drivers name each cause with its numbers."""
 
+# ruff: noqa: F811  (pytest fixtures imported from tests.test_health)
+
 from __future__ import annotations
 
 import datetime as dt

@@ -85,6 +85,15 @@ def world(tmp_path_factory):
     clock.set_source(None)
 
 
+@pytest.fixture(autouse=True)
+def world_clock(request):
+    # conftest resets the hub clock after every test; bind it to the world's again.
+    if "world" in request.fixturenames:
+        sandbox = request.getfixturevalue("world")[0]
+        clock.set_source(sandbox.world.now)
+    yield
+
+
 def links(store):
     return {
         r["entity"]: (r["account_id"], r["method"])

@@ -923,6 +923,10 @@ class StripeAPI(FakeAPI):
             if archetype == "expanding" and rng.random() < 1 / 20:
                 extra = _ri(rng, 1, max(1, sub.quantity // 5))
                 self._schedule(_ri(rng, t0, t1 - 1), "seats", sub_id, sub.quantity + extra)
+            elif archetype == "slipping" and sub.quantity > 1 and rng.random() < 1 / 40:
+                # Slipping customers shed seats now and then (a downgrade).
+                fewer = _ri(rng, 1, max(1, sub.quantity // 5))
+                self._schedule(_ri(rng, t0, t1 - 1), "seats", sub_id, max(1, sub.quantity - fewer))
             elif archetype == "at_risk" and rng.random() < 1 / 120:
                 self._schedule(_ri(rng, t0, t1 - 1), "cancel", sub_id, rng.random() < 0.6)
         self._run_until(t1, seeding=False)
