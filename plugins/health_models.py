@@ -927,12 +927,15 @@ class GrowthMeasure(Measure):
                     f"MRR {'up' if delta > 0 else 'down'} {fmt_pct(abs(pct))} "
                     f"({fmt_money(round(mrr - delta, 2))} → {fmt_money(round(mrr, 2))}) {within}"
                 )
-            elif mrr is not None:
+            elif mrr:
                 text = f"MRR steady at {fmt_money(round(mrr, 2))} {within}"
+            elif mrr is not None:
+                text = "no recurring revenue (MRR $0)"
             else:
                 text = f"{plural(ups, 'upgrade')} and {plural(downs, 'downgrade')} {within}"
             texts["mrr_change_pct"] = texts["mrr_change"] = text
-            drivers.append(text)
+            if not cancelled:  # after a cancellation the MRR line only repeats it
+                drivers.append(text)
             if seat_delta and seats is not None:
                 texts["seats_change"] = (
                     f"seats {seats - seat_delta} → {seats} ({seat_delta:+d}) {within}"

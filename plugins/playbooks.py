@@ -145,14 +145,19 @@ class PaymentFailed(Playbook):
         failures = ctx.events(["payment_failed"], days=days)
         paid = ctx.events(["invoice_paid", "invoice_paid_late"], days=days)
         for account_id, events in failures.items():
+            # Retries of one invoice are one problem, so one task. Current Stripe charges do
+            # not name their invoice; those failures are grouped per account instead of
+            # opening a task per charge attempt.
             by_invoice: dict[str, list[dict[str, Any]]] = {}
             for event in events:
-                invoice = str(event["attrs"].get("invoice_id") or event["id"])
+                invoice = str(event["attrs"].get("invoice_id") or "")
                 by_invoice.setdefault(invoice, []).append(event)
             for invoice, tries in by_invoice.items():
-                first = tries[0]["ts"]
+                first, last_ts = tries[0]["ts"], tries[-1]["ts"]
                 if self.opt("skip_if_paid") and any(
-                    str(p["attrs"].get("invoice_id")) == invoice and p["ts"] >= first
+                    (str(p["attrs"].get("invoice_id")) == invoice and p["ts"] >= first)
+                    if invoice
+                    else p["ts"] >= last_ts
                     for p in paid.get(account_id, [])
                 ):
                     continue
@@ -161,12 +166,12 @@ class PaymentFailed(Playbook):
                 attempts = attrs.get("attempt_count") or len(tries)
                 yield Trigger(
                     account_id,
-                    reason=f"invoice {invoice}",
+                    reason=f"invoice {invoice}" if invoice else "payments failing",
                     detail=f"payment of {_money(attrs.get('amount'))} failed on {_day(last['ts'])}",
                     evidence=_newest_first(tries),
                     values={
                         "amount": _money(attrs.get("amount")),
-                        "invoice_id": invoice,
+                        "invoice_id": invoice or "(not named by Stripe)",
                         "failure_code": attrs.get("failure_code") or "no reason given",
                         "attempts": attempts,
                     },
