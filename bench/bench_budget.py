@@ -7,12 +7,12 @@ same factor (``hubside.connector_for(limits="scaled")``: every ``RateLimit`` win
 ``time_scale``). The sandbox scales the windows it enforces and the interval it reports in
 rate headers the same way.
 
-Sustained share: the client's transport stamps the time each request goes out. After the
-first window (a limiter may spend the whole budget at once), a client that uses its budget
-to the full sends exactly ``L`` requests in every later window; so ``sustained = requests
-sent in the k whole windows after the first / (k * L)``, over the requests the budget covers
-(k ≥ 2, else the workload is too small to tell).
-Requests and 429s are also counted by the server.
+Sustained share: the client's transport stamps the time each request goes out. Under "L
+requests per W seconds" (a sliding window), a client that uses its budget to the full sends
+request i + L exactly W seconds after request i, whatever its burst pattern; so
+``sustained = W / mean(t[i + L] - t[i])`` over the requests the budget covers (1.0 = the
+budget used to the full; needs at least 2 L requests). Requests and 429s are also counted by
+the server.
 """
 
 from __future__ import annotations
@@ -174,13 +174,12 @@ def run_case(case: Case, sp: SandboxProcess, workdir: Path) -> dict[str, Any]:
         "client_retries": sum(r.retries for r in results),
         "error": "; ".join(errors)[:300] or None,
     }
-    # Whole windows after the first: a limiter that bursts repeats its first window's
-    # pattern, so a partial last window would over- or under-count.
-    whole = int((sent[-1] - sent[0]) / window) - 1 if sent else 0
-    if whole >= 2:
-        lo, hi = sent[0] + window, sent[0] + window * (1 + whole)
-        steady = sum(1 for t in sent if lo <= t < hi)
-        out["fraction"] = round(steady / (whole * case.limit), 3)
+    # A client using its budget to the full sends request i + L exactly W after request i
+    # (a sliding window frees a slot when a hit ages out); so the share is W over the
+    # average span of L consecutive requests (1.0 = full, < 1 = slower than allowed).
+    spans = [b - a for a, b in zip(sent, sent[case.limit :])]
+    if len(spans) >= case.limit:
+        out["fraction"] = round(window * len(spans) / sum(spans), 3)
     return out
 
 
@@ -257,8 +256,8 @@ def run(opts: Options) -> Section:
         + "."
     )
     section.notes.append(
-        "sustained = requests sent in the whole windows after the first ÷ L per window "
-        "(send times stamped by the client's transport); 1.0 = the budget used to the full. "
+        "sustained = W ÷ the mean time between request i and request i + L (send times "
+        "stamped by the client's transport); 1.0 = the budget used to the full. "
         "windows = requests / L. requests, retries: the hub's; status_429: the server's count."
     )
     return section

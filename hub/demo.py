@@ -165,7 +165,12 @@ def run_demo(
                     progress.advance(overall)
 
                 def on_page(
-                    connection: str, stream: str, count: int, done: bool, label: str = label
+                    connection: str,
+                    stream: str,
+                    count: int,
+                    done: bool,
+                    label: str = label,
+                    records: dict[str, int] = records,
                 ) -> None:
                     records["n"] += count
                     progress.update(

@@ -8,8 +8,6 @@ reproduces the incremental result; a HubSpot merge moves events to the survivor.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from hub import clock

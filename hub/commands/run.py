@@ -85,5 +85,9 @@ def demo(env: Env, companies: int, seed: int, demo_db: str | None, weeks: int) -
     from hub.demo import run_demo
 
     run_demo(
-        demo_db or env.db_path or "hub-demo.db", companies=companies, seed=seed, weeks=weeks, console=console
+        demo_db or env.db_path or "hub-demo.db",
+        companies=companies,
+        seed=seed,
+        weeks=weeks,
+        console=console,
     )

@@ -54,23 +54,39 @@ def sandbox() -> None:
     default=0,
     help="Advance the world one day every N seconds (0 = never).",
 )
+@click.option(
+    "--start",
+    "start",
+    default="today",
+    show_default=True,
+    help="World clock start: 'today' (UTC midnight) or YYYY-MM-DD.",
+)
 def serve(
-    host: str, port: int, seed: int, companies: int, limits: bool, advance_every: float
+    host: str,
+    port: int,
+    seed: int,
+    companies: int,
+    limits: bool,
+    advance_every: float,
+    start: str,
 ) -> None:
     """Serve the sandbox APIs on one loopback port until Ctrl-C."""
-    from hub.sandbox.world import CREDENTIALS, advance, build_sandbox
-
     import datetime as dt
 
     from hub.errors import ConfigError
+    from hub.sandbox.world import CREDENTIALS, advance, build_sandbox
 
     if start == "today":
-        start_at = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        start_at = dt.datetime.now(dt.timezone.utc).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
     else:
         try:
             start_at = dt.datetime.strptime(start, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
         except ValueError:
-            raise ConfigError(f"--start {start!r} is not a date", hint="use 'today' or YYYY-MM-DD") from None
+            raise ConfigError(
+                f"--start {start!r} is not a date", hint="use 'today' or YYYY-MM-DD"
+            ) from None
     started = time.perf_counter()
     with console.status(f"Building a world of {companies:,} companies (seed {seed})…"):
         sb = build_sandbox(companies=companies, seed=seed, start=start_at, enforce_limits=limits)

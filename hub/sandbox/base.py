@@ -116,7 +116,9 @@ class FaultInjector:
         after: int = 0,
         **params: Any,
     ) -> Fault:
-        fault = Fault(kind=str(kind), count=count, path=path, method=method, params=params, after=after)
+        fault = Fault(
+            kind=str(kind), count=count, path=path, method=method, params=params, after=after
+        )
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -305,14 +307,11 @@ class FakeAPI:
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         method = request.method
-        match = None
-        for route_method, pattern, route_name, func in self._routes:
-            if route_method != method:
-                continue
-            match = pattern.match(path)
-            if match:
+        match, route_name, func = None, "unknown", None
+        for route_method, pattern, name, handler in self._routes:
+            if route_method == method and (found := pattern.match(path)):
+                match, route_name, func = found, name, handler
                 break
-        route_name = route_name if match else "unknown"
         with self._lock:
             self.requests[f"{method} {route_name}"] += 1
         fault = self.faults.take(request, FaultInjector.GENERIC)
