@@ -187,6 +187,13 @@ def run_demo(
                 )
                 result.errors += [f"week {cycle} {step}: {err}" for step, err in out.errors.items()]
                 result.cycles += 1
+                if cycle == 0:
+                    # A new install sees its history: score the past 30 days from the
+                    # timeline so trends mean something from the first week on.
+                    from hub.health import backfill_health
+
+                    progress.update(overall, description="first sync · backfilling 30 days of health history")
+                    backfill_health(store, config, days=30)
             _collect(store, sandbox, result)
             result.seconds = time.perf_counter() - started
             if not quiet:
@@ -282,7 +289,7 @@ def _print_summary(
                     str(m["score"]),
                     f"{arrow} {m['trend_30d']:+d}",
                     f"[{colour}]{m['band']}[/]",
-                    "; ".join(drivers[:2]),
+                    drivers[0] if drivers else "",
                 )
             console.print(table)
     if result.tasks_by_playbook:
