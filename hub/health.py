@@ -1153,6 +1153,11 @@ class HealthSettings:
                 hint=f"models: {', '.join(sorted(self.models))}",
             )
         self.default_model = self.models[self.section.model]
+        # Only models some account can get need their measures aggregated.
+        self.used = [
+            self.models[name]
+            for name in dict.fromkeys([self.section.model, *(s.model for s in self.segments)])
+        ]
         self.fingerprint = hashlib.blake2b(
             json.dumps(
                 [ENGINE_VERSION, raw, sorted(registry.health_models)], sort_keys=True, default=str
@@ -1554,7 +1559,7 @@ def _run(
     window = Window(as_of)
     agg = Aggregates(window)
     plan = _Plan(agg)
-    for resolved in settings.models.values():
+    for resolved in settings.used:
         for name, (params, key) in resolved.params.items():
             if key not in plan.handles:
                 plan.handles[key] = tuple(settings.measures[name].aggregate(params, agg))
