@@ -228,29 +228,38 @@ class MappingContext:
                 self.entities_written += len(self._entities)
                 self._entities.clear()
             if self._facts:
-                for key, facts in self._facts.items():
-                    current = db.execute(
-                        "SELECT facts FROM entities WHERE key = ?", [key]
-                    ).fetchone()
-                    if current is None:
-                        source, kind, source_id = key.split(":", 2)
+                keys = list(self._facts)
+                current: dict[str, str] = {}
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i : i + 500]
+                    marks = ",".join("?" * len(chunk))
+                    current.update(
                         db.execute(
-                            "INSERT INTO entities (key, source, kind, source_id, domains, is_root, deleted, facts, updated_at) VALUES (?,?,?,?,'[]',0,0,?,?)",
-                            [
+                            f"SELECT key, facts FROM entities WHERE key IN ({marks})", chunk
+                        ).fetchall()
+                    )
+                updates, inserts = [], []
+                for key, facts in self._facts.items():
+                    if key in current:
+                        merged = {**json.loads(current[key] or "{}"), **facts}
+                        updates.append((json.dumps(merged, sort_keys=True, default=str), key))
+                    else:
+                        source, kind, source_id = key.split(":", 2)
+                        inserts.append(
+                            (
                                 key,
                                 source,
                                 kind,
                                 source_id,
                                 json.dumps(facts, sort_keys=True, default=str),
                                 now,
-                            ],
+                            )
                         )
-                    else:
-                        merged = {**json.loads(current[0] or "{}"), **facts}
-                        db.execute(
-                            "UPDATE entities SET facts = ? WHERE key = ?",
-                            [json.dumps(merged, sort_keys=True, default=str), key],
-                        )
+                db.conn.executemany("UPDATE entities SET facts = ? WHERE key = ?", updates)
+                db.conn.executemany(
+                    "INSERT INTO entities (key, source, kind, source_id, domains, is_root, deleted, facts, updated_at) VALUES (?,?,?,?,'[]',0,0,?,?)",
+                    inserts,
+                )
                 self._facts.clear()
             if self._events:
                 db.conn.executemany(

@@ -326,7 +326,12 @@ def print_explain(data: dict[str, Any]) -> None:
 def override(
     env: Env, account: str, value: int | None, reason: str | None, until: str | None, clear: bool
 ) -> None:
-    """Override ACCOUNT's score with VALUE (0-100) until a date; the computed score is kept."""
+    """Set a CSM override: ACCOUNT shows VALUE (0-100) until --until.
+
+    The computed score is kept beside it, and returns when the override expires (or with
+    --clear). An override set in HubSpot (the hub's override properties) works the same way;
+    one set here wins over it.
+    """
     from hub.health import clear_override, set_override
 
     config = _config(env)
