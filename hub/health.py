@@ -1333,7 +1333,9 @@ def _loads(text: Any) -> dict[str, Any]:
 
 
 def _fingerprint(values: tuple[Any, ...]) -> str:
-    return hashlib.blake2b(repr(values).encode(), digest_size=10).hexdigest()
+    """A hash of an ``accounts`` row (its columns and facts JSON, not ``updated_at``)."""
+    text = "\x1f".join([str(v) for v in values])
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
 
 def _fact_override(facts: dict[str, Any]) -> dict[str, Any] | None:
@@ -1465,10 +1467,10 @@ def _evaluate(
         if value is not None:
             value = 100.0 if value > 100 else 0.0 if value < 0 else float(value)
             # hundredths(), inlined: this runs for every measure of every account.
-            scaled = value * 100
-            near = math.floor(scaled + 0.5)
-            if abs(scaled - near + 0.5) > 1e-6 and abs(scaled - near - 0.5) > 1e-6:
-                result.value_h = int(near)
+            shifted = value * 100 + 0.5
+            near = int(shifted)  # value >= 0: int() is floor
+            if 1e-6 < shifted - near < 0.999999:
+                result.value_h = near
             else:
                 result.value_h = hundredths(value)
         results[name] = result

@@ -663,6 +663,24 @@ class TechnographicsMeasure(Measure):
     def score(
         self, p: TechnographicsParams, account: Account, row: Any, window: Window
     ) -> MeasureResult:
+        facts = account.facts
+        widget = facts.get("widget_present")
+        competitors = facts.get("competitors")
+        if widget is True and competitors == []:
+            # The common case, settled by the facts alone: no event needs reading.
+            inputs = {
+                "widget_present": True,
+                "widget_removed_days_ago": None,
+                "competitors": [],
+                "competitor_count": 0,
+                "competitor_days_ago": None,
+            }
+            return MeasureResult(
+                100.0,
+                inputs,
+                ["our widget on the site, no competitor detected"],
+                {},
+            )
         seen: dict[tuple[str, str], list[str]] = {}  # (w/c, name) -> [last detected, last removed]
         entries = row[0] if row else None
         for entry in entries.split(SEP) if entries else ():
@@ -671,14 +689,11 @@ class TechnographicsMeasure(Measure):
             index = 0 if entry[1:2] == "d" else 1
             if ts > slot[index]:
                 slot[index] = ts
-        facts = account.facts
-        widget = facts.get("widget_present")
         widget_removed_ts = max((r for (k, _), (d, r) in seen.items() if k == "w"), default="")
         if widget is None:
             widget_states = [d > r for (k, _), (d, r) in seen.items() if k == "w"]
             if widget_states:
                 widget = any(widget_states)
-        competitors = facts.get("competitors")
         if competitors is None:
             found = sorted(t for (k, t), (d, r) in seen.items() if k == "c" and d > r)
             if found or any(k == "c" for k, _ in seen):

@@ -11,6 +11,9 @@ something. Everything is deterministic for a (seed, start) pair.
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import re
+from collections import Counter, deque
 from typing import Any
 
 from hub.sandbox.base import (
@@ -98,8 +101,10 @@ DEFAULT_START = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 
 
 def slug(name: str) -> str:
-    out = "".join(ch.lower() if ch.isascii() and ch.isalnum() else "-" for ch in name)
-    return "-".join(p for p in out.split("-") if p) or "company"
+    return "-".join(_SLUG_SPLIT.split(name.lower())).strip("-") or "company"
+
+
+_SLUG_SPLIT = re.compile(r"[^a-z0-9]+")
 
 
 class World:
@@ -126,12 +131,15 @@ class World:
             )
         self.companies: list[Company] = []
         used_domains: set[str] = set()
+        # Names repeat within a window of 50 companies only with a key suffix.
+        recent: deque[str] = deque(maxlen=50)
+        recent_names: Counter[str] = Counter()
         for key in range(companies):
             if key % 97 == 13:
                 name = _UNICODE[key % len(_UNICODE)] + ("" if key < 97 else f" {key}")
             else:
                 name = f"{rng.choice(_ADJ)} {rng.choice(_NOUN)}"
-                if name in {c.name for c in self.companies[-50:]}:
+                if name in recent_names:
                     name = f"{name} {key}"
             domain = slug(name) + ".example"
             if domain in used_domains:
@@ -164,6 +172,12 @@ class World:
             if archetype in ("at_risk", "churned") and rng.random() < 0.5:
                 competitor = rng.choice(COMPETITORS)
             owner = rng.choice(self.owners)["id"] if rng.random() > 0.03 else None
+            if len(recent) == recent.maxlen:
+                recent_names[recent[0]] -= 1
+                if not recent_names[recent[0]]:
+                    del recent_names[recent[0]]
+            recent.append(name)
+            recent_names[name] += 1
             self.companies.append(
                 Company(
                     key=key,
@@ -233,10 +247,20 @@ def build_sandbox(
     from hub.sandbox.stripe import StripeAPI
     from hub.sandbox.zendesk import ZendeskAPI
 
-    world = World(companies=companies, seed=seed, start=start)
-    sandbox = Sandbox(world, enforce_limits=enforce_limits, time_scale=time_scale)
-    for cls in (HubSpotAPI, StripeAPI, ZendeskAPI, BuiltWithAPI):
-        sandbox.add(cls(sandbox)).seed()
+    # Seeding makes millions of long-lived objects: the cyclic GC would rescan them over and
+    # over (a third of the time at 100k companies), so it is paused, and what was built is
+    # frozen out of later collections.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        world = World(companies=companies, seed=seed, start=start)
+        sandbox = Sandbox(world, enforce_limits=enforce_limits, time_scale=time_scale)
+        for cls in (HubSpotAPI, StripeAPI, ZendeskAPI, BuiltWithAPI):
+            sandbox.add(cls(sandbox)).seed()
+    finally:
+        if was_enabled:
+            gc.freeze()
+            gc.enable()
     return sandbox
 
 
