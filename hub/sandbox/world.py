@@ -259,7 +259,8 @@ def build_sandbox(
             sandbox.add(cls(sandbox)).seed()
     finally:
         if was_enabled:
-            gc.freeze()
+            if companies >= 10_000:
+                gc.freeze()  # a big world lives as long as the process that serves it
             gc.enable()
     return sandbox
 
