@@ -73,7 +73,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from types import SimpleNamespace
@@ -1778,6 +1778,36 @@ def _full_pass(
     """
     computed_at = clock.iso()
     workers = _worker_count(store, settings)
+    with _big_cache(store):
+        return _split_pass(
+            store, settings, as_of, workers, computed_at, scores, history, historical, with_trend
+        )
+
+
+@contextlib.contextmanager
+def _big_cache(store: Store, kib: int = 32768) -> Iterator[None]:
+    """A larger page cache while a full run writes every account's rows (fewer page reads
+    and writes on the way), restored afterwards."""
+    db = store.db
+    before = db.execute("PRAGMA cache_size").fetchone()[0]
+    db.execute(f"PRAGMA cache_size = -{kib}")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA cache_size = {int(before)}")
+
+
+def _split_pass(
+    store: Store,
+    settings: HealthSettings,
+    as_of: dt.datetime,
+    workers: int,
+    computed_at: str,
+    scores: bool,
+    history: bool,
+    historical: bool,
+    with_trend: bool,
+) -> tuple[int, dict[str, int]]:
     if workers <= 1:
         writer = _Writer(store, as_of, scores=scores, history=history, computed_at=computed_at)
         _run(
@@ -1878,6 +1908,7 @@ def _worker(
         as_of = clock.parse(as_of_iso)
         assert as_of is not None
         store = Store(path, migrate=False)
+        store.db.execute("PRAGMA cache_size = -32768")
         try:
             writer = _Writer(store, as_of, scores=scores, history=history, computed_at=computed_at)
             _run(
@@ -2222,7 +2253,9 @@ def _rescore(store: Store, account_id: str, config: Any) -> dict[str, Any]:
 
 __all__ = [
     "DEFAULT_BANDS",
+    "PARALLEL_MIN_ACCOUNTS",
     "Account",
+    "Aggregates",
     "Cap",
     "Condition",
     "Contribution",
@@ -2240,6 +2273,7 @@ __all__ = [
     "Tier",
     "Window",
     "backfill_health",
+    "check_bands",
     "band_for",
     "clear_override",
     "compute_health",
@@ -2248,8 +2282,10 @@ __all__ = [
     "fmt_hours",
     "fmt_money",
     "fmt_pct",
+    "days_since",
     "hundredths",
     "load_settings",
+    "parse_date",
     "plural",
     "round_half_up",
     "scale",

@@ -36,3 +36,26 @@ def example_registry():
     yield get_registry()
     pm.unregister(name="example")
     reset_registry()
+
+
+@pytest.fixture
+def api_env():
+    """Factory: a sandbox with one fake API seeded, the hub clock bound to its world, and an
+    in-memory store. ``sandbox, api, store = api_env(StripeAPI, companies=40, seed=0)``."""
+    from hub.sandbox.base import Sandbox
+    from hub.sandbox.world import World
+
+    stores = []
+
+    def make(cls, *, companies: int = 40, seed: int = 0):
+        reset_shared_limiters()
+        sandbox = Sandbox(World(companies=companies, seed=seed))
+        api = sandbox.add(cls(sandbox))
+        api.seed()
+        clock.set_source(sandbox.world.clock.now)
+        stores.append(Store(":memory:"))
+        return sandbox, api, stores[-1]
+
+    yield make
+    for s in stores:
+        s.close()

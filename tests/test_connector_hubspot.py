@@ -9,7 +9,6 @@ import pytest
 
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot import register_connectors as register_hook
-from hub import clock
 from hub.errors import ConfigError, FatalAPIError, RetriableAPIError
 from hub.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
@@ -24,17 +23,8 @@ STREAMS = ["owners", "companies", "contacts", "deals", "tasks"]
 
 
 @pytest.fixture()
-def env():
-    """A HubSpot-only sandbox of 150 companies, the hub's clock bound to the world's."""
-    reset_shared_limiters()
-    world = World(companies=150, seed=11)
-    sandbox = Sandbox(world)
-    api = sandbox.add(HubSpotAPI(sandbox))
-    api.seed()
-    clock.set_source(world.clock.now)
-    store = Store(":memory:")
-    yield sandbox, api, store
-    store.close()
+def env(api_env):
+    return api_env(HubSpotAPI, companies=150, seed=11)
 
 
 def connector(**settings) -> HubSpotConnector:

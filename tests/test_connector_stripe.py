@@ -16,7 +16,7 @@ from hub.errors import ConfigError, CursorExpiredError, FatalAPIError, Retriable
 from hub.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
 from hub.sandbox.stripe import StripeAPI
-from hub.sandbox.world import CREDENTIALS, World, advance
+from hub.sandbox.world import CREDENTIALS, advance
 from hub.store import Store
 from hub.sync import StreamResult, sync_connection
 from hub.testing import SandboxConnectorTests
@@ -28,16 +28,8 @@ OBJECTS = ["customers", "payment_methods", "subscriptions", "invoices", "charges
 
 
 @pytest.fixture()
-def env():
-    reset_shared_limiters()
-    sandbox = Sandbox(World(companies=40, seed=0))
-    api = sandbox.add(StripeAPI(sandbox))
-    api.seed()
-    clock.set_source(sandbox.world.clock.now)
-    store = Store(":memory:")
-    yield sandbox, api, store
-    clock.set_source(None)
-    store.close()
+def env(api_env):
+    return api_env(StripeAPI, companies=40, seed=0)
 
 
 def connector(**settings: Any) -> StripeConnector:

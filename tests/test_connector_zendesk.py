@@ -32,17 +32,8 @@ STREAMS = ["organizations", "users", "tickets", "satisfaction_ratings"]
 
 
 @pytest.fixture()
-def env():
-    reset_shared_limiters()
-    sandbox = Sandbox(World(companies=80, seed=4))
-    api = sandbox.add(ZendeskAPI(sandbox))
-    api.seed()
-    clock.set_source(sandbox.world.clock.now)
-    store = Store(":memory:")
-    yield sandbox, api, store
-    clock.set_source(None)
-    store.close()
-    reset_shared_limiters()
+def env(api_env):
+    return api_env(ZendeskAPI, companies=80, seed=4)
 
 
 def connector(**settings) -> ZendeskConnector:

@@ -11,7 +11,7 @@ from connectors.hubspot import HubSpotConnector
 from hub import clock
 from hub.sandbox.base import Sandbox
 from hub.sandbox.hubspot import HubSpotAPI
-from hub.sandbox.world import CREDENTIALS, World, advance
+from hub.sandbox.world import CREDENTIALS, advance
 from hub.store import Store
 from hub.sync import sync_connection
 from hub.timeline import run_mappings
@@ -22,15 +22,8 @@ CONNECTIONS = {"hubspot": ["hs"]}
 
 
 @pytest.fixture()
-def env():
-    world = World(companies=150, seed=5)
-    sandbox = Sandbox(world)
-    api = sandbox.add(HubSpotAPI(sandbox))
-    api.seed()
-    clock.set_source(world.clock.now)
-    store = Store(":memory:")
-    yield sandbox, api, store
-    store.close()
+def env(api_env):
+    return api_env(HubSpotAPI, companies=150, seed=5)
 
 
 def sync(sandbox: Sandbox, store: Store) -> None:

@@ -14,7 +14,7 @@ from hub.identity import resolve
 from hub.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
 from hub.sandbox.stripe import StripeAPI
-from hub.sandbox.world import CREDENTIALS, PLANS, World, advance
+from hub.sandbox.world import CREDENTIALS, PLANS, advance
 from hub.store import Store
 from hub.sync import sync_connection
 from hub.timeline import MappingContext
@@ -26,16 +26,8 @@ DAY = 86400
 
 
 @pytest.fixture()
-def env():
-    reset_shared_limiters()
-    sandbox = Sandbox(World(companies=80, seed=0))
-    api = sandbox.add(StripeAPI(sandbox))
-    api.seed()
-    clock.set_source(sandbox.world.clock.now)
-    store = Store(":memory:")
-    yield sandbox, api, store
-    clock.set_source(None)
-    store.close()
+def env(api_env):
+    return api_env(StripeAPI, companies=80, seed=0)
 
 
 def sync(sandbox: Sandbox, store: Store, connection: str = "stripe", **settings: Any) -> None:

@@ -8,11 +8,10 @@ from collections import Counter
 import pytest
 
 from connectors.zendesk import ZendeskConnector
-from hub import clock
 from hub.identity import resolve
 from hub.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
-from hub.sandbox.world import CREDENTIALS, World, advance
+from hub.sandbox.world import CREDENTIALS, advance
 from hub.sandbox.zendesk import ZendeskAPI
 from hub.store import RawRecord, Store
 from hub.sync import sync_connection
@@ -25,17 +24,8 @@ STREAMS = ZendeskMapping.streams
 
 
 @pytest.fixture()
-def env():
-    reset_shared_limiters()
-    sandbox = Sandbox(World(companies=120, seed=13))
-    api = sandbox.add(ZendeskAPI(sandbox))
-    api.seed()
-    clock.set_source(sandbox.world.clock.now)
-    store = Store(":memory:")
-    yield sandbox, api, store
-    clock.set_source(None)
-    store.close()
-    reset_shared_limiters()
+def env(api_env):
+    return api_env(ZendeskAPI, companies=120, seed=13)
 
 
 def sync(sandbox: Sandbox, store: Store) -> None:
