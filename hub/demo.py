@@ -192,8 +192,11 @@ def run_demo(
                     # timeline so trends mean something from the first week on.
                     from hub.health import backfill_health
 
-                    progress.update(overall, description="first sync · backfilling 30 days of health history")
-                    backfill_health(store, config, days=30)
+                    progress.update(
+                        overall,
+                        description="first sync · scoring the past five weeks from the timeline",
+                    )
+                    backfill_health(store, config, days=35, every=7)
             _collect(store, sandbox, result)
             result.seconds = time.perf_counter() - started
             if not quiet:
@@ -268,11 +271,14 @@ def _print_summary(
             for b, c in (("green", "green"), ("yellow", "yellow"), ("red", "red"))
         ]
         console.print("\n[bold]Health[/]: " + " · ".join(parts))
-        movers = list(
-            db.query(
-                "SELECT a.name, h.score, h.band, h.trend_30d, h.drivers FROM health_scores h JOIN accounts a ON a.id = h.account_id "
-                "WHERE h.trend_30d IS NOT NULL ORDER BY ABS(h.trend_30d) DESC, a.name LIMIT 6"
-            )
+        sql = (
+            "SELECT a.name, h.score, h.band, h.trend_30d, h.drivers FROM health_scores h "
+            "JOIN accounts a ON a.id = h.account_id WHERE h.trend_30d {} 0 "
+            "ORDER BY h.trend_30d {}, a.name LIMIT {}"
+        )
+        # The steepest falls (who needs a call) and the best climbs (who is recovering).
+        movers = list(db.query(sql.format("<", "ASC", 4))) + list(
+            db.query(sql.format(">", "DESC", 2))
         )
         if movers:
             table = Table(title="Biggest movers over the simulated month", title_justify="left")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from rich import box
 from rich.table import Table
 
 from hub.cliutil import Env, console, pass_env
@@ -136,25 +137,38 @@ def accounts(
     if as_json:
         console.print_json(json.dumps(rows, default=str))
         return
-    table = Table(title=f"Accounts ({db['accounts'].count:,} in all)")
-    for col in ("id", "name", "domain", "owner", "MRR", "plan", "seats", "renewal", "sources"):
-        table.add_column(col, justify="right" if col in ("MRR", "seats") else "left")
+    table = Table(
+        title=f"Accounts ({db['accounts'].count:,} in all)",
+        caption="src: H HubSpot · S Stripe · Z Zendesk · B BuiltWith · --json for ids and all facts",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for col, opts in (
+        ("name", {"no_wrap": True, "overflow": "ellipsis", "max_width": 20}),
+        ("domain", {"no_wrap": True, "overflow": "ellipsis", "max_width": 20}),
+        ("owner", {"no_wrap": True, "overflow": "ellipsis", "max_width": 11}),
+        ("MRR", {"justify": "right", "no_wrap": True, "min_width": 7}),
+        ("renewal", {"no_wrap": True, "min_width": 10}),
+        ("src", {"no_wrap": True, "min_width": 3}),
+    ):
+        table.add_column(col, **opts)
     for r in rows:
         mrr = f"${r['mrr']:,.0f}" if r["mrr"] is not None else ""
         table.add_row(
-            r["id"],
             r["name"] or "",
             r["domain"] or "",
             r["owner_name"] or "",
             mrr,
-            r["plan"] or "",
-            str(r["seats"] or ""),
             (r["renewal_date"] or "")[:10],
-            ", ".join(sorted(r["sources"])),
+            "".join(
+                _SOURCE_LETTER.get(s, "?") for s in sorted(r["sources"], key=_SOURCE_ORDER.index)
+            ),
         )
     console.print(table)
 
 
+_SOURCE_ORDER = ["hubspot", "stripe", "zendesk", "builtwith"]
+_SOURCE_LETTER = {"hubspot": "H", "stripe": "S", "zendesk": "Z", "builtwith": "B"}
 _SOURCE_STYLE = {"zendesk": "cyan", "stripe": "magenta", "hubspot": "yellow", "builtwith": "green"}
 
 
