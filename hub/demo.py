@@ -7,6 +7,7 @@ newcomer can follow. ``--companies``/``--seed`` make it a reproducible scenario.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from dataclasses import dataclass, field
@@ -145,7 +146,12 @@ def run_demo(
         transient=True,
     ) as progress:
         overall = progress.add_task("Building a world of companies", total=1 + cycles * len(STEPS))
-        sandbox = build_sandbox(companies=companies, seed=seed)
+        # The simulated weeks end today, so that after the demo every command (run on the
+        # wall clock) sees the same picture the demo printed.
+        today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        sandbox = build_sandbox(
+            companies=companies, seed=seed, start=today - dt.timedelta(days=7 * weeks)
+        )
         clock.set_source(sandbox.world.now)
         start_day = sandbox.world.now()
         progress.advance(overall)
@@ -314,23 +320,17 @@ def _print_summary(
         )
     for error in result.errors[:5]:
         console.print(f"[red]problem:[/] {error}", highlight=False)
-    example = (
-        next(
-            iter(
-                db.query(
-                    "SELECT a.name FROM health_scores h JOIN accounts a ON a.id = h.account_id WHERE h.band = 'red' ORDER BY h.score LIMIT 1"
-                )
-            ),
-            None,
-        )
-        if db["health_scores"].exists()
-        else None
+    # Suggest the steepest faller (the story's protagonist), by domain: names can repeat.
+    example = next(
+        iter(
+            db.query(
+                "SELECT a.domain FROM health_scores h JOIN accounts a ON a.id = h.account_id "
+                "WHERE a.domain IS NOT NULL ORDER BY h.trend_30d IS NULL, h.trend_30d, h.score LIMIT 1"
+            )
+        ),
+        None,
     )
-    name = (
-        example["name"]
-        if example
-        else next(iter(db.query("SELECT name FROM accounts LIMIT 1")), {"name": "ACCOUNT"})["name"]
-    )
+    name = example["domain"] if example else "ACCOUNT"
     dbarg = f"--db {result.db_path}"
     console.print("\n[bold]Explore[/]:")
     for cmd in (

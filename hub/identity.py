@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub import clock
+from hub.errors import ConfigError
 from hub.store import Store
 
 FREEMAIL = frozenset(
@@ -297,14 +298,21 @@ def account_for(store: Store, text: str) -> dict[str, Any] | None:
                 "SELECT id FROM accounts WHERE domain = ? ORDER BY id LIMIT 1", [domain]
             ).fetchone()
     if not row:
-        rows = db.execute("SELECT id FROM accounts WHERE lower(name) = lower(?)", [text]).fetchall()
-        if len(rows) == 1:
-            row = rows[0]
-        elif not rows:
+        rows = db.execute(
+            "SELECT id, name, domain FROM accounts WHERE lower(name) = lower(?) LIMIT 4", [text]
+        ).fetchall()
+        if not rows:
             rows = db.execute(
-                "SELECT id FROM accounts WHERE lower(name) LIKE lower(?) LIMIT 2", [f"%{text}%"]
+                "SELECT id, name, domain FROM accounts WHERE lower(name) LIKE lower(?) LIMIT 4",
+                [f"%{text}%"],
             ).fetchall()
-            row = rows[0] if len(rows) == 1 else None
+        if len(rows) > 1:
+            shown = "; ".join(f"{name} (id {rid}, {domain})" for rid, name, domain in rows[:3])
+            raise ConfigError(
+                f"{text!r} matches several accounts: {shown}",
+                hint="give the id or the domain instead",
+            )
+        row = rows[0] if rows else None
     if not row:
         return None
     return next(db.query("SELECT * FROM accounts WHERE id = ?", [row[0]]))

@@ -144,8 +144,8 @@ def accounts(
         pad_edge=False,
     )
     for col, opts in (
-        ("name", {"no_wrap": True, "overflow": "ellipsis", "max_width": 20}),
-        ("domain", {"no_wrap": True, "overflow": "ellipsis", "max_width": 20}),
+        ("name", {"no_wrap": True, "overflow": "ellipsis", "max_width": 18}),
+        ("domain", {"no_wrap": True, "overflow": "ellipsis", "max_width": 18}),
         ("owner", {"no_wrap": True, "overflow": "ellipsis", "max_width": 11}),
         ("MRR", {"justify": "right", "no_wrap": True, "min_width": 7}),
         ("renewal", {"no_wrap": True, "min_width": 10}),
