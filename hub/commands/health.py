@@ -151,7 +151,9 @@ def health(
     if result is not None:
         kind = "full" if result.full else "incremental"
         console.print(
-            f"Scored {result.accounts} accounts ({kind}: {result.reason}) in "
+            f"Scored {result.accounts} accounts ("
+            + (kind if result.reason in (None, "", kind) else f"{kind}: {result.reason}")
+            + ") in "
             f"{result.duration_s:.2f} s"
             + (
                 f", history rebuilt for {result.backfilled_days} days"
