@@ -208,6 +208,35 @@ class Config(_Strict):
             ) from None
 
 
+def validate_section(model: type[BaseModel], data: Any, where: str, origin: Any = None) -> Any:
+    """Validate ``data`` against ``model``; the first error becomes one ``ConfigError`` line
+    naming ``origin`` (the file), the key path under ``where`` and the fix, never the value.
+
+    Every part of the hub that validates a piece of hub.toml (connections, health, playbooks,
+    push) goes through here, so the errors read alike.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join([p for p in [where, *(str(x) for x in first["loc"])] if p])
+        prefix = f"{origin}: " if origin else ""
+        if first["type"] == "extra_forbidden":
+            allowed = ", ".join(sorted(model.model_fields))
+            raise ConfigError(
+                f"{prefix}unknown key {loc}",
+                hint=f"check the spelling; allowed here: {allowed}; see config.example.toml",
+            ) from None
+        if first["type"] == "missing":
+            raise ConfigError(
+                f"{prefix}{loc} is required", hint="add it (see config.example.toml)"
+            ) from None
+        # ``input`` is deliberately not shown: it may be a secret.
+        msg = first["msg"].replace("Value error, ", "")
+        hint = None if msg.endswith(")") else "fix the value (see config.example.toml)"
+        raise ConfigError(f"{prefix}{loc}: {msg}", hint=hint) from None
+
+
 def _format_error(path: Path | str, exc: ValidationError) -> ConfigError:
     first = exc.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from hub.errors import ConfigError, HubError
 from hub.http import HttpClient, RetryPolicy, default_classify, make_client
@@ -226,23 +226,9 @@ class Connector:
     @classmethod
     def parse_settings(cls, raw: dict[str, Any], *, where: str = "settings") -> ConnectorSettings:
         """Validate raw settings into ``Settings``; errors name the key and never echo values."""
-        try:
-            return cls.Settings.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            kind = first["type"]
-            if kind == "extra_forbidden":
-                allowed = ", ".join(sorted(cls.Settings.model_fields))
-                msg = f"{where}.{loc}: unknown setting for connector {cls.name!r}"
-                hint = f"allowed: {allowed}"
-            elif kind == "missing":
-                msg = f"{where}.{loc}: required setting is missing"
-                hint = "add it (see config.example.toml)"
-            else:
-                msg = f"{where}.{loc}: {first['msg']}"
-                hint = "fix the value (see config.example.toml)"
-            raise ConfigError(msg, hint=hint) from None
+        from hub.config import validate_section
+
+        return validate_section(cls.Settings, raw, where)
 
     # -- overridable policy -------------------------------------------------------------
 

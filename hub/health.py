@@ -84,12 +84,12 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from hub import clock
+from hub.config import validate_section
 from hub.errors import ConfigError, HubError
 from hub.store import Store
 
@@ -1016,27 +1016,8 @@ class HealthSection(_Strict):
 
 
 def _validate(cls: type[BaseModel], data: Any, path: str, origin: str) -> Any:
-    """Validate ``data`` and turn the first error into one line naming the key path."""
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join([path, *(str(p) for p in first["loc"])])
-        kind = first["type"]
-        if kind == "extra_forbidden":
-            raise ConfigError(
-                f"{origin}: unknown key {loc}",
-                hint="check the spelling against [health] in config.example.toml",
-            ) from None
-        if kind == "missing":
-            raise ConfigError(
-                f"{origin}: {loc} is required", hint="add it (see [health] in config.example.toml)"
-            ) from None
-        message = first["msg"].replace("Value error, ", "")
-        raise ConfigError(
-            f"{origin}: {loc}: {message}",
-            hint="fix the value (see [health] in config.example.toml)",
-        ) from None
+    """Validate a piece of ``[health]`` (one-line errors naming the key path)."""
+    return validate_section(cls, data, path, origin)
 
 
 @dataclass

@@ -51,9 +51,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub import clock
+from hub.config import validate_section
 from hub.errors import ConfigError, HubError, StartupError
 from hub.store import Store, raw_table_name
 
@@ -498,20 +499,7 @@ def load_playbooks(config: Any, registry: Any = None) -> PlaybookSetup:
     origin = getattr(config, "path", None) or "hub.toml"
     tables = {k: v for k, v in raw.items() if isinstance(v, dict)}
     scalars = {k: v for k, v in raw.items() if not isinstance(v, dict)}
-    try:
-        section = PlaybooksSection.model_validate(scalars)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "extra_forbidden":
-            raise ConfigError(
-                f"{origin}: [playbooks] has no option {loc!r}",
-                hint=f"options: {', '.join(PlaybooksSection.model_fields)}; a playbook's own "
-                "options go in [playbooks.<name>]",
-            ) from None
-        raise ConfigError(
-            f"{origin}: playbooks.{loc}: {first['msg']}", hint="see config.example.toml"
-        ) from None
+    section = validate_section(PlaybooksSection, scalars, "playbooks", origin)
     classes = dict(registry.playbooks)
     unknown = sorted(set(tables) - set(classes))
     if unknown:

@@ -31,9 +31,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub import clock
+from hub.config import validate_section
 from hub.errors import ConfigError, HubError, PushError, StartupError
 from hub.playbooks import Outbox, load_playbooks
 from hub.store import Store
@@ -94,18 +95,7 @@ def push_settings(config: Any) -> PushSettings:
     """Validate ``[push]``; errors name the key and the fix."""
     raw = dict(getattr(config, "push", None) or {})
     origin = getattr(config, "path", None) or "hub.toml"
-    try:
-        return PushSettings.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "extra_forbidden":
-            raise ConfigError(
-                f"{origin}: [push] has no option {loc!r}",
-                hint=f"options: {', '.join(PushSettings.model_fields)}",
-            ) from None
-        msg = first["msg"].replace("Value error, ", "")
-        raise ConfigError(f"{origin}: push.{loc}: {msg}", hint="see config.example.toml") from None
+    return validate_section(PushSettings, raw, "push", origin)
 
 
 # -- results ----------------------------------------------------------------------------------

@@ -253,7 +253,7 @@ def test_settings_validation():
         connector(batch_size=17)
     with pytest.raises(ConfigError, match="api_version"):
         connector(api_version="latest")
-    with pytest.raises(ConfigError, match="unknown setting"):
+    with pytest.raises(ConfigError, match="unknown key"):
         connector(token="x")
     with pytest.raises(ConfigError, match="api_key"):
         BuiltWithConnector({}, connection="bw")

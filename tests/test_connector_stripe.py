@@ -313,7 +313,7 @@ def test_settings_validation():
         StripeConnector.parse_settings({"api_key": KEY, "api_version": "latest"})
     with pytest.raises(ConfigError, match="requests_per_second"):
         StripeConnector.parse_settings({"api_key": KEY, "requests_per_second": 500})
-    with pytest.raises(ConfigError, match="unknown setting"):
+    with pytest.raises(ConfigError, match="unknown key"):
         StripeConnector.parse_settings({"api_key": KEY, "colour": "red"})
     settings = StripeConnector.parse_settings({"api_key": "rk_live_abc123"})
     assert "rk_live_abc123" not in repr(settings)

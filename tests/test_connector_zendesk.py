@@ -255,7 +255,7 @@ def test_settings_need_exactly_one_sign_in(env):
         ZendeskConnector.parse_settings({**base, "api_token": "t"})
     with pytest.raises(ConfigError, match="subdomain"):
         ZendeskConnector.parse_settings({"subdomain": "not a name", "oauth_token": "o"})
-    with pytest.raises(ConfigError, match="unknown setting"):
+    with pytest.raises(ConfigError, match="unknown key"):
         ZendeskConnector.parse_settings({**base, "oauth_token": "o", "password": "x"})
     conn = ZendeskConnector({"subdomain": "https://Acme.zendesk.com/", "oauth_token": "secret-o"})
     assert conn.base_url() == "https://acme.zendesk.com"

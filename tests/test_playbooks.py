@@ -437,7 +437,7 @@ def test_band_red_include_new_and_window(store):
         ({"band_red": {"subject": "Hi {acount_name}"}}, "unknown placeholder {acount_name}"),
         ({"band_red": {"within_days": "seven"}}, "within_days must be a whole number"),
         ({"band_red": {"enabled": "yes"}}, "enabled must be true or false"),
-        ({"snooze": 3}, "[playbooks] has no option 'snooze'"),
+        ({"snooze": 3}, "unknown key playbooks.snooze"),
     ],
 )
 def test_config_errors_name_the_key_and_the_fix(store, playbooks, message):
