@@ -48,3 +48,21 @@ def parse(value: str | int | float | None) -> dt.datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed.astimezone(dt.timezone.utc)
+
+
+def parse_date(value: object) -> dt.date | None:
+    """An ISO date or datetime (text or object) → date; None when empty or unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        parsed = parse(text)
+        return parsed.date() if parsed else None
+    except (ValueError, OverflowError):
+        return None

@@ -220,22 +220,7 @@ def fmt_money(amount: float) -> str:
     return f"${amount:,.2f}"
 
 
-def parse_date(value: Any) -> dt.date | None:
-    """An ISO date or datetime (text or object) → date; None when empty or unreadable."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).date()
-    if isinstance(value, dt.date):
-        return value
-    text = str(value).strip()
-    try:
-        if len(text) == 10:
-            return dt.date.fromisoformat(text)
-        parsed = clock.parse(text)
-        return parsed.date() if parsed else None
-    except (ValueError, OverflowError):
-        return None
+parse_date = clock.parse_date
 
 
 def days_since(ts: str | None, as_of: dt.datetime) -> int | None:

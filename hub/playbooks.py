@@ -261,7 +261,7 @@ class PlaybookContext:
 
     def days_until(self, value: str | None) -> int | None:
         """Whole days from today to an ISO date or datetime (negative when past)."""
-        parsed = _parse_date(value)
+        parsed = clock.parse_date(value)
         return None if parsed is None else (parsed - self.today).days
 
 
@@ -826,23 +826,6 @@ def _loads(text: Any, default: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return default
-
-
-def _parse_date(value: Any) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).date()
-    if isinstance(value, dt.date):
-        return value
-    text = str(value)
-    try:
-        if len(text) == 10:
-            return dt.date.fromisoformat(text)
-        parsed = clock.parse(text)
-    except ValueError:
-        return None
-    return parsed.date() if parsed else None
 
 
 def _blank(value: Any) -> str:
