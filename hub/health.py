@@ -1948,9 +1948,9 @@ def compute_health(store: Store, config: Any = None, *, full: bool = False) -> H
     settings = load_settings(config)
     started = time.perf_counter()
     now = clock.now()
-    run_id = store.start_run("health")
-    result = HealthResult(run_id=run_id)
-    try:
+    with store.recorded_run("health") as run:
+        run_id = run.id
+        result = HealthResult(run_id=run_id)
         targets, reason = (
             (None, "requested") if full else _changed_accounts(store, settings, now, run_id)
         )
@@ -1975,19 +1975,11 @@ def compute_health(store: Store, config: Any = None, *, full: bool = False) -> H
             )
             _set_meta(store, "config", settings.fingerprint)
         result.duration_s = time.perf_counter() - started
-        store.finish_run(
-            run_id,
-            status="ok",
-            records=result.accounts,
-            note=f"{'full' if result.full else 'incremental'} ({reason}): "
-            + ", ".join(f"{n} {b}" for b, n in result.bands.items()),
-            duration_s=result.duration_s,
+        run.records = result.accounts
+        run.notes.append(
+            f"{'full' if result.full else 'incremental'} ({reason}): "
+            + ", ".join(f"{n} {b}" for b, n in result.bands.items())
         )
-    except Exception as exc:
-        store.finish_run(
-            run_id, status="error", error=str(exc), duration_s=time.perf_counter() - started
-        )
-        raise
     return result
 
 
@@ -2007,9 +1999,8 @@ def backfill_health(
     settings = load_settings(config)
     started = time.perf_counter()
     now = clock.now()
-    run_id = store.start_run("health")
-    result = HealthResult(run_id=run_id, full=True, reason=f"backfill {days} days")
-    try:
+    with store.recorded_run("health") as run:
+        result = HealthResult(run_id=run.id, full=True, reason=f"backfill {days} days")
         for back in range(days, 0, -max(1, every)):
             day = now.date() - dt.timedelta(days=back)
             as_of = dt.datetime.combine(day, dt.time.max, tzinfo=dt.timezone.utc)
@@ -2031,19 +2022,11 @@ def backfill_health(
             ).rowcount
             _set_meta(store, "config", settings.fingerprint)
         result.duration_s = time.perf_counter() - started
-        store.finish_run(
-            run_id,
-            status="ok",
-            records=result.accounts,
-            note=f"backfill {days} days, then today: "
-            + ", ".join(f"{n} {b}" for b, n in result.bands.items()),
-            duration_s=result.duration_s,
+        run.records = result.accounts
+        run.notes.append(
+            f"backfill {days} days, then today: "
+            + ", ".join(f"{n} {b}" for b, n in result.bands.items())
         )
-    except Exception as exc:
-        store.finish_run(
-            run_id, status="error", error=str(exc), duration_s=time.perf_counter() - started
-        )
-        raise
     return result
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,14 +57,17 @@ class RawRecord:
 
 @dataclass
 class RunRecord:
-    """Counters for one run of one step; written to ``_hub_runs``."""
+    """Counters for one run of one step; written to ``_hub_runs`` by ``Store.recorded_run``."""
 
     kind: str
     connection: str | None = None
     stream: str | None = None
+    id: int = 0
+    status: str = "ok"
     records: int = 0
     requests: int = 0
     retries: int = 0
+    error: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -265,6 +270,39 @@ class Store:
                     run_id,
                 ],
             )
+
+    @contextmanager
+    def recorded_run(
+        self, kind: str, connection: str | None = None, stream: str | None = None
+    ) -> Iterator[RunRecord]:
+        """Record a step in ``_hub_runs``: running now, then its outcome and counters.
+
+        The body fills the yielded ``RunRecord``; an exception closes the run as an error
+        (with the exception's one-line text) and propagates.
+        """
+        run = RunRecord(kind, connection, stream)
+        run.id = self.start_run(kind, connection, stream)
+        started = time.perf_counter()
+        try:
+            yield run
+        except BaseException as exc:
+            self.finish_run(
+                run.id,
+                status="error",
+                error=str(exc) or type(exc).__name__,
+                duration_s=time.perf_counter() - started,
+            )
+            raise
+        self.finish_run(
+            run.id,
+            status=run.status,
+            records=run.records,
+            requests=run.requests,
+            retries=run.retries,
+            error=run.error,
+            note="; ".join(run.notes) or None,
+            duration_s=time.perf_counter() - started,
+        )
 
     def runs(self, *, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Most recent runs first."""

@@ -319,12 +319,11 @@ def run_mappings(
     from hub.registry import get_registry
 
     started = time.perf_counter()
-    run_id = store.start_run("map")
     result = MapResult()
     db = store.db
     registry = get_registry()
     settings = dict(getattr(config, "timeline", None) or {})
-    try:
+    with store.recorded_run("map") as run:
         if full:
             with db.atomic():
                 for table in (
@@ -389,20 +388,12 @@ def run_mappings(
         )
         result.relinked_events = _relink_events(store, res.changed_entities)
         result.accounts = build_accounts(store)
-        status = "ok" if not result.errors else "partial"
-        store.finish_run(
-            run_id,
-            status=status,
-            records=result.rows,
-            error="; ".join(result.errors) or None,
-            note=f"{result.events} events, {result.accounts} accounts, {result.unmatched} unmatched",
-            duration_s=time.perf_counter() - started,
+        run.status = "ok" if not result.errors else "partial"
+        run.records = result.rows
+        run.error = "; ".join(result.errors) or None
+        run.notes.append(
+            f"{result.events} events, {result.accounts} accounts, {result.unmatched} unmatched"
         )
-    except Exception as exc:
-        store.finish_run(
-            run_id, status="error", error=str(exc), duration_s=time.perf_counter() - started
-        )
-        raise
     result.duration_s = time.perf_counter() - started
     return result
 
