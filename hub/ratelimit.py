@@ -36,6 +36,12 @@ class RateLimit:
 class Limiter:
     """Sliding-window limiter for one ``RateLimit`` and one credential."""
 
+    # The server counts a request when it arrives, the limiter when it leaves: with jitter in
+    # between, exactly ``limit`` per window lets an extra one land in the server's window. A
+    # window 4% longer than documented removed every such 429 in the budget benchmark while
+    # keeping 96% of the budget usable.
+    SAFETY = 1.04
+
     def __init__(
         self,
         rate: RateLimit,
@@ -44,6 +50,7 @@ class Limiter:
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.rate = rate
+        self.window = rate.per_seconds * self.SAFETY
         self._monotonic = monotonic
         self._sleep = sleep
         self._hits: deque[float] = deque()
@@ -59,16 +66,24 @@ class Limiter:
                 now = self._monotonic()
                 delay = max(0.0, self._paused_until - now)
                 if delay == 0.0:
-                    while self._hits and now - self._hits[0] >= self.rate.per_seconds:
+                    while self._hits and now - self._hits[0] >= self.window:
                         self._hits.popleft()
                     if len(self._hits) < self.rate.limit:
                         self._hits.append(now)
                         self.waited += waited
                         return waited
-                    delay = self.rate.per_seconds - (now - self._hits[0])
+                    delay = self.window - (now - self._hits[0])
             delay = max(delay, 0.001)
             self._sleep(delay)
             waited += delay
+
+    def next_slot(self, interval: float) -> float:
+        """Seconds until the oldest of our requests in the last ``interval`` seconds leaves it
+        (``interval`` when we sent none): when a server's rolling window frees a slot."""
+        with self._lock:
+            now = self._monotonic()
+            recent = [t for t in self._hits if now - t < interval]
+            return interval - (now - recent[0]) if recent else interval
 
     def pause(self, seconds: float) -> None:
         """Hold every request for ``seconds`` (e.g. the API said the budget is spent)."""

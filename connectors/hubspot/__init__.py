@@ -128,13 +128,24 @@ class HubSpotConnector(Connector):
         ]
 
     def observe(self, response: httpx.Response, client: HttpClient) -> None:
-        """Hold the burst budget for an interval when HubSpot says none is left."""
+        """Wait for a free slot when HubSpot says the burst budget is spent.
+
+        HubSpot's window rolls: a slot frees when the oldest request in it ages out. If that
+        oldest request is ours, we wait just until then (waiting a whole interval here wasted
+        a window every time the budget was used to the full); if none of ours is in the
+        window, other apps share the budget and we wait the whole interval.
+        """
         if response.status_code == 429:
             return  # classify() decides what a 429 means
         remaining = _int(response.headers.get("X-HubSpot-RateLimit-Remaining"))
-        if remaining is not None and remaining <= 0:
-            interval = _int(response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
-            client.pause((interval or 10_000) / 1000, "burst")
+        if remaining is None or remaining > 0:
+            return
+        interval = (
+            _int(response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")) or 10_000
+        ) / 1000
+        limiter = client.limiter("burst")
+        wait = limiter.next_slot(interval) if limiter is not None else interval
+        client.pause(wait, "burst")
 
     def classify(self, response: httpx.Response) -> HubError | None:
         status = response.status_code
