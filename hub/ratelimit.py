@@ -83,7 +83,8 @@ class Limiter:
         with self._lock:
             now = self._monotonic()
             recent = [t for t in self._hits if now - t < interval]
-            return interval - (now - recent[0]) if recent else interval
+            # The same margin as our own windows: the server saw the request a little later.
+            return interval * self.SAFETY - (now - recent[0]) if recent else interval
 
     def pause(self, seconds: float) -> None:
         """Hold every request for ``seconds`` (e.g. the API said the budget is spent)."""
