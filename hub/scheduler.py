@@ -62,8 +62,13 @@ class HubScheduler:
         misfire_grace_s = misfire_grace_s or config.scheduler.misfire_grace_seconds
         self.stop_event = threading.Event()
         self.on_result = on_result
-        self.lock = DatabaseLock(store)
+        # The pipeline runs on the worker thread with ``store``; the lock heartbeat and the
+        # published schedule are written from other threads, so they get a connection of
+        # their own (one sqlite3 connection must not carry two threads' transactions).
+        self._side = Store(store.path) if store.path != ":memory:" else store
+        self.lock = DatabaseLock(self._side)
         self._run_lock = threading.Lock()
+        self._publish_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             # Pipeline jobs one at a time; the lock heartbeat on its own thread so a long
             # sync never lets the lock look stale.
@@ -94,6 +99,10 @@ class HubScheduler:
                 self.on_result(name, result)
             return result
 
+    def _heartbeat(self) -> None:
+        with self._publish_lock:
+            self.lock.heartbeat()
+
     def _publish(self) -> None:
         if self.stop_event.is_set():
             return  # the scheduler is shutting down; its job list is not ours to read now
@@ -109,9 +118,9 @@ class HubScheduler:
                         clock.iso(),
                     )
                 )
-        with self.store.db.atomic():
-            self.store.db.execute("DELETE FROM _hub_schedule")
-            self.store.db.conn.executemany(
+        with self._publish_lock, self._side.db.atomic():
+            self._side.db.execute("DELETE FROM _hub_schedule")
+            self._side.db.conn.executemany(
                 "INSERT INTO _hub_schedule (connection, next_run, schedule, updated_at) VALUES (?,?,?,?)",
                 rows,
             )
@@ -134,7 +143,7 @@ class HubScheduler:
                 next_run_time=first,
             )
         self.scheduler.add_job(
-            self.lock.heartbeat, IntervalTrigger(seconds=30), id="heartbeat", executor="heartbeat"
+            self._heartbeat, IntervalTrigger(seconds=30), id="heartbeat", executor="heartbeat"
         )
         self.scheduler.start()
         self._publish()
@@ -150,7 +159,8 @@ class HubScheduler:
             with self._run_lock:  # the run in flight has committed its page and returned
                 pass
         finally:
-            self.lock.release()
+            with self._publish_lock:
+                self.lock.release()
 
     def wait(self) -> None:
         """Block until SIGINT/SIGTERM, then stop cleanly."""
