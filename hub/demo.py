@@ -287,6 +287,7 @@ def _print_summary(
             db.query(sql.format(">", "DESC", 2))
         )
         if movers:
+            console.print()
             table = Table(title="Biggest movers over the simulated month", title_justify="left")
             for col in ("account", "score", "change", "band", "why"):
                 table.add_column(col)

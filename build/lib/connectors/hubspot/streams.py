@@ -1,0 +1,600 @@
+"""The HubSpot streams: owners, companies, contacts, deals and tasks.
+
+The CRM object streams share one strategy (``CrmObjectStream``):
+
+- **First run (or a forced full refresh)**: page the list endpoint
+  (``GET /crm/v3/objects/{type}?limit=100``) and then its archived twin (``archived=true``,
+  stored as deletes). Each page commits with a ``resume`` position, so a killed run continues
+  where it stopped.
+- **Later runs**: the search endpoint on the modification time (``hs_lastmodifieddate``;
+  contacts ``lastmodifieddate``), ascending, 200 per request, **as a keyset**: every request
+  is a fresh query starting at the last time seen, never an ``after`` offset. That keeps
+  every result set far below the 10,000 HubSpot lets one query page through, and a record
+  modified while we read (it moves to the end) can never shift a neighbour out of view, which
+  offset paging can. The bookmark is the pair (time, id): everything modified before
+  ``bookmark``, or at it with an id up to ``bookmark_id``, is stored. A full page whose every
+  record has the same time switches to that instant sorted by ``hs_object_id`` (a bulk
+  update can stamp thousands of records with one millisecond), then moves on. With nothing
+  new the run is a single search request.
+- **Deletes**: search never returns archived records, and archiving does not show up as a
+  modification, so the archived list is read again every ``deletes_every_hours`` (and on every
+  full read). Archived records become ``deleted`` rows.
+- **Merges**: a merged-away company disappears from lists and search; the survivor lists it
+  in ``hs_merged_object_ids`` (``a;b``). Whenever a survivor is read, each merged-away id is
+  written as a deleted row whose data says ``{"merged_into": survivor}``; identity remaps it.
+- **Company links** of deals and tasks come from the v4 association batch read (up to 1,000
+  ids per request), once per page of changed records, and are stored in the record as
+  ``associations.companies`` (the same shape whichever way the record was read, so a full
+  read and an incremental one store identical rows).
+- **Property history**: the raw row keeps only a record's latest state, so the timeline's
+  "changed from → to" events (lifecycle stage, owner, NPS; the moment a contact opted out)
+  come from HubSpot's own history: a batch read with ``propertiesWithHistory`` (50 ids per
+  request) for the changed records that need it (every company; only opted-out contacts),
+  stored as ``propertiesWithHistory`` in the record.
+
+Records keep HubSpot's ``SimplePublicObject`` shape (``id``, ``properties`` with string or null
+values, ``createdAt``, ``updatedAt``, ``archived``, ``archivedAt``), reduced to the requested
+properties so the two read paths agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import httpx
+
+from hub import clock
+from hub.connector import Page, Stream, SyncContext
+from hub.errors import FatalAPIError
+from hub.pagination import CursorPaginator, dig
+from hub.store import RawRecord
+
+LIST_LIMIT = 100  # the list endpoints' maximum page
+SEARCH_LIMIT = 200  # the search endpoint's maximum page
+ASSOC_BATCH = 1000  # ids per v4 association batch read (HubSpot's limit since 2025-02)
+HISTORY_BATCH = 50  # ids per batch read that asks for property history
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def to_ms(value: Any) -> int | None:
+    """Milliseconds since the epoch from HubSpot's ISO timestamps (or ms text)."""
+    try:
+        parsed = clock.parse(value)
+    except (TypeError, ValueError):
+        return None
+    if parsed is None:
+        return None
+    return int(parsed.timestamp()) * 1000 + parsed.microsecond // 1000
+
+
+def ms_iso(ms: int) -> str:
+    """Milliseconds → the ISO text kept in bookmarks (sorts as text, reads in ``hub status``)."""
+    value = _EPOCH + dt.timedelta(milliseconds=ms)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def server_ms(response: httpx.Response) -> int | None:
+    """The server's clock from the ``Date`` header (whole seconds), or None."""
+    value = response.headers.get("date")
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return int(when.timestamp()) * 1000 if when else None
+
+
+def json_body(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise FatalAPIError(
+            f"HubSpot {what} answered {response.status_code} with a body that is not JSON",
+            status=response.status_code,
+            hint="check base_url points at https://api.hubapi.com",
+        ) from None
+    if not isinstance(body, dict):
+        raise FatalAPIError(f"HubSpot {what} answered with an unexpected body")
+    return body
+
+
+class OwnersStream(Stream):
+    """CRM owners (the CSMs): ``id`` is what ``hubspot_owner_id`` holds. Re-read every run."""
+
+    name = "owners"
+    path = "/crm/v3/owners"
+    primary_key = "id"
+    cursor_field = "updatedAt"
+    records_path = "results"
+    paginator = CursorPaginator("paging.next.after", "after", page_size=100, size_param="limit")
+    incremental = "full"
+
+
+class CrmObjectStream(Stream):
+    """A CRM object type read by list (first run) and keyset search (later runs)."""
+
+    object_type: ClassVar[str] = ""
+    modified_property: ClassVar[str] = "hs_lastmodifieddate"
+    created_property: ClassVar[str] = "createdate"
+    base_properties: ClassVar[list[str]] = []
+    extra_setting: ClassVar[str | None] = None  # settings field with extra properties to read
+    company_links: ClassVar[bool] = False  # read company associations (deals, tasks)
+    merges: ClassVar[bool] = False  # read hs_merged_object_ids and write merge tombstones
+    history_properties: ClassVar[list[str]] = []  # properties whose change history is kept
+
+    incremental = "custom"
+    primary_key = "id"
+    cursor_field = "updatedAt"
+    records_path = "results"
+
+    def properties(self) -> list[str]:
+        """The properties requested, in a stable order (the stored rows depend on it)."""
+        names = [
+            "hs_object_id",
+            self.created_property,
+            self.modified_property,
+            *self.base_properties,
+        ]
+        if self.merges:
+            names.append("hs_merged_object_ids")
+        if self.extra_setting:
+            names.extend(getattr(self.settings, self.extra_setting) or [])
+        return list(dict.fromkeys(n for n in names if n))
+
+    def history_names(self) -> list[str]:
+        """Properties read with their history (``propertiesWithHistory``)."""
+        return list(self.history_properties)
+
+    def wants_history(self, record: dict[str, Any]) -> bool:
+        """Whether this record's history is worth a request (all, unless a stream narrows it)."""
+        return True
+
+    # -- records ----------------------------------------------------------------------------
+
+    def normalize(self, record: dict[str, Any], props: list[str]) -> dict[str, Any]:
+        """HubSpot's object reduced to the requested properties (same from list and search)."""
+        values = record.get("properties") or {}
+        out: dict[str, Any] = {
+            "id": str(record.get("id")),
+            "properties": {p: values.get(p) for p in props},
+            "createdAt": record.get("createdAt"),
+            "updatedAt": record.get("updatedAt"),
+            "archived": bool(record.get("archived")),
+        }
+        if record.get("archivedAt"):
+            out["archivedAt"] = record["archivedAt"]
+        return out
+
+    def raws(
+        self, ctx: SyncContext, records: list[dict[str, Any]], *, archived: bool = False
+    ) -> list[RawRecord]:
+        props = self.properties()
+        normalized = [self.normalize(r, props) for r in records if r.get("id") is not None]
+        if self.company_links and normalized and not archived:
+            links = self.read_company_links(ctx, [r["id"] for r in normalized])
+            for record in normalized:
+                record["associations"] = {"companies": links.get(record["id"], [])}
+        if self.history_names() and not archived:
+            wanted = [r["id"] for r in normalized if self.wants_history(r)]
+            histories = self.read_history(ctx, wanted)
+            for record in normalized:
+                if record["id"] in histories:
+                    record["propertiesWithHistory"] = histories[record["id"]]
+        out = [
+            RawRecord(
+                id=r["id"], data=r, updated_at=r["updatedAt"], deleted=archived or r["archived"]
+            )
+            for r in normalized
+        ]
+        if self.merges and not archived:
+            for record in normalized:
+                merged = record["properties"].get("hs_merged_object_ids") or ""
+                for gone in (x.strip() for x in merged.split(";")):
+                    if gone and gone != record["id"]:
+                        tombstone = {"id": gone, "merged_into": record["id"], "archived": True}
+                        out.append(
+                            RawRecord(
+                                id=gone,
+                                data=tombstone,
+                                updated_at=record["updatedAt"],
+                                deleted=True,
+                            )
+                        )
+        return out
+
+    def read_history(
+        self, ctx: SyncContext, ids: list[str]
+    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Each record's history of the tracked properties (batch read, 50 per request).
+
+        Neither search nor a plain list gives history, and a list asking for it pages by 50
+        for *every* record; a batch read for the records that need it is cheaper.
+        """
+        names = self.history_names()
+        out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        path = f"{self.path}/batch/read"
+        for start in range(0, len(ids), HISTORY_BATCH):
+            chunk = ids[start : start + HISTORY_BATCH]
+            body = {
+                "inputs": [{"id": i} for i in chunk],
+                "properties": [],
+                "propertiesWithHistory": names,
+            }
+            answer = json_body(ctx.client.post(path, json=body), f"{self.object_type} history read")
+            for result in answer.get("results") or []:
+                history = result.get("propertiesWithHistory") or {}
+                out[str(result.get("id"))] = {
+                    name: [
+                        {
+                            "value": e.get("value"),
+                            "timestamp": e.get("timestamp"),
+                            "sourceType": e.get("sourceType"),
+                        }
+                        for e in history.get(name) or []
+                        if isinstance(e, dict)
+                    ]
+                    for name in names
+                }
+            # Records archived or merged since the page was read come back as errors; the
+            # deletes check and the survivor's merge list account for them.
+        return out
+
+    def read_company_links(self, ctx: SyncContext, ids: list[str]) -> dict[str, list[str]]:
+        """Company ids associated with each record (v4 batch read; 207 = some have none)."""
+        links: dict[str, list[str]] = {}
+        path = f"/crm/v4/associations/{self.object_type}/companies/batch/read"
+        for start in range(0, len(ids), ASSOC_BATCH):
+            chunk = ids[start : start + ASSOC_BATCH]
+            body = json_body(
+                ctx.client.post(path, json={"inputs": [{"id": i} for i in chunk]}),
+                "association read",
+            )
+            for result in body.get("results") or []:
+                source = str(dig(result, "from.id"))
+                targets = {
+                    str(t.get("toObjectId"))
+                    for t in result.get("to") or []
+                    if t.get("toObjectId") is not None
+                }
+                links[source] = sorted(targets)
+            for error in body.get("errors") or []:
+                # "No company is associated with …" is an answer, not a failure.
+                if (
+                    "NO_ASSOCIATIONS" not in str(error.get("subCategory") or "")
+                    and error.get("category") != "OBJECT_NOT_FOUND"
+                ):
+                    raise FatalAPIError(
+                        f"HubSpot association read failed: {error.get('message') or error}"
+                    )
+        return links
+
+    # -- the page loop ------------------------------------------------------------------------
+
+    def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
+        state = {} if ctx.full_refresh else dict(state or {})
+        resume = state.get("resume") or {}
+        if state.get("bookmark") is None or resume.get("full"):
+            yield from self._full_read(ctx, resume)
+            return
+        if resume.get("phase") == "archived":  # the search part already finished
+            yield from self._archived(ctx, state, resume.get("after"), final=True)
+            return
+        yield from self._incremental(ctx, state)
+
+    def _full_read(self, ctx: SyncContext, resume: dict[str, Any]) -> Iterator[Page]:
+        phase = resume.get("phase", "live")
+        after = resume.get("after")
+        high, high_id, started = (
+            resume.get("high"),
+            resume.get("high_id", -1),
+            resume.get("started"),
+        )
+        props = ",".join(self.properties())
+        while True:
+            params: dict[str, Any] = {
+                "limit": LIST_LIMIT,
+                "properties": props,
+                "archived": "true" if phase == "archived" else "false",
+            }
+            if after:
+                params["after"] = after
+            response = ctx.client.get(self.path, params=params)
+            if started is None:
+                started = server_ms(response)
+            body = json_body(response, f"{self.object_type} list")
+            records = body.get("results") or []
+            raws = self.raws(ctx, records, archived=phase == "archived")
+            if phase == "live":
+                for record in records:
+                    ms, rid = to_ms(record.get("updatedAt")), int(record.get("id") or 0)
+                    if ms is not None and (high is None or (ms, rid) > (high, high_id)):
+                        high, high_id = ms, rid
+            nxt = dig(body, "paging.next.after")
+            if nxt in (None, "") and phase == "live":
+                phase, nxt = "archived", None
+            elif nxt in (None, ""):
+                yield Page(raws, self._after_full_read(high, high_id, started), done=True)
+                return
+            elif nxt == after:
+                raise FatalAPIError(
+                    f"HubSpot {self.object_type} list returned the same page cursor twice"
+                )
+            after = nxt
+            position = {
+                "full": True,
+                "phase": phase,
+                "after": after,
+                "high": high,
+                "high_id": high_id,
+                "started": started,
+            }
+            yield Page(raws, {"resume": position})
+            if ctx.stop.is_set():
+                return
+
+    def _after_full_read(
+        self, high: int | None, high_id: int, started: int | None
+    ) -> dict[str, Any]:
+        """The bookmark after a full read: the newest record seen, but never past the read's start.
+
+        A list read is not a snapshot: a record changed after its page was read may be missed,
+        so anything changed since the read began (per the server's ``Date``) is read again next
+        time.
+        """
+        if high is None:
+            bookmark, bookmark_id = (started or 0), -1
+        elif started is not None and high >= started:
+            bookmark, bookmark_id = started, -1
+        else:
+            bookmark, bookmark_id = high, high_id
+        return {
+            "bookmark": ms_iso(bookmark),
+            "bookmark_id": bookmark_id,
+            "deletes_checked_at": clock.iso(),
+        }
+
+    def _search(
+        self, ctx: SyncContext, groups: list[list[dict[str, Any]]], sort: str
+    ) -> dict[str, Any]:
+        body = {
+            "filterGroups": [{"filters": g} for g in groups],
+            "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+            "properties": self.properties(),
+            "limit": SEARCH_LIMIT,
+        }
+        return json_body(
+            ctx.client.post(f"{self.path}/search", json=body), f"{self.object_type} search"
+        )
+
+    def _incremental(self, ctx: SyncContext, state: dict[str, Any]) -> Iterator[Page]:
+        modified = self.modified_property
+        t = to_ms(state["bookmark"])
+        if t is None:
+            raise FatalAPIError(
+                f"HubSpot {self.name}: the saved bookmark {state['bookmark']!r} is not a time"
+            )
+        x = int(state.get("bookmark_id", -1))
+        tie = bool(state.get("tie"))  # reading one instant in id order
+        kept = {k: v for k, v in state.items() if k in ("deletes_checked_at",)}
+        while True:
+            if tie:
+                groups = [[
+                    {"propertyName": modified, "operator": "EQ", "value": str(t)},
+                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(x)},
+                ]]  # fmt: skip
+                body = self._search(ctx, groups, "hs_object_id")
+            elif x >= 0:
+                groups = [
+                    [{"propertyName": modified, "operator": "EQ", "value": str(t)},
+                     {"propertyName": "hs_object_id", "operator": "GT", "value": str(x)}],
+                    [{"propertyName": modified, "operator": "GT", "value": str(t)}],
+                ]  # fmt: skip
+                body = self._search(ctx, groups, modified)
+            else:
+                body = self._search(
+                    ctx,
+                    [[{"propertyName": modified, "operator": "GTE", "value": str(t)}]],
+                    modified,
+                )
+            records = body.get("results") or []
+            stamped = [(to_ms(r.get("updatedAt")), int(r.get("id") or 0), r) for r in records]
+            if any(ms is None for ms, _, _ in stamped):
+                raise FatalAPIError(
+                    f"HubSpot {self.name} search returned a record without updatedAt"
+                )
+            total = body.get("total")
+            # More to come? (A page may be short of the limit and still not be the last one.)
+            full = bool(records) and (
+                total > len(records) if isinstance(total, int) else len(records) >= SEARCH_LIMIT
+            )
+            raws = self.raws(ctx, records)
+            if tie:
+                if records:
+                    x = max(rid for _, rid, _ in stamped)
+                if full:
+                    yield Page(raws, {**kept, "bookmark": ms_iso(t), "bookmark_id": x, "tie": True})
+                    if ctx.stop.is_set():
+                        return
+                    continue
+                tie = False  # the instant is done; go on after it
+                yield Page(raws, {**kept, "bookmark": ms_iso(t), "bookmark_id": x})
+                if ctx.stop.is_set():
+                    return
+                continue
+            if full:
+                last = max(ms for ms, _, _ in stamped)
+                if last == t:
+                    tie = True  # a whole page at one instant: walk it by id
+                    yield Page(raws, {**kept, "bookmark": ms_iso(t), "bookmark_id": x, "tie": True})
+                else:
+                    # Everything before ``last`` is in; ``last`` itself may be partly in.
+                    t, x = last, -1
+                    yield Page(raws, {**kept, "bookmark": ms_iso(t), "bookmark_id": x})
+                if ctx.stop.is_set():
+                    return
+                continue
+            # The whole remaining result set is in hand: the bookmark is its newest record.
+            if stamped:
+                newest = max(ms for ms, _, _ in stamped)
+                if newest > t:
+                    t, x = newest, max(rid for ms, rid, _ in stamped if ms == newest)
+                else:
+                    x = max([x, *(rid for ms, rid, _ in stamped if ms == t)])
+            final = {**kept, "bookmark": ms_iso(t), "bookmark_id": x}
+            if self._deletes_due(ctx, state):
+                yield Page(raws, final)
+                yield from self._archived(ctx, final, None, final=True)
+            else:
+                yield Page(raws, final, done=True)
+            return
+
+    def _deletes_due(self, ctx: SyncContext, state: dict[str, Any]) -> bool:
+        every = float(getattr(self.settings, "deletes_every_hours", 0) or 0)
+        checked = (
+            clock.parse(state.get("deletes_checked_at"))
+            if state.get("deletes_checked_at")
+            else None
+        )
+        if every <= 0 or checked is None:
+            return True
+        return (clock.now() - checked).total_seconds() >= every * 3600
+
+    def _archived(
+        self, ctx: SyncContext, state: dict[str, Any], after: str | None, *, final: bool
+    ) -> Iterator[Page]:
+        """Read the archived list into deleted rows; the last page stamps ``deletes_checked_at``."""
+        committed = {k: v for k, v in state.items() if k != "resume"}
+        props = ",".join(self.properties())
+        while True:
+            params: dict[str, Any] = {"limit": LIST_LIMIT, "properties": props, "archived": "true"}
+            if after:
+                params["after"] = after
+            body = json_body(
+                ctx.client.get(self.path, params=params), f"archived {self.object_type} list"
+            )
+            raws = self.raws(ctx, body.get("results") or [], archived=True)
+            nxt = dig(body, "paging.next.after")
+            if nxt in (None, ""):
+                yield Page(raws, {**committed, "deletes_checked_at": clock.iso()}, done=final)
+                return
+            if nxt == after:
+                raise FatalAPIError(
+                    f"HubSpot archived {self.object_type} list returned the same cursor twice"
+                )
+            after = nxt
+            yield Page(raws, {**committed, "resume": {"phase": "archived", "after": after}})
+            if ctx.stop.is_set():
+                return
+
+
+class CompaniesStream(CrmObjectStream):
+    """Companies: the account roots (owner, lifecycle stage, domain, NPS, merges)."""
+
+    name = "companies"
+    object_type = "companies"
+    path = "/crm/v3/objects/companies"
+    base_properties = [
+        "name",
+        "domain",
+        "hubspot_owner_id",
+        "lifecyclestage",
+        "annualrevenue",
+        "notes_last_contacted",
+        "hs_additional_domains",
+        # The hub's own override fields (created by the pusher; a CSM fills them in HubSpot).
+        # HubSpot ignores requested properties that do not exist yet.
+        "hub_health_override",
+        "hub_health_override_reason",
+        "hub_health_override_until",
+    ]
+    extra_setting = "company_properties"
+    merges = True
+    history_properties = ["lifecyclestage", "hubspot_owner_id"]
+
+    def properties(self) -> list[str]:
+        names = super().properties()
+        nps = getattr(self.settings, "nps_property", None)
+        return list(dict.fromkeys([*names, nps])) if nps else names
+
+    def history_names(self) -> list[str]:
+        nps = getattr(self.settings, "nps_property", None)
+        return list(dict.fromkeys([*self.history_properties, *([nps] if nps else [])]))
+
+
+class ContactsStream(CrmObjectStream):
+    """Contacts: marketing opt-out (``hs_email_optout``) and their primary company."""
+
+    name = "contacts"
+    object_type = "contacts"
+    path = "/crm/v3/objects/contacts"
+    modified_property = "lastmodifieddate"
+    base_properties = [
+        "email",
+        "firstname",
+        "lastname",
+        "hs_email_optout",
+        "associatedcompanyid",
+        "lifecyclestage",
+    ]
+    extra_setting = "contact_properties"
+    merges = True
+    history_properties = ["hs_email_optout"]
+
+    def wants_history(self, record: dict[str, Any]) -> bool:
+        # Only when they opted out is the *when* needed (a minority of contacts).
+        return str(record["properties"].get("hs_email_optout") or "").lower() == "true"
+
+
+class DealsStream(CrmObjectStream):
+    """Deals: stage, amount, close date (renewals) and the company they belong to."""
+
+    name = "deals"
+    object_type = "deals"
+    path = "/crm/v3/objects/deals"
+    base_properties = [
+        "dealname",
+        "amount",
+        "dealstage",
+        "closedate",
+        "pipeline",
+        "dealtype",
+        "hubspot_owner_id",
+    ]
+    company_links = True
+
+
+class TasksStream(CrmObjectStream):
+    """Tasks: read back so a task the hub opened and a CSM completed is seen as done."""
+
+    name = "tasks"
+    object_type = "tasks"
+    path = "/crm/v3/objects/tasks"
+    created_property = "hs_createdate"
+    base_properties = [
+        "hs_task_subject",
+        "hs_task_status",
+        "hs_task_priority",
+        "hs_task_type",
+        "hs_timestamp",
+        "hs_task_completion_date",
+        "hubspot_owner_id",
+    ]
+    extra_setting = "task_properties"
+    company_links = True
+
+
+__all__ = [
+    "CompaniesStream",
+    "ContactsStream",
+    "CrmObjectStream",
+    "DealsStream",
+    "OwnersStream",
+    "TasksStream",
+    "ms_iso",
+    "server_ms",
+    "to_ms",
+]

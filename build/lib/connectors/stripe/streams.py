@@ -1,0 +1,464 @@
+"""The Stripe streams: an events log that keeps five object tables current.
+
+Order matters and is declared in ``StripeConnector.streams``: ``events`` runs first.
+
+- **First sync** (no bookmarks): ``events`` lists the last 30 days of events (newest first,
+  ``limit=100``, ``starting_after``) and bookmarks the newest one it saw at the start; then
+  every object stream lists its resource in full the same way. Anything that changes while
+  the objects are being listed has an event newer than the bookmark, so the next run
+  replays it; nothing falls between the two.
+- **Later syncs**: ``events`` asks for what came after the bookmark (``ending_before``,
+  oldest page first) and applies each event's ``data.object`` as an upsert into the raw
+  table of its object type (a ``customer.deleted``/``invoice.deleted`` is a tombstone). The
+  object streams see a complete bookmark and make no request at all, so a sync with no
+  upstream change costs exactly one request and writes nothing.
+- **Stale bookmark**: Stripe lists events for 30 days only. A bookmark older than that, or
+  one Stripe no longer knows (``resource_missing`` on the cursor), makes ``events`` note it,
+  clear the object streams' bookmarks and list events afresh; the object streams, running
+  next, re-read everything.
+
+Payment methods are the customers' default cards, and cost no request of their own: the
+customers listing asks for ``expand[]=data.invoice_settings.default_payment_method``, stores
+each customer with the card's id (the shape events carry) and writes the card into the
+``payment_methods`` table. A card that stops being a customer's default (per the
+``customer.updated`` event's ``previous_attributes``) or is detached is tombstoned.
+
+Each page commits with its bookmark. Upserts applied from an events page are written just
+before that page's own commit; a crash in between replays them next run, and replaying a
+snapshot is idempotent. Within a page, the chronologically last snapshot of an object wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from hub import clock
+from hub.connector import Page, Stream, SyncContext
+from hub.errors import CursorExpiredError, FatalAPIError
+from hub.pagination import LastIdPaginator
+from hub.store import RawRecord
+
+EVENT_RETENTION_DAYS = 30
+# Keep a margin: a bookmark this old is re-read rather than trusted to still be listed.
+STALE_AFTER = dt.timedelta(days=EVENT_RETENTION_DAYS) - dt.timedelta(hours=1)
+# Only used when the account had no event at all on the first sync (no id to page from).
+CLOCK_SKEW_S = 300
+
+# Which raw stream an event's ``data.object`` belongs to, by its ``object`` field.
+OBJECT_STREAMS = {
+    "customer": "customers",
+    "payment_method": "payment_methods",
+    "subscription": "subscriptions",
+    "invoice": "invoices",
+    "charge": "charges",
+}
+# Events whose object is gone for good (a cancelled subscription is not: it stays listed).
+DELETING_EVENTS = {"customer.deleted", "invoice.deleted", "payment_method.detached"}
+CARD_EXPAND = "data.invoice_settings.default_payment_method"
+
+
+def body_of(response: Any, what: str) -> dict[str, Any]:
+    """A Stripe list envelope, or a clear error when something else answered."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise FatalAPIError(
+            f"Stripe {what} did not answer with a list envelope",
+            status=response.status_code,
+            hint="check base_url points at https://api.stripe.com",
+        )
+    return body
+
+
+def split_customer(customer: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A customer as events carry it (card as an id) and its expanded default card, if any."""
+    settings = customer.get("invoice_settings")
+    card = settings.get("default_payment_method") if isinstance(settings, dict) else None
+    if not isinstance(card, dict):
+        return customer, None
+    customer = {
+        **customer,
+        "invoice_settings": {**settings, "default_payment_method": card.get("id")},
+    }
+    return customer, card
+
+
+class StripeStream(Stream):
+    """Base of the Stripe streams: records keep Stripe's shape; ``created`` is the cursor."""
+
+    incremental = "custom"
+    primary_key = "id"
+    cursor_field = "created"
+
+    def make_paginator(self) -> LastIdPaginator:
+        return LastIdPaginator(limit=self.settings.page_size)
+
+
+class ObjectStream(StripeStream):
+    """One resource listed in full once; afterwards ``events`` keeps its table current."""
+
+    object_type: ClassVar[str] = ""
+    # Deletable resources get the rows a complete listing did not see tombstoned.
+    sweep_unseen: ClassVar[bool] = False
+
+    def list_params(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def prepare(self, ctx: SyncContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Hook: adjust a page's records before they are stored."""
+        return records
+
+    def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
+        state = {} if ctx.full_refresh else dict(state or {})
+        if state.get("complete"):
+            return  # kept current by the events stream: no request
+        paginator = self.make_paginator()
+        params = {**self.list_params(), **paginator.first_params()}
+        resumed = state.get("resume")
+        if resumed:
+            params["starting_after"] = resumed
+        seen: set[str] | None = None if resumed else set()
+        while True:
+            try:
+                response = ctx.client.get(self.path, params=params)
+            except CursorExpiredError:
+                if not resumed:
+                    raise
+                # The object we resumed after is gone (deleted meanwhile): list again.
+                ctx.note(f"{self.name}: resume point no longer exists; listing from the start")
+                params, resumed, seen = (
+                    {**self.list_params(), **paginator.first_params()},
+                    None,
+                    set(),
+                )
+                continue
+            body = body_of(response, self.name)
+            records = self.prepare(ctx, [r for r in body["data"] if isinstance(r, dict)])
+            raws = [self.to_raw(r) for r in records]
+            if seen is not None:
+                seen.update(r.id for r in raws)
+            nxt = paginator.next_page(response, body, records)
+            if nxt is None:
+                if seen is not None and self.sweep_unseen:
+                    raws.extend(tombstones(ctx, self.name, seen))
+                self.finished(ctx, seen)
+                yield Page(raws, {"complete": True, "listed_at": clock.iso()}, done=True)
+                return
+            params = {**params, **nxt}
+            yield Page(raws, {"resume": nxt["starting_after"]})
+            if ctx.stop.is_set():
+                return
+
+    def finished(self, ctx: SyncContext, seen: set[str] | None) -> None:
+        """Hook: the listing is complete (``seen`` is None when it was resumed)."""
+
+
+def tombstones(ctx: SyncContext, stream: str, keep: set[str]) -> list[RawRecord]:
+    """Rows of ``stream`` that a complete listing did not return, marked deleted."""
+    table = ctx.store.raw_table(ctx.connection, stream).name
+    return [
+        RawRecord(id=row["id"], data=row["data"], updated_at=row["updated_at"], deleted=True)
+        for row in ctx.store.raw_rows(table, include_deleted=False)
+        if row["id"] not in keep
+    ]
+
+
+class CustomersStream(ObjectStream):
+    """Customers (email, name, ``metadata.hubspot_company_id``, address, delinquent).
+
+    Listed with their default card expanded; the card goes to ``payment_methods`` and the
+    customer keeps its id, exactly as ``customer.*`` events carry it.
+    """
+
+    name = "customers"
+    path = "/v1/customers"
+    object_type = "customer"
+    sweep_unseen = True
+
+    def list_params(self) -> dict[str, Any]:
+        return {"expand[]": CARD_EXPAND}
+
+    def prepare(self, ctx: SyncContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        customers, cards = [], []
+        for record in records:
+            customer, card = split_customer(record)
+            customers.append(customer)
+            if card is not None and card.get("id"):
+                cards.append(
+                    RawRecord(id=str(card["id"]), data=card, updated_at=str(card.get("created")))
+                )
+        if cards:
+            # Written before the customers page commits: a crash re-reads both.
+            ctx.store.write_page(ctx.connection, "payment_methods", cards, None)
+        seen = getattr(self.connector, "_cards_seen", None)
+        if seen is not None:
+            seen.update(c.id for c in cards)
+        return customers
+
+    def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
+        fresh = ctx.full_refresh or not (state or {}).get("complete")
+        # The cards this listing brings, for the payment_methods stream that runs next.
+        self.connector._cards_seen = set() if fresh and not (state or {}).get("resume") else None
+        self.connector._cards_listed = False
+        yield from super().pages(ctx, state)
+
+    def finished(self, ctx: SyncContext, seen: set[str] | None) -> None:
+        self.connector._cards_listed = True
+
+
+class PaymentMethodsStream(ObjectStream):
+    """Customers' default cards (brand, last4, expiry): derived, normally no request.
+
+    When the customers stream has just listed everyone, the cards are already stored and
+    this stream only confirms them (and tombstones cards no customer uses any more). Run
+    alone (e.g. ``--stream payment_methods --full-refresh``) it lists customers itself.
+    """
+
+    name = "payment_methods"
+    path = "/v1/customers"
+    object_type = "payment_method"
+    sweep_unseen = True
+
+    def list_params(self) -> dict[str, Any]:
+        return {"expand[]": CARD_EXPAND}
+
+    def prepare(self, ctx: SyncContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [card for card in (split_customer(r)[1] for r in records) if card and card.get("id")]
+
+    def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
+        state = {} if ctx.full_refresh else dict(state or {})
+        if state.get("complete"):
+            return
+        if not getattr(self.connector, "_cards_listed", False) or state.get("resume"):
+            yield from super().pages(ctx, state)
+            return
+        table = ctx.store.raw_table(ctx.connection, self.name).name
+        seen = self.connector._cards_seen
+        raws = [
+            RawRecord(id=row["id"], data=row["data"], updated_at=row["updated_at"])
+            for row in ctx.store.raw_rows(table, include_deleted=False)
+            if seen is None or row["id"] in seen
+        ]
+        if seen is not None:
+            raws.extend(tombstones(ctx, self.name, seen))
+        yield Page(raws, {"complete": True, "listed_at": clock.iso()}, done=True)
+
+
+class SubscriptionsStream(ObjectStream):
+    """Subscriptions of every status (``status=all``: cancelled ones carry the churn reason)."""
+
+    name = "subscriptions"
+    path = "/v1/subscriptions"
+    object_type = "subscription"
+    params = {"status": "all"}
+
+
+class InvoicesStream(ObjectStream):
+    """Invoices (status, due date, ``status_transitions.paid_at``, attempts, amounts)."""
+
+    name = "invoices"
+    path = "/v1/invoices"
+    object_type = "invoice"
+    sweep_unseen = True
+
+
+class ChargesStream(ObjectStream):
+    """Charges (succeeded/failed, ``failure_code``, ``failure_message``)."""
+
+    name = "charges"
+    path = "/v1/charges"
+    object_type = "charge"
+
+
+class EventsStream(StripeStream):
+    """The events log (kept beyond Stripe's 30 days) and the engine of incremental sync."""
+
+    name = "events"
+    path = "/v1/events"
+
+    def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
+        state = {} if ctx.full_refresh else dict(state or {})
+        bookmark = state.get("bookmark")
+        if bookmark and not state.get("resume"):
+            reason = stale_reason(bookmark)
+            if reason is None:
+                try:
+                    yield from self.replay(ctx, bookmark)
+                    return
+                except CursorExpiredError as exc:
+                    reason = f"Stripe no longer knows the bookmarked event ({exc.message})"
+            ctx.note(f"events: {reason}; full re-read of every Stripe stream")
+            state = {}
+        yield from self.full_listing(ctx, state)
+
+    # -- incremental ------------------------------------------------------------------------
+
+    def replay(self, ctx: SyncContext, bookmark: dict[str, Any]) -> Iterator[Page]:
+        """Events after the bookmark, oldest page first, each applied to its object table."""
+        if not bookmark.get("id"):
+            yield from self.replay_by_time(ctx, bookmark)
+            return
+        cursor = bookmark["id"]
+        limit = self.settings.page_size
+        while True:
+            response = ctx.client.get(self.path, params={"limit": limit, "ending_before": cursor})
+            body = body_of(response, "events")
+            events = [e for e in body["data"] if isinstance(e, dict) and e.get("id")]
+            if not events:
+                return
+            # ``ending_before`` gives the page just after the cursor, still newest first.
+            newest = events[0]
+            apply_events(ctx, list(reversed(events)))
+            done = not body.get("has_more")
+            mark = {"id": newest["id"], "created": newest.get("created")}
+            yield Page([self.to_raw(e) for e in events], {"bookmark": mark}, done=done)
+            if done or ctx.stop.is_set():
+                return
+            if newest["id"] == cursor:
+                raise FatalAPIError(
+                    "Stripe returned the same events page twice", hint="run the sync again"
+                )
+            cursor = newest["id"]
+
+    def replay_by_time(self, ctx: SyncContext, bookmark: dict[str, Any]) -> Iterator[Page]:
+        """No event id to page from (the account had none): everything since a time."""
+        since = int(bookmark.get("created") or 0) - CLOCK_SKEW_S
+        events = list(self.walk(ctx, {"created[gte]": since}))
+        if not events:
+            return
+        events.sort(key=lambda e: (e.get("created") or 0, str(e.get("id"))))
+        apply_events(ctx, events)
+        newest = events[-1]
+        yield Page(
+            [self.to_raw(e) for e in events],
+            {"bookmark": {"id": newest["id"], "created": newest.get("created")}},
+            done=True,
+        )
+
+    # -- full -------------------------------------------------------------------------------
+
+    def full_listing(self, ctx: SyncContext, state: dict[str, Any]) -> Iterator[Page]:
+        """Every event Stripe still lists; bookmarks the newest one seen at the start."""
+        resume = state.get("resume") or {}
+        if not resume:
+            # The objects must be listed after this point, or changes in between are lost.
+            for stream in self.connector.get_streams():
+                if stream.name != self.name:
+                    ctx.store.clear_state(ctx.connection, stream.name)
+        newest = resume.get("newest")
+        paginator = self.make_paginator()
+        params: dict[str, Any] = paginator.first_params()
+        if resume.get("starting_after"):
+            params["starting_after"] = resume["starting_after"]
+        while True:
+            try:
+                response = ctx.client.get(self.path, params=params)
+            except CursorExpiredError:
+                if "starting_after" not in params or not resume:
+                    raise
+                ctx.note(
+                    "events: resume point aged out of Stripe's 30 days; listing from the start"
+                )
+                yield from self.full_listing(ctx, {})
+                return
+            body = body_of(response, "events")
+            events = [e for e in body["data"] if isinstance(e, dict) and e.get("id")]
+            if newest is None:
+                # Empty account: remember the time, so the next run asks by time instead.
+                first = (
+                    events[0] if events else {"id": None, "created": int(clock.now().timestamp())}
+                )
+                newest = {"id": first["id"], "created": first.get("created")}
+            nxt = paginator.next_page(response, body, events)
+            raws = [self.to_raw(e) for e in events]
+            if nxt is None:
+                yield Page(raws, {"bookmark": newest}, done=True)
+                return
+            params = {**params, **nxt}
+            yield Page(
+                raws, {"resume": {"starting_after": nxt["starting_after"], "newest": newest}}
+            )
+            if ctx.stop.is_set():
+                return
+
+    def walk(self, ctx: SyncContext, extra: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        paginator = self.make_paginator()
+        params = {**paginator.first_params(), **extra}
+        while True:
+            response = ctx.client.get(self.path, params=params)
+            body = body_of(response, "events")
+            events = [e for e in body["data"] if isinstance(e, dict) and e.get("id")]
+            yield from events
+            nxt = paginator.next_page(response, body, events)
+            if nxt is None:
+                return
+            params = {**params, **nxt}
+
+
+def stale_reason(bookmark: dict[str, Any]) -> str | None:
+    """Why a bookmark cannot be replayed from (older than Stripe's event retention), if so."""
+    created = bookmark.get("created")
+    if not isinstance(created, (int, float)):
+        return None
+    age = clock.now() - dt.datetime.fromtimestamp(created, dt.timezone.utc)
+    if age > STALE_AFTER:
+        return f"bookmark is {age.days} days old, older than Stripe's {EVENT_RETENTION_DAYS}-day event window"
+    return None
+
+
+def apply_events(ctx: SyncContext, events: list[dict[str, Any]]) -> None:
+    """Upsert each event's ``data.object`` into its object table (events in time order)."""
+    batches: dict[str, dict[str, RawRecord]] = {}
+    for event in events:
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        obj = data.get("object")
+        if not isinstance(obj, dict) or not obj.get("id"):
+            continue
+        stream = OBJECT_STREAMS.get(str(obj.get("object")))
+        if stream is None:
+            continue  # e.g. charge.dispute.* carry a dispute: not one of our tables
+        kind = str(event.get("type") or "")
+        if stream == "customers":
+            obj, card = split_customer(obj)
+            previous = data.get("previous_attributes")
+            old = None
+            if isinstance(previous, dict) and isinstance(previous.get("invoice_settings"), dict):
+                old = previous["invoice_settings"].get("default_payment_method")
+            new = (obj.get("invoice_settings") or {}).get("default_payment_method")
+            if isinstance(old, str) and old != new:
+                # No longer this customer's card: it leaves the default-cards table.
+                cards = batches.setdefault("payment_methods", {})
+                if cards.get(old) is not None:
+                    cards[old].deleted = True
+                else:
+                    cards[old] = _tombstone(ctx, old)
+            if card is not None and card.get("id"):
+                batches.setdefault("payment_methods", {})[card["id"]] = RawRecord(
+                    id=str(card["id"]), data=card, updated_at=str(card.get("created"))
+                )
+        deleted = kind in DELETING_EVENTS or (
+            stream == "payment_methods" and obj.get("customer") is None
+        )
+        record = RawRecord(
+            id=str(obj["id"]), data=obj, updated_at=str(obj.get("created")), deleted=deleted
+        )
+        batches.setdefault(stream, {})[record.id] = record
+    for stream, records in batches.items():
+        rows = [r for r in records.values() if r is not None]
+        if rows:
+            ctx.store.write_page(ctx.connection, stream, rows, None)
+
+
+def _tombstone(ctx: SyncContext, card_id: str) -> RawRecord | None:
+    table = ctx.store.raw_table(ctx.connection, "payment_methods").name
+    row = ctx.store.db.execute(
+        f"SELECT data, updated_at FROM [{table}] WHERE id = ? AND deleted = 0", [card_id]
+    ).fetchone()
+    if row is None:
+        return None
+    return RawRecord(id=card_id, data=json.loads(row[0]), updated_at=row[1], deleted=True)

@@ -1,0 +1,318 @@
+"""Identity resolution: which account every source record belongs to.
+
+One account per customer company, keyed by the HubSpot company id. Mappings write
+*entities* (a HubSpot company, a Stripe customer, a Zendesk organization, a BuiltWith
+domain); ``resolve()`` links each to an account, in this order:
+
+1. ``root``        a live HubSpot company is its own account;
+   ``merged``      a merged-away HubSpot company links to the survivor;
+2. ``override``    an ``[identity.overrides]`` entry for the entity key (a person said so);
+3. ``explicit_id`` the source names the company (Stripe ``metadata.hubspot_company_id``,
+                   Zendesk organization ``external_id``), remapped through merges;
+4. ``domain``      exactly one account has the entity's normalised domain (free-mail
+                   domains never match; two accounts on one domain is a reported conflict);
+5. ``override``    an ``[identity.overrides]`` entry for one of the entity's domains.
+
+Whatever is left is *unmatched*: kept, reported by ``hub accounts --unmatched``, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub import clock
+from hub.errors import ConfigError
+from hub.store import Store
+
+FREEMAIL = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "ymail.com",
+        "outlook.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "live.com",
+        "msn.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.com",
+        "gmx.de",
+        "web.de",
+        "mail.com",
+        "yandex.com",
+        "yandex.ru",
+        "zoho.com",
+        "qq.com",
+        "163.com",
+        "fastmail.com",
+        "hey.com",
+    }
+)
+# Second-level suffixes under which the registrable domain has three labels. A full public
+# suffix list is not worth a dependency here: these cover the customers we see.
+_TWO_LEVEL = frozenset(
+    {
+        "co.uk",
+        "org.uk",
+        "ac.uk",
+        "gov.uk",
+        "com.au",
+        "net.au",
+        "org.au",
+        "co.nz",
+        "co.jp",
+        "ne.jp",
+        "com.br",
+        "com.mx",
+        "co.in",
+        "co.za",
+        "com.sg",
+        "com.cn",
+        "com.tr",
+        "co.kr",
+        "com.ar",
+        "com.hk",
+        "co.il",
+        "com.tw",
+    }
+)
+_STRIP = re.compile(r"^[a-z][a-z0-9+.-]*://")
+
+
+def normalize_domain(value: str | None) -> str | None:
+    """``https://www.Acme.co.uk/x`` → ``acme.co.uk``; e-mail addresses give their domain.
+
+    Returns None for empty or clearly invalid input.
+    """
+    if not value:
+        return None
+    text = str(value).strip().lower()
+    if "@" in text:
+        text = text.rsplit("@", 1)[1]
+    text = _STRIP.sub("", text)
+    text = text.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    text = text.rsplit("@", 1)[-1].split(":", 1)[0].strip(".")
+    if text.startswith("www."):
+        text = text[4:]
+    labels = [label for label in text.split(".") if label]
+    if len(labels) < 2 or not all(
+        re.fullmatch(r"[a-z0-9-]+|xn--[a-z0-9-]+", label) for label in labels
+    ):
+        return None
+    keep = 3 if ".".join(labels[-2:]) in _TWO_LEVEL and len(labels) >= 3 else 2
+    return ".".join(labels[-keep:])
+
+
+def is_freemail(domain: str | None, extra: frozenset[str] | set[str] = frozenset()) -> bool:
+    return domain is not None and (domain in FREEMAIL or domain in extra)
+
+
+@dataclass
+class Resolution:
+    """What ``resolve()`` did: counts per method, conflicts, unmatched entities."""
+
+    links: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    unmatched: int = 0
+    conflicts: int = 0
+    changed_entities: set[str] = field(default_factory=set)
+
+
+def resolve(
+    store: Store, *, overrides: dict[str, str] | None = None, freemail: set[str] | None = None
+) -> Resolution:
+    """Recompute every entity's account link; rewrite only links that changed.
+
+    Returns the entities whose account changed, so the caller can re-point their events.
+    """
+    db = store.db
+    overrides = {
+        k.strip().lower() if "." in k and ":" not in k else k.strip(): str(v)
+        for k, v in (overrides or {}).items()
+    }
+    extra_freemail = frozenset(d.lower() for d in (freemail or ()))
+    entities = list(
+        db.query(
+            "SELECT key, source, kind, source_id, domains, explicit_account, is_root, merged_into, deleted FROM entities"
+        )
+    )
+    roots = {
+        e["source_id"]: e
+        for e in entities
+        if e["is_root"] and not e["deleted"] and not e["merged_into"]
+    }
+    merged = {
+        e["source_id"]: e["merged_into"] for e in entities if e["is_root"] and e["merged_into"]
+    }
+
+    def survivor(company_id: str | None) -> str | None:
+        seen = set()
+        while company_id in merged and company_id not in seen:
+            seen.add(company_id)
+            company_id = merged[company_id]
+        return company_id if company_id in roots else None
+
+    by_domain: dict[str, set[str]] = defaultdict(set)
+    for company_id, e in roots.items():
+        for domain in json.loads(e["domains"] or "[]"):
+            if not is_freemail(domain, extra_freemail):
+                by_domain[domain].add(company_id)
+    # A merged-away company's domain belongs to the survivor (HubSpot keeps it as an
+    # additional domain), unless a live company already claims it.
+    for e in entities:
+        if e["is_root"] and e["merged_into"]:
+            target = survivor(e["source_id"])
+            for domain in json.loads(e["domains"] or "[]"):
+                if target and domain not in by_domain and not is_freemail(domain, extra_freemail):
+                    by_domain[domain].add(target)
+
+    result = Resolution()
+    new_links: dict[str, tuple[str, str, str]] = {}  # entity -> (account, method, detail)
+    issues: list[tuple[str, str, str]] = []
+    for e in entities:
+        key = e["key"]
+        domains = json.loads(e["domains"] or "[]")
+        link: tuple[str, str, str] | None = None
+        if e["is_root"]:
+            if e["deleted"]:
+                issues.append((key, "archived", "the HubSpot company is archived"))
+            elif e["merged_into"]:
+                target = survivor(e["source_id"])
+                if target:
+                    link = (target, "merged", f"merged into {target}")
+            else:
+                link = (e["source_id"], "root", "HubSpot company")
+        elif key in overrides and overrides[key] in roots:
+            link = (overrides[key], "override", f"[identity.overrides] {key}")
+        else:
+            explicit = e["explicit_account"]
+            if explicit:
+                target = survivor(str(explicit))
+                if target:
+                    link = (
+                        target,
+                        "explicit_id",
+                        f"names company {explicit}"
+                        + (f" (merged into {target})" if target != str(explicit) else ""),
+                    )
+                else:
+                    issues.append(
+                        (
+                            key,
+                            "unknown_explicit_id",
+                            f"names company {explicit}, which is not a live HubSpot company",
+                        )
+                    )
+            if link is None:
+                candidates: set[str] = set()
+                matched_domain = None
+                for domain in domains:
+                    if is_freemail(domain, extra_freemail):
+                        continue
+                    found = by_domain.get(domain, set())
+                    if found:
+                        candidates |= found
+                        matched_domain = domain
+                if len(candidates) == 1:
+                    link = (next(iter(candidates)), "domain", f"domain {matched_domain}")
+                elif len(candidates) > 1:
+                    result.conflicts += 1
+                    issues.append(
+                        (
+                            key,
+                            "domain_conflict",
+                            f"domain {matched_domain} belongs to companies {', '.join(sorted(candidates))}",
+                        )
+                    )
+            if link is None:
+                for domain in domains:
+                    if domain in overrides and overrides[domain] in roots:
+                        link = (overrides[domain], "override", f"[identity.overrides] {domain}")
+                        break
+        if link is None:
+            if not e["is_root"]:
+                result.unmatched += 1
+                if not any(i[0] == key for i in issues):
+                    reason = (
+                        "only free-mail domains"
+                        if domains and all(is_freemail(d, extra_freemail) for d in domains)
+                        else "no id, domain or override matches an account"
+                    )
+                    issues.append((key, "unmatched", reason))
+            continue
+        result.links[link[1]] += 1
+        new_links[key] = link
+
+    old = {
+        r["entity"]: (r["account_id"], r["method"], r["detail"])
+        for r in db.query("SELECT entity, account_id, method, detail FROM account_links")
+    }
+    by_key = {e["key"]: e for e in entities}
+    now = clock.iso()
+    with db.atomic():
+        gone = [k for k in old if k not in new_links]
+        for k in gone:
+            db.execute("DELETE FROM account_links WHERE entity = ?", [k])
+            result.changed_entities.add(k)
+        rows = []
+        for k, (account, method, detail) in new_links.items():
+            if old.get(k) != (account, method, detail):
+                e = by_key[k]
+                rows.append(
+                    (k, account, e["source"], e["kind"], e["source_id"], method, detail, now)
+                )
+                if old.get(k, (None,))[0] != account:
+                    result.changed_entities.add(k)
+        db.conn.executemany(
+            "INSERT INTO account_links (entity, account_id, source, kind, source_id, method, detail, linked_at) "
+            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(entity) DO UPDATE SET account_id=excluded.account_id, "
+            "method=excluded.method, detail=excluded.detail, linked_at=excluded.linked_at",
+            rows,
+        )
+        db.execute("DELETE FROM identity_issues")
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO identity_issues (entity, issue, detail, seen_at) VALUES (?,?,?,?)",
+            [(k, issue, detail, now) for k, issue, detail in issues],
+        )
+    return result
+
+
+def account_for(store: Store, text: str) -> dict[str, Any] | None:
+    """Find an account by id, domain or (unique, case-insensitive) name."""
+    db = store.db
+    row = db.execute("SELECT id FROM accounts WHERE id = ?", [text]).fetchone()
+    if not row:
+        domain = normalize_domain(text)
+        if domain:
+            row = db.execute(
+                "SELECT id FROM accounts WHERE domain = ? ORDER BY id LIMIT 1", [domain]
+            ).fetchone()
+    if not row:
+        rows = db.execute(
+            "SELECT id, name, domain FROM accounts WHERE lower(name) = lower(?) LIMIT 4", [text]
+        ).fetchall()
+        if not rows:
+            rows = db.execute(
+                "SELECT id, name, domain FROM accounts WHERE lower(name) LIKE lower(?) LIMIT 4",
+                [f"%{text}%"],
+            ).fetchall()
+        if len(rows) > 1:
+            shown = "; ".join(f"{name} (id {rid}, {domain})" for rid, name, domain in rows[:3])
+            raise ConfigError(
+                f"{text!r} matches several accounts: {shown}",
+                hint="give the id or the domain instead",
+            )
+        row = rows[0] if rows else None
+    if not row:
+        return None
+    return next(db.query("SELECT * FROM accounts WHERE id = ?", [row[0]]))

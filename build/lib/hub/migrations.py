@@ -1,0 +1,239 @@
+"""Schema of the hub's SQLite database, changed only through ``Migrations("hub")``.
+
+Append new migrations at the end; never edit one that has shipped. Raw tables
+(``raw_<connection>_<stream>``) are created on demand by ``hub.store`` with fixed columns,
+so they are not listed here.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("hub")
+
+
+@migrations()
+def m001_internal_tables(db: Database) -> None:
+    """Runs, bookmarks, push log, sequence counter, lock."""
+    db["_hub_runs"].create(
+        {
+            "id": int,
+            "kind": str,  # sync | map | health | playbooks | push | pipeline
+            "connection": str,
+            "stream": str,
+            "status": str,  # running | ok | error | partial
+            "started_at": str,
+            "finished_at": str,
+            "duration_s": float,
+            "records": int,
+            "requests": int,
+            "retries": int,
+            "error": str,
+            "note": str,
+        },
+        pk="id",
+    )
+    db["_hub_runs"].create_index(["connection", "stream", "id"])
+    db["_hub_runs"].create_index(["kind", "id"])
+    db["_hub_state"].create(
+        {"connection": str, "stream": str, "state": str, "updated_at": str},
+        pk=("connection", "stream"),
+    )
+    db["_hub_push_log"].create(
+        {
+            "target": str,
+            "object_type": str,
+            "object_id": str,
+            "property": str,
+            "value": str,
+            "pushed_at": str,
+        },
+        pk=("target", "object_type", "object_id", "property"),
+    )
+    # One global counter: every page written gets the next value in its rows' ``seq``
+    # column, so a mapping can ask for "rows changed since seq N" without trusting clocks.
+    db["_hub_seq"].create({"name": str, "value": int}, pk="name")
+    db["_hub_seq"].insert({"name": "raw", "value": 0})
+    db["_hub_lock"].create(
+        {
+            "name": str,
+            "owner": str,
+            "pid": int,
+            "host": str,
+            "acquired_at": str,
+            "heartbeat_at": str,
+        },
+        pk="name",
+    )
+
+
+@migrations()
+def m002_product_tables(db: Database) -> None:
+    """Accounts, identity links, entities, events, health, tasks."""
+    db["accounts"].create(
+        {
+            "id": str,  # HubSpot company id where one exists, else "<source>:<kind>:<id>"
+            "name": str,
+            "domain": str,
+            "hubspot_company_id": str,
+            "owner_id": str,
+            "owner_name": str,
+            "owner_email": str,
+            "lifecycle_stage": str,
+            "mrr": float,
+            "plan": str,
+            "seats": int,
+            "renewal_date": str,
+            "customer_since": str,
+            "facts": str,  # JSON: everything else the mappings know
+            "updated_at": str,
+        },
+        pk="id",
+    )
+    db["accounts"].create_index(["domain"])
+    # An entity is a source record that can belong to an account: a HubSpot company, a
+    # Stripe customer, a Zendesk organization, a BuiltWith domain. Mappings write them;
+    # identity resolution links them.
+    db["entities"].create(
+        {
+            "key": str,  # "<source>:<kind>:<source_id>"
+            "source": str,
+            "kind": str,
+            "source_id": str,
+            "name": str,
+            "domains": str,  # JSON list of normalised domains
+            "explicit_account": str,  # HubSpot company id the source itself names
+            "is_root": int,  # 1 for HubSpot companies: they define accounts
+            "merged_into": str,  # HubSpot company id this one was merged into
+            "deleted": int,
+            "facts": str,  # JSON
+            "updated_at": str,
+        },
+        pk="key",
+    )
+    db["account_links"].create(
+        {
+            "entity": str,
+            "account_id": str,
+            "source": str,
+            "kind": str,
+            "source_id": str,
+            "method": str,  # root | explicit_id | domain | override | merged
+            "detail": str,
+            "linked_at": str,
+        },
+        pk="entity",
+    )
+    db["account_links"].create_index(["account_id"])
+    db["identity_issues"].create(
+        {"entity": str, "issue": str, "detail": str, "seen_at": str},
+        pk=("entity", "issue"),
+    )
+    db["events"].create(
+        {
+            "id": str,  # "<source>:<type>:<source_id>[:<version>]"
+            "entity": str,
+            "account_id": str,
+            "ts": str,  # ISO 8601 UTC
+            "source": str,
+            "type": str,
+            "summary": str,
+            "attrs": str,  # JSON
+            "link": str,
+            "mapped_at": str,
+        },
+        pk="id",
+    )
+    db["events"].create_index(["account_id", "ts"])
+    db["events"].create_index(["entity"])
+    db["events"].create_index(["type", "ts"])
+    db["_hub_map_state"].create(
+        {"mapping": str, "raw_table": str, "seq": int, "updated_at": str},
+        pk=("mapping", "raw_table"),
+    )
+    db["health_scores"].create(
+        {
+            "account_id": str,
+            "score": int,  # what is shown: the override while it holds, else computed
+            "computed_score": int,
+            "band": str,
+            "model": str,
+            "segment": str,
+            "measures": str,  # JSON
+            "drivers": str,  # JSON list of plain-words strings
+            "trend_7d": int,
+            "trend_30d": int,
+            "override_value": int,
+            "override_reason": str,
+            "override_until": str,
+            "computed_at": str,
+        },
+        pk="account_id",
+    )
+    db["health_history"].create(
+        {"account_id": str, "day": str, "score": int, "band": str, "computed_score": int},
+        pk=("account_id", "day"),
+    )
+    db["tasks"].create(
+        {
+            "id": str,
+            "account_id": str,
+            "playbook": str,
+            "reason": str,
+            "status": str,  # open | pushing | pushed | completed | cancelled
+            "subject": str,
+            "body": str,
+            "priority": str,
+            "due_at": str,
+            "owner_id": str,
+            "evidence": str,  # JSON
+            "hubspot_task_id": str,
+            "created_at": str,
+            "pushed_at": str,
+            "completed_at": str,
+            "snoozed_until": str,
+        },
+        pk="id",
+    )
+    db["tasks"].create_index(["account_id", "playbook", "reason"])
+    db["tasks"].create_index(["status"])
+
+
+@migrations()
+def m003_schedule(db: Database) -> None:
+    """Next scheduled run per connection, published by a running ``hub run`` for ``hub status``."""
+    db["_hub_schedule"].create(
+        {"connection": str, "next_run": str, "schedule": str, "updated_at": str}, pk="connection"
+    )
+
+
+@migrations()
+def m004_health(db: Database) -> None:
+    """Health engine: CSM overrides, per-account input fingerprints, engine metadata.
+
+    ``health_overrides`` holds overrides set with ``hub health override`` (HubSpot-set ones
+    arrive as the account fact ``health_override``). ``_hub_health_state`` remembers a hash
+    of each account's row so an incremental run recomputes only accounts that changed;
+    ``_hub_health_meta`` keeps the hash of the ``[health]`` config of the last run. The index
+    on ``events.mapped_at`` finds the accounts whose events changed since the last run
+    without scanning the whole timeline.
+    """
+    db["health_overrides"].create(
+        {
+            "account_id": str,
+            "value": int,
+            "reason": str,
+            "until": str,  # ISO date, inclusive
+            "set_at": str,
+            "set_by": str,
+        },
+        pk="account_id",
+    )
+    db["_hub_health_state"].create({"account_id": str, "fingerprint": str}, pk="account_id")
+    db["_hub_health_meta"].create({"key": str, "value": str}, pk="key")
+    db["events"].create_index(["mapped_at"], if_not_exists=True)
+
+
+def apply(db: Database) -> None:
+    """Apply every pending migration."""
+    migrations.apply(db)

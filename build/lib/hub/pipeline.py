@@ -1,0 +1,140 @@
+"""The pipeline: sync → map → health → playbooks → push, as one recorded run.
+
+Every step is a plain function over the database and can be run alone (``hub sync``,
+``hub map``, ``hub health``, ``hub playbooks``/``hub push``). A failed connection does not stop
+the others: its data is simply older, and its run record says why. A failed step is recorded
+and the later steps still run on what is there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from hub.config import Config
+from hub.errors import HubError
+from hub.store import Store
+
+log = logging.getLogger("hub.pipeline")
+
+STEPS = ("sync", "map", "health", "playbooks", "push")
+
+
+@dataclass
+class PipelineResult:
+    """What each step returned (or the error it raised)."""
+
+    steps: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    failed_connections: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.failed_connections
+
+
+def run_pipeline(
+    store: Store,
+    config: Config,
+    *,
+    connections: list[str] | None = None,
+    steps: tuple[str, ...] = STEPS,
+    transport: httpx.BaseTransport | None = None,
+    dry_run: bool = False,
+    full_refresh: bool = False,
+    sync_progress: Callable[..., None] | None = None,
+    on_step: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> PipelineResult:
+    """Run the chosen steps in order; never raises for one step's failure (``HubError``)."""
+    started = time.perf_counter()
+    result = PipelineResult()
+    stop = stop or threading.Event()
+    run_id = store.start_run("pipeline")
+    for step in STEPS:
+        if step not in steps or stop.is_set():
+            continue
+        if on_step:
+            on_step(step)
+        try:
+            result.steps[step] = _run_step(
+                step,
+                store,
+                config,
+                connections,
+                transport,
+                dry_run,
+                full_refresh,
+                sync_progress,
+                stop,
+            )
+        except HubError as exc:
+            result.errors[step] = str(exc)
+            log.warning("step %s failed: %s", step, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug in one step must not stop the schedule
+            result.errors[step] = f"internal error: {type(exc).__name__}: {exc}"
+            log.warning("step %s crashed: %s", step, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        if step == "sync" and step in result.steps:
+            result.failed_connections = sorted(
+                {
+                    n
+                    for n, rs in result.steps["sync"].items()
+                    if any(r.status == "error" for r in rs)
+                }
+            )
+    result.duration_s = time.perf_counter() - started
+    status = "ok" if result.ok else ("error" if result.errors else "partial")
+    notes = []
+    if result.failed_connections:
+        notes.append(
+            f"connections with errors (their data is older): {', '.join(result.failed_connections)}"
+        )
+    store.finish_run(
+        run_id,
+        status=status,
+        error="; ".join(f"{k}: {v}" for k, v in result.errors.items()) or None,
+        note="; ".join(notes) or None,
+        duration_s=result.duration_s,
+    )
+    return result
+
+
+def _run_step(
+    step, store, config, connections, transport, dry_run, full_refresh, sync_progress, stop
+) -> Any:
+    if step == "sync":
+        from hub.sync import sync_all
+
+        return sync_all(
+            store,
+            config,
+            connections,
+            transport=transport,
+            progress=sync_progress,
+            stop=stop,
+            full_refresh=full_refresh,
+        )
+    if step == "map":
+        from hub.timeline import run_mappings
+
+        return run_mappings(store, config)
+    if step == "health":
+        from hub.health import compute_health
+
+        return compute_health(store, config)
+    if step == "playbooks":
+        from hub.playbooks import run_playbooks
+
+        return run_playbooks(store, config)
+    if step == "push":
+        from hub.push import run_push
+
+        return run_push(store, config, dry_run=dry_run, transport=transport)
+    raise ValueError(step)

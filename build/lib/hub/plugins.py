@@ -1,0 +1,105 @@
+"""Plugin loading: the pluggy manager, built-in plugins and entry points.
+
+Built-ins (``DEFAULT_PLUGINS``) are loaded exactly like third-party plugins. Third-party
+packages expose ``[project.entry-points.hub] name = "module"``. ``load_plugins()`` is lazy and
+idempotent; it skips entry points while running under pytest (so a developer's installed
+plugins never change test results) unless ``HUB_LOAD_PLUGINS`` names them, and honours
+``HUB_LOAD_PLUGINS`` (comma-separated entry-point names; empty = none) everywhere. A plugin
+that fails to import is reported by its distribution name in one line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import sys
+from typing import Any
+
+import pluggy
+
+from hub import hookspecs
+from hub.errors import StartupError
+
+DEFAULT_PLUGINS = [
+    "connectors.stripe",
+    "connectors.hubspot",
+    "connectors.zendesk",
+    "connectors.builtwith",
+    "mappings.hubspot",
+    "mappings.stripe",
+    "mappings.zendesk",
+    "mappings.builtwith",
+    "plugins.health_models",
+    "plugins.playbooks",
+    "plugins.hubspot_pusher",
+]
+
+pm = pluggy.PluginManager("hub")
+pm.add_hookspecs(hookspecs)
+
+_loaded = False
+_plugin_dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
+
+
+def _under_tests() -> bool:
+    return "pytest" in sys.modules and "HUB_LOAD_PLUGINS" not in os.environ
+
+
+def load_plugins() -> pluggy.PluginManager:
+    """Load built-in and entry-point plugins once; return the plugin manager."""
+    global _loaded
+    if _loaded:
+        return pm
+    _loaded = True
+    for module_name in DEFAULT_PLUGINS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # a built-in that this build does not ship
+            raise
+        if not pm.is_registered(module):
+            pm.register(module, name=module_name)
+    if _under_tests():
+        return pm
+    wanted = os.environ.get("HUB_LOAD_PLUGINS")
+    names = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
+    for ep in importlib.metadata.entry_points(group="hub"):
+        if names is not None and ep.name not in names:
+            continue
+        dist = ep.dist.name if ep.dist else "unknown distribution"
+        version = ep.dist.version if ep.dist else ""
+        try:
+            module = ep.load()
+        except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's fault
+            raise StartupError(
+                f"plugin {ep.name!r} from {dist} {version} failed to load: {type(exc).__name__}: {exc}",
+                hint=f"upgrade or uninstall it (pip uninstall {dist}), or exclude it with HUB_LOAD_PLUGINS",
+            ) from None
+        if pm.get_plugin(ep.name) is None:
+            pm.register(module, name=ep.name)
+            _plugin_dists[ep.name] = (dist, version)
+    return pm
+
+
+def reset_plugins() -> None:
+    """Unregister everything (tests)."""
+    global _loaded
+    for name, plugin in list(pm.list_name_plugin()):
+        pm.unregister(plugin, name=name)
+    _plugin_dists.clear()
+    _loaded = False
+
+
+def plugin_info() -> list[dict[str, Any]]:
+    """Name, distribution, version and hooks of every loaded plugin (for ``hub plugins``)."""
+    from hub import __version__
+
+    load_plugins()
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        dist, version = _plugin_dists.get(name, ("cs-hub (built-in)", __version__))
+        rows.append({"name": name, "distribution": dist, "version": version, "hooks": hooks})
+    return rows

@@ -1,0 +1,482 @@
+"""Shared machinery of the sandbox fakes: clock, ground truth, faults, routing, HTTP serving.
+
+Every fake API is a ``FakeAPI`` subclass: it declares routes with ``@route``, checks auth
+the way the real API does, enforces (optionally) the real rate budgets, and answers with
+``httpx.Response`` objects. ``Sandbox`` routes a request to the fake that owns its path, so
+the same object serves in-process tests (``transport()``) and loopback HTTP (``serve()``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+# The product whose customers the world describes, and the competitors BuiltWith may show.
+OUR_TECHNOLOGY = "Lumen Widget"
+COMPETITORS = ["Intercom", "Drift", "LiveChat", "Tidio"]
+FREEMAIL_DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com"]
+ARCHETYPES = ["healthy", "slipping", "at_risk", "churned", "expanding"]
+
+
+class Clock:
+    """The world's clock: starts at ``start`` and only moves when told to."""
+
+    def __init__(self, start: dt.datetime):
+        self._now = start.astimezone(dt.timezone.utc)
+        self._lock = threading.Lock()
+
+    def now(self) -> dt.datetime:
+        with self._lock:
+            return self._now
+
+    def ts(self) -> int:
+        """Unix seconds."""
+        return int(self.now().timestamp())
+
+    def advance(self, seconds: float) -> dt.datetime:
+        with self._lock:
+            self._now += dt.timedelta(seconds=seconds)
+            return self._now
+
+
+@dataclass
+class Company:
+    """Ground truth for one customer company, shared by every fake.
+
+    The fakes render it in their own API's shapes; tests compare what the hub concludes
+    against these fields (identity links, archetype → band, etc.).
+    """
+
+    key: int
+    hubspot_id: str
+    name: str
+    domain: str
+    archetype: str  # one of ARCHETYPES
+    owner_id: str | None  # HubSpot owner id (the CSM); None = unassigned
+    created_at: dt.datetime  # customer since
+    plan: str  # starter | growth | enterprise
+    seats: int
+    unit_amount: int  # cents per seat per month
+    renewal_date: dt.date
+    stripe_link: str  # explicit | domain | none  (how the Stripe customer points here)
+    zendesk_link: str  # external_id | domain | none
+    billing_email: str  # the Stripe customer's email (free-mail for some)
+    uses_widget: bool  # our widget is on their site
+    competitor: str | None  # competitor technology on their site, if any
+    merged_into: int | None = None  # key of the company this one was merged into (HubSpot)
+    traps: set[str] = field(default_factory=set)  # e.g. {"freemail", "no_payment_method"}
+
+    @property
+    def mrr_cents(self) -> int:
+        return self.seats * self.unit_amount
+
+
+@dataclass
+class Fault:
+    """One injected fault: ``kind`` applies to requests whose path matches ``path``."""
+
+    kind: str  # 429 | 500 | 502 | 503 | timeout | slow | drop | cursor_expired | partial_207 | drift | ...
+    count: int = 1  # how many matching requests it hits; -1 = until cleared
+    path: str | None = None  # regex searched in the request path; None = any
+    method: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # e.g. retry_after, delay, text_body
+    after: int = 0  # let this many matching requests through first (fail mid-stream)
+
+
+class FaultInjector:
+    """Per-API queue of faults; generic kinds are applied by ``FakeAPI``, others by the fake."""
+
+    GENERIC = {"429", "500", "502", "503", "504", "timeout", "slow", "drop"}
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self.fired: Counter[str] = Counter()
+
+    def inject(
+        self,
+        kind: str,
+        *,
+        count: int = 1,
+        path: str | None = None,
+        method: str | None = None,
+        after: int = 0,
+        **params: Any,
+    ) -> Fault:
+        fault = Fault(
+            kind=str(kind), count=count, path=path, method=method, params=params, after=after
+        )
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, request: httpx.Request, kinds: set[str] | None = None) -> Fault | None:
+        """Consume and return the first fault matching ``request`` (and one of ``kinds``)."""
+        with self._lock:
+            for fault in self._faults:
+                if kinds is not None and fault.kind not in kinds:
+                    continue
+                if fault.method and fault.method.upper() != request.method:
+                    continue
+                if fault.path and not re.search(fault.path, request.url.path):
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
+                if fault.count > 0:
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self._faults.remove(fault)
+                self.fired[fault.kind] += 1
+                return fault
+        return None
+
+
+class SlidingWindow:
+    """Request budget: at most ``limit`` requests in any ``window`` seconds (real time)."""
+
+    def __init__(self, limit: int, window: float):
+        self.limit = limit
+        self.window = window
+        self._hits: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def hit(self) -> tuple[bool, int, float]:
+        """Count a request. Returns (allowed, remaining, seconds until a slot frees)."""
+        now = time.monotonic()
+        with self._lock:
+            while self._hits and now - self._hits[0] >= self.window:
+                self._hits.popleft()
+            if len(self._hits) >= self.limit:
+                return False, 0, self.window - (now - self._hits[0])
+            self._hits.append(now)
+            return True, self.limit - len(self._hits), 0.0
+
+
+Handler = Callable[..., httpx.Response]
+
+
+def route(method: str, pattern: str, name: str | None = None) -> Callable[[Handler], Handler]:
+    """Declare a route on a ``FakeAPI`` method: ``@route("GET", r"/v1/customers/(?P<id>[^/]+)")``.
+
+    Named groups are passed to the handler as keyword arguments.
+    """
+
+    def mark(func: Handler) -> Handler:
+        func._route = (method.upper(), re.compile("^" + pattern + "$"), name or func.__name__)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+class SimulatedTimeout(Exception):
+    """Raised by a fake to make the transport time out (in process) or hang up (over HTTP)."""
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    """A JSON response with the body already encoded (one write over HTTP)."""
+    content = json.dumps(body, separators=(",", ":"), default=str).encode()
+    all_headers = {"content-type": "application/json; charset=utf-8"}
+    all_headers.update(headers or {})
+    return httpx.Response(status, content=content, headers=all_headers)
+
+
+def text_response(status: int, text: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    all_headers = {"content-type": "text/plain; charset=utf-8"}
+    all_headers.update(headers or {})
+    return httpx.Response(status, content=text.encode(), headers=all_headers)
+
+
+def request_json(request: httpx.Request) -> Any:
+    """Decode a JSON request body; ``None`` when empty."""
+    body = request.content
+    if not body:
+        return None
+    return json.loads(body)
+
+
+def base_url(request: httpx.Request) -> str:
+    """Scheme, host and port the client used: next-page links are built from it."""
+    url = request.url
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    port = f":{url.port}" if url.port and url.port != default else ""
+    return f"{url.scheme}://{url.host}{port}"
+
+
+class FakeAPI:
+    """Base of one fake API. Subclasses set ``name``, ``prefixes`` and declare routes.
+
+    ``handle()`` counts the request, applies generic faults, checks auth
+    (``authenticate``), applies the rate budget (``rate_limit`` when the sandbox enforces
+    limits), then dispatches. Unknown routes answer 404 at once in the API's error shape
+    (``not_found``).
+    """
+
+    name: str = "api"
+    prefixes: tuple[str, ...] = ()
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+        self.world = sandbox.world
+        self.faults = FaultInjector()
+        self.requests: Counter[str] = Counter()  # "GET route_name" -> count
+        self.status_counts: Counter[int] = Counter()
+        self.log: list[tuple[str, str, int]] = []  # (method, path, status), capped
+        self._lock = threading.RLock()
+        self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+        for attr in dir(type(self)):
+            func = getattr(type(self), attr, None)
+            spec = getattr(func, "_route", None)
+            if spec:
+                self._routes.append((spec[0], spec[1], spec[2], getattr(self, attr)))
+
+    # -- to override --------------------------------------------------------------------
+
+    def owns(self, path: str) -> bool:
+        return any(path.startswith(p) for p in self.prefixes)
+
+    def authenticate(self, request: httpx.Request) -> httpx.Response | None:
+        """Return an error response when the credentials are wrong, else None."""
+        return None
+
+    def rate_limit(self, request: httpx.Request, route_name: str) -> httpx.Response | None:
+        """Return a 429 response when over budget (only called when limits are enforced)."""
+        return None
+
+    def error(self, status: int, message: str, **extra: Any) -> httpx.Response:
+        """An error in this API's shape."""
+        return json_response(status, {"error": message, **extra})
+
+    def not_found(self, request: httpx.Request) -> httpx.Response:
+        return self.error(404, f"Unrecognized request URL ({request.method}: {request.url.path})")
+
+    def seed(self) -> None:
+        """Create this API's records for every company in the world."""
+
+    def advance(self, start: dt.datetime, end: dt.datetime, day_index: int) -> None:
+        """Generate activity between ``start`` and ``end`` (called once per simulated day)."""
+
+    # -- machinery ----------------------------------------------------------------------
+
+    def generic_fault(self, request: httpx.Request, fault: Fault) -> httpx.Response | None:
+        kind = fault.kind
+        if kind == "slow":
+            time.sleep(float(fault.params.get("delay", 0.5)))
+            return None
+        if kind == "timeout":
+            raise SimulatedTimeout()
+        if kind == "drop":
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
+        if kind == "429":
+            return self.too_many(
+                request,
+                retry_after=fault.params.get("retry_after"),
+                text=fault.params.get("text_body", False),
+            )
+        status = int(kind)
+        return self.error(status, "Injected server error")
+
+    def too_many(
+        self, request: httpx.Request, retry_after: float | None = None, text: bool = False
+    ) -> httpx.Response:
+        """The API's 429 (subclasses add their real body and headers)."""
+        response = self.error(429, "Too many requests")
+        if retry_after is not None:
+            response.headers["retry-after"] = str(retry_after)
+        return response
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        method = request.method
+        match, route_name, func = None, "unknown", None
+        for route_method, pattern, name, handler in self._routes:
+            if route_method == method and (found := pattern.match(path)):
+                match, route_name, func = found, name, handler
+                break
+        with self._lock:
+            self.requests[f"{method} {route_name}"] += 1
+        fault = self.faults.take(request, FaultInjector.GENERIC)
+        response = self.generic_fault(request, fault) if fault else None
+        if response is None:
+            response = self.authenticate(request)
+        if response is None and self.sandbox.enforce_limits:
+            response = self.rate_limit(request, route_name)
+        if response is None:
+            if not match:
+                response = self.not_found(request)
+            else:
+                with self._lock:
+                    response = func(request, **match.groupdict())
+        with self._lock:
+            self.status_counts[response.status_code] += 1
+            if len(self.log) < 100_000:
+                self.log.append((method, path, response.status_code))
+        return response
+
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+
+class Sandbox:
+    """The four fakes over one world; routes a request to the fake that owns its path."""
+
+    def __init__(self, world: Any, *, enforce_limits: bool = False, time_scale: float = 1.0):
+        self.world = world
+        # When enforced, budgets use real time; ``time_scale`` shrinks windows (0.01 turns
+        # Zendesk's 10/min into 10 per 0.6 s) so budget tests run quickly.
+        self.enforce_limits = enforce_limits
+        self.time_scale = time_scale
+        self.apis: dict[str, FakeAPI] = {}
+
+    def add(self, api: FakeAPI) -> FakeAPI:
+        self.apis[api.name] = api
+        return api
+
+    def api(self, name: str) -> FakeAPI:
+        return self.apis[name]
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        for api in self.apis.values():
+            if api.owns(path):
+                try:
+                    return api.handle(request)
+                except SimulatedTimeout:
+                    raise httpx.ReadTimeout("timed out (injected)", request=request) from None
+        return json_response(404, {"status": "error", "message": f"No sandbox API serves {path}"})
+
+    def transport(self) -> httpx.MockTransport:
+        """An ``httpx`` transport that answers from this sandbox in process."""
+        return httpx.MockTransport(self.handle)
+
+    def reset_counts(self) -> None:
+        for api in self.apis.values():
+            api.requests.clear()
+            api.status_counts.clear()
+            api.log.clear()
+
+    # -- loopback HTTP ------------------------------------------------------------------
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
+        """Start serving over HTTP in a background thread; returns the running server."""
+        server = SandboxServer((host, port), _make_handler(self))
+        server.sandbox = self
+        thread = threading.Thread(target=server.serve_forever, name="hub-sandbox", daemon=True)
+        thread.start()
+        server.thread = thread
+        return server
+
+
+class SandboxServer(ThreadingHTTPServer):
+    """Loopback HTTP server over a ``Sandbox``; ``url`` is its base URL."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    sandbox: Sandbox
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # Nagle plus delayed ACK adds ~40 ms per keep-alive request otherwise.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def _any(self) -> None:
+            # Always read the body, even on GET: a leftover body corrupts the next request.
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            host = self.headers.get("host") or "{}:{}".format(*self.server.server_address[:2])
+            url = f"http://{host}{self.path}"
+            headers = [(k, v) for k, v in self.headers.items()]
+            request = httpx.Request(self.command, url, headers=headers, content=body)
+            try:
+                response = sandbox.handle(request)
+            except httpx.ReadTimeout:
+                time.sleep(0.05)
+                self.close_connection = True
+                return
+            except httpx.TransportError:
+                self.close_connection = True
+                return
+            content = response.content
+            lines = [f"HTTP/1.1 {response.status_code} {response.reason_phrase}"]
+            for key, value in response.headers.items():
+                if key.lower() in ("content-length", "transfer-encoding", "connection"):
+                    continue
+                lines.append(f"{key}: {value}")
+            lines.append(f"content-length: {len(content)}")
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            self.wfile.write(head + content)  # one write
+            self.wfile.flush()
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+    return _Handler
+
+
+def rng_for(seed: int, *parts: Any) -> random.Random:
+    """A deterministic random generator for one purpose within a seeded world."""
+    return random.Random(":".join(str(p) for p in (seed, *parts)))
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+__all__ = [
+    "ARCHETYPES",
+    "COMPETITORS",
+    "FREEMAIL_DOMAINS",
+    "OUR_TECHNOLOGY",
+    "Clock",
+    "Company",
+    "FakeAPI",
+    "Fault",
+    "FaultInjector",
+    "Sandbox",
+    "SandboxServer",
+    "SimulatedTimeout",
+    "SlidingWindow",
+    "base_url",
+    "defaultdict",
+    "json_response",
+    "request_json",
+    "rng_for",
+    "route",
+    "text_response",
+]

@@ -1,0 +1,192 @@
+"""Always-on operation: ``hub run`` keeps every connection on its schedule (APScheduler 3.x).
+
+One job per connection from its ``schedule`` (interval or cron); each job syncs its
+connection and then runs the downstream steps (map → health → playbooks → push). Jobs run
+one at a time (a single worker thread) with ``max_instances=1``, coalescing and a misfire
+grace time, so a slow run never piles up. A database lock (``hub.lock``) stops a second
+``hub run`` on the same database. SIGINT/SIGTERM finish the page in flight, commit it, and
+exit cleanly; the next start resumes from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from hub import clock
+from hub.config import Config
+from hub.lock import DatabaseLock
+from hub.pipeline import PipelineResult, run_pipeline
+from hub.schedule import parse_schedule
+from hub.store import Store
+
+log = logging.getLogger("hub.scheduler")
+
+DEFAULT_SCHEDULE = "every 30m"
+
+
+def trigger_for(schedule: str | None) -> Any:
+    parsed = parse_schedule(schedule or DEFAULT_SCHEDULE)
+    if parsed.interval_s:
+        return IntervalTrigger(seconds=parsed.interval_s, timezone=dt.timezone.utc)
+    return CronTrigger.from_crontab(parsed.cron, timezone=dt.timezone.utc)
+
+
+class HubScheduler:
+    """Runs the pipeline per connection on its schedule until ``stop()``."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        dry_run: bool = False,
+        misfire_grace_s: int | None = None,
+        on_result: Callable[[str, PipelineResult], None] | None = None,
+    ):
+        self.store = store
+        self.config = config
+        self.transport = transport
+        self.dry_run = dry_run or config.scheduler.dry_run
+        misfire_grace_s = misfire_grace_s or config.scheduler.misfire_grace_seconds
+        self.stop_event = threading.Event()
+        self.on_result = on_result
+        # The pipeline runs on the worker thread with ``store``; the lock heartbeat and the
+        # published schedule are written from other threads, so they get a connection of
+        # their own (one sqlite3 connection must not carry two threads' transactions).
+        self._side = Store(store.path) if store.path != ":memory:" else store
+        self.lock = DatabaseLock(self._side)
+        self._run_lock = threading.Lock()
+        self._publish_lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(
+            # Pipeline jobs one at a time; the lock heartbeat on its own thread so a long
+            # sync never lets the lock look stale.
+            executors={
+                "default": ThreadPoolExecutor(max_workers=1),
+                "heartbeat": ThreadPoolExecutor(max_workers=1),
+            },
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": misfire_grace_s,
+            },
+            timezone=dt.timezone.utc,
+        )
+
+    def run_connection(self, name: str) -> PipelineResult:
+        with self._run_lock:
+            result = run_pipeline(
+                self.store,
+                self.config,
+                connections=[name],
+                transport=self.transport,
+                dry_run=self.dry_run,
+                stop=self.stop_event,
+            )
+            self._publish()
+            if self.on_result:
+                self.on_result(name, result)
+            return result
+
+    def _heartbeat(self) -> None:
+        with self._publish_lock:
+            self.lock.heartbeat()
+
+    def _publish(self) -> None:
+        if self.stop_event.is_set():
+            return  # the scheduler is shutting down; its job list is not ours to read now
+        rows = []
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("sync:") and job.next_run_time:
+                name = job.id.split(":", 1)[1]
+                rows.append(
+                    (
+                        name,
+                        clock.iso(job.next_run_time),
+                        self.config.connections[name].schedule or DEFAULT_SCHEDULE,
+                        clock.iso(),
+                    )
+                )
+        with self._publish_lock, self._side.db.atomic():
+            self._side.db.execute("DELETE FROM _hub_schedule")
+            self._side.db.conn.executemany(
+                "INSERT INTO _hub_schedule (connection, next_run, schedule, updated_at) VALUES (?,?,?,?)",
+                rows,
+            )
+
+    def start(self, *, run_now: bool | None = None) -> None:
+        if run_now is None:
+            run_now = self.config.scheduler.run_on_start
+        self.lock.acquire()
+        names = [n for n, c in self.config.connections.items() if c.enabled]
+        now = dt.datetime.now(dt.timezone.utc)
+        for i, name in enumerate(names):
+            conn = self.config.connections[name]
+            first = now + dt.timedelta(seconds=i) if run_now else None
+            self.scheduler.add_job(
+                self.run_connection,
+                trigger_for(conn.schedule),
+                args=[name],
+                id=f"sync:{name}",
+                name=f"sync {name}",
+                next_run_time=first,
+            )
+        self.scheduler.add_job(
+            self._heartbeat, IntervalTrigger(seconds=30), id="heartbeat", executor="heartbeat"
+        )
+        self.scheduler.start()
+        self._publish()
+        log.info("scheduler started with %d connection jobs", len(names))
+
+    def stop(self) -> None:
+        """Stop: the run in flight finishes its current page, commits, and returns."""
+        self.stop_event.set()
+        try:
+            # Not shutdown(wait=True): it holds the scheduler's locks while joining the worker,
+            # which may itself be asking the scheduler for its jobs.
+            self.scheduler.shutdown(wait=False)
+            with self._run_lock:  # the run in flight has committed its page and returned
+                pass
+        finally:
+            with self._publish_lock:
+                self.lock.release()
+
+    def wait(self) -> None:
+        """Block until SIGINT/SIGTERM, then stop cleanly."""
+
+        def handle(signum, frame):
+            log.warning("signal %s: finishing the current page and stopping", signum)
+            self.stop_event.set()
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not self.stop_event.wait(1.0):
+                pass
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+            self.stop()
+
+
+def run_once(
+    store: Store,
+    config: Config,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    dry_run: bool = False,
+    **kwargs: Any,
+) -> PipelineResult:
+    """``hub run --once``: the whole pipeline for every enabled connection, under the lock."""
+    with DatabaseLock(store):
+        return run_pipeline(store, config, transport=transport, dry_run=dry_run, **kwargs)

@@ -1,0 +1,319 @@
+"""The hub's SQLite database: opening it, raw tables, bookmarks and run records.
+
+``Store.write_page`` is the only way a stream writes: a page's rows and its bookmark commit in
+one ``db.atomic()``, so a crash loses at most the page in flight, which the next run reads
+again. Source documents are kept whole as JSON in a fixed-column table, so hostile or
+drifting field names (``rowid``, ``ID`` vs ``id``, spaces, SQL keywords) never become SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from hub import clock, migrations
+from hub.errors import ConfigError
+
+RAW_COLUMNS = {
+    "id": str,
+    "updated_at": str,
+    "deleted": int,
+    "synced_at": str,
+    "seq": int,
+    "data": str,
+}
+
+_NAME_RE = re.compile(r"[^a-z0-9_]+")
+
+
+def safe_name(value: str) -> str:
+    """Lower-case ``value`` and squash anything but ``[a-z0-9_]`` into ``_``."""
+    return _NAME_RE.sub("_", value.lower()).strip("_")
+
+
+def raw_table_name(connection: str, stream: str) -> str:
+    """Name of the raw table for one stream of one connection."""
+    return f"raw_{safe_name(connection)}_{safe_name(stream)}"
+
+
+@dataclass
+class RawRecord:
+    """One source document as stored: its key, change time, tombstone flag and JSON body."""
+
+    id: str
+    data: dict[str, Any]
+    updated_at: str | None = None
+    deleted: bool = False
+
+
+@dataclass
+class RunRecord:
+    """Counters for one run of one step; written to ``_hub_runs`` by ``Store.recorded_run``."""
+
+    kind: str
+    connection: str | None = None
+    stream: str | None = None
+    id: int = 0
+    status: str = "ok"
+    records: int = 0
+    requests: int = 0
+    retries: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Store:
+    """The database: a thin layer over ``sqlite_utils.Database`` with the hub's tables."""
+
+    def __init__(self, path: str | Path, *, migrate: bool = True):
+        self.path = str(path)
+        if self.path != ":memory:":
+            parent = Path(self.path).expanduser().resolve().parent
+            if not parent.exists():
+                raise ConfigError(
+                    f"database folder {parent} does not exist",
+                    hint="create it or set [hub] database in hub.toml",
+                )
+        try:
+            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            if self.path != ":memory:":
+                self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            if migrate:
+                migrations.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"cannot open database {self.path}: {exc}",
+                hint="point [hub] database at a hub database or a new file",
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"<Store {self.path}>"
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- raw tables -------------------------------------------------------------------
+
+    def raw_table(self, connection: str, stream: str) -> sqlite_utils.db.Table:
+        """The raw table for a stream, created with the fixed columns on first use."""
+        name = raw_table_name(connection, stream)
+        table = self.db[name]
+        if not table.exists():
+            table.create(RAW_COLUMNS, pk="id", if_not_exists=True)
+            table.create_index(["seq"], if_not_exists=True)
+        return table
+
+    def next_seq(self) -> int:
+        """Advance and return the global page sequence (call inside a transaction)."""
+        self.db.execute("UPDATE _hub_seq SET value = value + 1 WHERE name = 'raw'")
+        return self.db.execute("SELECT value FROM _hub_seq WHERE name = 'raw'").fetchone()[0]
+
+    def write_page(
+        self,
+        connection: str,
+        stream: str,
+        records: Iterable[RawRecord],
+        state: dict[str, Any] | None,
+    ) -> int:
+        """Upsert a page of records and save the stream's bookmark in one transaction.
+
+        Returns the number of rows that were new or changed. Rows whose JSON body and
+        tombstone are unchanged are not rewritten, so a re-read page does not make the
+        mappings do work again.
+        """
+        table = self.raw_table(connection, stream)
+        synced_at = clock.iso()
+        changed = 0
+        with self.db.atomic():
+            seq = None
+            rows = []
+            for record in records:
+                # Key order as the API sent it: an API renders a record the same way each
+                # time, and sorting keys costs a third of the encoding time.
+                body = json.dumps(record.data, separators=(",", ":"), default=str)
+                rows.append((str(record.id), record.updated_at, 1 if record.deleted else 0, body))
+            if rows:
+                existing = self._existing(table.name, [r[0] for r in rows])
+                fresh = [r for r in rows if existing.get(r[0]) != (r[2], r[3])]
+                if fresh:
+                    seq = self.next_seq()
+                    self.db.conn.executemany(
+                        f"INSERT INTO [{table.name}] (id, updated_at, deleted, synced_at, seq, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                        "updated_at=excluded.updated_at, deleted=excluded.deleted, "
+                        "synced_at=excluded.synced_at, seq=excluded.seq, data=excluded.data",
+                        [(i, u, d, synced_at, seq, b) for (i, u, d, b) in fresh],
+                    )
+                    changed = len(fresh)
+            if state is not None:
+                self.set_state(connection, stream, state)
+        return changed
+
+    def _existing(self, table: str, ids: list[str]) -> dict[str, tuple[int, str]]:
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for rid, deleted, data in self.db.execute(
+                f"SELECT id, deleted, data FROM [{table}] WHERE id IN ({marks})", chunk
+            ):
+                found[rid] = (deleted, data)
+        return found
+
+    def raw_rows(
+        self, table: str, *, since_seq: int = 0, include_deleted: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """Rows of a raw table changed after ``since_seq``, oldest change first, JSON decoded."""
+        if not self.db[table].exists():
+            return
+        where = "seq > ?" + ("" if include_deleted else " AND deleted = 0")
+        cursor = self.db.execute(
+            f"SELECT id, updated_at, deleted, synced_at, seq, data FROM [{table}] "
+            f"WHERE {where} ORDER BY seq, id",
+            [since_seq],
+        )
+        for rid, updated_at, deleted, synced_at, seq, data in cursor:
+            yield {
+                "id": rid,
+                "updated_at": updated_at,
+                "deleted": bool(deleted),
+                "synced_at": synced_at,
+                "seq": seq,
+                "data": json.loads(data),
+            }
+
+    def raw_tables(self, connection: str | None = None) -> list[str]:
+        """Names of the raw tables, optionally only one connection's."""
+        prefix = f"raw_{safe_name(connection)}_" if connection else "raw_"
+        return sorted(t for t in self.db.table_names() if t.startswith(prefix))
+
+    # -- bookmarks --------------------------------------------------------------------
+
+    def get_state(self, connection: str, stream: str) -> dict[str, Any] | None:
+        """The stream's bookmark, or None before its first committed page."""
+        row = self.db.execute(
+            "SELECT state FROM _hub_state WHERE connection = ? AND stream = ?",
+            [connection, stream],
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_state(self, connection: str, stream: str, state: dict[str, Any]) -> None:
+        """Save a bookmark (callers wrap it in the page's transaction)."""
+        self.db.execute(
+            "INSERT INTO _hub_state (connection, stream, state, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(connection, stream) DO UPDATE SET state=excluded.state, "
+            "updated_at=excluded.updated_at",
+            [connection, stream, json.dumps(state, sort_keys=True), clock.iso()],
+        )
+
+    def clear_state(self, connection: str, stream: str | None = None) -> None:
+        """Forget bookmarks so the next sync re-reads everything."""
+        with self.db.atomic():
+            if stream is None:
+                self.db.execute("DELETE FROM _hub_state WHERE connection = ?", [connection])
+            else:
+                self.db.execute(
+                    "DELETE FROM _hub_state WHERE connection = ? AND stream = ?",
+                    [connection, stream],
+                )
+
+    # -- runs -------------------------------------------------------------------------
+
+    def start_run(self, kind: str, connection: str | None = None, stream: str | None = None) -> int:
+        """Record a run as running and return its id."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO _hub_runs (kind, connection, stream, status, started_at, records, "
+                "requests, retries) VALUES (?, ?, ?, 'running', ?, 0, 0, 0)",
+                [kind, connection, stream, clock.iso()],
+            )
+            return cursor.lastrowid
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        records: int = 0,
+        requests: int = 0,
+        retries: int = 0,
+        error: str | None = None,
+        note: str | None = None,
+        duration_s: float | None = None,
+    ) -> None:
+        """Close a run record with its outcome and counters."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE _hub_runs SET status=?, finished_at=?, duration_s=?, records=?, requests=?, "
+                "retries=?, error=?, note=? WHERE id=?",
+                [
+                    status,
+                    clock.iso(),
+                    round(duration_s, 3) if duration_s is not None else None,
+                    records,
+                    requests,
+                    retries,
+                    error,
+                    note,
+                    run_id,
+                ],
+            )
+
+    @contextmanager
+    def recorded_run(
+        self, kind: str, connection: str | None = None, stream: str | None = None
+    ) -> Iterator[RunRecord]:
+        """Record a step in ``_hub_runs``: running now, then its outcome and counters.
+
+        The body fills the yielded ``RunRecord``; an exception closes the run as an error
+        (with the exception's one-line text) and propagates.
+        """
+        run = RunRecord(kind, connection, stream)
+        run.id = self.start_run(kind, connection, stream)
+        started = time.perf_counter()
+        try:
+            yield run
+        except BaseException as exc:
+            self.finish_run(
+                run.id,
+                status="error",
+                error=str(exc) or type(exc).__name__,
+                duration_s=time.perf_counter() - started,
+            )
+            raise
+        self.finish_run(
+            run.id,
+            status=run.status,
+            records=run.records,
+            requests=run.requests,
+            retries=run.retries,
+            error=run.error,
+            note="; ".join(run.notes) or None,
+            duration_s=time.perf_counter() - started,
+        )
+
+    def runs(self, *, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Most recent runs first."""
+        where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
+        return list(
+            self.db.query(
+                f"SELECT * FROM _hub_runs {where} ORDER BY id DESC LIMIT ?", [*params, limit]
+            )
+        )
+
+
+def open_store(path: str | Path) -> Store:
+    """Open (and migrate) the database at ``path``."""
+    return Store(path)

@@ -1,0 +1,159 @@
+"""BuiltWith mapping: domain technology profiles → entities, widget and competitor events.
+
+Reads the ``domains`` stream of the BuiltWith connector (one raw row per domain, see
+``connectors.builtwith.streams``). Each domain becomes a ``builtwith:domain:<domain>`` entity,
+linked to its account by domain (identity resolution does that). For every technology that
+is ours or a competitor's, the timeline gets:
+
+- ``widget_detected`` / ``competitor_detected`` at BuiltWith's ``FirstDetected``;
+- ``widget_removed`` / ``competitor_removed`` at its ``LastDetected`` once it has not been
+  seen for ``current_days`` (default 7) before the lookup. BuiltWith re-indexes a site every
+  few days to a month, so a technology last seen a day ago is still there; the window keeps
+  a slow crawl from reading as a removal. If it is seen again, the removal is retracted.
+
+"Current" is judged against the row's ``looked_up_at``, not the time of mapping, so
+re-mapping the same rows always gives the same timeline. Account facts: ``widget_present``
+(any of our technologies current) and ``competitors`` (current competitor names).
+
+Which technologies count: the connector flags each one (``ours`` / ``competitor``) from its
+settings at sync time. ``[timeline.builtwith]`` in hub.toml may override both lists
+(``our_technologies``, ``competitors``, matched on name or parent name, any case) and set
+``current_days``; the override applies on the next ``hub map --full`` for old rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import hub
+from hub import clock
+from hub.timeline import Mapping, MappingContext
+
+SOURCE = "builtwith"
+TYPES = ("widget_detected", "widget_removed", "competitor_detected", "competitor_removed")
+DEFAULT_CURRENT_DAYS = 7.0
+
+
+def _names(value: Any) -> set[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    return {str(v).strip().casefold() for v in value if str(v).strip()}
+
+
+def _matches(tech: dict[str, Any], names: set[str]) -> bool:
+    return any(
+        isinstance(tech.get(key), str) and tech[key].strip().casefold() in names
+        for key in ("name", "parent")
+    )
+
+
+def _day(ms: Any) -> str:
+    moment = clock.parse(ms)
+    return moment.strftime("%Y-%m-%d") if moment else "?"
+
+
+class BuiltWithMapping(Mapping):
+    """Our widget and competitors on each customer's site, from BuiltWith lookups."""
+
+    name = "builtwith"
+    connector = "builtwith"
+    streams = ["domains"]
+
+    def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
+        ours_override = _names(ctx.settings.get("our_technologies"))
+        rivals_override = _names(ctx.settings.get("competitors"))
+        window = dt.timedelta(days=float(ctx.settings.get("current_days", DEFAULT_CURRENT_DAYS)))
+        for row in rows:
+            data = row.get("data") or {}
+            domain = data.get("domain") or row["id"]
+            if row.get("deleted"):
+                ctx.entity(SOURCE, "domain", domain, name=domain, domains=[domain], deleted=True)
+                for kind in TYPES:
+                    ctx.retract_prefix(f"{SOURCE}:{kind}:{domain}/")
+                continue
+            entity = ctx.entity(SOURCE, "domain", domain, name=domain, domains=[domain])
+            looked_up = clock.parse(data.get("looked_up_at")) or ctx.now
+            widget_present = False
+            competitors: set[str] = set()
+            for tech in data.get("technologies") or []:
+                ours = (
+                    _matches(tech, ours_override)
+                    if ours_override is not None
+                    else bool(tech.get("ours"))
+                )
+                rival = (
+                    _matches(tech, rivals_override)
+                    if rivals_override is not None
+                    else bool(tech.get("competitor"))
+                )
+                if not (ours or rival):
+                    continue
+                kind = "widget" if ours else "competitor"
+                current = self._current(tech, looked_up, window)
+                if current:
+                    if ours:
+                        widget_present = True
+                    else:
+                        competitors.add(str(tech.get("name")))
+                self._events(ctx, entity, domain, tech, kind, current)
+            ctx.facts(entity, widget_present=widget_present, competitors=sorted(competitors))
+
+    @staticmethod
+    def _current(tech: dict[str, Any], looked_up: dt.datetime, window: dt.timedelta) -> bool:
+        last = clock.parse(tech.get("last_detected"))
+        return last is not None and looked_up - last <= window
+
+    @staticmethod
+    def _events(
+        ctx: MappingContext,
+        entity: str,
+        domain: str,
+        tech: dict[str, Any],
+        kind: str,
+        current: bool,
+    ) -> None:
+        name = str(tech.get("name"))
+        sub = tech.get("subdomain") or ""
+        host = f"{sub}.{domain}" if sub else domain
+        source_id = f"{domain}/{sub}/{name}"
+        attrs = {"technology": name, "domain": host, "subdomain": sub}
+        link = f"https://builtwith.com/{host}"
+        label = "Our widget" if kind == "widget" else "Competitor"
+        if tech.get("first_detected"):
+            ctx.event(
+                entity,
+                f"{kind}_detected",
+                tech["first_detected"],
+                source=SOURCE,
+                source_id=source_id,
+                summary=f"{label} {name} detected on {host}",
+                attrs={**attrs, "first_detected": _day(tech["first_detected"])},
+                link=link,
+            )
+        removed_id = f"{SOURCE}:{kind}_removed:{source_id}"
+        if current or not tech.get("last_detected"):
+            ctx.retract(removed_id)  # seen again (or never dated): no removal stands
+            return
+        last = _day(tech["last_detected"])
+        ctx.event(
+            entity,
+            f"{kind}_removed",
+            tech["last_detected"],
+            source=SOURCE,
+            source_id=source_id,
+            summary=f"{label} {name} no longer detected on {host} (last seen {last})",
+            attrs={**attrs, "last_detected": last},
+            link=link,
+        )
+
+
+@hub.hookimpl
+def register_mappings(register):
+    register(BuiltWithMapping)
+
+
+__all__ = ["BuiltWithMapping"]
