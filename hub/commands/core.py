@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import click
+from rich import box
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -268,51 +269,58 @@ def status(env: Env, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(report, default=str))
     else:
-        table = Table(title=f"Connections ({env.database()})")
-        for col in (
-            "connection",
-            "stream",
-            "last status",
-            "last success",
-            "last error",
-            "records",
-            "requests",
-            "seconds",
-            "next run",
+
+        def when(ts: str | None) -> str:
+            return ts[5:16].replace("T", " ") if ts else ""
+
+        table = Table(title=f"Connections ({env.database()})", box=box.SIMPLE_HEAD, pad_edge=False)
+        errors = any(row["last_error"] for row in report["streams"])
+        scheduled = any(row.get("next_run") for row in report["streams"])
+        for col, opts in (
+            ("connection", {"no_wrap": True, "overflow": "ellipsis", "max_width": 12}),
+            ("stream", {"no_wrap": True, "overflow": "ellipsis", "max_width": 14}),
+            ("status", {"no_wrap": True, "min_width": 6}),
+            ("last ok", {"no_wrap": True, "min_width": 11}),
+            ("records", {"justify": "right", "no_wrap": True, "min_width": 7}),
+            ("reqs", {"justify": "right", "no_wrap": True, "min_width": 4}),
+            ("secs", {"justify": "right", "no_wrap": True, "min_width": 4}),
+            *([("next run", {"no_wrap": True, "min_width": 11})] if scheduled else []),
+            *([("last error", {"overflow": "fold"})] if errors else []),
         ):
-            table.add_column(col)
+            table.add_column(col, **opts)
         for row in report["streams"]:
-            colour = (
-                "green"
-                if row["status"] == "ok"
-                else "red"
-                if row["status"] == "error"
-                else "yellow"
-            )
+            colour = {"ok": "green", "error": "red"}.get(row["status"], "yellow")
             table.add_row(
                 row["connection"],
                 row["stream"] or "",
                 f"[{colour}]{row['status']}[/]",
-                row["last_success"] or "never",
-                (row["last_error"] or "")[:80],
+                when(row["last_success"]) or "never",
                 f"{row['records'] or 0:,}",
                 str(row["requests"] or 0),
-                f"{row['duration_s'] or 0:.2f}",
-                row.get("next_run") or "",
+                f"{row['duration_s'] or 0:.1f}",
+                *([when(row.get("next_run"))] if scheduled else []),
+                *([(row["last_error"] or "")[:120]] if errors else []),
             )
         console.print(table)
         if report["steps"]:
-            steps = Table(title="Pipeline steps")
-            for col in ("step", "last status", "finished", "records", "seconds", "note / error"):
-                steps.add_column(col)
+            steps = Table(title="Pipeline steps", box=box.SIMPLE_HEAD, pad_edge=False)
+            for col, opts in (
+                ("step", {"no_wrap": True}),
+                ("status", {"no_wrap": True}),
+                ("finished", {"no_wrap": True}),
+                ("records", {"justify": "right"}),
+                ("secs", {"justify": "right"}),
+                ("note / error", {"overflow": "fold"}),
+            ):
+                steps.add_column(col, **opts)
             for row in report["steps"]:
                 steps.add_row(
                     row["kind"],
                     row["status"],
-                    row["finished_at"] or "",
+                    when(row["finished_at"]),
                     str(row["records"] or 0),
-                    f"{row['duration_s'] or 0:.2f}",
-                    (row["error"] or row["note"] or "")[:80],
+                    f"{row['duration_s'] or 0:.1f}",
+                    (row["error"] or row["note"] or "")[:160],
                 )
             console.print(steps)
         if not report["streams"] and not report["steps"]:
