@@ -10,7 +10,6 @@ import pytest
 
 from connectors.stripe import StripeConnector
 from hub import clock
-from hub.identity import resolve
 from hub.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
 from hub.sandbox.stripe import StripeAPI
@@ -20,6 +19,7 @@ from hub.sync import sync_connection
 from hub.timeline import MappingContext
 from mappings.stripe import StripeMapping, mrr_and_seats
 from mappings.stripe import register_mappings as register_hook
+from tests.helpers import seed_hubspot_roots
 
 STREAMS = StripeMapping.streams
 DAY = 86400
@@ -153,23 +153,8 @@ def test_customers_link_explicitly_by_domain_or_not_at_all(env):
     sync(sandbox, store)
     map_new(store)
     # Stand-in HubSpot roots (the HubSpot mapping's job), then identity resolution.
-    ctx = MappingContext(store=store, connection="hubspot", mapping=StripeMapping())
     world = sandbox.world
-    for c in world.companies:
-        if "archived" in c.traps:
-            continue
-        merged = world.companies[c.merged_into].hubspot_id if c.merged_into is not None else None
-        ctx.entity(
-            "hubspot",
-            "company",
-            c.hubspot_id,
-            name=c.name,
-            domains=[c.domain],
-            is_root=True,
-            merged_into=merged,
-        )
-    ctx.flush()
-    resolve(store)
+    seed_hubspot_roots(store, world, StripeMapping())
     links = {
         r["entity"]: r
         for r in store.db.query("SELECT * FROM account_links WHERE source = 'stripe'")

@@ -8,7 +8,6 @@ from collections import Counter
 import pytest
 
 from connectors.zendesk import ZendeskConnector
-from hub.identity import resolve
 from hub.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
 from hub.sandbox.world import CREDENTIALS, advance
@@ -18,6 +17,7 @@ from hub.sync import sync_connection
 from hub.timeline import MappingContext
 from mappings.zendesk import ZendeskMapping
 from mappings.zendesk import register_mappings as register_hook
+from tests.helpers import seed_hubspot_roots
 
 CREDS = CREDENTIALS["zendesk"]
 STREAMS = ZendeskMapping.streams
@@ -109,23 +109,8 @@ def test_organizations_link_by_external_id_domain_or_not_at_all(env):
     sync(sandbox, store)
     map_new(store)
     # Stand-in HubSpot roots (the HubSpot mapping's job), then identity resolution.
-    ctx = MappingContext(store=store, connection="hubspot", mapping=ZendeskMapping())
     world = sandbox.world
-    for c in world.companies:
-        if "archived" in c.traps:
-            continue
-        merged = world.companies[c.merged_into].hubspot_id if c.merged_into is not None else None
-        ctx.entity(
-            "hubspot",
-            "company",
-            c.hubspot_id,
-            name=c.name,
-            domains=[c.domain],
-            is_root=True,
-            merged_into=merged,
-        )
-    ctx.flush()
-    resolve(store)
+    seed_hubspot_roots(store, world, ZendeskMapping())
     links = {
         r["entity"]: r
         for r in store.db.query("SELECT * FROM account_links WHERE source = 'zendesk'")

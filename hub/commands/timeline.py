@@ -82,21 +82,18 @@ def accounts(
                 f"SELECT i.entity, i.issue, i.detail, e.name, e.domains FROM identity_issues i LEFT JOIN entities e ON e.key = i.entity ORDER BY i.issue, i.entity{lim}"
             )
         )
-        if as_json:
-            console.print_json(json.dumps(rows))
-            return
-        table = Table(title="Records not linked to an account")
-        for col in ("record", "issue", "name", "domains", "why"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(
-                r["entity"],
-                r["issue"],
-                r["name"] or "",
-                ", ".join(json.loads(r["domains"] or "[]")),
-                r["detail"],
-            )
-        console.print(table)
+        _print_rows(
+            rows,
+            as_json,
+            "Records not linked to an account",
+            [
+                ("record", lambda r: r["entity"]),
+                ("issue", lambda r: r["issue"]),
+                ("name", lambda r: r["name"] or ""),
+                ("domains", lambda r: ", ".join(json.loads(r["domains"] or "[]"))),
+                ("why", lambda r: r["detail"]),
+            ],
+        )
         return
     if links:
         rows = list(
@@ -104,17 +101,18 @@ def accounts(
                 f"SELECT l.account_id, a.name AS account, l.entity, l.method, l.detail FROM account_links l LEFT JOIN accounts a ON a.id = l.account_id ORDER BY l.account_id, l.method{lim}"
             )
         )
-        if as_json:
-            console.print_json(json.dumps(rows))
-            return
-        table = Table(title="Identity links")
-        for col in ("account", "name", "record", "method", "detail"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(
-                r["account_id"], r["account"] or "", r["entity"], r["method"], r["detail"] or ""
-            )
-        console.print(table)
+        _print_rows(
+            rows,
+            as_json,
+            "Identity links",
+            [
+                ("account", lambda r: r["account_id"]),
+                ("name", lambda r: r["account"] or ""),
+                ("record", lambda r: r["entity"]),
+                ("method", lambda r: r["method"]),
+                ("detail", lambda r: r["detail"] or ""),
+            ],
+        )
         return
     where, params = [], []
     if owner:
@@ -164,6 +162,19 @@ def accounts(
                 _SOURCE_LETTER.get(s, "?") for s in sorted(r["sources"], key=_SOURCE_ORDER.index)
             ),
         )
+    console.print(table)
+
+
+def _print_rows(rows: list[dict], as_json: bool, title: str, columns: list) -> None:
+    """Rows as JSON, or as a table of (header, value-of-row) columns."""
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title=title)
+    for header, _ in columns:
+        table.add_column(header)
+    for r in rows:
+        table.add_row(*(value(r) for _, value in columns))
     console.print(table)
 
 
