@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.connector import Connector
-from hub.ratelimit import RateLimit, reset_shared_limiters
+from hub.http.ratelimit import RateLimit, reset_shared_limiters
 from hub.registry import get_registry
 
 CONNECTORS = ("stripe", "hubspot", "zendesk", "builtwith")

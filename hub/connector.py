@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from hub.errors import ConfigError, HubError
 from hub.http import HttpClient, RetryPolicy, default_classify, make_client
-from hub.pagination import Paginator, dig
-from hub.ratelimit import RateLimit
+from hub.http.pagination import Paginator, dig
+from hub.http.ratelimit import RateLimit
 from hub.store import RawRecord, Store
 
 

@@ -1,7 +1,7 @@
 """The built-in playbooks: the follow-ups a CSM should get from the hub's signals.
 
 Each class is one rule over health scores (``health_scores``, ``health_history``), account
-facts and timeline events (names from ``hub.events``). Every one is configured in hub.toml
+facts and timeline events (names from ``hub.vocabulary``). Every one is configured in hub.toml
 ``[playbooks.<name>]`` (``enabled``, ``due_in_days``, ``priority``, ``snooze_days``,
 ``subject``, ``body`` and the thresholds listed in its ``options``) and can be switched off.
 

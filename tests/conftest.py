@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hub import clock
-from hub.ratelimit import reset_shared_limiters
+from hub.http.ratelimit import reset_shared_limiters
 from hub.store import Store
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.identity import resolve
+from hub.timeline.identity import resolve
 from hub.store import Store
 from hub.timeline import Mapping, MappingContext
 

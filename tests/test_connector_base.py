@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from hub.errors import FatalAPIError
-from hub.pagination import CursorPaginator, LastIdPaginator, NextLinkPaginator, OffsetPaginator
+from hub.http.pagination import CursorPaginator, LastIdPaginator, NextLinkPaginator, OffsetPaginator
 from hub.sync import sync_connection
 from tests.plugins.example import TOKEN, ExampleAPI, ExampleConnector
 

@@ -13,7 +13,7 @@ from connectors.builtwith import BuiltWithConnector, known_domains
 from connectors.builtwith import register_connectors as register_hook
 from hub import clock
 from hub.errors import ConfigError
-from hub.ratelimit import reset_shared_limiters
+from hub.http.ratelimit import reset_shared_limiters
 from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY, Sandbox
 from hub.sandbox.builtwith import BuiltWithAPI
 from hub.sandbox.world import CREDENTIALS, World, advance

@@ -10,7 +10,7 @@ import pytest
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot import register_connectors as register_hook
 from hub.errors import ConfigError, FatalAPIError, RetriableAPIError
-from hub.ratelimit import reset_shared_limiters
+from hub.http.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
 from hub.sandbox.hubspot import HubSpotAPI, iso_ms, parse_ms, to_ms
 from hub.sandbox.world import CREDENTIALS, World, advance

@@ -13,7 +13,7 @@ from connectors.stripe import StripeConnector
 from connectors.stripe import register_connectors as register_hook
 from hub import clock
 from hub.errors import ConfigError, CursorExpiredError, FatalAPIError, RetriableAPIError
-from hub.ratelimit import reset_shared_limiters
+from hub.http.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
 from hub.sandbox.stripe import StripeAPI
 from hub.sandbox.world import CREDENTIALS, advance

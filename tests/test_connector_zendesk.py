@@ -11,7 +11,7 @@ from connectors.zendesk import ZendeskConnector
 from connectors.zendesk import register_connectors as register_hook
 from hub import clock
 from hub.errors import ConfigError
-from hub.ratelimit import reset_shared_limiters
+from hub.http.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
 from hub.sandbox.world import CREDENTIALS, World, advance
 from hub.sandbox.zendesk import ZendeskAPI

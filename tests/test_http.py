@@ -9,10 +9,10 @@ import time
 import httpx
 import pytest
 
-from hub.auth import QueryKeyAuth
+from hub.http.auth import QueryKeyAuth
 from hub.errors import FatalAPIError, RetriableAPIError
 from hub.http import RetryPolicy, make_client, parse_retry_after, scrub_url
-from hub.ratelimit import Limiter, RateLimit
+from hub.http.ratelimit import Limiter, RateLimit
 
 
 def client_for(handler, **kwargs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from hub.identity import normalize_domain, resolve
+from hub.timeline.identity import normalize_domain, resolve
 from hub.timeline import build_accounts
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.stripe import StripeConnector
 from hub import clock
-from hub.ratelimit import reset_shared_limiters
+from hub.http.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
 from hub.sandbox.stripe import StripeAPI
 from hub.sandbox.world import CREDENTIALS, PLANS, advance

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from connectors.zendesk import ZendeskConnector
-from hub.ratelimit import reset_shared_limiters
+from hub.http.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
 from hub.sandbox.world import CREDENTIALS, advance
 from hub.sandbox.zendesk import ZendeskAPI

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from hub.ratelimit import reset_shared_limiters
+from hub.http.ratelimit import reset_shared_limiters
 from hub.sandbox.base import Sandbox
 from hub.sandbox.builtwith import BuiltWithAPI
 from hub.sandbox.stripe import StripeAPI

@@ -12,7 +12,7 @@ import pytest
 
 from hub import clock
 from hub.config import parse_config
-from hub.events import EVENT_TYPES
+from hub.vocabulary import EVENT_TYPES
 from hub.sandbox.world import CREDENTIALS, advance, build_sandbox
 from hub.store import Store
 from hub.sync import sync_all

@@ -44,11 +44,11 @@ from pydantic import Field, SecretStr, field_validator
 
 import hub
 from connectors.builtwith.streams import DomainsStream, errors_of, known_domains
-from hub.auth import QueryKeyAuth
+from hub.http.auth import QueryKeyAuth
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import FatalAPIError, HubError, RetriableAPIError
 from hub.http import HttpClient, default_classify, error_text
-from hub.ratelimit import RateLimit
+from hub.http.ratelimit import RateLimit
 
 MAX_BATCH = 16
 KEY_HINT = "set api_key to the GUID on your BuiltWith API page (as env:VAR or file:PATH), then run 'hub check'"

@@ -62,11 +62,11 @@ from connectors.hubspot.streams import (
     OwnersStream,
     TasksStream,
 )
-from hub.auth import BearerAuth
+from hub.http.auth import BearerAuth
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import FatalAPIError, HubError, RetriableAPIError
 from hub.http import HttpClient, default_classify, error_text, parse_retry_after, scrub_url
-from hub.ratelimit import RateLimit
+from hub.http.ratelimit import RateLimit
 
 AUTH_HINT = (
     "create a private app token (scopes in the README) and set access_token as env:VAR or file:PATH"

@@ -49,7 +49,7 @@ import httpx
 from hub import clock
 from hub.connector import Page, Stream, SyncContext
 from hub.errors import FatalAPIError
-from hub.pagination import CursorPaginator, dig
+from hub.http.pagination import CursorPaginator, dig
 from hub.store import RawRecord
 
 LIST_LIMIT = 100  # the list endpoints' maximum page

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from hub import clock
 from hub.connector import Page, Stream, SyncContext
 from hub.errors import CursorExpiredError, FatalAPIError
-from hub.pagination import LastIdPaginator
+from hub.http.pagination import LastIdPaginator
 from hub.store import RawRecord
 
 EVENT_RETENTION_DAYS = 30

@@ -13,10 +13,10 @@ import httpx
 from pydantic import SecretStr
 
 import hub
-from hub.auth import BearerAuth
+from hub.http.auth import BearerAuth
 from hub.connector import Connector, ConnectorSettings, Stream
-from hub.pagination import CursorPaginator
-from hub.ratelimit import RateLimit
+from hub.http.pagination import CursorPaginator
+from hub.http.ratelimit import RateLimit
 
 TOKEN = "example-token-123"
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from hub import __version__, logs
-from hub.cliutil import Env, console, err_console, pass_env  # noqa: F401 - re-exported for commands
+from hub.cli.util import Env, console, err_console, pass_env  # noqa: F401 - re-exported for commands
 from hub.errors import HubError
 
 
@@ -78,7 +78,7 @@ def cli(
 
 
 def _load_commands() -> None:
-    from hub.commands import register_all
+    from hub.cli.commands import register_all
 
     register_all(cli)
     try:

@@ -26,7 +26,7 @@ A mapping is a ``Mapping`` subclass registered with ``register_mappings``::
 
 ``ctx.entity()`` declares a record that can belong to an account (only HubSpot companies are
 ``is_root``); ``ctx.event()`` adds a timeline event attached to an entity; identity
-resolution (``hub.identity``) decides the account afterwards, so a mapping never needs to
+resolution (``hub.timeline.identity``) decides the account afterwards, so a mapping never needs to
 know account ids. Event ids are deterministic (``source:type:source_id[:version]``), so
 re-mapping is idempotent. ``ctx.facts(entity_key, **facts)`` merges facts (MRR, plan,
 owner, renewal date…) that become account facts. ``ctx.raw(stream, id)`` reads another raw
@@ -51,7 +51,7 @@ from typing import Any, ClassVar
 
 from hub import clock
 from hub.errors import HubError, MappingError
-from hub.identity import normalize_domain, resolve
+from hub.timeline.identity import normalize_domain, resolve
 from hub.store import Store, raw_table_name
 
 log = logging.getLogger("hub.timeline")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hub.cliutil import Env, console, err_console, pass_env
+from hub.cli.util import Env, console, err_console, pass_env
 
 
 def register(cli: click.Group) -> None:

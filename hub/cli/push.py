@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from hub.cliutil import Env, console, err_console, pass_env
+from hub.cli.util import Env, console, err_console, pass_env
 
 TASK_FILTERS = {
     "open": ("open", "pushing", "pushed"),

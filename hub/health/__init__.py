@@ -2031,7 +2031,7 @@ def backfill_health(
 
 
 def _resolve_account(store: Store, account: str) -> str:
-    from hub.identity import account_for
+    from hub.timeline.identity import account_for
 
     row = store.db.execute("SELECT id FROM accounts WHERE id = ?", [str(account)]).fetchone()
     if row:

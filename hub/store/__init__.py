@@ -20,7 +20,8 @@ from typing import Any
 
 import sqlite_utils
 
-from hub import clock, migrations
+from hub import clock
+from hub.store import migrations
 from hub.errors import ConfigError
 
 RAW_COLUMNS = {

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import pytest
 
 from hub.connector import Connector
-from hub.ratelimit import reset_shared_limiters
+from hub.http.ratelimit import reset_shared_limiters
 from hub.store import Store
 from hub.sync import StreamResult, sync_connection
 

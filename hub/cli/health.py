@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from hub.cliutil import Env, console, err_console, pass_env
+from hub.cli.util import Env, console, err_console, pass_env
 from hub.errors import ConfigError
 
 BAND_ORDER = {"red": 0, "yellow": 1, "green": 2}

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from hub.cliutil import console
+from hub.cli.util import console
 
 
 def register(cli: click.Group) -> None:

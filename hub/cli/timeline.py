@@ -8,7 +8,7 @@ import click
 from rich import box
 from rich.table import Table
 
-from hub.cliutil import Env, console, pass_env
+from hub.cli.util import Env, console, pass_env
 from hub.errors import ConfigError
 
 
@@ -194,7 +194,7 @@ def timeline(
     env: Env, account: str, since: str | None, types: tuple[str, ...], limit: int, as_json: bool
 ) -> None:
     """Show one account's timeline, newest first (ACCOUNT: id, domain or name)."""
-    from hub.identity import account_for
+    from hub.timeline.identity import account_for
 
     store = env.store()
     acc = account_for(store, account)

@@ -83,7 +83,7 @@ from hub.sandbox.base import (
     rng_for,
     route,
 )
-from hub.sandbox.hubspot_schema import (
+from hub.sandbox.hubspot.schema import (
     ALIASES,
     ALWAYS_PROPS,
     ASSOC_TYPES,

@@ -2,7 +2,7 @@
 
 ``make_client()`` builds an ``HttpClient`` around ``httpx.Client`` with an injectable
 transport (tests and the sandbox pass ``httpx.MockTransport``), timeouts, a User-Agent, the
-connector's auth, proactive rate limiting (``hub.ratelimit``) and tenacity retries on
+connector's auth, proactive rate limiting (``hub.http.ratelimit``) and tenacity retries on
 retriable errors only (429, 5xx, timeouts, connection resets), honouring ``Retry-After``
 (seconds or HTTP date) with capped exponential backoff and jitter.
 
@@ -28,7 +28,7 @@ import tenacity
 
 from hub import __version__
 from hub.errors import APIError, FatalAPIError, HubError, RetriableAPIError
-from hub.ratelimit import Limiter, RateLimit, shared_limiter
+from hub.http.ratelimit import Limiter, RateLimit, shared_limiter
 
 log = logging.getLogger("hub.http")
 

@@ -12,7 +12,7 @@ from rich import box
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hub.cliutil import Env, console, err_console, pass_env
+from hub.cli.util import Env, console, err_console, pass_env
 from hub.errors import ConfigError, HubError
 
 STARTER_CONFIG = """# hub.toml: written by 'hub init'. Every option is explained in config.example.toml.
