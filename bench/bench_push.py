@@ -45,8 +45,8 @@ def _kind(method: str, path: str) -> str:
 
 
 def _push(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
-    from hub.push import run_push
     from hub.http.ratelimit import reset_shared_limiters
+    from hub.push import run_push
 
     reset_shared_limiters()
     hubspot = sandbox.apis["hubspot"]

@@ -45,11 +45,11 @@ import httpx
 
 import hub
 from hub import clock
-from hub.http.auth import BearerAuth
 from hub.errors import APIError, ConfigError, FatalAPIError, HubError, PushError, RetriableAPIError
 from hub.http import HttpClient, make_client
-from hub.push import PropertyChange, Pusher, TaskAction, ms_iso
+from hub.http.auth import BearerAuth
 from hub.http.ratelimit import RateLimit
+from hub.push import PropertyChange, Pusher, TaskAction, ms_iso
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 OBJECT_TYPE = "companies"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.timeline.identity import resolve
 from hub.store import Store
 from hub.timeline import Mapping, MappingContext
+from hub.timeline.identity import resolve
 
 
 def seed_hubspot_roots(store: Store, world: Any, mapping: Mapping) -> None:

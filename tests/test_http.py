@@ -9,9 +9,9 @@ import time
 import httpx
 import pytest
 
-from hub.http.auth import QueryKeyAuth
 from hub.errors import FatalAPIError, RetriableAPIError
 from hub.http import RetryPolicy, make_client, parse_retry_after, scrub_url
+from hub.http.auth import QueryKeyAuth
 from hub.http.ratelimit import Limiter, RateLimit
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from hub.timeline.identity import normalize_domain, resolve
 from hub.timeline import build_accounts
+from hub.timeline.identity import normalize_domain, resolve
 
 
 def test_normalize_domain():

@@ -12,11 +12,11 @@ import pytest
 
 from hub import clock
 from hub.config import parse_config
-from hub.vocabulary import EVENT_TYPES
 from hub.sandbox.world import CREDENTIALS, advance, build_sandbox
 from hub.store import Store
 from hub.sync import sync_all
 from hub.timeline import run_mappings
+from hub.vocabulary import EVENT_TYPES
 
 
 def sandbox_config():

@@ -44,10 +44,10 @@ from pydantic import Field, SecretStr, field_validator
 
 import hub
 from connectors.builtwith.streams import DomainsStream, errors_of, known_domains
-from hub.http.auth import QueryKeyAuth
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import FatalAPIError, HubError, RetriableAPIError
 from hub.http import HttpClient, default_classify, error_text
+from hub.http.auth import QueryKeyAuth
 from hub.http.ratelimit import RateLimit
 
 MAX_BATCH = 16

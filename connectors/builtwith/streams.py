@@ -18,8 +18,8 @@ from typing import Any
 from hub import clock
 from hub.connector import Page, Stream, SyncContext
 from hub.errors import FatalAPIError
-from hub.timeline.identity import FREEMAIL, normalize_domain
 from hub.store import RawRecord, Store, raw_table_name
+from hub.timeline.identity import FREEMAIL, normalize_domain
 
 _OUT_OF_CREDITS = -3
 

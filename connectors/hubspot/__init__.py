@@ -62,10 +62,10 @@ from connectors.hubspot.streams import (
     OwnersStream,
     TasksStream,
 )
-from hub.http.auth import BearerAuth
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import FatalAPIError, HubError, RetriableAPIError
 from hub.http import HttpClient, default_classify, error_text, parse_retry_after, scrub_url
+from hub.http.auth import BearerAuth
 from hub.http.ratelimit import RateLimit
 
 AUTH_HINT = (

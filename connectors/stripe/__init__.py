@@ -62,10 +62,10 @@ from connectors.stripe.streams import (
     PaymentMethodsStream,
     SubscriptionsStream,
 )
-from hub.http.auth import BearerAuth
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import CursorExpiredError, FatalAPIError, HubError, RetriableAPIError
 from hub.http import HttpClient, default_classify, error_text, scrub_url
+from hub.http.auth import BearerAuth
 from hub.http.ratelimit import RateLimit
 
 DEFAULT_API_VERSION = "2026-10-28.endive"

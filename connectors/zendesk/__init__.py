@@ -54,10 +54,10 @@ from connectors.zendesk.streams import (
     TicketsStream,
     UsersStream,
 )
-from hub.http.auth import BasicAuth, BearerAuth
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import ConfigError, CursorExpiredError, FatalAPIError, HubError
 from hub.http import HttpClient, default_classify, error_text, scrub_url
+from hub.http.auth import BasicAuth, BearerAuth
 from hub.http.ratelimit import RateLimit
 
 AUTH_HINT = "set email + api_token, or oauth_token (as env:VAR or file:PATH), then run 'hub check'"

@@ -21,8 +21,8 @@ from typing import Any
 import sqlite_utils
 
 from hub import clock
-from hub.store import migrations
 from hub.errors import ConfigError
+from hub.store import migrations
 
 RAW_COLUMNS = {
     "id": str,

@@ -51,8 +51,8 @@ from typing import Any, ClassVar
 
 from hub import clock
 from hub.errors import HubError, MappingError
-from hub.timeline.identity import normalize_domain, resolve
 from hub.store import Store, raw_table_name
+from hub.timeline.identity import normalize_domain, resolve
 
 log = logging.getLogger("hub.timeline")
 

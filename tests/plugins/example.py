@@ -13,8 +13,8 @@ import httpx
 from pydantic import SecretStr
 
 import hub
-from hub.http.auth import BearerAuth
 from hub.connector import Connector, ConnectorSettings, Stream
+from hub.http.auth import BearerAuth
 from hub.http.pagination import CursorPaginator
 from hub.http.ratelimit import RateLimit
 
