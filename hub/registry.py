@@ -12,6 +12,7 @@ from typing import Any
 
 from hub.errors import ConfigError, StartupError
 from hub.plugins import load_plugins
+from hub.vocabulary import Vocabulary, build_vocabulary
 
 KINDS = {
     "connectors": "register_connectors",
@@ -31,6 +32,7 @@ class Registry:
     health_models: dict[str, Any] = field(default_factory=dict)
     playbooks: dict[str, Any] = field(default_factory=dict)
     pushers: dict[str, Any] = field(default_factory=dict)
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)
 
     def register_function(self, kind: str) -> Callable[[Any], Any]:
         table: dict[str, Any] = getattr(self, kind)
@@ -87,6 +89,9 @@ def get_registry() -> Registry:
         registry = Registry()
         for kind, hook in KINDS.items():
             getattr(pm.hook, hook)(register=registry.register_function(kind))
+        registry.vocabulary = build_vocabulary(
+            sorted(registry.mappings.values(), key=lambda m: getattr(m, "order", 100))
+        )
         _registry = registry
     return _registry
 

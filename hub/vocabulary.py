@@ -1,64 +1,151 @@
-"""The timeline's vocabulary: every event type and account fact the built-in mappings emit.
+"""The timeline's vocabulary: event types, sources and account facts, contributed by plugins.
 
-Health measures and playbooks key on these names; a third-party mapping may add its own
-types (prefix them with its source) and reuse these where the meaning is the same.
+Core (health, playbooks, timeline, CLI, web) never lists vendors or event types of its own;
+it asks this module. Each mapping declares what it emits as class attributes, and the
+registry adds them here when the mapping registers::
+
+    class IntercomMapping(hub.Mapping):
+        name = connector = "intercom"
+        source = hub.Source("intercom", label="Intercom", letter="I", fact_rank=50)
+        event_types = [
+            hub.EventType("conversation_opened", "A conversation started",
+                          polarity="neutral", noun=("conversation", "conversations")),
+        ]
+        facts = {"open_conversations": "Conversations open now"}
+
+``polarity`` says whether an event is bad news for the account ("negative"), good news
+("positive") or neither; playbooks that list "what went wrong lately" read the negative ones.
+``noun`` is the phrase drivers use ("3 failed payments in the last 30 days"). A source's
+``fact_rank`` decides which source wins when several entities of one account carry the same
+fact (lower wins; the CRM that owns the account record ranks first).
+
 Money is in the account currency's major unit (dollars), times are ISO 8601 UTC.
 """
 
 from __future__ import annotations
 
-EVENT_TYPES: dict[str, str] = {
-    # Zendesk
-    "ticket_opened": "A support ticket was opened (attrs: ticket_id, priority, subject)",
-    "ticket_solved": "A ticket was solved (attrs: ticket_id, priority, resolution_hours)",
-    "ticket_reopened": "A solved ticket was reopened (attrs: ticket_id, reopens)",
-    "ticket_urgent": "A ticket is urgent or escalated (attrs: ticket_id, priority, escalated)",
-    "csat_good": "A customer rated support good (attrs: ticket_id, comment)",
-    "csat_bad": "A customer rated support bad (attrs: ticket_id, comment)",
-    # Stripe
-    "subscription_started": "A subscription started (attrs: subscription_id, plan, mrr, seats)",
-    "subscription_upgraded": "Seats or price went up (attrs: mrr_before, mrr_after, seats_before, seats_after)",
-    "subscription_downgraded": "Seats or price went down (attrs: mrr_before, mrr_after, seats_before, seats_after)",
-    "subscription_cancelled": "A subscription was cancelled (attrs: reason, feedback, comment)",
-    "invoice_paid": "An invoice was paid on time (attrs: invoice_id, amount)",
-    "invoice_paid_late": "An invoice was paid after its due date (attrs: invoice_id, amount, days_late)",
-    "payment_failed": "A payment attempt failed (attrs: invoice_id, amount, attempt_count, failure_code)",
-    "invoice_past_due": "An invoice is open past its due date (attrs: invoice_id, amount, days_overdue)",
-    "card_expiring": "The default card expires soon (attrs: exp_month, exp_year, days_left)",
-    "billing_details_missing": "A paying customer has no payment method on file",
-    "mrr_changed": "Monthly recurring revenue changed (attrs: mrr_before, mrr_after, delta)",
-    # HubSpot
-    "lifecycle_changed": "The company's lifecycle stage changed (attrs: from, to)",
-    "contact_unsubscribed": "A contact unsubscribed from marketing email (attrs: contact_id)",
-    "deal_won": "A deal was won (attrs: deal_id, amount, dealname)",
-    "deal_lost": "A deal was lost (attrs: deal_id, amount, dealname)",
-    "renewal_due": "A renewal is coming up (attrs: deal_id, renewal_date, days_left, amount)",
-    "owner_changed": "The company owner (CSM) changed (attrs: from, to)",
-    "nps_changed": "The NPS/survey property changed (attrs: score, previous)",
-    # BuiltWith
-    "widget_detected": "Our widget was detected on the customer's site (attrs: technology, domain)",
-    "widget_removed": "Our widget disappeared from the customer's site (attrs: technology, domain)",
-    "competitor_detected": "A competitor's technology appeared (attrs: technology, domain)",
-    "competitor_removed": "A competitor's technology disappeared (attrs: technology, domain)",
-}
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
 
-ACCOUNT_FACTS: dict[str, str] = {
-    "owner_id": "HubSpot owner id of the company (the CSM)",
-    "owner_name": "Owner's name",
-    "owner_email": "Owner's e-mail",
-    "lifecycle_stage": "HubSpot lifecycle stage",
-    "renewal_date": "Next renewal date (ISO date) from the renewal deal or subscription period end",
-    "customer_since": "When the customer started (ISO)",
-    "mrr": "Monthly recurring revenue in dollars, summed over active subscriptions",
-    "plan": "Plan / price nickname of the main subscription",
-    "seats": "Seats (quantity) on active subscriptions",
-    "subscription_status": "Status of the main Stripe subscription",
-    "nps": "Latest NPS score (0-10) from the configured property",
-    "contacts_total": "Contacts associated with the company",
-    "contacts_unsubscribed": "Of those, how many opted out of marketing email",
-    "last_touch": "Last time the CSM contacted the company (notes_last_contacted)",
-    "has_payment_method": "Whether a default payment method is on file",
-    "card_expires": "Default card expiry as YYYY-MM",
-    "widget_present": "Our widget is currently detected on the site",
-    "competitors": "Competitor technologies currently detected",
-}
+from hub.errors import StartupError
+
+Polarity = Literal["negative", "positive", "neutral"]
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One event type on the timeline."""
+
+    name: str
+    description: str
+    polarity: Polarity = "neutral"
+    noun: tuple[str, str] | None = None
+    """(singular, plural) used in drivers; defaults to the name with underscores as spaces."""
+
+    def phrase(self, count: float) -> str:
+        one, many = self.noun or (self.name.replace("_", " "), self.name.replace("_", " ") + "s")
+        return f"{count:g} {one if count == 1 else many}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source system as people see it: its name on events and entities, label, one letter."""
+
+    name: str
+    label: str = ""
+    letter: str = "?"
+    fact_rank: int = 100
+    style: str = ""
+    """A rich colour name for the CLI's timeline (empty: default colour)."""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.title()
+
+
+@dataclass
+class Vocabulary:
+    """Every event type, source and fact that installed mappings declared."""
+
+    event_types: dict[str, EventType] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
+    _owners: dict[str, str] = field(default_factory=dict)
+
+    def add_event_type(self, event_type: EventType, owner: str = "") -> None:
+        if not isinstance(event_type, EventType):
+            raise StartupError(
+                f"{owner or 'a plugin'} declared an event type that is not a hub.EventType: "
+                f"{event_type!r}",
+                hint="declare event types as hub.EventType(name, description, polarity=...)",
+            )
+        if event_type.polarity not in ("negative", "positive", "neutral"):
+            raise StartupError(
+                f"event type {event_type.name!r} of {owner or 'a plugin'} has polarity "
+                f"{event_type.polarity!r}",
+                hint="polarity is one of: negative, positive, neutral",
+            )
+        known = self.event_types.get(event_type.name)
+        if known is not None and known != event_type:
+            raise StartupError(
+                f"two plugins declare the event type {event_type.name!r} differently "
+                f"({self._owners.get(event_type.name)} and {owner})",
+                hint="prefix a plugin's own event types with its source name",
+            )
+        self.event_types[event_type.name] = event_type
+        self._owners[event_type.name] = owner
+
+    def add_source(self, source: Source) -> None:
+        if not isinstance(source, Source):
+            raise StartupError(
+                f"a mapping declared a source that is not a hub.Source: {source!r}",
+                hint="declare source = hub.Source('name', label=..., letter=...)",
+            )
+        self.sources.setdefault(source.name, source)
+
+    def add_facts(self, facts: dict[str, str]) -> None:
+        for key, text in facts.items():
+            self.facts.setdefault(key, text)
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def event_type(self, name: str) -> EventType:
+        return self.event_types.get(name) or EventType(name, name.replace("_", " "))
+
+    def negative_types(self) -> tuple[str, ...]:
+        return tuple(n for n, t in self.event_types.items() if t.polarity == "negative")
+
+    def source(self, name: str) -> Source:
+        return self.sources.get(name) or Source(name, letter=(name[:1] or "?").upper())
+
+    def fact_rank(self, source: str) -> int:
+        return self.source(source).fact_rank
+
+    def source_order(self, names: Iterable[str]) -> list[str]:
+        """Sources sorted by rank, then name; unknown sources last, never an error."""
+        return sorted(names, key=lambda n: (self.fact_rank(n), n))
+
+
+def vocabulary() -> Vocabulary:
+    """The vocabulary of the installed plugins (built from the registry, once)."""
+    from hub.registry import get_registry
+
+    return get_registry().vocabulary
+
+
+def build_vocabulary(mappings: Iterable[type]) -> Vocabulary:
+    """Collect the declarations of mapping classes (what the registry does on load)."""
+    vocab = Vocabulary()
+    for mapping in mappings:
+        owner = getattr(mapping, "name", "") or repr(mapping)
+        src = getattr(mapping, "source", None)
+        if src is not None:
+            vocab.add_source(src)
+        for et in getattr(mapping, "event_types", ()) or ():
+            vocab.add_event_type(et, owner)
+        vocab.add_facts(getattr(mapping, "facts", {}) or {})
+    return vocab
+
+
+__all__ = ["EventType", "Polarity", "Source", "Vocabulary", "build_vocabulary", "vocabulary"]

@@ -30,8 +30,43 @@ from typing import Any
 import hub
 from hub import clock
 from hub.timeline import Mapping, MappingContext
+from hub.vocabulary import EventType, Source
 
 SOURCE = "builtwith"
+
+
+# What this mapping puts on the timeline (hub.vocabulary collects it when the mapping registers).
+SOURCE_INFO = Source("builtwith", label="BuiltWith", letter="B", fact_rank=30, style="green")
+EVENT_TYPES = [
+    EventType(
+        "widget_detected",
+        "Our widget was detected on the customer's site (attrs: technology, domain)",
+        polarity="positive",
+        noun=("widget detection", "widget detections"),
+    ),
+    EventType(
+        "widget_removed",
+        "Our widget disappeared from the customer's site (attrs: technology, domain)",
+        polarity="negative",
+        noun=("widget removal", "widget removals"),
+    ),
+    EventType(
+        "competitor_detected",
+        "A competitor's technology appeared (attrs: technology, domain)",
+        polarity="negative",
+        noun=("competitor detected", "competitors detected"),
+    ),
+    EventType(
+        "competitor_removed",
+        "A competitor's technology disappeared (attrs: technology, domain)",
+        polarity="positive",
+        noun=("competitor removed", "competitors removed"),
+    ),
+]
+FACTS = {
+    "widget_present": "Our widget is currently detected on the site",
+    "competitors": "Competitor technologies currently detected",
+}
 TYPES = ("widget_detected", "widget_removed", "competitor_detected", "competitor_removed")
 DEFAULT_CURRENT_DAYS = 7.0
 
@@ -62,6 +97,9 @@ class BuiltWithMapping(Mapping):
     name = "builtwith"
     connector = "builtwith"
     streams = ["domains"]
+    source = SOURCE_INFO
+    event_types = EVENT_TYPES
+    facts = FACTS
 
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
         ours_override = _names(ctx.settings.get("our_technologies"))

@@ -49,8 +49,89 @@ from typing import Any
 import hub
 from hub.store import raw_table_name
 from hub.timeline import Mapping, MappingContext
+from hub.vocabulary import EventType, Source
 
 SOURCE = "stripe"
+
+
+# What this mapping puts on the timeline (hub.vocabulary collects it when the mapping registers).
+SOURCE_INFO = Source("stripe", label="Stripe", letter="S", fact_rank=10, style="magenta")
+EVENT_TYPES = [
+    EventType(
+        "subscription_started",
+        "A subscription started (attrs: subscription_id, plan, mrr, seats)",
+        polarity="neutral",
+        noun=("subscription started", "subscriptions started"),
+    ),
+    EventType(
+        "subscription_upgraded",
+        "Seats or price went up (attrs: mrr_before, mrr_after, seats_before, seats_after)",
+        polarity="positive",
+        noun=("upgrade", "upgrades"),
+    ),
+    EventType(
+        "subscription_downgraded",
+        "Seats or price went down (attrs: mrr_before, mrr_after, seats_before, seats_after)",
+        polarity="negative",
+        noun=("downgrade", "downgrades"),
+    ),
+    EventType(
+        "subscription_cancelled",
+        "A subscription was cancelled (attrs: reason, feedback, comment)",
+        polarity="negative",
+        noun=("cancellation", "cancellations"),
+    ),
+    EventType(
+        "invoice_paid",
+        "An invoice was paid on time (attrs: invoice_id, amount)",
+        polarity="positive",
+        noun=("invoice paid on time", "invoices paid on time"),
+    ),
+    EventType(
+        "invoice_paid_late",
+        "An invoice was paid after its due date (attrs: invoice_id, amount, days_late)",
+        polarity="negative",
+        noun=("invoice paid late", "invoices paid late"),
+    ),
+    EventType(
+        "payment_failed",
+        "A payment attempt failed (attrs: invoice_id, amount, attempt_count, failure_code)",
+        polarity="negative",
+        noun=("failed payment", "failed payments"),
+    ),
+    EventType(
+        "invoice_past_due",
+        "An invoice is open past its due date (attrs: invoice_id, amount, days_overdue)",
+        polarity="negative",
+        noun=("invoice past due", "invoices past due"),
+    ),
+    EventType(
+        "card_expiring",
+        "The default card expires soon (attrs: exp_month, exp_year, days_left)",
+        polarity="negative",
+        noun=("card-expiry warning", "card-expiry warnings"),
+    ),
+    EventType(
+        "billing_details_missing",
+        "A paying customer has no payment method on file",
+        polarity="negative",
+        noun=("missing billing details notice", "missing billing details notices"),
+    ),
+    EventType(
+        "mrr_changed",
+        "Monthly recurring revenue changed (attrs: mrr_before, mrr_after, delta)",
+        polarity="neutral",
+        noun=("MRR change", "MRR changes"),
+    ),
+]
+FACTS = {
+    "mrr": "Monthly recurring revenue in dollars, summed over active subscriptions",
+    "plan": "Plan / price nickname of the main subscription",
+    "seats": "Seats (quantity) on active subscriptions",
+    "subscription_status": "Status of the main Stripe subscription",
+    "has_payment_method": "Whether a default payment method is on file",
+    "card_expires": "Default card expiry as YYYY-MM",
+}
 ACTIVE = {"active", "past_due", "unpaid", "trialing"}
 DEFAULT_CARD_DAYS = 30
 DEFAULT_LATE_GRACE_DAYS = 1
@@ -182,6 +263,9 @@ class StripeMapping(Mapping):
     name = "stripe"
     connector = "stripe"
     streams = ["customers", "payment_methods", "subscriptions", "invoices", "charges", "events"]
+    source = SOURCE_INFO
+    event_types = EVENT_TYPES
+    facts = FACTS
 
     def __init__(self) -> None:
         self._affected: dict[str, set[str]] = {}

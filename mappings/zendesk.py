@@ -40,8 +40,52 @@ import hub
 from hub import clock
 from hub.errors import MappingError
 from hub.timeline import Mapping, MappingContext
+from hub.vocabulary import EventType, Source
 
 SOURCE = "zendesk"
+
+
+# What this mapping puts on the timeline (hub.vocabulary collects it when the mapping registers).
+SOURCE_INFO = Source("zendesk", label="Zendesk", letter="Z", fact_rank=20, style="cyan")
+EVENT_TYPES = [
+    EventType(
+        "ticket_opened",
+        "A support ticket was opened (attrs: ticket_id, priority, subject)",
+        polarity="neutral",
+        noun=("ticket opened", "tickets opened"),
+    ),
+    EventType(
+        "ticket_solved",
+        "A ticket was solved (attrs: ticket_id, priority, resolution_hours)",
+        polarity="positive",
+        noun=("ticket solved", "tickets solved"),
+    ),
+    EventType(
+        "ticket_reopened",
+        "A solved ticket was reopened (attrs: ticket_id, reopens)",
+        polarity="negative",
+        noun=("ticket reopened", "tickets reopened"),
+    ),
+    EventType(
+        "ticket_urgent",
+        "A ticket is urgent or escalated (attrs: ticket_id, priority, escalated)",
+        polarity="negative",
+        noun=("urgent or escalated ticket", "urgent or escalated tickets"),
+    ),
+    EventType(
+        "csat_good",
+        "A customer rated support good (attrs: ticket_id, comment)",
+        polarity="positive",
+        noun=("good CSAT rating", "good CSAT ratings"),
+    ),
+    EventType(
+        "csat_bad",
+        "A customer rated support bad (attrs: ticket_id, comment)",
+        polarity="negative",
+        noun=("bad CSAT rating", "bad CSAT ratings"),
+    ),
+]
+FACTS = {}
 TICKET_TYPES = ("ticket_opened", "ticket_solved", "ticket_reopened", "ticket_urgent")
 CSAT_TYPES = {"good": "csat_good", "bad": "csat_bad"}
 DEFAULT_URGENT = ("urgent",)
@@ -86,6 +130,9 @@ class ZendeskMapping(Mapping):
     name = "zendesk"
     connector = "zendesk"
     streams = ["organizations", "users", "tickets", "satisfaction_ratings"]
+    source = SOURCE_INFO
+    event_types = EVENT_TYPES
+    facts = FACTS
 
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
         handler = {

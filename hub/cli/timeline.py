@@ -10,6 +10,7 @@ from rich.table import Table
 
 from hub.cli.util import Env, console, pass_env
 from hub.errors import ConfigError
+from hub.vocabulary import vocabulary
 
 
 def register(cli: click.Group) -> None:
@@ -135,9 +136,12 @@ def accounts(
     if as_json:
         console.print_json(json.dumps(rows, default=str))
         return
+    vocab = vocabulary()
     table = Table(
         title=f"Accounts ({db['accounts'].count:,} in all)",
-        caption="src: H HubSpot · S Stripe · Z Zendesk · B BuiltWith · --json for ids and all facts",
+        caption="src: "
+        + " · ".join(f"{s.letter} {s.title}" for s in vocab.sources.values())
+        + " · --json for ids and all facts",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
@@ -158,9 +162,7 @@ def accounts(
             r["owner_name"] or "",
             mrr,
             (r["renewal_date"] or "")[:10],
-            "".join(
-                _SOURCE_LETTER.get(s, "?") for s in sorted(r["sources"], key=_SOURCE_ORDER.index)
-            ),
+            "".join(vocab.source(s).letter for s in vocab.source_order(r["sources"])),
         )
     console.print(table)
 
@@ -176,11 +178,6 @@ def _print_rows(rows: list[dict], as_json: bool, title: str, columns: list) -> N
     for r in rows:
         table.add_row(*(value(r) for _, value in columns))
     console.print(table)
-
-
-_SOURCE_ORDER = ["hubspot", "stripe", "zendesk", "builtwith"]
-_SOURCE_LETTER = {"hubspot": "H", "stripe": "S", "zendesk": "Z", "builtwith": "B"}
-_SOURCE_STYLE = {"zendesk": "cyan", "stripe": "magenta", "hubspot": "yellow", "builtwith": "green"}
 
 
 @click.command()
@@ -229,7 +226,7 @@ def timeline(
     for col in ("when (UTC)", "source", "event", "summary"):
         table.add_column(col)
     for r in rows:
-        style = _SOURCE_STYLE.get(r["source"], "white")
+        style = vocabulary().source(r["source"]).style or "white"
         table.add_row(
             r["ts"][:16].replace("T", " "), f"[{style}]{r['source']}[/]", r["type"], r["summary"]
         )

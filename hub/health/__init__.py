@@ -92,6 +92,7 @@ from hub import clock
 from hub.config import validate_section
 from hub.errors import ConfigError, HubError
 from hub.store import Store
+from hub.vocabulary import vocabulary
 
 log = logging.getLogger("hub.health")
 
@@ -243,46 +244,14 @@ def days_since(ts: str | None, as_of: dt.datetime) -> int | None:
 
 
 # Phrases for event counts in driver texts ("2 failed payments in the last 30 days").
-EVENT_NOUNS: dict[str, tuple[str, str]] = {
-    "ticket_opened": ("ticket opened", "tickets opened"),
-    "ticket_solved": ("ticket solved", "tickets solved"),
-    "ticket_reopened": ("ticket reopened", "tickets reopened"),
-    "ticket_urgent": ("urgent or escalated ticket", "urgent or escalated tickets"),
-    "csat_good": ("good CSAT rating", "good CSAT ratings"),
-    "csat_bad": ("bad CSAT rating", "bad CSAT ratings"),
-    "subscription_started": ("subscription started", "subscriptions started"),
-    "subscription_upgraded": ("upgrade", "upgrades"),
-    "subscription_downgraded": ("downgrade", "downgrades"),
-    "subscription_cancelled": ("cancellation", "cancellations"),
-    "invoice_paid": ("invoice paid on time", "invoices paid on time"),
-    "invoice_paid_late": ("invoice paid late", "invoices paid late"),
-    "payment_failed": ("failed payment", "failed payments"),
-    "invoice_past_due": ("invoice past due", "invoices past due"),
-    "card_expiring": ("card-expiry warning", "card-expiry warnings"),
-    "billing_details_missing": (
-        "missing billing details notice",
-        "missing billing details notices",
-    ),
-    "mrr_changed": ("MRR change", "MRR changes"),
-    "lifecycle_changed": ("lifecycle change", "lifecycle changes"),
-    "contact_unsubscribed": ("contact unsubscribed", "contacts unsubscribed"),
-    "deal_won": ("deal won", "deals won"),
-    "deal_lost": ("deal lost", "deals lost"),
-    "renewal_due": ("renewal due", "renewals due"),
-    "owner_changed": ("owner change", "owner changes"),
-    "nps_changed": ("NPS change", "NPS changes"),
-    "widget_detected": ("widget detection", "widget detections"),
-    "widget_removed": ("widget removal", "widget removals"),
-    "competitor_detected": ("competitor detected", "competitors detected"),
-    "competitor_removed": ("competitor removed", "competitors removed"),
-}
 
 
 def event_count_text(types: Iterable[str], count: int, days: int) -> str:
     """``(["payment_failed"], 2, 30)`` → ``"2 failed payments in the last 30 days"``."""
     types = list(types)
-    if len(types) == 1 and types[0] in EVENT_NOUNS:
-        one, many = EVENT_NOUNS[types[0]]
+    known = vocabulary().event_types
+    if len(types) == 1 and types[0] in known and known[types[0]].noun:
+        one, many = known[types[0]].noun
         what = plural(count, one, many)
     else:
         what = f"{plural(count, 'event')} ({', '.join(types)})"

@@ -57,6 +57,7 @@ from hub import clock
 from hub.config import validate_section
 from hub.errors import ConfigError, HubError, StartupError
 from hub.store import Store, raw_table_name
+from hub.vocabulary import vocabulary
 
 log = logging.getLogger("hub.playbooks")
 
@@ -101,22 +102,6 @@ STANDARD_BODY_TAIL = (
 """What the built-in body templates end with: the score, its drivers and the evidence links."""
 
 # Event types that count as trouble: evidence for state-based playbooks (band, score, renewal).
-NEGATIVE_EVENT_TYPES = (
-    "payment_failed",
-    "invoice_past_due",
-    "invoice_paid_late",
-    "ticket_urgent",
-    "ticket_reopened",
-    "csat_bad",
-    "subscription_downgraded",
-    "subscription_cancelled",
-    "competitor_detected",
-    "widget_removed",
-    "contact_unsubscribed",
-    "card_expiring",
-    "billing_details_missing",
-    "deal_lost",
-)
 
 
 class PlaybooksSection(BaseModel):
@@ -257,7 +242,9 @@ class PlaybookContext:
 
     def recent_trouble(self, account_id: str, *, days: float = 30) -> list[dict[str, Any]]:
         """Negative events of the last ``days``, newest first: evidence for state-based rules."""
-        return list(reversed(self.account_events(account_id, NEGATIVE_EVENT_TYPES, days=days)))
+        return list(
+            reversed(self.account_events(account_id, vocabulary().negative_types(), days=days))
+        )
 
     def days_until(self, value: str | None) -> int | None:
         """Whole days from today to an ISO date or datetime (negative when past)."""
@@ -871,7 +858,6 @@ __all__ = [
     "ACTIVE_STATUSES",
     "COMMON_OPTIONS",
     "COMMON_PLACEHOLDERS",
-    "NEGATIVE_EVENT_TYPES",
     "PRIORITIES",
     "STANDARD_BODY_TAIL",
     "Outbox",

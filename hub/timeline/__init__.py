@@ -53,6 +53,7 @@ from hub import clock
 from hub.errors import HubError, MappingError
 from hub.store import Store, raw_table_name
 from hub.timeline.identity import normalize_domain, resolve
+from hub.vocabulary import EventType, Source, vocabulary
 
 log = logging.getLogger("hub.timeline")
 
@@ -75,8 +76,12 @@ class Mapping:
     name: ClassVar[str] = ""
     connector: ClassVar[str] = ""
     streams: ClassVar[list[str]] = []
-    # Mappings run in ascending ``order``: HubSpot (the account roots) first.
+    # Mappings run in ascending ``order``: the mapping that makes account roots first.
     order: ClassVar[int] = 100
+    # What the mapping contributes to ``hub.vocabulary`` (see that module).
+    source: ClassVar[Source | None] = None
+    event_types: ClassVar[list[EventType]] = []
+    facts: ClassVar[dict[str, str]] = {}
 
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
         raise NotImplementedError
@@ -423,8 +428,6 @@ def _relink_events(store: Store, entities: set[str]) -> int:
 
 # Facts that add up across an account's entities (two Stripe customers → both MRRs count).
 _SUMMED = {"mrr", "seats"}
-# Which source wins for a fact when several entities carry it.
-_FACT_PRIORITY = {"hubspot": 0, "stripe": 1, "zendesk": 2, "builtwith": 3}
 _COLUMNS = [
     "name",
     "domain",
@@ -444,6 +447,8 @@ def build_accounts(store: Store) -> int:
     """Rebuild the ``accounts`` table from root entities and their linked entities' facts."""
     db = store.db
     accounts: dict[str, dict[str, Any]] = {}
+    # Which source wins for a fact when several entities carry it: the vocabulary's rank.
+    vocab = vocabulary()
     rows = db.query(
         "SELECT l.account_id, e.key, e.source, e.name, e.domains, e.facts, e.is_root, l.method "
         "FROM account_links l JOIN entities e ON e.key = l.entity ORDER BY l.account_id"
@@ -456,7 +461,7 @@ def build_accounts(store: Store) -> int:
             domains = json.loads(row["domains"] or "[]")
             acc["domain"] = domains[0] if domains else None
         acc["sources"][row["source"]] = acc["sources"].get(row["source"], 0) + 1
-        prio = _FACT_PRIORITY.get(row["source"], 9)
+        prio = vocab.fact_rank(row["source"])
         for key, value in facts.items():
             if key in _SUMMED and isinstance(value, (int, float)):
                 acc["facts"][key] = acc["facts"].get(key, 0) + value
