@@ -51,3 +51,10 @@ def register_pushers(register: Any) -> None:
 @hookspec
 def register_commands(cli: Any) -> None:
     """Add extra click commands to the ``hub`` CLI: ``@cli.command()`` inside the hook."""
+
+
+@hookspec
+def register_sandbox_apis(register: Any) -> None:
+    """Register a plugin's fake API (a ``hub.sandbox.base.FakeAPI`` subclass) so that
+    ``hub sandbox serve`` serves it beside the built-in fakes and tests can use it in-process.
+    """
