@@ -46,6 +46,7 @@ def test_design_hooks_match_hookspecs():
         "register_playbooks",
         "register_pushers",
         "register_commands",
+        "register_sandbox_apis",
     }
 
 
