@@ -69,6 +69,12 @@ class RetriableAPIError(APIError):
     """A transient API error (429, 5xx, timeout, reset); ``retry_after`` is seconds or None."""
 
 
+class AmbiguousWriteError(RetriableAPIError):
+    """A non-idempotent write was sent and no usable answer came back (timeout after sending,
+    reset, 5xx from a proxy): it may or may not have happened. The HTTP client never resends
+    such a request blindly; the caller reconciles (looks for what it wrote) before retrying."""
+
+
 class CursorExpiredError(FatalAPIError):
     """The API no longer accepts a stored cursor or bookmark; the stream must re-read fully."""
 
