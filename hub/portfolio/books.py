@@ -358,7 +358,13 @@ def account_periods(store: Store, period: Period) -> list[AccountPeriod]:
     for aid, ts, before, after in changes:
         if aid in out:
             out[aid].owner_changes.append(
-                {"account_id": aid, "at": ts, "from": before or "", "to": after or ""}
+                {
+                    "account_id": aid,
+                    "name": out[aid].name,
+                    "at": ts,
+                    "from": before or "",
+                    "to": after or "",
+                }
             )
     return list(out.values())
 
@@ -400,6 +406,11 @@ def portfolio_report(
             books[key] = new_book(key, label)
         books[key].add(a)
         total.add(a)
+    names = names or owner_names(store)
+    for book in [*books.values(), total]:
+        for change in book.owner_changes:
+            change.setdefault("from_name", names.get(change["from"]) or None)
+            change.setdefault("to_name", names.get(change["to"]) or None)
     ordered = sorted(books.values(), key=lambda b: (-b.opening, b.label))
     return PortfolioReport(period, by, ordered, total, accounts)
 

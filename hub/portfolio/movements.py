@@ -48,8 +48,12 @@ class BuildResult:
 
 
 def _fingerprint(store: Store) -> str:
+    """Changes whenever a ``subscription_mrr`` event is added, removed, moved or relinked."""
     row = store.db.execute(
-        "SELECT count(*), max(mapped_at), total(length(account_id)) FROM events WHERE type = ?",
+        "SELECT count(*), max(mapped_at), total(julianday(ts)), "
+        "total(json_extract(attrs, '$.mrr') * (julianday(ts) - 2460000)), "
+        "total(length(account_id) * unicode(substr(account_id, -1))) "
+        "FROM events WHERE type = ?",
         [EVENT],
     ).fetchone()
     return "|".join(str(x) for x in row)
