@@ -763,10 +763,6 @@ def _before(sub: dict[str, Any], previous: dict[str, Any]) -> tuple[float, int] 
 @hub.hookimpl
 def register_mappings(register):
     register(StripeMapping)
-    # Subscription MRR history for the portfolio: its own module (mappings/stripe_mrr.py).
-    from mappings.stripe_mrr import StripeMrrHistory
-
-    register(StripeMrrHistory)
 
 
 __all__ = ["StripeMapping", "mrr_and_seats", "period_end"]

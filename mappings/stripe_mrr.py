@@ -32,6 +32,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import hub
 from hub.store import raw_table_name
 from hub.timeline import Mapping, MappingContext
 from hub.vocabulary import EventType
@@ -268,3 +269,8 @@ class StripeMrrHistory(Mapping):
             )
             previous = cents
         return kept
+
+
+@hub.hookimpl
+def register_mappings(register):
+    register(StripeMrrHistory)
