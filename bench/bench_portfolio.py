@@ -178,11 +178,11 @@ def generate(store: Store, accounts: int, seed: int = 1) -> int:
 
 
 def timed(label: str, fn, results: list) -> object:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     value = fn()
-    seconds = time.perf_counter() - started
-    results.append((label, seconds))
-    print(f"  {label:<44} {seconds:7.2f} s", flush=True)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    results.append((label, seconds, cpu))
+    print(f"  {label:<44} {seconds:7.2f} s wall {cpu:7.2f} s CPU", flush=True)
     return value
 
 
@@ -250,11 +250,15 @@ def main() -> None:
         f"NRR {total.nrr:.1%}, GRR {total.grr:.1%}, {len(report.books)} books, "  # type: ignore[attr-defined]
         f"reconciles: {report.reconciles()}"  # type: ignore[attr-defined]
     )
-    goal = results[1][1]
+    goal, cpu = results[1][1], results[1][2]
     verdict = "met" if goal < 5 else "MISSED"
-    print(f"  goal: report by owner on built movements = {goal:.2f} s (< 5 s): {verdict}")
+    print(f"  goal: report by owner = {goal:.2f} s wall, {cpu:.2f} s CPU (< 5 s): {verdict}")
     full = results[0][1] + results[1][1]
-    print(f"  after a full re-map: rebuild + report = {full:.2f} s")
+    print(
+        f"  after a full re-map: rebuild + report = {full:.2f} s wall, "
+        f"{results[0][2] + results[1][2]:.2f} s CPU"
+    )
+    print(f"  load average now {os.getloadavg()[0]:.2f}: wall times grow with it, CPU times less")
     store.close()
 
 

@@ -49,14 +49,14 @@ class BuildResult:
 
 
 def _fingerprint(db) -> tuple[str, str | None]:
-    """(fingerprint, newest mapped_at) of the ``subscription_mrr`` events: the fingerprint
-    changes whenever one is added, removed, changed or relinked."""
-    row = db.execute(
-        "SELECT count(*), max(mapped_at), total(julianday(ts)), total(length(attrs)), "
-        "total(length(account_id)) FROM events WHERE type = ?",
-        [EVENT],
-    ).fetchone()
-    return "|".join(str(x) for x in row), row[1]
+    """(fingerprint, newest ``mapped_at`` on the timeline), from indexes only.
+
+    The timeline stamps every event it writes or relinks with ``mapped_at``, so a newer
+    stamp means something may have changed; a different count means events were removed.
+    """
+    count = db.execute("SELECT count(*) FROM events WHERE type = ?", [EVENT]).fetchone()[0]
+    newest = db.execute("SELECT max(mapped_at) FROM events").fetchone()[0]
+    return f"{count}|{newest}", newest
 
 
 _POINTS_SELECT = (
@@ -94,9 +94,17 @@ def build_movements(store: Store, *, force: bool = False) -> BuildResult:
         if mark is None or not _incremental(db, mark):
             db.execute("DELETE FROM portfolio_mrr_points")
             db.execute("DELETE FROM mrr_movements")
+            # Bulk load: the secondary index is rebuilt once at the end (twice as fast).
+            db.execute("DROP INDEX IF EXISTS idx_portfolio_mrr_points_account_id_ts")
             db.execute(
-                _POINTS_INSERT + _POINTS_SELECT + "WHERE type = ? AND account_id IS NOT NULL",
+                _POINTS_INSERT
+                + _POINTS_SELECT
+                + "WHERE type = ? AND account_id IS NOT NULL ORDER BY entity, ts",
                 [EVENT],
+            )
+            db.execute(
+                "CREATE INDEX idx_portfolio_mrr_points_account_id_ts "
+                "ON portfolio_mrr_points (account_id, ts)"
             )
             db.execute(_MOVEMENTS_SQL.format(where=""))
         for key, value in ((_META_KEY, fingerprint), (_MARK_KEY, newest or "")):
