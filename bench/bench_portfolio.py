@@ -55,6 +55,8 @@ def generate(store: Store, accounts: int, seed: int = 1) -> int:
     acc_rows, scores, history = [], [], []
 
     def ev(aid: str, kind: str, day: str, attrs: dict, sid: str) -> None:
+        # A full map writes in batches, each stamped with its own time.
+        stamp = f"2026-12-31T{(len(events) // 5000) // 60:02d}:{(len(events) // 5000) % 60:02d}:00+00:00"
         events.append(
             (
                 f"bench:{kind}:{sid}:{len(events)}",
@@ -65,7 +67,7 @@ def generate(store: Store, accounts: int, seed: int = 1) -> int:
                 kind,
                 kind,
                 json.dumps(attrs),
-                "2026-12-31T00:00:00+00:00",
+                stamp,
             )
         )
 
