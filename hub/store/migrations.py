@@ -234,6 +234,20 @@ def m004_health(db: Database) -> None:
     db["events"].create_index(["mapped_at"], if_not_exists=True)
 
 
+@migrations()
+def m005_timeline_origin(db: Database) -> None:
+    """Mapping bookkeeping for ``hub.timeline``: which raw row each event came from
+    (``events.origin``, "<raw table>:<row id>", so re-mapping a row retracts what it no longer
+    says) and the keys a mapping's ``finalize`` still has to redo (``_hub_map_pending``,
+    committed with the map marker so a killed run leaves them for the next one).
+    """
+    db["events"].add_column("origin", str)
+    db["events"].create_index(["origin"], if_not_exists=True)
+    db["_hub_map_pending"].create(
+        {"mapping": str, "connection": str, "key": str}, pk=("mapping", "connection", "key")
+    )
+
+
 # -- the web app (``hub serve``) and a browsable database ---------------------------------
 
 # Views for the common questions; ``hub.store.web`` documents them for datasette.
