@@ -15,10 +15,11 @@ is ours or a competitor's, the timeline gets:
 re-mapping the same rows always gives the same timeline. Account facts: ``widget_present``
 (any of our technologies current) and ``competitors`` (current competitor names).
 
-Which technologies count: the connector flags each one (``ours`` / ``competitor``) from its
-settings at sync time. ``[timeline.builtwith]`` in hub.toml may override both lists
-(``our_technologies``, ``competitors``, matched on name or parent name, any case) and set
-``current_days``; the override applies on the next ``hub map --full`` for old rows.
+Which technologies count is configured once, in ``[timeline.builtwith]`` (``Settings``):
+``our_technologies`` (required whenever BuiltWith is configured: there is no sensible
+default for "our product"), ``competitors`` (matched on name or parent name, any case) and
+``current_days``. The connector only fetches and stores every technology as reported; a
+change to the lists applies to old rows on the next ``hub map --full``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 import hub
 from hub import clock
+from hub.errors import ConfigError
 from hub.timeline import Mapping, MappingContext
 from hub.vocabulary import EventType, Source
 
@@ -71,12 +75,49 @@ TYPES = ("widget_detected", "widget_removed", "competitor_detected", "competitor
 DEFAULT_CURRENT_DAYS = 7.0
 
 
-def _names(value: Any) -> set[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [value]
-    return {str(v).strip().casefold() for v in value if str(v).strip()}
+class BuiltWithSettings(BaseModel):
+    """``[timeline.builtwith]``: which technologies are ours and which are competitors'."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    our_technologies: list[str] = Field(min_length=1)
+    """Technology names (or parent names) that are our product on a customer's site."""
+    competitors: list[str] = Field(default_factory=list)
+    """Technology names (or parent names) of competitors to watch for."""
+    current_days: float = Field(default=DEFAULT_CURRENT_DAYS, gt=0)
+    """A technology not seen for this many days before the lookup counts as removed."""
+
+    @field_validator("our_technologies", "competitors", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+REQUIRED_HINT = (
+    'add [timeline.builtwith] with our_technologies = ["<your product as BuiltWith names it>"]'
+)
+
+
+def settings_of(raw: Any) -> BuiltWithSettings:
+    """Validated settings from ``ctx.settings`` (a dict, or already a ``Settings`` model)."""
+    if isinstance(raw, BuiltWithSettings):
+        return raw
+    if isinstance(raw, BaseModel):
+        raw = raw.model_dump()
+    raw = dict(raw or {})
+    if not raw.get("our_technologies"):
+        raise ConfigError(
+            "timeline.builtwith.our_technologies is required when BuiltWith is configured "
+            "(the technology names that are your product)",
+            hint=REQUIRED_HINT,
+        )
+    from hub.config import validate_section
+
+    return validate_section(BuiltWithSettings, raw, "timeline.builtwith")
+
+
+def _names(values: list[str]) -> set[str]:
+    return {str(v).strip().casefold() for v in values if str(v).strip()}
 
 
 def _matches(tech: dict[str, Any], names: set[str]) -> bool:
@@ -100,11 +141,13 @@ class BuiltWithMapping(Mapping):
     source = SOURCE_INFO
     event_types = EVENT_TYPES
     facts = FACTS
+    Settings = BuiltWithSettings
 
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
-        ours_override = _names(ctx.settings.get("our_technologies"))
-        rivals_override = _names(ctx.settings.get("competitors"))
-        window = dt.timedelta(days=float(ctx.settings.get("current_days", DEFAULT_CURRENT_DAYS)))
+        settings = settings_of(ctx.settings)
+        ours_names = _names(settings.our_technologies)
+        rival_names = _names(settings.competitors)
+        window = dt.timedelta(days=settings.current_days)
         for row in rows:
             data = row.get("data") or {}
             domain = data.get("domain") or row["id"]
@@ -118,16 +161,10 @@ class BuiltWithMapping(Mapping):
             widget_present = False
             competitors: set[str] = set()
             for tech in data.get("technologies") or []:
-                ours = (
-                    _matches(tech, ours_override)
-                    if ours_override is not None
-                    else bool(tech.get("ours"))
-                )
-                rival = (
-                    _matches(tech, rivals_override)
-                    if rivals_override is not None
-                    else bool(tech.get("competitor"))
-                )
+                if not isinstance(tech, dict):
+                    continue
+                ours = _matches(tech, ours_names)
+                rival = not ours and _matches(tech, rival_names)
                 if not (ours or rival):
                     continue
                 kind = "widget" if ours else "competitor"

@@ -12,6 +12,7 @@ import pytest
 
 from hub import clock
 from hub.config import parse_config
+from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY
 from hub.sandbox.world import CREDENTIALS, advance, build_sandbox
 from hub.store import Store
 from hub.sync import sync_all
@@ -56,7 +57,10 @@ def sandbox_config():
                         "requests_per_second": 1000,
                     },
                 },
-            }
+            },
+            "timeline": {
+                "builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}
+            },
         }
     )
 
