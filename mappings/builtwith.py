@@ -28,12 +28,12 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 import hub
 from hub import clock
 from hub.errors import ConfigError
-from hub.timeline import Mapping, MappingContext
+from hub.timeline import Mapping, MappingContext, MappingSettings
 from hub.vocabulary import EventType, Source
 
 SOURCE = "builtwith"
@@ -75,13 +75,16 @@ TYPES = ("widget_detected", "widget_removed", "competitor_detected", "competitor
 DEFAULT_CURRENT_DAYS = 7.0
 
 
-class BuiltWithSettings(BaseModel):
-    """``[timeline.builtwith]``: which technologies are ours and which are competitors'."""
+class BuiltWithSettings(MappingSettings):
+    """``[timeline.builtwith]``: which technologies are ours and which are competitors'.
 
-    model_config = ConfigDict(extra="forbid")
+    Validated when the config loads whenever a BuiltWith connection is configured, so a
+    missing ``our_technologies`` is reported at once (``hub check --offline``).
+    """
 
-    our_technologies: list[str] = Field(min_length=1)
-    """Technology names (or parent names) that are our product on a customer's site."""
+    our_technologies: list[str] | None = Field(default=None, min_length=1)
+    """Technology names (or parent names) that are our product on a customer's site;
+    required whenever a BuiltWith connection is configured."""
     competitors: list[str] = Field(default_factory=list)
     """Technology names (or parent names) of competitors to watch for."""
     current_days: float = Field(default=DEFAULT_CURRENT_DAYS, gt=0)
@@ -93,27 +96,13 @@ class BuiltWithSettings(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
-REQUIRED_HINT = (
-    'add [timeline.builtwith] with our_technologies = ["<your product as BuiltWith names it>"]'
-)
-
-
-def settings_of(raw: Any) -> BuiltWithSettings:
-    """Validated settings from ``ctx.settings`` (a dict, or already a ``Settings`` model)."""
-    if isinstance(raw, BuiltWithSettings):
-        return raw
-    if isinstance(raw, BaseModel):
-        raw = raw.model_dump()
-    raw = dict(raw or {})
-    if not raw.get("our_technologies"):
-        raise ConfigError(
-            "timeline.builtwith.our_technologies is required when BuiltWith is configured "
-            "(the technology names that are your product)",
-            hint=REQUIRED_HINT,
-        )
-    from hub.config import validate_section
-
-    return validate_section(BuiltWithSettings, raw, "timeline.builtwith")
+def missing_our_technologies(origin: Any) -> ConfigError:
+    prefix = f"{origin}: " if origin else ""
+    return ConfigError(
+        f"{prefix}timeline.builtwith.our_technologies is required when BuiltWith is configured "
+        "(the technology names that are your product)",
+        hint='add [timeline.builtwith] our_technologies = ["<your product as BuiltWith names it>"]',
+    )
 
 
 def _names(values: list[str]) -> set[str]:
@@ -143,8 +132,22 @@ class BuiltWithMapping(Mapping):
     facts = FACTS
     Settings = BuiltWithSettings
 
+    @classmethod
+    def parse_settings(cls, raw: Any, *, where: str | None = None, origin: Any = None) -> Any:
+        """As every mapping's, and ``our_technologies`` is required in a given section.
+
+        ``raw`` is None only when a host maps without a config (no section to check); the
+        rows are then reported as unmappable rather than guessed at.
+        """
+        settings = super().parse_settings(raw, where=where, origin=origin)
+        if raw is not None and not settings.our_technologies:
+            raise missing_our_technologies(origin)
+        return settings
+
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
-        settings = settings_of(ctx.settings)
+        settings = ctx.settings
+        if not settings.our_technologies:
+            raise missing_our_technologies(None)
         ours_names = _names(settings.our_technologies)
         rival_names = _names(settings.competitors)
         window = dt.timedelta(days=settings.current_days)

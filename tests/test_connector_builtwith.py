@@ -306,3 +306,21 @@ class TestBuiltWithStandardSuite(SandboxConnectorTests):
                 for rid, body, deleted in rows
             ]
         return out
+
+
+def test_our_technologies_required_when_builtwith_is_configured(tmp_path):
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+
+    toml = tmp_path / "hub.toml"
+    toml.write_text(
+        f'[connections.bw]\nconnector = "builtwith"\n[connections.bw.settings]\napi_key = "{KEY}"\n'
+    )
+    result = CliRunner().invoke(cli, ["-c", str(toml), "check", "--offline"])
+    assert result.exit_code == 1
+    assert "timeline.builtwith.our_technologies is required" in result.output
+    assert "Traceback" not in result.output
+    toml.write_text(toml.read_text() + '[timeline.builtwith]\nour_technologies = ["Acme Chat"]\n')
+    result = CliRunner().invoke(cli, ["-c", str(toml), "check", "--offline"])
+    assert result.exit_code == 0, result.output

@@ -559,7 +559,8 @@ class HttpClient:
         except (AmbiguousWriteError, DeferredError):
             raise
         except RetriableAPIError as exc:
-            exc.message = f"{exc.message} (gave up after {self.retry.attempts} attempts)"
+            if self.retry.attempts > 1:
+                exc.message = f"{exc.message} (gave up after {self.retry.attempts} attempts)"
             if exc.code == "not_json" and not exc.hint:
                 exc.hint = "if this persists, check that base_url points at the API"
             raise
