@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hub import clock
+from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY
 from hub.sandbox.world import advance, build_sandbox
 from hub.store import RawRecord, Store
 from hub.sync import sync_all
@@ -142,6 +143,7 @@ class TestZendeskMapping(SandboxMappingTests):
 
 class TestBuiltWithMapping(SandboxMappingTests):
     mapping_class = BuiltWithMapping
+    settings = {"builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}}
 
     def tombstone(self, store):
         # BuiltWith events are keyed by domain and technology, not by the row: pick a domain
