@@ -27,7 +27,13 @@ import httpx
 import tenacity
 
 from hub import __version__
-from hub.errors import APIError, FatalAPIError, HubError, RetriableAPIError
+from hub.errors import (
+    AmbiguousWriteError,
+    APIError,
+    FatalAPIError,
+    HubError,
+    RetriableAPIError,
+)
 from hub.http.ratelimit import Limiter, RateLimit, shared_limiter
 
 log = logging.getLogger("hub.http")
@@ -240,16 +246,20 @@ class HttpClient:
         try:
             response = self._client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
-            raise RetriableAPIError(
+            error = RetriableAPIError(
                 f"{method} {scrub_url(self._client.build_request(method, url).url)} timed out ({type(exc).__name__})"
-            ) from None
+            )
+            error.unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            raise error from None
         except httpx.TransportError as exc:
-            raise RetriableAPIError(
+            error = RetriableAPIError(
                 self.scrub(
                     f"{method} {scrub_url(self._client.build_request(method, url).url)} "
                     f"connection failed: {type(exc).__name__}: {exc}"
                 )
-            ) from None
+            )
+            error.unsent = isinstance(exc, httpx.ConnectError)
+            raise error from None
         elapsed = (time.perf_counter() - started) * 1000
         self.stats.by_status[response.status_code] += 1
         log.debug(
@@ -296,8 +306,14 @@ class HttpClient:
         json: Any = None,
         data: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
-        """Send a request; retries retriable errors and raises ``APIError`` on failure."""
+        """Send a request; retries retriable errors and raises ``APIError`` on failure.
+
+        ``idempotent=False`` marks a write that must not happen twice: it is resent only when
+        it certainly did not reach the server (429, connection refused); otherwise it raises
+        ``AmbiguousWriteError`` and the caller reconciles.
+        """
         kwargs: dict[str, Any] = {}
         if params is not None:
             kwargs["params"] = params
@@ -307,8 +323,14 @@ class HttpClient:
             kwargs["data"] = data
         if headers:
             kwargs["headers"] = headers
+
+        def retriable(exc: BaseException) -> bool:
+            if not isinstance(exc, RetriableAPIError):
+                return False
+            return idempotent is not False or _unsent(exc)
+
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(RetriableAPIError),
+            retry=tenacity.retry_if_exception(retriable),
             stop=tenacity.stop_after_attempt(self.retry.attempts),
             wait=self._wait,
             sleep=self._sleep,
@@ -318,6 +340,12 @@ class HttpClient:
         try:
             return retrying(self._send_once, method.upper(), url, kwargs)
         except RetriableAPIError as exc:
+            if idempotent is False and not _unsent(exc):
+                raise AmbiguousWriteError(
+                    f"{exc.message} (the write may have happened; not resent)",
+                    status=exc.status,
+                    retry_after=exc.retry_after,
+                ) from None
             exc.message = f"{exc.message} (gave up after {self.retry.attempts} attempts)"
             raise
 
@@ -332,6 +360,13 @@ class HttpClient:
 
     def put(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("PUT", url, **kwargs)
+
+
+def _unsent(exc: BaseException) -> bool:
+    """The request certainly did not reach (or was refused before executing by) the server."""
+    if getattr(exc, "unsent", False):
+        return True
+    return getattr(exc, "status", None) == 429
 
 
 def make_client(**kwargs: Any) -> HttpClient:
