@@ -162,7 +162,9 @@ class CompanyProperties(HubSpotApi):
         if unseen and not created:
             baseline = self._read_current(unseen, owned)
         plan: dict[str, dict[str, tuple[str, str]]] = {}  # company → property → (old, new)
-        adopt: dict[str, dict[str, str]] = {}  # CRM already holds our value: log it
+        # The CRM already holds our value (a rebuilt database, a push killed after its write):
+        # log it, as the write would have. An unset value was never written, so never logged.
+        adopt: dict[str, dict[str, str]] = {}
         for cid, item in by_company.items():
             values = {f: v for f, v in item["values"].items() if f in FIELD_PROPERTY}
             before = logged.get(cid)
@@ -172,7 +174,9 @@ class CompanyProperties(HubSpotApi):
                     adopt[cid] = {
                         p: v
                         for f, v in values.items()
-                        if (p := FIELD_PROPERTY[f]) in owned and same(p, before.get(p, ""), v)
+                        if (p := FIELD_PROPERTY[f]) in owned
+                        and v != ""
+                        and same(p, before.get(p, ""), v)
                     }
             changes: dict[str, tuple[str, str]] = {}
             for fld, value in values.items():
