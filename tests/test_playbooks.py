@@ -208,7 +208,7 @@ def test_task_content_subject_body_owner_due_priority_evidence(w):
     task = tasks["pay"]
     assert task["subject"] == "Payment failed: Company pay"
     assert task["body"].startswith(
-        "A payment of $250.00 for invoice in_7 failed (card declined, 1 attempt). "
+        "A payment of $250 for invoice in_7 failed (card declined, 1 attempt). "
         "The billing system retries on 2026-11-23. Check the card with the customer."
     )
     assert "Evidence:\n- 2026-11-19 payment failed happened (https://example.test/" in task["body"]

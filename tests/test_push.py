@@ -682,3 +682,57 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
         assert run["deduplicated"] == sum(len(r["reasons"]) for r in rows)
     finally:
         server.stop()
+
+
+# -- completions and caps -------------------------------------------------------------------------
+
+
+def test_a_task_deleted_in_hubspot_counts_as_dismissed(store, sandbox, hs):
+    seed_health(store, sandbox)
+    config = make_config()
+    run_playbooks(store, config)
+    run_push(store, config, transport=sandbox.transport())
+    first, second = Outbox(store).tasks(["pushed"])[:2]
+    hs.archive("tasks", first["remote_id"])  # a CSM deletes it: dismissed
+    hs.complete_task(second["remote_id"])
+    result = run_push(store, config, transport=sandbox.transport())
+    assert sorted(result.completed) == sorted([first["id"], second["id"]])
+    for task in (first, second):
+        row = Outbox(store).get(task["id"])
+        assert row["status"] == "completed" and row["snoozed_until"] > row["completed_at"]
+    # Read back once: nothing more to complete, and the reads are batched (100 per request).
+    assert run_push(store, config, transport=sandbox.transport()).completed == []
+
+
+def test_caps_per_run_and_per_owner_hold_tasks_for_later_pushes(store, sandbox, hs):
+    seed_health(store, sandbox)
+    store.db.execute("UPDATE accounts SET owner_id = ?", [sandbox.world.owners[0]["id"]])
+    config = make_config({"max_tasks_per_run": 50, "max_tasks_per_owner": 2})
+    run_playbooks(store, config)
+    total = len(Outbox(store).tasks(["open"]))
+    assert total > 2
+    dry = run_push(store, config, dry_run=True, transport=sandbox.transport())
+    assert len([t for t in dry.tasks if t.action == "create"]) == 2 and dry.held == total - 2
+    assert "2 tasks per owner in 24 hours" in dry.caps
+    assert f"{total - 2} tasks held by the caps" in dry.summary()
+    # The most urgent go first: every HIGH before any MEDIUM.
+    chosen = [t.priority for t in dry.tasks if t.action == "create"]
+    assert chosen == sorted(chosen, key=["HIGH", "MEDIUM", "LOW"].index)
+    run_push(store, config, transport=sandbox.transport())
+    assert len(hub_tasks(hs)) == 2
+    # Within 24 hours the owner's cap is used up; a day later two more go out.
+    assert run_push(store, config, transport=sandbox.transport()).held == total - 2
+    sandbox.world.clock.advance(86400 + 60)
+    run_push(store, config, transport=sandbox.transport())
+    assert len(hub_tasks(hs)) == min(4, total)
+
+
+def test_hubspot_properties_each_have_their_own_description():
+    from plugins.hubspot_pusher import OVERRIDE_PROPERTIES, PROPERTIES
+
+    descriptions = [p["description"] for p in PROPERTIES.values()]
+    assert all(len(d) > 40 for d in descriptions) and len(set(descriptions)) == len(PROPERTIES)
+    assert "0 (at risk) to 100 (healthy)" in PROPERTIES["hub_health_score"]["description"]
+    assert "churned" in PROPERTIES["hub_health_band"]["description"]
+    for name in OVERRIDE_PROPERTIES.values():
+        assert "overwritten" not in PROPERTIES[name]["description"]  # CSMs set these

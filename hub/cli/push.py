@@ -11,7 +11,7 @@ from rich.table import Table
 
 from hub.cli.util import Env, console, err_console, pass_env
 from hub.lock import DatabaseLock
-from hub.playbooks.render import plural
+from hub.text import plural
 
 TASK_FILTERS = {
     "open": ("open", "pushing", "pushed"),

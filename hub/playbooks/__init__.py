@@ -45,7 +45,7 @@ from hub.playbooks.outbox import (
     task_id_for,
     task_keys,
 )
-from hub.playbooks.render import humanize, merge_rows, plural, render_task
+from hub.playbooks.render import humanize, merge_rows, render_task
 from hub.playbooks.rules import (
     COMMON_OPTIONS,
     COMMON_PLACEHOLDERS,
@@ -62,6 +62,7 @@ from hub.playbooks.settings import (
     snooze_days_for,
     validate_config,
 )
+from hub.text import plural
 
 __all__ = [
     "ACTIVE_STATUSES",

@@ -26,10 +26,11 @@ from typing import Any
 from hub import clock
 from hub.errors import HubError
 from hub.playbooks.outbox import Outbox, task_keys
-from hub.playbooks.render import merge_rows, plural, render_task
+from hub.playbooks.render import merge_rows, render_task
 from hub.playbooks.rules import Playbook, PlaybookContext, Trigger
 from hub.playbooks.settings import PlaybookSetup, load_playbooks
 from hub.store import Store
+from hub.text import plural
 
 log = logging.getLogger("hub.playbooks")
 

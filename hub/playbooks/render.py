@@ -18,12 +18,7 @@ from hub import clock
 from hub.playbooks.outbox import task_id_for
 from hub.playbooks.rules import PRIORITIES, Playbook, PlaybookContext, Trigger
 from hub.playbooks.settings import PlaybooksSection
-
-
-def plural(count: int, noun: str, plural_form: str | None = None) -> str:
-    """``1 task``, ``2 tasks``, ``0 tasks`` (``plural_form`` for irregular nouns)."""
-    word = noun if count == 1 else (plural_form or noun + "s")
-    return f"{count} {word}"
+from hub.text import money, plural
 
 
 def humanize(code: Any) -> str:
@@ -86,7 +81,7 @@ def render_task(
         "band": health.get("band") or "not scored",
         "trend_7d": _signed(health.get("trend_7d")),
         "trend_30d": _signed(health.get("trend_30d")),
-        "mrr": _money(account.get("mrr")),
+        "mrr": money(account.get("mrr"), missing=""),
         "seats": _blank(account.get("seats")),
         "renewal_date": (account.get("renewal_date") or "")[:10],
         "drivers": health_section(health),
@@ -146,8 +141,9 @@ def merge_rows(rows: list[dict[str, Any]], account_name: str) -> dict[str, Any]:
     lead = dict(ordered[0])
     titles = [r["reasons"][0]["title"] for r in ordered]
     lead["subject"] = f"{account_name}: {_join(titles)}"[:250]
-    parts = [f"{plural(len(rows), 'reason')} to follow up with {account_name}:"]
-    parts += [f"- {r['reasons'][0]['title']}: {r['reasons'][0]['detail']}" for r in ordered]
+    summary = [f"{plural(len(rows), 'reason')} to follow up with {account_name}:"]
+    summary += [f"- {r['reasons'][0]['title']}: {r['reasons'][0]['detail']}" for r in ordered]
+    parts = ["\n".join(summary)]
     for r in ordered:
         parts.append(f"{r['reasons'][0]['title']}:\n{r['_own_body']}")
     if lead["_health"]:
@@ -202,12 +198,6 @@ def _signed(value: Any) -> str:
     return f"{int(value):+d}"
 
 
-def _money(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"${float(value):,.2f}"
-
-
 def _event_line(event: dict[str, Any]) -> str:
     day = str(event.get("ts") or "")[:10]
     text = event.get("summary") or humanize(event.get("type"))
@@ -216,7 +206,7 @@ def _event_line(event: dict[str, Any]) -> str:
 
 
 def _moved_line(moved: dict[str, Any]) -> str:
-    label = moved.get("label") or humanize(moved.get("name"))
+    label = moved.get("label") or humanize(moved.get("name")).capitalize()
     return f"- {label}: {_num(moved.get('before'))} → {_num(moved.get('after'))}"
 
 

@@ -239,7 +239,7 @@ class PlaybookContext:
             before = then.get(name, (None, None))[0]
             if before is None or after is None or abs(after - before) < min_points:
                 continue
-            moved.append({"name": name, "label": label or name, "before": before, "after": after})
+            moved.append({"name": name, "label": label, "before": before, "after": after})
         moved.sort(key=lambda m: (m["after"] - m["before"], m["name"]))
         return moved
 

@@ -1,7 +1,7 @@
 """Push-back: writing health fields and the task outbox to CRMs, only what changed.
 
-A pusher is a ``Pusher`` subclass registered with ``register_pushers`` (the built-in one is
-``plugins.hubspot_pusher``). ``run_push(store, config)`` builds each pusher named in
+A pusher is a ``Pusher`` subclass registered with ``register_pushers`` (built-in ones live in
+``plugins/``). ``run_push(store, config)`` builds each pusher named in
 ``[push] pushers`` with a ``PushContext``, its ``[push.<pusher>]`` settings and the HTTP
 client of its connection, and drives it: completions read back, health fields, tasks.
 

@@ -22,12 +22,12 @@ import httpx
 from hub.errors import ConfigError, HubError
 from hub.http import HttpClient
 from hub.playbooks import PRIORITIES, load_playbooks
-from hub.playbooks.render import plural
 from hub.push.context import PushContext
 from hub.push.pusher import Pusher
 from hub.push.results import PushResult
 from hub.push.settings import PushSettings, push_settings, pusher_classes, pusher_settings
 from hub.store import Store
+from hub.text import plural
 
 log = logging.getLogger("hub.push")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hub.playbooks import plural
+from hub.text import plural
 
 
 @dataclass

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub import text
 from hub.playbooks import PlaybookContext
 
 
 def money(value: Any) -> str:
-    try:
-        return f"${float(value):,.2f}"
-    except (TypeError, ValueError):
-        return "an unknown amount"
+    return text.money(value, missing="an unknown amount")
 
 
 def day(ts: str | None) -> str:
