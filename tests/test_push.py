@@ -736,3 +736,27 @@ def test_hubspot_properties_each_have_their_own_description():
     assert "churned" in PROPERTIES["hub_health_band"]["description"]
     for name in OVERRIDE_PROPERTIES.values():
         assert "overwritten" not in PROPERTIES[name]["description"]  # CSMs set these
+
+
+def test_a_band_property_made_by_an_older_hub_gains_the_churned_option(store, sandbox, hs):
+    seed_health(store, sandbox)
+    config = make_config()
+    run_push(store, config, transport=sandbox.transport())
+    with httpx.Client(transport=sandbox.transport(), base_url="https://api.hubapi.com") as http:
+        token = {"Authorization": f"Bearer {CREDENTIALS['hubspot']['access_token']}"}
+        old = [
+            {"label": b.title(), "value": b, "displayOrder": i}
+            for i, b in enumerate(["green", "yellow", "red"])
+        ]
+        assert (
+            http.patch(
+                "/crm/v3/properties/companies/hub_health_band", headers=token, json={"options": old}
+            ).status_code
+            == 200
+        )
+    some = live_companies(sandbox)[0].hubspot_id
+    store.db.execute("UPDATE health_scores SET band = 'churned' WHERE account_id = ?", [some])
+    result = run_push(store, config, transport=sandbox.transport())
+    assert result.status == "ok", result.errors
+    assert result.setup == ["add churned to the options of hub_health_band"]
+    assert hs.get("companies", some)["properties"]["hub_health_band"] == "churned"

@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from hub.errors import PushError
 from hub.http import HttpClient
 from hub.push.context import PushContext
 from hub.push.settings import PusherSettings
@@ -82,8 +83,7 @@ class Pusher:
 
     def read(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A request that changes nothing (GET, or a POST search/batch read): retried freely."""
-        assert self.client is not None, f"pusher {self.name} has no connection"
-        return self.client.request(method, path, idempotent=True, **kwargs)
+        return self._client().request(method, path, idempotent=True, **kwargs)
 
     def write(
         self, method: str, path: str, *, repeatable: bool = False, **kwargs: Any
@@ -93,10 +93,17 @@ class Pusher:
         ``repeatable=True`` for a write whose repetition changes nothing (setting values,
         adding an association): the client may then resend it after a lost answer.
         """
-        assert self.client is not None, f"pusher {self.name} has no connection"
+        client = self._client()
         self.ctx.write_guard(f"{method} {path}")
         self.ctx.result.writes += 1
-        return self.client.request(method, path, idempotent=repeatable, **kwargs)
+        return client.request(method, path, idempotent=repeatable, **kwargs)
+
+    def _client(self) -> HttpClient:
+        if self.client is None:
+            raise PushError(
+                f"internal error: pusher {self.name} sends requests but declares no connector"
+            )
+        return self.client
 
     # the steps the host calls ---------------------------------------------------------------
 
