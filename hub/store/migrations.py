@@ -339,6 +339,16 @@ def web_identity_overrides(db: Database) -> None:
     )
 
 
+@migrations()
+def engine_m001_outbox_targets(db: Database) -> None:
+    """Tasks: the CRM's id under a vendor-neutral name (``remote_id``), the pusher that
+    delivered it (``target``) and the merged reasons of a task (``reasons``, JSON list of
+    {playbook, reason, detail}: several playbooks firing for one account make one task)."""
+    db.execute("ALTER TABLE tasks RENAME COLUMN hubspot_task_id TO remote_id")
+    db["tasks"].add_column("target", str)
+    db["tasks"].add_column("reasons", str)
+
+
 def apply(db: Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)
