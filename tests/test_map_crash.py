@@ -20,12 +20,10 @@ from pathlib import Path
 import pytest
 
 from hub import clock
-from hub.sandbox.world import advance, build_sandbox
 from hub.store import Store
-from hub.sync import sync_all
 from hub.testing.mappings import diff, snapshot
 from hub.timeline import KILL_ENV, run_mappings
-from tests.helpers import sandbox_config
+from tests.helpers import two_syncs
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX fork and signals")
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,22 +40,7 @@ def state(store: Store) -> dict:
 def dbs(tmp_path_factory):
     """first.db: one sync, never mapped; second.db: that sync mapped, then a later sync."""
     folder = tmp_path_factory.mktemp("crash")
-    sandbox = build_sandbox(companies=14, seed=3)
-    clock.set_source(sandbox.world.now)
-    config = sandbox_config()
-    first = folder / "first.db"
-    store = Store(first)
-    sync_all(store, config, transport=sandbox.transport())
-    store.close()
-    second = folder / "second.db"
-    shutil.copy(first, second)
-    store = Store(second)
-    run_mappings(store)
-    advance(sandbox, 9)
-    sync_all(store, config, transport=sandbox.transport())
-    store.close()
-    now = sandbox.world.now()
-    clock.set_source(None)
+    first, second, now = two_syncs(folder, companies=14, seed=3, days=9, map_between=True)
     return folder, first, second, now
 
 
