@@ -319,3 +319,35 @@ def test_fk_migration_keeps_rows(tmp_path):
         assert [i.columns for i in store.db["events"].indexes if not i.name.startswith("sqlite")]
     finally:
         store.close()
+
+
+def test_run_now_syncs_one_connection(tmp_path):
+    import time
+
+    from hub.demo import demo_config
+    from hub.sandbox.world import build_sandbox
+
+    path = str(tmp_path / "hub.db")
+    Store(path).close()
+    sandbox = build_sandbox(companies=15, seed=2)
+    config = demo_config(path)
+    with client(path, config=config, allow_actions=True, transport=sandbox.transport()) as c:
+        page = c.get("/runs").text
+        assert 'action="/runs/now"' in page
+        form = {"connection": "zendesk", "csrf_token": _csrf(page)}
+        assert c.post("/runs/now", data={**form, "connection": "nope"}).status_code == 404
+        done = c.post("/runs/now", data=form, follow_redirects=False)
+        assert done.status_code == 303 and "msg=started" in done.headers["location"]
+        state = c.app.state.web
+        deadline = time.time() + 30
+        while state.running and time.time() < deadline:
+            time.sleep(0.1)
+        assert not state.running
+        runs = c.get("/runs?connection=zendesk").text
+        assert "tickets" in runs and "status-error" not in runs
+    check = sqlite3.connect(path)
+    synced = {
+        r[0] for r in check.execute("SELECT DISTINCT connection FROM _hub_runs WHERE kind='sync'")
+    }
+    assert synced == {"zendesk"}
+    assert check.execute("SELECT COUNT(*) FROM _hub_lock").fetchone()[0] == 0

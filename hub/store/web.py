@@ -194,7 +194,7 @@ class AccountQuery:
 
     def toggle(self, sort: str) -> dict[str, str]:
         """Parameters for sorting by ``sort``: flips the direction when it is the current
-        sort; money and renewal dates start with the largest, the rest with the smallest."""
+        sort; MRR starts with the largest, the rest with the smallest."""
         if sort == self.sort:
             desc = not self.desc
         else:
@@ -278,7 +278,8 @@ def account_choices(store: Store) -> dict[str, list[Any]]:
     owners = _rows(
         store,
         "SELECT owner_id AS id, MAX(owner_name) AS name, COUNT(*) AS n FROM accounts "
-        "WHERE owner_id IS NOT NULL GROUP BY owner_id ORDER BY MAX(owner_name) COLLATE NOCASE",
+        "WHERE owner_id IS NOT NULL AND owner_id != '' GROUP BY owner_id "
+        "ORDER BY MAX(owner_name) COLLATE NOCASE",
     )
     bands = [
         r[0]
@@ -460,10 +461,13 @@ def identity_review(store: Store, *, limit: int = 200) -> dict[str, Any]:
         "WHERE i.issue != 'archived' ORDER BY i.issue, e.source, i.entity LIMIT ?",
         [limit],
     )
+    overrides = identity_overrides(store)
+    pending = {o["key"]: o for o in overrides}
     for row in issues:
         row["domains"] = _loads(row["domains"], [])
         row["suggestions"] = _suggestions(store, row["name"], row["domains"])
-    return {"issues": issues, "overrides": identity_overrides(store)}
+        row["pending"] = pending.get(row["entity"])
+    return {"issues": issues, "overrides": overrides}
 
 
 def _suggestions(store: Store, name: str | None, domains: list[str]) -> list[dict[str, Any]]:

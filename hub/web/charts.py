@@ -216,5 +216,8 @@ def band_bars(
                 f'fill="{band_colour(band)}"><title>{tip}</title></rect>'
             )
             x += w
-        body.append(_text(width - right + 6, y + 14, f"{sum(counts.values()):,.0f}"))
+        total_text = f"{sum(counts.values()):,.0f}"
+        body.append(
+            _text(width - right + 6, y + 14, total_text if key == "bands" else "$" + total_text)
+        )
     return _svg(width, height, label, body)
