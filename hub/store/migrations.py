@@ -248,6 +248,45 @@ def m005_timeline_origin(db: Database) -> None:
     )
 
 
+@migrations()
+def portfolio_m001_mrr(db: Database) -> None:
+    """Portfolio: subscription MRR points and per-account MRR movements (``hub.portfolio``).
+
+    Both are rebuilt from the timeline's ``subscription_mrr`` events, so a re-map rebuilds
+    them identically. Money is in cents (integers) so that movements add up exactly.
+    """
+    db["portfolio_mrr_points"].create(
+        {
+            "account_id": str,
+            "entity": str,
+            "subscription_id": str,
+            "ts": str,
+            "day": str,
+            "mrr": int,  # cents per month from ``ts`` on
+            "plan": str,
+            "reason": str,
+        },
+        pk=("entity", "subscription_id", "ts"),
+    )
+    db["portfolio_mrr_points"].create_index(["account_id", "ts"])
+    db["mrr_movements"].create(
+        {
+            "account_id": str,
+            "day": str,  # YYYY-MM-DD: changes of one account on one day are netted
+            "month": str,  # YYYY-MM
+            "kind": str,  # new | expansion | contraction | churn | reactivation
+            "amount": int,  # signed cents: mrr_after - mrr_before
+            "mrr_before": int,
+            "mrr_after": int,
+            "plan": str,  # the account's largest subscription's plan after the change
+            "reason": str,  # cancellation reason(s) of subscriptions that ended that day
+        },
+        pk=("account_id", "day"),
+    )
+    db["mrr_movements"].create_index(["day"])
+    db["_hub_portfolio_meta"].create({"key": str, "value": str}, pk="key")
+
+
 # -- the web app (``hub serve``) and a browsable database ---------------------------------
 
 # Views for the common questions; ``hub.store.web`` documents them for datasette.
