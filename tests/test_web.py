@@ -351,3 +351,19 @@ def test_run_now_syncs_one_connection(tmp_path):
     }
     assert synced == {"zendesk"}
     assert check.execute("SELECT COUNT(*) FROM _hub_lock").fetchone()[0] == 0
+
+
+def test_portfolio_shows_retention_per_book(web, db):
+    from hub.portfolio import csm_rows
+
+    store = Store(db)
+    try:
+        total = csm_rows(store)[-1]
+    finally:
+        store.close()
+    page = web.get("/portfolio").text
+    assert "Retention per book" in page and "Net and gross revenue retention" in page
+    if total["nrr_pct"] is not None:
+        assert f"{total['nrr_pct']:g}%" in page
+    bad = web.get("/portfolio?period=someday")
+    assert bad.status_code == 200 and "someday" in bad.text and "Retention per book" not in bad.text

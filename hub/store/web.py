@@ -396,9 +396,40 @@ def links(store: Store, account_id: str) -> list[dict[str, Any]]:
     )
 
 
+def ensure_portfolio(db_path: str) -> None:
+    """Bring ``hub.portfolio``'s MRR movements up to date with the timeline (a derived table:
+    a no-op when nothing changed). Writes through a short-lived connection of its own; a busy
+    database leaves the previous movements in place."""
+    from hub.portfolio import build_movements
+
+    try:
+        store = Store(db_path)
+    except ConfigError:
+        return
+    try:
+        build_movements(store)
+    except sqlite3.OperationalError:
+        pass
+    finally:
+        store.close()
+
+
 def mrr_history(store: Store, account_id: str, current: float | None) -> list[dict[str, Any]]:
-    """The account's MRR over time, walked back from today's MRR through the events that
-    carry an MRR ``delta`` attribute (in dollars, as the vocabulary says)."""
+    """The account's MRR over time: after each of its MRR movements (``hub.portfolio``), or,
+    without them, walked back from today's MRR through events carrying an MRR ``delta``."""
+    if store.db["mrr_movements"].exists():
+        moves = _rows(
+            store,
+            "SELECT day AS ts, mrr_after / 100.0 AS mrr FROM mrr_movements "
+            "WHERE account_id = ? ORDER BY day",
+            [account_id],
+        )
+        if moves:
+            return [
+                {"ts": moves[0]["ts"], "mrr": 0.0},
+                *moves,
+                {"ts": clock.iso(), "mrr": moves[-1]["mrr"]},
+            ]
     changes = _rows(
         store,
         "SELECT ts, CAST(json_extract(attrs, '$.delta') AS REAL) AS delta FROM events "
@@ -417,6 +448,24 @@ def mrr_history(store: Store, account_id: str, current: float | None) -> list[di
 
 
 # -- portfolio -----------------------------------------------------------------------------
+
+
+def portfolio_books(store: Store, period: str | None, config: Any = None) -> dict[str, Any]:
+    """The books per CSM for ``period`` (``hub.portfolio``): NRR, GRR, churn by reason, bands.
+
+    Raises ``ConfigError`` for a period that does not parse."""
+    from hub.portfolio import PortfolioSection, parse_period, portfolio_report, validate_config
+
+    settings = validate_config(config) if config is not None else PortfolioSection()
+    chosen = parse_period(period or settings.default_period)
+    report = portfolio_report(store, chosen, "owner", settings)
+    return {
+        "period": chosen.label,
+        "start": chosen.start.isoformat(),
+        "end": chosen.end.isoformat(),
+        "books": [dict(b.as_dict(), owner_id=b.key) for b in report.books],
+        "total": report.total.as_dict(),
+    }
 
 
 def band_mix_by_owner(store: Store) -> list[dict[str, Any]]:

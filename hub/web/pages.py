@@ -162,6 +162,7 @@ def account(request: Request) -> Response:
     types = [t for t in request.query_params.getlist("type") if t][:20]
     source = request.query_params.get("source", "")[:100]
     history = model.health_history(store, acc["id"])
+    model.ensure_portfolio(state.options.db_path)
     explained = _explain(request, acc["id"])
     bands = (explained or {}).get("bands") or None
     return state.render(
@@ -199,11 +200,22 @@ def explain_page(request: Request) -> Response:
 
 def portfolio(request: Request) -> Response:
     state = state_of(request)
+    model.ensure_portfolio(state.options.db_path)
     books = model.band_mix_by_owner(state.store())
+    period = request.query_params.get("period", "")[:20]
+    try:
+        retention = model.portfolio_books(state.store(), period, state.options.config)
+        problem = ""
+    except HubError as exc:
+        retention, problem = None, str(exc)
     return state.render(
         request,
         "portfolio.html",
         books=books,
+        retention=retention,
+        period=period,
+        problem=problem,
+        nrr=charts.retention_bars(retention["books"]) if retention else "",
         mix=charts.band_bars(books),
         mrr_mix=charts.band_bars(books, key="mrr_by_band"),
         title="Portfolio",
