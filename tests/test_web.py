@@ -18,7 +18,8 @@ with warnings.catch_warnings():
 
 from hub.errors import ConfigError
 from hub.store import Store
-from hub.store.web import ReadOnlyStore, datasette_metadata
+from hub.store.web import ReadOnlyStore
+from hub.store.web_admin import datasette_metadata
 from hub.web import WebOptions, check_bind, create_app
 from tests.web_support import demo_database
 
@@ -203,7 +204,7 @@ def test_actions_need_allow_actions_and_csrf(tmp_path_factory):
 
 
 def test_identity_link_and_unlink_apply_at_next_map(tmp_path_factory):
-    from hub.store.web import set_identity_override
+    from hub.store.web_admin import set_identity_override
     from hub.timeline import run_mappings
 
     path = str(demo_database(tmp_path_factory, tmp_path_factory.mktemp("link") / "hub.db"))

@@ -138,7 +138,8 @@ def serve(
 
 
 def _datasette(db_path: str, target: str, host: str, port: int) -> None:
-    from hub.store.web import ReadOnlyStore, datasette_metadata
+    from hub.store.web import ReadOnlyStore
+    from hub.store.web_admin import datasette_metadata
 
     store = ReadOnlyStore(db_path)
     try:

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from hub import clock
 from hub.errors import HubError
 from hub.store import web as model
+from hub.store import web_admin as admin
 from hub.vocabulary import vocabulary
 from hub.web import charts
 from hub.web.app import HERE, read_form, state_of
@@ -201,10 +202,10 @@ def explain_page(request: Request) -> Response:
 def portfolio(request: Request) -> Response:
     state = state_of(request)
     model.ensure_portfolio(state.options.db_path)
-    books = model.band_mix_by_owner(state.store())
+    books = admin.band_mix_by_owner(state.store())
     period = request.query_params.get("period", "")[:20]
     try:
-        retention = model.portfolio_books(state.store(), period, state.options.config)
+        retention = admin.portfolio_books(state.store(), period, state.options.config)
         problem = ""
     except HubError as exc:
         retention, problem = None, str(exc)
@@ -224,7 +225,7 @@ def portfolio(request: Request) -> Response:
 
 def identity(request: Request) -> Response:
     state = state_of(request)
-    data = model.identity_review(state.store())
+    data = admin.identity_review(state.store())
     config = state.options.config
     configured = dict(config.identity.overrides) if config is not None else {}
     return state.render(
@@ -240,13 +241,13 @@ def identity(request: Request) -> Response:
 def runs(request: Request) -> Response:
     state = state_of(request)
     params = request.query_params
-    q = model.RunQuery(
+    q = admin.RunQuery(
         connection=params.get("connection", "")[:100],
         kind=params.get("kind", "")[:40],
         status=params.get("status", "")[:40],
         page=_int(params.get("page")),
     )
-    data = model.runs(state.store(), q)
+    data = admin.runs(state.store(), q)
     config = state.options.config
     return state.render(
         request,
@@ -262,7 +263,7 @@ def runs(request: Request) -> Response:
 
 def run_detail(request: Request) -> Response:
     state = state_of(request)
-    found = model.run(state.store(), request.path_params["run_id"])
+    found = admin.run(state.store(), request.path_params["run_id"])
     if found is None:
         raise HTTPException(404, "There is no such run.")
     return state.render(request, "run.html", run=found, title=f"Run {found['id']}")
@@ -312,11 +313,11 @@ async def identity_link(request: Request) -> Response:
     def work() -> None:
         store = _writable(request)
         try:
-            if not model.entity_exists(store, key):
+            if not admin.entity_exists(store, key):
                 raise HTTPException(404, f"There is no source record {key!r}.")
-            if not model.account_exists(store, account_id):
+            if not admin.account_exists(store, account_id):
                 raise HTTPException(404, f"There is no account {account_id!r}.")
-            model.set_identity_override(store, key, account_id, note=form.get("note", "")[:200])
+            admin.set_identity_override(store, key, account_id, note=form.get("note", "")[:200])
         finally:
             store.close()
 
@@ -332,9 +333,9 @@ async def identity_unlink(request: Request) -> Response:
     def work() -> None:
         store = _writable(request)
         try:
-            if not model.entity_exists(store, key):
+            if not admin.entity_exists(store, key):
                 raise HTTPException(404, f"There is no source record {key!r}.")
-            model.set_identity_override(store, key, None, note="unlinked on the web")
+            admin.set_identity_override(store, key, None, note="unlinked on the web")
         finally:
             store.close()
 
@@ -351,7 +352,7 @@ async def identity_forget(request: Request) -> Response:
     def work() -> bool:
         store = _writable(request)
         try:
-            return model.remove_identity_override(store, key)
+            return admin.remove_identity_override(store, key)
         finally:
             store.close()
 
