@@ -54,6 +54,7 @@ from connectors.zendesk.streams import (
     TicketsStream,
     UsersStream,
 )
+from connectors.zendesk.webhook import ZendeskWebhook
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import ConfigError, CursorExpiredError, FatalAPIError, HubError
 from hub.http import HttpClient, default_classify, error_text, scrub_url
@@ -133,6 +134,7 @@ class ZendeskConnector(Connector):
     docs_url = "https://developer.zendesk.com/api-reference/"
     default_base_url = "https://{subdomain}.zendesk.com"
     Settings = ZendeskSettings
+    webhook = ZendeskWebhook()  # how ``hub serve`` verifies its webhook deliveries
     streams = [OrganizationsStream, UsersStream, TicketsStream, SatisfactionRatingsStream]
 
     @classmethod

@@ -249,6 +249,8 @@ def runs(request: Request) -> Response:
     )
     data = admin.runs(state.store(), q)
     config = state.options.config
+    from hub.store.webhooks import stats as webhook_stats
+
     return state.render(
         request,
         "runs.html",
@@ -256,6 +258,7 @@ def runs(request: Request) -> Response:
         data=data,
         connections=sorted(config.connections) if config is not None else [],
         running=dict(state.running),
+        webhooks=webhook_stats(state.store()),
         message=_message(request),
         title="Runs",
     )
