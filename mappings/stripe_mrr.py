@@ -36,18 +36,17 @@ import hub
 from hub.store import raw_table_name
 from hub.timeline import Mapping, MappingContext
 from hub.vocabulary import EventType
-from mappings.stripe import (
-    SOURCE,
-    SOURCE_INFO,
-    _before,
-    _dict,
-    _id,
-    _num,
+from mappings.stripe import SOURCE, SOURCE_INFO
+from mappings.stripe.objects import as_dict as _dict
+from mappings.stripe.objects import before_update as _before
+from mappings.stripe.objects import (
     dashboard,
     items_of,
     mrr_and_seats,
     plan_name,
 )
+from mappings.stripe.objects import num as _num
+from mappings.stripe.objects import ref as _id
 
 EVENT = "subscription_mrr"
 EVENT_TYPES = [
@@ -163,7 +162,7 @@ class StripeMrrHistory(Mapping):
     event_types = EVENT_TYPES
 
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
-        # Only note which subscriptions changed: ``finalize`` recomputes each one whole.
+        # Stored with the map marker (not kept in memory), so a killed run loses nothing.
         for row in rows:
             if stream == "subscriptions":
                 ctx.mark_affected(str(row["id"]))
