@@ -10,6 +10,7 @@ import types
 import pytest
 from click.testing import CliRunner
 
+from hub import hookimpl as hub_hookimpl
 from hub import plugins as plugins_module
 from hub.errors import StartupError
 from hub.registry import Registry, get_registry, reset_registry
@@ -155,5 +156,49 @@ def test_duplicate_names_are_refused():
 
 def test_register_validates_connectors():
     registry = Registry()
-    with pytest.raises(StartupError, match="not a hub.connector.Connector"):
+    with pytest.raises(StartupError, match="not a hub.Connector subclass"):
         registry.register_function("connectors")(type("X", (), {"name": "x"}))
+
+
+@pytest.mark.parametrize(
+    "kind", ["connectors", "mappings", "health_models", "playbooks", "pushers", "sandbox_apis"]
+)
+def test_register_refuses_a_wrong_object_naming_the_plugin(kind):
+    """Every kind is validated: a wrong object is one line naming the plugin and the hook."""
+    registry = Registry()
+    register = registry.register_function(kind, "plugin 'acme' (hub-acme 1.0)")
+    for wrong in (type("NotAPlugin", (), {"name": "x"}), object(), "acme"):
+        with pytest.raises(StartupError) as info:
+            register(wrong)
+        message = str(info.value)
+        assert "hub-acme" in message and f"register_{kind}" in message and "\n" not in message
+
+
+def test_register_refuses_a_nameless_class_and_a_mapping_without_connector():
+    import hub
+
+    registry = Registry()
+    with pytest.raises(StartupError, match="without a name"):
+        registry.register_function("playbooks", "plugin 'p'")(type("P", (hub.Playbook,), {}))
+    with pytest.raises(StartupError, match="names no connector"):
+        registry.register_function("mappings", "plugin 'm'")(
+            type("M", (hub.Mapping,), {"name": "m"})
+        )
+
+
+def test_a_wrong_object_from_an_entry_point_names_its_distribution(fresh_plugins):
+    acme = types.ModuleType("hub_acme")
+
+    @hub_hookimpl
+    def register_health_models(register):
+        register(object())
+
+    acme.register_health_models = register_health_models
+    install_entry_points(
+        fresh_plugins,
+        [FakeEntryPoint("acme", "hub_acme", FakeDist("hub-acme", "2.0"), lambda: acme)],
+    )
+    fresh_plugins.setenv("HUB_LOAD_PLUGINS", "acme")
+    with pytest.raises(StartupError) as info:
+        get_registry()
+    assert "hub-acme 2.0" in str(info.value) and "register_health_models" in str(info.value)
