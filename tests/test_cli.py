@@ -96,7 +96,7 @@ def test_sync_and_status(example_registry, tmp_path):
         status = runner.invoke(cli, ["-c", str(tmp_path / "hub.toml"), "status", "--json"])
         assert status.exit_code == 0, status.output
         data = json.loads(status.stdout)
-        [row] = data["streams"]
+        [row] = data["items"]
         assert row["connection"] == "ex" and row["status"] == "ok" and row["records"] == 25
         assert data["failing"] is False
     finally:

@@ -72,7 +72,7 @@ def test_entry_point_plugin_adds_a_connector(fresh_plugins, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert "example" in data["connectors"]
-    assert any(p["name"] == "acme" and p["distribution"] == "hub-acme" for p in data["plugins"])
+    assert any(p["name"] == "acme" and p["distribution"] == "hub-acme" for p in data["items"])
 
 
 def test_sync_runs_an_entry_point_connector(fresh_plugins, tmp_path):

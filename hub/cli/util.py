@@ -25,6 +25,8 @@ class Env:
     config_path: str | None = None
     db_path: str | None = None
     verbose: int = 0
+    format: str = "auto"
+    """auto | table | plain | json (``hub --format``)."""
     _config: Any = None
     _store: Any = None
     _cleanup: list[Any] = field(default_factory=list)
@@ -35,7 +37,7 @@ class Env:
 
             self._config = load_config(self.config_path)
             for warning in self._config.warnings:
-                err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+                err_console.print(f"warning: {warning}", highlight=False, markup=False)
             for name in self._config.connections:
                 try:
                     for value in self._config.resolved_settings(name).values():
