@@ -42,6 +42,7 @@ class DemoResult:
     """The steepest falls and best climbs of the simulated month."""
     example_account: str | None = None
     sources: list[str] = field(default_factory=list)
+    nrr_by_csm: list[dict[str, Any]] = field(default_factory=list)  # hub.portfolio.csm_rows
 
 
 def demo_config(db_path: str) -> Config:
@@ -234,3 +235,6 @@ def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> 
         elif "/properties/companies" in path and method == "POST" and not path.endswith("/groups"):
             counts["properties_created"] += 1
     result.crm_writes = counts
+    from hub.portfolio import csm_rows
+
+    result.nrr_by_csm = csm_rows(store)

@@ -347,7 +347,7 @@ def override(
     """Set a CSM override: ACCOUNT shows VALUE (0-100) until --until.
 
     The computed score is kept beside it, and returns when the override expires (or with
-    --clear). An override set in HubSpot (the hub's override properties) works the same way;
+    --clear). An override set in the CRM (the hub's override fields) works the same way;
     one set here wins over it.
     """
     from hub.health import clear_override, set_override

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hub.cli.render import Column, emit_json, line, listing, page_progress, table, text
-from hub.cli.util import Env, pass_env
+from hub.cli.util import Env, console, pass_env
 
 
 def register(cli: click.Group) -> None:
@@ -219,8 +219,14 @@ def print_demo(env: Env, result) -> None:
         f"hub {dbarg} health --band red",
         f"hub {dbarg} tasks",
         f"hub {dbarg} status",
+        f"hub {dbarg} portfolio --by owner",
     ):
         line(f"  {cmd}")
     line("Then connect your real accounts: ", styled("[bold]hub init[/]"), " (see README.md).")
+    if result.nrr_by_csm:
+        from hub.portfolio.render import csm_table
+
+        line()
+        console.print(csm_table(result.nrr_by_csm))
     line()
     line(f"Done in {result.seconds:.1f} s.")

@@ -235,7 +235,60 @@ def m004_health(db: Database) -> None:
 
 
 @migrations()
-def m005_lock_owner(db: Database) -> None:
+def m005_timeline_origin(db: Database) -> None:
+    """Mapping bookkeeping for ``hub.timeline``: which raw row each event came from
+    (``events.origin``, "<raw table>:<row id>", so re-mapping a row retracts what it no longer
+    says) and the keys a mapping's ``finalize`` still has to redo (``_hub_map_pending``,
+    committed with the map marker so a killed run leaves them for the next one).
+    """
+    db["events"].add_column("origin", str)
+    db["events"].create_index(["origin"], if_not_exists=True)
+    db["_hub_map_pending"].create(
+        {"mapping": str, "connection": str, "key": str}, pk=("mapping", "connection", "key")
+    )
+
+
+@migrations()
+def portfolio_m001_mrr(db: Database) -> None:
+    """Portfolio: subscription MRR points and per-account MRR movements (``hub.portfolio``).
+
+    Both are rebuilt from the timeline's ``subscription_mrr`` events, so a re-map rebuilds
+    them identically. Money is in cents (integers) so that movements add up exactly.
+    """
+    db["portfolio_mrr_points"].create(
+        {
+            "account_id": str,
+            "entity": str,
+            "subscription_id": str,
+            "ts": str,
+            "day": str,
+            "mrr": int,  # cents per month from ``ts`` on
+            "plan": str,
+            "reason": str,
+        },
+        pk=("entity", "subscription_id", "ts"),
+    )
+    db["portfolio_mrr_points"].create_index(["account_id", "ts"])
+    db["mrr_movements"].create(
+        {
+            "account_id": str,
+            "day": str,  # YYYY-MM-DD: changes of one account on one day are netted
+            "month": str,  # YYYY-MM
+            "kind": str,  # new | expansion | contraction | churn | reactivation
+            "amount": int,  # signed cents: mrr_after - mrr_before
+            "mrr_before": int,
+            "mrr_after": int,
+            "plan": str,  # the account's largest subscription's plan after the change
+            "reason": str,  # cancellation reason(s) of subscriptions that ended that day
+        },
+        pk=("account_id", "day"),
+    )
+    db["mrr_movements"].create_index(["day"])
+    db["_hub_portfolio_meta"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m006_lock_owner(db: Database) -> None:
     """The writer lock names what holds it (``hub sync``…) and the holder process's start
     time, so a live holder is told apart from a new process that reused its pid."""
     db["_hub_lock"].add_column("purpose", str)

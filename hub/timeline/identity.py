@@ -126,14 +126,15 @@ class Resolution:
     unmatched: int = 0
     conflicts: int = 0
     changed_entities: set[str] = field(default_factory=set)
+    relinked_events: int = 0
 
 
 def resolve(
     store: Store, *, overrides: dict[str, str] | None = None, freemail: set[str] | None = None
 ) -> Resolution:
-    """Recompute every entity's account link; rewrite only links that changed.
-
-    Returns the entities whose account changed, so the caller can re-point their events.
+    """Recompute every entity's account link; rewrite only links that changed, and point the
+    events of entities whose account changed at their new account in the same transaction
+    (so a run killed after the links moved cannot leave events on the old account).
     """
     db = store.db
     overrides = {
@@ -284,7 +285,30 @@ def resolve(
             "INSERT OR REPLACE INTO identity_issues (entity, issue, detail, seen_at) VALUES (?,?,?,?)",
             [(k, issue, detail, now) for k, issue, detail in issues],
         )
+        result.relinked_events = _relink_events(store, result.changed_entities, now)
     return result
+
+
+def _relink_events(store: Store, entities: set[str], now: str) -> int:
+    """Point events of entities whose account changed (and unlinked events) at their account."""
+    db = store.db
+    total = 0
+    ordered = sorted(entities)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        cursor = db.execute(
+            "UPDATE events SET account_id = (SELECT account_id FROM account_links l WHERE l.entity = events.entity), "
+            f"mapped_at = ? WHERE entity IN ({marks})",
+            [now, *chunk],
+        )
+        total += cursor.rowcount
+    cursor = db.execute(
+        "UPDATE events SET account_id = (SELECT account_id FROM account_links l WHERE l.entity = events.entity), "
+        "mapped_at = ? WHERE account_id IS NULL AND entity IN (SELECT entity FROM account_links)",
+        [now],
+    )
+    return total + cursor.rowcount
 
 
 def account_for(store: Store, text: str) -> dict[str, Any] | None:

@@ -1,0 +1,294 @@
+"""One pass of the engine: evaluate accounts as of a moment and write their rows.
+
+``run_pass`` streams the run's one aggregation over ``events`` (ordered by account id, on its
+own connection in a thread for a file database, so SQLite works while Python scores) and
+merges it with the ``accounts`` rows read in chunks, so memory stays flat however many
+accounts there are; each ``Evaluation`` goes to a sink, usually a ``Writer`` that writes
+``health_scores``, ``health_history`` and the incremental-run fingerprints in batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from hub import clock
+from hub.errors import ConfigError
+from hub.health.evaluate import Evaluation, Plan, evaluate, fingerprint, loads_facts
+from hub.health.measures import Account, Aggregates, Window
+from hub.health.reader import RowStream, ThreadStream
+from hub.health.settings import HealthSettings, load_settings
+from hub.store import Store
+
+_BATCH = 2000
+_CHUNK = 2000  # accounts read per query
+
+
+def _set_targets(store: Store, targets: Iterable[str] | None) -> None:
+    """Fill (or, with None, empty) the temp table of accounts to recompute.
+
+    In a transaction of its own: a bare DML statement would open an implicit transaction
+    on the store's connection that later ``atomic()`` blocks only nest into as savepoints,
+    leaving the run's writes uncommitted.
+    """
+    db = store.db
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS _health_targets (id TEXT PRIMARY KEY)")
+    with db.atomic():
+        db.execute("DELETE FROM temp._health_targets")
+        if targets is not None:
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO temp._health_targets (id) VALUES (?)",
+                ((t,) for t in targets),
+            )
+
+
+def run_pass(
+    store: Store,
+    settings: HealthSettings,
+    as_of: dt.datetime,
+    targets: set[str] | None,
+    *,
+    sink: Callable[[Evaluation, str], None],
+    historical: bool = False,
+    with_trend: bool = True,
+    detail: bool = False,
+    bounds: tuple[str | None, str | None] = (None, None),
+) -> None:
+    """Evaluate the accounts (all, ``targets``, or ids within ``bounds``) as of ``as_of``,
+    handing each to ``sink``."""
+    db = store.db
+    scoped = targets is not None
+    if scoped:
+        _set_targets(store, targets)
+    window = Window(as_of)
+    agg = Aggregates(window)
+    plan = Plan(agg)
+    for resolved in settings.used:
+        for name, (params, key) in resolved.params.items():
+            if key not in plan.handles:
+                plan.handles[key] = tuple(settings.measures[name].aggregate(params, agg))
+        for spec in resolved.specs:
+            plan.specs[spec] = agg.count(spec[0], spec[1])
+    plan.finish()
+    stream: RowStream | None = None
+    if agg.exprs:
+        sql, args = agg.sql(targets=scoped, bounds=bounds)
+        if not scoped and store.path != ":memory:":
+            stream = ThreadStream(store.path, sql, args)
+        else:
+            # Fetched whole (a scoped run is small): no read statement stays open on the
+            # connection that writes (see the chunked accounts below).
+            stream = RowStream(iter(db.execute(sql, args).fetchall()))
+    overrides = {
+        row[0]: tuple(row[1:])
+        for row in db.execute(
+            "SELECT account_id, value, reason, until, set_at FROM health_overrides"
+        )
+    }
+    day7 = (window.today - dt.timedelta(days=7)).isoformat()
+    day30 = (window.today - dt.timedelta(days=30)).isoformat()
+    trend_sql = (
+        ", (SELECT score FROM health_history h WHERE h.account_id = a.id AND h.day <= ? "
+        "ORDER BY h.day DESC LIMIT 1), (SELECT score FROM health_history h WHERE "
+        "h.account_id = a.id AND h.day <= ? ORDER BY h.day DESC LIMIT 1)"
+        if with_trend
+        else ", NULL, NULL"
+    )
+    conditions, cond_args = [], []
+    if scoped:
+        conditions.append(f"a.id IN (SELECT id FROM {Aggregates.TARGETS})")
+    if bounds[0] is not None:
+        conditions.append("a.id >= ?")
+        cond_args.append(bounds[0])
+    if bounds[1] is not None:
+        conditions.append("a.id < ?")
+        cond_args.append(bounds[1])
+    select = (
+        f"SELECT {', '.join('a.' + c for c in Account.COLUMNS)}, a.facts{trend_sql} "
+        f"FROM accounts a WHERE {' AND '.join([*conditions, 'a.id > ?'])} "
+        f"ORDER BY a.id LIMIT {_CHUNK}"
+    )
+    args = [*([day7, day30] if with_trend else []), *cond_args]
+    try:
+        after = ""
+        while True:
+            # Accounts are read in chunks, each fully fetched before it is scored: a read
+            # statement left open on this connection would pin an old snapshot, and the
+            # writes of this run would then fail once another process (a worker) has
+            # written ("database is locked").
+            chunk = db.execute(select, [*args, after]).fetchall()
+            if not chunk:
+                break
+            after = chunk[-1][0]
+            for row in chunk:
+                values = row[:10]
+                account = Account(values, loads_facts(row[10]))
+                evaluation = evaluate(
+                    settings,
+                    plan,
+                    account,
+                    stream.get(account.id) if stream is not None else None,
+                    window,
+                    overrides.get(account.id),
+                    historical=historical,
+                    detail=detail,
+                )
+                if evaluation.score is not None:
+                    if row[11] is not None:
+                        evaluation.trend_7d = evaluation.score - row[11]
+                    if row[12] is not None:
+                        evaluation.trend_30d = evaluation.score - row[12]
+                sink(evaluation, fingerprint((*values, row[10])))
+    finally:
+        if isinstance(stream, ThreadStream):
+            stream.close()
+    if scoped:
+        _set_targets(store, None)
+
+
+class Writer:
+    """Buffers score, history and fingerprint rows and writes them in batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        as_of: dt.datetime,
+        *,
+        scores: bool,
+        history: bool,
+        computed_at: str | None = None,
+    ):
+        self.db = store.db
+        self.day = as_of.date().isoformat()
+        self.computed_at = computed_at or clock.iso()
+        self.write_scores = scores
+        self.write_history = history
+        self.scores: list[tuple[Any, ...]] = []
+        self.history: list[tuple[Any, ...]] = []
+        self.state: list[tuple[str, str]] = []
+        self.count = 0
+        self.bands: dict[str, int] = {}
+        self.names: dict[str, str] = {}
+
+    def __call__(self, ev: Evaluation, fingerprint: str) -> None:
+        self.count += 1
+        band = ev.band or "none"
+        self.bands[band] = self.bands.get(band, 0) + 1
+        aid = ev.account.id
+        if self.write_scores:
+            # {"<measure>": {"score": 72.5, "weight": 15.0}, ...}: scores and weights only
+            # (the inputs are for --explain, which recomputes). Written by hand because
+            # this runs for every account and json.dumps is the slow part of it.
+            weights = ev.outcome.weights
+            names = self.names
+            parts = []
+            for name, result in ev.results.items():
+                key = names.get(name) or names.setdefault(name, json.dumps(name))
+                value_h = result.value_h
+                score = "null" if value_h is None else repr(value_h / 100)
+                weight = weights.get(name)
+                parts.append(
+                    f'{key}:{{"score":{score}}}'
+                    if weight is None
+                    else f'{key}:{{"score":{score},"weight":{weight!r}}}'
+                )
+            override = ev.override or {}
+            self.scores.append(
+                (
+                    aid,
+                    ev.score,
+                    ev.computed_score,
+                    ev.band,
+                    ev.model.name,
+                    ev.segment,
+                    "{" + ",".join(parts) + "}",
+                    json.dumps(ev.drivers, ensure_ascii=False),
+                    ev.trend_7d,
+                    ev.trend_30d,
+                    override.get("value"),
+                    override.get("reason"),
+                    override.get("until"),
+                    self.computed_at,
+                )
+            )
+            self.state.append((aid, fingerprint))
+        if self.write_history:
+            self.history.append((aid, self.day, ev.score, ev.band, ev.computed_score))
+        if len(self.history) >= _BATCH or len(self.scores) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not (self.scores or self.history or self.state):
+            return
+        with self.db.atomic():
+            if self.scores:
+                self.db.conn.executemany(
+                    "INSERT OR REPLACE INTO health_scores (account_id, score, computed_score, band, "
+                    "model, segment, measures, drivers, trend_7d, trend_30d, override_value, "
+                    "override_reason, override_until, computed_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    self.scores,
+                )
+            if self.history:
+                self.db.conn.executemany(
+                    "INSERT OR REPLACE INTO health_history (account_id, day, score, band, "
+                    "computed_score) VALUES (?,?,?,?,?)",
+                    self.history,
+                )
+            if self.state:
+                self.db.conn.executemany(
+                    "INSERT OR REPLACE INTO _hub_health_state (account_id, fingerprint) VALUES (?,?)",
+                    self.state,
+                )
+        self.scores.clear()
+        self.history.clear()
+        self.state.clear()
+
+
+def resolve_account(store: Store, account: str) -> str:
+    from hub.timeline.identity import account_for
+
+    row = store.db.execute("SELECT id FROM accounts WHERE id = ?", [str(account)]).fetchone()
+    if row:
+        return row[0]
+    found = account_for(store, str(account))
+    if found is None:
+        raise ConfigError(
+            f"no account matches {account!r}",
+            hint="give an account id, domain or exact name ('hub health --json' lists them)",
+        )
+    return found["id"]
+
+
+def evaluate_one(store: Store, settings: HealthSettings, account_id: str) -> Evaluation:
+    collected: list[Evaluation] = []
+    run_pass(
+        store,
+        settings,
+        clock.now(),
+        {account_id},
+        sink=lambda ev, _fp: collected.append(ev),
+        detail=True,
+    )
+    if not collected:
+        raise ConfigError(f"no account {account_id!r}", hint="run 'hub map' first")
+    return collected[0]
+
+
+def rescore(store: Store, account_id: str, config: Any) -> dict[str, Any]:
+    """Recompute one account now (scores and today's history) and return its
+    ``health_scores`` row."""
+    settings = load_settings(config)
+    now = clock.now()
+    writer = Writer(store, now, scores=True, history=True)
+    run_pass(store, settings, now, {account_id}, sink=writer)
+    writer.flush()
+    row = store.db.execute("SELECT * FROM health_scores WHERE account_id = ?", [account_id])
+    names = [d[0] for d in row.description]
+    found = row.fetchone()
+    return dict(zip(names, found)) if found else {}
+
+
+__all__ = ["Writer", "evaluate_one", "rescore", "resolve_account", "run_pass"]

@@ -1,0 +1,229 @@
+"""The rule language of health models: comparisons, tiers, conditions, points rules, caps.
+
+A condition tests one value: a measure input (``"support.breach_rate"``), a measure's score
+(``"csat.score"``), an account column or fact (``"account.mrr"``), or a count of events
+(``events = ["payment_failed"]`` within ``days``). ``Lookup`` reads that value for one
+account. Points rules add points when a condition holds (or per unit of a value: a linear
+factor); caps bound a weighted score.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from hub.health.measures import Account, MeasureResult
+from hub.health.rounding import from_hundredths
+from hub.health.wording import event_count_text
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+_OPS: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
+    "above": (operator.gt, ">"),
+    "at_least": (operator.ge, "≥"),
+    "below": (operator.lt, "<"),
+    "at_most": (operator.le, "≤"),
+    "equals": (operator.eq, "="),
+}
+
+
+def _one_op(obj: Any, required: bool) -> tuple[str, Any] | None:
+    given = [(name, getattr(obj, name)) for name in _OPS if getattr(obj, name) is not None]
+    if len(given) > 1:
+        raise ValueError(
+            f"give one of above, at_least, below, at_most, equals, not {len(given)} "
+            f"({', '.join(n for n, _ in given)})"
+        )
+    if not given:
+        if required:
+            raise ValueError("give one condition: above, at_least, below, at_most or equals")
+        return None
+    return given[0]
+
+
+def _test(op: str, threshold: Any, value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, (list, tuple, set, dict)):
+        value = len(value)
+    fn = _OPS[op][0]
+    try:
+        return bool(fn(value, threshold))
+    except TypeError:
+        return False
+
+
+class _Comparison(_Strict):
+    above: float | None = None
+    at_least: float | None = None
+    below: float | None = None
+    at_most: float | None = None
+    equals: float | bool | str | None = None
+    _op: tuple[str, Any] | None = PrivateAttr(default=None)
+
+    def op(self) -> tuple[str, Any]:
+        """The one comparison given, as (name, threshold) (computed once)."""
+        if self._op is None:
+            self._op = _one_op(self, required=True)
+        return self._op
+
+    def test(self, value: Any) -> bool:
+        name, threshold = self.op()
+        return _test(name, threshold, value)
+
+    def op_text(self) -> str:
+        name, threshold = self.op()
+        shown = f"{threshold:g}" if isinstance(threshold, float) else str(threshold)
+        return f"{_OPS[name][1]} {shown}"
+
+
+class Tier(_Comparison):
+    """One step of a tiered rule: ``{ above = 0.3, points = -2 }``; the first tier that holds counts."""
+
+    points: float
+
+    @model_validator(mode="after")
+    def _check(self) -> Tier:
+        _one_op(self, required=True)
+        return self
+
+
+class Condition(_Comparison):
+    """A test on one value: a measure input (``"support.breach_rate"``), a measure's score
+    (``"csat.score"``), an account column or fact (``"account.mrr"``), or a count of events
+    (``events = ["payment_failed"]`` within ``days``)."""
+
+    label: str | None = None
+    input: str | None = None
+    events: list[str] | None = None
+    days: int = Field(30, ge=1, le=3650)
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _events_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _source(self) -> Condition:
+        if (self.input is None) == (self.events is None):
+            raise ValueError('give either input = "measure.input" or events = [event types]')
+        if self.events is not None and not self.events:
+            raise ValueError("events must name at least one event type")
+        if self.input is not None and not re.fullmatch(
+            r"[a-z][a-z0-9_]*\.[A-Za-z0-9_]+", self.input
+        ):
+            raise ValueError(
+                f'input {self.input!r} must look like "measure.input" or "account.fact"'
+            )
+        return self
+
+    @property
+    def spec(self) -> tuple[tuple[str, ...], int] | None:
+        """The event-count key this condition reads (None for input conditions)."""
+        return (tuple(sorted(self.events)), self.days) if self.events else None
+
+    def source_text(self) -> str:
+        if self.events:
+            return f"events {', '.join(self.events)} in {self.days} days"
+        return str(self.input)
+
+
+class PointsRule(Condition):
+    """A points rule: one condition with ``points``, or ``tiers`` (first that holds counts)."""
+
+    points: float | None = None
+    tiers: list[Tier] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> PointsRule:
+        op = _one_op(self, required=False)
+        if self.tiers is not None:
+            if op is not None or self.points is not None:
+                raise ValueError("give either tiers or one condition with points, not both")
+            if not self.tiers:
+                raise ValueError("tiers must have at least one entry")
+        elif op is None or self.points is None:
+            raise ValueError(
+                "give one condition (above, at_least, below, at_most, equals) and points, or tiers"
+            )
+        return self
+
+    def points_for(self, value: Any) -> tuple[float, str] | None:
+        """Points this rule gives for ``value`` and the condition that held, or None."""
+        if self.tiers is not None:
+            for tier in self.tiers:
+                if tier.test(value):
+                    return tier.points, tier.op_text()
+            return None
+        if self.test(value):
+            return float(self.points), self.op_text()
+        return None
+
+
+class Cap(Condition):
+    """A cap on a weighted score: when the condition holds the score is at most ``max``."""
+
+    max: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Cap:
+        _one_op(self, required=True)
+        return self
+
+    def holds(self, value: Any) -> bool:
+        return self.test(value)
+
+
+class Lookup:
+    """Reads the value a condition tests, for one account."""
+
+    __slots__ = ("account", "results", "counts")
+
+    def __init__(
+        self,
+        account: Account,
+        results: dict[str, MeasureResult],
+        counts: dict[tuple[tuple[str, ...], int], int],
+    ):
+        self.account = account
+        self.results = results
+        self.counts = counts
+
+    def value(self, cond: Condition) -> Any:
+        if cond.events:
+            return self.counts.get(cond.spec, 0)
+        head, _, tail = cond.input.partition(".")
+        if head == "account":
+            return self.account.get(tail)
+        result = self.results.get(head)
+        if result is None:
+            return None
+        if tail == "score":
+            return from_hundredths(result.value_h)
+        return result.inputs.get(tail)
+
+    def describe(self, cond: Condition, value: Any) -> str:
+        """Plain words for a condition that held: its label, else the measure's text."""
+        if cond.label:
+            return cond.label
+        if cond.events:
+            return event_count_text(cond.events, int(value or 0), cond.days)
+        head, _, tail = cond.input.partition(".")
+        result = self.results.get(head)
+        if result is not None:
+            if tail in result.texts:
+                return result.texts[tail]
+            if tail == "score" and result.drivers:
+                return result.drivers[0]
+        shown = f"{value:g}" if isinstance(value, float) else value
+        return f"{cond.input} is {shown}"
+
+
+__all__ = ["Cap", "Condition", "Lookup", "PointsRule", "Tier"]

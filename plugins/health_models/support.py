@@ -1,0 +1,305 @@
+"""Support measures: resolution time and backlog (``support``), urgent tickets and reopens
+(``support_load``), satisfaction (``csat``) and ``nps``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from hub.health import (
+    Account,
+    Aggregates,
+    Measure,
+    MeasureParams,
+    MeasureResult,
+    Window,
+    fmt_hours,
+    fmt_pct,
+    plural,
+    scale,
+)
+from plugins.health_models._common import SEP, _days, _floats, _median, _num
+
+
+class SupportParams(MeasureParams):
+    window_days: int = Field(90, ge=1, le=3650)
+    target_hours: float = Field(24, gt=0)
+    zero_at_factor: float = Field(3.0, gt=1)
+    min_tickets: int = Field(1, ge=1)
+    breach_field: str = "resolution_hours"
+    breach_target_hours: float | None = Field(None, gt=0)
+
+    @field_validator("breach_field")
+    @classmethod
+    def _field(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("breach_field must be an attribute name of ticket_solved events")
+        return value
+
+
+class SupportMeasure(Measure):
+    """Median resolution time of tickets solved in the window against a target.
+
+    100 at or under ``target_hours``, 0 at ``target_hours × zero_at_factor`` or slower, linear
+    between: fast resolution scores high, slow resolution is a churn risk. ``breach_rate`` is
+    the share of solved tickets whose ``breach_field`` attribute (resolution hours by default;
+    any numeric attribute of ``ticket_solved``, e.g. a first-reply time if the mapping
+    provides one) exceeds ``breach_target_hours`` (default: the target).
+    """
+
+    name = "support"
+    label = "Support resolution"
+    Params = SupportParams
+    default_weight = 15
+    inputs = {
+        "tickets_solved": "tickets solved in the window",
+        "median_resolution_hours": "median hours from open to solved",
+        "target_hours": "the target",
+        "breached": "solved tickets over the breach target",
+        "breach_rate": "breached / tickets with the breach field (0-1)",
+        "window_days": "window",
+    }
+
+    def aggregate(self, p: SupportParams, agg: Aggregates) -> tuple[Any, ...]:
+        solved = ["ticket_solved"]
+        cols = [agg.concat(solved, p.window_days, "json_extract(attrs, '$.resolution_hours')")]
+        if p.breach_field != "resolution_hours":
+            cols.append(
+                agg.concat(solved, p.window_days, "json_extract(attrs, ?)", [f"$.{p.breach_field}"])
+            )
+        return tuple(cols)
+
+    def score(self, p: SupportParams, account: Account, row: Any, window: Window) -> MeasureResult:
+        hours = _floats(row[0]) if row else []
+        if len(hours) < p.min_tickets:
+            return MeasureResult(None, {"tickets_solved": len(hours), "window_days": p.window_days})
+        median = _median(hours)
+        target = p.target_hours
+        value = scale(median, target, target * p.zero_at_factor)
+        breach_values = _floats(row[1]) if p.breach_field != "resolution_hours" else hours
+        breach_target = p.breach_target_hours or target
+        breached = sum(1 for h in breach_values if h > breach_target)
+        rate = breached / len(breach_values) if breach_values else None
+        inputs = {
+            "tickets_solved": len(hours),
+            "median_resolution_hours": round(median, 1),
+            "target_hours": target,
+            "breached": breached,
+            "breach_rate": round(rate, 4) if rate is not None else None,
+            "window_days": p.window_days,
+        }
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            main = (
+                f"median resolution {fmt_hours(median)} vs {fmt_hours(target)} target "
+                f"({plural(len(hours), 'ticket')} solved {_days(p.window_days)})"
+            )
+            texts = {"median_resolution_hours": main}
+            if rate is not None:
+                what = p.breach_field.removesuffix("_hours").replace("_", " ")
+                texts["breach_rate"] = texts["breached"] = (
+                    f"{breached} of {plural(len(breach_values), 'ticket')} ({fmt_pct(rate)}) "
+                    f"over the {fmt_hours(breach_target)} {what} target {_days(p.window_days)}"
+                )
+            return [main], texts
+
+        return MeasureResult(value, inputs, words=words)
+
+
+class SupportLoadParams(MeasureParams):
+    window_days: int = Field(90, ge=1, le=3650)
+    urgent_penalty: float = Field(25, ge=0, le=100)
+    reopen_good: float = Field(0.05, ge=0, le=1)
+    reopen_bad: float = Field(0.30, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> SupportLoadParams:
+        if self.reopen_bad <= self.reopen_good:
+            raise ValueError("reopen_bad must be above reopen_good")
+        return self
+
+
+class SupportLoadMeasure(Measure):
+    """Urgent or escalated tickets still open, and the share of solved tickets reopened.
+
+    The mean of two parts: 100 − ``urgent_penalty`` per urgent/escalated ticket not solved
+    since it became urgent (or was last reopened), and the reopen rate (reopened / solved
+    tickets in the window) scored 100 at ``reopen_good`` down to 0 at ``reopen_bad``.
+    """
+
+    name = "support_load"
+    label = "Support load"
+    Params = SupportLoadParams
+    default_weight = 10
+    inputs = {
+        "tickets": "tickets urgent, solved or reopened in the window",
+        "opened": "tickets opened in the window",
+        "open_urgent": "urgent or escalated tickets not solved since",
+        "solved": "tickets solved in the window",
+        "reopened": "of those, tickets reopened",
+        "reopen_rate": "reopened / solved (0-1)",
+        "window_days": "window",
+    }
+    TYPES = ("ticket_urgent", "ticket_solved", "ticket_reopened")
+    _SLOT = {"u": 0, "s": 1, "r": 2}
+
+    def aggregate(self, p: SupportLoadParams, agg: Aggregates) -> tuple[Any, ...]:
+        # One entry per event: kind letter (u/s/r), ticket id, time; resolved per ticket below.
+        return (
+            agg.concat(
+                self.TYPES,
+                p.window_days,
+                "substr(type, 8, 1) || COALESCE(json_extract(attrs, '$.ticket_id'), '') || '@' || ts",
+            ),
+            agg.count(["ticket_opened"], p.window_days),
+        )
+
+    def score(
+        self, p: SupportLoadParams, account: Account, row: Any, window: Window
+    ) -> MeasureResult:
+        entries = row[0] if row else None
+        opened = row[1] if row else 0
+        if not entries and not opened:
+            return MeasureResult(None, {"tickets": 0, "window_days": p.window_days})
+        tickets: dict[str, list[str]] = {}  # id -> [latest urgent, latest solved, latest reopened]
+        slot = self._SLOT
+        for entry in entries.split(SEP) if entries else ():
+            kind = slot.get(entry[:1])
+            if kind is None:
+                continue
+            ticket, _, ts = entry[1:].partition("@")
+            state = tickets.get(ticket)
+            if state is None:
+                state = tickets[ticket] = ["", "", ""]
+            if ts > state[kind]:
+                state[kind] = ts
+        open_urgent = solved = reopened = 0
+        for urgent_ts, solved_ts, reopened_ts in tickets.values():
+            if urgent_ts and (not solved_ts or solved_ts < max(urgent_ts, reopened_ts)):
+                open_urgent += 1
+            if solved_ts:
+                solved += 1
+                if reopened_ts:
+                    reopened += 1
+        rate = reopened / solved if solved else None
+        urgent_part = max(0.0, 100.0 - p.urgent_penalty * open_urgent)
+        reopen_part = scale(rate, p.reopen_good, p.reopen_bad) if rate is not None else None
+        value = urgent_part if reopen_part is None else (urgent_part + reopen_part) / 2
+        inputs = {
+            "tickets": len(tickets),
+            "opened": opened,
+            "open_urgent": open_urgent,
+            "solved": solved,
+            "reopened": reopened,
+            "reopen_rate": round(rate, 4) if rate is not None else None,
+            "window_days": p.window_days,
+        }
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            urgent_text = (
+                f"{plural(open_urgent, 'urgent or escalated ticket')} still open"
+                if open_urgent
+                else "no urgent or escalated ticket open"
+            )
+            texts = {"open_urgent": urgent_text}
+            ranked = [(urgent_part, urgent_text)]
+            if rate is not None:
+                texts["reopen_rate"] = texts["reopened"] = (
+                    f"{reopened} of {plural(solved, 'solved ticket')} reopened ({fmt_pct(rate)}) "
+                    f"{_days(p.window_days)}"
+                )
+                ranked.append((reopen_part, texts["reopen_rate"]))
+            ranked.sort(key=lambda d: d[0])
+            return [t for _, t in ranked], texts
+
+        return MeasureResult(value, inputs, words=words)
+
+
+class CsatParams(MeasureParams):
+    window_days: int = Field(90, ge=1, le=3650)
+    min_responses: int = Field(1, ge=1)
+
+
+class CsatMeasure(Measure):
+    """Share of good satisfaction ratings: 100 × good / (good + bad) in the window."""
+
+    name = "csat"
+    label = "CSAT"
+    Params = CsatParams
+    default_weight = 10
+    inputs = {
+        "good": "good ratings",
+        "bad": "bad ratings",
+        "responses": "good + bad",
+        "ratio": "good / responses (0-1)",
+        "window_days": "window",
+    }
+
+    def aggregate(self, p: CsatParams, agg: Aggregates) -> tuple[Any, ...]:
+        return (agg.count(["csat_good"], p.window_days), agg.count(["csat_bad"], p.window_days))
+
+    def score(self, p: CsatParams, account: Account, row: Any, window: Window) -> MeasureResult:
+        good, bad = row if row else (0, 0)
+        responses = good + bad
+        if responses < p.min_responses:
+            return MeasureResult(None, {"responses": responses, "window_days": p.window_days})
+        ratio = good / responses
+        inputs = {
+            "good": good,
+            "bad": bad,
+            "responses": responses,
+            "ratio": round(ratio, 4),
+            "window_days": p.window_days,
+        }
+
+        def words() -> tuple[list[str], dict[str, str]]:
+            text = f"CSAT {fmt_pct(ratio)} good ({good} good, {bad} bad {_days(p.window_days)})"
+            return [text], {"ratio": text, "bad": text, "good": text}
+
+        return MeasureResult(100.0 * ratio, inputs, words=words)
+
+
+class NpsParams(MeasureParams):
+    fact: str = "nps"
+    promoter_at: float = Field(9, ge=0, le=10)
+    passive_at: float = Field(7, ge=0, le=10)
+    passive_score: float = Field(70, ge=0, le=100)
+    detractor_max_score: float = Field(40, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> NpsParams:
+        if not 0 < self.passive_at <= self.promoter_at:
+            raise ValueError("need 0 < passive_at ≤ promoter_at")
+        return self
+
+
+class NpsMeasure(Measure):
+    """The account's latest NPS answer (0–10, the fact the HubSpot mapping fills from the
+    configured property; ``fact`` names another fact to read): promoters 100, passives
+    ``passive_score``, detractors from 0 (at 0) up to ``detractor_max_score`` (just below
+    ``passive_at``)."""
+
+    name = "nps"
+    label = "NPS"
+    Params = NpsParams
+    default_weight = 10
+    inputs = {"nps": "latest NPS answer 0-10", "category": "promoter, passive or detractor"}
+
+    def score(self, p: NpsParams, account: Account, row: Any, window: Window) -> MeasureResult:
+        nps = _num(account.get(p.fact))
+        if nps is None or not 0 <= nps <= 10:
+            return MeasureResult(None, {"nps": None})
+        if nps >= p.promoter_at:
+            category, value = "promoter", 100.0
+        elif nps >= p.passive_at:
+            category, value = "passive", p.passive_score
+        else:
+            category = "detractor"
+            value = p.detractor_max_score * nps / max(p.passive_at - 1, 1)
+        shown = int(nps) if nps.is_integer() else nps
+        text = f"NPS {shown} ({category})"
+        return MeasureResult(
+            min(value, 100.0), {"nps": shown, "category": category}, [text], {"nps": text}
+        )
