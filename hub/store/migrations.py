@@ -237,7 +237,7 @@ def m004_health(db: Database) -> None:
 @migrations()
 def m005_timeline_origin(db: Database) -> None:
     """Mapping bookkeeping for ``hub.timeline``: which raw row each event came from
-    (``events.origin``, "<raw table>:<row id>", so re-mapping a row retracts what it no longer
+    (``events.origin``, "<mapping>/<raw table>:<row id>", so re-mapping a row retracts what it no longer
     says) and the keys a mapping's ``finalize`` still has to redo (``_hub_map_pending``,
     committed with the map marker so a killed run leaves them for the next one).
     """

@@ -130,8 +130,9 @@ class MappingTests:
         for (origin,) in store.db.execute(
             "SELECT DISTINCT origin FROM events WHERE origin IS NOT NULL ORDER BY origin"
         ):
-            table, _, record_id = origin.partition(":")
-            if table in tables:
+            owner, _, rest = origin.partition("/")
+            table, _, record_id = rest.partition(":")
+            if owner == mapping.name and table in tables:
                 (data,) = store.db.execute(
                     f"SELECT data FROM [{table}] WHERE id = ?", [record_id]
                 ).fetchone()
@@ -163,7 +164,8 @@ class MappingTests:
         assert not result.errors, result.errors
 
     def owned(self, store: Store, stream: str, record_id: str) -> list[tuple[str, str]]:
-        origin = f"{raw_table_name(self.connection(), stream)}:{record_id}"
+        name = self._mapping().name
+        origin = f"{name}/{raw_table_name(self.connection(), stream)}:{record_id}"
         return sorted(
             tuple(r)
             for r in store.db.execute("SELECT id, type FROM events WHERE origin = ?", [origin])

@@ -203,7 +203,8 @@ class MappingContext:
             raise MappingError(f"event {eid} has no valid time ({ts!r})")
         origin = None
         if self._batch_table is not None and str(source_id) in self._batch_ids:
-            origin = f"{self._batch_table}:{source_id}"
+            # Scoped by mapping: two mappings may read the same raw row (each owns what it emitted).
+            origin = f"{self.mapping.name}/{self._batch_table}:{source_id}"
             self._emitted.add(eid)
         self._events[eid] = (
             eid,
@@ -308,7 +309,7 @@ class MappingContext:
             self.flush()
             stale: list[str] = []
             for start in range(0, len(ids), 500):
-                origins = [f"{table}:{i}" for i in ids[start : start + 500]]
+                origins = [f"{self.mapping.name}/{table}:{i}" for i in ids[start : start + 500]]
                 marks = ",".join("?" * len(origins))
                 stale.extend(
                     row[0]
