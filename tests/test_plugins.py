@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import sys
 import types
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +15,8 @@ from hub import hookimpl as hub_hookimpl
 from hub import plugins as plugins_module
 from hub.errors import StartupError
 from hub.registry import Registry, get_registry, reset_registry
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class FakeDist:
@@ -202,3 +205,38 @@ def test_a_wrong_object_from_an_entry_point_names_its_distribution(fresh_plugins
     with pytest.raises(StartupError) as info:
         get_registry()
     assert "hub-acme 2.0" in str(info.value) and "register_health_models" in str(info.value)
+
+
+# -- the public API: one namespace for plugin authors ----------------------------------------
+
+
+def test_public_api_is_sorted_imports_and_is_documented():
+    import hub
+
+    assert hub.__all__ == sorted(hub.__all__)
+    text = (ROOT / "PLUGINS.md").read_text()
+    for name in hub.__all__:
+        assert getattr(hub, name) is not None, name
+        assert f"`{name}`" in text, f"PLUGINS.md does not list hub.{name}"
+    assert "cs-hub" in text
+
+
+def test_public_api_names_the_defining_objects():
+    import hub
+    from hub.connector import Connector
+    from hub.timeline import Mapping
+
+    assert hub.Connector is Connector and hub.Mapping is Mapping
+    with pytest.raises(AttributeError):
+        hub.NoSuchThing  # noqa: B018
+
+
+def test_plugins_md_imports_only_from_hub_and_hub_testing():
+    import re
+
+    text = (ROOT / "PLUGINS.md").read_text()
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        for module in re.findall(r"^\s*(?:from|import)\s+(hub\.[\w.]+)", block, re.M):
+            assert module == "hub.testing" or module.startswith("hub.testing."), (
+                f"PLUGINS.md imports {module}; plugins import from hub or hub.testing only"
+            )
