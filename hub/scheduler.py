@@ -88,6 +88,9 @@ class HubScheduler:
 
     def run_connection(self, name: str) -> PipelineResult:
         with self._run_lock:
+            if self.stop_event.is_set():
+                # A job the executor had queued before the shutdown: the store may be closed.
+                return PipelineResult()
             result = run_pipeline(
                 self.store,
                 self.config,

@@ -296,7 +296,7 @@ def status(env: Env, as_json: bool) -> None:
       hub --db /var/lib/hub/hub.db status
       hub status --json | jq '.items[] | select(.status == "error")'
     """
-    from hub.status import collect_status
+    from hub.store.status import collect_status
 
     config = None
     try:

@@ -101,9 +101,18 @@ def run(env: Env, once: bool, dry_run: bool, as_json: bool) -> None:
     help="Simulated weeks of incremental cycles after the first sync.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the demo's figures as JSON.")
+@click.option("--serve", is_flag=True, help="Then serve the demo database in the web app.")
+@click.option("--port", default=8321, show_default=True, help="Port for --serve (0 = any free).")
 @pass_env
 def demo(
-    env: Env, companies: int, seed: int, demo_db: str | None, weeks: int, as_json: bool
+    env: Env,
+    companies: int,
+    seed: int,
+    demo_db: str | None,
+    weeks: int,
+    as_json: bool,
+    serve: bool,
+    port: int,
 ) -> None:
     """Run the whole product against the built-in sandbox: no config, no credentials.
 
@@ -112,6 +121,7 @@ def demo(
       hub demo
       hub demo --companies 2000 --seed 7 --weeks 8
       hub demo --db /tmp/demo.db --json | jq .bands
+      hub demo --serve
     """
     import dataclasses
 
@@ -134,8 +144,12 @@ def demo(
         )
     if as_json:
         emit_json(dataclasses.asdict(result))
-        return
-    print_demo(env, result)
+    else:
+        print_demo(env, result)
+    if serve:
+        from hub.cli.serve import run_server
+
+        run_server(result.db_path, None, port=port)
 
 
 def print_demo(env: Env, result) -> None:

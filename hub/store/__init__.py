@@ -147,6 +147,8 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=30000")
             if migrate:
+                # Serialised in one BEGIN IMMEDIATE (see migrations.apply): two processes
+                # opening a new database at once never both apply a migration.
                 migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(

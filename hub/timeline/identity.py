@@ -6,7 +6,9 @@ domain); ``resolve()`` links each to an account, in this order:
 
 1. ``root``        a live HubSpot company is its own account;
    ``merged``      a merged-away HubSpot company links to the survivor;
-2. ``override``    an ``[identity.overrides]`` entry for the entity key (a person said so);
+2. ``override``    an ``[identity.overrides]`` entry for the entity key, or a link made on
+                   the web app's identity page (table ``identity_overrides``, where a NULL
+                   account is an unlink: the record stays unmatched);
 3. ``explicit_id`` the source names the company (Stripe ``metadata.hubspot_company_id``,
                    Zendesk organization ``external_id``), remapped through merges;
 4. ``domain``      exactly one account has the entity's normalised domain (free-mail
@@ -142,6 +144,15 @@ def resolve(
         for k, v in (overrides or {}).items()
     }
     extra_freemail = frozenset(d.lower() for d in (freemail or ()))
+    # Links (account id) and unlinks (NULL) made on the web app's identity page; hub.toml's
+    # overrides win over them for the same key.
+    manual: dict[str, str | None] = {}
+    if db["identity_overrides"].exists():
+        manual = {
+            k: v
+            for k, v in db.execute("SELECT key, account_id FROM identity_overrides")
+            if k not in overrides
+        }
     entities = list(
         db.query(
             "SELECT key, source, kind, source_id, domains, explicit_account, is_root, merged_into, deleted FROM entities"
@@ -193,6 +204,10 @@ def resolve(
                     link = (target, "merged", f"merged into {target}")
             else:
                 link = (e["source_id"], "root", "HubSpot company")
+        elif key in manual and manual[key] is None:
+            issues.append((key, "unlinked", "unlinked by hand on the identity page"))
+        elif key in manual and manual[key] in roots:
+            link = (str(manual[key]), "override", "linked by hand on the identity page")
         elif key in overrides and overrides[key] in roots:
             link = (overrides[key], "override", f"[identity.overrides] {key}")
         else:
