@@ -131,7 +131,7 @@ def test_injected_trouble_drops_the_score_and_the_drivers_say_why(world):
     for _ in range(3):
         advance(sandbox, 10)
         cycle(store, sandbox, config)
-    causes = ("failed payment", "median resolution", "competitor Intercom", "cancelled", "CSAT")
+    causes = ("payment failed", "median resolution", "competitor Intercom", "cancelled", "CSAT")
     named = collections.Counter()
     for company in picked:
         row = store.db.execute(
