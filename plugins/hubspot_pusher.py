@@ -139,6 +139,9 @@ class HubSpotPusher(Pusher):
     """Writes health properties and outbox tasks to HubSpot (see the module docstring)."""
 
     name = "hubspot"
+    # Which company property carries each health field: the health engine reads the push log
+    # through it to recognise its own override read back from HubSpot.
+    field_properties = FIELD_PROPERTY
     title = "HubSpot companies and tasks"
 
     def run(self) -> None:

@@ -300,11 +300,12 @@ def test_points_model_hand_computed_with_clamping(db, clk):
 
 @pytest.mark.parametrize(
     ("score", "band"),
-    [(0, "red"), (39, "red"), (40, "yellow"), (69, "yellow"), (70, "green"), (100, "green")],
+    [(0, "red"), (39, "red"), (40, "yellow"), (79, "yellow"), (80, "green"), (100, "green")],
 )
 def test_band_boundaries(score, band):
+    # Defaults: green from 80 (calibrated, see bench/bench_calibration.py), yellow from 40.
     assert band_for(score) == band
-    assert band_for(score, {"green": 70, "yellow": 40, "red": 0}) == band
+    assert band_for(score, {"green": 80, "yellow": 40, "red": 0}) == band
 
 
 def test_custom_bands_and_no_score():
@@ -324,7 +325,7 @@ def test_round_half_up_is_the_one_rule():
 
 @pytest.mark.parametrize(
     ("value", "score", "band"),
-    [(69.5, 70, "green"), (69.49, 69, "yellow"), (39.5, 40, "yellow"), (39.49, 39, "red")],
+    [(79.5, 80, "green"), (79.49, 79, "yellow"), (39.5, 40, "yellow"), (39.49, 39, "red")],
 )
 def test_scores_on_band_boundaries_round_then_band(db, clk, value, score, band):
     # NPS 7 is a passive; passive_score sets the measure's value exactly.

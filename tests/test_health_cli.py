@@ -131,19 +131,19 @@ def test_override_command_and_its_errors(dbfile):
         "health",
         "override",
         "Bad Co",
-        "75",
+        "85",
         "--reason",
         "exec sponsor call went well",
         "--until",
         "2026-12-31",
     )
     assert result.exit_code == 0, result.output
-    assert "score 75 (green) until 2026-12-31" in result.output
+    assert "score 85 (green) until 2026-12-31" in result.output
     table = run("--db", dbfile, "health", "--band", "green", "--no-compute", "--json")
     rows = {a["name"]: a for a in json.loads(table.output)["accounts"]}
-    assert (rows["Bad Co"]["score"], rows["Bad Co"]["computed_score"]) == (75, 35)
+    assert (rows["Bad Co"]["score"], rows["Bad Co"]["computed_score"]) == (85, 35)
     text = run("--db", dbfile, "health", "--no-compute").output
-    assert "75*" in text and "CSM override in force" in text
+    assert "85*" in text and "CSM override in force" in text
     missing = run("--db", dbfile, "health", "override", "Bad Co", "75", "--until", "2026-12-31")
     assert missing.exit_code == 1
     assert missing.output.strip().splitlines() == [

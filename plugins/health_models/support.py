@@ -87,7 +87,13 @@ class SupportMeasure(Measure):
     def aggregate(self, p: SupportParams, agg: Aggregates) -> tuple[Any, ...]:
         solved = ["ticket_solved"]
         cols = [
-            agg.concat(solved, p.window_days, "json_extract(attrs, '$.resolution_hours')"),
+            # ticket id|time|resolution hours, per solve in the window.
+            agg.concat(
+                solved,
+                p.window_days,
+                "COALESCE(json_extract(attrs, '$.ticket_id'), '') || '|' || ts || '|' || "
+                "COALESCE(json_extract(attrs, '$.resolution_hours'), '')",
+            ),
             # One entry per event: o/s/r (opened, solved, reopened), time|ticket id.
             agg.concat(
                 ["ticket_opened", "ticket_solved", "ticket_reopened"],
@@ -101,11 +107,28 @@ class SupportMeasure(Measure):
             )
         return tuple(cols)
 
-    @classmethod
-    def _open_ages(cls, entries: str | None, window: Window) -> list[int]:
-        """Ages in days of the tickets open now, oldest first."""
+    @staticmethod
+    def _solved_hours(entries: str | None, still_open: set[str]) -> list[float]:
+        """Resolution hours per ticket solved in the window (its latest solve), leaving out
+        tickets open again now: each ticket counts once."""
         if not entries:
             return []
+        latest: dict[str, tuple[str, float]] = {}
+        for i, entry in enumerate(entries.split(SEP)):
+            ticket, ts, hours = (entry.split("|", 2) + ["", ""])[:3]
+            value = _num(hours)
+            if value is None or ticket in still_open:
+                continue
+            key = ticket or f"#{i}"
+            if key not in latest or ts > latest[key][0]:
+                latest[key] = (ts, value)
+        return [hours for _, hours in latest.values()]
+
+    @classmethod
+    def _open_tickets(cls, entries: str | None, window: Window) -> dict[str, int]:
+        """Tickets open now → their age in days."""
+        if not entries:
+            return {}
         latest: dict[str, list[str]] = {}  # ticket -> [latest opened/reopened, latest solved]
         for entry in entries.split(SEP):
             slot = cls._KIND.get(entry[:1])
@@ -115,16 +138,16 @@ class SupportMeasure(Measure):
             state = latest.setdefault(ticket, ["", ""])
             if ts > state[slot]:
                 state[slot] = ts
-        ages = [
-            days_since(opened, window.as_of) or 0
-            for opened, solved in latest.values()
+        return {
+            ticket: days_since(opened, window.as_of) or 0
+            for ticket, (opened, solved) in latest.items()
             if opened and opened > solved
-        ]
-        return sorted(ages, reverse=True)
+        }
 
     def score(self, p: SupportParams, account: Account, row: Any, window: Window) -> MeasureResult:
-        hours = _floats(row[0]) if row else []
-        ages = self._open_ages(row[1], window) if row else []
+        still_open = self._open_tickets(row[1], window) if row else {}
+        hours = self._solved_hours(row[0], set(still_open)) if row else []
+        ages = sorted(still_open.values(), reverse=True)
         if len(hours) + len(ages) < p.min_tickets:
             return MeasureResult(
                 None,
