@@ -38,6 +38,7 @@ class DemoResult:
     hubspot_writes: dict[str, int] = field(default_factory=dict)
     cycles: int = 0
     errors: list[str] = field(default_factory=list)
+    nrr_by_csm: list[dict[str, Any]] = field(default_factory=list)  # hub.portfolio.csm_rows
 
 
 def demo_config(db_path: str) -> Config:
@@ -245,6 +246,9 @@ def _collect(store: Store, sandbox: Any, result: DemoResult) -> None:
         elif "/properties/companies" in path and method == "POST" and not path.endswith("/groups"):
             counts["properties_created"] += 1
     result.hubspot_writes = counts
+    from hub.portfolio import csm_rows
+
+    result.nrr_by_csm = csm_rows(store)
 
 
 def _print_summary(
@@ -341,7 +345,13 @@ def _print_summary(
         f"hub {dbarg} health --band red",
         f"hub {dbarg} tasks",
         f"hub {dbarg} status",
+        f"hub {dbarg} portfolio --by owner",
     ):
         console.print(f"  {cmd}", highlight=False, soft_wrap=True)
     console.print("Then connect your real accounts: [bold]hub init[/] (see README.md).")
+    if result.nrr_by_csm:
+        from hub.portfolio.render import csm_table
+
+        console.print()
+        console.print(csm_table(result.nrr_by_csm))
     console.print(f"\nDone in {result.seconds:.1f} s.", highlight=False)

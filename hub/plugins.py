@@ -28,6 +28,7 @@ DEFAULT_PLUGINS = [
     "connectors.builtwith",
     "mappings.hubspot",
     "mappings.stripe",
+    "mappings.stripe_mrr",
     "mappings.zendesk",
     "mappings.builtwith",
     "plugins.health_models",

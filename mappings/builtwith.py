@@ -29,7 +29,7 @@ from typing import Any
 
 import hub
 from hub import clock
-from hub.timeline import Mapping, MappingContext
+from hub.timeline import Mapping, MappingContext, MappingSettings
 from hub.vocabulary import EventType, Source
 
 SOURCE = "builtwith"
@@ -91,12 +91,21 @@ def _day(ms: Any) -> str:
     return moment.strftime("%Y-%m-%d") if moment else "?"
 
 
+class BuiltWithSettings(MappingSettings):
+    """``[timeline.builtwith]``: which technologies count (None: the connector's flags)."""
+
+    our_technologies: list[str] | None = None
+    competitors: list[str] | None = None
+    current_days: float = DEFAULT_CURRENT_DAYS
+
+
 class BuiltWithMapping(Mapping):
     """Our widget and competitors on each customer's site, from BuiltWith lookups."""
 
     name = "builtwith"
     connector = "builtwith"
     streams = ["domains"]
+    Settings = BuiltWithSettings
     source = SOURCE_INFO
     event_types = EVENT_TYPES
     facts = FACTS

@@ -46,10 +46,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import Field, field_validator
+
 import hub
 from hub import clock
 from hub.store import raw_table_name
-from hub.timeline import Mapping, MappingContext
+from hub.timeline import Mapping, MappingContext, MappingSettings
 from hub.vocabulary import EventType, Source
 
 SOURCE = "hubspot"
@@ -174,12 +176,32 @@ def _email_domain(email: Any) -> str | None:
     return text.rsplit("@", 1)[1] if "@" in text else None
 
 
+class HubSpotSettings(MappingSettings):
+    """``[timeline.hubspot]``: what counts as a renewal, and where NPS lives."""
+
+    renewal_window_days: float = Field(DEFAULT_WINDOW_DAYS, ge=0)
+    renewal_dealtypes: list[str] = list(DEFAULT_RENEWAL_TYPES)
+    renewal_name_pattern: str = DEFAULT_RENEWAL_PATTERN
+    # Unset: the connector's nps_property (found in the history it keeps); "" disables NPS.
+    nps_property: str | None = None
+
+    @field_validator("renewal_name_pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc})") from None
+        return value
+
+
 class HubSpotMapping(Mapping):
     """Accounts (HubSpot companies) and the CRM's signals on their timelines."""
 
     name = "hubspot"
     connector = "hubspot"
     streams = ["owners", "companies", "contacts", "deals"]
+    Settings = HubSpotSettings
     source = SOURCE_INFO
     event_types = EVENT_TYPES
     facts = FACTS
@@ -208,8 +230,8 @@ class HubSpotMapping(Mapping):
         The connector reads history for ``lifecyclestage``, ``hubspot_owner_id`` and its own
         ``nps_property``, so the third name in a record's history is the NPS property.
         """
-        if "nps_property" in ctx.settings:
-            return ctx.settings["nps_property"] or None
+        if "nps_property" in ctx.settings.model_fields_set:
+            return ctx.settings.nps_property or None
         others = [k for k in data.get("propertiesWithHistory") or {} if k not in TRACKED]
         return others[0] if len(others) == 1 else None
 
@@ -479,13 +501,9 @@ class HubSpotMapping(Mapping):
         table = raw_table_name(ctx.connection, "deals")
         if not ctx.store.db[table].exists():
             return
-        window = float(ctx.settings.get("renewal_window_days", DEFAULT_WINDOW_DAYS))
-        types = {
-            str(t).lower() for t in ctx.settings.get("renewal_dealtypes", DEFAULT_RENEWAL_TYPES)
-        }
-        pattern = re.compile(
-            str(ctx.settings.get("renewal_name_pattern", DEFAULT_RENEWAL_PATTERN)), re.I
-        )
+        window = ctx.settings.renewal_window_days
+        types = {t.lower() for t in ctx.settings.renewal_dealtypes}
+        pattern = re.compile(ctx.settings.renewal_name_pattern, re.I)
         live = self._live_companies(ctx)
         today = ctx.now.date()
         by_company: dict[str, list[tuple[dt.date, str]]] = {}

@@ -46,9 +46,11 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import Field
+
 import hub
 from hub.store import raw_table_name
-from hub.timeline import Mapping, MappingContext
+from hub.timeline import Mapping, MappingContext, MappingSettings
 from hub.vocabulary import EventType, Source
 
 SOURCE = "stripe"
@@ -257,24 +259,29 @@ def invoice_subscription(inv: dict[str, Any]) -> str | None:
 # -- the mapping ------------------------------------------------------------------------------
 
 
+class StripeSettings(MappingSettings):
+    """``[timeline.stripe]``: card-expiry window, lateness grace, the explicit-link key."""
+
+    card_expiring_days: int = Field(DEFAULT_CARD_DAYS, ge=0)
+    late_grace_days: float = Field(DEFAULT_LATE_GRACE_DAYS, ge=0)
+    metadata_key: str = DEFAULT_METADATA_KEY
+
+
 class StripeMapping(Mapping):
     """Stripe billing signals on the timeline, and billing facts on each customer."""
 
     name = "stripe"
     connector = "stripe"
     streams = ["customers", "payment_methods", "subscriptions", "invoices", "charges", "events"]
+    Settings = StripeSettings
     source = SOURCE_INFO
     event_types = EVENT_TYPES
     facts = FACTS
 
-    def __init__(self) -> None:
-        self._affected: dict[str, set[str]] = {}
-
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
-        affected = self._affected.setdefault(ctx.connection, set())
         handler = getattr(self, "_" + stream)
         for row in rows:
-            handler(ctx, row, affected)
+            handler(ctx, row)
 
     @staticmethod
     def customer_key(ctx: MappingContext, customer_id: str) -> str:
@@ -282,10 +289,10 @@ class StripeMapping(Mapping):
 
     # -- streams ----------------------------------------------------------------------------
 
-    def _customers(self, ctx: MappingContext, row: dict[str, Any], affected: set[str]) -> None:
+    def _customers(self, ctx: MappingContext, row: dict[str, Any]) -> None:
         data = row["data"]
         metadata = _dict(data.get("metadata"))
-        explicit = metadata.get(ctx.settings.get("metadata_key", DEFAULT_METADATA_KEY))
+        explicit = metadata.get(ctx.settings.metadata_key)
         created = _ts(data.get("created"))
         ctx.entity(
             SOURCE,
@@ -297,21 +304,19 @@ class StripeMapping(Mapping):
             deleted=bool(row["deleted"] or data.get("deleted")),
             facts={"customer_since": created.isoformat() if created else None},
         )
-        affected.add(row["id"])
+        ctx.mark_affected(row["id"])
 
-    def _payment_methods(
-        self, ctx: MappingContext, row: dict[str, Any], affected: set[str]
-    ) -> None:
+    def _payment_methods(self, ctx: MappingContext, row: dict[str, Any]) -> None:
         customer = _id(row["data"].get("customer"))
         if customer:
-            affected.add(customer)
+            ctx.mark_affected(customer)
 
-    def _subscriptions(self, ctx: MappingContext, row: dict[str, Any], affected: set[str]) -> None:
+    def _subscriptions(self, ctx: MappingContext, row: dict[str, Any]) -> None:
         sub, sub_id = row["data"], row["id"]
         customer = _id(sub.get("customer"))
         if not customer:
             return
-        affected.add(customer)
+        ctx.mark_affected(customer)
         entity = self.customer_key(ctx, customer)
         link = dashboard(sub, f"subscriptions/{sub_id}")
         if row["deleted"]:
@@ -377,7 +382,7 @@ class StripeMapping(Mapping):
         else:
             ctx.retract(f"{SOURCE}:subscription_cancelled:{sub_id}")
 
-    def _invoices(self, ctx: MappingContext, row: dict[str, Any], affected: set[str]) -> None:
+    def _invoices(self, ctx: MappingContext, row: dict[str, Any]) -> None:
         inv, inv_id = row["data"], row["id"]
         status = invoice_status(inv)
         paid_at = _ts(_dict(inv.get("status_transitions")).get("paid_at"))
@@ -396,7 +401,7 @@ class StripeMapping(Mapping):
                 or _ts(inv.get("created"))
                 or paid_at
             )
-            grace = float(ctx.settings.get("late_grace_days", DEFAULT_LATE_GRACE_DAYS))
+            grace = ctx.settings.late_grace_days
         late_days = (paid_at - due).total_seconds() / 86400
         kind = "invoice_paid_late" if late_days > grace else "invoice_paid"
         other = "invoice_paid" if kind == "invoice_paid_late" else "invoice_paid_late"
@@ -424,7 +429,7 @@ class StripeMapping(Mapping):
             link=inv.get("hosted_invoice_url") or dashboard(inv, f"invoices/{inv_id}"),
         )
 
-    def _charges(self, ctx: MappingContext, row: dict[str, Any], affected: set[str]) -> None:
+    def _charges(self, ctx: MappingContext, row: dict[str, Any]) -> None:
         charge, charge_id = row["data"], row["id"]
         customer = _id(charge.get("customer"))
         if row["deleted"] or charge.get("status") != "failed" or not customer:
@@ -456,7 +461,7 @@ class StripeMapping(Mapping):
             link=dashboard(charge, f"payments/{charge_id}"),
         )
 
-    def _events(self, ctx: MappingContext, row: dict[str, Any], affected: set[str]) -> None:
+    def _events(self, ctx: MappingContext, row: dict[str, Any]) -> None:
         event = row["data"]
         kind = str(event.get("type") or "")
         data = _dict(event.get("data"))
@@ -523,7 +528,7 @@ class StripeMapping(Mapping):
     # -- per customer and time-dependent ----------------------------------------------------
 
     def finalize(self, ctx: MappingContext) -> None:
-        affected = self._affected.pop(ctx.connection, set())
+        affected = ctx.affected()
         if affected:
             self._customer_facts(ctx, affected)
         self._past_due(ctx)
@@ -689,7 +694,7 @@ class StripeMapping(Mapping):
         existing = self._existing(ctx, "card_expiring")
         table = self._table(ctx, "payment_methods")
         kept: set[str] = set()
-        window = int(ctx.settings.get("card_expiring_days", DEFAULT_CARD_DAYS))
+        window = ctx.settings.card_expiring_days
         today = ctx.now.date()
         if table:
             horizon = (today + dt.timedelta(days=window)).year

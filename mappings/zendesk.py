@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import hub
 from hub import clock
 from hub.errors import MappingError
-from hub.timeline import Mapping, MappingContext
+from hub.timeline import Mapping, MappingContext, MappingSettings
 from hub.vocabulary import EventType, Source
 
 SOURCE = "zendesk"
@@ -124,12 +124,20 @@ def _domain_of(email: Any) -> str | None:
     return email.rsplit("@", 1)[1]
 
 
+class ZendeskSettings(MappingSettings):
+    """``[timeline.zendesk]``: which tickets count as urgent or escalated."""
+
+    urgent_priorities: list[str] = list(DEFAULT_URGENT)
+    escalation_tags: list[str] = list(DEFAULT_ESCALATION_TAGS)
+
+
 class ZendeskMapping(Mapping):
     """Support signals from Zendesk: tickets opened/solved/reopened/urgent and CSAT."""
 
     name = "zendesk"
     connector = "zendesk"
     streams = ["organizations", "users", "tickets", "satisfaction_ratings"]
+    Settings = ZendeskSettings
     source = SOURCE_INFO
     event_types = EVENT_TYPES
     facts = FACTS
@@ -271,12 +279,8 @@ class ZendeskMapping(Mapping):
         else:
             ctx.retract(f"{SOURCE}:ticket_reopened:{ticket_id}")
 
-        urgent_priorities = {
-            str(p).lower() for p in ctx.settings.get("urgent_priorities", DEFAULT_URGENT)
-        }
-        escalation_tags = {
-            str(t).lower() for t in ctx.settings.get("escalation_tags", DEFAULT_ESCALATION_TAGS)
-        }
+        urgent_priorities = {p.lower() for p in ctx.settings.urgent_priorities}
+        escalation_tags = {t.lower() for t in ctx.settings.escalation_tags}
         tags = {str(t).lower() for t in data.get("tags") or []}
         is_urgent = str(priority or "").lower() in urgent_priorities
         escalated = bool(tags & escalation_tags)

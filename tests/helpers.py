@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.config import Config, parse_config
 from hub.store import Store
 from hub.timeline import Mapping, MappingContext
 from hub.timeline.identity import resolve
@@ -29,3 +30,49 @@ def seed_hubspot_roots(store: Store, world: Any, mapping: Mapping) -> None:
         )
     ctx.flush()
     resolve(store)
+
+
+def sandbox_config() -> Config:
+    """A config for the four built-in connectors against the sandbox, with budgets high
+    enough that tests never wait on a rate limiter."""
+    from hub.sandbox.world import CREDENTIALS
+
+    zd = CREDENTIALS["zendesk"]
+    return parse_config(
+        {
+            "connections": {
+                "hubspot": {
+                    "connector": "hubspot",
+                    "settings": {
+                        "access_token": CREDENTIALS["hubspot"]["access_token"],
+                        "burst_limit": 250,
+                        "search_per_second": 10,
+                    },
+                },
+                "stripe": {
+                    "connector": "stripe",
+                    "settings": {
+                        "api_key": CREDENTIALS["stripe"]["api_key"],
+                        "requests_per_second": 100,
+                    },
+                },
+                "zendesk": {
+                    "connector": "zendesk",
+                    "settings": {
+                        "subdomain": zd["subdomain"],
+                        "email": zd["email"],
+                        "api_token": zd["api_token"],
+                        "incremental_per_minute": 100000,
+                        "requests_per_minute": 100000,
+                    },
+                },
+                "builtwith": {
+                    "connector": "builtwith",
+                    "settings": {
+                        "api_key": CREDENTIALS["builtwith"]["api_key"],
+                        "requests_per_second": 1000,
+                    },
+                },
+            }
+        }
+    )

@@ -11,54 +11,12 @@ from __future__ import annotations
 import pytest
 
 from hub import clock
-from hub.config import parse_config
-from hub.sandbox.world import CREDENTIALS, advance, build_sandbox
+from hub.sandbox.world import advance, build_sandbox
 from hub.store import Store
 from hub.sync import sync_all
 from hub.timeline import run_mappings
 from hub.vocabulary import vocabulary
-
-
-def sandbox_config():
-    zd = CREDENTIALS["zendesk"]
-    return parse_config(
-        {
-            "connections": {
-                "hubspot": {
-                    "connector": "hubspot",
-                    "settings": {
-                        "access_token": CREDENTIALS["hubspot"]["access_token"],
-                        "burst_limit": 250,
-                        "search_per_second": 10,
-                    },
-                },
-                "stripe": {
-                    "connector": "stripe",
-                    "settings": {
-                        "api_key": CREDENTIALS["stripe"]["api_key"],
-                        "requests_per_second": 100,
-                    },
-                },
-                "zendesk": {
-                    "connector": "zendesk",
-                    "settings": {
-                        "subdomain": zd["subdomain"],
-                        "email": zd["email"],
-                        "api_token": zd["api_token"],
-                        "incremental_per_minute": 100000,
-                        "requests_per_minute": 100000,
-                    },
-                },
-                "builtwith": {
-                    "connector": "builtwith",
-                    "settings": {
-                        "api_key": CREDENTIALS["builtwith"]["api_key"],
-                        "requests_per_second": 1000,
-                    },
-                },
-            }
-        }
-    )
+from tests.helpers import sandbox_config
 
 
 def cycle(store, sandbox, config):

@@ -13,6 +13,8 @@ COMMAND_MODULES = [
     "hub.cli.health",
     "hub.cli.push",
     "hub.cli.run",
+    "hub.cli.portfolio",
+    "hub.cli.serve",
 ]
 
 

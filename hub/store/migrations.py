@@ -235,6 +235,111 @@ def m004_health(db: Database) -> None:
 
 
 @migrations()
+def m005_timeline_origin(db: Database) -> None:
+    """Mapping bookkeeping for ``hub.timeline``: which raw row each event came from
+    (``events.origin``, "<mapping>/<raw table>:<row id>", so re-mapping a row retracts what it no longer
+    says) and the keys a mapping's ``finalize`` still has to redo (``_hub_map_pending``,
+    committed with the map marker so a killed run leaves them for the next one).
+    """
+    db["events"].add_column("origin", str)
+    db["events"].create_index(["origin"], if_not_exists=True)
+    db["_hub_map_pending"].create(
+        {"mapping": str, "connection": str, "key": str}, pk=("mapping", "connection", "key")
+    )
+
+
+@migrations()
+def portfolio_m001_mrr(db: Database) -> None:
+    """Portfolio: subscription MRR points and per-account MRR movements (``hub.portfolio``).
+
+    Both are rebuilt from the timeline's ``subscription_mrr`` events, so a re-map rebuilds
+    them identically. Money is in cents (integers) so that movements add up exactly.
+    """
+    db["portfolio_mrr_points"].create(
+        {
+            "account_id": str,
+            "entity": str,
+            "subscription_id": str,
+            "ts": str,
+            "day": str,
+            "mrr": int,  # cents per month from ``ts`` on
+            "plan": str,
+            "reason": str,
+        },
+        pk=("entity", "subscription_id", "ts"),
+    )
+    db["portfolio_mrr_points"].create_index(["account_id", "ts"])
+    db["mrr_movements"].create(
+        {
+            "account_id": str,
+            "day": str,  # YYYY-MM-DD: changes of one account on one day are netted
+            "month": str,  # YYYY-MM
+            "kind": str,  # new | expansion | contraction | churn | reactivation
+            "amount": int,  # signed cents: mrr_after - mrr_before
+            "mrr_before": int,
+            "mrr_after": int,
+            "plan": str,  # the account's largest subscription's plan after the change
+            "reason": str,  # cancellation reason(s) of subscriptions that ended that day
+        },
+        pk=("account_id", "day"),
+    )
+    db["mrr_movements"].create_index(["day"])
+    db["_hub_portfolio_meta"].create({"key": str, "value": str}, pk="key")
+
+
+# -- the web app (``hub serve``) and a browsable database ---------------------------------
+
+# Views for the common questions; ``hub.store.web`` documents them for datasette.
+WEB_VIEWS = {
+    "account_health": """
+        SELECT a.id AS account_id, a.name, a.domain, a.owner_name, a.lifecycle_stage, a.mrr,
+               a.plan, h.score, h.band, h.computed_score, h.trend_7d, h.trend_30d, h.model,
+               h.segment, h.drivers, h.computed_at
+        FROM accounts a LEFT JOIN health_scores h ON h.account_id = a.id""",
+    "open_tasks": """
+        SELECT t.id, t.account_id, a.name AS account, t.playbook, t.reason, t.status,
+               t.subject, t.priority, t.due_at, t.owner_id, a.owner_name, t.created_at
+        FROM tasks t LEFT JOIN accounts a ON a.id = t.account_id
+        WHERE t.status NOT IN ('completed', 'cancelled')""",
+    "timeline": """
+        SELECT e.ts, e.account_id, a.name AS account, e.source, e.type, e.summary, e.link,
+               e.id AS event_id
+        FROM events e LEFT JOIN accounts a ON a.id = e.account_id""",
+}
+
+
+@migrations()
+def web_browsable_schema(db: Database) -> None:
+    """Foreign keys to ``accounts`` (declared, for datasette and readers; SQLite does not
+    enforce them unless a connection asks), and views for the common questions.
+
+    ``transform`` rebuilds each table and copies its rows and indexes, so no data is lost.
+    """
+    for table in ("events", "health_scores", "tasks", "account_links"):
+        known = {fk.column for fk in db[table].foreign_keys}
+        if "account_id" not in known:
+            db[table].transform(add_foreign_keys=[("account_id", "accounts", "id")])
+    for name, sql in WEB_VIEWS.items():
+        db.execute(f"DROP VIEW IF EXISTS [{name}]")
+        db.execute(f"CREATE VIEW [{name}] AS {sql.strip()}")
+
+
+@migrations()
+def web_identity_overrides(db: Database) -> None:
+    """Manual identity links made on the web app's identity page.
+
+    ``key`` is an entity key or a domain, like ``[identity] overrides`` in hub.toml;
+    ``account_id`` NULL means "never link this record" (an unlink of an automatic match).
+    Identity resolution reads this table beside the config.
+    """
+    db["identity_overrides"].create(
+        {"key": str, "account_id": str, "set_at": str, "set_by": str, "note": str},
+        pk="key",
+        if_not_exists=True,
+    )
+
+
+@migrations()
 def health_coverage_and_history(db: Database) -> None:
     """Health: coverage, first scoring, measure history and the hub's own overrides.
 

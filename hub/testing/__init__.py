@@ -264,3 +264,9 @@ class SandboxConnectorTests(ConnectorTests):
     ) -> None:
         params = {"retry_after": 0} if kind == "429" else {}
         world.api(self.api_name).faults.inject(kind, count=count, after=after, path=path, **params)
+
+
+# The mapping suite lives in its own module; re-exported so plugins import from hub.testing.
+from hub.testing.mappings import MappingTests, write_rows  # noqa: E402
+
+__all__ = ["ConnectorTests", "MappingTests", "SandboxConnectorTests", "write_rows"]

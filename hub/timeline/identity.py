@@ -6,7 +6,9 @@ domain); ``resolve()`` links each to an account, in this order:
 
 1. ``root``        a live HubSpot company is its own account;
    ``merged``      a merged-away HubSpot company links to the survivor;
-2. ``override``    an ``[identity.overrides]`` entry for the entity key (a person said so);
+2. ``override``    an ``[identity.overrides]`` entry for the entity key, or a link made on
+                   the web app's identity page (table ``identity_overrides``, where a NULL
+                   account is an unlink: the record stays unmatched);
 3. ``explicit_id`` the source names the company (Stripe ``metadata.hubspot_company_id``,
                    Zendesk organization ``external_id``), remapped through merges;
 4. ``domain``      exactly one account has the entity's normalised domain (free-mail
@@ -126,14 +128,15 @@ class Resolution:
     unmatched: int = 0
     conflicts: int = 0
     changed_entities: set[str] = field(default_factory=set)
+    relinked_events: int = 0
 
 
 def resolve(
     store: Store, *, overrides: dict[str, str] | None = None, freemail: set[str] | None = None
 ) -> Resolution:
-    """Recompute every entity's account link; rewrite only links that changed.
-
-    Returns the entities whose account changed, so the caller can re-point their events.
+    """Recompute every entity's account link; rewrite only links that changed, and point the
+    events of entities whose account changed at their new account in the same transaction
+    (so a run killed after the links moved cannot leave events on the old account).
     """
     db = store.db
     overrides = {
@@ -141,6 +144,15 @@ def resolve(
         for k, v in (overrides or {}).items()
     }
     extra_freemail = frozenset(d.lower() for d in (freemail or ()))
+    # Links (account id) and unlinks (NULL) made on the web app's identity page; hub.toml's
+    # overrides win over them for the same key.
+    manual: dict[str, str | None] = {}
+    if db["identity_overrides"].exists():
+        manual = {
+            k: v
+            for k, v in db.execute("SELECT key, account_id FROM identity_overrides")
+            if k not in overrides
+        }
     entities = list(
         db.query(
             "SELECT key, source, kind, source_id, domains, explicit_account, is_root, merged_into, deleted FROM entities"
@@ -192,6 +204,10 @@ def resolve(
                     link = (target, "merged", f"merged into {target}")
             else:
                 link = (e["source_id"], "root", "HubSpot company")
+        elif key in manual and manual[key] is None:
+            issues.append((key, "unlinked", "unlinked by hand on the identity page"))
+        elif key in manual and manual[key] in roots:
+            link = (str(manual[key]), "override", "linked by hand on the identity page")
         elif key in overrides and overrides[key] in roots:
             link = (overrides[key], "override", f"[identity.overrides] {key}")
         else:
@@ -284,7 +300,30 @@ def resolve(
             "INSERT OR REPLACE INTO identity_issues (entity, issue, detail, seen_at) VALUES (?,?,?,?)",
             [(k, issue, detail, now) for k, issue, detail in issues],
         )
+        result.relinked_events = _relink_events(store, result.changed_entities, now)
     return result
+
+
+def _relink_events(store: Store, entities: set[str], now: str) -> int:
+    """Point events of entities whose account changed (and unlinked events) at their account."""
+    db = store.db
+    total = 0
+    ordered = sorted(entities)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        cursor = db.execute(
+            "UPDATE events SET account_id = (SELECT account_id FROM account_links l WHERE l.entity = events.entity), "
+            f"mapped_at = ? WHERE entity IN ({marks})",
+            [now, *chunk],
+        )
+        total += cursor.rowcount
+    cursor = db.execute(
+        "UPDATE events SET account_id = (SELECT account_id FROM account_links l WHERE l.entity = events.entity), "
+        "mapped_at = ? WHERE account_id IS NULL AND entity IN (SELECT entity FROM account_links)",
+        [now],
+    )
+    return total + cursor.rowcount
 
 
 def account_for(store: Store, text: str) -> dict[str, Any] | None:

@@ -1,0 +1,353 @@
+"""``hub portfolio``: NRR and MRR movements per CSM book, one account's bridge, cohorts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import click
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from hub.cli.util import Env, console, err_console, pass_env
+from hub.errors import ConfigError
+from hub.portfolio.render import short
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(portfolio)
+
+
+def _settings(env: Env) -> Any:
+    """``[portfolio]`` from hub.toml; the defaults when ``--db`` is given without a config."""
+    from hub.portfolio import PortfolioSection, validate_config
+
+    try:
+        return validate_config(env.config())
+    except ConfigError as exc:
+        if not env.db_path:
+            raise
+        if "not found" not in exc.message:
+            err_console.print(
+                f"[yellow]note:[/] ignoring the config ({escape(str(exc))}); using defaults",
+                highlight=False,
+                soft_wrap=True,
+            )
+        return PortfolioSection()
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return "—"
+    sign = "−" if value < 0 else ""
+    return f"{sign}${abs(value):,.0f}"
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}%"
+
+
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    click.echo(out.getvalue(), nl=False)
+
+
+def _flat(book: dict[str, Any]) -> dict[str, Any]:
+    """A book as one CSV row: reasons and bands as ``name=value`` lists."""
+    row = {k: v for k, v in book.items() if not isinstance(v, (dict, list))}
+    row["churn_by_reason"] = "; ".join(f"{k}={v}" for k, v in book["churn_by_reason"].items())
+    row["health_bands"] = "; ".join(
+        f"{k}={v['accounts']}/{v['mrr']}" for k, v in book["health_bands"].items()
+    )
+    row["owner_changes"] = len(book["owner_changes"])
+    return row
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--by",
+    type=click.Choice(["owner", "segment", "plan"]),
+    default="owner",
+    show_default=True,
+    help="Group the books by owner (CSM at the period start), health segment or plan.",
+)
+@click.option("--period", help="2026-Q3, 2026-10, 2026 or last-90d (default [portfolio]).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row per book, then the total).")
+@click.pass_context
+def portfolio(ctx: click.Context, by: str, period: str | None, as_json: bool, as_csv: bool) -> None:
+    """MRR movements and retention per book: starting MRR, new, expansion, contraction,
+    churn, NRR, GRR, logo churn, churn by reason, health at the period end, LTV.
+
+    An account stays all period in the book of its owner at the period start; owner changes
+    during the period are listed. NRR = (start + expansion − contraction − churn) ÷ start,
+    over the accounts paying at the start; the movements of each book add up to its closing
+    minus opening MRR.
+
+    \b
+    Examples:
+      hub portfolio
+      hub portfolio --by segment --period 2026-Q3
+      hub portfolio --period 2026-10 --csv > october.csv
+      hub portfolio movements acme.example
+      hub portfolio cohorts
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from hub.portfolio import parse_period, portfolio_report
+
+    env = ctx.find_object(Env)
+    assert env is not None
+    settings = _settings(env)
+    report = portfolio_report(
+        env.store(), parse_period(period or settings.default_period), by, settings
+    )
+    data = report.as_dict()
+    if as_json:
+        console.print_json(json.dumps(data, default=str))
+        return
+    if as_csv:
+        _print_csv([_flat(b) for b in [*data["books"], data["total"]]])
+        return
+    _print_books(data)
+
+
+def _band_order(band: str) -> tuple[int, str]:
+    order = {"green": 0, "yellow": 1, "red": 2, "churned": 3, "unscored": 4}
+    return order.get(band, 5), band
+
+
+def _band_cell(slot: dict[str, Any] | None) -> str:
+    return f"{slot['accounts']} {short(slot['mrr'])}" if slot else "—"
+
+
+def _print_books(data: dict[str, Any]) -> None:
+    p = data["period"]
+    if not data["books"]:
+        console.print(
+            f"No recurring revenue in {p['label']} ({p['start']} – {p['end_exclusive']}, "
+            "end excluded). Run 'hub sync' and 'hub map' first.",
+            highlight=False,
+        )
+        return
+    title = (
+        f"Portfolio by {data['by']}, {p['label']} "
+        f"({p['start']} to {p['end_exclusive']}, end excluded)"
+    )
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for name in (data["by"].title(), "Accts", "Start", "New", "Expand", "Contr", "Churn"):
+        if name == data["by"].title():
+            table.add_column(name, ratio=1, min_width=8)
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
+    for name in ("End", "NRR", "GRR", "Lost"):
+        table.add_column(name, justify="right", no_wrap=True)
+    health = Table(
+        title="Health at the period end", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1)
+    )
+    health.add_column(data["by"].title(), ratio=1)
+    health.add_column("Avg", justify="right", no_wrap=True)
+    health.add_column("Change", justify="right", no_wrap=True)
+    bands = sorted({k for b in data["books"] for k in b["health_bands"]}, key=_band_order)
+    for band in bands:
+        health.add_column(band.title(), justify="right", no_wrap=True)
+    for book in [*data["books"], data["total"]]:
+        is_total = book["key"] == "*"
+        if is_total:
+            table.add_section()
+        table.add_row(
+            escape(book["label"]),
+            str(book["accounts"]),
+            short(book["starting_mrr"]),
+            short(book["new"] + book["reactivation"]),
+            short(book["expansion"]),
+            short(-book["contraction"]) if book["contraction"] else "$0",
+            short(-book["churn"]) if book["churn"] else "$0",
+            short(book["closing_mrr"]),
+            pct(book["nrr_pct"]),
+            pct(book["grr_pct"]),
+            str(book["logos_lost"]),
+            style="bold" if is_total else None,
+        )
+        if is_total:
+            health.add_section()
+        change = book["avg_health_change"]
+        health.add_row(
+            escape(book["label"]),
+            "—" if book["avg_health"] is None else f"{book['avg_health']:.0f}",
+            "—" if change is None else f"{change:+.0f}",
+            *[_band_cell(book["health_bands"].get(b)) for b in bands],
+            style="bold" if is_total else None,
+        )
+    console.print(table)
+    console.print(
+        "New includes reactivations; NRR and GRR count the accounts paying at the start; "
+        "Lost = those paying nothing at the end.",
+        style="dim",
+        highlight=False,
+    )
+    console.print("Churned MRR by cancellation reason:", highlight=False)
+    for book in [*data["books"], data["total"]]:
+        if book["churn_by_reason"]:
+            reasons = ", ".join(
+                f"{k.replace('_', ' ')} {short(v)}"
+                for k, v in sorted(book["churn_by_reason"].items(), key=lambda kv: -kv[1])
+            )
+            console.print(f"  {escape(book['label'])}: {escape(reasons)}", highlight=False)
+    console.print(health)
+    total = data["total"]
+    console.print(f"LTV (all books): {money(total['ltv'])} = {data['ltv_method']}", highlight=False)
+    moves = [c for b in data["books"] for c in b["owner_changes"]]
+    if moves and data["by"] == "owner":
+        console.print(
+            f"{len(moves)} owner change(s) during the period (each account stays in the book "
+            "of its owner at the start):",
+            highlight=False,
+        )
+        for c in moves[:10]:
+            console.print(
+                f"  {escape(c.get('name') or c['account_id'])}: "
+                f"{escape(c.get('from_name') or c['from'] or 'nobody')} → "
+                f"{escape(c.get('to_name') or c['to'] or 'nobody')} on {c['at'][:10]}",
+                highlight=False,
+            )
+        if len(moves) > 10:
+            console.print(f"  … and {len(moves) - 10} more (--json lists all)", highlight=False)
+    ok = total["reconciles"] and all(b["reconciles"] for b in data["books"])
+    console.print(
+        "Movements reconcile: End − Start = New + Expand − Contract − Churn for every book "
+        f"and the total: {'yes' if ok else 'NO'}.",
+        highlight=False,
+    )
+
+
+@portfolio.command()
+@click.argument("account")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_env
+def movements(env: Env, account: str, as_json: bool) -> None:
+    """The month-by-month MRR bridge of one ACCOUNT (id, domain or name).
+
+    \b
+    Example:
+      hub portfolio movements acme.example
+    """
+    from hub import clock
+    from hub.portfolio import account_bridge
+    from hub.store.portfolio import find_account
+
+    store = env.store()
+    found = find_account(store, account)
+    months = account_bridge(store, found["id"], until=clock.now().date())
+    fields = ("opening", "new", "expansion", "contraction", "churn", "reactivation", "closing")
+    rows = [
+        {"month": m.month, **{f: getattr(m, f) / 100 for f in fields}, "reasons": m.reasons}
+        for m in months
+    ]
+    if as_json:
+        console.print_json(
+            json.dumps({"account_id": found["id"], "name": found.get("name"), "months": rows})
+        )
+        return
+    if not rows:
+        console.print(
+            f"{escape(found.get('name') or found['id'])}: no recurring revenue on the timeline."
+        )
+        return
+    table = Table(
+        title=f"MRR bridge: {escape(found.get('name') or found['id'])}", title_justify="left"
+    )
+    table.add_column("Month")
+    for f in fields:
+        table.add_column(f.title(), justify="right")
+    table.add_column("Reason")
+    for r in rows:
+        table.add_row(
+            r["month"],
+            *[money(-r[f] if f in ("contraction", "churn") and r[f] else r[f]) for f in fields],
+            escape(", ".join(r["reasons"]).replace("_", " ")) or "",
+        )
+    console.print(table)
+
+
+@portfolio.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@pass_env
+def cohorts(env: Env, as_json: bool, as_csv: bool) -> None:
+    """Time to first value and early churn per start month (cohort).
+
+    The first-value event and the early-churn window are set in [portfolio].
+
+    \b
+    Example:
+      hub portfolio cohorts --csv
+    """
+    from hub.portfolio import cohorts as compute
+
+    settings = _settings(env)
+    rows = [c.as_dict() for c in compute(env.store(), settings)]
+    if as_json:
+        console.print_json(
+            json.dumps(
+                {
+                    "first_value_event": settings.first_value_event,
+                    "early_churn_days": settings.early_churn_days,
+                    "cohorts": rows,
+                }
+            )
+        )
+        return
+    if as_csv:
+        _print_csv(rows)
+        return
+    if not rows:
+        console.print("No paying accounts on the timeline yet. Run 'hub sync' and 'hub map' first.")
+        return
+    table = Table(
+        title=f"Cohorts by start month (first value: {settings.first_value_event}; "
+        f"early churn: lost within {settings.early_churn_days} days)",
+        title_justify="left",
+    )
+    for name in (
+        "Cohort",
+        "Accts",
+        "Reached value",
+        "TTFV median",
+        "TTFV avg",
+        "Early churn",
+        "Maturing",
+        "Value to date",
+    ):
+        table.add_column(name, justify="left" if name == "Cohort" else "right")
+    for r in rows:
+        table.add_row(
+            r["cohort"],
+            str(r["accounts"]),
+            str(r["reached_first_value"]),
+            "—" if r["ttfv_median_days"] is None else f"{r['ttfv_median_days']:g} d",
+            "—" if r["ttfv_avg_days"] is None else f"{r['ttfv_avg_days']:g} d",
+            f"{r['early_churn']}"
+            + (f" ({pct(r['early_churn_pct'])})" if r["early_churn_pct"] is not None else ""),
+            str(r["maturing"]),
+            money(r["observed_value_avg"]),
+        )
+    console.print(table)
+    console.print(
+        "Value to date: MRR paid × months paid, averaged per account (observed, not projected).",
+        highlight=False,
+    )

@@ -1,0 +1,209 @@
+"""The map step: run every mapping over new raw rows, resolve identity, rebuild accounts.
+
+Crash safety: each stream's rows, the retraction of what they no longer say, the keys
+``finalize`` must redo and the stream's map marker commit in one transaction; ``finalize``'s
+writes and the clearing of those keys in another; identity links and the events they move
+in a third. A run killed at any moment leaves a state from which the next ``hub map`` ends
+exactly where an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub import clock
+from hub.errors import ConfigError, HubError
+from hub.store import Store, raw_table_name
+from hub.timeline.accounts import build_accounts
+from hub.timeline.identity import resolve
+from hub.timeline.mapping import Mapping, MappingContext
+
+log = logging.getLogger("hub.timeline")
+
+# Test-only: SIGKILL this process when its Nth transaction is about to commit, so crash
+# tests can stop a real ``hub map`` between any two commit points.
+KILL_ENV = "HUB_TEST_KILL_AT_COMMIT"
+
+
+@dataclass
+class MapResult:
+    """Counts from one ``run_mappings`` call."""
+
+    rows: int = 0
+    entities: int = 0
+    events: int = 0
+    relinked_events: int = 0
+    links: dict[str, int] = field(default_factory=dict)
+    unmatched: int = 0
+    conflicts: int = 0
+    accounts: int = 0
+    duration_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def validate_config(config: Any) -> None:
+    """Validate every ``[timeline.<mapping>]`` section against its mapping's ``Settings``.
+
+    Raises ``ConfigError`` (one line naming the key) for an unknown mapping name or key, or a
+    bad value. ``load_config`` and ``hub check --offline`` call it.
+    """
+    from hub.registry import get_registry
+
+    sections = getattr(config, "timeline", None) or {}
+    mappings = get_registry().mappings
+    origin = getattr(config, "path", None)
+    prefix = f"{origin}: " if origin else ""
+    for name, section in sections.items():
+        if name not in mappings:
+            known = ", ".join(sorted(mappings)) or "none installed"
+            raise ConfigError(
+                f"{prefix}unknown section timeline.{name}",
+                hint=f"check the spelling; mappings: {known}; see config.example.toml",
+            )
+        mappings[name].parse_settings(section, origin=origin)
+
+
+def _connections_for(config: Any, connector: str) -> list[str]:
+    if config is None:
+        return [connector]
+    return [
+        name for name, c in config.connections.items() if c.connector == connector and c.enabled
+    ]
+
+
+def _install_kill_hook(store: Store) -> None:
+    target = int(os.environ.get(KILL_ENV) or 0)
+    if target <= 0:
+        return
+    seen = 0
+
+    def trace(statement: str) -> None:
+        nonlocal seen
+        if statement.strip().upper().startswith("COMMIT"):
+            seen += 1
+            if seen >= target:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    store.db.conn.set_trace_callback(trace)
+
+
+def run_mappings(
+    store: Store,
+    config: Any = None,
+    *,
+    full: bool = False,
+    connections: dict[str, list[str]] | None = None,
+    mappings: list[type[Mapping]] | None = None,
+) -> MapResult:
+    """Map new raw rows (or everything with ``full``), resolve identity, rebuild accounts.
+
+    ``connections`` maps connector name → connection names; by default it comes from the
+    config (or, without one, each connector's name is taken as its connection name).
+    ``mappings`` limits the run to those classes (default: every registered mapping).
+    """
+    from hub.registry import get_registry
+
+    started = time.perf_counter()
+    result = MapResult()
+    db = store.db
+    registry = get_registry()
+    sections = dict(getattr(config, "timeline", None) or {})
+    _install_kill_hook(store)
+    with store.recorded_run("map") as run:
+        if full:
+            with db.atomic():
+                for table in (
+                    "events",
+                    "entities",
+                    "account_links",
+                    "identity_issues",
+                    "_hub_map_state",
+                    "_hub_map_pending",
+                    "accounts",
+                ):
+                    db.execute(f"DELETE FROM [{table}]")
+        chosen = mappings if mappings is not None else list(registry.mappings.values())
+        for mapping_cls in sorted(chosen, key=lambda m: (m.order, m.name)):
+            mapping = mapping_cls()
+            names = (connections or {}).get(mapping.connector) or _connections_for(
+                config, mapping.connector
+            )
+            for connection in names:
+                ctx = MappingContext(
+                    store=store,
+                    connection=connection,
+                    mapping=mapping,
+                    settings=sections.get(mapping.name),
+                )
+                result.rows += _map_streams(store, mapping, ctx, result)
+                _finalize(store, mapping, ctx)
+                result.entities += ctx.entities_written
+                result.events += ctx.events_written
+        identity = getattr(config, "identity", None)
+        res = resolve(
+            store,
+            overrides=dict(identity.overrides) if identity else None,
+            freemail=set(identity.freemail_domains) if identity else None,
+        )
+        result.links, result.unmatched, result.conflicts = (
+            dict(res.links),
+            res.unmatched,
+            res.conflicts,
+        )
+        result.relinked_events = res.relinked_events
+        result.accounts = build_accounts(store)
+        run.status = "ok" if not result.errors else "partial"
+        run.records = result.rows
+        run.error = "; ".join(result.errors) or None
+        run.notes.append(
+            f"{result.events} events, {result.accounts} accounts, {result.unmatched} unmatched"
+        )
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def _map_streams(store: Store, mapping: Mapping, ctx: MappingContext, result: MapResult) -> int:
+    """Map each stream's new rows; rows, retractions, pending keys and marker commit together."""
+    db = store.db
+    mapped = 0
+    for stream in mapping.streams:
+        table = raw_table_name(ctx.connection, stream)
+        row = db.execute(
+            "SELECT seq FROM _hub_map_state WHERE mapping = ? AND raw_table = ?",
+            [mapping.name, table],
+        ).fetchone()
+        rows = list(store.raw_rows(table, since_seq=row[0] if row else 0))
+        if not rows:
+            continue
+        ctx.begin_batch(table, rows)
+        try:
+            mapping.map_rows(ctx, stream, rows)
+        except HubError as exc:
+            # Nothing of this stream is committed past what was flushed; the marker stays, so
+            # the next run maps these rows again.
+            result.errors.append(f"{mapping.name}.{stream}: {exc}")
+            ctx.discard_batch()
+            continue
+        with db.atomic():
+            ctx.end_batch()
+            db.execute(
+                "INSERT INTO _hub_map_state (mapping, raw_table, seq, updated_at) VALUES (?,?,?,?) "
+                "ON CONFLICT(mapping, raw_table) DO UPDATE SET seq=excluded.seq, updated_at=excluded.updated_at",
+                [mapping.name, table, max(r["seq"] for r in rows), clock.iso()],
+            )
+        mapped += len(rows)
+    return mapped
+
+
+def _finalize(store: Store, mapping: Mapping, ctx: MappingContext) -> None:
+    """Run ``finalize``; its last writes and the clearing of the keys it redid commit together."""
+    keys = ctx.affected()
+    mapping.finalize(ctx)
+    with store.db.atomic():
+        ctx.flush()
+        ctx.clear_affected(keys)
