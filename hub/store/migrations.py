@@ -349,6 +349,12 @@ def engine_m001_outbox_targets(db: Database) -> None:
     db["tasks"].add_column("reasons", str)
 
 
+def m006_member_domains(db: Database) -> None:
+    """``entities.member_domains``: the e-mail domains of an entity's people (a support
+    organization's users), JSON; identity links through them when nothing stronger does."""
+    db["entities"].add_column("member_domains", str)
+
+
 def apply(db: Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)
