@@ -240,9 +240,16 @@ def run_sync_with_progress(
             key = (connection, stream)
             if key not in tasks:
                 tasks[key] = progress.add_task(f"{connection}.{stream}", total=None)
-            progress.advance(tasks[key], count)
+            progress.update(tasks[key], advance=count, description=f"{connection}.{stream}")
             if done:
                 progress.update(tasks[key], total=progress.tasks[tasks[key]].completed or 1)
+
+        def on_wait(connection: str, stream: str, message: str) -> None:
+            # "waiting 31 s (Zendesk Retry-After)" on the stream's line while it waits.
+            key = (connection, stream)
+            if key not in tasks:
+                tasks[key] = progress.add_task(f"{connection}.{stream}", total=None)
+            progress.update(tasks[key], description=f"{connection}.{stream}: {message}")
 
         return sync_all(
             store,
@@ -250,6 +257,7 @@ def run_sync_with_progress(
             names,
             full_refresh=full_refresh,
             progress=on_page,
+            on_wait=on_wait,
             stop=stop,
             streams=streams,
             transport=transport,
