@@ -125,6 +125,12 @@ class TestZendeskMapping(SandboxMappingTests):
 
 class TestBuiltWithMapping(SandboxMappingTests):
     mapping_class = BuiltWithMapping
+    settings = {
+        "builtwith": {
+            "our_technologies": ["Lumen Widget"],
+            "competitors": ["Intercom", "Drift", "LiveChat", "Tidio"],
+        }
+    }
 
     def tombstone(self, store):
         # BuiltWith events are keyed by domain and technology, not by the row: pick a domain
