@@ -224,9 +224,19 @@ class StripeMrrHistory(Mapping):
     def _emit(
         self, ctx: MappingContext, sub_id: str, changes: list[tuple[int, float, float]], now: int
     ) -> set[str]:
-        sub = ctx.raw("subscriptions", sub_id)
-        customer = _id(_dict(sub).get("customer"))
-        if not sub or not customer:
+        table = raw_table_name(ctx.connection, "subscriptions")
+        row = (
+            ctx.store.db.execute(
+                f"SELECT data, deleted FROM [{table}] WHERE id = ?", [sub_id]
+            ).fetchone()
+            if ctx.store.db[table].exists()
+            else None
+        )
+        if row is None or row[1]:
+            return set()  # unknown or deleted: its points are retracted
+        sub = json.loads(row[0])
+        customer = _id(sub.get("customer"))
+        if not customer:
             return set()
         entity = ctx.entity_key(SOURCE, "customer", customer)
         plan = plan_name(sub)

@@ -35,6 +35,7 @@ def seed_hubspot_roots(store: Store, world: Any, mapping: Mapping) -> None:
 def sandbox_config() -> Config:
     """A config for the four built-in connectors against the sandbox, with budgets high
     enough that tests never wait on a rate limiter."""
+    from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY
     from hub.sandbox.world import CREDENTIALS
 
     zd = CREDENTIALS["zendesk"]
@@ -73,7 +74,10 @@ def sandbox_config() -> Config:
                         "requests_per_second": 1000,
                     },
                 },
-            }
+            },
+            "timeline": {
+                "builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}
+            },
         }
     )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hub import clock
+from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY
 from hub.store import RawRecord, Store
 from hub.testing.mappings import MappingTests, write_rows
 from hub.timeline import Mapping, MappingSettings
@@ -125,12 +126,7 @@ class TestZendeskMapping(SandboxMappingTests):
 
 class TestBuiltWithMapping(SandboxMappingTests):
     mapping_class = BuiltWithMapping
-    settings = {
-        "builtwith": {
-            "our_technologies": ["Lumen Widget"],
-            "competitors": ["Intercom", "Drift", "LiveChat", "Tidio"],
-        }
-    }
+    settings = {"builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}}
 
     def tombstone(self, store):
         # BuiltWith events are keyed by domain and technology, not by the row: pick a domain
