@@ -8,6 +8,7 @@ from typing import Any
 from hub import clock
 from hub.timeline import MappingContext
 from mappings.hubspot.vocabulary import SOURCE
+from plugins.hubspot_pusher.properties import OVERRIDE_PROPERTIES
 
 COMPANY_EVENTS = ("lifecycle_changed", "owner_changed", "nps_changed")
 DEAL_EVENTS = ("deal_won", "deal_lost", "renewal_due")
@@ -19,14 +20,17 @@ LINK = "https://app.hubspot.com/contacts/_/record/{type}/{id}"
 
 
 def override_fact(props: dict[str, Any]) -> dict[str, Any] | str:
-    """The CSM's override from the hub-owned properties ("" clears a previous one)."""
-    value = number(props.get("hub_health_override"))
+    """The CSM's override from the hub-owned properties ("" clears a previous one).
+
+    The property names are the pusher's (``OVERRIDE_PROPERTIES``): what the hub writes and
+    what it reads back can never drift apart."""
+    value = number(props.get(OVERRIDE_PROPERTIES["value"]))
     if value is None:
         return ""
     return {
         "value": int(value),
-        "reason": props.get("hub_health_override_reason") or "",
-        "until": (props.get("hub_health_override_until") or "")[:10] or None,
+        "reason": props.get(OVERRIDE_PROPERTIES["reason"]) or "",
+        "until": (props.get(OVERRIDE_PROPERTIES["until"]) or "")[:10] or None,
     }
 
 
