@@ -444,6 +444,32 @@ def m006_lock_owner(db: Database) -> None:
     db["_hub_lock"].add_column("proc_start", str)
 
 
+@migrations()
+def portfolio_m002_points_per_event(db: Database) -> None:
+    """One MRR point per ``subscription_mrr`` event (no key to collapse two), so the points
+    always count exactly the linked events and the portfolio can tell when one vanished.
+
+    Points are derived data: the table is recreated empty and the next read rebuilds it.
+    """
+    db["portfolio_mrr_points"].drop(ignore=True)
+    db["portfolio_mrr_points"].create(
+        {
+            "event_id": str,
+            "account_id": str,
+            "entity": str,
+            "subscription_id": str,
+            "ts": str,
+            "day": str,
+            "mrr": int,  # cents per month from ``ts`` on
+            "plan": str,
+            "reason": str,
+        },
+    )
+    db["portfolio_mrr_points"].create_index(["account_id", "ts"])
+    db["portfolio_mrr_points"].create_index(["entity", "subscription_id", "ts"])
+    db.execute("DELETE FROM _hub_portfolio_meta")
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]
