@@ -323,6 +323,21 @@ def status(env: Env, as_json: bool) -> None:
                     (row["error"] or row["note"] or "")[:160],
                 )
             console.print(steps)
+        if report.get("webhooks"):
+            hooks = Table(title="Webhook deliveries", box=box.SIMPLE_HEAD, pad_edge=False)
+            for col in ("connection", "received", "refused", "pending", "processed", "last"):
+                hooks.add_column(col, justify="left" if col in ("connection", "last") else "right")
+            for w in report["webhooks"]:
+                last = w["last"] or {}
+                hooks.add_row(
+                    w["connection"],
+                    str(w["received_total"]),
+                    str(w["refused_total"] + w["too_large_total"]),
+                    str(w["pending"]),
+                    str(w["processed"]),
+                    f"{when(last.get('received_at'))} {last.get('event_type') or ''}".strip(),
+                )
+            console.print(hooks)
         if not report["streams"] and not report["steps"]:
             console.print("No runs yet: try [bold]hub sync[/] or [bold]hub demo[/].")
     if report["failing"]:
