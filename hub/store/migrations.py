@@ -340,6 +340,23 @@ def web_identity_overrides(db: Database) -> None:
 
 
 @migrations()
+def engine_m001_outbox_targets(db: Database) -> None:
+    """Tasks: the CRM's id under a vendor-neutral name (``remote_id``), the pusher that
+    delivered it (``target``) and the merged reasons of a task (``reasons``, JSON list of
+    {playbook, reason, detail}: several playbooks firing for one account make one task)."""
+    db.execute("ALTER TABLE tasks RENAME COLUMN hubspot_task_id TO remote_id")
+    db["tasks"].add_column("target", str)
+    db["tasks"].add_column("reasons", str)
+
+
+@migrations()
+def m006_member_domains(db: Database) -> None:
+    """``entities.member_domains``: the e-mail domains of an entity's people (a support
+    organization's users), JSON; identity links through them when nothing stronger does."""
+    db["entities"].add_column("member_domains", str)
+
+
+@migrations()
 def web_webhook_inbox(db: Database) -> None:
     """Webhook deliveries (``hub serve``): a durable inbox written before the 2xx, deduplicated
     on the provider's event id, drained by the worker; and counters of refusals per connection.
