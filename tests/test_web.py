@@ -368,3 +368,18 @@ def test_portfolio_shows_retention_per_book(web, db):
         assert f"{total['nrr_pct']:g}%" in page
     bad = web.get("/portfolio?period=someday")
     assert bad.status_code == 200 and "someday" in bad.text and "Retention per book" not in bad.text
+
+
+def test_datasette_option_writes_metadata(db, tmp_path, monkeypatch):
+    import json
+
+    from hub.cli import cli
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no datasette on PATH: write and explain
+    target = tmp_path / "meta.json"
+    result = CliRunner().invoke(cli, ["--db", db, "serve", "--datasette", str(target)])
+    assert result.exit_code == 0, result.output
+    meta = json.loads(target.read_text())
+    tables = next(iter(meta["databases"].values()))["tables"]
+    assert tables["_hub_runs"]["hidden"] and tables["accounts"]["title"] == "Accounts"
+    assert "pip install datasette" in result.output

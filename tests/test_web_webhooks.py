@@ -321,3 +321,21 @@ def test_a_typo_in_webhooks_fails_at_start(tmp_path, monkeypatch):
     Store(path).close()
     with pytest.raises(ConfigError, match="webhooks.debounce"):
         create_app(WebOptions(db_path=path, config=make_config(path, monkeypatch, debounce=3)))
+
+
+def test_webhooks_only_serves_receivers_and_no_page(tmp_path, monkeypatch):
+    from hub.web import WebOptions, check_bind, create_app
+
+    path = str(tmp_path / "hub.db")
+    Store(path).close()
+    config = make_config(path, monkeypatch)
+    check_bind("0.0.0.0", None, webhooks_only=True)  # signatures authenticate, no token
+    app = create_app(WebOptions(db_path=path, config=config, worker=False, webhooks_only=True))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert client.get("/").status_code == 404
+        assert client.get("/accounts").status_code == 404
+        body = stripe_event("evt_only")
+        assert (
+            client.post("/webhooks/stripe", content=body, headers=stripe_headers(body)).status_code
+            == 200
+        )
