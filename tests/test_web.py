@@ -383,3 +383,19 @@ def test_datasette_option_writes_metadata(db, tmp_path, monkeypatch):
     tables = next(iter(meta["databases"].values()))["tables"]
     assert tables["_hub_runs"]["hidden"] and tables["accounts"]["title"] == "Accounts"
     assert "pip install datasette" in result.output
+
+
+def test_run_errors_pass_through_the_redactor(tmp_path_factory, monkeypatch):
+    from hub import logs
+
+    path = str(demo_database(tmp_path_factory, tmp_path_factory.mktemp("redact") / "hub.db"))
+    monkeypatch.setattr(logs, "_secrets", list(logs._secrets))
+    logs.register_secret("sk_live_canary_987654321")
+    store = Store(path)
+    run_id = store.start_run("sync", "stripe", "customers")
+    store.finish_run(run_id, status="error", error="401 for key sk_live_canary_987654321")
+    store.close()
+    with client(path) as c:
+        for page in ("/runs", f"/runs/{run_id}", "/"):
+            text = c.get(page).text
+            assert "sk_live_canary_987654321" not in text and "401 for key" in text

@@ -125,7 +125,9 @@ class WebState:
             allow_actions=options.allow_actions,
             csrf_token=options.csrf,
         )
-        self.templates.filters.update(money=_money, when=_when, signed=_signed, pct=_pct)
+        self.templates.filters.update(
+            money=_money, when=_when, signed=_signed, pct=_pct, redact=_redact
+        )
 
     def store(self) -> ReadOnlyStore:
         store = getattr(self._local, "store", None)
@@ -160,6 +162,13 @@ class WebState:
         template = self.templates.get_template(name)
         html = template.render(request=request, path=request.url.path, **context)
         return HTMLResponse(html, status_code=status)
+
+
+def _redact(value: Any) -> str:
+    """Run and error texts pass through the log redactor: defence in depth for secrets."""
+    from hub import logs
+
+    return logs.redact(str(value)) if value else ""
 
 
 def _money(value: Any) -> str:
