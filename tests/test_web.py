@@ -399,3 +399,20 @@ def test_run_errors_pass_through_the_redactor(tmp_path_factory, monkeypatch):
         for page in ("/runs", f"/runs/{run_id}", "/"):
             text = c.get(page).text
             assert "sk_live_canary_987654321" not in text and "401 for key" in text
+
+
+def test_pages_do_not_wait_for_a_writer(web, db):
+    import time
+
+    writer = sqlite3.connect(db, timeout=1)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # as hub run does while it writes a page of records
+        writer.execute("UPDATE _hub_seq SET value = value WHERE name = 'raw'")
+        account = first_account(db)
+        started = time.perf_counter()
+        for path in ["/", "/accounts", f"/accounts/{account}", "/portfolio", "/identity", "/runs"]:
+            assert web.get(path).status_code == 200
+        assert time.perf_counter() - started < 10
+    finally:
+        writer.rollback()
+        writer.close()
