@@ -314,7 +314,14 @@ def status(env: Env, as_json: bool) -> None:
             raise
     report = collect_status(env.store(), config)
     if as_json:
-        emit_json(listing(report["streams"], steps=report["steps"], failing=report["failing"]))
+        emit_json(
+            listing(
+                report["streams"],
+                steps=report["steps"],
+                failing=report["failing"],
+                webhooks=report["webhooks"],
+            )
+        )
     else:
         print_status(env, report)
     if report["failing"]:
@@ -367,6 +374,32 @@ def print_status(env: Env, report: dict[str, Any]) -> None:
             ],
             env=env,
             title="Pipeline steps",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+    if report.get("webhooks"):
+        table(
+            report["webhooks"],
+            [
+                Column("connection", "connection", no_wrap=True),
+                Column("received", "received_total", justify="right"),
+                Column(
+                    "refused",
+                    lambda w: w["refused_total"] + w["too_large_total"],
+                    justify="right",
+                ),
+                Column("pending", "pending", justify="right"),
+                Column("processed", "processed", justify="right"),
+                Column(
+                    "last",
+                    lambda w: (
+                        f"{_when((w['last'] or {}).get('received_at'))} "
+                        f"{(w['last'] or {}).get('event_type') or ''}".strip()
+                    ),
+                ),
+            ],
+            env=env,
+            title="Webhook deliveries",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
         )
