@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from hub import clock
 from hub.errors import HubError
+from hub.portfolio import views as portfolio_views
 from hub.store import web as model
 from hub.store import web_admin as admin
 from hub.vocabulary import vocabulary
@@ -163,7 +164,7 @@ def account(request: Request) -> Response:
     types = [t for t in request.query_params.getlist("type") if t][:20]
     source = request.query_params.get("source", "")[:100]
     history = model.health_history(store, acc["id"])
-    model.ensure_portfolio(state.options.db_path)
+    portfolio_views.ensure_portfolio(state.options.db_path)
     explained = _explain(request, acc["id"])
     bands = (explained or {}).get("bands") or None
     return state.render(
@@ -201,11 +202,11 @@ def explain_page(request: Request) -> Response:
 
 def portfolio(request: Request) -> Response:
     state = state_of(request)
-    model.ensure_portfolio(state.options.db_path)
+    portfolio_views.ensure_portfolio(state.options.db_path)
     books = admin.band_mix_by_owner(state.store())
     period = request.query_params.get("period", "")[:20]
     try:
-        retention = admin.portfolio_books(state.store(), period, state.options.config)
+        retention = portfolio_views.portfolio_books(state.store(), period, state.options.config)
         problem = ""
     except HubError as exc:
         retention, problem = None, str(exc)
