@@ -246,12 +246,15 @@ def build_sandbox(
     enforce_limits: bool = False,
     time_scale: float = 1.0,
     extra_apis: Iterable[Callable[[Sandbox], FakeAPI]] = (),
+    options: dict[str, dict[str, Any]] | None = None,
 ) -> Sandbox:
     """Make a world of ``companies`` and the four fakes over it, seeded and ready to serve.
 
     ``extra_apis`` are more fakes (``FakeAPI`` subclasses, typically what plugins register
     through the host's ``register_sandbox_apis`` hook), built and seeded over the same world
     after the built-ins; a name or URL prefix already taken is a ``ValueError``.
+    ``options`` sets a fake's settings before it seeds, e.g.
+    ``{"stripe": {"dunning_subscription": "unpaid"}}`` (an unknown one is a ``ValueError``).
     """
     from hub.sandbox.builtwith import BuiltWithAPI
     from hub.sandbox.hubspot import HubSpotAPI
@@ -266,8 +269,9 @@ def build_sandbox(
     try:
         world = World(companies=companies, seed=seed, start=start)
         sandbox = Sandbox(world, enforce_limits=enforce_limits, time_scale=time_scale)
+        options = options or {}
         for cls in (HubSpotAPI, StripeAPI, ZendeskAPI, BuiltWithAPI):
-            sandbox.add(cls(sandbox)).seed()
+            _configure(sandbox.add(cls(sandbox)), options).seed()
         for factory in extra_apis:
             api = factory(sandbox)
             taken = [
@@ -283,13 +287,21 @@ def build_sandbox(
                     f"sandbox fake {api.name!r} clashes with {', '.join(taken) or 'nothing'}"
                     " (name or URL prefix) or declares no prefixes"
                 )
-            sandbox.add(api).seed()
+            _configure(sandbox.add(api), options).seed()
     finally:
         if was_enabled:
             if companies >= 10_000:
                 gc.freeze()  # a big world lives as long as the process that serves it
             gc.enable()
     return sandbox
+
+
+def _configure(api: FakeAPI, options: dict[str, dict[str, Any]]) -> FakeAPI:
+    for name, value in options.get(api.name, {}).items():
+        if name.startswith("_") or not hasattr(api, name):
+            raise ValueError(f"the {api.name} fake has no setting {name!r}")
+        setattr(api, name, value)
+    return api
 
 
 def advance(sandbox: Sandbox, days: int = 1) -> None:

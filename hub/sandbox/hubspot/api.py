@@ -25,6 +25,7 @@ from hub.sandbox.hubspot.schema import (
 from hub.sandbox.hubspot.search import _Search
 from hub.sandbox.hubspot.seeding import _Seeding
 from hub.sandbox.hubspot.storage import _Storage
+from hub.sandbox.hubspot.tokens import Token, _Tokens
 from hub.sandbox.hubspot.validation import _Validation
 
 
@@ -37,19 +38,23 @@ class HubSpotAPI(
     _Objects,
     _Validation,
     _Storage,
+    _Tokens,
     _Guard,
     FakeAPI,
 ):
     """The fake HubSpot CRM; see the module docstring for what it models."""
 
     name = "hubspot"
-    prefixes = ("/crm/",)
+    prefixes = ("/crm/", "/oauth/")
 
     def __init__(self, sandbox: Any):
         super().__init__(sandbox)
         from hub.sandbox.world import CREDENTIALS
 
         self.token = CREDENTIALS["hubspot"]["access_token"]
+        # Bearer tokens the portal accepts (service keys, private-app tokens) and their
+        # scopes; ``issue_token`` adds one. The default token has every scope.
+        self.tokens: dict[str, Token] = {self.token: Token()}
         self.search_cap = 10_000  # results reachable per search query; lower it in tests
         self.daily_limit = 250_000
         self.search_per_second = 5
@@ -73,6 +78,9 @@ class HubSpotAPI(
             pair: {} for pair in ASSOC_TYPES
         }
         self._props = standard_properties()
+        # Archived ("recycling bin") property definitions and groups, restorable.
+        self._archived_props: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in TYPES}
+        self._archived_groups: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in TYPES}
         self._groups: dict[str, dict[str, dict[str, Any]]] = {
             t: {
                 n: {"name": n, "label": lbl, "displayOrder": -1, "archived": False}

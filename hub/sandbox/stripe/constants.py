@@ -51,6 +51,8 @@ _NICE_NAME = {
     "invoice": "invoice",
     "charge": "charge",
     "event": "event",
+    "payment_intent": "payment_intent",
+    "invoice_payment": "invoice payment",
 }
 
 # Fields that can be expanded (dotted path in the object -> kind of the object it names).

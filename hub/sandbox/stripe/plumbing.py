@@ -209,6 +209,8 @@ class _Protocol:
                 f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. Property: {path}",
                 param=f"expand[{index}]",
             )
+        if kind == "invoice" and path == "payments":
+            return  # includable list of InvoicePayments (current versions)
         rest = path
         current = kind
         while rest:
@@ -225,6 +227,11 @@ class _Protocol:
             current = target[1]
 
     def _apply_expand(self, kind: str, body: dict[str, Any], path: str, legacy: bool) -> None:
+        if kind == "invoice" and path == "payments":
+            inv = self._store["invoice"].get(body.get("id"))
+            if inv is not None:
+                body["payments"] = self._invoice_payments_list(inv)
+            return
         for field_path, target_kind in _EXPANDABLE[kind].items():
             if path == field_path or path.startswith(field_path + "."):
                 parts = field_path.split(".")
