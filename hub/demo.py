@@ -93,7 +93,7 @@ def demo_config(db_path: str) -> Config:
         "timeline": {
             "builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}
         },
-        "push": {"connection": "hubspot"},
+        "push": {"hubspot": {"connection": "hubspot"}},
     }
     return parse_config(data)
 

@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "hub.cli.push",
     "hub.cli.run",
     "hub.cli.portfolio",
+    "hub.cli.serve",
 ]
 
 

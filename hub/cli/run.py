@@ -79,15 +79,23 @@ def run(env: Env, once: bool, dry_run: bool) -> None:
     type=click.IntRange(0, 26),
     help="Simulated weeks of incremental cycles after the first sync.",
 )
+@click.option("--serve", is_flag=True, help="Then serve the demo database in the web app.")
+@click.option("--port", default=8321, show_default=True, help="Port for --serve (0 = any free).")
 @pass_env
-def demo(env: Env, companies: int, seed: int, demo_db: str | None, weeks: int) -> None:
+def demo(
+    env: Env, companies: int, seed: int, demo_db: str | None, weeks: int, serve: bool, port: int
+) -> None:
     """Run the whole product against the built-in sandbox: no config, no credentials."""
     from hub.demo import run_demo
 
-    run_demo(
+    result = run_demo(
         demo_db or env.db_path or "hub-demo.db",
         companies=companies,
         seed=seed,
         weeks=weeks,
         console=console,
     )
+    if serve:
+        from hub.cli.serve import run_server
+
+        run_server(result.db_path, None, port=port)

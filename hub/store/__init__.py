@@ -91,8 +91,17 @@ class Store:
                 self.db.enable_wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=30000")
-            if migrate:
-                migrations.apply(self.db)
+            if migrate and migrations.migrations.pending(self.db):
+                # Serialised: two processes opening a new database at once (``hub run`` and
+                # ``hub serve``, a test and the process it watches) must not both apply a
+                # migration; the second waits for the write lock, then finds none pending.
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    migrations.apply(self.db)
+                except BaseException:
+                    self.db.conn.rollback()
+                    raise
+                self.db.conn.commit()
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"cannot open database {self.path}: {exc}",

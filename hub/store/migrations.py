@@ -287,6 +287,74 @@ def portfolio_m001_mrr(db: Database) -> None:
     db["_hub_portfolio_meta"].create({"key": str, "value": str}, pk="key")
 
 
+# -- the web app (``hub serve``) and a browsable database ---------------------------------
+
+# Views for the common questions; ``hub.store.web`` documents them for datasette.
+WEB_VIEWS = {
+    "account_health": """
+        SELECT a.id AS account_id, a.name, a.domain, a.owner_name, a.lifecycle_stage, a.mrr,
+               a.plan, h.score, h.band, h.computed_score, h.trend_7d, h.trend_30d, h.model,
+               h.segment, h.drivers, h.computed_at
+        FROM accounts a LEFT JOIN health_scores h ON h.account_id = a.id""",
+    "open_tasks": """
+        SELECT t.id, t.account_id, a.name AS account, t.playbook, t.reason, t.status,
+               t.subject, t.priority, t.due_at, t.owner_id, a.owner_name, t.created_at
+        FROM tasks t LEFT JOIN accounts a ON a.id = t.account_id
+        WHERE t.status NOT IN ('completed', 'cancelled')""",
+    "timeline": """
+        SELECT e.ts, e.account_id, a.name AS account, e.source, e.type, e.summary, e.link,
+               e.id AS event_id
+        FROM events e LEFT JOIN accounts a ON a.id = e.account_id""",
+}
+
+
+@migrations()
+def web_browsable_schema(db: Database) -> None:
+    """Foreign keys to ``accounts`` (declared, for datasette and readers; SQLite does not
+    enforce them unless a connection asks), and views for the common questions.
+
+    ``transform`` rebuilds each table and copies its rows and indexes, so no data is lost.
+    """
+    for table in ("events", "health_scores", "tasks", "account_links"):
+        known = {fk.column for fk in db[table].foreign_keys}
+        if "account_id" not in known:
+            db[table].transform(add_foreign_keys=[("account_id", "accounts", "id")])
+    for name, sql in WEB_VIEWS.items():
+        db.execute(f"DROP VIEW IF EXISTS [{name}]")
+        db.execute(f"CREATE VIEW [{name}] AS {sql.strip()}")
+
+
+@migrations()
+def web_identity_overrides(db: Database) -> None:
+    """Manual identity links made on the web app's identity page.
+
+    ``key`` is an entity key or a domain, like ``[identity] overrides`` in hub.toml;
+    ``account_id`` NULL means "never link this record" (an unlink of an automatic match).
+    Identity resolution reads this table beside the config.
+    """
+    db["identity_overrides"].create(
+        {"key": str, "account_id": str, "set_at": str, "set_by": str, "note": str},
+        pk="key",
+        if_not_exists=True,
+    )
+
+
+@migrations()
+def engine_m001_outbox_targets(db: Database) -> None:
+    """Tasks: the CRM's id under a vendor-neutral name (``remote_id``), the pusher that
+    delivered it (``target``) and the merged reasons of a task (``reasons``, JSON list of
+    {playbook, reason, detail}: several playbooks firing for one account make one task)."""
+    db.execute("ALTER TABLE tasks RENAME COLUMN hubspot_task_id TO remote_id")
+    db["tasks"].add_column("target", str)
+    db["tasks"].add_column("reasons", str)
+
+
+def m006_member_domains(db: Database) -> None:
+    """``entities.member_domains``: the e-mail domains of an entity's people (a support
+    organization's users), JSON; identity links through them when nothing stronger does."""
+    db["entities"].add_column("member_domains", str)
+
+
 def apply(db: Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)

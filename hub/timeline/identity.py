@@ -6,12 +6,17 @@ domain); ``resolve()`` links each to an account, in this order:
 
 1. ``root``        a live HubSpot company is its own account;
    ``merged``      a merged-away HubSpot company links to the survivor;
-2. ``override``    an ``[identity.overrides]`` entry for the entity key (a person said so);
+2. ``override``    an ``[identity.overrides]`` entry for the entity key, or a link made on
+                   the web app's identity page (table ``identity_overrides``, where a NULL
+                   account is an unlink: the record stays unmatched);
 3. ``explicit_id`` the source names the company (Stripe ``metadata.hubspot_company_id``,
                    Zendesk organization ``external_id``), remapped through merges;
 4. ``domain``      exactly one account has the entity's normalised domain (free-mail
                    domains never match; two accounts on one domain is a reported conflict);
-5. ``override``    an ``[identity.overrides]`` entry for one of the entity's domains.
+5. ``override``    an ``[identity.overrides]`` entry for one of the entity's domains;
+6. ``member_domain`` an entity with neither an explicit id nor a domain of its own (a
+                   support organization) whose people's e-mail domains name exactly one
+                   account (several accounts: a reported conflict).
 
 Whatever is left is *unmatched*: kept, reported by ``hub accounts --unmatched``, never dropped.
 """
@@ -142,9 +147,18 @@ def resolve(
         for k, v in (overrides or {}).items()
     }
     extra_freemail = frozenset(d.lower() for d in (freemail or ()))
+    # Links (account id) and unlinks (NULL) made on the web app's identity page; hub.toml's
+    # overrides win over them for the same key.
+    manual: dict[str, str | None] = {}
+    if db["identity_overrides"].exists():
+        manual = {
+            k: v
+            for k, v in db.execute("SELECT key, account_id FROM identity_overrides")
+            if k not in overrides
+        }
     entities = list(
         db.query(
-            "SELECT key, source, kind, source_id, domains, explicit_account, is_root, merged_into, deleted FROM entities"
+            "SELECT key, source, kind, source_id, domains, explicit_account, is_root, merged_into, deleted, member_domains FROM entities"
         )
     )
     roots = {
@@ -193,6 +207,10 @@ def resolve(
                     link = (target, "merged", f"merged into {target}")
             else:
                 link = (e["source_id"], "root", "HubSpot company")
+        elif key in manual and manual[key] is None:
+            issues.append((key, "unlinked", "unlinked by hand on the identity page"))
+        elif key in manual and manual[key] in roots:
+            link = (str(manual[key]), "override", "linked by hand on the identity page")
         elif key in overrides and overrides[key] in roots:
             link = (overrides[key], "override", f"[identity.overrides] {key}")
         else:
@@ -240,10 +258,13 @@ def resolve(
                     if domain in overrides and overrides[domain] in roots:
                         link = (overrides[domain], "override", f"[identity.overrides] {domain}")
                         break
+            if link is None and not domains and not e["explicit_account"]:
+                link = _by_members(e, by_domain, extra_freemail, issues, result)
         if link is None:
             if not e["is_root"]:
                 result.unmatched += 1
-                if not any(i[0] == key for i in issues):
+                # Issues of this entity were appended in this iteration: the last one tells.
+                if not issues or issues[-1][0] != key:
                     reason = (
                         "only free-mail domains"
                         if domains and all(is_freemail(d, extra_freemail) for d in domains)
@@ -287,6 +308,33 @@ def resolve(
         )
         result.relinked_events = _relink_events(store, result.changed_entities, now)
     return result
+
+
+def _by_members(
+    e: dict[str, Any],
+    by_domain: dict[str, set[str]],
+    freemail: frozenset[str],
+    issues: list[tuple[str, str, str]],
+    result: Resolution,
+) -> tuple[str, str, str] | None:
+    """Link through the entity's people's e-mail domains when they name exactly one account."""
+    members = [d for d in json.loads(e["member_domains"] or "[]") if not is_freemail(d, freemail)]
+    found = {d: by_domain[d] for d in members if by_domain.get(d)}
+    accounts = set().union(*found.values()) if found else set()
+    if len(accounts) == 1:
+        account = next(iter(accounts))
+        return account, "member_domain", f"its people's e-mail domain {', '.join(sorted(found))}"
+    if len(accounts) > 1:
+        result.conflicts += 1
+        issues.append(
+            (
+                e["key"],
+                "member_domain_conflict",
+                f"its people's e-mail domains {', '.join(sorted(found))} belong to companies "
+                + ", ".join(sorted(accounts)),
+            )
+        )
+    return None
 
 
 def _relink_events(store: Store, entities: set[str], now: str) -> int:

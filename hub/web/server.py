@@ -1,0 +1,47 @@
+"""Running the app: uvicorn on one host and port, announcing the address when it listens."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from hub.web.app import WebOptions, check_bind, create_app
+
+
+def url_for(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def serve(
+    options: WebOptions,
+    *,
+    port: int = 8321,
+    on_ready: Callable[[str], None] | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve until interrupted. ``port=0`` picks a free port; ``on_ready`` gets the URL once
+    the socket listens (before the first request can arrive)."""
+    check_bind(options.host, options.token)
+    app = create_app(options)
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((options.host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    url = url_for(options.host, sock.getsockname()[1])
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        on_ready(url)
+    server.run(sockets=[sock])
