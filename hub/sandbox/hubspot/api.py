@@ -14,6 +14,7 @@ from hub.sandbox.hubspot.associations import _Associations
 from hub.sandbox.hubspot.common import _Obj, _Window
 from hub.sandbox.hubspot.guard import _Guard
 from hub.sandbox.hubspot.inspection import _Inspection
+from hub.sandbox.hubspot.meta import _Meta
 from hub.sandbox.hubspot.objects import _Objects
 from hub.sandbox.hubspot.properties import _Properties
 from hub.sandbox.hubspot.schema import (
@@ -26,6 +27,7 @@ from hub.sandbox.hubspot.search import _Search
 from hub.sandbox.hubspot.seeding import _Seeding
 from hub.sandbox.hubspot.storage import _Storage
 from hub.sandbox.hubspot.tokens import Token, _Tokens
+from hub.sandbox.hubspot.touches import _Touches
 from hub.sandbox.hubspot.validation import _Validation
 
 
@@ -39,6 +41,8 @@ class HubSpotAPI(
     _Validation,
     _Storage,
     _Tokens,
+    _Touches,
+    _Meta,
     _Guard,
     FakeAPI,
 ):
@@ -73,6 +77,11 @@ class HubSpotAPI(
             "contacts": 100_001,
             "deals": 20_000_001,
             "tasks": 30_000_001,
+            "calls": 40_000_001,
+            "emails": 41_000_001,
+            "meetings": 42_000_001,
+            "notes": 43_000_001,
+            "tickets": 44_000_001,
         }
         self._assoc: dict[tuple[str, str], dict[int, dict[int, tuple[int, ...]]]] = {
             pair: {} for pair in ASSOC_TYPES
