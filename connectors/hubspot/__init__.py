@@ -62,6 +62,7 @@ from connectors.hubspot.streams import (
     OwnersStream,
     TasksStream,
 )
+from connectors.hubspot.webhook import HubSpotWebhook
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import FatalAPIError, HubError, RetriableAPIError
 from hub.http import HttpClient, parse_retry_after
@@ -116,6 +117,7 @@ class HubSpotConnector(Connector):
     docs_url = "https://developers.hubspot.com/docs/api-reference/"
     default_base_url = "https://api.hubapi.com"
     Settings = HubSpotSettings
+    webhook = HubSpotWebhook()  # how ``hub serve`` verifies its webhook deliveries
     streams = [OwnersStream, CompaniesStream, ContactsStream, DealsStream, TasksStream]
 
     def auth(self) -> httpx.Auth:

@@ -62,6 +62,7 @@ from connectors.stripe.streams import (
     PaymentMethodsStream,
     SubscriptionsStream,
 )
+from connectors.stripe.webhook import StripeWebhook
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import CursorExpiredError, FatalAPIError, HubError, RetriableAPIError
 from hub.http import HttpClient, parse_retry_after
@@ -118,6 +119,7 @@ class StripeConnector(Connector):
     docs_url = "https://docs.stripe.com/api"
     default_base_url = "https://api.stripe.com"
     Settings = StripeSettings
+    webhook = StripeWebhook()  # how ``hub serve`` verifies its webhook deliveries
     # events first: its bookmark must predate the object listings (see streams.py).
     streams = [
         EventsStream,

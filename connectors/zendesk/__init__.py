@@ -54,6 +54,7 @@ from connectors.zendesk.streams import (
     TicketsStream,
     UsersStream,
 )
+from connectors.zendesk.webhook import ZendeskWebhook
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import ConfigError, CursorExpiredError, FatalAPIError, HubError
 from hub.http import HttpClient
@@ -134,6 +135,7 @@ class ZendeskConnector(Connector):
     docs_url = "https://developer.zendesk.com/api-reference/"
     default_base_url = "https://{subdomain}.zendesk.com"
     Settings = ZendeskSettings
+    webhook = ZendeskWebhook()  # how ``hub serve`` verifies its webhook deliveries
     streams = [OrganizationsStream, UsersStream, TicketsStream, SatisfactionRatingsStream]
 
     @classmethod
