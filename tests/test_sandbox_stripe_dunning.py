@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from hub.sandbox.stripe import MAX_ATTEMPTS
-from hub.sandbox.world import CREDENTIALS, build_sandbox
+from hub.sandbox.world import CREDENTIALS, advance, build_sandbox
 
 KEY = CREDENTIALS["stripe"]["api_key"]
 
@@ -78,8 +78,11 @@ def test_world_has_every_dunning_state(world):
             assert sub["status"] in ("past_due", "unpaid")
 
 
-def test_written_off_invoice_keeps_what_is_owed(world):
-    http = client(world)
+def test_written_off_invoice_keeps_what_is_owed():
+    sandbox = build_sandbox(
+        companies=120, seed=3, options={"stripe": {"dunning_invoice": "uncollectible"}}
+    )
+    http = client(sandbox)
     written_off = walk(http, "/v1/invoices", status="uncollectible")
     assert written_off
     for inv in written_off:
@@ -175,3 +178,28 @@ def test_dunning_settings_decide_the_subscription_after_the_last_retry(setting, 
         assert all(s["cancellation_details"]["reason"] == "payment_failed" for s in latest)
     with pytest.raises(ValueError, match="no setting"):
         build_sandbox(companies=1, options={"stripe": {"dunning": "x"}})
+
+
+def test_plans_move_up_and_down_with_the_history_a_portfolio_needs():
+    sandbox = build_sandbox(companies=300, seed=1)
+    advance(sandbox, 40)
+    http = client(sandbox)
+    events = walk(http, "/v1/events", type="customer.subscription.updated")
+    moves = []
+    for event in events:
+        before = event["data"].get("previous_attributes", {}).get("items")
+        if not before:
+            continue
+        old = before["data"][0]["price"]
+        new = event["data"]["object"]["items"]["data"][0]["price"]
+        if old["id"] != new["id"]:
+            assert old["recurring"]["interval"] == "month" and new["unit_amount"] > 0
+            moves.append(new["unit_amount"] - old["unit_amount"])
+    assert any(m > 0 for m in moves) and any(m < 0 for m in moves)  # upgrades and downgrades
+    # Ground truth follows billing: the world's plan is the subscription's price.
+    stripe = sandbox.api("stripe")
+    for company in sandbox.world.companies[:50]:
+        sub = http.get(f"/v1/subscriptions/{stripe.subscription_id_for(company.key)}").json()
+        assert sub["items"]["data"][0]["price"]["unit_amount"] == company.unit_amount
+    cancelled = walk(http, "/v1/subscriptions", status="canceled")
+    assert cancelled and all(s["cancellation_details"]["reason"] for s in cancelled)

@@ -118,6 +118,7 @@ class World:
         self.clock = Clock(start or DEFAULT_START)
         self.start = self.clock.now()
         self.day_index = 0
+        self.activity_until = self.start  # daily activity has been generated up to here
         rng = rng_for(seed, "world")
         self.owners: list[dict[str, Any]] = []
         for i in range(max(3, min(40, companies // 25 + 3))):
@@ -308,13 +309,30 @@ def advance(sandbox: Sandbox, days: int = 1) -> None:
     """Move the world's clock ``days`` forward, generating each day's activity in every API."""
     world = sandbox.world
     for _ in range(days):
-        start = world.clock.now()
-        end = world.clock.advance(86400)
-        world.day_index += 1
-        for api in sandbox.apis.values():
-            # Requests are served under the same lock, so a client never sees half a day.
-            with api._lock:
-                api.advance(start, end, world.day_index)
+        start = max(world.clock.now(), world.activity_until)
+        world.clock.advance(86400)
+        _run_day(sandbox, start, start + dt.timedelta(days=1))
+
+
+def catch_up(sandbox: Sandbox) -> int:
+    """With a running clock (``Clock.run``): generate the activity of every whole day the
+    clock has passed since the last one, without moving it. Returns the days generated."""
+    world = sandbox.world
+    done = 0
+    while world.clock.now() - world.activity_until >= dt.timedelta(days=1):
+        _run_day(sandbox, world.activity_until, world.activity_until + dt.timedelta(days=1))
+        done += 1
+    return done
+
+
+def _run_day(sandbox: Sandbox, start: dt.datetime, end: dt.datetime) -> None:
+    world = sandbox.world
+    world.day_index += 1
+    for api in sandbox.apis.values():
+        # Requests are served under the same lock, so a client never sees half a day.
+        with api._lock:
+            api.advance(start, end, world.day_index)
+    world.activity_until = end
 
 
 # Credentials the fakes accept; printed by ``hub sandbox serve`` and used by ``hub demo``.

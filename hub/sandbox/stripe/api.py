@@ -13,6 +13,7 @@ from hub.sandbox.base import (
     SlidingWindow,
     rng_for,
 )
+from hub.sandbox.stripe.account import _Account
 from hub.sandbox.stripe.constants import (
     _ID_PREFIX,
     _MASK,
@@ -40,6 +41,7 @@ from hub.sandbox.world import PLANS
 
 class StripeAPI(
     _Payments,
+    _Account,
     _Routes,
     _Lists,
     _Protocol,

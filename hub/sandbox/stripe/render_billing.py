@@ -350,13 +350,15 @@ class _RenderBilling:
             if old_shape:
                 if "quantity" in item:
                     prev["quantity"] = quantity
+                if "plan" in item:
+                    prev["plan"] = self._plan(item["plan"])
                 if "period_start" in item:
                     prev["current_period_start"] = start
                     prev["current_period_end"] = end
-            if not old_shape or "quantity" in item:
+            if not old_shape or "quantity" in item or "plan" in item:
                 prev["items"] = {
                     "object": "list",
-                    "data": [self._item(rec, old_shape, quantity, start, end)],
+                    "data": [self._item(rec, old_shape, quantity, start, end, item.get("plan"))],
                     "has_more": False,
                     "total_count": 1,
                     "url": f"/v1/subscription_items?subscription={rec.id}",

@@ -148,9 +148,7 @@ class _Seeding:
             fail_k = k_now if _boundary(anchor, k_now) <= now - 4 * DAY else max(first_k, k_now - 1)
             if collection == "send_invoice":
                 fail_k = max(first_k, k_now - 2)  # an unpaid invoice is already past due
-            elif company.key % 3 == 0 and fail_k - 2 > first_k:
-                # Failing for months: the oldest unpaid invoice has been written off.
-                fail_k -= 2
+
             script["fail_from"] = _boundary(anchor, fail_k)
             if rng.random() < 0.5 and fail_k - 2 >= first_k:
                 script["late"] = _boundary(anchor, fail_k - 2)

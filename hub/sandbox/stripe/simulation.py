@@ -60,6 +60,7 @@ class _Simulation:
                 self._schedule(_ri(rng, t0, t1 - 1), "seats", sub_id, max(1, sub.quantity - fewer))
             elif archetype == "at_risk" and rng.random() < 1 / 120:
                 self._schedule(_ri(rng, t0, t1 - 1), "cancel", sub_id, rng.random() < 0.6)
+        self._plan_changes(t0, t1, day_index)
         self._run_until(t1, seeding=False)
         # Stripe keeps 30 days of events; drop what no request can reach any more.
         keys = self._keys["event"]
@@ -72,6 +73,23 @@ class _Simulation:
         for key, (*_, saved_at) in list(self._idempotency.items()):
             if saved_at < t1 - IDEMPOTENCY_TTL:
                 del self._idempotency[key]
+
+    def _plan_changes(self, t0: int, t1: int, day_index: int) -> None:
+        """Expanding customers move up a plan now and then, slipping ones down (own random
+        stream, so the rest of the day is what it was)."""
+        rng = rng_for(self.world.seed, "stripe", "plans", day_index)
+        tiers = list(PLANS)
+        companies = self.world.companies
+        for key, sub_id in self._sub_by_company.items():
+            sub = self._store["subscription"][sub_id]
+            if sub.status == "canceled" or sub.cancel_at_period_end:
+                continue
+            archetype, tier = companies[key].archetype, tiers.index(sub.plan)
+            roll = rng.random()
+            if archetype == "expanding" and tier + 1 < len(tiers) and roll < 1 / 90:
+                self._schedule(_ri(rng, t0, t1 - 1), "plan", sub_id, tiers[tier + 1])
+            elif archetype == "slipping" and tier > 0 and roll < 1 / 120:
+                self._schedule(_ri(rng, t0, t1 - 1), "plan", sub_id, tiers[tier - 1])
 
     def _run_until(self, until: int, *, seeding: bool) -> None:
         heap = self._heap
@@ -374,6 +392,17 @@ class _Simulation:
         sub.quantity = quantity
         company = self.world.companies[sub.company]
         company.seats = quantity  # ground truth follows billing
+        self._emit("customer.subscription.updated", ts, "subscription", sub, prev)
+
+    def _do_plan(self, ts: int, sub_id: str, plan: str, seeding: bool) -> None:
+        """An upgrade or downgrade to another plan (same seats; the next invoice shows it)."""
+        sub = self._store["subscription"][sub_id]
+        if sub.status == "canceled" or plan == sub.plan:
+            return
+        prev = {"_item": {"plan": sub.plan}}
+        sub.plan = plan
+        company = self.world.companies[sub.company]
+        company.plan, company.unit_amount = plan, PLANS[plan]  # ground truth follows billing
         self._emit("customer.subscription.updated", ts, "subscription", sub, prev)
 
     def _do_cancel(self, ts: int, sub_id: str, immediately: bool, seeding: bool) -> None:
