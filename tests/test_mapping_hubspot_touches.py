@@ -97,7 +97,7 @@ def test_activities_become_touches_with_type_direction_and_owner(store):
         for k, v in got.items()
     }
     assert view == {
-        "hubspot:csm_touch:1:call": ("call", "two_way", True),
+        "hubspot:csm_touch:1:call": ("call", "outbound", True),
         "hubspot:csm_touch:2:call": ("call", "outbound", False),
         "hubspot:csm_touch:1:email": ("email", "inbound", True),
         "hubspot:csm_touch:2:email": ("email", "outbound", False),

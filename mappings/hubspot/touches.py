@@ -4,12 +4,12 @@ Reads the HubSpot activity streams (``calls``, ``emails``, ``meetings``, ``notes
 objects with their company associations). Each activity on a company is one ``csm_touch``
 event at its ``hs_timestamp`` (a meeting at its start), on the first associated company, with
 attrs ``type`` (call | email | meeting | note), ``direction`` (outbound | inbound | two_way |
-internal), ``two_way`` (the customer took part: a connected call, a held meeting, an e-mail
-from the customer), ``owner`` (the HubSpot owner id) and ``owner_name``.
+internal), ``two_way`` (the customer took part: a connected or inbound call, a held
+meeting, an e-mail from the customer), ``owner`` (the HubSpot owner id) and ``owner_name``.
 
 What is not a touch: an e-mail that bounced or failed, a meeting cancelled or missed
-(``NO_SHOW``), an activity on no company. A call that did not connect is an outbound touch,
-not a two-way one. Ids are ``hubspot:csm_touch:<activity id>:<type>`` (HubSpot numbers each
+(``NO_SHOW``), an activity on no company. An outbound call that did not connect is a one-way
+touch. Ids are ``hubspot:csm_touch:<activity id>:<type>`` (HubSpot numbers each
 object type on its own); an activity changed or deleted is re-read and its event follows.
 """
 
@@ -47,10 +47,11 @@ def classify(kind: str, props: dict[str, Any]) -> tuple[str, bool, str] | None:
             not outcome and status == "COMPLETED" and duration > 0
         )
         minutes = f", {round(duration / 60000)} min" if connected and duration >= 60000 else ""
+        # The customer took part: the call connected, or the customer was the one calling.
         return (
-            ("two_way" if connected else direction),
-            connected,
-            (f"{direction} call, " + ("connected" if connected else "not connected") + minutes),
+            direction,
+            connected or direction == "inbound",
+            f"{direction} call, " + ("connected" if connected else "not connected") + minutes,
         )
     if kind == "email":
         if str(props.get("hs_email_status") or "").upper() in ("BOUNCED", "FAILED"):
