@@ -49,6 +49,13 @@ EVENT_TYPES = [
         noun=("owner change", "owner changes"),
     ),
     EventType(
+        "csm_touch",
+        "A call, e-mail, meeting or note with the customer logged in the CRM (attrs: type, "
+        "direction: outbound|inbound|two_way|internal, two_way, owner, owner_name)",
+        polarity="neutral",
+        noun=("CSM touch", "CSM touches"),
+    ),
+    EventType(
         "nps_changed",
         "The NPS/survey property changed (attrs: score, previous)",
         polarity="neutral",
