@@ -17,6 +17,7 @@ import platform
 import threading
 from importlib import metadata
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -345,7 +346,7 @@ async def identity_unlink(request: Request) -> Response:
 
     await run_in_threadpool(work)
     if back:
-        return RedirectResponse(f"/accounts/{back}?msg=unlinked#links", 303)
+        return RedirectResponse(f"/accounts/{quote(back, safe='')}?msg=unlinked#links", 303)
     return RedirectResponse("/identity?msg=unlinked", 303)
 
 
@@ -377,7 +378,8 @@ async def run_now(request: Request) -> Response:
     if name not in config.connections:
         raise HTTPException(404, f"There is no connection {name!r}.")
     started = await run_in_threadpool(_start_run, state, name)
-    return RedirectResponse(f"/runs?connection={name}&msg={'started' if started else 'busy'}", 303)
+    query = urlencode({"connection": name, "msg": "started" if started else "busy"})
+    return RedirectResponse(f"/runs?{query}", 303)
 
 
 def _start_run(state: Any, name: str) -> bool:
