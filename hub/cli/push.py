@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub.cli.util import Env, console, err_console, pass_env
-from hub.lock import DatabaseLock
+from hub.lock import database_lock
 from hub.text import plural
 
 TASK_FILTERS = {
@@ -46,7 +46,7 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
     store = env.store()
     run = None
     if run_now:
-        with DatabaseLock(store):
+        with database_lock(store, "hub playbooks"):
             run = run_playbooks(store, config)
     stats = {row["playbook"]: row for row in iter_playbook_stats(store)}
     rows = []
@@ -147,7 +147,7 @@ def push(env: Env, dry_run: bool, as_json: bool) -> None:
         result = run_push(store, config, dry_run=True)
     else:
         # One writer: a push beside another push or a running `hub run` waits its turn.
-        with DatabaseLock(store):
+        with database_lock(store, "hub push"):
             result = run_push(store, config)
     if as_json:
         _echo_json(result.to_dict())
