@@ -63,7 +63,6 @@ from mappings.hubspot.records import (
     money,
     number,
     override_fact,
-    override_properties,
     version_ms,
 )
 from mappings.hubspot.renewals import renewals
@@ -109,10 +108,8 @@ class HubSpotMapping(Mapping):
             self._owners(ctx, rows)
         elif stream == "companies":
             owners = self._owner_lookup(ctx)
-            overrides = override_properties()
             for row in rows:
-                nps = self._nps_property(ctx, row.get("data") or {})
-                self._company(ctx, row, owners, nps, overrides)
+                self._company(ctx, row, owners, self._nps_property(ctx, row.get("data") or {}))
         elif stream == "contacts":
             for row in rows:
                 self._contact(ctx, row)
@@ -171,7 +168,6 @@ class HubSpotMapping(Mapping):
         row: dict[str, Any],
         owners: dict[str, Any],
         nps_property: str | None,
-        overrides: dict[str, str] | None,
     ) -> None:
         data = row.get("data") or {}
         company_id = str(row["id"])
@@ -212,7 +208,7 @@ class HubSpotMapping(Mapping):
             "customer_since": became_customer or props.get("createdate") or data.get("createdAt"),
             "nps": number(props.get(nps_property)) if nps_property else None,
             "last_touch": props.get("notes_last_contacted"),
-            "health_override": override_fact(props, overrides),
+            "health_override": override_fact(props),
         }
         entity = ctx.entity(
             SOURCE,

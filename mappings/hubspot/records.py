@@ -7,7 +7,7 @@ from typing import Any
 
 from hub import clock
 from hub.timeline import MappingContext
-from mappings.hubspot.vocabulary import SOURCE
+from mappings.hubspot.vocabulary import OVERRIDE_PROPERTIES, SOURCE
 
 COMPANY_EVENTS = ("lifecycle_changed", "owner_changed", "nps_changed")
 DEAL_EVENTS = ("deal_won", "deal_lost", "renewal_due")
@@ -18,30 +18,18 @@ DEFAULT_RENEWAL_PATTERN = "renew"
 LINK = "https://app.hubspot.com/contacts/_/record/{type}/{id}"
 
 
-def override_properties() -> dict[str, str] | None:
-    """The CRM properties a CSM sets to override the score (value, reason, until), as the
-    HubSpot pusher declares them (``field_properties``): the names written and read back come
-    from one place. None when no HubSpot pusher is installed (then there are none)."""
-    from hub.registry import get_registry
+def override_fact(props: dict[str, Any]) -> dict[str, Any] | str:
+    """The CSM's override from the hub-owned properties ("" clears a previous one).
 
-    fields = getattr(get_registry().pushers.get(SOURCE), "field_properties", None) or {}
-    names = {
-        "value": fields.get("override"),
-        "reason": fields.get("override_reason"),
-        "until": fields.get("override_until"),
-    }
-    return names if names["value"] else None  # type: ignore[return-value]
-
-
-def override_fact(props: dict[str, Any], names: dict[str, str] | None) -> dict[str, Any] | str:
-    """The CSM's override from the hub-owned properties ("" clears a previous one)."""
-    value = number(props.get(names["value"])) if names else None
-    if value is None or names is None:
+    The property names are the pusher's (``OVERRIDE_PROPERTIES``): what the hub writes and
+    what it reads back can never drift apart."""
+    value = number(props.get(OVERRIDE_PROPERTIES["value"]))
+    if value is None:
         return ""
     return {
         "value": int(value),
-        "reason": props.get(names.get("reason") or "") or "",
-        "until": (props.get(names.get("until") or "") or "")[:10] or None,
+        "reason": props.get(OVERRIDE_PROPERTIES["reason"]) or "",
+        "until": (props.get(OVERRIDE_PROPERTIES["until"]) or "")[:10] or None,
     }
 
 

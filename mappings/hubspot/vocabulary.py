@@ -74,3 +74,12 @@ FACTS = {
     "contacts_unsubscribed": "Of those, how many opted out of marketing email",
     "last_touch": "Last time the CSM contacted the company (notes_last_contacted)",
 }
+
+
+OVERRIDE_PROPERTIES = {
+    "value": "hub_health_override",
+    "reason": "hub_health_override_reason",
+    "until": "hub_health_override_until",
+}
+"""The company properties a CSM sets to override the score: value (0–100), reason, until (a
+date). The HubSpot pusher creates them; this mapping reads them back."""
