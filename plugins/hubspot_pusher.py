@@ -54,7 +54,7 @@ from hub.push import PropertyChange, Pusher, TaskAction, ms_iso
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 OBJECT_TYPE = "companies"
 GROUP = {"name": "hub_health", "label": "Customer health (hub)", "displayOrder": -1}
-BANDS = ("green", "yellow", "red")
+BANDS = ("green", "yellow", "red", "churned")  # churned: the lifecycle state outside the bands
 TASK_TO_COMPANY = 192  # HubSpot-defined association type: task → company
 
 _DESC = "Written by the hub (customer-success integration hub); do not edit by hand."
