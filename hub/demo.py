@@ -93,7 +93,7 @@ def demo_config(db_path: str) -> Config:
         "timeline": {
             "builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}
         },
-        "push": {"connection": "hubspot"},
+        "push": {"hubspot": {"connection": "hubspot"}},
     }
     return parse_config(data)
 
@@ -128,6 +128,7 @@ def run_demo(
     quiet: bool = False,
 ) -> DemoResult:
     """Run the demo and print its story; returns the figures."""
+    from hub.registry import get_registry
     from hub.sandbox.world import advance, build_sandbox
 
     console = console or Console()
@@ -151,7 +152,10 @@ def run_demo(
         # wall clock) sees the same picture the demo printed.
         today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
         sandbox = build_sandbox(
-            companies=companies, seed=seed, start=today - dt.timedelta(days=7 * weeks)
+            companies=companies,
+            seed=seed,
+            start=today - dt.timedelta(days=7 * weeks),
+            extra_apis=list(get_registry().sandbox_apis.values()),
         )
         clock.set_source(sandbox.world.now)
         start_day = sandbox.world.now()

@@ -20,6 +20,7 @@ KINDS = {
     "health_models": "register_health_models",
     "playbooks": "register_playbooks",
     "pushers": "register_pushers",
+    "sandbox_apis": "register_sandbox_apis",
 }
 
 
@@ -32,6 +33,7 @@ class Registry:
     health_models: dict[str, Any] = field(default_factory=dict)
     playbooks: dict[str, Any] = field(default_factory=dict)
     pushers: dict[str, Any] = field(default_factory=dict)
+    sandbox_apis: dict[str, Any] = field(default_factory=dict)
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
 
     def register_function(self, kind: str) -> Callable[[Any], Any]:
@@ -46,6 +48,8 @@ class Registry:
                 )
             if kind == "connectors":
                 _validate_connector(obj)
+            if kind == "sandbox_apis":
+                _validate_sandbox_api(obj)
             if key in table and table[key] is not obj:
                 raise StartupError(
                     f"two plugins register a {kind[:-1].replace('_', ' ')} named {key!r}",
@@ -76,6 +80,21 @@ def _validate_connector(obj: Any) -> None:
         )
     if not obj.streams:
         raise StartupError(f"connector {obj.name!r} declares no streams")
+
+
+def _validate_sandbox_api(obj: Any) -> None:
+    from hub.sandbox.base import FakeAPI
+    from hub.sandbox.world import BUILTIN_APIS
+
+    if not (isinstance(obj, type) and issubclass(obj, FakeAPI)):
+        raise StartupError(
+            f"register_sandbox_apis got {obj!r}, not a hub.sandbox.base.FakeAPI subclass"
+        )
+    if obj.name in BUILTIN_APIS or not obj.prefixes:
+        raise StartupError(
+            f"sandbox fake {obj.name!r} clashes with a built-in fake or declares no prefixes",
+            hint="give the FakeAPI subclass its own 'name' and URL 'prefixes'",
+        )
 
 
 _registry: Registry | None = None

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from hub.cli.util import Env, console, err_console, pass_env
-from hub.errors import ConfigError, HubError
+from hub.errors import ConfigError
 
 STARTER_CONFIG = """# hub.toml: written by 'hub init'. Every option is explained in config.example.toml.
 
@@ -47,6 +47,11 @@ connector = "builtwith"
 schedule = "every 1d"
 [connections.builtwith.settings]
 api_key = "env:BUILTWITH_API_KEY"
+
+# Required with BuiltWith: your product's technology name(s) as BuiltWith reports them.
+[timeline.builtwith]
+our_technologies = ["Your Product Widget"]
+competitors = ["Intercom", "Drift"]
 """
 
 
@@ -92,43 +97,32 @@ def init(path: str, force: bool) -> None:
 @pass_env
 def check(env: Env, offline: bool, as_json: bool) -> None:
     """Validate hub.toml and make one cheap authenticated call per connection."""
-    from hub.sync import build_connector
+    from rich.text import Text
+
+    from hub.checks import check_connections, validate_sections
 
     config = env.config()
-    verdicts = []
-    for name, conn in config.connections.items():
-        verdict = {"connection": name, "connector": conn.connector, "ok": True, "detail": ""}
-        try:
-            connector = build_connector(config, name)
-            if offline:
-                verdict["detail"] = "config valid (offline)"
-            else:
-                with connector.client() as client:
-                    verdict["detail"] = connector.check(client)
-        except HubError as exc:
-            verdict["ok"], verdict["detail"] = False, str(exc)
-        verdicts.append(verdict)
+    validate_sections(config)
+    if not as_json:
+        console.print(
+            f"Config [bold]{config.path}[/] is valid; database {env.database()}", soft_wrap=True
+        )
+
+    def show(v) -> None:
+        if not as_json:
+            line = Text("✓ " if v.ok else "✗ ", style="green" if v.ok else "red")
+            line.append(f"{v.connection} ({v.connector}): {v.detail}")  # remote text: no markup
+            console.print(line, highlight=False, soft_wrap=True)
+
+    verdicts = [v.to_dict() for v in check_connections(config, offline=offline, on_verdict=show)]
     if as_json:
         console.print_json(
             json.dumps(
                 {"config": str(config.path), "warnings": config.warnings, "connections": verdicts}
             )
         )
-    else:
-        console.print(
-            f"Config [bold]{config.path}[/] is valid; database {env.database()}", soft_wrap=True
-        )
-        for v in verdicts:
-            mark = "[green]✓[/]" if v["ok"] else "[red]✗[/]"
-            console.print(
-                f"{mark} {v['connection']} ({v['connector']}): {v['detail']}",
-                highlight=False,
-                soft_wrap=True,
-            )
-        if not verdicts:
-            console.print(
-                "No connections configured yet: add [connections.<name>] tables to hub.toml."
-            )
+    elif not verdicts:
+        console.print("No connections configured yet: add [connections.<name>] tables to hub.toml.")
     if not all(v["ok"] for v in verdicts):
         raise SystemExit(1)
 
