@@ -436,6 +436,59 @@ def health_coverage_and_history(db: Database) -> None:
     db["health_override_log"].create_index(["account_id"], if_not_exists=True)
 
 
-def apply(db: Database) -> None:
-    """Apply every pending migration."""
-    migrations.apply(db)
+@migrations()
+def m006_lock_owner(db: Database) -> None:
+    """The writer lock names what holds it (``hub sync``…) and the holder process's start
+    time, so a live holder is told apart from a new process that reused its pid."""
+    db["_hub_lock"].add_column("purpose", str)
+    db["_hub_lock"].add_column("proc_start", str)
+
+
+@migrations()
+def portfolio_m002_points_per_event(db: Database) -> None:
+    """One MRR point per ``subscription_mrr`` event (no key to collapse two), so the points
+    always count exactly the linked events and the portfolio can tell when one vanished.
+
+    Points are derived data: the table is recreated empty and the next read rebuilds it.
+    """
+    db["portfolio_mrr_points"].drop(ignore=True)
+    db["portfolio_mrr_points"].create(
+        {
+            "event_id": str,
+            "account_id": str,
+            "entity": str,
+            "subscription_id": str,
+            "ts": str,
+            "day": str,
+            "mrr": int,  # cents per month from ``ts`` on
+            "plan": str,
+            "reason": str,
+        },
+    )
+    db["portfolio_mrr_points"].create_index(["account_id", "ts"])
+    db["portfolio_mrr_points"].create_index(["entity", "subscription_id", "ts"])
+    db.execute("DELETE FROM _hub_portfolio_meta")
+
+
+def pending(db: Database) -> list[str]:
+    """Names of the migrations not applied yet, in order."""
+    return [m.name for m in migrations.pending(db)]
+
+
+def applied(db: Database) -> list[str]:
+    return [m.name for m in migrations.applied(db)]
+
+
+def apply(db: Database) -> list[str]:
+    """Apply every pending migration; returns their names.
+
+    One ``BEGIN IMMEDIATE`` transaction around the whole set: two processes opening a new
+    database at once take turns (the second waits on ``busy_timeout``, then finds nothing
+    pending) instead of both creating the same tables.
+    """
+    if not pending(db):
+        return []
+    with db.atomic():
+        todo = pending(db)
+        migrations.apply(db)
+    return todo

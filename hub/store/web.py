@@ -97,7 +97,7 @@ def band_sort_key(band: str | None) -> tuple[int, str]:
 def overview(store: Store, *, movers: int = 6) -> dict[str, Any]:
     """Accounts per band, the week's biggest movers with their first driver, tasks opened
     this week, the score distribution (10-point bins per band), connections' last runs."""
-    from hub.status import collect_status
+    from hub.store.status import collect_status
 
     week_ago = (clock.now() - dt.timedelta(days=7)).isoformat()
     bands = {
@@ -394,24 +394,6 @@ def links(store: Store, account_id: str) -> list[dict[str, Any]]:
         "ORDER BY l.method = 'root' DESC, l.source, l.entity",
         [account_id],
     )
-
-
-def ensure_portfolio(db_path: str) -> None:
-    """Bring ``hub.portfolio``'s MRR movements up to date with the timeline (a derived table:
-    a no-op when nothing changed). Writes through a short-lived connection of its own; a busy
-    database leaves the previous movements in place."""
-    from hub.portfolio import build_movements
-
-    try:
-        store = Store(db_path)
-    except ConfigError:
-        return
-    try:
-        build_movements(store)
-    except sqlite3.OperationalError:
-        pass
-    finally:
-        store.close()
 
 
 def mrr_history(store: Store, account_id: str, current: float | None) -> list[dict[str, Any]]:
