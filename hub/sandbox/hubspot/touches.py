@@ -27,7 +27,7 @@ from typing import Any
 from hub.sandbox.base import rng_for
 from hub.sandbox.hubspot.activities import CALL_CONNECTED, CALL_DISPOSITIONS
 from hub.sandbox.hubspot.common import _KEY, _Obj, _remember
-from hub.sandbox.hubspot.schema import ASSOC_TYPES, iso_ms, to_ms
+from hub.sandbox.hubspot.schema import ASSOC_TYPES, REVERSE_TYPE, iso_ms, to_ms
 
 DAY_MS = 86_400_000
 HISTORY_DAYS = 90
@@ -98,19 +98,23 @@ class _Touches:
         """Store one activity (``keys`` collects index keys in bulk while seeding)."""
         if keys is None:
             obj = self._insert(kind, props, at, at)
+            for to, to_id in (("companies", company_id), ("contacts", contact_id)):
+                if to_id is not None:
+                    self._associate(kind, obj.id, to, to_id, (ASSOC_TYPES[(kind, to)][0],))
         else:
+            # Seeding: a new record's links are new, so they are written directly.
             oid = self._new_id(kind)
             obj = _Obj(oid, props, at, at)
             self._store[kind][oid] = obj
             self._active[kind].append(oid)
             keys[kind].append(at * _KEY + oid)
-        self._associate(
-            kind, obj.id, "companies", company_id, (ASSOC_TYPES[(kind, "companies")][0],)
-        )
-        if contact_id is not None:
-            self._associate(
-                kind, obj.id, "contacts", contact_id, (ASSOC_TYPES[(kind, "contacts")][0],)
-            )
+            assoc = self._assoc
+            for to, to_id in (("companies", company_id), ("contacts", contact_id)):
+                if to_id is None:
+                    continue
+                type_id = ASSOC_TYPES[(kind, to)][0]
+                assoc[(kind, to)][oid] = {to_id: (type_id,)}
+                assoc[(to, kind)].setdefault(to_id, {})[oid] = (REVERSE_TYPE[type_id],)
         if kind != "notes":
             company = self._store["companies"][company_id]
             last = company.props.get("notes_last_contacted")
