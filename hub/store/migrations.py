@@ -393,6 +393,33 @@ def web_webhook_inbox(db: Database) -> None:
     )
 
 
-def apply(db: Database) -> None:
-    """Apply every pending migration."""
-    migrations.apply(db)
+@migrations()
+def m006_lock_owner(db: Database) -> None:
+    """The writer lock names what holds it (``hub sync``…) and the holder process's start
+    time, so a live holder is told apart from a new process that reused its pid."""
+    db["_hub_lock"].add_column("purpose", str)
+    db["_hub_lock"].add_column("proc_start", str)
+
+
+def pending(db: Database) -> list[str]:
+    """Names of the migrations not applied yet, in order."""
+    return [m.name for m in migrations.pending(db)]
+
+
+def applied(db: Database) -> list[str]:
+    return [m.name for m in migrations.applied(db)]
+
+
+def apply(db: Database) -> list[str]:
+    """Apply every pending migration; returns their names.
+
+    One ``BEGIN IMMEDIATE`` transaction around the whole set: two processes opening a new
+    database at once take turns (the second waits on ``busy_timeout``, then finds nothing
+    pending) instead of both creating the same tables.
+    """
+    if not pending(db):
+        return []
+    with db.atomic():
+        todo = pending(db)
+        migrations.apply(db)
+    return todo
