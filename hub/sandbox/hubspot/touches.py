@@ -51,6 +51,13 @@ _SUBJECTS = {
     "notes": ["Account notes", "Internal: risk review", "Champion update"],
 }
 _KINDS = ("emails", "emails", "calls", "calls", "meetings", "notes")
+_TICKETS = [
+    "Cannot log in",
+    "Widget not loading",
+    "Invoice question",
+    "Export fails",
+    "Slow dashboard",
+]
 
 
 class _Touches:
@@ -184,6 +191,40 @@ class _Touches:
                 continue
             at = max(obj.created + DAY_MS, start - (20 + company.key % 131) * DAY_MS)
             _remember(obj, "hubspot_owner_id", before, company.owner_id, at, "CRM_UI")
+
+    def _seed_tickets(self) -> None:
+        """A few HubSpot tickets (support the CSM sees in the CRM): troubled accounts have open
+        ones, the others mostly closed; each with its primary company."""
+        rng = rng_for(self.world.seed, "hubspot", "tickets")
+        rand = rng.random
+        start = to_ms(self.world.start)
+        keys: dict[str, list[int]] = {"tickets": []}
+        ids = ASSOC_TYPES[("tickets", "companies")]
+        for company, cid, _contact in self._touch_targets():
+            troubled = company.archetype in ("at_risk", "slipping")
+            count = (2 if company.archetype == "at_risk" else 1) if troubled else int(rand() < 0.3)
+            for _ in range(count):
+                at = start - int((1 + rand() * 59) * DAY_MS)
+                open_ = troubled and rand() < 0.7
+                props = {
+                    "subject": _TICKETS[int(rand() * len(_TICKETS))],
+                    "content": f"Reported by {company.name}.",
+                    "hs_pipeline": "0",
+                    "hs_pipeline_stage": ("1" if rand() < 0.5 else "3") if open_ else "4",
+                    "hs_ticket_priority": "HIGH" if open_ else "MEDIUM",
+                    "hubspot_owner_id": company.owner_id,
+                }
+                if not open_:
+                    props["closed_date"] = iso_ms(min(start, at + int(rand() * 5 + 1) * DAY_MS))
+                oid = self._new_id("tickets")
+                self._store["tickets"][oid] = _Obj(oid, props, at, at)
+                self._active["tickets"].append(oid)
+                keys["tickets"].append(at * _KEY + oid)
+                self._assoc[("tickets", "companies")][oid] = {cid: (ids[0], ids[1])}
+                back = self._assoc[("companies", "tickets")].setdefault(cid, {})
+                back[oid] = (REVERSE_TYPE[ids[0]], REVERSE_TYPE[ids[1]])
+        self._lm["tickets"].extend(keys["tickets"])
+        self._lm["tickets"].sort()
 
     def _advance_touches(self, t0: int, width: int, day_index: int) -> None:
         rng = rng_for(self.world.seed, "hubspot", "touches", day_index)
