@@ -407,6 +407,9 @@ def ensure_portfolio(db_path: str) -> None:
     except ConfigError:
         return
     try:
+        # A page must not wait behind a long write of ``hub run``: give up quickly and show
+        # the movements as they were.
+        store.db.execute("PRAGMA busy_timeout=250")
         build_movements(store)
     except sqlite3.OperationalError:
         pass
