@@ -21,7 +21,7 @@ from hub.sandbox.world import build_sandbox
 PLUGIN = '''
 """A tiny plugin whose only part is a fake API (an entry point in group "hub")."""
 import hub
-from hub.testing.fakes import FakeAPI, json_response, route
+from hub.sandbox.base import FakeAPI, json_response, route
 
 
 class AcmeFake(FakeAPI):
@@ -123,7 +123,7 @@ def test_wrong_or_clashing_fakes_are_refused():
     from hub.registry import Registry
 
     register = Registry().register_function("sandbox_apis")
-    with pytest.raises(StartupError, match="FakeAPI subclass"):
+    with pytest.raises(StartupError, match="not a hub.FakeAPI subclass"):
         register(object(), name="thing")
 
     class Clash(FakeAPI):
