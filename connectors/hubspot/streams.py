@@ -34,9 +34,11 @@ The CRM object streams share one strategy (``CrmObjectStream``):
   read and an incremental one store identical rows).
 - **Property history**: the raw row keeps only a record's latest state, so the timeline's
   "changed from → to" events (lifecycle stage, owner, NPS; the moment a contact opted out)
-  come from HubSpot's own history: a batch read with ``propertiesWithHistory`` (50 ids per
-  request) for the changed records that need it (every company; only opted-out contacts),
-  stored as ``propertiesWithHistory`` in the record.
+  come from HubSpot's own history, stored as ``propertiesWithHistory`` in the record. Every
+  company needs it, so a first read lists companies with ``propertiesWithHistory`` (50 per
+  page: 2 requests per 100 companies instead of a list of 100 plus two batch reads of 50);
+  changed records found by search, and the few contacts that opted out, get it from a batch
+  read (50 ids per request) of just those records.
 
 Records keep HubSpot's ``SimplePublicObject`` shape (``id``, ``properties`` with string or null
 values, ``createdAt``, ``updatedAt``, ``archived``, ``archivedAt``), reduced to the requested
@@ -141,6 +143,8 @@ class CrmObjectStream(Stream):
     company_links: ClassVar[bool] = False  # read company associations (deals, tasks)
     merges: ClassVar[bool] = False  # read hs_merged_object_ids and write merge tombstones
     history_properties: ClassVar[list[str]] = []  # properties whose change history is kept
+    # Every record wants its history: a first read lists it along (propertiesWithHistory).
+    list_with_history: ClassVar[bool] = False
 
     incremental = KeysetSearch(page_limit=SEARCH_LIMIT, probe=True)
     primary_key = "id"
@@ -197,13 +201,20 @@ class CrmObjectStream(Stream):
         props = self.properties()
         usable = [r.data for r in super().records_to_raw(ctx, records, page=page)]
         normalized = [self.normalize(r, props) for r in usable]
+        listed = {
+            str(r.get("id")): self.trim_history(r["propertiesWithHistory"])
+            for r in usable
+            if isinstance(r.get("propertiesWithHistory"), dict)
+        }
         if self.company_links and normalized and not archived:
             links = self.read_company_links(ctx, [r["id"] for r in normalized])
             for record in normalized:
                 record["associations"] = {"companies": links.get(record["id"], [])}
         if self.history_names() and not archived:
-            wanted = [r["id"] for r in normalized if self.wants_history(r)]
-            histories = self.read_history(ctx, wanted)
+            wanted = [
+                r["id"] for r in normalized if self.wants_history(r) and r["id"] not in listed
+            ]
+            histories = {**listed, **self.read_history(ctx, wanted)}
             for record in normalized:
                 if record["id"] in histories:
                     record["propertiesWithHistory"] = histories[record["id"]]
@@ -229,6 +240,21 @@ class CrmObjectStream(Stream):
                         )
         return out
 
+    def trim_history(self, history: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """The tracked properties' history in the stored shape (value, timestamp, source)."""
+        return {
+            name: [
+                {
+                    "value": e.get("value"),
+                    "timestamp": e.get("timestamp"),
+                    "sourceType": e.get("sourceType"),
+                }
+                for e in history.get(name) or []
+                if isinstance(e, dict)
+            ]
+            for name in self.history_names()
+        }
+
     def read_history(
         self, ctx: SyncContext, ids: list[str]
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -253,18 +279,7 @@ class CrmObjectStream(Stream):
             )
             for result in answer.get("results") or []:
                 history = result.get("propertiesWithHistory") or {}
-                out[str(result.get("id"))] = {
-                    name: [
-                        {
-                            "value": e.get("value"),
-                            "timestamp": e.get("timestamp"),
-                            "sourceType": e.get("sourceType"),
-                        }
-                        for e in history.get(name) or []
-                        if isinstance(e, dict)
-                    ]
-                    for name in names
-                }
+                out[str(result.get("id"))] = self.trim_history(history)
             # Records archived or merged since the page was read come back as errors; the
             # deletes check and the survivor's merge list account for them.
         return out
@@ -387,6 +402,10 @@ class CrmObjectStream(Stream):
             }
             if after:
                 params["after"] = after
+            if self.list_with_history and phase == "live" and self.history_names():
+                # Every record needs its history: list it along (pages of 50) rather than
+                # list 100 and batch-read 50 more (two requests per 100 records, not three).
+                params["propertiesWithHistory"] = ",".join(self.history_names())
             response = ctx.client.get(self.path, params=params)
             if started is None:
                 started = server_ms(response)
@@ -523,6 +542,7 @@ class CompaniesStream(CrmObjectStream):
     extra_setting = "company_properties"
     merges = True
     history_properties = ["lifecyclestage", "hubspot_owner_id"]
+    list_with_history = True
 
     def properties(self) -> list[str]:
         names = super().properties()
