@@ -339,3 +339,34 @@ def test_webhooks_only_serves_receivers_and_no_page(tmp_path, monkeypatch):
             client.post("/webhooks/stripe", content=body, headers=stripe_headers(body)).status_code
             == 200
         )
+
+
+def test_hub_run_picks_up_deliveries_while_it_holds_the_lock(tmp_path, monkeypatch):
+    from hub.sandbox.world import build_sandbox
+    from hub.scheduler import HubScheduler
+    from hub.store.webhooks import store_deliveries
+
+    path = str(tmp_path / "hub.db")
+    config = make_config(path, monkeypatch)
+    sandbox = build_sandbox(companies=8, seed=6)
+    store = Store(path)
+    scheduler = HubScheduler(store, config, transport=sandbox.transport())
+    scheduler.start(run_now=False)  # holds the database lock, next runs 30 minutes away
+    try:
+        writer = Store(path)
+        store_deliveries(writer, "stripe", [("evt_sched", "invoice.paid", "pending")], "{}")
+        writer.close()
+        deadline = time.time() + 30
+        while time.time() < deadline and inbox(path)[0][3] != "processed":
+            time.sleep(0.2)
+        assert inbox(path) == [("stripe", "evt_sched", "invoice.paid", "processed")]
+        conn = sqlite3.connect(path)
+        assert conn.execute(
+            "SELECT COUNT(*) FROM _hub_runs WHERE kind='sync' AND connection='stripe'"
+        ).fetchone()[0]
+        assert not conn.execute(
+            "SELECT COUNT(*) FROM _hub_runs WHERE kind='sync' AND connection='zendesk'"
+        ).fetchone()[0]
+    finally:
+        scheduler.stop()
+        store.close()
