@@ -39,7 +39,7 @@ def build_database(path: Path, companies: int, seed: int) -> float:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    run_demo(str(path), companies=companies, seed=seed, weeks=4, quiet=True)
+    run_demo(str(path), companies=companies, seed=seed, weeks=4)
     return time.perf_counter() - started
 
 

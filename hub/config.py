@@ -15,9 +15,13 @@ name the file, the key path and the fix in one line and never echo a value.
 
 from __future__ import annotations
 
+import importlib
 import os
 import stat
 import sys
+import types
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -103,6 +107,21 @@ class SchedulerSection(_Strict):
     """Run every connection once right away when ``hub run`` starts."""
     dry_run: bool = False
     """Never write to the CRM from ``hub run`` (same as ``hub run --dry-run``)."""
+    timezone: str = "UTC"
+    """The time zone of cron-line schedules ("0 6 * * *" at 06:00 there), e.g. "Europe/Berlin"."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as UTC or Europe/Berlin)"
+            ) from None
+        return value
 
 
 class Config(_Strict):
@@ -210,49 +229,76 @@ class Config(_Strict):
             ) from None
 
 
-def validate_section(model: type[BaseModel], data: Any, where: str, origin: Any = None) -> Any:
+def validate_section(
+    model: type[BaseModel],
+    data: Any,
+    where: str,
+    origin: Any = None,
+    *,
+    tolerate: Callable[[dict[str, Any]], bool] | None = None,
+) -> Any:
     """Validate ``data`` against ``model``; the first error becomes one ``ConfigError`` line
     naming ``origin`` (the file), the key path under ``where`` and the fix, never the value.
 
     Every part of the hub that validates a piece of hub.toml (connections, health, playbooks,
-    push) goes through here, so the errors read alike.
+    push, mappings) goes through here, so the errors read alike. An unknown key is reported
+    before a missing one (``api_kee`` is a typo of ``api_key``, not a missing ``api_key``).
+    ``tolerate(error)`` may drop errors that are not the config's fault (a secret reference
+    standing in for a typed value); the result is then None.
     """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join([p for p in [where, *(str(x) for x in first["loc"])] if p])
-        prefix = f"{origin}: " if origin else ""
-        if first["type"] == "extra_forbidden":
-            allowed = ", ".join(sorted(model.model_fields))
-            raise ConfigError(
-                f"{prefix}unknown key {loc}",
-                hint=f"check the spelling; allowed here: {allowed}; see config.example.toml",
-            ) from None
-        if first["type"] == "missing":
-            raise ConfigError(
-                f"{prefix}{loc} is required", hint="add it (see config.example.toml)"
-            ) from None
-        # ``input`` is deliberately not shown: it may be a secret.
-        msg = first["msg"].replace("Value error, ", "")
-        hint = None if msg.endswith(")") else "fix the value (see config.example.toml)"
-        raise ConfigError(f"{prefix}{loc}: {msg}", hint=hint) from None
+        errors = [e for e in exc.errors() if not (tolerate and tolerate(e))]
+        if not errors:
+            return None
+        raise config_error(model, errors, where, origin) from None
 
 
-def _format_error(path: Path | str, exc: ValidationError) -> ConfigError:
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    kind = first["type"]
-    if kind == "extra_forbidden":
+def config_error(
+    model: type[BaseModel] | None, errors: list[Any], where: str = "", origin: Any = None
+) -> ConfigError:
+    """One ``ConfigError`` line for a list of pydantic errors (the most useful one first)."""
+    errors = sorted(errors, key=lambda e: 0 if e["type"] == "extra_forbidden" else 1)
+    first = errors[0]
+    loc_parts = [str(x) for x in first["loc"]]
+    loc = ".".join([p for p in [where, *loc_parts] if p])
+    prefix = f"{origin}: " if origin else ""
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, first["loc"][:-1]) if model else []
+        listing = f"allowed here: {', '.join(allowed)}; " if allowed else ""
         return ConfigError(
-            f"{path}: unknown key {loc}", hint="check the spelling against config.example.toml"
+            f"{prefix}unknown key {loc}",
+            hint=f"check the spelling; {listing}see config.example.toml",
         )
-    if kind == "missing":
-        return ConfigError(f"{path}: {loc} is required", hint="add it (see config.example.toml)")
+    if first["type"] == "missing":
+        return ConfigError(f"{prefix}{loc} is required", hint="add it; see config.example.toml")
     # ``input`` is deliberately not shown: it may be a secret.
     msg = first["msg"].replace("Value error, ", "")
-    hint = None if msg.endswith(")") else "fix the value (see config.example.toml)"
-    return ConfigError(f"{path}: {loc}: {msg}", hint=hint)
+    hint = None if msg.endswith(")") else "fix the value; see config.example.toml"
+    return ConfigError(f"{prefix}{loc}: {msg}", hint=hint)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys a model accepts at ``loc`` (walking nested models and dicts of models)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field_info = current.model_fields.get(str(part))
+            if field_info is None:
+                return []
+            current = field_info.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return []
+        # Optional[Model] and Model | None
+        args = [a for a in typing.get_args(current) if a is not type(None)]
+        if typing.get_origin(current) in (typing.Union, types.UnionType) and len(args) == 1:
+            current = args[0]
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return []
 
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
@@ -260,7 +306,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise _format_error(path or "hub.toml", exc) from None
+        raise config_error(Config, exc.errors(), "", path or "hub.toml") from None
     except ConfigError as exc:
         raise ConfigError(f"{path or 'hub.toml'}: {exc.message}", hint=exc.hint) from None
     config._path = path
@@ -268,13 +314,16 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     return config
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """Read and validate ``hub.toml`` (``HUB_CONFIG`` or ``./hub.toml`` by default)."""
+def load_config(path: str | Path | None = None, *, validate: bool = True) -> Config:
+    """Read ``hub.toml`` (``HUB_CONFIG`` or ``./hub.toml`` by default) and validate every
+    section, including those owned by plugins and by the steps (``validate_config``)."""
     path = Path(path or os.environ.get("HUB_CONFIG") or DEFAULT_CONFIG).expanduser()
     if not path.exists():
         raise ConfigError(
             f"config file {path} not found", hint="run 'hub init' to write one, or pass --config"
         )
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a config file", hint="pass the hub.toml path")
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
@@ -282,30 +331,160 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}", hint="fix the syntax at that line"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (bad byte at offset {exc.start})",
+            hint="save it as UTF-8",
+        ) from None
     except OSError as exc:
         raise ConfigError(
             f"cannot read {path}: {exc.strerror}", hint="check the path and permissions"
         ) from None
-    return parse_config(data, path.resolve())
+    if not data:
+        raise ConfigError(
+            f"{path} is empty",
+            hint="add a [connections.<name>] table; 'hub init --example' prints every option",
+        )
+    config = parse_config(data, path.resolve())
+    if validate:
+        validate_config(config)
+    return config
+
+
+# Sections owned by other packages: each exports ``validate_config(config) -> None``, raising
+# ``ConfigError`` for the first problem. Called by dotted path so the config module imports
+# none of them at load time.
+SECTION_VALIDATORS: dict[str, str] = {
+    "timeline": "hub.timeline",
+    "health": "hub.health",
+    "playbooks": "hub.playbooks",
+    "push": "hub.push",
+}
+
+
+def validate_config(config: Config) -> None:
+    """Validate what the ``Config`` model cannot know alone: each connection's settings
+    against its connector's ``Settings``, and the sections owned by other packages
+    (``[timeline.*]``, ``[health]``, ``[playbooks]``, ``[push]``). ``[hub]``, ``[identity]``
+    and ``[scheduler]`` are validated by ``parse_config`` already.
+    """
+    from hub.registry import get_registry
+
+    registry = get_registry()
+    origin = config.path or "hub.toml"
+    for name, conn in config.connections.items():
+        if conn.connector not in registry.connectors:
+            known = ", ".join(sorted(registry.connectors)) or "none"
+            raise ConfigError(
+                f"{origin}: connections.{name}.connector names {conn.connector!r}, which is not installed",
+                hint=f"installed connectors: {known}; see 'hub plugins'",
+            )
+        settings = conn.settings
+
+        def _is_reference(error: dict[str, Any], settings: dict[str, Any] = settings) -> bool:
+            # "env:PORT" stands for a value checked when it is resolved, not now.
+            key = error["loc"][0] if error["loc"] else None
+            value = settings.get(key) if isinstance(key, str) else None
+            return (
+                error["type"] != "extra_forbidden"
+                and isinstance(value, str)
+                and value.startswith(SECRET_PREFIXES)
+            )
+
+        validate_section(
+            registry.connectors[conn.connector].Settings,
+            settings,
+            f"connections.{name}.settings",
+            origin,
+            tolerate=_is_reference,
+        )
+    for section, module_name in SECTION_VALIDATORS.items():
+        module = importlib.import_module(module_name)
+        validator = getattr(module, "validate_config", None)
+        if validator is None:
+            validator = _TRANSITIONAL.get(section)
+        if validator is not None:
+            validator(config)
+
+
+def missing_section_validators() -> list[str]:
+    """Owner packages that do not export ``validate_config`` yet (reported by the tests)."""
+    return [
+        module
+        for module in SECTION_VALIDATORS.values()
+        if not hasattr(importlib.import_module(module), "validate_config")
+    ]
+
+
+def _timeline_names(config: Config) -> None:
+    # Until hub.timeline validates each mapping's settings: at least a [timeline.<name>]
+    # that names no installed mapping is a typo.
+    from hub.registry import get_registry
+
+    mappings = get_registry().mappings
+    for name, value in config.timeline.items():
+        if name not in mappings or not isinstance(value, dict):
+            raise ConfigError(
+                f"{config.path or 'hub.toml'}: [timeline.{name}] names no installed mapping",
+                hint=f"mappings: {', '.join(sorted(mappings)) or 'none'}",
+            )
+
+
+def _transitional(dotted: str) -> Callable[[Config], None]:
+    def run(config: Config) -> None:
+        module, _, name = dotted.partition(":")
+        getattr(importlib.import_module(module), name)(config)
+
+    return run
+
+
+# Until an owner exports ``validate_config``, its existing loader validates the section.
+_TRANSITIONAL: dict[str, Callable[[Config], None]] = {
+    "timeline": _timeline_names,
+    "health": _transitional("hub.health:load_settings"),
+    "playbooks": _transitional("hub.playbooks:load_playbooks"),
+    "push": _transitional("hub.push:push_settings"),
+}
 
 
 def _literal_secret_warnings(config: Config, path: Path | None) -> list[str]:
+    """Warnings about how secrets are kept: literal values in hub.toml, and secret files
+    (``file:`` references, ``[hub] secrets_file``, hub.toml itself when it holds secrets)
+    that other users can read."""
     warnings = []
+    secret_files: list[tuple[str, Path]] = []
+    base = path.parent if path is not None else Path.cwd()
     for name, conn in config.connections.items():
         for key, value in conn.settings.items():
-            if (
-                isinstance(value, str)
-                and value
-                and any(h in key.lower() for h in SECRET_KEY_HINTS)
-                and not value.startswith(SECRET_PREFIXES)
+            if not isinstance(value, str) or not value:
+                continue
+            if value.startswith("file:"):
+                ref = Path(value[5:]).expanduser()
+                secret_files.append((f"connections.{name}.settings.{key}", base / ref))
+            elif any(h in key.lower() for h in SECRET_KEY_HINTS) and not value.startswith(
+                SECRET_PREFIXES
             ):
                 warnings.append(
                     f'connections.{name}.settings.{key} is a literal secret; use "env:VAR" or "file:PATH" instead'
                 )
+    if config.hub.secrets_file:
+        secret_files.append(
+            ("[hub] secrets_file", base / Path(config.hub.secrets_file).expanduser())
+        )
     if path is not None and path.exists() and warnings:
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
-            warnings.append(
-                f"{path} holds secrets and is readable by other users; run chmod 600 {path}"
-            )
+        secret_files.append(("it holds secrets and", path))
+    for what, file in secret_files:
+        try:
+            mode = file.stat().st_mode
+        except OSError:
+            continue  # a missing file is reported when the secret is resolved
+        if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
+            if file == path:
+                warnings.append(
+                    f"{file} holds secrets and is readable by other users; run chmod 600 {file}"
+                )
+            else:
+                warnings.append(
+                    f"secret file {file} ({what}) is readable by other users; run chmod 600 {file}"
+                )
     return warnings

@@ -8,15 +8,11 @@ newcomer can follow. ``--companies``/``--seed`` make it a reproducible scenario.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from hub import clock
 from hub.config import Config, parse_config
@@ -27,7 +23,7 @@ from hub.store import Store
 
 @dataclass
 class DemoResult:
-    """Figures the demo prints (and the benchmark reads)."""
+    """Figures of one demo run: the CLI prints them, the benchmark reads them."""
 
     db_path: str
     companies: int
@@ -35,9 +31,17 @@ class DemoResult:
     seconds: float = 0.0
     bands: dict[str, int] = field(default_factory=dict)
     tasks_by_playbook: dict[str, int] = field(default_factory=dict)
-    hubspot_writes: dict[str, int] = field(default_factory=dict)
+    crm_writes: dict[str, int] = field(default_factory=dict)
     cycles: int = 0
     errors: list[str] = field(default_factory=list)
+    start_day: str = ""
+    end_day: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    """Counts from ``hub.store.queries.database_overview``."""
+    movers: list[dict[str, Any]] = field(default_factory=list)
+    """The steepest falls and best climbs of the simulated month."""
+    example_account: str | None = None
+    sources: list[str] = field(default_factory=list)
     nrr_by_csm: list[dict[str, Any]] = field(default_factory=list)  # hub.portfolio.csm_rows
 
 
@@ -124,115 +128,100 @@ def run_demo(
     companies: int = 500,
     seed: int = 42,
     weeks: int = 4,
-    console: Console | None = None,
-    quiet: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> DemoResult:
-    """Run the demo and print its story; returns the figures."""
+    """Run the demo into a fresh database and return its figures (the CLI tells the story).
+
+    ``on_progress(description, done, total)`` is called as the steps advance.
+    """
     from hub.registry import get_registry
     from hub.sandbox.world import advance, build_sandbox
 
-    console = console or Console()
     started = time.perf_counter()
     path = Path(db_path).expanduser().resolve()
     _fresh_database(path)
     result = DemoResult(db_path=str(path), companies=companies, seed=seed)
     cycles = weeks + 1
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet,
-        transient=True,
-    ) as progress:
-        overall = progress.add_task("Building a world of companies", total=1 + cycles * len(STEPS))
-        # The simulated weeks end today, so that after the demo every command (run on the
-        # wall clock) sees the same picture the demo printed.
-        today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-        sandbox = build_sandbox(
-            companies=companies,
-            seed=seed,
-            start=today - dt.timedelta(days=7 * weeks),
-            extra_apis=list(get_registry().sandbox_apis.values()),
-        )
-        clock.set_source(sandbox.world.now)
-        start_day = sandbox.world.now()
-        progress.advance(overall)
-        config = demo_config(str(path))
-        store = Store(path)
-        try:
-            for cycle in range(cycles):
-                if cycle:
-                    advance(sandbox, 7)
-                label = "first full sync" if cycle == 0 else f"week {cycle}: incremental"
-                records = {"n": 0}
+    total = 1 + cycles * len(STEPS)
+    done = 0
 
-                def on_step(step: str, label: str = label) -> None:
-                    progress.update(
-                        overall, description=f"{label} · {step} · {sandbox.world.now():%Y-%m-%d}"
-                    )
-                    progress.advance(overall)
+    def progress(description: str, step: int = 0) -> None:
+        nonlocal done
+        done += step
+        if on_progress:
+            on_progress(description, done, total)
 
-                def on_page(
-                    connection: str,
-                    stream: str,
-                    count: int,
-                    done: bool,
-                    label: str = label,
-                    records: dict[str, int] = records,
-                ) -> None:
-                    records["n"] += count
-                    progress.update(
-                        overall,
-                        description=f"{label} · sync {connection}.{stream} · {records['n']:,} records",
-                    )
+    progress("Building a world of companies")
+    # The simulated weeks end today, so that after the demo every command (run on the wall
+    # clock) sees the same picture the demo printed.
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    sandbox = build_sandbox(
+        companies=companies,
+        seed=seed,
+        start=today - dt.timedelta(days=7 * weeks),
+        extra_apis=list(get_registry().sandbox_apis.values()),
+    )
+    clock.set_source(sandbox.world.now)
+    result.start_day = f"{sandbox.world.now():%Y-%m-%d}"
+    progress("World built", 1)
+    config = demo_config(str(path))
+    store = Store(path)
+    try:
+        for cycle in range(cycles):
+            if cycle:
+                advance(sandbox, 7)
+            label = "first full sync" if cycle == 0 else f"week {cycle}: incremental"
+            records = {"n": 0}
 
-                out = run_pipeline(
-                    store,
-                    config,
-                    transport=sandbox.transport(),
-                    sync_progress=on_page,
-                    on_step=on_step,
-                )
-                result.errors += [f"week {cycle} {step}: {err}" for step, err in out.errors.items()]
-                result.cycles += 1
-                if cycle == 0:
-                    # A new install sees its history: score the past 30 days from the
-                    # timeline so trends mean something from the first week on.
-                    from hub.health import backfill_health
+            def on_step(step: str, label: str = label) -> None:
+                progress(f"{label} · {step} · {sandbox.world.now():%Y-%m-%d}", 1)
 
-                    progress.update(
-                        overall,
-                        description="first sync · scoring the past five weeks from the timeline",
-                    )
-                    backfill_health(store, config, days=35, every=7)
-            _collect(store, sandbox, result)
-            result.seconds = time.perf_counter() - started
-            if not quiet:
-                _print_summary(console, store, sandbox, result, start_day)
-        finally:
-            store.close()
-            clock.set_source(None)
+            def on_page(
+                connection: str,
+                stream: str,
+                count: int,
+                done: bool,
+                label: str = label,
+                records: dict[str, int] = records,
+            ) -> None:
+                records["n"] += count
+                progress(f"{label} · sync {connection}.{stream} · {records['n']:,} records")
+
+            out = run_pipeline(
+                store, config, transport=sandbox.transport(), sync_progress=on_page, on_step=on_step
+            )
+            result.errors += [f"week {cycle} {step}: {err}" for step, err in out.errors.items()]
+            result.cycles += 1
+            if cycle == 0:
+                # A new install sees its history: score the past weeks from the timeline so
+                # trends mean something from the first week on.
+                from hub.health import backfill_health
+
+                progress("first sync · scoring the past five weeks from the timeline")
+                backfill_health(store, config, days=35, every=7)
+        result.end_day = f"{sandbox.world.now():%Y-%m-%d}"
+        _collect(store, sandbox, result, config)
+        result.seconds = time.perf_counter() - started
+    finally:
+        store.close()
+        clock.set_source(None)
     return result
 
 
-def _collect(store: Store, sandbox: Any, result: DemoResult) -> None:
-    db = store.db
-    if db["health_scores"].exists():
-        result.bands = {
-            r["band"]: r["n"]
-            for r in db.query("SELECT band, COUNT(*) AS n FROM health_scores GROUP BY band")
-        }
-    result.tasks_by_playbook = {
-        r["playbook"]: r["n"]
-        for r in db.query(
-            "SELECT playbook, COUNT(*) AS n FROM tasks GROUP BY playbook ORDER BY n DESC"
-        )
-    }
-    hubspot = sandbox.apis.get("hubspot")
-    writes = getattr(hubspot, "writes", []) or []
+def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> None:
+    from hub.store import queries
+    from hub.vocabulary import vocabulary
+
+    overview = queries.database_overview(store)
+    result.summary = overview
+    result.bands = overview["bands"]
+    result.tasks_by_playbook = overview["tasks_by_playbook"]
+    result.movers = queries.health_movers(store)
+    result.example_account = queries.steepest_faller_domain(store)
+    vocab = vocabulary()
+    result.sources = [vocab.source(name).title for name in vocab.source_order(vocab.sources)]
+    crm = sandbox.apis.get(config.push.get("connection", ""))
+    writes = getattr(crm, "writes", []) or []
     counts: dict[str, int] = {
         "requests": len(writes),
         "company_updates": 0,
@@ -249,113 +238,7 @@ def _collect(store: Store, sandbox: Any, result: DemoResult) -> None:
             )
         elif "/properties/companies" in path and method == "POST" and not path.endswith("/groups"):
             counts["properties_created"] += 1
-    result.hubspot_writes = counts
+    result.crm_writes = counts
     from hub.portfolio import csm_rows
 
     result.nrr_by_csm = csm_rows(store)
-
-
-def _print_summary(
-    console: Console, store: Store, sandbox: Any, result: DemoResult, start_day: Any
-) -> None:
-    db = store.db
-    world = sandbox.world
-    console.print()
-    console.print(
-        f"[bold]hub demo[/] · {result.companies:,} companies (seed {result.seed}) · simulated {start_day:%Y-%m-%d} → {world.now():%Y-%m-%d} · {result.cycles} sync cycles",
-        highlight=False,
-    )
-    console.print(f"Database: [bold]{result.db_path}[/]", highlight=False)
-    accounts = db["accounts"].count
-    unmatched = db.execute("SELECT COUNT(*) FROM identity_issues").fetchone()[0]
-    events = db["events"].count
-    links = {
-        r["method"]: r["n"]
-        for r in db.query("SELECT method, COUNT(*) AS n FROM account_links GROUP BY method")
-    }
-    console.print(
-        f"\nOne timeline per customer: [bold]{accounts:,}[/] accounts, [bold]{events:,}[/] events from Zendesk, Stripe, HubSpot and BuiltWith. "
-        f"Records linked by HubSpot id {links.get('explicit_id', 0):,}, by domain {links.get('domain', 0):,}; {unmatched:,} records need a look (hub accounts --unmatched).",
-        highlight=False,
-    )
-    if result.bands:
-        total = sum(result.bands.values()) or 1
-        parts = [
-            f"[{c}]{b}[/] {result.bands.get(b, 0):,} ({100 * result.bands.get(b, 0) / total:.0f}%)"
-            for b, c in (("green", "green"), ("yellow", "yellow"), ("red", "red"))
-        ]
-        console.print("\n[bold]Health[/]: " + " · ".join(parts))
-        sql = (
-            "SELECT a.name, h.score, h.band, h.trend_30d, h.drivers FROM health_scores h "
-            "JOIN accounts a ON a.id = h.account_id WHERE h.trend_30d {} 0 "
-            "ORDER BY h.trend_30d {}, a.name LIMIT {}"
-        )
-        # The steepest falls (who needs a call) and the best climbs (who is recovering).
-        movers = list(db.query(sql.format("<", "ASC", 4))) + list(
-            db.query(sql.format(">", "DESC", 2))
-        )
-        if movers:
-            console.print()
-            table = Table(title="Biggest movers over the simulated month", title_justify="left")
-            for col in ("account", "score", "change", "band", "why"):
-                table.add_column(col)
-            for m in movers:
-                drivers = json.loads(m["drivers"] or "[]")
-                arrow = "↓" if (m["trend_30d"] or 0) < 0 else "↑"
-                colour = {"green": "green", "yellow": "yellow", "red": "red"}.get(
-                    m["band"], "white"
-                )
-                table.add_row(
-                    m["name"],
-                    str(m["score"]),
-                    f"{arrow} {m['trend_30d']:+d}",
-                    f"[{colour}]{m['band']}[/]",
-                    drivers[0] if drivers else "",
-                )
-            console.print(table)
-    if result.tasks_by_playbook:
-        console.print(
-            "\n[bold]Follow-up tasks opened for CSMs[/] (deduplicated, owner = the company's CSM): "
-            + ", ".join(f"{p} {n}" for p, n in result.tasks_by_playbook.items()),
-            highlight=False,
-        )
-    w = result.hubspot_writes
-    if w.get("requests"):
-        console.print(
-            f"\n[bold]Written to the sandbox HubSpot[/]: {w['properties_created']} hub-owned company properties created once, "
-            f"{w['company_updates']:,} company field updates (only changed values, batches of 100), {w['tasks_created']:,} tasks with company association, "
-            f"in {w['requests']:,} write requests.",
-            highlight=False,
-        )
-    for error in result.errors[:5]:
-        console.print(f"[red]problem:[/] {error}", highlight=False)
-    # Suggest the steepest faller (the story's protagonist), by domain: names can repeat.
-    example = next(
-        iter(
-            db.query(
-                "SELECT a.domain FROM health_scores h JOIN accounts a ON a.id = h.account_id "
-                "WHERE a.domain IS NOT NULL ORDER BY h.trend_30d IS NULL, h.trend_30d, h.score LIMIT 1"
-            )
-        ),
-        None,
-    )
-    name = example["domain"] if example else "ACCOUNT"
-    dbarg = f"--db {result.db_path}"
-    console.print("\n[bold]Explore[/]:")
-    for cmd in (
-        f"hub {dbarg} accounts",
-        f'hub {dbarg} timeline "{name}"',
-        f'hub {dbarg} health --explain "{name}"',
-        f"hub {dbarg} health --band red",
-        f"hub {dbarg} tasks",
-        f"hub {dbarg} status",
-        f"hub {dbarg} portfolio --by owner",
-    ):
-        console.print(f"  {cmd}", highlight=False, soft_wrap=True)
-    console.print("Then connect your real accounts: [bold]hub init[/] (see README.md).")
-    if result.nrr_by_csm:
-        from hub.portfolio.render import csm_table
-
-        console.print()
-        console.print(csm_table(result.nrr_by_csm))
-    console.print(f"\nDone in {result.seconds:.1f} s.", highlight=False)

@@ -39,6 +39,58 @@ class PipelineResult:
     def ok(self) -> bool:
         return not self.errors and not self.failed_connections
 
+    def step_rows(self) -> list[dict[str, Any]]:
+        """Per step: status, its main count and a one-line summary (for cron mail and
+        ``hub run --once --json``)."""
+        rows = []
+        for step in STEPS:
+            if step in self.errors:
+                rows.append(
+                    {"step": step, "status": "error", "records": 0, "summary": self.errors[step]}
+                )
+            elif step in self.steps:
+                records, summary = _describe(step, self.steps[step])
+                status = "ok"
+                if step == "sync" and self.failed_connections:
+                    status = "partial"
+                elif getattr(self.steps[step], "status", "ok") not in ("ok", None):
+                    status = self.steps[step].status
+                rows.append(
+                    {"step": step, "status": status, "records": records, "summary": summary}
+                )
+        return rows
+
+
+def _describe(step: str, result: Any) -> tuple[int, str]:
+    """The count and the words for one step's result (each step returns its own type)."""
+    if step == "sync":
+        from hub.sync import summarize
+
+        t = summarize(result)
+        return t["records"], (
+            f"{t['streams']} streams, {t['records']:,} records ({t['changed']:,} new or "
+            f"changed), {t['requests']:,} requests, {t['failed']} failed"
+        )
+    if step == "map":
+        return getattr(result, "events", 0), (
+            f"{getattr(result, 'rows', 0):,} raw rows, {getattr(result, 'events', 0):,} events, "
+            f"{getattr(result, 'accounts', 0):,} accounts, {getattr(result, 'unmatched', 0):,} unmatched"
+        )
+    if step == "health":
+        bands = getattr(result, "bands", {}) or {}
+        words = ", ".join(f"{b} {n}" for b, n in sorted(bands.items())) or "no bands"
+        return getattr(
+            result, "accounts", 0
+        ), f"{getattr(result, 'accounts', 0):,} scored ({words})"
+    if step == "playbooks":
+        opened = len(getattr(result, "opened", []) or [])
+        note = result.note() if hasattr(result, "note") else ""
+        return opened, note or f"{opened} tasks opened"
+    if step == "push":
+        summary = result.summary() if hasattr(result, "summary") else ""
+        return getattr(result, "writes", 0), summary
+    return getattr(result, "records", 0), ""
+
 
 def run_pipeline(
     store: Store,

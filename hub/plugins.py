@@ -93,6 +93,16 @@ def reset_plugins() -> None:
     _loaded = False
 
 
+def describe_plugin(name: str) -> str:
+    """How errors name a plugin: its entry point and distribution, or the built-in module."""
+    if name in _plugin_dists:
+        dist, version = _plugin_dists[name]
+        return f"plugin {name!r} ({dist} {version})".replace(" )", ")")
+    if name in DEFAULT_PLUGINS:
+        return f"built-in plugin {name!r}"
+    return f"plugin {name!r}"
+
+
 def plugin_info() -> list[dict[str, Any]]:
     """Name, distribution, version and hooks of every loaded plugin (for ``hub plugins``)."""
     from hub import __version__

@@ -1,7 +1,10 @@
 """The registry: what plugins declared, collected once from the hooks.
 
-``get_registry()`` loads plugins and calls each ``register_*`` hook with a ``register``
-function that validates the object and refuses duplicate names with a ``StartupError``.
+``get_registry()`` loads plugins and calls each plugin's ``register_*`` hooks, one plugin at
+a time, with a ``register`` function that validates the object (the right base class, a name,
+the declarations its kind needs) and refuses a wrong object or a duplicate name with a
+one-line ``StartupError`` naming the plugin. Calling plugins one by one (instead of one pluggy
+broadcast) is what lets an error say *which* plugin is at fault.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.errors import ConfigError, StartupError
-from hub.plugins import load_plugins
+from hub.errors import ConfigError, HubError, StartupError
+from hub.plugins import describe_plugin, load_plugins
 from hub.vocabulary import Vocabulary, build_vocabulary
 
 KINDS = {
@@ -22,6 +25,27 @@ KINDS = {
     "pushers": "register_pushers",
     "sandbox_apis": "register_sandbox_apis",
 }
+
+# kind -> (dotted base classes, what the error calls them). Imported lazily: the classes live
+# in modules that themselves use the registry.
+_BASES: dict[str, tuple[tuple[str, ...], str]] = {
+    "connectors": (("hub.connector:Connector",), "hub.Connector subclass"),
+    "mappings": (("hub.timeline:Mapping",), "hub.Mapping subclass"),
+    "health_models": (
+        ("hub.health:Measure", "hub.health:HealthModel"),
+        "hub.Measure or hub.HealthModel subclass",
+    ),
+    "playbooks": (("hub.playbooks:Playbook",), "hub.Playbook subclass"),
+    "pushers": (("hub.push:Pusher",), "hub.Pusher subclass"),
+    "sandbox_apis": (("hub.sandbox.base:FakeAPI",), "hub.FakeAPI subclass"),
+}
+
+
+def _base(dotted: str) -> type:
+    import importlib
+
+    module, _, name = dotted.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass
@@ -35,27 +59,27 @@ class Registry:
     pushers: dict[str, Any] = field(default_factory=dict)
     sandbox_apis: dict[str, Any] = field(default_factory=dict)
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(kind, name) -> the plugin that registered it (for error messages)."""
 
-    def register_function(self, kind: str) -> Callable[[Any], Any]:
+    def register_function(self, kind: str, plugin: str = "a plugin") -> Callable[[Any], Any]:
+        """The ``register`` callable handed to ``plugin``'s hook for ``kind``."""
         table: dict[str, Any] = getattr(self, kind)
+        singular = kind[:-1].replace("_", " ")
 
         def register(obj: Any, name: str | None = None) -> Any:
-            key = name or getattr(obj, "name", None)
-            if not key or not isinstance(key, str):
-                raise StartupError(
-                    f"a plugin registered a {kind[:-1]} without a name: {obj!r}",
-                    hint="give the class a 'name' attribute",
-                )
-            if kind == "connectors":
-                _validate_connector(obj)
+            validate(kind, obj, plugin)
+            key = name or obj.name
             if kind == "sandbox_apis":
                 _validate_sandbox_api(obj)
             if key in table and table[key] is not obj:
                 raise StartupError(
-                    f"two plugins register a {kind[:-1].replace('_', ' ')} named {key!r}",
+                    f"two plugins register a {singular} named {key!r} "
+                    f"({self.owners.get((kind, key), 'a plugin')} and {plugin})",
                     hint="uninstall one of them or rename it",
                 )
             table[key] = obj
+            self.owners[(kind, key)] = plugin
             return obj
 
         return register
@@ -71,15 +95,37 @@ class Registry:
             ) from None
 
 
-def _validate_connector(obj: Any) -> None:
-    from hub.connector import Connector
-
-    if not (isinstance(obj, type) and issubclass(obj, Connector)):
+def validate(kind: str, obj: Any, plugin: str = "a plugin") -> None:
+    """Refuse anything but a named subclass of the kind's base class, in one line."""
+    bases, what = _BASES[kind]
+    hook = KINDS[kind]
+    classes = tuple(_base(b) for b in bases)
+    if not (isinstance(obj, type) and issubclass(obj, classes) and obj not in classes):
         raise StartupError(
-            f"register_connectors got {obj!r}, not a hub.connector.Connector subclass"
+            f"{plugin}: {hook} got {_short(obj)}, not a {what}",
+            hint=f"register the class itself; see {hook} in PLUGINS.md",
         )
-    if not obj.streams:
-        raise StartupError(f"connector {obj.name!r} declares no streams")
+    name = getattr(obj, "name", None)
+    if not name or not isinstance(name, str):
+        raise StartupError(
+            f"{plugin}: {hook} got {obj.__name__} without a name",
+            hint="give the class a 'name' attribute",
+        )
+    if kind == "connectors" and not obj.streams:
+        raise StartupError(
+            f"{plugin}: connector {name!r} declares no streams",
+            hint="list its Stream classes in 'streams'",
+        )
+    if kind == "mappings" and not getattr(obj, "connector", None):
+        raise StartupError(
+            f"{plugin}: mapping {name!r} names no connector",
+            hint="set 'connector' to the connector whose raw tables it reads",
+        )
+
+
+def _short(obj: Any) -> str:
+    text = obj.__name__ if isinstance(obj, type) else repr(obj)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _validate_sandbox_api(obj: Any) -> None:
@@ -107,7 +153,19 @@ def get_registry() -> Registry:
         pm = load_plugins()
         registry = Registry()
         for kind, hook in KINDS.items():
-            getattr(pm.hook, hook)(register=registry.register_function(kind))
+            # Call plugins one at a time so a wrong object is blamed on its plugin.
+            for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
+                plugin = describe_plugin(impl.plugin_name)
+                register = registry.register_function(kind, plugin)
+                try:
+                    impl.function(register=register)
+                except HubError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a plugin's bug, reported as one line
+                    raise StartupError(
+                        f"{plugin}: {hook} failed: {type(exc).__name__}: {exc}",
+                        hint="upgrade or uninstall the plugin, or exclude it with HUB_LOAD_PLUGINS",
+                    ) from None
         registry.vocabulary = build_vocabulary(
             sorted(registry.mappings.values(), key=lambda m: getattr(m, "order", 100))
         )

@@ -16,6 +16,7 @@ import signal
 import threading
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from hub import clock
 from hub.config import Config
-from hub.lock import DatabaseLock
+from hub.lock import HEARTBEAT_SECONDS, DatabaseLock, database_lock
 from hub.pipeline import PipelineResult, run_pipeline
 from hub.schedule import parse_schedule
 from hub.store import Store
@@ -35,11 +36,12 @@ log = logging.getLogger("hub.scheduler")
 DEFAULT_SCHEDULE = "every 30m"
 
 
-def trigger_for(schedule: str | None) -> Any:
+def trigger_for(schedule: str | None, timezone: str = "UTC") -> Any:
+    """An APScheduler trigger; cron lines run in ``timezone`` (``[scheduler] timezone``)."""
     parsed = parse_schedule(schedule or DEFAULT_SCHEDULE)
     if parsed.interval_s:
         return IntervalTrigger(seconds=parsed.interval_s, timezone=dt.timezone.utc)
-    return CronTrigger.from_crontab(parsed.cron, timezone=dt.timezone.utc)
+    return CronTrigger.from_crontab(parsed.cron, timezone=ZoneInfo(timezone))
 
 
 class HubScheduler:
@@ -66,7 +68,7 @@ class HubScheduler:
         # published schedule are written from other threads, so they get a connection of
         # their own (one sqlite3 connection must not carry two threads' transactions).
         self._side = Store(store.path) if store.path != ":memory:" else store
-        self.lock = DatabaseLock(self._side)
+        self.lock = DatabaseLock(self._side, purpose="hub run", on_lost=self.stop_event.set)
         self._run_lock = threading.Lock()
         self._triggered: set[str] = set()  # connections moved forward by a webhook delivery
         self._publish_lock = threading.Lock()
@@ -89,6 +91,9 @@ class HubScheduler:
         from hub.store import webhooks as inbox
 
         with self._run_lock:
+            if self.stop_event.is_set():
+                # A job the executor had queued before the shutdown: the store may be closed.
+                return PipelineResult()
             # Webhook deliveries stored by ``hub serve`` before this run are covered by it.
             deliveries = inbox.pending(self.store).get(name, [])
             result = run_pipeline(
@@ -118,13 +123,16 @@ class HubScheduler:
 
     def _heartbeat(self) -> None:
         with self._publish_lock:
-            self.lock.heartbeat()
+            if not self.lock.heartbeat():
+                log.error("another process took the database lock over: hub run stops")
 
     def _inbox(self) -> None:
         """Webhook deliveries stored by ``hub serve`` (which cannot run while this process
         holds the database lock) make their connection's job run now instead of on schedule."""
         from hub.store.webhooks import pending
 
+        if self.stop_event.is_set():
+            return
         with self._publish_lock:
             waiting = pending(self._side)
         now = dt.datetime.now(dt.timezone.utc)
@@ -160,6 +168,9 @@ class HubScheduler:
         if run_now is None:
             run_now = self.config.scheduler.run_on_start
         self.lock.acquire()
+        # Every page the pipeline writes checks, in its own transaction, that this process
+        # still holds the lock (a takeover while we were suspended stops us before writing).
+        self.store.fence = self.lock.check
         names = [n for n, c in self.config.connections.items() if c.enabled]
         now = dt.datetime.now(dt.timezone.utc)
         for i, name in enumerate(names):
@@ -167,14 +178,17 @@ class HubScheduler:
             first = now + dt.timedelta(seconds=i) if run_now else None
             self.scheduler.add_job(
                 self.run_connection,
-                trigger_for(conn.schedule),
+                trigger_for(conn.schedule, self.config.scheduler.timezone),
                 args=[name],
                 id=f"sync:{name}",
                 name=f"sync {name}",
                 next_run_time=first,
             )
         self.scheduler.add_job(
-            self._heartbeat, IntervalTrigger(seconds=30), id="heartbeat", executor="heartbeat"
+            self._heartbeat,
+            IntervalTrigger(seconds=HEARTBEAT_SECONDS),
+            id="heartbeat",
+            executor="heartbeat",
         )
         self.scheduler.add_job(
             self._inbox, IntervalTrigger(seconds=2), id="webhooks", executor="heartbeat"
@@ -195,6 +209,7 @@ class HubScheduler:
         finally:
             with self._publish_lock:
                 self.lock.release()
+            self.store.fence = None
 
     def wait(self) -> None:
         """Block until SIGINT/SIGTERM, then stop cleanly."""
@@ -222,5 +237,8 @@ def run_once(
     **kwargs: Any,
 ) -> PipelineResult:
     """``hub run --once``: the whole pipeline for every enabled connection, under the lock."""
-    with DatabaseLock(store):
-        return run_pipeline(store, config, transport=transport, dry_run=dry_run, **kwargs)
+    stop = kwargs.pop("stop", None) or threading.Event()
+    with database_lock(store, "hub run --once", stop=stop):
+        return run_pipeline(
+            store, config, transport=transport, dry_run=dry_run, stop=stop, **kwargs
+        )

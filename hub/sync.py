@@ -128,14 +128,28 @@ def sync_connection(
             on_wait(connector.connection, current["stream"], message)
 
     with connector.client(transport=transport, sleep=sleep, stop=stop, on_wait=waiting) as client:
+        deferred: StreamResult | None = None
         for stream in connector.get_streams(streams):
             if stop.is_set():
                 break
             current["stream"] = stream.name
-            results.append(
-                _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
-            )
+            if deferred is not None:
+                # The API asked this credential to wait: the streams after it wait too.
+                results.append(_deferred(store, connector, stream.name, deferred))
+                continue
+            result = _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
+            results.append(result)
+            if result.status == "deferred":
+                deferred = result
     return results
+
+
+def _deferred(store: Store, connector: Connector, stream: str, cause: StreamResult) -> StreamResult:
+    note = f"deferred to the next run: {cause.stream} was asked to wait (Retry-After)"
+    result = StreamResult(connector.connection, stream, status="deferred", notes=[note])
+    run_id = store.start_run("sync", connector.connection, stream)
+    store.finish_run(run_id, status="deferred", note=note, duration_s=0.0)
+    return result
 
 
 def _sync_stream(store, connector, stream, client, full_refresh, progress, stop) -> StreamResult:

@@ -96,7 +96,7 @@ def test_sync_and_status(example_registry, tmp_path):
         status = runner.invoke(cli, ["-c", str(tmp_path / "hub.toml"), "status", "--json"])
         assert status.exit_code == 0, status.output
         data = json.loads(status.stdout)
-        [row] = data["streams"]
+        [row] = data["items"]
         assert row["connection"] == "ex" and row["status"] == "ok" and row["records"] == 25
         assert data["failing"] is False
     finally:
@@ -104,6 +104,8 @@ def test_sync_and_status(example_registry, tmp_path):
 
 
 def test_unknown_connection_is_clear(tmp_path):
-    (tmp_path / "hub.toml").write_text('[connections.a]\nconnector = "stripe"\n')
+    (tmp_path / "hub.toml").write_text(
+        '[connections.a]\nconnector = "stripe"\n[connections.a.settings]\napi_key = "env:K"\n'
+    )
     result = CliRunner().invoke(cli, ["-c", str(tmp_path / "hub.toml"), "sync", "nope"])
     assert result.exit_code == 1 and "no connection named 'nope'" in result.output

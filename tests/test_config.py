@@ -66,7 +66,8 @@ def test_file_and_secrets_file_references(tmp_path):
         '[hub]\nsecrets_file = "secrets.toml"\n[connections.s]\nconnector = "stripe"\n'
         '[connections.s.settings]\napi_key = "file:key.txt"\nother_token = "secret:stripe"\n',
     )
-    assert load_config(path).resolved_settings("s") == {
+    # other_token is no stripe setting: this test is about references, not settings.
+    assert load_config(path, validate=False).resolved_settings("s") == {
         "api_key": "from-file",
         "other_token": "from-secrets",
     }
@@ -93,3 +94,121 @@ def test_invalid_value_does_not_echo_input():
 def test_database_path_relative_to_config(tmp_path):
     path = write(tmp_path, '[hub]\ndatabase = "data/hub.db"\n')
     assert load_config(path).database_path() == str(tmp_path / "data" / "hub.db")
+
+
+# -- every section validated when the config loads (`hub check --offline`) -------------------
+
+BASE = '[connections.s]\nconnector = "stripe"\n[connections.s.settings]\napi_key = "env:K"\n'
+
+
+def check_offline(tmp_path, text):
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+
+    path = write(tmp_path, text)
+    result = CliRunner().invoke(cli, ["-c", str(path), "check", "--offline"])
+    return result.exit_code, result.output.strip()
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ('[connections.s.settings]\napi_kee = "env:K"', "connections.s.settings.api_kee"),
+        ("[health]\nbandz = 1", "health.bandz"),
+        ("[health.measures.billing]\nwindw = 3", "health.measures.billing.windw"),
+        ("[playbooks]\nenabeld = true", "playbooks.enabeld"),
+        ("[playbooks.payment_faild]\nx = 1", "playbooks.payment_faild"),
+        ('[push]\nconection = "hubspot"', "push.conection"),
+        ('[scheduler]\ntimezon = "UTC"', "scheduler.timezon"),
+        ('[scheduler]\ntimezone = "Mars/Olympus"', "scheduler.timezone"),
+        ("[timeline.buildwith]\nx = 1", "timeline.buildwith"),
+        ('[identity]\noverides = {a = "b"}', "identity.overides"),
+        ('[hub]\ndatabse = "x.db"', "hub.databse"),
+    ],
+)
+def test_a_typo_in_any_section_fails_check_offline_naming_the_key(tmp_path, section, key):
+    text = section if section.startswith("[connections.s.settings]") else BASE + section
+    if section.startswith("[connections.s.settings]"):
+        text = '[connections.s]\nconnector = "stripe"\n' + section + "\n"
+    code, output = check_offline(tmp_path, text + "\n")
+    assert code == 1, output
+    assert key in output and output.count("\n") == 0, output
+    assert "Traceback" not in output
+
+
+def test_api_kee_is_an_unknown_key_not_a_missing_api_key(tmp_path):
+    path = write(
+        tmp_path, '[connections.s]\nconnector = "stripe"\n[connections.s.settings]\napi_kee = "x"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "unknown key connections.s.settings.api_kee" in str(info.value)
+    assert "allowed here: api_key" in str(info.value)
+
+
+def test_a_timeline_settings_typo_is_caught_once_mappings_validate():
+    import hub.timeline
+
+    if not hasattr(hub.timeline, "validate_config"):
+        pytest.skip("hub.timeline.validate_config has not landed yet")
+    config = parse_config({"timeline": {"builtwith": {"our_technologys": ["X"]}}})
+    from hub.config import validate_config
+
+    with pytest.raises(ConfigError, match="timeline.builtwith.our_technologys"):
+        validate_config(config)
+
+
+def test_uninstalled_connector_is_a_config_error(tmp_path):
+    code, output = check_offline(tmp_path, '[connections.s]\nconnector = "stirpe"\n')
+    assert code == 1 and "connections.s.connector" in output and "stirpe" in output
+
+
+def test_secret_reference_for_a_typed_setting_waits_for_resolution(tmp_path):
+    # requests_per_second is a number; "env:RPS" is checked when it is resolved, not at load.
+    path = write(tmp_path, BASE + 'requests_per_second = "env:RPS"\n')
+    load_config(path)
+
+
+def test_empty_config_is_not_valid(tmp_path):
+    code, output = check_offline(tmp_path, "# nothing yet\n")
+    assert code == 1 and "is empty" in output and "hub init --example" in output
+
+
+def test_config_without_connections_fails_check(tmp_path):
+    code, output = check_offline(tmp_path, '[hub]\ndatabase = "hub.db"\n')
+    assert code == 1 and "no connections" in output.lower()
+
+
+def test_non_utf8_config_is_one_line(tmp_path):
+    path = tmp_path / "hub.toml"
+    path.write_bytes(b'[hub]\ndatabase = "h\xe9.db"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path)
+
+
+def test_world_readable_secret_file_warns(tmp_path):
+    key = tmp_path / "key.txt"
+    key.write_text("sk_test_canary\n")
+    os.chmod(key, 0o644)
+    path = write(tmp_path, BASE.replace('"env:K"', '"file:key.txt"'))
+    warnings = load_config(path).warnings
+    assert any("key.txt" in w and "chmod 600" in w for w in warnings), warnings
+    os.chmod(key, 0o600)
+    assert load_config(path).warnings == []
+
+
+def test_section_validators_of_every_owner_are_called(monkeypatch):
+    """Each owner package's ``validate_config`` runs when the config loads."""
+    import importlib
+
+    from hub.config import SECTION_VALIDATORS, validate_config
+
+    called = []
+    for section, module_name in SECTION_VALIDATORS.items():
+        module = importlib.import_module(module_name)
+        monkeypatch.setattr(
+            module, "validate_config", lambda c, s=section: called.append(s), raising=False
+        )
+    validate_config(parse_config({}))
+    assert called == list(SECTION_VALIDATORS)

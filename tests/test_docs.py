@@ -129,3 +129,11 @@ def test_plugins_md_examples_run():
     connector = registry.connectors["acme"]({"api_key": "k"}, connection="acme")
     assert [s.name for s in connector.get_streams()] == ["tickets"]
     sys.modules.pop("hub_acme_docs", None)
+
+
+def test_example_config_documents_every_scheduler_option():
+    from hub.config import SchedulerSection
+
+    text = (ROOT / "config.example.toml").read_text()
+    for field in SchedulerSection.model_fields:
+        assert f"\n{field} =" in text, f"config.example.toml does not document [scheduler] {field}"

@@ -131,7 +131,7 @@ def test_injected_trouble_drops_the_score_and_the_drivers_say_why(world):
     for _ in range(3):
         advance(sandbox, 10)
         cycle(store, sandbox, config)
-    causes = ("failed payment", "median resolution", "competitor Intercom", "cancelled", "CSAT")
+    causes = ("payment failed", "median resolution", "competitor Intercom", "cancelled", "CSAT")
     named = collections.Counter()
     for company in picked:
         row = store.db.execute(
@@ -139,7 +139,9 @@ def test_injected_trouble_drops_the_score_and_the_drivers_say_why(world):
             [company.hubspot_id],
         ).fetchone()
         score, trend_30d, drivers = row
-        assert score <= before[company.hubspot_id] - 20, (company.name, before, row)
+        # At least 15 points: support smooths a few slow tickets (prior_tickets), so three
+        # weeks of trouble move it less than one slow ticket used to.
+        assert score <= before[company.hubspot_id] - 15, (company.name, before, row)
         assert trend_30d is not None and trend_30d < 0, row
         for cause in causes:
             if cause in drivers:

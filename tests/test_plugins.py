@@ -6,13 +6,17 @@ import importlib.metadata
 import json
 import sys
 import types
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from hub import hookimpl as hub_hookimpl
 from hub import plugins as plugins_module
 from hub.errors import StartupError
 from hub.registry import Registry, get_registry, reset_registry
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class FakeDist:
@@ -71,7 +75,7 @@ def test_entry_point_plugin_adds_a_connector(fresh_plugins, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert "example" in data["connectors"]
-    assert any(p["name"] == "acme" and p["distribution"] == "hub-acme" for p in data["plugins"])
+    assert any(p["name"] == "acme" and p["distribution"] == "hub-acme" for p in data["items"])
 
 
 def test_sync_runs_an_entry_point_connector(fresh_plugins, tmp_path):
@@ -155,5 +159,84 @@ def test_duplicate_names_are_refused():
 
 def test_register_validates_connectors():
     registry = Registry()
-    with pytest.raises(StartupError, match="not a hub.connector.Connector"):
+    with pytest.raises(StartupError, match="not a hub.Connector subclass"):
         registry.register_function("connectors")(type("X", (), {"name": "x"}))
+
+
+@pytest.mark.parametrize(
+    "kind", ["connectors", "mappings", "health_models", "playbooks", "pushers", "sandbox_apis"]
+)
+def test_register_refuses_a_wrong_object_naming_the_plugin(kind):
+    """Every kind is validated: a wrong object is one line naming the plugin and the hook."""
+    registry = Registry()
+    register = registry.register_function(kind, "plugin 'acme' (hub-acme 1.0)")
+    for wrong in (type("NotAPlugin", (), {"name": "x"}), object(), "acme"):
+        with pytest.raises(StartupError) as info:
+            register(wrong)
+        message = str(info.value)
+        assert "hub-acme" in message and f"register_{kind}" in message and "\n" not in message
+
+
+def test_register_refuses_a_nameless_class_and_a_mapping_without_connector():
+    import hub
+
+    registry = Registry()
+    with pytest.raises(StartupError, match="without a name"):
+        registry.register_function("playbooks", "plugin 'p'")(type("P", (hub.Playbook,), {}))
+    with pytest.raises(StartupError, match="names no connector"):
+        registry.register_function("mappings", "plugin 'm'")(
+            type("M", (hub.Mapping,), {"name": "m"})
+        )
+
+
+def test_a_wrong_object_from_an_entry_point_names_its_distribution(fresh_plugins):
+    acme = types.ModuleType("hub_acme")
+
+    @hub_hookimpl
+    def register_health_models(register):
+        register(object())
+
+    acme.register_health_models = register_health_models
+    install_entry_points(
+        fresh_plugins,
+        [FakeEntryPoint("acme", "hub_acme", FakeDist("hub-acme", "2.0"), lambda: acme)],
+    )
+    fresh_plugins.setenv("HUB_LOAD_PLUGINS", "acme")
+    with pytest.raises(StartupError) as info:
+        get_registry()
+    assert "hub-acme 2.0" in str(info.value) and "register_health_models" in str(info.value)
+
+
+# -- the public API: one namespace for plugin authors ----------------------------------------
+
+
+def test_public_api_is_sorted_imports_and_is_documented():
+    import hub
+
+    assert hub.__all__ == sorted(hub.__all__)
+    text = (ROOT / "PLUGINS.md").read_text()
+    for name in hub.__all__:
+        assert getattr(hub, name) is not None, name
+        assert f"`{name}`" in text, f"PLUGINS.md does not list hub.{name}"
+    assert "cs-hub" in text
+
+
+def test_public_api_names_the_defining_objects():
+    import hub
+    from hub.connector import Connector
+    from hub.timeline import Mapping
+
+    assert hub.Connector is Connector and hub.Mapping is Mapping
+    with pytest.raises(AttributeError):
+        hub.NoSuchThing  # noqa: B018
+
+
+def test_plugins_md_imports_only_from_hub_and_hub_testing():
+    import re
+
+    text = (ROOT / "PLUGINS.md").read_text()
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        for module in re.findall(r"^\s*(?:from|import)\s+(hub\.[\w.]+)", block, re.M):
+            assert module == "hub.testing" or module.startswith("hub.testing."), (
+                f"PLUGINS.md imports {module}; plugins import from hub or hub.testing only"
+            )

@@ -129,6 +129,11 @@ def test_movements_and_cohorts_commands(world):
     out = json.loads(run(path, "portfolio", "movements", aid, "--json"))
     months = out["months"]
     assert months and sum(m["churn"] for m in months) > 0
+    assert (
+        out["lifetime"]["churned_at"]
+        and out["lifetime"]["started"] <= out["lifetime"]["churned_at"]
+    )
+    assert "Paying since" in run(path, "portfolio", "movements", aid)
     for m in months:  # every month's bridge adds up
         moved = m["new"] + m["expansion"] + m["reactivation"] - m["contraction"] - m["churn"]
         assert m["closing"] - m["opening"] == pytest.approx(moved)

@@ -14,7 +14,7 @@ def demo_database(tmp_path_factory, target: Path) -> Path:
         from hub.demo import run_demo
 
         path = tmp_path_factory.mktemp("web-demo") / "demo.db"
-        run_demo(str(path), companies=40, seed=7, weeks=2, quiet=True)
+        run_demo(str(path), companies=40, seed=7, weeks=2)
         _BUILT["db"] = path
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_BUILT["db"], target)

@@ -1,11 +1,15 @@
 """The ``hub`` command line: a thin click layer over the library.
 
-Library errors (``HubError``) become one line on stderr and exit code 1; ``-v`` adds a
-traceback. Commands live in ``hub/commands/``; plugins add more via ``register_commands``.
+Library errors (``HubError``) become one line on stderr and exit code 1, an unexpected error
+one line naming it (``-v`` adds the traceback); under ``--json`` the error is a JSON object on
+stdout instead. Commands live in ``hub/cli/<area>.py`` and render through ``hub.cli.render``;
+plugins add more via ``register_commands``.
 """
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import sys
 import traceback
 from pathlib import Path
@@ -15,11 +19,13 @@ import click
 
 from hub import __version__, logs
 from hub.cli.util import Env, console, err_console, pass_env  # noqa: F401 - re-exported for commands
-from hub.errors import HubError
+from hub.errors import ConfigError, HubError
+
+JSON_FLAG = "hub.json"  # ctx.meta key: the running command was given --json
 
 
 class HubGroup(click.Group):
-    """Turns ``HubError`` into one line and exit 1; lists commands in the order added."""
+    """Turns errors into one line and exit 1; lists commands in the order added."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
@@ -28,16 +34,36 @@ class HubGroup(click.Group):
         try:
             return super().invoke(ctx)
         except HubError as exc:
-            env = ctx.find_object(Env)
-            if env is not None and env.verbose:
-                err_console.print(traceback.format_exc(), highlight=False, markup=False)
-            err_console.print(
-                f"Error: {logs.redact(str(exc))}", highlight=False, markup=False, soft_wrap=True
-            )
-            ctx.exit(1)
+            _report(ctx, exc, type(exc).__name__)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
         except KeyboardInterrupt:
-            err_console.print("Interrupted.", highlight=False)
+            err_console.print("Interrupted.", highlight=False, markup=False)
             ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - a bug must still be one line, not a traceback
+            _report(ctx, exc, "internal error")
+
+
+def _report(ctx: click.Context, exc: BaseException, kind: str) -> None:
+    env = ctx.find_object(Env)
+    verbose = env is not None and env.verbose
+    if isinstance(exc, HubError):
+        message, hint = logs.redact(exc.message), exc.hint and logs.redact(exc.hint)
+    else:
+        message = logs.redact(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
+        hint = None if verbose else "run with -v for the traceback, and please report it"
+    if verbose:
+        err_console.print(logs.redact(traceback.format_exc()), highlight=False, markup=False)
+    if ctx.meta.get(JSON_FLAG):
+        import json
+
+        click.echo(
+            json.dumps({"error": {"type": kind, "message": message, "hint": hint}}, indent=2)
+        )
+    else:
+        line = f"Error: {message}" + (f" ({hint})" if hint else "")
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    ctx.exit(1)
 
 
 @click.group(cls=HubGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,23 +84,92 @@ class HubGroup(click.Group):
 )
 @click.option("-v", "--verbose", count=True, help="More logging: -v info, -vv debug.")
 @click.option("--log-json", is_flag=True, help="Log as JSON lines on stderr.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    help="Also log to this file, rotated at 10 MB (5 kept).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["auto", "table", "plain", "json"]),
+    default="auto",
+    show_default=True,
+    help="Tables on a terminal, plain tab-separated lines otherwise (auto); json = --json.",
+)
 @click.pass_context
 def cli(
-    ctx: click.Context, config_path: str | None, db_path: str | None, verbose: int, log_json: bool
+    ctx: click.Context,
+    config_path: str | None,
+    db_path: str | None,
+    verbose: int,
+    log_json: bool,
+    log_file: str | None,
+    output_format: str,
 ) -> None:
-    """hub: customer-success signals from Zendesk, Stripe, HubSpot and BuiltWith, one health
-    score per customer, written back to HubSpot.
+    """hub: customer-success signals from your support, billing, CRM and web-technology tools,
+    one health score per customer with a plain-words why, written back to the CRM.
 
     Start with 'hub demo' (no credentials needed), then 'hub init' for your own accounts.
+
+    \b
+    Examples:
+      hub demo
+      hub init && hub check
+      hub run --once --json
+      hub --format plain accounts | sort -t$'\\t' -k4
     """
     env = ctx.ensure_object(Env)
     env.config_path, env.db_path, env.verbose = config_path, db_path, verbose
+    env.format = output_format
+    if output_format == "json":
+        ctx.meta[JSON_FLAG] = True
     logs.configure(verbose, json_lines=log_json)
+    if log_file:
+        _add_log_file(log_file)
+    if not console.is_terminal:
+        console.soft_wrap = True  # cron mail and pipes get whole lines, never 80-column wraps
 
     @ctx.call_on_close
     def _close() -> None:
         if env._store is not None:
             env._store.close()
+
+
+def _add_log_file(path: str) -> None:
+    """A rotating file beside stderr, with the same redaction and format."""
+    target = Path(path).expanduser()
+    if not target.parent.is_dir():
+        raise ConfigError(
+            f"--log-file folder {target.parent} does not exist", hint="create it first"
+        )
+    logger = logging.getLogger("hub")
+    handler = logging.handlers.RotatingFileHandler(
+        target, maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8"
+    )
+    for existing in logger.handlers:
+        for flt in existing.filters:
+            handler.addFilter(flt)
+        handler.setFormatter(existing.formatter)
+        break
+    logger.addHandler(handler)
+    target.chmod(0o600)
+
+
+def _remember_json(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value:
+        ctx.meta[JSON_FLAG] = True
+    return value
+
+
+def _hook_json_flags(group: click.Group) -> None:
+    """Every ``--json`` flag (ours and plugins') marks the run, so errors come out as JSON."""
+    for command in group.commands.values():
+        for param in command.params:
+            if param.name == "as_json" and param.callback is None:
+                param.callback = _remember_json
+        if isinstance(command, click.Group):
+            _hook_json_flags(command)
 
 
 def _load_commands() -> None:
@@ -88,6 +183,7 @@ def _load_commands() -> None:
     except HubError as exc:
         err_console.print(f"Error: {exc}", highlight=False, markup=False)
         sys.exit(1)
+    _hook_json_flags(cli)
 
 
 _load_commands()
@@ -96,7 +192,3 @@ _load_commands()
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="hub")
-
-
-def default_db() -> Path:
-    return Path("hub.db")

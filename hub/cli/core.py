@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import threading
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import click
 from rich import box
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from hub.cli.util import Env, console, err_console, pass_env
+from hub.cli.render import Column, emit_json, line, listing, page_progress, styled, table, text
+from hub.cli.util import Env, pass_env
 from hub.errors import ConfigError
 
-STARTER_CONFIG = """# hub.toml: written by 'hub init'. Every option is explained in config.example.toml.
+STARTER_CONFIG = """# hub.toml: written by 'hub init'. Every option: 'hub init --example'.
 
 [hub]
 database = "hub.db"
@@ -54,6 +55,8 @@ our_technologies = ["Your Product Widget"]
 competitors = ["Intercom", "Drift"]
 """
 
+STATUS_COLOURS = {"ok": "green", "error": "red"}
+
 
 def register(cli: click.Group) -> None:
     cli.add_command(init)
@@ -61,6 +64,11 @@ def register(cli: click.Group) -> None:
     cli.add_command(sync)
     cli.add_command(status)
     cli.add_command(plugins)
+
+
+def example_config() -> str:
+    """The fully commented example config shipped inside the package."""
+    return resources.files("hub").joinpath("config.example.toml").read_text(encoding="utf-8")
 
 
 @click.command()
@@ -73,9 +81,24 @@ def register(cli: click.Group) -> None:
     help="Where to write the config.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: str, force: bool) -> None:
-    """Write a starter hub.toml and create the database."""
-    target = Path(path)
+@click.option("--example", is_flag=True, help="Print the fully commented example config and exit.")
+def init(path: str, force: bool, example: bool) -> None:
+    """Write a starter hub.toml and create the database.
+
+    \b
+    Examples:
+      hub init
+      hub init --path /etc/hub/hub.toml
+      hub init --example > hub.example.toml
+    """
+    if example:
+        click.echo(example_config(), nl=False)
+        return
+    target = Path(path).expanduser()
+    if not target.parent.is_dir():
+        raise ConfigError(
+            f"folder {target.parent} does not exist", hint="create it first, or choose --path"
+        )
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists", hint="pass --force to overwrite it")
     target.write_text(STARTER_CONFIG)
@@ -83,12 +106,16 @@ def init(path: str, force: bool) -> None:
     from hub.config import load_config
     from hub.store import Store
 
-    config = load_config(target)
+    config = load_config(target, validate=False)
     Store(config.database_path()).close()
-    console.print(
-        f"Wrote [bold]{target}[/] and created the database [bold]{config.database_path()}[/]."
+    line(
+        "Wrote ",
+        styled("[bold]{p}[/]", p=target),
+        " and created the database ",
+        styled("[bold]{p}[/]", p=config.database_path()),
+        ".",
     )
-    console.print("Next: export the secrets it names, then run [bold]hub check[/].")
+    line("Next: export the secrets it names, then run ", styled("[bold]hub check[/]"), ".")
 
 
 @click.command()
@@ -96,33 +123,39 @@ def init(path: str, force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
 @pass_env
 def check(env: Env, offline: bool, as_json: bool) -> None:
-    """Validate hub.toml and make one cheap authenticated call per connection."""
-    from rich.text import Text
+    """Validate hub.toml (every section) and make one cheap authenticated call per connection.
 
+    One attempt per connection with a short timeout, connections checked in parallel, a line
+    per connection as its answer comes.
+
+    \b
+    Examples:
+      hub check --offline
+      hub check
+      hub check --json | jq '.items[] | select(.ok | not)'
+    """
     from hub.checks import check_connections, validate_sections
 
     config = env.config()
-    validate_sections(config)
-    if not as_json:
-        console.print(
-            f"Config [bold]{config.path}[/] is valid; database {env.database()}", soft_wrap=True
+    if not config.connections:
+        raise ConfigError(
+            f"{config.path}: no connections configured",
+            hint="add a [connections.<name>] table; 'hub init --example' shows them all",
         )
+    validate_sections(config)
 
     def show(v) -> None:
         if not as_json:
-            line = Text("✓ " if v.ok else "✗ ", style="green" if v.ok else "red")
-            line.append(f"{v.connection} ({v.connector}): {v.detail}")  # remote text: no markup
-            console.print(line, highlight=False, soft_wrap=True)
+            mark = text("✓", "green") if v.ok else text("✗", "red")
+            line(mark, f" {v.connection} ({v.connector}): {v.detail}")
 
     verdicts = [v.to_dict() for v in check_connections(config, offline=offline, on_verdict=show)]
     if as_json:
-        console.print_json(
-            json.dumps(
-                {"config": str(config.path), "warnings": config.warnings, "connections": verdicts}
-            )
+        emit_json(
+            listing(verdicts, config=str(config.path), warnings=config.warnings, offline=offline)
         )
-    elif not verdicts:
-        console.print("No connections configured yet: add [connections.<name>] tables to hub.toml.")
+    else:
+        line(f"Config {config.path} is valid; database {env.database()}")
     if not all(v["ok"] for v in verdicts):
         raise SystemExit(1)
 
@@ -140,27 +173,49 @@ def sync(
     streams: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Pull new and changed records from the configured connections."""
+    """Pull new and changed records from the configured connections.
+
+    \b
+    Examples:
+      hub sync
+      hub sync stripe --stream invoices
+      hub sync --full-refresh hubspot
+      hub sync --json | jq '.items[] | {connection, stream, records}'
+    """
+    from hub.lock import database_lock
     from hub.sync import summarize
 
     config = env.config()
     store = env.store()
-    results = run_sync_with_progress(
-        store,
-        config,
-        list(connections) or None,
-        full_refresh=full_refresh,
-        streams=list(streams) or None,
-        quiet=as_json,
-    )
-    if as_json:
-        console.print_json(
-            json.dumps({n: [r.__dict__ for r in rs] for n, rs in results.items()}, default=str)
+    with database_lock(store, "sync"):
+        results = run_sync_with_progress(
+            store,
+            config,
+            list(connections) or None,
+            full_refresh=full_refresh,
+            streams=list(streams) or None,
+            quiet=as_json,
         )
+    totals = summarize(results)
+    if as_json:
+        emit_json(listing(sync_rows(results), totals=totals))
     else:
-        print_sync_results(results)
-    if summarize(results)["failed"]:
+        print_sync_results(env, results)
+        line(sync_summary(totals))
+    if totals["failed"]:
         raise SystemExit(1)
+
+
+def sync_rows(results: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(r) for rs in results.values() for r in rs]
+
+
+def sync_summary(totals: dict[str, Any]) -> str:
+    return (
+        f"sync: {totals['streams']} streams, {totals['records']:,} records "
+        f"({totals['changed']:,} new or changed), {totals['requests']:,} requests, "
+        f"{totals['failed']} failed"
+    )
 
 
 def run_sync_with_progress(
@@ -174,29 +229,27 @@ def run_sync_with_progress(
     transport=None,
     stop=None,
 ):
-    """Run ``sync_all`` with one rich progress bar per stream."""
+    """Run ``sync_all`` with one progress bar per stream (none without a terminal)."""
     from hub.sync import sync_all
 
     stop = stop or threading.Event()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} records"),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=quiet,
-        transient=False,
-    ) as progress:
-        tasks: dict[tuple[str, str], int] = {}
+    with page_progress(quiet=quiet) as progress:
+        tasks: dict[tuple[str, str], Any] = {}
 
         def on_page(connection: str, stream: str, count: int, done: bool) -> None:
             key = (connection, stream)
             if key not in tasks:
                 tasks[key] = progress.add_task(f"{connection}.{stream}", total=None)
-            progress.advance(tasks[key], count)
+            progress.update(tasks[key], advance=count, description=f"{connection}.{stream}")
             if done:
                 progress.update(tasks[key], total=progress.tasks[tasks[key]].completed or 1)
+
+        def on_wait(connection: str, stream: str, message: str) -> None:
+            # "waiting 31 s (Zendesk Retry-After)" on the stream's line while it waits.
+            key = (connection, stream)
+            if key not in tasks:
+                tasks[key] = progress.add_task(f"{connection}.{stream}", total=None)
+            progress.update(tasks[key], description=f"{connection}.{stream}: {message}")
 
         return sync_all(
             store,
@@ -204,54 +257,54 @@ def run_sync_with_progress(
             names,
             full_refresh=full_refresh,
             progress=on_page,
+            on_wait=on_wait,
             stop=stop,
             streams=streams,
             transport=transport,
         )
 
 
-def print_sync_results(results) -> None:
-    table = Table(title="Sync results", show_lines=False)
-    for col in (
-        "connection",
-        "stream",
-        "status",
-        "records",
-        "changed",
-        "requests",
-        "retries",
-        "seconds",
-        "note / error",
-    ):
-        table.add_column(
-            col,
-            justify="right"
-            if col in ("records", "changed", "requests", "retries", "seconds")
-            else "left",
-        )
-    for rs in results.values():
-        for r in rs:
-            colour = {"ok": "green", "error": "red"}.get(r.status, "yellow")
-            table.add_row(
-                r.connection,
-                r.stream,
-                f"[{colour}]{r.status}[/]",
-                f"{r.records:,}",
-                f"{r.changed:,}",
-                str(r.requests),
-                str(r.retries),
-                f"{r.duration_s:.2f}",
-                r.error or "; ".join(r.notes),
-            )
-    console.print(table)
+def _status_cell(status: str) -> Any:
+    return text(status, STATUS_COLOURS.get(status, "yellow"))
+
+
+def print_sync_results(env: Env | None, results) -> None:
+    right = {"justify": "right"}
+    table(
+        [r for rs in results.values() for r in rs],
+        [
+            Column("connection", lambda r: r.connection),
+            Column("stream", lambda r: r.stream),
+            Column("status", lambda r: _status_cell(r.status)),
+            Column("records", lambda r: f"{r.records:,}", **right),
+            Column("changed", lambda r: f"{r.changed:,}", **right),
+            Column("requests", lambda r: r.requests, **right),
+            Column("retries", lambda r: r.retries, **right),
+            Column("seconds", lambda r: f"{r.duration_s:.2f}", **right),
+            Column("note / error", lambda r: r.error or "; ".join(r.notes)),
+        ],
+        env=env,
+        title="Sync results",
+    )
+
+
+def _when(ts: str | None) -> str:
+    return ts[5:16].replace("T", " ") if ts else ""
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def status(env: Env, as_json: bool) -> None:
-    """Last runs per connection and step; exits 1 when any connection is failing."""
-    from hub.status import collect_status
+    """Last runs per connection and step; exits 1 when any connection is failing.
+
+    \b
+    Examples:
+      hub status
+      hub --db /var/lib/hub/hub.db status
+      hub status --json | jq '.items[] | select(.status == "error")'
+    """
+    from hub.store.status import collect_status
 
     config = None
     try:
@@ -261,112 +314,134 @@ def status(env: Env, as_json: bool) -> None:
             raise
     report = collect_status(env.store(), config)
     if as_json:
-        console.print_json(json.dumps(report, default=str))
-    else:
-
-        def when(ts: str | None) -> str:
-            return ts[5:16].replace("T", " ") if ts else ""
-
-        table = Table(title=f"Connections ({env.database()})", box=box.SIMPLE_HEAD, pad_edge=False)
-        errors = any(row["last_error"] for row in report["streams"])
-        scheduled = any(row.get("next_run") for row in report["streams"])
-        for col, opts in (
-            ("connection", {"no_wrap": True, "overflow": "ellipsis", "max_width": 12}),
-            ("stream", {"no_wrap": True, "overflow": "ellipsis", "max_width": 14}),
-            ("status", {"no_wrap": True, "min_width": 6}),
-            ("last ok", {"no_wrap": True, "min_width": 11}),
-            ("records", {"justify": "right", "no_wrap": True, "min_width": 7}),
-            ("reqs", {"justify": "right", "no_wrap": True, "min_width": 4}),
-            ("secs", {"justify": "right", "no_wrap": True, "min_width": 4}),
-            *([("next run", {"no_wrap": True, "min_width": 11})] if scheduled else []),
-            *([("last error", {"overflow": "fold"})] if errors else []),
-        ):
-            table.add_column(col, **opts)
-        for row in report["streams"]:
-            colour = {"ok": "green", "error": "red"}.get(row["status"], "yellow")
-            table.add_row(
-                row["connection"],
-                row["stream"] or "",
-                f"[{colour}]{row['status']}[/]",
-                when(row["last_success"]) or "never",
-                f"{row['records'] or 0:,}",
-                str(row["requests"] or 0),
-                f"{row['duration_s'] or 0:.1f}",
-                *([when(row.get("next_run"))] if scheduled else []),
-                *([(row["last_error"] or "")[:120]] if errors else []),
+        emit_json(
+            listing(
+                report["streams"],
+                steps=report["steps"],
+                failing=report["failing"],
+                webhooks=report["webhooks"],
             )
-        console.print(table)
-        if report["steps"]:
-            steps = Table(title="Pipeline steps", box=box.SIMPLE_HEAD, pad_edge=False)
-            for col, opts in (
-                ("step", {"no_wrap": True}),
-                ("status", {"no_wrap": True}),
-                ("finished", {"no_wrap": True}),
-                ("records", {"justify": "right"}),
-                ("secs", {"justify": "right"}),
-                ("note / error", {"overflow": "fold"}),
-            ):
-                steps.add_column(col, **opts)
-            for row in report["steps"]:
-                steps.add_row(
-                    row["kind"],
-                    row["status"],
-                    when(row["finished_at"]),
-                    str(row["records"] or 0),
-                    f"{row['duration_s'] or 0:.1f}",
-                    (row["error"] or row["note"] or "")[:160],
-                )
-            console.print(steps)
-        if report.get("webhooks"):
-            hooks = Table(title="Webhook deliveries", box=box.SIMPLE_HEAD, pad_edge=False)
-            for col in ("connection", "received", "refused", "pending", "processed", "last"):
-                hooks.add_column(col, justify="left" if col in ("connection", "last") else "right")
-            for w in report["webhooks"]:
-                last = w["last"] or {}
-                hooks.add_row(
-                    w["connection"],
-                    str(w["received_total"]),
-                    str(w["refused_total"] + w["too_large_total"]),
-                    str(w["pending"]),
-                    str(w["processed"]),
-                    f"{when(last.get('received_at'))} {last.get('event_type') or ''}".strip(),
-                )
-            console.print(hooks)
-        if not report["streams"] and not report["steps"]:
-            console.print("No runs yet: try [bold]hub sync[/] or [bold]hub demo[/].")
+        )
+    else:
+        print_status(env, report)
     if report["failing"]:
         raise SystemExit(1)
 
 
+def print_status(env: Env, report: dict[str, Any]) -> None:
+    errors = any(row["last_error"] for row in report["streams"])
+    scheduled = any(row.get("next_run") for row in report["streams"])
+    columns = [
+        Column("connection", "connection", no_wrap=True, overflow="ellipsis", max_width=12),
+        Column(
+            "stream", lambda r: r["stream"] or "", no_wrap=True, overflow="ellipsis", max_width=14
+        ),
+        Column("status", lambda r: _status_cell(r["status"]), no_wrap=True, min_width=6),
+        Column(
+            "last ok", lambda r: _when(r["last_success"]) or "never", no_wrap=True, min_width=11
+        ),
+        Column("records", lambda r: f"{r['records'] or 0:,}", justify="right", no_wrap=True),
+        Column("reqs", lambda r: r["requests"] or 0, justify="right", no_wrap=True),
+        Column("secs", lambda r: f"{r['duration_s'] or 0:.1f}", justify="right", no_wrap=True),
+    ]
+    if scheduled:
+        columns.append(Column("next run", lambda r: _when(r.get("next_run")), no_wrap=True))
+    if errors:
+        columns.append(
+            Column("last error", lambda r: (r["last_error"] or "")[:160], overflow="fold")
+        )
+    if report["streams"]:
+        table(
+            report["streams"],
+            columns,
+            env=env,
+            title=f"Connections ({env.database()})",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+    if report["steps"]:
+        table(
+            report["steps"],
+            [
+                Column("step", "kind", no_wrap=True),
+                Column("status", lambda r: _status_cell(r["status"]), no_wrap=True),
+                Column("finished", lambda r: _when(r["finished_at"]), no_wrap=True),
+                Column("records", lambda r: r["records"] or 0, justify="right"),
+                Column("secs", lambda r: f"{r['duration_s'] or 0:.1f}", justify="right"),
+                Column(
+                    "note / error", lambda r: (r["error"] or r["note"] or "")[:160], overflow="fold"
+                ),
+            ],
+            env=env,
+            title="Pipeline steps",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+    if report.get("webhooks"):
+        table(
+            report["webhooks"],
+            [
+                Column("connection", "connection", no_wrap=True),
+                Column("received", "received_total", justify="right"),
+                Column(
+                    "refused",
+                    lambda w: w["refused_total"] + w["too_large_total"],
+                    justify="right",
+                ),
+                Column("pending", "pending", justify="right"),
+                Column("processed", "processed", justify="right"),
+                Column(
+                    "last",
+                    lambda w: (
+                        f"{_when((w['last'] or {}).get('received_at'))} "
+                        f"{(w['last'] or {}).get('event_type') or ''}".strip()
+                    ),
+                ),
+            ],
+            env=env,
+            title="Webhook deliveries",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+    if not report["streams"] and not report["steps"]:
+        line(
+            "No runs yet: try ",
+            styled("[bold]hub sync[/]"),
+            " or ",
+            styled("[bold]hub demo[/]"),
+            ".",
+        )
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def plugins(as_json: bool) -> None:
-    """List installed plugins, their versions and the hooks they implement."""
+@pass_env
+def plugins(env: Env, as_json: bool) -> None:
+    """List installed plugins, their versions and the hooks they implement.
+
+    \b
+    Examples:
+      hub plugins
+      hub plugins --json | jq '.connectors'
+    """
     from hub.plugins import plugin_info
-    from hub.registry import get_registry
+    from hub.registry import KINDS, get_registry
 
     rows = plugin_info()
     registry = get_registry()
+    kinds = {kind: sorted(getattr(registry, kind)) for kind in KINDS}
     if as_json:
-        console.print_json(
-            json.dumps(
-                {
-                    "plugins": rows,
-                    "connectors": sorted(registry.connectors),
-                    "mappings": sorted(registry.mappings),
-                    "health_models": sorted(registry.health_models),
-                    "playbooks": sorted(registry.playbooks),
-                    "pushers": sorted(registry.pushers),
-                }
-            )
-        )
+        emit_json(listing(rows, **kinds))
         return
-    table = Table(title="Plugins")
-    for col in ("plugin", "distribution", "version", "hooks"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(row["name"], row["distribution"], row["version"], ", ".join(row["hooks"]))
-    console.print(table)
-    console.print(
-        f"Connectors: {', '.join(sorted(registry.connectors)) or 'none'}", highlight=False
+    table(
+        rows,
+        [
+            Column("plugin", "name"),
+            Column("distribution", "distribution"),
+            Column("version", "version"),
+            Column("hooks", lambda r: ", ".join(r["hooks"])),
+        ],
+        env=env,
+        title="Plugins",
     )
+    line(f"Connectors: {', '.join(kinds['connectors']) or 'none'}")

@@ -8,12 +8,13 @@ from typing import Any
 import click
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from hub.cli.util import Env, console, err_console, pass_env
 from hub.errors import ConfigError
 
-BAND_ORDER = {"red": 0, "yellow": 1, "green": 2}
-BAND_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green"}
+BAND_ORDER = {"red": 0, "yellow": 1, "green": 2, "churned": 4}
+BAND_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green", "churned": "dim"}
 
 
 def register(cli: click.Group) -> None:
@@ -54,17 +55,11 @@ def _style(band: str | None) -> str:
 
 
 def _rows(store: Any, band: str | None) -> list[dict[str, Any]]:
-    where, args = ("WHERE h.band = ?", [band]) if band else ("", [])
-    rows = []
-    for row in store.db.query(
-        "SELECT h.account_id, a.name, a.domain, h.score, h.computed_score, h.band, h.model, "
-        "h.segment, h.trend_7d, h.trend_30d, h.drivers, h.override_value, h.override_until, "
-        f"h.computed_at FROM health_scores h LEFT JOIN accounts a ON a.id = h.account_id {where}",
-        args,
-    ):
-        row = dict(row)
-        row["drivers"] = json.loads(row["drivers"] or "[]")
-        rows.append(row)
+    from hub.store.health_queries import score_rows
+
+    rows = score_rows(store, band=band)
+    for row in rows:
+        row.pop("measures", None)
     rows.sort(
         key=lambda r: (
             BAND_ORDER.get(r["band"], 3),
@@ -75,9 +70,20 @@ def _rows(store: Any, band: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+def coverage_text(coverage: float | None) -> str:
+    """``0.85`` → ``"85%"``; None → ``"—"``."""
+    from hub.text import pct
+
+    return "—" if coverage is None else pct(coverage)
+
+
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--band", help="Only accounts in this band (red, yellow, green).")
+@click.option(
+    "--band",
+    type=click.Choice(["red", "yellow", "green", "churned"]),
+    help="Only accounts in this band.",
+)
 @click.option("--full", is_flag=True, help="Recompute every account, not only what changed.")
 @click.option(
     "--backfill",
@@ -130,10 +136,14 @@ def health(
             print_explain(data)
         return
     result = None
-    if backfill:
-        result = backfill_health(store, config, backfill)
-    elif not no_compute:
-        result = compute_health(store, config, full=full)
+    if backfill or not no_compute:
+        from hub.lock import database_lock
+
+        with database_lock(store, "hub health"):
+            if backfill:
+                result = backfill_health(store, config, backfill)
+            else:
+                result = compute_health(store, config, full=full)
     rows = _rows(store, band)
     if as_json:
         payload: dict[str, Any] = {"accounts": rows}
@@ -180,6 +190,7 @@ def health(
     table.add_column("score", justify="right")
     table.add_column("band")
     table.add_column("trend 7d", justify="right")
+    table.add_column("coverage", justify="right")
     table.add_column("top driver")
     for row in shown:
         trend = row["trend_7d"]
@@ -187,11 +198,12 @@ def health(
         if row["override_value"] is not None:
             score += "*"
         table.add_row(
-            row["name"] or row["account_id"],
+            Text(row["name"] or row["account_id"]),
             score,
             f"[{_style(row['band'])}]{row['band'] or 'none'}[/]",
             f"{arrow(trend)} {trend:+d}" if trend else arrow(trend),
-            (row["drivers"] or [""])[0],
+            coverage_text(row["coverage"]) + ("!" if row["low_coverage"] else ""),
+            Text((row["drivers"] or [""])[0]),
         )
     console.print(table)
     if len(rows) > len(shown):
@@ -200,6 +212,11 @@ def health(
         )
     if any(r["override_value"] is not None for r in shown):
         console.print("* CSM override in force (the computed score is kept: see --explain)")
+    if any(r["low_coverage"] for r in shown):
+        console.print(
+            "! low coverage: too little of the model had data for the score to be trusted "
+            "(see --explain)"
+        )
 
 
 def _fmt(value: Any) -> str:
@@ -216,13 +233,15 @@ def print_explain(data: dict[str, Any]) -> None:
     """The whole calculation of one account, in rich tables."""
     acc = data["account"]
     console.print(
-        f"[bold]{acc['name'] or acc['id']}[/] ({acc['id']}, {acc['domain'] or 'no domain'}), "
-        f"plan {acc['plan'] or '—'}, MRR {_fmt(acc['mrr'])}, stage {acc['lifecycle_stage'] or '—'}",
+        f"[bold]{escape(str(acc['name'] or acc['id']))}[/] ({escape(str(acc['id']))}, "
+        f"{escape(str(acc['domain'] or 'no domain'))}), plan {escape(str(acc['plan'] or '—'))}, "
+        f"MRR {_fmt(acc['mrr'])}, stage {escape(str(acc['lifecycle_stage'] or '—'))}",
         highlight=False,
     )
     console.print(
-        f"Segment [bold]{data['segment']}[/] → model [bold]{data['model']}[/] ({data['model_type']})"
-        + (f": {data['model_description']}" if data.get("model_description") else ""),
+        f"Segment [bold]{escape(str(data['segment']))}[/] → model [bold]{escape(str(data['model']))}[/] "
+        f"({escape(str(data['model_type']))})"
+        + (f": {escape(data['model_description'])}" if data.get("model_description") else ""),
         highlight=False,
     )
     weighted = data["model_type"] == "weighted"
@@ -241,7 +260,7 @@ def print_explain(data: dict[str, Any]) -> None:
                 "" if m["contribution"] is None else f"{m['contribution']:.2f}",
             ]
         cells.append("; ".join(m["drivers"]))
-        table.add_row(*cells)
+        table.add_row(*(Text(c) for c in cells))
     console.print(table)
     console.print("[bold]Inputs[/] (and parameters):", highlight=False)
     for m in data["measures"]:
@@ -249,7 +268,10 @@ def print_explain(data: dict[str, Any]) -> None:
         params = ", ".join(
             f"{k}={_fmt(v)}" for k, v in m["params"].items() if not isinstance(v, dict)
         )
-        console.print(f"  {m['name']}: {inputs or '—'}  [dim]({params})[/]", highlight=False)
+        console.print(
+            f"  {escape(m['name'])}: {escape(inputs or '—')}  [dim]({escape(params)})[/]",
+            highlight=False,
+        )
     details = data["details"]
     if not weighted and "rules" in details:
         rules = Table(
@@ -259,10 +281,10 @@ def print_explain(data: dict[str, Any]) -> None:
             rules.add_column(col)
         for r in details["rules"]:
             rules.add_row(
-                str(r["rule"]),
-                r["on"],
-                _fmt(r["value"]),
-                r["held"] or "no",
+                Text(str(r["rule"])),
+                Text(str(r["on"])),
+                Text(_fmt(r["value"])),
+                Text(str(r["held"] or "no")),
                 f"{r['points']:+g}" if r["held"] else "",
             )
         console.print(rules)
@@ -271,7 +293,7 @@ def print_explain(data: dict[str, Any]) -> None:
     lines.add_column("amount", justify="right")
     lines.add_column("detail")
     for c in data["contributions"]:
-        lines.add_row(c["label"], f"{c['amount']:+.2f}", c["detail"] or "")
+        lines.add_row(Text(c["label"]), f"{c['amount']:+.2f}", Text(c["detail"] or ""))
     console.print(lines)
     if data["score_exact"] is None:
         console.print("No measure of this model has data: no score.")
@@ -288,11 +310,30 @@ def print_explain(data: dict[str, Any]) -> None:
             f"bands on the {details['bands_on']}",
             highlight=False,
         )
+    if data.get("coverage") is not None:
+        missing = f"; no data: {', '.join(data['missing'])}" if data.get("missing") else ""
+        flag = (
+            f" [bold yellow]below the {coverage_text(data['min_coverage'])} minimum: flagged[/]"
+            if data.get("low_coverage")
+            else ""
+        )
+        console.print(
+            f"Coverage {coverage_text(data['coverage'])} of the model's weight had data"
+            f"{missing}{flag}",
+            highlight=False,
+        )
+    if data.get("churned"):
+        console.print(
+            f"[bold]Churned[/] ({data['churned'].removeprefix('churned: ')}): shown as band "
+            "churned, outside green/yellow/red",
+            highlight=False,
+        )
     if data["override"]:
         o = data["override"]
         console.print(
             f"[bold]Override[/] {o['value']} until {o['until'] or 'removed'} "
-            f"(from {o['source']}): {o['reason']}; computed score {data['computed_score']} is kept",
+            f"(from {escape(str(o['source']))}): {escape(str(o['reason']))}; "
+            f"computed score {data['computed_score']} is kept",
             highlight=False,
         )
     bands = ", ".join(
@@ -312,10 +353,11 @@ def print_explain(data: dict[str, Any]) -> None:
                 for e in data["event_counts"]
             ),
             highlight=False,
+            markup=False,
         )
     console.print("Drivers:", highlight=False)
     for text in data["drivers"]:
-        console.print(f"  • {text}", highlight=False)
+        console.print(f"  • {text}", highlight=False, markup=False)
 
 
 @health.command("override")
@@ -335,14 +377,18 @@ def override(
     one set here wins over it.
     """
     from hub.health import clear_override, set_override
+    from hub.lock import database_lock
 
     config = _config(env)
     store = env.store()
     if clear:
-        row = clear_override(store, account, config)
+        with database_lock(store, "hub health override"):
+            row = clear_override(store, account, config)
         console.print(
-            f"Override removed: {account} is back to its computed score {row.get('score')} ({row.get('band')}).",
+            f"Override removed: {_matched(row, account)} is back to its computed score "
+            f"{row.get('score')} ({row.get('band')}).",
             highlight=False,
+            markup=False,
         )
         return
     if value is None:
@@ -356,9 +402,19 @@ def override(
         )
     if not until:
         raise ConfigError("an override needs --until YYYY-MM-DD", hint="the last day it holds")
-    row = set_override(store, account, value, reason, until, config)
+    with database_lock(store, "hub health override"):
+        row = set_override(store, account, value, reason, until, config)
     console.print(
-        f"{account}: score {row.get('score')} ({row.get('band')}) until {row.get('override_until')}; "
-        f"computed score {row.get('computed_score')} is kept.",
+        f"{_matched(row, account)}: score {row.get('score')} ({row.get('band')}) until "
+        f"{row.get('override_until')}; computed score {row.get('computed_score')} is kept.",
         highlight=False,
+        markup=False,
     )
+
+
+def _matched(row: dict[str, Any], typed: str) -> str:
+    """The account the lookup matched (name and id), not the text that was typed."""
+    name, account_id = row.get("name"), row.get("account_id")
+    if name and account_id:
+        return f"{name} (id {account_id})"
+    return str(account_id or typed)

@@ -247,12 +247,25 @@ def movements(env: Env, account: str, as_json: bool) -> None:
       hub portfolio movements acme.example
     """
     from hub import clock
-    from hub.portfolio import account_bridge
+    from hub.portfolio import account_bridge, lifetimes
     from hub.store.portfolio import find_account
 
     store = env.store()
+    settings = _settings(env)
     found = find_account(store, account)
     months = account_bridge(store, found["id"], until=clock.now().date())
+    life = next(iter(lifetimes(store, settings, account_id=found["id"])), None)
+    lifetime = None
+    if life is not None:
+        lifetime = {
+            "started": life.start,
+            "first_value_event": settings.first_value_event,
+            "first_value_at": life.first_value_at,
+            "ttfv_days": life.ttfv_days,
+            "churned_at": life.churned_at,
+            "early_churn": life.early_churn,
+            "observed_value": life.observed_value / 100,
+        }
     fields = ("opening", "new", "expansion", "contraction", "churn", "reactivation", "closing")
     rows = [
         {"month": m.month, **{f: getattr(m, f) / 100 for f in fields}, "reasons": m.reasons}
@@ -260,7 +273,14 @@ def movements(env: Env, account: str, as_json: bool) -> None:
     ]
     if as_json:
         console.print_json(
-            json.dumps({"account_id": found["id"], "name": found.get("name"), "months": rows})
+            json.dumps(
+                {
+                    "account_id": found["id"],
+                    "name": found.get("name"),
+                    "lifetime": lifetime,
+                    "months": rows,
+                }
+            )
         )
         return
     if not rows:
@@ -282,6 +302,23 @@ def movements(env: Env, account: str, as_json: bool) -> None:
             escape(", ".join(r["reasons"]).replace("_", " ")) or "",
         )
     console.print(table)
+    if lifetime:
+        ttfv = (
+            f"first value ({lifetime['first_value_event']}) after {lifetime['ttfv_days']} days"
+            if lifetime["ttfv_days"] is not None
+            else f"no {lifetime['first_value_event']} yet"
+        )
+        lost = ""
+        if lifetime["churned_at"]:
+            lost = f"; first lost {lifetime['churned_at']}" + (
+                f" (early churn: within {settings.early_churn_days} days)"
+                if lifetime["early_churn"]
+                else ""
+            )
+        console.print(
+            f"Paying since {lifetime['started']}; {ttfv}{lost}; paid {money(lifetime['observed_value'])} to date.",
+            highlight=False,
+        )
 
 
 @portfolio.command()

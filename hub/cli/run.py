@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from hub.cli.util import Env, console, err_console, pass_env
+from hub.cli.render import Column, emit_json, line, listing, page_progress, table, text
+from hub.cli.util import Env, console, pass_env
 
 
 def register(cli: click.Group) -> None:
@@ -15,44 +16,64 @@ def register(cli: click.Group) -> None:
 @click.command()
 @click.option("--once", is_flag=True, help="Run the whole pipeline once and exit (for cron/CI).")
 @click.option("--dry-run", is_flag=True, help="Do everything but write to the CRM.")
+@click.option("--json", "as_json", is_flag=True, help="With --once: print the steps as JSON.")
 @pass_env
-def run(env: Env, once: bool, dry_run: bool) -> None:
-    """Keep every connection on its schedule: sync → map → health → playbooks → push."""
+def run(env: Env, once: bool, dry_run: bool, as_json: bool) -> None:
+    """Keep every connection on its schedule: sync → map → health → playbooks → push.
+
+    \b
+    Examples:
+      hub run
+      hub run --once
+      hub run --once --dry-run --json | jq '.items[] | {step, status}'
+      hub --log-file /var/log/hub/hub.log --log-json run
+    """
     from hub.scheduler import HubScheduler, run_once
 
     config = env.config()
     store = env.store()
     if once:
         result = run_once(store, config, dry_run=dry_run)
-        for step, error in result.errors.items():
-            err_console.print(f"[red]{step} failed:[/] {error}", highlight=False)
-        if result.failed_connections:
-            err_console.print(
-                f"[yellow]connections with errors:[/] {', '.join(result.failed_connections)} (see hub status)",
-                highlight=False,
+        rows = result.step_rows()
+        if as_json:
+            emit_json(
+                listing(
+                    rows,
+                    ok=result.ok,
+                    duration_s=round(result.duration_s, 3),
+                    failed_connections=result.failed_connections,
+                )
             )
-        console.print(
-            f"Pipeline finished in {result.duration_s:.1f}s: {'ok' if result.ok else 'with problems'}.",
-            highlight=False,
-        )
+        else:
+            for row in rows:
+                colour = {"ok": "green", "error": "red"}.get(row["status"], "yellow")
+                line(f"{row['step']}: ", text(row["status"], colour), f" · {row['summary']}")
+            if result.failed_connections:
+                line(
+                    text("connections with errors: ", "yellow"),
+                    f"{', '.join(result.failed_connections)} (see hub status)",
+                    err=True,
+                )
+            line(
+                f"Pipeline finished in {result.duration_s:.1f}s: "
+                f"{'ok' if result.ok else 'with problems'}."
+            )
         if not result.ok:
             raise SystemExit(1)
         return
 
     def report(name, result):
         state = "ok" if result.ok else "with problems (see hub status)"
-        console.print(
-            f"{name}: cycle finished in {result.duration_s:.1f}s {state}", highlight=False
-        )
+        line(f"{name}: cycle finished in {result.duration_s:.1f}s {state}")
 
     scheduler = HubScheduler(store, config, dry_run=dry_run, on_result=report)
     scheduler.start()
-    console.print(
-        f"hub run: {len(config.connections)} connections scheduled on {env.database()}; Ctrl-C to stop.",
-        highlight=False,
+    line(
+        f"hub run: {len(config.connections)} connections scheduled on {env.database()} "
+        f"(cron lines in {config.scheduler.timezone}); Ctrl-C to stop."
     )
     scheduler.wait()
-    console.print("Stopped cleanly.")
+    line("Stopped cleanly.")
 
 
 @click.command()
@@ -79,23 +100,147 @@ def run(env: Env, once: bool, dry_run: bool) -> None:
     type=click.IntRange(0, 26),
     help="Simulated weeks of incremental cycles after the first sync.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the demo's figures as JSON.")
 @click.option("--serve", is_flag=True, help="Then serve the demo database in the web app.")
 @click.option("--port", default=8321, show_default=True, help="Port for --serve (0 = any free).")
 @pass_env
 def demo(
-    env: Env, companies: int, seed: int, demo_db: str | None, weeks: int, serve: bool, port: int
+    env: Env,
+    companies: int,
+    seed: int,
+    demo_db: str | None,
+    weeks: int,
+    as_json: bool,
+    serve: bool,
+    port: int,
 ) -> None:
-    """Run the whole product against the built-in sandbox: no config, no credentials."""
+    """Run the whole product against the built-in sandbox: no config, no credentials.
+
+    \b
+    Examples:
+      hub demo
+      hub demo --companies 2000 --seed 7 --weeks 8
+      hub demo --db /tmp/demo.db --json | jq .bands
+      hub demo --serve
+    """
+    import dataclasses
+
     from hub.demo import run_demo
 
-    result = run_demo(
-        demo_db or env.db_path or "hub-demo.db",
-        companies=companies,
-        seed=seed,
-        weeks=weeks,
-        console=console,
-    )
+    with page_progress(
+        quiet=as_json, counter="{task.completed}/{task.total}", transient=True
+    ) as bar:
+        task = bar.add_task("Building a world of companies", total=None)
+
+        def on_progress(description: str, done: int, total: int) -> None:
+            bar.update(task, description=description, completed=done, total=total)
+
+        result = run_demo(
+            demo_db or env.db_path or "hub-demo.db",
+            companies=companies,
+            seed=seed,
+            weeks=weeks,
+            on_progress=on_progress,
+        )
+    if as_json:
+        emit_json(dataclasses.asdict(result))
+    else:
+        print_demo(env, result)
     if serve:
         from hub.cli.serve import run_server
 
         run_server(result.db_path, None, port=port)
+
+
+def print_demo(env: Env, result) -> None:
+    """The demo's story in words a newcomer can follow."""
+    from hub.cli.render import styled
+
+    s = result.summary
+    line()
+    line(
+        styled("[bold]hub demo[/]"),
+        f" · {result.companies:,} companies (seed {result.seed}) · simulated "
+        f"{result.start_day} → {result.end_day} · {result.cycles} sync cycles",
+    )
+    line("Database: ", styled("[bold]{p}[/]", p=result.db_path))
+    links = s.get("links", {})
+    line()
+    line(
+        "One timeline per customer: ",
+        styled("[bold]{n}[/]", n=f"{s['accounts']:,}"),
+        " accounts, ",
+        styled("[bold]{n}[/]", n=f"{s['events']:,}"),
+        f" events from {', '.join(result.sources) or 'the sandbox'}. Records linked by id "
+        f"{links.get('explicit_id', 0):,}, by domain {links.get('domain', 0):,}; "
+        f"{s['unmatched']:,} records need a look (hub accounts --unmatched).",
+    )
+    if result.bands:
+        total = sum(result.bands.values()) or 1
+        parts = []
+        for band in ("green", "yellow", "red"):
+            n = result.bands.get(band, 0)
+            parts += [text(band, band), f" {n:,} ({100 * n / total:.0f}%)", " · "]
+        line()
+        line(styled("[bold]Health[/]: "), *parts[:-1])
+        if result.movers:
+            line()
+            table(
+                result.movers,
+                [
+                    Column("account", "name"),
+                    Column("score", "score"),
+                    Column(
+                        "change",
+                        lambda m: (
+                            f"{'↓' if (m['trend_30d'] or 0) < 0 else '↑'} {m['trend_30d']:+d}"
+                        ),
+                    ),
+                    Column("band", lambda m: text(m["band"], m["band"] or None)),
+                    Column("why", lambda m: (m["drivers"] or [""])[0]),
+                ],
+                env=env,
+                title="Biggest movers over the simulated month",
+                title_justify="left",
+            )
+    if result.tasks_by_playbook:
+        line()
+        line(
+            styled("[bold]Follow-up tasks opened for CSMs[/]"),
+            " (deduplicated, owner = the company's CSM): "
+            + ", ".join(f"{p} {n}" for p, n in result.tasks_by_playbook.items()),
+        )
+    w = result.crm_writes
+    if w.get("requests"):
+        line()
+        line(
+            styled("[bold]Written to the sandbox CRM[/]: "),
+            f"{w['properties_created']} hub-owned company properties created once, "
+            f"{w['company_updates']:,} company field updates (only changed values, batches of "
+            f"100), {w['tasks_created']:,} tasks with company association, in "
+            f"{w['requests']:,} write requests.",
+        )
+    for error in result.errors[:5]:
+        line(text("problem: ", "red"), error)
+    dbarg = f"--db {result.db_path}"
+    name = result.example_account or "ACCOUNT"
+    line()
+    line(styled("[bold]Explore[/]:"))
+    for cmd in (
+        f"hub {dbarg} accounts",
+        f'hub {dbarg} timeline "{name}"',
+        f'hub {dbarg} health --explain "{name}"',
+        f"hub {dbarg} health --band red",
+        f"hub {dbarg} tasks",
+        f"hub {dbarg} status",
+        f"hub {dbarg} portfolio --by owner",
+    ):
+        line(f"  {cmd}")
+    line("Then connect your real accounts: ", styled("[bold]hub init[/]"), " (see README.md).")
+    if result.nrr_by_csm:
+        from hub.portfolio.render import csm_table
+
+        line()
+        console.print(csm_table(result.nrr_by_csm))
+    line()
+    line(f"Done in {result.seconds:.1f} s.")

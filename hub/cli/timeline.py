@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 
 import click
 from rich import box
-from rich.table import Table
 
-from hub.cli.util import Env, console, pass_env
+from hub.cli.render import Column, emit_json, line, listing, money, styled, table, text
+from hub.cli.util import Env, pass_env
 from hub.errors import ConfigError
+from hub.store import queries
 from hub.vocabulary import vocabulary
 
 
@@ -33,26 +34,42 @@ def _config_or_none(env: Env):
 @click.option("--json", "as_json", is_flag=True, help="Print counts as JSON.")
 @pass_env
 def map_command(env: Env, full: bool, as_json: bool) -> None:
-    """Turn synced raw records into accounts, identity links and timeline events."""
+    """Turn synced raw records into accounts, identity links and timeline events.
+
+    \b
+    Examples:
+      hub map
+      hub map --full
+      hub map --json | jq .accounts
+    """
+    from hub.lock import database_lock
     from hub.timeline import run_mappings
 
-    result = run_mappings(env.store(), _config_or_none(env), full=full)
-    data = {k: v for k, v in result.__dict__.items()}
+    store = env.store()
+    config = _config_or_none(env)
+    with database_lock(store, "hub map"):
+        result = run_mappings(store, config, full=full)
     if as_json:
-        console.print_json(json.dumps(data, default=str))
+        emit_json(dataclasses.asdict(result) if dataclasses.is_dataclass(result) else vars(result))
         return
-    links = ", ".join(f"{n} by {m}" for m, n in sorted(result.links.items())) or "none"
-    console.print(
-        f"Mapped {result.rows:,} raw rows into {result.events:,} events in {result.duration_s:.1f}s; "
-        f"{result.accounts:,} accounts; links: {links}; {result.unmatched:,} unmatched; {result.conflicts} conflicts.",
-        highlight=False,
-    )
+    line(map_summary(result))
     for error in result.errors:
-        console.print(f"[red]error:[/] {error}", highlight=False)
+        line(text("error: ", "red"), error)
     if result.unmatched or result.conflicts:
-        console.print(
-            "See [bold]hub accounts --unmatched[/] for records that belong to no account."
+        line(
+            "See ",
+            styled("[bold]hub accounts --unmatched[/]"),
+            " for records that belong to no account.",
         )
+
+
+def map_summary(result) -> str:
+    links = ", ".join(f"{n} by {m}" for m, n in sorted(result.links.items())) or "none"
+    return (
+        f"map: {result.rows:,} raw rows into {result.events:,} events in {result.duration_s:.1f}s; "
+        f"{result.accounts:,} accounts; links: {links}; {result.unmatched:,} unmatched; "
+        f"{result.conflicts} conflicts"
+    )
 
 
 @click.command()
@@ -62,7 +79,12 @@ def map_command(env: Env, full: bool, as_json: bool) -> None:
 )
 @click.option("--owner", help="Only accounts of this owner (name, e-mail or id).")
 @click.option("--search", "search", help="Only accounts whose name or domain contains this text.")
-@click.option("--limit", default=50, show_default=True, help="Rows to show (0 = all).")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=None,
+    help="Rows to show (0 = all; default 50 in a table, all with --json).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def accounts(
@@ -71,126 +93,137 @@ def accounts(
     unmatched: bool,
     owner: str | None,
     search: str | None,
-    limit: int,
+    limit: int | None,
     as_json: bool,
 ) -> None:
-    """List accounts with domain, owner, MRR and the sources linked to each."""
-    db = env.store().db
-    lim = f" LIMIT {int(limit)}" if limit else ""
+    """List accounts with domain, owner, MRR and the sources linked to each.
+
+    \b
+    Examples:
+      hub accounts --search acme
+      hub accounts --owner jane@example.com --limit 0
+      hub accounts --unmatched
+      hub accounts --json | jq '.items[] | {name, mrr}'
+    """
+    store = env.store()
+    if limit is None:
+        limit = 0 if as_json else 50
     if unmatched:
-        rows = list(
-            db.query(
-                f"SELECT i.entity, i.issue, i.detail, e.name, e.domains FROM identity_issues i LEFT JOIN entities e ON e.key = i.entity ORDER BY i.issue, i.entity{lim}"
-            )
-        )
-        _print_rows(
+        rows, total = queries.unmatched(store, limit=limit)
+        if as_json:
+            emit_json(listing(rows, total))
+            return
+        table(
             rows,
-            as_json,
-            "Records not linked to an account",
             [
-                ("record", lambda r: r["entity"]),
-                ("issue", lambda r: r["issue"]),
-                ("name", lambda r: r["name"] or ""),
-                ("domains", lambda r: ", ".join(json.loads(r["domains"] or "[]"))),
-                ("why", lambda r: r["detail"]),
+                Column("record", "entity"),
+                Column("issue", "issue"),
+                Column("name", lambda r: r["name"] or ""),
+                Column("domains", lambda r: ", ".join(r["domains"])),
+                Column("why", "detail"),
             ],
+            env=env,
+            title="Records not linked to an account",
         )
+        _more(len(rows), total)
         return
     if links:
-        rows = list(
-            db.query(
-                f"SELECT l.account_id, a.name AS account, l.entity, l.method, l.detail FROM account_links l LEFT JOIN accounts a ON a.id = l.account_id ORDER BY l.account_id, l.method{lim}"
-            )
-        )
-        _print_rows(
+        rows, total = queries.identity_links(store, limit=limit)
+        if as_json:
+            emit_json(listing(rows, total))
+            return
+        table(
             rows,
-            as_json,
-            "Identity links",
             [
-                ("account", lambda r: r["account_id"]),
-                ("name", lambda r: r["account"] or ""),
-                ("record", lambda r: r["entity"]),
-                ("method", lambda r: r["method"]),
-                ("detail", lambda r: r["detail"] or ""),
+                Column("account", "account_id"),
+                Column("name", lambda r: r["account"] or ""),
+                Column("record", "entity"),
+                Column("method", "method"),
+                Column("detail", lambda r: r["detail"] or ""),
             ],
+            env=env,
+            title="Identity links",
         )
+        _more(len(rows), total)
         return
-    where, params = [], []
-    if owner:
-        where.append(
-            "(owner_id = ? OR lower(owner_name) LIKE lower(?) OR lower(owner_email) = lower(?))"
-        )
-        params += [owner, f"%{owner}%", owner]
-    if search:
-        where.append("(lower(name) LIKE lower(?) OR domain LIKE lower(?))")
-        params += [f"%{search}%", f"%{search}%"]
-    sql = (
-        "SELECT * FROM accounts"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY mrr DESC NULLS LAST, name"
-        + lim
-    )
-    rows = list(db.query(sql, params))
-    for r in rows:
-        r["sources"] = json.loads(r["facts"] or "{}").get("sources", {})
+    rows, total = queries.accounts(store, owner=owner, search=search, limit=limit)
     if as_json:
-        console.print_json(json.dumps(rows, default=str))
+        emit_json(listing(rows, total))
         return
     vocab = vocabulary()
-    table = Table(
-        title=f"Accounts ({db['accounts'].count:,} in all)",
+    table(
+        rows,
+        [
+            Column(
+                "name", lambda r: r["name"] or "", no_wrap=True, overflow="ellipsis", max_width=18
+            ),
+            Column(
+                "domain",
+                lambda r: r["domain"] or "",
+                no_wrap=True,
+                overflow="ellipsis",
+                max_width=18,
+            ),
+            Column(
+                "owner",
+                lambda r: r["owner_name"] or "",
+                no_wrap=True,
+                overflow="ellipsis",
+                max_width=11,
+            ),
+            Column("MRR", lambda r: money(r["mrr"]), justify="right", no_wrap=True, min_width=7),
+            Column("renewal", lambda r: (r["renewal_date"] or "")[:10], no_wrap=True, min_width=10),
+            Column(
+                "src",
+                lambda r: "".join(vocab.source(s).letter for s in vocab.source_order(r["sources"])),
+                no_wrap=True,
+                min_width=3,
+            ),
+        ],
+        env=env,
+        title=f"Accounts ({queries.account_count(store):,} in all)",
         caption="src: "
         + " · ".join(f"{s.letter} {s.title}" for s in vocab.sources.values())
         + " · --json for ids and all facts",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for col, opts in (
-        ("name", {"no_wrap": True, "overflow": "ellipsis", "max_width": 18}),
-        ("domain", {"no_wrap": True, "overflow": "ellipsis", "max_width": 18}),
-        ("owner", {"no_wrap": True, "overflow": "ellipsis", "max_width": 11}),
-        ("MRR", {"justify": "right", "no_wrap": True, "min_width": 7}),
-        ("renewal", {"no_wrap": True, "min_width": 10}),
-        ("src", {"no_wrap": True, "min_width": 3}),
-    ):
-        table.add_column(col, **opts)
-    for r in rows:
-        mrr = f"${r['mrr']:,.0f}" if r["mrr"] is not None else ""
-        table.add_row(
-            r["name"] or "",
-            r["domain"] or "",
-            r["owner_name"] or "",
-            mrr,
-            (r["renewal_date"] or "")[:10],
-            "".join(vocab.source(s).letter for s in vocab.source_order(r["sources"])),
-        )
-    console.print(table)
+    _more(len(rows), total)
 
 
-def _print_rows(rows: list[dict], as_json: bool, title: str, columns: list) -> None:
-    """Rows as JSON, or as a table of (header, value-of-row) columns."""
-    if as_json:
-        console.print_json(json.dumps(rows))
-        return
-    table = Table(title=title)
-    for header, _ in columns:
-        table.add_column(header)
-    for r in rows:
-        table.add_row(*(value(r) for _, value in columns))
-    console.print(table)
+def _more(shown: int, total: int) -> None:
+    if total > shown:
+        line(f"… {total - shown:,} more (--limit 0 shows all, --json lists everything)", err=True)
 
 
 @click.command()
 @click.argument("account")
 @click.option("--since", help="Only events on or after this date (YYYY-MM-DD).")
 @click.option("--type", "types", multiple=True, help="Only these event types (repeatable).")
-@click.option("--limit", default=100, show_default=True, help="Events to show (0 = all).")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=None,
+    help="Events to show (0 = all; default 100 in a table, all with --json).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def timeline(
-    env: Env, account: str, since: str | None, types: tuple[str, ...], limit: int, as_json: bool
+    env: Env,
+    account: str,
+    since: str | None,
+    types: tuple[str, ...],
+    limit: int | None,
+    as_json: bool,
 ) -> None:
-    """Show one account's timeline, newest first (ACCOUNT: id, domain or name)."""
+    """Show one account's timeline, newest first (ACCOUNT: id, domain or name).
+
+    \b
+    Examples:
+      hub timeline acme.com
+      hub timeline "Acme Inc" --since 2026-01-01 --type payment_failed
+      hub timeline 1234567 --json | jq '.items[0]'
+    """
     from hub.timeline.identity import account_for
 
     store = env.store()
@@ -199,37 +232,32 @@ def timeline(
         raise ConfigError(
             f"no account matches {account!r}", hint="use an id, domain or name from 'hub accounts'"
         )
-    where, params = ["account_id = ?"], [acc["id"]]
-    if since:
-        where.append("ts >= ?")
-        params.append(since)
-    if types:
-        where.append(f"type IN ({','.join('?' * len(types))})")
-        params += list(types)
-    lim = f" LIMIT {int(limit)}" if limit else ""
-    rows = list(
-        store.db.query(
-            f"SELECT id, ts, source, type, summary, attrs, link FROM events WHERE {' AND '.join(where)} ORDER BY ts DESC, id DESC{lim}",
-            params,
-        )
+    if limit is None:
+        limit = 0 if as_json else 100
+    rows, total = queries.account_events(
+        store, acc["id"], since=since, types=list(types) or None, limit=limit
     )
     if as_json:
-        for r in rows:
-            r["attrs"] = json.loads(r["attrs"] or "{}")
-        console.print_json(json.dumps({"account": acc, "events": rows}, default=str))
+        acc = {**acc, "facts": queries.decode_json(acc.get("facts"), {})}
+        emit_json(listing(rows, total, account=acc))
         return
-    console.print(
-        f"[bold]{acc['name']}[/] ({acc['domain'] or 'no domain'}) · id {acc['id']} · owner {acc['owner_name'] or 'unassigned'}",
-        highlight=False,
+    line(
+        styled("[bold]{name}[/]", name=acc["name"] or acc["id"]),
+        f" ({acc['domain'] or 'no domain'}) · id {acc['id']} · owner {acc['owner_name'] or 'unassigned'}",
     )
-    table = Table(show_header=True, box=None)
-    for col in ("when (UTC)", "source", "event", "summary"):
-        table.add_column(col)
-    for r in rows:
-        style = vocabulary().source(r["source"]).style or "white"
-        table.add_row(
-            r["ts"][:16].replace("T", " "), f"[{style}]{r['source']}[/]", r["type"], r["summary"]
-        )
-    console.print(table)
+    vocab = vocabulary()
+    table(
+        rows,
+        [
+            Column("when (UTC)", lambda r: r["ts"][:16].replace("T", " ")),
+            Column("source", lambda r: text(r["source"], vocab.source(r["source"]).style or None)),
+            Column("event", "type"),
+            Column("summary", lambda r: r["summary"] or ""),
+        ],
+        env=env,
+        show_header=True,
+        box=None,
+    )
     if not rows:
-        console.print("No events yet for this account.")
+        line("No events yet for this account.")
+    _more(len(rows), total)

@@ -22,6 +22,8 @@ class Env:
     config_path: str | None = None
     db_path: str | None = None
     verbose: int = 0
+    format: str = "auto"
+    """auto | table | plain | json (``hub --format``)."""
     _config: Any = None
     _store: Any = None
     _cleanup: list[Any] = field(default_factory=list)
@@ -32,7 +34,7 @@ class Env:
 
             self._config = load_config(self.config_path)
             for warning in self._config.warnings:
-                err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+                err_console.print(f"warning: {warning}", highlight=False, markup=False)
             from hub.sync import register_config_secrets
 
             register_config_secrets(self._config)  # secret fields only: URLs, e-mails readable

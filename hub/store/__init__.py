@@ -9,10 +9,11 @@ drifting field names (``rowid``, ``ID`` vs ``id``, spaces, SQL keywords) never b
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,11 +73,57 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)
 
 
+class Database(sqlite_utils.Database):
+    """``sqlite_utils.Database`` whose transactions take the write lock at once.
+
+    ``BEGIN IMMEDIATE`` (and ``isolation_level="IMMEDIATE"`` for implicit transactions) makes
+    a second writer wait on ``busy_timeout`` at BEGIN, instead of failing with "database is
+    locked" when its deferred transaction tries to upgrade from read to write.
+    """
+
+    @contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
+
+
+def _private(path: str) -> None:
+    """The database and its WAL/SHM files readable by their owner only (they hold customer
+    data). SQLite gives new -wal/-shm files the database file's mode."""
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            if os.stat(path + suffix).st_uid == os.getuid():
+                os.chmod(path + suffix, 0o600)
+        except OSError:
+            pass
+
+
 class Store:
     """The database: a thin layer over ``sqlite_utils.Database`` with the hub's tables."""
 
+    fence: Callable[[Store], None] | None = None
+    """Set by the writer lock: called inside each page's transaction; raises ``LockedError``
+    when this process no longer holds the lock (see ``hub.lock``)."""
+
     def __init__(self, path: str | Path, *, migrate: bool = True):
         self.path = str(path)
+        self.fence = None
         if self.path != ":memory:":
             parent = Path(self.path).expanduser().resolve().parent
             if not parent.exists():
@@ -84,24 +131,25 @@ class Store:
                     f"database folder {parent} does not exist",
                     hint="create it or set [hub] database in hub.toml",
                 )
+            if Path(self.path).is_dir():
+                raise ConfigError(
+                    f"database path {self.path} is a folder", hint="point it at a file"
+                )
         try:
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            self.db = sqlite_utils.Database(conn)
+            if self.path != ":memory:":
+                _private(self.path)
+            conn = sqlite3.connect(
+                self.path, timeout=30, check_same_thread=False, isolation_level="IMMEDIATE"
+            )
+            self.db = Database(conn)
             if self.path != ":memory:":
                 self.db.enable_wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=30000")
-            if migrate and migrations.migrations.pending(self.db):
-                # Serialised: two processes opening a new database at once (``hub run`` and
-                # ``hub serve``, a test and the process it watches) must not both apply a
-                # migration; the second waits for the write lock, then finds none pending.
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
-                    migrations.apply(self.db)
-                except BaseException:
-                    self.db.conn.rollback()
-                    raise
-                self.db.conn.commit()
+            if migrate:
+                # Serialised in one BEGIN IMMEDIATE (see migrations.apply): two processes
+                # opening a new database at once never both apply a migration.
+                migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"cannot open database {self.path}: {exc}",
@@ -147,6 +195,7 @@ class Store:
         synced_at = clock.iso()
         changed = 0
         with self.db.atomic():
+            self.check_fence()
             seq = None
             rows = []
             for record in records:
@@ -170,6 +219,12 @@ class Store:
             if state is not None:
                 self.set_state(connection, stream, state)
         return changed
+
+    def check_fence(self) -> None:
+        """Inside a write transaction: stop (``LockedError``) if this process lost the
+        writer lock. Steps that write outside ``write_page`` call it before committing."""
+        if self.fence is not None:
+            self.fence(self)
 
     def _existing(self, table: str, ids: list[str]) -> dict[str, tuple[int, str]]:
         found: dict[str, tuple[int, str]] = {}

@@ -97,7 +97,7 @@ def band_sort_key(band: str | None) -> tuple[int, str]:
 def overview(store: Store, *, movers: int = 6) -> dict[str, Any]:
     """Accounts per band, the week's biggest movers with their first driver, tasks opened
     this week, the score distribution (10-point bins per band), connections' last runs."""
-    from hub.status import collect_status
+    from hub.store.status import collect_status
 
     week_ago = (clock.now() - dt.timedelta(days=7)).isoformat()
     bands = {
