@@ -396,25 +396,15 @@ def links(store: Store, account_id: str) -> list[dict[str, Any]]:
     )
 
 
-def ensure_portfolio(db_path: str) -> None:
-    """Bring ``hub.portfolio``'s MRR movements up to date with the timeline (a derived table:
-    a no-op when nothing changed). Writes through a short-lived connection of its own; a busy
-    database leaves the previous movements in place."""
-    from hub.portfolio import build_movements
-
+def open_for_refresh(db_path: str) -> Store | None:
+    """A writable store for refreshing a derived table from a page: it gives up after a
+    quarter second when another process is writing, so a page never waits behind ``hub run``."""
     try:
         store = Store(db_path)
     except ConfigError:
-        return
-    try:
-        # A page must not wait behind a long write of ``hub run``: give up quickly and show
-        # the movements as they were.
-        store.db.execute("PRAGMA busy_timeout=250")
-        build_movements(store)
-    except sqlite3.OperationalError:
-        pass
-    finally:
-        store.close()
+        return None
+    store.db.execute("PRAGMA busy_timeout=250")
+    return store
 
 
 def mrr_history(store: Store, account_id: str, current: float | None) -> list[dict[str, Any]]:

@@ -18,24 +18,6 @@ from hub.store.web import _has_column, _loads, _rows
 # -- portfolio -----------------------------------------------------------------------------
 
 
-def portfolio_books(store: Store, period: str | None, config: Any = None) -> dict[str, Any]:
-    """The books per CSM for ``period`` (``hub.portfolio``): NRR, GRR, churn by reason, bands.
-
-    Raises ``ConfigError`` for a period that does not parse."""
-    from hub.portfolio import PortfolioSection, parse_period, portfolio_report, validate_config
-
-    settings = validate_config(config) if config is not None else PortfolioSection()
-    chosen = parse_period(period or settings.default_period)
-    report = portfolio_report(store, chosen, "owner", settings)
-    return {
-        "period": chosen.label,
-        "start": chosen.start.isoformat(),
-        "end": chosen.end.isoformat(),
-        "books": [dict(b.as_dict(), owner_id=b.key) for b in report.books],
-        "total": report.total.as_dict(),
-    }
-
-
 def band_mix_by_owner(store: Store) -> list[dict[str, Any]]:
     """Per owner: accounts, MRR and accounts per band (the book of each CSM)."""
     rows = _rows(
