@@ -123,7 +123,7 @@ def test_wrong_or_clashing_fakes_are_refused():
     from hub.registry import Registry
 
     register = Registry().register_function("sandbox_apis")
-    with pytest.raises(StartupError, match="not a hub.sandbox.base.FakeAPI subclass"):
+    with pytest.raises(StartupError, match="not a hub.FakeAPI subclass"):
         register(object(), name="thing")
 
     class Clash(FakeAPI):

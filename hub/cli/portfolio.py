@@ -289,11 +289,21 @@ def movements(env: Env, account: str, as_json: bool) -> None:
         )
         return
     table = Table(
-        title=f"MRR bridge: {escape(found.get('name') or found['id'])}", title_justify="left"
+        title=f"MRR bridge: {escape(found.get('name') or found['id'])}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     table.add_column("Month")
+    short_names = {
+        "opening": "Open",
+        "expansion": "Expand",
+        "contraction": "Contr",
+        "reactivation": "React",
+        "closing": "Close",
+    }
     for f in fields:
-        table.add_column(f.title(), justify="right")
+        table.add_column(short_names.get(f, f.title()), justify="right", no_wrap=True)
     table.add_column("Reason")
     for r in rows:
         table.add_row(
@@ -359,6 +369,8 @@ def cohorts(env: Env, as_json: bool, as_csv: bool) -> None:
         title=f"Cohorts by start month (first value: {settings.first_value_event}; "
         f"early churn: lost within {settings.early_churn_days} days)",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     for name in (
         "Cohort",
@@ -378,8 +390,7 @@ def cohorts(env: Env, as_json: bool, as_csv: bool) -> None:
             str(r["reached_first_value"]),
             "—" if r["ttfv_median_days"] is None else f"{r['ttfv_median_days']:g} d",
             "—" if r["ttfv_avg_days"] is None else f"{r['ttfv_avg_days']:g} d",
-            f"{r['early_churn']}"
-            + (f" ({pct(r['early_churn_pct'])})" if r["early_churn_pct"] is not None else ""),
+            f"{r['early_churn']}" + (f" ({pct(r['early_churn_pct'])})" if r["early_churn"] else ""),
             str(r["maturing"]),
             money(r["observed_value_avg"]),
         )

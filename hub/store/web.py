@@ -396,17 +396,6 @@ def links(store: Store, account_id: str) -> list[dict[str, Any]]:
     )
 
 
-def open_for_refresh(db_path: str) -> Store | None:
-    """A writable store for refreshing a derived table from a page: it gives up after a
-    quarter second when another process is writing, so a page never waits behind ``hub run``."""
-    try:
-        store = Store(db_path)
-    except ConfigError:
-        return None
-    store.db.execute("PRAGMA busy_timeout=250")
-    return store
-
-
 def mrr_history(store: Store, account_id: str, current: float | None) -> list[dict[str, Any]]:
     """The account's MRR over time: after each of its MRR movements (``hub.portfolio``), or,
     without them, walked back from today's MRR through events carrying an MRR ``delta``."""

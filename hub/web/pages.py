@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import platform
-import sqlite3
 import threading
 from importlib import metadata
 from typing import Any
@@ -28,6 +27,7 @@ from starlette.routing import Route
 
 from hub import clock
 from hub.errors import HubError
+from hub.portfolio import views as portfolio_views
 from hub.store import web as model
 from hub.store import web_admin as admin
 from hub.vocabulary import vocabulary
@@ -72,43 +72,6 @@ def _int(value: Any, default: int = 1) -> int:
         return max(1, int(value))
     except (TypeError, ValueError):
         return default
-
-
-# -- portfolio (hub.portfolio computes; the web only asks) --------------------------------
-
-
-def _ensure_portfolio(db_path: str) -> None:
-    """Bring ``hub.portfolio``'s MRR movements up to date with the timeline (a derived table:
-    a no-op when nothing changed); a busy database leaves the previous movements in place."""
-    from hub.portfolio import build_movements
-
-    store = model.open_for_refresh(db_path)
-    if store is None:
-        return
-    try:
-        build_movements(store)
-    except sqlite3.OperationalError:
-        pass  # hub run is writing: the page shows the movements as they were
-    finally:
-        store.close()
-
-
-def _portfolio_books(store: Any, period: str | None, config: Any = None) -> dict[str, Any]:
-    """The books per CSM for ``period`` (``hub.portfolio``): NRR, GRR, churn by reason, bands.
-
-    Raises ``ConfigError`` for a period that does not parse."""
-    from hub.portfolio import PortfolioSection, parse_period, portfolio_report, validate_config
-
-    settings = validate_config(config) if config is not None else PortfolioSection()
-    chosen = parse_period(period or settings.default_period)
-    report = portfolio_report(store, chosen, "owner", settings)
-    return {
-        "period": chosen.label,
-        "start": chosen.start.isoformat(),
-        "end": chosen.end.isoformat(),
-        "books": [dict(b.as_dict(), owner_id=b.key) for b in report.books],
-        "total": report.total.as_dict(),
-    }
 
 
 # -- pages ---------------------------------------------------------------------------------
@@ -202,7 +165,7 @@ def account(request: Request) -> Response:
     types = [t for t in request.query_params.getlist("type") if t][:20]
     source = request.query_params.get("source", "")[:100]
     history = model.health_history(store, acc["id"])
-    _ensure_portfolio(state.options.db_path)
+    portfolio_views.ensure_portfolio(state.options.db_path)
     explained = _explain(request, acc["id"])
     bands = (explained or {}).get("bands") or None
     return state.render(
@@ -240,11 +203,11 @@ def explain_page(request: Request) -> Response:
 
 def portfolio(request: Request) -> Response:
     state = state_of(request)
-    _ensure_portfolio(state.options.db_path)
+    portfolio_views.ensure_portfolio(state.options.db_path)
     books = admin.band_mix_by_owner(state.store())
     period = request.query_params.get("period", "")[:20]
     try:
-        retention = _portfolio_books(state.store(), period, state.options.config)
+        retention = portfolio_views.portfolio_books(state.store(), period, state.options.config)
         problem = ""
     except HubError as exc:
         retention, problem = None, str(exc)

@@ -22,7 +22,8 @@ Reads the streams of the HubSpot connector (``connectors.hubspot``), in this ord
   ``contacts_unsubscribed`` are recounted from the whole contacts table when contacts change.
 - ``deals`` → ``deal_won`` / ``deal_lost`` at the close date, on the deal's (first) company,
   or on a ``hubspot:deal:<id>`` entity when it has none (a reopened deal loses the event).
-- ``tasks``: not mapped; ``hub.playbooks`` reads them back directly.
+- ``calls``, ``emails``, ``meetings``, ``notes`` → ``csm_touch`` (``mappings.hubspot.touches``).
+- ``tasks``: not mapped; the HubSpot pusher reads them back.
 
 ``finalize`` (every run, because it depends on today): each open *renewal* deal closing
 within ``renewal_window_days`` (default 90) gives one ``renewal_due`` event (dated when the
@@ -65,6 +66,7 @@ from mappings.hubspot.records import (
     version_ms,
 )
 from mappings.hubspot.renewals import renewals
+from mappings.hubspot.touches import TOUCH_STREAMS, map_touch
 from mappings.hubspot.vocabulary import EVENT_TYPES, FACTS, SOURCE, SOURCE_INFO
 
 
@@ -92,7 +94,8 @@ class HubSpotMapping(Mapping):
 
     name = "hubspot"
     connector = "hubspot"
-    streams = ["owners", "companies", "contacts", "deals"]
+    # The activity streams may be absent (older connectors, missing scopes): nothing to map.
+    streams = ["owners", "companies", "contacts", "deals", *TOUCH_STREAMS]
     Settings = HubSpotSettings
     source = SOURCE_INFO
     event_types = EVENT_TYPES
@@ -114,6 +117,9 @@ class HubSpotMapping(Mapping):
         elif stream == "deals":
             for row in rows:
                 self._deal(ctx, row)
+        elif stream in TOUCH_STREAMS:
+            for row in rows:
+                map_touch(ctx, stream, row, self._owner_name)
 
     @staticmethod
     def _nps_property(ctx: MappingContext, data: dict[str, Any]) -> str | None:

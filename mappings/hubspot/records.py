@@ -7,8 +7,7 @@ from typing import Any
 
 from hub import clock
 from hub.timeline import MappingContext
-from mappings.hubspot.vocabulary import SOURCE
-from plugins.hubspot_pusher.properties import OVERRIDE_PROPERTIES
+from mappings.hubspot.vocabulary import OVERRIDE_PROPERTIES, SOURCE
 
 COMPANY_EVENTS = ("lifecycle_changed", "owner_changed", "nps_changed")
 DEAL_EVENTS = ("deal_won", "deal_lost", "renewal_due")

@@ -49,6 +49,13 @@ EVENT_TYPES = [
         noun=("owner change", "owner changes"),
     ),
     EventType(
+        "csm_touch",
+        "A call, e-mail, meeting or note with the customer logged in the CRM (attrs: type, "
+        "direction: outbound|inbound|two_way|internal, two_way, owner, owner_name)",
+        polarity="neutral",
+        noun=("CSM touch", "CSM touches"),
+    ),
+    EventType(
         "nps_changed",
         "The NPS/survey property changed (attrs: score, previous)",
         polarity="neutral",
@@ -67,3 +74,12 @@ FACTS = {
     "contacts_unsubscribed": "Of those, how many opted out of marketing email",
     "last_touch": "Last time the CSM contacted the company (notes_last_contacted)",
 }
+
+
+OVERRIDE_PROPERTIES = {
+    "value": "hub_health_override",
+    "reason": "hub_health_override_reason",
+    "until": "hub_health_override_until",
+}
+"""The company properties a CSM sets to override the score: value (0–100), reason, until (a
+date). The HubSpot pusher creates them; this mapping reads them back."""
