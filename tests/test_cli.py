@@ -276,3 +276,70 @@ def test_database_and_wal_files_are_private(tmp_path):
         store.close()
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("path", list(all_commands(cli)), ids=lambda p: " ".join(p))
+def test_every_command_help_ends_with_runnable_examples(path):
+    """Each example names this command (or one of its subcommands) with options it has."""
+    import shlex
+
+    command = cli
+    for name in path:
+        command = command.commands[name]
+    help_text = command.help or ""
+    assert "Examples:" in help_text, f"hub {' '.join(path)} --help has no Examples:"
+    examples = [
+        line.strip()
+        for line in help_text.split("Examples:", 1)[1].splitlines()
+        if line.strip().startswith("hub ")
+    ]
+    assert examples
+    for example in examples:
+        words = shlex.split(example.split("|")[0].split(">")[0].split("&&")[0])
+        takes_value = {
+            o
+            for p in cli.params
+            if isinstance(p, click.Option) and not p.is_flag and not p.count
+            for o in p.opts
+        }
+        sub = words[1:]
+        while sub and sub[0].startswith("-"):  # global options before the command
+            sub = sub[2:] if sub[0] in takes_value else sub[1:]
+        target = cli
+        while isinstance(target, click.Group) and sub and sub[0] in target.commands:
+            target = target.commands[sub[0]]
+            sub = sub[1:]
+        assert target is command or (
+            isinstance(command, click.Group) and target in command.commands.values()
+        ), f"example {example!r} does not run 'hub {' '.join(path)}'"
+        options = {o for p in target.params for o in getattr(p, "opts", [])}
+        for word in sub:
+            if word.startswith("--"):
+                assert word.split("=")[0] in options, f"{example!r}: no option {word}"
+
+
+def test_log_file_gets_redacted_lines_and_is_private(tmp_path):
+    import logging
+    import os
+
+    from hub import logs
+
+    log_file = tmp_path / "hub.log"
+
+    @cli.command("log-for-test")
+    def log_for_test():
+        logs.register_secret("sk_live_canary_123")
+        logging.getLogger("hub.test").warning("token sk_live_canary_123 used")
+
+    try:
+        result = CliRunner().invoke(cli, ["--log-file", str(log_file), "log-for-test"])
+        assert result.exit_code == 0, result.output
+    finally:
+        del cli.commands["log-for-test"]
+        for handler in list(logging.getLogger("hub").handlers):
+            if getattr(handler, "baseFilename", None) == str(log_file):
+                logging.getLogger("hub").removeHandler(handler)
+                handler.close()
+    text = log_file.read_text()
+    assert "token ********** used" in text and "canary" not in text
+    assert oct(os.stat(log_file).st_mode & 0o777) == "0o600"

@@ -17,7 +17,12 @@ def register(cli: click.Group) -> None:
 
 @click.group()
 def sandbox() -> None:
-    """The built-in sandbox: stateful fakes of Zendesk, Stripe, HubSpot and BuiltWith."""
+    """The built-in sandbox: stateful fakes of Zendesk, Stripe, HubSpot and BuiltWith.
+
+    \b
+    Examples:
+      hub sandbox serve
+    """
 
 
 @sandbox.command()
@@ -70,7 +75,13 @@ def serve(
     advance_every: float,
     start: str,
 ) -> None:
-    """Serve the sandbox APIs on one loopback port until Ctrl-C."""
+    """Serve the sandbox APIs on one loopback port until Ctrl-C.
+
+    \b
+    Examples:
+      hub sandbox serve
+      hub sandbox serve --port 8111 --companies 200 --limits
+    """
     import datetime as dt
 
     from hub.errors import ConfigError

@@ -146,7 +146,12 @@ class Store:
                 self.db.enable_wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=30000")
-            if migrate:
+            if migrate and migrations.pending(self.db):
+                if migrations.applied(self.db) and self.path != ":memory:":
+                    # An existing database is about to change shape: keep a copy first.
+                    from hub.store.maintenance import backup_before_migration
+
+                    backup_before_migration(self.path)
                 # Serialised in one BEGIN IMMEDIATE (see migrations.apply): two processes
                 # opening a new database at once never both apply a migration.
                 migrations.apply(self.db)
