@@ -135,6 +135,7 @@ class Config(_Strict):
     playbooks: dict[str, Any] = Field(default_factory=dict)
     push: dict[str, Any] = Field(default_factory=dict)
     portfolio: dict[str, Any] = Field(default_factory=dict)  # hub.portfolio.validate_config
+    webhooks: dict[str, Any] = Field(default_factory=dict)  # hub.web.webhooks.validate_config
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
 
     # Set by ``load_config``: where the file was and which secrets were literal.

@@ -24,8 +24,10 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from hub.errors import ConfigError, HubError
+from hub.errors import ConfigError, HubError, SkippableRecordError
 from hub.http import HttpClient, RetryPolicy, default_classify, make_client
+from hub.http.client import Failure, json_of
+from hub.http.incremental import STRATEGIES, Cursor, Page, Strategy
 from hub.http.pagination import Paginator, dig
 from hub.http.ratelimit import RateLimit
 from hub.store import RawRecord, Store
@@ -45,17 +47,14 @@ class ConnectorSettings(BaseModel):
 
 
 @dataclass
-class Page:
-    """One page of records and the state to commit with it."""
-
-    records: list[RawRecord]
-    state: dict[str, Any] | None
-    done: bool = False
-
-
-@dataclass
 class SyncContext:
-    """What a stream needs while it runs: the client, the store, notes for the run record."""
+    """What a stream needs while it runs: the client, the store, notes for the run record.
+
+    ``account_domains()`` is the host's answer to "which companies do we know?": the
+    normalised web domains of the accounts (free-mail excluded), from the store's read model.
+    A connector that looks data up per company (rather than listing a source) asks it here
+    and sets ``uses_account_domains = True`` so the host brings accounts up to date first.
+    """
 
     client: HttpClient
     store: Store
@@ -65,6 +64,8 @@ class SyncContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("hub.sync"))
     notes: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    skipped: list[str] = field(default_factory=list)
+    skipped_count: int = 0
 
     @property
     def settings(self) -> Any:
@@ -74,15 +75,39 @@ class SyncContext:
         """Add a plain-words note to this stream's run record (shown by ``hub status``)."""
         if text not in self.notes:
             self.notes.append(text)
-        self.log.info("%s: %s", self.connection, text)
+        self.log.info(
+            "%s: %s", self.connection, text, extra={"fields": {"connection": self.connection}}
+        )
+
+    def skip(self, where: str, reason: str) -> None:
+        """Report a record that cannot be stored; the stream goes on without it."""
+        self.skipped_count += 1
+        if len(self.skipped) < 5:  # the run record names the first few, counts them all
+            self.skipped.append(f"{where}: {reason}")
+        self.log.warning(
+            "%s: skipped a record (%s: %s)",
+            self.connection,
+            where,
+            reason,
+            extra={"fields": {"connection": self.connection}},
+        )
+
+    def account_domains(self) -> list[str]:
+        """The known accounts' web domains (sorted, unique, no free-mail providers)."""
+        from hub.store.domains import account_domains
+        from hub.timeline.identity import FREEMAIL, normalize_domain
+
+        found = (normalize_domain(d) for d in account_domains(self.store))
+        return sorted({d for d in found if d and d not in FREEMAIL})
 
 
 class Stream:
     """A declarative stream of records from one endpoint.
 
-    ``incremental`` is ``"full"`` (re-read everything every run), ``"cursor"`` (send the
-    bookmark as ``bookmark_param`` and keep the highest ``cursor_field`` seen) or
-    ``"custom"`` (the stream overrides ``pages``).
+    ``incremental`` is a strategy from ``hub.http.incremental``/``hub.http.replay`` (or the
+    names ``"full"`` and ``"cursor"``; ``"custom"`` means the stream overrides ``pages`` and
+    must say why in its docstring). The strategy owns the page loop, the loop guard, the
+    bookmark and resume; the hooks below describe the API.
     """
 
     name: ClassVar[str] = ""
@@ -92,9 +117,10 @@ class Stream:
     cursor_field: ClassVar[str | None] = None
     records_path: ClassVar[str | None] = "data"
     paginator: ClassVar[Paginator | None] = None
-    incremental: ClassVar[str] = "full"
+    incremental: ClassVar[str | Strategy] = "full"
     bookmark_param: ClassVar[str | None] = None
     params: ClassVar[dict[str, Any]] = {}
+    body: ClassVar[dict[str, Any] | None] = None
     deleted_field: ClassVar[str | None] = None
 
     def __init__(self, connector: Connector):
@@ -106,28 +132,74 @@ class Stream:
 
     # -- declarative hooks --------------------------------------------------------------
 
+    def strategy(self) -> Strategy | None:
+        """The incremental strategy object (``None`` for ``"custom"``)."""
+        value = self.incremental
+        if isinstance(value, Strategy):
+            return value
+        if value == "custom":
+            return None
+        cls = STRATEGIES.get(value)
+        if cls is None:
+            raise ConfigError(
+                f"stream {self.connector.name}.{self.name}: unknown incremental {value!r}",
+                hint="use a strategy from hub.http.incremental (or 'full' / 'cursor')",
+            )
+        return cls(self.bookmark_param) if cls is Cursor else cls()
+
     def make_paginator(self) -> Paginator | None:
         return self.paginator.fresh() if self.paginator is not None else None
 
     def request_params(self, bookmark: Any) -> dict[str, Any]:
         params = dict(self.params)
-        if self.incremental == "cursor" and self.bookmark_param and bookmark is not None:
-            params[self.bookmark_param] = bookmark
+        strategy = self.strategy()
+        param = getattr(strategy, "param", None) or self.bookmark_param
+        if isinstance(strategy, Cursor) and param and bookmark is not None:
+            params[param] = bookmark
         return params
 
-    def parse_response(self, response: httpx.Response) -> tuple[Any, list[dict[str, Any]]]:
+    def request_body(self, bookmark: Any) -> dict[str, Any] | None:
+        """The JSON body of a POST search (``body``, plus the bookmark where the API wants it)."""
+        return dict(self.body) if self.body is not None else None
+
+    def initial_bookmark(self) -> Any:
+        """Where a first run starts (a start time for exports); ``None``: from the beginning."""
+        return None
+
+    def fetch(
+        self,
+        ctx: SyncContext,
+        url: str | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> tuple[httpx.Response, Any, list[Any]]:
+        """One read request: returns (response, decoded body, records).
+
+        Reads are idempotent even when they POST (searches), so they are retried.
+        """
+        response = ctx.client.request(
+            self.method, url or self.path, params=params or None, json=json, idempotent=True
+        )
+        body, records = self.parse_response(response)
+        return response, body, records
+
+    def parse_response(self, response: httpx.Response) -> tuple[Any, list[Any]]:
         """Decode a page: returns (body, records)."""
-        body = response.json()
+        body = json_of(response)
         records = dig(body, self.records_path)
-        return body, list(records or [])
+        return body, list(records) if isinstance(records, list) else []
+
+    def record_key(self, record: dict[str, Any]) -> str | None:
+        """The record's primary key as text, or ``None`` when it has none."""
+        value = dig(record, self.primary_key)
+        return None if value is None or value == "" else str(value)
 
     def record_id(self, record: dict[str, Any]) -> str:
-        value = dig(record, self.primary_key)
-        if value is None:
-            raise HubError(
-                f"{self.connector.name}.{self.name}: a record has no {self.primary_key!r}"
-            )
-        return str(value)
+        key = self.record_key(record)
+        if key is None:
+            raise SkippableRecordError(f"the record has no {self.primary_key!r}")
+        return key
 
     def to_raw(self, record: dict[str, Any]) -> RawRecord:
         updated = dig(record, self.cursor_field) if self.cursor_field else None
@@ -139,62 +211,66 @@ class Stream:
             deleted=deleted,
         )
 
+    def records_to_raw(
+        self, ctx: SyncContext, records: list[Any], *, page: int | None = None
+    ) -> list[RawRecord]:
+        """Rows to store; a record that cannot be stored is skipped and reported.
+
+        No id, nesting deeper than ``MAX_DEPTH`` or not an object at all: the record is
+        counted and named by its position in the run record, the rest of the page is stored
+        and the bookmark moves on, so one bad record never stops a stream on every run.
+        """
+        out = []
+        for index, record in enumerate(records, 1):
+            where = (
+                f"{self.name} page {page} record {index}" if page else f"{self.name} record {index}"
+            )
+            try:
+                if not isinstance(record, dict):
+                    raise SkippableRecordError(f"not an object ({type(record).__name__})")
+                check_depth(record)
+                out.append(self.to_raw(record))
+            except SkippableRecordError as exc:
+                ctx.skip(where, exc.message)
+        return out
+
     def cursor_value(self, record: dict[str, Any]) -> Any:
         return dig(record, self.cursor_field) if self.cursor_field else None
 
-    # -- the default page loop ----------------------------------------------------------
+    # -- hooks some strategies call (see each strategy's docstring) ---------------------
+
+    def prepare(self, ctx: SyncContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Adjust a page's records before they are stored (``ListOnce``)."""
+        return records
+
+    def finished(self, ctx: SyncContext, seen: set[str] | None) -> None:
+        """A complete listing ended (``ListOnce``; ``seen`` is None when it was resumed)."""
+
+    # -- the page loop ------------------------------------------------------------------
 
     def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
-        """Yield pages with the state to commit alongside each.
+        """Yield pages with the state to commit alongside each (the strategy's loop)."""
+        strategy = self.strategy()
+        if strategy is None:
+            raise NotImplementedError(f"{self!r} declares incremental='custom' but no pages()")
+        yield from strategy.pages(self, ctx, state)
 
-        Resumes from ``state["resume"]`` if a previous run was interrupted.
-        """
-        state = dict(state or {})
-        bookmark = None if ctx.full_refresh else state.get("bookmark")
-        resume = state.get("resume") if not ctx.full_refresh else None
-        paginator = self.make_paginator()
-        if resume:
-            url, params = resume.get("url") or self.path, resume.get("params") or {}
-            high = resume.get("high")
-            bookmark = resume.get("bookmark", bookmark)
-        else:
-            url = self.path
-            params = {
-                **self.request_params(bookmark),
-                **(paginator.first_params() if paginator else {}),
-            }
-            high = bookmark
-        while True:
-            response = ctx.client.request(self.method, url, params=params or None)
-            body, records = self.parse_response(response)
-            raws = [self.to_raw(r) for r in records]
-            for record in records:
-                value = self.cursor_value(record)
-                if value is not None and (high is None or value > high):
-                    high = value
-            nxt = paginator.next_page(response, body, records) if paginator else None
-            if nxt is None:
-                yield Page(
-                    raws,
-                    {"bookmark": high}
-                    if self.incremental != "full"
-                    else {"bookmark": None, "complete": True},
-                    done=True,
-                )
-                return
-            if isinstance(nxt, str):
-                url, params = nxt, {}
-            else:
-                url, params = self.path, {**self.request_params(bookmark), **nxt}
-            yield Page(
-                raws,
-                {
-                    **state,
-                    "resume": {"url": url, "params": params, "high": high, "bookmark": bookmark},
-                },
-            )
-            if ctx.stop.is_set():
-                return
+
+MAX_DEPTH = 64
+"""Deepest nesting of a record the hub stores; deeper ones are skipped and reported."""
+
+
+def check_depth(record: Any, limit: int = MAX_DEPTH) -> None:
+    """Raise ``SkippableRecordError`` when ``record`` nests deeper than ``limit`` (no recursion)."""
+    stack: list[tuple[Any, int]] = [(record, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            raise SkippableRecordError(f"nested deeper than {limit} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
 
 
 class Connector:
@@ -206,6 +282,9 @@ class Connector:
     default_base_url: ClassVar[str] = ""
     Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
     streams: ClassVar[list[type[Stream]]] = []
+    uses_account_domains: ClassVar[bool] = False
+    """Set when streams call ``ctx.account_domains()``: the host syncs this connector after
+    the others and brings the accounts up to date before it."""
 
     def __init__(
         self,
@@ -245,7 +324,18 @@ class Connector:
         return []
 
     def classify(self, response: httpx.Response) -> HubError | None:
-        return default_classify(response)
+        """The hub's error for a response (``None`` when it is fine).
+
+        Connectors override ``classify_error`` rather than this: it gets the failed response
+        already read (status, ``where``, short ``text``, decoded ``body``) and returns an
+        error, or ``None`` for the default mapping (429/5xx retriable, other 4xx fatal).
+        """
+        if response.status_code < 400:
+            return None
+        return self.classify_error(Failure.of(response)) or default_classify(response)
+
+    def classify_error(self, failure: Failure) -> HubError | None:
+        return None
 
     def observe(self, response: httpx.Response, client: HttpClient) -> None:
         """Adapt pacing to the API's rate headers (called after every response)."""
@@ -272,23 +362,43 @@ class Connector:
         return f"{self.name}:{self.base_url()}:{digest}"
 
     def client(
-        self, *, transport: httpx.BaseTransport | None = None, sleep: Any = None
+        self,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Any = None,
+        stop: threading.Event | None = None,
+        on_wait: Any = None,
+        attempts: int | None = None,
+        timeout: float | None = None,
     ) -> HttpClient:
+        """The HTTP client for one run of this connection (one per run: connections reused).
+
+        ``attempts``/``timeout`` override the settings (``hub check`` asks once, briefly).
+        """
+        from hub.http.budget import default_budget_path
+
         kwargs: dict[str, Any] = {}
         if sleep is not None:
             kwargs["sleep"] = sleep
+        seconds = timeout if timeout is not None else self.settings.timeout
         return make_client(
             base_url=self.base_url(),
             auth=self.auth(),
             transport=transport,
-            timeout=self.settings.timeout,
+            timeout=seconds,
+            connect_timeout=min(seconds, 5.0) if timeout is not None else None,
             rate_limits=self.rate_limits(),
             limiter_scope=self.limiter_scope(),
+            budget_path=default_budget_path(),
             classify=self.classify,
             observe=self.observe,
-            retry=RetryPolicy(attempts=self.settings.max_attempts),
+            retry=RetryPolicy(attempts=attempts or self.settings.max_attempts),
             headers=self.headers(),
             secrets=self.secrets(),
+            require_json=True,
+            label=self.title or self.name,
+            on_wait=on_wait,
+            stop=stop,
             **kwargs,
         )
 

@@ -97,7 +97,7 @@ def demo_config(db_path: str) -> Config:
         "timeline": {
             "builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}
         },
-        "push": {"connection": "hubspot"},
+        "push": {"hubspot": {"connection": "hubspot"}},
     }
     return parse_config(data)
 
@@ -134,6 +134,7 @@ def run_demo(
 
     ``on_progress(description, done, total)`` is called as the steps advance.
     """
+    from hub.registry import get_registry
     from hub.sandbox.world import advance, build_sandbox
 
     started = time.perf_counter()
@@ -155,7 +156,10 @@ def run_demo(
     # clock) sees the same picture the demo printed.
     today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     sandbox = build_sandbox(
-        companies=companies, seed=seed, start=today - dt.timedelta(days=7 * weeks)
+        companies=companies,
+        seed=seed,
+        start=today - dt.timedelta(days=7 * weeks),
+        extra_apis=list(get_registry().sandbox_apis.values()),
     )
     clock.set_source(sandbox.world.now)
     result.start_day = f"{sandbox.world.now():%Y-%m-%d}"
@@ -216,7 +220,8 @@ def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> 
     result.example_account = queries.steepest_faller_domain(store)
     vocab = vocabulary()
     result.sources = [vocab.source(name).title for name in vocab.source_order(vocab.sources)]
-    crm = sandbox.apis.get(config.push.get("connection", ""))
+    targets = [v for v in config.push.values() if isinstance(v, dict) and v.get("connection")]
+    crm = sandbox.apis.get(targets[0]["connection"] if targets else "")
     writes = getattr(crm, "writes", []) or []
     counts: dict[str, int] = {
         "requests": len(writes),

@@ -9,9 +9,12 @@ exit code 1, never a traceback (``-v`` shows one)::
     ├── APIError                  an upstream API said no
     │   ├── FatalAPIError         401/403/404/400…: retrying will not help
     │   └── RetriableAPIError     429, 5xx, timeouts, resets: retry with backoff
+    │       ├── AmbiguousWriteError  a write that may have happened: reconcile, never resend
+    │       └── DeferredError     the API asks for a longer wait than a run makes: next run
     ├── SkippableRecordError      one bad record; skip it, report it, carry on
     ├── MappingError              raw rows could not be turned into accounts/events
     ├── PushError                 a write-back to the CRM failed
+    ├── Stopped                   Ctrl-C / SIGTERM woke a wait: the run stops cleanly
     └── LockedError               another hub process holds the database lock
 
 Messages name the problem and the fix, and never contain a secret: anything that might
@@ -73,6 +76,15 @@ class AmbiguousWriteError(RetriableAPIError):
     """A non-idempotent write was sent and no usable answer came back (timeout after sending,
     reset, 5xx from a proxy): it may or may not have happened. The HTTP client never resends
     such a request blindly; the caller reconciles (looks for what it wrote) before retrying."""
+
+
+class DeferredError(RetriableAPIError):
+    """The API asked to wait (``Retry-After``) longer than the hub waits within one run; the
+    stream stops without error and goes on at the next run, with a note saying so."""
+
+
+class Stopped(HubError):
+    """A stop was requested (Ctrl-C, SIGTERM, the scheduler shutting down) during a wait."""
 
 
 class CursorExpiredError(FatalAPIError):

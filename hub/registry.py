@@ -119,6 +119,15 @@ def validate(kind: str, obj: Any, plugin: str = "a plugin") -> None:
             f"{plugin}: mapping {name!r} names no connector",
             hint="set 'connector' to the connector whose raw tables it reads",
         )
+    if kind == "sandbox_apis":
+        from hub.sandbox.world import BUILTIN_APIS
+
+        if obj.name in BUILTIN_APIS or not obj.prefixes:
+            raise StartupError(
+                f"{plugin}: sandbox fake {name!r} clashes with a built-in fake or declares "
+                "no prefixes",
+                hint="give the FakeAPI subclass its own 'name' and URL 'prefixes'",
+            )
 
 
 def _short(obj: Any) -> str:

@@ -1,26 +1,36 @@
-"""The sync driver: runs a connection's streams page by page into the raw tables.
+"""The sync driver: runs connections' streams page by page into the raw tables.
 
 Each stream's run is recorded in ``_hub_runs`` (status, records, requests, retries,
-duration, error, notes). A failing stream never stops the other streams, and a failing
-connection never stops the other connections. Each page and its bookmark commit together
-(``Store.write_page``), so a killed sync resumes where it stopped.
+duration, error, notes, records skipped). A failing stream never stops the other streams,
+and a failing connection never stops the other connections. Each page and its bookmark
+commit together (``Store.write_page``), so a killed sync resumes where it stopped.
+
+Connections sync in parallel, one thread each (each API has its own budget, so the first
+sync of a workspace takes about as long as its slowest connection); the streams of one
+connection run in their declared order, because some depend on the ones before them.
+Connectors that look data up per account (``uses_account_domains``) run after the others,
+once the accounts have been brought up to date from what those just stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
+from hub import logs
 from hub.config import Config
 from hub.connector import Connector, SyncContext
-from hub.errors import CursorExpiredError, HubError
+from hub.errors import CursorExpiredError, DeferredError, HubError, Stopped
 from hub.registry import get_registry
 from hub.store import Store
 
@@ -28,6 +38,8 @@ log = logging.getLogger("hub.sync")
 
 ProgressCallback = Callable[[str, str, int, bool], None]
 """``(connection, stream, records_in_page, stream_done)``."""
+WaitCallback = Callable[[str, str, str], None]
+"""``(connection, stream, message)``: a wait began ("waiting 31 s (Zendesk Retry-After)")."""
 
 
 @dataclass
@@ -36,7 +48,7 @@ class StreamResult:
 
     connection: str
     stream: str
-    status: str = "ok"  # ok | error | stopped
+    status: str = "ok"  # ok | error | stopped | deferred
     records: int = 0  # rows fetched
     changed: int = 0  # rows new or changed in the store
     requests: int = 0
@@ -44,6 +56,7 @@ class StreamResult:
     duration_s: float = 0.0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    skipped: int = 0  # records that could not be stored (named in the notes)
 
 
 def build_connector(config: Config, name: str) -> Connector:
@@ -54,7 +67,43 @@ def build_connector(config: Config, name: str) -> Connector:
         config.resolved_settings(name),
         where=f"{config.path or 'hub.toml'}: connections.{name}.settings",
     )
+    register_secrets(settings)
     return cls(settings, connection=name)
+
+
+def register_secrets(settings: Any) -> None:
+    """Register a connection's secret settings (only those) with log redaction."""
+    for name in type(settings).model_fields:
+        value = getattr(settings, name, None)
+        if isinstance(value, SecretStr):
+            logs.register_secret(value.get_secret_value())
+
+
+def register_config_secrets(config: Config) -> None:
+    """Register every connection's secret fields with log redaction (URLs, e-mails stay).
+
+    Only fields typed ``SecretStr`` in the connector's settings count as secrets; a setting
+    that cannot be resolved or validated yet registers what it can.
+    """
+    try:
+        registry = get_registry()
+    except HubError:
+        return  # reported by whatever needs the plugins next
+    for name, conn in config.connections.items():
+        try:
+            cls = registry.connector(conn.connector)
+            raw = config.resolved_settings(name)
+        except HubError:
+            continue
+        for key, info in cls.Settings.model_fields.items():
+            if _is_secret(info.annotation) and isinstance(raw.get(key), str):
+                logs.register_secret(raw[key])
+
+
+def _is_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return SecretStr in getattr(annotation, "__args__", ())
 
 
 def sync_connection(
@@ -67,14 +116,22 @@ def sync_connection(
     progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
     sleep: Callable[[float], None] | None = None,
+    on_wait: WaitCallback | None = None,
 ) -> list[StreamResult]:
     """Sync every (or the named) stream of one connection; never raises for a stream's failure."""
     results = []
     stop = stop or threading.Event()
-    with connector.client(transport=transport, sleep=sleep) as client:
+    current = {"stream": ""}
+
+    def waiting(seconds: float, message: str) -> None:
+        if on_wait is not None:
+            on_wait(connector.connection, current["stream"], message)
+
+    with connector.client(transport=transport, sleep=sleep, stop=stop, on_wait=waiting) as client:
         for stream in connector.get_streams(streams):
             if stop.is_set():
                 break
+            current["stream"] = stream.name
             results.append(
                 _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
             )
@@ -95,6 +152,7 @@ def _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
         full_refresh=full_refresh,
         stop=stop,
     )
+    fields = {"connection": name, "stream": stream.name}
     try:
         _read_pages(store, stream, ctx, result, progress)
         if stop.is_set() and result.status == "ok":
@@ -108,19 +166,33 @@ def _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
             _read_pages(store, stream, ctx, result, progress)
         except HubError as exc2:
             result.status, result.error = "error", str(exc2)
+    except DeferredError as exc:
+        result.status = "deferred"
+        ctx.note(f"deferred to the next run: {exc.message}")
+    except Stopped:
+        result.status = "stopped"
     except HubError as exc:
-        result.status, result.error = "error", str(exc)
-        log.warning("%s.%s failed: %s", name, stream.name, exc)
+        result.status, result.error = "error", client.scrub(str(exc))
+        log.warning("%s.%s failed: %s", name, stream.name, result.error, extra={"fields": fields})
     except Exception as exc:  # noqa: BLE001 - a bug in one stream must not stop the others
         result.status = "error"
         result.error = client.scrub(f"internal error: {type(exc).__name__}: {exc}")
         log.debug("%s", client.scrub(traceback.format_exc()))
-        log.warning("%s.%s crashed: %s", name, stream.name, result.error)
+        log.warning("%s.%s crashed: %s", name, stream.name, result.error, extra={"fields": fields})
+    if ctx.skipped_count:
+        shown = "; ".join(ctx.skipped)
+        more = (
+            f" and {ctx.skipped_count - len(ctx.skipped)} more"
+            if ctx.skipped_count > len(ctx.skipped)
+            else ""
+        )
+        ctx.note(f"skipped {ctx.skipped_count} record(s) that could not be stored: {shown}{more}")
     after = client.stats.snapshot()
     result.requests = after["requests"] - before["requests"]
     result.retries = after["retries"] - before["retries"]
     result.duration_s = time.perf_counter() - started
-    result.notes = list(ctx.notes)
+    result.skipped = ctx.skipped_count
+    result.notes = [client.scrub(n) for n in ctx.notes]
     store.finish_run(
         run_id,
         status=result.status,
@@ -130,6 +202,27 @@ def _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
         error=result.error,
         note="; ".join(result.notes) or None,
         duration_s=result.duration_s,
+    )
+    log.info(
+        "%s.%s %s: %d records (%d changed), %d requests",
+        name,
+        stream.name,
+        result.status,
+        result.records,
+        result.changed,
+        result.requests,
+        extra={
+            "fields": {
+                **fields,
+                "status": result.status,
+                "records": result.records,
+                "changed": result.changed,
+                "requests": result.requests,
+                "retries": result.retries,
+                "skipped": result.skipped,
+                "duration_s": round(result.duration_s, 3),
+            }
+        },
     )
     if progress:
         progress(name, stream.name, 0, True)
@@ -148,6 +241,52 @@ def _read_pages(store, stream, ctx, result, progress) -> None:
             return
 
 
+# -- several connections ----------------------------------------------------------------
+
+_write_locks: dict[str, threading.RLock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock(path: str) -> threading.RLock:
+    with _write_locks_guard:
+        return _write_locks.setdefault(path, threading.RLock())
+
+
+@contextlib.contextmanager
+def _thread_store(store: Store) -> Iterator[Store]:
+    """A store of this thread's own (one SQLite connection per thread) for ``store``'s file.
+
+    Its write transactions begin immediately (``BEGIN IMMEDIATE``) under a per-file lock
+    shared by this process's threads: a deferred transaction that read first could not
+    upgrade once another thread had written, and would fail with "database is locked"
+    instead of waiting its turn.
+    """
+    mine = Store(store.path, migrate=False)
+    lock = _write_lock(store.path)
+    nested = mine.db.atomic
+
+    @contextlib.contextmanager
+    def immediate():
+        if mine.db.conn.in_transaction:
+            with nested() as db:
+                yield db
+            return
+        with lock:
+            mine.db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield mine.db
+            except BaseException:
+                mine.db.conn.rollback()
+                raise
+            mine.db.conn.execute("COMMIT")
+
+    mine.db.atomic = immediate  # type: ignore[method-assign]
+    try:
+        yield mine
+    finally:
+        mine.close()
+
+
 def sync_all(
     store: Store,
     config: Config,
@@ -158,31 +297,74 @@ def sync_all(
     progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
     streams: list[str] | None = None,
+    on_wait: WaitCallback | None = None,
+    parallel: bool = True,
 ) -> dict[str, list[StreamResult]]:
-    """Sync several connections; a connection that cannot even start is recorded as failed."""
+    """Sync several connections, in parallel; one that cannot even start is recorded as failed."""
     if names:
         for name in names:
             config.connection(name)  # clear error for a typo before anything runs
     names = names or [n for n, c in config.connections.items() if c.enabled]
+    stop = stop or threading.Event()
     out: dict[str, list[StreamResult]] = {}
+    connectors: dict[str, Connector] = {}
     for name in names:
         try:
-            connector = build_connector(config, name)
+            connectors[name] = build_connector(config, name)
         except HubError as exc:
             run_id = store.start_run("sync", name, None)
             store.finish_run(run_id, status="error", error=str(exc), duration_s=0.0)
             out[name] = [StreamResult(name, "*", status="error", error=str(exc))]
-            continue
-        out[name] = sync_connection(
-            store,
-            connector,
+    first = [n for n, c in connectors.items() if not c.uses_account_domains]
+    lookups = [n for n, c in connectors.items() if c.uses_account_domains]
+
+    def one(db: Store, name: str) -> list[StreamResult]:
+        return sync_connection(
+            db,
+            connectors[name],
             streams=streams,
             full_refresh=full_refresh,
             transport=transport,
             progress=progress,
             stop=stop,
+            on_wait=on_wait,
         )
-    return out
+
+    for group in (first, lookups):
+        if not group or stop.is_set():
+            continue
+        if group is lookups:
+            refresh_accounts(store, config)
+        if parallel and len(group) > 1 and store.path != ":memory:":
+            out.update(_in_threads(store, group, one, stop))
+        else:
+            for name in group:
+                out[name] = one(store, name)
+    return {n: out[n] for n in names if n in out}
+
+
+def _in_threads(store, group, one, stop) -> dict[str, list[StreamResult]]:
+    def work(name: str) -> list[StreamResult]:
+        with _thread_store(store) as db:
+            return one(db, name)
+
+    with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="hub-sync") as pool:
+        futures = {name: pool.submit(work, name) for name in group}
+        try:
+            return {name: future.result() for name, future in futures.items()}
+        except BaseException:
+            stop.set()  # Ctrl-C in the main thread: every wait in the workers wakes
+            raise
+
+
+def refresh_accounts(store: Store, config: Config) -> None:
+    """Map what the other connections just stored, so account look-ups see every account."""
+    from hub.timeline import run_mappings
+
+    try:
+        run_mappings(store, config)
+    except HubError as exc:
+        log.warning("accounts could not be refreshed before the look-ups: %s", exc)
 
 
 def summarize(results: dict[str, list[StreamResult]]) -> dict[str, Any]:
@@ -194,4 +376,6 @@ def summarize(results: dict[str, list[StreamResult]]) -> dict[str, Any]:
         "records": sum(r.records for r in flat),
         "changed": sum(r.changed for r in flat),
         "requests": sum(r.requests for r in flat),
+        "skipped": sum(r.skipped for r in flat),
+        "deferred": sum(1 for r in flat if r.status == "deferred"),
     }

@@ -15,10 +15,11 @@ is ours or a competitor's, the timeline gets:
 re-mapping the same rows always gives the same timeline. Account facts: ``widget_present``
 (any of our technologies current) and ``competitors`` (current competitor names).
 
-Which technologies count: the connector flags each one (``ours`` / ``competitor``) from its
-settings at sync time. ``[timeline.builtwith]`` in hub.toml may override both lists
-(``our_technologies``, ``competitors``, matched on name or parent name, any case) and set
-``current_days``; the override applies on the next ``hub map --full`` for old rows.
+Which technologies count is configured once, in ``[timeline.builtwith]`` (``Settings``):
+``our_technologies`` (required whenever BuiltWith is configured: there is no sensible
+default for "our product"), ``competitors`` (matched on name or parent name, any case) and
+``current_days``. The connector only fetches and stores every technology as reported; a
+change to the lists applies to old rows on the next ``hub map --full``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import Field, field_validator
+
 import hub
 from hub import clock
+from hub.errors import ConfigError
 from hub.timeline import Mapping, MappingContext, MappingSettings
 from hub.vocabulary import EventType, Source
 
@@ -71,12 +75,38 @@ TYPES = ("widget_detected", "widget_removed", "competitor_detected", "competitor
 DEFAULT_CURRENT_DAYS = 7.0
 
 
-def _names(value: Any) -> set[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [value]
-    return {str(v).strip().casefold() for v in value if str(v).strip()}
+class BuiltWithSettings(MappingSettings):
+    """``[timeline.builtwith]``: which technologies are ours and which are competitors'.
+
+    Validated when the config loads whenever a BuiltWith connection is configured, so a
+    missing ``our_technologies`` is reported at once (``hub check --offline``).
+    """
+
+    our_technologies: list[str] | None = Field(default=None, min_length=1)
+    """Technology names (or parent names) that are our product on a customer's site;
+    required whenever a BuiltWith connection is configured."""
+    competitors: list[str] = Field(default_factory=list)
+    """Technology names (or parent names) of competitors to watch for."""
+    current_days: float = Field(default=DEFAULT_CURRENT_DAYS, gt=0)
+    """A technology not seen for this many days before the lookup counts as removed."""
+
+    @field_validator("our_technologies", "competitors", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+def missing_our_technologies(origin: Any) -> ConfigError:
+    prefix = f"{origin}: " if origin else ""
+    return ConfigError(
+        f"{prefix}timeline.builtwith.our_technologies is required when BuiltWith is configured "
+        "(the technology names that are your product)",
+        hint='add [timeline.builtwith] our_technologies = ["<your product as BuiltWith names it>"]',
+    )
+
+
+def _names(values: list[str]) -> set[str]:
+    return {str(v).strip().casefold() for v in values if str(v).strip()}
 
 
 def _matches(tech: dict[str, Any], names: set[str]) -> bool:
@@ -91,29 +121,36 @@ def _day(ms: Any) -> str:
     return moment.strftime("%Y-%m-%d") if moment else "?"
 
 
-class BuiltWithSettings(MappingSettings):
-    """``[timeline.builtwith]``: which technologies count (None: the connector's flags)."""
-
-    our_technologies: list[str] | None = None
-    competitors: list[str] | None = None
-    current_days: float = DEFAULT_CURRENT_DAYS
-
-
 class BuiltWithMapping(Mapping):
     """Our widget and competitors on each customer's site, from BuiltWith lookups."""
 
     name = "builtwith"
     connector = "builtwith"
     streams = ["domains"]
-    Settings = BuiltWithSettings
     source = SOURCE_INFO
     event_types = EVENT_TYPES
     facts = FACTS
+    Settings = BuiltWithSettings
+
+    @classmethod
+    def parse_settings(cls, raw: Any, *, where: str | None = None, origin: Any = None) -> Any:
+        """As every mapping's, and ``our_technologies`` is required in a given section.
+
+        ``raw`` is None only when a host maps without a config (no section to check); the
+        rows are then reported as unmappable rather than guessed at.
+        """
+        settings = super().parse_settings(raw, where=where, origin=origin)
+        if raw is not None and not settings.our_technologies:
+            raise missing_our_technologies(origin)
+        return settings
 
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
-        ours_override = _names(ctx.settings.get("our_technologies"))
-        rivals_override = _names(ctx.settings.get("competitors"))
-        window = dt.timedelta(days=float(ctx.settings.get("current_days", DEFAULT_CURRENT_DAYS)))
+        settings = ctx.settings
+        if not settings.our_technologies:
+            raise missing_our_technologies(None)
+        ours_names = _names(settings.our_technologies)
+        rival_names = _names(settings.competitors)
+        window = dt.timedelta(days=settings.current_days)
         for row in rows:
             data = row.get("data") or {}
             domain = data.get("domain") or row["id"]
@@ -127,16 +164,10 @@ class BuiltWithMapping(Mapping):
             widget_present = False
             competitors: set[str] = set()
             for tech in data.get("technologies") or []:
-                ours = (
-                    _matches(tech, ours_override)
-                    if ours_override is not None
-                    else bool(tech.get("ours"))
-                )
-                rival = (
-                    _matches(tech, rivals_override)
-                    if rivals_override is not None
-                    else bool(tech.get("competitor"))
-                )
+                if not isinstance(tech, dict):
+                    continue
+                ours = _matches(tech, ours_names)
+                rival = not ours and _matches(tech, rival_names)
                 if not (ours or rival):
                     continue
                 kind = "widget" if ours else "competitor"

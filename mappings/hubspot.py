@@ -281,7 +281,9 @@ class HubSpotMapping(Mapping):
             return
         props = data.get("properties") or {}
         domains = [props.get("domain"), *str(props.get("hs_additional_domains") or "").split(";")]
-        if row.get("deleted"):
+        # Archived (the connector's archived list, or a record that says so) is not an
+        # account from this map on; its events go with it.
+        if row.get("deleted") or data.get("archived") or data.get("archivedAt"):
             key = ctx.entity(
                 SOURCE,
                 "company",
@@ -527,6 +529,7 @@ class HubSpotMapping(Mapping):
                     by_company.setdefault(str(company), []).append((close.date(), state))
             if state == "open" and (close.date() - today).days <= window:
                 due.append((str(deal_id), data, props, close))
+        renewals: dict[str, str] = {}
         for company, deals in by_company.items():
             open_dates = sorted(d for d, state in deals if state == "open")
             if open_dates:
@@ -535,7 +538,25 @@ class HubSpotMapping(Mapping):
                 last, state = max(deals)
                 # Won and nothing opened yet: annual contracts renew a year on; lost: lapsed.
                 renewal = last + dt.timedelta(days=365) if state == "won" else last
-            ctx.facts(_company_key(company), renewal_date=renewal.isoformat())
+            renewals[company] = renewal.isoformat()
+        # Only changed dates are written; a company whose renewal deals are gone loses its
+        # date ("" clears it), as a rebuild from scratch would.
+        current = dict(
+            ctx.store.db.execute(
+                "SELECT source_id, COALESCE(json_extract(facts, '$.renewal_date'), '') FROM entities "
+                "WHERE source = 'hubspot' AND kind = 'company' AND is_root = 1 AND deleted = 0 "
+                "AND merged_into IS NULL"
+            ).fetchall()
+        )
+        for company in live:
+            wanted = renewals.get(company, "")
+            if current.get(company, "") != wanted:
+                ctx.facts(_company_key(company), renewal_date=wanted)
+        existing = ctx.existing_events(f"{SOURCE}:renewal_due:")
+        for deal_id, _, _, _ in due:
+            existing.discard(f"{SOURCE}:renewal_due:{deal_id}")
+        for event_id in existing:  # moved out of the window, or no longer a renewal
+            ctx.retract(event_id)
         for deal_id, data, props, close in due:
             days_left = (close.date() - today).days
             opened = close - dt.timedelta(days=window)

@@ -36,18 +36,17 @@ import hub
 from hub.store import raw_table_name
 from hub.timeline import Mapping, MappingContext
 from hub.vocabulary import EventType
-from mappings.stripe import (
-    SOURCE,
-    SOURCE_INFO,
-    _before,
-    _dict,
-    _id,
-    _num,
+from mappings.stripe import SOURCE, SOURCE_INFO
+from mappings.stripe.objects import as_dict as _dict
+from mappings.stripe.objects import before_update as _before
+from mappings.stripe.objects import (
     dashboard,
     items_of,
     mrr_and_seats,
     plan_name,
 )
+from mappings.stripe.objects import num as _num
+from mappings.stripe.objects import ref as _id
 
 EVENT = "subscription_mrr"
 EVENT_TYPES = [
@@ -162,22 +161,19 @@ class StripeMrrHistory(Mapping):
     source = SOURCE_INFO
     event_types = EVENT_TYPES
 
-    def __init__(self) -> None:
-        self._affected: dict[str, set[str]] = {}
-
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
-        affected = self._affected.setdefault(ctx.connection, set())
+        # Stored with the map marker (not kept in memory), so a killed run loses nothing.
         for row in rows:
             if stream == "subscriptions":
-                affected.add(str(row["id"]))
+                ctx.mark_affected(str(row["id"]))
                 continue
             event = row["data"]
             obj = _dict(_dict(event.get("data")).get("object"))
             if obj.get("object") == "subscription" and obj.get("id"):
-                affected.add(str(obj["id"]))
+                ctx.mark_affected(str(obj["id"]))
 
     def finalize(self, ctx: MappingContext) -> None:
-        affected = self._affected.pop(ctx.connection, set())
+        affected = ctx.affected()
         if not affected:
             return
         changes = self._logged_changes(ctx, affected)
@@ -228,9 +224,19 @@ class StripeMrrHistory(Mapping):
     def _emit(
         self, ctx: MappingContext, sub_id: str, changes: list[tuple[int, float, float]], now: int
     ) -> set[str]:
-        sub = ctx.raw("subscriptions", sub_id)
-        customer = _id(_dict(sub).get("customer"))
-        if not sub or not customer:
+        table = raw_table_name(ctx.connection, "subscriptions")
+        row = (
+            ctx.store.db.execute(
+                f"SELECT data, deleted FROM [{table}] WHERE id = ?", [sub_id]
+            ).fetchone()
+            if ctx.store.db[table].exists()
+            else None
+        )
+        if row is None or row[1]:
+            return set()  # unknown or deleted: its points are retracted
+        sub = json.loads(row[0])
+        customer = _id(sub.get("customer"))
+        if not customer:
             return set()
         entity = ctx.entity_key(SOURCE, "customer", customer)
         plan = plan_name(sub)

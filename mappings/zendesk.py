@@ -15,6 +15,9 @@ Reads the streams of the Zendesk connector (``connectors.zendesk``), in this ord
   ``reopens`` > 0; ``ticket_urgent`` when the priority is urgent or the ticket carries an
   escalation tag.
 - ``satisfaction_ratings`` → ``csat_good`` / ``csat_bad`` at the rating's ``created_at``.
+- ``finalize``: each organization gets its end users' e-mail domains (``member_domains``),
+  so an organization with neither ``external_id`` nor domain links to the one account those
+  domains name (link method ``member_domain``).
 
 Every event is derived from the record's *current* state, one per ticket and type (ids
 ``zendesk:<type>:<ticket id>``; ratings by rating id), so mapping incrementally and
@@ -39,6 +42,7 @@ from urllib.parse import urlsplit
 import hub
 from hub import clock
 from hub.errors import MappingError
+from hub.store import raw_table_name
 from hub.timeline import Mapping, MappingContext, MappingSettings
 from hub.vocabulary import EventType, Source
 
@@ -91,6 +95,7 @@ CSAT_TYPES = {"good": "csat_good", "bad": "csat_bad"}
 DEFAULT_URGENT = ("urgent",)
 DEFAULT_ESCALATION_TAGS = ("escalated", "escalation")
 _SPACE = re.compile(r"\s+")
+MEMBERS = "organization_members"
 
 
 def one_line(text: Any, limit: int = 120) -> str:
@@ -149,11 +154,38 @@ class ZendeskMapping(Mapping):
             "tickets": self._ticket,
             "satisfaction_ratings": self._rating,
         }[stream]
+        if stream in ("organizations", "users"):
+            ctx.mark_affected(MEMBERS)  # organizations' people's domains, in finalize
         for row in rows:
             try:
                 handler(ctx, row)
             except (MappingError, ValueError, TypeError) as exc:  # one bad record: skip it, go on
                 ctx.skipped.append(f"{stream} {row.get('id')}: {exc}")
+
+    def finalize(self, ctx: MappingContext) -> None:
+        """Give each organization the e-mail domains of its end users, so identity can link an
+        organization with neither ``external_id`` nor domain (``member_domain``)."""
+        if MEMBERS not in ctx.affected():
+            return
+        table = raw_table_name(ctx.connection, "users")
+        members: dict[str, set[str]] = {}
+        if ctx.store.db[table].exists():
+            for org_id, email in ctx.store.db.execute(
+                "SELECT CAST(json_extract(data, '$.organization_id') AS TEXT), "
+                f"json_extract(data, '$.email') FROM [{table}] WHERE deleted = 0 "
+                "AND json_extract(data, '$.organization_id') IS NOT NULL "
+                "AND COALESCE(json_extract(data, '$.role'), 'end-user') = 'end-user' "
+                "AND COALESCE(json_extract(data, '$.active'), 1) != 0"
+            ):
+                domain = _domain_of(email)
+                if domain:
+                    members.setdefault(org_id, set()).add(domain)
+        for (org_id,) in ctx.store.db.execute(
+            "SELECT source_id FROM entities WHERE source = ? AND kind = 'organization'", [SOURCE]
+        ).fetchall():
+            ctx.member_domains(
+                ctx.entity_key(SOURCE, "organization", org_id), members.get(org_id, ())
+            )
 
     # -- entities ---------------------------------------------------------------------------
 

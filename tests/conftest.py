@@ -9,6 +9,15 @@ from hub.http.ratelimit import reset_shared_limiters
 from hub.store import Store
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _budgets_file(tmp_path_factory):
+    # Shared rate budgets live in a per-user file; tests (and their subprocesses) use their own.
+    import os
+
+    os.environ["HUB_BUDGETS"] = str(tmp_path_factory.mktemp("budgets") / "budgets.sqlite")
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _clean_state():
     reset_shared_limiters()

@@ -35,6 +35,7 @@ def seed_hubspot_roots(store: Store, world: Any, mapping: Mapping) -> None:
 def sandbox_config() -> Config:
     """A config for the four built-in connectors against the sandbox, with budgets high
     enough that tests never wait on a rate limiter."""
+    from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY
     from hub.sandbox.world import CREDENTIALS
 
     zd = CREDENTIALS["zendesk"]
@@ -73,6 +74,41 @@ def sandbox_config() -> Config:
                         "requests_per_second": 1000,
                     },
                 },
-            }
+            },
+            "timeline": {
+                "builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}
+            },
         }
     )
+
+
+def two_syncs(
+    folder: Any, *, companies: int, seed: int, days: int, map_between: bool = False
+) -> tuple[Any, Any, Any]:
+    """Sync a fresh sandbox world into ``folder/first.db``; copy it to ``second.db``, (map it,
+    if asked), let the world move on ``days`` days and sync again. Returns (first, second,
+    the world's time after the second sync)."""
+    import shutil
+
+    from hub import clock
+    from hub.sandbox.world import advance, build_sandbox
+    from hub.sync import sync_all
+    from hub.timeline import run_mappings
+
+    sandbox = build_sandbox(companies=companies, seed=seed)
+    clock.set_source(sandbox.world.now)
+    config = sandbox_config()
+    first, second = folder / "first.db", folder / "second.db"
+    store = Store(first)
+    sync_all(store, config, transport=sandbox.transport())
+    store.close()
+    shutil.copy(first, second)
+    store = Store(second)
+    if map_between:
+        run_mappings(store)
+    advance(sandbox, days)
+    sync_all(store, config, transport=sandbox.transport())
+    store.close()
+    now = sandbox.world.now()
+    clock.set_source(None)
+    return first, second, now

@@ -9,15 +9,16 @@ import threading
 
 import pytest
 
-from connectors.builtwith import BuiltWithConnector, known_domains
+from connectors.builtwith import BuiltWithConnector
 from connectors.builtwith import register_connectors as register_hook
 from hub import clock
 from hub.errors import ConfigError
 from hub.http.ratelimit import reset_shared_limiters
-from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY, Sandbox
+from hub.sandbox.base import OUR_TECHNOLOGY, Sandbox
 from hub.sandbox.builtwith import BuiltWithAPI
 from hub.sandbox.world import CREDENTIALS, World, advance
 from hub.store import RawRecord, Store
+from hub.store.domains import account_domains
 from hub.sync import sync_connection
 from hub.testing import SandboxConnectorTests
 
@@ -81,23 +82,21 @@ def test_sixteen_domains_per_request(world_env):
     assert set(rows(store)) == set(domains)
 
 
-def test_domains_come_from_raw_hubspot_companies_and_settings(world_env):
+def test_domains_come_from_the_host_and_settings(world_env):
     sandbox, api, store = world_env
-    assert known_domains(store) == []  # nothing synced yet: no tables, no error
     domains = world_domains(sandbox, 5)
+    # The connector reads no other connector's raw tables: HubSpot companies alone are not
+    # looked up until they are accounts (the host maps them before BuiltWith syncs).
     records = [
-        RawRecord(id=str(i), data={"id": str(i), "properties": {"domain": d.upper()}})
+        RawRecord(id=str(i), data={"id": str(i), "properties": {"domain": d}})
         for i, d in enumerate(domains[:3])
     ]
-    records.append(
-        RawRecord(id="9", data={"id": "9", "properties": {"domain": domains[3]}}, deleted=True)
-    )
-    records.append(RawRecord(id="10", data={"id": "10", "properties": {"domain": None}}))
     store.write_page("crm", "companies", records, None)
-    found = known_domains(store, [f"https://www.{domains[4]}/about"])
-    assert found == sorted([*domains[:3], domains[4]])  # archived company skipped
-    result = run(sandbox, store, connector(domains=[domains[4]]))
-    assert result.status == "ok" and set(rows(store)) == set(found)
+    add_accounts(store, [d.upper() for d in domains[:3]] + ["gmail.com"])
+    result = run(sandbox, store, connector(domains=[f"https://www.{domains[4]}/about"]))
+    assert result.status == "ok"
+    assert set(rows(store)) == {*domains[:3], domains[4]}  # normalised, no free-mail
+    assert account_domains(store) == sorted([d.upper() for d in domains[:3]] + ["gmail.com"])
 
 
 def test_no_domains_means_no_requests(world_env):
@@ -123,7 +122,7 @@ def test_freshness_window_spends_no_credits_on_rerun(world_env):
     assert run(sandbox, store, connector(freshness_days=1)).requests == 2
 
 
-def test_rows_flag_ours_and_competitors(world_env):
+def test_rows_keep_every_technology_as_reported(world_env):
     sandbox, api, store = world_env
     world = sandbox.world
     ours = next(c for c in world.companies if c.uses_widget)
@@ -131,22 +130,18 @@ def test_rows_flag_ours_and_competitors(world_env):
     add_accounts(store, [ours.domain, rival.domain])
     run(sandbox, store, connector())
     data = rows(store)
-    widget = [t for t in data[ours.domain]["technologies"] if t["ours"]]
-    assert [t["name"] for t in widget] == [OUR_TECHNOLOGY]
-    assert widget[0]["first_detected"] > 10**12 and widget[0]["last_detected_at"].endswith("Z")
-    assert not any(
-        t["competitor"] for t in data[ours.domain]["technologies"] if t["name"] not in COMPETITORS
-    )
-    flagged = [t["name"] for t in data[rival.domain]["technologies"] if t["competitor"]]
-    assert rival.competitor in flagged
+    widget = [t for t in data[ours.domain]["technologies"] if t["name"] == OUR_TECHNOLOGY]
+    assert widget and widget[0]["first_detected"] > 10**12
+    assert widget[0]["last_detected_at"].endswith("Z")
+    # The connector only fetches: classification is the mapping's (no flags stored).
+    assert all("ours" not in t and "competitor" not in t for t in data[ours.domain]["technologies"])
+    assert rival.competitor in [t["name"] for t in data[rival.domain]["technologies"]]
     assert data[rival.domain]["looked_up_at"] and data[rival.domain]["is_db"] is True
-    # Configured names decide what counts.
-    store2 = Store(":memory:")
-    add_accounts(store2, [rival.domain])
-    run(sandbox, store2, connector(competitors=["cloudflare"], our_technologies=[]))
-    techs = rows(store2)[rival.domain]["technologies"]
-    assert not any(t["ours"] for t in techs)
-    assert all(t["competitor"] == (t["name"] == "Cloudflare") for t in techs)
+
+
+def test_classification_settings_moved_to_the_mapping():
+    with pytest.raises(ConfigError, match=r"our_technologies moved to \[timeline.builtwith\]"):
+        connector(our_technologies=["Lumen Widget"])
 
 
 def test_per_domain_errors_are_skipped_and_reported(world_env):
@@ -311,3 +306,21 @@ class TestBuiltWithStandardSuite(SandboxConnectorTests):
                 for rid, body, deleted in rows
             ]
         return out
+
+
+def test_our_technologies_required_when_builtwith_is_configured(tmp_path):
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+
+    toml = tmp_path / "hub.toml"
+    toml.write_text(
+        f'[connections.bw]\nconnector = "builtwith"\n[connections.bw.settings]\napi_key = "{KEY}"\n'
+    )
+    result = CliRunner().invoke(cli, ["-c", str(toml), "check", "--offline"])
+    assert result.exit_code == 1
+    assert "timeline.builtwith.our_technologies is required" in result.output
+    assert "Traceback" not in result.output
+    toml.write_text(toml.read_text() + '[timeline.builtwith]\nour_technologies = ["Acme Chat"]\n')
+    result = CliRunner().invoke(cli, ["-c", str(toml), "check", "--offline"])
+    assert result.exit_code == 0, result.output

@@ -27,6 +27,7 @@ def add(
     merged=None,
     deleted=False,
     facts=None,
+    members=(),
 ):
     source, kind, sid = key.split(":", 2)
     store.db["entities"].insert(
@@ -42,6 +43,7 @@ def add(
             "merged_into": merged,
             "deleted": 1 if deleted else 0,
             "facts": json.dumps(facts or {}),
+            "member_domains": json.dumps(list(members)),
             "updated_at": "x",
         }
     )
@@ -122,3 +124,27 @@ def test_resolve_reports_only_changed_links(store):
     third = resolve(store)
     assert third.changed_entities == {"hubspot:company:9", "stripe:customer:c1"}
     assert links(store)["stripe:customer:c1"] == ("9", "explicit_id")
+
+
+def test_an_organization_without_id_or_domain_links_through_its_people(store):
+    add(store, "hubspot:company:1", name="Acme", domains=["acme.example"], root=True)
+    add(store, "hubspot:company:2", name="Beta", domains=["beta.example"], root=True)
+    # Users at acme.example and gmail.com: free-mail never counts, one account is named.
+    add(store, "zendesk:organization:10", members=["acme.example", "gmail.com"])
+    # Users at both companies: a conflict, reported, not guessed.
+    add(store, "zendesk:organization:11", members=["acme.example", "beta.example"])
+    # A domain of its own that matches nothing: its people are not asked.
+    add(store, "zendesk:organization:12", domains=["other.example"], members=["acme.example"])
+    # An explicit id wins over its people.
+    add(store, "zendesk:organization:13", explicit="2", members=["acme.example"])
+    result = resolve(store)
+    got = links(store)
+    assert got["zendesk:organization:10"] == ("1", "member_domain")
+    assert "zendesk:organization:11" not in got and "zendesk:organization:12" not in got
+    assert got["zendesk:organization:13"] == ("2", "explicit_id")
+    assert issues(store)["zendesk:organization:11"] == "member_domain_conflict"
+    assert result.links["member_domain"] == 1 and result.conflicts == 1
+    detail = store.db.execute(
+        "SELECT detail FROM account_links WHERE entity = 'zendesk:organization:10'"
+    ).fetchone()[0]
+    assert detail == "its people's e-mail domain acme.example"

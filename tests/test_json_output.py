@@ -47,7 +47,7 @@ subdomain = "{zd["subdomain"]}"
 email = "{zd["email"]}"
 api_token = "env:HUB_JSON_ZD"
 base_url = "{server.url}"
-[push]
+[push.hubspot]
 connection = "hubspot"
 """
     )

@@ -9,7 +9,8 @@ import pytest
 
 from connectors.builtwith import BuiltWithConnector
 from hub import clock
-from hub.sandbox.base import OUR_TECHNOLOGY, Sandbox
+from hub.errors import ConfigError
+from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY, Sandbox
 from hub.sandbox.builtwith import BuiltWithAPI
 from hub.sandbox.world import CREDENTIALS, World, advance
 from hub.store import RawRecord, Store
@@ -43,10 +44,13 @@ def sync(sandbox: Sandbox, store: Store) -> None:
     assert result.status == "ok", result.error
 
 
+CONFIGURED = {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}
+
+
 def map_all(store: Store, settings: dict | None = None) -> MappingContext:
     mapping = BuiltWithMapping()
     ctx = MappingContext(
-        store=store, connection="builtwith", mapping=mapping, settings=settings or {}
+        store=store, connection="builtwith", mapping=mapping, settings=settings or CONFIGURED
     )
     mapping.map_rows(ctx, "domains", list(store.raw_rows("raw_builtwith_domains")))
     ctx.flush()
@@ -172,7 +176,8 @@ def test_seen_again_retracts_the_removal(env):
 def test_settings_override_which_technologies_count(env):
     sandbox, _, store = env
     sync(sandbox, store)
-    map_all(store, {"competitors": ["Cloudflare"], "our_technologies": [], "current_days": 3})
+    settings = {"competitors": ["Cloudflare"], "our_technologies": ["Not ours"], "current_days": 3}
+    map_all(store, settings)
     competitor = {
         json.loads(e["attrs"])["technology"]
         for e in events(store)
@@ -180,6 +185,15 @@ def test_settings_override_which_technologies_count(env):
     }
     assert competitor == {"Cloudflare"}
     assert not any(e["type"].startswith("widget") for e in events(store))
+
+
+def test_our_technologies_is_required_and_typos_are_named(env):
+    sandbox, _, store = env
+    sync(sandbox, store)
+    with pytest.raises(ConfigError, match="our_technologies is required"):
+        map_all(store, {"competitors": ["Intercom"]})
+    with pytest.raises(ConfigError, match="unknown key timeline.builtwith.competitor"):
+        map_all(store, {"our_technologies": ["X"], "competitor": ["Intercom"]})
 
 
 def test_hook_registers_the_mapping():

@@ -297,3 +297,23 @@ def test_renewal_window_is_configurable(env):
         1 for c in sandbox.world.companies if c.key != 8 and (c.renewal_date - today).days <= 10
     )
     assert dt.date.fromisoformat(due[0]["attrs"]["renewal_date"]) >= today if due else True
+
+
+def test_a_renewal_moved_out_of_the_window_stops_being_due(env):
+    sandbox, api, store = env
+    sync(sandbox, store)
+    remap(store)
+    due = events(store, "renewal_due")
+    assert due
+    deal = due[0]["attrs"]["deal_id"]
+    company = due[0]["account_id"]
+    far = (sandbox.world.clock.now() + dt.timedelta(days=400)).strftime("%Y-%m-%dT00:00:00.000Z")
+    sandbox.world.clock.advance(60)
+    api.set_properties("deals", deal, {"closedate": far})
+    sync(sandbox, store)
+    remap(store)
+    assert deal not in {e["attrs"]["deal_id"] for e in events(store, "renewal_due")}
+    assert account(store, company)["renewal_date"] <= far[:10]
+    before = timeline(store)
+    remap(store, full=True)
+    assert timeline(store) == before

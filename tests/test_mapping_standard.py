@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from hub import clock
-from hub.sandbox.world import advance, build_sandbox
+from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY
 from hub.store import RawRecord, Store
-from hub.sync import sync_all
 from hub.testing.mappings import MappingTests, write_rows
 from hub.timeline import Mapping, MappingSettings
 from hub.vocabulary import EventType
@@ -23,28 +22,13 @@ from mappings.builtwith import BuiltWithMapping
 from mappings.hubspot import HubSpotMapping
 from mappings.stripe import StripeMapping
 from mappings.zendesk import ZendeskMapping
-from tests.helpers import sandbox_config
+from tests.helpers import two_syncs
 
 
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory):
     """(first sync, second sync, the world's clock after the second) as database files."""
-    folder = tmp_path_factory.mktemp("std")
-    sandbox = build_sandbox(companies=24, seed=7)
-    clock.set_source(sandbox.world.now)
-    config = sandbox_config()
-    first = folder / "first.db"
-    store = Store(first)
-    sync_all(store, config, transport=sandbox.transport())
-    store.close()
-    second = folder / "second.db"
-    second.write_bytes(first.read_bytes())
-    advance(sandbox, 6)
-    store = Store(second)
-    sync_all(store, config, transport=sandbox.transport())
-    store.close()
-    clock.set_source(None)
-    return first, second, sandbox.world.now()
+    return two_syncs(tmp_path_factory.mktemp("std"), companies=24, seed=7, days=6)
 
 
 def copy_raw(store: Store, source: Path, *, after: int = 0) -> None:
@@ -142,6 +126,7 @@ class TestZendeskMapping(SandboxMappingTests):
 
 class TestBuiltWithMapping(SandboxMappingTests):
     mapping_class = BuiltWithMapping
+    settings = {"builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}}
 
     def tombstone(self, store):
         # BuiltWith events are keyed by domain and technology, not by the row: pick a domain

@@ -106,6 +106,7 @@ def test_archetypes_become_the_expected_timeline(env):
     for event in events(store):
         if clock.parse(event["ts"]).timestamp() >= now - 30 * DAY:
             recent[api.company_key_for(event["entity"].split(":", 2)[2])][event["type"]] += 1
+    at_risk_past_due = 0
     for company in sandbox.world.companies:
         got, last30 = seen[company.key], recent[company.key]
         assert got["subscription_started"] == 1
@@ -116,7 +117,9 @@ def test_archetypes_become_the_expected_timeline(env):
                 and not got["invoice_past_due"]
             )
         if company.archetype == "at_risk" and "no_payment_method" not in company.traps:
-            assert last30["payment_failed"] >= 2 and got["invoice_past_due"] >= 1, company
+            # One event per failing invoice; past due only once retries are exhausted.
+            assert last30["payment_failed"] >= 1, company
+            at_risk_past_due += got["invoice_past_due"]
         if company.archetype == "slipping":
             assert got["invoice_paid_late"] >= 1, company
         if company.archetype == "churned":
@@ -124,6 +127,7 @@ def test_archetypes_become_the_expected_timeline(env):
             assert facts(store, api.customer_id_for(company.key))["mrr"] == 0
         if company.archetype == "expanding" and company.key != 7:
             assert got["subscription_upgraded"] >= 1 and got["mrr_changed"] >= 1, company
+    assert at_risk_past_due >= 1
     no_card = facts(store, api.customer_id_for(7))
     assert no_card["has_payment_method"] is False and no_card["card_expires"] == ""
     assert seen[7]["billing_details_missing"] == 1
@@ -244,7 +248,9 @@ def test_both_api_versions_map_to_the_same_timeline(env):
         for e in rows:
             attrs = json.loads(e["attrs"])
             if e["type"] == "payment_failed":
-                attrs.pop("invoice_id")  # charges lost their ``invoice`` field in 2025
+                # Current charges name no invoice: a failure older than the 30 days of event
+                # history is tied to its invoice without its charge, so without a code.
+                attrs.pop("failure_code")
             out.append((e["id"], e["ts"], attrs))
         return out
 

@@ -349,6 +349,27 @@ def test_rebuild_is_identical_and_extends_with_new_events(store, tl):
     tl.mrr("i", "s", "2026-02-01", 130)  # an incremental map adds an event
     assert build_movements(store).movements == 2
 
+    def both_ways():
+        build_movements(store)  # incremental
+        got = store.db.execute("SELECT * FROM mrr_movements ORDER BY 1, 2").fetchall()
+        build_movements(store, force=True)
+        assert store.db.execute("SELECT * FROM mrr_movements ORDER BY 1, 2").fetchall() == got
+        return got
+
+    tl.account("j")
+    tl.mrr("j", "t", "2026-03-01", 50)
+    tl.mrr("i", "s", "2026-04-01", 0, reason="budget")
+    assert [r[3] for r in both_ways()] == ["new", "expansion", "churn", "new"]
+    # A relink (identity moved the customer to account j) recomputes both accounts.
+    store.db.execute(
+        "UPDATE events SET account_id = 'j', mapped_at = '2026-12-02T00:00:00+00:00' "
+        "WHERE entity = 'test:customer:i'"
+    )
+    assert {r[0] for r in both_ways()} == {"j"}
+    # A retracted event elsewhere is noticed too (a full rebuild).
+    store.db.execute("DELETE FROM events WHERE ts LIKE '2026-04-01%'")
+    assert [r[3] for r in both_ways()] == ["new", "expansion", "expansion"]
+
 
 def test_periods_and_config(store):
     assert (Q3.start, Q3.end) == (dt.date(2026, 7, 1), dt.date(2026, 10, 1))

@@ -16,10 +16,10 @@ import pytest
 
 from hub import clock
 from hub.config import parse_config
-from hub.playbooks import Outbox, run_playbooks
+from hub.playbooks import Outbox, run_playbooks, task_keys
 from hub.push import run_push
 from hub.sandbox.world import CREDENTIALS, build_sandbox
-from plugins.hubspot_pusher import ALLOWED_PROPERTIES, marker_for
+from plugins.hubspot_pusher import ALLOWED_PROPERTIES, body_html, marker_for
 
 SCORES = {
     "healthy": (85, "green"),
@@ -108,17 +108,37 @@ def seed_health(store, sandbox, *, override_key: int | None = 0) -> dict[str, di
                 hub_health_override_until=until,
             )
         store.db["health_scores"].insert(row)
+        # Ten days of history at a green 80 before today: no account is on its baseline.
+        for days in range(10, 0, -1):
+            day = (now.date() - dt.timedelta(days=days)).isoformat()
+            store.db["health_history"].insert(
+                {
+                    "account_id": c.hubspot_id,
+                    "day": day,
+                    "score": 80,
+                    "band": "green",
+                    "computed_score": 80,
+                }
+            )
         expected[c.hubspot_id] = values
     return expected
 
 
-def make_config(push: dict | None = None, playbooks: dict | None = None):
+def make_config(
+    push: dict | None = None, playbooks: dict | None = None, hubspot: dict | None = None
+):
+    """No caps unless a test sets them; [push.hubspot] without retry delays."""
     return parse_config(
         {
             "connections": {
                 "hubspot": {"connector": "hubspot", "settings": dict(CREDENTIALS["hubspot"])}
             },
-            "push": {"record_retry_delay": 0, **(push or {})},
+            "push": {
+                "max_tasks_per_run": 0,
+                "max_tasks_per_owner": 0,
+                **(push or {}),
+                "hubspot": {"record_retry_delay": 0, **(hubspot or {})},
+            },
             "playbooks": playbooks or {},
         }
     )
@@ -232,7 +252,7 @@ def test_second_push_writes_nothing_and_one_change_is_one_input(store, sandbox, 
 
 def test_batches_respect_batch_size(store, sandbox, hs):
     seed_health(store, sandbox)
-    result = run_push(store, make_config({"batch_size": 7}), transport=sandbox.transport())
+    result = run_push(store, make_config(hubspot={"batch_size": 7}), transport=sandbox.transport())
     sizes = [len(b) for b in batch_inputs(hs)]
     assert max(sizes) == 7 and sum(sizes) == len(live_companies(sandbox))
     assert result.status == "ok"
@@ -393,16 +413,16 @@ def test_tasks_are_created_with_owner_due_date_and_verified_association(store, s
     owners = {c.hubspot_id: c.owner_id for c in sandbox.world.companies}
     for task in opened:
         row = Outbox(store).get(task["id"])
-        assert row["status"] == "pushed" and row["hubspot_task_id"]
-        remote = hs.get("tasks", row["hubspot_task_id"])["properties"]
+        assert row["status"] == "pushed" and row["remote_id"]
+        remote = hs.get("tasks", row["remote_id"])["properties"]
         assert remote["hs_task_subject"] == task["subject"]
-        assert remote["hs_task_body"].startswith(task["body"])
-        assert marker_for(task["id"]) in remote["hs_task_body"]
+        assert remote["hs_task_body"] == body_html(task["body"], marker_for(task["id"]))
+        assert remote["hs_task_body"].startswith("<p>") and "<li>" in remote["hs_task_body"]
         assert remote["hs_task_status"] == "NOT_STARTED"
         assert remote["hs_task_priority"] == task["priority"]
         assert remote["hs_timestamp"][:10] == task["due_at"][:10]
         assert remote.get("hubspot_owner_id") == owners[task["account_id"]]
-        assert hs.associations("tasks", row["hubspot_task_id"], "companies") == [
+        assert hs.associations("tasks", row["remote_id"], "companies") == [
             (task["account_id"], [192])
         ]
     # Repeated runs never duplicate a task.
@@ -419,12 +439,12 @@ def test_owner_fallback_when_the_company_has_none(store, sandbox, hs):
     store.db.execute("UPDATE accounts SET owner_id = NULL WHERE id = ?", [red.hubspot_id])
     store.db.execute("UPDATE accounts SET owner_id = '12345' WHERE id != ?", [red.hubspot_id])
     fallback = sandbox.world.owners[-1]["id"]
-    config = make_config({"fallback_owner_id": int(fallback)})
+    config = make_config(hubspot={"fallback_owner_id": int(fallback)})
     run_playbooks(store, config)
     result = run_push(store, config, transport=sandbox.transport())
     tasks = Outbox(store).tasks()
     for task in tasks:
-        remote = hs.get("tasks", task["hubspot_task_id"])["properties"]
+        remote = hs.get("tasks", task["remote_id"])["properties"]
         # No owner, or an owner HubSpot refuses (12345 is no user): the fallback owner.
         assert remote["hubspot_owner_id"] == fallback, task["account_id"]
     refused = [e for e in result.errors if "owner 12345 was refused" in e]
@@ -496,7 +516,7 @@ def test_a_killed_push_never_creates_a_task_twice(store, sandbox, hs, kill_at):
     stuck = Outbox(store).tasks(["pushing"])
     assert len(stuck) == len(opened)  # claimed (committed) before the batch create
     for row in stuck:
-        assert (row["hubspot_task_id"] is not None) == (kill_at == "before_verify")
+        assert (row["remote_id"] is not None) == (kill_at == "before_verify")
     # Restart: reconcile, then carry on.
     result = run_push(store, config, transport=sandbox.transport())
     assert result.status == "ok", result.errors
@@ -541,9 +561,7 @@ def test_reconcile_finds_a_task_whose_association_was_lost(store, sandbox, hs):
         == 1
     )
     # The association was re-added during verification.
-    assert hs.associations("tasks", row["hubspot_task_id"], "companies") == [
-        (task["account_id"], [192])
-    ]
+    assert hs.associations("tasks", row["remote_id"], "companies") == [(task["account_id"], [192])]
 
 
 def test_a_completed_task_is_not_recreated_within_the_snooze(store, sandbox, hs):
@@ -552,14 +570,14 @@ def test_a_completed_task_is_not_recreated_within_the_snooze(store, sandbox, hs)
     run_playbooks(store, config)
     run_push(store, config, transport=sandbox.transport())
     first = Outbox(store).tasks(["pushed"])[0]
-    hs.complete_task(first["hubspot_task_id"])
+    hs.complete_task(first["remote_id"])
     result = run_push(store, config, transport=sandbox.transport())
     assert result.completed == [first["id"]]
     row = Outbox(store).get(first["id"])
     assert row["status"] == "completed" and row["snoozed_until"]
     count = len(hub_tasks(hs))
     for _ in range(2):
-        assert run_playbooks(store, config).snoozed == 1
+        assert run_playbooks(store, config).snoozed == len(task_keys(first))
         run_push(store, config, transport=sandbox.transport())
     assert len(hub_tasks(hs)) == count
     sandbox.world.clock.advance(6 * 86400)  # past the snooze
@@ -627,16 +645,17 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
             "[connections.hubspot.settings]\n"
             'access_token = "env:HUB_TEST_HUBSPOT_TOKEN"\n'
             f'base_url = "{server.url}"\n'
-            "[push]\nrecord_retry_delay = 0\n"
+            "[push]\nmax_tasks_per_owner = 0\n[push.hubspot]\nrecord_retry_delay = 0\n"
         )
         runner = CliRunner()
         dry = runner.invoke(cli, ["-c", str(conf), "push", "--dry-run"])
         assert dry.exit_code == 0, dry.output
         assert "Dry run" in dry.output and "create property group hub_health" in dry.output
         first = live_companies(sandbox)[0]
-        assert f"Company {first.hubspot_id}" in dry.output
+        assert f"companies {first.hubspot_id}" in dry.output
         assert f"hub_health_score: (unset) → {SCORES[first.archetype][0]}" in dry.output
-        assert "would create: [HIGH] Health turned red" in dry.output
+        assert "would create: [HIGH] " in dry.output and "Health turned red" in dry.output
+        assert "task caps: at most 50 new tasks per push, no limit per owner" in dry.output
         assert hs.writes == []
         as_json = runner.invoke(cli, ["-c", str(conf), "push", "--dry-run", "--json"])
         data = json.loads(as_json.output)
@@ -659,6 +678,85 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
         rerun = runner.invoke(cli, ["-c", str(conf), "playbooks", "--run", "--json"])
         assert rerun.exit_code == 0, rerun.output
         run = json.loads(rerun.output)["run"]
-        assert run["opened"] == [] and run["deduplicated"] == len(rows)
+        assert run["opened"] == []
+        assert run["deduplicated"] == sum(len(r["reasons"]) for r in rows)
     finally:
         server.stop()
+
+
+# -- completions and caps -------------------------------------------------------------------------
+
+
+def test_a_task_deleted_in_hubspot_counts_as_dismissed(store, sandbox, hs):
+    seed_health(store, sandbox)
+    config = make_config()
+    run_playbooks(store, config)
+    run_push(store, config, transport=sandbox.transport())
+    first, second = Outbox(store).tasks(["pushed"])[:2]
+    hs.archive("tasks", first["remote_id"])  # a CSM deletes it: dismissed
+    hs.complete_task(second["remote_id"])
+    result = run_push(store, config, transport=sandbox.transport())
+    assert sorted(result.completed) == sorted([first["id"], second["id"]])
+    for task in (first, second):
+        row = Outbox(store).get(task["id"])
+        assert row["status"] == "completed" and row["snoozed_until"] > row["completed_at"]
+    # Read back once: nothing more to complete, and the reads are batched (100 per request).
+    assert run_push(store, config, transport=sandbox.transport()).completed == []
+
+
+def test_caps_per_run_and_per_owner_hold_tasks_for_later_pushes(store, sandbox, hs):
+    seed_health(store, sandbox)
+    store.db.execute("UPDATE accounts SET owner_id = ?", [sandbox.world.owners[0]["id"]])
+    config = make_config({"max_tasks_per_run": 50, "max_tasks_per_owner": 2})
+    run_playbooks(store, config)
+    total = len(Outbox(store).tasks(["open"]))
+    assert total > 2
+    dry = run_push(store, config, dry_run=True, transport=sandbox.transport())
+    assert len([t for t in dry.tasks if t.action == "create"]) == 2 and dry.held == total - 2
+    assert "2 tasks per owner in 24 hours" in dry.caps
+    assert f"{total - 2} tasks held by the caps" in dry.summary()
+    # The most urgent go first: every HIGH before any MEDIUM.
+    chosen = [t.priority for t in dry.tasks if t.action == "create"]
+    assert chosen == sorted(chosen, key=["HIGH", "MEDIUM", "LOW"].index)
+    run_push(store, config, transport=sandbox.transport())
+    assert len(hub_tasks(hs)) == 2
+    # Within 24 hours the owner's cap is used up; a day later two more go out.
+    assert run_push(store, config, transport=sandbox.transport()).held == total - 2
+    sandbox.world.clock.advance(86400 + 60)
+    run_push(store, config, transport=sandbox.transport())
+    assert len(hub_tasks(hs)) == min(4, total)
+
+
+def test_hubspot_properties_each_have_their_own_description():
+    from plugins.hubspot_pusher import OVERRIDE_PROPERTIES, PROPERTIES
+
+    descriptions = [p["description"] for p in PROPERTIES.values()]
+    assert all(len(d) > 40 for d in descriptions) and len(set(descriptions)) == len(PROPERTIES)
+    assert "0 (at risk) to 100 (healthy)" in PROPERTIES["hub_health_score"]["description"]
+    assert "churned" in PROPERTIES["hub_health_band"]["description"]
+    for name in OVERRIDE_PROPERTIES.values():
+        assert "overwritten" not in PROPERTIES[name]["description"]  # CSMs set these
+
+
+def test_a_band_property_made_by_an_older_hub_gains_the_churned_option(store, sandbox, hs):
+    seed_health(store, sandbox)
+    config = make_config()
+    run_push(store, config, transport=sandbox.transport())
+    with httpx.Client(transport=sandbox.transport(), base_url="https://api.hubapi.com") as http:
+        token = {"Authorization": f"Bearer {CREDENTIALS['hubspot']['access_token']}"}
+        old = [
+            {"label": b.title(), "value": b, "displayOrder": i}
+            for i, b in enumerate(["green", "yellow", "red"])
+        ]
+        assert (
+            http.patch(
+                "/crm/v3/properties/companies/hub_health_band", headers=token, json={"options": old}
+            ).status_code
+            == 200
+        )
+    some = live_companies(sandbox)[0].hubspot_id
+    store.db.execute("UPDATE health_scores SET band = 'churned' WHERE account_id = ?", [some])
+    result = run_push(store, config, transport=sandbox.transport())
+    assert result.status == "ok", result.errors
+    assert result.setup == ["add churned to the options of hub_health_band"]
+    assert hs.get("companies", some)["properties"]["hub_health_band"] == "churned"

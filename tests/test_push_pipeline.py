@@ -49,12 +49,12 @@ def test_pipeline_pushes_every_linked_company_and_reruns_write_nothing(tmp_path)
         second = run_pipeline(store, config, transport=sandbox.transport())
         assert second.steps["push"].writes == 0, second.steps["push"].summary()
         assert len(hs.writes) == writes
-        # A CSM completes a task in HubSpot: read back through the sync, snoozed, not recreated.
+        # A CSM completes a task in HubSpot: read back by the pusher, snoozed, not recreated.
         task = Outbox(store).tasks(["pushed"])[0]
         sandbox.world.clock.advance(3600)
-        hs.complete_task(task["hubspot_task_id"])
+        hs.complete_task(task["remote_id"])
         third = run_pipeline(store, config, transport=sandbox.transport())
-        assert third.steps["playbooks"].completed == 1
+        assert third.steps["push"].completed == [task["id"]]
         row = Outbox(store).get(task["id"])
         assert row["status"] == "completed" and row["snoozed_until"] > clock.iso()
         same = [

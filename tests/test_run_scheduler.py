@@ -55,7 +55,7 @@ base_url = "{url}"
 incremental_per_minute = 100000
 requests_per_minute = 100000
 
-[push]
+[push.hubspot]
 connection = "hubspot"
 """
     )
@@ -181,10 +181,7 @@ def test_run_survives_sigkill_without_duplicates_or_loss(tmp_path):
     assert len(markers) == len(set(markers))
     store = Store(db)
     pushed = [
-        r[0]
-        for r in store.db.execute(
-            "SELECT hubspot_task_id FROM tasks WHERE hubspot_task_id IS NOT NULL"
-        )
+        r[0] for r in store.db.execute("SELECT remote_id FROM tasks WHERE remote_id IS NOT NULL")
     ]
     assert len(pushed) == len(set(pushed))
     assert count(db, "SELECT COUNT(*) FROM tasks") >= tasks_before

@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import json
 import pathlib
-import time
 from typing import Any
 
 import httpx
@@ -527,16 +526,15 @@ def test_official_sdk_against_served_sandbox():
         server.stop()
 
 
-def test_loopback_paging_throughput():
+def test_loopback_paging_reads_everything():
+    # Throughput is measured in bench/ (not asserted here: shared CI cores vary).
     sandbox, api = make_sandbox(companies=300, seed=2)
     server = sandbox.serve()
     try:
         with httpx.Client(base_url=server.url, auth=(KEY, "")) as http:
-            started = time.perf_counter()
             rows = walk(http, "/v1/charges")
-            elapsed = time.perf_counter() - started
         assert len(rows) == api.count("charges")
-        assert len(rows) / elapsed > 1000  # target is >= 2,000/s; loose for shared CI cores
+        assert len({r["id"] for r in rows}) == len(rows)
     finally:
         server.stop()
 

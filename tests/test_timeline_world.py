@@ -107,8 +107,9 @@ def test_zendesk_organizations_land_where_the_world_says(world):
             assert got.get(key) == (c.hubspot_id, "explicit_id")
         elif c.zendesk_link == "domain" and "duplicate_domain" not in c.traps:
             assert got.get(key) == (c.hubspot_id, "domain")
-        elif c.zendesk_link == "none":
-            assert key not in got
+        elif c.zendesk_link == "none" and "duplicate_domain" not in c.traps:
+            # No id, no domain: its users' e-mail domain names the company.
+            assert got.get(key) == (c.hubspot_id, "member_domain")
 
 
 def test_conflicts_and_unmatched_are_reported_not_guessed(world):

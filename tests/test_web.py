@@ -18,7 +18,8 @@ with warnings.catch_warnings():
 
 from hub.errors import ConfigError
 from hub.store import Store
-from hub.store.web import ReadOnlyStore, datasette_metadata
+from hub.store.web import ReadOnlyStore
+from hub.store.web_admin import datasette_metadata
 from hub.web import WebOptions, check_bind, create_app
 from tests.web_support import demo_database
 
@@ -203,7 +204,7 @@ def test_actions_need_allow_actions_and_csrf(tmp_path_factory):
 
 
 def test_identity_link_and_unlink_apply_at_next_map(tmp_path_factory):
-    from hub.store.web import set_identity_override
+    from hub.store.web_admin import set_identity_override
     from hub.timeline import run_mappings
 
     path = str(demo_database(tmp_path_factory, tmp_path_factory.mktemp("link") / "hub.db"))
@@ -319,3 +320,51 @@ def test_fk_migration_keeps_rows(tmp_path):
         assert [i.columns for i in store.db["events"].indexes if not i.name.startswith("sqlite")]
     finally:
         store.close()
+
+
+def test_run_now_syncs_one_connection(tmp_path):
+    import time
+
+    from hub.demo import demo_config
+    from hub.sandbox.world import build_sandbox
+
+    path = str(tmp_path / "hub.db")
+    Store(path).close()
+    sandbox = build_sandbox(companies=15, seed=2)
+    config = demo_config(path)
+    with client(path, config=config, allow_actions=True, transport=sandbox.transport()) as c:
+        page = c.get("/runs").text
+        assert 'action="/runs/now"' in page
+        form = {"connection": "zendesk", "csrf_token": _csrf(page)}
+        assert c.post("/runs/now", data={**form, "connection": "nope"}).status_code == 404
+        done = c.post("/runs/now", data=form, follow_redirects=False)
+        assert done.status_code == 303 and "msg=started" in done.headers["location"]
+        state = c.app.state.web
+        deadline = time.time() + 30
+        while state.running and time.time() < deadline:
+            time.sleep(0.1)
+        assert not state.running
+        runs = c.get("/runs?connection=zendesk").text
+        assert "tickets" in runs and "status-error" not in runs
+    check = sqlite3.connect(path)
+    synced = {
+        r[0] for r in check.execute("SELECT DISTINCT connection FROM _hub_runs WHERE kind='sync'")
+    }
+    assert synced == {"zendesk"}
+    assert check.execute("SELECT COUNT(*) FROM _hub_lock").fetchone()[0] == 0
+
+
+def test_portfolio_shows_retention_per_book(web, db):
+    from hub.portfolio import csm_rows
+
+    store = Store(db)
+    try:
+        total = csm_rows(store)[-1]
+    finally:
+        store.close()
+    page = web.get("/portfolio").text
+    assert "Retention per book" in page and "Net and gross revenue retention" in page
+    if total["nrr_pct"] is not None:
+        assert f"{total['nrr_pct']:g}%" in page
+    bad = web.get("/portfolio?period=someday")
+    assert bad.status_code == 200 and "someday" in bad.text and "Retention per book" not in bad.text

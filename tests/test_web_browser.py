@@ -154,6 +154,8 @@ def test_every_page_loads_cleanly(servers, browser, db):
         ]:
             w.go(path)
             assert w.page.locator("h1").count() == 1
+            overflow = w.page.evaluate("document.documentElement.scrollWidth - innerWidth")
+            assert overflow <= 0, f"{path} is {overflow}px wider than the window"
             w.shot(name)
         w.go("/runs")
         w.page.locator("a[href^='/runs/']").first.click()

@@ -5,9 +5,12 @@ Docs: https://api.builtwith.com/domain-api (Domain API), https://api.builtwith.c
 hub relies on are collected in ``shared/specs/builtwith/README.md`` of the project notes.
 
 What it reads: one stream, ``domains``, one raw row per domain with every technology BuiltWith
-saw (first/last detected, tag, categories) flagged ``ours`` (``our_technologies``, default
-our widget "Lumen Widget") or ``competitor`` (``competitors``). The mapping turns those into
-"widget detected/removed" and "competitor detected/removed" events.
+saw (first/last detected, tag, categories). The domains come from the hub (the known
+accounts' domains, through ``ctx.account_domains()``) plus ``domains``. Which technologies
+are ours or a competitor's is configured once, in ``[timeline.builtwith]``
+(``our_technologies`` is required there), and decided by the mapping
+(``mappings.builtwith``), which turns them into "widget detected/removed" and "competitor
+detected/removed" events.
 
 Key handling: BuiltWith takes the API key (a GUID) as the ``KEY`` query parameter on every
 call, so it is part of every request URL. That is why the key is a ``SecretStr`` sent through
@@ -39,15 +42,18 @@ Quirks:
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 import hub
-from connectors.builtwith.streams import DomainsStream, errors_of, known_domains
+from connectors.builtwith.streams import DomainsStream, errors_of
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import FatalAPIError, HubError, RetriableAPIError
 from hub.http import HttpClient, default_classify, error_text
 from hub.http.auth import QueryKeyAuth
+from hub.http.client import json_of
 from hub.http.ratelimit import RateLimit
 
 MAX_BATCH = 16
@@ -62,12 +68,6 @@ class BuiltWithSettings(ConnectorSettings):
     base_url: str | None = "https://api.builtwith.com"
     api_version: str = "v22"
     """Path segment of the Domain API (``v22`` in the docs; ``v20``…``v26`` exist)."""
-    our_technologies: list[str] = Field(default_factory=lambda: ["Lumen Widget"])
-    """Technology names (or parent names) that are our product on a customer's site."""
-    competitors: list[str] = Field(
-        default_factory=lambda: ["Intercom", "Drift", "LiveChat", "Tidio"]
-    )
-    """Technology names (or parent names) of competitors."""
     freshness_days: float = Field(default=7, ge=0)
     """A domain looked up within this many days is not looked up again (saves credits)."""
     batch_size: int = Field(default=MAX_BATCH, ge=1, le=MAX_BATCH)
@@ -76,6 +76,18 @@ class BuiltWithSettings(ConnectorSettings):
     """Proactive pacing; BuiltWith's example budget is 10/s (WhoAmI shows the account's)."""
     domains: list[str] = Field(default_factory=list)
     """Extra domains to look up besides the known accounts' domains."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("our_technologies", "competitors"):
+                if key in data:
+                    raise ValueError(
+                        f"{key} moved to [timeline.builtwith] (the mapping decides what is "
+                        "ours or a competitor's); move the line there"
+                    )
+        return data
 
     @field_validator("api_version")
     @classmethod
@@ -95,6 +107,7 @@ class BuiltWithConnector(Connector):
     default_base_url = "https://api.builtwith.com"
     Settings = BuiltWithSettings
     streams = [DomainsStream]
+    uses_account_domains = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -136,9 +149,9 @@ class BuiltWithConnector(Connector):
         if status != 200:
             return default_classify(response)
         try:
-            body = response.json()
+            body = json_of(response)
         except ValueError:
-            return None
+            return None  # the client retries bodies that are not JSON
         for item in errors_of(body):
             if isinstance(item, dict) and item.get("Lookup"):
                 continue  # one domain's problem: the stream skips and reports it
@@ -195,4 +208,4 @@ def register_connectors(register):
     register(BuiltWithConnector)
 
 
-__all__ = ["BuiltWithConnector", "BuiltWithSettings", "DomainsStream", "known_domains"]
+__all__ = ["BuiltWithConnector", "BuiltWithSettings", "DomainsStream"]

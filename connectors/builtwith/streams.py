@@ -1,68 +1,49 @@
 """The BuiltWith ``domains`` stream: one raw row per looked-up domain.
 
-BuiltWith has no list endpoint; the hub decides what to look up. The domain list comes from
-the hub's own database (``known_domains``): the domains of known accounts plus
-``settings.domains``, without free-mail providers. Domains are looked up 16 per request
-(the multi-lookup maximum), never-seen domains first, then the stalest. A domain looked up
-within ``freshness_days`` is skipped, which is what keeps credits from being spent twice: the
-raw row's ``looked_up_at`` (also its ``updated_at`` column) is the per-domain bookmark, and it
-commits with the page, so a killed run resumes with the domains it had not reached.
+BuiltWith has no list endpoint; the hub decides what to look up. The domains come from the
+host (``ctx.account_domains()``: the known accounts' domains, free-mail providers excluded)
+plus ``settings.domains``. The framework's ``BatchedLookup`` does the rest: 16 per request
+(the multi-lookup maximum), never-seen domains first, then the stalest; a domain looked up
+within ``freshness_days`` is skipped, which is what keeps credits from being spent twice. The
+raw row's ``looked_up_at`` (also its ``updated_at`` column) is the per-domain bookmark, and
+it commits with the page, so a killed run resumes with the domains it had not reached.
+
+The connector only fetches: every technology is stored as BuiltWith reports it; which ones
+are ours or a competitor's is the mapping's business (``[timeline.builtwith]``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 from hub import clock
-from hub.connector import Page, Stream, SyncContext
+from hub.connector import Stream, SyncContext
 from hub.errors import FatalAPIError
-from hub.store import RawRecord, Store, raw_table_name
+from hub.http.client import json_of
+from hub.http.replay import BatchedLookup, LookupResult
+from hub.store import RawRecord
 from hub.timeline.identity import FREEMAIL, normalize_domain
 
 _OUT_OF_CREDITS = -3
 
 
-def _column(store: Store, sql: str) -> list[Any]:
-    try:
-        return [row[0] for row in store.db.execute(sql)]
-    except Exception:  # noqa: BLE001 - a table of an unexpected shape contributes nothing
-        return []
-
-
-def known_domains(store: Store, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Domains to look up: accounts, HubSpot companies in raw tables, and ``extra``.
-
-    Tolerates any of the sources being absent or empty (a first run has no accounts yet; a
-    hub may not sync HubSpot at all). Free-mail domains and non-domains are dropped; the
-    result is sorted and unique.
-    """
-    values: list[Any] = list(extra)
-    tables = set(store.db.table_names())
-    if "accounts" in tables:
-        values += _column(
-            store, "SELECT domain FROM accounts WHERE domain IS NOT NULL AND domain != ''"
-        )
-    for table in sorted(tables):
-        # HubSpot companies, whatever the connection is called: raw_<connection>_companies
-        # rows in the SimplePublicObject shape. Archived companies are tombstones: skipped.
-        if table.startswith("raw_") and table.endswith("_companies"):
-            values += _column(
-                store,
-                f"SELECT json_extract(data, '$.properties.domain') FROM [{table}] WHERE deleted = 0",
-            )
-    out = {d for d in (normalize_domain(v) for v in values) if d and d not in FREEMAIL}
-    return sorted(out)
-
-
-def matches(tech: dict[str, Any], names: set[str]) -> bool:
-    """A technology matches a configured name by its own name or its parent's (any case)."""
-    for key in ("Name", "Parent"):
-        value = tech.get(key)
-        if isinstance(value, str) and value.strip().casefold() in names:
-            return True
-    return False
+def technology(tech: dict[str, Any], path: dict[str, Any]) -> dict[str, Any]:
+    """One detected technology as stored (dates as given and as ISO text)."""
+    first, last = tech.get("FirstDetected"), tech.get("LastDetected")
+    return {
+        "name": tech.get("Name"),
+        "parent": tech.get("Parent"),
+        "subdomain": path.get("SubDomain") or "",
+        "url": path.get("Url") or "",
+        "tag": tech.get("Tag"),
+        "categories": tech.get("Categories") or [],
+        "first_detected": first,
+        "last_detected": last,
+        "first_detected_at": clock.iso(clock.parse(first)) if first else None,
+        "last_detected_at": clock.iso(clock.parse(last)) if last else None,
+        # "yes"/"no" strings in JSON; accept a boolean too.
+        "premium": str(tech.get("IsPremium")).lower() in ("yes", "true"),
+    }
 
 
 class DomainsStream(Stream):
@@ -72,68 +53,25 @@ class DomainsStream(Stream):
     primary_key = "domain"
     cursor_field = "looked_up_at"
     records_path = "Results"
-    incremental = "custom"
+    incremental = BatchedLookup(batch_size="batch_size", fresh_days="freshness_days")
 
     @property
     def path(self) -> str:  # type: ignore[override]
         return f"/{self.settings.api_version}/api.json"
 
-    # -- plan -----------------------------------------------------------------------------
-
-    def _looked_up(self, ctx: SyncContext) -> dict[str, str]:
-        """domain → looked_up_at of every row already stored."""
-        table = raw_table_name(ctx.connection, self.name)
-        if not ctx.store.db[table].exists():
-            return {}
-        return {
-            rid: at
-            for rid, at in ctx.store.db.execute(f"SELECT id, updated_at FROM [{table}]")
-            if at
-        }
-
-    def plan(self, ctx: SyncContext, state: dict[str, Any], domains: list[str]) -> list[str]:
-        """Domains due for a lookup: never seen first, then oldest, skipping fresh ones."""
-        if ctx.full_refresh:
-            return domains
-        cutoff = clock.iso(clock.now() - dt.timedelta(days=self.settings.freshness_days))
-        seen = self._looked_up(ctx)
-        failed = state.get("failed") or {}
-        due = [d for d in domains if max(seen.get(d, ""), failed.get(d, {}).get("at", "")) < cutoff]
-        skipped = len(domains) - len(due)
-        if skipped:
-            ctx.note(
-                f"{skipped} domains looked up within {self.settings.freshness_days} days: no credits spent on them"
-            )
-        return sorted(due, key=lambda d: (seen.get(d, ""), d))
-
-    # -- rows -----------------------------------------------------------------------------
+    def lookup_keys(self, ctx: SyncContext) -> list[str]:
+        extra = (normalize_domain(d) for d in self.settings.domains)
+        return sorted({*ctx.account_domains(), *(d for d in extra if d and d not in FREEMAIL)})
 
     def to_row(self, item: dict[str, Any], looked_up_at: str) -> RawRecord:
-        ours = {n.casefold() for n in self.settings.our_technologies}
-        rivals = {n.casefold() for n in self.settings.competitors}
         result = item.get("Result") or {}
-        technologies = []
-        for path in result.get("Paths") or []:
-            for tech in path.get("Technologies") or []:
-                first, last = tech.get("FirstDetected"), tech.get("LastDetected")
-                technologies.append(
-                    {
-                        "name": tech.get("Name"),
-                        "parent": tech.get("Parent"),
-                        "subdomain": path.get("SubDomain") or "",
-                        "url": path.get("Url") or "",
-                        "tag": tech.get("Tag"),
-                        "categories": tech.get("Categories") or [],
-                        "first_detected": first,
-                        "last_detected": last,
-                        "first_detected_at": clock.iso(clock.parse(first)) if first else None,
-                        "last_detected_at": clock.iso(clock.parse(last)) if last else None,
-                        # "yes"/"no" strings in JSON; accept a boolean too.
-                        "premium": str(tech.get("IsPremium")).lower() in ("yes", "true"),
-                        "ours": matches(tech, ours),
-                        "competitor": matches(tech, rivals),
-                    }
-                )
+        technologies = [
+            technology(tech, path)
+            for path in result.get("Paths") or []
+            if isinstance(path, dict)
+            for tech in path.get("Technologies") or []
+            if isinstance(tech, dict)
+        ]
         domain = normalize_domain(item.get("Lookup")) or str(item.get("Lookup"))
         data = {
             "domain": domain,
@@ -151,74 +89,37 @@ class DomainsStream(Stream):
         }
         return RawRecord(id=domain, data=data, updated_at=looked_up_at)
 
-    # -- the loop -------------------------------------------------------------------------
-
-    def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
-        state = dict(state or {})
-        domains = known_domains(ctx.store, self.settings.domains)
-        due = self.plan(ctx, state, domains)
-        # Forget failures of domains no longer known, so the state stays small.
-        known = set(domains)
-        failed = {d: v for d, v in (state.get("failed") or {}).items() if d in known}
-        batch = self.settings.batch_size
-        looked_up = 0
-        skipped: list[str] = []
-        for start in range(0, len(due), batch):
-            chunk = due[start : start + batch]
-            response = ctx.client.get(self.path, params=self.connector.lookup_params(chunk))
-            body = response.json()
-            now = clock.iso()
-            records = [
-                self.to_row(item, now)
-                for item in body.get("Results") or []
-                if isinstance(item, dict)
-            ]
-            answered = {r.id for r in records}
-            out_of_credits = False
-            reported: set[str] = set()
-            for item in body.get("Errors") or []:
-                lookup = normalize_domain(item.get("Lookup")) if isinstance(item, dict) else None
-                if lookup:
-                    reported.add(lookup)
-                message = (
-                    item.get("Message") if isinstance(item, dict) else str(item)
-                ) or "unknown error"
-                code = item.get("Code") if isinstance(item, dict) else None
-                if code == _OUT_OF_CREDITS:
-                    out_of_credits = True
-                    continue
-                if lookup:
-                    failed[lookup] = {"at": now, "message": str(message)[:200], "code": code}
-                    skipped.append(f"{lookup} ({message})")
-                    ctx.log.info(
-                        "%s: BuiltWith could not look up %s: %s", ctx.connection, lookup, message
-                    )
-            for domain in answered:
-                failed.pop(domain, None)
-            for domain in chunk:
-                if domain not in answered and domain not in reported:
-                    # Neither a result nor an error: wait for the window like a failure.
-                    failed[domain] = {"at": now, "message": "no result returned", "code": None}
-                    skipped.append(f"{domain} (no result returned)")
-            looked_up += len(records)
-            last = start + batch >= len(due)
-            page_state = {"failed": failed}
-            yield Page(records, page_state, done=last and not out_of_credits)
-            if out_of_credits:
-                self._report(ctx, looked_up, skipped)
-                raise FatalAPIError(
-                    f"BuiltWith account is out of API credits after {looked_up} lookups in this run (code -3)",
+    def lookup(self, ctx: SyncContext, keys: list[str]) -> LookupResult:
+        """One multi-lookup: answered domains, per-domain errors, out of credits."""
+        response = ctx.client.get(self.path, params=self.connector.lookup_params(keys))
+        body = json_of(response)
+        now = clock.iso()
+        result = LookupResult()
+        items = body.get("Results") if isinstance(body, dict) else None
+        for index, item in enumerate(items or [], 1):
+            if not isinstance(item, dict) or not normalize_domain(item.get("Lookup")):
+                ctx.skip(f"{self.name} result {index}", "no Lookup domain")
+                continue
+            result.records.append(self.to_row(item, now))
+        for item in errors_of(body):
+            lookup = normalize_domain(item.get("Lookup")) if isinstance(item, dict) else None
+            message = (item.get("Message") if isinstance(item, dict) else str(item)) or "unknown"
+            code = item.get("Code") if isinstance(item, dict) else None
+            if code == _OUT_OF_CREDITS:
+                result.stop = FatalAPIError(
+                    "BuiltWith account is out of API credits part-way through this run (code -3)",
                     code="-3",
                     hint="buy credits or wait for the plan to renew; domains already looked up are kept",
                 )
-            if ctx.stop.is_set() and not last:
-                self._report(ctx, looked_up, skipped)
-                return
-        if not due:
-            yield Page([], {"failed": failed}, done=True)
-        self._report(ctx, looked_up, skipped)
+                continue
+            if lookup:
+                result.failed[lookup] = {"message": str(message)[:200], "code": code}
+                ctx.log.info(
+                    "%s: BuiltWith could not look up %s: %s", ctx.connection, lookup, message
+                )
+        return result
 
-    def _report(self, ctx: SyncContext, looked_up: int, skipped: list[str]) -> None:
+    def report(self, ctx: SyncContext, looked_up: int, skipped: list[str]) -> None:
         remaining = self.connector.credits_remaining
         tail = f"; {remaining} credits remaining" if remaining is not None else ""
         ctx.note(f"looked up {looked_up} domains ({looked_up} credits){tail}")

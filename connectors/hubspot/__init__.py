@@ -62,10 +62,12 @@ from connectors.hubspot.streams import (
     OwnersStream,
     TasksStream,
 )
+from connectors.hubspot.webhook import HubSpotWebhook
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import FatalAPIError, HubError, RetriableAPIError
-from hub.http import HttpClient, default_classify, error_text, parse_retry_after, scrub_url
+from hub.http import HttpClient, parse_retry_after
 from hub.http.auth import BearerAuth
+from hub.http.client import Failure
 from hub.http.ratelimit import RateLimit
 
 AUTH_HINT = (
@@ -115,6 +117,7 @@ class HubSpotConnector(Connector):
     docs_url = "https://developers.hubspot.com/docs/api-reference/"
     default_base_url = "https://api.hubapi.com"
     Settings = HubSpotSettings
+    webhook = HubSpotWebhook()  # how ``hub serve`` verifies its webhook deliveries
     streams = [OwnersStream, CompaniesStream, ContactsStream, DealsStream, TasksStream]
 
     def auth(self) -> httpx.Auth:
@@ -147,13 +150,9 @@ class HubSpotConnector(Connector):
         wait = limiter.next_slot(interval) if limiter is not None else interval
         client.pause(wait, "burst")
 
-    def classify(self, response: httpx.Response) -> HubError | None:
-        status = response.status_code
-        if status < 400:
-            return None
-        where = f"{response.request.method} {scrub_url(response.request.url)}"
-        text = error_text(response)
-        body = _json(response)
+    def classify_error(self, failure: Failure) -> HubError | None:
+        status, where, text, body = failure.status, failure.where, failure.text, failure.body
+        response = failure.response
         if status == 401:
             return FatalAPIError(
                 f"HubSpot refused the access token (401: {text})", status=status, hint=AUTH_HINT
@@ -184,7 +183,7 @@ class HubSpotConnector(Connector):
                 status=status,
                 retry_after=retry_after,
             )
-        return default_classify(response)
+        return None
 
     def check(self, client: HttpClient) -> str:
         """Read one company; report the app's burst budget from the rate headers."""

@@ -49,7 +49,9 @@ import httpx
 from hub import clock
 from hub.connector import Page, Stream, SyncContext
 from hub.errors import FatalAPIError
+from hub.http.client import json_of
 from hub.http.pagination import CursorPaginator, dig
+from hub.http.replay import KeysetSearch
 from hub.store import RawRecord
 
 LIST_LIMIT = 100  # the list endpoints' maximum page
@@ -90,7 +92,7 @@ def server_ms(response: httpx.Response) -> int | None:
 
 def json_body(response: httpx.Response, what: str) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = json_of(response)
     except ValueError:
         raise FatalAPIError(
             f"HubSpot {what} answered {response.status_code} with a body that is not JSON",
@@ -126,7 +128,7 @@ class CrmObjectStream(Stream):
     merges: ClassVar[bool] = False  # read hs_merged_object_ids and write merge tombstones
     history_properties: ClassVar[list[str]] = []  # properties whose change history is kept
 
-    incremental = "custom"
+    incremental = KeysetSearch(page_limit=SEARCH_LIMIT)
     primary_key = "id"
     cursor_field = "updatedAt"
     records_path = "results"
@@ -169,11 +171,18 @@ class CrmObjectStream(Stream):
             out["archivedAt"] = record["archivedAt"]
         return out
 
-    def raws(
-        self, ctx: SyncContext, records: list[dict[str, Any]], *, archived: bool = False
+    def records_to_raw(
+        self,
+        ctx: SyncContext,
+        records: list[Any],
+        *,
+        page: int | None = None,
+        archived: bool = False,
     ) -> list[RawRecord]:
+        """Normalised rows with links and history; records without an id are reported."""
         props = self.properties()
-        normalized = [self.normalize(r, props) for r in records if r.get("id") is not None]
+        usable = [r.data for r in super().records_to_raw(ctx, records, page=page)]
+        normalized = [self.normalize(r, props) for r in usable]
         if self.company_links and normalized and not archived:
             links = self.read_company_links(ctx, [r["id"] for r in normalized])
             for record in normalized:
@@ -224,7 +233,10 @@ class CrmObjectStream(Stream):
                 "properties": [],
                 "propertiesWithHistory": names,
             }
-            answer = json_body(ctx.client.post(path, json=body), f"{self.object_type} history read")
+            answer = json_body(
+                ctx.client.post(path, json=body, idempotent=True),
+                f"{self.object_type} history read",
+            )
             for result in answer.get("results") or []:
                 history = result.get("propertiesWithHistory") or {}
                 out[str(result.get("id"))] = {
@@ -250,7 +262,7 @@ class CrmObjectStream(Stream):
         for start in range(0, len(ids), ASSOC_BATCH):
             chunk = ids[start : start + ASSOC_BATCH]
             body = json_body(
-                ctx.client.post(path, json={"inputs": [{"id": i} for i in chunk]}),
+                ctx.client.post(path, json={"inputs": [{"id": i} for i in chunk]}, idempotent=True),
                 "association read",
             )
             for result in body.get("results") or []:
@@ -274,16 +286,57 @@ class CrmObjectStream(Stream):
 
     # -- the page loop ------------------------------------------------------------------------
 
-    def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
-        state = {} if ctx.full_refresh else dict(state or {})
-        resume = state.get("resume") or {}
-        if state.get("bookmark") is None or resume.get("full"):
-            yield from self._full_read(ctx, resume)
-            return
-        if resume.get("phase") == "archived":  # the search part already finished
-            yield from self._archived(ctx, state, resume.get("after"), final=True)
-            return
-        yield from self._incremental(ctx, state)
+    # -- KeysetSearch hooks -------------------------------------------------------------------
+
+    def keyset_time(self, value: Any) -> int | None:
+        return to_ms(value)
+
+    def keyset_text(self, ms: int) -> str:
+        return ms_iso(ms)
+
+    def keyset_key(self, record: dict[str, Any]) -> tuple[int | None, int]:
+        return to_ms(record.get("updatedAt")), int(record.get("id") or 0)
+
+    def keyset_query(
+        self, ctx: SyncContext, t: int, x: int, mode: str
+    ) -> tuple[list[Any], int | None]:
+        """One search request: the filter groups and sort for the keyset position."""
+        modified = self.modified_property
+        if mode == "tie":
+            groups = [[
+                {"propertyName": modified, "operator": "EQ", "value": str(t)},
+                {"propertyName": "hs_object_id", "operator": "GT", "value": str(x)},
+            ]]  # fmt: skip
+            sort = "hs_object_id"
+        elif mode == "after":
+            groups = [
+                [{"propertyName": modified, "operator": "EQ", "value": str(t)},
+                 {"propertyName": "hs_object_id", "operator": "GT", "value": str(x)}],
+                [{"propertyName": modified, "operator": "GT", "value": str(t)}],
+            ]  # fmt: skip
+            sort = modified
+        else:
+            groups = [[{"propertyName": modified, "operator": "GTE", "value": str(t)}]]
+            sort = modified
+        body = self._search(ctx, groups, sort)
+        total = body.get("total")
+        return list(body.get("results") or []), total if isinstance(total, int) else None
+
+    def after_keyset_due(self, ctx: SyncContext, state: dict[str, Any]) -> bool:
+        return self._deletes_due(ctx, state)
+
+    def after_keyset(
+        self, ctx: SyncContext, state: dict[str, Any], resume: dict[str, Any] | None
+    ) -> Iterator[Page]:
+        yield from self._archived(ctx, state, (resume or {}).get("after"), final=True)
+
+    def full_pages(self, ctx: SyncContext, resume: dict[str, Any]) -> Iterator[Page]:
+        """The first run: the list endpoint, then its archived twin (a list, not a search).
+
+        Its own loop because it is two listings in one resumable pass whose bookmark is the
+        newest record seen, capped at the server's clock when the read began.
+        """
+        yield from self._full_read(ctx, resume)
 
     def _full_read(self, ctx: SyncContext, resume: dict[str, Any]) -> Iterator[Page]:
         phase = resume.get("phase", "live")
@@ -307,7 +360,7 @@ class CrmObjectStream(Stream):
                 started = server_ms(response)
             body = json_body(response, f"{self.object_type} list")
             records = body.get("results") or []
-            raws = self.raws(ctx, records, archived=phase == "archived")
+            raws = self.records_to_raw(ctx, records, archived=phase == "archived")
             if phase == "live":
                 for record in records:
                     ms, rid = to_ms(record.get("updatedAt")), int(record.get("id") or 0)
@@ -367,90 +420,9 @@ class CrmObjectStream(Stream):
             "limit": SEARCH_LIMIT,
         }
         return json_body(
-            ctx.client.post(f"{self.path}/search", json=body), f"{self.object_type} search"
+            ctx.client.post(f"{self.path}/search", json=body, idempotent=True),
+            f"{self.object_type} search",
         )
-
-    def _incremental(self, ctx: SyncContext, state: dict[str, Any]) -> Iterator[Page]:
-        modified = self.modified_property
-        t = to_ms(state["bookmark"])
-        if t is None:
-            raise FatalAPIError(
-                f"HubSpot {self.name}: the saved bookmark {state['bookmark']!r} is not a time"
-            )
-        x = int(state.get("bookmark_id", -1))
-        tie = bool(state.get("tie"))  # reading one instant in id order
-        kept = {k: v for k, v in state.items() if k in ("deletes_checked_at",)}
-        while True:
-            if tie:
-                groups = [[
-                    {"propertyName": modified, "operator": "EQ", "value": str(t)},
-                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(x)},
-                ]]  # fmt: skip
-                body = self._search(ctx, groups, "hs_object_id")
-            elif x >= 0:
-                groups = [
-                    [{"propertyName": modified, "operator": "EQ", "value": str(t)},
-                     {"propertyName": "hs_object_id", "operator": "GT", "value": str(x)}],
-                    [{"propertyName": modified, "operator": "GT", "value": str(t)}],
-                ]  # fmt: skip
-                body = self._search(ctx, groups, modified)
-            else:
-                body = self._search(
-                    ctx,
-                    [[{"propertyName": modified, "operator": "GTE", "value": str(t)}]],
-                    modified,
-                )
-            records = body.get("results") or []
-            stamped = [(to_ms(r.get("updatedAt")), int(r.get("id") or 0), r) for r in records]
-            if any(ms is None for ms, _, _ in stamped):
-                raise FatalAPIError(
-                    f"HubSpot {self.name} search returned a record without updatedAt"
-                )
-            total = body.get("total")
-            # More to come? (A page may be short of the limit and still not be the last one.)
-            full = bool(records) and (
-                total > len(records) if isinstance(total, int) else len(records) >= SEARCH_LIMIT
-            )
-            raws = self.raws(ctx, records)
-            if tie:
-                if records:
-                    x = max(rid for _, rid, _ in stamped)
-                if full:
-                    yield Page(raws, {**kept, "bookmark": ms_iso(t), "bookmark_id": x, "tie": True})
-                    if ctx.stop.is_set():
-                        return
-                    continue
-                tie = False  # the instant is done; go on after it
-                yield Page(raws, {**kept, "bookmark": ms_iso(t), "bookmark_id": x})
-                if ctx.stop.is_set():
-                    return
-                continue
-            if full:
-                last = max(ms for ms, _, _ in stamped)
-                if last == t:
-                    tie = True  # a whole page at one instant: walk it by id
-                    yield Page(raws, {**kept, "bookmark": ms_iso(t), "bookmark_id": x, "tie": True})
-                else:
-                    # Everything before ``last`` is in; ``last`` itself may be partly in.
-                    t, x = last, -1
-                    yield Page(raws, {**kept, "bookmark": ms_iso(t), "bookmark_id": x})
-                if ctx.stop.is_set():
-                    return
-                continue
-            # The whole remaining result set is in hand: the bookmark is its newest record.
-            if stamped:
-                newest = max(ms for ms, _, _ in stamped)
-                if newest > t:
-                    t, x = newest, max(rid for ms, rid, _ in stamped if ms == newest)
-                else:
-                    x = max([x, *(rid for ms, rid, _ in stamped if ms == t)])
-            final = {**kept, "bookmark": ms_iso(t), "bookmark_id": x}
-            if self._deletes_due(ctx, state):
-                yield Page(raws, final)
-                yield from self._archived(ctx, final, None, final=True)
-            else:
-                yield Page(raws, final, done=True)
-            return
 
     def _deletes_due(self, ctx: SyncContext, state: dict[str, Any]) -> bool:
         every = float(getattr(self.settings, "deletes_every_hours", 0) or 0)
@@ -476,7 +448,7 @@ class CrmObjectStream(Stream):
             body = json_body(
                 ctx.client.get(self.path, params=params), f"archived {self.object_type} list"
             )
-            raws = self.raws(ctx, body.get("results") or [], archived=True)
+            raws = self.records_to_raw(ctx, body.get("results") or [], archived=True)
             nxt = dig(body, "paging.next.after")
             if nxt in (None, ""):
                 yield Page(raws, {**committed, "deletes_checked_at": clock.iso()}, done=final)
@@ -486,7 +458,7 @@ class CrmObjectStream(Stream):
                     f"HubSpot archived {self.object_type} list returned the same cursor twice"
                 )
             after = nxt
-            yield Page(raws, {**committed, "resume": {"phase": "archived", "after": after}})
+            yield Page(raws, {**committed, "resume": {"phase": "after", "after": after}})
             if ctx.stop.is_set():
                 return
 

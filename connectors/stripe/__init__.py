@@ -20,8 +20,9 @@ permission comes back as 403 and is reported with the resource to grant.
 
 Budgets: Stripe allows 100 requests/s in live mode and 25 in test mode (also the default
 per-endpoint budget); the client paces itself at ``requests_per_second`` (25 by default,
-safe for both modes; live accounts may set up to 100). Stripe sends no rate headers and no
-``Retry-After``: a 429 is retried with capped exponential backoff. Costs: a first sync lists
+safe for both modes; live accounts may set up to 100). Stripe sends no rate headers and
+documents no ``Retry-After``; one is honoured if a 429 carries it, otherwise a 429 is
+retried with capped exponential backoff. Costs: a first sync lists
 each resource once at 100 per request (customers and their cards together); every later
 sync is one request per 100 new events, so a sync with no change is exactly one request.
 
@@ -48,7 +49,6 @@ Quirks handled here:
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
@@ -62,10 +62,12 @@ from connectors.stripe.streams import (
     PaymentMethodsStream,
     SubscriptionsStream,
 )
+from connectors.stripe.webhook import StripeWebhook
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import CursorExpiredError, FatalAPIError, HubError, RetriableAPIError
-from hub.http import HttpClient, default_classify, error_text, scrub_url
+from hub.http import HttpClient, parse_retry_after
 from hub.http.auth import BearerAuth
+from hub.http.client import Failure
 from hub.http.ratelimit import RateLimit
 
 DEFAULT_API_VERSION = "2026-10-28.endive"
@@ -117,6 +119,7 @@ class StripeConnector(Connector):
     docs_url = "https://docs.stripe.com/api"
     default_base_url = "https://api.stripe.com"
     Settings = StripeSettings
+    webhook = StripeWebhook()  # how ``hub serve`` verifies its webhook deliveries
     # events first: its bookmark must predate the object listings (see streams.py).
     streams = [
         EventsStream,
@@ -141,20 +144,20 @@ class StripeConnector(Connector):
     def rate_limits(self) -> list[RateLimit]:
         return [RateLimit("requests", self.settings.requests_per_second, 1.0)]
 
-    def classify(self, response: httpx.Response) -> HubError | None:
-        status = response.status_code
-        if status < 400:
-            return None
-        where = f"{response.request.method} {scrub_url(response.request.url)}"
-        text = error_text(response)
-        error = _error_body(response)
+    def classify_error(self, failure: Failure) -> HubError | None:
+        status, where, text = failure.status, failure.where, failure.text
+        error = failure.error
         code = error.get("code")
-        should_retry = response.headers.get("stripe-should-retry")
+        retry_after = parse_retry_after(failure.response.headers.get("retry-after"))
+        should_retry = failure.response.headers.get("stripe-should-retry")
         if should_retry == "false":
             return FatalAPIError(f"{where} failed with {status}: {text}", status=status, code=code)
         if should_retry == "true" or status in (409, 429) or code in ("rate_limit", "lock_timeout"):
             return RetriableAPIError(
-                f"{where} failed with {status}: {text}", status=status, code=code
+                f"{where} failed with {status}: {text}",
+                status=status,
+                code=code,
+                retry_after=retry_after,
             )
         if code == "resource_missing" and error.get("param") in ("starting_after", "ending_before"):
             return CursorExpiredError(
@@ -178,7 +181,7 @@ class StripeConnector(Connector):
                 status=status,
                 hint=f"{need} to the key in Dashboard → Developers → API keys",
             )
-        return default_classify(response)
+        return None
 
     def check(self, client: HttpClient) -> str:
         """One customer: cheap, and needs only the permission the hub needs anyway."""
@@ -187,15 +190,6 @@ class StripeConnector(Connector):
         mode = "live" if "_live_" in key else "test"
         kind = "restricted key" if key.startswith("rk_") else "secret key (prefer a restricted key)"
         return f"Stripe ({mode} mode, {kind}): customers readable, API version {self.settings.api_version}"
-
-
-def _error_body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else {}
 
 
 @hub.hookimpl

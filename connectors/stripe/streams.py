@@ -30,22 +30,20 @@ snapshot is idempotent. Within a page, the chronologically last snapshot of an o
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from hub import clock
 from hub.connector import Page, Stream, SyncContext
-from hub.errors import CursorExpiredError, FatalAPIError
+from hub.errors import FatalAPIError
+from hub.http.client import json_of
+from hub.http.incremental import ListOnce, unseen_rows
 from hub.http.pagination import LastIdPaginator
+from hub.http.replay import EventReplay
 from hub.store import RawRecord
 
 EVENT_RETENTION_DAYS = 30
-# Keep a margin: a bookmark this old is re-read rather than trusted to still be listed.
-STALE_AFTER = dt.timedelta(days=EVENT_RETENTION_DAYS) - dt.timedelta(hours=1)
-# Only used when the account had no event at all on the first sync (no id to page from).
-CLOCK_SKEW_S = 300
 
 # Which raw stream an event's ``data.object`` belongs to, by its ``object`` field.
 OBJECT_STREAMS = {
@@ -63,7 +61,7 @@ CARD_EXPAND = "data.invoice_settings.default_payment_method"
 def body_of(response: Any, what: str) -> dict[str, Any]:
     """A Stripe list envelope, or a clear error when something else answered."""
     try:
-        body = response.json()
+        body = json_of(response)
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
@@ -91,81 +89,22 @@ def split_customer(customer: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
 class StripeStream(Stream):
     """Base of the Stripe streams: records keep Stripe's shape; ``created`` is the cursor."""
 
-    incremental = "custom"
     primary_key = "id"
     cursor_field = "created"
 
     def make_paginator(self) -> LastIdPaginator:
         return LastIdPaginator(limit=self.settings.page_size)
 
+    def parse_response(self, response: Any) -> tuple[Any, list[Any]]:
+        body = body_of(response, self.name)
+        return body, body["data"]
+
 
 class ObjectStream(StripeStream):
     """One resource listed in full once; afterwards ``events`` keeps its table current."""
 
     object_type: ClassVar[str] = ""
-    # Deletable resources get the rows a complete listing did not see tombstoned.
-    sweep_unseen: ClassVar[bool] = False
-
-    def list_params(self) -> dict[str, Any]:
-        return dict(self.params)
-
-    def prepare(self, ctx: SyncContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Hook: adjust a page's records before they are stored."""
-        return records
-
-    def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
-        state = {} if ctx.full_refresh else dict(state or {})
-        if state.get("complete"):
-            return  # kept current by the events stream: no request
-        paginator = self.make_paginator()
-        params = {**self.list_params(), **paginator.first_params()}
-        resumed = state.get("resume")
-        if resumed:
-            params["starting_after"] = resumed
-        seen: set[str] | None = None if resumed else set()
-        while True:
-            try:
-                response = ctx.client.get(self.path, params=params)
-            except CursorExpiredError:
-                if not resumed:
-                    raise
-                # The object we resumed after is gone (deleted meanwhile): list again.
-                ctx.note(f"{self.name}: resume point no longer exists; listing from the start")
-                params, resumed, seen = (
-                    {**self.list_params(), **paginator.first_params()},
-                    None,
-                    set(),
-                )
-                continue
-            body = body_of(response, self.name)
-            records = self.prepare(ctx, [r for r in body["data"] if isinstance(r, dict)])
-            raws = [self.to_raw(r) for r in records]
-            if seen is not None:
-                seen.update(r.id for r in raws)
-            nxt = paginator.next_page(response, body, records)
-            if nxt is None:
-                if seen is not None and self.sweep_unseen:
-                    raws.extend(tombstones(ctx, self.name, seen))
-                self.finished(ctx, seen)
-                yield Page(raws, {"complete": True, "listed_at": clock.iso()}, done=True)
-                return
-            params = {**params, **nxt}
-            yield Page(raws, {"resume": nxt["starting_after"]})
-            if ctx.stop.is_set():
-                return
-
-    def finished(self, ctx: SyncContext, seen: set[str] | None) -> None:
-        """Hook: the listing is complete (``seen`` is None when it was resumed)."""
-
-
-def tombstones(ctx: SyncContext, stream: str, keep: set[str]) -> list[RawRecord]:
-    """Rows of ``stream`` that a complete listing did not return, marked deleted."""
-    table = ctx.store.raw_table(ctx.connection, stream).name
-    return [
-        RawRecord(id=row["id"], data=row["data"], updated_at=row["updated_at"], deleted=True)
-        for row in ctx.store.raw_rows(table, include_deleted=False)
-        if row["id"] not in keep
-    ]
+    incremental = ListOnce()
 
 
 class CustomersStream(ObjectStream):
@@ -178,10 +117,8 @@ class CustomersStream(ObjectStream):
     name = "customers"
     path = "/v1/customers"
     object_type = "customer"
-    sweep_unseen = True
-
-    def list_params(self) -> dict[str, Any]:
-        return {"expand[]": CARD_EXPAND}
+    incremental = ListOnce(sweep_unseen=True)
+    params = {"expand[]": CARD_EXPAND}
 
     def prepare(self, ctx: SyncContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         customers, cards = [], []
@@ -217,15 +154,16 @@ class PaymentMethodsStream(ObjectStream):
     When the customers stream has just listed everyone, the cards are already stored and
     this stream only confirms them (and tombstones cards no customer uses any more). Run
     alone (e.g. ``--stream payment_methods --full-refresh``) it lists customers itself.
+
+    Its own ``pages()`` is why: in the common case it makes no request at all and writes
+    from what the customers listing stored in this very run, which no strategy models.
     """
 
     name = "payment_methods"
     path = "/v1/customers"
     object_type = "payment_method"
-    sweep_unseen = True
-
-    def list_params(self) -> dict[str, Any]:
-        return {"expand[]": CARD_EXPAND}
+    incremental = ListOnce(sweep_unseen=True)
+    params = {"expand[]": CARD_EXPAND}
 
     def prepare(self, ctx: SyncContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [card for card in (split_customer(r)[1] for r in records) if card and card.get("id")]
@@ -245,7 +183,7 @@ class PaymentMethodsStream(ObjectStream):
             if seen is None or row["id"] in seen
         ]
         if seen is not None:
-            raws.extend(tombstones(ctx, self.name, seen))
+            raws.extend(unseen_rows(ctx, self.name, seen))
         yield Page(raws, {"complete": True, "listed_at": clock.iso()}, done=True)
 
 
@@ -264,7 +202,7 @@ class InvoicesStream(ObjectStream):
     name = "invoices"
     path = "/v1/invoices"
     object_type = "invoice"
-    sweep_unseen = True
+    incremental = ListOnce(sweep_unseen=True)
 
 
 class ChargesStream(ObjectStream):
@@ -280,135 +218,12 @@ class EventsStream(StripeStream):
 
     name = "events"
     path = "/v1/events"
+    incremental = EventReplay(
+        retention_days=EVENT_RETENTION_DAYS, forward_param="ending_before", time_field="created"
+    )
 
-    def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
-        state = {} if ctx.full_refresh else dict(state or {})
-        bookmark = state.get("bookmark")
-        if bookmark and not state.get("resume"):
-            reason = stale_reason(bookmark)
-            if reason is None:
-                try:
-                    yield from self.replay(ctx, bookmark)
-                    return
-                except CursorExpiredError as exc:
-                    reason = f"Stripe no longer knows the bookmarked event ({exc.message})"
-            ctx.note(f"events: {reason}; full re-read of every Stripe stream")
-            state = {}
-        yield from self.full_listing(ctx, state)
-
-    # -- incremental ------------------------------------------------------------------------
-
-    def replay(self, ctx: SyncContext, bookmark: dict[str, Any]) -> Iterator[Page]:
-        """Events after the bookmark, oldest page first, each applied to its object table."""
-        if not bookmark.get("id"):
-            yield from self.replay_by_time(ctx, bookmark)
-            return
-        cursor = bookmark["id"]
-        limit = self.settings.page_size
-        while True:
-            response = ctx.client.get(self.path, params={"limit": limit, "ending_before": cursor})
-            body = body_of(response, "events")
-            events = [e for e in body["data"] if isinstance(e, dict) and e.get("id")]
-            if not events:
-                return
-            # ``ending_before`` gives the page just after the cursor, still newest first.
-            newest = events[0]
-            apply_events(ctx, list(reversed(events)))
-            done = not body.get("has_more")
-            mark = {"id": newest["id"], "created": newest.get("created")}
-            yield Page([self.to_raw(e) for e in events], {"bookmark": mark}, done=done)
-            if done or ctx.stop.is_set():
-                return
-            if newest["id"] == cursor:
-                raise FatalAPIError(
-                    "Stripe returned the same events page twice", hint="run the sync again"
-                )
-            cursor = newest["id"]
-
-    def replay_by_time(self, ctx: SyncContext, bookmark: dict[str, Any]) -> Iterator[Page]:
-        """No event id to page from (the account had none): everything since a time."""
-        since = int(bookmark.get("created") or 0) - CLOCK_SKEW_S
-        events = list(self.walk(ctx, {"created[gte]": since}))
-        if not events:
-            return
-        events.sort(key=lambda e: (e.get("created") or 0, str(e.get("id"))))
+    def apply_events(self, ctx: SyncContext, events: list[dict[str, Any]]) -> None:
         apply_events(ctx, events)
-        newest = events[-1]
-        yield Page(
-            [self.to_raw(e) for e in events],
-            {"bookmark": {"id": newest["id"], "created": newest.get("created")}},
-            done=True,
-        )
-
-    # -- full -------------------------------------------------------------------------------
-
-    def full_listing(self, ctx: SyncContext, state: dict[str, Any]) -> Iterator[Page]:
-        """Every event Stripe still lists; bookmarks the newest one seen at the start."""
-        resume = state.get("resume") or {}
-        if not resume:
-            # The objects must be listed after this point, or changes in between are lost.
-            for stream in self.connector.get_streams():
-                if stream.name != self.name:
-                    ctx.store.clear_state(ctx.connection, stream.name)
-        newest = resume.get("newest")
-        paginator = self.make_paginator()
-        params: dict[str, Any] = paginator.first_params()
-        if resume.get("starting_after"):
-            params["starting_after"] = resume["starting_after"]
-        while True:
-            try:
-                response = ctx.client.get(self.path, params=params)
-            except CursorExpiredError:
-                if "starting_after" not in params or not resume:
-                    raise
-                ctx.note(
-                    "events: resume point aged out of Stripe's 30 days; listing from the start"
-                )
-                yield from self.full_listing(ctx, {})
-                return
-            body = body_of(response, "events")
-            events = [e for e in body["data"] if isinstance(e, dict) and e.get("id")]
-            if newest is None:
-                # Empty account: remember the time, so the next run asks by time instead.
-                first = (
-                    events[0] if events else {"id": None, "created": int(clock.now().timestamp())}
-                )
-                newest = {"id": first["id"], "created": first.get("created")}
-            nxt = paginator.next_page(response, body, events)
-            raws = [self.to_raw(e) for e in events]
-            if nxt is None:
-                yield Page(raws, {"bookmark": newest}, done=True)
-                return
-            params = {**params, **nxt}
-            yield Page(
-                raws, {"resume": {"starting_after": nxt["starting_after"], "newest": newest}}
-            )
-            if ctx.stop.is_set():
-                return
-
-    def walk(self, ctx: SyncContext, extra: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        paginator = self.make_paginator()
-        params = {**paginator.first_params(), **extra}
-        while True:
-            response = ctx.client.get(self.path, params=params)
-            body = body_of(response, "events")
-            events = [e for e in body["data"] if isinstance(e, dict) and e.get("id")]
-            yield from events
-            nxt = paginator.next_page(response, body, events)
-            if nxt is None:
-                return
-            params = {**params, **nxt}
-
-
-def stale_reason(bookmark: dict[str, Any]) -> str | None:
-    """Why a bookmark cannot be replayed from (older than Stripe's event retention), if so."""
-    created = bookmark.get("created")
-    if not isinstance(created, (int, float)):
-        return None
-    age = clock.now() - dt.datetime.fromtimestamp(created, dt.timezone.utc)
-    if age > STALE_AFTER:
-        return f"bookmark is {age.days} days old, older than Stripe's {EVENT_RETENTION_DAYS}-day event window"
-    return None
 
 
 def apply_events(ctx: SyncContext, events: list[dict[str, Any]]) -> None:

@@ -54,10 +54,12 @@ from connectors.zendesk.streams import (
     TicketsStream,
     UsersStream,
 )
+from connectors.zendesk.webhook import ZendeskWebhook
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import ConfigError, CursorExpiredError, FatalAPIError, HubError
-from hub.http import HttpClient, default_classify, error_text, scrub_url
+from hub.http import HttpClient
 from hub.http.auth import BasicAuth, BearerAuth
+from hub.http.client import Failure
 from hub.http.ratelimit import RateLimit
 
 AUTH_HINT = "set email + api_token, or oauth_token (as env:VAR or file:PATH), then run 'hub check'"
@@ -133,6 +135,7 @@ class ZendeskConnector(Connector):
     docs_url = "https://developer.zendesk.com/api-reference/"
     default_base_url = "https://{subdomain}.zendesk.com"
     Settings = ZendeskSettings
+    webhook = ZendeskWebhook()  # how ``hub serve`` verifies its webhook deliveries
     streams = [OrganizationsStream, UsersStream, TicketsStream, SatisfactionRatingsStream]
 
     @classmethod
@@ -177,12 +180,9 @@ class ZendeskConnector(Connector):
             seconds = 60.0 / max(1, self.settings.requests_per_minute)
         client.pause(min(max(seconds, 0.0), 60.0), "requests")
 
-    def classify(self, response: httpx.Response) -> HubError | None:
-        status = response.status_code
-        if status < 400:
-            return None
-        where = f"{response.request.method} {scrub_url(response.request.url)}"
-        text = error_text(response)
+    def classify_error(self, failure: Failure) -> HubError | None:
+        status, where, text = failure.status, failure.where, failure.text
+        path = failure.response.request.url.path
         if status == 401:
             return FatalAPIError(
                 f"Zendesk refused the credentials (401: {text})", status=status, hint=AUTH_HINT
@@ -190,8 +190,7 @@ class ZendeskConnector(Connector):
         if status == 403:
             hint = (
                 "satisfaction ratings and incremental exports need an admin's token"
-                if "satisfaction" in response.request.url.path
-                or "incremental" in response.request.url.path
+                if "satisfaction" in path or "incremental" in path
                 else "the user behind the token lacks access; use an admin or agent"
             )
             return FatalAPIError(f"{where} was refused (403: {text})", status=status, hint=hint)
@@ -200,7 +199,7 @@ class ZendeskConnector(Connector):
                 f"{where}: Zendesk no longer accepts the saved cursor ({status}: {text})",
                 status=status,
             )
-        return default_classify(response)
+        return None
 
     def check(self, client: HttpClient) -> str:
         """``/users/me`` is cheap and shows who the hub acts as."""

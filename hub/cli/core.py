@@ -14,7 +14,7 @@ from rich import box
 
 from hub.cli.render import Column, emit_json, line, listing, page_progress, styled, table, text
 from hub.cli.util import Env, pass_env
-from hub.errors import ConfigError, HubError
+from hub.errors import ConfigError
 
 STARTER_CONFIG = """# hub.toml: written by 'hub init'. Every option: 'hub init --example'.
 
@@ -48,6 +48,11 @@ connector = "builtwith"
 schedule = "every 1d"
 [connections.builtwith.settings]
 api_key = "env:BUILTWITH_API_KEY"
+
+# Required with BuiltWith: your product's technology name(s) as BuiltWith reports them.
+[timeline.builtwith]
+our_technologies = ["Your Product Widget"]
+competitors = ["Intercom", "Drift"]
 """
 
 STATUS_COLOURS = {"ok": "green", "error": "red"}
@@ -120,13 +125,16 @@ def init(path: str, force: bool, example: bool) -> None:
 def check(env: Env, offline: bool, as_json: bool) -> None:
     """Validate hub.toml (every section) and make one cheap authenticated call per connection.
 
+    Each connection gets one attempt with a short timeout, in parallel; a line per connection
+    is printed as its answer arrives, with a hint naming the likely cause of a failure.
+
     \b
     Examples:
       hub check --offline
       hub check
       hub check --json | jq '.items[] | select(.ok | not)'
     """
-    from hub.sync import build_connector
+    from hub.checks import check_connections
 
     config = env.config()
     if not config.connections:
@@ -134,22 +142,13 @@ def check(env: Env, offline: bool, as_json: bool) -> None:
             f"{config.path}: no connections configured",
             hint="add a [connections.<name>] table; 'hub init --example' shows them all",
         )
-    verdicts = []
-    for name, conn in config.connections.items():
-        verdict = {"connection": name, "connector": conn.connector, "ok": True, "detail": ""}
-        try:
-            connector = build_connector(config, name)
-            if offline:
-                verdict["detail"] = "config valid (offline)"
-            else:
-                with connector.client() as client:
-                    verdict["detail"] = connector.check(client)
-        except HubError as exc:
-            verdict["ok"], verdict["detail"] = False, str(exc)
-        verdicts.append(verdict)
+
+    def show(v) -> None:
         if not as_json:
-            mark = text("✓", "green") if verdict["ok"] else text("✗", "red")
-            line(mark, f" {name} ({conn.connector}): {verdict['detail']}")
+            mark = text("✓", "green") if v.ok else text("✗", "red")
+            line(mark, f" {v.connection} ({v.connector}): {v.detail}")
+
+    verdicts = [v.to_dict() for v in check_connections(config, offline=offline, on_verdict=show)]
     if as_json:
         emit_json(
             listing(verdicts, config=str(config.path), warnings=config.warnings, offline=offline)

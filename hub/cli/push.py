@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub.cli.util import Env, console, err_console, pass_env
+from hub.lock import database_lock
+from hub.text import plural
 
 TASK_FILTERS = {
     "open": ("open", "pushing", "pushed"),
@@ -49,7 +51,10 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
     config = env.config()
     setup = load_playbooks(config)
     store = env.store()
-    run = run_playbooks(store, config) if run_now else None
+    run = None
+    if run_now:
+        with database_lock(store, "hub playbooks --run"):
+            run = run_playbooks(store, config)
     stats = {row["playbook"]: row for row in iter_playbook_stats(store)}
     rows = []
     for name, pb in setup.playbooks.items():
@@ -114,20 +119,11 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
       hub tasks --status snoozed
       hub tasks --json
     """
-    from hub import clock
     from hub.playbooks import Outbox
 
-    outbox = Outbox(env.store())
-    if status == "all":
-        rows = outbox.tasks()
-    elif status == "snoozed":
-        now = clock.iso()
-        rows = [t for t in outbox.tasks(["completed"]) if (t["snoozed_until"] or "") > now]
-    else:
-        rows = outbox.tasks(TASK_FILTERS[status])
-    names = {r["id"]: r["name"] for r in env.store().db.query("SELECT id, name FROM accounts")}
+    rows = Outbox(env.store()).listing(status)
     if as_json:
-        _echo_json([{**t, "account_name": names.get(t["account_id"])} for t in rows])
+        _echo_json(rows)
         return
     if not rows:
         console.print(f"No {status} tasks.")
@@ -140,12 +136,12 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
     table.add_column("status", no_wrap=True)
     for t in rows:
         state = t["status"]
-        if state == "completed" and (t["snoozed_until"] or "") > clock.iso():
+        if t["snoozed"]:
             state = f"snoozed to {t['snoozed_until'][:10]}"
         table.add_row(
             (t["due_at"] or "")[:10],
             t["priority"] or "",
-            escape(names.get(t["account_id"]) or t["account_id"]),
+            escape(t["account_name"] or t["account_id"]),
             escape(t["subject"] or ""),
             state,
         )
@@ -157,7 +153,7 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_env
 def push(env: Env, dry_run: bool, as_json: bool) -> None:
-    """Write health fields and tasks to HubSpot (only values that changed).
+    """Write health fields and tasks to the CRM (only values that changed).
 
     \b
     Examples:
@@ -167,7 +163,13 @@ def push(env: Env, dry_run: bool, as_json: bool) -> None:
     """
     from hub.push import run_push
 
-    result = run_push(env.store(), env.config(), dry_run=dry_run)
+    config, store = env.config(), env.store()
+    if dry_run:
+        result = run_push(store, config, dry_run=True)
+    else:
+        # One writer: a push beside another push or a running `hub run` waits its turn.
+        with database_lock(store, "hub push"):
+            result = run_push(store, config)
     if as_json:
         _echo_json(result.to_dict())
     else:
@@ -188,11 +190,11 @@ def print_push_result(result: Any) -> None:
         out("[bold]Setup[/]" + (" (would do)" if result.dry_run else ""))
         for action in result.setup:
             out(f"  + {escape(action)}", highlight=False)
-    by_company: dict[str, list[Any]] = {}
+    by_record: dict[str, list[Any]] = {}
     for change in result.changes:
-        by_company.setdefault(change.object_id, []).append(change)
-    for company, changes in by_company.items():
-        out(f"[bold]Company {company}[/] ({escape(changes[0].account_name)})", highlight=False)
+        by_record.setdefault(f"{change.object_type} {change.object_id}", []).append(change)
+    for record, changes in by_record.items():
+        out(f"[bold]{escape(record)}[/] ({escape(changes[0].account_name)})", highlight=False)
         for c in changes:
             old = c.old if c.old != "" else "(unset)"
             new = c.new if c.new != "" else "(cleared)"
@@ -207,23 +209,31 @@ def print_push_result(result: Any) -> None:
             verb = {
                 "create": "would create",
                 "reconcile": "would reconcile",
-                "found": "already in HubSpot" if not result.dry_run else "would record existing",
+                "found": "already in the CRM" if not result.dry_run else "would record existing",
+                "skipped": "skipped",
                 "created": "created",
                 "cancelled": "cancelled",
                 "failed": "[red]failed[/]",
             }.get(t.action, t.action)
             line = (
-                f"  {verb}: {escape(f'[{t.priority}]')} {escape(t.subject)} — company {t.company_id}, "
+                f"  {verb}: {escape(f'[{t.priority}]')} {escape(t.subject)} — record {t.object_id}, "
                 f"owner {t.owner_id or 'unassigned'}, due {(t.due_at or '')[:10]} ({t.playbook})"
             )
             if t.remote_id:
-                line += f" → HubSpot task {t.remote_id}"
+                line += f" → CRM task {t.remote_id}"
             if t.error:
                 line += f"  [red]{escape(t.error)}[/]"
             out(line, highlight=False, soft_wrap=True)
     if result.completed:
         verb = "would complete" if result.dry_run else "completed"
-        out(f"{len(result.completed)} tasks {verb} (done in HubSpot; snoozed).")
+        out(f"{plural(len(result.completed), 'task')} {verb} (done in the CRM; snoozed).")
+    if result.caps:
+        out(
+            escape(result.caps) + (f"; {result.held} held for a later push" if result.held else ""),
+            highlight=False,
+        )
+    for note in result.notes:
+        out(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     for error in result.errors:
         err_console.print(f"[red]error:[/] {escape(error)}", soft_wrap=True, highlight=False)
     out(

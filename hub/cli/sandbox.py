@@ -85,6 +85,7 @@ def serve(
     import datetime as dt
 
     from hub.errors import ConfigError
+    from hub.registry import get_registry
     from hub.sandbox.world import CREDENTIALS, advance, build_sandbox
 
     if start == "today":
@@ -100,29 +101,27 @@ def serve(
             ) from None
     started = time.perf_counter()
     with console.status(f"Building a world of {companies:,} companies (seed {seed})…"):
-        sb = build_sandbox(companies=companies, seed=seed, start=start_at, enforce_limits=limits)
+        sb = build_sandbox(
+            companies=companies,
+            seed=seed,
+            start=start_at,
+            enforce_limits=limits,
+            extra_apis=list(get_registry().sandbox_apis.values()),
+        )
     server = sb.serve(host, port)
     url = server.url
     console.print(
-        f"Sandbox ready in {time.perf_counter() - started:.1f}s at [bold]{url}[/] (world clock {sb.world.now():%Y-%m-%d %H:%M} UTC)"
+        f"Sandbox ready in {time.perf_counter() - started:.1f}s at [bold]{url}[/] (world clock {sb.world.now():%Y-%m-%d %H:%M} UTC)",
+        soft_wrap=True,
     )
-    zd = CREDENTIALS["zendesk"]
-    console.print(
-        f'  Stripe     base_url = "{url}"   api_key = "{CREDENTIALS["stripe"]["api_key"]}"',
-        highlight=False,
-    )
-    console.print(
-        f'  HubSpot    base_url = "{url}"   access_token = "{CREDENTIALS["hubspot"]["access_token"]}"',
-        highlight=False,
-    )
-    console.print(
-        f'  Zendesk    base_url = "{url}"   subdomain = "{zd["subdomain"]}"  email = "{zd["email"]}"  api_token = "{zd["api_token"]}"',
-        highlight=False,
-    )
-    console.print(
-        f'  BuiltWith  base_url = "{url}"   api_key = "{CREDENTIALS["builtwith"]["api_key"]}"',
-        highlight=False,
-    )
+    # soft_wrap: a credentials line must survive copy-paste whatever the terminal width.
+    for name, api in sb.apis.items():
+        creds = CREDENTIALS.get(name) or dict(getattr(api, "credentials", {}) or {})
+        fields = "  ".join(f'{k} = "{v}"' for k, v in creds.items() if k != "oauth_token")
+        label = {"hubspot": "HubSpot", "builtwith": "BuiltWith"}.get(name, name.capitalize())
+        console.print(
+            f'  {label:<10} base_url = "{url}"  {fields}'.rstrip(), highlight=False, soft_wrap=True
+        )
     console.print("These are sandbox-only credentials. Press Ctrl-C to stop.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())

@@ -67,8 +67,14 @@ def run_server(
     token: str | None = None,
 ) -> None:
     """Start the web app and print its address (used by ``hub serve`` and ``hub demo --serve``)."""
+    from hub.store import Store
     from hub.web import WebOptions
     from hub.web import serve as serve_app
+
+    if config is not None or Path(db_path).exists():
+        # Pages read through read-only connections, which cannot migrate: bring the schema
+        # up to date (or create the database of a configured hub) first.
+        Store(db_path).close()
 
     options = WebOptions(
         db_path=db_path, config=config, allow_actions=allow_actions, token=token, host=host
@@ -145,7 +151,8 @@ def serve(
 
 
 def _datasette(db_path: str, target: str, host: str, port: int) -> None:
-    from hub.store.web import ReadOnlyStore, datasette_metadata
+    from hub.store.web import ReadOnlyStore
+    from hub.store.web_admin import datasette_metadata
 
     store = ReadOnlyStore(db_path)
     try:

@@ -11,9 +11,6 @@ from typing import Any
 import click
 from rich.console import Console
 
-from hub import logs
-from hub.errors import HubError
-
 console = Console()
 err_console = Console(stderr=True)
 
@@ -38,13 +35,9 @@ class Env:
             self._config = load_config(self.config_path)
             for warning in self._config.warnings:
                 err_console.print(f"warning: {warning}", highlight=False, markup=False)
-            for name in self._config.connections:
-                try:
-                    for value in self._config.resolved_settings(name).values():
-                        if isinstance(value, str):
-                            logs.register_secret(value) if _looks_secret(value) else None
-                except HubError:
-                    pass
+            from hub.sync import register_config_secrets
+
+            register_config_secrets(self._config)  # secret fields only: URLs, e-mails readable
         return self._config
 
     def database(self) -> str:
@@ -58,10 +51,6 @@ class Env:
 
             self._store = Store(self.database())
         return self._store
-
-
-def _looks_secret(value: str) -> bool:
-    return len(value) >= 8 and " " not in value
 
 
 pass_env = click.make_pass_decorator(Env, ensure=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from hub.errors import FatalAPIError
+from hub.http.incremental import LoopGuard
 
 NextPage = dict[str, Any] | str | None
 
@@ -33,7 +33,13 @@ def dig(body: Any, path: str | None) -> Any:
 
 
 class Paginator:
-    """Base paginator: ``first_params()`` for page one, ``next_page()`` for the rest."""
+    """Base paginator: ``first_params()`` for page one, ``next_page()`` for the rest.
+
+    ``target`` says where the parameters go: ``"query"`` (the query string) or ``"body"``
+    (the JSON body of a POST search; keys may be dotted paths like ``pagination.after``).
+    """
+
+    target: str = "query"
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
@@ -42,6 +48,7 @@ class Paginator:
         """A copy with no memory, for a new run."""
         clone = copy.copy(self)
         clone._seen = set()
+        clone._loop = LoopGuard("the API")
         return clone
 
     def first_params(self) -> dict[str, Any]:
@@ -51,13 +58,9 @@ class Paginator:
         raise NotImplementedError
 
     def _guard(self, token: Any) -> None:
-        key = str(token)
-        if key in self._seen:
-            raise FatalAPIError(
-                f"pagination loop: the API returned the same page token twice ({key[:40]})",
-                hint="report this upstream; the stream stopped to avoid syncing forever",
-            )
-        self._seen.add(key)
+        if not hasattr(self, "_loop"):
+            self._loop = LoopGuard("the API")
+        self._loop.check(str(token))
 
 
 class CursorPaginator(Paginator):
@@ -75,8 +78,10 @@ class CursorPaginator(Paginator):
         has_more_path: str | None = None,
         page_size: int | None = None,
         size_param: str | None = None,
+        target: str = "query",
     ):
         super().__init__()
+        self.target = target
         self.cursor_path = cursor_path
         self.param = param
         self.stop_path = stop_path

@@ -8,12 +8,16 @@ be told by a connector to pause (rate headers said "0 remaining", a 429 said "Re
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger("hub.http")
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,12 @@ class Limiter:
         self._lock = threading.Lock()
         self.waited = 0.0  # seconds spent waiting, for run statistics
 
-    def acquire(self) -> float:
-        """Block until a request may go out; returns the seconds waited."""
+    def acquire(self, sleep: Callable[[float], None] | None = None) -> float:
+        """Block until a request may go out; returns the seconds waited.
+
+        ``sleep`` replaces the limiter's own (the client's: visible, wakes on stop).
+        """
+        sleep = sleep or self._sleep
         waited = 0.0
         while True:
             with self._lock:
@@ -74,7 +82,7 @@ class Limiter:
                         return waited
                     delay = self.window - (now - self._hits[0])
             delay = max(delay, 0.001)
-            self._sleep(delay)
+            sleep(delay)
             waited += delay
 
     def next_slot(self, interval: float) -> float:
@@ -92,20 +100,36 @@ class Limiter:
             self._paused_until = max(self._paused_until, self._monotonic() + seconds)
 
 
-_registry: dict[tuple[str, str], Limiter] = {}
+_registry: dict[tuple[str, str, str | None], Limiter] = {}
 _registry_lock = threading.Lock()
 
 
-def shared_limiter(scope: str, rate: RateLimit, **kwargs) -> Limiter:
+def shared_limiter(scope: str, rate: RateLimit, *, path: str | None = None, **kwargs) -> Limiter:
     """The limiter for ``rate`` under ``scope`` (connector + credential fingerprint).
 
-    Two connections with the same token share one budget, as the API sees them.
+    Two connections with the same token share one budget, as the API sees them. With
+    ``path`` (a budgets file, see ``hub.http.budget``) the budget is shared with every other
+    process using the same file, too.
     """
-    key = (scope, f"{rate.name}:{rate.limit}/{rate.per_seconds}:{rate.match}")
+    key = (scope, f"{rate.name}:{rate.limit}/{rate.per_seconds}:{rate.match}", path)
     with _registry_lock:
         limiter = _registry.get(key)
         if limiter is None:
-            limiter = _registry[key] = Limiter(rate, **kwargs)
+            limiter = None
+            if path:
+                from hub.http.budget import SharedLimiter
+
+                try:
+                    limiter = SharedLimiter(rate, path=path, scope=f"{scope}:{key[1]}", **kwargs)
+                except (OSError, sqlite3.Error) as exc:
+                    log.warning(
+                        "budgets file %s unusable (%s): this process keeps its own budget",
+                        path,
+                        exc,
+                    )
+            if limiter is None:
+                limiter = Limiter(rate, **kwargs)
+            _registry[key] = limiter
         return limiter
 
 

@@ -231,6 +231,8 @@ class FakeAPI:
 
     name: str = "api"
     prefixes: tuple[str, ...] = ()
+    # What a client needs besides the base URL (printed by ``hub sandbox serve``).
+    credentials: dict[str, str] = {}
 
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox

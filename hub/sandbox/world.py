@@ -14,6 +14,7 @@ import datetime as dt
 import gc
 import re
 from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hub.sandbox.base import (
@@ -22,6 +23,7 @@ from hub.sandbox.base import (
     FREEMAIL_DOMAINS,
     Clock,
     Company,
+    FakeAPI,
     Sandbox,
     rng_for,
 )
@@ -233,6 +235,9 @@ class World:
         return None
 
 
+BUILTIN_APIS = ("hubspot", "stripe", "zendesk", "builtwith")
+
+
 def build_sandbox(
     companies: int = 200,
     seed: int = 0,
@@ -240,8 +245,14 @@ def build_sandbox(
     *,
     enforce_limits: bool = False,
     time_scale: float = 1.0,
+    extra_apis: Iterable[Callable[[Sandbox], FakeAPI]] = (),
 ) -> Sandbox:
-    """Make a world of ``companies`` and the four fakes over it, seeded and ready to serve."""
+    """Make a world of ``companies`` and the four fakes over it, seeded and ready to serve.
+
+    ``extra_apis`` are more fakes (``FakeAPI`` subclasses, typically what plugins register
+    through the host's ``register_sandbox_apis`` hook), built and seeded over the same world
+    after the built-ins; a name or URL prefix already taken is a ``ValueError``.
+    """
     from hub.sandbox.builtwith import BuiltWithAPI
     from hub.sandbox.hubspot import HubSpotAPI
     from hub.sandbox.stripe import StripeAPI
@@ -257,6 +268,22 @@ def build_sandbox(
         sandbox = Sandbox(world, enforce_limits=enforce_limits, time_scale=time_scale)
         for cls in (HubSpotAPI, StripeAPI, ZendeskAPI, BuiltWithAPI):
             sandbox.add(cls(sandbox)).seed()
+        for factory in extra_apis:
+            api = factory(sandbox)
+            taken = [
+                other.name
+                for other in sandbox.apis.values()
+                if other.name == api.name
+                or any(
+                    p.startswith(q) or q.startswith(p) for p in api.prefixes for q in other.prefixes
+                )
+            ]
+            if taken or not api.prefixes:
+                raise ValueError(
+                    f"sandbox fake {api.name!r} clashes with {', '.join(taken) or 'nothing'}"
+                    " (name or URL prefix) or declares no prefixes"
+                )
+            sandbox.add(api).seed()
     finally:
         if was_enabled:
             if companies >= 10_000:

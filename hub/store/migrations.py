@@ -340,7 +340,61 @@ def web_identity_overrides(db: Database) -> None:
 
 
 @migrations()
-def m006_lock_owner(db: Database) -> None:
+def engine_m001_outbox_targets(db: Database) -> None:
+    """Tasks: the CRM's id under a vendor-neutral name (``remote_id``), the pusher that
+    delivered it (``target``) and the merged reasons of a task (``reasons``, JSON list of
+    {playbook, reason, detail}: several playbooks firing for one account make one task)."""
+    db.execute("ALTER TABLE tasks RENAME COLUMN hubspot_task_id TO remote_id")
+    db["tasks"].add_column("target", str)
+    db["tasks"].add_column("reasons", str)
+
+
+@migrations()
+def m006_member_domains(db: Database) -> None:
+    """``entities.member_domains``: the e-mail domains of an entity's people (a support
+    organization's users), JSON; identity links through them when nothing stronger does."""
+    db["entities"].add_column("member_domains", str)
+
+
+@migrations()
+def web_webhook_inbox(db: Database) -> None:
+    """Webhook deliveries (``hub serve``): a durable inbox written before the 2xx, deduplicated
+    on the provider's event id, drained by the worker; and counters of refusals per connection.
+
+    ``status``: pending → processed (or error, retried), ignored (unknown event type) or
+    rejected (malformed body after a valid signature, kept for inspection). A delivery with
+    a bad signature is never stored: it only bumps ``refused`` in ``_hub_webhook_counters``.
+    """
+    db["_hub_webhook_inbox"].create(
+        {
+            "id": int,
+            "connection": str,
+            "event_id": str,
+            "event_type": str,
+            "status": str,
+            "received_at": str,
+            "processed_at": str,
+            "run_id": int,
+            "attempts": int,
+            "error": str,
+            "body": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["_hub_webhook_inbox"].create_index(
+        ["connection", "event_id"], unique=True, if_not_exists=True
+    )
+    db["_hub_webhook_inbox"].create_index(["status", "connection"], if_not_exists=True)
+    db["_hub_webhook_counters"].create(
+        {"connection": str, "name": str, "value": int, "last_at": str},
+        pk=("connection", "name"),
+        if_not_exists=True,
+    )
+
+
+@migrations()
+def core_m001_lock_owner(db: Database) -> None:
     """The writer lock names what holds it (``hub sync``…) and the holder process's start
     time, so a live holder is told apart from a new process that reused its pid."""
     columns = db["_hub_lock"].columns_dict

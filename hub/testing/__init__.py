@@ -247,9 +247,14 @@ class SandboxConnectorTests(ConnectorTests):
     advance_days: ClassVar[int] = 2
 
     def make_world(self) -> Any:
+        from hub.registry import get_registry
         from hub.sandbox.world import build_sandbox
 
-        return build_sandbox(companies=self.companies, seed=self.seed)
+        return build_sandbox(
+            companies=self.companies,
+            seed=self.seed,
+            extra_apis=list(get_registry().sandbox_apis.values()),
+        )
 
     def transport(self, world: Any) -> Any:
         return world.transport()

@@ -60,7 +60,9 @@ def _combine(accounts: dict[str, dict[str, Any]], rows: Any) -> None:
                     acc["facts"][key] = value
                 else:
                     acc["facts"].setdefault(key, value)
-            elif key not in acc["facts"] or prio < acc["_prio"].get(key, 99):
+            elif value in (None, ""):
+                acc["facts"].setdefault(key, value)  # an empty value never hides a real one
+            elif key not in acc["_prio"] or prio < acc["_prio"][key]:
                 acc["facts"][key] = value
                 acc["_prio"][key] = prio
 

@@ -66,6 +66,14 @@ def validate_config(config: Any) -> None:
                 hint=f"check the spelling; mappings: {known}; see config.example.toml",
             )
         mappings[name].parse_settings(section, origin=origin)
+    # A mapping whose connector is configured must accept an absent section too (BuiltWith's
+    # ``our_technologies`` has no default: there is no sensible "our product").
+    configured = {
+        c.connector for c in (getattr(config, "connections", None) or {}).values() if c.enabled
+    }
+    for name, mapping in mappings.items():
+        if name not in sections and mapping.connector in configured:
+            mapping.parse_settings({}, origin=origin)
 
 
 def _connections_for(config: Any, connector: str) -> list[str]:

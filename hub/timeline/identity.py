@@ -13,7 +13,10 @@ domain); ``resolve()`` links each to an account, in this order:
                    Zendesk organization ``external_id``), remapped through merges;
 4. ``domain``      exactly one account has the entity's normalised domain (free-mail
                    domains never match; two accounts on one domain is a reported conflict);
-5. ``override``    an ``[identity.overrides]`` entry for one of the entity's domains.
+5. ``override``    an ``[identity.overrides]`` entry for one of the entity's domains;
+6. ``member_domain`` an entity with neither an explicit id nor a domain of its own (a
+                   support organization) whose people's e-mail domains name exactly one
+                   account (several accounts: a reported conflict).
 
 Whatever is left is *unmatched*: kept, reported by ``hub accounts --unmatched``, never dropped.
 """
@@ -154,7 +157,7 @@ def resolve(
         }
     entities = list(
         db.query(
-            "SELECT key, source, kind, source_id, domains, explicit_account, is_root, merged_into, deleted FROM entities"
+            "SELECT key, source, kind, source_id, domains, explicit_account, is_root, merged_into, deleted, member_domains FROM entities"
         )
     )
     roots = {
@@ -254,10 +257,13 @@ def resolve(
                     if domain in overrides and overrides[domain] in roots:
                         link = (overrides[domain], "override", f"[identity.overrides] {domain}")
                         break
+            if link is None and not domains and not e["explicit_account"]:
+                link = _by_members(e, by_domain, extra_freemail, issues, result)
         if link is None:
             if not e["is_root"]:
                 result.unmatched += 1
-                if not any(i[0] == key for i in issues):
+                # Issues of this entity were appended in this iteration: the last one tells.
+                if not issues or issues[-1][0] != key:
                     reason = (
                         "only free-mail domains"
                         if domains and all(is_freemail(d, extra_freemail) for d in domains)
@@ -301,6 +307,33 @@ def resolve(
         )
         result.relinked_events = _relink_events(store, result.changed_entities, now)
     return result
+
+
+def _by_members(
+    e: dict[str, Any],
+    by_domain: dict[str, set[str]],
+    freemail: frozenset[str],
+    issues: list[tuple[str, str, str]],
+    result: Resolution,
+) -> tuple[str, str, str] | None:
+    """Link through the entity's people's e-mail domains when they name exactly one account."""
+    members = [d for d in json.loads(e["member_domains"] or "[]") if not is_freemail(d, freemail)]
+    found = {d: by_domain[d] for d in members if by_domain.get(d)}
+    accounts = set().union(*found.values()) if found else set()
+    if len(accounts) == 1:
+        account = next(iter(accounts))
+        return account, "member_domain", f"its people's e-mail domain {', '.join(sorted(found))}"
+    if len(accounts) > 1:
+        result.conflicts += 1
+        issues.append(
+            (
+                e["key"],
+                "member_domain_conflict",
+                f"its people's e-mail domains {', '.join(sorted(found))} belong to companies "
+                + ", ".join(sorted(accounts)),
+            )
+        )
+    return None
 
 
 def _relink_events(store: Store, entities: set[str], now: str) -> int:

@@ -125,6 +125,7 @@ class MappingContext:
     _facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     _events: dict[str, tuple] = field(default_factory=dict)
     _retract: set[str] = field(default_factory=set)
+    _members: dict[str, str] = field(default_factory=dict)
     # The batch of rows being mapped: their raw table, ids, and the owned events emitted.
     _batch_table: str | None = None
     _batch_ids: frozenset[str] = frozenset()
@@ -175,6 +176,13 @@ class MappingContext:
         if len(self._entities) >= FLUSH_EVERY:
             self.flush()
         return key
+
+    def member_domains(self, entity_key: str, domains: Iterable[str | None]) -> None:
+        """The e-mail domains of an entity's people (an organization's users). Identity links
+        the entity through them, as ``member_domain``, when it has no explicit id or domain
+        of its own and they name exactly one account (free-mail domains never count)."""
+        normalised = sorted({d for d in (normalize_domain(x) for x in domains) if d})
+        self._members[entity_key] = json.dumps(normalised)
 
     def facts(self, entity_key: str, **facts: Any) -> None:
         """Merge facts into an entity (None values are ignored; "" clears a fact's value)."""
@@ -299,6 +307,7 @@ class MappingContext:
         self._facts.clear()
         self._events.clear()
         self._retract.clear()
+        self._members.clear()
 
     def end_batch(self) -> None:
         """Write the batch and retract what its rows owned before and did not emit again."""
@@ -354,6 +363,12 @@ class MappingContext:
                 self._entities.clear()
             if self._facts:
                 self._flush_facts(now)
+            if self._members:
+                db.conn.executemany(
+                    "UPDATE entities SET member_domains = ? WHERE key = ?",
+                    [(v, k) for k, v in self._members.items()],
+                )
+                self._members.clear()
             if self._events:
                 db.conn.executemany(
                     "INSERT INTO events (id, entity, ts, source, type, summary, attrs, link, origin, mapped_at, account_id) "

@@ -80,7 +80,8 @@ class WebOptions:
     allow_actions: bool = False
     token: str | None = None
     host: str = "127.0.0.1"
-    transport: Any = None  # an httpx transport for "run now" (tests use the sandbox)
+    transport: Any = None  # an httpx transport for "run now" and webhooks (tests: the sandbox)
+    worker: bool = True  # drain the webhook inbox in this process
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
 
@@ -93,6 +94,21 @@ class WebState:
         self._stores: list[ReadOnlyStore] = []
         self._lock = threading.Lock()
         self.running: dict[str, str] = {}  # connection -> when its "run now" started
+        self._writers = threading.local()
+        self.webhooks = None
+        self.worker = None
+        if options.config is not None and getattr(options.config, "webhooks", None):
+            from hub.web.webhooks import validate_config
+            from hub.web.worker import WebhookWorker
+
+            self.webhooks = validate_config(options.config)
+            if self.webhooks.secrets and options.worker:
+                self.worker = WebhookWorker(
+                    options.db_path,
+                    options.config,
+                    transport=options.transport,
+                    debounce=self.webhooks.debounce_seconds,
+                )
         ReadOnlyStore(options.db_path).close()  # fail at start-up, not on the first page
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(HERE / "templates")),
@@ -118,7 +134,21 @@ class WebState:
                 self._stores.append(store)
         return store
 
+    def writer(self) -> Any:
+        """A writable store for this thread (the webhook inbox)."""
+        from hub.store import Store
+
+        store = getattr(self._writers, "store", None)
+        if store is None:
+            store = Store(self.options.db_path)
+            self._writers.store = store
+            with self._lock:
+                self._stores.append(store)
+        return store
+
     def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
         with self._lock:
             for store in self._stores:
                 store.close()
@@ -207,6 +237,8 @@ class GuardMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     def _refuse(self, request: Request) -> Response | None:
+        if request.url.path.startswith("/webhooks/"):
+            return None  # providers sign their deliveries; they cannot send our token
         host = (request.headers.get("host") or "").rsplit(":", 1)[0]
         if is_loopback(self.options.host) and host and host not in LOOPBACK_NAMES:
             return HTMLResponse("Unknown host: open the address hub serve printed.", 421)
@@ -276,16 +308,19 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(options: WebOptions) -> Starlette:
     """The ASGI app for ``options`` (raises ``ConfigError`` if the database cannot be read)."""
-    from hub.web import pages
+    from hub.web import pages, webhooks
 
     state = WebState(options)
     routes = [
         *pages.routes(),
+        *webhooks.routes(),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if state.worker is not None:
+            state.worker.start()
         yield
         state.close()
 

@@ -216,5 +216,41 @@ def band_bars(
                 f'fill="{band_colour(band)}"><title>{tip}</title></rect>'
             )
             x += w
-        body.append(_text(width - right + 6, y + 14, f"{sum(counts.values()):,.0f}"))
+        total_text = f"{sum(counts.values()):,.0f}"
+        body.append(
+            _text(width - right + 6, y + 14, total_text if key == "bands" else "$" + total_text)
+        )
+    return _svg(width, height, label, body)
+
+
+def retention_bars(books: Sequence[dict[str, Any]], *, width: int = 640, row: int = 22) -> Markup:
+    """NRR and GRR per book as paired horizontal bars on one 0–150% scale, 100% marked."""
+    label = "Net and gross revenue retention per owner"
+    shown = [b for b in books if b.get("nrr_pct") is not None]
+    if not shown:
+        return _svg(width, 40, label, [_text(8, 24, "No book had MRR at the start of the period.")])
+    left, right, top_pct = 150, 70, 150.0
+    plot_w = width - left - right
+    height = row * len(shown) + 24
+    x100 = left + plot_w * 100 / top_pct
+    body = []
+    for i, book in enumerate(shown):
+        y = 4 + i * row
+        body.append(_text(left - 6, y + 13, str(book["label"])[:22], anchor="end"))
+        for offset, key, colour in ((0, "nrr_pct", "#3267d6"), (8, "grr_pct", "#8fb0ee")):
+            value = book.get(key)
+            if value is None:
+                continue
+            w = plot_w * min(float(value), top_pct) / top_pct
+            tip = escape(f"{book['label']}: {key[:3].upper()} {value:g}%")
+            body.append(
+                f'<rect x="{left}" y="{y + offset:.1f}" width="{w:.1f}" height="7" '
+                f'fill="{colour}"><title>{tip}</title></rect>'
+            )
+        body.append(_text(width - right + 6, y + 13, f"{book['nrr_pct']:g}%"))
+    body.append(
+        f'<line x1="{x100:.1f}" x2="{x100:.1f}" y1="0" y2="{height - 18}" stroke="{INK}" '
+        'stroke-dasharray="3,3"/>'
+    )
+    body.append(_text(x100, height - 6, "100%", anchor="middle", size=10))
     return _svg(width, height, label, body)

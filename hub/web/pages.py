@@ -27,6 +27,7 @@ from starlette.routing import Route
 from hub import clock
 from hub.errors import HubError
 from hub.store import web as model
+from hub.store import web_admin as admin
 from hub.vocabulary import vocabulary
 from hub.web import charts
 from hub.web.app import HERE, read_form, state_of
@@ -162,6 +163,7 @@ def account(request: Request) -> Response:
     types = [t for t in request.query_params.getlist("type") if t][:20]
     source = request.query_params.get("source", "")[:100]
     history = model.health_history(store, acc["id"])
+    model.ensure_portfolio(state.options.db_path)
     explained = _explain(request, acc["id"])
     bands = (explained or {}).get("bands") or None
     return state.render(
@@ -199,11 +201,22 @@ def explain_page(request: Request) -> Response:
 
 def portfolio(request: Request) -> Response:
     state = state_of(request)
-    books = model.band_mix_by_owner(state.store())
+    model.ensure_portfolio(state.options.db_path)
+    books = admin.band_mix_by_owner(state.store())
+    period = request.query_params.get("period", "")[:20]
+    try:
+        retention = admin.portfolio_books(state.store(), period, state.options.config)
+        problem = ""
+    except HubError as exc:
+        retention, problem = None, str(exc)
     return state.render(
         request,
         "portfolio.html",
         books=books,
+        retention=retention,
+        period=period,
+        problem=problem,
+        nrr=charts.retention_bars(retention["books"]) if retention else "",
         mix=charts.band_bars(books),
         mrr_mix=charts.band_bars(books, key="mrr_by_band"),
         title="Portfolio",
@@ -212,7 +225,7 @@ def portfolio(request: Request) -> Response:
 
 def identity(request: Request) -> Response:
     state = state_of(request)
-    data = model.identity_review(state.store())
+    data = admin.identity_review(state.store())
     config = state.options.config
     configured = dict(config.identity.overrides) if config is not None else {}
     return state.render(
@@ -228,14 +241,16 @@ def identity(request: Request) -> Response:
 def runs(request: Request) -> Response:
     state = state_of(request)
     params = request.query_params
-    q = model.RunQuery(
+    q = admin.RunQuery(
         connection=params.get("connection", "")[:100],
         kind=params.get("kind", "")[:40],
         status=params.get("status", "")[:40],
         page=_int(params.get("page")),
     )
-    data = model.runs(state.store(), q)
+    data = admin.runs(state.store(), q)
     config = state.options.config
+    from hub.store.webhooks import stats as webhook_stats
+
     return state.render(
         request,
         "runs.html",
@@ -243,6 +258,7 @@ def runs(request: Request) -> Response:
         data=data,
         connections=sorted(config.connections) if config is not None else [],
         running=dict(state.running),
+        webhooks=webhook_stats(state.store()),
         message=_message(request),
         title="Runs",
     )
@@ -250,7 +266,7 @@ def runs(request: Request) -> Response:
 
 def run_detail(request: Request) -> Response:
     state = state_of(request)
-    found = model.run(state.store(), request.path_params["run_id"])
+    found = admin.run(state.store(), request.path_params["run_id"])
     if found is None:
         raise HTTPException(404, "There is no such run.")
     return state.render(request, "run.html", run=found, title=f"Run {found['id']}")
@@ -300,11 +316,11 @@ async def identity_link(request: Request) -> Response:
     def work() -> None:
         store = _writable(request)
         try:
-            if not model.entity_exists(store, key):
+            if not admin.entity_exists(store, key):
                 raise HTTPException(404, f"There is no source record {key!r}.")
-            if not model.account_exists(store, account_id):
+            if not admin.account_exists(store, account_id):
                 raise HTTPException(404, f"There is no account {account_id!r}.")
-            model.set_identity_override(store, key, account_id, note=form.get("note", "")[:200])
+            admin.set_identity_override(store, key, account_id, note=form.get("note", "")[:200])
         finally:
             store.close()
 
@@ -320,9 +336,9 @@ async def identity_unlink(request: Request) -> Response:
     def work() -> None:
         store = _writable(request)
         try:
-            if not model.entity_exists(store, key):
+            if not admin.entity_exists(store, key):
                 raise HTTPException(404, f"There is no source record {key!r}.")
-            model.set_identity_override(store, key, None, note="unlinked on the web")
+            admin.set_identity_override(store, key, None, note="unlinked on the web")
         finally:
             store.close()
 
@@ -339,7 +355,7 @@ async def identity_forget(request: Request) -> Response:
     def work() -> bool:
         store = _writable(request)
         try:
-            return model.remove_identity_override(store, key)
+            return admin.remove_identity_override(store, key)
         finally:
             store.close()
 

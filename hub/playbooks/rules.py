@@ -1,0 +1,437 @@
+"""What a playbook is: the ``Playbook`` base class, the ``Trigger`` it yields and the
+``PlaybookContext`` it reads the hub's tables through.
+
+A playbook plugin subclasses ``Playbook``; the engine (``hub.playbooks.engine``) builds it
+from ``[playbooks.<name>]``, calls ``evaluate(ctx)`` and turns each ``Trigger`` into a task.
+Option validation lives here with the class, so a typo in a playbook's table is reported
+when the config loads, naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import string
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from hub import clock
+from hub.errors import ConfigError
+from hub.store import Store
+from hub.vocabulary import vocabulary
+
+PRIORITIES = ("LOW", "MEDIUM", "HIGH")
+
+# Options every playbook has, with their defaults (a playbook may change the defaults).
+COMMON_OPTIONS: dict[str, Any] = {
+    "enabled": True,
+    "due_in_days": 3,
+    "priority": "MEDIUM",
+    "snooze_days": None,  # None = [playbooks] snooze_days
+    "subject": None,  # None = the playbook's default template
+    "body": None,
+}
+
+# Placeholders every template may use.
+COMMON_PLACEHOLDERS = (
+    "account_name",
+    "account_id",
+    "domain",
+    "owner_name",
+    "score",
+    "band",
+    "trend_7d",
+    "trend_30d",
+    "mrr",
+    "seats",
+    "renewal_date",
+    "drivers",
+    "evidence",
+    "detail",
+    "reason",
+    "playbook",
+)
+
+STANDARD_BODY_TAIL = "\n\n{evidence}\n\n{drivers}"
+"""What the built-in body templates end with: the evidence, then the health drivers.
+
+Both placeholders render whole sections (heading included) and render to nothing when there
+is nothing to say, so a task never shows an empty "Evidence:" heading.
+"""
+
+
+@dataclass
+class Trigger:
+    """One finding of a playbook: this account needs this follow-up, for this reason.
+
+    ``reason`` is the dedupe key within (account, playbook): keep it stable for a condition
+    that persists (``"score_drop"``) and specific for a distinct problem (``"invoice in_123"``).
+    ``detail`` is a one-line "why" in plain words (``{detail}`` in templates). Evidence is
+    what a CSM checks: ``evidence`` are event rows (dicts with ``id``, ``type``, ``ts``,
+    ``summary``, ``link``) and ``moved`` the measures that changed (dicts with ``name``,
+    ``before``, ``after``). A trigger with neither is refused by the engine: every task
+    names its evidence. ``values`` fill the playbook's own placeholders.
+    """
+
+    account_id: str
+    reason: str
+    detail: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    moved: list[dict[str, Any]] = field(default_factory=list)
+
+
+class PlaybookContext:
+    """Read access to accounts, health and events for playbooks; cached per run.
+
+    ``now`` is ``hub.clock.now()`` at the start of the run, ``today`` its date.
+    """
+
+    def __init__(self, store: Store, now: dt.datetime | None = None):
+        self.store = store
+        self.db = store.db
+        self.now = now or clock.now()
+        self.today = self.now.date()
+        self._accounts: dict[str, dict[str, Any]] | None = None
+        self._health: dict[str, dict[str, Any]] | None = None
+        self._history: dict[str, list[dict[str, Any]]] | None = None
+        self._events: dict[tuple[tuple[str, ...], str], dict[str, list[dict[str, Any]]]] = {}
+
+    # accounts and health ----------------------------------------------------------------
+
+    @property
+    def accounts(self) -> dict[str, dict[str, Any]]:
+        """Every account by id, ``facts`` decoded."""
+        if self._accounts is None:
+            out = {}
+            for row in self.db.query("SELECT * FROM accounts"):
+                row = dict(row)
+                row["facts"] = loads(row.get("facts"), {})
+                out[row["id"]] = row
+            self._accounts = out
+        return self._accounts
+
+    @property
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Current health rows by account id; ``drivers`` and ``measures`` decoded."""
+        if self._health is None:
+            out = {}
+            for row in self.db.query("SELECT * FROM health_scores"):
+                row = dict(row)
+                row["drivers"] = loads(row.get("drivers"), [])
+                row["measures"] = loads(row.get("measures"), {})
+                out[row["account_id"]] = row
+            self._health = out
+        return self._health
+
+    def history(self, account_id: str) -> list[dict[str, Any]]:
+        """Daily health history of one account, oldest day first.
+
+        Each row has ``day``, ``score`` (shown), ``computed`` (the computed score: what
+        trends and score rules read) and ``band``.
+        """
+        if self._history is None:
+            grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for row in self.db.query(
+                "SELECT * FROM health_history ORDER BY account_id, day",
+            ):
+                row = dict(row)
+                computed = row.get("computed_score")
+                row["computed"] = row.get("score") if computed is None else computed
+                grouped[row["account_id"]].append(row)
+            self._history = grouped
+        return self._history.get(account_id, [])
+
+    def is_churned(self, account_id: str) -> bool:
+        """The account's lifecycle is over (band ``churned``): only the churn follow-up."""
+        return str((self.health.get(account_id) or {}).get("band") or "") == "churned"
+
+    def first_scored(self, account_id: str) -> str | None:
+        """The day the account was first scored (its first history row), or None."""
+        rows = self.history(account_id)
+        return str(rows[0]["day"])[:10] if rows else None
+
+    def is_baseline(self, account_id: str, *, days: float = 1) -> bool:
+        """True while the account's first scoring is its baseline (scored < ``days`` ago).
+
+        The first scoring is a baseline, not a change: band and score rules stay quiet and
+        event rules look only at the recent past.
+        """
+        first = self.first_scored(account_id)
+        if first is None:
+            return True
+        age = (self.today - dt.date.fromisoformat(first)).days
+        return age < days
+
+    def fact(self, account_id: str, name: str, default: Any = None) -> Any:
+        """An account fact: a column of ``accounts`` or a key of its ``facts`` JSON."""
+        account = self.accounts.get(account_id) or {}
+        if account.get(name) is not None:
+            return account[name]
+        return account.get("facts", {}).get(name, default)
+
+    # events -------------------------------------------------------------------------------
+
+    def since(self, days: float) -> str:
+        """ISO text of ``now - days`` (events at or after it are "within ``days``")."""
+        return clock.iso(self.now - dt.timedelta(days=days))
+
+    def events(
+        self, types: Iterable[str], *, days: float | None = None, since: str | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Events of ``types`` at or after ``since`` (or within ``days``), oldest first, by account.
+
+        Only events of known accounts, never in the future. ``attrs`` is decoded.
+        """
+        types = tuple(sorted(set(types)))
+        if since is None:
+            since = self.since(days) if days is not None else ""
+        key = (types, since)
+        if key not in self._events:
+            marks = ",".join("?" * len(types))
+            grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            accounts = self.accounts
+            upto = clock.iso(self.now)
+            for row in self.db.query(
+                "SELECT id, account_id, ts, type, summary, attrs, link FROM events "
+                f"WHERE type IN ({marks}) AND ts >= ? AND ts <= ? AND account_id IS NOT NULL "
+                "ORDER BY ts, id",
+                [*types, since, upto],
+            ):
+                if row["account_id"] not in accounts:
+                    continue
+                row = dict(row)
+                row["attrs"] = loads(row.get("attrs"), {})
+                grouped[row["account_id"]].append(row)
+            self._events[key] = grouped
+        return self._events[key]
+
+    def account_events(
+        self, account_id: str, types: Iterable[str], *, days: float | None = None
+    ) -> list[dict[str, Any]]:
+        """One account's events of ``types`` (within ``days``), oldest first."""
+        return self.events(types, days=days).get(account_id, [])
+
+    def recent_trouble(self, account_id: str, *, days: float = 30) -> list[dict[str, Any]]:
+        """Negative events of the last ``days``, newest first: evidence for state-based rules."""
+        return list(
+            reversed(self.account_events(account_id, vocabulary().negative_types(), days=days))
+        )
+
+    def measures_moved(
+        self, account_id: str, *, days: int, min_points: float = 1
+    ) -> list[dict[str, Any]]:
+        """Measures whose score moved by ``min_points`` or more over ``days``, biggest fall first.
+
+        Reads each measure's score now (``health_scores.measures``) and ``days`` ago (the
+        ``measures`` of the history row of that day, when the health engine keeps them):
+        ``[{"name", "label", "before", "after"}]``. A measure without data on either side is
+        left out.
+        """
+        now = _measure_scores((self.health.get(account_id) or {}).get("measures"))
+        cutoff = (self.today - dt.timedelta(days=days)).isoformat()
+        older = [r for r in self.history(account_id) if str(r["day"])[:10] <= cutoff]
+        then = _measure_scores(loads(older[-1].get("measures"), {})) if older else {}
+        moved = []
+        for name, (after, label) in now.items():
+            before = then.get(name, (None, None))[0]
+            if before is None or after is None or abs(after - before) < min_points:
+                continue
+            moved.append({"name": name, "label": label, "before": before, "after": after})
+        moved.sort(key=lambda m: (m["after"] - m["before"], m["name"]))
+        return moved
+
+    def days_until(self, value: str | None) -> int | None:
+        """Whole days from today to an ISO date or datetime (negative when past)."""
+        parsed = clock.parse_date(value)
+        return None if parsed is None else (parsed - self.today).days
+
+
+def _measure_scores(measures: Any) -> dict[str, tuple[float | None, str | None]]:
+    """``{name: (score, label)}`` from a stored measures JSON (a dict or a list of dicts)."""
+    out: dict[str, tuple[float | None, str | None]] = {}
+    if isinstance(measures, dict):
+        items = [
+            {"name": k, **v} if isinstance(v, dict) else {"name": k, "score": v}
+            for k, v in measures.items()
+        ]
+    elif isinstance(measures, list):
+        items = [m for m in measures if isinstance(m, dict)]
+    else:
+        return out
+    for item in items:
+        name = str(item.get("name") or "")
+        score = item.get("score")
+        if not name:
+            continue
+        try:
+            value = None if score is None else float(score)
+        except (TypeError, ValueError):
+            value = None
+        out[name] = (value, item.get("label"))
+    return out
+
+
+# -- the playbook base class -------------------------------------------------------------------
+
+
+class Playbook:
+    """Base class of a playbook plugin: a rule that opens follow-up tasks.
+
+    Subclasses set ``name``, ``title``, ``options`` (their thresholds with defaults; the
+    common options ``enabled``, ``due_in_days``, ``priority``, ``snooze_days``, ``subject``,
+    ``body`` are added), default ``subject``/``body`` templates, the extra ``placeholders``
+    those may use, and implement ``evaluate(ctx)`` yielding ``Trigger`` objects.
+
+    ``kind`` says how the engine treats the playbook on an account's first scoring (its
+    baseline) and on churned accounts: ``"state"`` rules (band, score) stay quiet on the
+    baseline; ``"event"`` rules fire on the baseline only for recent events (the playbook
+    looks at ``ctx.is_baseline``); only a playbook with ``churn = True`` runs for churned
+    accounts.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    kind: ClassVar[str] = "event"
+    churn: ClassVar[bool] = False
+    options: ClassVar[dict[str, Any]] = {}
+    defaults: ClassVar[dict[str, Any]] = {}
+    """Overrides of the common options' defaults (e.g. ``{"priority": "HIGH"}``)."""
+    subject: ClassVar[str] = "Follow up with {account_name}"
+    body: ClassVar[str] = "{detail}" + STANDARD_BODY_TAIL
+    placeholders: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: dict[str, Any] | None = None, *, where: str | None = None):
+        self.where = where or f"[playbooks.{self.name}]"
+        self.settings = self.validate(settings or {}, where=self.where)
+
+    def __repr__(self) -> str:
+        return f"<Playbook {self.name}>"
+
+    # configuration ---------------------------------------------------------------------
+
+    @classmethod
+    def all_options(cls) -> dict[str, Any]:
+        """Every option with its default: common ones, then the playbook's thresholds."""
+        return {**COMMON_OPTIONS, **cls.defaults, **cls.options}
+
+    @classmethod
+    def validate(cls, raw: dict[str, Any], *, where: str) -> dict[str, Any]:
+        """Check ``[playbooks.<name>]`` against the options; errors name the key and the fix."""
+        allowed = cls.all_options()
+        out = dict(allowed)
+        for key, value in raw.items():
+            if key not in allowed:
+                raise ConfigError(
+                    f"{where}: unknown option {key!r}",
+                    hint=f"options of {cls.name}: {', '.join(sorted(allowed))}",
+                )
+            out[key] = _check_type(where, key, value, allowed[key])
+        if str(out["priority"]).upper() not in PRIORITIES:
+            raise ConfigError(
+                f"{where}: priority must be one of {', '.join(PRIORITIES)}",
+                hint='for example priority = "HIGH"',
+            )
+        out["priority"] = str(out["priority"]).upper()
+        if not isinstance(out["due_in_days"], int) or out["due_in_days"] < 0:
+            raise ConfigError(
+                f"{where}: due_in_days must be a whole number of days ≥ 0", hint="e.g. 3"
+            )
+        snooze = out["snooze_days"]
+        if snooze is not None and (
+            isinstance(snooze, bool) or not isinstance(snooze, int) or snooze < 0
+        ):
+            raise ConfigError(
+                f"{where}: snooze_days must be a whole number of days ≥ 0",
+                hint="leave it out to use [playbooks] snooze_days",
+            )
+        out["subject"] = out["subject"] if out["subject"] is not None else cls.subject
+        out["body"] = out["body"] if out["body"] is not None else cls.body
+        known = set(COMMON_PLACEHOLDERS) | set(cls.placeholders) | set(cls.options)
+        for key in ("subject", "body"):
+            _check_template(where, key, out[key], known)
+        return out
+
+    def opt(self, key: str) -> Any:
+        """The configured value of one option."""
+        return self.settings[key]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings["enabled"])
+
+    def thresholds(self) -> dict[str, Any]:
+        """The playbook's own options (for ``hub playbooks``)."""
+        return {k: self.settings[k] for k in self.options}
+
+    # the rule ---------------------------------------------------------------------------
+
+    def evaluate(self, ctx: PlaybookContext) -> Iterable[Trigger]:
+        """Yield a ``Trigger`` per account that needs a follow-up now."""
+        raise NotImplementedError
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def loads(text: Any, default: Any) -> Any:
+    """Decode stored JSON text; ``default`` when empty or unreadable."""
+    if text is None or text == "":
+        return default
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def _check_template(where: str, key: str, template: Any, known: set[str]) -> None:
+    if not isinstance(template, str):
+        raise ConfigError(
+            f"{where}: {key} must be text", hint='e.g. subject = "Call {account_name}"'
+        )
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ConfigError(
+            f"{where}: {key} is not a valid template ({exc})",
+            hint="write a literal brace as {{ or }}",
+        ) from None
+    for name in fields:
+        base = name.split(".")[0].split("[")[0]
+        if base not in known:
+            raise ConfigError(
+                f"{where}: {key} uses unknown placeholder {{{name}}}",
+                hint=f"placeholders: {', '.join('{' + k + '}' for k in sorted(known))}",
+            )
+
+
+def _check_type(where: str, key: str, value: Any, default: Any) -> Any:
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(
+                f"{where}: {key} must be true or false", hint=f"{key} = {str(default).lower()}"
+            )
+        return value
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ConfigError(f"{where}: {key} must be a whole number", hint=f"{key} = {default}")
+        if value < 0:
+            raise ConfigError(f"{where}: {key} must not be negative", hint=f"{key} = {default}")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: {key} must be a number", hint=f"{key} = {default}")
+        return float(value)
+    if isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: {key} must be a list of text", hint=f"{key} = {default!r}")
+        return list(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be text", hint=f'{key} = "{default}"')
+    return value

@@ -1,0 +1,206 @@
+"""Running a push: build each configured pusher with its connection's client, read task
+completions back, write health fields, deliver the outbox's tasks within the caps.
+
+The core knows no CRM. It builds the connector of the connection a pusher writes through
+(``[push.<pusher>] connection``, which must use the pusher's ``connector``) and hands the
+pusher that connector's client, so a push shares the connection's auth and rate budget with
+``hub sync``. Completions the pusher reads back are recorded here, with the playbook's
+snooze. Which open tasks a push may create is decided here too: the most urgent first, at
+most ``max_tasks_per_run`` per push and ``max_tasks_per_owner`` per owner in 24 hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+
+from hub.errors import ConfigError, HubError
+from hub.http import HttpClient
+from hub.playbooks import PRIORITIES, load_playbooks
+from hub.push.context import PushContext
+from hub.push.pusher import Pusher
+from hub.push.results import PushResult
+from hub.push.settings import PushSettings, push_settings, pusher_classes, pusher_settings
+from hub.store import Store
+from hub.text import plural
+
+log = logging.getLogger("hub.push")
+
+
+def run_push(
+    store: Store,
+    config: Any,
+    *,
+    dry_run: bool = False,
+    transport: httpx.BaseTransport | None = None,
+    registry: Any = None,
+) -> PushResult:
+    """Run every configured pusher; records a run (kind ``push``) unless ``dry_run``.
+
+    Callers that write (``hub push``) hold the database lock around it; ``hub run`` holds it
+    for the whole pipeline.
+    """
+    settings = push_settings(config)
+    result = PushResult(dry_run=dry_run)
+    if not settings.enabled:
+        result.status = "disabled"
+        return result
+    classes = pusher_classes(settings, registry)
+    configured = [(cls, pusher_settings(config, cls)) for cls in classes]
+    started = time.perf_counter()
+    connections = ",".join(sorted({s.connection or c.name for c, s in configured})) or None
+    if not dry_run:
+        result.run_id = store.start_run("push", connections)
+    ctx = PushContext(store, config, settings, result, dry_run=dry_run, transport=transport)
+    result.caps = caps_text(settings)
+    for cls, pusher_config in configured:
+        client = None
+        try:
+            client = _client_for(config, cls, pusher_config, transport)
+            _run_one(cls(ctx, pusher_config, client), ctx)
+        except HubError as exc:
+            result.status = "error"
+            result.error(f"{cls.name}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - close the run record, report in one line
+            result.status = "error"
+            result.error(f"{cls.name}: internal error: {type(exc).__name__}: {exc}")
+            log.exception("pusher %s crashed", cls.name)
+        finally:
+            if client is not None:
+                result.requests += client.stats.requests
+                result.retries += client.stats.retries
+                client.close()
+    if result.status == "ok" and (
+        result.errors or result.failed or any(t.action == "failed" for t in result.tasks)
+    ):
+        result.status = "partial"
+    result.duration_s = time.perf_counter() - started
+    if result.run_id is not None:
+        store.finish_run(
+            result.run_id,
+            status=result.status,
+            records=len(result.written) + sum(1 for t in result.tasks if t.action == "created"),
+            requests=result.requests,
+            retries=result.retries,
+            error="; ".join(result.errors)[:2000] or None,
+            note="; ".join([result.summary(), *result.notes])[:2000],
+            duration_s=result.duration_s,
+        )
+    return result
+
+
+def _client_for(
+    config: Any, cls: type[Pusher], settings: Any, transport: httpx.BaseTransport | None
+) -> HttpClient | None:
+    """The pusher's connection's own client (auth, secrets, rate budget), or None."""
+    if cls.connector is None:
+        return None
+    name = settings.connection or cls.name
+    conn = config.connection(name)
+    if conn.connector != cls.connector:
+        raise ConfigError(
+            f"[push.{cls.name}] connection {name!r} uses connector {conn.connector!r}, "
+            f"not {cls.connector!r}",
+            hint=f"set [push.{cls.name}] connection to a {cls.connector} connection",
+        )
+    from hub.sync import build_connector
+
+    return build_connector(config, name).client(transport=transport)
+
+
+def _run_one(pusher: Pusher, ctx: PushContext) -> None:
+    settings, result = ctx.settings, ctx.result
+    tasks = settings.tasks and pusher.handles_tasks
+    if tasks:
+        record_completions(pusher, ctx)
+    if settings.properties:
+        pusher.push_properties(ctx.health_values())
+    if tasks:
+        reconcile = ctx.outbox.tasks(["pushing"])
+        create, held = select_tasks(ctx, settings)
+        result.held += held
+        pusher.push_tasks(reconcile, create)
+
+
+def record_completions(pusher: Pusher, ctx: PushContext) -> None:
+    """Ask the pusher which delivered tasks are done in the CRM; complete and snooze them."""
+    pushed = [
+        t
+        for t in ctx.outbox.tasks(["pushed"])
+        if t.get("remote_id") and (t.get("target") in (None, "", pusher.name))
+    ]
+    if not pushed:
+        return
+    done = pusher.read_completions(pushed)
+    if not done:
+        return
+    setup = None
+    for task in pushed:
+        if task["id"] not in done:
+            continue
+        ctx.result.completed.append(task["id"])
+        if ctx.dry_run:
+            continue
+        if setup is None:
+            setup = load_playbooks(ctx.config)
+        ctx.outbox.complete(
+            task["id"], done[task["id"]] or ctx.now, setup.snooze_days(task["playbook"])
+        )
+
+
+def select_tasks(ctx: PushContext, settings: PushSettings) -> tuple[list[dict[str, Any]], int]:
+    """Open tasks this push may create (most urgent first, within the caps), and how many wait."""
+    accounts = ctx.accounts()
+    open_tasks = sorted(
+        ctx.outbox.tasks(["open"]),
+        key=lambda t: (
+            -PRIORITIES.index(t["priority"]) if t["priority"] in PRIORITIES else 0,
+            t["due_at"] or "",
+            t["created_at"] or "",
+            t["id"],
+        ),
+    )
+    per_owner: Counter[str] = Counter()
+    if settings.max_tasks_per_owner:
+        for task in ctx.outbox.pushed_since(ctx.now - dt.timedelta(days=1)):
+            per_owner[_owner_key(ctx, task, accounts)] += 1
+    chosen: list[dict[str, Any]] = []
+    held = 0
+    for task in open_tasks:
+        owner = _owner_key(ctx, task, accounts)
+        if settings.max_tasks_per_run and len(chosen) >= settings.max_tasks_per_run:
+            held += 1
+            continue
+        if settings.max_tasks_per_owner and per_owner[owner] >= settings.max_tasks_per_owner:
+            held += 1
+            continue
+        per_owner[owner] += 1
+        chosen.append(task)
+    return chosen, held
+
+
+def _owner_key(ctx: PushContext, task: dict[str, Any], accounts: dict[str, Any]) -> str:
+    return ctx.owner_for(task, accounts.get(task["account_id"])) or "(unassigned)"
+
+
+def caps_text(settings: PushSettings) -> str:
+    """The caps in words, for ``hub push`` and its dry run."""
+    per_run = (
+        f"at most {plural(settings.max_tasks_per_run, 'new task')} per push"
+        if settings.max_tasks_per_run
+        else "no limit per push"
+    )
+    per_owner = (
+        f"{plural(settings.max_tasks_per_owner, 'task')} per owner in 24 hours"
+        if settings.max_tasks_per_owner
+        else "no limit per owner"
+    )
+    return (
+        f"task caps: {per_run}, {per_owner} "
+        "([push] max_tasks_per_run, max_tasks_per_owner); the most urgent go first"
+    )

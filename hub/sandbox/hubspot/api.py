@@ -1,0 +1,84 @@
+"""HubSpot fake: the ``HubSpotAPI`` class (state and budgets) assembled from its parts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+from hub.sandbox.base import (
+    FakeAPI,
+    rng_for,
+)
+from hub.sandbox.hubspot.associations import _Associations
+from hub.sandbox.hubspot.common import _Obj, _Window
+from hub.sandbox.hubspot.guard import _Guard
+from hub.sandbox.hubspot.inspection import _Inspection
+from hub.sandbox.hubspot.objects import _Objects
+from hub.sandbox.hubspot.properties import _Properties
+from hub.sandbox.hubspot.schema import (
+    ASSOC_TYPES,
+    STANDARD_GROUPS,
+    TYPES,
+    standard_properties,
+)
+from hub.sandbox.hubspot.search import _Search
+from hub.sandbox.hubspot.seeding import _Seeding
+from hub.sandbox.hubspot.storage import _Storage
+from hub.sandbox.hubspot.validation import _Validation
+
+
+class HubSpotAPI(
+    _Inspection,
+    _Seeding,
+    _Associations,
+    _Properties,
+    _Search,
+    _Objects,
+    _Validation,
+    _Storage,
+    _Guard,
+    FakeAPI,
+):
+    """The fake HubSpot CRM; see the module docstring for what it models."""
+
+    name = "hubspot"
+    prefixes = ("/crm/",)
+
+    def __init__(self, sandbox: Any):
+        super().__init__(sandbox)
+        from hub.sandbox.world import CREDENTIALS
+
+        self.token = CREDENTIALS["hubspot"]["access_token"]
+        self.search_cap = 10_000  # results reachable per search query; lower it in tests
+        self.daily_limit = 250_000
+        self.search_per_second = 5
+        self._burst = _Window(100, 10.0 * sandbox.time_scale)
+        self._search = _Window(self.search_per_second, 1.0 * sandbox.time_scale)
+        self._daily: tuple[dt.date | None, int] = (None, 0)
+        self._tl = threading.local()
+        self._corr = rng_for(self.world.seed, "hubspot", "correlation")
+        self.writes: list[tuple[str, str, Any]] = []
+        self._store: dict[str, dict[int, _Obj]] = {t: {} for t in TYPES}
+        self._active: dict[str, list[int]] = {t: [] for t in TYPES}
+        self._archived: dict[str, list[int]] = {t: [] for t in TYPES}
+        self._lm: dict[str, list[int]] = {t: [] for t in TYPES}
+        self._next_id = {
+            "companies": 9_000_000_001,
+            "contacts": 100_001,
+            "deals": 20_000_001,
+            "tasks": 30_000_001,
+        }
+        self._assoc: dict[tuple[str, str], dict[int, dict[int, tuple[int, ...]]]] = {
+            pair: {} for pair in ASSOC_TYPES
+        }
+        self._props = standard_properties()
+        self._groups: dict[str, dict[str, dict[str, Any]]] = {
+            t: {
+                n: {"name": n, "label": lbl, "displayOrder": -1, "archived": False}
+                for n, lbl in groups
+            }
+            for t, groups in STANDARD_GROUPS.items()
+        }
+        self._company_ids: list[int] = []  # world company key -> HubSpot id
+        self._renewal_deal: dict[int, int] = {}  # company key -> open renewal deal id

@@ -1,0 +1,171 @@
+"""Stripe fake: the ``StripeAPI`` class (state, ids, indexes, test helpers) assembled from its parts."""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import threading
+from collections import defaultdict
+from typing import Any
+
+from hub.sandbox.base import (
+    FakeAPI,
+    SlidingWindow,
+    rng_for,
+)
+from hub.sandbox.stripe.constants import (
+    _ID_PREFIX,
+    _MASK,
+    _SHIFT,
+    CURRENT_API_VERSION,
+    DAY,
+    EVENT_RETENTION,
+    KINDS,
+    LEGACY_API_VERSION,
+    RESOURCES,
+)
+from hub.sandbox.stripe.lists import _Lists
+from hub.sandbox.stripe.plumbing import _Protocol
+from hub.sandbox.stripe.records import _SNAP, _Event
+from hub.sandbox.stripe.render_billing import _RenderBilling
+from hub.sandbox.stripe.render_objects import _RenderObjects
+from hub.sandbox.stripe.routes import _Routes
+from hub.sandbox.stripe.seeding import _Seeding
+from hub.sandbox.stripe.simulation import _Simulation
+from hub.sandbox.world import PLANS
+
+# -- the fake --------------------------------------------------------------------------------
+
+
+class StripeAPI(
+    _Routes, _Lists, _Protocol, _RenderBilling, _RenderObjects, _Simulation, _Seeding, FakeAPI
+):
+    """Stateful fake of the Stripe API (v1) over the seeded world."""
+
+    name = "stripe"
+    prefixes = ("/v1/",)
+
+    def __init__(self, sandbox: Any):
+        super().__init__(sandbox)
+        seed = self.world.seed
+        alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        r = rng_for(seed, "stripe", "tag")
+        self._tag = "".join(r.choice(alphabet) for _ in range(4))
+        self._counters: dict[str, int] = defaultdict(int)
+        self._store: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+        # Ascending sort keys per kind: ``created << 40 | id counter`` (ids end in the counter),
+        # so ordering by (created, id) is an int sort and a key turns back into its id.
+        self._keys: dict[str, list[int]] = {kind: [] for kind in KINDS}
+        self._by_customer: dict[str, dict[str, list[str]]] = {
+            k: defaultdict(list) for k in ("payment_method", "subscription", "invoice", "charge")
+        }
+        self._by_email: dict[str, list[str]] = defaultdict(list)
+        self._customer_by_company: dict[int, str] = {}
+        self._company_by_customer: dict[str, int] = {}
+        self._sub_by_company: dict[int, str] = {}
+        self._heap: list[tuple[int, int, str, str, Any]] = []
+        self._heap_seq = 0
+        self._bulk = False  # seeding: append keys, sort once at the end
+        self._emit_from = 0  # no events for changes before this (seed history)
+        self._script: dict[str, dict[str, Any]] = {}  # seed-only outcomes per subscription
+        self._rng = rng_for(seed, "stripe", "seed")
+        self._idempotency: dict[str, tuple[Any, int, bytes, dict[str, str], int]] = {}
+        self._windows: dict[str, SlidingWindow] = {}
+        self._local = threading.local()
+        self._request_seq = 0
+        start = int(self.world.start.timestamp())
+        self._version_upgraded_at = start - 20 * DAY
+        self._prices = {
+            plan: {
+                "id": f"price_{self._tag}{plan.capitalize()}Seat",
+                "unit_amount": amount,
+                "nickname": f"Lumen {plan.capitalize()} (per seat)",
+                "created": start - 900 * DAY,
+            }
+            for plan, amount in PLANS.items()
+        }
+        self._product = f"prod_{self._tag}Lumen"
+        self._invoice_seq = 0
+
+    # -- ids, time, indexes ------------------------------------------------------------
+
+    def _new_id(self, prefix: str) -> str:
+        n = self._counters[prefix] = self._counters[prefix] + 1
+        return f"{prefix}_{self._tag}{n:010X}"
+
+    def _now(self) -> int:
+        return self.world.clock.ts()
+
+    def _add(self, kind: str, rec: Any, customer: str | None = None) -> None:
+        rec_id = rec.id
+        self._store[kind][rec_id] = rec
+        key = (rec.created << _SHIFT) | int(rec_id[-10:], 16)
+        keys = self._keys[kind]
+        if self._bulk or not keys or key >= keys[-1]:
+            keys.append(key)
+        else:  # lands near the end: list.insert moves only the few newer keys
+            bisect.insort(keys, key)
+        if customer is not None:
+            self._by_customer[kind][customer].append(rec_id)
+
+    def _id_of(self, kind: str, key: int) -> str:
+        return f"{_ID_PREFIX[kind]}_{self._tag}{key & _MASK:010X}"
+
+    @staticmethod
+    def _key_of(rec: Any) -> int:
+        return (rec.created << _SHIFT) | int(rec.id[-10:], 16)
+
+    def _schedule(self, ts: int, action: str, target: str, extra: Any = None) -> None:
+        self._heap_seq += 1
+        heapq.heappush(self._heap, (ts, self._heap_seq, action, target, extra))
+
+    def _emit(
+        self,
+        type_: str,
+        ts: int,
+        kind: str,
+        rec: Any,
+        prev: dict[str, Any] | None = None,
+        request: tuple[str | None, str | None] = (None, None),
+    ) -> None:
+        if ts < self._emit_from:
+            return
+        version = CURRENT_API_VERSION if ts >= self._version_upgraded_at else LEGACY_API_VERSION
+        event = _Event(
+            self._new_id("evt"),
+            type_,
+            ts,
+            version,
+            kind,
+            rec.id,
+            _SNAP[kind](rec),
+            prev,
+            request[0],
+            request[1],
+        )
+        self._add("event", event)
+
+    # -- test helpers ------------------------------------------------------------------
+
+    def customer_id_for(self, company_key: int) -> str:
+        """The Stripe customer id of a world company (the link is private, not in metadata)."""
+        return self._customer_by_company[company_key]
+
+    def subscription_id_for(self, company_key: int) -> str:
+        return self._sub_by_company[company_key]
+
+    def company_key_for(self, customer_id: str) -> int | None:
+        return self._company_by_customer.get(customer_id)
+
+    def count(self, resource: str) -> int:
+        """How many objects a full listing returns (events: only the last 30 days)."""
+        kind = RESOURCES.get(resource, resource)
+        if kind == "event":
+            keys = self._keys["event"]
+            return len(keys) - bisect.bisect_left(keys, (self._now() - EVENT_RETENTION) << _SHIFT)
+        return len(self._store[kind])
+
+    def get(self, resource: str, obj_id: str) -> dict[str, Any]:
+        """Render one object as the API would (current version)."""
+        kind = RESOURCES.get(resource, resource)
+        return self._render(kind, self._store[kind][obj_id], legacy=False)

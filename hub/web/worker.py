@@ -1,0 +1,126 @@
+"""The webhook worker: drains the inbox by running incremental syncs, debounced.
+
+One thread in the ``hub serve`` process. When a delivery arrives (or at start, for what a
+killed process left pending, or every ``poll`` seconds) it waits ``debounce`` seconds so a
+burst makes one run, then for each connection with pending deliveries takes the database
+lock (the one ``hub run`` holds while it works: the two never run at once; a busy lock
+leaves the deliveries pending for the next round) and runs the pipeline for that connection:
+an incremental sync, then map → health → playbooks → push. The deliveries it covered are
+marked processed with the run's id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from hub.errors import LockedError
+
+log = logging.getLogger("hub.web.worker")
+
+
+class WebhookWorker:
+    """Start with ``start()``; ``notify()`` on each stored delivery; ``stop()`` at shutdown."""
+
+    def __init__(
+        self,
+        db_path: str,
+        config: Any,
+        *,
+        transport: Any = None,
+        debounce: float = 3.0,
+        poll: float = 30.0,
+        retry: float = 5.0,
+    ):
+        self.db_path = db_path
+        self.config = config
+        self.transport = transport
+        self.debounce = debounce
+        self.poll = poll
+        self.retry = retry
+        self.runs = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._wake.set()  # drain what a previous process left pending
+        self._thread = threading.Thread(target=self._loop, name="hub-webhook-worker", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until the inbox was found empty after the last notify (tests, benchmarks)."""
+        return self._idle.wait(timeout)
+
+    def _loop(self) -> None:
+        wait = self.poll
+        while not self._stop.is_set():
+            self._wake.wait(wait)
+            if self._stop.is_set():
+                break
+            if self._wake.is_set() and self.debounce:
+                # Let the burst finish arriving: everything stored by then rides this run.
+                self._stop.wait(self.debounce)
+            self._wake.clear()
+            try:
+                left = self.drain()
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive one bad round
+                log.warning("webhook worker: %s", exc)
+                left = True
+            if not left:
+                self._idle.set()
+            wait = self.retry if left else self.poll
+
+    def drain(self) -> bool:
+        """Process every pending delivery once; True if some are still pending."""
+        from hub.lock import DatabaseLock
+        from hub.pipeline import run_pipeline
+        from hub.store import Store
+        from hub.store import webhooks as inbox
+
+        store = Store(self.db_path)
+        try:
+            waiting = inbox.pending(store)
+            left = False
+            for connection, ids in waiting.items():
+                if self.config is None or connection not in self.config.connections:
+                    inbox.finish(store, ids, status="ignored", run_id=None, error="not configured")
+                    continue
+                lock = DatabaseLock(store)
+                try:
+                    lock.acquire()
+                except LockedError:
+                    left = True  # hub run is working; it will be our turn soon
+                    continue
+                try:
+                    result = run_pipeline(
+                        store, self.config, connections=[connection], transport=self.transport
+                    )
+                    self.runs += 1
+                    run_id = store.db.execute(
+                        "SELECT MAX(id) FROM _hub_runs WHERE kind = 'pipeline'"
+                    ).fetchone()[0]
+                    failed = connection in result.failed_connections or "sync" in result.errors
+                    if failed:
+                        error = result.errors.get("sync") or "the sync failed (see hub status)"
+                        inbox.finish(store, ids, status="pending", run_id=run_id, error=error)
+                        left = True
+                    else:
+                        inbox.finish(store, ids, status="processed", run_id=run_id)
+                finally:
+                    lock.release()
+            return left or bool(inbox.pending(store))
+        finally:
+            store.close()

@@ -1,0 +1,96 @@
+"""The built-in HubSpot pusher: health fields on companies and CSM tasks, written safely.
+
+One class, ``HubSpotPusher``, made of one part per job (API facts in the HubSpot docs; the
+sandbox fake follows them):
+
+* ``properties``: the property group and company properties the hub owns, with their
+  descriptions (``OVERRIDE_PROPERTIES`` is the one spelling of the CSM override fields);
+* ``client``: shared reads (associations, batch reads, the marker search, 207 parsing);
+* ``companies``: the schema set-up and batch updates of only the values that changed;
+* ``tasks``: tasks created exactly once (claim, marker, reconcile on a lost answer, verify);
+* ``completions``: reading completed or deleted tasks back for the host to record.
+
+Configured in ``[push.hubspot]`` (``Settings``); it writes through the connection named
+there (default ``hubspot``), with that connection's token and rate budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+import hub
+from hub.push import PusherSettings
+from plugins.hubspot_pusher.client import RETRIABLE_CATEGORIES, marker_for, parse_batch
+from plugins.hubspot_pusher.companies import CompanyProperties
+from plugins.hubspot_pusher.completions import TaskCompletions
+from plugins.hubspot_pusher.properties import (
+    ALLOWED_PROPERTIES,
+    BANDS,
+    FIELD_PROPERTY,
+    GROUP,
+    OBJECT_TYPE,
+    OVERRIDE_PROPERTIES,
+    PROPERTIES,
+)
+from plugins.hubspot_pusher.tasks import TASK_TO_COMPANY, TaskDelivery, body_html
+
+
+class HubSpotSettings(PusherSettings):
+    """``[push.hubspot]``."""
+
+    batch_size: int = Field(default=100, ge=1, le=100)
+    """Companies (and tasks) per batch request; HubSpot allows at most 100."""
+    record_retries: int = Field(default=2, ge=0, le=5)
+    """How often a record that failed with a retriable error inside a 207 is retried."""
+    record_retry_delay: float = Field(default=1.0, ge=0, le=60)
+    verify_associations: bool = True
+    """Read every created task's company association back (and re-add it once if missing)."""
+    task_type: Literal["TODO", "CALL", "EMAIL"] = "TODO"
+    fallback_owner_id: str | None = None
+    """Owner for tasks of companies without an owner; unset = the task stays unassigned."""
+
+    @field_validator("fallback_owner_id", mode="before")
+    @classmethod
+    def _owner_text(cls, value: Any) -> Any:
+        # TOML users write owner ids as numbers as often as text.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value or None
+
+
+class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions):
+    """Writes health properties and outbox tasks to HubSpot (see the module docstring)."""
+
+    name = "hubspot"
+    title = "HubSpot companies and tasks"
+    connector = "hubspot"
+    Settings = HubSpotSettings
+    handles_tasks = True
+    default = True
+    settings: HubSpotSettings
+
+
+@hub.hookimpl
+def register_pushers(register: Any) -> None:
+    register(HubSpotPusher)
+
+
+__all__ = [
+    "ALLOWED_PROPERTIES",
+    "BANDS",
+    "FIELD_PROPERTY",
+    "GROUP",
+    "OBJECT_TYPE",
+    "OVERRIDE_PROPERTIES",
+    "PROPERTIES",
+    "RETRIABLE_CATEGORIES",
+    "TASK_TO_COMPANY",
+    "HubSpotPusher",
+    "HubSpotSettings",
+    "body_html",
+    "marker_for",
+    "parse_batch",
+    "register_pushers",
+]
