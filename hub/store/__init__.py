@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -83,22 +84,27 @@ class Database(sqlite_utils.Database):
 
     @contextmanager
     def atomic(self) -> Iterator[Database]:
-        if self.conn.in_transaction:
-            with super().atomic():
-                yield self
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            self.rollback()
-            raise
-        else:
+        # One connection may be shared by threads (the scheduler, parallel syncs): a
+        # re-entrant lock per connection keeps one thread's transaction from interleaving
+        # with another's check-then-BEGIN ("cannot start a transaction within a transaction").
+        lock = self.__dict__.setdefault("_tx_lock", threading.RLock())
+        with lock:
+            if self.conn.in_transaction:
+                with super().atomic():
+                    yield self
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
             try:
-                self.conn.execute("COMMIT")
+                yield self
             except BaseException:
                 self.rollback()
                 raise
+            else:
+                try:
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self.rollback()
+                    raise
 
 
 def _private(path: str) -> None:
