@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from common import Options, Section
 from hubside import budget_table, connector_class, connector_for
-from sandbox_proc import SandboxProcess, status_count
+from sandbox_proc import SandboxProcess, status_count, total_requests
 
 SEARCH = re.compile(r"/search$")
 
@@ -212,6 +212,73 @@ def _record(section: Section, case: Case, out: dict[str, Any]) -> None:
         section.goal(f"{case.api} {case.budget}: 429s provoked", out["status_429"], 0, "==")
 
 
+def run_shared(section: Section, opts: Options, workdir: Path) -> None:
+    """Three processes, three workspaces, one Stripe key: with and without shared budgets.
+
+    Each process is a real ``hub sync`` (its own interpreter and database); the sandbox
+    enforces Stripe's 25 requests/s per key in real time and counts the 429s.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from hubside import credentials
+
+    companies = opts.pick(smoke=30, quick=150, full=400)
+    with SandboxProcess(companies, opts.seed, limits=True) as sp:
+        for shared in (True, False):
+            case_dir = Path(tempfile.mkdtemp(prefix="shared-", dir=workdir))
+            key = credentials("stripe")["api_key"]
+            env = {
+                **os.environ,
+                "HUB_BUDGETS": str(case_dir / "budgets.sqlite") if shared else "off",
+            }
+            procs = []
+            sp.reset()
+            started = time.perf_counter()
+            for i in range(3):
+                toml = case_dir / f"w{i}.toml"
+                toml.write_text(
+                    f'[hub]\ndatabase = "w{i}.db"\n[connections.stripe]\nconnector = "stripe"\n'
+                    f'[connections.stripe.settings]\napi_key = "{key}"\nbase_url = "{sp.url}"\n'
+                    "page_size = 25\n"
+                )
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "hub", "-c", str(toml), "sync", "--json"],
+                        cwd=case_dir,
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+            for proc in procs:
+                proc.wait(timeout=1800)
+            seconds = time.perf_counter() - started
+            counts = sp.counts()
+            shutil.rmtree(case_dir, ignore_errors=True)
+            requests = total_requests(counts, "stripe")
+            section.add(
+                api="stripe",
+                budget="25 requests/s, one key, 3 processes",
+                requests=requests,
+                status_429=status_count(counts, "stripe", 429),
+                note=(
+                    f"{'shared budgets file' if shared else 'HUB_BUDGETS=off (one budget each)'}: "
+                    f"{requests / seconds:.1f} requests/s over {seconds:.1f} s, "
+                    f"{companies} companies, real time"
+                ),
+            )
+            if shared:
+                section.goal(
+                    "three processes on one token: 429s",
+                    status_count(counts, "stripe", 429),
+                    0,
+                    "<=",
+                    note="cron + hub sync + hub run on one key",
+                )
+
+
 def run(opts: Options) -> Section:
     section = Section(
         "budget",
@@ -258,6 +325,7 @@ def run(opts: Options) -> Section:
         + "; ".join(f"{api}: {', '.join(sorted(v))}" for api, v in scaled.items())
         + "."
     )
+    run_shared(section, opts, workdir)
     section.notes.append(
         "sustained = W ÷ the mean time between request i and request i + L (send times "
         "stamped by the client's transport); 1.0 = the budget used to the full. "

@@ -44,7 +44,44 @@ def _kind(method: str, path: str) -> str:
     return f"other {method}"
 
 
-def _push(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
+def _open_tasks(store: Any, count: int, tag: str) -> None:
+    """``count`` open outbox tasks, one per scored account with a HubSpot company."""
+    from hub import clock
+    from hub.playbooks import Outbox, task_id_for
+
+    now = clock.iso()
+    rows = store.db.execute(
+        "SELECT a.id, a.owner_id FROM accounts a JOIN health_scores h ON h.account_id = a.id "
+        "WHERE a.hubspot_company_id IS NOT NULL AND h.score IS NOT NULL ORDER BY a.id LIMIT ?",
+        [count],
+    ).fetchall()
+    outbox = Outbox(store)
+    for account_id, owner in rows:
+        reason = f"bench {tag}"
+        outbox.add(
+            {
+                "id": task_id_for(account_id, "bench", reason, now),
+                "account_id": account_id,
+                "playbook": "bench",
+                "reason": reason,
+                "status": "open",
+                "subject": f"Bench task {tag}",
+                "body": "Evidence:\n- a bench event",
+                "priority": "MEDIUM",
+                "due_at": now,
+                "owner_id": owner,
+                "evidence": [],
+                "reasons": [{"playbook": "bench", "reason": reason, "title": "Bench"}],
+                "created_at": now,
+            }
+        )
+
+
+def _push(
+    store: Any, config: Any, sandbox: Any, *, lose_first_create: bool = False
+) -> dict[str, Any]:
+    import httpx
+
     from hub.http.ratelimit import reset_shared_limiters
     from hub.push import run_push
 
@@ -52,8 +89,17 @@ def _push(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
     hubspot = sandbox.apis["hubspot"]
     before = len(hubspot.writes)
     requests_before = hubspot.total_requests()
+    armed = [lose_first_create]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = sandbox.handle(request)
+        if armed[0] and request.url.path.endswith("/tasks/batch/create"):
+            armed[0] = False  # HubSpot made the tasks; the answer never arrives
+            raise httpx.ReadTimeout("answer lost (bench)", request=request)
+        return response
+
     started = time.perf_counter()
-    result = run_push(store, config, transport=sandbox.transport())
+    result = run_push(store, config, transport=httpx.MockTransport(handler))
     seconds = time.perf_counter() - started
     writes = hubspot.writes[before:]
     kinds = Counter(_kind(w[0], w[1]) for w in writes)
@@ -64,9 +110,21 @@ def _push(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
         "values": len(result.written),
         "companies": len({c.object_id for c in result.written}),
         "seconds": seconds,
+        "tasks": sum(1 for t in result.tasks if t.action in ("created", "found")),
+        "duplicates": _duplicates(hubspot),
         "status": result.status,
         "errors": result.errors,
     }
+
+
+def _duplicates(hubspot: Any) -> int:
+    """Hub markers that appear on more than one HubSpot task."""
+    markers = Counter(
+        body.split("hubtask", 1)[1][:20]
+        for t in hubspot.objects("tasks")
+        if "hubtask" in (body := str(t["properties"].get("hs_task_body") or ""))
+    )
+    return sum(n - 1 for n in markers.values() if n > 1)
 
 
 def run(opts: Options) -> Section:
@@ -117,6 +175,12 @@ def run(opts: Options) -> Section:
                         "ELSE score + 1 END"
                     )
                 changed = _push(store, config, sandbox)
+                config.push.update(max_tasks_per_run=0, max_tasks_per_owner=0)
+                tasks_n = min(scored, 300)
+                _open_tasks(store, tasks_n, "a")
+                tasks = _push(store, config, sandbox)
+                _open_tasks(store, tasks_n, "b")
+                lost = _push(store, config, sandbox, lose_first_create=True)
             finally:
                 store.close()
     finally:
@@ -128,6 +192,8 @@ def run(opts: Options) -> Section:
         (f"first push ({scored:,} accounts, with setup)", first),
         ("nothing changed", none),
         (f"every score changed ({scored:,} accounts)", changed),
+        (f"{tasks_n} new tasks", tasks),
+        (f"{tasks_n} new tasks, the first batch create's answer lost", lost),
     ):
         section.add(
             push=label,
@@ -136,6 +202,8 @@ def run(opts: Options) -> Section:
             all_requests=out["requests"],
             companies_written=out["companies"],
             values_written=out["values"],
+            tasks_created=out["tasks"],
+            duplicates=out["duplicates"],
             seconds=round(out["seconds"], 2),
             status=out["status"],
             note="; ".join(out["errors"])[:200],
@@ -147,6 +215,13 @@ def run(opts: Options) -> Section:
         expected,
         "<=",
         note=f"batches of 100 → {expected}",
+    )
+    section.goal("duplicate tasks after a lost create answer", lost["duplicates"], 0, "==")
+    section.notes.append(
+        f"Tasks: {tasks_n} outbox tasks per push, created in batches of 100, each association "
+        "read back in batches; with the first batch create's answer lost after HubSpot made "
+        f"the tasks, the push settles them by their marker ({lost['requests'] - tasks['requests']} "
+        "extra requests) and creates none twice."
     )
     section.notes.append(
         f"World of {companies:,} companies; {scored:,} accounts with a HubSpot company and a "

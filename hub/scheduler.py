@@ -70,6 +70,7 @@ class HubScheduler:
         self._side = Store(store.path) if store.path != ":memory:" else store
         self.lock = DatabaseLock(self._side, purpose="hub run", on_lost=self.stop_event.set)
         self._run_lock = threading.Lock()
+        self._triggered: set[str] = set()  # connections moved forward by a webhook delivery
         self._publish_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             # Pipeline jobs one at a time; the lock heartbeat on its own thread so a long
@@ -87,10 +88,14 @@ class HubScheduler:
         )
 
     def run_connection(self, name: str) -> PipelineResult:
+        from hub.store import webhooks as inbox
+
         with self._run_lock:
             if self.stop_event.is_set():
                 # A job the executor had queued before the shutdown: the store may be closed.
                 return PipelineResult()
+            # Webhook deliveries stored by ``hub serve`` before this run are covered by it.
+            deliveries = inbox.pending(self.store).get(name, [])
             result = run_pipeline(
                 self.store,
                 self.config,
@@ -99,6 +104,18 @@ class HubScheduler:
                 dry_run=self.dry_run,
                 stop=self.stop_event,
             )
+            if deliveries:
+                failed = name in result.failed_connections or "sync" in result.errors
+                inbox.finish(
+                    self.store,
+                    deliveries,
+                    status="pending" if failed else "processed",
+                    run_id=self.store.db.execute(
+                        "SELECT MAX(id) FROM _hub_runs WHERE kind = 'pipeline'"
+                    ).fetchone()[0],
+                    error=result.errors.get("sync") if failed else None,
+                )
+            self._triggered.discard(name)
             self._publish()
             if self.on_result:
                 self.on_result(name, result)
@@ -108,6 +125,20 @@ class HubScheduler:
         with self._publish_lock:
             if not self.lock.heartbeat():
                 log.error("another process took the database lock over: hub run stops")
+
+    def _inbox(self) -> None:
+        """Webhook deliveries stored by ``hub serve`` (which cannot run while this process
+        holds the database lock) make their connection's job run now instead of on schedule."""
+        from hub.store.webhooks import pending
+
+        with self._publish_lock:
+            waiting = pending(self._side)
+        now = dt.datetime.now(dt.timezone.utc)
+        for name in waiting:
+            job = self.scheduler.get_job(f"sync:{name}")
+            if job is not None and name not in self._triggered:
+                self._triggered.add(name)
+                job.modify(next_run_time=now)
 
     def _publish(self) -> None:
         if self.stop_event.is_set():
@@ -156,6 +187,9 @@ class HubScheduler:
             IntervalTrigger(seconds=HEARTBEAT_SECONDS),
             id="heartbeat",
             executor="heartbeat",
+        )
+        self.scheduler.add_job(
+            self._inbox, IntervalTrigger(seconds=2), id="webhooks", executor="heartbeat"
         )
         self.scheduler.start()
         self._publish()

@@ -9,13 +9,14 @@ Connections sync in parallel, one thread each (each API has its own budget, so t
 sync of a workspace takes about as long as its slowest connection); the streams of one
 connection run in their declared order, because some depend on the ones before them.
 Connectors that look data up per account (``uses_account_domains``) run after the others,
-once the accounts have been brought up to date from what those just stored.
+once the account roots have been mapped from what those just stored.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import threading
 import time
 import traceback
@@ -128,14 +129,28 @@ def sync_connection(
             on_wait(connector.connection, current["stream"], message)
 
     with connector.client(transport=transport, sleep=sleep, stop=stop, on_wait=waiting) as client:
+        deferred: StreamResult | None = None
         for stream in connector.get_streams(streams):
             if stop.is_set():
                 break
             current["stream"] = stream.name
-            results.append(
-                _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
-            )
+            if deferred is not None:
+                # The API asked this credential to wait: the streams after it wait too.
+                results.append(_deferred(store, connector, stream.name, deferred))
+                continue
+            result = _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
+            results.append(result)
+            if result.status == "deferred":
+                deferred = result
     return results
+
+
+def _deferred(store: Store, connector: Connector, stream: str, cause: StreamResult) -> StreamResult:
+    note = f"deferred to the next run: {cause.stream} was asked to wait (Retry-After)"
+    result = StreamResult(connector.connection, stream, status="deferred", notes=[note])
+    run_id = store.start_run("sync", connector.connection, stream)
+    store.finish_run(run_id, status="deferred", note=note, duration_s=0.0)
+    return result
 
 
 def _sync_stream(store, connector, stream, client, full_refresh, progress, stop) -> StreamResult:
@@ -330,17 +345,45 @@ def sync_all(
             on_wait=on_wait,
         )
 
-    for group in (first, lookups):
-        if not group or stop.is_set():
-            continue
-        if group is lookups:
-            refresh_accounts(store, config)
-        if parallel and len(group) > 1 and store.path != ":memory:":
-            out.update(_in_threads(store, group, one, stop))
-        else:
-            for name in group:
-                out[name] = one(store, name)
+    with _stop_on_sigterm(stop):
+        for group in (first, lookups):
+            if not group or stop.is_set():
+                continue
+            if group is lookups:
+                refresh_accounts(store, config)
+            if parallel and len(group) > 1 and store.path != ":memory:":
+                out.update(_in_threads(store, group, one, stop))
+            else:
+                for name in group:
+                    out[name] = one(store, name)
     return {n: out[n] for n in names if n in out}
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM sets ``stop``: every wait wakes, each stream commits its page and stops.
+
+    Only from the main thread (signal handlers cannot be set elsewhere), and the previous
+    handler comes back afterwards, so a host (the scheduler) keeps its own.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: Any) -> None:
+        log.warning("SIGTERM: stopping after the current page")
+        stop.set()
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _in_threads(store, group, one, stop) -> dict[str, list[StreamResult]]:
@@ -358,11 +401,20 @@ def _in_threads(store, group, one, stop) -> dict[str, list[StreamResult]]:
 
 
 def refresh_accounts(store: Store, config: Config) -> None:
-    """Map what the other connections just stored, so account look-ups see every account."""
+    """Bring the accounts up to date before per-account look-ups.
+
+    Only the mappings that make account roots (the lowest ``order``) run, then identity and
+    the accounts table: that is what ``account_domains()`` reads, at a fraction of a full
+    ``hub map`` (which maps the rest afterwards, incrementally, as usual).
+    """
     from hub.timeline import run_mappings
 
     try:
-        run_mappings(store, config)
+        mappings = list(get_registry().mappings.values())
+        if not mappings:
+            return
+        first = min(m.order for m in mappings)
+        run_mappings(store, config, mappings=[m for m in mappings if m.order == first])
     except HubError as exc:
         log.warning("accounts could not be refreshed before the look-ups: %s", exc)
 

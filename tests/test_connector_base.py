@@ -122,3 +122,21 @@ def test_hostile_field_names_stored_as_json(store):
         "seq",
         "data",
     }
+
+
+def test_json_logs_carry_utc_time_and_structured_fields(store, capsys):
+    import json
+
+    from hub import logs
+
+    try:
+        logs.configure(1, json_lines=True)
+        sync_connection(store, make(), transport=ExampleAPI(count=12).transport())
+    finally:
+        logs.configure(0)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    done = [entry for entry in lines if entry.get("stream") == "items" and "records" in entry]
+    assert done, lines
+    entry = done[-1]
+    assert entry["connection"] == "ex" and entry["records"] == 12 and entry["requests"] == 2
+    assert entry["status"] == "ok" and entry["ts"].endswith("Z") and "T" in entry["ts"]

@@ -441,3 +441,20 @@ class TestHubSpotStandardSuite(SandboxConnectorTests):
     connection = "under_test"
     resume_stream = "contacts"
     resume_path = r"/crm/v3/objects/contacts$"
+
+
+def test_archived_company_is_seen_at_the_next_sync_without_a_request_per_noop(env):
+    sandbox, api, store = env
+    run(sandbox, store)
+    sandbox.world.clock.advance(1800)  # one sync interval, far below deletes_every_hours
+    gone = api.objects("companies")[5]["id"]
+    api.archive("companies", gone)
+    results = run(sandbox, store)
+    assert_ok(results)
+    companies = rows(store, "companies")
+    assert companies[gone]["deleted"] and companies[gone]["data"]["archived"] is True
+    assert any("reading the archived list" in n for n in results["companies"].notes)
+    # Nothing else changed: every stream is back to one request.
+    sandbox.world.clock.advance(1800)
+    again = run(sandbox, store)
+    assert {n: r.requests for n, r in again.items()} == dict.fromkeys(STREAMS, 1)

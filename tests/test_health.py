@@ -169,27 +169,31 @@ HAND = {
 
 def test_weighted_model_matches_hand_computation(db, clk):
     add_account(db, "a")
-    # support: median of 24, 48, 60 h = 48 h; 100 at 24 h, 0 at 72 h → 50.00
-    solved(db, "a", [24, 48, 60])
-    # billing: one failed payment (−25) → 75.00
+    # support: each ticket on its own, 100 at 24 h, 0 at 72 h: 48 h → 50, 60 h → 25,
+    # 72 h → 0; their mean smoothed by 2 imaginary tickets at 100:
+    # (50 + 25 + 0 + 2·100) / (3 + 2) = 275 / 5 = 55.00
+    solved(db, "a", [48, 60, 72])
+    # billing: payment failed on one invoice (−25) → 75.00
     add_event(db, "a", "payment_failed", 3, invoice_id="in_1")
     # csat: 3 good, 1 bad → 75.00
     for kind in ("csat_good", "csat_good", "csat_good", "csat_bad"):
         add_event(db, "a", kind, 4)
     compute_health(db, config(HAND))
     row = score_row(db, "a")
-    # (3·50 + 1·75 + 2·75) / 6 = 62.5 → rounded half up → 63
-    assert row["computed_score"] == row["score"] == 63
+    # (3·55 + 1·75 + 2·75) / 6 = 390 / 6 = 65.00 → 65
+    assert row["computed_score"] == row["score"] == 65
     assert row["band"] == "yellow"
     assert row["measures"] == {
-        "support": {"score": 50.0, "weight": 3.0},
+        "support": {"score": 55.0, "weight": 3.0},
         "billing": {"score": 75.0, "weight": 1.0},
         "csat": {"score": 75.0, "weight": 2.0},
     }
+    assert row["coverage"] == 1.0 and not row["low_coverage"]
     data = explain(db, "a", config(HAND))
-    assert data["score_exact"] == 62.5
+    assert data["score_exact"] == 65.0
+    # 3/6 · 55 = 27.5, 1/6 · 75 = 12.5, 2/6 · 75 = 25 → 65
     assert {c["name"]: c["amount"] for c in data["contributions"]} == {
-        "support": 25.0,
+        "support": 27.5,
         "billing": 12.5,
         "csat": 25.0,
     }
@@ -197,16 +201,18 @@ def test_weighted_model_matches_hand_computation(db, clk):
 
 def test_missing_measure_is_left_out_and_the_rest_renormalise(db, clk):
     add_account(db, "a")
-    solved(db, "a", [24, 48, 60])  # 50.00
+    solved(db, "a", [48, 60, 72])  # (50 + 25 + 0 + 200) / 5 = 55.00
     add_event(db, "a", "payment_failed", 3)  # 75.00
     # no CSAT rating at all: csat has no data (not 0)
     compute_health(db, config(HAND))
     row = score_row(db, "a")
-    # (3·50 + 1·75) / (3 + 1) = 56.25 → 56
-    assert row["computed_score"] == 56
+    # (3·55 + 1·75) / (3 + 1) = 240 / 4 = 60.00 → 60
+    assert row["computed_score"] == 60
     assert row["measures"]["csat"] == {"score": None, "weight": 2.0}
+    # coverage: the weight that had data, (3 + 1) / 6 = 0.6667 (above the 50% minimum)
+    assert row["coverage"] == 0.6667 and not row["low_coverage"]
     data = explain(db, "a", config(HAND))
-    assert data["score_exact"] == 56.25
+    assert data["score_exact"] == 60.0
     csat = next(m for m in data["measures"] if m["name"] == "csat")
     assert csat["score"] is None and csat["contribution"] is None
     assert data["details"]["excluded"] == ["csat"]
@@ -294,11 +300,12 @@ def test_points_model_hand_computed_with_clamping(db, clk):
 
 @pytest.mark.parametrize(
     ("score", "band"),
-    [(0, "red"), (39, "red"), (40, "yellow"), (69, "yellow"), (70, "green"), (100, "green")],
+    [(0, "red"), (39, "red"), (40, "yellow"), (79, "yellow"), (80, "green"), (100, "green")],
 )
 def test_band_boundaries(score, band):
+    # Defaults: green from 80 (calibrated, see bench/bench_calibration.py), yellow from 40.
     assert band_for(score) == band
-    assert band_for(score, {"green": 70, "yellow": 40, "red": 0}) == band
+    assert band_for(score, {"green": 80, "yellow": 40, "red": 0}) == band
 
 
 def test_custom_bands_and_no_score():
@@ -318,7 +325,7 @@ def test_round_half_up_is_the_one_rule():
 
 @pytest.mark.parametrize(
     ("value", "score", "band"),
-    [(69.5, 70, "green"), (69.49, 69, "yellow"), (39.5, 40, "yellow"), (39.49, 39, "red")],
+    [(79.5, 80, "green"), (79.49, 79, "yellow"), (39.5, 40, "yellow"), (39.49, 39, "red")],
 )
 def test_scores_on_band_boundaries_round_then_band(db, clk, value, score, band):
     # NPS 7 is a passive; passive_score sets the measure's value exactly.

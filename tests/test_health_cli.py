@@ -40,8 +40,8 @@ def dbfile(tmp_path, clk):  # noqa: F811
         competitors=["Intercom"],
     )
     add_event(db, "2", "competitor_detected", 12, technology="Intercom")
-    solved(db, "2", [60, 80])
-    for days in (3, 9):
+    solved(db, "2", [80, 90, 100, 110])
+    for days in (3, 9, 20):
         add_event(db, "2", "payment_failed", days)
     add_event(db, "2", "csat_bad", 4)
     store.close()
@@ -61,7 +61,7 @@ def test_table_lists_accounts_by_band_with_trend_and_top_driver(dbfile):
     assert out.index("Bad Co") < out.index("Good Co")  # red first
     assert "red" in out and "green" in out
     assert "→" in out  # no history yet: flat arrow
-    assert "failed payments in the last 60 days" in out or "median resolution" in out
+    assert "payment failed on 3 invoices" in out or "median resolution" in out
 
 
 def test_json_and_band_filter(dbfile):
@@ -72,8 +72,8 @@ def test_json_and_band_filter(dbfile):
     by_name = {a["name"]: a for a in data["accounts"]}
     assert by_name["Bad Co"]["band"] == "red" and by_name["Good Co"]["band"] == "green"
     assert by_name["Bad Co"]["drivers"] == [
-        "median resolution 70 h vs 24 h target (2 tickets solved in the last 90 days)",
-        "2 failed payments in the last 60 days",
+        "payment failed on 3 invoices in the last 60 days",
+        "median resolution 95 h vs 24 h target (4 tickets solved in the last 90 days)",
         "CSAT 0% good (0 good, 1 bad in the last 90 days)",
     ]
     red = json.loads(
@@ -92,16 +92,21 @@ def test_explain_prints_the_whole_calculation(dbfile):
         "Billing",
         "Technographics",
         "Calculation (lines add up exactly)",
-        "Σ = 35.83 (unrounded) → score 36 (rounded half up)",
+        # Measures with data (weight): billing 25 (20), csat 0 (10), growth 75 (10), nps 13.33
+        # (10), support (0 + 0 + 0 + 0 + 2·100) / 6 = 33.33 (15), support_load 100 (10),
+        # technographics 10 (10): (500 + 0 + 750 + 133.3 + 499.95 + 1000 + 100) / 85
+        # = 2983.25 / 85 = 35.0971… → 35.10 (half up to hundredths) → 35.
+        "Σ = 35.10 (unrounded) → score 35 (rounded half up)",
         "band red",
-        "  • 2 failed payments in the last 60 days",
+        "  • payment failed on 3 invoices in the last 60 days",
         "technographics: widget_present=False",
     ):
         assert words in out, words
     data = json.loads(run("--db", dbfile, "health", "--explain", "bad-co.example", "--json").output)
     assert data["account"]["name"] == "Bad Co"
     total = sum(Decimal(str(c["amount"])) for c in data["contributions"])
-    assert total == Decimal(str(data["score_exact"])) == Decimal("35.83")
+    assert total == Decimal(str(data["score_exact"])) == Decimal("35.10")
+    assert data["coverage"] == pytest.approx(85 / 100)
     techno = next(m for m in data["measures"] if m["name"] == "technographics")
     assert techno["drivers"] == [
         "our widget not detected on the site",
@@ -126,19 +131,19 @@ def test_override_command_and_its_errors(dbfile):
         "health",
         "override",
         "Bad Co",
-        "75",
+        "85",
         "--reason",
         "exec sponsor call went well",
         "--until",
         "2026-12-31",
     )
     assert result.exit_code == 0, result.output
-    assert "score 75 (green) until 2026-12-31" in result.output
+    assert "score 85 (green) until 2026-12-31" in result.output
     table = run("--db", dbfile, "health", "--band", "green", "--no-compute", "--json")
     rows = {a["name"]: a for a in json.loads(table.output)["accounts"]}
-    assert (rows["Bad Co"]["score"], rows["Bad Co"]["computed_score"]) == (75, 36)
+    assert (rows["Bad Co"]["score"], rows["Bad Co"]["computed_score"]) == (85, 35)
     text = run("--db", dbfile, "health", "--no-compute").output
-    assert "75*" in text and "CSM override in force" in text
+    assert "85*" in text and "CSM override in force" in text
     missing = run("--db", dbfile, "health", "override", "Bad Co", "75", "--until", "2026-12-31")
     assert missing.exit_code == 1
     assert missing.output.strip().splitlines() == [

@@ -161,10 +161,12 @@ def test_example_config_health_section_is_valid():
 
     settings = load_settings(parse_config(data))
     assert settings.section.model == "default" and settings.bands == {
-        "green": 70,
+        "green": 80,
         "yellow": 40,
         "red": 0,
     }
+    assert settings.section.min_coverage == 0.5
+    assert settings.section.churned_stages == ["former_customer", "churned"]
 
 
 def test_example_config_documents_every_measure_parameter():
@@ -256,10 +258,14 @@ def test_both_example_points_models_parse_and_compute(db, clk):
     compute_health(db, cfg2)
     fine, trouble = score_row(db, "fine"), score_row(db, "trouble")
     assert (fine["model"], fine["score"], fine["band"]) == ("cs_platform", 100, "green")
-    # 100 − 15 − 15 − 10 (median 60 h) − 20 − 15 − 20 − 5 − 10 (111 days) − 10 (downgrade) = −20 → 0
+    # 100 − 15 (urgent) − 15 (CSAT) − 10 (median 60 h) − 30 (3 invoices failing: −10 × 3,
+    # at most −30) − 15 (competitor) − 20 (widget) − 5 − 10 (111 days) − 10 (downgrade)
+    # = −30 → clamped to 0
     assert (trouble["score"], trouble["band"]) == (0, "red")
     data = explain(db, "trouble", cfg2)
-    assert data["details"]["points_raw"] == -20
+    assert data["details"]["points_raw"] == -30
+    linear = next(r for r in data["details"]["rules"] if r["on"] == "billing.payment_failed")
+    assert (linear["value"], linear["points"], linear["held"]) == (3, -30, "-10 × 3")
 
 
 def test_weights_may_be_fractional_and_measure_overrides_apply_per_model(db, clk):
@@ -280,8 +286,9 @@ def test_weights_may_be_fractional_and_measure_overrides_apply_per_model(db, clk
     for aid in ("vip", "std"):
         solved(db, aid, [8])
     compute_health(db, cfg)
-    # vip: 8 h vs 4 h target, 0 at 12 h → (12 − 8) / (12 − 4) = 50; std: under 24 h → 100
-    assert score_row(db, "vip")["measures"]["support"] == {"score": 50.0, "weight": 0.5}
+    # vip: 8 h vs 4 h target, 0 at 12 h → the ticket scores (12 − 8) / (12 − 4) = 50,
+    # smoothed with 2 imaginary tickets at 100: (50 + 200) / 3 = 83.33; std: under 24 h → 100
+    assert score_row(db, "vip")["measures"]["support"] == {"score": 83.33, "weight": 0.5}
     assert score_row(db, "std")["measures"]["support"]["score"] == 100.0
     assert explain(db, "vip", cfg)["measures"][0]["params"]["target_hours"] == 4
     assert NOW.year == 2026

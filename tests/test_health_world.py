@@ -89,7 +89,8 @@ def test_archetypes_land_in_their_bands(world):
     assert share(got["healthy"], "red") <= 0.02, got["healthy"]
     assert share(got["at_risk"], "red") >= 0.8, got["at_risk"]
     assert share(got["at_risk"], "green") == 0, got["at_risk"]
-    assert share(got["churned"], "red") >= 0.8, got["churned"]
+    # Customers whose subscriptions all ended are churned: a lifecycle state, outside the bands.
+    assert share(got["churned"], "churned") >= 0.8, got["churned"]
     # Slipping customers sit between: mostly not red.
     assert share(got["slipping"], "red") <= 0.2, got["slipping"]
     # Every account has a score and plain-words drivers.
@@ -131,7 +132,7 @@ def test_injected_trouble_drops_the_score_and_the_drivers_say_why(world):
     for _ in range(3):
         advance(sandbox, 10)
         cycle(store, sandbox, config)
-    causes = ("failed payment", "median resolution", "competitor Intercom", "cancelled", "CSAT")
+    causes = ("payment failed", "median resolution", "competitor Intercom", "cancelled", "CSAT")
     named = collections.Counter()
     for company in picked:
         row = store.db.execute(
@@ -139,7 +140,9 @@ def test_injected_trouble_drops_the_score_and_the_drivers_say_why(world):
             [company.hubspot_id],
         ).fetchone()
         score, trend_30d, drivers = row
-        assert score <= before[company.hubspot_id] - 20, (company.name, before, row)
+        # At least 15 points: support smooths a few slow tickets (prior_tickets), so three
+        # weeks of trouble move it less than one slow ticket used to.
+        assert score <= before[company.hubspot_id] - 15, (company.name, before, row)
         assert trend_30d is not None and trend_30d < 0, row
         for cause in causes:
             if cause in drivers:

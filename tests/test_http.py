@@ -9,7 +9,13 @@ import time
 import httpx
 import pytest
 
-from hub.errors import FatalAPIError, RetriableAPIError
+from hub.errors import (
+    AmbiguousWriteError,
+    DeferredError,
+    FatalAPIError,
+    RetriableAPIError,
+    Stopped,
+)
 from hub.http import RetryPolicy, make_client, parse_retry_after, scrub_url
 from hub.http.auth import QueryKeyAuth
 from hub.http.ratelimit import Limiter, RateLimit
@@ -149,3 +155,130 @@ def test_rate_limiter_pause():
     limiter.pause(5)
     limiter.acquire()
     assert sum(slept) == pytest.approx(5, abs=0.01)
+
+
+# -- writes are never resent blindly -------------------------------------------------------------
+
+
+def _counting(outcomes):
+    """A handler answering each request with the next outcome (an exception class or status)."""
+    calls: list[httpx.Request] = []
+
+    def handler(request):
+        calls.append(request)
+        outcome = outcomes[min(len(calls), len(outcomes)) - 1]
+        if isinstance(outcome, type) and issubclass(outcome, Exception):
+            raise outcome("injected", request=request)
+        headers = {"Retry-After": "0"} if outcome == 429 else {}
+        return httpx.Response(outcome, json={"ok": outcome < 400}, headers=headers)
+
+    return handler, calls
+
+
+@pytest.mark.parametrize(
+    "failure", [httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError, 502, 500]
+)
+def test_post_is_not_resent_after_it_may_have_arrived(failure):
+    handler, calls = _counting([failure, 201])
+    client, _ = client_for(handler)
+    with pytest.raises(AmbiguousWriteError) as info:
+        client.post("/tasks", json={"subject": "x"})
+    assert len(calls) == 1 and client.stats.retries == 0
+    assert "may or may not have happened" in str(info.value)
+
+
+@pytest.mark.parametrize("failure", [httpx.ConnectError, httpx.ConnectTimeout, 429])
+def test_post_is_resent_when_it_cannot_have_arrived(failure):
+    handler, calls = _counting([failure, 201])
+    client, _ = client_for(handler)
+    assert client.post("/tasks", json={}).status_code == 201
+    assert len(calls) == 2
+
+
+def test_read_only_posts_and_idempotency_keys_are_retried():
+    handler, calls = _counting([502, httpx.ReadTimeout, 200])
+    client, _ = client_for(handler)
+    assert client.post("/search", json={}, idempotent=True).status_code == 200
+    assert len(calls) == 3
+    handler, calls = _counting([503, 200])
+    client, _ = client_for(handler)
+    client.post("/charges", json={}, headers={"Idempotency-Key": "k-1"})
+    assert len(calls) == 2
+    handler, calls = _counting([httpx.ReadTimeout, 200])
+    client, _ = client_for(handler)
+    with pytest.raises(AmbiguousWriteError):
+        client.patch("/companies/1", json={})
+
+
+# -- honest retries -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, kind",
+    [
+        (b'{"data": [{"id": 1}, {"id"', "not JSON"),
+        (b"", "an empty body"),
+        (b"<html><body>Bad gateway</body></html>", "an HTML page"),
+    ],
+)
+def test_garbage_200_is_retried_before_blaming_configuration(body, kind):
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        if len(calls) < 3:
+            return httpx.Response(200, content=body, headers={"content-type": "text/html"})
+        return httpx.Response(200, json={"data": []})
+
+    client, sleeps = client_for(handler, require_json=True)
+    assert client.get("/list").json() == {"data": []}
+    assert len(calls) == 3 and len(sleeps) == 2
+
+    calls.clear()
+
+    def always(request):
+        calls.append(request)
+        return httpx.Response(200, content=body, headers={"content-type": "text/html"})
+
+    client, _ = client_for(always, require_json=True, retry=RetryPolicy(attempts=3))
+    with pytest.raises(RetriableAPIError) as info:
+        client.get("/list")
+    assert len(calls) == 3
+    assert kind in str(info.value) and "base_url" in str(info.value)
+
+
+def test_long_retry_after_defers_at_once_and_short_ones_are_waited_visibly():
+    handler, calls = _counting([429])
+
+    def long_wait(request):
+        calls.append(request)
+        return httpx.Response(429, headers={"Retry-After": "3600"}, json={"error": "slow"})
+
+    client, sleeps = client_for(long_wait)
+    with pytest.raises(DeferredError) as info:
+        client.get("/x")
+    assert len(calls) == 1 and sleeps == []  # no silent 10-minute block
+    assert "3600 s" in str(info.value) and "next run" in str(info.value)
+
+    heard = []
+    seq = iter([httpx.Response(429, headers={"Retry-After": "31"}), httpx.Response(200, json={})])
+    client, sleeps = client_for(
+        lambda r: next(seq), label="Zendesk", on_wait=lambda s, m: heard.append(m)
+    )
+    client.get("/x")
+    assert sleeps == [31.0]
+    assert heard == ["waiting 31 s (Zendesk Retry-After)"]
+
+
+def test_waits_wake_on_stop():
+    stop = threading.Event()
+    client = make_client(
+        base_url="https://api.test",
+        transport=httpx.MockTransport(lambda r: httpx.Response(429, headers={"Retry-After": "60"})),
+        stop=stop,
+    )
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Stopped):
+        client.get("/x")
+    assert time.monotonic() - started < 5

@@ -188,7 +188,7 @@ def test_payment_failures_are_one_task_per_invoice_with_its_own_snooze(w):
             amount=120.0,
             attempt_count=4 - days // 3,
         )
-    w.event("p", "invoice_past_due", 1, invoice_id="in_A", amount=120.0)
+    w.event("p", "invoice_past_due", 1, invoice_id="in_A", amount=120.0, reason="retries_exhausted")
     w.event(
         "p",
         "payment_failed",

@@ -129,6 +129,11 @@ def test_movements_and_cohorts_commands(world):
     out = json.loads(run(path, "portfolio", "movements", aid, "--json"))
     months = out["months"]
     assert months and sum(m["churn"] for m in months) > 0
+    assert (
+        out["lifetime"]["churned_at"]
+        and out["lifetime"]["started"] <= out["lifetime"]["churned_at"]
+    )
+    assert "Paying since" in run(path, "portfolio", "movements", aid)
     for m in months:  # every month's bridge adds up
         moved = m["new"] + m["expansion"] + m["reactivation"] - m["contraction"] - m["churn"]
         assert m["closing"] - m["opening"] == pytest.approx(moved)
@@ -137,3 +142,13 @@ def test_movements_and_cohorts_commands(world):
     assert "Portfolio by plan" in run(path, "portfolio", "--by", "plan", "--period", "2026-11")
     bad = CliRunner().invoke(cli, ["--db", str(path), "portfolio", "--period", "someday"])
     assert bad.exit_code == 1 and "unknown period 'someday'" in bad.output
+
+
+def test_demo_ends_with_the_nrr_per_csm_table(tmp_path):
+    out = CliRunner().invoke(
+        cli, ["demo", "--companies", "30", "--weeks", "0", "--db", str(tmp_path / "d.db")]
+    )
+    assert out.exit_code == 0, out.output
+    tail = out.output[out.output.index("Net revenue retention per CSM book") :]
+    assert "NRR" in tail and "GRR" in tail and "Total" in tail
+    assert tail.strip().splitlines()[-1].startswith("Done in")

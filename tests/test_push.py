@@ -760,3 +760,63 @@ def test_a_band_property_made_by_an_older_hub_gains_the_churned_option(store, sa
     assert result.status == "ok", result.errors
     assert result.setup == ["add churned to the options of hub_health_band"]
     assert hs.get("companies", some)["properties"]["hub_health_band"] == "churned"
+
+
+# -- the pusher contract ----------------------------------------------------------------------------
+
+
+def test_a_second_pusher_plugs_in_with_its_own_settings_and_no_vendor_in_the_core(store, sandbox):
+    from hub.errors import ConfigError
+    from hub.push import Pusher, PusherSettings
+    from hub.push import validate_config as validate_push
+    from plugins.hubspot_pusher import HubSpotPusher
+
+    class MemoSettings(PusherSettings):
+        prefix: str = "memo"
+
+    class MemoPusher(Pusher):
+        """Writes the score into a dict, through the push log like any pusher."""
+
+        name = "memo"
+        Settings = MemoSettings
+        written: dict[str, str] = {}
+
+        def object_id(self, account):
+            return f"{self.settings.prefix}-{account['id']}"
+
+        def push_properties(self, items):
+            logged = self.ctx.logged(self.target, "records")
+            done = {}
+            for item in items.values():
+                oid = self.object_id(item["account"])
+                score = item["values"]["score"]
+                if logged.get(oid, {}).get("score") != score and not self.ctx.dry_run:
+                    MemoPusher.written[oid] = score
+                    done[oid] = {"score": score}
+            if done:
+                self.ctx.record(self.target, "records", done)
+
+    class Registry:
+        pushers = {"hubspot": HubSpotPusher, "memo": MemoPusher}
+
+    seed_health(store, sandbox)
+    config = parse_config({"push": {"pushers": ["memo"], "memo": {"prefix": "m"}}})
+    validate_push(config, Registry())
+    result = run_push(store, config, registry=Registry())
+    assert result.status == "ok", result.errors
+    assert result.requests == 0  # no connector declared: no HTTP client
+    assert len(MemoPusher.written) == len(live_companies(sandbox))
+    assert all(k.startswith("m-") for k in MemoPusher.written)
+    assert run_push(store, config, registry=Registry()).status == "ok"
+    # Each pusher's table is validated by its own model; stray tables and moved keys are named.
+    for push, message in [
+        ({"pushers": ["memo"], "memo": {"prefx": "m"}}, "unknown key push.memo.prefx"),
+        ({"pushers": ["memo"], "nope": {}}, "[push.nope] names no pusher in [push] pushers"),
+        (
+            {"pushers": ["hubspot", "memo"], "batch_size": 5},
+            "push.batch_size is an option of the hubspot pusher",
+        ),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            validate_push(parse_config({"push": push}), Registry())
+        assert message in str(info.value) and "\n" not in str(info.value)

@@ -368,3 +368,51 @@ def test_portfolio_shows_retention_per_book(web, db):
         assert f"{total['nrr_pct']:g}%" in page
     bad = web.get("/portfolio?period=someday")
     assert bad.status_code == 200 and "someday" in bad.text and "Retention per book" not in bad.text
+
+
+def test_datasette_option_writes_metadata(db, tmp_path, monkeypatch):
+    import json
+
+    from hub.cli import cli
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no datasette on PATH: write and explain
+    target = tmp_path / "meta.json"
+    result = CliRunner().invoke(cli, ["--db", db, "serve", "--datasette", str(target)])
+    assert result.exit_code == 0, result.output
+    meta = json.loads(target.read_text())
+    tables = next(iter(meta["databases"].values()))["tables"]
+    assert tables["_hub_runs"]["hidden"] and tables["accounts"]["title"] == "Accounts"
+    assert "pip install datasette" in result.output
+
+
+def test_run_errors_pass_through_the_redactor(tmp_path_factory, monkeypatch):
+    from hub import logs
+
+    path = str(demo_database(tmp_path_factory, tmp_path_factory.mktemp("redact") / "hub.db"))
+    monkeypatch.setattr(logs, "_secrets", list(logs._secrets))
+    logs.register_secret("sk_live_canary_987654321")
+    store = Store(path)
+    run_id = store.start_run("sync", "stripe", "customers")
+    store.finish_run(run_id, status="error", error="401 for key sk_live_canary_987654321")
+    store.close()
+    with client(path) as c:
+        for page in ("/runs", f"/runs/{run_id}", "/"):
+            text = c.get(page).text
+            assert "sk_live_canary_987654321" not in text and "401 for key" in text
+
+
+def test_pages_do_not_wait_for_a_writer(web, db):
+    import time
+
+    writer = sqlite3.connect(db, timeout=1)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # as hub run does while it writes a page of records
+        writer.execute("UPDATE _hub_seq SET value = value WHERE name = 'raw'")
+        account = first_account(db)
+        started = time.perf_counter()
+        for path in ["/", "/accounts", f"/accounts/{account}", "/portfolio", "/identity", "/runs"]:
+            assert web.get(path).status_code == 200
+        assert time.perf_counter() - started < 10
+    finally:
+        writer.rollback()
+        writer.close()

@@ -134,6 +134,9 @@ class Watched:
         assert response is not None and response.status == 200, path
 
     def shot(self, name: str) -> None:
+        """Screenshot the page, after checking it fits the window's width."""
+        overflow = self.page.evaluate("document.documentElement.scrollWidth - innerWidth")
+        assert overflow <= 0, f"{self.page.url} is {overflow}px wider than the window"
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     def close(self) -> None:
@@ -154,8 +157,6 @@ def test_every_page_loads_cleanly(servers, browser, db):
         ]:
             w.go(path)
             assert w.page.locator("h1").count() == 1
-            overflow = w.page.evaluate("document.documentElement.scrollWidth - innerWidth")
-            assert overflow <= 0, f"{path} is {overflow}px wider than the window"
             w.shot(name)
         w.go("/runs")
         w.page.locator("a[href^='/runs/']").first.click()

@@ -290,3 +290,83 @@ stripe = "env:HUB_TEST_WH_STRIPE"
             proc.wait(10)
     finally:
         server.stop() if hasattr(server, "stop") else server.shutdown()
+
+
+def test_hub_status_shows_deliveries(env):
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+
+    client, path = env
+    body = stripe_event("evt_s")
+    assert (
+        client.post("/webhooks/stripe", content=body, headers=stripe_headers(body)).status_code
+        == 200
+    )
+    forged = stripe_headers(body, secret="whsec_wrong")
+    assert client.post("/webhooks/stripe", content=body, headers=forged).status_code == 400
+    result = CliRunner().invoke(cli, ["--db", path, "status", "--json"])
+    hooks = json.loads(result.output)["webhooks"]
+    assert hooks[0]["connection"] == "stripe" and hooks[0]["pending"] == 1
+    assert hooks[0]["refused_total"] == 1 and hooks[0]["received_total"] == 1
+    text = CliRunner().invoke(cli, ["--db", path, "status"], env={"COLUMNS": "200"}).output
+    assert "Webhook deliveries" in text
+
+
+def test_a_typo_in_webhooks_fails_at_start(tmp_path, monkeypatch):
+    from hub.errors import ConfigError
+    from hub.web import WebOptions, create_app
+
+    path = str(tmp_path / "hub.db")
+    Store(path).close()
+    with pytest.raises(ConfigError, match="webhooks.debounce"):
+        create_app(WebOptions(db_path=path, config=make_config(path, monkeypatch, debounce=3)))
+
+
+def test_webhooks_only_serves_receivers_and_no_page(tmp_path, monkeypatch):
+    from hub.web import WebOptions, check_bind, create_app
+
+    path = str(tmp_path / "hub.db")
+    Store(path).close()
+    config = make_config(path, monkeypatch)
+    check_bind("0.0.0.0", None, webhooks_only=True)  # signatures authenticate, no token
+    app = create_app(WebOptions(db_path=path, config=config, worker=False, webhooks_only=True))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert client.get("/").status_code == 404
+        assert client.get("/accounts").status_code == 404
+        body = stripe_event("evt_only")
+        assert (
+            client.post("/webhooks/stripe", content=body, headers=stripe_headers(body)).status_code
+            == 200
+        )
+
+
+def test_hub_run_picks_up_deliveries_while_it_holds_the_lock(tmp_path, monkeypatch):
+    from hub.sandbox.world import build_sandbox
+    from hub.scheduler import HubScheduler
+    from hub.store.webhooks import store_deliveries
+
+    path = str(tmp_path / "hub.db")
+    config = make_config(path, monkeypatch)
+    sandbox = build_sandbox(companies=8, seed=6)
+    store = Store(path)
+    scheduler = HubScheduler(store, config, transport=sandbox.transport())
+    scheduler.start(run_now=False)  # holds the database lock, next runs 30 minutes away
+    try:
+        writer = Store(path)
+        store_deliveries(writer, "stripe", [("evt_sched", "invoice.paid", "pending")], "{}")
+        writer.close()
+        deadline = time.time() + 30
+        while time.time() < deadline and inbox(path)[0][3] != "processed":
+            time.sleep(0.2)
+        assert inbox(path) == [("stripe", "evt_sched", "invoice.paid", "processed")]
+        conn = sqlite3.connect(path)
+        assert conn.execute(
+            "SELECT COUNT(*) FROM _hub_runs WHERE kind='sync' AND connection='stripe'"
+        ).fetchone()[0]
+        assert not conn.execute(
+            "SELECT COUNT(*) FROM _hub_runs WHERE kind='sync' AND connection='zendesk'"
+        ).fetchone()[0]
+    finally:
+        scheduler.stop()
+        store.close()

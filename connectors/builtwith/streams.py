@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from hub import clock
-from hub.connector import Stream, SyncContext
-from hub.errors import FatalAPIError
+from hub.connector import Stream, SyncContext, check_depth
+from hub.errors import FatalAPIError, SkippableRecordError
 from hub.http.client import json_of
 from hub.http.replay import BatchedLookup, LookupResult
 from hub.store import RawRecord
@@ -97,8 +97,14 @@ class DomainsStream(Stream):
         result = LookupResult()
         items = body.get("Results") if isinstance(body, dict) else None
         for index, item in enumerate(items or [], 1):
+            where = f"{self.name} record {index}"
             if not isinstance(item, dict) or not normalize_domain(item.get("Lookup")):
-                ctx.skip(f"{self.name} result {index}", "no Lookup domain")
+                ctx.skip(where, "no Lookup domain")
+                continue
+            try:
+                check_depth(item)
+            except SkippableRecordError as exc:
+                ctx.skip(where, exc.message)
                 continue
             result.records.append(self.to_row(item, now))
         for item in errors_of(body):

@@ -34,8 +34,9 @@ Quirks handled here (details in ``connectors.hubspot.streams``):
   offset; every request restarts from the last modification time seen.
 - Bulk writes stamp many records with the same millisecond: a page all at one instant is
   walked in ``hs_object_id`` order.
-- Search never returns archived records and archiving is not a modification: the archived
-  lists are re-read every ``deletes_every_hours``.
+- Search never returns archived records and archiving is not a modification: each run's
+  first search (everything, newest first) also gives the live count, and the archived list
+  is read when fewer are live than stored (and every ``deletes_every_hours`` regardless).
 - Merged companies vanish; the survivor's ``hs_merged_object_ids`` names them, and they are
   stored as deleted rows with ``merged_into``.
 - Search results carry no associations: deals and tasks get their companies from the v4
@@ -96,7 +97,8 @@ class HubSpotSettings(ConnectorSettings):
     task_properties: list[str] = Field(default_factory=list)
     """Extra task properties to read."""
     deletes_every_hours: float = Field(default=6.0, ge=0)
-    """How often the archived (deleted) lists are re-read; 0 = every sync."""
+    """Safety net: the archived lists are re-read at least this often (0 = every sync); an
+    archive is normally noticed at once, by the live count."""
 
     @field_validator("company_properties", "contact_properties", "task_properties")
     @classmethod

@@ -8,7 +8,8 @@ The CRM object streams share one strategy (``CrmObjectStream``):
   where it stopped.
 - **Later runs**: the search endpoint on the modification time (``hs_lastmodifieddate``;
   contacts ``lastmodifieddate``), ascending, 200 per request, **as a keyset**: every request
-  is a fresh query starting at the last time seen, never an ``after`` offset. That keeps
+  is a fresh query starting at the last time seen, never an ``after`` offset (after the
+  newest-first probe described under Deletes, when more changed than fits its page). That keeps
   every result set far below the 10,000 HubSpot lets one query page through, and a record
   modified while we read (it moves to the end) can never shift a neighbour out of view, which
   offset paging can. The bookmark is the pair (time, id): everything modified before
@@ -17,8 +18,13 @@ The CRM object streams share one strategy (``CrmObjectStream``):
   update can stamp thousands of records with one millisecond), then moves on. With nothing
   new the run is a single search request.
 - **Deletes**: search never returns archived records, and archiving does not show up as a
-  modification, so the archived list is read again every ``deletes_every_hours`` (and on every
-  full read). Archived records become ``deleted`` rows.
+  modification. Each incremental run therefore starts with one search for everything,
+  newest first (``KeysetSearch(probe=True)``): its first page usually holds every change
+  since the bookmark, and its ``total`` is the live count in HubSpot. When fewer records are
+  live upstream than stored, the archived list is read in the same run, so an archived
+  company is seen within one sync interval while a sync with no change stays one request.
+  The archived list is also re-read every ``deletes_every_hours`` as a safety net (and on
+  every full read). Archived records become ``deleted`` rows.
 - **Merges**: a merged-away company disappears from lists and search; the survivor lists it
   in ``hs_merged_object_ids`` (``a;b``). Whenever a survivor is read, each merged-away id is
   written as a deleted row whose data says ``{"merged_into": survivor}``; identity remaps it.
@@ -70,6 +76,14 @@ def to_ms(value: Any) -> int | None:
     if parsed is None:
         return None
     return int(parsed.timestamp()) * 1000 + parsed.microsecond // 1000
+
+
+def numeric_id(record: dict[str, Any]) -> int:
+    """HubSpot's numeric object id (0 when absent or not a number: such records are skipped)."""
+    try:
+        return int(record.get("id") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def ms_iso(ms: int) -> str:
@@ -128,7 +142,7 @@ class CrmObjectStream(Stream):
     merges: ClassVar[bool] = False  # read hs_merged_object_ids and write merge tombstones
     history_properties: ClassVar[list[str]] = []  # properties whose change history is kept
 
-    incremental = KeysetSearch(page_limit=SEARCH_LIMIT)
+    incremental = KeysetSearch(page_limit=SEARCH_LIMIT, probe=True)
     primary_key = "id"
     cursor_field = "updatedAt"
     records_path = "results"
@@ -295,13 +309,17 @@ class CrmObjectStream(Stream):
         return ms_iso(ms)
 
     def keyset_key(self, record: dict[str, Any]) -> tuple[int | None, int]:
-        return to_ms(record.get("updatedAt")), int(record.get("id") or 0)
+        return to_ms(record.get("updatedAt")), numeric_id(record)
 
     def keyset_query(
         self, ctx: SyncContext, t: int, x: int, mode: str
     ) -> tuple[list[Any], int | None]:
         """One search request: the filter groups and sort for the keyset position."""
         modified = self.modified_property
+        if mode == "newest":
+            body = self._search(ctx, [], modified, direction="DESCENDING")
+            total = body.get("total")
+            return list(body.get("results") or []), total if isinstance(total, int) else None
         if mode == "tie":
             groups = [[
                 {"propertyName": modified, "operator": "EQ", "value": str(t)},
@@ -322,7 +340,21 @@ class CrmObjectStream(Stream):
         total = body.get("total")
         return list(body.get("results") or []), total if isinstance(total, int) else None
 
-    def after_keyset_due(self, ctx: SyncContext, state: dict[str, Any]) -> bool:
+    def after_keyset_due(
+        self, ctx: SyncContext, state: dict[str, Any], live_total: int | None
+    ) -> bool:
+        """Read the archived list when the live count says something left, or when due."""
+        if live_total is not None:
+            table = ctx.store.raw_table(ctx.connection, self.name).name
+            (stored,) = ctx.store.db.execute(
+                f"SELECT count(*) FROM [{table}] WHERE deleted = 0"
+            ).fetchone()
+            if stored > live_total:
+                ctx.note(
+                    f"{self.name}: {stored - live_total} fewer live in HubSpot than stored; "
+                    "reading the archived list"
+                )
+                return True
         return self._deletes_due(ctx, state)
 
     def after_keyset(
@@ -363,7 +395,7 @@ class CrmObjectStream(Stream):
             raws = self.records_to_raw(ctx, records, archived=phase == "archived")
             if phase == "live":
                 for record in records:
-                    ms, rid = to_ms(record.get("updatedAt")), int(record.get("id") or 0)
+                    ms, rid = to_ms(record.get("updatedAt")), numeric_id(record)
                     if ms is not None and (high is None or (ms, rid) > (high, high_id)):
                         high, high_id = ms, rid
             nxt = dig(body, "paging.next.after")
@@ -411,11 +443,16 @@ class CrmObjectStream(Stream):
         }
 
     def _search(
-        self, ctx: SyncContext, groups: list[list[dict[str, Any]]], sort: str
+        self,
+        ctx: SyncContext,
+        groups: list[list[dict[str, Any]]],
+        sort: str,
+        *,
+        direction: str = "ASCENDING",
     ) -> dict[str, Any]:
         body = {
             "filterGroups": [{"filters": g} for g in groups],
-            "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+            "sorts": [{"propertyName": sort, "direction": direction}],
             "properties": self.properties(),
             "limit": SEARCH_LIMIT,
         }

@@ -239,9 +239,16 @@ def run_sync_with_progress(
             key = (connection, stream)
             if key not in tasks:
                 tasks[key] = progress.add_task(f"{connection}.{stream}", total=None)
-            progress.advance(tasks[key], count)
+            progress.update(tasks[key], advance=count, description=f"{connection}.{stream}")
             if done:
                 progress.update(tasks[key], total=progress.tasks[tasks[key]].completed or 1)
+
+        def on_wait(connection: str, stream: str, message: str) -> None:
+            # "waiting 31 s (Zendesk Retry-After)" on the stream's line while it waits.
+            key = (connection, stream)
+            if key not in tasks:
+                tasks[key] = progress.add_task(f"{connection}.{stream}", total=None)
+            progress.update(tasks[key], description=f"{connection}.{stream}: {message}")
 
         return sync_all(
             store,
@@ -249,6 +256,7 @@ def run_sync_with_progress(
             names,
             full_refresh=full_refresh,
             progress=on_page,
+            on_wait=on_wait,
             stop=stop,
             streams=streams,
             transport=transport,
@@ -305,7 +313,14 @@ def status(env: Env, as_json: bool) -> None:
             raise
     report = collect_status(env.store(), config)
     if as_json:
-        emit_json(listing(report["streams"], steps=report["steps"], failing=report["failing"]))
+        emit_json(
+            listing(
+                report["streams"],
+                steps=report["steps"],
+                failing=report["failing"],
+                webhooks=report["webhooks"],
+            )
+        )
     else:
         print_status(env, report)
     if report["failing"]:
@@ -358,6 +373,32 @@ def print_status(env: Env, report: dict[str, Any]) -> None:
             ],
             env=env,
             title="Pipeline steps",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+    if report.get("webhooks"):
+        table(
+            report["webhooks"],
+            [
+                Column("connection", "connection", no_wrap=True),
+                Column("received", "received_total", justify="right"),
+                Column(
+                    "refused",
+                    lambda w: w["refused_total"] + w["too_large_total"],
+                    justify="right",
+                ),
+                Column("pending", "pending", justify="right"),
+                Column("processed", "processed", justify="right"),
+                Column(
+                    "last",
+                    lambda w: (
+                        f"{_when((w['last'] or {}).get('received_at'))} "
+                        f"{(w['last'] or {}).get('event_type') or ''}".strip()
+                    ),
+                ),
+            ],
+            env=env,
+            title="Webhook deliveries",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
         )

@@ -13,8 +13,8 @@ from rich.text import Text
 from hub.cli.util import Env, console, err_console, pass_env
 from hub.errors import ConfigError
 
-BAND_ORDER = {"red": 0, "yellow": 1, "green": 2}
-BAND_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green"}
+BAND_ORDER = {"red": 0, "yellow": 1, "green": 2, "churned": 4}
+BAND_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green", "churned": "dim"}
 
 
 def register(cli: click.Group) -> None:
@@ -55,17 +55,11 @@ def _style(band: str | None) -> str:
 
 
 def _rows(store: Any, band: str | None) -> list[dict[str, Any]]:
-    where, args = ("WHERE h.band = ?", [band]) if band else ("", [])
-    rows = []
-    for row in store.db.query(
-        "SELECT h.account_id, a.name, a.domain, h.score, h.computed_score, h.band, h.model, "
-        "h.segment, h.trend_7d, h.trend_30d, h.drivers, h.override_value, h.override_until, "
-        f"h.computed_at FROM health_scores h LEFT JOIN accounts a ON a.id = h.account_id {where}",
-        args,
-    ):
-        row = dict(row)
-        row["drivers"] = json.loads(row["drivers"] or "[]")
-        rows.append(row)
+    from hub.store.health_queries import score_rows
+
+    rows = score_rows(store, band=band)
+    for row in rows:
+        row.pop("measures", None)
     rows.sort(
         key=lambda r: (
             BAND_ORDER.get(r["band"], 3),
@@ -76,11 +70,18 @@ def _rows(store: Any, band: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+def coverage_text(coverage: float | None) -> str:
+    """``0.85`` → ``"85%"``; None → ``"—"``."""
+    from hub.text import pct
+
+    return "—" if coverage is None else pct(coverage)
+
+
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option(
     "--band",
-    type=click.Choice(["red", "yellow", "green"]),
+    type=click.Choice(["red", "yellow", "green", "churned"]),
     help="Only accounts in this band.",
 )
 @click.option("--full", is_flag=True, help="Recompute every account, not only what changed.")
@@ -197,6 +198,7 @@ def health(
     table.add_column("score", justify="right")
     table.add_column("band")
     table.add_column("trend 7d", justify="right")
+    table.add_column("coverage", justify="right")
     table.add_column("top driver")
     for row in shown:
         trend = row["trend_7d"]
@@ -208,6 +210,7 @@ def health(
             score,
             f"[{_style(row['band'])}]{row['band'] or 'none'}[/]",
             f"{arrow(trend)} {trend:+d}" if trend else arrow(trend),
+            coverage_text(row["coverage"]) + ("!" if row["low_coverage"] else ""),
             Text((row["drivers"] or [""])[0]),
         )
     console.print(table)
@@ -217,6 +220,11 @@ def health(
         )
     if any(r["override_value"] is not None for r in shown):
         console.print("* CSM override in force (the computed score is kept: see --explain)")
+    if any(r["low_coverage"] for r in shown):
+        console.print(
+            "! low coverage: too little of the model had data for the score to be trusted "
+            "(see --explain)"
+        )
 
 
 def _fmt(value: Any) -> str:
@@ -308,6 +316,24 @@ def print_explain(data: dict[str, Any]) -> None:
             f"Σ = [bold]{details['points']:g}[/] points → {details['scaling']} = "
             f"{data['score_exact']:.2f} → score [bold]{data['computed_score']}[/] (rounded half up); "
             f"bands on the {details['bands_on']}",
+            highlight=False,
+        )
+    if data.get("coverage") is not None:
+        missing = f"; no data: {', '.join(data['missing'])}" if data.get("missing") else ""
+        flag = (
+            f" [bold yellow]below the {coverage_text(data['min_coverage'])} minimum: flagged[/]"
+            if data.get("low_coverage")
+            else ""
+        )
+        console.print(
+            f"Coverage {coverage_text(data['coverage'])} of the model's weight had data"
+            f"{missing}{flag}",
+            highlight=False,
+        )
+    if data.get("churned"):
+        console.print(
+            f"[bold]Churned[/] ({data['churned'].removeprefix('churned: ')}): shown as band "
+            "churned, outside green/yellow/red",
             highlight=False,
         )
     if data["override"]:

@@ -252,12 +252,25 @@ def movements(env: Env, account: str, as_json: bool) -> None:
       hub portfolio movements 1234567 --json
     """
     from hub import clock
-    from hub.portfolio import account_bridge
+    from hub.portfolio import account_bridge, lifetimes
     from hub.store.portfolio import find_account
 
     store = env.store()
+    settings = _settings(env)
     found = find_account(store, account)
     months = account_bridge(store, found["id"], until=clock.now().date())
+    life = next(iter(lifetimes(store, settings, account_id=found["id"])), None)
+    lifetime = None
+    if life is not None:
+        lifetime = {
+            "started": life.start,
+            "first_value_event": settings.first_value_event,
+            "first_value_at": life.first_value_at,
+            "ttfv_days": life.ttfv_days,
+            "churned_at": life.churned_at,
+            "early_churn": life.early_churn,
+            "observed_value": life.observed_value / 100,
+        }
     fields = ("opening", "new", "expansion", "contraction", "churn", "reactivation", "closing")
     rows = [
         {"month": m.month, **{f: getattr(m, f) / 100 for f in fields}, "reasons": m.reasons}
@@ -265,7 +278,14 @@ def movements(env: Env, account: str, as_json: bool) -> None:
     ]
     if as_json:
         console.print_json(
-            json.dumps({"account_id": found["id"], "name": found.get("name"), "months": rows})
+            json.dumps(
+                {
+                    "account_id": found["id"],
+                    "name": found.get("name"),
+                    "lifetime": lifetime,
+                    "months": rows,
+                }
+            )
         )
         return
     if not rows:
@@ -274,11 +294,21 @@ def movements(env: Env, account: str, as_json: bool) -> None:
         )
         return
     table = Table(
-        title=f"MRR bridge: {escape(found.get('name') or found['id'])}", title_justify="left"
+        title=f"MRR bridge: {escape(found.get('name') or found['id'])}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     table.add_column("Month")
+    short_names = {
+        "opening": "Open",
+        "expansion": "Expand",
+        "contraction": "Contr",
+        "reactivation": "React",
+        "closing": "Close",
+    }
     for f in fields:
-        table.add_column(f.title(), justify="right")
+        table.add_column(short_names.get(f, f.title()), justify="right", no_wrap=True)
     table.add_column("Reason")
     for r in rows:
         table.add_row(
@@ -287,6 +317,23 @@ def movements(env: Env, account: str, as_json: bool) -> None:
             escape(", ".join(r["reasons"]).replace("_", " ")) or "",
         )
     console.print(table)
+    if lifetime:
+        ttfv = (
+            f"first value ({lifetime['first_value_event']}) after {lifetime['ttfv_days']} days"
+            if lifetime["ttfv_days"] is not None
+            else f"no {lifetime['first_value_event']} yet"
+        )
+        lost = ""
+        if lifetime["churned_at"]:
+            lost = f"; first lost {lifetime['churned_at']}" + (
+                f" (early churn: within {settings.early_churn_days} days)"
+                if lifetime["early_churn"]
+                else ""
+            )
+        console.print(
+            f"Paying since {lifetime['started']}; {ttfv}{lost}; paid {money(lifetime['observed_value'])} to date.",
+            highlight=False,
+        )
 
 
 @portfolio.command()
@@ -332,6 +379,8 @@ def cohorts(env: Env, as_json: bool, as_csv: bool) -> None:
         title=f"Cohorts by start month (first value: {settings.first_value_event}; "
         f"early churn: lost within {settings.early_churn_days} days)",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     for name in (
         "Cohort",
@@ -351,8 +400,7 @@ def cohorts(env: Env, as_json: bool, as_csv: bool) -> None:
             str(r["reached_first_value"]),
             "—" if r["ttfv_median_days"] is None else f"{r['ttfv_median_days']:g} d",
             "—" if r["ttfv_avg_days"] is None else f"{r['ttfv_avg_days']:g} d",
-            f"{r['early_churn']}"
-            + (f" ({pct(r['early_churn_pct'])})" if r["early_churn_pct"] is not None else ""),
+            f"{r['early_churn']}" + (f" ({pct(r['early_churn_pct'])})" if r["early_churn"] else ""),
             str(r["maturing"]),
             money(r["observed_value_avg"]),
         )

@@ -5,10 +5,17 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from typing import Any
 
 import click
 
-from hub.cli.util import console
+from hub.cli.util import console, err_console
+
+FAULT_HELP = (
+    "Inject a fault: API:KIND[:PATH][:k=v...], e.g. hubspot:429:count=20:retry_after=2, "
+    "stripe:500:/v1/invoices, hubspot:403:scopes=crm.objects.contacts.write, zendesk:timeout. "
+    "PATH is a regex on the request path; count=-1 (default) fires until cleared. Repeatable."
+)
 
 
 def register(cli: click.Group) -> None:
@@ -23,6 +30,94 @@ def sandbox() -> None:
     Examples:
       hub sandbox serve
     """
+
+
+def parse_fault(spec: str) -> dict[str, Any]:
+    """``API:KIND[:PATH][:k=v...]`` → keyword arguments of ``Sandbox.inject``."""
+    from hub.errors import ConfigError
+
+    parts = spec.split(":")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ConfigError(
+            f"--fault {spec!r} is not API:KIND[:PATH][:k=v...]", hint="e.g. hubspot:429:count=5"
+        )
+    out: dict[str, Any] = {"api": parts[0], "kind": parts[1], "count": -1, "params": {}}
+    for part in parts[2:]:
+        key, eq, value = part.partition("=")
+        if not eq:
+            out["path"] = part
+        elif key in ("count", "after"):
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise ConfigError(f"--fault {spec!r}: {key} must be a whole number") from None
+        elif key == "method":
+            out["method"] = value.upper()
+        elif key == "scopes":
+            out["params"]["scopes"] = value.split(",")
+        else:
+            try:
+                out["params"][key] = float(value)
+            except ValueError:
+                out["params"][key] = value
+    return out
+
+
+def config_toml(url: str, extra: list[str]) -> str:
+    """A ready hub.toml pointing every built-in connection at a served sandbox."""
+    from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY
+    from hub.sandbox.world import CREDENTIALS
+
+    zd = CREDENTIALS["zendesk"]
+
+    def table(name: str, schedule: str, settings: dict[str, str]) -> str:
+        lines = [f'[connections.{name}]\nconnector = "{name}"\nschedule = "{schedule}"']
+        lines.append(f"[connections.{name}.settings]")
+        lines.append(f'base_url = "{url}"')
+        lines.extend(f'{k} = "{v}"' for k, v in settings.items())
+        return "\n".join(lines)
+
+    blocks = [
+        f"# hub.toml for `hub sandbox serve` at {url}.\n"
+        "# Sandbox-only credentials: literal secrets are fine here (hub check warns anyway).",
+        '[hub]\ndatabase = "hub.db"',
+        table("stripe", "every 30m", {"api_key": CREDENTIALS["stripe"]["api_key"]}),
+        table("hubspot", "every 30m", {"access_token": CREDENTIALS["hubspot"]["access_token"]}),
+        table(
+            "zendesk",
+            "every 30m",
+            {"subdomain": zd["subdomain"], "email": zd["email"], "api_token": zd["api_token"]},
+        ),
+        table("builtwith", "every 1d", {"api_key": CREDENTIALS["builtwith"]["api_key"]}),
+        "[timeline.builtwith]\n"
+        f'our_technologies = ["{OUR_TECHNOLOGY}"]\n'
+        "competitors = [" + ", ".join(f'"{c}"' for c in COMPETITORS) + "]",
+        '[push.hubspot]\nconnection = "hubspot"',
+    ]
+    if extra:
+        blocks.append(
+            "# Plugin fakes also served here (configure their connectors by hand): "
+            + ", ".join(extra)
+        )
+    return "\n\n".join(blocks) + "\n"
+
+
+def _start_time(start: str) -> Any:
+    import datetime as dt
+
+    from hub.errors import ConfigError
+
+    now = dt.datetime.now(dt.timezone.utc)
+    if start == "now":
+        return now.replace(microsecond=0)
+    if start == "today":
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        return dt.datetime.strptime(start, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        raise ConfigError(
+            f"--start {start!r} is not a date", hint="use 'now', 'today' or YYYY-MM-DD"
+        ) from None
 
 
 @sandbox.command()
@@ -57,14 +152,30 @@ def sandbox() -> None:
     "--advance-every",
     type=float,
     default=0,
-    help="Advance the world one day every N seconds (0 = never).",
+    help="Also jump the world one day ahead every N seconds (0 = never).",
 )
 @click.option(
     "--start",
     "start",
-    default="today",
+    default="now",
     show_default=True,
-    help="World clock start: 'today' (UTC midnight) or YYYY-MM-DD.",
+    help="World clock start: 'now', 'today' (UTC midnight) or YYYY-MM-DD.",
+)
+@click.option(
+    "--clock",
+    type=click.Choice(["run", "frozen"]),
+    default="run",
+    show_default=True,
+    help="'run': the world's clock follows wall time from --start (writes get fresh "
+    "timestamps, each day's activity is generated as it passes); 'frozen': it moves only "
+    "with --advance-every or POST /__sandbox/advance.",
+)
+@click.option("--fault", "faults", multiple=True, metavar="SPEC", help=FAULT_HELP)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    default=False,
+    help="Print a ready hub.toml for the served world on stdout (the banner goes to stderr).",
 )
 def serve(
     host: str,
@@ -74,33 +185,29 @@ def serve(
     limits: bool,
     advance_every: float,
     start: str,
+    clock: str,
+    faults: tuple[str, ...],
+    print_config: bool,
 ) -> None:
     """Serve the sandbox APIs on one loopback port until Ctrl-C.
+
+    Control endpoints (no auth): GET/POST/DELETE /__sandbox/faults, POST
+    /__sandbox/advance?days=N, GET /__sandbox/clock.
 
     \b
     Examples:
       hub sandbox serve
       hub sandbox serve --port 8111 --companies 200 --limits
     """
-    import datetime as dt
-
     from hub.errors import ConfigError
     from hub.registry import get_registry
-    from hub.sandbox.world import CREDENTIALS, advance, build_sandbox
+    from hub.sandbox.world import CREDENTIALS, advance, build_sandbox, catch_up
 
-    if start == "today":
-        start_at = dt.datetime.now(dt.timezone.utc).replace(
-            hour=0, minute=0, second=0, microsecond=0
-        )
-    else:
-        try:
-            start_at = dt.datetime.strptime(start, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
-        except ValueError:
-            raise ConfigError(
-                f"--start {start!r} is not a date", hint="use 'today' or YYYY-MM-DD"
-            ) from None
+    start_at = _start_time(start)
+    fault_specs = [parse_fault(spec) for spec in faults]
+    out = err_console if print_config else console
     started = time.perf_counter()
-    with console.status(f"Building a world of {companies:,} companies (seed {seed})…"):
+    with out.status(f"Building a world of {companies:,} companies (seed {seed})…"):
         sb = build_sandbox(
             companies=companies,
             seed=seed,
@@ -108,10 +215,18 @@ def serve(
             enforce_limits=limits,
             extra_apis=list(get_registry().sandbox_apis.values()),
         )
+    for spec in fault_specs:
+        try:
+            sb.inject(**spec)
+        except ValueError as exc:
+            raise ConfigError(f"--fault: {exc}") from None
+    if clock == "run":
+        sb.world.clock.run()
     server = sb.serve(host, port)
     url = server.url
-    console.print(
-        f"Sandbox ready in {time.perf_counter() - started:.1f}s at [bold]{url}[/] (world clock {sb.world.now():%Y-%m-%d %H:%M} UTC)",
+    out.print(
+        f"Sandbox ready in {time.perf_counter() - started:.1f}s at [bold]{url}[/] "
+        f"(world clock {sb.world.now():%Y-%m-%d %H:%M} UTC, {clock})",
         soft_wrap=True,
     )
     # soft_wrap: a credentials line must survive copy-paste whatever the terminal width.
@@ -119,19 +234,29 @@ def serve(
         creds = CREDENTIALS.get(name) or dict(getattr(api, "credentials", {}) or {})
         fields = "  ".join(f'{k} = "{v}"' for k, v in creds.items() if k != "oauth_token")
         label = {"hubspot": "HubSpot", "builtwith": "BuiltWith"}.get(name, name.capitalize())
-        console.print(
+        out.print(
             f'  {label:<10} base_url = "{url}"  {fields}'.rstrip(), highlight=False, soft_wrap=True
         )
-    console.print("These are sandbox-only credentials. Press Ctrl-C to stop.")
+    for spec in fault_specs:
+        out.print(f"  fault: {spec}", highlight=False, soft_wrap=True)
+    if print_config:
+        extra = [n for n in sb.apis if n not in CREDENTIALS]
+        click.echo(config_toml(url, extra), nl=False)
+    out.print("These are sandbox-only credentials. Press Ctrl-C to stop.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    last_jump = time.monotonic()
+    tick = min(advance_every or 60.0, 60.0)
     try:
-        while not stop.wait(advance_every or 3600):
-            if advance_every:
+        while not stop.wait(tick):
+            if advance_every and time.monotonic() - last_jump >= advance_every:
                 advance(sb, 1)
-                console.print(f"World advanced to {sb.world.now():%Y-%m-%d}", highlight=False)
+                last_jump = time.monotonic()
+                out.print(f"World advanced to {sb.world.now():%Y-%m-%d}", highlight=False)
+            if sb.world.clock.running and catch_up(sb):
+                out.print(f"World day passed: {sb.world.now():%Y-%m-%d}", highlight=False)
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
-        console.print("Sandbox stopped.")
+        out.print("Sandbox stopped.")

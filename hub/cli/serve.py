@@ -65,6 +65,7 @@ def run_server(
     port: int = DEFAULT_PORT,
     allow_actions: bool = False,
     token: str | None = None,
+    webhooks_only: bool = False,
 ) -> None:
     """Start the web app and print its address (used by ``hub serve`` and ``hub demo --serve``)."""
     from hub.store import Store
@@ -77,11 +78,18 @@ def run_server(
         Store(db_path).close()
 
     options = WebOptions(
-        db_path=db_path, config=config, allow_actions=allow_actions, token=token, host=host
+        db_path=db_path,
+        config=config,
+        allow_actions=allow_actions,
+        token=token,
+        host=host,
+        webhooks_only=webhooks_only,
     )
 
     def ready(url: str) -> None:
         mode = "actions allowed" if allow_actions else "read-only"
+        if webhooks_only:
+            mode = "webhook receivers only"
         console.print(f"hub serve: {url} ({mode}; Ctrl-C to stop)", highlight=False)
         if token:
             console.print(
@@ -121,6 +129,11 @@ def run_server(
     help="Write datasette metadata (to PATH, default <db>.datasette.json) and start datasette "
     "if it is installed, instead of the hub's pages.",
 )
+@click.option(
+    "--webhooks-only",
+    is_flag=True,
+    help="Serve only POST /webhooks/<connection> (no page; no token needed beyond loopback).",
+)
 @pass_env
 def serve(
     env: Env,
@@ -129,6 +142,7 @@ def serve(
     allow_actions: bool,
     token_ref: str | None,
     datasette_path: str | None,
+    webhooks_only: bool,
 ) -> None:
     """Serve the web app (overview, accounts, identity review, runs) over the database.
 
@@ -143,11 +157,24 @@ def serve(
     config = _config_or_none(env)
     db_path = env.database()
     token = resolve_token(token_ref)
-    check_bind(host, token)
+    check_bind(host, token, webhooks_only=webhooks_only)
+    if webhooks_only and config is None:
+        raise ConfigError(
+            "--webhooks-only needs hub.toml (its connections and [webhooks] secrets)",
+            hint="pass -c hub.toml",
+        )
     if datasette_path is not None:
         _datasette(db_path, datasette_path, host, port)
         return
-    run_server(db_path, config, host=host, port=port, allow_actions=allow_actions, token=token)
+    run_server(
+        db_path,
+        config,
+        host=host,
+        port=port,
+        allow_actions=allow_actions,
+        token=token,
+        webhooks_only=webhooks_only,
+    )
 
 
 def _datasette(db_path: str, target: str, host: str, port: int) -> None:

@@ -60,7 +60,7 @@ Modules
 from __future__ import annotations
 
 from hub.health.engine import Writer, rescore, resolve_account, run_pass
-from hub.health.evaluate import Evaluation
+from hub.health.evaluate import Evaluation, churn_reason
 from hub.health.explain import explain
 from hub.health.measures import (
     Account,
@@ -72,19 +72,21 @@ from hub.health.measures import (
     scale,
 )
 from hub.health.models import Contribution, HealthModel, ModelContext, ModelSettings, Outcome
-from hub.health.overrides import clear_override, set_override
+from hub.health.moves import Move, Mover, biggest_movers, moves_between, moves_for
+from hub.health.overrides import clear_override, override_properties, set_override
 from hub.health.parallel import PARALLEL_MIN_ACCOUNTS
 from hub.health.rounding import (
     CHURNED,
     DEFAULT_BANDS,
     band_for,
     check_bands,
+    exact_hundredths,
     from_hundredths,
     hundredths,
     round_half_up,
 )
 from hub.health.rules import Cap, Condition, Lookup, PointsRule, Tier
-from hub.health.runs import HealthResult, backfill_health, compute_health
+from hub.health.runs import HISTORY_MEASURE_DAYS, HealthResult, backfill_health, compute_health
 from hub.health.settings import HealthSettings, load_settings, validate_config
 from hub.health.wording import (
     days_since,
@@ -99,6 +101,7 @@ from hub.health.wording import (
 __all__ = [
     "CHURNED",
     "DEFAULT_BANDS",
+    "HISTORY_MEASURE_DAYS",
     "PARALLEL_MIN_ACCOUNTS",
     "Account",
     "Aggregates",
@@ -115,6 +118,8 @@ __all__ = [
     "MeasureResult",
     "ModelContext",
     "ModelSettings",
+    "Move",
+    "Mover",
     "Outcome",
     "PointsRule",
     "Tier",
@@ -122,11 +127,14 @@ __all__ = [
     "Writer",
     "backfill_health",
     "band_for",
+    "biggest_movers",
     "check_bands",
+    "churn_reason",
     "clear_override",
     "compute_health",
     "days_since",
     "event_count_text",
+    "exact_hundredths",
     "explain",
     "fmt_hours",
     "fmt_money",
@@ -134,6 +142,9 @@ __all__ = [
     "from_hundredths",
     "hundredths",
     "load_settings",
+    "moves_between",
+    "moves_for",
+    "override_properties",
     "parse_date",
     "plural",
     "rescore",

@@ -18,9 +18,10 @@ from hub import clock
 from hub.errors import ConfigError
 from hub.health.evaluate import Evaluation, Plan, evaluate, fingerprint, loads_facts
 from hub.health.measures import Account, Aggregates, Window
+from hub.health.overrides import override_properties
 from hub.health.reader import RowStream, ThreadStream
 from hub.health.settings import HealthSettings, load_settings
-from hub.store import Store
+from hub.store import Store, health_queries
 
 _BATCH = 2000
 _CHUNK = 2000  # accounts read per query
@@ -87,12 +88,20 @@ def run_pass(
             "SELECT account_id, value, reason, until, set_at FROM health_overrides"
         )
     }
-    day7 = (window.today - dt.timedelta(days=7)).isoformat()
-    day30 = (window.today - dt.timedelta(days=30)).isoformat()
+    echoes = health_queries.own_override_echoes(store, override_properties())
+    # Trends compare computed scores (an override changes only the shown one) with a baseline
+    # of bounded age: the latest row 7–10 (30–37) days old, else no trend.
+    trend_args: list[str] = []
+    for days in (7, 30):
+        trend_args += [
+            (window.today - dt.timedelta(days=days)).isoformat(),
+            (window.today - dt.timedelta(days=health_queries.TREND_BASELINES[days])).isoformat(),
+        ]
     trend_sql = (
-        ", (SELECT score FROM health_history h WHERE h.account_id = a.id AND h.day <= ? "
-        "ORDER BY h.day DESC LIMIT 1), (SELECT score FROM health_history h WHERE "
-        "h.account_id = a.id AND h.day <= ? ORDER BY h.day DESC LIMIT 1)"
+        ", (SELECT computed_score FROM health_history h WHERE h.account_id = a.id AND "
+        "h.day <= ? AND h.day >= ? ORDER BY h.day DESC LIMIT 1), (SELECT computed_score FROM "
+        "health_history h WHERE h.account_id = a.id AND h.day <= ? AND h.day >= ? "
+        "ORDER BY h.day DESC LIMIT 1)"
         if with_trend
         else ", NULL, NULL"
     )
@@ -110,7 +119,7 @@ def run_pass(
         f"FROM accounts a WHERE {' AND '.join([*conditions, 'a.id > ?'])} "
         f"ORDER BY a.id LIMIT {_CHUNK}"
     )
-    args = [*([day7, day30] if with_trend else []), *cond_args]
+    args = [*(trend_args if with_trend else []), *cond_args]
     try:
         after = ""
         while True:
@@ -134,12 +143,14 @@ def run_pass(
                     overrides.get(account.id),
                     historical=historical,
                     detail=detail,
+                    echoes=echoes.get(account.id),
                 )
-                if evaluation.score is not None:
+                computed = evaluation.computed_score
+                if computed is not None:
                     if row[11] is not None:
-                        evaluation.trend_7d = evaluation.score - row[11]
+                        evaluation.trend_7d = computed - row[11]
                     if row[12] is not None:
-                        evaluation.trend_30d = evaluation.score - row[12]
+                        evaluation.trend_30d = computed - row[12]
                 sink(evaluation, fingerprint((*values, row[10])))
     finally:
         if isinstance(stream, ThreadStream):
@@ -177,23 +188,27 @@ class Writer:
         band = ev.band or "none"
         self.bands[band] = self.bands.get(band, 0) + 1
         aid = ev.account.id
+        # Measure scores as JSON, written by hand because this runs for every account and
+        # json.dumps is the slow part of it. Scores: {"<measure>": {"score": 72.5, "weight":
+        # 15.0}, ...} (the inputs are for --explain, which recomputes); history: {"<measure>":
+        # 72.5, ...}, the baseline of what moved.
+        weights = ev.outcome.weights
+        names = self.names
+        parts = []
+        brief = []
+        for name, result in ev.results.items():
+            key = names.get(name) or names.setdefault(name, json.dumps(name))
+            value_h = result.value_h
+            score = "null" if value_h is None else repr(value_h / 100)
+            brief.append(f"{key}:{score}")
+            weight = weights.get(name)
+            parts.append(
+                f'{key}:{{"score":{score}}}'
+                if weight is None
+                else f'{key}:{{"score":{score},"weight":{weight!r}}}'
+            )
+        coverage = None if ev.coverage is None else round(ev.coverage, 4)
         if self.write_scores:
-            # {"<measure>": {"score": 72.5, "weight": 15.0}, ...}: scores and weights only
-            # (the inputs are for --explain, which recomputes). Written by hand because
-            # this runs for every account and json.dumps is the slow part of it.
-            weights = ev.outcome.weights
-            names = self.names
-            parts = []
-            for name, result in ev.results.items():
-                key = names.get(name) or names.setdefault(name, json.dumps(name))
-                value_h = result.value_h
-                score = "null" if value_h is None else repr(value_h / 100)
-                weight = weights.get(name)
-                parts.append(
-                    f'{key}:{{"score":{score}}}'
-                    if weight is None
-                    else f'{key}:{{"score":{score},"weight":{weight!r}}}'
-                )
             override = ev.override or {}
             self.scores.append(
                 (
@@ -211,11 +226,25 @@ class Writer:
                     override.get("reason"),
                     override.get("until"),
                     self.computed_at,
+                    coverage,
+                    1 if ev.low_coverage else 0,
+                    1 if ev.churned else 0,
+                    self.computed_at,
                 )
             )
             self.state.append((aid, fingerprint))
         if self.write_history:
-            self.history.append((aid, self.day, ev.score, ev.band, ev.computed_score))
+            self.history.append(
+                (
+                    aid,
+                    self.day,
+                    ev.score,
+                    ev.band,
+                    ev.computed_score,
+                    coverage,
+                    "{" + ",".join(brief) + "}",
+                )
+            )
         if len(self.history) >= _BATCH or len(self.scores) >= _BATCH:
             self.flush()
 
@@ -224,17 +253,30 @@ class Writer:
             return
         with self.db.atomic():
             if self.scores:
+                # An upsert, not a replace: ``first_scored_at`` keeps the first scoring.
                 self.db.conn.executemany(
-                    "INSERT OR REPLACE INTO health_scores (account_id, score, computed_score, band, "
-                    "model, segment, measures, drivers, trend_7d, trend_30d, override_value, "
-                    "override_reason, override_until, computed_at) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO health_scores (account_id, score, computed_score, band, model, "
+                    "segment, measures, drivers, trend_7d, trend_30d, override_value, "
+                    "override_reason, override_until, computed_at, coverage, low_coverage, "
+                    "churned, first_scored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(account_id) DO UPDATE SET score = excluded.score, "
+                    "computed_score = excluded.computed_score, band = excluded.band, "
+                    "model = excluded.model, segment = excluded.segment, "
+                    "measures = excluded.measures, drivers = excluded.drivers, "
+                    "trend_7d = excluded.trend_7d, trend_30d = excluded.trend_30d, "
+                    "override_value = excluded.override_value, "
+                    "override_reason = excluded.override_reason, "
+                    "override_until = excluded.override_until, "
+                    "computed_at = excluded.computed_at, coverage = excluded.coverage, "
+                    "low_coverage = excluded.low_coverage, churned = excluded.churned, "
+                    "first_scored_at = COALESCE(health_scores.first_scored_at, "
+                    "excluded.first_scored_at)",
                     self.scores,
                 )
             if self.history:
                 self.db.conn.executemany(
                     "INSERT OR REPLACE INTO health_history (account_id, day, score, band, "
-                    "computed_score) VALUES (?,?,?,?,?)",
+                    "computed_score, coverage, measures) VALUES (?,?,?,?,?,?,?)",
                     self.history,
                 )
             if self.state:

@@ -7,6 +7,7 @@ shared event tally is split into counts; ``evaluate`` is called once per account
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections import Counter
@@ -17,9 +18,10 @@ from typing import Any
 from hub.health.measures import Account, Aggregates, MeasureResult, Window
 from hub.health.models import Outcome
 from hub.health.overrides import active_override
-from hub.health.rounding import band_for, hundredths
+from hub.health.rounding import CHURNED, band_for, hundredths
 from hub.health.rules import Lookup
 from hub.health.settings import HealthSettings, ResolvedModel
+from hub.health.wording import fmt_pct
 
 
 @dataclass
@@ -39,6 +41,34 @@ class Evaluation:
     drivers: list[str]
     trend_7d: int | None = None
     trend_30d: int | None = None
+    coverage: float | None = None
+    low_coverage: bool = False
+    churned: str | None = None
+    """Why the account is churned (plain words), or None."""
+
+
+def churn_reason(account: Account, settings: HealthSettings, as_of: dt.datetime) -> str | None:
+    """Why ``account`` is churned as of ``as_of``, or None.
+
+    Churned is a lifecycle state outside the bands: every subscription has ended (the facts
+    ``active_subscriptions`` = 0 and ``churned_at`` on or before ``as_of``), or the CRM's
+    lifecycle stage is one of ``[health] churned_stages``. Cancelling one of several
+    subscriptions is a contraction, not churn.
+    """
+    facts = account.facts
+    active = facts.get("active_subscriptions")
+    ended = facts.get("churned_at")
+    if (
+        ended
+        and isinstance(active, (int, float))
+        and not isinstance(active, bool)
+        and active == 0
+        and str(ended)[:10] <= as_of.date().isoformat()
+    ):
+        return f"churned: every subscription ended ({str(ended)[:10]})"
+    if settings.section.is_churned_stage(account.lifecycle_stage):
+        return f"churned: the CRM lifecycle stage is {account.lifecycle_stage}"
+    return None
 
 
 def loads_facts(text: Any) -> dict[str, Any]:
@@ -120,6 +150,7 @@ def evaluate(
     *,
     historical: bool,
     detail: bool = False,
+    echoes: Any = None,
 ) -> Evaluation:
     segment, resolved = settings.choose(account)
     results: dict[str, MeasureResult] = {}
@@ -145,13 +176,24 @@ def evaluate(
         counts[spec] = getters[spec](row, tally)[0] if row is not None else 0
     lookup = Lookup(account, results, counts)
     outcome = resolved.model.combine(results, lookup, detail=detail)
-    override = active_override(account, stored_override, window.as_of, historical=historical)
+    override = active_override(
+        account, stored_override, window.as_of, historical=historical, echoes=echoes
+    )
     computed = outcome.score
     if override is not None:
         score = override["value"]
         band = band_for(score, resolved.model.score_bands)
     else:
         score, band = computed, outcome.band
+    churned = churn_reason(account, settings, window.as_of)
+    if churned is not None:
+        band = CHURNED
+    coverage = outcome.coverage
+    low_coverage = (
+        coverage is not None
+        and outcome.exact_h is not None
+        and coverage < settings.section.min_coverage
+    )
     limit = settings.section.drivers
     drivers: list[str] = []
     covered = outcome.covered
@@ -163,10 +205,20 @@ def evaluate(
                     break
         if len(drivers) == limit:
             break
+    front: list[str] = []
     if override is not None:
         until = f" until {override['until']}" if override["until"] else ""
         reason = f": {override['reason']}" if override["reason"] else ""
-        drivers.insert(0, f"CSM override {override['value']}{until} (computed {computed}){reason}")
+        front.append(f"CSM override {override['value']}{until} (computed {computed}){reason}")
+    if churned is not None:
+        front.append(churned)
+    if low_coverage:
+        names = outcome.missing[:3]
+        more = len(outcome.missing) - len(names)
+        listed = ", ".join(names) + (f" and {more} more" if more > 0 else "")
+        missing = f" (no data: {listed})" if names else ""
+        front.append(f"low coverage: only {fmt_pct(coverage)} of the model had data{missing}")
+    drivers[:0] = front
     if outcome.exact_h is None and not drivers:
         drivers = ["no data yet for any measure of this model"]
     return Evaluation(
@@ -181,6 +233,9 @@ def evaluate(
         computed_score=computed,
         band=band,
         drivers=drivers,
+        coverage=coverage,
+        low_coverage=low_coverage,
+        churned=churned,
     )
 
 
@@ -188,4 +243,4 @@ def _impact(item: tuple[float, Any]) -> float:
     return item[0]
 
 
-__all__ = ["Evaluation", "Plan", "evaluate", "fingerprint", "loads_facts"]
+__all__ = ["Evaluation", "Plan", "churn_reason", "evaluate", "fingerprint", "loads_facts"]

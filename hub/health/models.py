@@ -48,7 +48,9 @@ class Outcome:
     ``exact_h``, or to the points for a points model; filled when ``combine`` is asked for
     ``detail``); ``drivers``: (impact in score points, text or a ``MeasureResult`` whose
     driver texts apply) — most negative first is worst; ``details``: model-specific numbers
-    for explain; ``weights``: the weight of each measure, if the model has weights.
+    for explain; ``weights``: the weight of each measure, if the model has weights;
+    ``coverage``: the share (0–1) of the model's weight that had data (for a points model,
+    of its rules), None when the model cannot say; ``missing``: labels of what had no data.
     """
 
     exact_h: int | None
@@ -60,6 +62,8 @@ class Outcome:
     weights: dict[str, float] = field(default_factory=dict)
     # Driver texts already said by another driver (a cap quotes its cause): not repeated.
     covered: set[str] = field(default_factory=set)
+    coverage: float | None = None
+    missing: list[str] = field(default_factory=list)
 
 
 class ModelContext:

@@ -17,7 +17,7 @@ from hub import clock
 from hub.errors import ConfigError
 from hub.health.measures import Account
 from hub.health.wording import parse_date
-from hub.store import Store
+from hub.store import Store, health_queries
 
 
 def fact_override(facts: dict[str, Any]) -> dict[str, Any] | None:
@@ -47,17 +47,38 @@ def fact_override(facts: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def override_properties() -> list[str] | None:
+    """The CRM properties that carry the hub's ``override`` field, as registered pushers
+    declare them (``field_properties = {"override": "<property>", …}``); None when no pusher
+    declares its properties."""
+    from hub.registry import get_registry
+
+    declared = False
+    props: list[str] = []
+    for cls in get_registry().pushers.values():
+        fields = getattr(cls, "field_properties", None)
+        if isinstance(fields, dict):
+            declared = True
+            if fields.get("override"):
+                props.append(str(fields["override"]))
+    return props if declared else None
+
+
 def active_override(
     account: Account,
     stored: tuple[int, str, str, str] | None,
     as_of: dt.datetime,
     *,
     historical: bool,
+    echoes: Any = None,
 ) -> dict[str, Any] | None:
     """The override in force at ``as_of``: the hub's own first, then the CRM's fact.
 
     For a past day (``historical``) only hub overrides set before that day's end count:
-    facts have no history.
+    facts have no history. ``echoes`` holds the (value, until) of overrides the hub itself set
+    and wrote to this account's CRM record: a CRM fact equal to one of them is the hub's own
+    write read back (say after ``--clear``, before the next push empties the field), never a
+    CSM's.
     """
     today = as_of.date().isoformat()
     if stored is not None:
@@ -70,9 +91,11 @@ def active_override(
     if historical:
         return None
     fact = fact_override(account.facts)
-    if fact is not None and (fact["until"] is None or today <= fact["until"]):
-        return fact
-    return None
+    if fact is None or (fact["until"] is not None and today > fact["until"]):
+        return None
+    if echoes and (fact["value"], fact["until"]) in echoes:
+        return None
+    return fact
 
 
 def set_override(
@@ -107,12 +130,14 @@ def set_override(
         raise ConfigError(f"override until {until!r} is not a date", hint="use YYYY-MM-DD")
     if day < clock.now().date():
         raise ConfigError(f"override until {day} is in the past", hint="give today or a later date")
+    now = clock.iso()
     with store.db.atomic():
         store.db.execute(
             "INSERT OR REPLACE INTO health_overrides (account_id, value, reason, until, set_at, set_by) "
             "VALUES (?,?,?,?,?,?)",
-            [aid, number, str(reason).strip(), day.isoformat(), clock.iso(), set_by],
+            [aid, number, str(reason).strip(), day.isoformat(), now, set_by],
         )
+        health_queries.log_override(store, aid, number, str(reason).strip(), day.isoformat(), now)
     return rescore(store, aid, config)
 
 
@@ -123,7 +148,14 @@ def clear_override(store: Store, account_id: str, config: Any = None) -> dict[st
     aid = resolve_account(store, account_id)
     with store.db.atomic():
         store.db.execute("DELETE FROM health_overrides WHERE account_id = ?", [aid])
+        health_queries.clear_logged_override(store, aid, clock.iso())
     return rescore(store, aid, config)
 
 
-__all__ = ["active_override", "clear_override", "fact_override", "set_override"]
+__all__ = [
+    "active_override",
+    "clear_override",
+    "fact_override",
+    "override_properties",
+    "set_override",
+]

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from hub.errors import ConfigError
 from hub.text import round_half_up
 
-DEFAULT_BANDS: dict[str, float] = {"green": 70, "yellow": 40, "red": 0}
+DEFAULT_BANDS: dict[str, float] = {"green": 80, "yellow": 40, "red": 0}
 CHURNED = "churned"
 """The lifecycle state outside the bands: every subscription ended, or the CRM says former
 customer. Stored and shown as the band ``churned``, never counted in green/yellow/red."""
@@ -65,7 +65,7 @@ def _band_table(bands: Any) -> list[tuple[float, str]]:
 def band_for(score: float | int | None, bands: Any = None) -> str | None:
     """The band of a score: the band with the highest minimum that ``score`` reaches.
 
-    ``bands`` maps band name → minimum score (default green 70, yellow 40, red 0); a score
+    ``bands`` maps band name → minimum score (default green 80, yellow 40, red 0); a score
     below every minimum gets the lowest band. ``None`` (no score) has no band.
     """
     if score is None:
@@ -82,7 +82,7 @@ def check_bands(value: dict[str, float] | None, low: float, high: float, unit: s
     if value is None:
         return
     if not value:
-        raise ValueError("bands needs at least one band, e.g. { green = 70, yellow = 40, red = 0 }")
+        raise ValueError("bands needs at least one band, e.g. { green = 80, yellow = 40, red = 0 }")
     for name, minimum in value.items():
         if not name or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             raise ValueError(f"band name {name!r} must be lower-case letters, digits or _")

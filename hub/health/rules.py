@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -136,23 +136,57 @@ class Condition(_Comparison):
 
 
 class PointsRule(Condition):
-    """A points rule: one condition with ``points``, or ``tiers`` (first that holds counts)."""
+    """A points rule, one of three shapes:
+
+    - one condition with ``points``: ``{ input = "csat.score", below = 60, points = -2 }``;
+    - ``tiers``, the first that holds counts: ``tiers = [{ above = 0.3, points = -2 }, …]``;
+    - a linear factor ``per`` (points per unit of the value, after subtracting ``offset``),
+      optionally bounded by ``min_points``/``max_points`` and gated by a condition:
+      ``{ input = "relationship.days_since_touch", above = 30, per = -0.1, offset = 30,
+      min_points = -3 }`` gives −0.1 points per day beyond 30, at most −3.
+
+    ``no_data``: a rule whose value has no data (its measure had none, or the fact or input
+    is missing) is left out by default (``"leave_out"``: no points, and it counts against the
+    model's coverage); ``"test"`` tests the inputs a measure still reports when it has no data
+    (for example ``tickets_solved = 0``). Event-count rules always have data.
+    """
 
     points: float | None = None
     tiers: list[Tier] | None = None
+    per: float | None = None
+    offset: float = 0
+    min_points: float | None = None
+    max_points: float | None = None
+    no_data: Literal["leave_out", "test"] = "leave_out"
 
     @model_validator(mode="after")
     def _shape(self) -> PointsRule:
         op = _one_op(self, required=False)
+        given = [n for n in ("points", "tiers", "per") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of points (with a condition), tiers, or per (a linear factor)"
+                + (f", not {' and '.join(given)}" if given else "")
+            )
         if self.tiers is not None:
-            if op is not None or self.points is not None:
+            if op is not None:
                 raise ValueError("give either tiers or one condition with points, not both")
             if not self.tiers:
                 raise ValueError("tiers must have at least one entry")
-        elif op is None or self.points is None:
+        elif self.points is not None and op is None:
             raise ValueError(
                 "give one condition (above, at_least, below, at_most, equals) and points, or tiers"
             )
+        if self.per is None and (
+            self.min_points is not None or self.max_points is not None or self.offset
+        ):
+            raise ValueError("offset, min_points and max_points go with per (a linear factor)")
+        if (
+            self.min_points is not None
+            and self.max_points is not None
+            and self.min_points > self.max_points
+        ):
+            raise ValueError("min_points must not be above max_points")
         return self
 
     def points_for(self, value: Any) -> tuple[float, str] | None:
@@ -162,8 +196,33 @@ class PointsRule(Condition):
                 if tier.test(value):
                     return tier.points, tier.op_text()
             return None
+        if self.per is not None:
+            if _one_op(self, required=False) is not None and not self.test(value):
+                return None
+            number = _number(value)
+            if number is None:
+                return None
+            points = self.per * (number - self.offset)
+            if self.min_points is not None:
+                points = max(points, self.min_points)
+            if self.max_points is not None:
+                points = min(points, self.max_points)
+            shown = f"{number:g}" if self.offset == 0 else f"({number:g} − {self.offset:g})"
+            return points, f"{self.per:+g} × {shown}"
         if self.test(value):
-            return float(self.points), self.op_text()
+            return float(self.points), self.op_text()  # type: ignore[arg-type]
+        return None
+
+
+def _number(value: Any) -> float | None:
+    """A value as a number for a linear factor (lists count their items), or None."""
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, (list, tuple, set, dict)):
+        return float(len(value))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
         return None
 
 
@@ -208,6 +267,19 @@ class Lookup:
         if tail == "score":
             return from_hundredths(result.value_h)
         return result.inputs.get(tail)
+
+    def has_data(self, cond: Condition) -> bool:
+        """Whether the value ``cond`` reads had data: event counts always do; a measure input
+        or score only when the measure had data; an account column or fact when it is set."""
+        if cond.events:
+            return True
+        head, _, tail = cond.input.partition(".")
+        if head == "account":
+            return self.account.get(tail) is not None
+        result = self.results.get(head)
+        if result is None or result.value_h is None:
+            return False
+        return tail == "score" or result.inputs.get(tail) is not None
 
     def describe(self, cond: Condition, value: Any) -> str:
         """Plain words for a condition that held: its label, else the measure's text."""

@@ -98,6 +98,26 @@ def _changed_accounts(
     return changed, "incremental"
 
 
+HISTORY_MEASURE_DAYS = 40
+"""History rows keep each measure's score this long: enough for the 30-day trend's baseline
+(30–37 days old) and what moved since; older rows keep only the scores."""
+
+
+def _prune_measures(store: Store, today: dt.date) -> None:
+    """Drop the per-measure scores of history rows that left the kept span since the last
+    prune (a bounded range of days, so a daily run never rescans old history)."""
+    cutoff = (today - dt.timedelta(days=HISTORY_MEASURE_DAYS)).isoformat()
+    since = _meta(store, "measures_pruned_before") or "0000-00-00"
+    if cutoff <= since:
+        return
+    store.db.execute(
+        "UPDATE health_history SET measures = NULL WHERE day >= ? AND day < ? "
+        "AND measures IS NOT NULL",
+        [since, cutoff],
+    )
+    _set_meta(store, "measures_pruned_before", cutoff)
+
+
 def compute_health(store: Store, config: Any = None, *, full: bool = False) -> HealthResult:
     """Recompute health scores (only what changed unless ``full``), write scores and today's
     history rows, and record the run in ``_hub_runs`` (kind ``health``)."""
@@ -130,6 +150,8 @@ def compute_health(store: Store, config: Any = None, *, full: bool = False) -> H
                 "DELETE FROM _hub_health_state WHERE account_id NOT IN (SELECT id FROM accounts)"
             )
             _set_meta(store, "config", settings.fingerprint)
+            if result.full:
+                _prune_measures(store, now.date())
         result.duration_s = time.perf_counter() - started
         run.records = result.accounts
         run.notes.append(
@@ -186,4 +208,4 @@ def backfill_health(
     return result
 
 
-__all__ = ["HealthResult", "backfill_health", "compute_health"]
+__all__ = ["HISTORY_MEASURE_DAYS", "HealthResult", "backfill_health", "compute_health"]

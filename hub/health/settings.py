@@ -21,7 +21,13 @@ from hub.health.models import HealthModel, ModelContext
 from hub.health.rounding import DEFAULT_BANDS, check_bands
 from hub.health.rules import _Strict
 
-ENGINE_VERSION = "1"  # bump when a change to the engine must recompute every score
+ENGINE_VERSION = "2"  # bump when a change to the engine must recompute every score
+DEFAULT_CHURNED_STAGES = ("former_customer", "churned")
+
+
+def _stage_key(stage: str) -> str:
+    """Stages compare without case, spaces, dashes or underscores ("Former customer")."""
+    return "".join(ch for ch in stage.casefold() if ch.isalnum())
 
 
 class SegmentConfig(_Strict):
@@ -69,6 +75,23 @@ class HealthSection(_Strict):
     measures: dict[str, dict[str, Any]] = Field(default_factory=dict)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     segments: list[SegmentConfig] = Field(default_factory=list)
+    min_coverage: float = Field(0.5, ge=0, le=1)
+    """A score made from less than this share of its model's weight is flagged."""
+    churned_stages: list[str] = Field(default_factory=lambda: list(DEFAULT_CHURNED_STAGES))
+    """CRM lifecycle stages that mean "former customer": such an account is churned."""
+
+    @field_validator("churned_stages", mode="before")
+    @classmethod
+    def _stages(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def is_churned_stage(self, stage: str | None) -> bool:
+        if not stage:
+            return False
+        keys = self.__dict__.get("_stage_keys")
+        if keys is None:
+            keys = self.__dict__["_stage_keys"] = frozenset(map(_stage_key, self.churned_stages))
+        return _stage_key(stage) in keys
 
     @field_validator("bands")
     @classmethod

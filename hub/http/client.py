@@ -392,7 +392,7 @@ class HttpClient:
             message = f"waiting {seconds:.0f} s ({self.label} {reason})"
             if self.on_wait is not None:
                 self.on_wait(seconds, message)
-            (log.warning if seconds >= 5 and "Retry-After" in reason else log.info)(
+            (log.warning if seconds >= 5 and reason == "Retry-After" else log.info)(
                 "%s", message, extra={"fields": {"wait_s": round(seconds, 1)}}
             )
         if self._sleep is not None:
@@ -506,6 +506,9 @@ class HttpClient:
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self.stats.retries += 1
         exc = state.outcome.exception() if state.outcome else None
+        self._reason = (
+            "Retry-After" if getattr(exc, "retry_after", None) is not None else "retry backoff"
+        )
         log.info("retrying after: %s (attempt %d)", exc, state.attempt_number)
 
     def request(
@@ -549,11 +552,10 @@ class HttpClient:
             ),
             stop=tenacity.stop_after_attempt(self.retry.attempts),
             wait=self._wait,
-            sleep=lambda s: self.sleep(s, self._wait_reason()),
+            sleep=lambda s: self.sleep(s, getattr(self, "_reason", "retry backoff")),
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        self._last_error: HubError | None = None
         try:
             return retrying(self._send_once, method, url, kwargs, idempotent, expect_json)
         except (AmbiguousWriteError, DeferredError):
@@ -564,9 +566,6 @@ class HttpClient:
             if exc.code == "not_json" and not exc.hint:
                 exc.hint = "if this persists, check that base_url points at the API"
             raise
-
-    def _wait_reason(self) -> str:
-        return "Retry-After / backoff"
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", url, **kwargs)

@@ -216,15 +216,22 @@ class KeysetSearch(Strategy):
     - ``keyset_key(record) -> (time, id)`` as integers; ``keyset_time(text) -> int`` and
       ``keyset_text(int) -> text`` between the bookmark's stored form and integers;
     - ``full_pages(ctx, resume)``: the first run (no bookmark, or ``resume["full"]``);
-    - ``after_keyset_due(ctx, state)`` and ``after_keyset(ctx, state, resume)``: a pass run
-      after the search (HubSpot's archived list), resumed when ``resume["phase"] ==
-      "after"``. Other keys of the state (``deletes_checked_at``) are carried along.
+    - ``after_keyset_due(ctx, state, live_total)`` and ``after_keyset(ctx, state, resume)``:
+      a pass run after the search (HubSpot's archived list), resumed when
+      ``resume["phase"] == "after"``. Other keys of the state (``deletes_checked_at``) are
+      carried along.
+
+    With ``probe=True`` a run starts with one query for everything, newest first
+    (``mode="newest"``): when every change fits on that page (it reaches a record older than
+    the bookmark) the run is that one request, and its ``total`` (the live count upstream)
+    goes to ``after_keyset_due``, so deletions are noticed by count, at no extra request.
     """
 
     name = "keyset_search"
 
-    def __init__(self, *, page_limit: int = 200) -> None:
+    def __init__(self, *, page_limit: int = 200, probe: bool = False) -> None:
         self.page_limit = page_limit
+        self.probe = probe
 
     def pages(
         self, stream: Stream, ctx: SyncContext, state: dict[str, Any] | None
@@ -259,6 +266,33 @@ class KeysetSearch(Strategy):
             return {**out, "tie": True} if tie else out
 
         page_no = 0
+        if self.probe and not tie:
+            page_no += 1
+            records, total = stream.keyset_query(ctx, t, x, "newest")
+            keyed = [
+                (stream.keyset_key(r), r) if isinstance(r, dict) else ((None, 0), r)
+                for r in records
+            ]
+            times = [k[0] for k, _ in keyed if k[0] is not None]
+            # Sorted by time only: ties at ``t`` come in any id order, so the page holds every
+            # change only if it reaches a strictly older record (or holds everything).
+            complete = (isinstance(total, int) and total <= len(records)) or bool(
+                times and min(times) < t
+            )
+            if complete:
+                newer = [r for k, r in keyed if k[0] is not None and k > (t, x)]
+                if any(k[0] is None for k, _ in keyed):
+                    newer += [r for k, r in keyed if k[0] is None]  # reported as skipped
+                stamped = [k for k, _ in keyed if k[0] is not None and k > (t, x)]
+                if stamped:
+                    t, x = max(stamped)
+                final = mark(t, x)
+                yield Page(stream.records_to_raw(ctx, newer, page=page_no), final)
+                if stream.after_keyset_due(ctx, final, total):
+                    yield from stream.after_keyset(ctx, final, None)
+                else:
+                    yield Page([], final, done=True)
+                return
         while True:
             page_no += 1
             guard.check([t, x, tie])
@@ -309,7 +343,7 @@ class KeysetSearch(Strategy):
                 else:
                     x = max([x, *(rid for ms, rid in stamped if ms == t)])
             final = mark(t, x)
-            if stream.after_keyset_due(ctx, state):
+            if stream.after_keyset_due(ctx, state, None):
                 yield Page(raws, final)
                 yield from stream.after_keyset(ctx, final, None)
             else:

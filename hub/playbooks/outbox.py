@@ -204,7 +204,7 @@ class Outbox:
         with self.db.atomic():
             self.db.conn.executemany(
                 "UPDATE tasks SET status = 'pushed', remote_id = ?, pushed_at = ?, "
-                "target = COALESCE(?, target) WHERE id = ? AND status IN ('pushing', 'open')",
+                "target = COALESCE(?, target) WHERE id = ? AND status = 'pushing'",
                 [(str(r), when, target, i) for i, r in remote_ids.items()],
             )
 

@@ -10,6 +10,7 @@ codes become words ("missing_features" → "missing features").
 from __future__ import annotations
 
 import datetime as dt
+import re
 import string
 import zoneinfo
 from typing import Any
@@ -157,7 +158,10 @@ def merge_rows(rows: list[dict[str, Any]], account_name: str) -> dict[str, Any]:
 
 def tidy(text: str) -> str:
     """Collapse the blank lines an empty section leaves behind; strip the ends."""
-    lines = [line.rstrip() for line in text.strip().splitlines()]
+    # An empty placeholder inside a sentence leaves two spaces: one is enough.
+    lines = [
+        re.sub(r"(?<=\S) {2,}(?=\S)", " ", line.rstrip()) for line in text.strip().splitlines()
+    ]
     out: list[str] = []
     for line in lines:
         if line == "" and (not out or out[-1] == ""):

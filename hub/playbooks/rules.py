@@ -146,10 +146,15 @@ class PlaybookContext:
 
     def is_churned(self, account_id: str) -> bool:
         """The account's lifecycle is over (band ``churned``): only the churn follow-up."""
-        return str((self.health.get(account_id) or {}).get("band") or "") == "churned"
+        health = self.health.get(account_id) or {}
+        return str(health.get("band") or "") == "churned" or bool(health.get("churned"))
 
     def first_scored(self, account_id: str) -> str | None:
-        """The day the account was first scored (its first history row), or None."""
+        """The day the account was first scored (``first_scored_at``, kept by the health
+        engine, else its first history row), or None."""
+        first = (self.health.get(account_id) or {}).get("first_scored_at")
+        if first:
+            return str(first)[:10]
         rows = self.history(account_id)
         return str(rows[0]["day"])[:10] if rows else None
 

@@ -78,16 +78,18 @@ class Cohort:
 
 _LIFETIME_SQL = """
 WITH s AS (
-    SELECT account_id, min(day) AS start FROM mrr_movements WHERE kind = 'new' GROUP BY 1
+    SELECT account_id, min(day) AS start FROM mrr_movements
+    WHERE kind = 'new' AND (:account IS NULL OR account_id = :account) GROUP BY 1
 ), c AS (
     SELECT account_id, min(day) AS churned FROM mrr_movements m
-    WHERE kind = 'churn' GROUP BY 1
+    WHERE kind = 'churn' AND (:account IS NULL OR account_id = :account) GROUP BY 1
 ), v AS (
     SELECT account_id, sum(mrr_after * (julianday(coalesce(nxt, :today)) - julianday(day)))
                AS cents_days
     FROM (SELECT account_id, day, mrr_after,
                  lead(day) OVER (PARTITION BY account_id ORDER BY day) AS nxt
-          FROM mrr_movements WHERE day <= :today)
+          FROM mrr_movements
+          WHERE day <= :today AND (:account IS NULL OR account_id = :account))
     GROUP BY 1
 ), f AS (
     SELECT e.account_id, min(e.ts) AS first_value FROM events e JOIN s USING (account_id)
@@ -108,15 +110,21 @@ ORDER BY s.start, s.account_id
 
 
 def lifetimes(
-    store: Store, settings: PortfolioSection | None = None, today: dt.date | None = None
+    store: Store,
+    settings: PortfolioSection | None = None,
+    today: dt.date | None = None,
+    *,
+    account_id: str | None = None,
 ) -> list[AccountLifetime]:
-    """Start, TTFV, early churn and observed value of every account that ever paid."""
+    """Start, TTFV, early churn and observed value of every account that ever paid (or of
+    one account)."""
     settings = settings or PortfolioSection()
     build_movements(store)
     today = today or clock.now().date()
     out = []
     rows = store.db.execute(
-        _LIFETIME_SQL, {"today": today.isoformat(), "event": settings.first_value_event}
+        _LIFETIME_SQL,
+        {"today": today.isoformat(), "event": settings.first_value_event, "account": account_id},
     )
     for aid, name, start, first_value, before_start, churned, cents_days in rows:
         start_day = dt.date.fromisoformat(start)

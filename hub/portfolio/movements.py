@@ -60,13 +60,19 @@ def _fingerprint(db) -> tuple[str, str | None]:
 
 
 _POINTS_SELECT = (
-    "SELECT account_id, entity, json_extract(attrs, '$.subscription_id'), ts, "
+    "SELECT id, account_id, entity, json_extract(attrs, '$.subscription_id'), ts, "
     "substr(ts, 1, 10), CAST(round(json_extract(attrs, '$.mrr') * 100) AS INTEGER), "
     "json_extract(attrs, '$.plan'), json_extract(attrs, '$.reason') FROM events "
 )
 _POINTS_INSERT = (
-    "INSERT OR REPLACE INTO portfolio_mrr_points "
-    "(account_id, entity, subscription_id, ts, day, mrr, plan, reason) "
+    "INSERT INTO portfolio_mrr_points "
+    "(event_id, account_id, entity, subscription_id, ts, day, mrr, plan, reason) "
+)
+
+
+_POINT_INDEXES = (
+    ("idx_portfolio_mrr_points_account_id_ts", "account_id, ts"),
+    ("idx_portfolio_mrr_points_entity_subscription_id_ts", "entity, subscription_id, ts"),
 )
 
 
@@ -94,18 +100,15 @@ def build_movements(store: Store, *, force: bool = False) -> BuildResult:
         if mark is None or not _incremental(db, mark):
             db.execute("DELETE FROM portfolio_mrr_points")
             db.execute("DELETE FROM mrr_movements")
-            # Bulk load: the secondary index is rebuilt once at the end (twice as fast).
-            db.execute("DROP INDEX IF EXISTS idx_portfolio_mrr_points_account_id_ts")
+            # Bulk load: the secondary indexes are rebuilt once at the end (twice as fast).
+            for name, _ in _POINT_INDEXES:
+                db.execute(f"DROP INDEX IF EXISTS {name}")
             db.execute(
-                _POINTS_INSERT
-                + _POINTS_SELECT
-                + "WHERE type = ? AND account_id IS NOT NULL ORDER BY entity, ts",
+                _POINTS_INSERT + _POINTS_SELECT + "WHERE type = ? AND account_id IS NOT NULL",
                 [EVENT],
             )
-            db.execute(
-                "CREATE INDEX idx_portfolio_mrr_points_account_id_ts "
-                "ON portfolio_mrr_points (account_id, ts)"
-            )
+            for name, columns in _POINT_INDEXES:
+                db.execute(f"CREATE INDEX {name} ON portfolio_mrr_points ({columns})")
             db.execute(_MOVEMENTS_SQL.format(where=""))
         for key, value in ((_META_KEY, fingerprint), (_MARK_KEY, newest or "")):
             db.execute(
@@ -120,7 +123,8 @@ def build_movements(store: Store, *, force: bool = False) -> BuildResult:
 def _incremental(db, mark: str) -> bool:
     """Recompute the accounts touched since ``mark``; False when a full rebuild is needed."""
     changed = db.execute(
-        "SELECT DISTINCT account_id, entity FROM events WHERE mapped_at >= ? AND type = ?",
+        # ``+type``: walk the mapped_at index (few rows), not every event of the type.
+        "SELECT DISTINCT account_id, entity FROM events WHERE mapped_at >= ? AND +type = ?",
         [mark, EVENT],
     ).fetchall()
     db.execute("DROP TABLE IF EXISTS temp._portfolio_accounts")
@@ -143,13 +147,13 @@ def _incremental(db, mark: str) -> bool:
     scope = "account_id IN (SELECT id FROM temp._portfolio_accounts)"
     db.execute(f"DELETE FROM portfolio_mrr_points WHERE {scope}")
     db.execute(f"DELETE FROM mrr_movements WHERE {scope}")
-    db.execute(_POINTS_INSERT + _POINTS_SELECT + f"WHERE type = ? AND {scope}", [EVENT])
+    db.execute(_POINTS_INSERT + _POINTS_SELECT + f"WHERE +type = ? AND {scope}", [EVENT])
     db.execute(_MOVEMENTS_SQL.format(where=f"WHERE {scope}"))
     db.execute("DROP TABLE temp._portfolio_accounts")
     # Every linked event must now be a point; if not, one disappeared elsewhere: rebuild all.
     total = db.execute("SELECT count(*) FROM events WHERE type = ?", [EVENT]).fetchone()[0]
     unlinked = db.execute(
-        "SELECT count(*) FROM events WHERE account_id IS NULL AND type = ?", [EVENT]
+        "SELECT count(*) FROM events WHERE account_id IS NULL AND +type = ?", [EVENT]
     ).fetchone()[0]
     points = db.execute("SELECT count(*) FROM portfolio_mrr_points").fetchone()[0]
     return total == points + unlinked
@@ -161,7 +165,8 @@ _MOVEMENTS_SQL = """
 INSERT INTO mrr_movements (account_id, day, month, kind, amount, mrr_before, mrr_after, reason)
 WITH d AS (
     SELECT account_id, day,
-           mrr - coalesce(lag(mrr) OVER (PARTITION BY entity, subscription_id ORDER BY ts), 0)
+           mrr - coalesce(lag(mrr) OVER (PARTITION BY entity, subscription_id
+                                         ORDER BY ts, event_id), 0)
                AS delta,
            CASE WHEN mrr = 0 THEN coalesce(reason, 'unknown') END AS reason
     FROM portfolio_mrr_points {where}

@@ -39,7 +39,7 @@ def csm_table(rows: list[dict[str, Any]]) -> Table:
     table.add_column("CSM", ratio=1, min_width=12)
     for name in ("Accts", "Start", "End", "NRR", "GRR", "Churned"):
         table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("Top churn reason", no_wrap=True)
+    table.add_column("Top reason", no_wrap=True)
     for i, row in enumerate(rows):
         last = i == len(rows) - 1
         if last:

@@ -32,15 +32,30 @@ ARCHETYPES = ["healthy", "slipping", "at_risk", "churned", "expanding"]
 
 
 class Clock:
-    """The world's clock: starts at ``start`` and only moves when told to."""
+    """The world's clock: starts at ``start``; moves when told to (``advance``) and, once
+    ``run()`` is called (``hub sandbox serve`` does), also follows wall time, so that writes
+    get fresh timestamps and incremental clients see each other's changes."""
 
     def __init__(self, start: dt.datetime):
         self._now = start.astimezone(dt.timezone.utc)
         self._lock = threading.Lock()
+        self._wall0: float | None = None  # wall time when the clock started running
+
+    def run(self) -> None:
+        """Follow wall time from now on (``advance`` still jumps ahead)."""
+        with self._lock:
+            if self._wall0 is None:
+                self._wall0 = time.time()
+
+    @property
+    def running(self) -> bool:
+        return self._wall0 is not None
 
     def now(self) -> dt.datetime:
         with self._lock:
-            return self._now
+            if self._wall0 is None:
+                return self._now
+            return self._now + dt.timedelta(seconds=time.time() - self._wall0)
 
     def ts(self) -> int:
         """Unix seconds."""
@@ -49,7 +64,7 @@ class Clock:
     def advance(self, seconds: float) -> dt.datetime:
         with self._lock:
             self._now += dt.timedelta(seconds=seconds)
-            return self._now
+        return self.now()
 
 
 @dataclass
@@ -126,6 +141,10 @@ class FaultInjector:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
 
     def take(self, request: httpx.Request, kinds: set[str] | None = None) -> Fault | None:
         """Consume and return the first fault matching ``request`` (and one of ``kinds``)."""
@@ -358,6 +377,8 @@ class Sandbox:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
+        if path.startswith("/__sandbox/"):
+            return self.control(request)
         for api in self.apis.values():
             if api.owns(path):
                 try:
@@ -365,6 +386,68 @@ class Sandbox:
                 except SimulatedTimeout:
                     raise httpx.ReadTimeout("timed out (injected)", request=request) from None
         return json_response(404, {"status": "error", "message": f"No sandbox API serves {path}"})
+
+    def control(self, request: httpx.Request) -> httpx.Response:
+        """The sandbox's own endpoints (no auth; loopback only):
+
+        - ``GET|POST|DELETE /__sandbox/faults``: list, inject (``{"api", "kind", "path"?,
+          "method"?, "count"? (-1 = until cleared), "after"?, "params"? }``), clear (``?api=``);
+        - ``POST /__sandbox/advance?days=N``: move the world N days on, with its activity;
+        - ``GET /__sandbox/clock``: the world's time.
+        """
+        path, method = request.url.path.rstrip("/"), request.method
+        if path == "/__sandbox/faults":
+            if method == "GET":
+                listed = [
+                    {"api": name, **dataclasses.asdict(f)}
+                    for name, api in self.apis.items()
+                    for f in api.faults.pending()
+                ]
+                return json_response(200, {"faults": listed})
+            if method == "DELETE":
+                wanted = request.url.params.get("api")
+                for name, api in self.apis.items():
+                    if wanted in (None, name):
+                        api.faults.clear()
+                return httpx.Response(204)
+            if method == "POST":
+                try:
+                    spec = json.loads(request.content or b"{}")
+                    fault = self.inject(**spec)
+                except (ValueError, TypeError) as exc:
+                    return json_response(400, {"status": "error", "message": str(exc)})
+                return json_response(201, {"fault": dataclasses.asdict(fault)})
+        if path == "/__sandbox/advance" and method == "POST":
+            from hub.sandbox.world import advance
+
+            days = int(request.url.params.get("days", "1"))
+            advance(self, days)
+            return json_response(200, {"now": self.world.now().isoformat()})
+        if path == "/__sandbox/clock" and method == "GET":
+            return json_response(200, {"now": self.world.now().isoformat()})
+        return json_response(404, {"status": "error", "message": f"No sandbox control at {path}"})
+
+    def inject(
+        self,
+        api: str,
+        kind: str,
+        path: str | None = None,
+        method: str | None = None,
+        count: int = 1,
+        after: int = 0,
+        params: dict[str, Any] | None = None,
+    ) -> Fault:
+        """Queue a fault on one fake (``ValueError`` for an unknown fake)."""
+        if api not in self.apis:
+            raise ValueError(f"no sandbox API named {api!r} (known: {', '.join(self.apis)})")
+        return self.apis[api].faults.inject(
+            str(kind),
+            count=int(count),
+            path=path,
+            method=method,
+            after=int(after),
+            **(params or {}),
+        )
 
     def transport(self) -> httpx.MockTransport:
         """An ``httpx`` transport that answers from this sandbox in process."""
@@ -418,14 +501,35 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
 
-        def _any(self) -> None:
+        def _read_body(self) -> bytes:
             # Always read the body, even on GET: a leftover body corrupts the next request.
+            if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+                parts = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return b"".join(parts)
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline()  # the CRLF after each chunk
             length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
+            return self.rfile.read(length) if length else b""
+
+        def _any(self) -> None:
+            body = self._read_body()
             host = self.headers.get("host") or "{}:{}".format(*self.server.server_address[:2])
             url = f"http://{host}{self.path}"
-            headers = [(k, v) for k, v in self.headers.items()]
-            request = httpx.Request(self.command, url, headers=headers, content=body)
+            headers = [
+                (k, v)
+                for k, v in self.headers.items()
+                if k.lower() not in ("transfer-encoding", "expect")
+            ]
+            head = self.command == "HEAD"
+            # HEAD answers what GET would, without the body (RFC 9110).
+            request = httpx.Request(
+                "GET" if head else self.command, url, headers=headers, content=body
+            )
             try:
                 response = sandbox.handle(request)
             except httpx.ReadTimeout:
@@ -442,11 +546,11 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     continue
                 lines.append(f"{key}: {value}")
             lines.append(f"content-length: {len(content)}")
-            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-            self.wfile.write(head + content)  # one write
+            start = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            self.wfile.write(start if head else start + content)  # one write
             self.wfile.flush()
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _any
 
     return _Handler
 

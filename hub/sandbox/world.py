@@ -118,6 +118,7 @@ class World:
         self.clock = Clock(start or DEFAULT_START)
         self.start = self.clock.now()
         self.day_index = 0
+        self.activity_until = self.start  # daily activity has been generated up to here
         rng = rng_for(seed, "world")
         self.owners: list[dict[str, Any]] = []
         for i in range(max(3, min(40, companies // 25 + 3))):
@@ -246,12 +247,15 @@ def build_sandbox(
     enforce_limits: bool = False,
     time_scale: float = 1.0,
     extra_apis: Iterable[Callable[[Sandbox], FakeAPI]] = (),
+    options: dict[str, dict[str, Any]] | None = None,
 ) -> Sandbox:
     """Make a world of ``companies`` and the four fakes over it, seeded and ready to serve.
 
     ``extra_apis`` are more fakes (``FakeAPI`` subclasses, typically what plugins register
     through the host's ``register_sandbox_apis`` hook), built and seeded over the same world
     after the built-ins; a name or URL prefix already taken is a ``ValueError``.
+    ``options`` sets a fake's settings before it seeds, e.g.
+    ``{"stripe": {"dunning_subscription": "unpaid"}}`` (an unknown one is a ``ValueError``).
     """
     from hub.sandbox.builtwith import BuiltWithAPI
     from hub.sandbox.hubspot import HubSpotAPI
@@ -266,8 +270,9 @@ def build_sandbox(
     try:
         world = World(companies=companies, seed=seed, start=start)
         sandbox = Sandbox(world, enforce_limits=enforce_limits, time_scale=time_scale)
+        options = options or {}
         for cls in (HubSpotAPI, StripeAPI, ZendeskAPI, BuiltWithAPI):
-            sandbox.add(cls(sandbox)).seed()
+            _configure(sandbox.add(cls(sandbox)), options).seed()
         for factory in extra_apis:
             api = factory(sandbox)
             taken = [
@@ -283,7 +288,7 @@ def build_sandbox(
                     f"sandbox fake {api.name!r} clashes with {', '.join(taken) or 'nothing'}"
                     " (name or URL prefix) or declares no prefixes"
                 )
-            sandbox.add(api).seed()
+            _configure(sandbox.add(api), options).seed()
     finally:
         if was_enabled:
             if companies >= 10_000:
@@ -292,17 +297,42 @@ def build_sandbox(
     return sandbox
 
 
+def _configure(api: FakeAPI, options: dict[str, dict[str, Any]]) -> FakeAPI:
+    for name, value in options.get(api.name, {}).items():
+        if name.startswith("_") or not hasattr(api, name):
+            raise ValueError(f"the {api.name} fake has no setting {name!r}")
+        setattr(api, name, value)
+    return api
+
+
 def advance(sandbox: Sandbox, days: int = 1) -> None:
     """Move the world's clock ``days`` forward, generating each day's activity in every API."""
     world = sandbox.world
     for _ in range(days):
-        start = world.clock.now()
-        end = world.clock.advance(86400)
-        world.day_index += 1
-        for api in sandbox.apis.values():
-            # Requests are served under the same lock, so a client never sees half a day.
-            with api._lock:
-                api.advance(start, end, world.day_index)
+        start = max(world.clock.now(), world.activity_until)
+        world.clock.advance(86400)
+        _run_day(sandbox, start, start + dt.timedelta(days=1))
+
+
+def catch_up(sandbox: Sandbox) -> int:
+    """With a running clock (``Clock.run``): generate the activity of every whole day the
+    clock has passed since the last one, without moving it. Returns the days generated."""
+    world = sandbox.world
+    done = 0
+    while world.clock.now() - world.activity_until >= dt.timedelta(days=1):
+        _run_day(sandbox, world.activity_until, world.activity_until + dt.timedelta(days=1))
+        done += 1
+    return done
+
+
+def _run_day(sandbox: Sandbox, start: dt.datetime, end: dt.datetime) -> None:
+    world = sandbox.world
+    world.day_index += 1
+    for api in sandbox.apis.values():
+        # Requests are served under the same lock, so a client never sees half a day.
+        with api._lock:
+            api.advance(start, end, world.day_index)
+    world.activity_until = end
 
 
 # Credentials the fakes accept; printed by ``hub sandbox serve`` and used by ``hub demo``.

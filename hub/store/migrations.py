@@ -394,13 +394,82 @@ def web_webhook_inbox(db: Database) -> None:
 
 
 @migrations()
-def core_m001_lock_owner(db: Database) -> None:
+def health_coverage_and_history(db: Database) -> None:
+    """Health: coverage, first scoring, measure history and the hub's own overrides.
+
+    ``health_scores`` gains ``coverage`` (share 0–1 of the model's weight that had data),
+    ``low_coverage`` (1 when under ``[health] min_coverage``), ``churned`` (1 for the
+    lifecycle state outside the bands) and ``first_scored_at`` (kept from the first scoring:
+    playbooks treat that run as a baseline). ``health_history`` keeps, beside the shown and the
+    computed score, the coverage and each measure's score (``measures``, JSON, kept for the
+    last ``HISTORY_MEASURE_DAYS`` days: what moved from → to). ``health_override_log`` keeps
+    every override set in the hub, also after it was cleared, so that the hub recognises its
+    own override when the CRM echoes it back.
+    """
+    scores = db["health_scores"]
+    for column, kind in (
+        ("coverage", float),
+        ("low_coverage", int),
+        ("churned", int),
+        ("first_scored_at", str),
+    ):
+        if column not in scores.columns_dict:
+            scores.add_column(column, kind)
+    history = db["health_history"]
+    for column, kind in (("coverage", float), ("measures", str)):
+        if column not in history.columns_dict:
+            history.add_column(column, kind)
+    history.create_index(["day"], if_not_exists=True)
+    db["health_override_log"].create(
+        {
+            "id": int,
+            "account_id": str,
+            "value": int,
+            "reason": str,
+            "until": str,
+            "set_at": str,
+            "cleared_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["health_override_log"].create_index(["account_id"], if_not_exists=True)
+
+
+@migrations()
+def m006_lock_owner(db: Database) -> None:
     """The writer lock names what holds it (``hub sync``…) and the holder process's start
     time, so a live holder is told apart from a new process that reused its pid."""
     columns = db["_hub_lock"].columns_dict
     for name in ("purpose", "proc_start"):
         if name not in columns:
             db["_hub_lock"].add_column(name, str)
+
+
+@migrations()
+def portfolio_m002_points_per_event(db: Database) -> None:
+    """One MRR point per ``subscription_mrr`` event (no key to collapse two), so the points
+    always count exactly the linked events and the portfolio can tell when one vanished.
+
+    Points are derived data: the table is recreated empty and the next read rebuilds it.
+    """
+    db["portfolio_mrr_points"].drop(ignore=True)
+    db["portfolio_mrr_points"].create(
+        {
+            "event_id": str,
+            "account_id": str,
+            "entity": str,
+            "subscription_id": str,
+            "ts": str,
+            "day": str,
+            "mrr": int,  # cents per month from ``ts`` on
+            "plan": str,
+            "reason": str,
+        },
+    )
+    db["portfolio_mrr_points"].create_index(["account_id", "ts"])
+    db["portfolio_mrr_points"].create_index(["entity", "subscription_id", "ts"])
+    db.execute("DELETE FROM _hub_portfolio_meta")
 
 
 def pending(db: Database) -> list[str]:

@@ -69,7 +69,14 @@ def collect_status(store: Store, config: Any = None) -> dict[str, Any]:
             """
         )
     )
-    return {"streams": out, "steps": steps, "failing": failing}
+    from hub.store.webhooks import stats as webhook_stats
+
+    return {
+        "streams": out,
+        "steps": steps,
+        "failing": failing,
+        "webhooks": webhook_stats(store),  # deliveries per connection (hub serve)
+    }
 
 
 def _next_runs(store: Store) -> dict[str, str]:

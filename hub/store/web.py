@@ -396,24 +396,6 @@ def links(store: Store, account_id: str) -> list[dict[str, Any]]:
     )
 
 
-def ensure_portfolio(db_path: str) -> None:
-    """Bring ``hub.portfolio``'s MRR movements up to date with the timeline (a derived table:
-    a no-op when nothing changed). Writes through a short-lived connection of its own; a busy
-    database leaves the previous movements in place."""
-    from hub.portfolio import build_movements
-
-    try:
-        store = Store(db_path)
-    except ConfigError:
-        return
-    try:
-        build_movements(store)
-    except sqlite3.OperationalError:
-        pass
-    finally:
-        store.close()
-
-
 def mrr_history(store: Store, account_id: str, current: float | None) -> list[dict[str, Any]]:
     """The account's MRR over time: after each of its MRR movements (``hub.portfolio``), or,
     without them, walked back from today's MRR through events carrying an MRR ``delta``."""

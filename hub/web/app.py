@@ -62,9 +62,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, token: str | None) -> None:
-    """Refuse to serve beyond loopback without a token."""
-    if not is_loopback(host) and not token:
+def check_bind(host: str, token: str | None, *, webhooks_only: bool = False) -> None:
+    """Refuse to serve pages beyond loopback without a token (webhook receivers alone
+    authenticate each delivery by its signature)."""
+    if not is_loopback(host) and not token and not webhooks_only:
         raise ConfigError(
             f"hub serve on {host} would expose the hub beyond this machine without a token",
             hint="pass --token env:HUB_WEB_TOKEN (and set that variable), or bind to 127.0.0.1",
@@ -82,6 +83,7 @@ class WebOptions:
     host: str = "127.0.0.1"
     transport: Any = None  # an httpx transport for "run now" and webhooks (tests: the sandbox)
     worker: bool = True  # drain the webhook inbox in this process
+    webhooks_only: bool = False  # serve the receivers and no page
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
 
@@ -123,7 +125,9 @@ class WebState:
             allow_actions=options.allow_actions,
             csrf_token=options.csrf,
         )
-        self.templates.filters.update(money=_money, when=_when, signed=_signed, pct=_pct)
+        self.templates.filters.update(
+            money=_money, when=_when, signed=_signed, pct=_pct, redact=_redact
+        )
 
     def store(self) -> ReadOnlyStore:
         store = getattr(self._local, "store", None)
@@ -158,6 +162,13 @@ class WebState:
         template = self.templates.get_template(name)
         html = template.render(request=request, path=request.url.path, **context)
         return HTMLResponse(html, status_code=status)
+
+
+def _redact(value: Any) -> str:
+    """Run and error texts pass through the log redactor: defence in depth for secrets."""
+    from hub import logs
+
+    return logs.redact(str(value)) if value else ""
 
 
 def _money(value: Any) -> str:
@@ -311,11 +322,12 @@ def create_app(options: WebOptions) -> Starlette:
     from hub.web import pages, webhooks
 
     state = WebState(options)
-    routes = [
-        *pages.routes(),
-        *webhooks.routes(),
-        Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
-    ]
+    routes = [*webhooks.routes()]
+    if not options.webhooks_only:
+        routes += [
+            *pages.routes(),
+            Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
+        ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -17,6 +17,7 @@ import platform
 import threading
 from importlib import metadata
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -26,6 +27,7 @@ from starlette.routing import Route
 
 from hub import clock
 from hub.errors import HubError
+from hub.portfolio import views as portfolio_views
 from hub.store import web as model
 from hub.store import web_admin as admin
 from hub.vocabulary import vocabulary
@@ -163,7 +165,7 @@ def account(request: Request) -> Response:
     types = [t for t in request.query_params.getlist("type") if t][:20]
     source = request.query_params.get("source", "")[:100]
     history = model.health_history(store, acc["id"])
-    model.ensure_portfolio(state.options.db_path)
+    portfolio_views.ensure_portfolio(state.options.db_path)
     explained = _explain(request, acc["id"])
     bands = (explained or {}).get("bands") or None
     return state.render(
@@ -201,11 +203,11 @@ def explain_page(request: Request) -> Response:
 
 def portfolio(request: Request) -> Response:
     state = state_of(request)
-    model.ensure_portfolio(state.options.db_path)
+    portfolio_views.ensure_portfolio(state.options.db_path)
     books = admin.band_mix_by_owner(state.store())
     period = request.query_params.get("period", "")[:20]
     try:
-        retention = admin.portfolio_books(state.store(), period, state.options.config)
+        retention = portfolio_views.portfolio_books(state.store(), period, state.options.config)
         problem = ""
     except HubError as exc:
         retention, problem = None, str(exc)
@@ -344,7 +346,7 @@ async def identity_unlink(request: Request) -> Response:
 
     await run_in_threadpool(work)
     if back:
-        return RedirectResponse(f"/accounts/{back}?msg=unlinked#links", 303)
+        return RedirectResponse(f"/accounts/{quote(back, safe='')}?msg=unlinked#links", 303)
     return RedirectResponse("/identity?msg=unlinked", 303)
 
 
@@ -376,7 +378,8 @@ async def run_now(request: Request) -> Response:
     if name not in config.connections:
         raise HTTPException(404, f"There is no connection {name!r}.")
     started = await run_in_threadpool(_start_run, state, name)
-    return RedirectResponse(f"/runs?connection={name}&msg={'started' if started else 'busy'}", 303)
+    query = urlencode({"connection": name, "msg": "started" if started else "busy"})
+    return RedirectResponse(f"/runs?{query}", 303)
 
 
 def _start_run(state: Any, name: str) -> bool:

@@ -24,7 +24,7 @@ def serve(
 ) -> None:
     """Serve until interrupted. ``port=0`` picks a free port; ``on_ready`` gets the URL once
     the socket listens (before the first request can arrive)."""
-    check_bind(options.host, options.token)
+    check_bind(options.host, options.token, webhooks_only=options.webhooks_only)
     app = create_app(options)
     family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -7,6 +7,10 @@ lock (the one ``hub run`` holds while it works: the two never run at once; a bus
 leaves the deliveries pending for the next round) and runs the pipeline for that connection:
 an incremental sync, then map → health → playbooks → push. The deliveries it covered are
 marked processed with the run's id.
+
+While ``hub run`` is up it holds that lock for its whole life; then the scheduler itself
+looks at the inbox every two seconds and runs the connection's job at once
+(``HubScheduler._inbox``), and this worker only finds the lock busy and waits.
 """
 
 from __future__ import annotations

@@ -153,6 +153,46 @@ def _table(ctx: MappingContext, stream: str) -> str | None:
     return table if ctx.store.db[table].exists() else None
 
 
+# Only the fields dunning reads are taken out of the stored JSON (in SQL): whole invoices and
+# events are large, and a first map reads every customer's.
+_INVOICE_FIELDS = [
+    "id",
+    "amount_due",
+    "attempt_count",
+    "charge",
+    "collection_method",
+    "created",
+    "customer",
+    "due_date",
+    "hosted_invoice_url",
+    "livemode",
+    "next_payment_attempt",
+    "number",
+    "paid",
+    "payment_intent",
+    "payments",
+    "status",
+    "status_transitions",
+]
+_CHARGE_FIELDS = [
+    "id",
+    "created",
+    "customer",
+    "failure_code",
+    "invoice",
+    "payment_intent",
+    "status",
+]
+_NOTICE_FIELDS = ["id", "charge", "customer", "payment_intent", "payments"]
+
+
+def _slim(fields: list[str], root: str = "$") -> str:
+    """SQL building a JSON object of ``fields`` read at ``root`` of ``data``."""
+    return (
+        "json_object(" + ", ".join(f"'{f}', json_extract(data, '{root}.{f}')" for f in fields) + ")"
+    )
+
+
 def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
     """Recompute the ``payment_failed`` events of these customers from stored rows."""
     if not customers:
@@ -163,7 +203,7 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
     if table:
         for inv_id, text in _in_chunks(
             ctx,
-            f"SELECT id, data FROM [{table}] WHERE deleted = 0 "
+            f"SELECT id, {_slim(_INVOICE_FIELDS)} FROM [{table}] WHERE deleted = 0 "
             "AND json_extract(data, '$.customer') IN ({marks})",
             keys,
         ):
@@ -175,7 +215,7 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
             json.loads(text)
             for (text,) in _in_chunks(
                 ctx,
-                f"SELECT data FROM [{table}] WHERE deleted = 0 "
+                f"SELECT {_slim(_CHARGE_FIELDS)} FROM [{table}] WHERE deleted = 0 "
                 "AND json_extract(data, '$.status') = 'failed' "
                 "AND json_extract(data, '$.customer') IN ({marks})",
                 keys,
@@ -185,10 +225,11 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
     table = _table(ctx, "events")
     if table:
         notices = [
-            json.loads(text)
-            for (text,) in _in_chunks(
+            {"created": created, "data": {"object": json.loads(obj)}}
+            for created, obj in _in_chunks(
                 ctx,
-                f"SELECT data FROM [{table}] WHERE deleted = 0 "
+                f"SELECT json_extract(data, '$.created'), {_slim(_NOTICE_FIELDS, '$.data.object')} "
+                f"FROM [{table}] WHERE deleted = 0 "
                 "AND json_extract(data, '$.type') = 'invoice.payment_failed' "
                 "AND json_extract(data, '$.data.object.customer') IN ({marks})",
                 keys,
@@ -270,7 +311,7 @@ def _failure_event(
     customer = ref(inv.get("customer"))
     status = invoice_status(inv)
     attempts = int(num(inv.get("attempt_count")) or 0)
-    automatic = inv.get("collection_method", "charge_automatically") == "charge_automatically"
+    automatic = (inv.get("collection_method") or "charge_automatically") == "charge_automatically"
     if status == "paid":
         failed = max(attempts - 1, 0)
     elif status in ("open", "uncollectible", "void") and automatic:
@@ -347,7 +388,7 @@ def past_due(ctx: MappingContext) -> None:
 
 def past_due_reason(inv: dict[str, Any], sub_status: str | None, now: dt.datetime) -> str | None:
     """Why an open invoice is past due now, or None (not due yet, or a retry is scheduled)."""
-    if inv.get("collection_method", "charge_automatically") == "charge_automatically":
+    if (inv.get("collection_method") or "charge_automatically") == "charge_automatically":
         if inv.get("next_payment_attempt") is not None:
             return None  # failing, retrying: not past due
         if sub_status == "unpaid":

@@ -34,8 +34,12 @@ class GrowthMeasure(Measure):
     """Revenue trend over the window: ``neutral`` when MRR is flat, up to 100 at
     ``growth_full_pct`` growth, down to 0 at ``decline_full_pct`` decline (MRR change from
     ``mrr_changed`` events, else upgrade/downgrade amounts, against the MRR at the start of
-    the window). Without an MRR base, ± ``change_points`` per upgrade/downgrade. A cancelled
-    subscription (event in the window, or ``subscription_status`` canceled) scores 0."""
+    the window). Without an MRR base, ± ``change_points`` per upgrade/downgrade. A
+    cancellation that ends the account (the event's ``ends_account``, else no active
+    subscription left per the ``active_subscriptions`` fact; or ``subscription_status``
+    canceled with none left) scores 0 and caps the default model. Cancelling one of several
+    subscriptions is a contraction: it counts like a downgrade (its MRR drop shows in the
+    trend), never as churn."""
 
     name = "growth"
     label = "Growth"
@@ -50,8 +54,9 @@ class GrowthMeasure(Measure):
         "downgrades": "downgrades in the window",
         "seats": "seats now",
         "seats_change": "seats change over the window",
-        "cancelled": "1 if the subscription was cancelled",
+        "cancelled": "1 if a cancellation ends the account (its last active subscription)",
         "cancel_reason": "reason given",
+        "contractions": "subscriptions cancelled while others stay active",
     }
     TYPES = (
         "mrr_changed",
@@ -62,7 +67,8 @@ class GrowthMeasure(Measure):
     _CODE = {"m": 0, "u": 1, "d": 2, "c": 3}
 
     def aggregate(self, p: GrowthParams, agg: Aggregates) -> tuple[Any, ...]:
-        # One entry per event: m/u/d/c, MRR delta, seats delta, time, cancellation reason.
+        # One entry per event: m/u/d/c, MRR delta, seats delta, time, whether a cancellation
+        # ends the account, cancellation reason.
         return (
             agg.concat(
                 self.TYPES,
@@ -72,7 +78,8 @@ class GrowthMeasure(Measure):
                 "COALESCE(json_extract(attrs, '$.delta'), json_extract(attrs, '$.mrr_after') - "
                 "json_extract(attrs, '$.mrr_before'), '') || '|' || "
                 "COALESCE(json_extract(attrs, '$.seats_after') - json_extract(attrs, '$.seats_before'), '') "
-                "|| '|' || ts || '|' || COALESCE(json_extract(attrs, '$.reason'), '')",
+                "|| '|' || ts || '|' || COALESCE(json_extract(attrs, '$.ends_account'), '') || '|' "
+                "|| COALESCE(json_extract(attrs, '$.reason'), '')",
             ),
         )
 
@@ -83,14 +90,19 @@ class GrowthMeasure(Measure):
         if mrr is None and not status and not entries:
             return MeasureResult(None, {"mrr": None})
         mrr_delta = updown_delta = 0.0
-        mrr_events = ups = downs = seat_delta = 0
+        mrr_events = ups = downs = seat_delta = contractions = 0
         cancel_ts, reason = "", ""
+        active = _num(account.facts.get("active_subscriptions"))
+        none_left = active is None or active <= 0
         for entry in entries.split(SEP) if entries else ():
             code = entry[:1]
-            delta, seats, ts, why = (entry[1:].split("|", 3) + ["", "", "", ""])[:4]
+            delta, seats, ts, ends, why = (entry[1:].split("|", 4) + [""] * 5)[:5]
             if code == "c":
-                if ts > cancel_ts:
-                    cancel_ts, reason = ts, why
+                if ends in ("1", "true") or (ends == "" and none_left):
+                    if ts > cancel_ts:
+                        cancel_ts, reason = ts, why
+                else:
+                    contractions += 1
                 continue
             amount = _num(delta) or 0.0
             if code == "m":
@@ -104,7 +116,7 @@ class GrowthMeasure(Measure):
                 else:
                     downs += 1
         delta = mrr_delta if mrr_events else updown_delta
-        cancelled = bool(cancel_ts) or status in ("canceled", "cancelled")
+        cancelled = bool(cancel_ts) or (status in ("canceled", "cancelled") and none_left)
         pct = delta / (mrr - delta) if mrr is not None and mrr - delta > 0 else None
         if cancelled:
             value = 0.0
@@ -114,7 +126,7 @@ class GrowthMeasure(Measure):
             else:
                 value = p.neutral * (1 - min(1.0, -pct / p.decline_full_pct))
         else:
-            value = max(0.0, min(100.0, p.neutral + p.change_points * (ups - downs)))
+            value = max(0.0, min(100.0, p.neutral + p.change_points * (ups - downs - contractions)))
         seats = account.seats
         inputs = {
             "mrr": mrr,
@@ -126,6 +138,7 @@ class GrowthMeasure(Measure):
             "seats_change": seat_delta,
             "cancelled": 1 if cancelled else 0,
             "cancel_reason": reason or None,
+            "contractions": contractions,
         }
 
         def words() -> tuple[list[str], dict[str, str]]:
@@ -166,6 +179,12 @@ class GrowthMeasure(Measure):
                     drivers.append(texts["downgrades"])
             if ups:
                 texts["upgrades"] = f"{plural(ups, 'upgrade')} {within}"
+            if contractions:
+                left = f", {plural(active, 'subscription')} still active" if active else ""
+                texts["contractions"] = (
+                    f"{plural(contractions, 'subscription')} cancelled {within} (contraction{left})"
+                )
+                drivers.append(texts["contractions"])
             return drivers, texts
 
         return MeasureResult(value, inputs, words=words)

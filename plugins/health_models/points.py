@@ -17,6 +17,7 @@ from hub.health import (
     PointsRule,
     band_for,
     check_bands,
+    exact_hundredths,
     hundredths,
 )
 
@@ -30,8 +31,9 @@ class PointsSettings(ModelSettings):
 
 
 class PointsModel(HealthModel):
-    """Points: start at ``base``, each rule that holds adds its (signed) points, clamp to
-    ``min``..``max``. Bands (``bands``, in points) apply to the clamped points; without them
+    """Points: start at ``base``, each rule that holds adds its (signed) points (a linear rule
+    adds ``per`` × its value), clamp to ``min``..``max``; rules without data are left out and
+    lower the coverage (the share of rules that had data). Bands (``bands``, in points) apply to the clamped points; without them
     the global bands apply to the 0–100 score = (points − min) / (max − min) × 100."""
 
     name = "points"
@@ -79,8 +81,24 @@ class PointsModel(HealthModel):
         rules = []
         total = self.base_h
         span = (self.max_h - self.min_h) / 100
+        with_data = 0
+        missing: list[str] = []
         for i, rule in enumerate(s.rules):
             value = lookup.value(rule)
+            if rule.no_data == "leave_out" and not lookup.has_data(rule):
+                missing.append(rule.label or rule.source_text())
+                rules.append(
+                    {
+                        "rule": i + 1,
+                        "on": rule.source_text(),
+                        "value": None,
+                        "points": 0,
+                        "held": None,
+                        "left_out": True,
+                    }
+                )
+                continue
+            with_data += 1
             hit = rule.points_for(value)
             rules.append(
                 {
@@ -89,6 +107,7 @@ class PointsModel(HealthModel):
                     "value": value,
                     "points": hit[0] if hit else 0,
                     "held": hit[1] if hit else None,
+                    "left_out": False,
                 }
             )
             if hit is None or not hit[0]:
@@ -106,7 +125,8 @@ class PointsModel(HealthModel):
             contributions.append(
                 Contribution("clamp", f"clamped to {s.min:g}..{s.max:g}", clamped - total)
             )
-        exact = (clamped - self.min_h) * 10000 // (self.max_h - self.min_h)
+        # Points → 0–100, stated to 2 decimals rounded half up; the score is its rounding.
+        exact = exact_hundredths((clamped - self.min_h) * 10000, self.max_h - self.min_h)
         score = (exact + 50) // 100
         points = clamped / 100
         band = band_for(points, s.bands) if s.bands else band_for(score, self.ctx.bands)
@@ -123,4 +143,14 @@ class PointsModel(HealthModel):
         }
         if not drivers:
             drivers.append((0.0, f"no rule applies: {points:g} points (base {s.base:g})"))
-        return Outcome(exact, score, band, contributions, drivers, details)
+        coverage = with_data / len(s.rules) if s.rules else 1.0
+        return Outcome(
+            exact,
+            score,
+            band,
+            contributions,
+            drivers,
+            details,
+            coverage=coverage,
+            missing=missing,
+        )

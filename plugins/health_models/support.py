@@ -15,6 +15,7 @@ from hub.health import (
     MeasureParams,
     MeasureResult,
     Window,
+    days_since,
     fmt_hours,
     fmt_pct,
     plural,
@@ -28,6 +29,10 @@ class SupportParams(MeasureParams):
     target_hours: float = Field(24, gt=0)
     zero_at_factor: float = Field(3.0, gt=1)
     min_tickets: int = Field(1, ge=1)
+    prior_tickets: float = Field(2, ge=0, le=100)
+    backlog_days: int = Field(180, ge=1, le=3650)
+    open_good_days: float = Field(7, ge=0)
+    open_bad_days: float = Field(30, gt=0)
     breach_field: str = "resolution_hours"
     breach_target_hours: float | None = Field(None, gt=0)
 
@@ -38,15 +43,29 @@ class SupportParams(MeasureParams):
             raise ValueError("breach_field must be an attribute name of ticket_solved events")
         return value
 
+    @model_validator(mode="after")
+    def _order(self) -> SupportParams:
+        if self.open_bad_days <= self.open_good_days:
+            raise ValueError("open_bad_days must be above open_good_days")
+        return self
+
 
 class SupportMeasure(Measure):
-    """Median resolution time of tickets solved in the window against a target.
+    """How well tickets get resolved, the backlog included.
 
-    100 at or under ``target_hours``, 0 at ``target_hours × zero_at_factor`` or slower, linear
-    between: fast resolution scores high, slow resolution is a churn risk. ``breach_rate`` is
-    the share of solved tickets whose ``breach_field`` attribute (resolution hours by default;
-    any numeric attribute of ``ticket_solved``, e.g. a first-reply time if the mapping
-    provides one) exceeds ``breach_target_hours`` (default: the target).
+    Every ticket counts once, scored 0–100 on its own: a ticket solved in the window on its
+    resolution time (100 at or under ``target_hours``, 0 at ``target_hours ×
+    zero_at_factor``, linear between); a ticket still open (a ``ticket_opened`` or
+    ``ticket_reopened`` within ``backlog_days`` without a later ``ticket_solved`` of the same
+    ``ticket_id``) on its age so far (100 up to ``open_good_days``, 0 at ``open_bad_days``).
+    The measure is their mean, smoothed by ``prior_tickets`` imaginary tickets at 100: with
+    the default 2, one slow ticket alone scores (0 + 2 × 100) / 3 = 66.67, never 0, and each
+    further ticket moves the measure less. Fewer than ``min_tickets`` tickets: no data.
+
+    ``breach_rate`` is the share of solved tickets whose ``breach_field`` attribute
+    (resolution hours by default; any numeric attribute of ``ticket_solved``, e.g. a
+    first-reply time if the mapping provides one) exceeds ``breach_target_hours`` (default:
+    the target).
     """
 
     name = "support"
@@ -57,53 +76,131 @@ class SupportMeasure(Measure):
         "tickets_solved": "tickets solved in the window",
         "median_resolution_hours": "median hours from open to solved",
         "target_hours": "the target",
+        "open_tickets": "tickets open now (opened or reopened, not solved since)",
+        "oldest_open_days": "age in days of the oldest open ticket",
         "breached": "solved tickets over the breach target",
         "breach_rate": "breached / tickets with the breach field (0-1)",
         "window_days": "window",
     }
+    _KIND = {"o": 0, "r": 0, "s": 1}
 
     def aggregate(self, p: SupportParams, agg: Aggregates) -> tuple[Any, ...]:
         solved = ["ticket_solved"]
-        cols = [agg.concat(solved, p.window_days, "json_extract(attrs, '$.resolution_hours')")]
+        cols = [
+            # ticket id|time|resolution hours, per solve in the window.
+            agg.concat(
+                solved,
+                p.window_days,
+                "COALESCE(json_extract(attrs, '$.ticket_id'), '') || '|' || ts || '|' || "
+                "COALESCE(json_extract(attrs, '$.resolution_hours'), '')",
+            ),
+            # One entry per event: o/s/r (opened, solved, reopened), time|ticket id.
+            agg.concat(
+                ["ticket_opened", "ticket_solved", "ticket_reopened"],
+                p.backlog_days,
+                "substr(type, 8, 1) || ts || '|' || COALESCE(json_extract(attrs, '$.ticket_id'), '')",
+            ),
+        ]
         if p.breach_field != "resolution_hours":
             cols.append(
                 agg.concat(solved, p.window_days, "json_extract(attrs, ?)", [f"$.{p.breach_field}"])
             )
         return tuple(cols)
 
+    @staticmethod
+    def _solved_hours(entries: str | None, still_open: set[str]) -> list[float]:
+        """Resolution hours per ticket solved in the window (its latest solve), leaving out
+        tickets open again now: each ticket counts once."""
+        if not entries:
+            return []
+        latest: dict[str, tuple[str, float]] = {}
+        for i, entry in enumerate(entries.split(SEP)):
+            ticket, ts, hours = (entry.split("|", 2) + ["", ""])[:3]
+            value = _num(hours)
+            if value is None or ticket in still_open:
+                continue
+            key = ticket or f"#{i}"
+            if key not in latest or ts > latest[key][0]:
+                latest[key] = (ts, value)
+        return [hours for _, hours in latest.values()]
+
+    @classmethod
+    def _open_tickets(cls, entries: str | None, window: Window) -> dict[str, int]:
+        """Tickets open now → their age in days."""
+        if not entries:
+            return {}
+        latest: dict[str, list[str]] = {}  # ticket -> [latest opened/reopened, latest solved]
+        for entry in entries.split(SEP):
+            slot = cls._KIND.get(entry[:1])
+            ts, _, ticket = entry[1:].partition("|")
+            if slot is None or not ticket:
+                continue
+            state = latest.setdefault(ticket, ["", ""])
+            if ts > state[slot]:
+                state[slot] = ts
+        return {
+            ticket: days_since(opened, window.as_of) or 0
+            for ticket, (opened, solved) in latest.items()
+            if opened and opened > solved
+        }
+
     def score(self, p: SupportParams, account: Account, row: Any, window: Window) -> MeasureResult:
-        hours = _floats(row[0]) if row else []
-        if len(hours) < p.min_tickets:
-            return MeasureResult(None, {"tickets_solved": len(hours), "window_days": p.window_days})
-        median = _median(hours)
+        still_open = self._open_tickets(row[1], window) if row else {}
+        hours = self._solved_hours(row[0], set(still_open)) if row else []
+        ages = sorted(still_open.values(), reverse=True)
+        if len(hours) + len(ages) < p.min_tickets:
+            return MeasureResult(
+                None,
+                {"tickets_solved": len(hours), "open_tickets": 0, "window_days": p.window_days},
+            )
         target = p.target_hours
-        value = scale(median, target, target * p.zero_at_factor)
-        breach_values = _floats(row[1]) if p.breach_field != "resolution_hours" else hours
+        zero_at = target * p.zero_at_factor
+        total = sum(scale(h, target, zero_at) for h in hours) + sum(
+            scale(a, p.open_good_days, p.open_bad_days) for a in ages
+        )
+        value = (total + 100.0 * p.prior_tickets) / (len(hours) + len(ages) + p.prior_tickets)
+        median = _median(hours) if hours else None
+        breach_values = (
+            (_floats(row[2]) if row else []) if p.breach_field != "resolution_hours" else hours
+        )
         breach_target = p.breach_target_hours or target
         breached = sum(1 for h in breach_values if h > breach_target)
         rate = breached / len(breach_values) if breach_values else None
         inputs = {
             "tickets_solved": len(hours),
-            "median_resolution_hours": round(median, 1),
+            "median_resolution_hours": round(median, 1) if median is not None else None,
             "target_hours": target,
+            "open_tickets": len(ages),
+            "oldest_open_days": ages[0] if ages else None,
             "breached": breached,
             "breach_rate": round(rate, 4) if rate is not None else None,
             "window_days": p.window_days,
         }
 
         def words() -> tuple[list[str], dict[str, str]]:
-            main = (
-                f"median resolution {fmt_hours(median)} vs {fmt_hours(target)} target "
-                f"({plural(len(hours), 'ticket')} solved {_days(p.window_days)})"
-            )
-            texts = {"median_resolution_hours": main}
+            texts: dict[str, str] = {}
+            ranked: list[tuple[float, str]] = []
+            if median is not None:
+                texts["median_resolution_hours"] = texts["tickets_solved"] = (
+                    f"median resolution {fmt_hours(median)} vs {fmt_hours(target)} target "
+                    f"({plural(len(hours), 'ticket')} solved {_days(p.window_days)})"
+                )
+                ranked.append((scale(median, target, zero_at), texts["median_resolution_hours"]))
+            if ages:
+                texts["open_tickets"] = texts["oldest_open_days"] = (
+                    f"{plural(len(ages), 'ticket')} open, the oldest for {plural(ages[0], 'day')}"
+                )
+                ranked.append(
+                    (scale(ages[0], p.open_good_days, p.open_bad_days), texts["open_tickets"])
+                )
             if rate is not None:
                 what = p.breach_field.removesuffix("_hours").replace("_", " ")
                 texts["breach_rate"] = texts["breached"] = (
                     f"{breached} of {plural(len(breach_values), 'ticket')} ({fmt_pct(rate)}) "
                     f"over the {fmt_hours(breach_target)} {what} target {_days(p.window_days)}"
                 )
-            return [main], texts
+            ranked.sort(key=lambda d: d[0])
+            return [t for _, t in ranked], texts
 
         return MeasureResult(value, inputs, words=words)
 

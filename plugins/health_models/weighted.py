@@ -18,6 +18,7 @@ from hub.health import (
     Outcome,
     band_for,
     check_bands,
+    exact_hundredths,
     hundredths,
 )
 
@@ -85,6 +86,7 @@ class WeightedModel(HealthModel):
         self.bands = dict(settings.bands) if settings.bands else dict(ctx.bands)
         self.weights = {n: float(w) for n, w in settings.weights.items() if w > 0}
         self.units, self.factor = _weight_units(self.weights)
+        self.total_units = sum(self.units.values())
 
     @property
     def score_bands(self) -> dict[str, float]:
@@ -115,12 +117,18 @@ class WeightedModel(HealthModel):
             present.append((name, units, value_h))
         weights = self.weights
         details: dict[str, Any] = {"bands": self.bands}
+        missing = [
+            self.ctx.measures[n].label or n for n in self.units if results[n].value_h is None
+        ]
         if not denominator:
             details["excluded"] = list(self.units)
-            return Outcome(None, None, None, details=details, weights=weights)
-        # Exact value cut after the 2nd decimal: rounding it half up gives the same integer as
-        # rounding the exact value (every .5 boundary is a multiple of 0.01).
-        exact = numerator // denominator
+            return Outcome(
+                None, None, None, details=details, weights=weights, coverage=0.0, missing=missing
+            )
+        coverage = denominator / self.total_units
+        # The exact score, stated to 2 decimals rounded half up (66.666… → 66.67); the score
+        # shown is that stated value rounded half up, so explain's arithmetic reads true.
+        exact = exact_hundredths(numerator, denominator)
         # Drivers: points each measure costs against a perfect 100, worst first.
         drivers: list[tuple[float, Any]] = [
             ((value_h - 10000) * units / denominator / 100, results[name])
@@ -174,4 +182,6 @@ class WeightedModel(HealthModel):
             details,
             weights,
             covered,
+            coverage,
+            missing,
         )

@@ -70,6 +70,9 @@ class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions):
     handles_tasks = True
     default = True
     settings: HubSpotSettings
+    # Which company property carries each health field: the health engine reads the push log
+    # through it to recognise its own override read back from HubSpot.
+    field_properties = FIELD_PROPERTY
 
 
 @hub.hookimpl

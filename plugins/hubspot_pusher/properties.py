@@ -1,8 +1,9 @@
 """The HubSpot company properties the hub owns: names, types, labels and descriptions.
 
-This is the one place HubSpot property names are spelled. The sync side reads a CSM's
-override back through ``OVERRIDE_PROPERTIES`` (``plugins.hubspot_pusher.properties``), so
-the names written and read can never drift apart.
+This is the one place HubSpot property names are spelled, but for the CSM override fields,
+which the HubSpot mapping reads back on the sync side: those live with the mapping
+(``mappings.hubspot.vocabulary.OVERRIDE_PROPERTIES``) and are imported here, so the names
+written and read can never drift apart (a mapping never imports a plugin).
 """
 
 from __future__ import annotations
@@ -10,17 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from hub import clock
+from mappings.hubspot.vocabulary import OVERRIDE_PROPERTIES
 
 OBJECT_TYPE = "companies"
 GROUP = {"name": "hub_health", "label": "Customer health (hub)", "displayOrder": -1}
 BANDS = ("green", "yellow", "red", "churned")
 
-OVERRIDE_PROPERTIES = {
-    "value": "hub_health_override",
-    "reason": "hub_health_override_reason",
-    "until": "hub_health_override_until",
-}
-"""The properties a CSM sets to override the score: value (0–100), reason, until (a date)."""
 
 _BY_HUB = " Written by the hub; edits here are overwritten on the next push."
 _SCALE = "0 (at risk) to 100 (healthy)"

@@ -170,9 +170,7 @@ class TaskDelivery(HubSpotApi):
                 f"{len(items)} tasks: the batch create's answer was lost ({exc.message}); "
                 "each was looked up before any was created again"
             )
-            for task, action in items:
-                action.action = "reconcile"
-                self._guarded(action, lambda t=task, a=action: self._reconcile(t, a))
+            self._settle_lost_batch(items)
             return
         except RetriableAPIError as exc:
             # Certainly not executed (rate limited, connection refused): back to open.
@@ -219,6 +217,43 @@ class TaskDelivery(HubSpotApi):
                 )
             else:
                 # Neither confirmed nor refused: look for it before anything else.
+                action.action = "reconcile"
+                self._guarded(action, lambda t=task, a=action: self._reconcile(t, a))
+        verified = self._verified([(a.remote_id, a.object_id) for _, a in done])
+        pushed = {}
+        for task, action in done:
+            if action.remote_id in verified:
+                pushed[task["id"]] = action.remote_id
+            else:
+                self._guarded(action, lambda t=task, a=action: self._finish_one(t, a.remote_id, a))
+        ctx.outbox.mark_pushed_many(pushed, ctx.now, self.name)
+
+    def _settle_lost_batch(self, items: list[tuple[dict[str, Any], TaskAction]]) -> None:
+        """After a lost batch-create answer: find the tasks HubSpot made among their
+        companies' tasks (one association read per company, then batch reads), verify those
+        in one batch, and reconcile the rest one by one (search, then create)."""
+        ctx = self.ctx
+        wanted = {marker_for(task["id"]): (task, action) for task, action in items}
+        companies = sorted({a.object_id for _, a in items if a.object_id is not None})
+        ids: list[str] = []
+        for company in companies:
+            try:
+                ids.extend(self.associated_ids("companies", company, "tasks"))
+            except FatalAPIError as exc:
+                if exc.status != 404:
+                    raise
+        found: dict[str, str] = {}
+        for record in self.batch_read("tasks", list(dict.fromkeys(ids)), ["hs_task_body"]):
+            marker = None if "_error" in record else marker_in(record)
+            if marker in wanted:
+                found[wanted[marker][0]["id"]] = str(record["id"])
+        ctx.outbox.record_remote_many(found, self.name)
+        done = []
+        for task, action in items:
+            if task["id"] in found:
+                action.action, action.remote_id = "found", found[task["id"]]
+                done.append((task, action))
+            else:
                 action.action = "reconcile"
                 self._guarded(action, lambda t=task, a=action: self._reconcile(t, a))
         verified = self._verified([(a.remote_id, a.object_id) for _, a in done])

@@ -52,19 +52,23 @@ class PaymentFailed(Playbook):
                 ):
                     continue
                 attempts = [e for e in tries if e["type"] == "payment_failed"]
+                past_due = [e for e in tries if e["type"] == "invoice_past_due"]
                 last = (attempts or tries)[-1]
                 attrs = last["attrs"]
                 count = int(attrs.get("attempt_count") or len(attempts) or 1)
-                exhausted = any(e["type"] == "invoice_past_due" for e in tries)
-                retry = _retry_text(attrs, exhausted)
+                retry = _retry_text(attrs, past_due[-1]["attrs"] if past_due else None)
+                amount = money(attrs.get("amount"))
+                if attempts:
+                    detail = f"payment of {amount} failed on {day(attempts[0]['ts'])}"
+                else:
+                    detail = f"{amount} past due since {day(last['ts'])}"
                 yield Trigger(
                     account_id,
                     reason=f"invoice {invoice}" if invoice else "payments failing",
-                    detail=f"payment of {money(attrs.get('amount'))} failed on {day(last['ts'])}"
-                    + (" (retries exhausted)" if exhausted else ""),
+                    detail=detail + (" (retries exhausted)" if past_due and attempts else ""),
                     evidence=newest_first(tries),
                     values={
-                        "amount": money(attrs.get("amount")),
+                        "amount": amount,
                         "invoice_id": invoice,
                         "invoice": f"invoice {invoice}" if invoice else "an invoice",
                         "failure_code": humanize(attrs.get("failure_code")) or "no reason given",
@@ -74,9 +78,20 @@ class PaymentFailed(Playbook):
                 )
 
 
-def _retry_text(attrs: dict[str, Any], exhausted: bool) -> str:
-    if exhausted:
-        return "The billing system has stopped retrying: the invoice is past due."
+PAST_DUE_WORDS = {
+    "retries_exhausted": "The billing system has stopped retrying: the invoice is past due.",
+    "subscription_past_due": "The subscription is past due.",
+    "unpaid": "The subscription is unpaid.",
+    "due_date_passed": "The invoice is past its due date.",
+}
+
+
+def _retry_text(attrs: dict[str, Any], past_due: dict[str, Any] | None) -> str:
+    """Where dunning stands, in one sentence ("" when nothing is known)."""
+    if past_due is not None:
+        return PAST_DUE_WORDS.get(
+            str(past_due.get("reason") or ""), "The invoice is past due: retries are over."
+        )
     if attrs.get("retrying") and attrs.get("next_attempt_at"):
         return f"The billing system retries on {day(attrs['next_attempt_at'])}."
     if attrs.get("retrying"):

@@ -62,8 +62,9 @@ class BandRed(Playbook):
 class ScoreDrop(Playbook):
     """The computed score fell by ``points`` or more within ``days``, or its band worsened.
 
-    The baseline is the computed score of a day ``days`` to ``days + 3`` ago (none: no
-    trend, no task); the evidence names the measures that moved and the trouble since.
+    The baseline is the computed score of a day ``days`` to ``days + max(3, days // 4)`` ago
+    (7–10 days for 7, 30–37 for 30, like the health trends; none: no task); the evidence
+    names the measures that moved and the trouble since.
     """
 
     name = "score_drop"
@@ -79,8 +80,9 @@ class ScoreDrop(Playbook):
 
     def evaluate(self, ctx: PlaybookContext) -> Iterator[Trigger]:
         days, points = self.opt("days"), self.opt("points")
+        # The trend's bounded baseline: a row 7–10 days old for 7 days, 30–37 for 30.
         newest = (ctx.today - dt.timedelta(days=days)).isoformat()
-        oldest = (ctx.today - dt.timedelta(days=days + 3)).isoformat()
+        oldest = (ctx.today - dt.timedelta(days=days + max(3, days // 4))).isoformat()
         for account_id, health in ctx.health.items():
             score = health.get("computed_score")
             score = health.get("score") if score is None else score

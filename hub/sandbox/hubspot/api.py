@@ -14,6 +14,7 @@ from hub.sandbox.hubspot.associations import _Associations
 from hub.sandbox.hubspot.common import _Obj, _Window
 from hub.sandbox.hubspot.guard import _Guard
 from hub.sandbox.hubspot.inspection import _Inspection
+from hub.sandbox.hubspot.meta import _Meta
 from hub.sandbox.hubspot.objects import _Objects
 from hub.sandbox.hubspot.properties import _Properties
 from hub.sandbox.hubspot.schema import (
@@ -25,6 +26,8 @@ from hub.sandbox.hubspot.schema import (
 from hub.sandbox.hubspot.search import _Search
 from hub.sandbox.hubspot.seeding import _Seeding
 from hub.sandbox.hubspot.storage import _Storage
+from hub.sandbox.hubspot.tokens import Token, _Tokens
+from hub.sandbox.hubspot.touches import _Touches
 from hub.sandbox.hubspot.validation import _Validation
 
 
@@ -37,19 +40,25 @@ class HubSpotAPI(
     _Objects,
     _Validation,
     _Storage,
+    _Tokens,
+    _Touches,
+    _Meta,
     _Guard,
     FakeAPI,
 ):
     """The fake HubSpot CRM; see the module docstring for what it models."""
 
     name = "hubspot"
-    prefixes = ("/crm/",)
+    prefixes = ("/crm/", "/oauth/")
 
     def __init__(self, sandbox: Any):
         super().__init__(sandbox)
         from hub.sandbox.world import CREDENTIALS
 
         self.token = CREDENTIALS["hubspot"]["access_token"]
+        # Bearer tokens the portal accepts (service keys, private-app tokens) and their
+        # scopes; ``issue_token`` adds one. The default token has every scope.
+        self.tokens: dict[str, Token] = {self.token: Token()}
         self.search_cap = 10_000  # results reachable per search query; lower it in tests
         self.daily_limit = 250_000
         self.search_per_second = 5
@@ -68,11 +77,19 @@ class HubSpotAPI(
             "contacts": 100_001,
             "deals": 20_000_001,
             "tasks": 30_000_001,
+            "calls": 40_000_001,
+            "emails": 41_000_001,
+            "meetings": 42_000_001,
+            "notes": 43_000_001,
+            "tickets": 44_000_001,
         }
         self._assoc: dict[tuple[str, str], dict[int, dict[int, tuple[int, ...]]]] = {
             pair: {} for pair in ASSOC_TYPES
         }
         self._props = standard_properties()
+        # Archived ("recycling bin") property definitions and groups, restorable.
+        self._archived_props: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in TYPES}
+        self._archived_groups: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in TYPES}
         self._groups: dict[str, dict[str, dict[str, Any]]] = {
             t: {
                 n: {"name": n, "label": lbl, "displayOrder": -1, "archived": False}

@@ -24,6 +24,7 @@ from hub.sandbox.hubspot.schema import (
     ALIASES,
     to_ms,
 )
+from hub.sandbox.hubspot.tokens import required_scope
 
 
 class _Guard:
@@ -122,8 +123,14 @@ class _Guard:
     # -- auth and errors --------------------------------------------------------------------
 
     def authenticate(self, request: httpx.Request) -> httpx.Response | None:
-        if request.headers.get("authorization", "") != f"Bearer {self.token}":
+        if request.url.path.startswith("/oauth/v2/private-apps/"):
+            return None  # the token to describe is the body, not a header
+        token = self._token_of(request)
+        if token is None:
             return self.error(401, _AUTH_MESSAGE, category="INVALID_AUTHENTICATION")
+        needed = required_scope(request)
+        if needed is not None and needed not in token.scopes:
+            return self.missing_scope(needed)
         # Injected client errors (kinds "400", "401", "403", "404", "409") answer here, after
         # the generic faults and before the handler, in HubSpot's shape.
         fault = self.faults.take(request, set(_CLIENT_FAULTS))

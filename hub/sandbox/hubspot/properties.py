@@ -42,14 +42,15 @@ class _Properties:
     @endpoint("GET", r"/crm/v3/properties/(?P<otype>[^/]+)/?")
     def list_properties(self, request: httpx.Request, otype: str) -> httpx.Response:
         t = self._type(otype)
-        return json_response(
-            200, {"results": [self._render_property(p) for p in self._props[t].values()]}
-        )
+        archived = request.url.params.get("archived", "false").lower() == "true"
+        table = self._archived_props[t] if archived else self._props[t]
+        return json_response(200, {"results": [self._render_property(p) for p in table.values()]})
 
     @endpoint("GET", r"/crm/v3/properties/(?P<otype>[^/]+)/(?P<pname>(?!groups$|batch$)[^/]+)")
     def read_property(self, request: httpx.Request, otype: str, pname: str) -> httpx.Response:
         t = self._type(otype)
-        pdef = self._props[t].get(pname)
+        archived = request.url.params.get("archived", "false").lower() == "true"
+        pdef = (self._archived_props[t] if archived else self._props[t]).get(pname)
         if pdef is None:
             raise self._reject(404, f"Property {pname} does not exist", category="OBJECT_NOT_FOUND")
         return json_response(200, self._render_property(pdef))
@@ -75,6 +76,9 @@ class _Properties:
         name = str(body["name"])
         if name in self._props[t]:
             raise self._reject(409, f"Property named '{name}' already exists.", category="CONFLICT")
+        # Re-creating an archived name takes the new definition; the values records kept
+        # while it was archived show again (the sandbox's choice where HubSpot is silent).
+        self._archived_props[t].pop(name, None)
         if not NAME_RE.match(name) or name.startswith("hs_"):
             raise self._reject(
                 400,
@@ -215,8 +219,53 @@ class _Properties:
             raise self._reject(404, f"Property {pname} does not exist", category="OBJECT_NOT_FOUND")
         if pdef["hubspotDefined"]:
             raise self._reject(400, f"Property {pname} is defined by HubSpot and cannot be deleted")
-        del self._props[t][pname]
+        self._archive_property(t, pname)
         return httpx.Response(204)
+
+    def _archive_property(self, t: str, pname: str) -> None:
+        """Move a property to the recycling bin: hidden from reads, values kept, restorable."""
+        pdef = self._props[t].pop(pname)
+        now = iso_ms(self._now_ms())
+        pdef.update({"archived": True, "archivedAt": now, "updatedAt": now})
+        self._archived_props[t][pname] = pdef
+
+    @endpoint(
+        "POST",
+        r"/crm/schemas/2027-03-beta/objects/(?P<otype>[^/]+)/properties/batch/restore",
+        write=True,
+    )
+    def restore_properties(self, request: httpx.Request, otype: str) -> httpx.Response:
+        """Restore archived properties (HubSpot's batch restore; values come back with them)."""
+        t = self._type(otype)
+        inputs = self._body(request).get("inputs") or []
+        started = iso_ms(self._now_ms())
+        results, errors = [], []
+        for item in inputs:
+            name = str((item or {}).get("name"))
+            pdef = self._archived_props[t].pop(name, None)
+            if pdef is None:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": f"Archived property {name} does not exist",
+                        "context": {"names": [name]},
+                    }
+                )
+                continue
+            pdef.pop("archivedAt", None)
+            pdef.update({"archived": False, "updatedAt": iso_ms(self._now_ms())})
+            self._props[t][name] = pdef
+            results.append(self._render_property(pdef))
+        body: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": iso_ms(self._now_ms()),
+        }
+        if errors:
+            body.update({"numErrors": len(errors), "errors": errors})
+        return json_response(207 if errors else 200, body)
 
     @endpoint(
         "POST",
@@ -232,7 +281,7 @@ class _Properties:
             for item in inputs:
                 pdef = self._props[t].get(str((item or {}).get("name")))
                 if pdef is not None and not pdef["hubspotDefined"]:
-                    del self._props[t][pdef["name"]]
+                    self._archive_property(t, pdef["name"])
             return httpx.Response(204)
         for item in inputs:
             if op == "read":
@@ -275,6 +324,7 @@ class _Properties:
             raise self._reject(
                 409, f"Property group named '{name}' already exists.", category="CONFLICT"
             )
+        self._archived_groups[t].pop(str(name), None)  # re-creating an archived group revives it
         if not NAME_RE.match(str(name)):
             raise self._reject(
                 400, f"Invalid group name {name!r}: use lower-case letters, digits and _"
@@ -310,5 +360,7 @@ class _Properties:
                 raise self._reject(
                     400, f"Property group {gname} still has properties; move or delete them first"
                 )
-            del self._groups[t][gname]
+            group = self._groups[t].pop(gname)
+            group["archived"] = True
+            self._archived_groups[t][gname] = group
         return httpx.Response(204)

@@ -14,30 +14,44 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from hub.sandbox.hubspot.activities import ACTIVITY_TYPES
+
 # -- object types and associations ------------------------------------------------------------
 
-TYPES = ("companies", "contacts", "deals", "tasks")
-TYPE_IDS = {"companies": "0-2", "contacts": "0-1", "deals": "0-3", "tasks": "0-27"}
+ACTIVITIES = tuple(ACTIVITY_TYPES)  # calls, emails, meetings, notes, tickets
+TYPES = ("companies", "contacts", "deals", "tasks", *ACTIVITIES)
+TYPE_IDS = {
+    "companies": "0-2",
+    "contacts": "0-1",
+    "deals": "0-3",
+    "tasks": "0-27",
+    **{t: a.type_id for t, a in ACTIVITY_TYPES.items()},
+}
+SINGULAR = {
+    "companies": "company",
+    "contacts": "contact",
+    "deals": "deal",
+    "tasks": "task",
+    **{t: a.singular for t, a in ACTIVITY_TYPES.items()},
+}
 ALIASES = {
     **{t: t for t in TYPES},
     **{v: k for k, v in TYPE_IDS.items()},
-    "company": "companies",
-    "contact": "contacts",
-    "deal": "deals",
-    "task": "tasks",
+    **{v: k for k, v in SINGULAR.items()},
 }
-SINGULAR = {"companies": "company", "contacts": "contact", "deals": "deal", "tasks": "task"}
 CREATED_PROP = {
     "companies": "createdate",
     "contacts": "createdate",
     "deals": "createdate",
     "tasks": "hs_createdate",
+    **{t: a.created_prop for t, a in ACTIVITY_TYPES.items()},
 }
 MODIFIED_PROP = {
     "companies": "hs_lastmodifieddate",
     "contacts": "lastmodifieddate",
     "deals": "hs_lastmodifieddate",
     "tasks": "hs_lastmodifieddate",
+    **{t: "hs_lastmodifieddate" for t in ACTIVITIES},
 }
 # What a list/read returns when no ``properties`` are asked for (HubSpot's default sets).
 DEFAULT_PROPS = {
@@ -61,6 +75,7 @@ DEFAULT_PROPS = {
         "pipeline",
     ],
     "tasks": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+    **{t: list(a.defaults) for t, a in ACTIVITY_TYPES.items()},
 }
 # Always present, even when ``properties`` narrows the set.
 ALWAYS_PROPS = {t: ["hs_object_id", CREATED_PROP[t], MODIFIED_PROP[t]] for t in TYPES}
@@ -70,6 +85,7 @@ QUERY_PROPS = {
     "contacts": ["email", "firstname", "lastname"],
     "deals": ["dealname"],
     "tasks": ["hs_task_subject"],
+    **{t: list(a.query) for t, a in ACTIVITY_TYPES.items()},
 }
 
 # HubSpot-defined association type ids: (from, to) -> (default/unlabeled id, primary id).
@@ -86,9 +102,16 @@ ASSOC_TYPES: dict[tuple[str, str], tuple[int, int | None]] = {
     ("contacts", "tasks"): (203, None),
     ("tasks", "deals"): (216, None),
     ("deals", "tasks"): (215, None),
+    **{(t, to): (ids[0], ids[2]) for t, a in ACTIVITY_TYPES.items() for to, ids in a.assoc.items()},
+    **{(to, t): (ids[1], ids[3]) for t, a in ACTIVITY_TYPES.items() for to, ids in a.assoc.items()},
 }
 REVERSE_TYPE = {1: 2, 2: 1, 279: 280, 280: 279, 5: 6, 6: 5, 341: 342, 342: 341, 3: 4, 4: 3,
                 192: 191, 191: 192, 204: 203, 203: 204, 216: 215, 215: 216}  # fmt: skip
+for _a in ACTIVITY_TYPES.values():
+    for _ids in _a.assoc.values():
+        REVERSE_TYPE[_ids[0]], REVERSE_TYPE[_ids[1]] = _ids[1], _ids[0]
+        if _ids[2] is not None and _ids[3] is not None:
+            REVERSE_TYPE[_ids[2]], REVERSE_TYPE[_ids[3]] = _ids[3], _ids[2]
 TYPE_PAIR = {tid: pair for pair, ids in ASSOC_TYPES.items() for tid in ids if tid is not None}
 PRIMARY_TYPES = {ids[1] for ids in ASSOC_TYPES.values() if ids[1] is not None}
 
@@ -406,6 +429,11 @@ def standard_properties() -> dict[str, dict[str, dict[str, Any]]]:
             std_property("hs_object_id", "Record ID", "number", "number", "task", read_only=True),
         ],
     }
+    for t, a in ACTIVITY_TYPES.items():
+        reg[t] = [
+            std_property(name, label, ptype, fld, a.group[0], options=opts, read_only=ro)
+            for name, label, ptype, fld, opts, ro in a.props
+        ]
     return {t: {p["name"]: p for p in props} for t, props in reg.items()}
 
 
@@ -414,6 +442,7 @@ STANDARD_GROUPS = {
     "contacts": [("contactinformation", "Contact information")],
     "deals": [("dealinformation", "Deal information")],
     "tasks": [("task", "Task information")],
+    **{t: [a.group] for t, a in ACTIVITY_TYPES.items()},
 }
 
 

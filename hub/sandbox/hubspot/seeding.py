@@ -208,6 +208,8 @@ class _Seeding:
                 obj = self._live("companies", company.hubspot_id)
                 if obj is not None:
                     self._archive("companies", obj, start - 10 * day)
+        self._seed_owner_history()
+        self._seed_touches()
 
     def advance(self, start: dt.datetime, end: dt.datetime, day_index: int) -> None:
         """A day in the CRM: unsubscribes, lifecycle moves, renewal stages, owner and NPS changes."""
@@ -217,6 +219,7 @@ class _Seeding:
         width = max(1, to_ms(end) - t0)
         end_date = end.date()
         owners = [o["id"] for o in self.world.owners]
+        self._advance_touches(t0, width, day_index)
 
         def when() -> int:
             return t0 + int(rand() * width)

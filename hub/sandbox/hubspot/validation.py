@@ -16,6 +16,9 @@ from hub.sandbox.hubspot.schema import (
     problem,
 )
 
+_TIMESTAMPED = {"tasks", "calls", "emails", "meetings", "notes"}
+_CONTACTING = {"calls", "emails", "meetings"}  # what moves a company's "last contacted"
+
 
 class _Validation:
     """Property value validation and conversion, as HubSpot answers it."""
@@ -57,10 +60,20 @@ class _Validation:
                 problems.append(issue)
             else:
                 out[name] = value
-        if creating and t == "tasks" and not out.get("hs_timestamp"):
+        if creating and t in _TIMESTAMPED and not out.get("hs_timestamp"):
             problems.append(
                 problem(
-                    "hs_timestamp", "hs_timestamp is required to create a task", "REQUIRED_PROPERTY"
+                    "hs_timestamp",
+                    f"hs_timestamp is required to create a {SINGULAR[t]}",
+                    "REQUIRED_PROPERTY",
+                )
+            )
+        if creating and t == "tickets" and not out.get("hs_pipeline_stage"):
+            problems.append(
+                problem(
+                    "hs_pipeline_stage",
+                    "hs_pipeline_stage is required to create a ticket",
+                    "REQUIRED_PROPERTY",
                 )
             )
         if problems:
@@ -160,11 +173,24 @@ class _Validation:
         if t == "tasks":  # HubSpot's defaults for a task created without them
             props.setdefault("hs_task_status", "NOT_STARTED")
             props.setdefault("hs_task_type", "TODO")
+        if t == "tickets":
+            props.setdefault("hs_pipeline", "0")
         obj = self._insert(t, dict(props), at, at)
         self._apply(t, obj, props, at)
         for to, to_id, type_ids in specs:
             self._associate(t, obj.id, to, to_id, type_ids)
+            if to == "companies" and t in _CONTACTING:
+                self._contacted(to_id, props.get("hs_timestamp"), at)
         return obj
+
+    def _contacted(self, company_id: int, when: str | None, at: int) -> None:
+        """HubSpot keeps a company's "last contacted" at its latest logged call, e-mail or meeting."""
+        company = self._live("companies", company_id)
+        if company is None or not when:
+            return
+        old = company.props.get("notes_last_contacted")
+        if old is None or parse_ms(old) < parse_ms(when):
+            self._apply("companies", company, {"notes_last_contacted": when}, at, "CALCULATED")
 
     def _association_specs(self, t: str, associations: Any) -> list[tuple[str, int, list[int]]]:
         """Validate the ``associations`` of a create input: [(to type, to id, type ids)]."""

@@ -13,6 +13,7 @@ from hub.sandbox.base import (
     SlidingWindow,
     rng_for,
 )
+from hub.sandbox.stripe.account import _Account
 from hub.sandbox.stripe.constants import (
     _ID_PREFIX,
     _MASK,
@@ -25,6 +26,7 @@ from hub.sandbox.stripe.constants import (
     RESOURCES,
 )
 from hub.sandbox.stripe.lists import _Lists
+from hub.sandbox.stripe.payments import _Payments
 from hub.sandbox.stripe.plumbing import _Protocol
 from hub.sandbox.stripe.records import _SNAP, _Event
 from hub.sandbox.stripe.render_billing import _RenderBilling
@@ -38,7 +40,16 @@ from hub.sandbox.world import PLANS
 
 
 class StripeAPI(
-    _Routes, _Lists, _Protocol, _RenderBilling, _RenderObjects, _Simulation, _Seeding, FakeAPI
+    _Payments,
+    _Account,
+    _Routes,
+    _Lists,
+    _Protocol,
+    _RenderBilling,
+    _RenderObjects,
+    _Simulation,
+    _Seeding,
+    FakeAPI,
 ):
     """Stateful fake of the Stripe API (v1) over the seeded world."""
 
@@ -85,6 +96,10 @@ class StripeAPI(
             for plan, amount in PLANS.items()
         }
         self._product = f"prod_{self._tag}Lumen"
+        # The account's "manage failed payments" settings: what happens when the last retry
+        # fails. Set them through ``build_sandbox(options={"stripe": {...}})`` (before seeding).
+        self.dunning_subscription = "past_due"  # past_due | unpaid | cancel
+        self.dunning_invoice = "open"  # open (left past due) | uncollectible
         self._invoice_seq = 0
 
     # -- ids, time, indexes ------------------------------------------------------------

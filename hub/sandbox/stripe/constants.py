@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 DAY = 86400
 HOUR = 3600
 CURRENT_API_VERSION = "2026-10-28.endive"  # what stripe-python 16 pins
@@ -21,7 +19,6 @@ DAYS_UNTIL_DUE = 30
 REQUESTS_PER_SECOND = 25
 IDEMPOTENCY_TTL = DAY
 MAX_EXPAND_DEPTH = 4
-_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 _DOCS = "https://stripe.com/docs/error-codes/"
 
 # resource (URL segment) -> kind (object name), and the other way round
@@ -51,6 +48,9 @@ _NICE_NAME = {
     "invoice": "invoice",
     "charge": "charge",
     "event": "event",
+    "payment_intent": "payment_intent",
+    "invoice_payment": "invoice payment",
+    "account": "account",
 }
 
 # Fields that can be expanded (dotted path in the object -> kind of the object it names).

@@ -187,7 +187,7 @@ class _Lists:
                 )
         elif kind == "charge" and params.get("payment_intent"):
             intent = params["payment_intent"]
-            checks.append(lambda r: f"pi_{r.id[3:]}" == intent)
+            checks.append(lambda r: bool(r.invoice) and "pi_" + r.invoice[3:] == intent)
         if not checks:
             return None
         if len(checks) == 1:

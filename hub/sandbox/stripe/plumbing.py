@@ -12,11 +12,11 @@ from hub.sandbox.base import (
     SlidingWindow,
     json_response,
 )
+from hub.sandbox.stripe.account import INCLUDABLE, KNOWN_VERSIONS
 from hub.sandbox.stripe.constants import (
     _CLIENT_FAULTS,
     _DOCS,
     _EXPANDABLE,
-    _VERSION_RE,
     CURRENT_API_VERSION,
     MAX_EXPAND_DEPTH,
     REQUESTS_PER_SECOND,
@@ -107,7 +107,7 @@ class _Protocol:
         if key != CREDENTIALS["stripe"]["api_key"]:
             return self.error(401, f"Invalid API Key provided: {_mask_key(key)}")
         version = request.headers.get("stripe-version")
-        if version is not None and not _VERSION_RE.match(version):
+        if version is not None and version not in KNOWN_VERSIONS:
             return self.error(400, f"Invalid Stripe API version: {version}", param="Stripe-Version")
         self._local.version = version or CURRENT_API_VERSION
         fault = self.faults.take(request, set(_CLIENT_FAULTS))
@@ -209,6 +209,8 @@ class _Protocol:
                 f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. Property: {path}",
                 param=f"expand[{index}]",
             )
+        if path in INCLUDABLE.get(kind, ()):
+            return  # an includable list (``sources``, ``subscriptions``, ``payments``…)
         rest = path
         current = kind
         while rest:
@@ -225,6 +227,9 @@ class _Protocol:
             current = target[1]
 
     def _apply_expand(self, kind: str, body: dict[str, Any], path: str, legacy: bool) -> None:
+        if path in INCLUDABLE.get(kind, ()):
+            self._includable(kind, body, path, legacy)
+            return
         for field_path, target_kind in _EXPANDABLE[kind].items():
             if path == field_path or path.startswith(field_path + "."):
                 parts = field_path.split(".")

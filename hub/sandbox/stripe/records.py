@@ -144,6 +144,7 @@ _MUTABLE: dict[str, tuple[str, ...]] = {
     ),
     "payment_method": ("customer", "exp_month", "exp_year"),
     "subscription": (
+        "plan",
         "quantity",
         "status",
         "period_k",

@@ -21,7 +21,10 @@ class _RenderBilling:
         else:
             email = name = address = None
         unit = self._prices[i.plan]["unit_amount"]
-        remaining = i.amount_due - i.amount_paid if i.status in ("open", "draft") else 0
+        # Stripe keeps what is owed on a written-off invoice (uncollectible is not paid).
+        remaining = (
+            i.amount_due - i.amount_paid if i.status in ("open", "draft", "uncollectible") else 0
+        )
         finalized = i.finalized_at is not None
         suffix = i.id[3:]
         line: dict[str, Any] = {
@@ -177,7 +180,7 @@ class _RenderBilling:
             body["paid"] = i.status == "paid"
             body["paid_out_of_band"] = i.paid_out_of_band
             body["charge"] = i.charge
-            body["payment_intent"] = "pi_" + i.charge[3:] if i.charge else None
+            body["payment_intent"] = self._intent_of(i)
             body["discount"] = None
             body["total_tax_amounts"] = []
             body["subscription_details"] = {"metadata": {}}
@@ -285,7 +288,7 @@ class _RenderBilling:
                 "type": "authorized" if ok else "issuer_declined",
             },
             "paid": ok,
-            "payment_intent": f"pi_{suffix}",
+            "payment_intent": "pi_" + c.invoice[3:] if c.invoice else None,
             "payment_method": c.pm,
             "payment_method_details": {"card": details_card, "type": "card"},
             "receipt_email": None,
@@ -347,13 +350,15 @@ class _RenderBilling:
             if old_shape:
                 if "quantity" in item:
                     prev["quantity"] = quantity
+                if "plan" in item:
+                    prev["plan"] = self._plan(item["plan"])
                 if "period_start" in item:
                     prev["current_period_start"] = start
                     prev["current_period_end"] = end
-            if not old_shape or "quantity" in item:
+            if not old_shape or "quantity" in item or "plan" in item:
                 prev["items"] = {
                     "object": "list",
-                    "data": [self._item(rec, old_shape, quantity, start, end)],
+                    "data": [self._item(rec, old_shape, quantity, start, end, item.get("plan"))],
                     "has_more": False,
                     "total_count": 1,
                     "url": f"/v1/subscription_items?subscription={rec.id}",

@@ -155,8 +155,15 @@ class _RenderObjects:
         }
 
     def _item(
-        self, s: _Subscription, legacy: bool, quantity: int, period_start: int, period_end: int
+        self,
+        s: _Subscription,
+        legacy: bool,
+        quantity: int,
+        period_start: int,
+        period_end: int,
+        plan: str | None = None,
     ) -> dict[str, Any]:
+        plan = plan or s.plan
         item: dict[str, Any] = {
             "id": "si_" + s.id[4:],
             "object": "subscription_item",
@@ -164,8 +171,8 @@ class _RenderObjects:
             "created": s.created,
             "discounts": [],
             "metadata": {},
-            "plan": self._plan(s.plan),
-            "price": self._price(s.plan),
+            "plan": self._plan(plan),
+            "price": self._price(plan),
             "quantity": quantity,
             "subscription": s.id,
             "tax_rates": [],

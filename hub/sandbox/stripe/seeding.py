@@ -116,6 +116,8 @@ class _Seeding:
         collection = "charge_automatically"
         if not has_card or (company.plan == "enterprise" and archetype != "at_risk"):
             collection = "send_invoice"
+        elif archetype == "slipping" and company.key % 4 == 1:
+            collection = "send_invoice"  # some slipping customers pay by invoice, late
         first_k = max(0, k_now - HISTORY_PERIODS + 1)
         if archetype == "churned":
             if rng.random() < 0.5:  # cancelled right away
@@ -134,8 +136,19 @@ class _Seeding:
             # Late by a retry (days) or past a 30-day due date (weeks): old enough to be paid.
             newest = k_now - 1 if collection == "charge_automatically" else k_now - 2
             script["late"] = _boundary(anchor, _ri(rng, first_k, max(first_k, newest)))
+            if collection == "send_invoice" and company.key % 4 == 1:
+                # One invoice sits open past its due date right now, paid days later (no rng
+                # draw here: the rest of the world stays as it was).
+                k = k_now - 1
+                if _boundary(anchor, k) + HOUR + DAYS_UNTIL_DUE * DAY >= now - DAY:
+                    k -= 1
+                if k >= first_k and _boundary(anchor, k) != script["late"]:
+                    script["late_open"] = _boundary(anchor, k)
         elif archetype == "at_risk":
             fail_k = k_now if _boundary(anchor, k_now) <= now - 4 * DAY else max(first_k, k_now - 1)
+            if collection == "send_invoice":
+                fail_k = max(first_k, k_now - 2)  # an unpaid invoice is already past due
+
             script["fail_from"] = _boundary(anchor, fail_k)
             if rng.random() < 0.5 and fail_k - 2 >= first_k:
                 script["late"] = _boundary(anchor, fail_k - 2)

@@ -60,6 +60,7 @@ class _Simulation:
                 self._schedule(_ri(rng, t0, t1 - 1), "seats", sub_id, max(1, sub.quantity - fewer))
             elif archetype == "at_risk" and rng.random() < 1 / 120:
                 self._schedule(_ri(rng, t0, t1 - 1), "cancel", sub_id, rng.random() < 0.6)
+        self._plan_changes(t0, t1, day_index)
         self._run_until(t1, seeding=False)
         # Stripe keeps 30 days of events; drop what no request can reach any more.
         keys = self._keys["event"]
@@ -72,6 +73,23 @@ class _Simulation:
         for key, (*_, saved_at) in list(self._idempotency.items()):
             if saved_at < t1 - IDEMPOTENCY_TTL:
                 del self._idempotency[key]
+
+    def _plan_changes(self, t0: int, t1: int, day_index: int) -> None:
+        """Expanding customers move up a plan now and then, slipping ones down (own random
+        stream, so the rest of the day is what it was)."""
+        rng = rng_for(self.world.seed, "stripe", "plans", day_index)
+        tiers = list(PLANS)
+        companies = self.world.companies
+        for key, sub_id in self._sub_by_company.items():
+            sub = self._store["subscription"][sub_id]
+            if sub.status == "canceled" or sub.cancel_at_period_end:
+                continue
+            archetype, tier = companies[key].archetype, tiers.index(sub.plan)
+            roll = rng.random()
+            if archetype == "expanding" and tier + 1 < len(tiers) and roll < 1 / 90:
+                self._schedule(_ri(rng, t0, t1 - 1), "plan", sub_id, tiers[tier + 1])
+            elif archetype == "slipping" and tier > 0 and roll < 1 / 120:
+                self._schedule(_ri(rng, t0, t1 - 1), "plan", sub_id, tiers[tier - 1])
 
     def _run_until(self, until: int, *, seeding: bool) -> None:
         heap = self._heap
@@ -103,7 +121,9 @@ class _Simulation:
                 {"_item": prev_item, "latest_invoice": prev_latest},
             )
         self._emit("invoice.created", ts, "invoice", inv)
-        self._schedule(ts + HOUR, "finalize", inv.id)
+        if sub.status != "unpaid":
+            # An unpaid subscription keeps billing, but its invoices stay drafts (Stripe).
+            self._schedule(ts + HOUR, "finalize", inv.id)
         self._schedule(sub.period_end, "renew", sub.id)
 
     def _new_invoice(self, sub: _Subscription, ts: int, k: int, usage_start: int) -> _Invoice:
@@ -198,21 +218,41 @@ class _Simulation:
             return
         if charge is not None:
             inv.charge = charge.id
-        if inv.attempt_count < MAX_ATTEMPTS:
+        exhausted = inv.attempt_count >= MAX_ATTEMPTS
+        if not exhausted:
             inv.next_attempt = ts + RETRY_OFFSETS[inv.attempt_count - 1]
             self._schedule(inv.next_attempt, "attempt", inv.id)
         else:
-            # Retries exhausted: the invoice stays open (past due) until dunning gives up.
+            # Retries exhausted: the invoice stays open (past due) until the finance team
+            # writes it off, unless the account's dunning settings say otherwise.
             inv.next_attempt = None
             self._schedule(ts + UNCOLLECTIBLE_AFTER, "uncollectible", inv.id)
         self._emit("invoice.payment_failed", ts, "invoice", inv)
         self._past_due(sub, customer, inv, ts)
+        if exhausted:
+            self._retries_exhausted(sub, inv, ts, seeding)
         if (
             failure == "expired_card"
             and company.archetype == "slipping"
             and self._rng.random() < 0.7
         ):
             self._schedule(ts + _ri(self._rng, 1, 3) * DAY, "newcard", customer.id)
+
+    def _retries_exhausted(self, sub: _Subscription, inv: _Invoice, ts: int, seeding: bool) -> None:
+        """Apply the account's settings for "if all retries for a payment fail"."""
+        if self.dunning_invoice == "uncollectible":
+            # The subscription follows its own setting below, not the write-off.
+            self._do_uncollectible(ts, inv.id, "dunning", seeding)
+        if sub.latest_invoice != inv.id or sub.status == "canceled":
+            return
+        if self.dunning_subscription == "unpaid" and sub.status == "past_due":
+            sub.status = "unpaid"
+            self._emit(
+                "customer.subscription.updated", ts, "subscription", sub, {"status": "past_due"}
+            )
+        elif self.dunning_subscription == "cancel":
+            sub.reason, sub.feedback, sub.comment = "payment_failed", None, None
+            self._end_subscription(sub, ts)
 
     def _next_number(self) -> str:
         # Account-level numbering: customers' next_invoice_sequence does not move (and Stripe
@@ -248,7 +288,7 @@ class _Simulation:
         inv.uncollectible_at = ts
         self._emit("invoice.marked_uncollectible", ts, "invoice", inv)
         sub = self._store["subscription"][inv.subscription]
-        if sub.status == "past_due" and sub.latest_invoice == inv.id:
+        if extra != "dunning" and sub.status == "past_due" and sub.latest_invoice == inv.id:
             sub.status = "unpaid"
             self._emit(
                 "customer.subscription.updated", ts, "subscription", sub, {"status": "past_due"}
@@ -284,6 +324,8 @@ class _Simulation:
                 return None
             if script.get("late") == inv.created:
                 return inv.due_date + _ri(rng, 2, 12) * DAY + _ri(rng, 0, DAY - 1)
+            if script.get("late_open") == inv.created:
+                return self._now() + (1 + sub.company % 9) * DAY  # after the seed's "now"
             return inv.finalized_at + _ri(rng, 2, 20) * DAY + _ri(rng, 0, DAY - 1)
         if archetype == "at_risk" and rng.random() < 0.5:
             return None
@@ -350,6 +392,17 @@ class _Simulation:
         sub.quantity = quantity
         company = self.world.companies[sub.company]
         company.seats = quantity  # ground truth follows billing
+        self._emit("customer.subscription.updated", ts, "subscription", sub, prev)
+
+    def _do_plan(self, ts: int, sub_id: str, plan: str, seeding: bool) -> None:
+        """An upgrade or downgrade to another plan (same seats; the next invoice shows it)."""
+        sub = self._store["subscription"][sub_id]
+        if sub.status == "canceled" or plan == sub.plan:
+            return
+        prev = {"_item": {"plan": sub.plan}}
+        sub.plan = plan
+        company = self.world.companies[sub.company]
+        company.plan, company.unit_amount = plan, PLANS[plan]  # ground truth follows billing
         self._emit("customer.subscription.updated", ts, "subscription", sub, prev)
 
     def _do_cancel(self, ts: int, sub_id: str, immediately: bool, seeding: bool) -> None:

@@ -12,6 +12,7 @@ from hub.sandbox.base import (
 )
 from hub.sandbox.zendesk.exports import _Exports
 from hub.sandbox.zendesk.guard import _Guard
+from hub.sandbox.zendesk.orgfields import Job, OrgField, _OrgFields
 from hub.sandbox.zendesk.records import (
     RATING_BASE,
     USER_BASE,
@@ -27,7 +28,7 @@ from hub.sandbox.zendesk.seeding import _Seeding
 from hub.sandbox.zendesk.simulation import _Simulation
 
 
-class ZendeskAPI(_Routes, _Exports, _Guard, _Rendering, _Simulation, _Seeding, FakeAPI):
+class ZendeskAPI(_OrgFields, _Routes, _Exports, _Guard, _Rendering, _Simulation, _Seeding, FakeAPI):
     """Fake Zendesk Support API over the world's companies (organizations, users, tickets,
     ticket metrics, satisfaction ratings)."""
 
@@ -61,6 +62,9 @@ class ZendeskAPI(_Routes, _Exports, _Guard, _Rendering, _Simulation, _Seeding, F
         self.admin_id = 0
         self._next_user = USER_BASE + 1
         self._next_rating = RATING_BASE + 1
+        self._org_fields: dict[int, OrgField] = {}
+        self._org_values: dict[int, dict[str, Any]] = {}  # org id -> field key -> value
+        self._jobs: dict[str, Job] = {}  # bulk-update jobs by id
 
     # ------------------------------------------------------------------ test helpers
 

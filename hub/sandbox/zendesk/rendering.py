@@ -45,7 +45,7 @@ class _Rendering:
             "notes": o.notes,
             "group_id": None,
             "tags": list(o.tags),
-            "organization_fields": {},
+            "organization_fields": self.org_field_values(o.id),
         }
 
     def render_user(self, u: _User, request: httpx.Request | None = None) -> dict[str, Any]:

@@ -22,7 +22,8 @@ Reads the streams of the HubSpot connector (``connectors.hubspot``), in this ord
   ``contacts_unsubscribed`` are recounted from the whole contacts table when contacts change.
 - ``deals`` → ``deal_won`` / ``deal_lost`` at the close date, on the deal's (first) company,
   or on a ``hubspot:deal:<id>`` entity when it has none (a reopened deal loses the event).
-- ``tasks``: not mapped; ``hub.playbooks`` reads them back directly.
+- ``calls``, ``emails``, ``meetings``, ``notes`` → ``csm_touch`` (``mappings.hubspot.touches``).
+- ``tasks``: not mapped; the HubSpot pusher reads them back.
 
 ``finalize`` (every run, because it depends on today): each open *renewal* deal closing
 within ``renewal_window_days`` (default 90) gives one ``renewal_due`` event (dated when the
@@ -40,8 +41,6 @@ Event ids are ``hubspot:<type>:<record id>[:<ms of the change>]``, so incrementa
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -49,131 +48,26 @@ from typing import Any
 from pydantic import Field, field_validator
 
 import hub
-from hub import clock
 from hub.store import raw_table_name
 from hub.timeline import Mapping, MappingContext, MappingSettings
-from hub.vocabulary import EventType, Source
-
-SOURCE = "hubspot"
-
-
-# What this mapping puts on the timeline (hub.vocabulary collects it when the mapping registers).
-SOURCE_INFO = Source("hubspot", label="HubSpot", letter="H", fact_rank=0, style="yellow")
-EVENT_TYPES = [
-    EventType(
-        "lifecycle_changed",
-        "The company's lifecycle stage changed (attrs: from, to)",
-        polarity="neutral",
-        noun=("lifecycle change", "lifecycle changes"),
-    ),
-    EventType(
-        "contact_unsubscribed",
-        "A contact unsubscribed from marketing email (attrs: contact_id)",
-        polarity="negative",
-        noun=("contact unsubscribed", "contacts unsubscribed"),
-    ),
-    EventType(
-        "deal_won",
-        "A deal was won (attrs: deal_id, amount, dealname)",
-        polarity="positive",
-        noun=("deal won", "deals won"),
-    ),
-    EventType(
-        "deal_lost",
-        "A deal was lost (attrs: deal_id, amount, dealname)",
-        polarity="negative",
-        noun=("deal lost", "deals lost"),
-    ),
-    EventType(
-        "renewal_due",
-        "A renewal is coming up (attrs: deal_id, renewal_date, days_left, amount)",
-        polarity="neutral",
-        noun=("renewal due", "renewals due"),
-    ),
-    EventType(
-        "owner_changed",
-        "The company owner (CSM) changed (attrs: from, to)",
-        polarity="neutral",
-        noun=("owner change", "owner changes"),
-    ),
-    EventType(
-        "nps_changed",
-        "The NPS/survey property changed (attrs: score, previous)",
-        polarity="neutral",
-        noun=("NPS change", "NPS changes"),
-    ),
-]
-FACTS = {
-    "owner_id": "HubSpot owner id of the company (the CSM)",
-    "owner_name": "Owner's name",
-    "owner_email": "Owner's e-mail",
-    "lifecycle_stage": "HubSpot lifecycle stage",
-    "renewal_date": "Next renewal date (ISO date) from the renewal deal or subscription period end",
-    "customer_since": "When the customer started (ISO)",
-    "nps": "Latest NPS score (0-10) from the configured property",
-    "contacts_total": "Contacts associated with the company",
-    "contacts_unsubscribed": "Of those, how many opted out of marketing email",
-    "last_touch": "Last time the CSM contacted the company (notes_last_contacted)",
-}
-COMPANY_EVENTS = ("lifecycle_changed", "owner_changed", "nps_changed")
-DEAL_EVENTS = ("deal_won", "deal_lost", "renewal_due")
-TRACKED = ("lifecyclestage", "hubspot_owner_id")  # company properties read with history
-DEFAULT_WINDOW_DAYS = 90
-DEFAULT_RENEWAL_TYPES = ("existingbusiness",)
-DEFAULT_RENEWAL_PATTERN = "renew"
-LINK = "https://app.hubspot.com/contacts/_/record/{type}/{id}"
-
-
-def _override(props: dict[str, Any]) -> dict[str, Any] | str:
-    """The CSM's override from the hub-owned properties ("" clears a previous one)."""
-    value = _number(props.get("hub_health_override"))
-    if value is None:
-        return ""
-    return {
-        "value": int(value),
-        "reason": props.get("hub_health_override_reason") or "",
-        "until": (props.get("hub_health_override_until") or "")[:10] or None,
-    }
-
-
-def _company_key(company_id: Any) -> str:
-    return MappingContext.entity_key(SOURCE, "company", company_id)
-
-
-def _history(data: dict[str, Any], name: str) -> list[tuple[str, str | None]]:
-    """A property's history oldest first as (timestamp, value or None)."""
-    entries = ((data.get("propertiesWithHistory") or {}).get(name)) or []
-    out = []
-    for entry in entries:
-        when = entry.get("timestamp") if isinstance(entry, dict) else None
-        if when:
-            value = entry.get("value")
-            out.append((str(when), None if value in (None, "") else str(value)))
-    out.sort(key=lambda e: clock.parse(e[0]) or dt.datetime.min.replace(tzinfo=dt.timezone.utc))
-    return out
-
-
-def _version(ts: str) -> int:
-    moment = clock.parse(ts)
-    return int(moment.timestamp() * 1000) if moment else 0
-
-
-def _number(value: Any) -> float | int | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if number.is_integer() else number
-
-
-def _money(value: Any) -> str:
-    number = _number(value)
-    return f"${number:,.0f}" if number is not None else "no amount"
-
-
-def _email_domain(email: Any) -> str | None:
-    text = str(email or "")
-    return text.rsplit("@", 1)[1] if "@" in text else None
+from mappings.hubspot.records import (
+    COMPANY_EVENTS,
+    DEFAULT_RENEWAL_PATTERN,
+    DEFAULT_RENEWAL_TYPES,
+    DEFAULT_WINDOW_DAYS,
+    LINK,
+    TRACKED,
+    company_key,
+    email_domain,
+    history,
+    money,
+    number,
+    override_fact,
+    version_ms,
+)
+from mappings.hubspot.renewals import renewals
+from mappings.hubspot.touches import TOUCH_STREAMS, map_touch
+from mappings.hubspot.vocabulary import EVENT_TYPES, FACTS, SOURCE, SOURCE_INFO
 
 
 class HubSpotSettings(MappingSettings):
@@ -200,7 +94,8 @@ class HubSpotMapping(Mapping):
 
     name = "hubspot"
     connector = "hubspot"
-    streams = ["owners", "companies", "contacts", "deals"]
+    # The activity streams may be absent (older connectors, missing scopes): nothing to map.
+    streams = ["owners", "companies", "contacts", "deals", *TOUCH_STREAMS]
     Settings = HubSpotSettings
     source = SOURCE_INFO
     event_types = EVENT_TYPES
@@ -222,6 +117,9 @@ class HubSpotMapping(Mapping):
         elif stream == "deals":
             for row in rows:
                 self._deal(ctx, row)
+        elif stream in TOUCH_STREAMS:
+            for row in rows:
+                map_touch(ctx, stream, row, self._owner_name)
 
     @staticmethod
     def _nps_property(ctx: MappingContext, data: dict[str, Any]) -> str | None:
@@ -299,7 +197,7 @@ class HubSpotMapping(Mapping):
             return
         owner_id = props.get("hubspot_owner_id") or None
         owner = owners.get(str(owner_id)) if owner_id else None
-        lifecycle = _history(data, "lifecyclestage")
+        lifecycle = history(data, "lifecyclestage")
         became_customer = next((ts for ts, value in lifecycle if value == "customer"), None)
         # "" rather than None clears a fact (None leaves the previous value in place).
         facts = {
@@ -308,9 +206,9 @@ class HubSpotMapping(Mapping):
             "owner_email": (owner or {}).get("email") or "",
             "lifecycle_stage": props.get("lifecyclestage") or "",
             "customer_since": became_customer or props.get("createdate") or data.get("createdAt"),
-            "nps": _number(props.get(nps_property)) if nps_property else None,
+            "nps": number(props.get(nps_property)) if nps_property else None,
             "last_touch": props.get("notes_last_contacted"),
-            "health_override": _override(props),
+            "health_override": override_fact(props),
         }
         entity = ctx.entity(
             SOURCE,
@@ -329,12 +227,12 @@ class HubSpotMapping(Mapping):
                     "lifecycle_changed",
                     when,
                     source_id=company_id,
-                    version=_version(when),
+                    version=version_ms(when),
                     summary=f"Lifecycle stage changed from {before or 'none'} to {after or 'none'}",
                     attrs={"from": before, "to": after},
                     link=link,
                 )
-        owner_history = _history(data, "hubspot_owner_id")
+        owner_history = history(data, "hubspot_owner_id")
         for (_, before), (when, after) in zip(owner_history, owner_history[1:]):
             if before != after:
                 names = [
@@ -345,14 +243,14 @@ class HubSpotMapping(Mapping):
                     "owner_changed",
                     when,
                     source_id=company_id,
-                    version=_version(when),
+                    version=version_ms(when),
                     summary=f"Owner changed from {names[0] or before or 'nobody'} to {names[1] or after or 'nobody'}",
                     attrs={"from": before, "to": after, "from_name": names[0], "to_name": names[1]},
                     link=link,
                 )
         previous = None
-        for when, value in _history(data, nps_property) if nps_property else []:
-            score = _number(value)
+        for when, value in history(data, nps_property) if nps_property else []:
+            score = number(value)
             if score is None:
                 continue
             was = f" (was {previous})" if previous is not None else ""
@@ -361,7 +259,7 @@ class HubSpotMapping(Mapping):
                 "nps_changed",
                 when,
                 source_id=company_id,
-                version=_version(when),
+                version=version_ms(when),
                 summary=f"NPS {score}{was}",
                 attrs={"score": score, "previous": previous},
                 link=link,
@@ -400,25 +298,25 @@ class HubSpotMapping(Mapping):
         if company:
             # On the company's entity whatever state it is in (identity follows merges and
             # reports archived companies): the result never depends on what was mapped first.
-            entity = _company_key(company)
+            entity = company_key(company)
         else:
             entity = ctx.entity(
                 SOURCE,
                 "contact",
                 contact_id,
                 name=props.get("email"),
-                domains=[_email_domain(props.get("email"))],
+                domains=[email_domain(props.get("email"))],
             )
         who = (
             " ".join(p for p in (props.get("firstname"), props.get("lastname")) if p)
             or props.get("email")
             or contact_id
         )
-        history = _history(data, "hs_email_optout")
-        if str(props.get("hs_email_optout") or "").lower() == "true" and not history:
-            history = [(data.get("updatedAt"), "true")]  # no history: date it at the last change
+        optouts = history(data, "hs_email_optout")
+        if str(props.get("hs_email_optout") or "").lower() == "true" and not optouts:
+            optouts = [(data.get("updatedAt"), "true")]  # no history: date it at the last change
         before = None
-        for when, value in history:
+        for when, value in optouts:
             now_out = str(value or "").lower() == "true"
             if now_out and before is not True and when:
                 ctx.event(
@@ -426,7 +324,7 @@ class HubSpotMapping(Mapping):
                     "contact_unsubscribed",
                     when,
                     source_id=contact_id,
-                    version=_version(when),
+                    version=version_ms(when),
                     summary=f"{who} unsubscribed from marketing email",
                     attrs={"contact_id": contact_id},
                     link=LINK.format(type="0-1", id=contact_id),
@@ -457,7 +355,7 @@ class HubSpotMapping(Mapping):
             wanted = counts.get(company, (0, 0))
             if current.get(company) != wanted:
                 ctx.facts(
-                    _company_key(company), contacts_total=wanted[0], contacts_unsubscribed=wanted[1]
+                    company_key(company), contacts_total=wanted[0], contacts_unsubscribed=wanted[1]
                 )
 
     # -- deals ----------------------------------------------------------------------------------
@@ -466,7 +364,7 @@ class HubSpotMapping(Mapping):
         """The deal's (first) company, or a deal entity that identity reports as unmatched."""
         companies = [str(c) for c in ((data.get("associations") or {}).get("companies") or [])]
         if companies:
-            return _company_key(companies[0])
+            return company_key(companies[0])
         props = data.get("properties") or {}
         return ctx.entity(SOURCE, "deal", deal_id, name=props.get("dealname"))
 
@@ -485,14 +383,14 @@ class HubSpotMapping(Mapping):
         won = stage == "closedwon"
         kind = "deal_won" if won else "deal_lost"
         ctx.retract(f"{SOURCE}:{'deal_lost' if won else 'deal_won'}:{deal_id}")
-        amount = _number(props.get("amount"))
+        amount = number(props.get("amount"))
         name = props.get("dealname") or f"Deal {deal_id}"
         ctx.event(
             self._deal_entity(ctx, deal_id, data),
             kind,
             props.get("closedate") or data.get("updatedAt"),
             source_id=deal_id,
-            summary=f"Deal {'won' if won else 'lost'}: {name} ({_money(amount)})",
+            summary=f"Deal {'won' if won else 'lost'}: {name} ({money(amount)})",
             attrs={"deal_id": deal_id, "amount": amount, "dealname": props.get("dealname")},
             link=LINK.format(type="0-3", id=deal_id),
         )
@@ -500,88 +398,7 @@ class HubSpotMapping(Mapping):
     # -- time-dependent: renewals ---------------------------------------------------------------
 
     def finalize(self, ctx: MappingContext) -> None:
-        table = raw_table_name(ctx.connection, "deals")
-        if not ctx.store.db[table].exists():
-            return
-        window = ctx.settings.renewal_window_days
-        types = {t.lower() for t in ctx.settings.renewal_dealtypes}
-        pattern = re.compile(ctx.settings.renewal_name_pattern, re.I)
-        live = self._live_companies(ctx)
-        today = ctx.now.date()
-        by_company: dict[str, list[tuple[dt.date, str]]] = {}
-        due = []
-        for deal_id, data_text in ctx.store.db.execute(
-            f"SELECT id, data FROM [{table}] WHERE deleted = 0"
-        ):
-            data = json.loads(data_text)
-            props = data.get("properties") or {}
-            if str(props.get("dealtype") or "").lower() not in types and not pattern.search(
-                str(props.get("dealname") or "")
-            ):
-                continue
-            close = clock.parse(props.get("closedate"))
-            if close is None:
-                continue
-            stage = str(props.get("dealstage") or "")
-            state = "won" if stage == "closedwon" else "lost" if stage == "closedlost" else "open"
-            for company in (data.get("associations") or {}).get("companies") or []:
-                if str(company) in live:
-                    by_company.setdefault(str(company), []).append((close.date(), state))
-            if state == "open" and (close.date() - today).days <= window:
-                due.append((str(deal_id), data, props, close))
-        renewals: dict[str, str] = {}
-        for company, deals in by_company.items():
-            open_dates = sorted(d for d, state in deals if state == "open")
-            if open_dates:
-                renewal = open_dates[0]
-            else:
-                last, state = max(deals)
-                # Won and nothing opened yet: annual contracts renew a year on; lost: lapsed.
-                renewal = last + dt.timedelta(days=365) if state == "won" else last
-            renewals[company] = renewal.isoformat()
-        # Only changed dates are written; a company whose renewal deals are gone loses its
-        # date ("" clears it), as a rebuild from scratch would.
-        current = dict(
-            ctx.store.db.execute(
-                "SELECT source_id, COALESCE(json_extract(facts, '$.renewal_date'), '') FROM entities "
-                "WHERE source = 'hubspot' AND kind = 'company' AND is_root = 1 AND deleted = 0 "
-                "AND merged_into IS NULL"
-            ).fetchall()
-        )
-        for company in live:
-            wanted = renewals.get(company, "")
-            if current.get(company, "") != wanted:
-                ctx.facts(_company_key(company), renewal_date=wanted)
-        existing = ctx.existing_events(f"{SOURCE}:renewal_due:")
-        for deal_id, _, _, _ in due:
-            existing.discard(f"{SOURCE}:renewal_due:{deal_id}")
-        for event_id in existing:  # moved out of the window, or no longer a renewal
-            ctx.retract(event_id)
-        for deal_id, data, props, close in due:
-            days_left = (close.date() - today).days
-            opened = close - dt.timedelta(days=window)
-            created = clock.parse(data.get("createdAt"))
-            when = max(opened, created) if created else opened
-            amount = _number(props.get("amount"))
-            left = (
-                f"in {days_left} days"
-                if days_left > 0
-                else ("today" if days_left == 0 else f"{-days_left} days ago, still open")
-            )
-            ctx.event(
-                self._deal_entity(ctx, deal_id, data),
-                "renewal_due",
-                when,
-                source_id=deal_id,
-                summary=f"Renewal due {left} ({close.date().isoformat()}, {_money(amount)})",
-                attrs={
-                    "deal_id": deal_id,
-                    "renewal_date": close.date().isoformat(),
-                    "days_left": days_left,
-                    "amount": amount,
-                },
-                link=LINK.format(type="0-3", id=deal_id),
-            )
+        renewals(ctx, self._live_companies(ctx), self._deal_entity)
 
 
 @hub.hookimpl

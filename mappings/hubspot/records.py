@@ -1,0 +1,73 @@
+"""Reading HubSpot CRM records: property history, numbers, links and the CSM override fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from hub import clock
+from hub.timeline import MappingContext
+from mappings.hubspot.vocabulary import OVERRIDE_PROPERTIES, SOURCE
+
+COMPANY_EVENTS = ("lifecycle_changed", "owner_changed", "nps_changed")
+DEAL_EVENTS = ("deal_won", "deal_lost", "renewal_due")
+TRACKED = ("lifecyclestage", "hubspot_owner_id")  # company properties read with history
+DEFAULT_WINDOW_DAYS = 90
+DEFAULT_RENEWAL_TYPES = ("existingbusiness",)
+DEFAULT_RENEWAL_PATTERN = "renew"
+LINK = "https://app.hubspot.com/contacts/_/record/{type}/{id}"
+
+
+def override_fact(props: dict[str, Any]) -> dict[str, Any] | str:
+    """The CSM's override from the hub-owned properties ("" clears a previous one).
+
+    The property names are the pusher's (``OVERRIDE_PROPERTIES``): what the hub writes and
+    what it reads back can never drift apart."""
+    value = number(props.get(OVERRIDE_PROPERTIES["value"]))
+    if value is None:
+        return ""
+    return {
+        "value": int(value),
+        "reason": props.get(OVERRIDE_PROPERTIES["reason"]) or "",
+        "until": (props.get(OVERRIDE_PROPERTIES["until"]) or "")[:10] or None,
+    }
+
+
+def company_key(company_id: Any) -> str:
+    return MappingContext.entity_key(SOURCE, "company", company_id)
+
+
+def history(data: dict[str, Any], name: str) -> list[tuple[str, str | None]]:
+    """A property's history oldest first as (timestamp, value or None)."""
+    entries = ((data.get("propertiesWithHistory") or {}).get(name)) or []
+    out = []
+    for entry in entries:
+        when = entry.get("timestamp") if isinstance(entry, dict) else None
+        if when:
+            value = entry.get("value")
+            out.append((str(when), None if value in (None, "") else str(value)))
+    out.sort(key=lambda e: clock.parse(e[0]) or dt.datetime.min.replace(tzinfo=dt.timezone.utc))
+    return out
+
+
+def version_ms(ts: str) -> int:
+    moment = clock.parse(ts)
+    return int(moment.timestamp() * 1000) if moment else 0
+
+
+def number(value: Any) -> float | int | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def money(value: Any) -> str:
+    amount = number(value)
+    return f"${amount:,.0f}" if amount is not None else "no amount"
+
+
+def email_domain(email: Any) -> str | None:
+    text = str(email or "")
+    return text.rsplit("@", 1)[1] if "@" in text else None

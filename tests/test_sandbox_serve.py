@@ -1,0 +1,189 @@
+"""Serving the sandbox to any client: HTTP details, a running clock, faults and a ready config."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+import tomllib
+
+from hub.cli.sandbox import config_toml, parse_fault
+from hub.config import parse_config
+from hub.errors import ConfigError
+from hub.sandbox.world import CREDENTIALS, build_sandbox
+
+STRIPE = (CREDENTIALS["stripe"]["api_key"], "")
+HUBSPOT = {"Authorization": f"Bearer {CREDENTIALS['hubspot']['access_token']}"}
+
+
+@pytest.fixture(scope="module")
+def served():
+    sandbox = build_sandbox(companies=15, seed=2)
+    server = sandbox.serve()
+    yield sandbox, server
+    server.stop()
+
+
+def test_head_chunked_bodies_and_expect_continue(served):
+    sandbox, server = served
+    host, port = server.server_address[:2]
+    head = httpx.head(f"{server.url}/v1/customers", auth=STRIPE, timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) > 0  # what GET would send
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    auth = httpx.BasicAuth(*STRIPE)._auth_header
+    conn.putrequest("POST", "/v1/customers")
+    conn.putheader("Authorization", auth)
+    conn.putheader("Content-Type", "application/x-www-form-urlencoded")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.putheader("Expect", "100-continue")
+    conn.endheaders()
+    for piece in (b"email=chunky%40", b"example.com&name=Chunky"):
+        conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+    conn.send(b"0\r\n\r\n")
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    assert response.status == 200, body
+    assert body["email"] == "chunky@example.com" and body["name"] == "Chunky"
+    # The connection is still usable (the body was read whole).
+    conn.request("GET", "/v1/customers?limit=1", headers={"Authorization": auth})
+    assert conn.getresponse().status == 200
+    conn.close()
+
+
+def test_control_endpoint_injects_lists_and_clears_faults(served):
+    sandbox, server = served
+    http = httpx.Client(base_url=server.url, timeout=10)
+    made = http.post(
+        "/__sandbox/faults",
+        json={"api": "hubspot", "kind": "429", "count": 2, "params": {"retry_after": 1}},
+    )
+    assert made.status_code == 201
+    assert [f["kind"] for f in http.get("/__sandbox/faults").json()["faults"]] == ["429"]
+    limited = http.get("/crm/v3/objects/companies", headers=HUBSPOT)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+    http.delete("/__sandbox/faults")
+    assert http.get("/__sandbox/faults").json() == {"faults": []}
+    assert http.get("/crm/v3/objects/companies", headers=HUBSPOT).status_code == 200
+    bad = http.post("/__sandbox/faults", json={"api": "nope", "kind": "500"})
+    assert bad.status_code == 400 and "no sandbox API" in bad.json()["message"]
+    before = http.get("/__sandbox/clock").json()["now"]
+    after = http.post("/__sandbox/advance", params={"days": 1}).json()["now"]
+    assert after[:10] > before[:10]
+
+
+def test_a_running_clock_gives_writes_fresh_timestamps_seen_incrementally():
+    sandbox = build_sandbox(companies=10, seed=5)
+    sandbox.world.clock.run()
+    http = httpx.Client(
+        transport=sandbox.transport(), base_url="https://api.hubapi.com", headers=HUBSPOT
+    )
+    company = http.get("/crm/v3/objects/companies", params={"limit": 1}).json()["results"][0]
+    bookmark = sandbox.world.now()
+    time.sleep(0.05)
+    http.patch(
+        f"/crm/v3/objects/companies/{company['id']}", json={"properties": {"city": "Lisbon"}}
+    )
+    since = int(bookmark.timestamp() * 1000)
+    found = http.post(
+        "/crm/v3/objects/companies/search",
+        json={
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": since}
+                    ]
+                }
+            ]
+        },
+    ).json()
+    assert [r["id"] for r in found["results"]] == [company["id"]]
+    assert sandbox.world.now() > bookmark
+
+
+def test_fault_specs_and_the_printed_config():
+    assert parse_fault("hubspot:429:count=20:retry_after=2") == {
+        "api": "hubspot",
+        "kind": "429",
+        "count": 20,
+        "params": {"retry_after": 2.0},
+    }
+    spec = parse_fault("hubspot:403:/crm/v3/objects/tasks:method=post:scopes=a.b,c.d")
+    assert spec["path"] == "/crm/v3/objects/tasks" and spec["method"] == "POST"
+    assert spec["params"] == {"scopes": ["a.b", "c.d"]} and spec["count"] == -1
+    with pytest.raises(ConfigError):
+        parse_fault("hubspot")
+    text = config_toml("http://127.0.0.1:9999", ["acme"])
+    data = tomllib.loads(text)
+    config = parse_config(data)  # a config the hub accepts as it is
+    assert data["connections"]["stripe"]["settings"]["base_url"] == "http://127.0.0.1:9999"
+    assert set(data["connections"]) == {"stripe", "hubspot", "zendesk", "builtwith"}
+    assert "acme" in text and config is not None
+
+
+def test_stripe_account_versions_and_includable_lists(served):
+    sandbox, server = served
+    http = httpx.Client(base_url=server.url, auth=STRIPE, timeout=10)
+    account = http.get("/v1/account").json()
+    assert account["object"] == "account" and account["id"].startswith("acct_")
+    assert http.get(f"/v1/accounts/{account['id']}").json()["id"] == account["id"]
+    assert http.get("/v1/accounts/acct_other").status_code == 404
+    bad = http.get("/v1/customers", headers={"Stripe-Version": "1999-01-01"})
+    assert bad.status_code == 400 and "Invalid Stripe API version" in bad.json()["error"]["message"]
+    assert http.get("/v1/customers", headers={"Stripe-Version": "2020-08-27"}).status_code == 200
+    listed = http.get(
+        "/v1/customers",
+        params={"expand[]": ["data.sources", "data.subscriptions", "data.tax_ids"], "limit": 3},
+    )
+    assert listed.status_code == 200
+    for customer in listed.json()["data"]:
+        assert customer["sources"]["object"] == "list" and customer["tax_ids"]["data"] == []
+        assert all(s["customer"] == customer["id"] for s in customer["subscriptions"]["data"])
+
+
+def test_serve_prints_a_config_and_applies_command_line_faults(tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HUB_LOAD_PLUGINS="")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hub",
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            "--companies",
+            "5",
+            "--print-config",
+            "--fault",
+            "stripe:500:/v1/charges:count=1",
+        ],  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+        text, deadline = "", time.monotonic() + 60
+        while '[push.hubspot]\nconnection = "hubspot"' not in text and time.monotonic() < deadline:
+            try:
+                text += lines.get(timeout=1)
+            except queue.Empty:
+                continue
+        data = tomllib.loads(text)
+        url = data["connections"]["stripe"]["settings"]["base_url"]
+        assert httpx.get(f"{url}/v1/charges", auth=STRIPE).status_code == 500
+        assert httpx.get(f"{url}/v1/charges", auth=STRIPE).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
