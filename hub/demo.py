@@ -208,6 +208,32 @@ def run_demo(
     return result
 
 
+def _movers(store: Store, config: Config) -> list[dict[str, Any]]:
+    """The month's steepest falls and best climbs, each with what moved it (measures from →
+    to), falling back to the first driver when no baseline holds measure scores."""
+    from hub.health import biggest_movers
+    from hub.store import queries
+
+    movers = biggest_movers(store, 30, config=config)
+    if not movers:
+        return queries.health_movers(store)
+    drivers = {r["name"]: r["drivers"] for r in queries.health_movers(store, falls=50, climbs=50)}
+    return [
+        {
+            "name": m.name,
+            "domain": m.domain,
+            "score": m.score,
+            "band": m.band,
+            "trend_30d": m.trend,
+            # The three measures that moved most say it; the rest is in --explain.
+            "cause": "; ".join(m.cause.split("; ")[:3])
+            if m.cause
+            else (drivers.get(m.name) or [""])[0],
+        }
+        for m in movers
+    ]
+
+
 def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> None:
     from hub.store import queries
     from hub.vocabulary import vocabulary
@@ -216,7 +242,7 @@ def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> 
     result.summary = overview
     result.bands = overview["bands"]
     result.tasks_by_playbook = overview["tasks_by_playbook"]
-    result.movers = queries.health_movers(store)
+    result.movers = _movers(store, config)
     result.example_account = queries.steepest_faller_domain(store)
     vocab = vocabulary()
     result.sources = [vocab.source(name).title for name in vocab.source_order(vocab.sources)]

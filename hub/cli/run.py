@@ -181,12 +181,13 @@ def print_demo(env: Env, result) -> None:
         styled("[bold]{n}[/]", n=f"{s['events']:,}"),
         f" events from {', '.join(result.sources) or 'the sandbox'}. Records linked by id "
         f"{links.get('explicit_id', 0):,}, by domain {links.get('domain', 0):,}; "
-        f"{s['unmatched']:,} records need a look (hub accounts --unmatched).",
+        f"{s['unmatched']:,} records need a look "
+        f"(hub --db {result.db_path} accounts --unmatched).",
     )
     if result.bands:
         total = sum(result.bands.values()) or 1
         parts = []
-        for band in ("green", "yellow", "red"):
+        for band in ("green", "yellow", "red", "churned"):
             n = result.bands.get(band, 0)
             parts += [text(band, band), f" {n:,} ({100 * n / total:.0f}%)", " · "]
         line()
@@ -197,6 +198,7 @@ def print_demo(env: Env, result) -> None:
                 result.movers,
                 [
                     Column("account", "name"),
+                    Column("domain", "domain"),
                     Column("score", "score"),
                     Column(
                         "change",
@@ -205,7 +207,10 @@ def print_demo(env: Env, result) -> None:
                         ),
                     ),
                     Column("band", lambda m: text(m["band"], m["band"] or None)),
-                    Column("why", lambda m: (m["drivers"] or [""])[0]),
+                    Column(
+                        "why it moved",
+                        lambda m: m.get("cause") or (m.get("drivers") or [""])[0],
+                    ),
                 ],
                 env=env,
                 title="Biggest movers over the simulated month",
@@ -216,7 +221,7 @@ def print_demo(env: Env, result) -> None:
         line(
             styled("[bold]Follow-up tasks opened for CSMs[/]"),
             " (deduplicated, owner = the company's CSM): "
-            + ", ".join(f"{p} {n}" for p, n in result.tasks_by_playbook.items()),
+            + ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in result.tasks_by_playbook.items()),
         )
     w = result.crm_writes
     if w.get("requests"):
