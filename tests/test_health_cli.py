@@ -180,13 +180,13 @@ def test_backfill_and_full_flags(dbfile):
     assert full["run"]["full"] is True and full["run"]["reason"] == "requested"
 
 
-def test_bad_config_with_db_falls_back_to_defaults(dbfile, tmp_path):
+def test_bad_config_is_an_error_even_with_db(dbfile, tmp_path):
+    # A typo is never silently ignored (the default model would push other numbers).
     bad = tmp_path / "bad.toml"
     bad.write_text("[health]\nmodle = 'x'\n")
     result = run("-c", str(bad), "--db", dbfile, "health", "--json")
-    assert result.exit_code == 0, result.output
-    assert "ignoring the config" in result.stderr
-    assert "using the default health model" in result.stderr
+    assert result.exit_code == 1
+    assert "health.modle" in result.output
     without_db = run("-c", str(bad), "health")
     assert without_db.exit_code == 1
     assert "unknown key health.modle" in without_db.output

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from hub.cli.util import Env, console, err_console, pass_env
+from hub.cli.util import Env, console, pass_env
 from hub.errors import ConfigError
 
 BAND_ORDER = {"red": 0, "yellow": 1, "green": 2, "churned": 4}
@@ -34,12 +34,7 @@ def _config(env: Env) -> Any:
         if not env.db_path:
             raise
         if "not found" not in exc.message:
-            err_console.print(
-                f"[yellow]note:[/] ignoring the config ({escape(str(exc))}); "
-                "using the default health model",
-                highlight=False,
-                soft_wrap=True,
-            )
+            raise  # a config with an error is never silently ignored
         return None
 
 

@@ -12,7 +12,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from hub.cli.util import Env, console, err_console, pass_env
+from hub.cli.util import Env, console, pass_env
 from hub.errors import ConfigError
 from hub.portfolio.render import short
 
@@ -31,11 +31,7 @@ def _settings(env: Env) -> Any:
         if not env.db_path:
             raise
         if "not found" not in exc.message:
-            err_console.print(
-                f"[yellow]note:[/] ignoring the config ({escape(str(exc))}); using defaults",
-                highlight=False,
-                soft_wrap=True,
-            )
+            raise  # a config with an error is never silently ignored
         return PortfolioSection()
 
 

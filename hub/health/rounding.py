@@ -88,6 +88,10 @@ def check_bands(value: dict[str, float] | None, low: float, high: float, unit: s
             raise ValueError(f"band name {name!r} must be lower-case letters, digits or _")
         if name == CHURNED:
             raise ValueError("'churned' is a lifecycle state, not a band: choose another name")
+        if name not in ("green", "yellow", "red"):
+            # The CRM's band property, playbooks and filters know these three: a typo such as
+            # "gren" would silently become a band of its own and be pushed.
+            raise ValueError(f"band {name!r} is not one of green, yellow, red")
         if not low <= minimum <= high:
             raise ValueError(f"band {name} starts at {minimum:g}, outside {low:g}..{high:g} {unit}")
 
