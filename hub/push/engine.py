@@ -25,6 +25,7 @@ from hub.playbooks import PRIORITIES, load_playbooks
 from hub.push.context import PushContext
 from hub.push.pusher import Pusher
 from hub.push.results import PushResult
+from hub.push.scope import scope_settings, scoped_accounts
 from hub.push.settings import PushSettings, push_settings, pusher_classes, pusher_settings
 from hub.store import Store
 from hub.text import plural
@@ -58,6 +59,7 @@ def run_push(
         result.run_id = store.start_run("push", connections)
     ctx = PushContext(store, config, settings, result, dry_run=dry_run, transport=transport)
     result.caps = caps_text(settings)
+    result.note(f"scope: {scope_settings(config).describe()} ([push.scope])")
     for cls, pusher_config in configured:
         client = None
         try:
@@ -119,7 +121,8 @@ def _run_one(pusher: Pusher, ctx: PushContext) -> None:
     if tasks:
         record_completions(pusher, ctx)
     if settings.properties:
-        pusher.push_properties(ctx.health_values())
+        scoped = scoped_accounts(ctx)
+        pusher.push_properties({a: v for a, v in ctx.health_values().items() if a in scoped})
     if tasks:
         reconcile = ctx.outbox.tasks(["pushing"])
         create, held = select_tasks(ctx, settings)
@@ -156,8 +159,9 @@ def record_completions(pusher: Pusher, ctx: PushContext) -> None:
 def select_tasks(ctx: PushContext, settings: PushSettings) -> tuple[list[dict[str, Any]], int]:
     """Open tasks this push may create (most urgent first, within the caps), and how many wait."""
     accounts = ctx.accounts()
+    scoped = scoped_accounts(ctx)
     open_tasks = sorted(
-        ctx.outbox.tasks(["open"]),
+        (t for t in ctx.outbox.tasks(["open"]) if t["account_id"] in scoped),
         key=lambda t: (
             -PRIORITIES.index(t["priority"]) if t["priority"] in PRIORITIES else 0,
             t["due_at"] or "",
