@@ -359,6 +359,7 @@ SECTION_VALIDATORS: dict[str, str] = {
     "health": "hub.health",
     "playbooks": "hub.playbooks",
     "push": "hub.push",
+    "portfolio": "hub.portfolio",
 }
 
 

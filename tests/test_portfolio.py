@@ -387,6 +387,17 @@ def test_periods_and_config(store):
         validate_config({"portfolio": {"default_period": "soon"}})
 
 
+def test_portfolio_section_is_checked_when_the_config_loads(tmp_path):
+    from hub.config import load_config
+
+    path = tmp_path / "hub.toml"
+    path.write_text("[portfolio]\nearly_churn_days = 30\n")
+    assert validate_config(load_config(path)).early_churn_days == 30
+    path.write_text('[portfolio]\nfirst_value_evnt = "deal_won"\n')
+    with pytest.raises(ConfigError, match="unknown key portfolio.first_value_evnt"):
+        load_config(path)
+
+
 def test_csm_rows_for_the_demo(store, tl):
     tl.account("z", owner="o9")
     tl.mrr("z", "s", "2026-01-01", 100)

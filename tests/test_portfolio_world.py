@@ -138,6 +138,14 @@ def test_movements_and_cohorts_commands(world):
         moved = m["new"] + m["expansion"] + m["reactivation"] - m["contraction"] - m["churn"]
         assert m["closing"] - m["opening"] == pytest.approx(moved)
     assert "Cohorts by start month" in run(path, "portfolio", "cohorts")
+    per_account = run(path, "portfolio", "cohorts", "--accounts").splitlines()
+    assert per_account[0].startswith("account_id,name,start,cohort,first_value_at,ttfv_days")
+    assert (
+        len(per_account) - 1
+        == store.db.execute(
+            "SELECT count(DISTINCT account_id) FROM mrr_movements WHERE kind = 'new'"
+        ).fetchone()[0]
+    )
     assert run(path, "portfolio", "--csv").splitlines()[0].startswith("key,label,accounts")
     assert "Portfolio by plan" in run(path, "portfolio", "--by", "plan", "--period", "2026-11")
     bad = CliRunner().invoke(cli, ["--db", str(path), "portfolio", "--period", "someday"])

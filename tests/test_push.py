@@ -665,8 +665,10 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
         assert real.exit_code == 0, real.output
         assert json.loads(real.output)["writes"] > 0
         tasks = runner.invoke(cli, ["-c", str(conf), "tasks", "--json"])
-        rows = json.loads(tasks.output)
-        assert rows and all(r["status"] == "pushed" for r in rows)
+        listed = json.loads(tasks.output)
+        rows = listed["items"]
+        assert rows and listed["total"] == len(rows) and listed["status"] == "open"
+        assert all(r["status"] == "pushed" for r in rows)
         listing = runner.invoke(cli, ["-c", str(conf), "playbooks"])
         assert listing.exit_code == 0, listing.output
         assert "band_red" in listing.output and "within_days=7" in listing.output

@@ -334,19 +334,39 @@ def movements(env: Env, account: str, as_json: bool) -> None:
 @portfolio.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option(
+    "--accounts",
+    "per_account",
+    is_flag=True,
+    help="One row per account (start, first value, TTFV, churn) as CSV (JSON with --json).",
+)
 @pass_env
-def cohorts(env: Env, as_json: bool, as_csv: bool) -> None:
+def cohorts(env: Env, as_json: bool, as_csv: bool, per_account: bool) -> None:
     """Time to first value and early churn per start month (cohort).
 
     The first-value event and the early-churn window are set in [portfolio].
 
     \b
-    Example:
+    Examples:
       hub portfolio cohorts --csv
+      hub portfolio cohorts --accounts --csv > ttfv.csv
     """
+    from dataclasses import asdict
+
     from hub.portfolio import cohorts as compute
+    from hub.portfolio import lifetimes
 
     settings = _settings(env)
+    if per_account:
+        rows = [
+            {**asdict(a), "observed_value": a.observed_value / 100}
+            for a in lifetimes(env.store(), settings)
+        ]
+        if as_json:
+            console.print_json(json.dumps({"accounts": rows}))
+        else:
+            _print_csv(rows)
+        return
     rows = [c.as_dict() for c in compute(env.store(), settings)]
     if as_json:
         console.print_json(

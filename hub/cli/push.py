@@ -1,34 +1,25 @@
-"""Commands for playbooks, the task outbox and the CRM write-back: playbooks, tasks, push."""
+"""Commands for playbooks, the task outbox and the CRM write-back: playbooks, tasks, push.
+
+Everything is drawn through ``hub.cli.render``: remote text (company names, task subjects,
+API errors) is never parsed as markup, and without a terminal tables become plain lines.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from hub.cli.util import Env, console, err_console, pass_env
-from hub.lock import DatabaseLock
+from hub.cli.render import Column, emit_json, line, listing, styled, table, text
+from hub.cli.util import Env, pass_env
+from hub.lock import database_lock
 from hub.text import plural
-
-TASK_FILTERS = {
-    "open": ("open", "pushing", "pushed"),
-    "completed": ("completed",),
-    "cancelled": ("cancelled",),
-}
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(playbooks)
     cli.add_command(tasks)
     cli.add_command(push)
-
-
-def _echo_json(data: Any) -> None:
-    # Plain stdout, not rich: tooling wants exactly the JSON, however long.
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
 @click.command()
@@ -46,7 +37,7 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
     store = env.store()
     run = None
     if run_now:
-        with DatabaseLock(store):
+        with database_lock(store, "hub playbooks"):
             run = run_playbooks(store, config)
     stats = {row["playbook"]: row for row in iter_playbook_stats(store)}
     rows = []
@@ -67,27 +58,38 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
             }
         )
     if as_json:
-        _echo_json({"playbooks": rows, "run": run.to_dict() if run else None})
+        emit_json({"playbooks": rows, "run": run.to_dict() if run else None})
         return
     if run is not None:
-        console.print(f"Playbooks run {run.run_id}: {run.note()}", highlight=False, soft_wrap=True)
+        line(f"Playbooks run {run.run_id}: {run.note()}")
         for error in run.errors:
-            err_console.print(f"[red]error:[/] {escape(error)}", soft_wrap=True)
-    table = Table(title="Playbooks", caption="tasks = opened in total (open now)")
-    table.add_column("name", no_wrap=True)
-    table.add_column("thresholds", overflow="fold", min_width=16)
-    table.add_column("priority", no_wrap=True)
-    table.add_column("last", no_wrap=True)
-    table.add_column("tasks", justify="right", no_wrap=True)
-    for r in rows:
-        table.add_row(
-            r["name"] if r["enabled"] else f"[dim]{r['name']} (off)[/]",
-            escape("\n".join(f"{k}={_value(v)}" for k, v in r["thresholds"].items())),
-            f"{r['priority']} {r['due_in_days']}d",
-            (r["last_triggered"] or "never")[:10],
-            f"{r['tasks_opened']} ({r['open_now']})",
-        )
-    console.print(table)
+            line(styled("[red]error:[/] "), error, err=True)
+    table(
+        rows,
+        [
+            Column(
+                "name",
+                lambda r: text(r["name"]) if r["enabled"] else text(f"{r['name']} (off)", "dim"),
+                no_wrap=True,
+            ),
+            Column(
+                "thresholds",
+                lambda r: "\n".join(f"{k}={_value(v)}" for k, v in r["thresholds"].items()),
+                overflow="fold",
+                min_width=16,
+            ),
+            Column("priority", lambda r: f"{r['priority']} {r['due_in_days']}d", no_wrap=True),
+            Column("last", lambda r: (r["last_triggered"] or "never")[:10], no_wrap=True),
+            Column(
+                "tasks",
+                lambda r: f"{r['tasks_opened']} ({r['open_now']})",
+                justify="right",
+                no_wrap=True,
+            ),
+        ],
+        title="Playbooks",
+        caption="tasks = opened in total (open now)",
+    )
     if run is not None and run.status == "error":
         raise SystemExit(1)
 
@@ -109,29 +111,29 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
 
     rows = Outbox(env.store()).listing(status)
     if as_json:
-        _echo_json(rows)
+        emit_json(listing(rows, status=status))
         return
     if not rows:
-        console.print(f"No {status} tasks.")
+        line(f"No {status} tasks.")
         return
-    table = Table(title=f"Tasks ({status}): {len(rows)}", caption="--json shows every field")
-    table.add_column("due", no_wrap=True)
-    table.add_column("priority", no_wrap=True)
-    table.add_column("account", overflow="fold", ratio=1)
-    table.add_column("subject", overflow="fold", ratio=2)
-    table.add_column("status", no_wrap=True)
-    for t in rows:
-        state = t["status"]
-        if t["snoozed"]:
-            state = f"snoozed to {t['snoozed_until'][:10]}"
-        table.add_row(
-            (t["due_at"] or "")[:10],
-            t["priority"] or "",
-            escape(t["account_name"] or t["account_id"]),
-            escape(t["subject"] or ""),
-            state,
-        )
-    console.print(table)
+    table(
+        rows,
+        [
+            Column("due", lambda t: (t["due_at"] or "")[:10], no_wrap=True),
+            Column("priority", "priority", no_wrap=True),
+            Column(
+                "account", lambda t: t["account_name"] or t["account_id"], overflow="fold", ratio=1
+            ),
+            Column("subject", "subject", overflow="fold", ratio=2),
+            Column(
+                "status",
+                lambda t: f"snoozed to {t['snoozed_until'][:10]}" if t["snoozed"] else t["status"],
+                no_wrap=True,
+            ),
+        ],
+        title=f"Tasks ({status}): {len(rows)}",
+        caption="--json shows every field",
+    )
 
 
 @click.command()
@@ -147,78 +149,75 @@ def push(env: Env, dry_run: bool, as_json: bool) -> None:
         result = run_push(store, config, dry_run=True)
     else:
         # One writer: a push beside another push or a running `hub run` waits its turn.
-        with DatabaseLock(store):
+        with database_lock(store, "hub push"):
             result = run_push(store, config)
     if as_json:
-        _echo_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
         print_push_result(result)
     if result.status in ("error", "partial"):
         raise SystemExit(1)
 
 
+VERBS = {
+    "create": "would create",
+    "reconcile": "would reconcile",
+    "skipped": "skipped (another push claimed it)",
+    "created": "created",
+    "cancelled": "cancelled",
+    "held": "held by the caps",
+}
+
+
 def print_push_result(result: Any) -> None:
-    """Human output of a push: setup, changes per company (old → new), tasks, errors."""
-    out = console.print
+    """Human output of a push: setup, changes per record (old → new), tasks, errors."""
     if result.status == "disabled":
-        out("Push is disabled ([push] enabled = false).")
+        line("Push is disabled ([push] enabled = false).")
         return
     if result.dry_run:
-        out("[bold]Dry run:[/] nothing was written.")
+        line(styled("[bold]Dry run:[/] nothing was written."))
     if result.setup:
-        out("[bold]Setup[/]" + (" (would do)" if result.dry_run else ""))
+        line(styled("[bold]Setup[/]"), " (would do)" if result.dry_run else "")
         for action in result.setup:
-            out(f"  + {escape(action)}", highlight=False)
+            line("  + ", action)
     by_record: dict[str, list[Any]] = {}
     for change in result.changes:
         by_record.setdefault(f"{change.object_type} {change.object_id}", []).append(change)
     for record, changes in by_record.items():
-        out(f"[bold]{escape(record)}[/] ({escape(changes[0].account_name)})", highlight=False)
+        line(text(record, "bold"), f" ({changes[0].account_name})")
         for c in changes:
             old = c.old if c.old != "" else "(unset)"
             new = c.new if c.new != "" else "(cleared)"
-            mark = {"failed": "[red]✗[/] ", "written": "[green]✓[/] "}.get(c.status, "  ")
-            line = f"  {mark}{c.property}: {escape(_short(old))} → {escape(_short(new))}"
-            if c.error:
-                line += f"  [red]{escape(c.error)}[/]"
-            out(line, highlight=False, soft_wrap=True)
+            mark = {"failed": text("✗ ", "red"), "written": text("✓ ", "green")}.get(c.status, "  ")
+            error = text(f"  {c.error}", "red") if c.error else ""
+            line("  ", mark, f"{c.property}: {_short(old)} → {_short(new)}", error)
     if result.tasks:
-        out("[bold]Tasks[/]")
+        line(styled("[bold]Tasks[/]"))
         for t in result.tasks:
-            verb = {
-                "create": "would create",
-                "reconcile": "would reconcile",
-                "found": "already in the CRM" if not result.dry_run else "would record existing",
-                "skipped": "skipped",
-                "created": "created",
-                "cancelled": "cancelled",
-                "failed": "[red]failed[/]",
-            }.get(t.action, t.action)
-            line = (
-                f"  {verb}: {escape(f'[{t.priority}]')} {escape(t.subject)} — record {t.object_id}, "
-                f"owner {t.owner_id or 'unassigned'}, due {(t.due_at or '')[:10]} ({t.playbook})"
+            if t.action == "failed":
+                verb = text("failed", "red")
+            elif t.action == "found":
+                verb = "already in the CRM" if not result.dry_run else "would record existing"
+            else:
+                verb = VERBS.get(t.action, t.action)
+            tail = f" → CRM task {t.remote_id}" if t.remote_id else ""
+            line(
+                "  ",
+                verb,
+                f": [{t.priority}] {t.subject} — record {t.object_id}, owner "
+                f"{t.owner_id or 'unassigned'}, due {(t.due_at or '')[:10]} ({t.playbook}){tail}",
+                text(f"  {t.error}", "red") if t.error else "",
             )
-            if t.remote_id:
-                line += f" → CRM task {t.remote_id}"
-            if t.error:
-                line += f"  [red]{escape(t.error)}[/]"
-            out(line, highlight=False, soft_wrap=True)
     if result.completed:
         verb = "would complete" if result.dry_run else "completed"
-        out(f"{plural(len(result.completed), 'task')} {verb} (done in the CRM; snoozed).")
+        line(f"{plural(len(result.completed), 'task')} {verb} (done in the CRM; snoozed).")
     if result.caps:
-        out(
-            escape(result.caps) + (f"; {result.held} held for a later push" if result.held else ""),
-            highlight=False,
-        )
+        line(result.caps + (f"; {result.held} held for a later push" if result.held else ""))
     for note in result.notes:
-        out(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+        line("note: ", note)
     for error in result.errors:
-        err_console.print(f"[red]error:[/] {escape(error)}", soft_wrap=True, highlight=False)
-    out(
-        f"{escape(result.summary())}; {result.requests} requests, {result.writes} writes.",
-        highlight=False,
-    )
+        line(styled("[red]error:[/] "), error, err=True)
+    line(f"{result.summary()}; {result.requests} requests, {result.writes} writes.")
 
 
 def _value(value: Any) -> str:

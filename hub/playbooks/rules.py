@@ -228,55 +228,26 @@ class PlaybookContext:
     def measures_moved(
         self, account_id: str, *, days: int, min_points: float = 1
     ) -> list[dict[str, Any]]:
-        """Measures whose score moved by ``min_points`` or more over ``days``, biggest fall first.
+        """Measures whose score moved by ``min_points`` or more over ``days`` (now vs the
+        measures of the latest history row ``days`` or more days old), biggest change first:
+        ``[{"name", "label", "before", "after"}]`` (``None`` = no data then)."""
+        from hub.health.moves import moves_between
 
-        Reads each measure's score now (``health_scores.measures``) and ``days`` ago (the
-        ``measures`` of the history row of that day, when the health engine keeps them):
-        ``[{"name", "label", "before", "after"}]``. A measure without data on either side is
-        left out.
-        """
-        now = _measure_scores((self.health.get(account_id) or {}).get("measures"))
+        now = (self.health.get(account_id) or {}).get("measures") or {}
         cutoff = (self.today - dt.timedelta(days=days)).isoformat()
         older = [r for r in self.history(account_id) if str(r["day"])[:10] <= cutoff]
-        then = _measure_scores(loads(older[-1].get("measures"), {})) if older else {}
-        moved = []
-        for name, (after, label) in now.items():
-            before = then.get(name, (None, None))[0]
-            if before is None or after is None or abs(after - before) < min_points:
-                continue
-            moved.append({"name": name, "label": label, "before": before, "after": after})
-        moved.sort(key=lambda m: (m["after"] - m["before"], m["name"]))
-        return moved
+        then = loads(older[-1].get("measures"), {}) if older else {}
+        if not then or not now:
+            return []
+        return [
+            {"name": m.measure, "label": None, "before": m.before, "after": m.after}
+            for m in moves_between(then, now, min_points=min_points)
+        ]
 
     def days_until(self, value: str | None) -> int | None:
         """Whole days from today to an ISO date or datetime (negative when past)."""
         parsed = clock.parse_date(value)
         return None if parsed is None else (parsed - self.today).days
-
-
-def _measure_scores(measures: Any) -> dict[str, tuple[float | None, str | None]]:
-    """``{name: (score, label)}`` from a stored measures JSON (a dict or a list of dicts)."""
-    out: dict[str, tuple[float | None, str | None]] = {}
-    if isinstance(measures, dict):
-        items = [
-            {"name": k, **v} if isinstance(v, dict) else {"name": k, "score": v}
-            for k, v in measures.items()
-        ]
-    elif isinstance(measures, list):
-        items = [m for m in measures if isinstance(m, dict)]
-    else:
-        return out
-    for item in items:
-        name = str(item.get("name") or "")
-        score = item.get("score")
-        if not name:
-            continue
-        try:
-            value = None if score is None else float(score)
-        except (TypeError, ValueError):
-            value = None
-        out[name] = (value, item.get("label"))
-    return out
 
 
 # -- the playbook base class -------------------------------------------------------------------

@@ -30,6 +30,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 
+from hub import clock
 from hub.store import Store
 
 EVENT = "subscription_mrr"
@@ -237,7 +238,7 @@ def account_bridge(
     ).fetchall()
     if not rows:
         return []
-    last = (until or dt.date.today()).strftime("%Y-%m")
+    last = (until or clock.now().date()).strftime("%Y-%m")
     last = max(last, rows[-1][0])
     months: list[MonthBridge] = []
     i, mrr, month = 0, 0, rows[0][0]

@@ -30,7 +30,9 @@ def state_evidence(ctx: PlaybookContext, account_id: str, days: int) -> dict[str
     measures that moved over them; the drivers when neither says anything."""
     events = ctx.recent_trouble(account_id, days=max(days, 1))
     moved = [
-        m for m in ctx.measures_moved(account_id, days=max(days, 1)) if m["after"] < m["before"]
+        m
+        for m in ctx.measures_moved(account_id, days=max(days, 1))
+        if m["before"] is not None and m["after"] is not None and m["after"] < m["before"]
     ]
     if not events and not moved:
         drivers = (ctx.health.get(account_id) or {}).get("drivers") or []
