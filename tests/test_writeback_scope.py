@@ -14,9 +14,9 @@ from tests.test_push import hs, make_config, sandbox, seed_health  # noqa: F401 
 COMPANIES = "/crm/v3/objects/companies/batch/update"
 
 
-def written_companies(hs) -> set[str]:
+def written_companies(api) -> set[str]:  # noqa: D103
     return {
-        i["id"] for method, path, body in hs.writes if path == COMPANIES for i in body["inputs"]
+        i["id"] for method, path, body in api.writes if path == COMPANIES for i in body["inputs"]
     }
 
 

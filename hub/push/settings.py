@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.config import validate_section
 from hub.errors import ConfigError, StartupError
 
-
 SHARED_TABLES = ("scope",)
 """``[push.<table>]`` tables shared by every pusher rather than owned by one."""
 
