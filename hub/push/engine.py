@@ -23,6 +23,7 @@ from hub.errors import ConfigError, HubError
 from hub.http import HttpClient
 from hub.playbooks import PRIORITIES, load_playbooks
 from hub.push.context import PushContext
+from hub.push.history import record_history
 from hub.push.pusher import Pusher
 from hub.push.results import PushResult
 from hub.push.scope import scope_settings, scoped_accounts
@@ -83,6 +84,7 @@ def run_push(
         result.status = "partial"
     result.duration_s = time.perf_counter() - started
     if result.run_id is not None:
+        record_history(store, result)
         store.finish_run(
             result.run_id,
             status=result.status,
