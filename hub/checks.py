@@ -39,13 +39,12 @@ class Verdict:
 
 
 def validate_sections(config: Any) -> None:
-    """Validate the config sections owned by installed parts (``[timeline.<mapping>]`` ...).
+    """Validate every section (connections' settings, ``[timeline.*]``, ``[health]``…):
+    ``hub.config.validate_config``, which ``load_config`` already ran; a typo anywhere
+    raises one ``ConfigError``."""
+    from hub.config import validate_config
 
-    Each part exposes ``validate_config(config)``; a typo anywhere raises one ``ConfigError``.
-    """
-    from hub.timeline import validate_config as timeline_sections
-
-    timeline_sections(config)
+    validate_config(config)
 
 
 def check_connection(

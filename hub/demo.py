@@ -220,7 +220,8 @@ def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> 
     result.example_account = queries.steepest_faller_domain(store)
     vocab = vocabulary()
     result.sources = [vocab.source(name).title for name in vocab.source_order(vocab.sources)]
-    crm = sandbox.apis.get(config.push.get("connection", ""))
+    targets = [v for v in config.push.values() if isinstance(v, dict) and v.get("connection")]
+    crm = sandbox.apis.get(targets[0]["connection"] if targets else "")
     writes = getattr(crm, "writes", []) or []
     counts: dict[str, int] = {
         "requests": len(writes),

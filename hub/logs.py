@@ -31,7 +31,7 @@ def register_secret(value: str | None) -> None:
     """Make sure ``value`` (and its encoded forms) never appears in a log line."""
     if not value or len(value) < 4:
         return
-    from hub.http.client import expand_secrets
+    from hub.http.responses import expand_secrets
 
     with _lock:
         known = set(_secrets)

@@ -70,8 +70,6 @@ class Registry:
         def register(obj: Any, name: str | None = None) -> Any:
             validate(kind, obj, plugin)
             key = name or obj.name
-            if kind == "sandbox_apis":
-                _validate_sandbox_api(obj)
             if key in table and table[key] is not obj:
                 raise StartupError(
                     f"two plugins register a {singular} named {key!r} "
@@ -121,26 +119,20 @@ def validate(kind: str, obj: Any, plugin: str = "a plugin") -> None:
             f"{plugin}: mapping {name!r} names no connector",
             hint="set 'connector' to the connector whose raw tables it reads",
         )
+    if kind == "sandbox_apis":
+        from hub.sandbox.world import BUILTIN_APIS
+
+        if obj.name in BUILTIN_APIS or not obj.prefixes:
+            raise StartupError(
+                f"{plugin}: sandbox fake {name!r} clashes with a built-in fake or declares "
+                "no prefixes",
+                hint="give the FakeAPI subclass its own 'name' and URL 'prefixes'",
+            )
 
 
 def _short(obj: Any) -> str:
     text = obj.__name__ if isinstance(obj, type) else repr(obj)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _validate_sandbox_api(obj: Any) -> None:
-    from hub.sandbox.base import FakeAPI
-    from hub.sandbox.world import BUILTIN_APIS
-
-    if not (isinstance(obj, type) and issubclass(obj, FakeAPI)):
-        raise StartupError(
-            f"register_sandbox_apis got {obj!r}, not a hub.sandbox.base.FakeAPI subclass"
-        )
-    if obj.name in BUILTIN_APIS or not obj.prefixes:
-        raise StartupError(
-            f"sandbox fake {obj.name!r} clashes with a built-in fake or declares no prefixes",
-            hint="give the FakeAPI subclass its own 'name' and URL 'prefixes'",
-        )
 
 
 _registry: Registry | None = None

@@ -131,6 +131,8 @@ class HubScheduler:
         holds the database lock) make their connection's job run now instead of on schedule."""
         from hub.store.webhooks import pending
 
+        if self.stop_event.is_set():
+            return
         with self._publish_lock:
             waiting = pending(self._side)
         now = dt.datetime.now(dt.timezone.utc)

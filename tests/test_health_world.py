@@ -89,9 +89,11 @@ def test_archetypes_land_in_their_bands(world):
     assert share(got["healthy"], "red") <= 0.02, got["healthy"]
     assert share(got["at_risk"], "red") >= 0.8, got["at_risk"]
     assert share(got["at_risk"], "green") == 0, got["at_risk"]
-    # Customers whose subscriptions all ended are churned: a lifecycle state, outside the bands.
+    # Churned customers (every subscription ended) are the lifecycle state, not a band.
     assert share(got["churned"], "churned") >= 0.8, got["churned"]
-    # Slipping customers sit between: mostly not red.
+    assert share(got["healthy"], "churned") == share(got["expanding"], "churned") == 0
+    # Slipping customers sit between: seldom red (bench/bench_calibration.py measures how
+    # many the early-warning yellow catches, on worlds large enough to say).
     assert share(got["slipping"], "red") <= 0.2, got["slipping"]
     # Every account has a score and plain-words drivers.
     rows = list(store.db.execute("SELECT score, drivers FROM health_scores"))

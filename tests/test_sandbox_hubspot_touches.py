@@ -126,6 +126,10 @@ def test_activities_are_object_types_with_properties_search_and_schemas(portal):
     assert found["total"] > 0
     assert all(r["properties"]["hs_email_direction"] == "INCOMING_EMAIL" for r in found["results"])
     assert http.get("/crm/v3/schemas").json() == {"results": []}
+    seeded = http.get(
+        "/crm/v3/objects/tickets", params={"limit": 100, "associations": "companies"}
+    ).json()["results"]
+    assert seeded and all(t["associations"]["companies"]["results"] for t in seeded)
     ticket = http.post(
         "/crm/v3/objects/tickets",
         json={"properties": {"subject": "Login broken", "hs_pipeline_stage": "1"}},

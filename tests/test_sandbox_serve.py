@@ -187,3 +187,38 @@ def test_serve_prints_a_config_and_applies_command_line_faults(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_an_edit_through_the_api_is_seen_by_the_next_incremental_sync(api_env):
+    from connectors.hubspot import HubSpotConnector
+    from hub.http.ratelimit import reset_shared_limiters
+    from hub.sandbox.hubspot import HubSpotAPI
+    from hub.sync import sync_connection
+
+    sandbox, api, store = api_env(HubSpotAPI, companies=30, seed=2)
+    sandbox.world.clock.run()  # as `hub sandbox serve` does
+
+    def sync() -> None:
+        reset_shared_limiters()
+        connector = HubSpotConnector(
+            {"access_token": HUBSPOT["Authorization"][7:]}, connection="hs"
+        )
+        results = sync_connection(
+            store, connector, transport=sandbox.transport(), sleep=lambda s: None
+        )
+        assert all(r.status == "ok" for r in results), [r.error for r in results]
+
+    sync()
+    http = httpx.Client(
+        transport=sandbox.transport(), base_url="https://api.hubapi.com", headers=HUBSPOT
+    )
+    company = http.get("/crm/v3/objects/companies", params={"limit": 1}).json()["results"][0]
+    time.sleep(0.01)
+    http.patch(
+        f"/crm/v3/objects/companies/{company['id']}",
+        json={"properties": {"name": "Renamed by a CSM"}},
+    )
+    sync()  # incremental: no full refresh
+    row = {r["id"]: r for r in store.raw_rows("raw_hs_companies")}[company["id"]]
+    data = row["data"] if isinstance(row["data"], dict) else json.loads(row["data"])
+    assert data["properties"]["name"] == "Renamed by a CSM"

@@ -206,7 +206,7 @@ def test_a_burst_is_processed_with_few_syncs_and_no_loss(tmp_path, monkeypatch):
             answer = client.post("/webhooks/stripe", content=body, headers=stripe_headers(body))
             assert answer.status_code == 200
         runs = client.get("/runs").text
-        assert "1000 pending" in runs
+        assert "Webhook deliveries" in runs and '<td class="num">1000</td>' in runs
     worker = WebhookWorker(path, config, transport=sandbox.transport(), debounce=0)
     assert worker.drain() is False
     assert worker.runs == 1

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures are imported from tests.test_push
 """Push history: each run's written values with the values they replaced, and its tasks."""
 
 from __future__ import annotations

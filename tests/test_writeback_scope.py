@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures are imported from tests.test_push
 """``[push.scope]``: a push writes health fields and tasks only for the accounts in scope."""
 
 from __future__ import annotations

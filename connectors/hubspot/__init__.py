@@ -26,8 +26,9 @@ under both, reads ``X-HubSpot-RateLimit-Remaining`` (holding off for the interva
 reaches 0), retries 429s after the advertised interval, and stops with a clear message when
 the *daily* limit is spent (retrying before midnight, account time, cannot help). A first
 sync costs one request per 100 records, plus one association read per page of deals and
-tasks and one history read per 50 companies (and per 50 opted-out contacts); a sync with no
-change costs one request per stream.
+tasks; companies are listed with their history at 50 per request (about 0.021 requests per
+company), opted-out contacts get one history read per 50; a sync with no change costs one
+request per stream.
 
 Quirks handled here (details in ``connectors.hubspot.streams``):
 - Search pages stop at 10,000 results per query (400 beyond): the streams never page by
@@ -41,8 +42,8 @@ Quirks handled here (details in ``connectors.hubspot.streams``):
   stored as deleted rows with ``merged_into``.
 - Search results carry no associations: deals and tasks get their companies from the v4
   association batch read; contacts use ``associatedcompanyid``.
-- Neither search nor a plain list returns property history (a list asking for it pages by
-  50): history comes from batch reads of just the records that need it.
+- Search never returns property history and a list asking for it pages by 50: the first read
+  of companies (all need it) lists it along; later, batch reads of just the changed records.
 - Search responses carry no rate headers; list responses do.
 - Property values are strings (or null); unknown requested properties are silently left out.
 """

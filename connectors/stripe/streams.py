@@ -111,7 +111,8 @@ class CustomersStream(ObjectStream):
     """Customers (email, name, ``metadata.hubspot_company_id``, address, delinquent).
 
     Listed with their default card expanded; the card goes to ``payment_methods`` and the
-    customer keeps its id, exactly as ``customer.*`` events carry it.
+    customer keeps its id, exactly as ``customer.*`` events carry it. ``pages()`` only wraps
+    the ``ListOnce`` loop to tell the payment_methods stream which cards this listing saw.
     """
 
     name = "customers"

@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "hub.cli.health",
     "hub.cli.push",
     "hub.cli.run",
+    "hub.cli.db",
     "hub.cli.portfolio",
     "hub.cli.serve",
 ]

@@ -121,6 +121,14 @@ def health(
     Recomputes only accounts whose events or facts changed since the last run, unless the day
     changed, the [health] config changed or --full is given. --backfill DAYS rebuilds history
     day by day from the timeline (account facts as they are now).
+
+    \b
+    Examples:
+      hub health
+      hub health --band red --limit 0
+      hub health --explain acme.com
+      hub health --backfill 30
+      hub health --json | jq '.accounts[0]'
     """
     if click.get_current_context().invoked_subcommand is not None:
         return
@@ -375,6 +383,11 @@ def override(
     The computed score is kept beside it, and returns when the override expires (or with
     --clear). An override set in the CRM (the hub's override fields) works the same way;
     one set here wins over it.
+
+    \b
+    Examples:
+      hub health override acme.com 80 --reason "exec sponsor confirmed renewal" --until 2026-12-31
+      hub health override acme.com --clear
     """
     from hub.health import clear_override, set_override
     from hub.lock import database_lock

@@ -245,6 +245,11 @@ def movements(env: Env, account: str, as_json: bool) -> None:
     \b
     Example:
       hub portfolio movements acme.example
+
+    \b
+    Examples:
+      hub portfolio movements acme.com
+      hub portfolio movements 1234567 --json
     """
     from hub import clock
     from hub.portfolio import account_bridge, lifetimes

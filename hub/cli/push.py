@@ -29,7 +29,14 @@ def register(cli: click.Group) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
-    """List the playbooks: enabled, thresholds, last triggered, tasks opened."""
+    """List the playbooks: enabled, thresholds, last triggered, tasks opened.
+
+    \b
+    Examples:
+      hub playbooks
+      hub playbooks --run
+      hub playbooks --json
+    """
     from hub.playbooks import iter_playbook_stats, load_playbooks, run_playbooks
 
     config = env.config()
@@ -106,7 +113,14 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def tasks(env: Env, status: str, as_json: bool) -> None:
-    """List the follow-up tasks in the outbox."""
+    """List the follow-up tasks in the outbox.
+
+    \b
+    Examples:
+      hub tasks
+      hub tasks --status snoozed
+      hub tasks --json
+    """
     from hub.playbooks import Outbox
 
     rows = Outbox(env.store()).listing(status)
@@ -141,7 +155,15 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def push(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
-    """Write health fields and tasks to the CRM (only values that changed)."""
+    """Write health fields and tasks to the CRM (only values that changed).
+
+    \b
+    Examples:
+      hub push --dry-run
+      hub push
+      hub push --json | jq .summary
+      hub push history
+    """
     if ctx.invoked_subcommand is not None:
         return
     _push(ctx.ensure_object(Env), dry_run, as_json)

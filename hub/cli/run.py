@@ -73,6 +73,14 @@ def run(env: Env, once: bool, dry_run: bool, as_json: bool) -> None:
         f"(cron lines in {config.scheduler.timezone}); Ctrl-C to stop."
     )
     scheduler.wait()
+    if scheduler.lock.lost:
+        from hub.errors import LockedError
+
+        raise LockedError(
+            "hub run stopped: another process took the database lock over while this one "
+            "was not heartbeating (suspended?)",
+            hint="see 'hub status'; run one 'hub run' per database",
+        )
     line("Stopped cleanly.")
 
 

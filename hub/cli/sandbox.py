@@ -24,7 +24,12 @@ def register(cli: click.Group) -> None:
 
 @click.group()
 def sandbox() -> None:
-    """The built-in sandbox: stateful fakes of Zendesk, Stripe, HubSpot and BuiltWith."""
+    """The built-in sandbox: stateful fakes of Zendesk, Stripe, HubSpot and BuiltWith.
+
+    \b
+    Examples:
+      hub sandbox serve
+    """
 
 
 def parse_fault(spec: str) -> dict[str, Any]:
@@ -188,6 +193,11 @@ def serve(
 
     Control endpoints (no auth): GET/POST/DELETE /__sandbox/faults, POST
     /__sandbox/advance?days=N, GET /__sandbox/clock.
+
+    \b
+    Examples:
+      hub sandbox serve
+      hub sandbox serve --port 8111 --companies 200 --limits
     """
     from hub.errors import ConfigError
     from hub.registry import get_registry

@@ -144,7 +144,14 @@ def serve(
     datasette_path: str | None,
     webhooks_only: bool,
 ) -> None:
-    """Serve the web app (overview, accounts, identity review, runs) over the database."""
+    """Serve the web app (overview, accounts, identity review, runs) over the database.
+
+    \b
+    Examples:
+      hub serve
+      hub serve --port 8080 --allow-actions
+      hub serve --host 0.0.0.0 --token env:HUB_WEB_TOKEN
+    """
     from hub.web import check_bind
 
     config = _config_or_none(env)

@@ -5,7 +5,7 @@ How a score is made
 A **measure** (``Measure`` subclass, registered with ``register_health_models``) turns one
 account's recent events and facts into 0–100, or ``None`` when there is no data. It also
 returns its inputs (numbers a person can check) and plain-words driver texts with numbers
-("2 failed payments in the last 60 days"). Measures compute *set-wise*: each adds its
+("payment failed on 2 invoices in the last 60 days"). Measures compute *set-wise*: each adds its
 aggregates (counts, sums, latest values, concatenations, each with its own event types and
 window) to one SQL aggregation per run over ``events`` (``GROUP BY account_id``; see
 ``Aggregates``), never a query per account, and the table is read once. The engine streams
@@ -27,22 +27,31 @@ parameters. Everything is configured in ``[health]`` of ``hub.toml`` (see
 Rounding (one rule, everywhere)
 -------------------------------
 Measure values are stated to 2 decimals, rounded half up. A weighted score is computed exactly
-in integer hundredths; its unrounded value is stated to 2 decimals (exact value cut after the
-second decimal, so rounding it half up to an integer gives the same result as rounding the
-exact value), and each measure's contribution is stated to 2 decimals so that the stated
-contributions add up *exactly* to the stated unrounded score (largest-remainder allocation).
-The score shown everywhere is that unrounded score rounded half up to an integer
-(``round_half_up``). ``hub health --explain`` prints exactly these numbers.
+in integer hundredths; its exact value is stated to 2 decimals rounded half up (66.666… →
+66.67), and each measure's contribution is stated to 2 decimals so that the stated
+contributions add up *exactly* to the stated score (largest-remainder allocation). The score
+shown everywhere is that stated value rounded half up to an integer (``round_half_up``:
+69.50 → 70). ``hub health --explain`` prints exactly these numbers.
+
+Coverage and churn
+------------------
+A score's *coverage* is the share of its model's weight (points models: of its rules) that
+had data; under ``[health] min_coverage`` (default 50%) the score is flagged (``low_coverage``,
+a first driver saying what had no data), never silently green. *Churned* is a lifecycle state
+outside the bands (every subscription ended, or a former-customer CRM stage): band
+``churned``, counted apart from green/yellow/red.
 
 Override, history, trend
 ------------------------
 A CSM override (``set_override`` / ``hub health override``, or the account fact
 ``health_override`` = ``{"value", "reason", "until"}`` that a CRM mapping fills from the
 hub-owned properties) replaces the shown score and band until its ``until`` date (inclusive);
-the computed score is always kept beside it. When both exist, the one set in the hub wins.
-``health_history`` has one row per account per day (recomputing the same day replaces it);
-``trend_7d``/``trend_30d`` = score now − score on the latest history row at least 7/30 days
-old (None if there is none). ``backfill_health`` recomputes history day by day from the
+the computed score is always kept beside it. When both exist, the one set in the hub wins; a
+CRM value that is the hub's own override read back (see ``hub.health.overrides``) is not a
+CSM's. ``health_history`` has one row per account per day (recomputing the same day replaces
+it) with the shown and the computed score, the coverage and each measure's score;
+``trend_7d``/``trend_30d`` = computed score now − computed score on the latest history row
+7–10 (30–37) days old, None without one (``hub.health.moves`` says which measures moved). ``backfill_health`` recomputes history day by day from the
 timeline: each past day sees the events up to that day's end, and the account facts *as they
 are now* (facts have no history), and overrides set in the hub that were in force then.
 
@@ -54,7 +63,8 @@ Modules
 ``measures`` (the measure API), ``rules`` (conditions, tiers, points rules, caps, lookups),
 ``models`` (the model API), ``settings`` (``[health]``), ``evaluate`` (one account),
 ``reader``/``engine``/``parallel``/``runs`` (passes, writer, processes, runs), ``explain``,
-``overrides``. This module re-exports the public names.
+``overrides``, ``moves`` (what moved, from → to). Read models over the health tables are in
+``hub.store.health_queries``. This module re-exports the public names.
 """
 
 from __future__ import annotations

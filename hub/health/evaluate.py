@@ -56,8 +56,8 @@ def churn_reason(account: Account, settings: HealthSettings, as_of: dt.datetime)
     subscriptions is a contraction, not churn.
     """
     facts = account.facts
-    active = facts.get("active_subscriptions")
     ended = facts.get("churned_at")
+    active = facts.get("active_subscriptions") if ended else None
     if (
         ended
         and isinstance(active, (int, float))
@@ -66,8 +66,13 @@ def churn_reason(account: Account, settings: HealthSettings, as_of: dt.datetime)
         and str(ended)[:10] <= as_of.date().isoformat()
     ):
         return f"churned: every subscription ended ({str(ended)[:10]})"
-    if settings.section.is_churned_stage(account.lifecycle_stage):
-        return f"churned: the CRM lifecycle stage is {account.lifecycle_stage}"
+    stage = account.lifecycle_stage
+    if stage:
+        churned = settings.churned_stage.get(stage)
+        if churned is None:
+            churned = settings.churned_stage[stage] = settings.section.is_churned_stage(stage)
+        if churned:
+            return f"churned: the CRM lifecycle stage is {stage}"
     return None
 
 

@@ -151,13 +151,28 @@ class Account:
 
 
 class Window:
-    """The moment a computation is "as of": ``as_of``, ``today``, ``since(days)``."""
+    """The moment a computation is "as of": ``as_of``, ``today``, ``since(days)``,
+    ``days_ago(ts)``."""
 
     def __init__(self, as_of: dt.datetime):
         self.as_of = as_of
         self.today = as_of.date()
         self.until = clock.iso(as_of)
         self._since: dict[int, str] = {}
+        self._ages: dict[str, int] = {}
+
+    def days_ago(self, ts: str) -> int:
+        """Calendar days from an ISO UTC time's day (its first 10 characters) to ``today``,
+        never negative; cached per day, since a run asks for the same days again and again."""
+        day = ts[:10]
+        age = self._ages.get(day)
+        if age is None:
+            try:
+                age = max(0, (self.today - dt.date.fromisoformat(day)).days)
+            except ValueError:
+                age = 0
+            self._ages[day] = age
+        return age
 
     def since(self, days: int) -> str:
         """ISO time ``days`` before ``as_of``."""
@@ -210,6 +225,9 @@ class Aggregates:
         """Add an aggregate expression (with ``?`` arguments) over events of ``types`` within
         ``days``; returns its column number. The expression must do its own filtering."""
         self._use(types, days)
+        return self._expr(sql, args)
+
+    def _expr(self, sql: str, args: Iterable[Any]) -> int:
         key = (sql, tuple(args))
         if key not in self._index:
             self.exprs.append(sql)
@@ -262,6 +280,20 @@ class Aggregates:
             types,
             days,
         )
+
+    def concat_each(
+        self, parts: Iterable[tuple[Iterable[str], int, str]], sep: str = "\x1f"
+    ) -> int:
+        """One concatenation over several ``(types, days, expr)`` parts: each event gives the
+        ``expr`` of the first part whose types and window it matches (None when none do).
+        Cheaper than a ``concat`` per part: SQLite evaluates one aggregate per event row."""
+        whens: list[str] = []
+        args: list[Any] = []
+        for types, days, expr in parts:
+            cond, cond_args = self._when(self._use(types, days), days)
+            whens.append(f"WHEN {cond} THEN {expr}")
+            args.extend(cond_args)
+        return self._expr(f"GROUP_CONCAT(CASE {' '.join(whens)} END, ?)", [*args, sep])
 
     def count_column(self) -> tuple[int, list[int]] | None:
         """Add the shared tally of counted events; returns (column, windows ascending)."""

@@ -125,6 +125,15 @@ class Condition(_Comparison):
         return self
 
     @property
+    def measure(self) -> str | None:
+        """The measure whose input or score this condition reads (None: an account column or
+        fact, or an event count)."""
+        if self.input is None:
+            return None
+        head = self.input.partition(".")[0]
+        return None if head == "account" else head
+
+    @property
     def spec(self) -> tuple[tuple[str, ...], int] | None:
         """The event-count key this condition reads (None for input conditions)."""
         return (tuple(sorted(self.events)), self.days) if self.events else None

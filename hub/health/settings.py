@@ -86,12 +86,7 @@ class HealthSection(_Strict):
         return [value] if isinstance(value, str) else value
 
     def is_churned_stage(self, stage: str | None) -> bool:
-        if not stage:
-            return False
-        keys = self.__dict__.get("_stage_keys")
-        if keys is None:
-            keys = self.__dict__["_stage_keys"] = frozenset(map(_stage_key, self.churned_stages))
-        return _stage_key(stage) in keys
+        return bool(stage) and _stage_key(stage) in {_stage_key(s) for s in self.churned_stages}
 
     @field_validator("bands")
     @classmethod
@@ -136,6 +131,8 @@ class HealthSettings:
                 model_types[name] = obj
         self.section: HealthSection = _validate(HealthSection, raw, "health", self.origin)
         self.bands = dict(self.section.bands)
+        # Stages seen per run are few: each is judged once.
+        self.churned_stage: dict[str, bool] = {}
         ctx = ModelContext(self.origin, self.measures, self.bands)
 
         global_params: dict[str, dict[str, Any]] = {}

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -83,22 +84,27 @@ class Database(sqlite_utils.Database):
 
     @contextmanager
     def atomic(self) -> Iterator[Database]:
-        if self.conn.in_transaction:
-            with super().atomic():
-                yield self
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            self.rollback()
-            raise
-        else:
+        # One connection may be shared by threads (the scheduler, parallel syncs): a
+        # re-entrant lock per connection keeps one thread's transaction from interleaving
+        # with another's check-then-BEGIN ("cannot start a transaction within a transaction").
+        lock = self.__dict__.setdefault("_tx_lock", threading.RLock())
+        with lock:
+            if self.conn.in_transaction:
+                with super().atomic():
+                    yield self
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
             try:
-                self.conn.execute("COMMIT")
+                yield self
             except BaseException:
                 self.rollback()
                 raise
+            else:
+                try:
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self.rollback()
+                    raise
 
 
 def _private(path: str) -> None:
@@ -146,7 +152,12 @@ class Store:
                 self.db.enable_wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=30000")
-            if migrate:
+            if migrate and migrations.pending(self.db):
+                if migrations.applied(self.db) and self.path != ":memory:":
+                    # An existing database is about to change shape: keep a copy first.
+                    from hub.store.maintenance import backup_before_migration
+
+                    backup_before_migration(self.path)
                 # Serialised in one BEGIN IMMEDIATE (see migrations.apply): two processes
                 # opening a new database at once never both apply a migration.
                 migrations.apply(self.db)

@@ -440,8 +440,10 @@ def health_coverage_and_history(db: Database) -> None:
 def m006_lock_owner(db: Database) -> None:
     """The writer lock names what holds it (``hub sync``…) and the holder process's start
     time, so a live holder is told apart from a new process that reused its pid."""
-    db["_hub_lock"].add_column("purpose", str)
-    db["_hub_lock"].add_column("proc_start", str)
+    columns = db["_hub_lock"].columns_dict
+    for name in ("purpose", "proc_start"):
+        if name not in columns:
+            db["_hub_lock"].add_column(name, str)
 
 
 @migrations()

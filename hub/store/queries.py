@@ -35,6 +35,40 @@ def _limit(limit: int | None) -> tuple[str, list[Any]]:
     return (" LIMIT ?", [int(limit)]) if limit else ("", [])
 
 
+def find_account(store: Store, text: str, *, domain: str | None = None) -> dict[str, Any] | None:
+    """One account by id, then ``domain`` (normalised by the caller), then exact name, then a
+    name containing ``text`` literally (``%`` and ``_`` are not wildcards). Several name
+    matches are an error listing them, so a command never acts on the wrong account."""
+    from hub.errors import ConfigError
+
+    db = store.db
+    row = db.execute("SELECT id FROM accounts WHERE id = ?", [text]).fetchone()
+    if not row and domain:
+        row = db.execute(
+            "SELECT id FROM accounts WHERE domain = ? ORDER BY id LIMIT 1", [domain]
+        ).fetchone()
+    if not row:
+        rows = db.execute(
+            "SELECT id, name, domain FROM accounts WHERE lower(name) = lower(?) LIMIT 4", [text]
+        ).fetchall()
+        if not rows:
+            rows = db.execute(
+                "SELECT id, name, domain FROM accounts "
+                "WHERE lower(name) LIKE lower(?) ESCAPE '\\' LIMIT 4",
+                [like_pattern(text)],
+            ).fetchall()
+        if len(rows) > 1:
+            shown = "; ".join(f"{name} (id {rid}, {dom})" for rid, name, dom in rows[:3])
+            raise ConfigError(
+                f"{text!r} matches several accounts: {shown}",
+                hint="give the id or the domain instead",
+            )
+        row = rows[0] if rows else None
+    if not row:
+        return None
+    return next(db.query("SELECT * FROM accounts WHERE id = ?", [row[0]]))
+
+
 def accounts(
     store: Store,
     *,

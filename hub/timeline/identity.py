@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub import clock
-from hub.errors import ConfigError
 from hub.store import Store
 
 FREEMAIL = frozenset(
@@ -360,31 +359,8 @@ def _relink_events(store: Store, entities: set[str], now: str) -> int:
 
 
 def account_for(store: Store, text: str) -> dict[str, Any] | None:
-    """Find an account by id, domain or (unique, case-insensitive) name."""
-    db = store.db
-    row = db.execute("SELECT id FROM accounts WHERE id = ?", [text]).fetchone()
-    if not row:
-        domain = normalize_domain(text)
-        if domain:
-            row = db.execute(
-                "SELECT id FROM accounts WHERE domain = ? ORDER BY id LIMIT 1", [domain]
-            ).fetchone()
-    if not row:
-        rows = db.execute(
-            "SELECT id, name, domain FROM accounts WHERE lower(name) = lower(?) LIMIT 4", [text]
-        ).fetchall()
-        if not rows:
-            rows = db.execute(
-                "SELECT id, name, domain FROM accounts WHERE lower(name) LIKE lower(?) LIMIT 4",
-                [f"%{text}%"],
-            ).fetchall()
-        if len(rows) > 1:
-            shown = "; ".join(f"{name} (id {rid}, {domain})" for rid, name, domain in rows[:3])
-            raise ConfigError(
-                f"{text!r} matches several accounts: {shown}",
-                hint="give the id or the domain instead",
-            )
-        row = rows[0] if rows else None
-    if not row:
-        return None
-    return next(db.query("SELECT * FROM accounts WHERE id = ?", [row[0]]))
+    """Find an account by id, domain or (unique, case-insensitive) name; the lookup itself
+    is the read model ``hub.store.queries.find_account`` (names matched literally)."""
+    from hub.store.queries import find_account
+
+    return find_account(store, text, domain=normalize_domain(text))

@@ -89,7 +89,7 @@ class WebhookWorker:
 
     def drain(self) -> bool:
         """Process every pending delivery once; True if some are still pending."""
-        from hub.lock import DatabaseLock
+        from hub.lock import database_lock
         from hub.pipeline import run_pipeline
         from hub.store import Store
         from hub.store import webhooks as inbox
@@ -102,29 +102,24 @@ class WebhookWorker:
                 if self.config is None or connection not in self.config.connections:
                     inbox.finish(store, ids, status="ignored", run_id=None, error="not configured")
                     continue
-                lock = DatabaseLock(store)
                 try:
-                    lock.acquire()
+                    with database_lock(store, "webhook deliveries"):
+                        result = run_pipeline(
+                            store, self.config, connections=[connection], transport=self.transport
+                        )
+                        self.runs += 1
+                        run_id = store.db.execute(
+                            "SELECT MAX(id) FROM _hub_runs WHERE kind = 'pipeline'"
+                        ).fetchone()[0]
+                        failed = connection in result.failed_connections or "sync" in result.errors
+                        if failed:
+                            error = result.errors.get("sync") or "the sync failed (see hub status)"
+                            inbox.finish(store, ids, status="pending", run_id=run_id, error=error)
+                            left = True
+                        else:
+                            inbox.finish(store, ids, status="processed", run_id=run_id)
                 except LockedError:
                     left = True  # hub run is working; it will be our turn soon
-                    continue
-                try:
-                    result = run_pipeline(
-                        store, self.config, connections=[connection], transport=self.transport
-                    )
-                    self.runs += 1
-                    run_id = store.db.execute(
-                        "SELECT MAX(id) FROM _hub_runs WHERE kind = 'pipeline'"
-                    ).fetchone()[0]
-                    failed = connection in result.failed_connections or "sync" in result.errors
-                    if failed:
-                        error = result.errors.get("sync") or "the sync failed (see hub status)"
-                        inbox.finish(store, ids, status="pending", run_id=run_id, error=error)
-                        left = True
-                    else:
-                        inbox.finish(store, ids, status="processed", run_id=run_id)
-                finally:
-                    lock.release()
             return left or bool(inbox.pending(store))
         finally:
             store.close()

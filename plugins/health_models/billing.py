@@ -140,30 +140,36 @@ class BillingMeasure(Measure):
     def aggregate(self, p: BillingParams, agg: Aggregates) -> tuple[Any, ...]:
         # Events without an invoice id (older mappings) count one each.
         invoice = "COALESCE(json_extract(attrs, '$.invoice_id'), id)"
+        # One concatenation, an entry per event (kind letter first):
+        # f<invoice>|retrying|next attempt|amount (payment failed),
+        # p|w<invoice>|amount|days overdue|reason|status|next payment attempt (past due,
+        # written off; status and next attempt from older mappings), l|o<invoice> (paid late,
+        # paid on time).
         return (
-            # f|invoice|retrying|next attempt|amount
-            agg.concat(
-                ["payment_failed"],
-                p.window_days,
-                f"'f' || {invoice} || '|' || COALESCE(json_extract(attrs, '$.retrying'), '') "
-                "|| '|' || COALESCE(json_extract(attrs, '$.next_attempt_at'), '') || '|' || "
-                "COALESCE(json_extract(attrs, '$.amount'), '')",
-            ),
-            # p|invoice|amount|days overdue|reason|status|next payment attempt (older mappings)
-            agg.concat(
-                ["invoice_past_due", "invoice_written_off"],
-                p.open_days,
-                f"substr(type, 9, 1) || {invoice} || '|' || COALESCE(json_extract(attrs, "
-                "'$.amount'), '') || '|' || COALESCE(json_extract(attrs, '$.days_overdue'), '') "
-                "|| '|' || COALESCE(json_extract(attrs, '$.reason'), '') || '|' || "
-                "COALESCE(json_extract(attrs, '$.status'), '') || '|' || "
-                "COALESCE(json_extract(attrs, '$.next_payment_attempt'), '')",
-            ),
-            # l|invoice (paid late) or o|invoice (paid on time)
-            agg.concat(
-                ["invoice_paid", "invoice_paid_late"],
-                p.window_days,
-                f"CASE type WHEN 'invoice_paid_late' THEN 'l' ELSE 'o' END || {invoice}",
+            agg.concat_each(
+                [
+                    (
+                        ["payment_failed"],
+                        p.window_days,
+                        f"'f' || {invoice} || '|' || COALESCE(json_extract(attrs, '$.retrying'), "
+                        "'') || '|' || COALESCE(json_extract(attrs, '$.next_attempt_at'), '') "
+                        "|| '|' || COALESCE(json_extract(attrs, '$.amount'), '')",
+                    ),
+                    (
+                        ["invoice_past_due", "invoice_written_off"],
+                        p.open_days,
+                        f"substr(type, 9, 1) || {invoice} || '|' || COALESCE(json_extract(attrs, "
+                        "'$.amount'), '') || '|' || COALESCE(json_extract(attrs, "
+                        "'$.days_overdue'), '') || '|' || COALESCE(json_extract(attrs, "
+                        "'$.reason'), '') || '|' || COALESCE(json_extract(attrs, '$.status'), "
+                        "'') || '|' || COALESCE(json_extract(attrs, '$.next_payment_attempt'), '')",
+                    ),
+                    (
+                        ["invoice_paid", "invoice_paid_late"],
+                        p.window_days,
+                        f"CASE type WHEN 'invoice_paid_late' THEN 'l' ELSE 'o' END || {invoice}",
+                    ),
+                ]
             ),
             agg.count(["card_expiring"], p.window_days),
             agg.count(["billing_details_missing"], p.window_days),
@@ -176,16 +182,21 @@ class BillingMeasure(Measure):
         )
 
     @staticmethod
-    def _invoices(row: Any) -> tuple[dict[str, _Invoice], int]:
+    def _invoices(entries: str | None) -> tuple[dict[str, _Invoice], int]:
         """Each troubled invoice by its worst state, and the invoices paid on time."""
-        failures, opens, paid_text = row[0], row[1], row[2]
+        failures: list[str] = []
+        opens: list[str] = []
         invoices: dict[str, _Invoice] = {}
         paid: dict[str, str] = {}
-        for entry in paid_text.split(SEP) if paid_text else ():
-            # A late payment outranks an on-time one for the same invoice.
-            if paid.get(entry[1:]) != "l":
-                paid[entry[1:]] = entry[:1]
-        for entry in opens.split(SEP) if opens else ():
+        for entry in entries.split(SEP) if entries else ():
+            kind = entry[:1]
+            if kind == "f":
+                failures.append(entry)
+            elif kind in ("p", "w"):
+                opens.append(entry)
+            elif paid.get(entry[1:]) != "l":  # a late payment outranks an on-time one
+                paid[entry[1:]] = kind
+        for entry in opens:
             key, amount, days, reason, status, next_attempt = (entry[1:].split("|") + [""] * 6)[:6]
             inv = invoices.setdefault(key, _Invoice())
             state = "written_off" if entry[:1] == "w" or status == "uncollectible" else "past_due"
@@ -200,7 +211,7 @@ class BillingMeasure(Measure):
                 inv.amount = _num(amount)
                 inv.days_overdue = int(_num(days) or 0) if days else None
                 inv.reason = reason
-        for entry in failures.split(SEP) if failures else ():
+        for entry in failures:
             key, retrying, next_attempt, amount = (entry[1:].split("|") + [""] * 4)[:4]
             if paid.get(key):
                 continue  # recovered: the invoice counts as paid (late or not)
@@ -231,15 +242,11 @@ class BillingMeasure(Measure):
         has_method = facts.get("has_payment_method")
         card = facts.get("card_expires")
         if row is None:
-            row = (None, None, None, 0, 0, None)
-        failures, opens, paid_text, expiring_events, missing_events, latest_card = row
-        if (
-            not (failures or opens or paid_text or expiring_events or missing_events)
-            and has_method is None
-            and not card
-        ):
+            row = (None, 0, 0, None)
+        entries, expiring_events, missing_events, latest_card = row
+        if not (entries or expiring_events or missing_events) and has_method is None and not card:
             return MeasureResult(None, {"window_days": p.window_days})
-        invoices, paid = self._invoices(row)
+        invoices, paid = self._invoices(entries)
         by_state: dict[str, list[_Invoice]] = {s: [] for s in _RANK if s}
         for inv in invoices.values():
             if inv.state:

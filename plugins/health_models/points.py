@@ -64,9 +64,8 @@ class PointsModel(HealthModel):
     def measures_needed(self) -> list[str]:
         names: list[str] = []
         for rule in self.settings.rules:
-            head = (rule.input or "").partition(".")[0]
-            if rule.input and head != "account" and head not in names:
-                names.append(head)
+            if rule.measure and rule.measure not in names:
+                names.append(rule.measure)
         return names
 
     def conditions(self) -> list[PointsRule]:

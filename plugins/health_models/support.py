@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -15,7 +16,6 @@ from hub.health import (
     MeasureParams,
     MeasureResult,
     Window,
-    days_since,
     fmt_hours,
     fmt_pct,
     plural,
@@ -82,72 +82,72 @@ class SupportMeasure(Measure):
         "breach_rate": "breached / tickets with the breach field (0-1)",
         "window_days": "window",
     }
-    _KIND = {"o": 0, "r": 0, "s": 1}
 
     def aggregate(self, p: SupportParams, agg: Aggregates) -> tuple[Any, ...]:
-        solved = ["ticket_solved"]
+        ticket = "COALESCE(json_extract(attrs, '$.ticket_id'), '')"
+        # One entry per event: s<time>|<ticket>|<resolution hours> for a solve, o|r<time>|
+        # <ticket> for an open or a reopen; solves are read over the longer of the two windows.
         cols = [
-            # ticket id|time|resolution hours, per solve in the window.
-            agg.concat(
-                solved,
-                p.window_days,
-                "COALESCE(json_extract(attrs, '$.ticket_id'), '') || '|' || ts || '|' || "
-                "COALESCE(json_extract(attrs, '$.resolution_hours'), '')",
-            ),
-            # One entry per event: o/s/r (opened, solved, reopened), time|ticket id.
-            agg.concat(
-                ["ticket_opened", "ticket_solved", "ticket_reopened"],
-                p.backlog_days,
-                "substr(type, 8, 1) || ts || '|' || COALESCE(json_extract(attrs, '$.ticket_id'), '')",
-            ),
+            agg.concat_each(
+                [
+                    (
+                        ["ticket_solved"],
+                        max(p.window_days, p.backlog_days),
+                        f"'s' || ts || '|' || {ticket} || '|' || "
+                        "COALESCE(json_extract(attrs, '$.resolution_hours'), '')",
+                    ),
+                    (
+                        ["ticket_opened", "ticket_reopened"],
+                        p.backlog_days,
+                        f"substr(type, 8, 1) || ts || '|' || {ticket}",
+                    ),
+                ]
+            )
         ]
         if p.breach_field != "resolution_hours":
             cols.append(
-                agg.concat(solved, p.window_days, "json_extract(attrs, ?)", [f"$.{p.breach_field}"])
+                agg.concat(
+                    ["ticket_solved"],
+                    p.window_days,
+                    "json_extract(attrs, ?)",
+                    [f"$.{p.breach_field}"],
+                )
             )
         return tuple(cols)
 
     @staticmethod
-    def _solved_hours(entries: str | None, still_open: set[str]) -> list[float]:
-        """Resolution hours per ticket solved in the window (its latest solve), leaving out
-        tickets open again now: each ticket counts once."""
+    def _tickets(
+        entries: str | None, p: SupportParams, window: Window
+    ) -> tuple[list[float], list[int]]:
+        """Resolution hours of the tickets solved in the window (each ticket once, its latest
+        solve, unless it is open again now) and the ages in days of the open tickets, oldest
+        first."""
         if not entries:
-            return []
-        latest: dict[str, tuple[str, float]] = {}
+            return [], []
+        since = window.since(p.window_days)
+        opened: dict[str, str] = {}  # ticket -> latest opened or reopened
+        solved: dict[str, str] = {}  # ticket -> latest solved
+        solves: dict[str, tuple[str, float]] = {}  # ticket -> (time, hours) in the window
         for i, entry in enumerate(entries.split(SEP)):
-            ticket, ts, hours = (entry.split("|", 2) + ["", ""])[:3]
-            value = _num(hours)
-            if value is None or ticket in still_open:
-                continue
-            key = ticket or f"#{i}"
-            if key not in latest or ts > latest[key][0]:
-                latest[key] = (ts, value)
-        return [hours for _, hours in latest.values()]
-
-    @classmethod
-    def _open_tickets(cls, entries: str | None, window: Window) -> dict[str, int]:
-        """Tickets open now → their age in days."""
-        if not entries:
-            return {}
-        latest: dict[str, list[str]] = {}  # ticket -> [latest opened/reopened, latest solved]
-        for entry in entries.split(SEP):
-            slot = cls._KIND.get(entry[:1])
-            ts, _, ticket = entry[1:].partition("|")
-            if slot is None or not ticket:
-                continue
-            state = latest.setdefault(ticket, ["", ""])
-            if ts > state[slot]:
-                state[slot] = ts
-        return {
-            ticket: days_since(opened, window.as_of) or 0
-            for ticket, (opened, solved) in latest.items()
-            if opened and opened > solved
-        }
+            ts, _, rest = entry[1:].partition("|")
+            if entry[0] == "s":
+                ticket, _, hours = rest.partition("|")
+                if ticket and ts > solved.get(ticket, ""):
+                    solved[ticket] = ts
+                value = _num(hours)
+                if value is not None and ts >= since:
+                    key = ticket or f"#{i}"
+                    if key not in solves or ts > solves[key][0]:
+                        solves[key] = (ts, value)
+            elif rest and ts > opened.get(rest, ""):
+                opened[rest] = ts
+        days_ago = window.days_ago
+        still_open = {t: days_ago(ts) for t, ts in opened.items() if ts > solved.get(t, "")}
+        hours = [h for t, (_, h) in solves.items() if t not in still_open]
+        return hours, sorted(still_open.values(), reverse=True)
 
     def score(self, p: SupportParams, account: Account, row: Any, window: Window) -> MeasureResult:
-        still_open = self._open_tickets(row[1], window) if row else {}
-        hours = self._solved_hours(row[0], set(still_open)) if row else []
-        ages = sorted(still_open.values(), reverse=True)
+        hours, ages = self._tickets(row[0], p, window) if row else ([], [])
         if len(hours) + len(ages) < p.min_tickets:
             return MeasureResult(
                 None,
@@ -155,13 +155,13 @@ class SupportMeasure(Measure):
             )
         target = p.target_hours
         zero_at = target * p.zero_at_factor
-        total = sum(scale(h, target, zero_at) for h in hours) + sum(
-            scale(a, p.open_good_days, p.open_bad_days) for a in ages
+        total = sum([scale(h, target, zero_at) for h in hours]) + sum(
+            [scale(a, p.open_good_days, p.open_bad_days) * n for a, n in Counter(ages).items()]
         )
         value = (total + 100.0 * p.prior_tickets) / (len(hours) + len(ages) + p.prior_tickets)
         median = _median(hours) if hours else None
         breach_values = (
-            (_floats(row[2]) if row else []) if p.breach_field != "resolution_hours" else hours
+            (_floats(row[1]) if row else []) if p.breach_field != "resolution_hours" else hours
         )
         breach_target = p.breach_target_hours or target
         breached = sum(1 for h in breach_values if h > breach_target)

@@ -95,9 +95,8 @@ class WeightedModel(HealthModel):
     def measures_needed(self) -> list[str]:
         names = list(self.weights)
         for cap in self.settings.caps:
-            head = (cap.input or "").partition(".")[0]
-            if cap.input and head != "account" and head not in names:
-                names.append(head)
+            if cap.measure and cap.measure not in names:
+                names.append(cap.measure)
         return names
 
     def conditions(self) -> list[Cap]:

@@ -65,6 +65,9 @@ class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions):
 
     name = "hubspot"
     title = "HubSpot companies and tasks"
+    # Which company property carries each health field: the health engine reads the push log
+    # through it to recognise its own override read back from HubSpot.
+    field_properties = FIELD_PROPERTY
     connector = "hubspot"
     Settings = HubSpotSettings
     handles_tasks = True

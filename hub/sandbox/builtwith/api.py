@@ -48,6 +48,7 @@ class BuiltWithAPI(_Routes, _Profiles, FakeAPI):
         self._expanding: list[int] = []
         self._window: SlidingWindow | None = None
         self._window_scale: float | None = None
+        self._rendered: dict[tuple[Any, ...], bytes] = {}  # encoded lookup results
 
     # -- world --------------------------------------------------------------------------
 
@@ -71,6 +72,7 @@ class BuiltWithAPI(_Routes, _Profiles, FakeAPI):
         """One day of re-indexing: widgets removed, competitors added, widget on a subdomain."""
         rng = rng_for(self.world.seed, "builtwith", "advance", day_index)
         today = _day(end)
+        self._rendered.clear()
         for key in _pick(rng, self._churn_candidates, 0.01):
             profile = self._profile(self.world.companies[key].domain)
             if profile is None or profile.company is None or profile.company.key != key:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hub.sandbox.base import (
@@ -102,6 +103,34 @@ class _Profiles:
     def _last_detected(self, profile: Profile, tech: Tech, today: int) -> int:
         seen_until = today if tech.current(today) else tech.gone - 1  # type: ignore[operator]
         return max(tech.first, profile.last_index(seen_until))
+
+    def _render_bytes(
+        self,
+        profile: Profile,
+        today: int,
+        options: dict[str, bool],
+        fd_range: tuple[int, int] | None,
+        ld_range: tuple[int, int] | None,
+    ) -> bytes:
+        """A profile's result as JSON, cached until the profile or the day changes (paging
+        clients ask for the same domains again and again; rendering was the slow part)."""
+        key = (
+            profile.domain,
+            today,
+            tuple(options.values()),
+            fd_range,
+            ld_range,
+            len(profile.techs),
+            tuple(t.gone for t in profile.techs),
+        )
+        cache = self._rendered
+        found = cache.get(key)
+        if found is None:
+            if len(cache) > 200_000:
+                cache.clear()
+            rendered = self._render(profile, today, options, fd_range, ld_range)
+            found = cache[key] = json.dumps(rendered, separators=(",", ":"), default=str).encode()
+        return found
 
     def _render(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import Any
 
@@ -138,8 +139,18 @@ class _Routes:
                 continue
             self.credits_remaining -= 1
             self.credits_used += 1
-            results.append(self._render(profile, today, options, fd_range, ld_range))
-        return json_response(200, self._envelope(results, errors))
+            results.append(self._render_bytes(profile, today, options, fd_range, ld_range))
+        # The envelope {"Results", "Errors", "Trust"} around already encoded results.
+        content = (
+            b'{"Results":['
+            + b",".join(results)
+            + b'],"Errors":'
+            + json.dumps(errors, separators=(",", ":")).encode()
+            + b',"Trust":null}'
+        )
+        return httpx.Response(
+            200, content=content, headers={"content-type": "application/json; charset=utf-8"}
+        )
 
     @route("GET", r"/whoamiv1/api\.json", name="whoami")
     def whoami(self, request: httpx.Request) -> httpx.Response:

@@ -14,6 +14,7 @@ from hub.sandbox.hubspot.associations import _Associations
 from hub.sandbox.hubspot.common import _Obj, _Window
 from hub.sandbox.hubspot.guard import _Guard
 from hub.sandbox.hubspot.inspection import _Inspection
+from hub.sandbox.hubspot.legacy import LEGACY_PREFIXES, _Legacy
 from hub.sandbox.hubspot.meta import _Meta
 from hub.sandbox.hubspot.objects import _Objects
 from hub.sandbox.hubspot.properties import _Properties
@@ -43,13 +44,14 @@ class HubSpotAPI(
     _Tokens,
     _Touches,
     _Meta,
+    _Legacy,
     _Guard,
     FakeAPI,
 ):
     """The fake HubSpot CRM; see the module docstring for what it models."""
 
     name = "hubspot"
-    prefixes = ("/crm/", "/oauth/")
+    prefixes = ("/crm/", "/oauth/", *LEGACY_PREFIXES)
 
     def __init__(self, sandbox: Any):
         super().__init__(sandbox)

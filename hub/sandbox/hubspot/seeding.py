@@ -210,6 +210,7 @@ class _Seeding:
                     self._archive("companies", obj, start - 10 * day)
         self._seed_owner_history()
         self._seed_touches()
+        self._seed_tickets()
 
     def advance(self, start: dt.datetime, end: dt.datetime, day_index: int) -> None:
         """A day in the CRM: unsubscribes, lifecycle moves, renewal stages, owner and NPS changes."""

@@ -27,7 +27,7 @@ from typing import Any
 from hub.sandbox.base import rng_for
 from hub.sandbox.hubspot.activities import CALL_CONNECTED, CALL_DISPOSITIONS
 from hub.sandbox.hubspot.common import _KEY, _Obj, _remember
-from hub.sandbox.hubspot.schema import ASSOC_TYPES, iso_ms, to_ms
+from hub.sandbox.hubspot.schema import ASSOC_TYPES, REVERSE_TYPE, iso_ms, to_ms
 
 DAY_MS = 86_400_000
 HISTORY_DAYS = 90
@@ -51,6 +51,13 @@ _SUBJECTS = {
     "notes": ["Account notes", "Internal: risk review", "Champion update"],
 }
 _KINDS = ("emails", "emails", "calls", "calls", "meetings", "notes")
+_TICKETS = [
+    "Cannot log in",
+    "Widget not loading",
+    "Invoice question",
+    "Export fails",
+    "Slow dashboard",
+]
 
 
 class _Touches:
@@ -98,19 +105,23 @@ class _Touches:
         """Store one activity (``keys`` collects index keys in bulk while seeding)."""
         if keys is None:
             obj = self._insert(kind, props, at, at)
+            for to, to_id in (("companies", company_id), ("contacts", contact_id)):
+                if to_id is not None:
+                    self._associate(kind, obj.id, to, to_id, (ASSOC_TYPES[(kind, to)][0],))
         else:
+            # Seeding: a new record's links are new, so they are written directly.
             oid = self._new_id(kind)
             obj = _Obj(oid, props, at, at)
             self._store[kind][oid] = obj
             self._active[kind].append(oid)
             keys[kind].append(at * _KEY + oid)
-        self._associate(
-            kind, obj.id, "companies", company_id, (ASSOC_TYPES[(kind, "companies")][0],)
-        )
-        if contact_id is not None:
-            self._associate(
-                kind, obj.id, "contacts", contact_id, (ASSOC_TYPES[(kind, "contacts")][0],)
-            )
+            assoc = self._assoc
+            for to, to_id in (("companies", company_id), ("contacts", contact_id)):
+                if to_id is None:
+                    continue
+                type_id = ASSOC_TYPES[(kind, to)][0]
+                assoc[(kind, to)][oid] = {to_id: (type_id,)}
+                assoc[(to, kind)].setdefault(to_id, {})[oid] = (REVERSE_TYPE[type_id],)
         if kind != "notes":
             company = self._store["companies"][company_id]
             last = company.props.get("notes_last_contacted")
@@ -180,6 +191,40 @@ class _Touches:
                 continue
             at = max(obj.created + DAY_MS, start - (20 + company.key % 131) * DAY_MS)
             _remember(obj, "hubspot_owner_id", before, company.owner_id, at, "CRM_UI")
+
+    def _seed_tickets(self) -> None:
+        """A few HubSpot tickets (support the CSM sees in the CRM): troubled accounts have open
+        ones, the others mostly closed; each with its primary company."""
+        rng = rng_for(self.world.seed, "hubspot", "tickets")
+        rand = rng.random
+        start = to_ms(self.world.start)
+        keys: dict[str, list[int]] = {"tickets": []}
+        ids = ASSOC_TYPES[("tickets", "companies")]
+        for company, cid, _contact in self._touch_targets():
+            troubled = company.archetype in ("at_risk", "slipping")
+            count = (2 if company.archetype == "at_risk" else 1) if troubled else int(rand() < 0.3)
+            for _ in range(count):
+                at = start - int((1 + rand() * 59) * DAY_MS)
+                open_ = troubled and rand() < 0.7
+                props = {
+                    "subject": _TICKETS[int(rand() * len(_TICKETS))],
+                    "content": f"Reported by {company.name}.",
+                    "hs_pipeline": "0",
+                    "hs_pipeline_stage": ("1" if rand() < 0.5 else "3") if open_ else "4",
+                    "hs_ticket_priority": "HIGH" if open_ else "MEDIUM",
+                    "hubspot_owner_id": company.owner_id,
+                }
+                if not open_:
+                    props["closed_date"] = iso_ms(min(start, at + int(rand() * 5 + 1) * DAY_MS))
+                oid = self._new_id("tickets")
+                self._store["tickets"][oid] = _Obj(oid, props, at, at)
+                self._active["tickets"].append(oid)
+                keys["tickets"].append(at * _KEY + oid)
+                self._assoc[("tickets", "companies")][oid] = {cid: (ids[0], ids[1])}
+                back = self._assoc[("companies", "tickets")].setdefault(cid, {})
+                back[oid] = (REVERSE_TYPE[ids[0]], REVERSE_TYPE[ids[1]])
+        self._lm["tickets"].extend(keys["tickets"])
+        self._lm["tickets"].sort()
 
     def _advance_touches(self, t0: int, width: int, day_index: int) -> None:
         rng = rng_for(self.world.seed, "hubspot", "touches", day_index)

@@ -1,0 +1,133 @@
+"""Every command's ``--json``: one document on stdout in the documented shape.
+
+Lists are ``{"items": [...], "total": N, ...}`` (``total`` counts all matches, not only the
+items shown), nested JSON columns are decoded, and errors are ``{"error": {...}}``. Run
+against the sandbox served over loopback HTTP with a small world, through the real CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from hub.cli import cli
+from hub.sandbox.world import CREDENTIALS, build_sandbox
+
+
+@pytest.fixture(scope="module")
+def hub_toml(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("json")
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    sandbox = build_sandbox(companies=12, seed=5, start=today - dt.timedelta(days=1))
+    server = sandbox.serve()
+    zd = CREDENTIALS["zendesk"]
+    path = tmp / "hub.toml"
+    path.write_text(
+        f"""
+[hub]
+database = "hub.db"
+[connections.hubspot]
+connector = "hubspot"
+[connections.hubspot.settings]
+access_token = "env:HUB_JSON_HS"
+base_url = "{server.url}"
+[connections.stripe]
+connector = "stripe"
+[connections.stripe.settings]
+api_key = "env:HUB_JSON_STRIPE"
+base_url = "{server.url}"
+[connections.zendesk]
+connector = "zendesk"
+[connections.zendesk.settings]
+subdomain = "{zd["subdomain"]}"
+email = "{zd["email"]}"
+api_token = "env:HUB_JSON_ZD"
+base_url = "{server.url}"
+[push.hubspot]
+connection = "hubspot"
+"""
+    )
+    os.chmod(path, 0o600)
+    env = {
+        "HUB_JSON_HS": CREDENTIALS["hubspot"]["access_token"],
+        "HUB_JSON_STRIPE": CREDENTIALS["stripe"]["api_key"],
+        "HUB_JSON_ZD": zd["api_token"],
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield path
+    server.stop()
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def run_json(hub_toml, *args, code=0):
+    result = CliRunner().invoke(cli, ["-c", str(hub_toml), *args, "--json"])
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout)
+
+
+def listing(data, *keys):
+    assert isinstance(data, dict) and isinstance(data["items"], list), data
+    assert isinstance(data["total"], int) and data["total"] >= len(data["items"])
+    for item in data["items"]:
+        for key in keys:
+            assert key in item, (key, item)
+    return data["items"]
+
+
+def test_sync_json_has_per_stream_counts(hub_toml):
+    data = run_json(hub_toml, "sync")
+    items = listing(data, "connection", "stream", "status", "records", "changed", "requests")
+    assert {i["connection"] for i in items} == {"hubspot", "stripe", "zendesk"}
+    assert data["totals"]["records"] == sum(i["records"] for i in items)
+
+
+def test_run_once_json_has_per_step_counts(hub_toml):
+    data = run_json(hub_toml, "run", "--once", "--dry-run")
+    steps = listing(data, "step", "status", "records", "summary")
+    assert [s["step"] for s in steps] == ["sync", "map", "health", "playbooks", "push"]
+    assert data["ok"] is True and isinstance(data["duration_s"], float)
+
+
+def test_read_commands_json(hub_toml):
+    listing(run_json(hub_toml, "status"), "connection", "stream", "status", "records")
+    accounts = listing(run_json(hub_toml, "accounts"), "id", "name", "facts", "sources")
+    assert all(isinstance(a["facts"], dict) for a in accounts)
+    assert run_json(hub_toml, "accounts", "--limit", "2")["total"] == len(accounts)
+    listing(run_json(hub_toml, "accounts", "--links"), "account_id", "entity", "method")
+    listing(run_json(hub_toml, "accounts", "--unmatched"), "entity", "issue", "domains")
+    data = run_json(hub_toml, "timeline", accounts[0]["id"])
+    events = listing(data, "ts", "source", "type", "summary", "attrs")
+    assert data["account"]["id"] == accounts[0]["id"]
+    assert all(isinstance(e["attrs"], dict) for e in events)
+    listing(run_json(hub_toml, "plugins"), "name", "distribution", "version", "hooks")
+    listing(run_json(hub_toml, "check", "--offline"), "connection", "connector", "ok", "detail")
+
+
+def test_map_json(hub_toml):
+    data = run_json(hub_toml, "map")
+    assert {"rows", "events", "accounts", "unmatched"} <= set(data)
+
+
+def test_db_json(hub_toml, tmp_path):
+    status = run_json(hub_toml, "db", "status")
+    assert status["pending"] == [] and status["counts"]["accounts"] > 0
+    migrate = run_json(hub_toml, "db", "migrate", "--dry-run")
+    assert listing(migrate) == [] and migrate["dry_run"] is True
+    backup = run_json(hub_toml, "db", "backup", str(tmp_path / "copy.db"))
+    assert backup["bytes"] > 0 and oct(os.stat(backup["path"]).st_mode & 0o777) == "0o600"
+    vacuum = run_json(hub_toml, "db", "vacuum")
+    assert vacuum["bytes_after"] > 0
+
+
+def test_errors_under_json_are_json(hub_toml):
+    data = run_json(hub_toml, "timeline", "no-such-account.example", code=1)
+    assert set(data["error"]) == {"type", "message", "hint"}
