@@ -174,7 +174,13 @@ def push(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
-    """List push runs with what each wrote (newest first)."""
+    """List push runs with what each wrote (newest first).
+
+    \b
+    Examples:
+      hub push history
+      hub push history --limit 5 --json
+    """
     from hub.push.history import push_history
 
     data = push_history(env.store(), limit=limit)
