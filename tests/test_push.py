@@ -742,7 +742,7 @@ def test_hubspot_properties_each_have_their_own_description():
 
 def test_a_band_property_made_by_an_older_hub_gains_the_churned_option(store, sandbox, hs):
     seed_health(store, sandbox)
-    config = make_config()
+    config = make_config(push={"scope": {"include_churned": True}})
     run_push(store, config, transport=sandbox.transport())
     with httpx.Client(transport=sandbox.transport(), base_url="https://api.hubapi.com") as http:
         token = {"Authorization": f"Bearer {CREDENTIALS['hubspot']['access_token']}"}

@@ -150,11 +150,11 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
     )
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@pass_env
-def push(env: Env, dry_run: bool, as_json: bool) -> None:
+@click.pass_context
+def push(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     """Write health fields and tasks to the CRM (only values that changed).
 
     \b
@@ -162,7 +162,50 @@ def push(env: Env, dry_run: bool, as_json: bool) -> None:
       hub push --dry-run
       hub push
       hub push --json | jq .summary
+      hub push history
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    _push(ctx.ensure_object(Env), dry_run, as_json)
+
+
+@push.command("history")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_env
+def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
+    """List push runs with what each wrote (newest first).
+
+    \b
+    Examples:
+      hub push history
+      hub push history --limit 5 --json
+    """
+    from hub.push.history import push_history
+
+    data = push_history(env.store(), limit=limit)
+    if as_json:
+        emit_json(listing(data["items"], data["total"]))
+        return
+    if not data["items"]:
+        line("No push runs yet.")
+        return
+    table(
+        data["items"],
+        [
+            Column("run", "run_id", justify="right", no_wrap=True),
+            Column("started", lambda r: (r["started_at"] or "")[:19], no_wrap=True),
+            Column("status", "status", no_wrap=True),
+            Column("records", "records", justify="right", no_wrap=True),
+            Column("values", "values_written", justify="right", no_wrap=True),
+            Column("tasks", "tasks_created", justify="right", no_wrap=True),
+        ],
+        env=env,
+        title=f"Push runs: {data['total']}",
+    )
+
+
+def _push(env: Env, dry_run: bool, as_json: bool) -> None:
     from hub.push import run_push
 
     config, store = env.config(), env.store()

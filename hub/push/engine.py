@@ -23,8 +23,10 @@ from hub.errors import ConfigError, HubError
 from hub.http import HttpClient
 from hub.playbooks import PRIORITIES, load_playbooks
 from hub.push.context import PushContext
+from hub.push.history import record_history
 from hub.push.pusher import Pusher
 from hub.push.results import PushResult
+from hub.push.scope import scope_settings, scoped_accounts
 from hub.push.settings import PushSettings, push_settings, pusher_classes, pusher_settings
 from hub.store import Store
 from hub.text import plural
@@ -58,6 +60,7 @@ def run_push(
         result.run_id = store.start_run("push", connections)
     ctx = PushContext(store, config, settings, result, dry_run=dry_run, transport=transport)
     result.caps = caps_text(settings)
+    result.note(f"scope: {scope_settings(config).describe()} ([push.scope])")
     for cls, pusher_config in configured:
         client = None
         try:
@@ -81,6 +84,7 @@ def run_push(
         result.status = "partial"
     result.duration_s = time.perf_counter() - started
     if result.run_id is not None:
+        record_history(store, result)
         store.finish_run(
             result.run_id,
             status=result.status,
@@ -119,7 +123,8 @@ def _run_one(pusher: Pusher, ctx: PushContext) -> None:
     if tasks:
         record_completions(pusher, ctx)
     if settings.properties:
-        pusher.push_properties(ctx.health_values())
+        scoped = scoped_accounts(ctx)
+        pusher.push_properties({a: v for a, v in ctx.health_values().items() if a in scoped})
     if tasks:
         reconcile = ctx.outbox.tasks(["pushing"])
         create, held = select_tasks(ctx, settings)
@@ -156,8 +161,9 @@ def record_completions(pusher: Pusher, ctx: PushContext) -> None:
 def select_tasks(ctx: PushContext, settings: PushSettings) -> tuple[list[dict[str, Any]], int]:
     """Open tasks this push may create (most urgent first, within the caps), and how many wait."""
     accounts = ctx.accounts()
+    scoped = scoped_accounts(ctx)
     open_tasks = sorted(
-        ctx.outbox.tasks(["open"]),
+        (t for t in ctx.outbox.tasks(["open"]) if t["account_id"] in scoped),
         key=lambda t: (
             -PRIORITIES.index(t["priority"]) if t["priority"] in PRIORITIES else 0,
             t["due_at"] or "",

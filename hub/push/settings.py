@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.config import validate_section
 from hub.errors import ConfigError, StartupError
 
+SHARED_TABLES = ("scope",)
+"""``[push.<table>]`` tables shared by every pusher rather than owned by one."""
+
 
 class PusherSettings(BaseModel):
     """Base of a pusher's ``[push.<pusher>]`` model: subclass it and add the pusher's keys."""
@@ -115,13 +118,16 @@ def validate_config(config: Any, registry: Any = None) -> None:
     names = {c.name for c in classes}
     origin = getattr(config, "path", None) or "hub.toml"
     for key, value in raw.items():
-        if isinstance(value, dict) and key not in names:
+        if isinstance(value, dict) and key not in names and key not in SHARED_TABLES:
             raise ConfigError(
                 f"{origin}: [push.{key}] names no pusher in [push] pushers",
                 hint=f"pushers: {', '.join(sorted(names)) or 'none'}",
             )
     for cls in classes:
         pusher_settings(config, cls)
+    from hub.push.scope import scope_settings
+
+    scope_settings(config)
 
 
 def _moved_key(scalars: dict[str, Any], pushers: Any) -> tuple[str, str] | None:

@@ -472,6 +472,27 @@ def portfolio_m002_points_per_event(db: Database) -> None:
     db.execute("DELETE FROM _hub_portfolio_meta")
 
 
+@migrations()
+def writeback_push_history(db: Database) -> None:
+    """``_hub_push_history``: per push run, each value written with the value it replaced,
+    and each task the run created (``property`` = ``""``, ``new`` = the CRM task id), so a
+    run can be listed and undone; ``_hub_push_log`` stays the latest-value cache."""
+    db["_hub_push_history"].create(
+        {
+            "run_id": int,
+            "object_type": str,
+            "object_id": str,
+            "account_id": str,
+            "property": str,
+            "old": str,
+            "new": str,
+            "task_id": str,
+            "at": str,
+        },
+    )
+    db["_hub_push_history"].create_index(["run_id"])
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]
