@@ -224,8 +224,24 @@ def timeline(
       hub timeline "Acme Inc" --since 2026-01-01 --type payment_failed
       hub timeline 1234567 --json | jq '.items[0]'
     """
+    import datetime as dt
+
     from hub.timeline.identity import account_for
 
+    if since is not None:
+        try:
+            dt.date.fromisoformat(since)
+        except ValueError:
+            raise ConfigError(
+                f"--since {since!r} is not a date", hint="write it as YYYY-MM-DD, e.g. 2026-01-31"
+            ) from None
+    known = vocabulary().event_types
+    unknown = [t for t in types if t not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown event type {unknown[0]!r}",
+            hint="event types: " + ", ".join(sorted(known)),
+        )
     store = env.store()
     acc = account_for(store, account)
     if acc is None:
