@@ -74,4 +74,12 @@ def money(amount: Any, *, missing: str = "no amount") -> str:
     return f"{sign}${cents:,.2f}"
 
 
-__all__ = ["hours", "money", "pct", "plural", "round_half_up"]
+def humanize(code: Any) -> str:
+    """A machine code in words: ``missing_features`` → ``missing features``; "" stays ""."""
+    text = str(code or "").strip()
+    if not text:
+        return ""
+    return text.replace("_", " ").replace("-", " ").strip()
+
+
+__all__ = ["hours", "humanize", "money", "pct", "plural", "round_half_up"]

@@ -415,7 +415,7 @@ def test_cap_keeps_a_cancelled_customer_red(db, clk):
     row = score_row(db, "gone")
     assert row["score"] == 20 and row["band"] == "red"
     assert row["drivers"][0] == (
-        "subscription cancelled 6 days ago (reason: too_expensive): score capped at 20"
+        "subscription cancelled 6 days ago (reason: too expensive): score capped at 20"
     )
     assert len(row["drivers"]) == len(set(row["drivers"])) == 3
     assert not any(d.startswith("subscription cancelled") for d in row["drivers"][1:])

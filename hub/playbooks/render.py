@@ -19,15 +19,7 @@ from hub import clock
 from hub.playbooks.outbox import task_id_for
 from hub.playbooks.rules import PRIORITIES, Playbook, PlaybookContext, Trigger
 from hub.playbooks.settings import PlaybooksSection
-from hub.text import money, plural
-
-
-def humanize(code: Any) -> str:
-    """A machine code in words: ``missing_features`` → ``missing features``; "" stays ""."""
-    text = str(code or "").strip()
-    if not text:
-        return ""
-    return text.replace("_", " ").replace("-", " ").strip()
+from hub.text import humanize, money, plural
 
 
 def due_at(now: dt.datetime, days: int, section: PlaybooksSection) -> dt.datetime:

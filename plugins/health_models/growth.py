@@ -19,6 +19,7 @@ from hub.health import (
     parse_date,
     plural,
 )
+from hub.text import humanize
 from plugins.health_models._common import SEP, _days, _num
 
 
@@ -151,7 +152,7 @@ class GrowthMeasure(Measure):
                 if when is not None:
                     text += f" {plural(when, 'day')} ago"
                 if reason:
-                    text += f" (reason: {reason})"
+                    text += f" (reason: {humanize(reason)})"
                 texts["cancelled"] = texts["cancel_reason"] = text
                 drivers.append(text)
             if pct is not None and delta:
