@@ -90,3 +90,32 @@ def test_scope_errors_at_config_load(scope, message):
         validate_config(config)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_churned_accounts_still_get_their_churn_followup(store, sandbox, hs):  # noqa: F811
+    # Churned accounts are out of scope by default, but the churn follow-up is the one task
+    # they are meant to get: it goes out; any other task of theirs waits.
+    expected = seed_health(store, sandbox)
+    churned = sorted(expected)[0]
+    store.db.execute("UPDATE health_scores SET churned = 1 WHERE account_id = ?", [churned])
+    outbox = Outbox(store)
+    for playbook in ("churn_followup", "band_red"):
+        outbox.add(
+            {
+                "id": f"t-{playbook}",
+                "account_id": churned,
+                "playbook": playbook,
+                "reason": playbook,
+                "status": "open",
+                "subject": f"{playbook} task",
+                "body": "Evidence: cancelled",
+                "priority": "HIGH",
+                "due_at": "2026-01-20T09:00:00Z",
+                "evidence": [{"type": "subscription_cancelled"}],
+                "created_at": "2026-01-15T00:00:00Z",
+            }
+        )
+    result = run_push(store, make_config(), dry_run=True, transport=sandbox.transport())
+    planned = {(t.account_id, t.playbook) for t in result.tasks}
+    assert (churned, "churn_followup") in planned
+    assert (churned, "band_red") not in planned

@@ -28,6 +28,7 @@ from hub.push.pusher import Pusher
 from hub.push.results import PushResult
 from hub.push.scope import scope_settings, scoped_accounts
 from hub.push.settings import PushSettings, push_settings, pusher_classes, pusher_settings
+from hub.registry import get_registry
 from hub.store import Store
 from hub.text import plural
 
@@ -162,8 +163,18 @@ def select_tasks(ctx: PushContext, settings: PushSettings) -> tuple[list[dict[st
     """Open tasks this push may create (most urgent first, within the caps), and how many wait."""
     accounts = ctx.accounts()
     scoped = scoped_accounts(ctx)
+    churn_scoped = scoped_accounts(ctx, churn_followup=True)
+    churn_playbooks = {
+        name for name, cls in get_registry().playbooks.items() if getattr(cls, "churn", False)
+    }
+
+    def in_scope(task: dict[str, Any]) -> bool:
+        if task["account_id"] in scoped:
+            return True
+        return task["playbook"] in churn_playbooks and task["account_id"] in churn_scoped
+
     open_tasks = sorted(
-        (t for t in ctx.outbox.tasks(["open"]) if t["account_id"] in scoped),
+        (t for t in ctx.outbox.tasks(["open"]) if in_scope(t)),
         key=lambda t: (
             -PRIORITIES.index(t["priority"]) if t["priority"] in PRIORITIES else 0,
             t["due_at"] or "",

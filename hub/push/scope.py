@@ -96,12 +96,20 @@ def scope_settings(config: Any) -> PushScope:
     return validate_section(PushScope, raw, "push.scope", origin)
 
 
-def scoped_accounts(ctx: Any) -> set[str]:
-    """Ids of the accounts this push may write to (cached on the context)."""
-    cached = getattr(ctx, "_scoped_accounts", None)
+def scoped_accounts(ctx: Any, *, churn_followup: bool = False) -> set[str]:
+    """Ids of the accounts this push may write to (cached on the context).
+
+    ``churn_followup``: the accounts whose churn follow-up task may go out. Churned accounts
+    are left out of the scope by default, but the churn follow-up is the one task a churned
+    account is meant to get, so for it they count as in scope (the other filters still
+    apply)."""
+    key = "_scoped_churn" if churn_followup else "_scoped_accounts"
+    cached = getattr(ctx, key, None)
     if cached is not None:
         return cached
     scope = scope_settings(ctx.config)
+    if churn_followup:
+        scope = scope.model_copy(update={"include_churned": True})
     health = {
         row["account_id"]: dict(row)
         for row in ctx.store.db.query(
@@ -113,5 +121,5 @@ def scoped_accounts(ctx: Any) -> set[str]:
         for account_id, account in ctx.accounts().items()
         if scope.admits(account, health.get(account_id))
     }
-    ctx._scoped_accounts = admitted
+    setattr(ctx, key, admitted)
     return admitted
