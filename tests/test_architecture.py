@@ -18,10 +18,6 @@ HUB = ROOT / "hub"
 # module -> reason; each entry is temporary and names who removes it.
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cli-no-sql", "hub/cli/health.py"): "health engineer moves _rows to hub/store/health_queries",
-    ("mappings-apart", "mappings/hubspot/records.py"): (
-        "the CSM override property names have one home, the HubSpot pusher that creates them "
-        "(plugins.hubspot_pusher.properties, data only); the sync side reads them from there"
-    ),
     ("rich-only-in-cli", "hub/portfolio/render.py"): "portfolio engineer moves it to hub/cli",
 }
 

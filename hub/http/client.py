@@ -191,8 +191,12 @@ class HttpClient:
             if name is None or limiter.rate.name == name:
                 limiter.pause(seconds)
 
-    def sleep(self, seconds: float, reason: str = "") -> None:
-        """Wait, visibly when it is long, and wake at once when ``stop`` is set."""
+    def sleep(self, seconds: float, reason: str = "", *, real: bool = False) -> None:
+        """Wait, visibly when it is long, and wake at once when ``stop`` is set.
+
+        ``real``: a wait measured against the clock (the rate limiter's), which an injected
+        ``sleep`` (tests skipping backoff) must not shorten into a busy loop.
+        """
         if seconds <= 0:
             return
         if seconds >= 1 and reason:
@@ -202,7 +206,7 @@ class HttpClient:
             (log.warning if seconds >= 5 and reason == "Retry-After" else log.info)(
                 "%s", message, extra={"fields": {"wait_s": round(seconds, 1)}}
             )
-        if self._sleep is not None:
+        if self._sleep is not None and not real:
             self._sleep(seconds)
         elif self.stop.wait(seconds):
             raise Stopped(f"{self.label}: stopped while {reason or 'waiting'}")
@@ -220,7 +224,9 @@ class HttpClient:
         for limiter in self.limiters:
             if limiter.rate.applies(path):
                 self.stats.waited_s += limiter.acquire(
-                    sleep=lambda s, n=limiter.rate.name: self.sleep(s, f"pacing, {n} budget")
+                    sleep=lambda s, n=limiter.rate.name: self.sleep(
+                        s, f"pacing, {n} budget", real=True
+                    )
                 )
         self.stats.requests += 1
         started = time.perf_counter()

@@ -42,6 +42,7 @@ HEALTH_FIELDS = (
     "override",
     "override_reason",
     "override_until",
+    "coverage",
 )
 """The health fields every pusher gets from ``health_values()`` (values are text, "" = unset)."""
 
@@ -120,6 +121,10 @@ class PushContext:
                 "override": _int_text(row["override_value"]) if active else "",
                 "override_reason": str(row["override_reason"] or "") if active else "",
                 "override_until": _date_text(row["override_until"]) if active else "",
+                # Share of the model's weight that had data, 0–1 stored, shown as a percentage.
+                "coverage": _int_text(
+                    None if row.get("coverage") is None else float(row["coverage"]) * 100
+                ),
             }
             out[row["account_id"]] = {
                 "name": account.get("name") or "",

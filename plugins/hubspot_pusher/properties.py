@@ -52,8 +52,8 @@ PROPERTIES: dict[str, dict[str, Any]] = {
             "Health band",
             "enumeration",
             "select",
-            "Green (70 and above by default), yellow (40–69) or red (below 40); churned "
-            "when every subscription has ended." + _BY_HUB,
+            "Green (80 and above by default), yellow (40–79) or red (below 40); churned "
+            "when every subscription has ended (outside the bands)." + _BY_HUB,
             options=[
                 {"label": band.title(), "value": band, "displayOrder": i}
                 for i, band in enumerate(BANDS)
@@ -104,6 +104,15 @@ PROPERTIES: dict[str, dict[str, Any]] = {
             "The segment that chose the model (plan, MRR or lifecycle rules)." + _BY_HUB,
         ),
         _prop(
+            "hub_health_coverage",
+            "Health coverage (%)",
+            "number",
+            "number",
+            "How much of the scoring model had data for this company, 0–100 %. Below the "
+            "configured minimum (50 % by default) the score rests on too little to trust "
+            "on its own." + _BY_HUB,
+        ),
+        _prop(
             OVERRIDE_PROPERTIES["value"],
             "Health override (CSM)",
             "number",
@@ -145,6 +154,7 @@ FIELD_PROPERTY = {
     "override": OVERRIDE_PROPERTIES["value"],
     "override_reason": OVERRIDE_PROPERTIES["reason"],
     "override_until": OVERRIDE_PROPERTIES["until"],
+    "coverage": "hub_health_coverage",
 }
 """Health field (``hub.push.HEALTH_FIELDS``) → the HubSpot property it is written to."""
 UPDATED_AT = FIELD_PROPERTY["updated_at"]
