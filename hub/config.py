@@ -399,13 +399,8 @@ def validate_config(config: Config) -> None:
             origin,
             tolerate=_is_reference,
         )
-    for section, module_name in SECTION_VALIDATORS.items():
-        module = importlib.import_module(module_name)
-        validator = getattr(module, "validate_config", None)
-        if validator is None:
-            validator = _TRANSITIONAL.get(section)
-        if validator is not None:
-            validator(config)
+    for module_name in SECTION_VALIDATORS.values():
+        importlib.import_module(module_name).validate_config(config)
 
 
 def missing_section_validators() -> list[str]:
@@ -415,37 +410,6 @@ def missing_section_validators() -> list[str]:
         for module in SECTION_VALIDATORS.values()
         if not hasattr(importlib.import_module(module), "validate_config")
     ]
-
-
-def _timeline_names(config: Config) -> None:
-    # Until hub.timeline validates each mapping's settings: at least a [timeline.<name>]
-    # that names no installed mapping is a typo.
-    from hub.registry import get_registry
-
-    mappings = get_registry().mappings
-    for name, value in config.timeline.items():
-        if name not in mappings or not isinstance(value, dict):
-            raise ConfigError(
-                f"{config.path or 'hub.toml'}: [timeline.{name}] names no installed mapping",
-                hint=f"mappings: {', '.join(sorted(mappings)) or 'none'}",
-            )
-
-
-def _transitional(dotted: str) -> Callable[[Config], None]:
-    def run(config: Config) -> None:
-        module, _, name = dotted.partition(":")
-        getattr(importlib.import_module(module), name)(config)
-
-    return run
-
-
-# Until an owner exports ``validate_config``, its existing loader validates the section.
-_TRANSITIONAL: dict[str, Callable[[Config], None]] = {
-    "timeline": _timeline_names,
-    "health": _transitional("hub.health:load_settings"),
-    "playbooks": _transitional("hub.playbooks:load_playbooks"),
-    "push": _transitional("hub.push:push_settings"),
-}
 
 
 def _literal_secret_warnings(config: Config, path: Path | None) -> list[str]:

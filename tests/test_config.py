@@ -212,3 +212,9 @@ def test_section_validators_of_every_owner_are_called(monkeypatch):
         )
     validate_config(parse_config({}))
     assert called == list(SECTION_VALIDATORS)
+
+
+def test_every_section_owner_exports_validate_config():
+    from hub.config import missing_section_validators
+
+    assert missing_section_validators() == []

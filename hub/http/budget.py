@@ -41,6 +41,9 @@ def default_budget_path() -> str | None:
 
 _connections: dict[str, sqlite3.Connection] = {}
 _connections_lock = threading.Lock()
+# One lock per shared connection: limiters of several scopes (and threads) share it, and
+# two transactions on one sqlite3 connection must never interleave.
+_transaction_locks: dict[str, threading.Lock] = {}
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -92,7 +95,7 @@ class SharedLimiter(Limiter):
     def _transaction(
         self, body: Callable[[sqlite3.Connection, float], float | None]
     ) -> float | None:
-        with self._lock:
+        with _transaction_locks.setdefault(self.path, threading.Lock()):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 result = body(self._db, time.time())
