@@ -646,3 +646,15 @@ def test_worker_processes_give_the_same_scores(db, clk):
         == rows
     )
     assert db.db.execute("SELECT COUNT(*) FROM health_history").fetchone()[0] == 30
+
+
+def test_the_cap_that_sets_the_score_leads_the_drivers(db, clk):
+    # Two caps hold: written off (at most 39) and cancelled (at most 20). The score is 20, so
+    # the "why" must start with the cancellation, not with the looser cap.
+    add_account(db, "both", nps=10, widget_present=True, competitors=[], has_payment_method=True)
+    add_event(db, "both", "invoice_written_off", 20, invoice_id="in_1", amount=500)
+    add_event(db, "both", "subscription_cancelled", 6, reason="too_expensive")
+    compute_health(db)
+    row = score_row(db, "both")
+    assert row["score"] == 20
+    assert row["drivers"][0].endswith("score capped at 20"), row["drivers"]

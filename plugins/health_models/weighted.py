@@ -168,7 +168,10 @@ class WeightedModel(HealthModel):
                         Contribution("cap", f"capped at {cap.max:g}: {reason}", cap_h - exact)
                     )
                     details["capped_by"] = cap.source_text()
-                drivers.append((-1000.0, f"{reason}: score capped at {cap.max:g}"))
+                # The lowest cap is the one that sets the score: it leads the drivers.
+                drivers.append(
+                    (-1000.0 - (100 - cap.max), f"{reason}: score capped at {cap.max:g}")
+                )
                 covered.add(reason)
                 exact = cap_h
         score = (exact + 50) // 100
