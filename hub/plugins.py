@@ -114,3 +114,45 @@ def plugin_info() -> list[dict[str, Any]]:
         dist, version = _plugin_dists.get(name, ("cs-hub (built-in)", __version__))
         rows.append({"name": name, "distribution": dist, "version": version, "hooks": hooks})
     return rows
+
+
+# The hub.toml that 'hub init' writes: one connection per built-in plugin above (this module
+# is where the built-ins are named; the rest of core names no vendor).
+STARTER_CONFIG = """# hub.toml: written by 'hub init'. Every option: 'hub init --example'.
+
+[hub]
+database = "hub.db"
+log_level = "warning"
+
+# One table per connected account. Secrets are references: "env:VAR" or "file:PATH".
+[connections.stripe]
+connector = "stripe"
+schedule = "every 30m"
+[connections.stripe.settings]
+api_key = "env:STRIPE_API_KEY"
+
+[connections.hubspot]
+connector = "hubspot"
+schedule = "every 30m"
+[connections.hubspot.settings]
+access_token = "env:HUBSPOT_ACCESS_TOKEN"
+
+[connections.zendesk]
+connector = "zendesk"
+schedule = "every 30m"
+[connections.zendesk.settings]
+subdomain = "yourcompany"
+email = "you@yourcompany.com"
+api_token = "env:ZENDESK_API_TOKEN"
+
+[connections.builtwith]
+connector = "builtwith"
+schedule = "every 1d"
+[connections.builtwith.settings]
+api_key = "env:BUILTWITH_API_KEY"
+
+# Required with BuiltWith: your product's technology name(s) as BuiltWith reports them.
+[timeline.builtwith]
+our_technologies = ["Your Product Widget"]
+competitors = ["Intercom", "Drift"]
+"""

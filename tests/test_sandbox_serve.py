@@ -15,9 +15,10 @@ import httpx
 import pytest
 import tomllib
 
-from hub.cli.sandbox import config_toml, parse_fault
+from hub.cli.sandbox import parse_fault
 from hub.config import parse_config
 from hub.errors import ConfigError
+from hub.sandbox.config import config_toml
 from hub.sandbox.world import CREDENTIALS, build_sandbox
 
 STRIPE = (CREDENTIALS["stripe"]["api_key"], "")

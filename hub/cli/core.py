@@ -16,45 +16,6 @@ from hub.cli.render import Column, emit_json, line, listing, page_progress, styl
 from hub.cli.util import Env, pass_env
 from hub.errors import ConfigError
 
-STARTER_CONFIG = """# hub.toml: written by 'hub init'. Every option: 'hub init --example'.
-
-[hub]
-database = "hub.db"
-log_level = "warning"
-
-# One table per connected account. Secrets are references: "env:VAR" or "file:PATH".
-[connections.stripe]
-connector = "stripe"
-schedule = "every 30m"
-[connections.stripe.settings]
-api_key = "env:STRIPE_API_KEY"
-
-[connections.hubspot]
-connector = "hubspot"
-schedule = "every 30m"
-[connections.hubspot.settings]
-access_token = "env:HUBSPOT_ACCESS_TOKEN"
-
-[connections.zendesk]
-connector = "zendesk"
-schedule = "every 30m"
-[connections.zendesk.settings]
-subdomain = "yourcompany"
-email = "you@yourcompany.com"
-api_token = "env:ZENDESK_API_TOKEN"
-
-[connections.builtwith]
-connector = "builtwith"
-schedule = "every 1d"
-[connections.builtwith.settings]
-api_key = "env:BUILTWITH_API_KEY"
-
-# Required with BuiltWith: your product's technology name(s) as BuiltWith reports them.
-[timeline.builtwith]
-our_technologies = ["Your Product Widget"]
-competitors = ["Intercom", "Drift"]
-"""
-
 STATUS_COLOURS = {"ok": "green", "error": "red"}
 
 
@@ -101,6 +62,8 @@ def init(path: str, force: bool, example: bool) -> None:
         )
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists", hint="pass --force to overwrite it")
+    from hub.plugins import STARTER_CONFIG
+
     target.write_text(STARTER_CONFIG)
     os.chmod(target, 0o600)
     from hub.config import load_config

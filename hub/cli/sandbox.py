@@ -63,45 +63,6 @@ def parse_fault(spec: str) -> dict[str, Any]:
     return out
 
 
-def config_toml(url: str, extra: list[str]) -> str:
-    """A ready hub.toml pointing every built-in connection at a served sandbox."""
-    from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY
-    from hub.sandbox.world import CREDENTIALS
-
-    zd = CREDENTIALS["zendesk"]
-
-    def table(name: str, schedule: str, settings: dict[str, str]) -> str:
-        lines = [f'[connections.{name}]\nconnector = "{name}"\nschedule = "{schedule}"']
-        lines.append(f"[connections.{name}.settings]")
-        lines.append(f'base_url = "{url}"')
-        lines.extend(f'{k} = "{v}"' for k, v in settings.items())
-        return "\n".join(lines)
-
-    blocks = [
-        f"# hub.toml for `hub sandbox serve` at {url}.\n"
-        "# Sandbox-only credentials: literal secrets are fine here (hub check warns anyway).",
-        '[hub]\ndatabase = "hub.db"',
-        table("stripe", "every 30m", {"api_key": CREDENTIALS["stripe"]["api_key"]}),
-        table("hubspot", "every 30m", {"access_token": CREDENTIALS["hubspot"]["access_token"]}),
-        table(
-            "zendesk",
-            "every 30m",
-            {"subdomain": zd["subdomain"], "email": zd["email"], "api_token": zd["api_token"]},
-        ),
-        table("builtwith", "every 1d", {"api_key": CREDENTIALS["builtwith"]["api_key"]}),
-        "[timeline.builtwith]\n"
-        f'our_technologies = ["{OUR_TECHNOLOGY}"]\n'
-        "competitors = [" + ", ".join(f'"{c}"' for c in COMPETITORS) + "]",
-        '[push.hubspot]\nconnection = "hubspot"',
-    ]
-    if extra:
-        blocks.append(
-            "# Plugin fakes also served here (configure their connectors by hand): "
-            + ", ".join(extra)
-        )
-    return "\n\n".join(blocks) + "\n"
-
-
 def _start_time(start: str) -> Any:
     import datetime as dt
 
@@ -201,7 +162,9 @@ def serve(
     """
     from hub.errors import ConfigError
     from hub.registry import get_registry
+    from hub.sandbox.config import config_toml
     from hub.sandbox.world import CREDENTIALS, advance, build_sandbox, catch_up
+    from hub.vocabulary import vocabulary
 
     start_at = _start_time(start)
     fault_specs = [parse_fault(spec) for spec in faults]
@@ -233,7 +196,7 @@ def serve(
     for name, api in sb.apis.items():
         creds = CREDENTIALS.get(name) or dict(getattr(api, "credentials", {}) or {})
         fields = "  ".join(f'{k} = "{v}"' for k, v in creds.items() if k != "oauth_token")
-        label = {"hubspot": "HubSpot", "builtwith": "BuiltWith"}.get(name, name.capitalize())
+        label = vocabulary().source(name).title
         out.print(
             f'  {label:<10} base_url = "{url}"  {fields}'.rstrip(), highlight=False, soft_wrap=True
         )

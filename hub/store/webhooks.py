@@ -116,3 +116,8 @@ def stats(store: Store) -> list[dict[str, Any]]:
             dict(zip(("event_type", "status", "received_at", "error"), last)) if last else None
         )
     return sorted(out.values(), key=lambda r: r["connection"])
+
+
+def last_pipeline_run(store: Store) -> int | None:
+    """The id of the newest pipeline run (the one a webhook-triggered run just recorded)."""
+    return store.db.execute("SELECT MAX(id) FROM _hub_runs WHERE kind = 'pipeline'").fetchone()[0]

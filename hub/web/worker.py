@@ -108,9 +108,7 @@ class WebhookWorker:
                             store, self.config, connections=[connection], transport=self.transport
                         )
                         self.runs += 1
-                        run_id = store.db.execute(
-                            "SELECT MAX(id) FROM _hub_runs WHERE kind = 'pipeline'"
-                        ).fetchone()[0]
+                        run_id = inbox.last_pipeline_run(store)
                         failed = connection in result.failed_connections or "sync" in result.errors
                         if failed:
                             error = result.errors.get("sync") or "the sync failed (see hub status)"
