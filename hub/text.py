@@ -54,10 +54,11 @@ def pct(ratio: float) -> str:
     return f"{round_half_up(ratio * 100)}%"
 
 
-def money(amount: Any, *, missing: str = "no amount") -> str:
+def money(amount: Any, *, missing: str = "no amount", whole: bool = False) -> str:
     """An amount in the account currency's major unit: ``4500`` → ``"$4,500"``,
     ``12.5`` → ``"$12.50"``, ``1234.567`` → ``"$1,234.57"``; None or text that is not a
-    number → ``missing``. Minor units (cents) are converted by the caller (÷ 100)."""
+    number → ``missing``. ``whole`` rounds to whole units (tables: ``"$1,235"``). Minor units
+    (cents) are converted by the caller (÷ 100). The one money formatter of the hub."""
     if amount is None or isinstance(amount, bool):
         return missing
     try:
@@ -66,7 +67,7 @@ def money(amount: Any, *, missing: str = "no amount") -> str:
         return missing
     if not number.is_finite():
         return missing
-    cents = number.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    cents = number.quantize(Decimal("1" if whole else "0.01"), rounding=ROUND_HALF_UP)
     sign = "-" if cents < 0 else ""
     cents = abs(cents)
     if cents == cents.to_integral_value():

@@ -12,6 +12,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from hub import text
 from hub.cli.util import Env, console, pass_env
 from hub.errors import ConfigError
 from hub.portfolio.render import short
@@ -36,10 +37,7 @@ def _settings(env: Env) -> Any:
 
 
 def money(value: float | None) -> str:
-    if value is None:
-        return "—"
-    sign = "−" if value < 0 else ""
-    return f"{sign}${abs(value):,.0f}"
+    return text.money(value, missing="—", whole=True)
 
 
 def pct(value: float | None) -> str:

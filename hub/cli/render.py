@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hub.cli.util import Env, console, err_console
+from hub.text import money as text_money
 
 __all__ = [
     "Column",
@@ -127,11 +128,9 @@ def _plain(cell: Any) -> str:
     return value.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
-def money(amount: float | int | None, currency: str = "$") -> str:
-    """``$1,234`` (whole units); empty for no value."""
-    if amount is None:
-        return ""
-    return f"{currency}{amount:,.0f}"
+def money(amount: float | int | None) -> str:
+    """``$1,234`` (whole units); empty for no value (``hub.text.money``)."""
+    return text_money(amount, missing="", whole=True)
 
 
 def page_progress(

@@ -35,7 +35,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from hub import __version__
+from hub import __version__, text
 from hub.errors import ConfigError
 from hub.store.web import ReadOnlyStore
 from hub.web import charts
@@ -172,12 +172,7 @@ def _redact(value: Any) -> str:
 
 
 def _money(value: Any) -> str:
-    if value is None or value == "":
-        return "–"
-    try:
-        return f"${float(value):,.0f}"
-    except (TypeError, ValueError):
-        return str(value)
+    return text.money(value, missing="–", whole=True)
 
 
 def _when(value: Any) -> str:

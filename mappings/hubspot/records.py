@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hub import clock
+from hub import clock, text
 from hub.timeline import MappingContext
 from mappings.hubspot.vocabulary import OVERRIDE_PROPERTIES, SOURCE
 
@@ -64,8 +64,7 @@ def number(value: Any) -> float | int | None:
 
 
 def money(value: Any) -> str:
-    amount = number(value)
-    return f"${amount:,.0f}" if amount is not None else "no amount"
+    return text.money(number(value), whole=True)
 
 
 def email_domain(email: Any) -> str | None:

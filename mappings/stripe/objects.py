@@ -10,7 +10,10 @@ under its ``payments``.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
+
+from hub import text
 
 _PER_MONTH = {"day": 365 / 12, "week": 52 / 12, "month": 1.0, "year": 1 / 12}
 # Subscription statuses that still bill the customer (a customer with none has churned).
@@ -52,7 +55,7 @@ def dollars(cents: Any) -> float | None:
 
 
 def money(cents: float) -> str:
-    return f"${cents / 100:,.0f}" if cents % 100 == 0 else f"${cents / 100:,.2f}"
+    return text.money(Decimal(str(cents)) / 100)
 
 
 def email_domain(email: Any) -> str | None:
