@@ -1,11 +1,13 @@
 """Helpers shared by the built-in measures: reading concatenated aggregates, medians,
-numbers from facts, window words."""
+numbers from facts, window words, and parameters with ordered thresholds."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from hub.health import Aggregates
+from pydantic import model_validator
+
+from hub.health import Aggregates, MeasureParams
 
 SEP = Aggregates.SEP
 
@@ -40,3 +42,17 @@ def _num(value: Any) -> float | None:
 
 def _days(days: int) -> str:
     return f"in the last {days} days"
+
+
+class OrderedParams(MeasureParams):
+    """Measure parameters whose (good, bad) thresholds must be ordered, bad strictly above
+    good: ``ordered = (("good_days", "bad_days"),)``. One rule, one message for every measure."""
+
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OrderedParams:
+        for good, bad in self.ordered:
+            if getattr(self, bad) <= getattr(self, good):
+                raise ValueError(f"{bad} must be above {good}")
+        return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from hub.health import (
     Account,
@@ -19,21 +19,17 @@ from hub.health import (
     plural,
     scale,
 )
-from plugins.health_models._common import SEP, _days, _num
+from plugins.health_models._common import SEP, OrderedParams, _days, _num
 
 
-class EngagementParams(MeasureParams):
+class EngagementParams(OrderedParams):
+    ordered = (("share_good", "share_bad"),)
+
     window_days: int = Field(90, ge=1, le=3650)
     share_good: float = Field(0.05, ge=0, le=1)
     share_bad: float = Field(0.5, ge=0, le=1)
     recent_penalty: float = Field(5, ge=0, le=100)
     recent_penalty_max: float = Field(25, ge=0, le=100)
-
-    @model_validator(mode="after")
-    def _order(self) -> EngagementParams:
-        if self.share_bad <= self.share_good:
-            raise ValueError("share_bad must be above share_good")
-        return self
 
 
 class EngagementMeasure(Measure):
@@ -237,16 +233,12 @@ class TechnographicsMeasure(Measure):
         return MeasureResult(max(0.0, value), inputs, words=words)
 
 
-class RelationshipParams(MeasureParams):
+class RelationshipParams(OrderedParams):
+    ordered = (("good_days", "bad_days"),)
+
     good_days: int = Field(30, ge=0)
     bad_days: int = Field(120, ge=1)
     no_owner_penalty: float = Field(30, ge=0, le=100)
-
-    @model_validator(mode="after")
-    def _order(self) -> RelationshipParams:
-        if self.bad_days <= self.good_days:
-            raise ValueError("bad_days must be above good_days")
-        return self
 
 
 class RelationshipMeasure(Measure):

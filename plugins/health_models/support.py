@@ -21,10 +21,12 @@ from hub.health import (
     plural,
     scale,
 )
-from plugins.health_models._common import SEP, _days, _floats, _median, _num
+from plugins.health_models._common import SEP, OrderedParams, _days, _floats, _median, _num
 
 
-class SupportParams(MeasureParams):
+class SupportParams(OrderedParams):
+    ordered = (("open_good_days", "open_bad_days"),)
+
     window_days: int = Field(90, ge=1, le=3650)
     target_hours: float = Field(24, gt=0)
     zero_at_factor: float = Field(3.0, gt=1)
@@ -42,12 +44,6 @@ class SupportParams(MeasureParams):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
             raise ValueError("breach_field must be an attribute name of ticket_solved events")
         return value
-
-    @model_validator(mode="after")
-    def _order(self) -> SupportParams:
-        if self.open_bad_days <= self.open_good_days:
-            raise ValueError("open_bad_days must be above open_good_days")
-        return self
 
 
 class SupportMeasure(Measure):
@@ -205,17 +201,13 @@ class SupportMeasure(Measure):
         return MeasureResult(value, inputs, words=words)
 
 
-class SupportLoadParams(MeasureParams):
+class SupportLoadParams(OrderedParams):
+    ordered = (("reopen_good", "reopen_bad"),)
+
     window_days: int = Field(90, ge=1, le=3650)
     urgent_penalty: float = Field(25, ge=0, le=100)
     reopen_good: float = Field(0.05, ge=0, le=1)
     reopen_bad: float = Field(0.30, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _order(self) -> SupportLoadParams:
-        if self.reopen_bad <= self.reopen_good:
-            raise ValueError("reopen_bad must be above reopen_good")
-        return self
 
 
 class SupportLoadMeasure(Measure):
