@@ -38,15 +38,6 @@ class Verdict:
         return asdict(self)
 
 
-def validate_sections(config: Any) -> None:
-    """Validate every section (connections' settings, ``[timeline.*]``, ``[health]``…):
-    ``hub.config.validate_config``, which ``load_config`` already ran; a typo anywhere
-    raises one ``ConfigError``."""
-    from hub.config import validate_config
-
-    validate_config(config)
-
-
 def check_connection(
     config: Any,
     name: str,
@@ -85,7 +76,11 @@ def check_connections(
 
     Returns the verdicts in config order.
     """
-    validate_sections(config)
+    from hub.config import validate_config
+
+    # ``load_config`` validated already; a config built in code (``parse_config``) is
+    # validated here, so no connection is checked against a config with a typo.
+    validate_config(config)
     names = list(config.connections)
     if not names:
         return []
@@ -115,5 +110,4 @@ __all__ = [
     "Verdict",
     "check_connection",
     "check_connections",
-    "validate_sections",
 ]
