@@ -43,6 +43,7 @@ HEALTH_FIELDS = (
     "override_reason",
     "override_until",
     "coverage",
+    "top_driver",
 )
 """The health fields every pusher gets from ``health_values()`` (values are text, "" = unset)."""
 
@@ -103,8 +104,9 @@ class PushContext:
             drivers = _loads(row["drivers"])
             if isinstance(drivers, list):
                 drivers_text = "; ".join(str(d) for d in drivers if d)
+                top_driver = next((str(d) for d in drivers if d), "")
             else:
-                drivers_text = str(drivers or "")
+                drivers_text = top_driver = str(drivers or "")
             if len(drivers_text) > limit:
                 drivers_text = drivers_text[: limit - 1].rstrip() + "…"
             # The health engine keeps override_* only while the override is in force.
@@ -125,6 +127,8 @@ class PushContext:
                 "coverage": _int_text(
                     None if row.get("coverage") is None else float(row["coverage"]) * 100
                 ),
+                # The one reason that moves the score most, for fields that hold one line.
+                "top_driver": top_driver[:limit],
             }
             out[row["account_id"]] = {
                 "name": account.get("name") or "",
