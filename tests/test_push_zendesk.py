@@ -335,6 +335,18 @@ def test_fake_bulk_limits_and_show_many(sandbox, zd):
         client.get("/api/v2/organizations/show_many.json", params={"ids": too_many}).status_code
         == 400
     )
+    # Job statuses polled together; at most 30 jobs queued or running per account.
+    one = {"organizations": [{"id": org_ids[0], "notes": "x"}]}
+    jobs = [client.put("/api/v2/organizations/update_many.json", json=one) for _ in range(31)]
+    assert [r.status_code for r in jobs] == [200] * 30 + [429]
+    assert jobs[-1].json()["error"] == "TooManyJobs" and jobs[-1].headers["retry-after"]
+    ids = ",".join(r.json()["job_status"]["id"] for r in jobs[:2])
+    polled = client.get("/api/v2/job_statuses/show_many.json", params={"ids": ids}).json()
+    assert [j["status"] for j in polled["job_statuses"]] == ["working", "working"]
+    polled = client.get("/api/v2/job_statuses/show_many.json", params={"ids": ids}).json()
+    assert [j["results"] for j in polled["job_statuses"]] == [
+        [{"id": org_ids[0], "action": "update", "success": True, "status": "Updated"}]
+    ] * 2
     zd.token_role = "agent"
     refused = client.post(
         "/api/v2/organization_fields.json",

@@ -85,7 +85,9 @@ class ZendeskPusher(ZendeskAdmin):
     """The identity links' source whose ``organization`` records this pusher writes."""
 
     def object_id(self, account: dict[str, Any]) -> str | None:
-        return self.organization_ids().get(str(account.get("id")))
+        """The account's first Zendesk organization (its health goes to every one linked)."""
+        orgs = self.organization_ids().get(str(account.get("id"))) or []
+        return orgs[0] if orgs else None
 
 
 @hub.hookimpl

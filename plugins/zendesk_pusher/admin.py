@@ -69,8 +69,15 @@ class ZendeskAdmin(OrganizationFields):
             )
             changes[(org, key)] = change
             result.changes.append(change)
-        if values and not ctx.dry_run:
-            self.send(values, by_key, changes)
+        if not values or ctx.dry_run:
+            return
+        failures = self.send(values, by_key)
+        ctx.record(self.target, OBJECT_TYPE, {o: v for o, v in values.items() if o not in failures})
+        for (org, _key), change in changes.items():
+            if org in failures:
+                change.status, change.error = "failed", failures[org]
+            else:
+                change.status = "written"
 
     def uninstall(self) -> list[str]:
         """Delete the hub's own organization fields; what was (or would be) removed."""

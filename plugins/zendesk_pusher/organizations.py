@@ -178,8 +178,8 @@ class OrganizationFields(Pusher):
 
     # -- values -----------------------------------------------------------------------------
 
-    def organization_ids(self) -> dict[str, str]:
-        """account id → Zendesk organization id, from the identity links (never by name)."""
+    def organization_ids(self) -> dict[str, list[str]]:
+        """account id → its Zendesk organization ids, from the identity links (never by name)."""
         return self.ctx.linked_ids(self.link_source, "organization")
 
     def push_properties(self, items: dict[str, dict[str, Any]]) -> None:
@@ -190,8 +190,7 @@ class OrganizationFields(Pusher):
         org_of = self.organization_ids()
         by_org: dict[str, dict[str, Any]] = {}
         for account_id, item in items.items():
-            org = org_of.get(account_id)
-            if org is not None:
+            for org in org_of.get(account_id, []):
                 by_org[org] = {"account_id": account_id, **item}
         if not by_org:
             return
@@ -237,10 +236,23 @@ class OrganizationFields(Pusher):
                 result.changes.append(change)
         if ctx.dry_run or not plan:
             return
-        by_key = {t.key: t for t in targets.values()}
-        self.send(
-            {org: {k: new for k, (_, new) in plan[org].items()} for org in plan}, by_key, rows
-        )
+        values = {org: {k: new for k, (_, new) in plan[org].items()} for org in plan}
+        failures = self.send(values, {t.key: t for t in targets.values()})
+        succeeded = {org: v for org, v in values.items() if org not in failures}
+        if succeeded:
+            ctx.record(self.target, OBJECT_TYPE, succeeded)
+            for org, props in succeeded.items():
+                for key in props:
+                    rows[(org, key)].status = "written"
+        grouped: dict[str, list[str]] = {}
+        for org, message in failures.items():
+            grouped.setdefault(message, []).append(org)
+            for key in values[org]:
+                rows[(org, key)].status, rows[(org, key)].error = "failed", message
+        for message, orgs in grouped.items():
+            shown = ", ".join(sorted(orgs, key=_id_order)[:5]) + (" …" if len(orgs) > 5 else "")
+            noun = "organization" if len(orgs) == 1 else "organizations"
+            result.error(f"{len(orgs)} {noun} not updated ({shown}): {message}")
 
     def read_current(
         self, org_ids: list[str], targets: dict[str, Target]
@@ -262,38 +274,35 @@ class OrganizationFields(Pusher):
 
     # -- bulk updates and jobs ----------------------------------------------------------------
 
-    def send(
-        self,
-        values: dict[str, dict[str, str]],
-        targets: dict[str, Target],
-        rows: dict[tuple[str, str], PropertyChange],
-    ) -> None:
-        """Write ``values`` (org → key → hub text) in bulk; log and mark what Zendesk confirms."""
+    def send(self, values: dict[str, dict[str, str]], targets: dict[str, Target]) -> dict[str, str]:
+        """Write ``values`` (org → field key → hub text) in bulk; org → error for the
+        organizations Zendesk did not update (the caller logs the others)."""
         size = self.settings.batch_size
         orgs = sorted(values, key=_id_order)
-        batches = [orgs[i : i + size] for i in range(0, len(orgs), size)]
+        failures: dict[str, str] = {}
         waiting: dict[str, list[str]] = {}  # job id → its organizations
-        for batch in batches:
+        for start in range(0, len(orgs), size):
+            batch = orgs[start : start + size]
             if len(waiting) >= JOBS_IN_FLIGHT:
-                self._settle(waiting, values, rows, until=JOBS_IN_FLIGHT - 1)
-            job = self._submit(batch, values, targets, rows)
+                self._settle(waiting, failures, until=JOBS_IN_FLIGHT - 1)
+            job = self._submit(batch, values, targets, failures)
             if job is not None:
                 waiting[job] = batch
-        self._settle(waiting, values, rows, until=0)
+        self._settle(waiting, failures, until=0)
+        return failures
 
     def _submit(
         self,
         batch: list[str],
         values: dict[str, dict[str, str]],
         targets: dict[str, Target],
-        rows: dict[tuple[str, str], PropertyChange],
+        failures: dict[str, str],
     ) -> str | None:
         """One ``update_many`` request; the job id (None when the request failed)."""
-        allowed = set(targets)
         body = []
         for org in batch:
-            stray = set(values[org]) - allowed
-            if stray:  # never reached: the plan holds only the targets' keys
+            stray = set(values[org]) - set(targets)
+            if stray:  # never reached from a push: the plan holds only the targets' keys
                 raise PushError(f"refusing to write fields the hub does not own: {sorted(stray)}")
             body.append(
                 {
@@ -315,21 +324,16 @@ class OrganizationFields(Pusher):
                 raise PushError(
                     f"Zendesk refused the bulk update ({exc.status})", hint=ADMIN_HINT
                 ) from None
-            self._fail({org: values[org] for org in batch}, rows, str(exc))
+            failures.update({org: str(exc) for org in batch})
             return None
         job = (response.json().get("job_status") or {}).get("id")
         if not job:
-            self._fail({org: values[org] for org in batch}, rows, "Zendesk answered without a job")
+            failures.update({org: "Zendesk answered without a job" for org in batch})
             return None
         return str(job)
 
     def _settle(
-        self,
-        waiting: dict[str, list[str]],
-        values: dict[str, dict[str, str]],
-        rows: dict[tuple[str, str], PropertyChange],
-        *,
-        until: int,
+        self, waiting: dict[str, list[str]], failures: dict[str, str], *, until: int
     ) -> None:
         """Poll the waiting jobs together until at most ``until`` are left unfinished."""
         settings = self.settings
@@ -343,76 +347,54 @@ class OrganizationFields(Pusher):
             for status in statuses.get("job_statuses") or []:
                 job = str(status.get("id"))
                 if job in waiting and status.get("status") in ("completed", "failed"):
-                    self._record_job(status, waiting.pop(job), values, rows)
+                    failures.update(job_failures(status, waiting.pop(job)))
             if len(waiting) <= until:
                 return
             if time.monotonic() > deadline:
                 for job, batch in list(waiting.items()):
-                    self._fail(
-                        {org: values[org] for org in batch},
-                        rows,
+                    message = (
                         f"job {job} still running after {settings.job_timeout:g} s "
-                        "(sent again next push)",
+                        "(sent again next push)"
                     )
+                    failures.update({org: message for org in batch})
                     del waiting[job]
                 return
             if delay:
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    def _record_job(
-        self,
-        status: dict[str, Any],
-        batch: list[str],
-        values: dict[str, dict[str, str]],
-        rows: dict[tuple[str, str], PropertyChange],
-    ) -> None:
-        """Log the organizations a finished job updated; fail the others with its error."""
-        results = status.get("results")
-        failures: dict[str, str] = {}
-        if status.get("status") == "failed":
-            message = status.get("message") or "the job failed"
-            failures = {org: f"Zendesk job failed: {message}" for org in batch}
-        elif isinstance(results, list):
-            seen: set[str] = set()
-            for item in results:
-                org = str(item.get("id")) if item.get("id") is not None else None
-                if org is None and isinstance(item.get("index"), int):
-                    position = item["index"]
-                    org = batch[position] if 0 <= position < len(batch) else None
-                if org is None or org not in values:
-                    continue
-                seen.add(org)
-                if not item.get("success", False):
-                    failures[org] = f"{item.get('error') or 'failed'}: {item.get('details') or ''}"
-            for org in batch:
-                if org not in seen:
-                    failures.setdefault(org, "the job's results do not mention it")
-        succeeded = [org for org in batch if org not in failures]
-        if succeeded:
-            self.ctx.record(self.target, OBJECT_TYPE, {org: values[org] for org in succeeded})
-            for org in succeeded:
-                for key in values[org]:
-                    rows[(org, key)].status = "written"
-        grouped: dict[str, dict[str, dict[str, str]]] = {}
-        for org, message in failures.items():
-            grouped.setdefault(message.rstrip(": "), {})[org] = values[org]
-        for message, orgs in grouped.items():
-            self._fail(orgs, rows, message)
 
-    def _fail(
-        self,
-        orgs: dict[str, dict[str, str]],
-        rows: dict[tuple[str, str], PropertyChange],
-        message: str,
-    ) -> None:
-        for org, props in orgs.items():
-            for key in props:
-                change = rows[(org, key)]
-                change.status, change.error = "failed", message
-        ids = ", ".join(sorted(orgs, key=_id_order)[:5]) + (" …" if len(orgs) > 5 else "")
-        noun = "organization" if len(orgs) == 1 else "organizations"
-        self.ctx.result.error(f"{len(orgs)} {noun} not updated ({ids}): {message}")
+def job_failures(status: dict[str, Any], batch: list[str]) -> dict[str, str]:
+    """org → error for the organizations of a finished job that it did not update.
+
+    A ``completed`` job lists a result per organization (by ``id``, or by ``index`` in the
+    request); one it does not mention is not trusted as updated. A ``failed`` job updated
+    none of them.
+    """
+    if status.get("status") == "failed":
+        message = f"Zendesk job failed: {status.get('message') or 'no message'}"
+        return {org: message for org in batch}
+    results = status.get("results")
+    if isinstance(results, dict):  # some jobs answer one {"success": bool} for the whole job
+        ok = bool(results.get("success"))
+        return {} if ok else {org: "the job reports failure" for org in batch}
+    failures: dict[str, str] = {}
+    seen: set[str] = set()
+    for item in results if isinstance(results, list) else []:
+        org = str(item.get("id")) if item.get("id") is not None else None
+        position = item.get("index")
+        if org not in batch and isinstance(position, int) and 0 <= position < len(batch):
+            org = batch[position]
+        if org is None or org not in batch:
+            continue
+        seen.add(org)
+        if not item.get("success", False):
+            details = item.get("details")
+            failures[org] = f"{item.get('error') or 'failed'}" + (f": {details}" if details else "")
+    for org in batch:
+        if org not in seen:
+            failures.setdefault(org, "the job's results do not mention it (sent again next push)")
+    return failures
 
 
 def _target(hub_field: str, f: dict[str, Any], *, owned: bool) -> Target:

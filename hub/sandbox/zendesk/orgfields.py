@@ -26,6 +26,8 @@ Facts followed (Zendesk Support API):
 - Fault ``job_item_failure`` (``ids=[...]``, optional ``error``/``details``) fails the named
   organizations inside the next matching ``update_many`` job, as Zendesk reports a record the
   job could not update.
+- At most ``JOB_QUEUE_MAX`` (30) jobs may be queued or running per account; one more
+  answers 429 ``TooManyJobs`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ FIELD_TYPES = {
     "textarea",
 }
 BULK_MAX = 100
+JOB_QUEUE_MAX = 30
+"""Jobs an account may have queued or running at once (Zendesk's "job limit")."""
 FIELD_BASE = 360_010_000_000
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -411,6 +415,12 @@ class _OrgFields:
             refused := self._forbidden_unless_admin()
         ):
             return refused
+        if sum(1 for j in self._jobs.values() if j.state != "completed") >= JOB_QUEUE_MAX:
+            body = {
+                "error": "TooManyJobs",
+                "description": f"Number of allowed concurrent job requests exceeded ({JOB_QUEUE_MAX})",
+            }
+            return json_response(429, body, {"retry-after": "1"})
         digest = hashlib.md5(f"{len(self._jobs)}:{self.world.seed}".encode()).hexdigest()
         job = Job(
             id=digest, total=len(items), items=[dict(i) for i in items if isinstance(i, dict)]
