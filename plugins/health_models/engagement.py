@@ -238,7 +238,7 @@ class RelationshipParams(MeasureParams):
 
     target_days: int | dict[str, int] = 30
     """A two-way touch is due within this many days (or a table by segment)."""
-    touches_per_30d: float | dict[str, float] = 2
+    touches_per_30d: float | dict[str, float] = 2.0
     """Customer-facing touches expected per 30 days (or a table by segment; 0: not scored)."""
     stale_multiple: float = Field(4.0, gt=1, le=20)
     cadence_weight: float = Field(0.3, ge=0, le=1)
