@@ -64,6 +64,22 @@ def pending(store: Store) -> dict[str, list[int]]:
     return out
 
 
+def pending_types(store: Store, connection: str, ids: list[int]) -> list[str]:
+    """The distinct event types of these deliveries (what the worker syncs for)."""
+    out: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update(
+            kind
+            for (kind,) in store.db.execute(
+                f"SELECT DISTINCT event_type FROM {INBOX} WHERE connection = ? AND id IN ({marks})",
+                [connection, *chunk],
+            )
+        )
+    return sorted(out)
+
+
 def finish(
     store: Store, ids: list[int], *, status: str, run_id: int | None, error: str | None = None
 ) -> None:
