@@ -199,3 +199,102 @@ def test_each_connector_names_the_streams_its_events_touch():
     hubspot = HubSpotWebhook()
     assert hubspot.streams(["company.propertyChange", "deal.creation"]) == ["companies", "deals"]
     assert hubspot.streams(["company.associationChange"]) is None
+
+
+def _hub() -> list[str]:
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("hub")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "hub"]
+
+
+def test_end_to_end_a_failed_payment_reaches_hubspot_in_seconds(tmp_path):
+    """The sandbox's own sender → ``hub serve`` (a real process) → inbox → worker → the
+    HubSpot fake's property and task, with no scheduled sync."""
+    import datetime as dt
+    import os
+    import subprocess
+
+    from hub.pipeline import run_pipeline
+    from hub.sandbox.stripe.webhooks import fail_payment
+    from hub.sandbox.webhooks import DEFAULT_SECRETS, attach_webhooks, config_lines
+    from hub.sandbox.world import build_sandbox
+
+    sandbox = build_sandbox(companies=8, seed=11, start=dt.datetime.now(dt.timezone.utc))
+    sandbox.world.clock.run()  # the payment fails now, as the hub's clock sees it
+    server = sandbox.serve()
+    db = tmp_path / "hub.db"
+    config = _config(str(db), server.url)
+    store = Store(str(db))
+    run_pipeline(store, config, transport=sandbox.transport())  # yesterday's scheduled run
+    store.close()
+    hubspot = sandbox.api("hubspot")
+    company = _company(sandbox)
+    before = hubspot.get("companies", company.hubspot_id)["properties"]
+    assert before.get("hub_health_score")
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(
+        config_toml_for(server.url, str(db)) + "\n" + config_lines(DEFAULT_SECRETS) + "\n"
+    )
+    proc = subprocess.Popen(
+        [*_hub(), "-c", str(cfg), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "300", "TERM": "dumb"},
+    )
+    try:
+        assert proc.stdout is not None
+        url = next(
+            line.split("hub serve: ", 1)[1].split()[0].rstrip("/")
+            for line in proc.stdout
+            if "hub serve: http://" in line
+        )
+        sender = attach_webhooks(sandbox, f"{url}/webhooks")
+        failed_at = time.monotonic()
+        fail_payment(sandbox.api("stripe"), company.key)
+        deadline = failed_at + 60
+        after, tasks = before, []
+        while time.monotonic() < deadline:
+            after = hubspot.get("companies", company.hubspot_id)["properties"]
+            tasks = [
+                t
+                for t in hubspot.objects("tasks")
+                if t["properties"].get("hs_task_subject", "").startswith("Payment failed")
+                and company.name in t["properties"].get("hs_task_subject", "")
+            ]
+            if after.get("hub_health_score") != before["hub_health_score"] and tasks:
+                break
+            time.sleep(0.2)
+        assert after["hub_health_score"] != before["hub_health_score"], (before, after)
+        assert tasks, "no 'Payment failed' task in HubSpot"
+        assert sender.flush(10) and {a.status for a in sender.attempts} == {200}
+        conn = sqlite3.connect(db)
+        try:
+            statuses = {s for (s,) in conn.execute("SELECT status FROM _hub_webhook_inbox")}
+            zendesk_runs = conn.execute(
+                "SELECT COUNT(*) FROM _hub_runs WHERE kind='sync' AND connection='zendesk'"
+            ).fetchone()[0]
+        finally:
+            conn.close()
+        assert "processed" in statuses
+        assert zendesk_runs == 4  # the scheduled run's four streams; no webhook touched Zendesk
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        sender_close(sandbox)
+        server.stop()
+
+
+def sender_close(sandbox) -> None:
+    from hub.sandbox.webhooks import detach_webhooks
+
+    detach_webhooks(sandbox)
+
+
+def config_toml_for(sandbox_url: str, db_path: str) -> str:
+    from hub.sandbox.config import config_toml
+
+    text = config_toml(sandbox_url, [])
+    return text.replace('database = "hub.db"', f'database = "{db_path}"')

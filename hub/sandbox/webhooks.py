@@ -238,6 +238,16 @@ class WebhookSender:
                 "tamper": dict(self._tamper),
             }
 
+    def describe(self) -> str:
+        """One line for the banner: where deliveries go, and any misbehaviour queued."""
+        where = self.target("<api>")
+        tamper = ", ".join(f"{k} ×{n}" for k, n in self._tamper.items() if n)
+        return f"signed deliveries to {where}" + (f" (next: {tamper})" if tamper else "")
+
+    def config_toml(self) -> str:
+        """The ``[webhooks.secrets]`` table a hub needs to verify these deliveries."""
+        return config_lines(self.secrets)
+
     def close(self) -> None:
         with self._cond:
             self._stop = True
@@ -381,5 +391,48 @@ def _json(status: int, body: Any) -> httpx.Response:
 def config_lines(secrets: dict[str, str] | None = None) -> str:
     """The ``[webhooks.secrets]`` table a hub needs to verify this sandbox's deliveries."""
     merged = {**DEFAULT_SECRETS, **(secrets or {})}
-    lines = ["[webhooks.secrets]"] + [f'{api} = "{merged[api]}"' for api in SIGNERS]
+    lines = [
+        "# The sandbox's webhook signing secrets (sandbox-only; literal values are fine here).",
+        "[webhooks]",
+        "debounce_seconds = 2.0",
+        "[webhooks.secrets]",
+        *(f'{api} = "{merged[api]}"' for api in SIGNERS),
+    ]
     return "\n".join(lines)
+
+
+def from_options(
+    sandbox: Any,
+    url: str,
+    secret_specs: tuple[str, ...] = (),
+    fault_specs: tuple[str, ...] = (),
+    retry_scale: float = 1.0,
+) -> WebhookSender:
+    """``hub sandbox serve --webhook-url URL [--webhook-secret API=SECRET]…
+    [--webhook-fault KIND[:COUNT]]…``: attach a sender, or a ``ValueError`` naming the
+    option at fault and the fix (the sandbox imports nothing of the hub)."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(
+            f"--webhook-url {url!r} is not an http(s) URL "
+            "(e.g. --webhook-url http://127.0.0.1:8321/webhooks)"
+        )
+    secrets: dict[str, str] = {}
+    for spec in secret_specs:
+        api, eq, secret = spec.partition("=")
+        if not eq or api not in SIGNERS or not secret:
+            raise ValueError(
+                f"--webhook-secret {spec!r} is not API=SECRET (API: {', '.join(SIGNERS)})"
+            )
+        secrets[api] = secret
+    faults = []
+    for spec in fault_specs:
+        kind, _, count = spec.partition(":")
+        if kind not in TAMPER_KINDS or (count and not count.isdigit()):
+            raise ValueError(
+                f"--webhook-fault {spec!r} is not KIND[:COUNT] (KIND: {', '.join(TAMPER_KINDS)})"
+            )
+        faults.append((kind, int(count or 1)))
+    sender = attach_webhooks(sandbox, url, secrets=secrets, retry_scale=retry_scale)
+    for kind, count in faults:
+        sender.tamper(kind, count)
+    return sender

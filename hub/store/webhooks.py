@@ -137,3 +137,19 @@ def stats(store: Store) -> list[dict[str, Any]]:
 def last_pipeline_run(store: Store) -> int | None:
     """The id of the newest pipeline run (the one a webhook-triggered run just recorded)."""
     return store.db.execute("SELECT MAX(id) FROM _hub_runs WHERE kind = 'pipeline'").fetchone()[0]
+
+
+def last_run_id(store: Store) -> int:
+    """The newest run's id (0 without runs): a mark to ask ``syncs_after`` from."""
+    return store.db.execute("SELECT COALESCE(MAX(id), 0) FROM _hub_runs").fetchone()[0]
+
+
+def syncs_after(store: Store, run_id: int) -> list[tuple[str, str]]:
+    """``(connection, stream)`` of each sync run recorded after ``run_id``, in order."""
+    return [
+        (connection, stream)
+        for connection, stream in store.db.execute(
+            "SELECT connection, stream FROM _hub_runs WHERE kind = 'sync' AND id > ? ORDER BY id",
+            [run_id],
+        )
+    ]
