@@ -347,7 +347,7 @@ def test_a_property_the_hub_did_not_create_is_never_written(store, sandbox, hs):
     assert not any(w[2] and w[2].get("name") == "hub_health_model" for w in hs.writes)
 
 
-def test_a_deleted_property_is_created_again_and_refilled(store, sandbox, hs):
+def test_a_deleted_property_is_restored_and_refilled(store, sandbox, hs):
     expected = seed_health(store, sandbox)
     config = make_config()
     run_push(store, config, transport=sandbox.transport())
@@ -358,7 +358,7 @@ def test_a_deleted_property_is_created_again_and_refilled(store, sandbox, hs):
     hs.writes.clear()
     result = run_push(store, config, transport=sandbox.transport())  # nothing else changed
     assert result.status == "ok", result.errors
-    assert result.setup == ["create property hub_health_segment (string)"]
+    assert result.setup == ["restore archived properties hub_health_segment"]
     assert "hub_health_segment" in hs.properties("companies")
     for company_id, values in expected.items():
         segment = hs.get("companies", company_id)["properties"]["hub_health_segment"]
@@ -379,7 +379,7 @@ def test_a_deleted_property_is_created_again_and_refilled(store, sandbox, hs):
 
     result = run_push(store, config, transport=httpx.MockTransport(handler))
     assert result.status == "ok", result.errors
-    assert result.setup == ["create property hub_health_model (string)"]
+    assert result.setup == ["restore archived properties hub_health_model"]
     some = live_companies(sandbox)[0].hubspot_id
     assert hs.get("companies", some)["properties"]["hub_health_model"] == "points"
 

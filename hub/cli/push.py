@@ -20,6 +20,9 @@ def register(cli: click.Group) -> None:
     cli.add_command(playbooks)
     cli.add_command(tasks)
     cli.add_command(push)
+    from hub.cli import undo
+
+    undo.register(cli, push)
 
 
 @click.command()

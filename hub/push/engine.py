@@ -64,9 +64,18 @@ def run_push(
     result.note(f"scope: {scope_settings(config).describe()} ([push.scope])")
     for cls, pusher_config in configured:
         client = None
+        marks = (len(result.changes), len(result.tasks))
         try:
-            client = _client_for(config, cls, pusher_config, transport)
-            _run_one(cls(ctx, pusher_config, client), ctx)
+            client = client_for(config, cls, pusher_config, transport)
+            pusher = cls(ctx, pusher_config, client)
+            try:
+                _run_one(pusher, ctx)
+            finally:
+                # History keeps whose write each row is, so a revert finds the right pusher.
+                for change in result.changes[marks[0] :]:
+                    change.target = pusher.target
+                for action in result.tasks[marks[1] :]:
+                    action.target = pusher.target
         except HubError as exc:
             result.status = "error"
             result.error(f"{cls.name}: {exc}")
@@ -99,7 +108,7 @@ def run_push(
     return result
 
 
-def _client_for(
+def client_for(
     config: Any, cls: type[Pusher], settings: Any, transport: httpx.BaseTransport | None
 ) -> HttpClient | None:
     """The pusher's connection's own client (auth, secrets, rate budget), or None."""

@@ -21,6 +21,8 @@ class PropertyChange:
     new: str
     status: str = "planned"  # planned | written | failed
     error: str | None = None
+    target: str = ""
+    """The pusher's push-log namespace (``Pusher.target``), set by the host."""
 
 
 @dataclass
@@ -39,6 +41,18 @@ class TaskAction:
     action: str  # create | reconcile | created | found | cancelled | failed | held
     remote_id: str | None = None
     error: str | None = None
+    target: str = ""
+    """The pusher's push-log namespace (``Pusher.target``), set by the host."""
+
+
+@dataclass
+class SchemaItem:
+    """Something the hub created in a CRM (a field, its group): what uninstall removes."""
+
+    kind: str  # field | group (a pusher may name others, e.g. "organization field")
+    name: str
+    label: str = ""
+    object_type: str = ""
 
 
 @dataclass

@@ -8,7 +8,8 @@ sandbox fake follows them):
 * ``client``: shared reads (associations, batch reads, the marker search, 207 parsing);
 * ``companies``: the schema set-up and batch updates of only the values that changed;
 * ``tasks``: tasks created exactly once (claim, marker, reconcile on a lost answer, verify);
-* ``completions``: reading completed or deleted tasks back for the host to record.
+* ``completions``: reading completed or deleted tasks back for the host to record;
+* ``undo``: the revert and uninstall hooks (values, tasks, the hub's own schema).
 
 Configured in ``[push.hubspot]`` (``Settings``); it writes through the connection named
 there (default ``hubspot``), with that connection's token and rate budget.
@@ -35,6 +36,7 @@ from plugins.hubspot_pusher.properties import (
     PROPERTIES,
 )
 from plugins.hubspot_pusher.tasks import TASK_TO_COMPANY, TaskDelivery, body_html
+from plugins.hubspot_pusher.undo import Undo
 
 
 class HubSpotSettings(PusherSettings):
@@ -60,7 +62,7 @@ class HubSpotSettings(PusherSettings):
         return value or None
 
 
-class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions):
+class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions, Undo):
     """Writes health properties and outbox tasks to HubSpot (see the module docstring)."""
 
     name = "hubspot"
@@ -73,9 +75,6 @@ class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions):
     handles_tasks = True
     default = True
     settings: HubSpotSettings
-    # Which company property carries each health field: the health engine reads the push log
-    # through it to recognise its own override read back from HubSpot.
-    field_properties = FIELD_PROPERTY
 
 
 @hub.hookimpl

@@ -2,7 +2,8 @@
 batch updates of only the values that changed.
 
 * **Its own properties only.** On the first push it creates the group ``hub_health`` and the
-  properties in ``PROPERTIES`` (409 "already exists" is fine). Each push reads the property
+  properties in ``PROPERTIES`` (409 "already exists" is fine); after ``hub uninstall`` it
+  restores the ones it archived (a create of an archived name is a 409 in HubSpot). Each push reads the property
   list once, so a property an admin deleted is created again (and refilled). A property of
   that name in another group or of another type was not made by the hub: it is reported
   and never written. Every batch is checked against the allow-list right before it is
@@ -41,6 +42,7 @@ from plugins.hubspot_pusher.properties import (
 )
 
 PROPS_PATH = f"/crm/v3/properties/{OBJECT_TYPE}"
+RESTORE_PATH = f"/crm/schemas/2027-03-beta/objects/{OBJECT_TYPE}/properties/batch/restore"
 
 
 class CompanyProperties(HubSpotApi):
@@ -83,7 +85,13 @@ class CompanyProperties(HubSpotApi):
             result.setup.append(f"create property group {GROUP['name']}")
             if not ctx.dry_run:
                 self._create(f"{PROPS_PATH}/groups", GROUP, f"{PROPS_PATH}/groups/{GROUP['name']}")
-        for name in missing:
+        restored = self._restore_archived(missing)
+        for name in restored:
+            owned.add(name)
+            # Restored with the values it held when archived: write every value again.
+            if not ctx.dry_run:
+                ctx.forget(self.target, OBJECT_TYPE, prop=name)
+        for name in [n for n in missing if n not in restored]:
             definition = PROPERTIES[name]
             result.setup.append(f"create property {name} ({definition['type']})")
             if ctx.dry_run:
@@ -100,6 +108,35 @@ class CompanyProperties(HubSpotApi):
             # A new (or re-created) property is empty on every company.
             ctx.forget(self.target, OBJECT_TYPE, prop=name)
         return owned, True
+
+    def _restore_archived(self, missing: list[str]) -> list[str]:
+        """Restore the hub's own properties an uninstall archived (HubSpot answers 409 to a
+        create of an archived name); returns the names restored (or, dry, to restore)."""
+        archived = {
+            p["name"]: p
+            for p in self.read("GET", PROPS_PATH, params={"archived": "true"})
+            .json()
+            .get("results", [])
+        }
+        names = [
+            n for n in missing if n in archived and foreign(archived[n], PROPERTIES[n]) is None
+        ]
+        if not names:
+            return []
+        self.ctx.result.setup.append(f"restore archived properties {', '.join(names)}")
+        if self.ctx.dry_run:
+            return names
+        response = self.write(
+            "POST",
+            RESTORE_PATH,
+            json={"inputs": [{"name": n} for n in names]},
+            repeatable=True,
+        )
+        body = response.json()
+        done = {str(p.get("name")) for p in body.get("results") or []}
+        for error in body.get("errors") or []:
+            self.ctx.result.error(f"could not restore a property: {error.get('message')}")
+        return [n for n in names if n in done]
 
     def _add_options(self, name: str, existing: dict[str, Any], lacking: list[dict]) -> None:
         """A property made by an older hub lacks a band: add it (a PATCH is safe to repeat)."""
@@ -262,7 +299,7 @@ class CompanyProperties(HubSpotApi):
                 return
             except FatalAPIError as exc:
                 if exc.status in (401, 403):
-                    raise PushError(str(exc), hint=exc.hint) from None
+                    raise PushError(exc.message, hint=exc.hint) from None
                 text = exc.message.lower()
                 lost = "property_doesnt_exist" in text or (
                     "property" in text and "not exist" in text

@@ -123,7 +123,7 @@ class TaskDelivery(HubSpotApi):
             action.action, action.error = "failed", str(exc)
             self.ctx.result.error(f"task {action.task_id} ({action.playbook}): {exc}")
             if isinstance(exc, APIError) and exc.status in (401, 403):
-                raise PushError(str(exc), hint=exc.hint) from None
+                raise PushError(exc.message, hint=exc.hint) from None
 
     def _reconcile(self, task: dict[str, Any], action: TaskAction) -> None:
         """A row left ``pushing``: find what it created before creating anything."""
@@ -181,7 +181,7 @@ class TaskDelivery(HubSpotApi):
             return
         except FatalAPIError as exc:
             if exc.status in (401, 403):
-                raise PushError(str(exc), hint=exc.hint) from None
+                raise PushError(exc.message, hint=exc.hint) from None
             # HubSpot refused the whole batch, so nothing was created: one by one instead,
             # where a refused owner can fall back.
             for task, action in items:
