@@ -22,6 +22,7 @@ import httpx
 from hub.errors import ConfigError, HubError
 from hub.http import HttpClient
 from hub.playbooks import PRIORITIES, load_playbooks
+from hub.push.access import access_problems, unowned_accounts, unowned_warning
 from hub.push.context import PushContext
 from hub.push.history import record_history
 from hub.push.pusher import Pusher
@@ -68,6 +69,13 @@ def run_push(
         try:
             client = client_for(config, cls, pusher_config, transport)
             pusher = cls(ctx, pusher_config, client)
+            if dry_run:
+                # The preview says up front what would stop the real push (a missing scope).
+                for problem in access_problems(pusher):
+                    result.error(problem)
+                warning = unowned_warning(pusher, unowned_accounts(ctx, pusher))
+                if warning:
+                    result.note(warning)
             try:
                 _run_one(pusher, ctx)
             finally:

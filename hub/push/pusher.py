@@ -41,6 +41,10 @@ A pusher that does not implement them raises ``NotImplementedError`` (the base c
 and the host says that pusher cannot revert or uninstall. Every undo hook may be called in
 a dry run: the read hooks must not write, and the host never calls the writing ones then.
 
+Before anything is written, ``hub check`` and ``hub push --dry-run`` call
+``check_access()`` (reads only): each problem it returns names a permission the configured
+push needs and the connection lacks (a missing scope) and how to grant it.
+
 Writes go through ``write()``: it refuses in a dry run, counts the write, and sends the
 request as non-idempotent, so the HTTP client never resends it blindly: an answer lost after
 sending raises ``AmbiguousWriteError`` and the pusher reconciles (searches for what it wrote)
@@ -140,6 +144,11 @@ class Pusher:
 
     def push_tasks(self, reconcile: list[dict[str, Any]], create: list[dict[str, Any]]) -> None:
         """Reconcile rows left ``pushing``, then create ``create`` (exactly once each)."""
+
+    def check_access(self) -> list[str]:
+        """Problems that would stop this push (missing scopes…), each a line naming the fix;
+        [] when the connection may do everything the configured push does (reads only)."""
+        return []
 
     # -- undo and uninstall (``hub push revert``, ``hub uninstall``) -------------------------
 

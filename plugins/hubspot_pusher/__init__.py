@@ -9,7 +9,8 @@ sandbox fake follows them):
 * ``companies``: the schema set-up and batch updates of only the values that changed;
 * ``tasks``: tasks created exactly once (claim, marker, reconcile on a lost answer, verify);
 * ``completions``: reading completed or deleted tasks back for the host to record;
-* ``undo``: the revert and uninstall hooks (values, tasks, the hub's own schema).
+* ``undo``: the revert and uninstall hooks (values, tasks, the hub's own schema);
+* ``access``: the scopes the configured push needs, checked before anything is written.
 
 Configured in ``[push.hubspot]`` (``Settings``); it writes through the connection named
 there (default ``hubspot``), with that connection's token and rate budget.
@@ -23,6 +24,7 @@ from pydantic import Field, field_validator
 
 import hub
 from hub.push import PusherSettings
+from plugins.hubspot_pusher.access import Access
 from plugins.hubspot_pusher.client import RETRIABLE_CATEGORIES, marker_for, parse_batch
 from plugins.hubspot_pusher.companies import CompanyProperties
 from plugins.hubspot_pusher.completions import TaskCompletions
@@ -62,7 +64,7 @@ class HubSpotSettings(PusherSettings):
         return value or None
 
 
-class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions, Undo):
+class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions, Undo, Access):
     """Writes health properties and outbox tasks to HubSpot (see the module docstring)."""
 
     name = "hubspot"
