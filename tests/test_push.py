@@ -690,7 +690,7 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
         assert listing.exit_code == 0, listing.output
         assert "band_red" in listing.output and "within_days=7" in listing.output
         pbs = json.loads(runner.invoke(cli, ["-c", str(conf), "playbooks", "--json"]).output)
-        red = next(p for p in pbs["playbooks"] if p["name"] == "band_red")
+        red = next(p for p in pbs["items"] if p["name"] == "band_red")
         assert red["tasks_opened"] == sum(1 for r in rows if r["playbook"] == "band_red")
         assert red["last_triggered"] and red["enabled"] is True
         assert runner.invoke(cli, ["-c", str(conf), "tasks", "--status", "snoozed"]).exit_code == 0

@@ -68,7 +68,7 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
             }
         )
     if as_json:
-        emit_json({"playbooks": rows, "run": run.to_dict() if run else None})
+        emit_json(listing(rows, run=run.to_dict() if run else None))
         return
     if run is not None:
         line(f"Playbooks run {run.run_id}: {run.note()}")
@@ -316,7 +316,8 @@ def print_push_preview(result: Any, preview: dict[str, Any], *, show_body: bool 
             line("  ", mark, f"{c['property']}: {old} → {new}", error)
         for t in item["tasks"]:
             verb = text(t["verb"], "red") if t["action"] == "failed" else t["verb"]
-            tail = f" → CRM task {t['remote_id']}" if t["remote_id"] else ""
+            tail = f"; also on {', '.join(t['links'])}" if t.get("links") else ""
+            tail += f" → CRM task {t['remote_id']}" if t["remote_id"] else ""
             line(
                 "  ",
                 verb,

@@ -138,6 +138,7 @@ def build_preview(
             "action": task.action,
             "verb": verbs.get(task.action, task.action),
             "remote_id": task.remote_id,
+            "links": list(task.links),
             "error": task.error,
         }
         if show_body:

@@ -43,6 +43,8 @@ class TaskAction:
     error: str | None = None
     target: str = ""
     """The pusher's push-log namespace (``Pusher.target``), set by the host."""
+    links: list[str] = field(default_factory=list)
+    """Other CRM records the task is tied to besides ``object_id`` (e.g. ``deal 123``)."""
 
 
 @dataclass

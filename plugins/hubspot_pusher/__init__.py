@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 import hub
 from hub.push import PusherSettings
@@ -28,6 +28,7 @@ from plugins.hubspot_pusher.access import Access
 from plugins.hubspot_pusher.client import RETRIABLE_CATEGORIES, marker_for, parse_batch
 from plugins.hubspot_pusher.companies import CompanyProperties
 from plugins.hubspot_pusher.completions import TaskCompletions
+from plugins.hubspot_pusher.mapping import mapping_errors
 from plugins.hubspot_pusher.properties import (
     ALLOWED_PROPERTIES,
     BANDS,
@@ -54,6 +55,24 @@ class HubSpotSettings(PusherSettings):
     task_type: Literal["TODO", "CALL", "EMAIL"] = "TODO"
     fallback_owner_id: str | None = None
     """Owner for tasks of companies without an owner; unset = the task stays unassigned."""
+    properties: dict[str, str] = Field(default_factory=dict)
+    """Health field → an existing portal property to write it to instead of the hub's own
+    (``score = "health_score"``); checked against the portal before anything is written."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Health field → label of the hub's own property."""
+    descriptions: dict[str, str] = Field(default_factory=dict)
+    """Health field → description of the hub's own property."""
+    group_name: str = Field(default=GROUP["name"], pattern=r"^[a-z][a-z0-9_]*$")
+    """Internal name of the hub's property group."""
+    group_label: str = Field(default=GROUP["label"], min_length=1)
+    """Label of the hub's property group."""
+
+    @model_validator(mode="after")
+    def _mapping(self) -> HubSpotSettings:
+        errors = mapping_errors(self)
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
 
     @field_validator("fallback_owner_id", mode="before")
     @classmethod

@@ -26,16 +26,12 @@ from typing import Any
 
 from hub.errors import AmbiguousWriteError, FatalAPIError, PushError, RetriableAPIError
 from hub.push import PropertyChange
-from plugins.hubspot_pusher.client import HubSpotApi, by_message, parse_batch
+from plugins.hubspot_pusher.client import by_message, parse_batch
+from plugins.hubspot_pusher.mapping import FieldMapping
 from plugins.hubspot_pusher.properties import (
     ALLOWED_PROPERTIES,
-    BAND,
     BANDS,
-    FIELD_PROPERTY,
-    GROUP,
     OBJECT_TYPE,
-    PROPERTIES,
-    UPDATED_AT,
     foreign,
     missing_options,
     same,
@@ -45,7 +41,7 @@ PROPS_PATH = f"/crm/v3/properties/{OBJECT_TYPE}"
 RESTORE_PATH = f"/crm/schemas/2027-03-beta/objects/{OBJECT_TYPE}/properties/batch/restore"
 
 
-class CompanyProperties(HubSpotApi):
+class CompanyProperties(FieldMapping):
     """The ``push_properties`` step of the HubSpot pusher."""
 
     def object_id(self, account: dict[str, Any]) -> str | None:
@@ -62,9 +58,16 @@ class CompanyProperties(HubSpotApi):
         """
         ctx, result = self.ctx, self.ctx.result
         existing = {p["name"]: p for p in self.read("GET", PROPS_PATH).json().get("results", [])}
-        owned: set[str] = set()
+        self._portal_types = {n: str(p.get("type")) for n, p in existing.items()}
+        problems = self.mapping_problems(existing)
+        if problems:
+            # Before anything is written: a mapping that cannot hold its field stops the push.
+            raise PushError("; ".join(problems))
+        definitions = self.definitions()
+        group = self.group()
+        owned: set[str] = set(self.mapped())
         missing = []
-        for name, definition in PROPERTIES.items():
+        for name, definition in definitions.items():
             if name not in existing:
                 missing.append(name)
                 continue
@@ -81,10 +84,10 @@ class CompanyProperties(HubSpotApi):
         groups = {
             g["name"] for g in self.read("GET", f"{PROPS_PATH}/groups").json().get("results", [])
         }
-        if GROUP["name"] not in groups:
-            result.setup.append(f"create property group {GROUP['name']}")
+        if group["name"] not in groups:
+            result.setup.append(f"create property group {group['name']}")
             if not ctx.dry_run:
-                self._create(f"{PROPS_PATH}/groups", GROUP, f"{PROPS_PATH}/groups/{GROUP['name']}")
+                self._create(f"{PROPS_PATH}/groups", group, f"{PROPS_PATH}/groups/{group['name']}")
         restored = self._restore_archived(missing)
         for name in restored:
             owned.add(name)
@@ -92,7 +95,7 @@ class CompanyProperties(HubSpotApi):
             if not ctx.dry_run:
                 ctx.forget(self.target, OBJECT_TYPE, prop=name)
         for name in [n for n in missing if n not in restored]:
-            definition = PROPERTIES[name]
+            definition = definitions[name]
             result.setup.append(f"create property {name} ({definition['type']})")
             if ctx.dry_run:
                 owned.add(name)
@@ -118,8 +121,9 @@ class CompanyProperties(HubSpotApi):
             .json()
             .get("results", [])
         }
+        definitions = self.definitions()
         names = [
-            n for n in missing if n in archived and foreign(archived[n], PROPERTIES[n]) is None
+            n for n in missing if n in archived and foreign(archived[n], definitions[n]) is None
         ]
         if not names:
             return []
@@ -202,8 +206,14 @@ class CompanyProperties(HubSpotApi):
         # The CRM already holds our value (a rebuilt database, a push killed after its write):
         # log it, as the write would have. An unset value was never written, so never logged.
         adopt: dict[str, dict[str, str]] = {}
+        fields = self.field_map()
+        band_prop, updated_prop = fields["band"], fields["updated_at"]
+
+        def same_as(prop: str, old: str, new: str) -> bool:
+            return same(prop, old, new, self.property_type(prop))
+
         for cid, item in by_company.items():
-            values = {f: v for f, v in item["values"].items() if f in FIELD_PROPERTY}
+            values = {f: v for f, v in item["values"].items() if f in fields}
             before = logged.get(cid)
             if before is None:
                 before = baseline.get(cid, {})
@@ -211,28 +221,28 @@ class CompanyProperties(HubSpotApi):
                     adopt[cid] = {
                         p: v
                         for f, v in values.items()
-                        if (p := FIELD_PROPERTY[f]) in owned
+                        if (p := fields[f]) in owned
                         and v != ""
-                        and same(p, before.get(p, ""), v)
+                        and same_as(p, before.get(p, ""), v)
                     }
             changes: dict[str, tuple[str, str]] = {}
             for fld, value in values.items():
-                prop = FIELD_PROPERTY[fld]
-                if prop not in owned or prop == UPDATED_AT:
+                prop = fields[fld]
+                if prop not in owned or prop == updated_prop:
                     continue
-                if prop == BAND and value not in BANDS and value != "":
+                if prop == band_prop and value not in BANDS and value != "":
                     result.error(
                         f"company {cid}: band {value!r} is not one of {', '.join(BANDS)}; not pushed"
                     )
                     continue
                 old = before.get(prop, "")
-                if not same(prop, old, value):
+                if not same_as(prop, old, value):
                     changes[prop] = (old, value)
-            if changes and UPDATED_AT in owned:
+            if changes and updated_prop in owned:
                 new = values.get("updated_at", "")
-                old = before.get(UPDATED_AT, "")
-                if new and not same(UPDATED_AT, old, new):
-                    changes[UPDATED_AT] = (old, new)
+                old = before.get(updated_prop, "")
+                if new and not same_as(updated_prop, old, new):
+                    changes[updated_prop] = (old, new)
             if changes:
                 plan[cid] = changes
         if adopt and not ctx.dry_run:
@@ -281,7 +291,7 @@ class CompanyProperties(HubSpotApi):
         schema_refreshed = False
         while pending:
             for props in pending.values():
-                stray = set(props) - (owned & ALLOWED_PROPERTIES)
+                stray = set(props) - (owned & (ALLOWED_PROPERTIES | self.writable()))
                 if stray:  # never reached in practice: the plan only holds owned properties
                     raise PushError(
                         f"refusing to write properties the hub did not create: {sorted(stray)}"

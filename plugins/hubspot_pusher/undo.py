@@ -18,21 +18,15 @@ from typing import Any
 
 from hub.errors import FatalAPIError, PushError, RetriableAPIError
 from hub.push import SchemaItem
-from plugins.hubspot_pusher.client import HubSpotApi, marker_in, parse_batch
-from plugins.hubspot_pusher.properties import (
-    ALLOWED_PROPERTIES,
-    GROUP,
-    OBJECT_TYPE,
-    PROPERTIES,
-    foreign,
-    same,
-)
+from plugins.hubspot_pusher.client import marker_in, parse_batch
+from plugins.hubspot_pusher.mapping import FieldMapping
+from plugins.hubspot_pusher.properties import OBJECT_TYPE, foreign, same
 
 PROPS_PATH = f"/crm/v3/properties/{OBJECT_TYPE}"
 SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
 
 
-class Undo(HubSpotApi):
+class Undo(FieldMapping):
     """The undo and uninstall hooks of the HubSpot pusher."""
 
     # -- values -----------------------------------------------------------------------------
@@ -82,11 +76,11 @@ class Undo(HubSpotApi):
         return failures
 
     def same_value(self, prop: str, a: str, b: str) -> bool:
-        return same(prop, a, b)
+        return same(prop, a, b, self.property_type(prop))
 
     def writable_properties(self) -> set[str]:
-        """The company properties the hub may write (its own)."""
-        return set(ALLOWED_PROPERTIES)
+        """The company properties the hub may write: its own and the mapped ones."""
+        return set(self.writable())
 
     # -- tasks --------------------------------------------------------------------------------
 
@@ -180,23 +174,20 @@ class Undo(HubSpotApi):
 
     # -- schema -------------------------------------------------------------------------------
 
-    def owned_definitions(self) -> dict[str, dict[str, Any]]:
-        """The property definitions the hub creates (name → definition)."""
-        return dict(PROPERTIES)
-
     def installed(self) -> list[SchemaItem]:
         existing = {p["name"]: p for p in self.read("GET", PROPS_PATH).json().get("results", [])}
+        # Only the hub's own (a mapped property is the portal's: never archived).
         items = [
             SchemaItem("field", name, existing[name].get("label") or "", OBJECT_TYPE)
-            for name, definition in self.owned_definitions().items()
+            for name, definition in self.definitions().items()
             if name in existing and foreign(existing[name], definition) is None
         ]
         groups = {
             g["name"]: g for g in self.read("GET", f"{PROPS_PATH}/groups").json().get("results", [])
         }
-        if GROUP["name"] in groups:
-            label = groups[GROUP["name"]].get("label") or ""
-            items.append(SchemaItem("group", GROUP["name"], label, OBJECT_TYPE))
+        group = self.settings.group_name
+        if group in groups:
+            items.append(SchemaItem("group", group, groups[group].get("label") or "", OBJECT_TYPE))
         return items
 
     def remove_installed(self, items: list[SchemaItem]) -> dict[str, str]:
