@@ -135,6 +135,9 @@ def client_for(
     return build_connector(config, name).client(transport=transport)
 
 
+_client_for = client_for  # the name tests of other pushers import
+
+
 def _run_one(pusher: Pusher, ctx: PushContext) -> None:
     settings, result = ctx.settings, ctx.result
     tasks = settings.tasks and pusher.handles_tasks
