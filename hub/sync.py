@@ -271,29 +271,37 @@ def _write_lock(path: str) -> threading.RLock:
 def _thread_store(store: Store) -> Iterator[Store]:
     """A store of this thread's own (one SQLite connection per thread) for ``store``'s file.
 
-    Its write transactions begin immediately (``BEGIN IMMEDIATE``) under a per-file lock
-    shared by this process's threads: a deferred transaction that read first could not
-    upgrade once another thread had written, and would fail with "database is locked"
-    instead of waiting its turn.
+    Never share a connection between the workers: Python's sqlite3 keeps one transaction
+    state per connection, so one thread's ``BEGIN`` would land inside another's transaction
+    ("cannot start a transaction within a transaction"). Write transactions begin
+    immediately (``BEGIN IMMEDIATE``) under a per-file lock shared by this process's
+    threads: a deferred transaction that read first could not upgrade once another thread
+    had written, and would fail with "database is locked" instead of waiting its turn. The
+    writer lock's fence comes along, so every page still checks that this process holds it.
     """
     mine = Store(store.path, migrate=False)
+    mine.fence = store.fence
     lock = _write_lock(store.path)
     nested = mine.db.atomic
 
     @contextlib.contextmanager
     def immediate():
-        if mine.db.conn.in_transaction:
-            with nested() as db:
-                yield db
-            return
         with lock:
+            # Decided under the lock: the answer cannot change before BEGIN.
+            if mine.db.conn.in_transaction:
+                with nested() as db:
+                    yield db
+                return
             mine.db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield mine.db
+                mine.db.conn.execute("COMMIT")
             except BaseException:
-                mine.db.conn.rollback()
+                # Also when COMMIT fails: a connection left inside a transaction would
+                # swallow every later page into a transaction nobody commits.
+                if mine.db.conn.in_transaction:
+                    mine.db.conn.rollback()
                 raise
-            mine.db.conn.execute("COMMIT")
 
     mine.db.atomic = immediate  # type: ignore[method-assign]
     try:
