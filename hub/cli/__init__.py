@@ -75,7 +75,7 @@ def _report(ctx: click.Context, exc: BaseException, kind: str) -> None:
     "-c",
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),  # existence and permissions: checked by load_config, one line each
     envvar="HUB_CONFIG",
     help="Path to hub.toml (default ./hub.toml).",
 )
@@ -132,6 +132,8 @@ def cli(
         _add_log_file(log_file)
     if not console.is_terminal:
         console.soft_wrap = True  # cron mail and pipes get whole lines, never 80-column wraps
+    if not err_console.is_terminal:
+        err_console.soft_wrap = True  # warnings and errors too (the journal, docker logs)
 
     @ctx.call_on_close
     def _close() -> None:
