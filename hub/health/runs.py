@@ -4,10 +4,18 @@ Incremental runs
 ----------------
 ``compute_health(full=False)`` recomputes only accounts whose events were mapped since the
 last health run started (``events.mapped_at``), whose ``accounts`` row changed (a hash of the
-row, because the mappings rebuild that table every run), or that have no score yet. When the
-day changed since the last run (windows slide), the ``[health]`` config changed, or it is the
-first run, everything is recomputed. Events that were deleted, or moved to another account,
-are caught by the next day's full run.
+row and its facts, because the mappings rebuild that table every run; CRM overrides arrive
+as the fact ``health_override``), or that have no score yet; an override set in the hub
+rescores its account at once (``rescore``).
+
+The clock is the other input. When the day changed since the last run, every account is
+recomputed: the windows slide (an event leaves a 60-day window with no new event), ages in
+days grow (open tickets, days since the last touch, days to renewal, card expiry), overrides
+expire, and both trends move to a new baseline day, so with the built-in measures almost
+every account can change overnight and no cheaper test is exact. The same holds when the
+``[health]`` config changed, and on the first run. Within a day the windows move by hours
+only; an event crossing a window edge then is picked up by the next day's full run, as are
+events deleted or moved to another account.
 
 ``backfill_health`` recomputes history day by day from the timeline: each past day sees the
 events up to that day's end, the account facts *as they are now* (facts have no history), and
