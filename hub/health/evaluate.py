@@ -163,6 +163,7 @@ def evaluate(
     echoes: Any = None,
 ) -> Evaluation:
     segment, resolved = settings.choose(account)
+    account.segment = segment  # measures with per-segment parameters read it
     results: dict[str, MeasureResult] = {}
     tally = plan.tally_of(row)
     getters = plan.getters
