@@ -26,7 +26,7 @@ sys.path.insert(1, str(BENCH.parent))
 
 from common import Options, Section, fmt, machine_info  # noqa: E402
 
-BENCHMARKS = ["ingest", "budget", "noop", "health", "push", "demo", "serve", "web"]
+BENCHMARKS = ["ingest", "taps", "budget", "noop", "health", "push", "demo", "serve", "web"]
 SMOKE = ["ingest", "noop", "budget", "health", "push", "demo", "serve"]
 
 

@@ -277,6 +277,13 @@ class FakeAPI:
         """Return an error response when the credentials are wrong, else None."""
         return None
 
+    def preroute(self, method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
+        """A handler chosen before the declared routes: (route name, handler, kwargs).
+
+        For answers that depend on a path segment's value rather than its shape (e.g. the
+        object types a CRM has but the fake does not model); None = use the routes."""
+        return None
+
     def rate_limit(self, request: httpx.Request, route_name: str) -> httpx.Response | None:
         """Return a 429 response when over budget (only called when limits are enforced)."""
         return None
@@ -328,11 +335,15 @@ class FakeAPI:
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         method = request.method
-        match, route_name, func = None, "unknown", None
-        for route_method, pattern, name, handler in self._routes:
-            if route_method == method and (found := pattern.match(path)):
-                match, route_name, func = found, name, handler
-                break
+        kwargs: dict[str, str] | None = None
+        route_name, func = "unknown", None
+        if (early := self.preroute(method, path)) is not None:
+            route_name, func, kwargs = early
+        else:
+            for route_method, pattern, name, handler in self._routes:
+                if route_method == method and (found := pattern.match(path)):
+                    route_name, func, kwargs = name, handler, found.groupdict()
+                    break
         with self._lock:
             self.requests[f"{method} {route_name}"] += 1
         fault = self.faults.take(request, FaultInjector.GENERIC)
@@ -342,11 +353,11 @@ class FakeAPI:
         if response is None and self.sandbox.enforce_limits:
             response = self.rate_limit(request, route_name)
         if response is None:
-            if not match:
+            if func is None or kwargs is None:
                 response = self.not_found(request)
             else:
                 with self._lock:
-                    response = func(request, **match.groupdict())
+                    response = func(request, **kwargs)
         with self._lock:
             self.status_counts[response.status_code] += 1
             if len(self.log) < 100_000:
@@ -539,6 +550,10 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             except httpx.TransportError:
                 self.close_connection = True
                 return
+            except Exception as exc:  # a bug in a fake: answer like a real API's 500
+                response = json_response(
+                    500, {"status": "error", "message": f"sandbox error: {type(exc).__name__}"}
+                )
             content = response.content
             lines = [f"HTTP/1.1 {response.status_code} {response.reason_phrase}"]
             for key, value in response.headers.items():

@@ -29,10 +29,12 @@ from hub.sandbox.hubspot.seeding import _Seeding
 from hub.sandbox.hubspot.storage import _Storage
 from hub.sandbox.hubspot.tokens import Token, _Tokens
 from hub.sandbox.hubspot.touches import _Touches
+from hub.sandbox.hubspot.unmodelled import _Unmodelled
 from hub.sandbox.hubspot.validation import _Validation
 
 
 class HubSpotAPI(
+    _Unmodelled,
     _Inspection,
     _Seeding,
     _Associations,
