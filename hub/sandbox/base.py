@@ -252,6 +252,9 @@ class FakeAPI:
     prefixes: tuple[str, ...] = ()
     # What a client needs besides the base URL (printed by ``hub sandbox serve``).
     credentials: dict[str, str] = {}
+    # Fault kinds this fake answers besides ``FaultInjector.GENERIC`` (``Sandbox.inject``
+    # refuses others); None = any (a plugin fake that has not declared its own).
+    fault_kinds: frozenset[str] | None = None
 
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
@@ -451,6 +454,10 @@ class Sandbox:
         """Queue a fault on one fake (``ValueError`` for an unknown fake)."""
         if api not in self.apis:
             raise ValueError(f"no sandbox API named {api!r} (known: {', '.join(self.apis)})")
+        known = self.apis[api].fault_kinds
+        if known is not None and str(kind) not in FaultInjector.GENERIC | known:
+            kinds = ", ".join(fault_kinds_text(self.apis[api]))
+            raise ValueError(f"the {api} fake has no fault {kind!r} (kinds: {kinds})")
         return self.apis[api].faults.inject(
             str(kind),
             count=int(count),
@@ -570,6 +577,12 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     return _Handler
 
 
+def fault_kinds_text(api: FakeAPI) -> list[str]:
+    """The fault kinds a fake answers, generic ones first (for errors and ``--help``)."""
+    generic = ["429", "500", "502", "503", "504", "timeout", "slow", "drop"]
+    return generic + sorted((api.fault_kinds or frozenset()) - set(generic))
+
+
 def rng_for(seed: int, *parts: Any) -> random.Random:
     """A deterministic random generator for one purpose within a seeded world."""
     return random.Random(":".join(str(p) for p in (seed, *parts)))
@@ -595,6 +608,7 @@ __all__ = [
     "SlidingWindow",
     "base_url",
     "defaultdict",
+    "fault_kinds_text",
     "json_response",
     "request_json",
     "rng_for",

@@ -15,6 +15,7 @@ from hub.sandbox.base import (
 )
 from hub.sandbox.stripe.account import _Account
 from hub.sandbox.stripe.constants import (
+    _CLIENT_FAULTS,
     _ID_PREFIX,
     _MASK,
     _SHIFT,
@@ -55,6 +56,7 @@ class StripeAPI(
 
     name = "stripe"
     prefixes = ("/v1/",)
+    fault_kinds = frozenset({*_CLIENT_FAULTS, "cursor_expired"})
 
     def __init__(self, sandbox: Any):
         super().__init__(sandbox)
