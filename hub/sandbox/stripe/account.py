@@ -6,7 +6,8 @@
   ``Invalid Stripe API version`` like Stripe's.
 - Includable lists (not in the object unless expanded, as since 2020-08-27): a customer's
   ``sources``, ``subscriptions`` and ``tax_ids``; an invoice's ``payments``; a charge's
-  ``refunds`` (since 2022-11-15); a plan's ``tiers`` (``plan.tiers``, tiered plans only).
+  ``refunds`` (since 2022-11-15); a plan's ``tiers`` (``plan.tiers``, tiered plans only); a
+  subscription's ``discounts`` (ids unless expanded).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ INCLUDABLE = {
     "invoice": {"payments"},
     "charge": {"refunds"},
     # A plan's ``tiers`` (tiered billing only), wherever the legacy ``plan`` is embedded.
-    "subscription": {"plan.tiers"},
+    "subscription": {"plan.tiers", "discounts"},
 }
 
 
@@ -108,6 +109,11 @@ class _Account:
             plan = body.get("plan")
             if isinstance(plan, dict) and plan.get("billing_scheme") == "tiered":
                 plan.setdefault("tiers", [])
+            return
+        if kind == "subscription" and name == "discounts":
+            sub = self._store["subscription"].get(body.get("id"))
+            found = self._discount_object(sub) if sub is not None else None
+            body["discounts"] = [found] if found else []
             return
         if kind == "charge":
             body.setdefault(
