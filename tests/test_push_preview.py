@@ -29,19 +29,20 @@ def test_a_failed_task_create_is_never_reported_as_would_create(store, sandbox, 
     run_playbooks(store, config)
 
     def refuse_tasks(request: httpx.Request) -> httpx.Response:
-        if "/objects/tasks" in request.url.path and request.method == "POST":
-            if not request.url.path.endswith(("/search", "/batch/read")):
-                return httpx.Response(
-                    403,
-                    json={
-                        "status": "error",
-                        "category": "MISSING_SCOPES",
-                        "message": "This app hasn't been granted all required scopes.",
-                        "errors": [
-                            {"context": {"requiredGranularScopes": ["crm.objects.contacts.write"]}}
-                        ],
-                    },
-                )
+        path = request.url.path
+        creates = not path.endswith(("/search", "/batch/read"))
+        if "/objects/tasks" in path and request.method == "POST" and creates:
+            return httpx.Response(
+                403,
+                json={
+                    "status": "error",
+                    "category": "MISSING_SCOPES",
+                    "message": "This app hasn't been granted all required scopes.",
+                    "errors": [
+                        {"context": {"requiredGranularScopes": ["crm.objects.contacts.write"]}}
+                    ],
+                },
+            )
         return sandbox.handle(request)
 
     result = run_push(store, config, transport=httpx.MockTransport(refuse_tasks))
