@@ -39,6 +39,11 @@ def _serve(args: argparse.Namespace) -> None:
         time_scale=args.time_scale,
     )
     build_s = time.perf_counter() - started
+    if args.latency:
+        # A real API's round trip: every response waits this long (server threads, so
+        # concurrent requests wait side by side, as they would over the network).
+        for api_name in sandbox.apis:
+            sandbox.inject(api_name, "slow", count=-1, params={"delay": args.latency})
     server = sandbox.serve("127.0.0.1", 0)
     print(json.dumps({"url": server.url, "build_s": round(build_s, 3)}), flush=True)
     for line in sys.stdin:
@@ -87,12 +92,14 @@ class SandboxProcess:
         limits: bool = False,
         time_scale: float = 1.0,
         timeout: float = 600.0,
+        latency: float = 0.0,
     ):
         self.companies = companies
         self.seed = seed
         self.limits = limits
         self.time_scale = time_scale
         self.timeout = timeout
+        self.latency = latency
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.build_s = 0.0
@@ -108,6 +115,8 @@ class SandboxProcess:
             str(self.seed),
             "--time-scale",
             str(self.time_scale),
+            "--latency",
+            str(self.latency),
         ]
         if self.limits:
             cmd.append("--limits")
@@ -170,6 +179,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--limits", action="store_true")
     parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
     _serve(parser.parse_args())
 
 
