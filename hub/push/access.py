@@ -107,13 +107,13 @@ def check_push(
             try:
                 client = client_for(config, cls, pusher_config, transport)
                 pusher = cls(ctx, pusher_config, client)
-                check.problems = access_problems(pusher)
+                check.problems = list(pusher.check_access())
                 if exists:
                     warning = unowned_warning(pusher, unowned_accounts(ctx, pusher))
                     if warning:
                         check.warnings.append(warning)
             except HubError as exc:
-                check.problems.append(f"{cls.name}: {exc}")
+                check.problems.append(str(exc))
             finally:
                 if client is not None:
                     client.close()
