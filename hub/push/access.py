@@ -90,7 +90,8 @@ def check_push(
     path = database or config.database_path()
     exists = bool(path) and Path(path).exists()
     # Before the first sync there is no database: the access check needs none.
-    store = Store(path if exists else ":memory:")
+    # A check never changes the database: no migration (reads only what the first ones made).
+    store = Store(path, migrate=False) if exists else Store(":memory:")
     out = []
     try:
         for cls in pusher_classes(settings):
