@@ -505,6 +505,16 @@ def writeback_history_target_action(db: Database) -> None:
             db["_hub_push_history"].add_column(name, str)
 
 
+@migrations()
+def health_m002_history_changes(db: Database) -> None:
+    """``health_history`` keeps a row only when what it carries changed (the state on a day is
+    the account's latest row on or before it); ``health_days`` lists the days health ran, so
+    a trend's baseline day is the latest of them in its bounded span. Filled from the days
+    the existing history has."""
+    db["health_days"].create({"day": str}, pk="day", if_not_exists=True)
+    db.execute("INSERT OR IGNORE INTO health_days (day) SELECT DISTINCT day FROM health_history")
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]
