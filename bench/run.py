@@ -5,9 +5,9 @@
     python bench/run.py --smoke         # tiny sizes, no peers: checks the harness works
     python bench/run.py --only ingest budget --json out.json --markdown out.md
 
-Benchmarks (``--only`` names): ingest, budget, noop, health, push, demo, serve. Each prints a
-table; the end has a goals table (the targets from the issues, met or missed) and the machine
-the figures were measured on. Peers (dlt, Singer taps, official SDKs) run where installed
+Benchmarks (``--only`` names): ingest, workspace, budget, noop, health, push, demo, serve,
+web. Each prints a table; the end has a goals table (the targets from the issues, met or
+missed) and the machine the figures were measured on. Peers (dlt, Singer taps, official SDKs) run where installed
 (``pip install -e '.[bench]'``; the Singer taps get throwaway venvs); ``--no-peers`` skips them.
 """
 
@@ -26,7 +26,19 @@ sys.path.insert(1, str(BENCH.parent))
 
 from common import Options, Section, fmt, machine_info  # noqa: E402
 
-BENCHMARKS = ["ingest", "taps", "budget", "noop", "health", "push", "demo", "serve", "web"]
+BENCHMARKS = [
+    "ingest",
+    "taps",
+    "workspace",
+    "budget",
+    "noop",
+    "health",
+    "push",
+    "demo",
+    "serve",
+    "web",
+    "webhooks",
+]
 SMOKE = ["ingest", "noop", "budget", "health", "push", "demo", "serve"]
 
 

@@ -49,6 +49,11 @@ def _serve(args: argparse.Namespace) -> None:
     if live:
         sandbox.world.clock.run()
     build_s = time.perf_counter() - started
+    if args.latency:
+        # A real API's round trip: every response waits this long (server threads, so
+        # concurrent requests wait side by side, as they would over the network).
+        for api_name in sandbox.apis:
+            sandbox.inject(api_name, "slow", count=-1, params={"delay": args.latency})
     server = sandbox.serve("127.0.0.1", 0)
     print(json.dumps({"url": server.url, "build_s": round(build_s, 3)}), flush=True)
     for line in sys.stdin:
@@ -102,6 +107,7 @@ class SandboxProcess:
         limits: bool = False,
         time_scale: float = 1.0,
         timeout: float = 600.0,
+        latency: float = 0.0,
         live: bool = False,
     ):
         self.companies = companies
@@ -109,6 +115,7 @@ class SandboxProcess:
         self.limits = limits
         self.time_scale = time_scale
         self.timeout = timeout
+        self.latency = latency
         self.live = live
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -125,6 +132,8 @@ class SandboxProcess:
             str(self.seed),
             "--time-scale",
             str(self.time_scale),
+            "--latency",
+            str(self.latency),
         ]
         if self.limits:
             cmd.append("--limits")
@@ -192,6 +201,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--limits", action="store_true")
     parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
     parser.add_argument("--live", action="store_true", help="start now, clock following wall time")
     _serve(parser.parse_args())
 

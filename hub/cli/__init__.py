@@ -1,9 +1,10 @@
 """The ``hub`` command line: a thin click layer over the library.
 
 Library errors (``HubError``) become one line on stderr and exit code 1, an unexpected error
-one line naming it (``-v`` adds the traceback); under ``--json`` the error is a JSON object on
-stdout instead. Commands live in ``hub/cli/<area>.py`` and render through ``hub.cli.render``;
-plugins add more via ``register_commands``.
+one line naming it (``-v`` adds the traceback); under ``--json`` (or ``hub --format json``)
+the error is ``{"error": "...", "hint": "...", "type": "..."}`` on stdout instead, exit code 1.
+Commands live in ``hub/cli/<area>.py`` and render through ``hub.cli.render``; plugins add more
+via ``register_commands``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ class HubGroup(click.Group):
         except KeyboardInterrupt:
             err_console.print("Interrupted.", highlight=False, markup=False)
             ctx.exit(130)
+        except BrokenPipeError:
+            # ``hub accounts | head``: the reader has gone, which is not an error of ours.
+            _silence_stdout()
+            ctx.exit(1)
         except Exception as exc:  # noqa: BLE001 - a bug must still be one line, not a traceback
             _report(ctx, exc, "internal error")
 
@@ -57,9 +62,7 @@ def _report(ctx: click.Context, exc: BaseException, kind: str) -> None:
     if ctx.meta.get(JSON_FLAG):
         import json
 
-        click.echo(
-            json.dumps({"error": {"type": kind, "message": message, "hint": hint}}, indent=2)
-        )
+        click.echo(json.dumps({"error": message, "hint": hint, "type": kind}, indent=2))
     else:
         line = f"Error: {message}" + (f" ({hint})" if hint else "")
         err_console.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -72,7 +75,7 @@ def _report(ctx: click.Context, exc: BaseException, kind: str) -> None:
     "-c",
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),  # existence and permissions: checked by load_config, one line each
     envvar="HUB_CONFIG",
     help="Path to hub.toml (default ./hub.toml).",
 )
@@ -129,6 +132,8 @@ def cli(
         _add_log_file(log_file)
     if not console.is_terminal:
         console.soft_wrap = True  # cron mail and pipes get whole lines, never 80-column wraps
+    if not err_console.is_terminal:
+        err_console.soft_wrap = True  # warnings and errors too (the journal, docker logs)
 
     @ctx.call_on_close
     def _close() -> None:
@@ -156,7 +161,19 @@ def _add_log_file(path: str) -> None:
     target.chmod(0o600)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def _remember_json(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--json`` (or ``hub --format json``) marks the run, so errors come out as JSON too."""
+    env = ctx.find_object(Env)
+    if env is not None and env.format == "json":
+        value = True
     if value:
         ctx.meta[JSON_FLAG] = True
     return value

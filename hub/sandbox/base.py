@@ -439,7 +439,7 @@ class Sandbox:
             days = int(request.url.params.get("days", "1"))
             advance(self, days)
             return json_response(200, {"now": self.world.now().isoformat()})
-        if path == "/__sandbox/webhooks":
+        if path.startswith("/__sandbox/webhooks"):
             from hub.sandbox.webhooks import control
 
             return control(self, request)
