@@ -63,6 +63,10 @@ def run(env: Env, once: bool, dry_run: bool, as_json: bool) -> None:
         return
 
     def report(name, result):
+        if scheduler.stop_event.is_set():
+            # Cut short by Ctrl-C/SIGTERM: its committed pages are kept, the next start resumes.
+            line(f"{name}: cycle stopped after {result.duration_s:.1f}s; resumes at the next start")
+            return
         state = "ok" if result.ok else "with problems (see hub status)"
         line(f"{name}: cycle finished in {result.duration_s:.1f}s {state}")
 
