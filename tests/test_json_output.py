@@ -156,6 +156,7 @@ def test_errors_under_json_are_json(hub_toml):
     data = run_json(hub_toml, "timeline", "no-such-account.example", code=1)
     assert set(data) == {"error", "hint", "type"} and "no-such-account" in data["error"]
     assert data["type"] == "ConfigError" and data["hint"]
+    assert "--once" in run_json(hub_toml, "run", code=1)["error"]  # never a silent scheduler
     # The same through ``hub --format json`` (no --json on the command).
     result = CliRunner().invoke(
         cli, ["-c", str(hub_toml), "--format", "json", "timeline", "no-such-account.example"]
