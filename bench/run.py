@@ -26,7 +26,19 @@ sys.path.insert(1, str(BENCH.parent))
 
 from common import Options, Section, fmt, machine_info  # noqa: E402
 
-BENCHMARKS = ["ingest", "workspace", "budget", "noop", "health", "push", "demo", "serve", "web"]
+BENCHMARKS = [
+    "ingest",
+    "taps",
+    "workspace",
+    "budget",
+    "noop",
+    "health",
+    "push",
+    "demo",
+    "serve",
+    "web",
+    "webhooks",
+]
 SMOKE = ["ingest", "noop", "budget", "health", "push", "demo", "serve"]
 
 

@@ -364,7 +364,7 @@ def _webhook_section(store: Store, sandbox: Any, db_path: str) -> WebhookDemo:
 
     crm = sandbox.apis.get("hubspot")
     billing = sandbox.apis.get("stripe")
-    company = _webhook_subject(sandbox)
+    company = _webhook_subject(sandbox, store)
     if crm is None or billing is None or company is None:
         return WebhookDemo(account="", failed_at=time.time(), error="no healthy customer to use")
     options = WebOptions(
@@ -402,12 +402,21 @@ def _webhook_section(store: Store, sandbox: Any, db_path: str) -> WebhookDemo:
     return demo
 
 
-def _webhook_subject(sandbox: Any) -> Any:
-    """A healthy customer with an active subscription and a CRM record: its failed payment
-    is news (no payment task yet) and moves its score."""
+def _webhook_subject(sandbox: Any, store: Store) -> Any:
+    """A healthy customer with an active subscription, a CRM record and its billing record
+    linked to its account: its failed payment is news (no payment task yet) and moves its
+    score (a customer the identity review still holds would change nothing)."""
+    from hub.store import queries
+    from hub.store.web import links
+
     billing = sandbox.apis.get("stripe")
     for company in sandbox.world.companies:
         if company.archetype != "healthy" or not getattr(company, "hubspot_id", None):
+            continue
+        account = queries.find_account(store, company.name, domain=company.domain)
+        if account is None or not any(
+            link["source"] == billing.name for link in links(store, account["id"])
+        ):
             continue
         try:
             sub = billing.get("subscriptions", billing.subscription_id_for(company.key))

@@ -241,3 +241,36 @@ def test_readme_documents_the_json_shape_of_every_command():
     assert not missing, f"README 'Output for machines' lacks: {missing}"
     for command, shape in shapes.items():
         assert "`items`" in shape or shape.startswith("object:"), (command, shape)
+
+
+# -- playbooks, tasks and push (NAME=writeback) ----------------------------------------------
+
+
+def test_playbooks_json(hub_toml):
+    rows = listing(run_json(hub_toml, "playbooks"), "name", "enabled", "thresholds", "priority")
+    assert rows and run_json(hub_toml, "playbooks")["run"] is None
+    ran = run_json(hub_toml, "playbooks", "--run")
+    assert ran["total"] == len(ran["items"]) and ran["run"]["run_id"]
+
+
+def test_tasks_json(hub_toml):
+    data = run_json(hub_toml, "tasks", "--status", "all")
+    listing(data, "id", "account_id", "subject", "status", "due_at")
+    assert data["status"] == "all"
+
+
+def test_push_json(hub_toml):
+    data = run_json(hub_toml, "push", "--dry-run")
+    items = listing(data, "account_id", "account_name", "object_id", "changes", "tasks")
+    summary = data["summary"]
+    assert {"text", "records", "values", "values_by_property", "tasks"} <= set(summary)
+    assert {"tasks_by_playbook", "tasks_by_owner", "why_no_tasks"} <= set(summary)
+    assert summary["values"] == sum(len(i["changes"]) for i in items)
+    assert data["dry_run"] is True and data["writes"] == 0
+    one = run_json(hub_toml, "push", "--dry-run", "--limit", "1")
+    assert len(one["items"]) <= 1 and one["total"] == data["total"]
+
+
+def test_push_history_json(hub_toml):
+    data = run_json(hub_toml, "push", "history")
+    listing(data, "run_id", "kind", "status", "values_written", "tasks_created")

@@ -24,50 +24,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from connectors.hubspot.common import ASSOC_BATCH, json_body
+from connectors.hubspot.common import read_links
 from connectors.hubspot.streams import CrmObjectStream
 from hub.connector import Page, SyncContext
 from hub.errors import FatalAPIError
-from hub.http.pagination import dig
 from hub.store import RawRecord
 
 NOTE_BODY_CHARS = 300
 _COMMON = ["hs_timestamp", "hubspot_owner_id"]
-
-
-def read_links(
-    ctx: SyncContext, from_type: str, ids: list[str], to_type: str
-) -> dict[str, list[str]]:
-    """Ids of ``to_type`` records linked to each record (v4 batch read; 207 = some have none)."""
-    links: dict[str, list[str]] = {}
-    path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
-    for start in range(0, len(ids), ASSOC_BATCH):
-        chunk = ids[start : start + ASSOC_BATCH]
-        body = json_body(
-            ctx.client.post(path, json={"inputs": [{"id": i} for i in chunk]}, idempotent=True),
-            f"{from_type} → {to_type} association read",
-        )
-        for result in body.get("results") or []:
-            targets = {
-                str(t.get("toObjectId"))
-                for t in result.get("to") or []
-                if t.get("toObjectId") is not None
-            }
-            links[str(dig(result, "from.id"))] = sorted(targets, key=_id_order)
-        for error in body.get("errors") or []:
-            # "No company is associated with …" is an answer, not a failure.
-            if (
-                "NO_ASSOCIATIONS" not in str(error.get("subCategory") or "")
-                and error.get("category") != "OBJECT_NOT_FOUND"
-            ):
-                raise FatalAPIError(
-                    f"HubSpot association read failed: {error.get('message') or error}"
-                )
-    return links
-
-
-def _id_order(value: str) -> tuple[int, str]:
-    return (int(value), value) if value.isdigit() else (1 << 62, value)
 
 
 class EngagementStream(CrmObjectStream):
