@@ -9,7 +9,9 @@ an incremental sync of only the streams the deliveries' event types touch (the c
 verifier says which: a failed payment syncs Stripe's invoices, charges and events, not its
 customers), then map → health → playbooks → push, each incremental, so only the accounts
 the new records touched are rescored and written back. The deliveries it covered are marked
-processed with the run's id.
+processed with the run's id. A connector whose API shows a change only after a while
+(Zendesk's exports hide the last minute: ``settle_seconds``) has its younger deliveries
+left pending until then, so their sync does not come too early and see nothing.
 
 While ``hub run`` is up it holds that lock for its whole life; then the scheduler itself
 looks at the inbox every two seconds and runs the connection's job at once
@@ -106,6 +108,12 @@ class WebhookWorker:
                 if self.config is None or connection not in self.config.connections:
                     inbox.finish(store, ids, status="ignored", run_id=None, error="not configured")
                     continue
+                ready = self._settled(store, connection, ids)
+                if len(ready) < len(ids):
+                    left = True  # the API does not show those changes yet: next round
+                if not ready:
+                    continue
+                ids = ready
                 streams = self._streams(store, connection, ids)
                 try:
                     with database_lock(store, "webhook deliveries"):
@@ -131,6 +139,21 @@ class WebhookWorker:
             return left or bool(inbox.pending(store))
         finally:
             store.close()
+
+    def _settled(self, store: Any, connection: str, ids: list[int]) -> list[int]:
+        """The deliveries old enough for the API to show their change (its verifier's
+        ``settle_seconds``; all of them when it declares none)."""
+        import datetime as dt
+
+        from hub import clock
+        from hub.store import webhooks as inbox
+        from hub.web.webhooks import verifier_for
+
+        settle = float(getattr(verifier_for(self.config, connection), "settle_seconds", 0) or 0)
+        if settle <= 0:
+            return ids
+        cutoff = clock.iso(clock.now() - dt.timedelta(seconds=settle))
+        return inbox.received_by(store, ids, cutoff)
 
     def _streams(self, store: Any, connection: str, ids: list[int]) -> list[str] | None:
         """The streams the deliveries touch, per the connector's verifier (None = all)."""
