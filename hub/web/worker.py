@@ -29,6 +29,34 @@ from hub.errors import LockedError
 log = logging.getLogger("hub.web.worker")
 
 
+def ready(store: Any, config: Any) -> dict[str, list[int]]:
+    """Pending deliveries per connection that may be processed now: all of them, except
+    those younger than their connector's ``settle_seconds`` (the API would not show their
+    change yet). ``hub run``'s scheduler asks the same when it picks deliveries up."""
+    from hub.store import webhooks as inbox
+
+    out: dict[str, list[int]] = {}
+    for connection, ids in inbox.pending(store).items():
+        settled = _settled(store, config, connection, ids)
+        if settled:
+            out[connection] = settled
+    return out
+
+
+def _settled(store: Any, config: Any, connection: str, ids: list[int]) -> list[int]:
+    import datetime as dt
+
+    from hub import clock
+    from hub.store import webhooks as inbox
+    from hub.web.webhooks import verifier_for
+
+    settle = float(getattr(verifier_for(config, connection), "settle_seconds", 0) or 0)
+    if settle <= 0:
+        return ids
+    cutoff = clock.iso(clock.now() - dt.timedelta(seconds=settle))
+    return inbox.received_by(store, ids, cutoff)
+
+
 class WebhookWorker:
     """Start with ``start()``; ``notify()`` on each stored delivery; ``stop()`` at shutdown."""
 
@@ -108,12 +136,12 @@ class WebhookWorker:
                 if self.config is None or connection not in self.config.connections:
                     inbox.finish(store, ids, status="ignored", run_id=None, error="not configured")
                     continue
-                ready = self._settled(store, connection, ids)
-                if len(ready) < len(ids):
+                settled = _settled(store, self.config, connection, ids)
+                if len(settled) < len(ids):
                     left = True  # the API does not show those changes yet: next round
-                if not ready:
+                if not settled:
                     continue
-                ids = ready
+                ids = settled
                 streams = self._streams(store, connection, ids)
                 try:
                     with database_lock(store, "webhook deliveries"):
@@ -139,21 +167,6 @@ class WebhookWorker:
             return left or bool(inbox.pending(store))
         finally:
             store.close()
-
-    def _settled(self, store: Any, connection: str, ids: list[int]) -> list[int]:
-        """The deliveries old enough for the API to show their change (its verifier's
-        ``settle_seconds``; all of them when it declares none)."""
-        import datetime as dt
-
-        from hub import clock
-        from hub.store import webhooks as inbox
-        from hub.web.webhooks import verifier_for
-
-        settle = float(getattr(verifier_for(self.config, connection), "settle_seconds", 0) or 0)
-        if settle <= 0:
-            return ids
-        cutoff = clock.iso(clock.now() - dt.timedelta(seconds=settle))
-        return inbox.received_by(store, ids, cutoff)
 
     def _streams(self, store: Any, connection: str, ids: list[int]) -> list[str] | None:
         """The streams the deliveries touch, per the connector's verifier (None = all)."""
