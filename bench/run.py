@@ -28,6 +28,7 @@ from common import Options, Section, fmt, machine_info  # noqa: E402
 
 BENCHMARKS = [
     "ingest",
+    "taps",
     "workspace",
     "budget",
     "noop",
