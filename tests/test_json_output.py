@@ -143,6 +143,13 @@ def test_errors_under_json_are_json(hub_toml):
     assert result.exit_code == 1 and json.loads(result.stdout)["type"] == "ConfigError"
 
 
+def test_a_mistyped_option_under_json_is_json_too(hub_toml):
+    result = CliRunner().invoke(cli, ["-c", str(hub_toml), "accounts", "--limit", "x", "--json"])
+    data = json.loads(result.stdout)
+    assert result.exit_code == 2 and data["type"] == "UsageError" and "--limit" in data["error"]
+    assert data["hint"] == "see 'hub accounts --help'"
+
+
 def test_format_json_means_json_for_every_command(hub_toml):
     result = CliRunner().invoke(cli, ["-c", str(hub_toml), "--format", "json", "status"])
     listing(json.loads(result.stdout), "connection", "stream", "status")

@@ -2,13 +2,15 @@
 
 Library errors (``HubError``) become one line on stderr and exit code 1, an unexpected error
 one line naming it (``-v`` adds the traceback); under ``--json`` (or ``hub --format json``)
-the error is ``{"error": "...", "hint": "...", "type": "..."}`` on stdout instead, exit code 1.
+the error is ``{"error": "...", "hint": "...", "type": "..."}`` on stdout instead, exit code 1
+(2 for a mistyped option, as click has it).
 Commands live in ``hub/cli/<area>.py`` and render through ``hub.cli.render``; plugins add more
 via ``register_commands``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 import sys
@@ -32,11 +34,26 @@ class HubGroup(click.Group):
         return list(self.commands)
 
     def invoke(self, ctx: click.Context) -> Any:
+        # The command line as given, before click hands it on to the subcommand.
+        ctx.meta["hub.argv"] = [*getattr(ctx, "_protected_args", []), *ctx.args]
         try:
             return super().invoke(ctx)
         except HubError as exc:
             _report(ctx, exc, type(exc).__name__)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+        except click.ClickException as exc:
+            if not _wants_json(ctx):
+                raise
+            # A mistyped option under --json: still one JSON document for the script.
+            argv = ctx.meta.get("hub.argv") or []
+            command = f"hub {argv[0]}" if argv and argv[0] in self.commands else "hub"
+            hint = f"see '{command} --help'"
+            click.echo(
+                json.dumps(
+                    {"error": exc.format_message(), "hint": hint, "type": "UsageError"}, indent=2
+                )
+            )
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
             err_console.print("Interrupted.", highlight=False, markup=False)
@@ -47,6 +64,16 @@ class HubGroup(click.Group):
             ctx.exit(1)
         except Exception as exc:  # noqa: BLE001 - a bug must still be one line, not a traceback
             _report(ctx, exc, "internal error")
+
+
+def _wants_json(ctx: click.Context) -> bool:
+    """--json was given (even if its command failed to parse) or ``--format json``."""
+    if ctx.meta.get(JSON_FLAG):
+        return True
+    env = ctx.find_object(Env)
+    if env is not None and env.format == "json":
+        return True
+    return "--json" in ctx.meta.get("hub.argv", [])
 
 
 def _report(ctx: click.Context, exc: BaseException, kind: str) -> None:
@@ -60,8 +87,6 @@ def _report(ctx: click.Context, exc: BaseException, kind: str) -> None:
     if verbose:
         err_console.print(logs.redact(traceback.format_exc()), highlight=False, markup=False)
     if ctx.meta.get(JSON_FLAG):
-        import json
-
         click.echo(json.dumps({"error": message, "hint": hint, "type": kind}, indent=2))
     else:
         line = f"Error: {message}" + (f" ({hint})" if hint else "")

@@ -197,7 +197,7 @@ def push(
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
-    """List push runs with what each wrote (newest first).
+    """List push, revert and uninstall runs with what each did (newest first).
 
     \b
     Examples:
@@ -217,11 +217,15 @@ def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
         data["items"],
         [
             Column("run", "run_id", justify="right", no_wrap=True),
+            Column("kind", "kind", no_wrap=True),
             Column("started", lambda r: (r["started_at"] or "")[:19], no_wrap=True),
             Column("status", "status", no_wrap=True),
             Column("records", "records", justify="right", no_wrap=True),
             Column("values", "values_written", justify="right", no_wrap=True),
             Column("tasks", "tasks_created", justify="right", no_wrap=True),
+            Column(
+                "archived", lambda r: r["tasks_archived"] + r["fields_archived"], justify="right"
+            ),
         ],
         env=env,
         title=f"Push runs: {data['total']}",
@@ -281,10 +285,8 @@ def print_push_preview(result: Any, preview: dict[str, Any], *, show_body: bool 
             line("  ", note)
     if summary["values"]:
         by_prop = ", ".join(f"{p} {n}" for p, n in summary["values_by_property"].items())
-        line(
-            f"  {plural(summary['records'], 'record')}, {plural(summary['values'], 'value')}: ",
-            by_prop,
-        )
+        records = ", ".join(f"{n} {t}" for t, n in summary["records_by_type"].items())
+        line(f"  {records}, {plural(summary['values'], 'value')}: ", by_prop)
     if summary["tasks"]:
         by_playbook = ", ".join(f"{p} {n}" for p, n in summary["tasks_by_playbook"].items())
         by_owner = ", ".join(f"{o} {n}" for o, n in summary["tasks_by_owner"].items())

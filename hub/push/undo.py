@@ -57,6 +57,8 @@ class UndoItem:
     status: str = "planned"  # planned | done | skipped | failed
     reason: str = ""
     task_id: str | None = None
+    label: str = ""
+    """For a person: the account's name (a value), the task's subject (a task)."""
 
 
 @dataclass
@@ -200,6 +202,7 @@ def _revert_with(
                 prop,
                 restore=before,
             )
+            item.label = str((ctx.accounts().get(row["account_id"] or "") or {}).get("name") or "")
             result.items.append(item)
             if oid not in current:
                 item.status, item.reason = "skipped", "the record is gone from the CRM"
@@ -315,6 +318,7 @@ def _uninstall_with(pusher: Pusher, ctx: PushContext, result: UndoResult, tasks:
                 ctx,
                 result,
                 [(m["remote_id"], m.get("task_id"), None) for m in marked],
+                {m["remote_id"]: m.get("subject") or "" for m in marked},
             )
         elif marked:
             result.notes.append(
@@ -357,6 +361,7 @@ def _archive_tasks(
     ctx: PushContext,
     result: UndoResult,
     tasks: list[tuple[str, str | None, str | None]],
+    subjects: dict[str, str] | None = None,
 ) -> None:
     """Archive the open ones of (CRM id, outbox id, account); skip the others."""
     states = _hook(pusher, "task_states", [t[0] for t in tasks])
@@ -372,6 +377,8 @@ def _archive_tasks(
             current=state,
             task_id=task_id,
         )
+        task = ctx.outbox.get(task_id) if task_id else None
+        item.label = (subjects or {}).get(remote) or (task or {}).get("subject") or ""
         result.items.append(item)
         if state != "open":
             item.status = "skipped"
