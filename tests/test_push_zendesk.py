@@ -354,3 +354,21 @@ def test_fake_bulk_limits_and_show_many(sandbox, zd):
     )
     assert refused.status_code == 403 and refused.json()["error"] == "Forbidden"
     assert client.get("/api/v2/users/me.json").json()["user"]["role"] == "agent"
+
+
+def test_a_field_create_whose_answer_was_lost_is_looked_up_not_sent_again(store, sandbox, zd):
+    seed(store, sandbox, zd)
+    armed = [True]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = sandbox.handle(request)
+        if armed[0] and request.method == "POST" and "organization_fields" in request.url.path:
+            armed[0] = False  # Zendesk made the field; the answer never arrives
+            raise httpx.ReadTimeout("answer lost (test)", request=request)
+        return response
+
+    result = run_push(store, make_config(), transport=httpx.MockTransport(handler))
+    assert result.status == "ok", result.errors
+    assert sorted(f.key for f in zd._org_fields.values()) == sorted(KEYS)
+    assert zd.requests["POST create_organization_field"] == 5
+    assert any("answer was lost" in n for n in result.notes)
