@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hub.cli.render import Column, emit_json, line, listing, page_progress, table, text
-from hub.cli.util import Env, console, pass_env
+from hub.cli.util import Env, pass_env
 
 
 def register(cli: click.Group) -> None:
@@ -160,6 +160,30 @@ def demo(
         run_server(result.db_path, None, port=port)
 
 
+def print_webhook_demo(w: dict) -> None:
+    """The webhook section: a failed payment reaching the CRM, timed."""
+    import datetime as dt
+
+    from hub.cli.render import styled
+
+    def at(ts: float) -> str:
+        return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-5]
+
+    line()
+    if w.get("error") or w.get("score_at") is None or w.get("task_at") is None:
+        line(styled("[bold]Webhooks[/]: "), f"{w.get('error') or 'no change seen'}.")
+        return
+    done = max(w["score_at"], w["task_at"])
+    line(
+        styled("[bold]Webhooks[/] (no scheduled sync): "),
+        f"payment of {w['account']} failed at {at(w['failed_at'])} → HubSpot health score "
+        f"{w['score_before']}→{w['score_after']} and task '{w['task']}' at {at(done)}, ",
+        styled("[bold]{s} s[/]", s=f"{done - w['failed_at']:.1f}"),
+        f" ({w['deliveries']} signed Stripe deliveries; the worker synced "
+        f"{', '.join(dict.fromkeys(w['synced'])) or 'nothing'}).",
+    )
+
+
 def print_demo(env: Env, result) -> None:
     """The demo's story in words a newcomer can follow."""
     from hub.cli.render import styled
@@ -216,12 +240,17 @@ def print_demo(env: Env, result) -> None:
                 title="Biggest movers over the simulated month",
                 title_justify="left",
             )
-    if result.tasks_by_playbook:
+    t = result.task_counts
+    if t.get("opened"):
         line()
         line(
-            styled("[bold]Follow-up tasks opened for CSMs[/]"),
+            styled("[bold]Follow-up tasks for CSMs[/]"),
             " (deduplicated, owner = the company's CSM): "
-            + ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in result.tasks_by_playbook.items()),
+            f"{t['opened']:,} opened ("
+            + ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in t["by_playbook"].items())
+            + f") − {t['merged']:,} merged into one task per account − {t['cancelled']:,} "
+            f"cancelled before the push (finding cleared) − {t['held']:,} held by the push "
+            f"caps for a later push = {t['created']:,} created in the CRM.",
         )
     w = result.crm_writes
     if w.get("requests"):
@@ -233,6 +262,8 @@ def print_demo(env: Env, result) -> None:
             f"100), {w['tasks_created']:,} tasks with company association, in "
             f"{w['requests']:,} write requests.",
         )
+    if result.webhook:
+        print_webhook_demo(result.webhook)
     for error in result.errors[:5]:
         line(text("problem: ", "red"), error)
     dbarg = f"--db {result.db_path}"
@@ -251,9 +282,44 @@ def print_demo(env: Env, result) -> None:
         line(f"  {cmd}")
     line("Then connect your real accounts: ", styled("[bold]hub init[/]"), " (see README.md).")
     if result.nrr_by_csm:
-        from hub.portfolio.render import csm_table
-
         line()
-        console.print(csm_table(result.nrr_by_csm))
+        print_csm_rows(env, result.nrr_by_csm)
     line()
     line(f"Done in {result.seconds:.1f} s.")
+
+
+def print_csm_rows(env: Env, rows: list[dict]) -> None:
+    """NRR per CSM book (``hub.portfolio.csm_rows``; the last row is the total, in bold)."""
+    from rich import box
+
+    from hub.portfolio.render import short
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1f}%"
+
+    last = rows[-1]
+    right = {"justify": "right", "no_wrap": True}
+    table(
+        rows,
+        [
+            Column("CSM", "owner", ratio=1, min_width=12),
+            Column("Accts", "accounts", **right),
+            Column("Start", lambda r: short(r["starting_mrr"]), **right),
+            Column("End", lambda r: short(r["closing_mrr"]), **right),
+            Column("NRR", lambda r: pct(r["nrr_pct"]), **right),
+            Column("GRR", lambda r: pct(r["grr_pct"]), **right),
+            Column("Churned", lambda r: short(r["churn"]), **right),
+            Column(
+                "Top reason",
+                lambda r: str(r["top_churn_reason"] or "—").replace("_", " "),
+                no_wrap=True,
+            ),
+        ],
+        env=env,
+        title=f"Net revenue retention per CSM book, {rows[0]['period']}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        row_style=lambda r: "bold" if r is last else None,
+        section_before=lambda r: r is last,
+    )

@@ -14,7 +14,13 @@ from hub.cli.util import console, err_console
 FAULT_HELP = (
     "Inject a fault: API:KIND[:PATH][:k=v...], e.g. hubspot:429:count=20:retry_after=2, "
     "stripe:500:/v1/invoices, hubspot:403:scopes=crm.objects.contacts.write, zendesk:timeout. "
-    "PATH is a regex on the request path; count=-1 (default) fires until cleared. Repeatable."
+    "KIND, any API: 429 (retry_after=S, text_body=1), 500, 502, 503, 504, timeout (hang up), "
+    "slow (delay=S), drop (disconnect); and the API's own: 400/401/403/404/409 (hubspot, "
+    "stripe; 403 takes scopes=a,b on hubspot), 400/401/403/404/422 (zendesk), 400/403/404 "
+    "(builtwith), cursor_expired (stripe, zendesk: the next cursor request), partial_207 "
+    "(hubspot batch writes; indexes=0,2 or ids=...). PATH is a regex searched in the request "
+    "path; count=N (default -1: until cleared), after=N (let N through first), method=GET. "
+    "Repeatable."
 )
 
 
@@ -133,6 +139,34 @@ def _start_time(start: str) -> Any:
 )
 @click.option("--fault", "faults", multiple=True, metavar="SPEC", help=FAULT_HELP)
 @click.option(
+    "--webhook-url",
+    default=None,
+    metavar="URL",
+    help="Send signed webhooks (Stripe, Zendesk, HubSpot) to URL/<api> when the world "
+    "changes, e.g. http://127.0.0.1:8321/webhooks ({api} in URL is replaced instead).",
+)
+@click.option(
+    "--webhook-secret",
+    "webhook_secrets",
+    multiple=True,
+    metavar="API=SECRET",
+    help="Signing secret per API (default: sandbox ones, printed by --print-config).",
+)
+@click.option(
+    "--webhook-fault",
+    "webhook_faults",
+    multiple=True,
+    metavar="KIND[:COUNT]",
+    help="Misbehave on the next deliveries: duplicate, out_of_order, replay, forge.",
+)
+@click.option(
+    "--webhook-retry-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Multiply the providers' webhook retry delays (0.001: a day of retries in 86 s).",
+)
+@click.option(
     "--print-config",
     is_flag=True,
     default=False,
@@ -148,17 +182,34 @@ def serve(
     start: str,
     clock: str,
     faults: tuple[str, ...],
+    webhook_url: str | None,
+    webhook_secrets: tuple[str, ...],
+    webhook_faults: tuple[str, ...],
+    webhook_retry_scale: float,
     print_config: bool,
 ) -> None:
     """Serve the sandbox APIs on one loopback port until Ctrl-C.
 
-    Control endpoints (no auth): GET/POST/DELETE /__sandbox/faults, POST
-    /__sandbox/advance?days=N, GET /__sandbox/clock.
+    All four APIs answer on the same base URL (the path tells them apart); the banner prints
+    each one's credentials. The world's clock runs from --start with wall time unless
+    --clock frozen; each whole day passed generates that day's activity.
+
+    \b
+    Control endpoints (no auth, loopback):
+      GET    /__sandbox/faults          list queued faults
+      POST   /__sandbox/faults          {"api", "kind", "path"?, "method"?, "count"?,
+                                         "after"?, "params"?} (as --fault)
+      DELETE /__sandbox/faults[?api=]   clear them
+      POST   /__sandbox/advance?days=N  jump N days ahead, with their activity
+      GET    /__sandbox/clock           the world's time
+      GET/POST/DELETE /__sandbox/webhooks  webhook deliveries (with --webhook-url)
 
     \b
     Examples:
       hub sandbox serve
       hub sandbox serve --port 8111 --companies 200 --limits
+      hub sandbox serve --fault hubspot:429:count=20:retry_after=2 --print-config > hub.toml
+      hub sandbox serve --webhook-url http://127.0.0.1:8321/webhooks --print-config
     """
     from hub.errors import ConfigError
     from hub.registry import get_registry
@@ -183,6 +234,13 @@ def serve(
             sb.inject(**spec)
         except ValueError as exc:
             raise ConfigError(f"--fault: {exc}") from None
+    if webhook_url:
+        from hub.sandbox.webhooks import from_options
+
+        try:
+            from_options(sb, webhook_url, webhook_secrets, webhook_faults, webhook_retry_scale)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if clock == "run":
         sb.world.clock.run()
     server = sb.serve(host, port)
@@ -202,9 +260,13 @@ def serve(
         )
     for spec in fault_specs:
         out.print(f"  fault: {spec}", highlight=False, soft_wrap=True)
+    if sb.webhooks is not None:
+        out.print(f"  webhooks: {sb.webhooks.describe()}", highlight=False, soft_wrap=True)
     if print_config:
         extra = [n for n in sb.apis if n not in CREDENTIALS]
         click.echo(config_toml(url, extra), nl=False)
+        if sb.webhooks is not None:
+            click.echo("\n" + sb.webhooks.config_toml())
     out.print("These are sandbox-only credentials. Press Ctrl-C to stop.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -222,4 +284,6 @@ def serve(
         pass
     finally:
         server.stop()
+        if sb.webhooks is not None:
+            sb.webhooks.close()
         out.print("Sandbox stopped.")

@@ -25,6 +25,7 @@ from hub.sandbox.zendesk.records import (
     _Ticket,
     _unb64,
 )
+from hub.sandbox.zendesk.webhooks import ticket_events
 
 
 class _Routes:
@@ -351,4 +352,6 @@ class _Routes:
         if t.status in ("new", "open", "pending"):
             self._open.add(t.id)
         bisect.insort(self._ticket_keys, (t.updated, t.id))
+        if self.sandbox.webhooks is not None:
+            ticket_events(self, {t.id: (-1, -1)}, now)
         return json_response(201, {"ticket": self.render_ticket(t, request)})
