@@ -12,8 +12,8 @@ its ``hub_health_score`` changes.
   debounce 2 s). Events one after another.
 - **scheduled**: no webhooks; ``hub run`` (the scheduler) with every connection on
   ``every 20s`` (the default ``every 30m`` scaled down 90×). Events fire at random moments
-  (0.5–1.5 s apart, each on another customer), so each waits for the next run like a real
-  change would. The 30-minute row scales the measured *wait* back up: each latency minus
+  (1–3 s apart, over about three intervals, each on another customer), so each waits for
+  the next run like a real change would. The 30-minute row scales the measured *wait* back up: each latency minus
   the median pipeline run (read from the hub's runs), × 90, plus that run again.
 
 Run alone: ``python bench/bench_webhooks.py [--companies 200] [--events 30]``, or through
@@ -174,7 +174,7 @@ def _side(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            time.sleep(2)  # its first runs (run_on_start) go by before the clock starts
+            time.sleep(5)  # its first runs (run_on_start) go by before the clock starts
         client = httpx.Client(
             base_url=sandbox_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
         )
@@ -187,13 +187,15 @@ def _side(
                 missed += 1 - len(seen)
         else:
             rng = random.Random(seed)
-            fired = []
+            waiting: dict[str, tuple[float, str | None]] = {}
             for _ in range(events):
-                time.sleep(rng.uniform(0.5, 1.5))
-                fired.append(_fire(client))
-            seen = _wait(client, fired, timeout + 30 * 60 / SCALE)
-            latencies += seen
-            missed += len(fired) - len(seen)
+                # Watch the ones already fired while waiting for the next moment to fire.
+                pause = time.time() + rng.uniform(1.0, 3.0)
+                latencies += _poll(client, waiting, pause, done_when_empty=False)
+                hubspot_id, at, score = _fire(client)
+                waiting[hubspot_id] = (at, score)
+            latencies += _poll(client, waiting, time.time() + timeout + 30 * 60 / SCALE)
+            missed += len(waiting)
         return {
             "latencies": latencies,
             "missed": missed,
@@ -219,13 +221,27 @@ def _wait(
 ) -> list[float]:
     """Poll each fired company until its score changes; the seconds each took."""
     waiting = {hubspot_id: (at, score) for hubspot_id, at, score in fired}
+    return _poll(client, waiting, time.time() + timeout)
+
+
+def _poll(
+    client: httpx.Client,
+    waiting: dict[str, tuple[float, str | None]],
+    until: float,
+    *,
+    done_when_empty: bool = True,
+) -> list[float]:
+    """Until ``until`` (or, ``done_when_empty``, nothing is left), take from ``waiting``
+    (HubSpot id → (fired at, score then)) each company whose score changed; the seconds
+    each took."""
     out = []
-    deadline = time.time() + timeout
-    while waiting and time.time() < deadline:
+    while time.time() < until:
         for hubspot_id, (at, score) in list(waiting.items()):
             if _score(client, hubspot_id) != score:
                 out.append(time.time() - at)
                 del waiting[hubspot_id]
+        if not waiting and done_when_empty:
+            return out
         time.sleep(0.05)
     return out
 

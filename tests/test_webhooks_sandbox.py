@@ -314,3 +314,54 @@ def _statuses(db) -> list[tuple[str, str]]:
         return conn.execute("SELECT event_id, status FROM _hub_webhook_inbox").fetchall()
     finally:
         conn.close()
+
+
+def test_sandbox_serve_prints_the_webhook_secrets_and_refuses_bad_options(tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "COLUMNS": "300", "TERM": "dumb"}
+    bad = subprocess.run(
+        [*_hub(), "sandbox", "serve", "--companies", "3", "--webhook-url", "ftp://x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "--webhook-url 'ftp://x' is not an http(s) URL" in (
+        bad.stdout + bad.stderr
+    )
+    assert "Traceback" not in bad.stdout + bad.stderr
+    proc = subprocess.Popen(
+        [
+            *_hub(),
+            "sandbox",
+            "serve",
+            "--companies",
+            "3",
+            "--port",
+            "0",
+            "--webhook-url",
+            "http://127.0.0.1:9/webhooks",
+            "--webhook-secret",
+            "stripe=whsec_mine",
+            "--print-config",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if line.startswith("hubspot = "):
+                break
+        text = "\n".join(lines)
+        assert "[webhooks.secrets]" in text and 'stripe = "whsec_mine"' in text
+        assert 'zendesk = "zd-sandbox-webhook-signing-secret"' in text
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -4,10 +4,11 @@ They are CRM objects like deals and tasks (``/crm/v3/objects/{calls,emails,meeti
 and are read the same way (``CrmObjectStream``: a list on the first run, then a keyset
 search on ``hs_lastmodifieddate`` sharing the search budget, the live-count check for
 deletes, a resumable position on every page). Each record keeps only the properties the
-timeline's ``csm_touch`` mapping reads, plus its links: ``associations.companies`` and
-``associations.contacts`` from the v4 association batch read (one request per page of
-changed records and linked type), so an activity logged on a contact only can still be
-placed on the contact's company.
+timeline's ``csm_touch`` mapping reads, plus its links from the v4 association batch read:
+``associations.companies`` (one request per page of changed records) and, for the few
+records linked to no company, ``associations.contacts`` (one more request per page that has
+such records), so an activity logged on a contact only is still placed on the contact's
+company.
 
 Scopes: HubSpot grants these objects with ``crm.objects.calls.read``,
 ``crm.objects.emails.read``, ``crm.objects.meetings.read`` and ``crm.objects.notes.read``
@@ -35,7 +36,8 @@ _COMMON = ["hs_timestamp", "hubspot_owner_id"]
 
 
 class EngagementStream(CrmObjectStream):
-    """One activity type: its properties, its company and contact links, skipped without scope."""
+    """One activity type: its properties, its company links (contact links when it has no
+    company), skipped with a note without its scope."""
 
     scope: ClassVar[str] = ""
     created_property = "hs_createdate"
@@ -60,9 +62,14 @@ class EngagementStream(CrmObjectStream):
         archived: bool = False,
     ) -> list[RawRecord]:
         raws = super().records_to_raw(ctx, records, page=page, archived=archived)
-        if raws and not archived:
-            contacts = read_links(ctx, self.object_type, [r.id for r in raws], "contacts")
-            for raw in raws:
+        # Contacts matter only when no company is linked (the mapping then uses the contact's
+        # company), so only those records cost a second association read.
+        orphans = [
+            r for r in raws if not archived and not r.data.get("associations", {}).get("companies")
+        ]
+        if orphans:
+            contacts = read_links(ctx, self.object_type, [r.id for r in orphans], "contacts")
+            for raw in orphans:
                 raw.data.setdefault("associations", {})["contacts"] = contacts.get(raw.id, [])
         return raws
 

@@ -197,7 +197,7 @@ def push(
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
-    """List push runs with what each wrote (newest first).
+    """List push, revert and uninstall runs with what each did (newest first).
 
     \b
     Examples:
@@ -217,11 +217,15 @@ def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
         data["items"],
         [
             Column("run", "run_id", justify="right", no_wrap=True),
+            Column("kind", "kind", no_wrap=True),
             Column("started", lambda r: (r["started_at"] or "")[:19], no_wrap=True),
             Column("status", "status", no_wrap=True),
             Column("records", "records", justify="right", no_wrap=True),
             Column("values", "values_written", justify="right", no_wrap=True),
             Column("tasks", "tasks_created", justify="right", no_wrap=True),
+            Column(
+                "archived", lambda r: r["tasks_archived"] + r["fields_archived"], justify="right"
+            ),
         ],
         env=env,
         title=f"Push runs: {data['total']}",
@@ -262,12 +266,14 @@ def _push(
             data.pop(key, None)
         emit_json({**preview, **data})
     else:
-        print_push_preview(result, preview, show_body=show_body)
+        print_push_preview(result, preview, show_body=show_body, account=account)
     if result.status in ("error", "partial"):
         raise SystemExit(1)
 
 
-def print_push_preview(result: Any, preview: dict[str, Any], *, show_body: bool = False) -> None:
+def print_push_preview(
+    result: Any, preview: dict[str, Any], *, show_body: bool = False, account: str | None = None
+) -> None:
     """Human output of a push: the summary first, then the detail per account, then notes."""
     if result.status == "disabled":
         line("Push is disabled ([push] enabled = false).")
@@ -281,10 +287,8 @@ def print_push_preview(result: Any, preview: dict[str, Any], *, show_body: bool 
             line("  ", note)
     if summary["values"]:
         by_prop = ", ".join(f"{p} {n}" for p, n in summary["values_by_property"].items())
-        line(
-            f"  {plural(summary['records'], 'record')}, {plural(summary['values'], 'value')}: ",
-            by_prop,
-        )
+        records = ", ".join(f"{n} {t}" for t, n in summary["records_by_type"].items())
+        line(f"  {records}, {plural(summary['values'], 'value')}: ", by_prop)
     if summary["tasks"]:
         by_playbook = ", ".join(f"{p} {n}" for p, n in summary["tasks_by_playbook"].items())
         by_owner = ", ".join(f"{o} {n}" for o, n in summary["tasks_by_owner"].items())
@@ -328,6 +332,8 @@ def print_push_preview(result: Any, preview: dict[str, Any], *, show_body: bool 
             if show_body and t.get("body"):
                 for body_line in t["body"].splitlines():
                     line("      ", body_line)
+    if account and not preview["total"]:
+        line(f"No account in this push matches {account!r} (id, CRM id or name).")
     more = preview["total"] - len(preview["items"])
     if more > 0:
         line(f"… {more} more, use --limit N or --account ID_OR_NAME")

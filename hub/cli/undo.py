@@ -100,13 +100,16 @@ def print_undo(result: Any) -> None:
             mark = text("failed ", "red")
         else:
             mark = text("✓ " if item.status == "done" else "  ", "green")
+        name = f" ({item.label})" if item.label else ""
         if item.what == "value":
             what = (
-                f"{item.object_type} {item.object_id} {item.property}: "
+                f"{item.object_type} {item.object_id}{name} {item.property}: "
                 f"{_v(item.current)} → {_v(item.restore)}"
             )
         elif item.what == "task":
-            what = f"task {item.object_id} ({item.current})"
+            what = (
+                f"task {item.object_id} ({item.current}){': ' + item.label if item.label else ''}"
+            )
         else:
             label = f" ({item.current})" if item.current else ""
             what = f"{item.what} {item.object_id}{label}"

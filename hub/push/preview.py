@@ -73,6 +73,9 @@ def build_preview(
         "status": result.status,
         "run_id": result.run_id,
         "records": len({c.object_id for c in values}),
+        "records_by_type": dict(
+            Counter(t for t, _ in {(c.object_type, c.object_id) for c in values}).most_common()
+        ),
         "values": len(values),
         "values_by_property": dict(Counter(c.property for c in values).most_common()),
         "tasks": len(delivered),

@@ -20,6 +20,7 @@ not re-created by the next push.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from hub.store.push_history import forget_target, insert_rows, run_info, run_row
 from hub.text import plural
 
 REVERTIBLE_KINDS = ("push", "revert")
+log = logging.getLogger("hub.push")
 
 
 @dataclass
@@ -57,6 +59,8 @@ class UndoItem:
     status: str = "planned"  # planned | done | skipped | failed
     reason: str = ""
     task_id: str | None = None
+    label: str = ""
+    """For a person: the account's name (a value), the task's subject (a task)."""
 
 
 @dataclass
@@ -200,6 +204,7 @@ def _revert_with(
                 prop,
                 restore=before,
             )
+            item.label = str((ctx.accounts().get(row["account_id"] or "") or {}).get("name") or "")
             result.items.append(item)
             if oid not in current:
                 item.status, item.reason = "skipped", "the record is gone from the CRM"
@@ -315,6 +320,7 @@ def _uninstall_with(pusher: Pusher, ctx: PushContext, result: UndoResult, tasks:
                 ctx,
                 result,
                 [(m["remote_id"], m.get("task_id"), None) for m in marked],
+                {m["remote_id"]: m.get("subject") or "" for m in marked},
             )
         elif marked:
             result.notes.append(
@@ -357,6 +363,7 @@ def _archive_tasks(
     ctx: PushContext,
     result: UndoResult,
     tasks: list[tuple[str, str | None, str | None]],
+    subjects: dict[str, str] | None = None,
 ) -> None:
     """Archive the open ones of (CRM id, outbox id, account); skip the others."""
     states = _hook(pusher, "task_states", [t[0] for t in tasks])
@@ -372,6 +379,8 @@ def _archive_tasks(
             current=state,
             task_id=task_id,
         )
+        task = ctx.outbox.get(task_id) if task_id else None
+        item.label = (subjects or {}).get(remote) or (task or {}).get("subject") or ""
         result.items.append(item)
         if state != "open":
             item.status = "skipped"
@@ -438,6 +447,10 @@ def _with_pusher(
     except HubError as exc:
         result.status = "error"
         result.errors.append(f"{cls.name}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - close the run record, report in one line
+        result.status = "error"
+        result.errors.append(f"{cls.name}: internal error: {type(exc).__name__}: {exc}")
+        log.exception("pusher %s crashed during %s", cls.name, result.kind)
     finally:
         result.writes += push_result.writes
         if client is not None:

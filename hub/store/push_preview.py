@@ -4,6 +4,7 @@ timeline events a task's evidence names, so a pusher can tie the task to their r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from hub.store import Store
@@ -24,13 +25,10 @@ def owner_names(store: Store) -> dict[str, str]:
 
 def task_bodies(store: Store, task_ids: list[str]) -> dict[str, str]:
     """outbox task id → its plain-text body."""
-    out: dict[str, str] = {}
-    for start in range(0, len(task_ids), 500):
-        chunk = task_ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        for row in store.db.query(f"SELECT id, body FROM tasks WHERE id IN ({marks})", chunk):
-            out[str(row["id"])] = str(row["body"] or "")
-    return out
+    return {
+        str(row["id"]): str(row["body"] or "")
+        for row in _by_ids(store, "SELECT id, body FROM tasks", task_ids)
+    }
 
 
 def open_task_count(store: Store) -> int:
@@ -41,13 +39,10 @@ def open_task_count(store: Store) -> int:
 
 def account_names(store: Store, ids: list[str]) -> dict[str, str]:
     """account id → name."""
-    out: dict[str, str] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        for row in store.db.query(f"SELECT id, name FROM accounts WHERE id IN ({marks})", chunk):
-            out[str(row["id"])] = str(row["name"] or "")
-    return out
+    return {
+        str(row["id"]): str(row["name"] or "")
+        for row in _by_ids(store, "SELECT id, name FROM accounts", ids)
+    }
 
 
 def events_by_id(store: Store, ids: list[str]) -> list[dict[str, Any]]:
@@ -55,20 +50,14 @@ def events_by_id(store: Store, ids: list[str]) -> list[dict[str, Any]]:
     import json
 
     found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        for row in store.db.query(
-            f"SELECT id, entity, account_id, source, type, ts, attrs FROM events "
-            f"WHERE id IN ({marks})",
-            chunk,
-        ):
-            event = dict(row)
-            try:
-                event["attrs"] = json.loads(event["attrs"] or "{}")
-            except ValueError:
-                event["attrs"] = {}
-            found[event["id"]] = event
+    select = "SELECT id, entity, account_id, source, type, ts, attrs FROM events"
+    for row in _by_ids(store, select, ids):
+        event = dict(row)
+        try:
+            event["attrs"] = json.loads(event["attrs"] or "{}")
+        except ValueError:
+            event["attrs"] = {}
+        found[event["id"]] = event
     return [found[i] for i in ids if i in found]
 
 
@@ -89,3 +78,11 @@ def raw_record(store: Store, connection: str, stream: str, record_id: str) -> di
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def _by_ids(store: Store, select: str, ids: list[str]) -> Iterator[Any]:
+    """Rows of ``select … WHERE id IN (ids)``, 500 ids per query (SQLite's variable limit)."""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        yield from store.db.query(f"{select} WHERE id IN ({marks})", chunk)

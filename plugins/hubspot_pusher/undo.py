@@ -58,21 +58,13 @@ class Undo(FieldMapping):
         for start in range(0, len(ids), size):
             chunk = {cid: values[cid] for cid in ids[start : start + size]}
             body = {"inputs": [{"id": cid, "properties": p} for cid, p in chunk.items()]}
-            try:
-                response = self.write(
-                    "POST",
-                    f"/crm/v3/objects/{OBJECT_TYPE}/batch/update",
-                    json=body,
-                    repeatable=True,
-                )
-            except (FatalAPIError, RetriableAPIError) as exc:
-                if isinstance(exc, FatalAPIError) and exc.status in (401, 403):
-                    raise PushError(exc.message, hint=exc.hint) from None
-                failures.update({cid: str(exc) for cid in chunk})
-                continue
-            _, retry, failed = parse_batch(response, chunk)
-            failures.update(retry)
+            path = f"/crm/v3/objects/{OBJECT_TYPE}/batch/update"
+            response, failed = self._send("POST", path, body, list(chunk))
             failures.update(failed)
+            if response is not None:
+                _, retry, refused = parse_batch(response, chunk)
+                failures.update(retry)
+                failures.update(refused)
         return failures
 
     def same_value(self, prop: str, a: str, b: str) -> bool:
@@ -98,18 +90,11 @@ class Undo(FieldMapping):
         failures: dict[str, str] = {}
         for start in range(0, len(remote_ids), 100):
             chunk = remote_ids[start : start + 100]
-            try:
-                # Archiving twice changes nothing: safe to resend after a lost answer.
-                self.write(
-                    "POST",
-                    "/crm/v3/objects/tasks/batch/archive",
-                    json={"inputs": [{"id": rid} for rid in chunk]},
-                    repeatable=True,
-                )
-            except (FatalAPIError, RetriableAPIError) as exc:
-                if isinstance(exc, FatalAPIError) and exc.status in (401, 403):
-                    raise PushError(exc.message, hint=exc.hint) from None
-                failures.update({rid: str(exc) for rid in chunk})
+            # Archiving twice changes nothing: safe to resend after a lost answer.
+            body = {"inputs": [{"id": rid} for rid in chunk]}
+            failures.update(
+                self._send("POST", "/crm/v3/objects/tasks/batch/archive", body, chunk)[1]
+            )
         return failures
 
     def marked_tasks(self) -> list[dict[str, str]]:
@@ -194,30 +179,34 @@ class Undo(FieldMapping):
         failures: dict[str, str] = {}
         fields = [i.name for i in items if i.kind == "field"]
         if fields:
-            try:
-                # Archived properties keep their values and can be restored (re-install).
-                self.write(
-                    "POST",
-                    f"{PROPS_PATH}/batch/archive",
-                    json={"inputs": [{"name": n} for n in fields]},
-                    repeatable=True,
-                )
-            except (FatalAPIError, RetriableAPIError) as exc:
-                if isinstance(exc, FatalAPIError) and exc.status in (401, 403):
-                    raise PushError(exc.message, hint=exc.hint) from None
-                failures.update({n: str(exc) for n in fields})
+            # Archived properties keep their values and can be restored (re-install).
+            body = {"inputs": [{"name": n} for n in fields]}
+            failures.update(self._send("POST", f"{PROPS_PATH}/batch/archive", body, fields)[1])
         for item in items:
             if item.kind != "group":
                 continue
             if failures:
                 failures[item.name] = "left in place: some of its properties were not archived"
                 continue
-            try:
-                self.write("DELETE", f"{PROPS_PATH}/groups/{item.name}", repeatable=True)
-            except FatalAPIError as exc:
-                if exc.status in (401, 403):
-                    raise PushError(exc.message, hint=exc.hint) from None
+            path = f"{PROPS_PATH}/groups/{item.name}"
+            _, failed = self._send("DELETE", path, None, [item.name])
+            if failed:
                 failures[item.name] = (
-                    f"left in place: {exc.message} (it holds properties the hub did not create)"
+                    f"left in place: {failed[item.name]} (it holds properties the hub did not "
+                    "create)"
                 )
         return failures
+
+    def _send(
+        self, method: str, path: str, body: Any, keys: list[str]
+    ) -> tuple[Any, dict[str, str]]:
+        """One write whose repetition changes nothing: (response, {}) or (None, key → error).
+
+        A refused token or scope stops the whole step (every later write would fail too).
+        """
+        try:
+            return self.write(method, path, json=body, repeatable=True), {}
+        except (FatalAPIError, RetriableAPIError) as exc:
+            if isinstance(exc, FatalAPIError) and exc.status in (401, 403):
+                raise PushError(exc.message, hint=exc.hint) from None
+            return None, {key: str(exc) for key in keys}
