@@ -140,7 +140,7 @@ def push_verdicts(
         if check.problems:
             detail = "; ".join(check.problems)
         else:
-            detail = f"push {check.pusher}: the connection may do everything the push does"
+            detail = "write access: everything the configured push does is allowed"
         detail += "".join(f"; warning: {w}" for w in check.warnings)
         out.append(
             Verdict(

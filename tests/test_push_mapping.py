@@ -63,6 +63,16 @@ def test_a_mapped_score_lands_on_the_portals_property_and_stays_on_uninstall(
     )
     assert {c.property for c in result.written} >= {"health_score", "hub_health_band"}
 
+    # A new label in the config is followed on the next push (and only then).
+    relabelled = make_config(
+        push={"tasks": False},
+        hubspot={"properties": {"score": "health_score"}, "labels": {"band": "Band (hub)"}},
+    )
+    again = run_push(store, relabelled, transport=sandbox.transport())
+    assert again.setup == ["update the label of hub_health_band"]
+    assert hs.properties("companies")["hub_health_band"]["label"] == "Band (hub)"
+    assert run_push(store, relabelled, transport=sandbox.transport()).setup == []
+
     # Revert restores the mapped property too.
     store.db.execute("UPDATE health_scores SET score = 3 WHERE account_id = ?", [some])
     second = run_push(store, config, transport=sandbox.transport())

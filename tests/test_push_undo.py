@@ -115,3 +115,22 @@ def test_uninstall_lists_then_archives_and_a_push_reinstalls(store, sandbox, hs)
         == expected[some]["hub_health_score"]
     )
     assert not [t for t in again.tasks if t.action == "created"]  # dismissed, not re-created
+
+
+def test_cli_revert_of_an_unknown_run_and_uninstall_dry_run_by_default(store, tmp_path):
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+
+    conf = tmp_path / "hub.toml"
+    conf.write_text(
+        f'[hub]\ndatabase = "{store.path}"\n[connections.hubspot]\nconnector = "hubspot"\n'
+        '[connections.hubspot.settings]\naccess_token = "env:HUB_UNDO_TOKEN"\n'
+    )
+    runner = CliRunner(env={"HUB_UNDO_TOKEN": "pat-unused"})
+    missing = runner.invoke(cli, ["-c", str(conf), "push", "revert", "999"])
+    assert missing.exit_code == 1
+    assert "run 999 is not a push or revert run" in missing.output
+    assert "hub push history" in missing.output and "Traceback" not in missing.output
+    unknown = runner.invoke(cli, ["-c", str(conf), "uninstall", "salesforce"])
+    assert unknown.exit_code == 1 and "no installed pusher is called 'salesforce'" in unknown.output

@@ -266,12 +266,14 @@ def _push(
             data.pop(key, None)
         emit_json({**preview, **data})
     else:
-        print_push_preview(result, preview, show_body=show_body)
+        print_push_preview(result, preview, show_body=show_body, account=account)
     if result.status in ("error", "partial"):
         raise SystemExit(1)
 
 
-def print_push_preview(result: Any, preview: dict[str, Any], *, show_body: bool = False) -> None:
+def print_push_preview(
+    result: Any, preview: dict[str, Any], *, show_body: bool = False, account: str | None = None
+) -> None:
     """Human output of a push: the summary first, then the detail per account, then notes."""
     if result.status == "disabled":
         line("Push is disabled ([push] enabled = false).")
@@ -330,6 +332,8 @@ def print_push_preview(result: Any, preview: dict[str, Any], *, show_body: bool 
             if show_body and t.get("body"):
                 for body_line in t["body"].splitlines():
                     line("      ", body_line)
+    if account and not preview["total"]:
+        line(f"No account in this push matches {account!r} (id, CRM id or name).")
     more = preview["total"] - len(preview["items"])
     if more > 0:
         line(f"… {more} more, use --limit N or --account ID_OR_NAME")

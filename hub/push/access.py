@@ -90,7 +90,8 @@ def check_push(
     path = database or config.database_path()
     exists = bool(path) and Path(path).exists()
     # Before the first sync there is no database: the access check needs none.
-    store = Store(path if exists else ":memory:")
+    # A check never changes the database: no migration (reads only what the first ones made).
+    store = Store(path, migrate=False) if exists else Store(":memory:")
     out = []
     try:
         for cls in pusher_classes(settings):
@@ -107,13 +108,13 @@ def check_push(
             try:
                 client = client_for(config, cls, pusher_config, transport)
                 pusher = cls(ctx, pusher_config, client)
-                check.problems = access_problems(pusher)
+                check.problems = list(pusher.check_access())
                 if exists:
                     warning = unowned_warning(pusher, unowned_accounts(ctx, pusher))
                     if warning:
                         check.warnings.append(warning)
             except HubError as exc:
-                check.problems.append(f"{cls.name}: {exc}")
+                check.problems.append(str(exc))
             finally:
                 if client is not None:
                     client.close()

@@ -20,6 +20,7 @@ not re-created by the next push.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from hub.store.push_history import forget_target, insert_rows, run_info, run_row
 from hub.text import plural
 
 REVERTIBLE_KINDS = ("push", "revert")
+log = logging.getLogger("hub.push")
 
 
 @dataclass
@@ -445,6 +447,10 @@ def _with_pusher(
     except HubError as exc:
         result.status = "error"
         result.errors.append(f"{cls.name}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - close the run record, report in one line
+        result.status = "error"
+        result.errors.append(f"{cls.name}: internal error: {type(exc).__name__}: {exc}")
+        log.exception("pusher %s crashed during %s", cls.name, result.kind)
     finally:
         result.writes += push_result.writes
         if client is not None:

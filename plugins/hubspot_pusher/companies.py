@@ -79,6 +79,7 @@ class CompanyProperties(FieldMapping):
             lacking = missing_options(existing[name], definition)
             if lacking:
                 self._add_options(name, existing[name], lacking)
+            self._relabel(name, existing[name], definition)
         if not missing:
             return owned, False
         groups = {
@@ -151,6 +152,20 @@ class CompanyProperties(FieldMapping):
             return
         options = [*(existing.get("options") or []), *lacking]
         self.write("PATCH", f"{PROPS_PATH}/{name}", json={"options": options}, repeatable=True)
+
+    def _relabel(self, name: str, existing: dict[str, Any], definition: dict[str, Any]) -> None:
+        """The config's label or description changed since the hub made the property: follow
+        it (only then; a PATCH of the same text is safe to repeat)."""
+        changed = {
+            key: definition[key]
+            for key in ("label", "description")
+            if str(existing.get(key) or "") != str(definition.get(key) or "")
+        }
+        if not changed:
+            return
+        self.ctx.result.setup.append(f"update the {' and '.join(changed)} of {name}")
+        if not self.ctx.dry_run:
+            self.write("PATCH", f"{PROPS_PATH}/{name}", json=changed, repeatable=True)
 
     def _create(self, path: str, body: dict[str, Any], read_path: str) -> bool:
         """POST a definition exactly once; False when it already existed.
