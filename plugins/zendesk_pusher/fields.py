@@ -67,6 +67,7 @@ COMPATIBLE: dict[str, tuple[str, ...]] = {
     "top_driver": ("text", "textarea"),
 }
 
+
 @dataclass
 class Target:
     """Where one hub field goes: the organization field's key, type and band options."""
