@@ -249,16 +249,27 @@ class Store:
         return found
 
     def raw_rows(
-        self, table: str, *, since_seq: int = 0, include_deleted: bool = True
+        self,
+        table: str,
+        *,
+        since_seq: int = 0,
+        until_seq: int | None = None,
+        include_deleted: bool = True,
     ) -> Iterator[dict[str, Any]]:
-        """Rows of a raw table changed after ``since_seq``, oldest change first, JSON decoded."""
+        """Rows of a raw table changed after ``since_seq`` (up to ``until_seq``), oldest change
+        first, JSON decoded. Iterate it: rows are decoded one at a time."""
         if not self.db[table].exists():
             return
-        where = "seq > ?" + ("" if include_deleted else " AND deleted = 0")
+        where, params = "seq > ?", [since_seq]
+        if until_seq is not None:
+            where += " AND seq <= ?"
+            params.append(until_seq)
+        if not include_deleted:
+            where += " AND deleted = 0"
         cursor = self.db.execute(
             f"SELECT id, updated_at, deleted, synced_at, seq, data FROM [{table}] "
             f"WHERE {where} ORDER BY seq, id",
-            [since_seq],
+            params,
         )
         for rid, updated_at, deleted, synced_at, seq, data in cursor:
             yield {
