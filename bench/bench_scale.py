@@ -175,8 +175,13 @@ def stream_requests(all_results: list[dict[str, list[Any]]]) -> list[dict[str, A
     return rows
 
 
-def run_size(companies: int, seed: int, workdir: Path, weeks: int = WEEKS) -> dict[str, Any]:
-    """The whole run at one size, in this process (the hub) with the sandbox in a child."""
+def run_size(
+    companies: int, seed: int, workdir: Path, weeks: int = WEEKS, profile: int | None = None
+) -> dict[str, Any]:
+    """The whole run at one size, in this process (the hub) with the sandbox in a child.
+
+    ``profile=N`` profiles cycle N's pipeline (0 = the first run) into
+    ``workdir/scale-<companies>-cycle<N>.prof`` (cProfile; read it with ``pstats``)."""
     from sandbox_proc import SandboxProcess
 
     from hub import clock
@@ -215,12 +220,23 @@ def run_size(companies: int, seed: int, workdir: Path, weeks: int = WEEKS) -> di
                     marks: list[tuple[str, float]] = []
                     sampler.take()
 
-                    def on_step(step: str, marks: list[tuple[str, float]] = marks) -> None:
+                    def on_step(
+                        step: str, marks: list[tuple[str, float]] = marks, cycle: int = cycle
+                    ) -> None:
                         marks.append((step, time.perf_counter()))
                         if len(marks) > 1:
                             _close_step(out, cycle, marks[-2], marks[-1][1], sampler)
 
+                    profiler = None
+                    if profile is not None and profile == cycle:
+                        import cProfile
+
+                        profiler = cProfile.Profile()
+                        profiler.enable()
                     result = run_pipeline(store, config, on_step=on_step)
+                    if profiler is not None:
+                        profiler.disable()
+                        profiler.dump_stats(str(workdir / f"scale-{companies}-cycle{cycle}.prof"))
                     _close_step(out, cycle, marks[-1], time.perf_counter(), sampler)
                     out["errors"] += [f"week {cycle} {k}: {v}" for k, v in result.errors.items()]
                     if "sync" in result.steps:
@@ -401,15 +417,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", default="/tmp/hub-bench")
     parser.add_argument("--weeks", type=int, default=WEEKS)
+    parser.add_argument("--profile", type=int, help="with --one: cProfile this cycle (0 = first)")
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if args.one:
-        print(json.dumps(run_size(args.one, args.seed, workdir, args.weeks), default=str))
+        print(
+            json.dumps(
+                run_size(args.one, args.seed, workdir, args.weeks, args.profile), default=str
+            )
+        )
         return
-    from run import render_markdown
-
     from common import machine_info
+    from run import render_markdown
 
     sizes = [int(x) for x in args.companies.split(",") if x.strip()]
     started = time.perf_counter()

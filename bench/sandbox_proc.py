@@ -40,7 +40,11 @@ def _serve(args: argparse.Namespace) -> None:
     )
     build_s = time.perf_counter() - started
     server = sandbox.serve("127.0.0.1", 0)
-    ready = {"url": server.url, "build_s": round(build_s, 3), "now": sandbox.world.now().isoformat()}
+    ready = {
+        "url": server.url,
+        "build_s": round(build_s, 3),
+        "now": sandbox.world.now().isoformat(),
+    }
     print(json.dumps(ready), flush=True)
     for line in sys.stdin:
         line = line.strip()

@@ -356,6 +356,7 @@ def sync_all(
             else:
                 for name in group:
                     out[name] = one(store, name)
+    store.checkpoint()
     return {n: out[n] for n in names if n in out}
 
 

@@ -30,7 +30,6 @@ snapshot is idempotent. Within a page, the chronologically last snapshot of an o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -277,4 +276,4 @@ def _tombstone(ctx: SyncContext, card_id: str) -> RawRecord | None:
     ).fetchone()
     if row is None:
         return None
-    return RawRecord(id=card_id, data=json.loads(row[0]), updated_at=row[1], deleted=True)
+    return RawRecord(id=card_id, data=ctx.store.decode_raw(row[0]), updated_at=row[1], deleted=True)

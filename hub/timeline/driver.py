@@ -127,6 +127,8 @@ def run_mappings(
     sections = dict(getattr(config, "timeline", None) or {})
     _install_kill_hook(store)
     with store.recorded_run("map") as run:
+        # A database from before raw compaction: convert it, once, in batches.
+        store.compact_legacy_raw()
         if full:
             with db.atomic():
                 for table in (
@@ -175,6 +177,7 @@ def run_mappings(
         run.notes.append(
             f"{result.events} events, {result.accounts} accounts, {result.unmatched} unmatched"
         )
+    store.checkpoint()
     result.duration_s = time.perf_counter() - started
     return result
 
