@@ -1,4 +1,4 @@
-"""push: HubSpot write requests for N changed accounts (goal: N/100) and for none (goal: 0).
+"""push: HubSpot and Zendesk write requests for N changed accounts (goal: N/100) and for none.
 
 Full runs aim at N ≈ 10,000 (the issue's figure); quick runs at about 2,000.
 
@@ -12,7 +12,13 @@ owners and companies, map, compute health, then push three times with ``hub.push
    accounts (goal: N / 100 write requests, batches of 100).
 
 Tasks are left out (no playbooks step), so the writes counted are company updates and the
-one-time setup. Write requests are the fake HubSpot's ``writes`` log. The HubSpot
+one-time setup.
+
+Zendesk beside it, on the same accounts and scores: Zendesk organizations are synced and
+mapped (identity links), then the Zendesk pusher pushes the same three times. Its floor per
+push of N changed organizations is ceil(N/100) ``update_many`` requests plus the job polls
+(``job_statuses/show_many``, all jobs in flight polled by one request; the fake finishes a
+job at its second poll, so two polls per round of up to 10 jobs). Write requests are the fake HubSpot's ``writes`` log. The HubSpot
 connection's ``burst_limit`` is 250 (its maximum) and the limiter is fresh for each push, so
 the figure is requests, not pacing.
 """
@@ -181,6 +187,7 @@ def run(opts: Options) -> Section:
                 tasks = _push(store, config, sandbox)
                 _open_tasks(store, tasks_n, "b")
                 lost = _push(store, config, sandbox, lose_first_create=True)
+                zendesk = _zendesk(store, config, sandbox)
             finally:
                 store.close()
     finally:
@@ -217,6 +224,7 @@ def run(opts: Options) -> Section:
         note=f"batches of 100 → {expected}",
     )
     section.goal("duplicate tasks after a lost create answer", lost["duplicates"], 0, "==")
+    _zendesk_rows(section, zendesk)
     section.notes.append(
         f"Tasks: {tasks_n} outbox tasks per push, created in batches of 100, each association "
         "read back in batches; with the first batch create's answer lost after HubSpot made "
@@ -231,3 +239,119 @@ def run(opts: Options) -> Section:
         section.status = NOT_AVAILABLE
         section.notes.append("no scored accounts: the health step produced nothing to push")
     return section
+
+
+# -- Zendesk organizations ----------------------------------------------------------------------
+
+
+def _zendesk_kind(route: str) -> str:
+    return {
+        "PUT update_many_organizations": "update_many",
+        "GET show_many_job_statuses": "job polls",
+        "GET show_job_status": "job polls",
+        "POST create_organization_field": "field setup",
+        "PUT update_organization_field": "field setup",
+        "GET list_organization_fields": "field list",
+        "GET show_many_organizations": "organization reads",
+    }.get(route, route)
+
+
+def _zendesk_push(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
+    from hub.http.ratelimit import reset_shared_limiters
+    from hub.push import run_push
+
+    reset_shared_limiters()
+    zendesk = sandbox.apis["zendesk"]
+    before = Counter(zendesk.requests)
+    started = time.perf_counter()
+    result = run_push(store, config, transport=sandbox.transport())
+    seconds = time.perf_counter() - started
+    delta = Counter(zendesk.requests)
+    delta.subtract(before)
+    kinds: Counter[str] = Counter()
+    for route, n in delta.items():
+        if n > 0:
+            kinds[_zendesk_kind(route)] += n
+    return {
+        "writes": result.writes,
+        "kinds": dict(kinds),
+        "requests": sum(n for n in delta.values() if n > 0),
+        "updates": kinds.get("update_many", 0),
+        "polls": kinds.get("job polls", 0),
+        "values": len(result.written),
+        "companies": len({c.object_id for c in result.written}),
+        "seconds": seconds,
+        "status": result.status,
+        "errors": result.errors,
+    }
+
+
+def _zendesk(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
+    """Sync and link Zendesk organizations, then push the health fields three times."""
+    from hub.pipeline import run_pipeline
+    from hub.sync import sync_connection
+
+    connector = connector_for("zendesk", None, limits="off")
+    sync_connection(store, connector, streams=["organizations"], transport=sandbox.transport())
+    run_pipeline(store, config, steps=("map",), transport=sandbox.transport())
+    zconfig = config.model_copy(deep=True)
+    zconfig.push.update(pushers=["zendesk"], tasks=False)
+    zconfig.push["zendesk"] = {"job_poll_interval": 0}
+    linked = store.db.execute(
+        "SELECT COUNT(DISTINCT l.source_id) FROM account_links l JOIN health_scores h "
+        "ON h.account_id = l.account_id WHERE l.source = 'zendesk' AND l.kind = 'organization' "
+        "AND h.score IS NOT NULL"
+    ).fetchone()[0]
+    first = _zendesk_push(store, zconfig, sandbox)
+    none = _zendesk_push(store, zconfig, sandbox)
+    with store.db.conn:
+        store.db.execute(
+            "UPDATE health_scores SET score = CASE WHEN score >= 50 THEN score - 1 "
+            "ELSE score + 1 END"
+        )
+    changed = _zendesk_push(store, zconfig, sandbox)
+    return {"linked": linked, "first": first, "none": none, "changed": changed}
+
+
+def _zendesk_rows(section: Section, zendesk: dict[str, Any]) -> None:
+    changed = zendesk["changed"]
+    n = changed["companies"]
+    jobs = -(-n // 100)
+    floor = jobs + 2 * -(-jobs // 10)
+    for label, out in (
+        (f"Zendesk: first push ({zendesk['first']['companies']:,} organizations, with setup)",
+         zendesk["first"]),
+        ("Zendesk: nothing changed", zendesk["none"]),
+        (f"Zendesk: every score changed ({n:,} organizations)", changed),
+    ):  # fmt: skip
+        section.add(
+            push=label,
+            write_requests=out["writes"],
+            by_kind=", ".join(f"{k} {v}" for k, v in sorted(out["kinds"].items())) or "none",
+            all_requests=out["requests"],
+            companies_written=out["companies"],
+            values_written=out["values"],
+            seconds=round(out["seconds"], 2),
+            status=out["status"],
+            note="; ".join(out["errors"])[:200],
+        )
+    section.goal("Zendesk write requests with nothing changed", zendesk["none"]["writes"], 0, "==")
+    section.goal(
+        f"Zendesk update_many requests for {n:,} changed organizations",
+        changed["updates"],
+        jobs,
+        "<=",
+        note=f"100 per request → {jobs}",
+    )
+    section.goal(
+        f"Zendesk requests for {n:,} changed organizations (bulk updates + job polls + field list)",
+        changed["requests"],
+        floor + 1,
+        "<=",
+        note=f"{jobs} update_many + {floor - jobs} polls + 1 field list",
+    )
+    section.notes.append(
+        f"Zendesk: {zendesk['linked']:,} organizations linked to a scored account (external_id "
+        "or domain; organizations linked only through their users' e-mail domain are left out, "
+        "as users are not synced here). Requests are counted at the fake Zendesk by route."
+    )

@@ -3,10 +3,16 @@
 Builds a seeded world, runs the full pipeline into a fresh database, advances the world's
 clock a few weeks while running incremental cycles, and summarises what happened in words a
 newcomer can follow. ``--companies``/``--seed`` make it a reproducible scenario.
+
+Then, unless told not to, it shows webhooks (``_webhook_section``): the hub's app is served
+on a loopback port with its webhook worker, the sandbox's Stripe sends it signed deliveries,
+a payment fails, and the demo measures how long the HubSpot company property and the
+"Payment failed" task take to change, with no scheduled sync in between.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -43,6 +49,35 @@ class DemoResult:
     example_account: str | None = None
     sources: list[str] = field(default_factory=list)
     nrr_by_csm: list[dict[str, Any]] = field(default_factory=list)  # hub.portfolio.csm_rows
+    task_counts: dict[str, Any] = field(default_factory=dict)
+    """How the tasks the playbooks opened became the tasks created in the CRM: ``opened``
+    (findings), ``merged``, ``cancelled``, ``held``, ``created`` (= opened − merged −
+    cancelled − held), ``crm_created`` (what the CRM received), ``by_playbook``."""
+    webhook: dict[str, Any] | None = None
+    """The webhook section's measurements (``WebhookDemo`` as a dict), None when skipped."""
+
+
+@dataclass
+class WebhookDemo:
+    """A payment fails in the sandbox; when did the CRM show it (wall-clock epoch seconds)?"""
+
+    account: str
+    failed_at: float
+    score_before: int | None = None
+    score_after: int | None = None
+    score_at: float | None = None
+    task: str | None = None
+    task_at: float | None = None
+    deliveries: int = 0
+    synced: list[str] = field(default_factory=list)  # "connection.stream" the worker ran
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        """From the failure to the later of the two CRM changes (None if one never came)."""
+        if self.score_at is None or self.task_at is None:
+            return None
+        return max(self.score_at, self.task_at) - self.failed_at
 
 
 def demo_config(db_path: str) -> Config:
@@ -129,10 +164,12 @@ def run_demo(
     seed: int = 42,
     weeks: int = 4,
     on_progress: Callable[[str, int, int], None] | None = None,
+    webhooks: bool = True,
 ) -> DemoResult:
     """Run the demo into a fresh database and return its figures (the CLI tells the story).
 
-    ``on_progress(description, done, total)`` is called as the steps advance.
+    ``on_progress(description, done, total)`` is called as the steps advance; ``webhooks``
+    adds the webhook section (a few seconds).
     """
     from hub.registry import get_registry
     from hub.sandbox.world import advance, build_sandbox
@@ -142,7 +179,7 @@ def run_demo(
     _fresh_database(path)
     result = DemoResult(db_path=str(path), companies=companies, seed=seed)
     cycles = weeks + 1
-    total = 1 + cycles * len(STEPS)
+    total = 1 + cycles * len(STEPS) + (1 if webhooks else 0)
     done = 0
 
     def progress(description: str, step: int = 0) -> None:
@@ -200,6 +237,10 @@ def run_demo(
                 progress("first sync · scoring the past five weeks from the timeline")
                 backfill_health(store, config, days=35, every=7)
         result.end_day = f"{sandbox.world.now():%Y-%m-%d}"
+        if webhooks:
+            progress("webhooks: a payment fails in the sandbox")
+            result.webhook = dataclasses.asdict(_webhook_section(store, sandbox, str(path)))
+            progress("webhooks: the CRM changed", 1)
         _collect(store, sandbox, result, config)
         result.seconds = time.perf_counter() - started
     finally:
@@ -266,6 +307,127 @@ def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> 
         elif "/properties/companies" in path and method == "POST" and not path.endswith("/groups"):
             counts["properties_created"] += 1
     result.crm_writes = counts
+    result.task_counts = _task_counts(store, counts["tasks_created"])
     from hub.portfolio import csm_rows
 
     result.nrr_by_csm = csm_rows(store)
+
+
+def _task_counts(store: Store, crm_created: int) -> dict[str, Any]:
+    """Every task a playbook opened, and what became of it: merged into another task of the
+    same account, cancelled before the push (its finding cleared), held by the push caps for
+    a later push, or created in the CRM. Counted from the outbox, so the figures add up."""
+    from hub.playbooks.outbox import Outbox
+
+    rows = Outbox(store).tasks()
+    opened = merged = cancelled = held = 0
+    by_playbook: dict[str, int] = {}
+    for row in rows:
+        findings = max(1, len(row.get("reasons") or []))
+        opened += findings
+        merged += findings - 1
+        for reason in row.get("reasons") or [{"playbook": row.get("playbook")}]:
+            name = str(reason.get("playbook") or row.get("playbook"))
+            by_playbook[name] = by_playbook.get(name, 0) + 1
+        if row["status"] == "cancelled":
+            cancelled += 1
+        elif row["status"] in ("open", "pushing"):
+            held += 1
+    return {
+        "opened": opened,
+        "merged": merged,
+        "cancelled": cancelled,
+        "held": held,
+        "created": opened - merged - cancelled - held,
+        "crm_created": crm_created,
+        "by_playbook": dict(sorted(by_playbook.items(), key=lambda kv: (-kv[1], kv[0]))),
+    }
+
+
+def _webhook_config(db_path: str) -> Config:
+    from hub.sandbox.webhooks import DEFAULT_SECRETS
+
+    data = demo_config(db_path).model_dump()
+    # Secrets are the sandbox's own literals; the worker waits a second for a burst to end.
+    data["webhooks"] = {"secrets": dict(DEFAULT_SECRETS), "debounce_seconds": 1.0}
+    return parse_config(data)
+
+
+def _webhook_section(store: Store, sandbox: Any, db_path: str) -> WebhookDemo:
+    """Serve the hub (receivers + worker) on loopback, let the sandbox's Stripe send signed
+    webhooks to it, fail one payment of a healthy customer, and time the CRM's changes."""
+    from hub.sandbox.stripe.webhooks import fail_payment
+    from hub.sandbox.webhooks import attach_webhooks, detach_webhooks
+    from hub.store import webhooks as inbox
+    from hub.web import WebOptions
+    from hub.web.server import serve_in_thread
+
+    crm = sandbox.apis.get("hubspot")
+    billing = sandbox.apis.get("stripe")
+    company = _webhook_subject(sandbox)
+    if crm is None or billing is None or company is None:
+        return WebhookDemo(account="", failed_at=time.time(), error="no healthy customer to use")
+    options = WebOptions(
+        db_path=db_path, config=_webhook_config(db_path), transport=sandbox.transport()
+    )
+    mark = inbox.last_run_id(store)
+    running = serve_in_thread(options)
+    sender = attach_webhooks(sandbox, f"{running.url}/webhooks", apis=("stripe",))
+    demo = WebhookDemo(account=company.name, failed_at=time.time())
+    try:
+        before = crm.get("companies", company.hubspot_id) or {"properties": {}}
+        demo.score_before = _int(before["properties"].get("hub_health_score"))
+        demo.failed_at = time.time()
+        fail_payment(billing, company.key)
+        deadline = demo.failed_at + 30
+        while time.time() < deadline and (demo.score_at is None or demo.task_at is None):
+            time.sleep(0.05)
+            now = time.time()
+            props = (crm.get("companies", company.hubspot_id) or {"properties": {}})["properties"]
+            score = _int(props.get("hub_health_score"))
+            if demo.score_at is None and score != demo.score_before:
+                demo.score_after, demo.score_at = score, now
+            if demo.task_at is None:
+                task = _payment_task(crm, company)
+                if task:
+                    demo.task, demo.task_at = task, now
+        if demo.seconds is None:
+            demo.error = "the CRM did not change within 30 s"
+    finally:
+        sender.flush(5)
+        demo.deliveries = len(sender.delivered)
+        detach_webhooks(sandbox)
+        running.stop()
+    demo.synced = [f"{c}.{s}" for c, s in inbox.syncs_after(store, mark)]
+    return demo
+
+
+def _webhook_subject(sandbox: Any) -> Any:
+    """A healthy customer with an active subscription and a CRM record: its failed payment
+    is news (no payment task yet) and moves its score."""
+    billing = sandbox.apis.get("stripe")
+    for company in sandbox.world.companies:
+        if company.archetype != "healthy" or not getattr(company, "hubspot_id", None):
+            continue
+        try:
+            sub = billing.get("subscriptions", billing.subscription_id_for(company.key))
+        except (KeyError, AttributeError):
+            continue
+        if sub.get("status") == "active":
+            return company
+    return None
+
+
+def _payment_task(crm: Any, company: Any) -> str | None:
+    for task in crm.objects("tasks"):
+        subject = str(task["properties"].get("hs_task_subject") or "")
+        if subject.startswith("Payment failed") and company.name in subject:
+            return subject
+    return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None

@@ -97,6 +97,7 @@ def run_pipeline(
     config: Config,
     *,
     connections: list[str] | None = None,
+    streams: list[str] | None = None,
     steps: tuple[str, ...] = STEPS,
     transport: httpx.BaseTransport | None = None,
     dry_run: bool = False,
@@ -121,6 +122,7 @@ def run_pipeline(
                 store,
                 config,
                 connections,
+                streams,
                 transport,
                 dry_run,
                 full_refresh,
@@ -159,7 +161,7 @@ def run_pipeline(
 
 
 def _run_step(
-    step, store, config, connections, transport, dry_run, full_refresh, sync_progress, stop
+    step, store, config, connections, streams, transport, dry_run, full_refresh, sync_progress, stop
 ) -> Any:
     if step == "sync":
         from hub.sync import sync_all
@@ -168,6 +170,7 @@ def _run_step(
             store,
             config,
             connections,
+            streams=streams,
             transport=transport,
             progress=sync_progress,
             stop=stop,

@@ -34,6 +34,7 @@ DEFAULT_PLUGINS = [
     "plugins.health_models",
     "plugins.playbooks",
     "plugins.hubspot_pusher",
+    "plugins.zendesk_pusher",
 ]
 
 pm = pluggy.PluginManager("hub")

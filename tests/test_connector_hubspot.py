@@ -19,7 +19,17 @@ from hub.sync import sync_connection
 from hub.testing import SandboxConnectorTests
 
 TOKEN = CREDENTIALS["hubspot"]["access_token"]
-STREAMS = ["owners", "companies", "contacts", "deals", "tasks"]
+STREAMS = [
+    "owners",
+    "companies",
+    "contacts",
+    "deals",
+    "tasks",
+    "calls",
+    "emails",
+    "meetings",
+    "notes",
+]
 
 
 @pytest.fixture()

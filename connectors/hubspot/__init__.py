@@ -1,4 +1,5 @@
-"""HubSpot CRM connector: companies, contacts, deals, owners and tasks.
+"""HubSpot CRM connector: companies, contacts, deals, owners, tasks and the CSM's activities
+(calls, e-mails, meetings, notes: ``connectors.hubspot.engagements``).
 
 API docs: https://developers.hubspot.com/docs/api-reference/ (CRM objects v3, search:
 https://developers.hubspot.com/docs/api-reference/latest/crm/search-the-crm, associations v4,
@@ -11,6 +12,10 @@ then copy the token), sent as ``Authorization: Bearer``. Give the app only these
 - reading (this connector): ``crm.objects.companies.read``, ``crm.objects.contacts.read``
   (contacts *and* tasks: HubSpot files tasks under the contacts scope),
   ``crm.objects.deals.read``, ``crm.objects.owners.read``;
+- the CSM's logged activities (the relationship signal; optional, each stream is skipped with
+  a note when its scope is missing): ``crm.objects.calls.read``, ``crm.objects.emails.read``,
+  ``crm.objects.meetings.read``, ``crm.objects.notes.read`` (portals without these granular
+  scopes grant activities with ``crm.objects.contacts.read``);
 - writing back (the HubSpot pusher, same token): ``crm.objects.companies.write`` (health
   properties), ``crm.objects.contacts.write`` (tasks) and ``crm.schemas.companies.write``
   (creating the hub's property group and properties; it includes reading them).
@@ -26,9 +31,9 @@ under both, reads ``X-HubSpot-RateLimit-Remaining`` (holding off for the interva
 reaches 0), retries 429s after the advertised interval, and stops with a clear message when
 the *daily* limit is spent (retrying before midnight, account time, cannot help). A first
 sync costs one request per 100 records, plus one association read per page of deals and
-tasks; companies are listed with their history at 50 per request (about 0.021 requests per
-company), opted-out contacts get one history read per 50; a sync with no change costs one
-request per stream.
+tasks (two per page of activities: companies and contacts); companies are listed with their
+history at 50 per request (about 0.021 requests per company), opted-out contacts get one
+history read per 50; a sync with no change costs one request per stream.
 
 Quirks handled here (details in ``connectors.hubspot.streams``):
 - Search pages stop at 10,000 results per query (400 beyond): the streams never page by
@@ -56,6 +61,13 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 
 import hub
+from connectors.hubspot.engagements import (
+    ENGAGEMENT_STREAMS,
+    CallsStream,
+    EmailsStream,
+    MeetingsStream,
+    NotesStream,
+)
 from connectors.hubspot.streams import (
     CompaniesStream,
     ContactsStream,
@@ -113,7 +125,7 @@ class HubSpotSettings(ConnectorSettings):
 
 
 class HubSpotConnector(Connector):
-    """HubSpot CRM: owners, companies (the accounts), contacts, deals, tasks."""
+    """HubSpot CRM: owners, companies (the accounts), contacts, deals, tasks, activities."""
 
     name = "hubspot"
     title = "HubSpot CRM"
@@ -121,7 +133,14 @@ class HubSpotConnector(Connector):
     default_base_url = "https://api.hubapi.com"
     Settings = HubSpotSettings
     webhook = HubSpotWebhook()  # how ``hub serve`` verifies its webhook deliveries
-    streams = [OwnersStream, CompaniesStream, ContactsStream, DealsStream, TasksStream]
+    streams = [
+        OwnersStream,
+        CompaniesStream,
+        ContactsStream,
+        DealsStream,
+        TasksStream,
+        *ENGAGEMENT_STREAMS,  # calls, emails, meetings, notes: each skipped without its scope
+    ]
 
     def auth(self) -> httpx.Auth:
         return BearerAuth(self.settings.access_token)
@@ -229,12 +248,16 @@ def register_connectors(register):
 
 
 __all__ = [
+    "CallsStream",
     "CompaniesStream",
     "ContactsStream",
     "CrmObjectStream",
     "DealsStream",
+    "EmailsStream",
     "HubSpotConnector",
     "HubSpotSettings",
+    "MeetingsStream",
+    "NotesStream",
     "OwnersStream",
     "TasksStream",
 ]

@@ -24,6 +24,9 @@ from hub.web.webhooks import (
 )
 
 SYNCED = ("company.", "contact.", "deal.", "task.", "object.")
+# Subscription types → the streams holding their object; an association change touches the
+# objects on both sides, so it syncs them all; ``object.*`` (generic) too.
+TOUCHES = {"company.": "companies", "contact.": "contacts", "deal.": "deals", "task.": "tasks"}
 
 
 class HubSpotWebhook:
@@ -64,3 +67,12 @@ class HubSpotWebhook:
             )
             for e in events
         ]
+
+    def streams(self, event_types: list[str]) -> list[str] | None:
+        out: set[str] = set()
+        for kind in event_types:
+            prefix = next((p for p in TOUCHES if kind.startswith(p)), None)
+            if prefix is None or kind.endswith(".associationChange"):
+                return None
+            out.add(TOUCHES[prefix])
+        return sorted(out) or None

@@ -21,6 +21,17 @@ from hub.web.webhooks import (
 
 # Event families the Stripe streams follow; others are stored and ignored.
 SYNCED = ("customer.", "invoice.", "charge.", "payment_method.", "payment_intent.")
+# The object streams an event family touches (longest prefix wins). ``events`` always runs:
+# it is the stream that replays changes into the object tables; the object streams cost no
+# request once listed, and re-read their resource if a stale bookmark made ``events`` reset.
+TOUCHES = {
+    "customer.subscription.": ("subscriptions", "invoices"),
+    "customer.": ("customers", "payment_methods"),
+    "invoice.": ("invoices", "charges"),
+    "charge.": ("charges", "invoices"),
+    "payment_intent.": ("charges", "invoices"),
+    "payment_method.": ("payment_methods", "customers"),
+}
 
 
 class StripeWebhook:
@@ -53,3 +64,12 @@ class StripeWebhook:
             raise Malformed("an event needs an id and a type")
         kind = str(event["type"])
         return [Delivery(str(event["id"]), kind, known=kind.startswith(SYNCED))]
+
+    def streams(self, event_types: list[str]) -> list[str] | None:
+        out = {"events"}
+        for kind in event_types:
+            prefix = max((p for p in TOUCHES if kind.startswith(p)), key=len, default=None)
+            if prefix is None:
+                return None  # an event family we do not know the reach of: sync everything
+            out.update(TOUCHES[prefix])
+        return sorted(out)

@@ -23,6 +23,14 @@ from hub.web.webhooks import (
     parse_timestamp,
 )
 
+# Event-subscribed webhooks name their object (``zen:event-type:ticket.status_changed``);
+# the streams that hold it. A trigger-based webhook names nothing: every stream is synced.
+TOUCHES = {
+    "ticket.": ("tickets", "satisfaction_ratings"),
+    "organization.": ("organizations",),
+    "user.": ("users",),
+}
+
 
 class ZendeskWebhook:
     """``connectors.zendesk``'s webhook verifier."""
@@ -45,3 +53,13 @@ class ZendeskWebhook:
             raise Malformed("the body is not a JSON object")
         kind = str(event.get("type") or "trigger")
         return [Delivery(str(event.get("id") or body_id(body)), kind)]
+
+    def streams(self, event_types: list[str]) -> list[str] | None:
+        out: set[str] = set()
+        for kind in event_types:
+            name = kind.rsplit(":", 1)[-1]
+            prefix = next((p for p in TOUCHES if name.startswith(p)), None)
+            if prefix is None:
+                return None
+            out.update(TOUCHES[prefix])
+        return sorted(out) or None

@@ -160,6 +160,30 @@ def demo(
         run_server(result.db_path, None, port=port)
 
 
+def print_webhook_demo(w: dict) -> None:
+    """The webhook section: a failed payment reaching the CRM, timed."""
+    import datetime as dt
+
+    from hub.cli.render import styled
+
+    def at(ts: float) -> str:
+        return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-5]
+
+    line()
+    if w.get("error") or w.get("score_at") is None or w.get("task_at") is None:
+        line(styled("[bold]Webhooks[/]: "), f"{w.get('error') or 'no change seen'}.")
+        return
+    done = max(w["score_at"], w["task_at"])
+    line(
+        styled("[bold]Webhooks[/] (no scheduled sync): "),
+        f"payment of {w['account']} failed at {at(w['failed_at'])} → HubSpot health score "
+        f"{w['score_before']}→{w['score_after']} and task '{w['task']}' at {at(done)}, ",
+        styled("[bold]{s} s[/]", s=f"{done - w['failed_at']:.1f}"),
+        f" ({w['deliveries']} signed Stripe deliveries; the worker synced "
+        f"{', '.join(dict.fromkeys(w['synced'])) or 'nothing'}).",
+    )
+
+
 def print_demo(env: Env, result) -> None:
     """The demo's story in words a newcomer can follow."""
     from hub.cli.render import styled
@@ -216,12 +240,17 @@ def print_demo(env: Env, result) -> None:
                 title="Biggest movers over the simulated month",
                 title_justify="left",
             )
-    if result.tasks_by_playbook:
+    t = result.task_counts
+    if t.get("opened"):
         line()
         line(
-            styled("[bold]Follow-up tasks opened for CSMs[/]"),
+            styled("[bold]Follow-up tasks for CSMs[/]"),
             " (deduplicated, owner = the company's CSM): "
-            + ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in result.tasks_by_playbook.items()),
+            f"{t['opened']:,} opened ("
+            + ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in t["by_playbook"].items())
+            + f") − {t['merged']:,} merged into one task per account − {t['cancelled']:,} "
+            f"cancelled before the push (finding cleared) − {t['held']:,} held by the push "
+            f"caps for a later push = {t['created']:,} created in the CRM.",
         )
     w = result.crm_writes
     if w.get("requests"):
@@ -233,6 +262,8 @@ def print_demo(env: Env, result) -> None:
             f"100), {w['tasks_created']:,} tasks with company association, in "
             f"{w['requests']:,} write requests.",
         )
+    if result.webhook:
+        print_webhook_demo(result.webhook)
     for error in result.errors[:5]:
         line(text("problem: ", "red"), error)
     dbarg = f"--db {result.db_path}"

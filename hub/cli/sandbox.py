@@ -133,6 +133,34 @@ def _start_time(start: str) -> Any:
 )
 @click.option("--fault", "faults", multiple=True, metavar="SPEC", help=FAULT_HELP)
 @click.option(
+    "--webhook-url",
+    default=None,
+    metavar="URL",
+    help="Send signed webhooks (Stripe, Zendesk, HubSpot) to URL/<api> when the world "
+    "changes, e.g. http://127.0.0.1:8321/webhooks ({api} in URL is replaced instead).",
+)
+@click.option(
+    "--webhook-secret",
+    "webhook_secrets",
+    multiple=True,
+    metavar="API=SECRET",
+    help="Signing secret per API (default: sandbox ones, printed by --print-config).",
+)
+@click.option(
+    "--webhook-fault",
+    "webhook_faults",
+    multiple=True,
+    metavar="KIND[:COUNT]",
+    help="Misbehave on the next deliveries: duplicate, out_of_order, replay, forge.",
+)
+@click.option(
+    "--webhook-retry-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Multiply the providers' webhook retry delays (0.001: a day of retries in 86 s).",
+)
+@click.option(
     "--print-config",
     is_flag=True,
     default=False,
@@ -148,17 +176,22 @@ def serve(
     start: str,
     clock: str,
     faults: tuple[str, ...],
+    webhook_url: str | None,
+    webhook_secrets: tuple[str, ...],
+    webhook_faults: tuple[str, ...],
+    webhook_retry_scale: float,
     print_config: bool,
 ) -> None:
     """Serve the sandbox APIs on one loopback port until Ctrl-C.
 
     Control endpoints (no auth): GET/POST/DELETE /__sandbox/faults, POST
-    /__sandbox/advance?days=N, GET /__sandbox/clock.
+    /__sandbox/advance?days=N, GET /__sandbox/clock, GET/POST/DELETE /__sandbox/webhooks.
 
     \b
     Examples:
       hub sandbox serve
       hub sandbox serve --port 8111 --companies 200 --limits
+      hub sandbox serve --webhook-url http://127.0.0.1:8321/webhooks --print-config
     """
     from hub.errors import ConfigError
     from hub.registry import get_registry
@@ -183,6 +216,13 @@ def serve(
             sb.inject(**spec)
         except ValueError as exc:
             raise ConfigError(f"--fault: {exc}") from None
+    if webhook_url:
+        from hub.sandbox.webhooks import from_options
+
+        try:
+            from_options(sb, webhook_url, webhook_secrets, webhook_faults, webhook_retry_scale)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if clock == "run":
         sb.world.clock.run()
     server = sb.serve(host, port)
@@ -202,9 +242,13 @@ def serve(
         )
     for spec in fault_specs:
         out.print(f"  fault: {spec}", highlight=False, soft_wrap=True)
+    if sb.webhooks is not None:
+        out.print(f"  webhooks: {sb.webhooks.describe()}", highlight=False, soft_wrap=True)
     if print_config:
         extra = [n for n in sb.apis if n not in CREDENTIALS]
         click.echo(config_toml(url, extra), nl=False)
+        if sb.webhooks is not None:
+            click.echo("\n" + sb.webhooks.config_toml())
     out.print("These are sandbox-only credentials. Press Ctrl-C to stop.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -222,4 +266,6 @@ def serve(
         pass
     finally:
         server.stop()
+        if sb.webhooks is not None:
+            sb.webhooks.close()
         out.print("Sandbox stopped.")

@@ -158,6 +158,7 @@ def evaluate(
     echoes: Any = None,
 ) -> Evaluation:
     segment, resolved = settings.choose(account)
+    account.segment = segment  # measures with per-segment parameters read it
     results: dict[str, MeasureResult] = {}
     measures = settings.measures
     tally = plan.tally_of(row)

@@ -39,9 +39,22 @@ def scale(value: float, good: float, bad: float) -> float:
 
 
 class MeasureParams(BaseModel):
-    """Base of a measure's parameters (``[health.measures.<name>]``); unknown keys are errors."""
+    """Base of a measure's parameters (``[health.measures.<name>]``); unknown keys are errors.
+
+    A parameter named in ``by_segment`` may also be a table by segment name with a
+    ``default`` entry (``target_days = { default = 30, enterprise = 14 }``); the config
+    check refuses names that are not segments, and ``for_segment`` reads the account's value.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    by_segment: ClassVar[tuple[str, ...]] = ()
+
+    def for_segment(self, name: str, segment: str | None) -> Any:
+        """Parameter ``name`` for an account in ``segment`` (its entry, else ``default``)."""
+        value = getattr(self, name)
+        if isinstance(value, dict):
+            return value.get(segment or "default", value.get("default"))
+        return value
 
 
 class MeasureResult:
@@ -99,7 +112,8 @@ class MeasureResult:
 
 
 class Account:
-    """One ``accounts`` row as measures see it: columns as attributes, ``facts`` decoded."""
+    """One ``accounts`` row as measures see it: columns as attributes, ``facts`` decoded,
+    ``segment`` the name of the account's ``[[health.segments]]`` entry (or ``default``)."""
 
     __slots__ = (
         "id",
@@ -113,6 +127,7 @@ class Account:
         "renewal_date",
         "customer_since",
         "facts",
+        "segment",
     )
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -141,6 +156,7 @@ class Account:
             self.customer_since,
         ) = values
         self.facts = facts
+        self.segment = "default"  # the engine sets the [[health.segments]] name it chose
 
     def get(self, key: str, default: Any = None) -> Any:
         """A column, else a fact, else ``default``."""

@@ -60,11 +60,15 @@ class Mover:
     band: str | None
     trend: int
     moves: list[Move] = field(default_factory=list)
+    lifted: str | None = None
+    """A cap that held at the baseline and no longer does (its lift moved the score)."""
 
     @property
     def cause(self) -> str:
-        """The moves in plain words, biggest first (``"Billing 100 → 50; CSAT 90 → 60"``)."""
-        return "; ".join(m.text for m in self.moves) or "no measure moved by itself"
+        """The moves in plain words, a lifted cap first, then the measures biggest first
+        (``"Billing cap lifted (invoice past due: was capped at 39); Billing 55 → 90"``)."""
+        parts = ([self.lifted] if self.lifted else []) + [m.text for m in self.moves]
+        return "; ".join(parts) or "no measure moved by itself"
 
 
 def _scores(measures: Any) -> dict[str, float | None]:
@@ -152,7 +156,10 @@ def biggest_movers(
     down = sorted((r for r in rows if r[key] < 0), key=lambda r: (r[key], r["name"] or ""))
     up = sorted((r for r in rows if r[key] > 0), key=lambda r: (-r[key], r["name"] or ""))
     chosen = down[:falls] + up[:climbs]
-    moves = moves_for(store, days, account_ids=[r["account_id"] for r in chosen], config=config)
+    ids = [r["account_id"] for r in chosen]
+    moves = moves_for(store, days, account_ids=ids, config=config)
+    base = health_queries.baselines(store, clock.now().date(), days, ids)
+    caps = _caps(config)
     return [
         Mover(
             account_id=r["account_id"],
@@ -163,9 +170,53 @@ def biggest_movers(
             band=r["band"],
             trend=r[key],
             moves=moves.get(r["account_id"], []),
+            lifted=_lifted(base.get(r["account_id"]), r, caps),
         )
         for r in chosen
     ]
+
+
+def _caps(config: Any) -> list[tuple[Any, dict[str, float], str]]:
+    """Every model's caps with that model's weights and the capped measure's label."""
+    from hub.health.rules import Cap
+    from hub.health.settings import load_settings
+
+    settings = load_settings(config)
+    out = []
+    for resolved in settings.models.values():
+        weights = getattr(resolved.model, "weights", None)
+        conditions = getattr(resolved.model, "conditions", None)
+        if not isinstance(weights, dict) or conditions is None:
+            continue
+        for cap in conditions():
+            if isinstance(cap, Cap):
+                head = str(cap.input or "").partition(".")[0]
+                measure = settings.measures.get(head)
+                out.append((cap, weights, (measure.label if measure else None) or head))
+    return out
+
+
+def _lifted(
+    before: dict[str, Any] | None, now: dict[str, Any], caps: list[tuple[Any, dict, str]]
+) -> str | None:
+    """A cap whose lift moved the score: the baseline's computed score sat at the cap's
+    ``max`` while its weighted measures were above it, and the score has risen since."""
+    if not before or before.get("computed_score") is None or not before.get("measures"):
+        return None
+    was, scores = before["computed_score"], _scores(before["measures"])
+    if (now.get("computed_score") or 0) <= was:
+        return None
+    for cap, weights, label in caps:
+        if int(cap.max + 0.5) != was:
+            continue
+        present = {n: w for n, w in weights.items() if scores.get(n) is not None and w}
+        total = sum(present.values())
+        if total and sum(w * scores[n] for n, w in present.items()) / total > cap.max + 0.5:
+            what = cap.label or (
+                str(cap.input).partition(".")[2].replace("_", " ") or cap.source_text()
+            )
+            return f"{label} cap lifted ({what}: was capped at {cap.max:g})"
+    return None
 
 
 __all__ = ["Move", "Mover", "biggest_movers", "moves_between", "moves_for"]

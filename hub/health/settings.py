@@ -209,6 +209,7 @@ class HealthSettings:
                     hint="give every segment its own name",
                 )
             names.add(segment.name)
+        self._check_segment_tables(ctx, names)
         if self.section.model not in self.models:
             raise ctx.fail(
                 "health.model",
@@ -227,6 +228,23 @@ class HealthSettings:
             ).encode(),
             digest_size=12,
         ).hexdigest()
+
+    def _check_segment_tables(self, ctx: ModelContext, names: set[str]) -> None:
+        """A per-segment parameter table may only name segments (a typo would never apply)."""
+        for resolved in self.models.values():
+            for measure_name, (params, _) in resolved.params.items():
+                for field in type(params).by_segment:
+                    value = getattr(params, field)
+                    unknown = (
+                        sorted(set(value) - names - {"default"}) if isinstance(value, dict) else []
+                    )
+                    if unknown:
+                        raise ctx.fail(
+                            f"health.measures.{measure_name}.{field}",
+                            f"{unknown[0]!r} is not a segment",
+                            hint="use default or a [[health.segments]] name: "
+                            + ", ".join(["default", *sorted(names)]),
+                        )
 
     def choose(self, account: Account) -> tuple[str, ResolvedModel]:
         """The account's segment and model: the first matching segment, else the default."""

@@ -3,7 +3,7 @@
 * ``health_values()``: per scored account, the health fields as text (score, band, trends,
   drivers, model, segment, coverage, the override in effect) with the account row, so the
   pusher finds its own record id for it (``Pusher.object_id``);
-* ``linked_ids(source, kind)``: account → id of a linked source record (identity links), for
+* ``linked_ids(source, kind)``: account → ids of linked source records (identity links), for
   pushers whose records are not the account's own key;
 * the push log (``_hub_push_log``): ``logged()`` says what was last written successfully per
   record and property, ``record()`` stores new successes, ``forget()`` drops some; a pusher
@@ -43,6 +43,7 @@ HEALTH_FIELDS = (
     "override_reason",
     "override_until",
     "coverage",
+    "top_driver",
 )
 """The health fields every pusher gets from ``health_values()`` (values are text, "" = unset)."""
 
@@ -80,16 +81,17 @@ class PushContext:
             }
         return self._accounts
 
-    def linked_ids(self, source: str, kind: str) -> dict[str, str]:
-        """account id → id of its linked ``source``/``kind`` record (e.g. an organization)."""
-        return {
-            row["account_id"]: str(row["source_id"])
-            for row in self.store.db.query(
-                "SELECT account_id, source_id FROM account_links "
-                "WHERE source = ? AND kind = ? AND account_id IS NOT NULL ORDER BY entity",
-                [source, kind],
-            )
-        }
+    def linked_ids(self, source: str, kind: str) -> dict[str, list[str]]:
+        """account id → ids of its linked ``source``/``kind`` records (e.g. organizations;
+        one customer may have several)."""
+        out: dict[str, list[str]] = {}
+        for row in self.store.db.query(
+            "SELECT account_id, source_id FROM account_links "
+            "WHERE source = ? AND kind = ? AND account_id IS NOT NULL ORDER BY entity",
+            [source, kind],
+        ):
+            out.setdefault(row["account_id"], []).append(str(row["source_id"]))
+        return out
 
     def health_values(self) -> dict[str, dict[str, Any]]:
         """Per scored account: ``{"name", "account": row, "values": {field: text}}``."""
@@ -103,8 +105,9 @@ class PushContext:
             drivers = _loads(row["drivers"])
             if isinstance(drivers, list):
                 drivers_text = "; ".join(str(d) for d in drivers if d)
+                top_driver = next((str(d) for d in drivers if d), "")
             else:
-                drivers_text = str(drivers or "")
+                drivers_text = top_driver = str(drivers or "")
             if len(drivers_text) > limit:
                 drivers_text = drivers_text[: limit - 1].rstrip() + "…"
             # The health engine keeps override_* only while the override is in force.
@@ -125,6 +128,8 @@ class PushContext:
                 "coverage": _int_text(
                     None if row.get("coverage") is None else float(row["coverage"]) * 100
                 ),
+                # The one reason that moves the score most, for fields that hold one line.
+                "top_driver": top_driver[:limit],
             }
             out[row["account_id"]] = {
                 "name": account.get("name") or "",

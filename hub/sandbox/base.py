@@ -367,6 +367,7 @@ class Sandbox:
         self.enforce_limits = enforce_limits
         self.time_scale = time_scale
         self.apis: dict[str, FakeAPI] = {}
+        self.webhooks: Any = None  # a hub.sandbox.webhooks.WebhookSender once attached
 
     def add(self, api: FakeAPI) -> FakeAPI:
         self.apis[api.name] = api
@@ -393,7 +394,8 @@ class Sandbox:
         - ``GET|POST|DELETE /__sandbox/faults``: list, inject (``{"api", "kind", "path"?,
           "method"?, "count"? (-1 = until cleared), "after"?, "params"? }``), clear (``?api=``);
         - ``POST /__sandbox/advance?days=N``: move the world N days on, with its activity;
-        - ``GET /__sandbox/clock``: the world's time.
+        - ``GET /__sandbox/clock``: the world's time;
+        - ``GET|POST|DELETE /__sandbox/webhooks``: see ``hub.sandbox.webhooks.control``.
         """
         path, method = request.url.path.rstrip("/"), request.method
         if path == "/__sandbox/faults":
@@ -423,6 +425,10 @@ class Sandbox:
             days = int(request.url.params.get("days", "1"))
             advance(self, days)
             return json_response(200, {"now": self.world.now().isoformat()})
+        if path == "/__sandbox/webhooks":
+            from hub.sandbox.webhooks import control
+
+            return control(self, request)
         if path == "/__sandbox/clock" and method == "GET":
             return json_response(200, {"now": self.world.now().isoformat()})
         return json_response(404, {"status": "error", "message": f"No sandbox control at {path}"})

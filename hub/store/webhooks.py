@@ -64,6 +64,22 @@ def pending(store: Store) -> dict[str, list[int]]:
     return out
 
 
+def pending_types(store: Store, connection: str, ids: list[int]) -> list[str]:
+    """The distinct event types of these deliveries (what the worker syncs for)."""
+    out: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update(
+            kind
+            for (kind,) in store.db.execute(
+                f"SELECT DISTINCT event_type FROM {INBOX} WHERE connection = ? AND id IN ({marks})",
+                [connection, *chunk],
+            )
+        )
+    return sorted(out)
+
+
 def finish(
     store: Store, ids: list[int], *, status: str, run_id: int | None, error: str | None = None
 ) -> None:
@@ -121,3 +137,19 @@ def stats(store: Store) -> list[dict[str, Any]]:
 def last_pipeline_run(store: Store) -> int | None:
     """The id of the newest pipeline run (the one a webhook-triggered run just recorded)."""
     return store.db.execute("SELECT MAX(id) FROM _hub_runs WHERE kind = 'pipeline'").fetchone()[0]
+
+
+def last_run_id(store: Store) -> int:
+    """The newest run's id (0 without runs): a mark to ask ``syncs_after`` from."""
+    return store.db.execute("SELECT COALESCE(MAX(id), 0) FROM _hub_runs").fetchone()[0]
+
+
+def syncs_after(store: Store, run_id: int) -> list[tuple[str, str]]:
+    """``(connection, stream)`` of each sync run recorded after ``run_id``, in order."""
+    return [
+        (connection, stream)
+        for connection, stream in store.db.execute(
+            "SELECT connection, stream FROM _hub_runs WHERE kind = 'sync' AND id > ? ORDER BY id",
+            [run_id],
+        )
+    ]

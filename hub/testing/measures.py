@@ -19,7 +19,8 @@ real, in-memory hub database; then ``score``)::
         assert result.inputs["payment_failed"] == 2
 
 ``MeasureCase`` holds one account (columns as keyword arguments, ``facts``, ``events``) and
-the moment it is scored (``as_of``, default ``NOW``); ``event(type, days_ago, **attrs)``
+the moment it is scored (``as_of``, default ``NOW``) and its ``segment`` (default
+``"default"``); ``event(type, days_ago, **attrs)``
 makes one event ``days_ago`` days before ``as_of``. ``score(measure, params=...)`` returns
 the ``MeasureResult`` with ``value_h`` (the value to 2 decimals, in hundredths) set as the
 engine sets it, and ``drivers``/``texts`` resolvable. ``params`` are validated with the
@@ -72,6 +73,7 @@ class MeasureCase:
         events: list[Event] | tuple[Event, ...] = (),
         facts: dict[str, Any] | None = None,
         as_of: dt.datetime = NOW,
+        segment: str = "default",
         **columns: Any,
     ):
         unknown = sorted(set(columns) - set(Account.COLUMNS))
@@ -83,11 +85,14 @@ class MeasureCase:
         self.events = list(events)
         self.facts = dict(facts or {})
         self.as_of = as_of
+        self.segment = segment
         self.columns = {"id": ACCOUNT_ID, "name": "Account under test", **columns}
 
     def account(self) -> Account:
-        """The ``Account`` measures see."""
-        return Account(tuple(self.columns.get(c) for c in Account.COLUMNS), dict(self.facts))
+        """The ``Account`` measures see (in ``segment``, as the engine would have chosen)."""
+        account = Account(tuple(self.columns.get(c) for c in Account.COLUMNS), dict(self.facts))
+        account.segment = self.segment
+        return account
 
     def _store(self) -> Store:
         store = Store(":memory:")

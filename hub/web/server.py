@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Callable
 
 import uvicorn
@@ -45,3 +47,40 @@ def serve(
     if on_ready is not None:
         on_ready(url)
     server.run(sockets=[sock])
+
+
+class Running:
+    """An app served from a background thread (``serve_in_thread``): ``url``, ``stop()``."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, url: str):
+        self.server, self.thread, self.url = server, thread, url.rstrip("/")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def serve_in_thread(options: WebOptions, *, port: int = 0, timeout: float = 10.0) -> Running:
+    """Serve the app on loopback from a daemon thread (``hub demo``'s webhook section,
+    tests); returns once it accepts connections. The app's own webhook worker runs with it."""
+    check_bind(options.host, options.token, webhooks_only=options.webhooks_only)
+    app = create_app(options)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((options.host, port))
+    sock.listen(128)
+    url = url_for(options.host, sock.getsockname()[1])
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, server_header=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="hub-web", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the web app did not start")
+        time.sleep(0.01)
+    return Running(server, thread, url)

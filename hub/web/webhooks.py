@@ -110,6 +110,10 @@ class WebhookVerifier(Protocol):
     def parse(self, body: bytes) -> list[Delivery]:
         """The events in the body; raise ``Malformed`` if it cannot be read."""
 
+    def streams(self, event_types: list[str]) -> list[str] | None:
+        """The connector's streams these events touch (in any order), or None for all of
+        them: the worker syncs only those, so a failed payment does not re-read tickets."""
+
 
 # -- helpers for verifiers -------------------------------------------------------------------
 
@@ -158,7 +162,8 @@ def body_id(body: bytes) -> str:
 # -- the receiver ----------------------------------------------------------------------------
 
 
-def _verifier(config: Any, connection: str) -> WebhookVerifier | None:
+def verifier_for(config: Any, connection: str) -> WebhookVerifier | None:
+    """The webhook verifier of a configured, enabled connection's connector (or None)."""
     from hub.registry import get_registry
 
     conn = config.connections.get(connection) if config is not None else None
@@ -178,7 +183,7 @@ async def receive(request: Request) -> Response:
     state = state_of(request)
     config = state.options.config
     connection = request.path_params["connection"]
-    verifier = _verifier(config, connection)
+    verifier = verifier_for(config, connection)
     section = state.webhooks
     reference = section.secrets.get(connection) if section else None
     if verifier is None or not reference:

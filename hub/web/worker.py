@@ -5,8 +5,11 @@ killed process left pending, or every ``poll`` seconds) it waits ``debounce`` se
 burst makes one run, then for each connection with pending deliveries takes the database
 lock (the one ``hub run`` holds while it works: the two never run at once; a busy lock
 leaves the deliveries pending for the next round) and runs the pipeline for that connection:
-an incremental sync, then map → health → playbooks → push. The deliveries it covered are
-marked processed with the run's id.
+an incremental sync of only the streams the deliveries' event types touch (the connector's
+verifier says which: a failed payment syncs Stripe's invoices, charges and events, not its
+customers), then map → health → playbooks → push, each incremental, so only the accounts
+the new records touched are rescored and written back. The deliveries it covered are marked
+processed with the run's id.
 
 While ``hub run`` is up it holds that lock for its whole life; then the scheduler itself
 looks at the inbox every two seconds and runs the connection's job at once
@@ -44,6 +47,7 @@ class WebhookWorker:
         self.poll = poll
         self.retry = retry
         self.runs = 0
+        self.last_streams: dict[str, list[str] | None] = {}  # per connection, None = all
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -102,11 +106,17 @@ class WebhookWorker:
                 if self.config is None or connection not in self.config.connections:
                     inbox.finish(store, ids, status="ignored", run_id=None, error="not configured")
                     continue
+                streams = self._streams(store, connection, ids)
                 try:
                     with database_lock(store, "webhook deliveries"):
                         result = run_pipeline(
-                            store, self.config, connections=[connection], transport=self.transport
+                            store,
+                            self.config,
+                            connections=[connection],
+                            streams=streams,
+                            transport=self.transport,
                         )
+                        self.last_streams[connection] = streams
                         self.runs += 1
                         run_id = inbox.last_pipeline_run(store)
                         failed = connection in result.failed_connections or "sync" in result.errors
@@ -121,3 +131,20 @@ class WebhookWorker:
             return left or bool(inbox.pending(store))
         finally:
             store.close()
+
+    def _streams(self, store: Any, connection: str, ids: list[int]) -> list[str] | None:
+        """The streams the deliveries touch, per the connector's verifier (None = all)."""
+        from hub.store import webhooks as inbox
+        from hub.web.webhooks import verifier_for
+
+        verifier = verifier_for(self.config, connection)
+        pick = getattr(verifier, "streams", None)
+        if pick is None:
+            return None
+        try:
+            return pick(inbox.pending_types(store, connection, ids))
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug costs a wider sync, not a stall
+            log.warning(
+                "webhook worker: %s: its streams() failed (%s); syncing all", connection, exc
+            )
+            return None

@@ -2,15 +2,18 @@
 
 Reads the HubSpot activity streams (``calls``, ``emails``, ``meetings``, ``notes``: CRM
 objects with their company associations). Each activity on a company is one ``csm_touch``
-event at its ``hs_timestamp`` (a meeting at its start), on the first associated company, with
+event at its ``hs_timestamp`` (a meeting at its start), on the first associated company (an
+activity linked to contacts only: the first contact's company, ``associatedcompanyid``), with
 attrs ``type`` (call | email | meeting | note), ``direction`` (outbound | inbound | two_way |
 internal), ``two_way`` (the customer took part: a connected or inbound call, a held
 meeting, an e-mail from the customer), ``owner`` (the HubSpot owner id) and ``owner_name``.
 
 What is not a touch: an e-mail that bounced or failed, a meeting cancelled or missed
-(``NO_SHOW``), an activity on no company. An outbound call that did not connect is a one-way
-touch. Ids are ``hubspot:csm_touch:<activity id>:<type>`` (HubSpot numbers each
-object type on its own); an activity changed or deleted is re-read and its event follows.
+(``NO_SHOW``), an activity on no company (directly or through a contact). An outbound call
+that did not connect is a one-way touch. Ids are ``hubspot:csm_touch:<activity id>:<type>``
+(HubSpot numbers each object type on its own); an activity changed or deleted is re-read and
+its event follows (a contact that later moves company does not move its activities until
+``hub map --full``).
 """
 
 from __future__ import annotations
@@ -75,6 +78,17 @@ def classify(kind: str, props: dict[str, Any]) -> tuple[str, bool, str] | None:
     return "internal", False, "note"
 
 
+def _contact_companies(ctx: MappingContext, contacts: list[Any]) -> list[str]:
+    """The company of the first linked contact that has one (``associatedcompanyid``): an
+    activity logged on a person, not on the company, still belongs to the account."""
+    for contact in contacts:
+        record = ctx.raw("contacts", contact) or {}
+        company = (record.get("properties") or {}).get("associatedcompanyid")
+        if company:
+            return [str(company)]
+    return []
+
+
 def map_touch(ctx: MappingContext, stream: str, row: dict[str, Any], owner_name: Any) -> None:
     """One activity row → its ``csm_touch`` event (the row owns it: a change or a tombstone
     replaces or retracts it)."""
@@ -83,7 +97,10 @@ def map_touch(ctx: MappingContext, stream: str, row: dict[str, Any], owner_name:
     kind = TOUCH_STREAMS[stream]
     data = row.get("data") or {}
     props = data.get("properties") or {}
-    companies = [str(c) for c in ((data.get("associations") or {}).get("companies") or [])]
+    links = data.get("associations") or {}
+    companies = [str(c) for c in links.get("companies") or []]
+    if not companies:
+        companies = _contact_companies(ctx, links.get("contacts") or [])
     verdict = classify(kind, props)
     when = (
         (props.get("hs_meeting_start_time") if kind == "meeting" else None)

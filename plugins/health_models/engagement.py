@@ -1,11 +1,11 @@
 """Engagement, technographics and relationship measures: marketing unsubscribes, what is
-on the customer's site, and how recently the CSM touched the account."""
+on the customer's site, and how recently and how often the CSM and the customer talked."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from hub.health import (
     Account,
@@ -233,50 +233,144 @@ class TechnographicsMeasure(Measure):
         return MeasureResult(max(0.0, value), inputs, words=words)
 
 
-class RelationshipParams(OrderedParams):
-    ordered = (("good_days", "bad_days"),)
+class RelationshipParams(MeasureParams):
+    by_segment = ("target_days", "touches_per_30d")
 
-    good_days: int = Field(30, ge=0)
-    bad_days: int = Field(120, ge=1)
+    target_days: int | dict[str, int] = 30
+    """A two-way touch is due within this many days (or a table by segment)."""
+    touches_per_30d: float | dict[str, float] = 2.0
+    """Customer-facing touches expected per 30 days (or a table by segment; 0: not scored)."""
+    stale_multiple: float = Field(4.0, gt=1, le=20)
+    cadence_weight: float = Field(0.3, ge=0, le=1)
+    lookback_days: int = Field(365, ge=30, le=3650)
     no_owner_penalty: float = Field(30, ge=0, le=100)
+
+    @field_validator("target_days", "touches_per_30d")
+    @classmethod
+    def _by_segment(cls, value: Any, info: ValidationInfo) -> Any:
+        floor = 1 if info.field_name == "target_days" else 0
+        values = value.values() if isinstance(value, dict) else [value]
+        for v in values:
+            if v < floor or v > 3650:
+                raise ValueError(f"must be between {floor} and 3650")
+        if isinstance(value, dict) and "default" not in value:
+            # Segments not named use the built-in default.
+            default = cls.model_fields[str(info.field_name)].default
+            value = {"default": default, **value}
+        return value
 
 
 class RelationshipMeasure(Measure):
-    """The CSM relationship: days since the last touch (fact ``last_touch``), 100 within
-    ``good_days``, 0 at ``bad_days``; minus ``no_owner_penalty`` when nobody owns the
-    account. No last touch and an owner: no data."""
+    """The CSM relationship, from the touches logged in the CRM (``csm_touch`` events).
+
+    Recency: days since the last **two-way** touch (the customer took part) against
+    ``target_days``: 100 within it, 0 at ``stale_multiple`` × ``target_days`` (and with no
+    two-way touch in ``lookback_days``). Cadence: customer-facing touches (notes are internal
+    and do not count) in the last 30 days, 100 at ``touches_per_30d`` or more, proportionally
+    below. The score is recency × (1 − ``cadence_weight``) + cadence × ``cadence_weight``;
+    ``target_days`` and ``touches_per_30d`` may differ by segment
+    (``{ default = 30, enterprise = 14 }``). Without any touch event the CRM's last-contacted
+    date (fact ``last_touch``) scores recency alone. ``no_owner_penalty`` comes off when
+    nobody owns the account. No touch, no last-contacted date and an owner: no data (the
+    measure is left out, never counted as 0).
+    """
 
     name = "relationship"
     label = "Relationship"
     Params = RelationshipParams
     default_weight = 5
     inputs = {
-        "days_since_touch": "days since the CSM last contacted the company",
+        "days_since_touch": "days since the last two-way touch (lookback_days when none in it)",
+        "days_since_any_touch": "days since the last touch of any kind",
+        "touches_30d": "customer-facing touches in the last 30 days",
+        "target_days": "the account's target for days between two-way touches",
+        "touches_target": "the account's target for touches per 30 days",
         "owner_assigned": "an owner (CSM) is assigned",
     }
+    TWO_WAY = "CASE WHEN json_extract(attrs, '$.two_way') THEN ts END"
+    CUSTOMER_FACING = "CASE WHEN json_extract(attrs, '$.direction') = 'internal' THEN 0 ELSE 1 END"
+
+    def aggregate(self, p: RelationshipParams, agg: Aggregates) -> tuple[Any, ...]:
+        return (
+            agg.latest(["csm_touch"], p.lookback_days, self.TWO_WAY),
+            agg.latest(["csm_touch"], p.lookback_days),
+            agg.total(["csm_touch"], 30, self.CUSTOMER_FACING),
+        )
 
     def score(
         self, p: RelationshipParams, account: Account, row: Any, window: Window
     ) -> MeasureResult:
-        last = account.facts.get("last_touch")
-        days = days_since(str(last), window.as_of) if last else None
+        target = int(p.for_segment("target_days", account.segment))
+        per_30 = float(p.for_segment("touches_per_30d", account.segment))
+        last_two_way, last_any, touches = row if row else (None, None, None)
+        touches = int(touches or 0)
         owner = bool(account.owner_id)
-        inputs = {"days_since_touch": days, "owner_assigned": owner}
-        if days is None and owner:
-            return MeasureResult(None, inputs)
-        value = 100.0 if days is None else scale(days, p.good_days, p.bad_days)
+        inputs: dict[str, Any] = {
+            "days_since_touch": None,
+            "days_since_any_touch": days_since(last_any, window.as_of),
+            "touches_30d": touches,
+            "target_days": target,
+            "touches_target": per_30,
+            "owner_assigned": owner,
+        }
+        recency: float | None = None
+        cadence: float | None = None
+        recency_text = None
+        if last_any is not None:
+            days = days_since(last_two_way, window.as_of)
+            if days is None:
+                inputs["days_since_touch"] = p.lookback_days
+                recency = 0.0
+                recency_text = (
+                    f"no two-way touch in the last {p.lookback_days} days (target {target})"
+                )
+            else:
+                inputs["days_since_touch"] = days
+                recency = scale(days, target, target * p.stale_multiple)
+                recency_text = f"last two-way touch {plural(days, 'day')} ago (target {target})"
+            if per_30 > 0:
+                cadence = min(100.0, 100.0 * touches / per_30)
+        else:
+            contacted = account.facts.get("last_touch")
+            days = days_since(str(contacted), window.as_of) if contacted else None
+            if days is not None:
+                # No activity data (no scope, or none synced): the CRM's last-contacted date.
+                inputs["days_since_touch"] = inputs["days_since_any_touch"] = days
+                recency = scale(days, target, target * p.stale_multiple)
+                recency_text = f"last contacted {plural(days, 'day')} ago (target {target})"
+        if recency is None and owner:
+            return MeasureResult(
+                None,
+                inputs,
+                [f"no CSM touch logged in the last {p.lookback_days} days"],
+                {},
+            )
+        w = p.cadence_weight if cadence is not None else 0.0
+        value = 100.0 if recency is None else recency * (1 - w) + (cadence or 0.0) * w
         if not owner:
             value = max(0.0, value - p.no_owner_penalty)
+        losses = {
+            "days_since_touch": (1 - w) * (100 - recency) if recency is not None else -1.0,
+            "touches_30d": w * (100 - cadence) if cadence is not None else -1.0,
+            "owner_assigned": p.no_owner_penalty if not owner else -1.0,
+        }
 
         def words() -> tuple[list[str], dict[str, str]]:
             texts: dict[str, str] = {}
-            drivers = []
-            if days is not None:
-                texts["days_since_touch"] = f"last CSM touch {plural(days, 'day')} ago"
-                drivers.append(texts["days_since_touch"])
+            if recency_text is not None:
+                texts["days_since_touch"] = recency_text
+            if cadence is not None:
+                texts["touches_30d"] = (
+                    f"{plural(touches, 'touch', 'touches')} in the last 30 days (target {_number(per_30)})"
+                )
             if not owner:
                 texts["owner_assigned"] = "no owner assigned"
-                drivers.insert(0 if days is None or days <= p.good_days else 1, "no owner assigned")
-            return drivers, texts
+            # The biggest loss first; ties keep recency before cadence before the owner.
+            order = sorted(texts, key=lambda k: -losses[k])
+            return [texts[k] for k in order], texts
 
         return MeasureResult(value, inputs, words=words)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

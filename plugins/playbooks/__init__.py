@@ -2,11 +2,11 @@
 
 Each class is one rule over health scores, account facts and timeline events (names from
 ``hub.vocabulary``), grouped by what they watch: ``health`` (band, score, renewal,
-expansion), ``billing`` (payments per invoice, card, payment method, churn follow-up) and
-``product`` (competitor, widget, first value, unsubscribes). Every one is configured in
-hub.toml ``[playbooks.<name>]`` (``enabled``, ``due_in_days``, ``priority``,
-``snooze_days``, ``subject``, ``body`` and the thresholds in its ``options``) and can be
-switched off.
+expansion), ``billing`` (payments per invoice, card, payment method, churn follow-up),
+``product`` (competitor, widget, first value, unsubscribes) and ``touch`` (an account at risk
+with no two-way CSM touch lately). Every one is configured in hub.toml
+``[playbooks.<name>]`` (``enabled``, ``due_in_days``, ``priority``, ``snooze_days``,
+``subject``, ``body`` and the thresholds in its ``options``) and can be switched off.
 
 Reasons (the dedupe key within account + playbook) are stable for conditions that persist
 ("red", "score_drop") so a condition opens one task however long it lasts, and specific for
@@ -27,6 +27,7 @@ from plugins.playbooks.product import (
     UnsubscribeBurst,
     WidgetRemoved,
 )
+from plugins.playbooks.touch import NoRecentTouch
 
 BUILTIN_PLAYBOOKS = [
     BandRed,
@@ -41,6 +42,7 @@ BUILTIN_PLAYBOOKS = [
     NoFirstValue,
     Expansion,
     UnsubscribeBurst,
+    NoRecentTouch,
 ]
 
 

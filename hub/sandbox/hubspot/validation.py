@@ -15,6 +15,7 @@ from hub.sandbox.hubspot.schema import (
     parse_ms,
     problem,
 )
+from hub.sandbox.hubspot.webhooks import property_events
 
 _TIMESTAMPED = {"tasks", "calls", "emails", "meetings", "notes"}
 _CONTACTING = {"calls", "emails", "meetings"}  # what moves a company's "last contacted"
@@ -148,6 +149,8 @@ class _Validation:
         self, t: str, obj: _Obj, values: dict[str, str | None], at: int, source: str = "API"
     ) -> None:
         """Write validated values (recording their history) and bump the modification time."""
+        if self.sandbox.webhooks is not None:
+            property_events(self, t, obj, values, at, source)
         at = max(at, obj.updated)
         for name, value in values.items():
             old = obj.props.get(name)

@@ -34,6 +34,7 @@ from hub.sandbox.stripe.render_objects import _RenderObjects
 from hub.sandbox.stripe.routes import _Routes
 from hub.sandbox.stripe.seeding import _Seeding
 from hub.sandbox.stripe.simulation import _Simulation
+from hub.sandbox.stripe.webhooks import send_event
 from hub.sandbox.world import PLANS
 
 # -- the fake --------------------------------------------------------------------------------
@@ -159,6 +160,8 @@ class StripeAPI(
             request[1],
         )
         self._add("event", event)
+        if self.sandbox.webhooks is not None:
+            send_event(self, event)
 
     # -- test helpers ------------------------------------------------------------------
 

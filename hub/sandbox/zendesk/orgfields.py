@@ -16,7 +16,18 @@ Facts followed (Zendesk Support API):
   each poll: ``working`` (progress counted), then ``completed`` with per-item ``results``
   (``{"id", "action": "update", "success": true, "status": "Updated"}`` or ``{"id", "index",
   "success": false, "error", "details"}``). Changes are applied when the job runs, so a read
-  before completion still shows the old values (as in Zendesk).
+  before completion still shows the old values (as in Zendesk). ``GET
+  /api/v2/job_statuses/show_many.json?ids=a,b`` polls several jobs at once (each moves on).
+- ``GET /api/v2/organizations/show_many.json?ids=1,2`` (at most 100 ids) reads organizations
+  with their ``organization_fields``.
+- Only admins create, change or delete organization fields and set organization field values
+  (agents may change only notes): with ``token_role = "agent"`` (tests) ``/users/me`` says so
+  and those requests answer 403 ``Forbidden``.
+- Fault ``job_item_failure`` (``ids=[...]``, optional ``error``/``details``) fails the named
+  organizations inside the next matching ``update_many`` job, as Zendesk reports a record the
+  job could not update.
+- At most ``JOB_QUEUE_MAX`` (30) jobs may be queued or running per account; one more
+  answers 429 ``TooManyJobs`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -44,6 +55,8 @@ FIELD_TYPES = {
     "textarea",
 }
 BULK_MAX = 100
+JOB_QUEUE_MAX = 30
+"""Jobs an account may have queued or running at once (Zendesk's "job limit")."""
 FIELD_BASE = 360_010_000_000
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -71,6 +84,8 @@ class Job:
     items: list[dict[str, Any]]  # each: {"id": int, **changes}
     state: str = "queued"
     results: list[dict[str, Any]] | None = None
+    failing: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """Organizations this job fails (fault ``job_item_failure``): id → (error, details)."""
 
 
 def _invalid(details: dict[str, list[dict[str, str]]]) -> tuple[int, dict[str, Any]]:
@@ -81,8 +96,23 @@ def _invalid(details: dict[str, list[dict[str, str]]]) -> tuple[int, dict[str, A
     }
 
 
+FORBIDDEN = {
+    "error": "Forbidden",
+    "description": "You do not have access to this page. Please contact the account owner "
+    "of this help desk for further help.",
+}
+
+
 class _OrgFields:
     """Organization fields, organization updates and bulk jobs."""
+
+    token_role: str = "admin"
+    """The role of the user behind the token (tests set ``"agent"`` to remove admin rights)."""
+
+    def _forbidden_unless_admin(self) -> httpx.Response | None:
+        if self.token_role == "admin":
+            return None
+        return json_response(403, dict(FORBIDDEN))
 
     def _org_fields_state(self) -> tuple[dict[int, OrgField], dict[int, dict[str, Any]]]:
         return self._org_fields, self._org_values
@@ -149,6 +179,8 @@ class _OrgFields:
     @route("POST", r"/api/v2/organization_fields(?:\.json)?")
     def create_organization_field(self, request: httpx.Request) -> httpx.Response:
         fields, _ = self._org_fields_state()
+        if (refused := self._forbidden_unless_admin()) is not None:
+            return refused
         data = self._payload(request, "organization_field")
         if isinstance(data, httpx.Response):
             return data
@@ -229,6 +261,8 @@ class _OrgFields:
     @route("PUT", r"/api/v2/organization_fields/(?P<field_id>\d+)(?:\.json)?")
     def update_organization_field(self, request: httpx.Request, field_id: str) -> httpx.Response:
         fields, _ = self._org_fields_state()
+        if (refused := self._forbidden_unless_admin()) is not None:
+            return refused
         f = fields.get(int(field_id))
         if f is None:
             return self._record_not_found()
@@ -260,6 +294,8 @@ class _OrgFields:
     @route("DELETE", r"/api/v2/organization_fields/(?P<field_id>\d+)(?:\.json)?")
     def delete_organization_field(self, request: httpx.Request, field_id: str) -> httpx.Response:
         fields, values = self._org_fields_state()
+        if (refused := self._forbidden_unless_admin()) is not None:
+            return refused
         f = fields.pop(int(field_id), None)
         if f is None:
             return self._record_not_found()
@@ -332,6 +368,8 @@ class _OrgFields:
         data = self._payload(request, "organization")
         if isinstance(data, httpx.Response):
             return data
+        if data.get("organization_fields") and (refused := self._forbidden_unless_admin()):
+            return refused
         problem = self._check_org_changes(data)
         if problem:
             status, body = _invalid(
@@ -373,10 +411,29 @@ class _OrgFields:
                 "TooManyValues",
                 f"You can pass in up to {BULK_MAX} records at a time (got {len(items)})",
             )
+        if any(isinstance(i, dict) and i.get("organization_fields") for i in items) and (
+            refused := self._forbidden_unless_admin()
+        ):
+            return refused
+        if sum(1 for j in self._jobs.values() if j.state != "completed") >= JOB_QUEUE_MAX:
+            body = {
+                "error": "TooManyJobs",
+                "description": f"Number of allowed concurrent job requests exceeded ({JOB_QUEUE_MAX})",
+            }
+            return json_response(429, body, {"retry-after": "1"})
         digest = hashlib.md5(f"{len(self._jobs)}:{self.world.seed}".encode()).hexdigest()
         job = Job(
             id=digest, total=len(items), items=[dict(i) for i in items if isinstance(i, dict)]
         )
+        fault = self.faults.take(request, {"job_item_failure"})
+        if fault is not None:
+            job.failing = {
+                int(i): (
+                    str(fault.params.get("error") or "RecordInvalid"),
+                    str(fault.params.get("details") or "Record could not be saved"),
+                )
+                for i in fault.params.get("ids") or []
+            }
         self._jobs[job.id] = job
         return json_response(200, {"job_status": self._render_job(job, request)})
 
@@ -419,6 +476,18 @@ class _OrgFields:
                     }  # fmt: skip
                 )
                 continue
+            if org.id in job.failing:
+                error, details = job.failing[org.id]
+                results.append(
+                    {
+                        "id": org.id,
+                        "index": index,
+                        "success": False,
+                        "error": error,
+                        "details": details,
+                    }
+                )
+                continue
             problem = self._check_org_changes(item)
             if problem:
                 results.append(
@@ -436,17 +505,57 @@ class _OrgFields:
         job.results = results
         job.state = "completed"
 
+    def _poll(self, job: Job) -> None:
+        """A poll moves the job on: queued → working → completed (real jobs take a while)."""
+        if job.state == "queued":
+            job.state = "working"
+        elif job.state == "working":
+            self._finish(job)
+
+    @route("GET", r"/api/v2/job_statuses/show_many(?:\.json)?")
+    def show_many_job_statuses(self, request: httpx.Request) -> httpx.Response:
+        self._org_fields_state()
+        ids = [i for i in (request.url.params.get("ids") or "").split(",") if i.strip()]
+        if not ids:
+            return self.error(400, "InvalidValue", "ids is required")
+        if len(ids) > BULK_MAX:
+            return self.error(
+                400, "TooManyValues", f"You can pass in up to {BULK_MAX} ids at a time"
+            )
+        found = [self._jobs[i.strip()] for i in ids if i.strip() in self._jobs]
+        for job in found:
+            self._poll(job)
+        return json_response(
+            200, {"job_statuses": [self._render_job(job, request) for job in found]}
+        )
+
     @route("GET", r"/api/v2/job_statuses/(?P<job_id>[0-9a-f]+)(?:\.json)?")
     def show_job_status(self, request: httpx.Request, job_id: str) -> httpx.Response:
         self._org_fields_state()
         job = self._jobs.get(job_id)
         if job is None:
             return self._record_not_found()
-        if job.state == "queued":
-            job.state = "working"
-        elif job.state == "working":
-            self._finish(job)
+        self._poll(job)
         return json_response(200, {"job_status": self._render_job(job, request)})
+
+    @route("GET", r"/api/v2/organizations/show_many(?:\.json)?")
+    def show_many_organizations(self, request: httpx.Request) -> httpx.Response:
+        raw = [i for i in (request.url.params.get("ids") or "").split(",") if i.strip()]
+        try:
+            ids = [int(i) for i in raw]
+        except ValueError:
+            return self.error(400, "InvalidValue", "ids must be a comma-separated list of ids")
+        if not ids:
+            return self.error(400, "InvalidValue", "ids is required")
+        if len(ids) > BULK_MAX:
+            return self.error(
+                400, "TooManyValues", f"You can pass in up to {BULK_MAX} ids at a time"
+            )
+        orgs = [self.render_org(self.orgs[i], request) for i in ids if i in self.orgs]
+        return json_response(
+            200,
+            {"organizations": orgs, "next_page": None, "previous_page": None, "count": len(orgs)},
+        )
 
 
 def _is_number(value: str) -> bool:

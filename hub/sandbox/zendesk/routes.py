@@ -25,6 +25,7 @@ from hub.sandbox.zendesk.records import (
     _Ticket,
     _unb64,
 )
+from hub.sandbox.zendesk.webhooks import ticket_events
 
 
 class _Routes:
@@ -260,7 +261,9 @@ class _Routes:
 
     @route("GET", r"/api/v2/users/me(?:\.json)?")
     def users_me(self, request: httpx.Request) -> httpx.Response:
-        return json_response(200, {"user": self.render_user(self.users[self.admin_id], request)})
+        user = self.render_user(self.users[self.admin_id], request)
+        user["role"] = self.token_role  # tests may take admin rights away from the token
+        return json_response(200, {"user": user})
 
     @route("GET", r"/api/v2/tickets/(?P<ticket_id>\d+)(?:\.json)?")
     def show_ticket(self, request: httpx.Request, ticket_id: str) -> httpx.Response:
@@ -349,4 +352,6 @@ class _Routes:
         if t.status in ("new", "open", "pending"):
             self._open.add(t.id)
         bisect.insort(self._ticket_keys, (t.updated, t.id))
+        if self.sandbox.webhooks is not None:
+            ticket_events(self, {t.id: (-1, -1)}, now)
         return json_response(201, {"ticket": self.render_ticket(t, request)})

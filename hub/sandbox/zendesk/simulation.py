@@ -21,6 +21,7 @@ from hub.sandbox.zendesk.records import (
     _Ticket,
     _User,
 )
+from hub.sandbox.zendesk.webhooks import ticket_events
 
 
 class _Simulation:
@@ -136,6 +137,8 @@ class _Simulation:
             touched_users[user.id] = (user.updated, user.id)
             user.updated = max(rng.randint(s, e), user.updated + 1)
         self._rekey(self._ticket_keys, touched, lambda i: (self.tickets[i].updated, i))
+        if self.sandbox.webhooks is not None:
+            ticket_events(self, touched, s)
         self._rekey(self._user_keys, touched_users, lambda i: (self.users[i].updated, i))
         self._rekey(self._org_keys, touched_orgs, lambda i: (self.orgs[i].updated, i))
 

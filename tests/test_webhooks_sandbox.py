@@ -1,0 +1,300 @@
+"""The sandbox sends signed webhooks itself: each provider's deliveries are accepted by the
+hub's receivers, misbehaviour on demand is refused or deduplicated, retries follow each
+provider's schedule, and per-stream triggering narrows the worker's sync."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import httpx
+import pytest
+
+from hub.store import Store
+
+
+def _config(db_path: str, sandbox_url: str | None = None):
+    from hub.config import parse_config
+    from hub.demo import demo_config
+    from hub.sandbox.webhooks import DEFAULT_SECRETS
+
+    data = demo_config(db_path).model_dump()
+    data["webhooks"] = {"secrets": dict(DEFAULT_SECRETS), "debounce_seconds": 0.2}
+    if sandbox_url:
+        for conn in data["connections"].values():
+            conn["settings"]["base_url"] = sandbox_url
+    return parse_config(data)
+
+
+def _inbox(path: str) -> list[tuple[str, str, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT connection, event_id, event_type FROM _hub_webhook_inbox ORDER BY id"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def _counters(path: str) -> dict[tuple[str, str], int]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT connection, name, value FROM _hub_webhook_counters")
+        return {(c, n): v for c, n, v in rows}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A 6-company sandbox and the hub's app (receivers, no worker) on a loopback port."""
+    from hub.sandbox.webhooks import detach_webhooks
+    from hub.sandbox.world import build_sandbox
+    from hub.web import WebOptions
+    from hub.web.server import serve_in_thread
+
+    sandbox = build_sandbox(companies=6, seed=3)
+    path = str(tmp_path / "hub.db")
+    Store(path).close()
+    running = serve_in_thread(WebOptions(db_path=path, config=_config(path), worker=False))
+    try:
+        yield sandbox, running.url, path
+    finally:
+        detach_webhooks(sandbox)
+        running.stop()
+
+
+def _company(sandbox, archetype: str = "healthy"):
+    return next(c for c in sandbox.world.companies if c.archetype == archetype)
+
+
+def _change_each_world(sandbox, nps: str = "3") -> None:
+    """A payment fails (Stripe), a ticket is opened (Zendesk), a CSM edits a company (HubSpot)."""
+    from hub.sandbox.stripe.webhooks import fail_payment
+
+    company = _company(sandbox)
+    fail_payment(sandbox.api("stripe"), company.key)
+    zendesk = sandbox.api("zendesk")
+    org = zendesk._org_by_company[company.key]
+    user = next(u for u in zendesk.users.values() if u.org_id == org)
+    client = httpx.Client(transport=sandbox.transport())
+    answer = client.post(
+        "https://sandbox.zendesk.com/api/v2/tickets.json",
+        json={
+            "ticket": {
+                "subject": "Escalated: export broken",
+                "comment": {"body": "help"},
+                "requester_id": user.id,
+                "priority": "urgent",
+                "tags": ["escalated"],
+            }
+        },
+        auth=("admin@lumen.example/token", "zd-sandbox-token"),
+    )
+    assert answer.status_code == 201, answer.text
+    sandbox.api("hubspot").set_properties("companies", company.hubspot_id, {"nps_score": nps})
+
+
+def test_the_sandbox_sends_each_provider_signed_deliveries_the_hub_accepts(served):
+    from hub.sandbox.webhooks import attach_webhooks
+
+    sandbox, url, path = served
+    sender = attach_webhooks(sandbox, f"{url}/webhooks")
+    _change_each_world(sandbox)
+    assert sender.flush(20)
+    assert {a.status for a in sender.attempts} == {200}
+    kinds = {(c, t) for c, _, t in _inbox(path)}
+    assert ("stripe", "invoice.payment_failed") in kinds
+    assert ("stripe", "charge.failed") in kinds
+    assert ("zendesk", "zen:event-type:ticket.created") in kinds
+    assert ("hubspot", "company.propertyChange") in kinds
+    assert len(sender.delivered) == len(_inbox(path))  # every genuine delivery stored once
+
+
+def test_misbehaviour_on_demand_is_refused_or_deduplicated(served):
+    from hub.sandbox.stripe.webhooks import fail_payment
+    from hub.sandbox.webhooks import attach_webhooks
+
+    sandbox, url, path = served
+    sender = attach_webhooks(sandbox, f"{url}/webhooks", apis=("stripe",))
+    control = httpx.Client(transport=sandbox.transport(), base_url="http://sandbox")
+    for kind, count in (("duplicate", 1), ("replay", 1), ("forge", 1), ("out_of_order", 3)):
+        assert (
+            control.post("/__sandbox/webhooks", json={"kind": kind, "count": count}).status_code
+            == 201
+        )
+    assert control.post("/__sandbox/webhooks", json={"kind": "nonsense"}).status_code == 400
+    fail_payment(sandbox.api("stripe"), _company(sandbox).key)  # created, finalized, charge…
+    assert sender.flush(20)
+    genuine = [a for a in sender.attempts if not a.copy]
+    assert {a.status for a in genuine} == {200}
+    copies = {a.copy: a.status for a in sender.attempts if a.copy}
+    assert copies == {"duplicate": 200, "replay": 400, "forge": 400}
+    stored = [event_id for _, event_id, _ in _inbox(path)]
+    assert sorted(stored) == sorted(set(sender.delivered)) and len(stored) == len(set(stored))
+    # The held three went newest first: the receiver saw them out of order.
+    first_three = [a.event_ids[0] for a in genuine[:3]]
+    assert first_three == sorted(first_three, reverse=True)
+    seen = _counters(path)
+    assert seen[("stripe", "duplicate")] == 2 and seen[("stripe", "refused")] == 2
+    assert control.get("/__sandbox/webhooks").json()["delivered"] == len(stored)
+
+
+def test_retries_follow_each_providers_schedule(served):
+    from hub.sandbox.webhooks import POLICIES, attach_webhooks
+
+    sandbox, url, _ = served
+    # A receiver that answers 404: Stripe retries any non-2xx, Zendesk and HubSpot do not.
+    sender = attach_webhooks(sandbox, f"{url}/webhooks/nowhere-{{api}}", retry_scale=1e-5)
+    _change_each_world(sandbox)
+    assert sender.flush(30)
+    tries = {}
+    for a in sender.attempts:
+        tries.setdefault((a.api, a.event_ids[0]), []).append(a.attempt)
+    stripe = [n for (api, _), n in tries.items() if api == "stripe"]
+    assert stripe and all(n == list(range(len(POLICIES["stripe"].delays) + 1)) for n in stripe)
+    assert all(n == [0] for (api, _), n in tries.items() if api != "stripe")
+    # Nobody listening: every provider retries its whole schedule, then gives up.
+    closed = socket_free_port()
+    sender = attach_webhooks(sandbox, f"http://127.0.0.1:{closed}/webhooks", retry_scale=1e-5)
+    started = time.monotonic()
+    _change_each_world(sandbox, nps="4")
+    assert sender.flush(30)
+    per_api = {}
+    for a in sender.attempts:
+        per_api.setdefault(a.api, set()).add(a.attempt)
+    assert per_api["zendesk"] == set(range(len(POLICIES["zendesk"].delays) + 1))
+    assert per_api["hubspot"] == set(range(len(POLICIES["hubspot"].delays) + 1))
+    assert sender.gave_up and not sender.delivered
+    assert time.monotonic() - started < 20  # three days of retries, compressed
+
+
+def socket_free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_each_connector_names_the_streams_its_events_touch():
+    from connectors.hubspot.webhook import HubSpotWebhook
+    from connectors.stripe.webhook import StripeWebhook
+    from connectors.zendesk.webhook import ZendeskWebhook
+
+    stripe = StripeWebhook()
+    assert stripe.streams(["invoice.payment_failed"]) == ["charges", "events", "invoices"]
+    assert stripe.streams(["customer.subscription.deleted"]) == [
+        "events",
+        "invoices",
+        "subscriptions",
+    ]
+    assert stripe.streams(["issuing_card.created"]) is None  # unknown reach: everything
+    zendesk = ZendeskWebhook()
+    assert zendesk.streams(["zen:event-type:ticket.created"]) == [
+        "satisfaction_ratings",
+        "tickets",
+    ]
+    assert zendesk.streams(["trigger"]) is None
+    hubspot = HubSpotWebhook()
+    assert hubspot.streams(["company.propertyChange", "deal.creation"]) == ["companies", "deals"]
+    assert hubspot.streams(["company.associationChange"]) is None
+
+
+def _hub() -> list[str]:
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("hub")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "hub"]
+
+
+def test_end_to_end_a_failed_payment_reaches_hubspot_in_seconds(tmp_path):
+    """The sandbox's own sender → ``hub serve`` (a real process) → inbox → worker → the
+    HubSpot fake's property and task, with no scheduled sync."""
+    import datetime as dt
+    import os
+    import subprocess
+
+    from hub.pipeline import run_pipeline
+    from hub.sandbox.stripe.webhooks import fail_payment
+    from hub.sandbox.webhooks import DEFAULT_SECRETS, attach_webhooks, config_lines
+    from hub.sandbox.world import build_sandbox
+
+    sandbox = build_sandbox(companies=8, seed=11, start=dt.datetime.now(dt.timezone.utc))
+    sandbox.world.clock.run()  # the payment fails now, as the hub's clock sees it
+    server = sandbox.serve()
+    db = tmp_path / "hub.db"
+    config = _config(str(db), server.url)
+    store = Store(str(db))
+    run_pipeline(store, config, transport=sandbox.transport())  # yesterday's scheduled run
+    store.close()
+    hubspot = sandbox.api("hubspot")
+    company = _company(sandbox)
+    before = hubspot.get("companies", company.hubspot_id)["properties"]
+    assert before.get("hub_health_score")
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(
+        config_toml_for(server.url, str(db)) + "\n" + config_lines(DEFAULT_SECRETS) + "\n"
+    )
+    proc = subprocess.Popen(
+        [*_hub(), "-c", str(cfg), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "300", "TERM": "dumb"},
+    )
+    try:
+        assert proc.stdout is not None
+        url = next(
+            line.split("hub serve: ", 1)[1].split()[0].rstrip("/")
+            for line in proc.stdout
+            if "hub serve: http://" in line
+        )
+        sender = attach_webhooks(sandbox, f"{url}/webhooks")
+        failed_at = time.monotonic()
+        fail_payment(sandbox.api("stripe"), company.key)
+        deadline = failed_at + 60
+        after, tasks = before, []
+        while time.monotonic() < deadline:
+            after = hubspot.get("companies", company.hubspot_id)["properties"]
+            tasks = [
+                t
+                for t in hubspot.objects("tasks")
+                if t["properties"].get("hs_task_subject", "").startswith("Payment failed")
+                and company.name in t["properties"].get("hs_task_subject", "")
+            ]
+            if after.get("hub_health_score") != before["hub_health_score"] and tasks:
+                break
+            time.sleep(0.2)
+        assert after["hub_health_score"] != before["hub_health_score"], (before, after)
+        assert tasks, "no 'Payment failed' task in HubSpot"
+        assert sender.flush(10) and {a.status for a in sender.attempts} == {200}
+        conn = sqlite3.connect(db)
+        try:
+            statuses = {s for (s,) in conn.execute("SELECT status FROM _hub_webhook_inbox")}
+            zendesk_runs = conn.execute(
+                "SELECT COUNT(*) FROM _hub_runs WHERE kind='sync' AND connection='zendesk'"
+            ).fetchone()[0]
+        finally:
+            conn.close()
+        assert "processed" in statuses
+        assert zendesk_runs == 4  # the scheduled run's four streams; no webhook touched Zendesk
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        sender_close(sandbox)
+        server.stop()
+
+
+def sender_close(sandbox) -> None:
+    from hub.sandbox.webhooks import detach_webhooks
+
+    detach_webhooks(sandbox)
+
+
+def config_toml_for(sandbox_url: str, db_path: str) -> str:
+    from hub.sandbox.config import config_toml
+
+    text = config_toml(sandbox_url, [])
+    return text.replace('database = "hub.db"', f'database = "{db_path}"')
