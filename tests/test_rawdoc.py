@@ -131,3 +131,48 @@ def test_in_memory_store(tmp_path):
         assert n == 20
     finally:
         store.close()
+
+
+def test_ref_column_indexed_and_added_to_older_tables(tmp_path):
+    path = tmp_path / "hub.db"
+    store = Store(path)
+    try:
+        docs = _docs(20)
+        for d in docs:
+            d.ref = d.data["customer"]
+        store.write_page("billing", "invoices", docs, None)
+        plan = " ".join(
+            str(r[3])
+            for r in store.db.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM raw_billing_invoices WHERE ref = 'cus_1'"
+            )
+        )
+        assert "idx_raw_billing_invoices_ref" in plan
+        (n,) = store.db.execute(
+            "SELECT count(*) FROM raw_billing_invoices WHERE ref = 'cus_1'"
+        ).fetchone()
+        assert n == sum(1 for d in docs if d.data["customer"] == "cus_1")
+        # The same documents with their ref: nothing changes; a ref that changes is rewritten.
+        assert store.write_page("billing", "invoices", docs, None) == 0
+        docs[0].ref = "cus_other"
+        assert store.write_page("billing", "invoices", docs, None) == 1
+    finally:
+        store.close()
+    # A table from before the column: opening it for writing adds the column and its index.
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE raw_old_things (id TEXT PRIMARY KEY, updated_at TEXT, deleted "
+        "INTEGER, synced_at TEXT, seq INTEGER, data TEXT)"
+    )
+    conn.execute("INSERT INTO raw_old_things VALUES ('a', NULL, 0, NULL, 1, '{\"x\": 1}')")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    try:
+        store.write_page("old", "things", [RawRecord("b", {"x": 2}, ref="r")], None)
+        rows = {r["id"]: r["data"] for r in store.raw_rows("raw_old_things")}
+        assert rows == {"a": {"x": 1}, "b": {"x": 2}}
+        refs = dict(store.db.execute("SELECT id, ref FROM raw_old_things"))
+        assert refs == {"a": None, "b": "r"}
+    finally:
+        store.close()

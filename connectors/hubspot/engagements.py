@@ -29,7 +29,6 @@ from connectors.hubspot.streams import CrmObjectStream
 from hub.connector import Page, SyncContext
 from hub.errors import FatalAPIError
 from hub.http.pagination import dig
-from hub.store import RawRecord
 
 NOTE_BODY_CHARS = 300
 _COMMON = ["hs_timestamp", "hubspot_owner_id"]
@@ -87,20 +86,14 @@ class EngagementStream(CrmObjectStream):
             out["properties"]["hs_note_body"] = body[: NOTE_BODY_CHARS - 1] + "…"
         return out
 
-    def records_to_raw(
-        self,
-        ctx: SyncContext,
-        records: list[Any],
-        *,
-        page: int | None = None,
-        archived: bool = False,
-    ) -> list[RawRecord]:
-        raws = super().records_to_raw(ctx, records, page=page, archived=archived)
-        if raws and not archived:
-            contacts = read_links(ctx, self.object_type, [r.id for r in raws], "contacts")
-            for raw in raws:
-                raw.data.setdefault("associations", {})["contacts"] = contacts.get(raw.id, [])
-        return raws
+    def complete(self, ctx: SyncContext, batches: list[Any]) -> None:
+        """Company links (the base class), then contact links, for all held pages at once."""
+        super().complete(ctx, batches)
+        live = [r for b in batches if not b.archived for r in b.records]
+        if live:
+            contacts = read_links(ctx, self.object_type, [r["id"] for r in live], "contacts")
+            for record in live:
+                record.setdefault("associations", {})["contacts"] = contacts.get(record["id"], [])
 
     def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
         """The usual read; a 403 (the token lacks this type's scope) skips the stream with a

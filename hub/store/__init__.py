@@ -36,6 +36,7 @@ RAW_COLUMNS = {
     "synced_at": str,
     "seq": int,
     "data": bytes,  # hub.store.rawdoc: compressed JSON (or JSON text in older databases)
+    "ref": str,  # RawRecord.ref: the record this one belongs to (indexed), or NULL
 }
 
 _NAME_RE = re.compile(r"[^a-z0-9_]+")
@@ -59,6 +60,9 @@ class RawRecord:
     data: dict[str, Any]
     updated_at: str | None = None
     deleted: bool = False
+    ref: str | None = None
+    """The id of the record this one belongs to (an invoice's customer), set by connectors
+    whose mappings look rows up by it: kept in the indexed ``ref`` column."""
 
 
 @dataclass
@@ -133,6 +137,7 @@ class Store:
     def __init__(self, path: str | Path, *, migrate: bool = True):
         self.path = str(path)
         self.fence = None
+        self._raw_ready: set[str] = set()  # raw tables known to have today's columns
         if self.path != ":memory:":
             parent = Path(self.path).expanduser().resolve().parent
             if not parent.exists():
@@ -185,14 +190,22 @@ class Store:
         """The raw table for a stream, created with the fixed columns on first use."""
         name = raw_table_name(connection, stream)
         table = self.db[name]
-        if not table.exists():
-            with self.db.atomic():
+        if name in self._raw_ready:
+            return table
+        with self.db.atomic():
+            if not table.exists():
                 table.create(RAW_COLUMNS, pk="id", if_not_exists=True)
                 table.create_index(["seq"], if_not_exists=True)
                 # Born compact: ``rawdoc.compact_legacy`` has nothing to convert here.
                 self.db.execute(
                     "INSERT OR IGNORE INTO _hub_raw_compacted (raw_table) VALUES (?)", [name]
                 )
+            elif "ref" not in table.columns_dict:
+                # A table from before ``ref``: its rows keep NULL until read again, and the
+                # mappings' look-ups fall back to the document for them.
+                self.db.execute(f"ALTER TABLE [{name}] ADD COLUMN ref TEXT")
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS [idx_{name}_ref] ON [{name}] (ref)")
+        self._raw_ready.add(name)
         return table
 
     def next_seq(self) -> int:
@@ -220,23 +233,24 @@ class Store:
             with self.db.atomic():
                 self.check_fence()
                 rows = [
-                    (str(r.id), r.updated_at, 1 if r.deleted else 0, rawdoc.dumps(r.data))
+                    (str(r.id), r.updated_at, 1 if r.deleted else 0, rawdoc.dumps(r.data), r.ref)
                     for r in records
                 ]
                 if rows:
                     existing = self._existing(table.name, [r[0] for r in rows])
-                    fresh = [r for r in rows if existing.get(r[0]) != (r[2], r[3])]
+                    fresh = [r for r in rows if existing.get(r[0]) != (r[2], r[3], r[4])]
                     if fresh:
                         seq = self.next_seq()
                         blobs = self.codec.encode_many(table.name, [r[3] for r in fresh])
                         self.db.conn.executemany(
-                            f"INSERT INTO [{table.name}] (id, updated_at, deleted, synced_at, seq, data) "
-                            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                            f"INSERT INTO [{table.name}] (id, updated_at, deleted, synced_at, seq, data, ref) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                             "updated_at=excluded.updated_at, deleted=excluded.deleted, "
-                            "synced_at=excluded.synced_at, seq=excluded.seq, data=excluded.data",
+                            "synced_at=excluded.synced_at, seq=excluded.seq, data=excluded.data, "
+                            "ref=excluded.ref",
                             [
-                                (i, u, d, synced_at, seq, blob)
-                                for (i, u, d, _), blob in zip(fresh, blobs, strict=True)
+                                (i, u, d, synced_at, seq, blob, ref)
+                                for (i, u, d, _, ref), blob in zip(fresh, blobs, strict=True)
                             ],
                         )
                         changed = len(fresh)
@@ -244,6 +258,7 @@ class Store:
                     self.set_state(connection, stream, state)
         except BaseException:
             self.codec.forget()
+            self._raw_ready.clear()
             raise
         return changed
 
@@ -253,16 +268,17 @@ class Store:
         if self.fence is not None:
             self.fence(self)
 
-    def _existing(self, table: str, ids: list[str]) -> dict[str, tuple[int, bytes]]:
-        """Stored (tombstone, JSON bytes) of these ids: what a re-read page is compared with."""
-        found: dict[str, tuple[int, bytes]] = {}
+    def _existing(self, table: str, ids: list[str]) -> dict[str, tuple[int, bytes, str | None]]:
+        """Stored (tombstone, JSON bytes, ref) of these ids: what a re-read page is compared
+        with."""
+        found: dict[str, tuple[int, bytes, str | None]] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for rid, deleted, data in self.db.execute(
-                f"SELECT id, deleted, data FROM [{table}] WHERE id IN ({marks})", chunk
+            for rid, deleted, data, ref in self.db.execute(
+                f"SELECT id, deleted, data, ref FROM [{table}] WHERE id IN ({marks})", chunk
             ):
-                found[rid] = (deleted, self.codec.text(data).encode())
+                found[rid] = (deleted, self.codec.text(data).encode(), ref)
         return found
 
     def checkpoint(self) -> None:

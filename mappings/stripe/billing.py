@@ -141,10 +141,17 @@ def map_invoice(ctx: MappingContext, row: dict[str, Any]) -> None:
 
 
 def _in_chunks(ctx: MappingContext, sql: str, keys: list[str]) -> Iterable[tuple]:
-    # Every key in one statement (a JSON array): one pass over the table, not one per 500 keys.
+    # Every key in one statement (a JSON array, ``?1`` wherever it is named).
     yield from ctx.store.db.execute(
-        sql.format(marks="SELECT value FROM json_each(?)"), [json.dumps(keys)]
+        sql.format(marks="SELECT value FROM json_each(?1)"), [json.dumps(keys)]
     )
+
+
+# A row's customer: the indexed ``ref`` the connector stores, or (rows stored before it had
+# one) the document's own field.
+_CUSTOMER_IN = (
+    "(ref IN ({marks}) OR (ref IS NULL AND json_extract(raw_json(data), '%s') IN ({marks})))"
+)
 
 
 def _table(ctx: MappingContext, stream: str) -> str | None:
@@ -207,7 +214,7 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
         for inv_id, text in _in_chunks(
             ctx,
             f"SELECT id, {_slim(_INVOICE_FIELDS)} FROM [{table}] WHERE deleted = 0 "
-            "AND json_extract(raw_json(data), '$.customer') IN ({marks})",
+            "AND " + _CUSTOMER_IN % "$.customer",
             keys,
         ):
             invoices[inv_id] = json.loads(text)
@@ -220,7 +227,7 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
                 ctx,
                 f"SELECT {_slim(_CHARGE_FIELDS)} FROM [{table}] WHERE deleted = 0 "
                 "AND json_extract(raw_json(data), '$.status') = 'failed' "
-                "AND json_extract(raw_json(data), '$.customer') IN ({marks})",
+                "AND " + _CUSTOMER_IN % "$.customer",
                 keys,
             )
         ]
@@ -234,7 +241,7 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
                 f"SELECT json_extract(raw_json(data), '$.created'), {_slim(_NOTICE_FIELDS, '$.data.object')} "
                 f"FROM [{table}] WHERE deleted = 0 "
                 "AND json_extract(raw_json(data), '$.type') = 'invoice.payment_failed' "
-                "AND json_extract(raw_json(data), '$.data.object.customer') IN ({marks})",
+                "AND " + _CUSTOMER_IN % "$.data.object.customer",
                 keys,
             )
         ]

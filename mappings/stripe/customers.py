@@ -53,7 +53,9 @@ def subscriptions_by_customer(
     # Every key in one statement (a JSON array): one pass over the table, not one per 500 keys.
     for customer, text in ctx.store.db.execute(
         f"SELECT json_extract(raw_json(data), '$.customer'), data FROM [{table}] WHERE deleted = 0 "
-        "AND json_extract(raw_json(data), '$.customer') IN (SELECT value FROM json_each(?)) "
+        # The indexed ``ref`` (the customer), or the document's field for rows without one.
+        "AND (ref IN (SELECT value FROM json_each(?1)) OR (ref IS NULL AND "
+        "json_extract(raw_json(data), '$.customer') IN (SELECT value FROM json_each(?1)))) "
         "ORDER BY id",
         [json.dumps(sorted(customers))],
     ):
