@@ -217,15 +217,15 @@ def run_size(
                                 "rss_mb": sampler.take(),
                             }
                         )
-                    marks: list[tuple[str, float]] = []
+                    marks: list[tuple[str, float, float]] = []
                     sampler.take()
 
                     def on_step(
-                        step: str, marks: list[tuple[str, float]] = marks, cycle: int = cycle
+                        step: str, marks: list[tuple[str, float, float]] = marks, cycle: int = cycle
                     ) -> None:
-                        marks.append((step, time.perf_counter()))
+                        marks.append((step, time.perf_counter(), time.process_time()))
                         if len(marks) > 1:
-                            _close_step(out, cycle, marks[-2], marks[-1][1], sampler)
+                            _close_step(out, cycle, marks[-2], marks[-1][1:], sampler)
 
                     profiler = None
                     if profile is not None and profile == cycle:
@@ -237,7 +237,9 @@ def run_size(
                     if profiler is not None:
                         profiler.disable()
                         profiler.dump_stats(str(workdir / f"scale-{companies}-cycle{cycle}.prof"))
-                    _close_step(out, cycle, marks[-1], time.perf_counter(), sampler)
+                    _close_step(
+                        out, cycle, marks[-1], (time.perf_counter(), time.process_time()), sampler
+                    )
                     out["errors"] += [f"week {cycle} {k}: {v}" for k, v in result.errors.items()]
                     if "sync" in result.steps:
                         syncs.append(result.steps["sync"])
@@ -250,13 +252,14 @@ def run_size(
                     if cycle == 0:
                         from hub.health import backfill_health
 
-                        t0 = time.perf_counter()
+                        t0, c0 = time.perf_counter(), time.process_time()
                         backfill_health(store, config, days=35, every=7)
                         out["steps"].append(
                             {
                                 "cycle": 0,
                                 "step": "health backfill",
                                 "seconds": round(time.perf_counter() - t0, 2),
+                                "cpu_s": round(time.process_time() - c0, 2),
                                 "rss_mb": sampler.take(),
                             }
                         )
@@ -266,6 +269,7 @@ def run_size(
                 clock.set_source(None)
         out["wall_s"] = round(time.perf_counter() - started, 2)
         out["hub_s"] = round(hub_s, 2)
+        out["hub_cpu_s"] = round(sum(s.get("cpu_s", 0.0) for s in out["steps"]), 2)
         out["streams"] = stream_requests(syncs) if syncs else []
         out["db"] = db_figures(db)
         out["peak_rss_mb"] = round(_status_kb("VmHWM") / 1024, 1)
@@ -276,12 +280,13 @@ def run_size(
 
 
 def _close_step(out, cycle, mark, end, sampler) -> None:
-    step, began = mark
+    step, began, cpu_began = mark
     out["steps"].append(
         {
             "cycle": cycle,
             "step": step,
-            "seconds": round(end - began, 2),
+            "seconds": round(end[0] - began, 2),
+            "cpu_s": round(end[1] - cpu_began, 2),
             "rss_mb": sampler.take(),
         }
     )
@@ -330,7 +335,8 @@ def run(opts: Options, sizes: list[int] | None = None) -> Section:
     section.notes.append(
         "Each size runs in its own process (peak RSS = that process's VmHWM); the sandbox runs in "
         "a grandchild process and its build, advance and serving time are not the hub's. "
-        "wall_s covers sandbox start to finish; hub_s is the sum of the hub's steps."
+        "wall_s covers sandbox start to finish; hub_s is the sum of the hub's steps (wall); "
+        "hub_cpu_s the CPU time the hub process spent in them (every thread)."
     )
     return section
 
@@ -343,12 +349,15 @@ def _report_size(section: Section, res: dict[str, Any], previous: dict[str, Any]
         if "sandbox" not in s["step"]:
             per_cycle[s["cycle"]] = per_cycle.get(s["cycle"], 0.0) + s["seconds"]
     by_step: dict[str, list[float]] = {}
+    cpu_by_step: dict[str, list[float]] = {}
     for s in res["steps"]:
         by_step.setdefault(s["step"], []).append(s["seconds"])
+        cpu_by_step.setdefault(s["step"], []).append(s.get("cpu_s") or 0.0)
     row = section.add(
         companies=n,
         wall_s=res["wall_s"],
         hub_s=res["hub_s"],
+        hub_cpu_s=res.get("hub_cpu_s"),
         first_run_s=round(per_cycle.get(0, 0.0), 1),
         weekly_s=round(sum(v for k, v in per_cycle.items() if k) / max(1, len(per_cycle) - 1), 1),
         peak_rss_mb=res["peak_rss_mb"],
@@ -371,6 +380,15 @@ def _report_size(section: Section, res: dict[str, Any], previous: dict[str, Any]
         for name, v in by_step.items()
     )
     section.notes.append(f"{n:,} companies, seconds per step (first run / weekly mean): {steps}.")
+    cpu = "; ".join(
+        f"{name} {v[0]:.1f}" + (f" / {sum(v[1:]) / len(v[1:]):.1f}" if len(v) > 1 else "")
+        for name, v in cpu_by_step.items()
+        if "sandbox" not in name
+    )
+    section.notes.append(
+        f"{n:,} companies, hub CPU seconds per step (all threads; first run / weekly mean): "
+        f"{cpu}. Wall minus CPU is waiting: on the sandbox process, on rate limits, on disk."
+    )
     rss = {}
     for s in res["steps"]:
         rss[s["step"]] = max(rss.get(s["step"], 0.0), s["rss_mb"])
