@@ -13,10 +13,8 @@ Then each hub connector syncs all its streams (records/s per connector). Request
 by the server (``FakeAPI.requests``), the same way for every tool. Every tool's time covers its
 own listing and storing (the SDK only lists), not interpreter start-up.
 
-Last, the first sync of a whole workspace (``workspace`` rows): the four connections of one
-config against a 1,000-company world, with the connectors' real budgets, once one connection
-after another and once in parallel (``hub.sync.sync_all``, one thread per connection): the
-parallel wall time should be about the slowest connection's, not the sum.
+The first sync of a whole workspace (connections in parallel vs each alone) is its own
+benchmark: ``bench/bench_workspace.py`` (``--only workspace``).
 """
 
 from __future__ import annotations
@@ -136,102 +134,22 @@ def _run_singer(
 ) -> dict[str, Any]:
     from peers.singer_taps import SingerUnavailable, run_tap
 
-    if peer == "singer-hubspot-companies":
-        return {
-            "error": "tap-hubspot reads companies from the legacy /companies/v2 API (one extra "
-            "request per company), which the sandbox does not serve",
-            "unavailable": True,
-        }
-    tap = peer.split("-", 1)[1]
+    tap, stream = {
+        "singer-stripe": ("tap-stripe", "customers"),
+        "singer-hubspot": ("tap-hubspot", "contacts"),
+        "singer-hubspot-companies": ("tap-hubspot", "companies"),
+    }[peer]
     try:
         # Everything the world has: customers go back two years before the world's start.
         sp.reset()
-        out = run_tap(tap, sp.url, workdir, "2024-06-01T00:00:00Z", timeout=1800)
+        out = run_tap(tap, sp.url, opts.workdir, "2024-06-01T00:00:00Z", 1800, streams=[stream])
     except SingerUnavailable as exc:
         return {"error": str(exc), "unavailable": True}
     except subprocess.TimeoutExpired:
         return {"error": "timed out"}
     out["requests"] = total_requests(sp.counts(), api)
-    out["note"] = f"tap-{tap} {out.pop('version', '?')}, through a shim (no base-URL setting)"
+    out["note"] = f"{tap} {out.pop('version', '?')}, base URL rebound by a shim (no setting)"
     return out
-
-
-def workspace_config(url: str) -> Any:
-    """The four built-in connections against the sandbox, with their documented budgets."""
-    from hubside import credentials
-
-    from hub.config import parse_config
-    from hub.sandbox.base import COMPETITORS, OUR_TECHNOLOGY
-
-    connections = {
-        name: {"connector": name, "settings": {**credentials(name), "base_url": url}}
-        for name in CONNECTORS
-        if connector_class(name) is not None
-    }
-    timeline = {"builtwith": {"our_technologies": [OUR_TECHNOLOGY], "competitors": COMPETITORS}}
-    return parse_config({"connections": connections, "timeline": timeline})
-
-
-def run_workspace(section: Section, opts: Options, workdir: Path) -> None:
-    """First sync of one workspace: connections one after another, then in parallel."""
-    import os
-
-    from hub.http.ratelimit import reset_shared_limiters
-    from hub.store import Store
-    from hub.sync import sync_all
-
-    companies = opts.pick(smoke=60, quick=1000, full=1000)
-    os.environ["HUB_BUDGETS"] = "off"  # one process here: budgets need no sharing
-    with SandboxProcess(companies, opts.seed) as sp:
-        config = workspace_config(sp.url)
-        walls: dict[bool, float] = {}
-        for parallel in (False, True):
-            reset_shared_limiters()
-            db_dir = Path(tempfile.mkdtemp(prefix="workspace-", dir=workdir))
-            store = Store(db_dir / "hub.db")
-            try:
-                started = time.perf_counter()
-                results = sync_all(store, config, parallel=parallel)
-                walls[parallel] = time.perf_counter() - started
-            finally:
-                store.close()
-                shutil.rmtree(db_dir, ignore_errors=True)
-            per = {n: sum(r.duration_s for r in rs) for n, rs in results.items()}
-            records = sum(r.records for rs in results.values() for r in rs)
-            failed = [
-                f"{n}.{r.stream}" for n, rs in results.items() for r in rs if r.status != "ok"
-            ]
-            section.add(
-                source="workspace",
-                stream=f"first sync, {companies:,} companies",
-                tool="hub sync_all (parallel)" if parallel else "hub sync_all (one by one)",
-                records=records,
-                seconds=round(walls[parallel], 2),
-                records_per_s=rate(records, walls[parallel]),
-                note=(
-                    "per connection: "
-                    + ", ".join(f"{n} {s:.1f} s" for n, s in per.items())
-                    + f"; summed {sum(per.values()):.1f} s, slowest {max(per.values()):.1f} s"
-                    + (f"; not ok: {', '.join(failed)}" if failed else "")
-                ),
-            )
-            if parallel:
-                # Look-ups (BuiltWith) need the accounts the others bring, so they follow them:
-                # the floor is the slowest of the others plus the look-ups.
-                lookups = [n for n in per if getattr(connector_class(n), "uses_account_domains", 0)]
-                others = [per[n] for n in per if n not in lookups] or [0.0]
-                floor = max(others) + sum(per[n] for n in lookups)
-                section.goal(
-                    "workspace first sync: parallel wall ÷ (slowest connection + look-ups after it)",
-                    round(walls[True] / floor, 2),
-                    1.2,
-                    "<=",
-                    note=f"floor {floor:.1f} s; one after another {walls[False]:.1f} s",
-                )
-        section.notes.append(
-            f"workspace: one after another {walls[False]:.1f} s, in parallel {walls[True]:.1f} s "
-            f"(world of {companies:,} companies, real budgets, sandbox limits off)."
-        )
 
 
 def _row(
@@ -317,12 +235,14 @@ def run(opts: Options) -> Section:
                 detail = ", ".join(f"{k} {v:,}" for k, v in out["streams"].items())
                 out["note"] = detail + (f"; errors: {out.pop('error')}" if out.get("error") else "")
             _row(section, name, "all streams", TOOL_NAMES["hub"], out, None)
-    run_workspace(section, opts, workdir)
     if opts.peers:
         from peers.singer_taps import NOT_CONFIGURABLE
 
-        for tap, why in NOT_CONFIGURABLE.items():
-            section.notes.append(f"Singer tap-{tap}: {why}.")
+        section.notes.append(
+            f"Singer taps: {NOT_CONFIGURABLE}; tap-hubspot's companies stream reads the legacy "
+            "/companies/v2 API (one detail request per company). Every modelled stream of all "
+            "three taps, against the world: the `taps` benchmark."
+        )
     section.notes.append(
         "vs_sdk = records/s ÷ the official SDK's records/s on the same endpoint in this run. "
         "requests are counted by the server. The hub's proactive rate limiter is disabled for "

@@ -120,6 +120,31 @@ def _push(
         "duplicates": _duplicates(hubspot),
         "status": result.status,
         "errors": result.errors,
+        "run_id": result.run_id,
+    }
+
+
+def _undo(sandbox: Any, step: Any) -> dict[str, Any]:
+    """Write requests of a revert or uninstall (``step(transport)`` → its ``UndoResult``)."""
+    from hub.http.ratelimit import reset_shared_limiters
+
+    reset_shared_limiters()
+    hubspot = sandbox.apis["hubspot"]
+    before, requests_before = len(hubspot.writes), hubspot.total_requests()
+    started = time.perf_counter()
+    result = step(sandbox.transport())
+    writes = hubspot.writes[before:]
+    return {
+        "writes": len(writes),
+        "kinds": dict(Counter(_kind(w[0], w[1]) for w in writes)),
+        "requests": hubspot.total_requests() - requests_before,
+        "values": result.count("value", "done"),
+        "companies": len({i.object_id for i in result.items if i.what == "value"}),
+        "seconds": time.perf_counter() - started,
+        "tasks": result.count("task", "done"),
+        "duplicates": 0,
+        "status": result.status,
+        "errors": result.errors,
     }
 
 
@@ -187,6 +212,15 @@ def run(opts: Options) -> Section:
                 tasks = _push(store, config, sandbox)
                 _open_tasks(store, tasks_n, "b")
                 lost = _push(store, config, sandbox, lose_first_create=True)
+                from hub.push.undo import revert_run, uninstall
+
+                reverted = _undo(
+                    sandbox, lambda t: revert_run(store, config, changed["run_id"], transport=t)
+                )
+                removed = _undo(
+                    sandbox,
+                    lambda t: uninstall(store, config, "hubspot", dry_run=False, transport=t),
+                )
                 zendesk = _zendesk(store, config, sandbox)
             finally:
                 store.close()
@@ -201,6 +235,8 @@ def run(opts: Options) -> Section:
         (f"every score changed ({scored:,} accounts)", changed),
         (f"{tasks_n} new tasks", tasks),
         (f"{tasks_n} new tasks, the first batch create's answer lost", lost),
+        (f"revert of the every-score push ({scored:,} accounts)", reverted),
+        ("uninstall (the hub's properties and group)", removed),
     ):
         section.add(
             push=label,
@@ -224,6 +260,13 @@ def run(opts: Options) -> Section:
         note=f"batches of 100 → {expected}",
     )
     section.goal("duplicate tasks after a lost create answer", lost["duplicates"], 0, "==")
+    section.goal(
+        f"write requests to revert {scored:,} changed accounts",
+        reverted["writes"],
+        expected,
+        "<=",
+        note=f"batches of 100 → {expected}",
+    )
     _zendesk_rows(section, zendesk)
     section.notes.append(
         f"Tasks: {tasks_n} outbox tasks per push, created in batches of 100, each association "

@@ -8,7 +8,8 @@ slowest. The first request of each page is a warm-up and not counted (it fills S
 cache, as any served page would have been).
 
 Run alone: ``python bench/bench_web.py [--companies 2000] [--db PATH] [--repeat 5]``, or as
-part of ``bench/run.py --only web``.
+part of ``bench/run.py --only web``. ``--webhooks`` runs ``bench_webhooks.py`` instead (a
+sandbox payment failure to the HubSpot property, webhooks vs the scheduled sync).
 """
 
 from __future__ import annotations
@@ -138,100 +139,11 @@ def run(opts: Options, *, db: Path | None = None, companies: int | None = None) 
     return section
 
 
-def run_webhooks(
-    opts: Options, *, companies: int | None = None, events: int | None = None
-) -> Section:
-    """Latency from a signed Stripe delivery to its processing (incremental sync of the
-    connection, map, health, playbooks, push to the sandbox HubSpot), debounce 0.
+def run_webhooks(opts: Options) -> Section:
+    """Webhooks vs the scheduled sync, measured over real processes: ``bench_webhooks``."""
+    import bench_webhooks
 
-    The sandbox does not send webhooks itself yet, so each round advances its world one day
-    (new invoices, failed payments) and the benchmark signs and posts the delivery, as
-    Stripe would. The scheduled-sync figure is not measured: with a schedule of every 30
-    minutes a change waits 15 minutes for its sync on average (uniform arrival), plus the
-    same run time.
-    """
-    import hashlib
-    import hmac
-    import json
-    import os
-
-    from hub.config import parse_config
-    from hub.demo import demo_config
-    from hub.sandbox.world import advance, build_sandbox
-    from hub.store import Store
-    from hub.web import WebOptions, create_app
-
-    section = Section("webhooks", "Webhooks: delivery to CRM write, in process")
-    companies = companies or opts.pick(smoke=20, quick=200, full=1000)
-    events = events or opts.pick(smoke=3, quick=15, full=40)
-    workdir = opts.workdir / "webhooks"
-    workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / f"hooks-{companies}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    secret = "whsec_bench"
-    os.environ["HUB_BENCH_WHSEC"] = secret
-    sandbox = build_sandbox(companies=companies, seed=opts.seed)
-    data = demo_config(str(path)).model_dump()
-    data["webhooks"] = {"secrets": {"stripe": "env:HUB_BENCH_WHSEC"}, "debounce_seconds": 0}
-    config = parse_config(data)
-    Store(path).close()
-    from hub import clock
-    from hub.pipeline import run_pipeline
-
-    clock.set_source(sandbox.world.now)
-    store = Store(path)
-    run_pipeline(store, config, transport=sandbox.transport())  # the first full sync
-    store.close()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    latencies = []
-    app = create_app(WebOptions(db_path=str(path), config=config, transport=sandbox.transport()))
-    try:
-        with TestClient(app, base_url="http://127.0.0.1") as client:
-            worker = app.state.web.worker
-            for i in range(events):
-                advance(sandbox, 1)
-                body = json.dumps({"id": f"evt_bench_{i}", "type": "invoice.payment_failed"})
-                t = str(int(time.time()))
-                sig = hmac.new(secret.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
-                started = time.perf_counter()
-                answer = client.post(
-                    "/webhooks/stripe",
-                    content=body,
-                    headers={"Stripe-Signature": f"t={t},v1={sig}"},
-                )
-                answered = time.perf_counter() - started
-                worker.wait_idle(120)
-                latencies.append((answered * 1000, (time.perf_counter() - started) * 1000))
-                assert answer.status_code == 200
-    finally:
-        clock.set_source(None)
-    answers = sorted(a for a, _ in latencies)
-    totals = sorted(t for _, t in latencies)
-
-    def pct(values: list[float], q: float) -> float:
-        return round(values[min(len(values) - 1, int(q * len(values)))], 1)
-
-    section.add(
-        path="webhook",
-        events=len(totals),
-        answer_median_ms=pct(answers, 0.5),
-        to_crm_median_ms=pct(totals, 0.5),
-        to_crm_p95_ms=pct(totals, 0.95),
-    )
-    section.add(
-        path="scheduled every 30m (computed)",
-        events=None,
-        answer_median_ms=None,
-        to_crm_median_ms=round(15 * 60 * 1000 + pct(totals, 0.5), 1),
-        to_crm_p95_ms=round(28.5 * 60 * 1000 + pct(totals, 0.95), 1),
-    )
-    section.goal("delivery answered (median)", pct(answers, 0.5), 1000, "<", "ms")
-    section.notes.append(" ".join(run_webhooks.__doc__.split("\n\n", 1)[1].split()))
-    return section
+    return bench_webhooks.run(opts)
 
 
 def main() -> None:
@@ -241,7 +153,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/hub-bench"))
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--webhooks", action="store_true", help="Measure webhook latency instead.")
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="Measure a payment failure's latency to HubSpot, webhooks vs scheduled, instead.",
+    )
     args = parser.parse_args()
     opts = Options(mode="quick", seed=args.seed, workdir=args.workdir)
     if args.webhooks:

@@ -9,6 +9,7 @@ JSON commands on stdin, one per line:
   the number of HubSpot write requests;
 - ``{"cmd": "reset"}`` → clear the counters;
 - ``{"cmd": "advance", "days": N}`` → move the world's clock;
+- ``{"cmd": "world"}`` → what the world holds per Singer stream (``peers/world_counts.py``);
 - ``{"cmd": "quit"}`` → stop serving and exit.
 
 ``SandboxProcess`` is the parent's handle: ``with SandboxProcess(companies=…) as sp:
@@ -20,6 +21,7 @@ Run it alone: ``python bench/sandbox_proc.py --companies 1000``.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import subprocess
@@ -32,13 +34,26 @@ def _serve(args: argparse.Namespace) -> None:
     from hub.sandbox.world import advance, build_sandbox
 
     started = time.perf_counter()
+    live = None
+    if args.live:
+        # As `hub sandbox serve` runs it: the world ends now and its clock follows wall time
+        # (clients such as tap-stripe window their reads on their own clock).
+        live = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     sandbox = build_sandbox(
         companies=args.companies,
         seed=args.seed,
+        start=live,
         enforce_limits=args.limits,
         time_scale=args.time_scale,
     )
+    if live:
+        sandbox.world.clock.run()
     build_s = time.perf_counter() - started
+    if args.latency:
+        # A real API's round trip: every response waits this long (server threads, so
+        # concurrent requests wait side by side, as they would over the network).
+        for api_name in sandbox.apis:
+            sandbox.inject(api_name, "slow", count=-1, params={"delay": args.latency})
     server = sandbox.serve("127.0.0.1", 0)
     ready = {
         "url": server.url,
@@ -73,6 +88,11 @@ def _serve(args: argparse.Namespace) -> None:
         elif name == "advance":
             advance(sandbox, int(cmd.get("days", 1)))
             print(json.dumps({"ok": True, "now": sandbox.world.now().isoformat()}), flush=True)
+        elif name == "world":
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            from peers.world_counts import world_counts
+
+            print(json.dumps(world_counts(sandbox)), flush=True)
         elif name == "quit":
             print(json.dumps({"ok": True}), flush=True)
             break
@@ -92,12 +112,16 @@ class SandboxProcess:
         limits: bool = False,
         time_scale: float = 1.0,
         timeout: float = 600.0,
+        latency: float = 0.0,
+        live: bool = False,
     ):
         self.companies = companies
         self.seed = seed
         self.limits = limits
         self.time_scale = time_scale
         self.timeout = timeout
+        self.latency = latency
+        self.live = live
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.now = ""  # the world's clock (ISO), which the hub's clock must follow
@@ -114,9 +138,13 @@ class SandboxProcess:
             str(self.seed),
             "--time-scale",
             str(self.time_scale),
+            "--latency",
+            str(self.latency),
         ]
         if self.limits:
             cmd.append("--limits")
+        if self.live:
+            cmd.append("--live")
         started = time.perf_counter()
         self.proc = subprocess.Popen(
             cmd,
@@ -147,6 +175,9 @@ class SandboxProcess:
 
     def reset(self) -> None:
         self._call({"cmd": "reset"})
+
+    def world(self) -> dict[str, int]:
+        return self._call({"cmd": "world"})
 
     def advance(self, days: int) -> str:
         """Move the world's clock; returns its new time (ISO)."""
@@ -179,6 +210,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--limits", action="store_true")
     parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
+    parser.add_argument("--live", action="store_true", help="start now, clock following wall time")
     _serve(parser.parse_args())
 
 

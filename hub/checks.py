@@ -6,6 +6,11 @@ connections are asked in parallel, and each verdict is handed to the caller as s
 is known so the CLI prints a line per connection as it goes. A failure carries a hint that
 names the likely cause: a host that does not resolve, a refused connection, a TLS problem,
 a server that accepted but never answered, or the credential.
+
+Then, for each configured pusher whose connection answered, the push itself is checked
+before it ever writes (``hub.push.access``): the connection must have every permission the
+configured push needs (a missing scope is named, and ``hub check`` exits 1), and companies
+whose tasks would go unassigned are listed. These verdicts have ``connector`` ``push:<pusher>``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
@@ -33,6 +38,7 @@ class Verdict:
     ok: bool
     detail: str
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,10 +77,12 @@ def check_connections(
     timeout: float = CHECK_TIMEOUT_S,
     transport: httpx.BaseTransport | None = None,
     on_verdict: Callable[[Verdict], None] | None = None,
+    database: str | None = None,
 ) -> list[Verdict]:
-    """Check every connection in parallel; ``on_verdict`` hears each one as it completes.
+    """Check every connection in parallel, then (online) each configured push's access;
+    ``on_verdict`` hears each verdict as it completes.
 
-    Returns the verdicts in config order.
+    Returns the connections' verdicts in config order, then the pushers'.
     """
     from hub.config import validate_config
 
@@ -102,7 +110,49 @@ def check_connections(
             verdicts[verdict.connection] = verdict
             if on_verdict is not None:
                 on_verdict(verdict)
-    return [verdicts[name] for name in names]
+    ordered = [verdicts[name] for name in names]
+    if offline:
+        return ordered
+    failed = {v.connection for v in ordered if not v.ok}
+    for verdict in push_verdicts(config, database=database, transport=transport, skip=failed):
+        ordered.append(verdict)
+        if on_verdict is not None:
+            on_verdict(verdict)
+    return ordered
+
+
+def push_verdicts(
+    config: Any,
+    *,
+    database: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+    skip: set[str] | None = None,
+) -> list[Verdict]:
+    """One verdict per configured pusher: its access (missing scopes) and owner warnings."""
+    from hub.push.access import check_push
+
+    out = []
+    try:
+        checks = check_push(config, database=database, transport=transport, skip_connections=skip)
+    except HubError as exc:
+        return [Verdict("push", "push", False, str(exc))]
+    for check in checks:
+        if check.problems:
+            detail = "; ".join(check.problems)
+        else:
+            detail = "write access: everything the configured push does is allowed"
+        detail += "".join(f"; warning: {w}" for w in check.warnings)
+        out.append(
+            Verdict(
+                check.connection,
+                f"push:{check.pusher}",
+                not check.problems,
+                detail,
+                check.seconds,
+                list(check.warnings),
+            )
+        )
+    return out
 
 
 __all__ = [
@@ -110,4 +160,5 @@ __all__ = [
     "Verdict",
     "check_connection",
     "check_connections",
+    "push_verdicts",
 ]

@@ -318,13 +318,16 @@ def load_config(path: str | Path | None = None, *, validate: bool = True) -> Con
     """Read ``hub.toml`` (``HUB_CONFIG`` or ``./hub.toml`` by default) and validate every
     section, including those owned by plugins and by the steps (``validate_config``)."""
     path = Path(path or os.environ.get("HUB_CONFIG") or DEFAULT_CONFIG).expanduser()
-    if not path.exists():
-        raise ConfigError(
-            f"config file {path} not found", hint="run 'hub init' to write one, or pass --config"
-        )
-    if path.is_dir():
-        raise ConfigError(f"{path} is a folder, not a config file", hint="pass the hub.toml path")
     try:
+        if not path.exists():
+            raise ConfigError(
+                f"config file {path} not found",
+                hint="run 'hub init' to write one, or pass --config",
+            )
+        if path.is_dir():
+            raise ConfigError(
+                f"{path} is a folder, not a config file", hint="pass the hub.toml path"
+            )
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
@@ -338,7 +341,8 @@ def load_config(path: str | Path | None = None, *, validate: bool = True) -> Con
         ) from None
     except OSError as exc:
         raise ConfigError(
-            f"cannot read {path}: {exc.strerror}", hint="check the path and permissions"
+            f"cannot read {path}: {exc.strerror}",
+            hint="check the path, and that the user hub runs as can read the file and its folder",
         ) from None
     if not data:
         raise ConfigError(

@@ -156,4 +156,11 @@ api_key = "env:BUILTWITH_API_KEY"
 [timeline.builtwith]
 our_technologies = ["Your Product Widget"]
 competitors = ["Intercom", "Drift"]
+
+# Write-back to HubSpot (`hub push --dry-run` shows it first; `hub check` checks the scopes).
+[push.hubspot]
+connection = "hubspot"
+# HubSpot owner id for tasks of companies without an owner (`hub check` lists them);
+# unset: those tasks are created unassigned.
+# fallback_owner_id = "70000001"
 """

@@ -8,8 +8,9 @@ commit together (``Store.write_page``), so a killed sync resumes where it stoppe
 Connections sync in parallel, one thread each (each API has its own budget, so the first
 sync of a workspace takes about as long as its slowest connection); the streams of one
 connection run in their declared order, because some depend on the ones before them.
-Connectors that look data up per account (``uses_account_domains``) run after the others,
-once the account roots have been mapped from what those just stored.
+Connectors that look data up per account (``uses_account_domains``) start once the
+connections that bring the account roots are done and those roots are mapped, while the
+other connections go on.
 """
 
 from __future__ import annotations
@@ -271,29 +272,37 @@ def _write_lock(path: str) -> threading.RLock:
 def _thread_store(store: Store) -> Iterator[Store]:
     """A store of this thread's own (one SQLite connection per thread) for ``store``'s file.
 
-    Its write transactions begin immediately (``BEGIN IMMEDIATE``) under a per-file lock
-    shared by this process's threads: a deferred transaction that read first could not
-    upgrade once another thread had written, and would fail with "database is locked"
-    instead of waiting its turn.
+    Never share a connection between the workers: Python's sqlite3 keeps one transaction
+    state per connection, so one thread's ``BEGIN`` would land inside another's transaction
+    ("cannot start a transaction within a transaction"). Write transactions begin
+    immediately (``BEGIN IMMEDIATE``) under a per-file lock shared by this process's
+    threads: a deferred transaction that read first could not upgrade once another thread
+    had written, and would fail with "database is locked" instead of waiting its turn. The
+    writer lock's fence comes along, so every page still checks that this process holds it.
     """
     mine = Store(store.path, migrate=False)
+    mine.fence = store.fence
     lock = _write_lock(store.path)
     nested = mine.db.atomic
 
     @contextlib.contextmanager
     def immediate():
-        if mine.db.conn.in_transaction:
-            with nested() as db:
-                yield db
-            return
         with lock:
+            # Decided under the lock: the answer cannot change before BEGIN.
+            if mine.db.conn.in_transaction:
+                with nested() as db:
+                    yield db
+                return
             mine.db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield mine.db
+                mine.db.conn.execute("COMMIT")
             except BaseException:
-                mine.db.conn.rollback()
+                # Also when COMMIT fails: a connection left inside a transaction would
+                # swallow every later page into a transaction nobody commits.
+                if mine.db.conn.in_transaction:
+                    mine.db.conn.rollback()
                 raise
-            mine.db.conn.execute("COMMIT")
 
     mine.db.atomic = immediate  # type: ignore[method-assign]
     try:
@@ -346,18 +355,37 @@ def sync_all(
         )
 
     with _stop_on_sigterm(stop):
-        for group in (first, lookups):
-            if not group or stop.is_set():
-                continue
-            if group is lookups:
+        if parallel and len(first) + len(lookups) > 1 and store.path != ":memory:":
+            feeders = _root_feeders(config, first)
+
+            def before_lookups() -> None:
                 refresh_accounts(store, config)
-            if parallel and len(group) > 1 and store.path != ":memory:":
-                out.update(_in_threads(store, group, one, stop))
-            else:
+
+            out.update(_in_threads(store, first, one, stop, lookups, feeders, before_lookups))
+        else:
+            for group in (first, lookups):
+                if not group or stop.is_set():
+                    continue
+                if group is lookups:
+                    refresh_accounts(store, config)
                 for name in group:
                     out[name] = one(store, name)
     store.checkpoint()
     return {n: out[n] for n in names if n in out}
+
+
+def _root_feeders(config: Config, names: list[str]) -> list[str]:
+    """The connections whose records make the account roots (the mappings of the lowest
+    ``order``): look-ups need only them, not every connection, before they can start."""
+    try:
+        mappings = list(get_registry().mappings.values())
+    except HubError:
+        return list(names)
+    if not mappings:
+        return list(names)
+    first = min(m.order for m in mappings)
+    connectors = {m.connector for m in mappings if m.order == first}
+    return [n for n in names if config.connection(n).connector in connectors] or list(names)
 
 
 @contextlib.contextmanager
@@ -387,14 +415,37 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _in_threads(store, group, one, stop) -> dict[str, list[StreamResult]]:
+def _in_threads(
+    store: Store,
+    group: list[str],
+    one: Callable[[Store, str], list[StreamResult]],
+    stop: threading.Event,
+    lookups: list[str] | None = None,
+    feeders: list[str] | None = None,
+    before_lookups: Callable[[], None] | None = None,
+) -> dict[str, list[StreamResult]]:
+    """Every connection of ``group`` in a thread of its own, each on its own connection to
+    the database. ``lookups`` start as soon as the ``feeders`` (the connections that bring
+    the account roots) are done and ``before_lookups`` has run, while the rest of ``group``
+    goes on: a first sync lasts about its slowest connection, not the roots plus the rest."""
+    lookups = lookups or []
+
     def work(name: str) -> list[StreamResult]:
         with _thread_store(store) as db:
             return one(db, name)
 
-    with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="hub-sync") as pool:
+    workers = max(1, len(group) + len(lookups))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-sync") as pool:
         futures = {name: pool.submit(work, name) for name in group}
         try:
+            if lookups:
+                for name in feeders if feeders is not None else group:
+                    if name in futures:
+                        futures[name].result()
+                if not stop.is_set():
+                    if before_lookups is not None:
+                        before_lookups()
+                    futures.update({name: pool.submit(work, name) for name in lookups})
             return {name: future.result() for name, future in futures.items()}
         except BaseException:
             stop.set()  # Ctrl-C in the main thread: every wait in the workers wakes

@@ -231,8 +231,8 @@ def test_an_unexpected_error_is_one_line_and_v_shows_the_traceback(tmp_path):
 def test_errors_under_json_are_json(tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "hub.db"), "timeline", "x", "--json"])
     assert result.exit_code == 1
-    error = json.loads(result.stdout)["error"]
-    assert error["type"] == "ConfigError" and "no account matches" in error["message"]
+    error = json.loads(result.stdout)
+    assert error["type"] == "ConfigError" and "no account matches" in error["error"]
 
 
 def test_init_into_a_missing_folder_and_a_non_utf8_config_are_one_line(tmp_path):

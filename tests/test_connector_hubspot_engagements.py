@@ -51,10 +51,13 @@ def test_activities_are_read_with_their_links_and_only_the_mapped_properties(api
         wanted = stream(HubSpotConnector({"access_token": TOKEN})).properties()
         for row in rows.values():
             assert list(row["data"]["properties"]) == wanted
-            links = row["data"]["associations"]
-            assert links["companies"] and links["contacts"]  # the world logs on both
-    # A first read: list + archived list + companies and contacts links per page.
-    assert results["calls"].requests == 4
+            # The world logs every activity on a company: no contact read is needed.
+            assert row["data"]["associations"] == {
+                "companies": row["data"]["associations"]["companies"]
+            }
+            assert row["data"]["associations"]["companies"]
+    # A first read: list + archived list + the company links of the one page.
+    assert results["calls"].requests == 3
     # With nothing new, each activity stream costs one search.
     again = run(sandbox, store)
     assert {k: again[k].requests for k in KINDS} == dict.fromkeys(KINDS, 1)
@@ -97,13 +100,40 @@ def test_an_activity_logged_or_changed_through_the_api_is_seen_by_the_next_sync(
     )
     assert created.status_code == 201, created.text
     call = created.json()["id"]
+    # Logged on a person only: placed on that contact's company.
+    contact = next(c for c in api.objects("contacts") if c["properties"].get("associatedcompanyid"))
+    on_contact = http.post(
+        "/crm/v3/objects/emails",
+        json={
+            "properties": {
+                "hs_timestamp": "2026-12-01T11:00:00.000Z",
+                "hs_email_direction": "INCOMING_EMAIL",
+                "hs_email_status": "SENT",
+                "hs_email_subject": "Re: our plan",
+            },
+            "associations": [
+                {
+                    "to": {"id": contact["id"]},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 198}],
+                }
+            ],
+        },
+    )
+    assert on_contact.status_code == 201, on_contact.text
+    email = on_contact.json()["id"]
     http.patch(
         f"/crm/v3/objects/meetings/{meeting}",
         json={"properties": {"hs_meeting_outcome": "CANCELED"}},
     )
     results = run(sandbox, store)  # incremental: no full refresh
     assert results["calls"].records == 1 and results["meetings"].records == 1
-    assert stored(store, "calls")[call]["data"]["associations"]["companies"] == [company]
+    assert stored(store, "calls")[call]["data"]["associations"] == {"companies": [company]}
+    assert stored(store, "emails")[email]["data"]["associations"] == {
+        "companies": [],
+        "contacts": [contact["id"]],
+    }
+    # Nothing else changed: the contact read is made for that one page only.
+    assert results["emails"].requests == 3  # the newest-first search holds it; 2 link reads
     run_mappings(store, None, mappings=[HubSpotMapping])
     events = {
         r["id"]: r
@@ -116,6 +146,8 @@ def test_an_activity_logged_or_changed_through_the_api_is_seen_by_the_next_sync(
     assert json.loads(new["attrs"])["two_way"] is True  # an inbound call
     assert new["summary"].startswith("Inbound call, connected, 10 min")
     assert f"hubspot:csm_touch:{meeting}:meeting" not in events  # cancelled: no touch
+    by_contact = events[f"hubspot:csm_touch:{email}:email"]
+    assert by_contact["account_id"] == contact["properties"]["associatedcompanyid"]
 
 
 def test_a_token_without_an_activity_scope_skips_that_stream_with_a_note(api_env):

@@ -28,7 +28,7 @@ from hub.health import (
     round_half_up,
     set_override,
 )
-from hub.store import Store
+from hub.store import Store, health_queries
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
 _ids = itertools.count(1)
@@ -483,7 +483,7 @@ def test_override_input_errors_are_one_line(db, clk, value, reason, until, messa
     assert message in str(exc.value) and "\n" not in str(exc.value)
 
 
-def test_history_one_row_per_day_and_same_day_replaces(db, clk):
+def test_history_keeps_changes_only_and_same_day_replaces(db, clk):
     add_account(db, "a")
     compute_health(db)
     first = score_row(db, "a")["score"]
@@ -494,13 +494,41 @@ def test_history_one_row_per_day_and_same_day_replaces(db, clk):
     assert not result.full and result.accounts == 1
     second = score_row(db, "a")["score"]
     assert second < first
-    assert history(db, "a") == [(NOW.date().isoformat(), second)]
+    day1 = NOW.date().isoformat()
+    assert history(db, "a") == [(day1, second)]
+    # Next day, nothing changed: no new row, yet the day reads as scored at the same score.
     clk.advance(days=1)
+    assert compute_health(db).full
+    day2 = (NOW.date() + dt.timedelta(days=1)).isoformat()
+    assert history(db, "a") == [(day1, second)]
+    daily = health_queries.daily_history(db, "a", day1)
+    assert [(r["day"], r["score"]) for r in daily] == [(day1, second), (day2, second)]
+    assert health_queries.history_row(db, "a", day2)["score"] == second
+    # A change writes a row on its day.
+    add_event(db, "a", "invoice_past_due", 0)
+    clk.advance(hours=1)
     compute_health(db)
-    assert [d for d, _ in history(db, "a")] == [
-        NOW.date().isoformat(),
-        (NOW.date() + dt.timedelta(days=1)).isoformat(),
-    ]
+    third = score_row(db, "a")["score"]
+    assert third < second
+    assert history(db, "a") == [(day1, second), (day2, third)]
+
+
+def test_trend_reads_the_state_on_the_baseline_day_when_nothing_changed(db, clk):
+    """Unchanged for days, the account has no rows in the 7–10-day span; its state there is
+    its latest earlier row: a 7-day trend of 85 - 85 = 0, not "no trend"."""
+    add_account(db, "a", has_payment_method=True, nps=10)
+    clk.now = NOW - dt.timedelta(days=20)
+    compute_health(db)
+    for back in (12, 9, 8):
+        clk.now = NOW - dt.timedelta(days=back)
+        compute_health(db)
+    clk.now = NOW
+    compute_health(db)
+    assert len(history(db, "a")) == 1
+    row = score_row(db, "a")
+    assert row["trend_7d"] == 0
+    # 30 days: health first ran 20 days ago, so no run in the 30–37-day span, no trend.
+    assert row["trend_30d"] is None
 
 
 def test_trend_over_7_and_30_days_uses_nearest_earlier_row(db, clk):
@@ -600,12 +628,13 @@ def test_backfill_rebuilds_history_from_the_timeline(db, clk):
     add_event(db, "a", "payment_failed", 1.2)
     result = backfill_health(db, None, 6)
     assert result.backfilled_days == 6 and result.accounts == 1
-    rows = history(db, "a")
-    assert [d for d, _ in rows] == [
-        (NOW.date() - dt.timedelta(days=k)).isoformat() for k in range(6, -1, -1)
-    ]
-    scores = [s for _, s in rows]
+    days = [(NOW.date() - dt.timedelta(days=k)).isoformat() for k in range(6, -1, -1)]
+    rows = health_queries.daily_history(db, "a", days[0])
+    assert [r["day"] for r in rows] == days
+    scores = [r["score"] for r in rows]
     assert scores[0] == scores[1] == scores[2] > scores[3] == scores[4] > scores[5] == scores[6]
+    # Stored: only the days the score changed.
+    assert history(db, "a") == [(days[0], scores[0]), (days[3], scores[3]), (days[5], scores[5])]
     assert score_row(db, "a")["trend_7d"] is None  # no row 7 days back
     assert score_row(db, "a")["trend_30d"] is None
     with pytest.raises(ConfigError):

@@ -371,7 +371,7 @@ def _history(db, account_id: str, days_ago: int, computed: int, shown: int | Non
 
 
 def test_trends_read_the_computed_score_from_a_baseline_of_bounded_age(db, clk):
-    for aid in ("fresh", "stale", "overridden"):
+    for aid in ("fresh", "stale", "overridden", "late"):
         add_account(db, aid, has_payment_method=True)
         _good_csat(db, aid)
         add_event(db, aid, "payment_failed", 1, invoice_id="in_1")  # billing 75
@@ -381,15 +381,21 @@ def test_trends_read_the_computed_score_from_a_baseline_of_bounded_age(db, clk):
     _history(db, "fresh", 9, 80)
     # 30-day: a row 33 days old is in 30–37, one 40 days old would not be.
     _history(db, "fresh", 33, 98)
-    # stale: only rows 11 and 200 days old → no 7-day and no 30-day trend.
+    # History keeps only changes: an account's state on a day is its latest row on or before
+    # it. The 7-day baseline day is the latest day health ran 7–10 days ago (8: the
+    # "overridden" row), the 30-day one 30–37 days ago (33).
+    # late: first scored 5 days ago → nothing on either baseline day → no trends.
+    _history(db, "late", 5, 20)
+    # stale: last changed 11 days ago → its state on day 8 is that row: 88 − 20 = 68; first
+    # scored after day 33 → no 30-day trend.
     _history(db, "stale", 11, 20)
-    _history(db, "stale", 200, 20)
     # overridden: 8 days ago a CSM override showed 10 while the computed score was 90.
     _history(db, "overridden", 8, 90, shown=10)
     compute_health(db, config(BILLING))
-    fresh, stale, over = (score_row(db, a) for a in ("fresh", "stale", "overridden"))
+    fresh, stale, over, late = (score_row(db, a) for a in ("fresh", "stale", "overridden", "late"))
     assert (fresh["trend_7d"], fresh["trend_30d"]) == (88 - 80, 88 - 98)
-    assert (stale["trend_7d"], stale["trend_30d"]) == (None, None)
+    assert (stale["trend_7d"], stale["trend_30d"]) == (88 - 20, None)
+    assert (late["trend_7d"], late["trend_30d"]) == (None, None)
     assert over["trend_7d"] == 88 - 90  # −2, not +78 from the shown 10
     # History keeps the computed score beside the shown one, and today's measure scores.
     today = health_queries.history_row(db, "fresh", NOW.date().isoformat())

@@ -1,8 +1,9 @@
 """Every command's ``--json``: one document on stdout in the documented shape.
 
 Lists are ``{"items": [...], "total": N, ...}`` (``total`` counts all matches, not only the
-items shown), nested JSON columns are decoded, and errors are ``{"error": {...}}``. Run
-against the sandbox served over loopback HTTP with a small world, through the real CLI.
+items shown), nested JSON columns are decoded, and errors are ``{"error", "hint", "type"}``.
+Run against the sandbox served over loopback HTTP with a small world, through the real CLI.
+The README's "Output for machines" table documents every command that takes ``--json``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
+from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -130,4 +134,122 @@ def test_db_json(hub_toml, tmp_path):
 
 def test_errors_under_json_are_json(hub_toml):
     data = run_json(hub_toml, "timeline", "no-such-account.example", code=1)
-    assert set(data["error"]) == {"type", "message", "hint"}
+    assert set(data) == {"error", "hint", "type"} and "no-such-account" in data["error"]
+    assert data["type"] == "ConfigError" and data["hint"]
+    # The same through ``hub --format json`` (no --json on the command).
+    result = CliRunner().invoke(
+        cli, ["-c", str(hub_toml), "--format", "json", "timeline", "no-such-account.example"]
+    )
+    assert result.exit_code == 1 and json.loads(result.stdout)["type"] == "ConfigError"
+
+
+def test_a_mistyped_option_under_json_is_json_too(hub_toml):
+    result = CliRunner().invoke(cli, ["-c", str(hub_toml), "accounts", "--limit", "x", "--json"])
+    data = json.loads(result.stdout)
+    assert result.exit_code == 2 and data["type"] == "UsageError" and "--limit" in data["error"]
+    assert data["hint"] == "see 'hub accounts --help'"
+
+
+def test_format_json_means_json_for_every_command(hub_toml):
+    result = CliRunner().invoke(cli, ["-c", str(hub_toml), "--format", "json", "status"])
+    listing(json.loads(result.stdout), "connection", "stream", "status")
+
+
+def test_health_json(hub_toml):
+    data = run_json(hub_toml, "health")
+    scores = listing(data, "account_id", "name", "score", "band", "drivers", "coverage")
+    assert data["total"] == len(scores) > 2 and data["run"]["accounts"] >= 0
+    assert all(isinstance(s["drivers"], list) for s in scores)
+    limited = run_json(hub_toml, "health", "--no-compute", "--limit", "2")
+    assert len(limited["items"]) == 2 and limited["total"] == len(scores)
+    assert limited["run"] is None
+    explained = run_json(hub_toml, "health", "--explain", scores[0]["account_id"])
+    measures = listing(explained, "name", "score", "weight", "drivers", "inputs")
+    assert explained["account"]["id"] == scores[0]["account_id"]
+    assert explained["score"] == scores[0]["score"] and measures
+
+
+def test_portfolio_json(hub_toml):
+    data = run_json(hub_toml, "portfolio", "--period", "last-90d")
+    books = listing(data, "key", "label", "starting_mrr", "closing_mrr", "nrr_pct")
+    assert data["overall"]["key"] == "*" and data["by"] == "owner"
+    assert sum(b["accounts"] for b in books) == data["overall"]["accounts"]
+    assert {"start", "end_exclusive"} <= set(data["period"])
+    cohorts = run_json(hub_toml, "portfolio", "cohorts")
+    listing(cohorts, "cohort", "accounts", "ttfv_median_days")
+    assert isinstance(cohorts["early_churn_days"], int)
+    lifetimes = listing(run_json(hub_toml, "portfolio", "cohorts", "--accounts"), "account_id")
+    months = run_json(hub_toml, "portfolio", "movements", lifetimes[0]["account_id"])
+    listing(months, "month", "opening", "closing", "reasons")
+    assert months["account_id"] == lifetimes[0]["account_id"]
+
+
+def test_demo_json(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        ["demo", "--companies", "10", "--weeks", "0", "--db", str(tmp_path / "d.db"), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"db_path", "companies", "bands", "summary", "movers", "errors"} <= set(data)
+
+
+def documented_shapes() -> dict[str, str]:
+    """Command → shape, from the README's "Output for machines" table."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Output for machines", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| `hub ([a-z ]+?)` \| (.+) \|$", section, flags=re.M))
+
+
+def json_commands(group: click.Group, prefix: str = "") -> list[str]:
+    found = []
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        if any(p.name == "as_json" for p in command.params):
+            found.append(path)
+        if isinstance(command, click.Group):
+            found += json_commands(command, path + " ")
+    return found
+
+
+def test_readme_documents_the_json_shape_of_every_command():
+    shapes = documented_shapes()
+    commands = json_commands(cli)
+    assert len(commands) > 15
+    missing = [c for c in commands if c not in shapes]
+    assert not missing, f"README 'Output for machines' lacks: {missing}"
+    for command, shape in shapes.items():
+        assert "`items`" in shape or shape.startswith("object:"), (command, shape)
+
+
+# -- playbooks, tasks and push (NAME=writeback) ----------------------------------------------
+
+
+def test_playbooks_json(hub_toml):
+    rows = listing(run_json(hub_toml, "playbooks"), "name", "enabled", "thresholds", "priority")
+    assert rows and run_json(hub_toml, "playbooks")["run"] is None
+    ran = run_json(hub_toml, "playbooks", "--run")
+    assert ran["total"] == len(ran["items"]) and ran["run"]["run_id"]
+
+
+def test_tasks_json(hub_toml):
+    data = run_json(hub_toml, "tasks", "--status", "all")
+    listing(data, "id", "account_id", "subject", "status", "due_at")
+    assert data["status"] == "all"
+
+
+def test_push_json(hub_toml):
+    data = run_json(hub_toml, "push", "--dry-run")
+    items = listing(data, "account_id", "account_name", "object_id", "changes", "tasks")
+    summary = data["summary"]
+    assert {"text", "records", "values", "values_by_property", "tasks"} <= set(summary)
+    assert {"tasks_by_playbook", "tasks_by_owner", "why_no_tasks"} <= set(summary)
+    assert summary["values"] == sum(len(i["changes"]) for i in items)
+    assert data["dry_run"] is True and data["writes"] == 0
+    one = run_json(hub_toml, "push", "--dry-run", "--limit", "1")
+    assert len(one["items"]) <= 1 and one["total"] == data["total"]
+
+
+def test_push_history_json(hub_toml):
+    data = run_json(hub_toml, "push", "history")
+    listing(data, "run_id", "kind", "status", "values_written", "tasks_created")

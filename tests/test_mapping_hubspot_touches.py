@@ -117,3 +117,34 @@ def test_activities_become_touches_with_type_direction_and_owner(store):
     got = touches(store)
     assert "hubspot:csm_touch:1:meeting" not in got and "hubspot:csm_touch:1:note" not in got
     assert len(got) == 4
+
+
+def test_an_activity_on_a_contact_only_lands_on_the_contacts_company(store):
+    write_rows(
+        store,
+        "hubspot",
+        "companies",
+        [{"id": "100", "properties": {"name": "Acme", "domain": "acme.example"}}],
+    )
+    write_rows(
+        store,
+        "hubspot",
+        "contacts",
+        [
+            {"id": "501", "properties": {"email": "free@gmail.example"}},  # no company
+            {
+                "id": "502",
+                "properties": {"email": "ana@acme.example", "associatedcompanyid": "100"},
+            },
+        ],
+    )
+    logged = activity("9", 2, company=None, hs_email_direction="INCOMING_EMAIL")
+    # The first linked contact has no company; the second one's company is the account.
+    logged["associations"]["contacts"] = ["501", "502"]
+    orphan = activity("10", 3, company=None, hs_email_direction="INCOMING_EMAIL")
+    orphan["associations"]["contacts"] = ["501"]
+    write_rows(store, "hubspot", "emails", [logged, orphan])
+    got = touches(store)
+    assert list(got) == ["hubspot:csm_touch:9:email"]
+    assert got["hubspot:csm_touch:9:email"]["account_id"] == "100"
+    assert got["hubspot:csm_touch:9:email"]["attrs"]["two_way"] is True

@@ -179,6 +179,23 @@ def test_each_playbook_fires_on_its_scenario_and_nothing_else(w):
         assert "(no events)" not in task["body"] and "Evidence:\n\n" not in task["body"]
 
 
+def test_batches_of_accounts_give_the_same_tasks(w, monkeypatch):
+    """A run reads the accounts in batches (memory bounded by a batch); batches of 2 accounts
+    must open exactly the tasks one batch opens, merged per account the same way."""
+    from hub.playbooks import engine
+
+    expected = build_scenarios(w)
+    ids = [r[0] for r in w.store.db.execute("SELECT id FROM accounts ORDER BY id")]
+    batches = engine.account_batches(w.store, 2)
+    assert len(batches) == -(-len(ids) // 2)  # every batch full but perhaps the last
+    assert batches[0][0] is None and batches[-1][1] is None
+    monkeypatch.setattr(engine, "BATCH", 2)
+    result = run_playbooks(w.store, make_config())
+    assert result.status == "ok", result.errors
+    assert fired(w.store) == expected
+    assert len(result.opened) == len(expected) - 1 and result.merged == 1
+
+
 def test_each_playbook_can_be_switched_off(w):
     expected = build_scenarios(w)
     off = {name: {"enabled": False} for _, name in expected if name != "payment_failed"}

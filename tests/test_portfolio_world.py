@@ -52,7 +52,7 @@ def run(path, *args):
 def test_portfolio_by_owner_lists_every_csm_and_reconciles(world):
     sandbox, store, _, path = world
     data = json.loads(run(path, "portfolio", "--by", "owner", "--period", "last-120d", "--json"))
-    books = {b["key"]: b for b in data["books"]}
+    books = {b["key"]: b for b in data["items"]}
     # Every owner of an account that paid in the period has a book.
     owners = {
         r[0] or ""
@@ -61,13 +61,13 @@ def test_portfolio_by_owner_lists_every_csm_and_reconciles(world):
         )
     }
     assert owners - {""} <= set(books) | {
-        c["to"] for b in data["books"] for c in b["owner_changes"]
+        c["to"] for b in data["items"] for c in b["owner_changes"]
     }
-    for book in data["books"]:
+    for book in data["items"]:
         assert book["nrr_pct"] is not None and book["grr_pct"] is not None, book["label"]
         assert book["grr_pct"] <= 100.0 and book["reconciles"]
         assert isinstance(book["churn_by_reason"], dict)
-    total = data["total"]
+    total = data["overall"]
     assert total["reconciles"]
     # The total equals the sum of the per-account movements of the period, in cents.
     start, end = data["period"]["start"], data["period"]["end_exclusive"]
@@ -86,7 +86,7 @@ def test_portfolio_by_owner_lists_every_csm_and_reconciles(world):
     assert round((total["closing_mrr"] - total["starting_mrr"]) * 100) == round(net)
     # The world's cancellations carry reasons; the books show them.
     assert total["churn"] > 0 and set(total["churn_by_reason"]) - {"unknown"}
-    assert sum(b["starting_mrr"] for b in data["books"]) == pytest.approx(total["starting_mrr"])
+    assert sum(b["starting_mrr"] for b in data["items"]) == pytest.approx(total["starting_mrr"])
 
 
 def test_mrr_today_equals_the_billing_facts(world):
@@ -127,7 +127,7 @@ def test_movements_and_cohorts_commands(world):
         "SELECT account_id FROM mrr_movements WHERE kind = 'churn' LIMIT 1"
     ).fetchone()[0]
     out = json.loads(run(path, "portfolio", "movements", aid, "--json"))
-    months = out["months"]
+    months = out["items"]
     assert months and sum(m["churn"] for m in months) > 0
     assert (
         out["lifetime"]["churned_at"]

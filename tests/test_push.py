@@ -347,7 +347,7 @@ def test_a_property_the_hub_did_not_create_is_never_written(store, sandbox, hs):
     assert not any(w[2] and w[2].get("name") == "hub_health_model" for w in hs.writes)
 
 
-def test_a_deleted_property_is_created_again_and_refilled(store, sandbox, hs):
+def test_a_deleted_property_is_restored_and_refilled(store, sandbox, hs):
     expected = seed_health(store, sandbox)
     config = make_config()
     run_push(store, config, transport=sandbox.transport())
@@ -358,7 +358,7 @@ def test_a_deleted_property_is_created_again_and_refilled(store, sandbox, hs):
     hs.writes.clear()
     result = run_push(store, config, transport=sandbox.transport())  # nothing else changed
     assert result.status == "ok", result.errors
-    assert result.setup == ["create property hub_health_segment (string)"]
+    assert result.setup == ["restore archived properties hub_health_segment"]
     assert "hub_health_segment" in hs.properties("companies")
     for company_id, values in expected.items():
         segment = hs.get("companies", company_id)["properties"]["hub_health_segment"]
@@ -379,7 +379,7 @@ def test_a_deleted_property_is_created_again_and_refilled(store, sandbox, hs):
 
     result = run_push(store, config, transport=httpx.MockTransport(handler))
     assert result.status == "ok", result.errors
-    assert result.setup == ["create property hub_health_model (string)"]
+    assert result.setup == ["restore archived properties hub_health_model"]
     some = live_companies(sandbox)[0].hubspot_id
     assert hs.get("companies", some)["properties"]["hub_health_model"] == "points"
 
@@ -633,7 +633,8 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
 
     from hub.cli import cli
 
-    seed_health(store, sandbox)
+    expected = seed_health(store, sandbox)
+    store.db.execute("UPDATE accounts SET owner_name = 'Owner ' || owner_id")
     run_playbooks(store, make_config())
     monkeypatch.setenv("HUB_TEST_HUBSPOT_TOKEN", CREDENTIALS["hubspot"]["access_token"])
     server = sandbox.serve()
@@ -651,15 +652,31 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
         dry = runner.invoke(cli, ["-c", str(conf), "push", "--dry-run"])
         assert dry.exit_code == 0, dry.output
         assert "Dry run" in dry.output and "create property group hub_health" in dry.output
-        first = live_companies(sandbox)[0]
-        assert f"companies {first.hubspot_id}" in dry.output
-        assert f"hub_health_score: (unset) → {SCORES[first.archetype][0]}" in dry.output
-        assert "would create: [HIGH] " in dry.output and "Health turned red" in dry.output
+        lines = dry.output.splitlines()
+        assert lines[1].startswith("Summary: setup: 13 actions; would write ")  # summary first
+        assert "by owner: Owner 7000000" in dry.output  # names, not ids
         assert "task caps: at most 50 new tasks per push, no limit per owner" in dry.output
+        assert "… " in dry.output and " more, use --limit N or --account" in dry.output
+        first = live_companies(sandbox)[0]
+        one = runner.invoke(
+            cli, ["-c", str(conf), "push", "--dry-run", "--account", first.name, "--show-body"]
+        )
+        assert f"{first.name} — companies {first.hubspot_id}" in one.output
+        assert f"hub_health_score: (unset) → {expected[first.hubspot_id]['hub_health_score']}" in (
+            one.output
+        )
+        full_drivers = f"{first.archetype} signals; median ticket resolution 30 h vs 24 h target"
+        assert full_drivers in one.output  # never cut with "…" in the detail
+        everything = runner.invoke(cli, ["-c", str(conf), "push", "--dry-run", "--limit", "100"])
+        assert "would create: [HIGH] " in everything.output
+        assert "Health turned red" in everything.output and " more, use" not in everything.output
         assert hs.writes == []
         as_json = runner.invoke(cli, ["-c", str(conf), "push", "--dry-run", "--json"])
         data = json.loads(as_json.output)
-        assert data["dry_run"] is True and data["writes"] == 0 and data["changes"]
+        assert data["dry_run"] is True and data["writes"] == 0
+        assert data["total"] == len(data["items"]) > 20
+        assert data["summary"]["values"] == sum(len(i["changes"]) for i in data["items"])
+        assert sum(data["summary"]["tasks_by_owner"].values()) == data["summary"]["tasks"] > 0
         assert hs.writes == []
         real = runner.invoke(cli, ["-c", str(conf), "push", "--json"])
         assert real.exit_code == 0, real.output
@@ -673,7 +690,7 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
         assert listing.exit_code == 0, listing.output
         assert "band_red" in listing.output and "within_days=7" in listing.output
         pbs = json.loads(runner.invoke(cli, ["-c", str(conf), "playbooks", "--json"]).output)
-        red = next(p for p in pbs["playbooks"] if p["name"] == "band_red")
+        red = next(p for p in pbs["items"] if p["name"] == "band_red")
         assert red["tasks_opened"] == sum(1 for r in rows if r["playbook"] == "band_red")
         assert red["last_triggered"] and red["enabled"] is True
         assert runner.invoke(cli, ["-c", str(conf), "tasks", "--status", "snoozed"]).exit_code == 0

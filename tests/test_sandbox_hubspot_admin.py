@@ -129,8 +129,14 @@ def test_property_archive_keeps_values_and_restore_brings_them_back(portal):
     assert restored.json()["numErrors"] == 1
     read = http.get(f"/crm/v3/objects/companies/{cid}", params={"properties": "hub_score"})
     assert read.json()["properties"]["hub_score"] == "42"
-    # Creating an archived name again takes the new definition and leaves the bin.
-    assert _property(http, "hub_band").status_code == 201
+    # An archived name stays taken, as in HubSpot: a create answers 409, a restore works.
+    again = _property(http, "hub_band")
+    assert again.status_code == 409 and again.json()["category"] == "CONFLICT"
+    assert "archived" in again.json()["message"]
+    http.post(
+        "/crm/schemas/2027-03-beta/objects/companies/properties/batch/restore",
+        json={"inputs": [{"name": "hub_band"}]},
+    )
     archived = http.get("/crm/v3/properties/companies", params={"archived": "true"}).json()
     assert not {"hub_band", "hub_score"} & {p["name"] for p in archived["results"]}
 

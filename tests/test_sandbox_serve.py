@@ -76,6 +76,8 @@ def test_control_endpoint_injects_lists_and_clears_faults(served):
     assert http.get("/crm/v3/objects/companies", headers=HUBSPOT).status_code == 200
     bad = http.post("/__sandbox/faults", json={"api": "nope", "kind": "500"})
     assert bad.status_code == 400 and "no sandbox API" in bad.json()["message"]
+    typo = http.post("/__sandbox/faults", json={"api": "stripe", "kind": "42"})
+    assert typo.status_code == 400 and "cursor_expired" in typo.json()["message"]
     before = http.get("/__sandbox/clock").json()["now"]
     after = http.post("/__sandbox/advance", params={"days": 1}).json()["now"]
     assert after[:10] > before[:10]
@@ -223,3 +225,19 @@ def test_an_edit_through_the_api_is_seen_by_the_next_incremental_sync(api_env):
     row = {r["id"]: r for r in store.raw_rows("raw_hs_companies")}[company["id"]]
     data = row["data"] if isinstance(row["data"], dict) else json.loads(row["data"])
     assert data["properties"]["name"] == "Renamed by a CSM"
+
+
+def test_a_bug_in_a_fake_answers_500_instead_of_hanging_up(served, monkeypatch):
+    sandbox, server = served
+
+    def broken(request, **kwargs):
+        raise KeyError("a bug")
+
+    stripe = sandbox.api("stripe")
+    monkeypatch.setattr(
+        stripe,
+        "_routes",
+        [(m, p, n, broken if n == "list_charges" else h) for m, p, n, h in stripe._routes],
+    )
+    response = httpx.get(f"{server.url}/v1/charges", auth=STRIPE, timeout=10)
+    assert response.status_code == 500 and "KeyError" in response.json()["message"]

@@ -112,7 +112,6 @@ def test_the_sandbox_sends_each_provider_signed_deliveries_the_hub_accepts(serve
 
 
 def test_misbehaviour_on_demand_is_refused_or_deduplicated(served):
-    from hub.sandbox.stripe.webhooks import fail_payment
     from hub.sandbox.webhooks import attach_webhooks
 
     sandbox, url, path = served
@@ -124,7 +123,8 @@ def test_misbehaviour_on_demand_is_refused_or_deduplicated(served):
             == 201
         )
     assert control.post("/__sandbox/webhooks", json={"kind": "nonsense"}).status_code == 400
-    fail_payment(sandbox.api("stripe"), _company(sandbox).key)  # created, finalized, charge…
+    failed = control.post("/__sandbox/webhooks/payment_failed", json={})  # what benches use
+    assert failed.status_code == 201 and failed.json()["invoice"].startswith("in_")
     assert sender.flush(20)
     genuine = [a for a in sender.attempts if not a.copy]
     assert {a.status for a in genuine} == {200}
@@ -270,15 +270,23 @@ def test_end_to_end_a_failed_payment_reaches_hubspot_in_seconds(tmp_path):
         assert after["hub_health_score"] != before["hub_health_score"], (before, after)
         assert tasks, "no 'Payment failed' task in HubSpot"
         assert sender.flush(10) and {a.status for a in sender.attempts} == {200}
+        # The worker marks its deliveries processed just after the push the CRM shows.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "pending" in {s for *_, s in _statuses(db)}:
+            time.sleep(0.2)
         conn = sqlite3.connect(db)
         try:
             statuses = {s for (s,) in conn.execute("SELECT status FROM _hub_webhook_inbox")}
+            # The push wrote the hub's own properties: the app is not subscribed to them.
+            echoes = conn.execute(
+                "SELECT COUNT(*) FROM _hub_webhook_inbox WHERE connection = 'hubspot'"
+            ).fetchone()[0]
             zendesk_runs = conn.execute(
                 "SELECT COUNT(*) FROM _hub_runs WHERE kind='sync' AND connection='zendesk'"
             ).fetchone()[0]
         finally:
             conn.close()
-        assert "processed" in statuses
+        assert statuses == {"processed"} and echoes == 0
         assert zendesk_runs == 4  # the scheduled run's four streams; no webhook touched Zendesk
     finally:
         proc.terminate()
@@ -298,3 +306,62 @@ def config_toml_for(sandbox_url: str, db_path: str) -> str:
 
     text = config_toml(sandbox_url, [])
     return text.replace('database = "hub.db"', f'database = "{db_path}"')
+
+
+def _statuses(db) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT event_id, status FROM _hub_webhook_inbox").fetchall()
+    finally:
+        conn.close()
+
+
+def test_sandbox_serve_prints_the_webhook_secrets_and_refuses_bad_options(tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "COLUMNS": "300", "TERM": "dumb"}
+    bad = subprocess.run(
+        [*_hub(), "sandbox", "serve", "--companies", "3", "--webhook-url", "ftp://x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "--webhook-url 'ftp://x' is not an http(s) URL" in (
+        bad.stdout + bad.stderr
+    )
+    assert "Traceback" not in bad.stdout + bad.stderr
+    proc = subprocess.Popen(
+        [
+            *_hub(),
+            "sandbox",
+            "serve",
+            "--companies",
+            "3",
+            "--port",
+            "0",
+            "--webhook-url",
+            "http://127.0.0.1:9/webhooks",
+            "--webhook-secret",
+            "stripe=whsec_mine",
+            "--print-config",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if line.startswith("hubspot = "):
+                break
+        text = "\n".join(lines)
+        assert "[webhooks.secrets]" in text and 'stripe = "whsec_mine"' in text
+        assert 'zendesk = "zd-sandbox-webhook-signing-secret"' in text
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -30,10 +30,11 @@ Starter, 190 on Professional and Enterprise, 250 with the API limit increase) an
 under both, reads ``X-HubSpot-RateLimit-Remaining`` (holding off for the interval when it
 reaches 0), retries 429s after the advertised interval, and stops with a clear message when
 the *daily* limit is spent (retrying before midnight, account time, cannot help). A first
-sync costs one request per 100 records, plus one association read per page of deals and
-tasks (two per page of activities: companies and contacts); companies are listed with their
-history at 50 per request (about 0.021 requests per company), opted-out contacts get one
-history read per 50; a sync with no change costs one request per stream.
+sync costs one request per 100 records, plus one association read per page of deals, tasks
+and activities (and one for contacts on a page holding an activity linked to no company);
+companies are listed with their history at 50 per request (about 0.021 requests per
+company), opted-out contacts get one history read per 50; a sync with no change costs one
+request per stream.
 
 Quirks handled here (details in ``connectors.hubspot.streams``):
 - Search pages stop at 10,000 results per query (400 beyond): the streams never page by

@@ -4,10 +4,11 @@ They are CRM objects like deals and tasks (``/crm/v3/objects/{calls,emails,meeti
 and are read the same way (``CrmObjectStream``: a list on the first run, then a keyset
 search on ``hs_lastmodifieddate`` sharing the search budget, the live-count check for
 deletes, a resumable position on every page). Each record keeps only the properties the
-timeline's ``csm_touch`` mapping reads, plus its links: ``associations.companies`` and
-``associations.contacts`` from the v4 association batch read (one request per page of
-changed records and linked type), so an activity logged on a contact only can still be
-placed on the contact's company.
+timeline's ``csm_touch`` mapping reads, plus its links from the v4 association batch read:
+``associations.companies`` (one request per page of changed records) and, for the few
+records linked to no company, ``associations.contacts`` (one more request per page that has
+such records), so an activity logged on a contact only is still placed on the contact's
+company.
 
 Scopes: HubSpot grants these objects with ``crm.objects.calls.read``,
 ``crm.objects.emails.read``, ``crm.objects.meetings.read`` and ``crm.objects.notes.read``
@@ -24,53 +25,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from connectors.hubspot.common import ASSOC_BATCH, json_body
+from connectors.hubspot.common import read_links
 from connectors.hubspot.streams import CrmObjectStream
 from hub.connector import Page, SyncContext
 from hub.errors import FatalAPIError
-from hub.http.pagination import dig
 
 NOTE_BODY_CHARS = 300
 _COMMON = ["hs_timestamp", "hubspot_owner_id"]
 
 
-def read_links(
-    ctx: SyncContext, from_type: str, ids: list[str], to_type: str
-) -> dict[str, list[str]]:
-    """Ids of ``to_type`` records linked to each record (v4 batch read; 207 = some have none)."""
-    links: dict[str, list[str]] = {}
-    path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
-    for start in range(0, len(ids), ASSOC_BATCH):
-        chunk = ids[start : start + ASSOC_BATCH]
-        body = json_body(
-            ctx.client.post(path, json={"inputs": [{"id": i} for i in chunk]}, idempotent=True),
-            f"{from_type} → {to_type} association read",
-        )
-        for result in body.get("results") or []:
-            targets = {
-                str(t.get("toObjectId"))
-                for t in result.get("to") or []
-                if t.get("toObjectId") is not None
-            }
-            links[str(dig(result, "from.id"))] = sorted(targets, key=_id_order)
-        for error in body.get("errors") or []:
-            # "No company is associated with …" is an answer, not a failure.
-            if (
-                "NO_ASSOCIATIONS" not in str(error.get("subCategory") or "")
-                and error.get("category") != "OBJECT_NOT_FOUND"
-            ):
-                raise FatalAPIError(
-                    f"HubSpot association read failed: {error.get('message') or error}"
-                )
-    return links
-
-
-def _id_order(value: str) -> tuple[int, str]:
-    return (int(value), value) if value.isdigit() else (1 << 62, value)
-
-
 class EngagementStream(CrmObjectStream):
-    """One activity type: its properties, its company and contact links, skipped without scope."""
+    """One activity type: its properties, its company links (contact links when it has no
+    company), skipped with a note without its scope."""
 
     scope: ClassVar[str] = ""
     created_property = "hs_createdate"
@@ -87,12 +53,20 @@ class EngagementStream(CrmObjectStream):
         return out
 
     def complete(self, ctx: SyncContext, batches: list[Any]) -> None:
-        """Company links (the base class), then contact links, for all held pages at once."""
+        """Company links (the base class) for all held pages at once; then contacts, which
+        matter only when no company is linked (the mapping then uses the contact's company),
+        so only those records cost a second association read."""
         super().complete(ctx, batches)
-        live = [r for b in batches if not b.archived for r in b.records]
-        if live:
-            contacts = read_links(ctx, self.object_type, [r["id"] for r in live], "contacts")
-            for record in live:
+        orphans = [
+            r
+            for b in batches
+            if not b.archived
+            for r in b.records
+            if not (r.get("associations") or {}).get("companies")
+        ]
+        if orphans:
+            contacts = read_links(ctx, self.object_type, [r["id"] for r in orphans], "contacts")
+            for record in orphans:
                 record.setdefault("associations", {})["contacts"] = contacts.get(record["id"], [])
 
     def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:

@@ -1,13 +1,16 @@
 """The ``hub`` command line: a thin click layer over the library.
 
 Library errors (``HubError``) become one line on stderr and exit code 1, an unexpected error
-one line naming it (``-v`` adds the traceback); under ``--json`` the error is a JSON object on
-stdout instead. Commands live in ``hub/cli/<area>.py`` and render through ``hub.cli.render``;
-plugins add more via ``register_commands``.
+one line naming it (``-v`` adds the traceback); under ``--json`` (or ``hub --format json``)
+the error is ``{"error": "...", "hint": "...", "type": "..."}`` on stdout instead, exit code 1
+(2 for a mistyped option, as click has it).
+Commands live in ``hub/cli/<area>.py`` and render through ``hub.cli.render``; plugins add more
+via ``register_commands``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 import sys
@@ -31,17 +34,46 @@ class HubGroup(click.Group):
         return list(self.commands)
 
     def invoke(self, ctx: click.Context) -> Any:
+        # The command line as given, before click hands it on to the subcommand.
+        ctx.meta["hub.argv"] = [*getattr(ctx, "_protected_args", []), *ctx.args]
         try:
             return super().invoke(ctx)
         except HubError as exc:
             _report(ctx, exc, type(exc).__name__)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+        except click.ClickException as exc:
+            if not _wants_json(ctx):
+                raise
+            # A mistyped option under --json: still one JSON document for the script.
+            argv = ctx.meta.get("hub.argv") or []
+            command = f"hub {argv[0]}" if argv and argv[0] in self.commands else "hub"
+            hint = f"see '{command} --help'"
+            click.echo(
+                json.dumps(
+                    {"error": exc.format_message(), "hint": hint, "type": "UsageError"}, indent=2
+                )
+            )
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
             err_console.print("Interrupted.", highlight=False, markup=False)
             ctx.exit(130)
+        except BrokenPipeError:
+            # ``hub accounts | head``: the reader has gone, which is not an error of ours.
+            _silence_stdout()
+            ctx.exit(1)
         except Exception as exc:  # noqa: BLE001 - a bug must still be one line, not a traceback
             _report(ctx, exc, "internal error")
+
+
+def _wants_json(ctx: click.Context) -> bool:
+    """--json was given (even if its command failed to parse) or ``--format json``."""
+    if ctx.meta.get(JSON_FLAG):
+        return True
+    env = ctx.find_object(Env)
+    if env is not None and env.format == "json":
+        return True
+    return "--json" in ctx.meta.get("hub.argv", [])
 
 
 def _report(ctx: click.Context, exc: BaseException, kind: str) -> None:
@@ -55,11 +87,7 @@ def _report(ctx: click.Context, exc: BaseException, kind: str) -> None:
     if verbose:
         err_console.print(logs.redact(traceback.format_exc()), highlight=False, markup=False)
     if ctx.meta.get(JSON_FLAG):
-        import json
-
-        click.echo(
-            json.dumps({"error": {"type": kind, "message": message, "hint": hint}}, indent=2)
-        )
+        click.echo(json.dumps({"error": message, "hint": hint, "type": kind}, indent=2))
     else:
         line = f"Error: {message}" + (f" ({hint})" if hint else "")
         err_console.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -72,7 +100,7 @@ def _report(ctx: click.Context, exc: BaseException, kind: str) -> None:
     "-c",
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),  # existence and permissions: checked by load_config, one line each
     envvar="HUB_CONFIG",
     help="Path to hub.toml (default ./hub.toml).",
 )
@@ -129,6 +157,8 @@ def cli(
         _add_log_file(log_file)
     if not console.is_terminal:
         console.soft_wrap = True  # cron mail and pipes get whole lines, never 80-column wraps
+    if not err_console.is_terminal:
+        err_console.soft_wrap = True  # warnings and errors too (the journal, docker logs)
 
     @ctx.call_on_close
     def _close() -> None:
@@ -156,7 +186,19 @@ def _add_log_file(path: str) -> None:
     target.chmod(0o600)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def _remember_json(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--json`` (or ``hub --format json``) marks the run, so errors come out as JSON too."""
+    env = ctx.find_object(Env)
+    if env is not None and env.format == "json":
+        value = True
     if value:
         ctx.meta[JSON_FLAG] = True
     return value

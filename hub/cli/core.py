@@ -111,7 +111,12 @@ def check(env: Env, offline: bool, as_json: bool) -> None:
             mark = text("✓", "green") if v.ok else text("✗", "red")
             line(mark, f" {v.connection} ({v.connector}): {v.detail}")
 
-    verdicts = [v.to_dict() for v in check_connections(config, offline=offline, on_verdict=show)]
+    verdicts = [
+        v.to_dict()
+        for v in check_connections(
+            config, offline=offline, on_verdict=show, database=env.database()
+        )
+    ]
     if as_json:
         emit_json(
             listing(verdicts, config=str(config.path), warnings=config.warnings, offline=offline)

@@ -48,7 +48,7 @@ def db_status(env: Env, as_json: bool) -> None:
     \b
     Examples:
       hub db status
-      hub db status --json | jq .pending
+      hub db status --json | jq '.items[] | select(.status == "pending")'
     """
     from hub.store.maintenance import status
 
@@ -58,7 +58,9 @@ def db_status(env: Env, as_json: bool) -> None:
     finally:
         store.close()
     if as_json:
-        emit_json(info)
+        migrations = [{"name": m, "status": "applied"} for m in info["applied"]]
+        migrations += [{"name": m, "status": "pending"} for m in info["pending"]]
+        emit_json(listing(migrations, **info))
         return
     line(
         f"Database {info['path']}: {info['bytes'] / 1e6:.1f} MB (+ {info['wal_bytes'] / 1e6:.1f} MB WAL)"
@@ -119,7 +121,14 @@ def db_migrate(env: Env, dry_run: bool, as_json: bool) -> None:
     finally:
         store.close()
     if as_json:
-        emit_json(listing(pending, dry_run=dry_run, applied=applied, backup=backup_path))
+        emit_json(
+            listing(
+                [{"name": name} for name in pending],
+                dry_run=dry_run,
+                applied=applied,
+                backup=backup_path,
+            )
+        )
         return
     if not pending:
         line("Schema is up to date: nothing to migrate.")

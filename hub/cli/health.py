@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
-from hub.cli.util import Env, console, pass_env
+from hub.cli.render import Column, emit_json, line, listing, styled, table, text
+from hub.cli.util import Env, pass_env
 from hub.errors import ConfigError
 
 BAND_ORDER = {"red": 0, "yellow": 1, "green": 2, "churned": 4}
@@ -95,9 +92,8 @@ def coverage_text(coverage: float | None) -> str:
 @click.option(
     "--limit",
     type=click.IntRange(0),
-    default=50,
-    show_default=True,
-    help="Rows in the table (0 = all).",
+    default=None,
+    help="Rows to show (0 = all; default 50 in a table, all with --json).",
 )
 @click.option("--no-compute", is_flag=True, help="List the stored scores without recomputing.")
 @pass_env
@@ -108,7 +104,7 @@ def health(
     full: bool,
     backfill: int | None,
     explain_account: str | None,
-    limit: int,
+    limit: int | None,
     no_compute: bool,
 ) -> None:
     """Recompute health scores and list accounts by band (score, trend, top driver).
@@ -123,7 +119,7 @@ def health(
       hub health --band red --limit 0
       hub health --explain acme.com
       hub health --backfill 30
-      hub health --json | jq '.accounts[0]'
+      hub health --no-compute --json | jq '.items[0]'
     """
     if click.get_current_context().invoked_subcommand is not None:
         return
@@ -134,9 +130,9 @@ def health(
     if explain_account:
         data = explain(store, explain_account, config)
         if as_json:
-            console.print_json(json.dumps(data, default=str, ensure_ascii=False))
+            emit_json(explain_json(data))
         else:
-            print_explain(data)
+            print_explain(env, data)
         return
     result = None
     if backfill or not no_compute:
@@ -148,10 +144,13 @@ def health(
             else:
                 result = compute_health(store, config, full=full)
     rows = _rows(store, band)
+    if limit is None:
+        limit = 0 if as_json else 50
+    shown = rows if limit == 0 else rows[:limit]
     if as_json:
-        payload: dict[str, Any] = {"accounts": rows}
+        run = None
         if result is not None:
-            payload["run"] = {
+            run = {
                 "accounts": result.accounts,
                 "full": result.full,
                 "reason": result.reason,
@@ -159,64 +158,73 @@ def health(
                 "backfilled_days": result.backfilled_days,
                 "duration_s": round(result.duration_s, 3),
             }
-        console.print_json(json.dumps(payload, default=str, ensure_ascii=False))
+        emit_json(listing(shown, len(rows), band=band, run=run))
         return
     if result is not None:
         kind = "full" if result.full else "incremental"
-        console.print(
+        line(
             f"Scored {result.accounts} accounts ("
             + (kind if result.reason in (None, "", kind) else f"{kind}: {result.reason}")
-            + ") in "
-            f"{result.duration_s:.2f} s"
+            + f") in {result.duration_s:.2f} s"
             + (
                 f", history rebuilt for {result.backfilled_days} days"
                 if result.backfilled_days
                 else ""
-            ),
-            highlight=False,
+            )
         )
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["band"] or "none"] = counts.get(row["band"] or "none", 0) + 1
-    console.print(
-        "  ".join(
-            f"[{_style(b)}]{b}[/] {n}"
-            for b, n in sorted(counts.items(), key=lambda kv: BAND_ORDER.get(kv[0], 3))
-        )
-        or "No scores yet: run 'hub map' first, then 'hub health'."
-    )
-    shown = rows if limit == 0 else rows[:limit]
+    if not counts:
+        line("No scores yet: run 'hub map' first, then 'hub health'.")
+        return
+    parts: list[Any] = []
+    for b, n in sorted(counts.items(), key=lambda kv: BAND_ORDER.get(kv[0], 3)):
+        parts += [text(b, _style(b)), f" {n}", "  "]
+    line(*parts[:-1])
     if not shown:
         return
-    table = Table(title=f"Health{f' ({band})' if band else ''}")
-    table.add_column("account")
-    table.add_column("score", justify="right")
-    table.add_column("band")
-    table.add_column("trend 7d", justify="right")
-    table.add_column("coverage", justify="right")
-    table.add_column("top driver")
-    for row in shown:
-        trend = row["trend_7d"]
-        score = "" if row["score"] is None else str(row["score"])
-        if row["override_value"] is not None:
-            score += "*"
-        table.add_row(
-            Text(row["name"] or row["account_id"]),
-            score,
-            f"[{_style(row['band'])}]{row['band'] or 'none'}[/]",
-            f"{arrow(trend)} {trend:+d}" if trend else arrow(trend),
-            coverage_text(row["coverage"]) + ("!" if row["low_coverage"] else ""),
-            Text((row["drivers"] or [""])[0]),
-        )
-    console.print(table)
+    table(
+        shown,
+        [
+            Column("account", lambda r: r["name"] or r["account_id"]),
+            Column(
+                "score",
+                lambda r: (
+                    ("" if r["score"] is None else str(r["score"]))
+                    + ("*" if r["override_value"] is not None else "")
+                ),
+                justify="right",
+            ),
+            Column("band", lambda r: text(r["band"] or "none", _style(r["band"]))),
+            Column(
+                "trend 7d",
+                lambda r: (
+                    f"{arrow(r['trend_7d'])} {r['trend_7d']:+d}"
+                    if r["trend_7d"]
+                    else arrow(r["trend_7d"])
+                ),
+                justify="right",
+            ),
+            Column(
+                "coverage",
+                lambda r: coverage_text(r["coverage"]) + ("!" if r["low_coverage"] else ""),
+                justify="right",
+            ),
+            Column("top driver", lambda r: (r["drivers"] or [""])[0]),
+        ],
+        env=env,
+        title=f"Health{f' ({band})' if band else ''}",
+    )
     if len(rows) > len(shown):
-        console.print(
-            f"… {len(rows) - len(shown)} more (--limit 0 shows all, --json for everything)"
+        line(
+            f"… {len(rows) - len(shown)} more (--limit 0 shows all, --json lists everything)",
+            err=True,
         )
     if any(r["override_value"] is not None for r in shown):
-        console.print("* CSM override in force (the computed score is kept: see --explain)")
+        line("* CSM override in force (the computed score is kept: see --explain)")
     if any(r["low_coverage"] for r in shown):
-        console.print(
+        line(
             "! low coverage: too little of the model had data for the score to be trusted "
             "(see --explain)"
         )
@@ -232,135 +240,149 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_explain(data: dict[str, Any]) -> None:
-    """The whole calculation of one account, in rich tables."""
+def explain_json(data: dict[str, Any]) -> dict[str, Any]:
+    """``--explain --json``: the measures as ``items`` (the list shape), the rest beside them."""
+    rest = {k: v for k, v in data.items() if k != "measures"}
+    return listing(list(data["measures"]), **rest)
+
+
+def print_explain(env: Env, data: dict[str, Any]) -> None:
+    """The whole calculation of one account: tables on a terminal, plain lines otherwise."""
     acc = data["account"]
-    console.print(
-        f"[bold]{escape(str(acc['name'] or acc['id']))}[/] ({escape(str(acc['id']))}, "
-        f"{escape(str(acc['domain'] or 'no domain'))}), plan {escape(str(acc['plan'] or '—'))}, "
-        f"MRR {_fmt(acc['mrr'])}, stage {escape(str(acc['lifecycle_stage'] or '—'))}",
-        highlight=False,
+    line(
+        styled("[bold]{name}[/]", name=acc["name"] or acc["id"]),
+        f" ({acc['id']}, {acc['domain'] or 'no domain'}), plan {acc['plan'] or '—'}, "
+        f"MRR {_fmt(acc['mrr'])}, stage {acc['lifecycle_stage'] or '—'}",
     )
-    console.print(
-        f"Segment [bold]{escape(str(data['segment']))}[/] → model [bold]{escape(str(data['model']))}[/] "
-        f"({escape(str(data['model_type']))})"
-        + (f": {escape(data['model_description'])}" if data.get("model_description") else ""),
-        highlight=False,
+    line(
+        "Segment ",
+        styled("[bold]{s}[/]", s=data["segment"]),
+        " → model ",
+        styled("[bold]{m}[/]", m=data["model"]),
+        f" ({data['model_type']})"
+        + (f": {data['model_description']}" if data.get("model_description") else ""),
     )
     weighted = data["model_type"] == "weighted"
-    table = Table(title="Measures")
-    table.add_column("measure")
-    table.add_column("score", justify="right")
+    columns = [
+        Column("measure", "label"),
+        Column(
+            "score",
+            lambda m: "no data" if m["score"] is None else f"{m['score']:.2f}",
+            justify="right",
+        ),
+    ]
     if weighted:
-        table.add_column("weight", justify="right")
-        table.add_column("contribution", justify="right")
-    table.add_column("why")
-    for m in data["measures"]:
-        cells = [m["label"], "no data" if m["score"] is None else f"{m['score']:.2f}"]
-        if weighted:
-            cells += [
-                _fmt(m["weight"]) + (" (left out)" if m["score"] is None else ""),
-                "" if m["contribution"] is None else f"{m['contribution']:.2f}",
-            ]
-        cells.append("; ".join(m["drivers"]))
-        table.add_row(*(Text(c) for c in cells))
-    console.print(table)
-    console.print("[bold]Inputs[/] (and parameters):", highlight=False)
+        columns += [
+            Column(
+                "weight",
+                lambda m: _fmt(m["weight"]) + (" (left out)" if m["score"] is None else ""),
+                justify="right",
+            ),
+            Column(
+                "contribution",
+                lambda m: "" if m["contribution"] is None else f"{m['contribution']:.2f}",
+                justify="right",
+            ),
+        ]
+    columns.append(Column("why", lambda m: "; ".join(m["drivers"])))
+    table(data["measures"], columns, env=env, title="Measures")
+    line(styled("[bold]Inputs[/] (and parameters):"))
     for m in data["measures"]:
         inputs = ", ".join(f"{k}={_fmt(v)}" for k, v in m["inputs"].items())
         params = ", ".join(
             f"{k}={_fmt(v)}" for k, v in m["params"].items() if not isinstance(v, dict)
         )
-        console.print(
-            f"  {escape(m['name'])}: {escape(inputs or '—')}  [dim]({escape(params)})[/]",
-            highlight=False,
-        )
+        line(f"  {m['name']}: {inputs or '—'}  ", text(f"({params})", "dim"))
     details = data["details"]
     if not weighted and "rules" in details:
-        rules = Table(
-            title=f"Points (base {details['base']:g}, range {details['min']:g}..{details['max']:g})"
+        table(
+            details["rules"],
+            [
+                Column("rule", "rule"),
+                Column("on", "on"),
+                Column("value", lambda r: _fmt(r["value"])),
+                Column("holds", lambda r: str(r["held"] or "no")),
+                Column("points", lambda r: f"{r['points']:+g}" if r["held"] else ""),
+            ],
+            env=env,
+            title=f"Points (base {details['base']:g}, range {details['min']:g}..{details['max']:g})",
         )
-        for col in ("rule", "on", "value", "holds", "points"):
-            rules.add_column(col)
-        for r in details["rules"]:
-            rules.add_row(
-                Text(str(r["rule"])),
-                Text(str(r["on"])),
-                Text(_fmt(r["value"])),
-                Text(str(r["held"] or "no")),
-                f"{r['points']:+g}" if r["held"] else "",
-            )
-        console.print(rules)
-    lines = Table(title="Calculation (lines add up exactly)")
-    lines.add_column("line")
-    lines.add_column("amount", justify="right")
-    lines.add_column("detail")
-    for c in data["contributions"]:
-        lines.add_row(Text(c["label"]), f"{c['amount']:+.2f}", Text(c["detail"] or ""))
-    console.print(lines)
+    table(
+        data["contributions"],
+        [
+            Column("line", "label"),
+            Column("amount", lambda c: f"{c['amount']:+.2f}", justify="right"),
+            Column("detail", lambda c: c["detail"] or ""),
+        ],
+        env=env,
+        title="Calculation (lines add up exactly)",
+    )
     if data["score_exact"] is None:
-        console.print("No measure of this model has data: no score.")
+        line("No measure of this model has data: no score.")
     elif weighted:
-        console.print(
-            f"Σ = [bold]{data['score_exact']:.2f}[/] (unrounded) → score "
-            f"[bold]{data['computed_score']}[/] (rounded half up)",
-            highlight=False,
+        line(
+            "Σ = ",
+            styled("[bold]{v}[/]", v=f"{data['score_exact']:.2f}"),
+            " (unrounded) → score ",
+            styled("[bold]{v}[/]", v=data["computed_score"]),
+            " (rounded half up)",
         )
     else:
-        console.print(
-            f"Σ = [bold]{details['points']:g}[/] points → {details['scaling']} = "
-            f"{data['score_exact']:.2f} → score [bold]{data['computed_score']}[/] (rounded half up); "
-            f"bands on the {details['bands_on']}",
-            highlight=False,
+        line(
+            "Σ = ",
+            styled("[bold]{v}[/]", v=f"{details['points']:g}"),
+            f" points → {details['scaling']} = {data['score_exact']:.2f} → score ",
+            styled("[bold]{v}[/]", v=data["computed_score"]),
+            f" (rounded half up); bands on the {details['bands_on']}",
         )
     if data.get("coverage") is not None:
         missing = f"; no data: {', '.join(data['missing'])}" if data.get("missing") else ""
         flag = (
-            f" [bold yellow]below the {coverage_text(data['min_coverage'])} minimum: flagged[/]"
+            text(
+                f" below the {coverage_text(data['min_coverage'])} minimum: flagged", "bold yellow"
+            )
             if data.get("low_coverage")
             else ""
         )
-        console.print(
-            f"Coverage {coverage_text(data['coverage'])} of the model's weight had data"
-            f"{missing}{flag}",
-            highlight=False,
+        line(
+            f"Coverage {coverage_text(data['coverage'])} of the model's weight had data{missing}",
+            flag,
         )
     if data.get("churned"):
-        console.print(
-            f"[bold]Churned[/] ({data['churned'].removeprefix('churned: ')}): shown as band "
-            "churned, outside green/yellow/red",
-            highlight=False,
+        line(
+            styled("[bold]Churned[/]"),
+            f" ({data['churned'].removeprefix('churned: ')}): shown as band churned, outside "
+            "green/yellow/red",
         )
     if data["override"]:
         o = data["override"]
-        console.print(
-            f"[bold]Override[/] {o['value']} until {o['until'] or 'removed'} "
-            f"(from {escape(str(o['source']))}): {escape(str(o['reason']))}; "
+        line(
+            styled("[bold]Override[/]"),
+            f" {o['value']} until {o['until'] or 'removed'} (from {o['source']}): {o['reason']}; "
             f"computed score {data['computed_score']} is kept",
-            highlight=False,
         )
     bands = ", ".join(
         f"{n} ≥ {v:g}" for n, v in sorted(data["bands"].items(), key=lambda kv: -kv[1])
     )
-    console.print(
-        f"Shown score [bold]{_fmt(data['score'])}[/], band [{_style(data['band'])}]{data['band'] or 'none'}[/] "
-        f"({bands}); trend 7d {arrow(data['trend_7d'])} {_fmt(data['trend_7d'])}, "
+    line(
+        "Shown score ",
+        styled("[bold]{v}[/]", v=_fmt(data["score"])),
+        ", band ",
+        text(data["band"] or "none", _style(data["band"])),
+        f" ({bands}); trend 7d {arrow(data['trend_7d'])} {_fmt(data['trend_7d'])}, "
         f"30d {arrow(data['trend_30d'])} {_fmt(data['trend_30d'])}",
-        highlight=False,
     )
     if data["event_counts"]:
-        console.print(
+        line(
             "Event counts: "
             + "; ".join(
                 f"{'+'.join(e['events'])} in {e['days']} d = {e['count']}"
                 for e in data["event_counts"]
-            ),
-            highlight=False,
-            markup=False,
+            )
         )
-    console.print("Drivers:", highlight=False)
-    for text in data["drivers"]:
-        console.print(f"  • {text}", highlight=False, markup=False)
+    line("Drivers:")
+    for driver in data["drivers"]:
+        line(f"  • {driver}")
 
 
 @health.command("override")
@@ -392,11 +414,9 @@ def override(
     if clear:
         with database_lock(store, "hub health override"):
             row = clear_override(store, account, config)
-        console.print(
+        line(
             f"Override removed: {_matched(row, account)} is back to its computed score "
-            f"{row.get('score')} ({row.get('band')}).",
-            highlight=False,
-            markup=False,
+            f"{row.get('score')} ({row.get('band')})."
         )
         return
     if value is None:
@@ -412,11 +432,9 @@ def override(
         raise ConfigError("an override needs --until YYYY-MM-DD", hint="the last day it holds")
     with database_lock(store, "hub health override"):
         row = set_override(store, account, value, reason, until, config)
-    console.print(
+    line(
         f"{_matched(row, account)}: score {row.get('score')} ({row.get('band')}) until "
-        f"{row.get('override_until')}; computed score {row.get('computed_score')} is kept.",
-        highlight=False,
-        markup=False,
+        f"{row.get('override_until')}; computed score {row.get('computed_score')} is kept."
     )
 
 

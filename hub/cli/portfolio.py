@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 
 import click
 from rich import box
-from rich.markup import escape
-from rich.table import Table
 
 from hub import text
-from hub.cli.util import Env, console, pass_env
+from hub.cli.render import Column, emit_json, line, listing, table
+from hub.cli.util import Env, pass_env
 from hub.errors import ConfigError
 from hub.portfolio.render import short
 
@@ -105,12 +103,13 @@ def portfolio(ctx: click.Context, by: str, period: str | None, as_json: bool, as
     )
     data = report.as_dict()
     if as_json:
-        console.print_json(json.dumps(data, default=str))
+        books, overall = data.pop("books"), data.pop("total")
+        emit_json(listing(books, **data, overall=overall))
         return
     if as_csv:
         _print_csv([_flat(b) for b in [*data["books"], data["total"]]])
         return
-    _print_books(data)
+    _print_books(env, data)
 
 
 def _band_order(band: str) -> tuple[int, str]:
@@ -122,110 +121,106 @@ def _band_cell(slot: dict[str, Any] | None) -> str:
     return f"{slot['accounts']} {short(slot['mrr'])}" if slot else "—"
 
 
-def _print_books(data: dict[str, Any]) -> None:
+def _print_books(env: Env, data: dict[str, Any]) -> None:
     p = data["period"]
     if not data["books"]:
-        console.print(
+        line(
             f"No recurring revenue in {p['label']} ({p['start']} – {p['end_exclusive']}, "
-            "end excluded). Run 'hub sync' and 'hub map' first.",
-            highlight=False,
+            "end excluded). Run 'hub sync' and 'hub map' first."
         )
         return
-    title = (
-        f"Portfolio by {data['by']}, {p['label']} "
-        f"({p['start']} to {p['end_exclusive']}, end excluded)"
-    )
-    table = Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
+    rows = [*data["books"], data["total"]]
+    is_total = lambda b: b["key"] == "*"  # noqa: E731 - the last row, drawn apart in bold
+    looks = {
+        "env": env,
+        "title_justify": "left",
+        "box": box.SIMPLE_HEAD,
+        "row_style": lambda b: "bold" if is_total(b) else None,
+        "section_before": is_total,
+    }
+    right = {"justify": "right", "no_wrap": True}
+    table(
+        rows,
+        [
+            Column(data["by"].title(), "label", ratio=1, min_width=8),
+            Column("Accts", "accounts", **right),
+            Column("Start", lambda b: short(b["starting_mrr"]), **right),
+            Column("New", lambda b: short(b["new"] + b["reactivation"]), **right),
+            Column("Expand", lambda b: short(b["expansion"]), **right),
+            Column(
+                "Contr", lambda b: short(-b["contraction"]) if b["contraction"] else "$0", **right
+            ),
+            Column("Churn", lambda b: short(-b["churn"]) if b["churn"] else "$0", **right),
+            Column("End", lambda b: short(b["closing_mrr"]), **right),
+            Column("NRR", lambda b: pct(b["nrr_pct"]), **right),
+            Column("GRR", lambda b: pct(b["grr_pct"]), **right),
+            Column("Lost", "logos_lost", **right),
+        ],
+        title=f"Portfolio by {data['by']}, {p['label']} "
+        f"({p['start']} to {p['end_exclusive']}, end excluded)",
         padding=(0, 1),
         pad_edge=False,
         collapse_padding=True,
+        **looks,
     )
-    for name in (data["by"].title(), "Accts", "Start", "New", "Expand", "Contr", "Churn"):
-        if name == data["by"].title():
-            table.add_column(name, ratio=1, min_width=8)
-        else:
-            table.add_column(name, justify="right", no_wrap=True)
-    for name in ("End", "NRR", "GRR", "Lost"):
-        table.add_column(name, justify="right", no_wrap=True)
-    health = Table(
-        title="Health at the period end", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1)
-    )
-    health.add_column(data["by"].title(), ratio=1)
-    health.add_column("Avg", justify="right", no_wrap=True)
-    health.add_column("Change", justify="right", no_wrap=True)
-    bands = sorted({k for b in data["books"] for k in b["health_bands"]}, key=_band_order)
-    for band in bands:
-        health.add_column(band.title(), justify="right", no_wrap=True)
-    for book in [*data["books"], data["total"]]:
-        is_total = book["key"] == "*"
-        if is_total:
-            table.add_section()
-        table.add_row(
-            escape(book["label"]),
-            str(book["accounts"]),
-            short(book["starting_mrr"]),
-            short(book["new"] + book["reactivation"]),
-            short(book["expansion"]),
-            short(-book["contraction"]) if book["contraction"] else "$0",
-            short(-book["churn"]) if book["churn"] else "$0",
-            short(book["closing_mrr"]),
-            pct(book["nrr_pct"]),
-            pct(book["grr_pct"]),
-            str(book["logos_lost"]),
-            style="bold" if is_total else None,
-        )
-        if is_total:
-            health.add_section()
-        change = book["avg_health_change"]
-        health.add_row(
-            escape(book["label"]),
-            "—" if book["avg_health"] is None else f"{book['avg_health']:.0f}",
-            "—" if change is None else f"{change:+.0f}",
-            *[_band_cell(book["health_bands"].get(b)) for b in bands],
-            style="bold" if is_total else None,
-        )
-    console.print(table)
-    console.print(
+    line(
         "New includes reactivations; NRR and GRR count the accounts paying at the start; "
-        "Lost = those paying nothing at the end.",
-        style="dim",
-        highlight=False,
+        "Lost = those paying nothing at the end."
     )
-    console.print("Churned MRR by cancellation reason:", highlight=False)
-    for book in [*data["books"], data["total"]]:
+    line("Churned MRR by cancellation reason:")
+    for book in rows:
         if book["churn_by_reason"]:
             reasons = ", ".join(
                 f"{k.replace('_', ' ')} {short(v)}"
                 for k, v in sorted(book["churn_by_reason"].items(), key=lambda kv: -kv[1])
             )
-            console.print(f"  {escape(book['label'])}: {escape(reasons)}", highlight=False)
-    console.print(health)
+            line(f"  {book['label']}: {reasons}")
+    bands = sorted({k for b in data["books"] for k in b["health_bands"]}, key=_band_order)
+    table(
+        rows,
+        [
+            Column(data["by"].title(), "label", ratio=1),
+            Column(
+                "Avg",
+                lambda b: "—" if b["avg_health"] is None else f"{b['avg_health']:.0f}",
+                **right,
+            ),
+            Column(
+                "Change",
+                lambda b: (
+                    "—" if b["avg_health_change"] is None else f"{b['avg_health_change']:+.0f}"
+                ),
+                **right,
+            ),
+            *[
+                Column(band.title(), lambda b, band=band: _band_cell(b["health_bands"].get(band)))
+                for band in bands
+            ],
+        ],
+        title="Health at the period end",
+        padding=(0, 1),
+        **looks,
+    )
     total = data["total"]
-    console.print(f"LTV (all books): {money(total['ltv'])} = {data['ltv_method']}", highlight=False)
+    line(f"LTV (all books): {money(total['ltv'])} = {data['ltv_method']}")
     moves = [c for b in data["books"] for c in b["owner_changes"]]
     if moves and data["by"] == "owner":
-        console.print(
+        line(
             f"{len(moves)} owner change(s) during the period (each account stays in the book "
-            "of its owner at the start):",
-            highlight=False,
+            "of its owner at the start):"
         )
         for c in moves[:10]:
-            console.print(
-                f"  {escape(c.get('name') or c['account_id'])}: "
-                f"{escape(c.get('from_name') or c['from'] or 'nobody')} → "
-                f"{escape(c.get('to_name') or c['to'] or 'nobody')} on {c['at'][:10]}",
-                highlight=False,
+            line(
+                f"  {c.get('name') or c['account_id']}: "
+                f"{c.get('from_name') or c['from'] or 'nobody'} → "
+                f"{c.get('to_name') or c['to'] or 'nobody'} on {c['at'][:10]}"
             )
         if len(moves) > 10:
-            console.print(f"  … and {len(moves) - 10} more (--json lists all)", highlight=False)
+            line(f"  … and {len(moves) - 10} more (--json lists all)")
     ok = total["reconciles"] and all(b["reconciles"] for b in data["books"])
-    console.print(
+    line(
         "Movements reconcile: End − Start = New + Expand − Contract − Churn for every book "
-        f"and the total: {'yes' if ok else 'NO'}.",
-        highlight=False,
+        f"and the total: {'yes' if ok else 'NO'}."
     )
 
 
@@ -235,10 +230,6 @@ def _print_books(data: dict[str, Any]) -> None:
 @pass_env
 def movements(env: Env, account: str, as_json: bool) -> None:
     """The month-by-month MRR bridge of one ACCOUNT (id, domain or name).
-
-    \b
-    Example:
-      hub portfolio movements acme.example
 
     \b
     Examples:
@@ -271,29 +262,11 @@ def movements(env: Env, account: str, as_json: bool) -> None:
         for m in months
     ]
     if as_json:
-        console.print_json(
-            json.dumps(
-                {
-                    "account_id": found["id"],
-                    "name": found.get("name"),
-                    "lifetime": lifetime,
-                    "months": rows,
-                }
-            )
-        )
+        emit_json(listing(rows, account_id=found["id"], name=found.get("name"), lifetime=lifetime))
         return
     if not rows:
-        console.print(
-            f"{escape(found.get('name') or found['id'])}: no recurring revenue on the timeline."
-        )
+        line(f"{found.get('name') or found['id']}: no recurring revenue on the timeline.")
         return
-    table = Table(
-        title=f"MRR bridge: {escape(found.get('name') or found['id'])}",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    table.add_column("Month")
     short_names = {
         "opening": "Open",
         "expansion": "Expand",
@@ -301,16 +274,27 @@ def movements(env: Env, account: str, as_json: bool) -> None:
         "reactivation": "React",
         "closing": "Close",
     }
-    for f in fields:
-        table.add_column(short_names.get(f, f.title()), justify="right", no_wrap=True)
-    table.add_column("Reason")
-    for r in rows:
-        table.add_row(
-            r["month"],
-            *[money(-r[f] if f in ("contraction", "churn") and r[f] else r[f]) for f in fields],
-            escape(", ".join(r["reasons"]).replace("_", " ")) or "",
-        )
-    console.print(table)
+    table(
+        rows,
+        [
+            Column("Month", "month"),
+            *[
+                Column(
+                    short_names.get(f, f.title()),
+                    lambda r, f=f: money(-r[f] if f in ("contraction", "churn") and r[f] else r[f]),
+                    justify="right",
+                    no_wrap=True,
+                )
+                for f in fields
+            ],
+            Column("Reason", lambda r: ", ".join(r["reasons"]).replace("_", " ")),
+        ],
+        env=env,
+        title=f"MRR bridge: {found.get('name') or found['id']}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     if lifetime:
         ttfv = (
             f"first value ({lifetime['first_value_event']}) after {lifetime['ttfv_days']} days"
@@ -324,9 +308,9 @@ def movements(env: Env, account: str, as_json: bool) -> None:
                 if lifetime["early_churn"]
                 else ""
             )
-        console.print(
-            f"Paying since {lifetime['started']}; {ttfv}{lost}; paid {money(lifetime['observed_value'])} to date.",
-            highlight=False,
+        line(
+            f"Paying since {lifetime['started']}; {ttfv}{lost}; "
+            f"paid {money(lifetime['observed_value'])} to date."
         )
 
 
@@ -347,8 +331,9 @@ def cohorts(env: Env, as_json: bool, as_csv: bool, per_account: bool) -> None:
 
     \b
     Examples:
-      hub portfolio cohorts --csv
+      hub portfolio cohorts
       hub portfolio cohorts --accounts --csv > ttfv.csv
+      hub portfolio cohorts --json | jq '.items[] | {cohort, ttfv_median_days}'
     """
     from dataclasses import asdict
 
@@ -362,19 +347,17 @@ def cohorts(env: Env, as_json: bool, as_csv: bool, per_account: bool) -> None:
             for a in lifetimes(env.store(), settings)
         ]
         if as_json:
-            console.print_json(json.dumps({"accounts": rows}))
+            emit_json(listing(rows))
         else:
             _print_csv(rows)
         return
     rows = [c.as_dict() for c in compute(env.store(), settings)]
     if as_json:
-        console.print_json(
-            json.dumps(
-                {
-                    "first_value_event": settings.first_value_event,
-                    "early_churn_days": settings.early_churn_days,
-                    "cohorts": rows,
-                }
+        emit_json(
+            listing(
+                rows,
+                first_value_event=settings.first_value_event,
+                early_churn_days=settings.early_churn_days,
             )
         )
         return
@@ -382,39 +365,41 @@ def cohorts(env: Env, as_json: bool, as_csv: bool, per_account: bool) -> None:
         _print_csv(rows)
         return
     if not rows:
-        console.print("No paying accounts on the timeline yet. Run 'hub sync' and 'hub map' first.")
+        line("No paying accounts on the timeline yet. Run 'hub sync' and 'hub map' first.")
         return
-    table = Table(
+    right = {"justify": "right"}
+    table(
+        rows,
+        [
+            Column("Cohort", "cohort"),
+            Column("Accts", "accounts", **right),
+            Column("Reached value", "reached_first_value", **right),
+            Column(
+                "TTFV median",
+                lambda r: "—" if r["ttfv_median_days"] is None else f"{r['ttfv_median_days']:g} d",
+                **right,
+            ),
+            Column(
+                "TTFV avg",
+                lambda r: "—" if r["ttfv_avg_days"] is None else f"{r['ttfv_avg_days']:g} d",
+                **right,
+            ),
+            Column(
+                "Early churn",
+                lambda r: (
+                    f"{r['early_churn']}"
+                    + (f" ({pct(r['early_churn_pct'])})" if r["early_churn"] else "")
+                ),
+                **right,
+            ),
+            Column("Maturing", "maturing", **right),
+            Column("Value to date", lambda r: money(r["observed_value_avg"]), **right),
+        ],
+        env=env,
         title=f"Cohorts by start month (first value: {settings.first_value_event}; "
         f"early churn: lost within {settings.early_churn_days} days)",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for name in (
-        "Cohort",
-        "Accts",
-        "Reached value",
-        "TTFV median",
-        "TTFV avg",
-        "Early churn",
-        "Maturing",
-        "Value to date",
-    ):
-        table.add_column(name, justify="left" if name == "Cohort" else "right")
-    for r in rows:
-        table.add_row(
-            r["cohort"],
-            str(r["accounts"]),
-            str(r["reached_first_value"]),
-            "—" if r["ttfv_median_days"] is None else f"{r['ttfv_median_days']:g} d",
-            "—" if r["ttfv_avg_days"] is None else f"{r['ttfv_avg_days']:g} d",
-            f"{r['early_churn']}" + (f" ({pct(r['early_churn_pct'])})" if r["early_churn"] else ""),
-            str(r["maturing"]),
-            money(r["observed_value_avg"]),
-        )
-    console.print(table)
-    console.print(
-        "Value to date: MRR paid × months paid, averaged per account (observed, not projected).",
-        highlight=False,
-    )
+    line("Value to date: MRR paid × months paid, averaged per account (observed, not projected).")

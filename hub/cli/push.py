@@ -20,6 +20,9 @@ def register(cli: click.Group) -> None:
     cli.add_command(playbooks)
     cli.add_command(tasks)
     cli.add_command(push)
+    from hub.cli import undo
+
+    undo.register(cli, push)
 
 
 @click.command()
@@ -65,7 +68,7 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
             }
         )
     if as_json:
-        emit_json({"playbooks": rows, "run": run.to_dict() if run else None})
+        emit_json(listing(rows, run=run.to_dict() if run else None))
         return
     if run is not None:
         line(f"Playbooks run {run.run_id}: {run.note()}")
@@ -152,21 +155,41 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
 
 @click.group(invoke_without_command=True)
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Accounts shown in detail (default 20; with --json: all).",
+)
+@click.option("--account", help="Only this account in the detail (id, CRM id or name).")
+@click.option("--show-body", is_flag=True, help="Show each task's body in the detail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def push(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+def push(
+    ctx: click.Context,
+    dry_run: bool,
+    limit: int | None,
+    account: str | None,
+    show_body: bool,
+    as_json: bool,
+) -> None:
     """Write health fields and tasks to the CRM (only values that changed).
+
+    The summary comes first (records, values by property, tasks by playbook and owner),
+    then the detail per account. --json prints {"summary": {...}, "items": [...],
+    "total": N} (one item per account with its changes and tasks).
 
     \b
     Examples:
       hub push --dry-run
+      hub push --dry-run --account "Acme Inc" --show-body
       hub push
       hub push --json | jq .summary
       hub push history
     """
     if ctx.invoked_subcommand is not None:
         return
-    _push(ctx.ensure_object(Env), dry_run, as_json)
+    _push(ctx.ensure_object(Env), dry_run, as_json, limit, account, show_body)
 
 
 @push.command("history")
@@ -174,7 +197,7 @@ def push(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
-    """List push runs with what each wrote (newest first).
+    """List push, revert and uninstall runs with what each did (newest first).
 
     \b
     Examples:
@@ -194,19 +217,31 @@ def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
         data["items"],
         [
             Column("run", "run_id", justify="right", no_wrap=True),
+            Column("kind", "kind", no_wrap=True),
             Column("started", lambda r: (r["started_at"] or "")[:19], no_wrap=True),
             Column("status", "status", no_wrap=True),
             Column("records", "records", justify="right", no_wrap=True),
             Column("values", "values_written", justify="right", no_wrap=True),
             Column("tasks", "tasks_created", justify="right", no_wrap=True),
+            Column(
+                "archived", lambda r: r["tasks_archived"] + r["fields_archived"], justify="right"
+            ),
         ],
         env=env,
         title=f"Push runs: {data['total']}",
     )
 
 
-def _push(env: Env, dry_run: bool, as_json: bool) -> None:
-    from hub.push import run_push
+def _push(
+    env: Env,
+    dry_run: bool,
+    as_json: bool,
+    limit: int | None = None,
+    account: str | None = None,
+    show_body: bool = False,
+) -> None:
+    from hub.push import push_settings, run_push
+    from hub.push.preview import DEFAULT_LIMIT, build_preview
 
     config, store = env.config(), env.store()
     if dry_run:
@@ -215,70 +250,96 @@ def _push(env: Env, dry_run: bool, as_json: bool) -> None:
         # One writer: a push beside another push or a running `hub run` waits its turn.
         with database_lock(store, "hub push"):
             result = run_push(store, config)
+    if limit is None and not as_json:
+        limit = DEFAULT_LIMIT
+    preview = build_preview(
+        store,
+        result,
+        limit=limit,
+        account=account,
+        show_body=show_body,
+        tasks_on=push_settings(config).tasks,
+    )
     if as_json:
-        emit_json(result.to_dict())
+        data = result.to_dict()
+        for key in ("changes", "tasks", "summary"):
+            data.pop(key, None)
+        emit_json({**preview, **data})
     else:
-        print_push_result(result)
+        print_push_preview(result, preview, show_body=show_body, account=account)
     if result.status in ("error", "partial"):
         raise SystemExit(1)
 
 
-VERBS = {
-    "create": "would create",
-    "reconcile": "would reconcile",
-    "skipped": "skipped (another push claimed it)",
-    "created": "created",
-    "cancelled": "cancelled",
-    "held": "held by the caps",
-}
-
-
-def print_push_result(result: Any) -> None:
-    """Human output of a push: setup, changes per record (old → new), tasks, errors."""
+def print_push_preview(
+    result: Any, preview: dict[str, Any], *, show_body: bool = False, account: str | None = None
+) -> None:
+    """Human output of a push: the summary first, then the detail per account, then notes."""
     if result.status == "disabled":
         line("Push is disabled ([push] enabled = false).")
         return
+    summary = preview["summary"]
     if result.dry_run:
         line(styled("[bold]Dry run:[/] nothing was written."))
+    line(styled("[bold]Summary:[/] "), summary["text"])
+    for note in result.notes:
+        if note.startswith("scope:"):
+            line("  ", note)
+    if summary["values"]:
+        by_prop = ", ".join(f"{p} {n}" for p, n in summary["values_by_property"].items())
+        records = ", ".join(f"{n} {t}" for t, n in summary["records_by_type"].items())
+        line(f"  {records}, {plural(summary['values'], 'value')}: ", by_prop)
+    if summary["tasks"]:
+        by_playbook = ", ".join(f"{p} {n}" for p, n in summary["tasks_by_playbook"].items())
+        by_owner = ", ".join(f"{o} {n}" for o, n in summary["tasks_by_owner"].items())
+        line(f"  {plural(summary['tasks'], 'task')} by playbook: ", by_playbook)
+        line("  by owner: ", by_owner)
+    if summary["why_no_tasks"]:
+        line("  ", summary["why_no_tasks"])
+    if result.caps:
+        line("  ", result.caps + (f"; {result.held} held for a later push" if result.held else ""))
+    if result.completed:
+        verb = "would complete" if result.dry_run else "completed"
+        line(f"  {plural(len(result.completed), 'task')} {verb} (done in the CRM; snoozed).")
     if result.setup:
         line(styled("[bold]Setup[/]"), " (would do)" if result.dry_run else "")
         for action in result.setup:
             line("  + ", action)
-    by_record: dict[str, list[Any]] = {}
-    for change in result.changes:
-        by_record.setdefault(f"{change.object_type} {change.object_id}", []).append(change)
-    for record, changes in by_record.items():
-        line(text(record, "bold"), f" ({changes[0].account_name})")
-        for c in changes:
-            old = c.old if c.old != "" else "(unset)"
-            new = c.new if c.new != "" else "(cleared)"
-            mark = {"failed": text("✗ ", "red"), "written": text("✓ ", "green")}.get(c.status, "  ")
-            error = text(f"  {c.error}", "red") if c.error else ""
-            line("  ", mark, f"{c.property}: {_short(old)} → {_short(new)}", error)
-    if result.tasks:
-        line(styled("[bold]Tasks[/]"))
-        for t in result.tasks:
-            if t.action == "failed":
-                verb = text("failed", "red")
-            elif t.action == "found":
-                verb = "already in the CRM" if not result.dry_run else "would record existing"
-            else:
-                verb = VERBS.get(t.action, t.action)
-            tail = f" → CRM task {t.remote_id}" if t.remote_id else ""
+    if preview["items"]:
+        line(styled("[bold]Detail[/]"), f" ({len(preview['items'])} of {preview['total']})")
+    for item in preview["items"]:
+        label = f"{item['object_type']} {item['object_id']}" if item["object_id"] else "no record"
+        line(text(item["account_name"] or item["account_id"], "bold"), f" — {label}")
+        for c in item["changes"]:
+            old = c["old"] if c["old"] != "" else "(unset)"
+            new = c["new"] if c["new"] != "" else "(cleared)"
+            mark = {"failed": text("✗ ", "red"), "written": text("✓ ", "green")}.get(
+                c["status"], "  "
+            )
+            error = text(f"  {c['error']}", "red") if c["error"] else ""
+            line("  ", mark, f"{c['property']}: {old} → {new}", error)
+        for t in item["tasks"]:
+            verb = text(t["verb"], "red") if t["action"] == "failed" else t["verb"]
+            tail = f"; also on {', '.join(t['links'])}" if t.get("links") else ""
+            tail += f" → CRM task {t['remote_id']}" if t["remote_id"] else ""
             line(
                 "  ",
                 verb,
-                f": [{t.priority}] {t.subject} — record {t.object_id}, owner "
-                f"{t.owner_id or 'unassigned'}, due {(t.due_at or '')[:10]} ({t.playbook}){tail}",
-                text(f"  {t.error}", "red") if t.error else "",
+                f": [{t['priority']}] {t['subject']} — owner {t['owner']}, "
+                f"due {(t['due_at'] or '')[:10]} ({t['playbook']}){tail}",
+                text(f"  {t['error']}", "red") if t["error"] else "",
             )
-    if result.completed:
-        verb = "would complete" if result.dry_run else "completed"
-        line(f"{plural(len(result.completed), 'task')} {verb} (done in the CRM; snoozed).")
-    if result.caps:
-        line(result.caps + (f"; {result.held} held for a later push" if result.held else ""))
+            if show_body and t.get("body"):
+                for body_line in t["body"].splitlines():
+                    line("      ", body_line)
+    if account and not preview["total"]:
+        line(f"No account in this push matches {account!r} (id, CRM id or name).")
+    more = preview["total"] - len(preview["items"])
+    if more > 0:
+        line(f"… {more} more, use --limit N or --account ID_OR_NAME")
     for note in result.notes:
-        line("note: ", note)
+        if not note.startswith("scope:"):
+            line("note: ", note)
     for error in result.errors:
         line(styled("[red]error:[/] "), error, err=True)
     line(f"{result.summary()}; {result.requests} requests, {result.writes} writes.")
@@ -290,8 +351,3 @@ def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
-
-
-def _short(text: str, limit: int = 120) -> str:
-    text = text.replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"

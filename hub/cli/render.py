@@ -45,8 +45,8 @@ FORMATS = ("auto", "table", "plain", "json")
 def output_format(env: Env | None = None) -> str:
     """``table`` on a terminal, ``plain`` otherwise, unless ``--format`` said otherwise."""
     chosen = getattr(env, "format", "auto") if env is not None else "auto"
-    if chosen != "auto":
-        return chosen
+    if chosen in ("table", "plain"):
+        return chosen  # json: a command without --json falls back to auto for its tables
     return "table" if console.is_terminal else "plain"
 
 
@@ -104,9 +104,14 @@ def table(
     env: Env | None = None,
     title: str | None = None,
     caption: str | None = None,
+    row_style: Callable[[Any], str | None] | None = None,
+    section_before: Callable[[Any], bool] | None = None,
     **options: Any,
 ) -> None:
-    """Rows as a rich table on a terminal, else as tab-separated plain lines with a header."""
+    """Rows as a rich table on a terminal, else as tab-separated plain lines with a header.
+
+    ``row_style`` styles a whole row (a total in bold) and ``section_before`` draws a rule
+    above a row; both only on a terminal, where they help the eye."""
     rows = list(rows)
     if output_format(env) == "plain":
         if title:
@@ -119,7 +124,9 @@ def table(
     for c in columns:
         grid.add_column(c.header, **c.options)
     for row in rows:
-        grid.add_row(*(c.cell(row) for c in columns))
+        if section_before is not None and section_before(row):
+            grid.add_section()
+        grid.add_row(*(c.cell(row) for c in columns), style=row_style(row) if row_style else None)
     console.print(grid)
 
 

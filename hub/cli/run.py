@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hub.cli.render import Column, emit_json, line, listing, page_progress, table, text
-from hub.cli.util import Env, console, pass_env
+from hub.cli.util import Env, pass_env
 
 
 def register(cli: click.Group) -> None:
@@ -282,9 +282,44 @@ def print_demo(env: Env, result) -> None:
         line(f"  {cmd}")
     line("Then connect your real accounts: ", styled("[bold]hub init[/]"), " (see README.md).")
     if result.nrr_by_csm:
-        from hub.portfolio.render import csm_table
-
         line()
-        console.print(csm_table(result.nrr_by_csm))
+        print_csm_rows(env, result.nrr_by_csm)
     line()
     line(f"Done in {result.seconds:.1f} s.")
+
+
+def print_csm_rows(env: Env, rows: list[dict]) -> None:
+    """NRR per CSM book (``hub.portfolio.csm_rows``; the last row is the total, in bold)."""
+    from rich import box
+
+    from hub.portfolio.render import short
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1f}%"
+
+    last = rows[-1]
+    right = {"justify": "right", "no_wrap": True}
+    table(
+        rows,
+        [
+            Column("CSM", "owner", ratio=1, min_width=12),
+            Column("Accts", "accounts", **right),
+            Column("Start", lambda r: short(r["starting_mrr"]), **right),
+            Column("End", lambda r: short(r["closing_mrr"]), **right),
+            Column("NRR", lambda r: pct(r["nrr_pct"]), **right),
+            Column("GRR", lambda r: pct(r["grr_pct"]), **right),
+            Column("Churned", lambda r: short(r["churn"]), **right),
+            Column(
+                "Top reason",
+                lambda r: str(r["top_churn_reason"] or "—").replace("_", " "),
+                no_wrap=True,
+            ),
+        ],
+        env=env,
+        title=f"Net revenue retention per CSM book, {rows[0]['period']}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        row_style=lambda r: "bold" if r is last else None,
+        section_before=lambda r: r is last,
+    )

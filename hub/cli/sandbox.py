@@ -14,7 +14,13 @@ from hub.cli.util import console, err_console
 FAULT_HELP = (
     "Inject a fault: API:KIND[:PATH][:k=v...], e.g. hubspot:429:count=20:retry_after=2, "
     "stripe:500:/v1/invoices, hubspot:403:scopes=crm.objects.contacts.write, zendesk:timeout. "
-    "PATH is a regex on the request path; count=-1 (default) fires until cleared. Repeatable."
+    "KIND, any API: 429 (retry_after=S, text_body=1), 500, 502, 503, 504, timeout (hang up), "
+    "slow (delay=S), drop (disconnect); and the API's own: 400/401/403/404/409 (hubspot, "
+    "stripe; 403 takes scopes=a,b on hubspot), 400/401/403/404/422 (zendesk), 400/403/404 "
+    "(builtwith), cursor_expired (stripe, zendesk: the next cursor request), partial_207 "
+    "(hubspot batch writes; indexes=0,2 or ids=...). PATH is a regex searched in the request "
+    "path; count=N (default -1: until cleared), after=N (let N through first), method=GET. "
+    "Repeatable."
 )
 
 
@@ -184,13 +190,25 @@ def serve(
 ) -> None:
     """Serve the sandbox APIs on one loopback port until Ctrl-C.
 
-    Control endpoints (no auth): GET/POST/DELETE /__sandbox/faults, POST
-    /__sandbox/advance?days=N, GET /__sandbox/clock, GET/POST/DELETE /__sandbox/webhooks.
+    All four APIs answer on the same base URL (the path tells them apart); the banner prints
+    each one's credentials. The world's clock runs from --start with wall time unless
+    --clock frozen; each whole day passed generates that day's activity.
+
+    \b
+    Control endpoints (no auth, loopback):
+      GET    /__sandbox/faults          list queued faults
+      POST   /__sandbox/faults          {"api", "kind", "path"?, "method"?, "count"?,
+                                         "after"?, "params"?} (as --fault)
+      DELETE /__sandbox/faults[?api=]   clear them
+      POST   /__sandbox/advance?days=N  jump N days ahead, with their activity
+      GET    /__sandbox/clock           the world's time
+      GET/POST/DELETE /__sandbox/webhooks  webhook deliveries (with --webhook-url)
 
     \b
     Examples:
       hub sandbox serve
       hub sandbox serve --port 8111 --companies 200 --limits
+      hub sandbox serve --fault hubspot:429:count=20:retry_after=2 --print-config > hub.toml
       hub sandbox serve --webhook-url http://127.0.0.1:8321/webhooks --print-config
     """
     from hub.errors import ConfigError

@@ -48,10 +48,13 @@ A CSM override (``set_override`` / ``hub health override``, or the account fact
 hub-owned properties) replaces the shown score and band until its ``until`` date (inclusive);
 the computed score is always kept beside it. When both exist, the one set in the hub wins; a
 CRM value that is the hub's own override read back (see ``hub.health.overrides``) is not a
-CSM's. ``health_history`` has one row per account per day (recomputing the same day replaces
-it) with the shown and the computed score, the coverage and each measure's score;
-``trend_7d``/``trend_30d`` = computed score now − computed score on the latest history row
-7–10 (30–37) days old, None without one (``hub.health.moves`` says which measures moved). ``backfill_health`` recomputes history day by day from the
+CSM's. ``health_history`` keeps a row only when what it carries changed (the shown and the
+computed score, band, coverage and each measure's score; recomputing the same day replaces
+that day's row): an account's state on a day is its latest row on or before it, and
+``health_days`` lists the days health ran. ``trend_7d``/``trend_30d`` = computed score now −
+computed score on the baseline day, the latest day health ran 7–10 (30–37) days ago; None
+when it did not run then or the account had no row by then (``hub.health.moves`` says which
+measures moved). ``backfill_health`` recomputes history day by day from the
 timeline: each past day sees the events up to that day's end, and the account facts *as they
 are now* (facts have no history), and overrides set in the hub that were in force then.
 

@@ -89,21 +89,29 @@ def run_pass(
         )
     }
     echoes = health_queries.own_override_echoes(store, override_properties())
-    # Trends compare computed scores (an override changes only the shown one) with a baseline
-    # of bounded age: the latest row 7–10 (30–37) days old, else no trend.
+    # Trends compare computed scores (an override changes only the shown one) with the state
+    # on a baseline day of bounded age: the latest day health ran 7–10 (30–37) days ago, else
+    # no trend. History keeps only changes: the state on a day is the latest row on or
+    # before it.
+    day = window.today.isoformat()
     trend_args: list[str] = []
+    trend_sql = ""
     for days in (7, 30):
-        trend_args += [
-            (window.today - dt.timedelta(days=days)).isoformat(),
-            (window.today - dt.timedelta(days=health_queries.TREND_BASELINES[days])).isoformat(),
-        ]
-    trend_sql = (
-        ", (SELECT computed_score FROM health_history h WHERE h.account_id = a.id AND "
-        "h.day <= ? AND h.day >= ? ORDER BY h.day DESC LIMIT 1), (SELECT computed_score FROM "
-        "health_history h WHERE h.account_id = a.id AND h.day <= ? AND h.day >= ? "
-        "ORDER BY h.day DESC LIMIT 1)"
-        if with_trend
-        else ", NULL, NULL"
+        base = health_queries.baseline_day(store, window.today, days) if with_trend else None
+        if base is None:
+            trend_sql += ", NULL"
+        else:
+            trend_sql += (
+                ", (SELECT computed_score FROM health_history h WHERE h.account_id = a.id AND "
+                "h.day <= ? ORDER BY h.day DESC LIMIT 1)"
+            )
+            trend_args.append(base)
+    # The account's latest history row on or before the day: a row is written only when
+    # something it carries changed.
+    last_sql = (
+        ", p.day, p.score, p.band, p.computed_score, p.coverage, p.measures FROM accounts a "
+        "LEFT JOIN health_history p ON p.account_id = a.id AND p.day = (SELECT MAX(day) FROM "
+        "health_history WHERE account_id = a.id AND day <= ?)"
     )
     conditions, cond_args = [], []
     if scoped:
@@ -115,11 +123,10 @@ def run_pass(
         conditions.append("a.id < ?")
         cond_args.append(bounds[1])
     select = (
-        f"SELECT {', '.join('a.' + c for c in Account.COLUMNS)}, a.facts{trend_sql} "
-        f"FROM accounts a WHERE {' AND '.join([*conditions, 'a.id > ?'])} "
-        f"ORDER BY a.id LIMIT {_CHUNK}"
+        f"SELECT {', '.join('a.' + c for c in Account.COLUMNS)}, a.facts{trend_sql}{last_sql} "
+        f"WHERE {' AND '.join([*conditions, 'a.id > ?'])} ORDER BY a.id LIMIT {_CHUNK}"
     )
-    args = [*(trend_args if with_trend else []), *cond_args]
+    args = [*trend_args, day, *cond_args]
     try:
         after = ""
         while True:
@@ -151,6 +158,8 @@ def run_pass(
                         evaluation.trend_7d = computed - row[11]
                     if row[12] is not None:
                         evaluation.trend_30d = computed - row[12]
+                if row[13] is not None:
+                    evaluation.previous = row[13:19]
                 sink(evaluation, fingerprint((*values, row[10])))
     finally:
         if isinstance(stream, ThreadStream):
@@ -182,6 +191,7 @@ class Writer:
         self.count = 0
         self.bands: dict[str, int] = {}
         self.names: dict[str, str] = {}
+        self.day_recorded = False
 
     def __call__(self, ev: Evaluation, fingerprint: str) -> None:
         self.count += 1
@@ -234,21 +244,30 @@ class Writer:
             )
             self.state.append((aid, fingerprint))
         if self.write_history:
-            self.history.append(
-                (
-                    aid,
-                    self.day,
-                    ev.score,
-                    ev.band,
-                    ev.computed_score,
-                    coverage,
-                    "{" + ",".join(brief) + "}",
+            measures = "{" + ",".join(brief) + "}"
+            last = ev.previous
+            # A row only when something it carries changed since the account's latest row.
+            if (
+                last is None
+                or last[1] != ev.score
+                or last[2] != ev.band
+                or last[3] != ev.computed_score
+                or last[4] != coverage
+                or last[5] != measures
+            ):
+                self.history.append(
+                    (aid, self.day, ev.score, ev.band, ev.computed_score, coverage, measures)
                 )
-            )
         if len(self.history) >= _BATCH or len(self.scores) >= _BATCH:
             self.flush()
 
     def flush(self) -> None:
+        if self.write_history and not self.day_recorded:
+            # The day counts as a day health ran (a trend's baseline day) even when no
+            # account's row changed.
+            with self.db.atomic():
+                self.db.execute("INSERT OR IGNORE INTO health_days (day) VALUES (?)", [self.day])
+            self.day_recorded = True
         if not (self.scores or self.history or self.state):
             return
         with self.db.atomic():

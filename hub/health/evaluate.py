@@ -45,6 +45,9 @@ class Evaluation:
     low_coverage: bool = False
     churned: str | None = None
     """Why the account is churned (plain words), or None."""
+    previous: tuple[Any, ...] | None = None
+    """The account's latest history row on or before the day (day, score, band, computed
+    score, coverage, measures JSON), or None."""
 
 
 def churn_reason(account: Account, settings: HealthSettings, as_of: dt.datetime) -> str | None:
@@ -103,6 +106,8 @@ class Plan:
         self.specs: dict[tuple[tuple[str, ...], int], Any] = {}  # event-count spec -> handle
         self.tally: int | None = None
         self.getters: dict[Any, Callable[[tuple[Any, ...], dict[str, int]], tuple[Any, ...]]] = {}
+        # Per model: (measure, its bound score(), params, getter), built on first use.
+        self.steps: dict[int, list[tuple[str, Callable[..., MeasureResult], Any, Any]]] = {}
 
     def finish(self) -> None:
         """Compile, per measure, a function from (row, tally) to its values."""
@@ -160,12 +165,16 @@ def evaluate(
     segment, resolved = settings.choose(account)
     account.segment = segment  # measures with per-segment parameters read it
     results: dict[str, MeasureResult] = {}
-    measures = settings.measures
     tally = plan.tally_of(row)
     getters = plan.getters
-    for name, (params, key) in resolved.params.items():
-        values = None if row is None else getters[key](row, tally)
-        result = measures[name].score(params, account, values, window)
+    steps = plan.steps.get(id(resolved))
+    if steps is None:
+        steps = plan.steps[id(resolved)] = [
+            (name, settings.measures[name].score, params, getters[key])
+            for name, (params, key) in resolved.params.items()
+        ]
+    for name, score, params, getter in steps:
+        result = score(params, account, None if row is None else getter(row, tally), window)
         value = result.value
         if value is not None:
             value = 100.0 if value > 100 else 0.0 if value < 0 else float(value)

@@ -70,9 +70,15 @@ class _Comparison(_Strict):
 
     def op(self) -> tuple[str, Any]:
         """The one comparison given, as (name, threshold) (computed once)."""
-        if self._op is None:
-            self._op = _one_op(self, required=True)
-        return self._op
+        # Through the private-attribute slot: ``self._op`` goes through pydantic's
+        # ``__getattr__``, and this runs for every cap of every account.
+        private = self.__pydantic_private__
+        found = private.get("_op") if private is not None else None
+        if found is None:
+            found = _one_op(self, required=True)
+            if private is not None:
+                private["_op"] = found
+        return found
 
     def test(self, value: Any) -> bool:
         name, threshold = self.op()

@@ -4,10 +4,18 @@ Incremental runs
 ----------------
 ``compute_health(full=False)`` recomputes only accounts whose events were mapped since the
 last health run started (``events.mapped_at``), whose ``accounts`` row changed (a hash of the
-row, because the mappings rebuild that table every run), or that have no score yet. When the
-day changed since the last run (windows slide), the ``[health]`` config changed, or it is the
-first run, everything is recomputed. Events that were deleted, or moved to another account,
-are caught by the next day's full run.
+row and its facts, because the mappings rebuild that table every run; CRM overrides arrive
+as the fact ``health_override``), or that have no score yet; an override set in the hub
+rescores its account at once (``rescore``).
+
+The clock is the other input. When the day changed since the last run, every account is
+recomputed: the windows slide (an event leaves a 60-day window with no new event), ages in
+days grow (open tickets, days since the last touch, days to renewal, card expiry), overrides
+expire, and both trends move to a new baseline day, so with the built-in measures almost
+every account can change overnight and no cheaper test is exact. The same holds when the
+``[health]`` config changed, and on the first run. Within a day the windows move by hours
+only; an event crossing a window edge then is picked up by the next day's full run, as are
+events deleted or moved to another account.
 
 ``backfill_health`` recomputes history day by day from the timeline: each past day sees the
 events up to that day's end, the account facts *as they are now* (facts have no history), and
@@ -104,15 +112,22 @@ HISTORY_MEASURE_DAYS = 40
 
 
 def _prune_measures(store: Store, today: dt.date) -> None:
-    """Drop the per-measure scores of history rows that left the kept span since the last
-    prune (a bounded range of days, so a daily run never rescans old history)."""
+    """Drop the per-measure scores of history rows superseded before the kept span.
+
+    History keeps a row only when something changed, so an account's latest row before the
+    cutoff is still its state inside the span (a baseline may read it): only rows that a
+    newer row replaced before the cutoff lose their measures. Each prune handles the rows
+    superseded since the last one (a bounded range of days: a daily run never rescans old
+    history)."""
     cutoff = (today - dt.timedelta(days=HISTORY_MEASURE_DAYS)).isoformat()
     since = _meta(store, "measures_pruned_before") or "0000-00-00"
     if cutoff <= since:
         return
     store.db.execute(
-        "UPDATE health_history SET measures = NULL WHERE day >= ? AND day < ? "
-        "AND measures IS NOT NULL",
+        "UPDATE health_history SET measures = NULL WHERE measures IS NOT NULL AND rowid IN ("
+        "SELECT (SELECT o.rowid FROM health_history o WHERE o.account_id = n.account_id "
+        "AND o.day < n.day ORDER BY o.day DESC LIMIT 1) FROM health_history n "
+        "WHERE n.day >= ? AND n.day < ?)",
         [since, cutoff],
     )
     _set_meta(store, "measures_pruned_before", cutoff)
@@ -179,6 +194,12 @@ def backfill_health(
     now = clock.now()
     with store.recorded_run("health") as run:
         result = HealthResult(run_id=run.id, full=True, reason=f"backfill {days} days")
+        # History keeps only changes, so the rebuilt span replaces what was there: each
+        # day's row is compared with the latest row before it.
+        first = (now.date() - dt.timedelta(days=days)).isoformat()
+        with store.db.atomic():
+            store.db.execute("DELETE FROM health_history WHERE day >= ?", [first])
+            store.db.execute("DELETE FROM health_days WHERE day >= ?", [first])
         for back in range(days, 0, -max(1, every)):
             day = now.date() - dt.timedelta(days=back)
             as_of = dt.datetime.combine(day, dt.time.max, tzinfo=dt.timezone.utc)

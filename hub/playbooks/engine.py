@@ -132,58 +132,96 @@ def run_playbooks(store: Store, config: Any, *, registry: Any = None) -> Playboo
 def evaluate_all(
     store: Store, setup: PlaybookSetup, result: PlaybookResult, now: dt.datetime
 ) -> None:
-    """Evaluate, filter, dedupe, merge and write the outbox (each task commits on its own)."""
-    ctx = PlaybookContext(store, now)
+    """Evaluate, filter, dedupe, merge and write the outbox (each task commits on its own).
+
+    The accounts are taken in batches of ``BATCH`` (by id): each batch gets its own context,
+    every playbook runs over it and its tasks are written before the next batch is read, so
+    memory is bounded by a batch, not by the workspace. What spans batches is small: the
+    blocked keys of active and snoozed tasks, and the keys that fired this run.
+    """
     outbox = Outbox(store)
     blocking = outbox.blocking(now)
     fired: set[tuple[str, str, str]] = set()
-    evaluated: set[str] = set()
-    fresh: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for playbook in setup.enabled():
-        triggers = _evaluate(playbook, ctx, result)
-        if triggers is None:
-            continue
-        evaluated.add(playbook.name)
-        for trigger in triggers:
-            if not _admit(playbook, trigger, ctx, setup, result):
+    failed: set[str] = set()
+    opened: set[str] = set()
+    playbooks = setup.enabled()
+    for bounds in account_batches(store, BATCH):
+        ctx = PlaybookContext(store, now, bounds=bounds)
+        fresh: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for playbook in playbooks:
+            if playbook.name in failed:
+                continue  # reported once; the other playbooks go on
+            triggers = _evaluate(playbook, ctx, result)
+            if triggers is None:
+                failed.add(playbook.name)
                 continue
-            key = (trigger.account_id, playbook.name, trigger.reason)
-            if key in fired:
-                continue  # a playbook yielded the same finding twice
-            fired.add(key)
-            result.triggers += 1
-            why = blocking.get(key)
-            if why == "active":
-                result.deduplicated += 1
-                continue
-            if why == "snoozed":
-                result.snoozed += 1
-                continue
-            fresh[trigger.account_id].append(render_task(playbook, trigger, ctx, setup.section))
-            blocking[key] = "active"
-    for account_id, rows in fresh.items():
-        groups = [rows] if setup.section.one_task_per_account else [[r] for r in rows]
-        for group in groups:
-            name = ctx.accounts[account_id].get("name") or account_id
-            row = merge_rows(group, name)
-            outbox.add(row)
-            result.opened.append(row["id"])
-            result.merged += len(group) - 1
-            for reason in row["reasons"]:
-                result.by_playbook[reason["playbook"]] += 1
+            for trigger in triggers:
+                if not _admit(playbook, trigger, ctx, setup, result):
+                    continue
+                key = (trigger.account_id, playbook.name, trigger.reason)
+                if key in fired:
+                    continue  # a playbook yielded the same finding twice
+                fired.add(key)
+                result.triggers += 1
+                why = blocking.get(key)
+                if why == "active":
+                    result.deduplicated += 1
+                    continue
+                if why == "snoozed":
+                    result.snoozed += 1
+                    continue
+                fresh[trigger.account_id].append(render_task(playbook, trigger, ctx, setup.section))
+                blocking[key] = "active"
+        for account_id, rows in fresh.items():
+            groups = [rows] if setup.section.one_task_per_account else [[r] for r in rows]
+            for group in groups:
+                name = ctx.accounts[account_id].get("name") or account_id
+                row = merge_rows(group, name)
+                outbox.add(row)
+                result.opened.append(row["id"])
+                opened.add(row["id"])
+                result.merged += len(group) - 1
+                for reason in row["reasons"]:
+                    result.by_playbook[reason["playbook"]] += 1
     # Open (never pushed) tasks whose findings all stopped, or whose playbooks are now off.
-    enabled = {pb.name for pb in setup.enabled()}
+    enabled = {pb.name for pb in playbooks}
+    evaluated = enabled - failed
     for task in outbox.tasks(["open"]):
-        if task["id"] in result.opened:
+        if task["id"] in opened:
             continue
         keys = task_keys(task)
-        alive = task["account_id"] in ctx.accounts and any(
+        alive = _account_exists(store, task["account_id"]) and any(
             playbook in enabled and (playbook not in evaluated or key in fired)
             for key in keys
             for playbook in [key[1]]
         )
         if not alive and outbox.cancel(task["id"], now):
             result.cancelled += 1
+
+
+BATCH = 5000
+"""Accounts per batch of a playbooks run (see ``evaluate_all``)."""
+
+
+def account_batches(store: Store, size: int = BATCH) -> list[tuple[str | None, str | None]]:
+    """Id ranges ``[low, high)`` of ``size`` accounts each (the last may be smaller),
+    covering every account: the first range is open below, the last open above."""
+    starts: list[str] = []
+    while True:
+        row = store.db.execute(
+            "SELECT id FROM accounts WHERE id >= ? ORDER BY id LIMIT 1 OFFSET ?",
+            [starts[-1] if starts else "", size],
+        ).fetchone()
+        if row is None:
+            break
+        starts.append(row[0])
+    edges: list[str | None] = [None, *starts, None]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _account_exists(store: Store, account_id: str) -> bool:
+    row = store.db.execute("SELECT 1 FROM accounts WHERE id = ?", [account_id]).fetchone()
+    return row is not None
 
 
 def _evaluate(

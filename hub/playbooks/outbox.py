@@ -94,7 +94,18 @@ class Outbox:
     def blocking(self, now: dt.datetime) -> dict[tuple[str, str, str], str]:
         """(account, playbook, reason) → why a new task is blocked: ``active`` or ``snoozed``."""
         out: dict[tuple[str, str, str], str] = {}
-        for task in self.tasks([*ACTIVE_STATUSES, "completed"]):
+        # Streamed, the few columns the rule reads: completed tasks pile up over the years,
+        # and only those still snoozed matter.
+        at = clock.iso(now)
+        marks = ",".join("?" * len(ACTIVE_STATUSES))
+        for row in self.db.execute(
+            "SELECT account_id, playbook, reason, reasons, status, snoozed_until FROM tasks "
+            f"WHERE status IN ({marks}) OR (status = 'completed' AND snoozed_until > ?)",
+            [*ACTIVE_STATUSES, at],
+        ):
+            task = dict(
+                zip(("account_id", "playbook", "reason", "reasons", "status", "snoozed_until"), row)
+            )
             if task["status"] in ACTIVE_STATUSES:
                 why = "active"
             elif is_snoozed(task, now):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from hub import clock
 from hub.errors import ConfigError
-from hub.store import Store
+from hub.store import Store, health_queries
 from hub.vocabulary import vocabulary
 
 PRIORITIES = ("LOW", "MEDIUM", "HIGH")
@@ -84,20 +84,33 @@ class Trigger:
 
 
 class PlaybookContext:
-    """Read access to accounts, health and events for playbooks; cached per run.
+    """Read access to accounts, health and events for playbooks; cached per batch.
 
-    ``now`` is ``hub.clock.now()`` at the start of the run, ``today`` its date.
+    ``now`` is ``hub.clock.now()`` at the start of the run, ``today`` its date. The engine
+    evaluates the playbooks over batches of accounts (``bounds``: ids ``>= bounds[0]`` and
+    ``< bounds[1]``, None = open): every read (``accounts``, ``health``, ``history``,
+    ``events``) sees only the accounts of the batch, so memory is bounded by a batch however
+    many accounts there are. A playbook that loops over ``ctx.accounts``, ``ctx.health`` or
+    ``ctx.events(...)`` needs no change.
     """
 
-    def __init__(self, store: Store, now: dt.datetime | None = None):
+    def __init__(
+        self,
+        store: Store,
+        now: dt.datetime | None = None,
+        *,
+        bounds: tuple[str | None, str | None] = (None, None),
+    ):
         self.store = store
         self.db = store.db
         self.now = now or clock.now()
         self.today = self.now.date()
+        self.bounds = bounds
         self._accounts: dict[str, dict[str, Any]] | None = None
         self._health: dict[str, dict[str, Any]] | None = None
         self._history: dict[str, list[dict[str, Any]]] | None = None
         self._events: dict[tuple[tuple[str, ...], str], dict[str, list[dict[str, Any]]]] = {}
+        self._baseline_days: dict[int, str | None] = {}
 
     # accounts and health ----------------------------------------------------------------
 
@@ -106,7 +119,8 @@ class PlaybookContext:
         """Every account by id, ``facts`` decoded."""
         if self._accounts is None:
             out = {}
-            for row in self.db.query("SELECT * FROM accounts"):
+            where, args = self._scope("id")
+            for row in self.db.query(f"SELECT * FROM accounts{where}", args):
                 row = dict(row)
                 row["facts"] = loads(row.get("facts"), {})
                 out[row["id"]] = row
@@ -118,7 +132,8 @@ class PlaybookContext:
         """Current health rows by account id; ``drivers`` and ``measures`` decoded."""
         if self._health is None:
             out = {}
-            for row in self.db.query("SELECT * FROM health_scores"):
+            where, args = self._scope("account_id")
+            for row in self.db.query(f"SELECT * FROM health_scores{where}", args):
                 row = dict(row)
                 row["drivers"] = loads(row.get("drivers"), [])
                 row["measures"] = loads(row.get("measures"), {})
@@ -127,15 +142,18 @@ class PlaybookContext:
         return self._health
 
     def history(self, account_id: str) -> list[dict[str, Any]]:
-        """Daily health history of one account, oldest day first.
+        """Health history of one account, oldest day first: a row for each day something
+        changed (the state on any day is the latest row on or before it; ``baseline``
+        reads a trend's baseline).
 
         Each row has ``day``, ``score`` (shown), ``computed`` (the computed score: what
         trends and score rules read) and ``band``.
         """
         if self._history is None:
             grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            where, args = self._scope("account_id")
             for row in self.db.query(
-                "SELECT * FROM health_history ORDER BY account_id, day",
+                f"SELECT * FROM health_history{where} ORDER BY account_id, day", args
             ):
                 row = dict(row)
                 computed = row.get("computed_score")
@@ -143,6 +161,32 @@ class PlaybookContext:
                 grouped[row["account_id"]].append(row)
             self._history = grouped
         return self._history.get(account_id, [])
+
+    def baseline(self, account_id: str, days: int) -> dict[str, Any] | None:
+        """The account's state on the baseline day of a ``days``-day trend, as the health
+        trends read it (the latest day health ran ``days`` to ``days + max(3, days // 4)``
+        days ago; its latest history row on or before that day), or None."""
+        if days not in self._baseline_days:
+            newest = (self.today - dt.timedelta(days=days)).isoformat()
+            oldest = (self.today - dt.timedelta(days=days + max(3, days // 4))).isoformat()
+            self._baseline_days[days] = health_queries.run_day(self.store, newest, oldest)
+        day = self._baseline_days[days]
+        if day is None:
+            return None
+        older = [r for r in self.history(account_id) if str(r["day"])[:10] <= day]
+        return older[-1] if older else None
+
+    def _scope(self, column: str) -> tuple[str, list[str]]:
+        """``WHERE`` text and arguments limiting ``column`` to the batch's accounts."""
+        low, high = self.bounds
+        conds, args = [], []
+        if low is not None:
+            conds.append(f"{column} >= ?")
+            args.append(low)
+        if high is not None:
+            conds.append(f"{column} < ?")
+            args.append(high)
+        return (f" WHERE {' AND '.join(conds)}" if conds else ""), args
 
     def is_churned(self, account_id: str) -> bool:
         """The account's lifecycle is over (band ``churned``): only the churn follow-up."""
@@ -199,11 +243,15 @@ class PlaybookContext:
             grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
             accounts = self.accounts
             upto = clock.iso(self.now)
+            # Unary +: the batch's id range must not steer SQLite off the (type, ts) index
+            # (the batch's own events of every type are far more rows than these types').
+            scope, scope_args = self._scope("+account_id")
+            scope = scope.replace(" WHERE ", " AND ")
             for row in self.db.query(
                 "SELECT id, account_id, ts, type, summary, attrs, link FROM events "
-                f"WHERE type IN ({marks}) AND ts >= ? AND ts <= ? AND account_id IS NOT NULL "
-                "ORDER BY ts, id",
-                [*types, since, upto],
+                f"WHERE type IN ({marks}) AND ts >= ? AND ts <= ? AND account_id IS NOT NULL"
+                f"{scope} ORDER BY ts, id",
+                [*types, since, upto, *scope_args],
             ):
                 if row["account_id"] not in accounts:
                     continue

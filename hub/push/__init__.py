@@ -12,7 +12,9 @@ The package, one job per module:
 * ``context``: ``PushContext``, what every pusher gets (health values, links, push log,
   outbox, dry-run guard);
 * ``results``: ``PushResult`` with its ``PropertyChange`` and ``TaskAction`` rows;
-* ``engine``: ``run_push``: clients, completions, task selection within the caps.
+* ``engine``: ``run_push``: clients, completions, task selection within the caps;
+* ``history``: each run's rows (values replaced, tasks created) for ``hub push history``;
+* ``undo``: ``revert_run`` and ``uninstall`` (``hub push revert``, ``hub uninstall``).
 
 A dry run (``dry_run=True``) may read from the CRM but must not write to it or to the
 database: pushers fill ``PushResult`` with planned changes (old → new) and tasks to create,
@@ -22,7 +24,7 @@ and ``PushContext.write_guard()`` refuses a write outright.
 from hub.push.context import HEALTH_FIELDS, PushContext, ms_iso
 from hub.push.engine import caps_text, record_completions, run_push, select_tasks
 from hub.push.pusher import Pusher
-from hub.push.results import PropertyChange, PushResult, TaskAction
+from hub.push.results import PropertyChange, PushResult, SchemaItem, TaskAction
 from hub.push.settings import (
     PusherSettings,
     PushSettings,
@@ -38,6 +40,7 @@ __all__ = [
     "PushContext",
     "PushResult",
     "PushSettings",
+    "SchemaItem",
     "Pusher",
     "PusherSettings",
     "TaskAction",

@@ -11,6 +11,7 @@
   nothing;
 * the task outbox (``hub.playbooks.Outbox``) whose conditional ``open → pushing → pushed``
   transitions a pusher commits around each create, so a task is created once;
+* ``evidence_events(task)``: the timeline events behind a task (with their attrs);
 * ``write_guard()``: a dry run may read the CRM but never writes it nor the database.
 """
 
@@ -188,6 +189,17 @@ class PushContext:
             self.store.db.execute(f"DELETE FROM _hub_push_log WHERE {where}", params)
 
     # tasks --------------------------------------------------------------------------------
+
+    def evidence_events(self, task: dict[str, Any]) -> list[dict[str, Any]]:
+        """The timeline events a task's evidence names (``id``, ``entity``, ``source``,
+        ``type``, ``attrs``…), so a pusher can tie the task to the records behind them."""
+        from hub.store.push_preview import events_by_id
+
+        evidence = task.get("evidence")
+        if isinstance(evidence, str):
+            evidence = _loads(evidence)
+        ids = [str(e["id"]) for e in evidence or [] if isinstance(e, dict) and e.get("id")]
+        return events_by_id(self.store, ids) if ids else []
 
     def owner_for(
         self, task: dict[str, Any], account: dict[str, Any] | None, fallback: str | None = None

@@ -22,6 +22,7 @@ import httpx
 from hub.errors import ConfigError, HubError
 from hub.http import HttpClient
 from hub.playbooks import PRIORITIES, load_playbooks
+from hub.push.access import access_problems, unowned_accounts, unowned_warning
 from hub.push.context import PushContext
 from hub.push.history import record_history
 from hub.push.pusher import Pusher
@@ -64,9 +65,25 @@ def run_push(
     result.note(f"scope: {scope_settings(config).describe()} ([push.scope])")
     for cls, pusher_config in configured:
         client = None
+        marks = (len(result.changes), len(result.tasks))
         try:
-            client = _client_for(config, cls, pusher_config, transport)
-            _run_one(cls(ctx, pusher_config, client), ctx)
+            client = client_for(config, cls, pusher_config, transport)
+            pusher = cls(ctx, pusher_config, client)
+            if dry_run:
+                # The preview says up front what would stop the real push (a missing scope).
+                for problem in access_problems(pusher):
+                    result.error(problem)
+                warning = unowned_warning(pusher, unowned_accounts(ctx, pusher))
+                if warning:
+                    result.note(warning)
+            try:
+                _run_one(pusher, ctx)
+            finally:
+                # History keeps whose write each row is, so a revert finds the right pusher.
+                for change in result.changes[marks[0] :]:
+                    change.target = pusher.target
+                for action in result.tasks[marks[1] :]:
+                    action.target = pusher.target
         except HubError as exc:
             result.status = "error"
             result.error(f"{cls.name}: {exc}")
@@ -99,7 +116,7 @@ def run_push(
     return result
 
 
-def _client_for(
+def client_for(
     config: Any, cls: type[Pusher], settings: Any, transport: httpx.BaseTransport | None
 ) -> HttpClient | None:
     """The pusher's connection's own client (auth, secrets, rate budget), or None."""
@@ -116,6 +133,9 @@ def _client_for(
     from hub.sync import build_connector
 
     return build_connector(config, name).client(transport=transport)
+
+
+_client_for = client_for  # the name tests of other pushers import
 
 
 def _run_one(pusher: Pusher, ctx: PushContext) -> None:

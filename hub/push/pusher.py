@@ -22,6 +22,29 @@ then calls, in this order and only for what ``[push]`` switches on:
    (already capped per run and per owner). Claim them with ``ctx.outbox.claim_many`` (it
    returns only the rows this call claimed), create, ``record_remote``, ``mark_pushed``.
 
+For ``hub push revert RUN`` and ``hub uninstall <pusher>`` (``hub.push.undo``) a pusher
+also implements the undo hooks (see "undo and uninstall" below). The host decides what to
+restore and what to skip, records the run in the push history and keeps the push log true;
+the pusher only reads and writes its CRM:
+
+* ``read_values(object_type, ids, properties)`` and ``write_values(object_type, values)``
+  (with ``same_value(property, a, b)`` for comparing as the CRM stores values): a revert
+  restores a value only where the CRM still holds what the run wrote;
+* ``task_states(remote_ids)``, ``archive_tasks(remote_ids)`` and ``marked_tasks()``: only for
+  a pusher with ``handles_tasks``; a revert archives the run's tasks that are still open,
+  ``hub uninstall --tasks`` the open tasks carrying the hub's marker;
+* ``installed()`` and ``remove_installed(items)``: what the hub created in the CRM (its own
+  fields and their container, never a field the config mapped the hub onto) and removing it
+  (archiving where the CRM can restore); the next ``hub push`` installs again.
+
+A pusher that does not implement them raises ``NotImplementedError`` (the base class does),
+and the host says that pusher cannot revert or uninstall. Every undo hook may be called in
+a dry run: the read hooks must not write, and the host never calls the writing ones then.
+
+Before anything is written, ``hub check`` and ``hub push --dry-run`` call
+``check_access()`` (reads only): each problem it returns names a permission the configured
+push needs and the connection lacks (a missing scope) and how to grant it.
+
 Writes go through ``write()``: it refuses in a dry run, counts the write, and sends the
 request as non-idempotent, so the HTTP client never resends it blindly: an answer lost after
 sending raises ``AmbiguousWriteError`` and the pusher reconciles (searches for what it wrote)
@@ -39,6 +62,7 @@ import httpx
 from hub.errors import PushError
 from hub.http import HttpClient
 from hub.push.context import PushContext
+from hub.push.results import SchemaItem
 from hub.push.settings import PusherSettings
 
 
@@ -120,3 +144,53 @@ class Pusher:
 
     def push_tasks(self, reconcile: list[dict[str, Any]], create: list[dict[str, Any]]) -> None:
         """Reconcile rows left ``pushing``, then create ``create`` (exactly once each)."""
+
+    def check_access(self) -> list[str]:
+        """Problems that would stop this push (missing scopes…), each a line naming the fix;
+        [] when the connection may do everything the configured push does (reads only)."""
+        return []
+
+    # -- undo and uninstall (``hub push revert``, ``hub uninstall``) -------------------------
+
+    def read_values(
+        self, object_type: str, ids: list[str], properties: list[str]
+    ) -> dict[str, dict[str, str]]:
+        """Current CRM values (reads only): record id → {property: text, "" when unset}.
+
+        A record the CRM no longer has is left out of the answer.
+        """
+        raise NotImplementedError
+
+    def write_values(self, object_type: str, values: dict[str, dict[str, str]]) -> dict[str, str]:
+        """Set values (record id → {property: text}, "" clears) through ``write()``, in as few
+        requests as the CRM allows; returns record id → error for the records that failed.
+
+        The host updates the push log for the others; the pusher logs nothing itself.
+        """
+        raise NotImplementedError
+
+    def same_value(self, prop: str, a: str, b: str) -> bool:
+        """Whether two texts are the same value as the CRM stores it (numbers, instants…)."""
+        return a == b
+
+    def task_states(self, remote_ids: list[str]) -> dict[str, str]:
+        """CRM task id → ``"open"``, ``"completed"`` or ``"gone"`` (deleted) (reads only)."""
+        raise NotImplementedError
+
+    def archive_tasks(self, remote_ids: list[str]) -> dict[str, str]:
+        """Archive (delete, restorably where the CRM can) these tasks; id → error for failures."""
+        raise NotImplementedError
+
+    def marked_tasks(self) -> list[dict[str, str]]:
+        """Open CRM tasks that carry the hub's marker, found in the CRM itself (so a rebuilt
+        database still finds them): ``[{"remote_id", "task_id", "subject"}]`` (reads only)."""
+        raise NotImplementedError
+
+    def installed(self) -> list[SchemaItem]:
+        """What the hub created in the CRM and uninstall removes (reads only): its own fields,
+        then their containers; never a field ``[push.<pusher>]`` mapped the hub onto."""
+        raise NotImplementedError
+
+    def remove_installed(self, items: list[SchemaItem]) -> dict[str, str]:
+        """Remove (archive) ``items`` in their order; returns item name → error for failures."""
+        raise NotImplementedError

@@ -21,6 +21,8 @@ class PropertyChange:
     new: str
     status: str = "planned"  # planned | written | failed
     error: str | None = None
+    target: str = ""
+    """The pusher's push-log namespace (``Pusher.target``), set by the host."""
 
 
 @dataclass
@@ -39,6 +41,20 @@ class TaskAction:
     action: str  # create | reconcile | created | found | cancelled | failed | held
     remote_id: str | None = None
     error: str | None = None
+    target: str = ""
+    """The pusher's push-log namespace (``Pusher.target``), set by the host."""
+    links: list[str] = field(default_factory=list)
+    """Other CRM records the task is tied to besides ``object_id`` (e.g. ``deal 123``)."""
+
+
+@dataclass
+class SchemaItem:
+    """Something the hub created in a CRM (a field, its group): what uninstall removes."""
+
+    kind: str  # field | group (a pusher may name others, e.g. "organization field")
+    name: str
+    label: str = ""
+    object_type: str = ""
 
 
 @dataclass

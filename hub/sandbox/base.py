@@ -252,6 +252,9 @@ class FakeAPI:
     prefixes: tuple[str, ...] = ()
     # What a client needs besides the base URL (printed by ``hub sandbox serve``).
     credentials: dict[str, str] = {}
+    # Fault kinds this fake answers besides ``FaultInjector.GENERIC`` (``Sandbox.inject``
+    # refuses others); None = any (a plugin fake that has not declared its own).
+    fault_kinds: frozenset[str] | None = None
 
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
@@ -275,6 +278,13 @@ class FakeAPI:
 
     def authenticate(self, request: httpx.Request) -> httpx.Response | None:
         """Return an error response when the credentials are wrong, else None."""
+        return None
+
+    def preroute(self, method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
+        """A handler chosen before the declared routes: (route name, handler, kwargs).
+
+        For answers that depend on a path segment's value rather than its shape (e.g. the
+        object types a CRM has but the fake does not model); None = use the routes."""
         return None
 
     def rate_limit(self, request: httpx.Request, route_name: str) -> httpx.Response | None:
@@ -328,11 +338,15 @@ class FakeAPI:
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         method = request.method
-        match, route_name, func = None, "unknown", None
-        for route_method, pattern, name, handler in self._routes:
-            if route_method == method and (found := pattern.match(path)):
-                match, route_name, func = found, name, handler
-                break
+        kwargs: dict[str, str] | None = None
+        route_name, func = "unknown", None
+        if (early := self.preroute(method, path)) is not None:
+            route_name, func, kwargs = early
+        else:
+            for route_method, pattern, name, handler in self._routes:
+                if route_method == method and (found := pattern.match(path)):
+                    route_name, func, kwargs = name, handler, found.groupdict()
+                    break
         with self._lock:
             self.requests[f"{method} {route_name}"] += 1
         fault = self.faults.take(request, FaultInjector.GENERIC)
@@ -342,11 +356,11 @@ class FakeAPI:
         if response is None and self.sandbox.enforce_limits:
             response = self.rate_limit(request, route_name)
         if response is None:
-            if not match:
+            if func is None or kwargs is None:
                 response = self.not_found(request)
             else:
                 with self._lock:
-                    response = func(request, **match.groupdict())
+                    response = func(request, **kwargs)
         with self._lock:
             self.status_counts[response.status_code] += 1
             if len(self.log) < 100_000:
@@ -425,7 +439,7 @@ class Sandbox:
             days = int(request.url.params.get("days", "1"))
             advance(self, days)
             return json_response(200, {"now": self.world.now().isoformat()})
-        if path == "/__sandbox/webhooks":
+        if path.startswith("/__sandbox/webhooks"):
             from hub.sandbox.webhooks import control
 
             return control(self, request)
@@ -446,6 +460,10 @@ class Sandbox:
         """Queue a fault on one fake (``ValueError`` for an unknown fake)."""
         if api not in self.apis:
             raise ValueError(f"no sandbox API named {api!r} (known: {', '.join(self.apis)})")
+        known = self.apis[api].fault_kinds
+        if known is not None and str(kind) not in FaultInjector.GENERIC | known:
+            kinds = ", ".join(fault_kinds_text(self.apis[api]))
+            raise ValueError(f"the {api} fake has no fault {kind!r} (kinds: {kinds})")
         return self.apis[api].faults.inject(
             str(kind),
             count=int(count),
@@ -545,6 +563,10 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             except httpx.TransportError:
                 self.close_connection = True
                 return
+            except Exception as exc:  # a bug in a fake: answer like a real API's 500
+                response = json_response(
+                    500, {"status": "error", "message": f"sandbox error: {type(exc).__name__}"}
+                )
             content = response.content
             lines = [f"HTTP/1.1 {response.status_code} {response.reason_phrase}"]
             for key, value in response.headers.items():
@@ -559,6 +581,12 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _any
 
     return _Handler
+
+
+def fault_kinds_text(api: FakeAPI) -> list[str]:
+    """The fault kinds a fake answers, generic ones first (for errors and ``--help``)."""
+    generic = ["429", "500", "502", "503", "504", "timeout", "slow", "drop"]
+    return generic + sorted((api.fault_kinds or frozenset()) - set(generic))
 
 
 def rng_for(seed: int, *parts: Any) -> random.Random:
@@ -586,6 +614,7 @@ __all__ = [
     "SlidingWindow",
     "base_url",
     "defaultdict",
+    "fault_kinds_text",
     "json_response",
     "request_json",
     "rng_for",

@@ -24,7 +24,7 @@ as the receiver checks them against its own clock.
 
 Misbehaviour on demand (``sender.tamper(kind, count)`` or ``POST /__sandbox/webhooks``):
 ``duplicate`` sends each of the next deliveries three times; ``out_of_order`` holds the next
-``count`` deliveries and sends them newest first; ``replay`` adds a copy of each signed
+``count`` deliveries (at most ``HOLD_SECONDS``) and sends them newest first; ``replay`` adds a copy of each signed
 with a timestamp an hour old (a captured delivery sent again); ``forge`` adds a copy signed
 with the wrong secret. The genuine delivery always goes too: a receiver must accept it once
 and refuse the copies.
@@ -55,6 +55,7 @@ DEFAULT_SECRETS = {
 }
 TAMPER_KINDS = ("duplicate", "out_of_order", "replay", "forge")
 STALE_SECONDS = 3600  # how old a replayed delivery's signature is
+HOLD_SECONDS = 5.0  # out_of_order: held deliveries go anyway once the oldest waited this long
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class WebhookSender:
         self._stop = False
         self._tamper: dict[str, int] = {}
         self._held: list[Outgoing] = []
+        self._held_at = 0.0
         self._id_base = time.time_ns() // 1000  # microseconds: a restart never reuses an id
         self._ids = itertools.count(1)
         self._thread = threading.Thread(target=self._loop, name="hub-sandbox-webhooks", daemon=True)
@@ -181,6 +183,8 @@ class WebhookSender:
         item = Outgoing(api, payload, list(event_ids))
         with self._cond:
             if self._take("out_of_order"):
+                if not self._held:
+                    self._held_at = time.monotonic()
                 self._held.append(item)
                 if not self._tamper.get("out_of_order"):
                     self._release_held()
@@ -277,8 +281,13 @@ class WebhookSender:
         while True:
             with self._cond:
                 while not self._stop and (not self._heap or self._heap[0][0] > time.monotonic()):
-                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._cond.wait(wait)
+                    if self._held and time.monotonic() - self._held_at >= HOLD_SECONDS:
+                        self._release_held()  # fewer came than were to be reordered
+                        continue
+                    dues = [self._heap[0][0]] if self._heap else []
+                    if self._held:
+                        dues.append(self._held_at + HOLD_SECONDS)
+                    self._cond.wait(min(dues) - time.monotonic() if dues else None)
                 if self._stop:
                     return
                 _, _, item = heapq.heappop(self._heap)
@@ -365,7 +374,11 @@ def detach_webhooks(sandbox: Any) -> None:
 def control(sandbox: Any, request: httpx.Request) -> httpx.Response:
     """``/__sandbox/webhooks``: ``GET`` the sender's figures; ``POST {"kind", "count"?}`` to
     misbehave on the next deliveries (duplicate, out_of_order, replay, forge); ``DELETE`` to
-    stop misbehaving."""
+    stop misbehaving. ``POST /__sandbox/webhooks/payment_failed {"company"?}``: a payment
+    of that world company (default: the next healthy one not failed yet) fails now (demos and
+    benchmarks; works with no sender attached too)."""
+    if request.url.path.rstrip("/").endswith("/payment_failed") and request.method == "POST":
+        return _payment_failed(sandbox, request)
     sender = getattr(sandbox, "webhooks", None)
     if sender is None:
         return _json(409, {"status": "error", "message": "no webhook URL is attached"})
@@ -382,6 +395,33 @@ def control(sandbox: Any, request: httpx.Request) -> httpx.Response:
             return _json(400, {"status": "error", "message": f"bad webhook control: {exc}"})
         return _json(201, sender.stats())
     return _json(405, {"status": "error", "message": "GET, POST or DELETE"})
+
+
+def _payment_failed(sandbox: Any, request: httpx.Request) -> httpx.Response:
+    from hub.sandbox.stripe.webhooks import fail_payment, next_healthy
+
+    stripe = sandbox.apis.get("stripe")
+    if stripe is None:
+        return _json(404, {"status": "error", "message": "no Stripe fake in this sandbox"})
+    try:
+        spec = json.loads(request.content or b"{}")
+        key = spec.get("company")
+        company = sandbox.world.company(int(key)) if key is not None else next_healthy(stripe)
+        if company is None:
+            raise ValueError("every healthy company has had its failed payment")
+        invoice = fail_payment(stripe, company.key)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        return _json(400, {"status": "error", "message": f"payment_failed: {exc}"})
+    return _json(
+        201,
+        {
+            "company": company.key,
+            "name": company.name,
+            "hubspot_id": company.hubspot_id,
+            "invoice": invoice["id"],
+            "at": time.time(),
+        },
+    )
 
 
 def _json(status: int, body: Any) -> httpx.Response:

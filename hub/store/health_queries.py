@@ -94,42 +94,111 @@ def first_scored_since(store: Any, since: str) -> set[str]:
     }
 
 
+_HISTORY_KEYS = ("account_id", "day", "score", "computed_score", "band", "coverage", "measures")
+
+
+def run_day(store: Any, newest: str, oldest: str = "") -> str | None:
+    """The latest day from ``oldest`` to ``newest`` (ISO dates) on which health ran, or None.
+
+    ``health_days`` lists the days every run wrote history for; a day that has history rows
+    counts too (rows written before that table existed, or by hand in tests)."""
+    found = [
+        store.db.execute(
+            f"SELECT MAX(day) FROM {table} WHERE day >= ? AND day <= ?", [oldest, newest]
+        ).fetchone()[0]
+        for table in ("health_days", "health_history")
+    ]
+    days = [d for d in found if d]
+    return max(days) if days else None
+
+
+def baseline_day(store: Any, today: dt.date, days: int) -> str | None:
+    """The day a ``days``-day trend compares with: the latest day health ran between ``days``
+    and ``TREND_BASELINES[days]`` (else ``days`` + ``days`` // 4 + 1) days before ``today``;
+    None when it did not run then (no trend)."""
+    oldest = TREND_BASELINES.get(days, days + days // 4 + 1)
+    return run_day(
+        store,
+        (today - dt.timedelta(days=days)).isoformat(),
+        (today - dt.timedelta(days=oldest)).isoformat(),
+    )
+
+
+def states_on(
+    store: Any, day: str, account_ids: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per account, its state on ``day``: the latest history row on or before it (history
+    keeps a row only when something in it changed); ``measures`` decoded."""
+    scope, args = "", [day]
+    if account_ids is not None:
+        ids = list(account_ids)
+        if not ids:
+            return {}
+        scope = f" AND account_id IN ({','.join('?' * len(ids))})"
+        args.extend(ids)
+    out: dict[str, dict[str, Any]] = {}
+    # SQLite returns the bare columns of the row that holds MAX(day).
+    for row in store.db.execute(
+        "SELECT account_id, MAX(day), score, computed_score, band, coverage, measures "
+        f"FROM health_history WHERE day <= ?{scope} GROUP BY account_id",
+        args,
+    ):
+        out[row[0]] = _decode(dict(zip(_HISTORY_KEYS, row)))
+    return out
+
+
 def history_row(store: Any, account_id: str, day: str) -> dict[str, Any] | None:
-    """The history row of one account on one day (``measures`` decoded), or None."""
-    row = store.db.execute(
-        "SELECT account_id, day, score, computed_score, band, coverage, measures "
-        "FROM health_history WHERE account_id = ? AND day = ?",
-        [account_id, day],
-    ).fetchone()
-    if row is None:
+    """One account's state on a day health ran (its latest history row on or before that
+    day, ``measures`` decoded, ``day`` = the day asked), or None (no run that day, or the
+    account was not scored yet)."""
+    if run_day(store, day, day) is None:
         return None
-    keys = ("account_id", "day", "score", "computed_score", "band", "coverage", "measures")
-    return _decode(dict(zip(keys, row)))
+    row = states_on(store, day, [account_id]).get(account_id)
+    if row is not None:
+        row["day"] = day
+    return row
+
+
+def daily_history(store: Any, account_id: str, since: str) -> list[dict[str, Any]]:
+    """One account's score on every day health ran from ``since`` on, oldest first:
+    ``[{"day", "score", "band", "computed_score"}]`` (the stored rows are only the changes;
+    each day carries the latest change on or before it)."""
+    db = store.db
+    rows = db.execute(
+        "SELECT day, score, band, computed_score FROM health_history WHERE account_id = ? "
+        "AND day >= COALESCE((SELECT MAX(day) FROM health_history WHERE account_id = ? "
+        "AND day <= ?), ?) ORDER BY day",
+        [account_id, account_id, since, since],
+    ).fetchall()
+    if not rows:
+        return []
+    days = {
+        r[0]
+        for r in db.execute(
+            "SELECT day FROM health_days WHERE day >= ? UNION SELECT DISTINCT day FROM "
+            "health_history WHERE day >= ?",
+            [max(since, rows[0][0]), max(since, rows[0][0])],
+        )
+    }
+    out: list[dict[str, Any]] = []
+    i = 0
+    for day in sorted(days | {r[0] for r in rows if r[0] >= since}):
+        while i + 1 < len(rows) and rows[i + 1][0] <= day:
+            i += 1
+        if rows[i][0] > day:
+            continue
+        out.append(dict(zip(("day", "score", "band", "computed_score"), (day, *rows[i][1:]))))
+    return out
 
 
 def baselines(
     store: Any, today: dt.date, days: int, account_ids: Iterable[str] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Per account, the history row that is the baseline of a ``days``-day trend: the latest
-    row between ``days`` and ``TREND_BASELINES[days]`` (else ``days`` + ``days`` // 4 + 1)
-    days before ``today``; accounts without such a row are absent."""
-    oldest = TREND_BASELINES.get(days, days + days // 4 + 1)
-    newest_day = (today - dt.timedelta(days=days)).isoformat()
-    oldest_day = (today - dt.timedelta(days=oldest)).isoformat()
-    scope, args = "", [oldest_day, newest_day]
-    if account_ids is not None:
-        ids = list(account_ids)
-        scope = f" AND account_id IN ({','.join('?' * len(ids))})"
-        args.extend(ids)
-    out: dict[str, dict[str, Any]] = {}
-    keys = ("account_id", "day", "score", "computed_score", "band", "coverage", "measures")
-    for row in store.db.execute(
-        "SELECT account_id, day, score, computed_score, band, coverage, measures "
-        f"FROM health_history WHERE day >= ? AND day <= ?{scope} ORDER BY account_id, day",
-        args,
-    ):
-        out[row[0]] = _decode(dict(zip(keys, row)))  # ascending: the latest row wins
-    return out
+    """Per account, its state on the baseline day of a ``days``-day trend (``baseline_day``):
+    the latest history row on or before that day; accounts without one are absent (as are
+    all when health did not run in the baseline span)."""
+    day = baseline_day(store, today, days)
+    return {} if day is None else states_on(store, day, account_ids)
 
 
 def log_override(
@@ -188,6 +257,10 @@ __all__ = [
     "clear_logged_override",
     "first_scored_since",
     "history_row",
+    "daily_history",
+    "run_day",
+    "baseline_day",
+    "states_on",
     "log_override",
     "own_override_echoes",
     "score_rows",

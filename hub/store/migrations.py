@@ -494,6 +494,28 @@ def writeback_push_history(db: Database) -> None:
 
 
 @migrations()
+def writeback_history_target_action(db: Database) -> None:
+    """``_hub_push_history`` says whose write a row is (``target``: the pusher's push-log
+    namespace) and what it was (``action``: set, task_created, task_archived,
+    field_archived, group_archived), so revert and uninstall runs sit in the same history.
+    Rows from before keep NULL: a property row is a ``set``, an empty one ``task_created``."""
+    columns = db["_hub_push_history"].columns_dict
+    for name in ("target", "action"):
+        if name not in columns:
+            db["_hub_push_history"].add_column(name, str)
+
+
+@migrations()
+def health_m002_history_changes(db: Database) -> None:
+    """``health_history`` keeps a row only when what it carries changed (the state on a day is
+    the account's latest row on or before it); ``health_days`` lists the days health ran, so
+    a trend's baseline day is the latest of them in its bounded span. Filled from the days
+    the existing history has."""
+    db["health_days"].create({"day": str}, pk="day", if_not_exists=True)
+    db.execute("INSERT OR IGNORE INTO health_days (day) SELECT DISTINCT day FROM health_history")
+
+
+@migrations()
 def scale_raw_dicts(db: Database) -> None:
     """Compact raw bodies (``hub.store.rawdoc``): one zstd dictionary per raw table, and the
     raw tables whose JSON-text bodies are all converted. Tables that exist now are not listed:

@@ -328,13 +328,12 @@ def account(store: Store, account_id: str) -> dict[str, Any] | None:
 
 
 def health_history(store: Store, account_id: str, days: int = 120) -> list[dict[str, Any]]:
+    """The score on every day health ran in the last ``days`` days (history stores only
+    the changes: ``health_queries.daily_history`` spreads them over the days)."""
+    from hub.store import health_queries
+
     since = (clock.now().date() - dt.timedelta(days=days)).isoformat()
-    return _rows(
-        store,
-        "SELECT day, score, band, computed_score FROM health_history "
-        "WHERE account_id = ? AND day >= ? ORDER BY day",
-        [account_id, since],
-    )
+    return health_queries.daily_history(store, account_id, since)
 
 
 def timeline(

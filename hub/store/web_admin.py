@@ -204,7 +204,10 @@ TABLE_LABELS = {
     "identity_overrides": ("Manual links", "Links and unlinks made by hand on the identity page."),
     "events": ("Events", "The unified timeline: one row per event, per account."),
     "health_scores": ("Health scores", "Current score, band, trend and drivers per account."),
-    "health_history": ("Health history", "One score per account per day."),
+    "health_history": (
+        "Health history",
+        "A score per account on each day it (or its band or measures) changed.",
+    ),
     "health_overrides": ("Health overrides", "Scores set by hand until a date."),
     "tasks": ("Tasks", "Follow-up tasks opened by playbooks."),
 }

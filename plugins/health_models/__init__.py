@@ -10,7 +10,8 @@ model in ``[health.models.<model>.measures.<name>]``):
 - ``billing``         failed payments, late and past-due invoices, card expiring, no payment method
 - ``engagement``      share of the account's contacts unsubscribed, recent unsubscribes
 - ``technographics``  our widget present on the site, competitors detected
-- ``relationship``    days since the CSM last touched the account, owner assigned
+- ``relationship``    days since the last two-way CSM touch and touches per 30 days, against
+                      targets by segment; owner assigned
 - ``growth``          MRR trend and seats over the window, downgrades, cancellation
 - ``lifecycle``       renewal coming up (or lapsed)
 

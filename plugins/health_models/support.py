@@ -124,23 +124,33 @@ class SupportMeasure(Measure):
         opened: dict[str, str] = {}  # ticket -> latest opened or reopened
         solved: dict[str, str] = {}  # ticket -> latest solved
         solves: dict[str, tuple[str, float]] = {}  # ticket -> (time, hours) in the window
+        # This loop runs for every ticket event of every account: locals, no helper calls.
+        opened_get, solved_get, solves_get = opened.get, solved.get, solves.get
         for i, entry in enumerate(entries.split(SEP)):
             ts, _, rest = entry[1:].partition("|")
             if entry[0] == "s":
                 ticket, _, hours = rest.partition("|")
-                if ticket and ts > solved.get(ticket, ""):
+                if ticket and ts > solved_get(ticket, ""):
                     solved[ticket] = ts
-                value = _num(hours)
-                if value is not None and ts >= since:
+                if ts >= since and hours:
+                    try:
+                        value = float(hours)
+                    except ValueError:
+                        continue
                     key = ticket or f"#{i}"
-                    if key not in solves or ts > solves[key][0]:
+                    known = solves_get(key)
+                    if known is None or ts > known[0]:
                         solves[key] = (ts, value)
-            elif rest and ts > opened.get(rest, ""):
+            elif rest and ts > opened_get(rest, ""):
                 opened[rest] = ts
+        if not opened:
+            return [h for _, h in solves.values()], []
         days_ago = window.days_ago
-        still_open = {t: days_ago(ts) for t, ts in opened.items() if ts > solved.get(t, "")}
+        still_open = {t: ts for t, ts in opened.items() if ts > solved_get(t, "")}
         hours = [h for t, (_, h) in solves.items() if t not in still_open]
-        return hours, sorted(still_open.values(), reverse=True)
+        ages = [days_ago(ts) for ts in still_open.values()]
+        ages.sort(reverse=True)
+        return hours, ages
 
     def score(self, p: SupportParams, account: Account, row: Any, window: Window) -> MeasureResult:
         hours, ages = self._tickets(row[0], p, window) if row else ([], [])
@@ -151,9 +161,18 @@ class SupportMeasure(Measure):
             )
         target = p.target_hours
         zero_at = target * p.zero_at_factor
-        total = sum([scale(h, target, zero_at) for h in hours]) + sum(
-            [scale(a, p.open_good_days, p.open_bad_days) * n for a, n in Counter(ages).items()]
-        )
+        # scale(h, target, zero_at) for each solved ticket, inlined (it runs per ticket).
+        span = zero_at - target
+        total = sum(
+            [
+                100.0
+                if h <= target
+                else 0.0
+                if h >= zero_at
+                else 100.0 * (1.0 - (h - target) / span)
+                for h in hours
+            ]
+        ) + sum([scale(a, p.open_good_days, p.open_bad_days) * n for a, n in Counter(ages).items()])
         value = (total + 100.0 * p.prior_tickets) / (len(hours) + len(ages) + p.prior_tickets)
         median = _median(hours) if hours else None
         breach_values = (

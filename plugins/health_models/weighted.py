@@ -87,6 +87,7 @@ class WeightedModel(HealthModel):
         self.weights = {n: float(w) for n, w in settings.weights.items() if w > 0}
         self.units, self.factor = _weight_units(self.weights)
         self.total_units = sum(self.units.values())
+        self.caps = [(cap, hundredths(cap.max)) for cap in settings.caps]
 
     @property
     def score_bands(self) -> dict[str, float]:
@@ -158,10 +159,11 @@ class WeightedModel(HealthModel):
             details["weight_total"] = total_w
             details["excluded"] = [n for n in self.units if results[n].value_h is None]
         covered: set[str] = set()
-        for cap in self.settings.caps:
+        for cap, cap_h in self.caps:
+            if exact <= cap_h:
+                continue
             value = lookup.value(cap)
-            cap_h = hundredths(cap.max)
-            if exact > cap_h and cap.holds(value):
+            if cap.holds(value):
                 reason = lookup.describe(cap, value)
                 if detail:
                     contributions.append(

@@ -8,7 +8,9 @@ sandbox fake follows them):
 * ``client``: shared reads (associations, batch reads, the marker search, 207 parsing);
 * ``companies``: the schema set-up and batch updates of only the values that changed;
 * ``tasks``: tasks created exactly once (claim, marker, reconcile on a lost answer, verify);
-* ``completions``: reading completed or deleted tasks back for the host to record.
+* ``completions``: reading completed or deleted tasks back for the host to record;
+* ``undo``: the revert and uninstall hooks (values, tasks, the hub's own schema);
+* ``access``: the scopes the configured push needs, checked before anything is written.
 
 Configured in ``[push.hubspot]`` (``Settings``); it writes through the connection named
 there (default ``hubspot``), with that connection's token and rate budget.
@@ -18,13 +20,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 import hub
 from hub.push import PusherSettings
+from plugins.hubspot_pusher.access import Access
 from plugins.hubspot_pusher.client import RETRIABLE_CATEGORIES, marker_for, parse_batch
 from plugins.hubspot_pusher.companies import CompanyProperties
 from plugins.hubspot_pusher.completions import TaskCompletions
+from plugins.hubspot_pusher.mapping import mapping_errors
 from plugins.hubspot_pusher.properties import (
     ALLOWED_PROPERTIES,
     BANDS,
@@ -35,6 +39,7 @@ from plugins.hubspot_pusher.properties import (
     PROPERTIES,
 )
 from plugins.hubspot_pusher.tasks import TASK_TO_COMPANY, TaskDelivery, body_html
+from plugins.hubspot_pusher.undo import Undo
 
 
 class HubSpotSettings(PusherSettings):
@@ -50,6 +55,24 @@ class HubSpotSettings(PusherSettings):
     task_type: Literal["TODO", "CALL", "EMAIL"] = "TODO"
     fallback_owner_id: str | None = None
     """Owner for tasks of companies without an owner; unset = the task stays unassigned."""
+    properties: dict[str, str] = Field(default_factory=dict)
+    """Health field → an existing portal property to write it to instead of the hub's own
+    (``score = "health_score"``); checked against the portal before anything is written."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Health field → label of the hub's own property."""
+    descriptions: dict[str, str] = Field(default_factory=dict)
+    """Health field → description of the hub's own property."""
+    group_name: str = Field(default=GROUP["name"], pattern=r"^[a-z][a-z0-9_]*$")
+    """Internal name of the hub's property group."""
+    group_label: str = Field(default=GROUP["label"], min_length=1)
+    """Label of the hub's property group."""
+
+    @model_validator(mode="after")
+    def _mapping(self) -> HubSpotSettings:
+        errors = mapping_errors(self)
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
 
     @field_validator("fallback_owner_id", mode="before")
     @classmethod
@@ -60,7 +83,7 @@ class HubSpotSettings(PusherSettings):
         return value or None
 
 
-class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions):
+class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions, Undo, Access):
     """Writes health properties and outbox tasks to HubSpot (see the module docstring)."""
 
     name = "hubspot"
@@ -73,9 +96,6 @@ class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions):
     handles_tasks = True
     default = True
     settings: HubSpotSettings
-    # Which company property carries each health field: the health engine reads the push log
-    # through it to recognise its own override read back from HubSpot.
-    field_properties = FIELD_PROPERTY
 
 
 @hub.hookimpl

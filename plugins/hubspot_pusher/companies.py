@@ -2,7 +2,8 @@
 batch updates of only the values that changed.
 
 * **Its own properties only.** On the first push it creates the group ``hub_health`` and the
-  properties in ``PROPERTIES`` (409 "already exists" is fine). Each push reads the property
+  properties in ``PROPERTIES`` (409 "already exists" is fine); after ``hub uninstall`` it
+  restores the ones it archived (a create of an archived name is a 409 in HubSpot). Each push reads the property
   list once, so a property an admin deleted is created again (and refilled). A property of
   that name in another group or of another type was not made by the hub: it is reported
   and never written. Every batch is checked against the allow-list right before it is
@@ -25,25 +26,22 @@ from typing import Any
 
 from hub.errors import AmbiguousWriteError, FatalAPIError, PushError, RetriableAPIError
 from hub.push import PropertyChange
-from plugins.hubspot_pusher.client import HubSpotApi, by_message, parse_batch
+from plugins.hubspot_pusher.client import by_message, parse_batch
+from plugins.hubspot_pusher.mapping import FieldMapping
 from plugins.hubspot_pusher.properties import (
     ALLOWED_PROPERTIES,
-    BAND,
     BANDS,
-    FIELD_PROPERTY,
-    GROUP,
     OBJECT_TYPE,
-    PROPERTIES,
-    UPDATED_AT,
     foreign,
     missing_options,
     same,
 )
 
 PROPS_PATH = f"/crm/v3/properties/{OBJECT_TYPE}"
+RESTORE_PATH = f"/crm/schemas/2027-03-beta/objects/{OBJECT_TYPE}/properties/batch/restore"
 
 
-class CompanyProperties(HubSpotApi):
+class CompanyProperties(FieldMapping):
     """The ``push_properties`` step of the HubSpot pusher."""
 
     def object_id(self, account: dict[str, Any]) -> str | None:
@@ -60,9 +58,16 @@ class CompanyProperties(HubSpotApi):
         """
         ctx, result = self.ctx, self.ctx.result
         existing = {p["name"]: p for p in self.read("GET", PROPS_PATH).json().get("results", [])}
-        owned: set[str] = set()
+        self._portal_types = {n: str(p.get("type")) for n, p in existing.items()}
+        problems = self.mapping_problems(existing)
+        if problems:
+            # Before anything is written: a mapping that cannot hold its field stops the push.
+            raise PushError("; ".join(problems))
+        definitions = self.definitions()
+        group = self.group()
+        owned: set[str] = set(self.mapped())
         missing = []
-        for name, definition in PROPERTIES.items():
+        for name, definition in definitions.items():
             if name not in existing:
                 missing.append(name)
                 continue
@@ -74,17 +79,24 @@ class CompanyProperties(HubSpotApi):
             lacking = missing_options(existing[name], definition)
             if lacking:
                 self._add_options(name, existing[name], lacking)
+            self._relabel(name, existing[name], definition)
         if not missing:
             return owned, False
         groups = {
             g["name"] for g in self.read("GET", f"{PROPS_PATH}/groups").json().get("results", [])
         }
-        if GROUP["name"] not in groups:
-            result.setup.append(f"create property group {GROUP['name']}")
+        if group["name"] not in groups:
+            result.setup.append(f"create property group {group['name']}")
             if not ctx.dry_run:
-                self._create(f"{PROPS_PATH}/groups", GROUP, f"{PROPS_PATH}/groups/{GROUP['name']}")
-        for name in missing:
-            definition = PROPERTIES[name]
+                self._create(f"{PROPS_PATH}/groups", group, f"{PROPS_PATH}/groups/{group['name']}")
+        restored = self._restore_archived(missing)
+        for name in restored:
+            owned.add(name)
+            # Restored with the values it held when archived: write every value again.
+            if not ctx.dry_run:
+                ctx.forget(self.target, OBJECT_TYPE, prop=name)
+        for name in [n for n in missing if n not in restored]:
+            definition = definitions[name]
             result.setup.append(f"create property {name} ({definition['type']})")
             if ctx.dry_run:
                 owned.add(name)
@@ -101,6 +113,36 @@ class CompanyProperties(HubSpotApi):
             ctx.forget(self.target, OBJECT_TYPE, prop=name)
         return owned, True
 
+    def _restore_archived(self, missing: list[str]) -> list[str]:
+        """Restore the hub's own properties an uninstall archived (HubSpot answers 409 to a
+        create of an archived name); returns the names restored (or, dry, to restore)."""
+        archived = {
+            p["name"]: p
+            for p in self.read("GET", PROPS_PATH, params={"archived": "true"})
+            .json()
+            .get("results", [])
+        }
+        definitions = self.definitions()
+        names = [
+            n for n in missing if n in archived and foreign(archived[n], definitions[n]) is None
+        ]
+        if not names:
+            return []
+        self.ctx.result.setup.append(f"restore archived properties {', '.join(names)}")
+        if self.ctx.dry_run:
+            return names
+        response = self.write(
+            "POST",
+            RESTORE_PATH,
+            json={"inputs": [{"name": n} for n in names]},
+            repeatable=True,
+        )
+        body = response.json()
+        done = {str(p.get("name")) for p in body.get("results") or []}
+        for error in body.get("errors") or []:
+            self.ctx.result.error(f"could not restore a property: {error.get('message')}")
+        return [n for n in names if n in done]
+
     def _add_options(self, name: str, existing: dict[str, Any], lacking: list[dict]) -> None:
         """A property made by an older hub lacks a band: add it (a PATCH is safe to repeat)."""
         self.ctx.result.setup.append(
@@ -110,6 +152,20 @@ class CompanyProperties(HubSpotApi):
             return
         options = [*(existing.get("options") or []), *lacking]
         self.write("PATCH", f"{PROPS_PATH}/{name}", json={"options": options}, repeatable=True)
+
+    def _relabel(self, name: str, existing: dict[str, Any], definition: dict[str, Any]) -> None:
+        """The config's label or description changed since the hub made the property: follow
+        it (only then; a PATCH of the same text is safe to repeat)."""
+        changed = {
+            key: definition[key]
+            for key in ("label", "description")
+            if str(existing.get(key) or "") != str(definition.get(key) or "")
+        }
+        if not changed:
+            return
+        self.ctx.result.setup.append(f"update the {' and '.join(changed)} of {name}")
+        if not self.ctx.dry_run:
+            self.write("PATCH", f"{PROPS_PATH}/{name}", json=changed, repeatable=True)
 
     def _create(self, path: str, body: dict[str, Any], read_path: str) -> bool:
         """POST a definition exactly once; False when it already existed.
@@ -165,8 +221,14 @@ class CompanyProperties(HubSpotApi):
         # The CRM already holds our value (a rebuilt database, a push killed after its write):
         # log it, as the write would have. An unset value was never written, so never logged.
         adopt: dict[str, dict[str, str]] = {}
+        fields = self.field_map()
+        band_prop, updated_prop = fields["band"], fields["updated_at"]
+
+        def same_as(prop: str, old: str, new: str) -> bool:
+            return same(prop, old, new, self.property_type(prop))
+
         for cid, item in by_company.items():
-            values = {f: v for f, v in item["values"].items() if f in FIELD_PROPERTY}
+            values = {f: v for f, v in item["values"].items() if f in fields}
             before = logged.get(cid)
             if before is None:
                 before = baseline.get(cid, {})
@@ -174,28 +236,28 @@ class CompanyProperties(HubSpotApi):
                     adopt[cid] = {
                         p: v
                         for f, v in values.items()
-                        if (p := FIELD_PROPERTY[f]) in owned
+                        if (p := fields[f]) in owned
                         and v != ""
-                        and same(p, before.get(p, ""), v)
+                        and same_as(p, before.get(p, ""), v)
                     }
             changes: dict[str, tuple[str, str]] = {}
             for fld, value in values.items():
-                prop = FIELD_PROPERTY[fld]
-                if prop not in owned or prop == UPDATED_AT:
+                prop = fields[fld]
+                if prop not in owned or prop == updated_prop:
                     continue
-                if prop == BAND and value not in BANDS and value != "":
+                if prop == band_prop and value not in BANDS and value != "":
                     result.error(
                         f"company {cid}: band {value!r} is not one of {', '.join(BANDS)}; not pushed"
                     )
                     continue
                 old = before.get(prop, "")
-                if not same(prop, old, value):
+                if not same_as(prop, old, value):
                     changes[prop] = (old, value)
-            if changes and UPDATED_AT in owned:
+            if changes and updated_prop in owned:
                 new = values.get("updated_at", "")
-                old = before.get(UPDATED_AT, "")
-                if new and not same(UPDATED_AT, old, new):
-                    changes[UPDATED_AT] = (old, new)
+                old = before.get(updated_prop, "")
+                if new and not same_as(updated_prop, old, new):
+                    changes[updated_prop] = (old, new)
             if changes:
                 plan[cid] = changes
         if adopt and not ctx.dry_run:
@@ -244,7 +306,7 @@ class CompanyProperties(HubSpotApi):
         schema_refreshed = False
         while pending:
             for props in pending.values():
-                stray = set(props) - (owned & ALLOWED_PROPERTIES)
+                stray = set(props) - (owned & (ALLOWED_PROPERTIES | self.writable()))
                 if stray:  # never reached in practice: the plan only holds owned properties
                     raise PushError(
                         f"refusing to write properties the hub did not create: {sorted(stray)}"
@@ -262,7 +324,7 @@ class CompanyProperties(HubSpotApi):
                 return
             except FatalAPIError as exc:
                 if exc.status in (401, 403):
-                    raise PushError(str(exc), hint=exc.hint) from None
+                    raise PushError(exc.message, hint=exc.hint) from None
                 text = exc.message.lower()
                 lost = "property_doesnt_exist" in text or (
                     "property" in text and "not exist" in text

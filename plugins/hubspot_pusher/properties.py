@@ -178,13 +178,14 @@ def missing_options(existing: dict[str, Any], wanted: dict[str, Any]) -> list[di
     return [o for o in wanted["options"] if o["value"] not in values]
 
 
-def same(prop: str, old: str, new: str) -> bool:
-    """Equal as HubSpot stores them (numbers as numbers, datetimes as instants)."""
+def same(prop: str, old: str, new: str, ptype: str | None = None) -> bool:
+    """Equal as HubSpot stores them (numbers as numbers, datetimes as instants); ``ptype``
+    for a property that is not the hub's own (a mapped one: the portal's type)."""
     if old == new:
         return True
     if old in ("", None) or new in ("", None):
         return False
-    ptype = PROPERTIES.get(prop, {}).get("type")
+    ptype = ptype or PROPERTIES.get(prop, {}).get("type")
     try:
         if ptype == "number":
             return float(old) == float(new)

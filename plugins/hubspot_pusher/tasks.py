@@ -2,7 +2,8 @@
 
 For each outbox row the pusher claims it (``pushing``, committed, conditional on ``open``),
 creates the task (subject, body as HubSpot rich text, due ``hs_timestamp``, priority,
-``NOT_STARTED``, owner, association to the company) carrying the marker ``hubtask<id>`` at
+``NOT_STARTED``, owner, association to the company and to the deal or billing contact its
+evidence names: ``links``) carrying the marker ``hubtask<id>`` at
 the end of its body, records the HubSpot id, verifies the association (re-adding it once if
 missing), then marks the row ``pushed``.
 
@@ -29,7 +30,8 @@ from hub.errors import (
     RetriableAPIError,
 )
 from hub.push import TaskAction, ms_iso
-from plugins.hubspot_pusher.client import HubSpotApi, marker_for, marker_in
+from plugins.hubspot_pusher.client import marker_for, marker_in
+from plugins.hubspot_pusher.links import EvidenceLinks
 
 TASK_TO_COMPANY = 192  # HubSpot-defined association type: task → company
 CREATE_ATTEMPTS = 3
@@ -71,7 +73,7 @@ def _inline(text: str) -> str:
     return _LINK.sub(lambda m: f'(<a href="{html.escape(m.group(1))}">link</a>)', escaped)
 
 
-class TaskDelivery(HubSpotApi):
+class TaskDelivery(EvidenceLinks):
     """The ``push_tasks`` step of the HubSpot pusher."""
 
     def push_tasks(self, reconcile: list[dict[str, Any]], create: list[dict[str, Any]]) -> None:
@@ -102,7 +104,7 @@ class TaskDelivery(HubSpotApi):
     def _action(
         self, task: dict[str, Any], account: dict[str, Any] | None, what: str
     ) -> TaskAction:
-        return TaskAction(
+        action = TaskAction(
             task_id=task["id"],
             account_id=task["account_id"],
             object_id=self.object_id(account or {}),
@@ -114,6 +116,8 @@ class TaskDelivery(HubSpotApi):
             action=what,
             remote_id=task.get("remote_id"),
         )
+        action.links = [f"{kind[:-1]} {rid}" for kind, rid in self._links_of(task)]
+        return action
 
     def _guarded(self, action: TaskAction, step: Any) -> None:
         """Run one task's step; a HubError fails that task only (auth errors stop the push)."""
@@ -123,7 +127,7 @@ class TaskDelivery(HubSpotApi):
             action.action, action.error = "failed", str(exc)
             self.ctx.result.error(f"task {action.task_id} ({action.playbook}): {exc}")
             if isinstance(exc, APIError) and exc.status in (401, 403):
-                raise PushError(str(exc), hint=exc.hint) from None
+                raise PushError(exc.message, hint=exc.hint) from None
 
     def _reconcile(self, task: dict[str, Any], action: TaskAction) -> None:
         """A row left ``pushing``: find what it created before creating anything."""
@@ -181,7 +185,7 @@ class TaskDelivery(HubSpotApi):
             return
         except FatalAPIError as exc:
             if exc.status in (401, 403):
-                raise PushError(str(exc), hint=exc.hint) from None
+                raise PushError(exc.message, hint=exc.hint) from None
             # HubSpot refused the whole batch, so nothing was created: one by one instead,
             # where a refused owner can fall back.
             for task, action in items:
@@ -302,7 +306,17 @@ class TaskDelivery(HubSpotApi):
                     ],
                 }
             ]
+        links = self._links_of(task)
+        if links:
+            body.setdefault("associations", []).extend(self.link_inputs(links))
         return body
+
+    def _links_of(self, task: dict[str, Any]) -> list[tuple[str, str]]:
+        """The deals and contacts the task's evidence names (worked out once per push)."""
+        cache: dict[str, list[tuple[str, str]]] = self.__dict__.setdefault("_task_links", {})
+        if task["id"] not in cache:
+            cache[task["id"]] = self.evidence_links(task)
+        return cache[task["id"]]
 
     def _create_one(self, task: dict[str, Any], action: TaskAction) -> str:
         """Create one task (its row already ``pushing``); a refused owner falls back.

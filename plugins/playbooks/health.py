@@ -5,7 +5,6 @@ drop."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,18 +79,15 @@ class ScoreDrop(Playbook):
 
     def evaluate(self, ctx: PlaybookContext) -> Iterator[Trigger]:
         days, points = self.opt("days"), self.opt("points")
-        # The trend's bounded baseline: a row 7–10 days old for 7 days, 30–37 for 30.
-        newest = (ctx.today - dt.timedelta(days=days)).isoformat()
-        oldest = (ctx.today - dt.timedelta(days=days + max(3, days // 4))).isoformat()
         for account_id, health in ctx.health.items():
             score = health.get("computed_score")
             score = health.get("score") if score is None else score
             if score is None:
                 continue
-            window = [r for r in ctx.history(account_id) if oldest <= str(r["day"])[:10] <= newest]
-            if not window or window[-1]["computed"] is None:
+            # The trend's bounded baseline: the state on a day 7–10 days ago for 7, 30–37 for 30.
+            then = ctx.baseline(account_id, days)
+            if then is None or then["computed"] is None:
                 continue
-            then = window[-1]
             previous = then["computed"]
             drop = previous - score
             before_band, band = str(then.get("band") or ""), str(health.get("band") or "")

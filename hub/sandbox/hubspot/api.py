@@ -11,7 +11,7 @@ from hub.sandbox.base import (
     rng_for,
 )
 from hub.sandbox.hubspot.associations import _Associations
-from hub.sandbox.hubspot.common import _Obj, _Window
+from hub.sandbox.hubspot.common import _CLIENT_FAULTS, _Obj, _Window
 from hub.sandbox.hubspot.guard import _Guard
 from hub.sandbox.hubspot.inspection import _Inspection
 from hub.sandbox.hubspot.legacy import LEGACY_PREFIXES, _Legacy
@@ -29,10 +29,12 @@ from hub.sandbox.hubspot.seeding import _Seeding
 from hub.sandbox.hubspot.storage import _Storage
 from hub.sandbox.hubspot.tokens import Token, _Tokens
 from hub.sandbox.hubspot.touches import _Touches
+from hub.sandbox.hubspot.unmodelled import _Unmodelled
 from hub.sandbox.hubspot.validation import _Validation
 
 
 class HubSpotAPI(
+    _Unmodelled,
     _Inspection,
     _Seeding,
     _Associations,
@@ -51,6 +53,7 @@ class HubSpotAPI(
     """The fake HubSpot CRM; see the module docstring for what it models."""
 
     name = "hubspot"
+    fault_kinds = frozenset({*_CLIENT_FAULTS, "partial_207"})
     prefixes = ("/crm/", "/oauth/", *LEGACY_PREFIXES)
 
     def __init__(self, sandbox: Any):

@@ -196,6 +196,38 @@ class _Associations:
             self._unassociate(t, a.id, to_t, b.id)
         return httpx.Response(204)
 
+    @endpoint("POST", r"/crm/v3/associations/(?P<otype>[^/]+)/(?P<to>[^/]+)/batch/read")
+    def v3_batch_read(self, request: httpx.Request, otype: str, to: str) -> httpx.Response:
+        """The v3 read (older clients): ``to`` is ``[{"id", "type": "company_to_contact"}]``."""
+        t, to_t = self._type(otype), self._type(to)
+        inputs = self._body(request).get("inputs")
+        if not isinstance(inputs, list):
+            raise self._reject(400, "Invalid input: 'inputs' must be a list")
+        started = iso_ms(self._now_ms())
+        kind = f"{SINGULAR[t]}_to_{SINGULAR[to_t]}"
+        results, errors = [], []
+        for item in inputs:
+            oid = (item or {}).get("id")
+            obj = self._live(t, None if oid is None else str(oid))
+            links = self._links(t, obj.id, to_t) if obj is not None else []
+            if links:
+                to_ids = [{"id": str(tid), "type": kind} for tid, _ in links]
+                results.append({"from": {"id": str(obj.id)}, "to": to_ids})
+            else:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": f"No {SINGULAR[to_t]} is associated with {SINGULAR[t]} {oid}.",
+                        "context": {"fromObjectId": [str(oid)]},
+                    }
+                )
+        body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started}
+        body["completedAt"] = iso_ms(self._now_ms())
+        if errors:
+            body["numErrors"], body["errors"] = len(errors), errors
+        return json_response(207 if errors else 200, body)
+
     @endpoint(
         "POST",
         r"/crm/v4/associations/(?P<otype>[^/]+)/(?P<to>[^/]+)/batch/(?P<op>read|create|archive|associate/default)",

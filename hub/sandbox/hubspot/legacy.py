@@ -12,7 +12,11 @@ Served over the same records as v3, in the legacy shapes:
 - ``GET /contacts/v1/lists/all/contacts/all`` (``count``, ``vidOffset``) → ``{"contacts",
   "has-more", "vid-offset"}``.
 - ``GET /owners/v2/owners`` → an array; ``GET /engagements/v1/engagements/paged`` →
-  ``{"results": [{"engagement", "associations", "metadata"}], "hasMore", "offset"}``.
+  ``{"results": [{"engagement", "associations", "metadata"}], "hasMore", "offset"}``;
+  ``/engagements/v1/engagements/modified/after?after=`` → ``{"results", "hasMore", "after"}``.
+- ``GET /companies/v2/properties`` (the companies API's alias of the v1 property list).
+- ``GET /deals/v1/pipelines`` (an array) and ``/crm-pipelines/v1/pipelines/{deals|tickets}``
+  (``{"results"}``): the v3 pipelines with ``pipelineId``/``stageId`` keys.
 
 Anything else under these prefixes answers at once with HubSpot's 404 body (no slow timeouts).
 """
@@ -26,10 +30,11 @@ import httpx
 
 from hub.sandbox.base import json_response
 from hub.sandbox.hubspot.common import _int_param, _Obj, endpoint
+from hub.sandbox.hubspot.meta import _pipelines
 from hub.sandbox.hubspot.schema import parse_ms
 from hub.sandbox.hubspot.tokens import HUB_ID
 
-LEGACY_PREFIXES = ("/properties/", "/companies/", "/deals/", "/contacts/", "/owners/", "/engagements/")  # fmt: skip
+LEGACY_PREFIXES = ("/properties/", "/companies/", "/deals/", "/contacts/", "/owners/", "/engagements/", "/crm-pipelines/")  # fmt: skip
 _ENGAGEMENT = {"calls": "CALL", "emails": "EMAIL", "meetings": "MEETING", "notes": "NOTE", "tasks": "TASK"}  # fmt: skip
 
 
@@ -117,6 +122,40 @@ class _Legacy:
                 }
             )
         return json_response(200, out)
+
+    def _v1_pipelines(self, otype: str) -> list[dict[str, Any]]:
+        out = []
+        for p in _pipelines(otype) or []:
+            stages = []
+            for st in p["stages"]:
+                meta = st["metadata"]
+                stage = {"stageId": st["id"], "label": st["label"], "active": True}
+                stage["displayOrder"] = st["displayOrder"]
+                if otype == "deals":
+                    stage["probability"] = float(meta["probability"])
+                    stage["closedWon"] = st["id"] == "closedwon"
+                else:
+                    stage["metadata"] = meta
+                stages.append(stage)
+            row = {"pipelineId": p["id"], "label": p["label"], "displayOrder": 0, "active": True}
+            row.update({"objectType": otype.upper().rstrip("S"), "stages": stages})
+            out.append(row)
+        return out
+
+    @endpoint("GET", r"/deals/v1/pipelines/?")
+    def legacy_deal_pipelines(self, request: httpx.Request) -> httpx.Response:
+        """The deal pipelines as a JSON array (v1)."""
+        return json_response(200, self._v1_pipelines("deals"))
+
+    @endpoint("GET", r"/crm-pipelines/v1/pipelines/(?P<otype>deals|tickets)/?")
+    def legacy_crm_pipelines(self, request: httpx.Request, otype: str) -> httpx.Response:
+        """``{"results": [pipeline]}`` (the v1 CRM pipelines API)."""
+        return json_response(200, {"results": self._v1_pipelines(otype)})
+
+    @endpoint("GET", r"/companies/v2/properties/?")
+    def legacy_company_properties(self, request: httpx.Request) -> httpx.Response:
+        """The companies API's own alias of ``/properties/v1/companies/properties``."""
+        return self.legacy_properties(request, otype="companies")
 
     @endpoint("GET", r"/companies/v2/companies/paged/?")
     def legacy_companies_paged(self, request: httpx.Request) -> httpx.Response:
@@ -252,6 +291,56 @@ class _Legacy:
             ],
         )
 
+    def _legacy_engagement(self, t: str, o: _Obj) -> dict[str, Any]:
+        stamp = parse_ms(o.props.get("hs_timestamp")) or o.created
+        owner = o.props.get("hubspot_owner_id")
+        return {
+            "engagement": {
+                "id": o.id,
+                "portalId": HUB_ID,
+                "active": True,
+                "createdAt": o.created,
+                "lastUpdated": o.updated,
+                "ownerId": int(owner) if owner else None,
+                "type": _ENGAGEMENT[t],
+                "timestamp": stamp,
+            },
+            "associations": {
+                "contactIds": [c for c, _ in self._links(t, o.id, "contacts")],
+                "companyIds": [c for c, _ in self._links(t, o.id, "companies")],
+                "dealIds": [c for c, _ in self._links(t, o.id, "deals")],
+                "ownerIds": [],
+                "workflowIds": [],
+                "ticketIds": [],
+            },
+            "metadata": {k: v for k, v in o.props.items() if not k.startswith("hs_object")},
+        }
+
+    @endpoint("GET", r"/engagements/v1/engagements/modified/after/?")
+    def legacy_engagements_modified_after(self, request: httpx.Request) -> httpx.Response:
+        """Engagements modified after ``after`` (ms, or the cursor a page returned), oldest
+        first → ``{"results", "hasMore", "after"}``."""
+        params = request.url.params
+        limit = max(1, min(_int_param(params.get("limit"), 100, self), 250))
+        raw = params.get("after") or "0"
+        stamp, _, last_id = raw.partition("-")
+        try:
+            key = (int(stamp), int(last_id) if last_id else -1)
+        except ValueError:
+            raise self._reject(400, f"Invalid after cursor: {raw}") from None
+        rows = sorted(
+            (o.updated, o.id, t)
+            for t in _ENGAGEMENT
+            for i in self._active[t]
+            if ((o := self._store[t][i]).updated, o.id) > key
+        )
+        chosen = rows[:limit]
+        results = [self._legacy_engagement(t, self._store[t][i]) for _, i, t in chosen]
+        body: dict[str, Any] = {"results": results, "hasMore": len(rows) > limit}
+        if chosen:
+            body["after"] = f"{chosen[-1][0]}-{chosen[-1][1]}"
+        return json_response(200, body)
+
     @endpoint("GET", r"/engagements/v1/engagements/paged/?")
     def legacy_engagements(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params
@@ -261,34 +350,7 @@ class _Legacy:
         rows = sorted(((t, i) for t in _ENGAGEMENT for i in self._active[t]), key=lambda r: r[1])
         start = bisect.bisect_right([i for _, i in rows], offset) if offset else 0
         chosen = rows[start : start + limit]
-        results = []
-        for t, i in chosen:
-            o = self._store[t][i]
-            stamp = parse_ms(o.props.get("hs_timestamp")) or o.created
-            owner = o.props.get("hubspot_owner_id")
-            results.append(
-                {
-                    "engagement": {
-                        "id": o.id,
-                        "portalId": HUB_ID,
-                        "active": True,
-                        "createdAt": o.created,
-                        "lastUpdated": o.updated,
-                        "ownerId": int(owner) if owner else None,
-                        "type": _ENGAGEMENT[t],
-                        "timestamp": stamp,
-                    },
-                    "associations": {
-                        "contactIds": [c for c, _ in self._links(t, o.id, "contacts")],
-                        "companyIds": [c for c, _ in self._links(t, o.id, "companies")],
-                        "dealIds": [c for c, _ in self._links(t, o.id, "deals")],
-                        "ownerIds": [],
-                        "workflowIds": [],
-                        "ticketIds": [],
-                    },
-                    "metadata": {k: v for k, v in o.props.items() if not k.startswith("hs_object")},
-                }
-            )
+        results = [self._legacy_engagement(t, self._store[t][i]) for t, i in chosen]
         last = chosen[-1][1] if chosen else offset
         return json_response(
             200, {"results": results, "hasMore": start + limit < len(rows), "offset": last}

@@ -41,7 +41,7 @@ class _Objects:
             out.extend(p.strip() for p in value.split(",") if p.strip())
         return out
 
-    @endpoint("GET", r"/crm/v3/objects/(?P<otype>[^/]+)/?")
+    @endpoint("GET", r"/crm/v[34]/objects/(?P<otype>[^/]+)/?")  # v4: same list
     def list_objects(self, request: httpx.Request, otype: str) -> httpx.Response:
         t = self._type(otype)
         params = request.url.params

@@ -76,9 +76,14 @@ class _Properties:
         name = str(body["name"])
         if name in self._props[t]:
             raise self._reject(409, f"Property named '{name}' already exists.", category="CONFLICT")
-        # Re-creating an archived name takes the new definition; the values records kept
-        # while it was archived show again (the sandbox's choice where HubSpot is silent).
-        self._archived_props[t].pop(name, None)
+        if name in self._archived_props[t]:
+            # HubSpot keeps an archived name taken: restore it, or pick another name.
+            raise self._reject(
+                409,
+                f"Property named '{name}' already exists as an archived property. "
+                "Restore it or use a different name.",
+                category="CONFLICT",
+            )
         if not NAME_RE.match(name) or name.startswith("hs_"):
             raise self._reject(
                 400,

@@ -64,7 +64,7 @@ ALL_SCOPES: tuple[str, ...] = tuple(
 class Token:
     """One bearer token of the portal and what it may do."""
 
-    kind: str = "private_app"  # private_app | service_key
+    kind: str = "private_app"  # private_app | service_key | oauth (unknown to token info)
     scopes: set[str] = field(default_factory=lambda: set(ALL_SCOPES))
     app_id: int = 3_141_592
     user_id: int = 9_000_000
@@ -94,7 +94,9 @@ class _Tokens:
         self, token: str, *, scopes: Any = None, kind: str = "private_app", without: Any = ()
     ) -> Token:
         """Make ``token`` valid for this portal (tests): ``scopes`` granted (all by default)
-        minus ``without``; ``kind`` is ``private_app`` or ``service_key``."""
+        minus ``without``; ``kind`` is ``private_app``, ``service_key`` or ``oauth`` (an app's
+        OAuth access token: it works as a bearer token, but the private-app token-information
+        endpoint does not know it)."""
         granted = set(ALL_SCOPES if scopes is None else scopes) - set(without)
         info = Token(kind=kind, scopes=granted, app_id=3_141_592 + len(self.tokens))
         self.tokens[token] = info
@@ -136,7 +138,7 @@ class _Tokens:
         info = self.tokens.get(str(key))
         if info is None and key == self.token:
             info = Token()
-        if info is None:
+        if info is None or info.kind == "oauth":
             raise self._reject(
                 401,
                 "The token provided is not a valid private app or service key token",

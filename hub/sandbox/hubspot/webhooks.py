@@ -6,6 +6,11 @@ calls ``property_events`` before it writes; each property whose value changes be
 ``portalId``, ``appId``, ``occurredAt`` ms, ``subscriptionType``, ``objectId``,
 ``propertyName``, ``propertyValue``, ``changeSource``), all of one write in one delivery
 (HubSpot batches up to 100). Nothing is sent unless a sender is attached.
+
+A ``propertyChange`` subscription names its properties: the sandbox's app is subscribed to
+the portal's own (HubSpot's and those seeded with the portal), not to properties an
+integration created through the API later (the hub's health group): a CSM subscribes to
+what the hub reads, and the hub's own writes do not come back as deliveries.
 """
 
 from __future__ import annotations
@@ -42,8 +47,14 @@ def property_events(
             "changeSource": source,
         }
         for name, value in values.items()
-        if obj.props.get(name) != value
+        if obj.props.get(name) != value and _subscribed(api, t, name)
     ]
     for start in range(0, len(events), BATCH):
         chunk = events[start : start + BATCH]
         sender.emit(api.name, chunk, [str(e["eventId"]) for e in chunk])
+
+
+def _subscribed(api: Any, t: str, name: str) -> bool:
+    """Seeded definitions carry no ``createdAt``; those created through the API do."""
+    definition = api._props.get(t, {}).get(name)
+    return definition is not None and "createdAt" not in definition

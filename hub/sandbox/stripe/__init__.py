@@ -58,7 +58,10 @@ Events are kept for changes in the last 35 days, so the oldest few are already p
 Stripe's 30-day window. ``advance()`` renews, charges and retries on schedule, lets
 expanding companies add seats (``Company.seats`` follows), churns an occasional at-risk
 company, refreshes good customers' expired cards (card updater) and has slipping ones attach
-a new card after an ``expired_card`` decline.
+a new card after an ``expired_card`` decline. ``variety.py`` adds, day by day on its own
+random streams (the seeded world stays as it was): add-ons (a second subscription item),
+retention and win-back coupons (``discounts``), yearly plans and churned customers who
+re-subscribe.
 
 Size: records are slotted objects, list indexes are ints (``created << 40 | counter``), and
 an event keeps only its object's mutable fields (a tuple) and is rendered on demand. 100k

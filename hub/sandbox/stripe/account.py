@@ -5,7 +5,9 @@
 - ``Stripe-Version`` must name a real version (``KNOWN_VERSIONS``); anything else is a 400
   ``Invalid Stripe API version`` like Stripe's.
 - Includable lists (not in the object unless expanded, as since 2020-08-27): a customer's
-  ``sources``, ``subscriptions`` and ``tax_ids``; an invoice's ``payments``.
+  ``sources``, ``subscriptions`` and ``tax_ids``; an invoice's ``payments``; a charge's
+  ``refunds`` (since 2022-11-15); a plan's ``tiers`` (``plan.tiers``, tiered plans only); a
+  subscription's ``discounts`` (ids unless expanded).
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ KNOWN_VERSIONS = frozenset(
         "2025-09-30.clover", "2025-10-29.clover", LEGACY_API_VERSION, CURRENT_API_VERSION,
     }
 )  # fmt: skip
-INCLUDABLE = {"customer": {"sources", "subscriptions", "tax_ids"}, "invoice": {"payments"}}
+INCLUDABLE = {
+    "customer": {"sources", "subscriptions", "tax_ids"},
+    "invoice": {"payments"},
+    "charge": {"refunds"},
+    # A plan's ``tiers`` (tiered billing only), wherever the legacy ``plan`` is embedded.
+    "subscription": {"plan.tiers", "discounts"},
+}
 
 
 class _Account:
@@ -97,6 +105,28 @@ class _Account:
 
     def _includable(self, kind: str, body: dict[str, Any], name: str, legacy: bool) -> None:
         """Fill an includable list asked for with ``expand[]``."""
+        if name == "plan.tiers":
+            plan = body.get("plan")
+            if isinstance(plan, dict) and plan.get("billing_scheme") == "tiered":
+                plan.setdefault("tiers", [])
+            return
+        if kind == "subscription" and name == "discounts":
+            sub = self._store["subscription"].get(body.get("id"))
+            found = self._discount_object(sub) if sub is not None else None
+            body["discounts"] = [found] if found else []
+            return
+        if kind == "charge":
+            body.setdefault(
+                "refunds",
+                {
+                    "object": "list",
+                    "data": [],
+                    "has_more": False,
+                    "total_count": 0,
+                    "url": f"/v1/charges/{body.get('id')}/refunds",
+                },
+            )
+            return
         if kind == "invoice":
             inv = self._store["invoice"].get(body.get("id"))
             if inv is not None:

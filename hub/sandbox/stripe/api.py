@@ -15,6 +15,7 @@ from hub.sandbox.base import (
 )
 from hub.sandbox.stripe.account import _Account
 from hub.sandbox.stripe.constants import (
+    _CLIENT_FAULTS,
     _ID_PREFIX,
     _MASK,
     _SHIFT,
@@ -34,6 +35,7 @@ from hub.sandbox.stripe.render_objects import _RenderObjects
 from hub.sandbox.stripe.routes import _Routes
 from hub.sandbox.stripe.seeding import _Seeding
 from hub.sandbox.stripe.simulation import _Simulation
+from hub.sandbox.stripe.variety import _Variety
 from hub.sandbox.stripe.webhooks import send_event
 from hub.sandbox.world import PLANS
 
@@ -49,6 +51,7 @@ class StripeAPI(
     _RenderBilling,
     _RenderObjects,
     _Simulation,
+    _Variety,
     _Seeding,
     FakeAPI,
 ):
@@ -56,6 +59,7 @@ class StripeAPI(
 
     name = "stripe"
     prefixes = ("/v1/",)
+    fault_kinds = frozenset({*_CLIENT_FAULTS, "cursor_expired"})
 
     def __init__(self, sandbox: Any):
         super().__init__(sandbox)
@@ -95,6 +99,21 @@ class StripeAPI(
                 "created": start - 900 * DAY,
             }
             for plan, amount in PLANS.items()
+        }
+        for plan, amount in PLANS.items():  # yearly: ten months' price, billed once a year
+            self._prices[f"{plan}_yearly"] = {
+                "id": f"price_{self._tag}{plan.capitalize()}SeatYearly",
+                "unit_amount": amount * 10,
+                "nickname": f"Lumen {plan.capitalize()} (per seat, yearly)",
+                "created": start - 900 * DAY,
+                "interval": "year",
+            }
+        self._prices["analytics"] = {
+            "id": f"price_{self._tag}AnalyticsSeat",
+            "unit_amount": 800,
+            "nickname": "Lumen Analytics add-on (per seat)",
+            "created": start - 500 * DAY,
+            "product": f"prod_{self._tag}Analytics",
         }
         self._product = f"prod_{self._tag}Lumen"
         # The account's "manage failed payments" settings: what happens when the last retry

@@ -68,6 +68,9 @@ class _Subscription:
     feedback: str | None = None
     comment: str | None = None
     latest_invoice: str | None = None
+    months: int = 1  # billing interval: 1 (monthly) or 12 (yearly)
+    addons: tuple[tuple[str, int], ...] = ()  # (add-on price key, quantity): more items
+    discount: tuple[str, int, int | None] | None = None  # (coupon id, start, end or None)
 
 
 @dataclass(slots=True)
@@ -99,6 +102,10 @@ class _Invoice:
     billed_to: tuple[Any, ...] | None = (
         None  # customer (email, name, address) frozen at finalization
     )
+    months: int = 1  # the subscription's billing interval when billed
+    addons: tuple[tuple[str, int], ...] = ()  # add-on lines billed with the plan
+    coupon: str | None = None  # the coupon that discounted this invoice
+    discount_off: int = 0  # cents taken off the subtotal (amount_due is after it)
 
 
 @dataclass(slots=True)
@@ -158,6 +165,8 @@ _MUTABLE: dict[str, tuple[str, ...]] = {
         "feedback",
         "comment",
         "latest_invoice",
+        "addons",
+        "discount",
     ),
     "invoice": (
         "status",

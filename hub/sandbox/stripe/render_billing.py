@@ -7,6 +7,7 @@ from typing import Any
 
 from hub.sandbox.stripe.constants import _DECLINES, HOUR, SHAPE_CHANGE
 from hub.sandbox.stripe.records import _MUTABLE, _Charge, _Event, _Invoice, _Subscription
+from hub.sandbox.stripe.variety import price_key
 
 
 class _RenderBilling:
@@ -20,22 +21,29 @@ class _RenderBilling:
             email, name, address = customer.email, customer.name, customer.address
         else:
             email = name = address = None
-        unit = self._prices[i.plan]["unit_amount"]
+        main_price = price_key(i.plan, i.months)
+        unit = self._prices[main_price]["unit_amount"]
+        subtotal = i.amount_due + i.discount_off
         # Stripe keeps what is owed on a written-off invoice (uncollectible is not paid).
         remaining = (
             i.amount_due - i.amount_paid if i.status in ("open", "draft", "uncollectible") else 0
         )
         finalized = i.finalized_at is not None
         suffix = i.id[3:]
+        per = "year" if i.months == 12 else "month"
+        discount_id = self._discount_id(i.subscription) if i.coupon else None
+        main_amount = i.quantity * unit
         line: dict[str, Any] = {
             "id": f"il_{suffix}",
             "object": "line_item",
-            "amount": i.amount_due,
+            "amount": main_amount,
             "currency": "usd",
-            "description": f"{i.quantity} × Lumen {i.plan.capitalize()} (at ${unit / 100:.2f} / month)",
-            "discount_amounts": [],
+            "description": f"{i.quantity} × Lumen {i.plan.capitalize()} (at ${unit / 100:.2f} / {per})",
+            "discount_amounts": [{"amount": i.discount_off, "discount": discount_id}]
+            if discount_id
+            else [],
             "discountable": True,
-            "discounts": [],
+            "discounts": [discount_id] if discount_id else [],
             "invoice": i.id,
             "livemode": False,
             "metadata": {},
@@ -53,14 +61,40 @@ class _RenderBilling:
             "period": {"end": i.line_end, "start": i.line_start},
             "pretax_credit_amounts": [],
             "pricing": {
-                "price_details": {"price": self._prices[i.plan]["id"], "product": self._product},
+                "price_details": {
+                    "price": self._prices[main_price]["id"],
+                    "product": self._product,
+                },
                 "type": "price_details",
                 "unit_amount_decimal": str(unit),
             },
             "quantity": i.quantity,
-            "subtotal": i.amount_due,
+            "subtotal": main_amount,
             "taxes": [],
         }
+        lines = [line]
+        for n, (price, count) in enumerate(i.addons, start=1):
+            spec = self._prices[price]
+            extra = copy.deepcopy(line)
+            extra.update(
+                {
+                    "id": f"il_{suffix}A{n}",
+                    "amount": count * spec["unit_amount"],
+                    "subtotal": count * spec["unit_amount"],
+                    "description": f"{count} × {spec['nickname']} (at "
+                    f"${spec['unit_amount'] / 100:.2f} / month)",
+                    "discount_amounts": [],
+                    "discounts": [],
+                    "quantity": count,
+                }
+            )
+            extra["parent"]["subscription_item_details"]["subscription_item"] += f"A{n}"
+            extra["pricing"]["price_details"] = {
+                "price": spec["id"],
+                "product": spec.get("product", self._product),
+            }
+            extra["pricing"]["unit_amount_decimal"] = str(spec["unit_amount"])
+            lines.append(extra)
         body: dict[str, Any] = {
             "id": i.id,
             "object": "invoice",
@@ -102,7 +136,7 @@ class _RenderBilling:
             "default_source": None,
             "default_tax_rates": [],
             "description": None,
-            "discounts": [],
+            "discounts": [discount_id] if discount_id else [],
             "due_date": i.due_date,
             "effective_at": i.finalized_at,
             "ending_balance": 0 if finalized else None,
@@ -119,9 +153,9 @@ class _RenderBilling:
             "latest_revision": None,
             "lines": {
                 "object": "list",
-                "data": [line],
+                "data": lines,
                 "has_more": False,
-                "total_count": 1,
+                "total_count": len(lines),
                 "url": f"/v1/invoices/{i.id}/lines",
             },
             "livemode": False,
@@ -157,11 +191,13 @@ class _RenderBilling:
                 "voided_at": None,
             },
             "subscription": i.subscription,
-            "subtotal": i.amount_due,
-            "subtotal_excluding_tax": i.amount_due,
+            "subtotal": subtotal,
+            "subtotal_excluding_tax": subtotal,
             "test_clock": None,
             "total": i.amount_due,
-            "total_discount_amounts": [],
+            "total_discount_amounts": [{"amount": i.discount_off, "discount": discount_id}]
+            if discount_id
+            else [],
             "total_excluding_tax": i.amount_due,
             "total_pretax_credit_amounts": [],
             "total_taxes": [],
@@ -181,28 +217,30 @@ class _RenderBilling:
             body["paid_out_of_band"] = i.paid_out_of_band
             body["charge"] = i.charge
             body["payment_intent"] = self._intent_of(i)
-            body["discount"] = None
+            sub = self._store["subscription"].get(i.subscription)
+            body["discount"] = self._discount_object(sub) if i.coupon and sub else None
             body["total_tax_amounts"] = []
             body["subscription_details"] = {"metadata": {}}
-            for key in ("parent", "pretax_credit_amounts", "pricing", "taxes"):
-                del line[key]
-            line.update(
-                {
-                    "amount_excluding_tax": i.amount_due,
-                    "discount": None,
-                    "plan": self._plan(i.plan),
-                    "price": self._price(i.plan),
-                    "proration": False,
-                    "proration_details": {"credited_items": None},
-                    "subscription": i.subscription,
-                    "subscription_item": "si_" + i.subscription[4:],
-                    "tax_amounts": [],
-                    "tax_rates": [],
-                    "type": "subscription",
-                    "unit_amount_excluding_tax": str(unit),
-                }
-            )
-            del line["discount"]
+            prices = [main_price] + [price for price, _ in i.addons]
+            for one, price in zip(lines, prices, strict=True):
+                item_id = one["parent"]["subscription_item_details"]["subscription_item"]
+                for key in ("parent", "pretax_credit_amounts", "pricing", "taxes"):
+                    del one[key]
+                one.update(
+                    {
+                        "amount_excluding_tax": one["amount"],
+                        "plan": self._plan(price),
+                        "price": self._price(price),
+                        "proration": False,
+                        "proration_details": {"credited_items": None},
+                        "subscription": i.subscription,
+                        "subscription_item": item_id,
+                        "tax_amounts": [],
+                        "tax_rates": [],
+                        "type": "subscription",
+                        "unit_amount_excluding_tax": str(self._prices[price]["unit_amount"]),
+                    }
+                )
         return body
 
     def _render_charge(self, c: _Charge, legacy: bool) -> dict[str, Any]:
@@ -347,20 +385,19 @@ class _RenderBilling:
             quantity = item.get("quantity", rec.quantity)
             start = item.get("period_start", rec.period_start)
             end = item.get("period_end", rec.period_end)
+            plan = price_key(item["plan"], rec.months) if "plan" in item else None
             if old_shape:
                 if "quantity" in item:
                     prev["quantity"] = quantity
-                if "plan" in item:
-                    prev["plan"] = self._plan(item["plan"])
+                if plan is not None:
+                    prev["plan"] = self._plan(plan)
                 if "period_start" in item:
                     prev["current_period_start"] = start
                     prev["current_period_end"] = end
-            if not old_shape or "quantity" in item or "plan" in item:
-                prev["items"] = {
-                    "object": "list",
-                    "data": [self._item(rec, old_shape, quantity, start, end, item.get("plan"))],
-                    "has_more": False,
-                    "total_count": 1,
-                    "url": f"/v1/subscription_items?subscription={rec.id}",
-                }
+            if not old_shape or {"quantity", "plan", "addons"} & set(item):
+                addons = item.get("addons")
+                prev["items"] = self._items(rec, old_shape, quantity, start, end, plan, addons)
+        if "discounts" in prev and old_shape:
+            prev["discount"] = None
+            del prev["discounts"]
         return prev

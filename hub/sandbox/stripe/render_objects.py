@@ -6,6 +6,7 @@ from typing import Any
 
 from hub.sandbox.stripe.constants import DAYS_UNTIL_DUE
 from hub.sandbox.stripe.records import _boundary, _Customer, _PaymentMethod, _Subscription
+from hub.sandbox.stripe.variety import price_key
 
 
 class _RenderObjects:
@@ -31,9 +32,9 @@ class _RenderObjects:
             "lookup_key": plan,
             "metadata": {},
             "nickname": price["nickname"],
-            "product": self._product,
+            "product": price.get("product", self._product),
             "recurring": {
-                "interval": "month",
+                "interval": price.get("interval", "month"),
                 "interval_count": 1,
                 "meter": None,
                 "trial_period_days": None,
@@ -59,13 +60,13 @@ class _RenderObjects:
             "billing_scheme": "per_unit",
             "created": price["created"],
             "currency": "usd",
-            "interval": "month",
+            "interval": price.get("interval", "month"),
             "interval_count": 1,
             "livemode": False,
             "metadata": {},
             "meter": None,
             "nickname": price["nickname"],
-            "product": self._product,
+            "product": price.get("product", self._product),
             "tiers_mode": None,
             "transform_usage": None,
             "trial_period_days": None,
@@ -162,10 +163,13 @@ class _RenderObjects:
         period_start: int,
         period_end: int,
         plan: str | None = None,
+        addon: int = 0,
     ) -> dict[str, Any]:
-        plan = plan or s.plan
+        """The subscription's item: its plan (``addon`` 0) or its ``addon``-th add-on, whose
+        price key ``plan`` then names."""
+        plan = plan or price_key(s.plan, s.months)
         item: dict[str, Any] = {
-            "id": "si_" + s.id[4:],
+            "id": "si_" + s.id[4:] + (f"A{addon}" if addon else ""),
             "object": "subscription_item",
             "billing_thresholds": None,
             "created": s.created,
@@ -211,16 +215,10 @@ class _RenderObjects:
             "default_source": None,
             "default_tax_rates": [],
             "description": None,
-            "discounts": [],
+            "discounts": [self._discount_id(s.id)] if s.discount else [],
             "ended_at": s.ended_at,
             "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
-            "items": {
-                "object": "list",
-                "data": [self._item(s, legacy, s.quantity, s.period_start, s.period_end)],
-                "has_more": False,
-                "total_count": 1,
-                "url": f"/v1/subscription_items?subscription={s.id}",
-            },
+            "items": self._items(s, legacy, s.quantity, s.period_start, s.period_end),
             "latest_invoice": s.latest_invoice,
             "livemode": False,
             "metadata": {},
@@ -247,8 +245,30 @@ class _RenderObjects:
         if legacy:
             body["current_period_start"] = s.period_start
             body["current_period_end"] = s.period_end
-            body["plan"] = self._plan(s.plan)
+            body["plan"] = self._plan(price_key(s.plan, s.months))
             body["quantity"] = s.quantity
-            body["discount"] = None
+            body["discount"] = self._discount_object(s)
             del body["billing_mode"], body["customer_account"], body["discounts"]
         return body
+
+    def _items(
+        self,
+        s: _Subscription,
+        legacy: bool,
+        quantity: int,
+        start: int,
+        end: int,
+        plan: str | None = None,
+        addons: tuple[tuple[str, int], ...] | None = None,
+    ) -> dict[str, Any]:
+        """The ``items`` list: the plan, then each add-on."""
+        data = [self._item(s, legacy, quantity, start, end, plan)]
+        for n, (price, count) in enumerate(s.addons if addons is None else addons, start=1):
+            data.append(self._item(s, legacy, count, start, end, price, addon=n))
+        return {
+            "object": "list",
+            "data": data,
+            "has_more": False,
+            "total_count": len(data),
+            "url": f"/v1/subscription_items?subscription={s.id}",
+        }

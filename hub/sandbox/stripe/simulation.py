@@ -61,6 +61,7 @@ class _Simulation:
             elif archetype == "at_risk" and rng.random() < 1 / 120:
                 self._schedule(_ri(rng, t0, t1 - 1), "cancel", sub_id, rng.random() < 0.6)
         self._plan_changes(t0, t1, day_index)
+        self._variety(t0, t1, day_index)
         self._run_until(t1, seeding=False)
         # Stripe keeps 30 days of events; drop what no request can reach any more.
         keys = self._keys["event"]
@@ -109,7 +110,7 @@ class _Simulation:
         k = sub.period_k + 1
         sub.period_k = k
         sub.period_start = ts
-        sub.period_end = _boundary(sub.anchor, k + 1)
+        sub.period_end = _boundary(sub.anchor, (k + 1) * sub.months)
         inv = self._new_invoice(sub, ts, k, prev_item["period_start"] if k > 0 else ts)
         sub.latest_invoice = inv.id
         if k > 0:
@@ -127,7 +128,8 @@ class _Simulation:
         self._schedule(sub.period_end, "renew", sub.id)
 
     def _new_invoice(self, sub: _Subscription, ts: int, k: int, usage_start: int) -> _Invoice:
-        amount = sub.quantity * PLANS[sub.plan]
+        subtotal, off, coupon = self._bill(sub, ts)
+        amount = subtotal - off
         inv = _Invoice(
             id=self._new_id("in"),
             customer=sub.customer,
@@ -143,6 +145,10 @@ class _Simulation:
             quantity=sub.quantity,
             amount_due=amount,
             next_attempt=ts + HOUR if sub.collection_method == "charge_automatically" else None,
+            months=sub.months,
+            addons=sub.addons,
+            coupon=coupon,
+            discount_off=off,
         )
         self._add("invoice", inv, sub.customer)
         return inv

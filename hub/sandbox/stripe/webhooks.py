@@ -50,3 +50,20 @@ def fail_payment(api: Any, company_key: int, code: str = "card_declined") -> dic
         api._emit("invoice.payment_failed", now, "invoice", inv)
         api._past_due(sub, customer, inv, now)
         return api.get("invoices", inv.id)
+
+
+def next_healthy(api: Any) -> Any:
+    """The first healthy world company with an active subscription, a Stripe customer that
+    points at it (``stripe_link`` not ``none``: a client can tell whose payment failed) and
+    no failed payment made by ``fail_payment`` yet (None when every one had its turn)."""
+    failed = api.__dict__.setdefault("_failed_on_demand", set())
+    for company in api.world.companies:
+        if company.archetype != "healthy" or company.key in failed:
+            continue
+        if company.stripe_link == "none":
+            continue
+        sub_id = api._sub_by_company.get(company.key)
+        if sub_id and api._store["subscription"][sub_id].status == "active":
+            failed.add(company.key)
+            return company
+    return None

@@ -14,6 +14,7 @@ from hub.sandbox.zendesk.exports import _Exports
 from hub.sandbox.zendesk.guard import _Guard
 from hub.sandbox.zendesk.orgfields import Job, OrgField, _OrgFields
 from hub.sandbox.zendesk.records import (
+    CLIENT_ERRORS,
     RATING_BASE,
     USER_BASE,
     WINDOW_SECONDS,
@@ -34,6 +35,7 @@ class ZendeskAPI(_OrgFields, _Routes, _Exports, _Guard, _Rendering, _Simulation,
 
     name = "zendesk"
     prefixes = ("/api/v2/",)
+    fault_kinds = frozenset({*CLIENT_ERRORS, "cursor_expired"})
 
     def __init__(self, sandbox: Any):
         super().__init__(sandbox)

@@ -1,0 +1,101 @@
+"""Push history in the database: what each push, revert and uninstall run did in a CRM.
+
+``_hub_push_history`` holds one row per thing a run did (``action``): a value ``set`` (with
+the value it replaced in ``old``), a task created or archived (``new`` = the CRM task id),
+a field or group archived. ``_hub_runs`` holds the runs themselves (kinds ``push``,
+``revert``, ``uninstall``). The push core (``hub.push.history``, ``hub.push.undo``) reads and
+writes through these functions only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.store import Store
+
+RUN_KINDS = ("push", "revert", "uninstall")
+"""The runs ``hub push history`` lists."""
+
+COLUMNS = (
+    "run_id",
+    "target",
+    "action",
+    "object_type",
+    "object_id",
+    "account_id",
+    "property",
+    "old",
+    "new",
+    "task_id",
+    "at",
+)
+
+# Rows written before ``action`` existed: a property row set a value, an empty one made a task.
+_ACTION = "COALESCE(h.action, CASE WHEN h.property != '' THEN 'set' ELSE 'task_created' END)"
+
+
+def insert_rows(store: Store, rows: list[dict[str, Any]]) -> int:
+    """Store history rows (dicts with ``COLUMNS``) in one transaction; returns how many."""
+    if not rows:
+        return 0
+    with store.db.atomic():
+        store.db.conn.executemany(
+            f"INSERT INTO _hub_push_history ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in COLUMNS)})",
+            [[row.get(c) for c in COLUMNS] for row in rows],
+        )
+    return len(rows)
+
+
+def list_runs(store: Store, *, limit: int = 50) -> dict[str, Any]:
+    """Push, revert and uninstall runs, newest first: ``{"items": [...], "total": N}``."""
+    kinds = ", ".join(f"'{k}'" for k in RUN_KINDS)
+    total = store.db.execute(f"SELECT COUNT(*) FROM _hub_runs WHERE kind IN ({kinds})").fetchone()[
+        0
+    ]
+
+    def count(action: str, distinct: str = "*") -> str:
+        return (
+            f"(SELECT COUNT({distinct}) FROM _hub_push_history h WHERE h.run_id = r.id "
+            f"AND {_ACTION} = '{action}')"
+        )
+
+    items = [
+        dict(row)
+        for row in store.db.query(
+            "SELECT r.id AS run_id, r.kind, r.status, r.started_at, r.finished_at, r.note, "
+            f"r.error, {count('set')} AS values_written, "
+            f"{count('set', 'DISTINCT h.object_id')} AS records, "
+            f"{count('task_created')} AS tasks_created, "
+            f"{count('task_archived')} AS tasks_archived, "
+            f"{count('field_archived')} AS fields_archived "
+            f"FROM _hub_runs r WHERE r.kind IN ({kinds}) ORDER BY r.id DESC LIMIT ?",
+            [limit],
+        )
+    ]
+    return {"items": items, "total": total}
+
+
+def run_info(store: Store, run_id: int) -> dict[str, Any] | None:
+    """One run's ``_hub_runs`` row (None when there is no such run)."""
+    rows = list(store.db.query("SELECT * FROM _hub_runs WHERE id = ?", [run_id]))
+    return dict(rows[0]) if rows else None
+
+
+def run_rows(store: Store, run_id: int) -> list[dict[str, Any]]:
+    """One run's history rows in the order they were written (``action`` always filled)."""
+    return [
+        dict(row)
+        for row in store.db.query(
+            f"SELECT h.*, {_ACTION} AS action FROM _hub_push_history h "
+            "WHERE h.run_id = ? ORDER BY h.rowid",
+            [run_id],
+        )
+    ]
+
+
+def forget_target(store: Store, target: str) -> int:
+    """Drop every push-log row of one pusher target (after an uninstall: write all again)."""
+    with store.db.atomic():
+        cursor = store.db.execute("DELETE FROM _hub_push_log WHERE target = ?", [target])
+    return cursor.rowcount

@@ -1,0 +1,136 @@
+# ruff: noqa: F811 - the fixtures are imported from tests.test_push
+"""Revert and uninstall against the in-process fake HubSpot: what is restored, what is
+skipped and why, tasks archived, properties and group archived and restored on re-install."""
+
+from __future__ import annotations
+
+import httpx
+
+from hub.playbooks import Outbox, run_playbooks
+from hub.push import run_push
+from hub.push.history import push_history, run_changes
+from hub.push.undo import revert_run, uninstall
+from hub.sandbox.world import CREDENTIALS
+from plugins.hubspot_pusher import ALLOWED_PROPERTIES, GROUP
+from tests.test_push import hs, make_config, sandbox, seed_health  # noqa: F401 - fixtures
+
+TOKEN = {"Authorization": f"Bearer {CREDENTIALS['hubspot']['access_token']}"}
+
+
+def _patch(sandbox, company: str, props: dict) -> None:
+    with httpx.Client(transport=sandbox.transport(), base_url="https://api.hubapi.com") as http:
+        http.patch(
+            f"/crm/v3/objects/companies/{company}", json={"properties": props}, headers=TOKEN
+        )
+
+
+def test_revert_restores_only_what_the_crm_still_holds_and_archives_open_tasks(
+    store,
+    sandbox,
+    hs,  # noqa: F811
+):
+    expected = seed_health(store, sandbox)
+    config = make_config()
+    run_playbooks(store, config)
+    first = run_push(store, config, transport=sandbox.transport())
+    assert first.status == "ok", first.errors
+    a, b, c = sorted(expected)[:3]
+    store.db.execute("UPDATE health_scores SET score = 11 WHERE account_id IN (?, ?, ?)", [a, b, c])
+    second = run_push(store, config, transport=sandbox.transport())
+    assert {(ch.object_id, ch.property) for ch in second.written} == {
+        (x, "hub_health_score") for x in (a, b, c)
+    }
+    _patch(sandbox, b, {"hub_health_score": "64"})  # a CSM changed it since
+
+    dry = revert_run(store, config, second.run_id, dry_run=True, transport=sandbox.transport())
+    assert dry.writes == 0 and dry.run_id is None
+    assert hs.get("companies", a)["properties"]["hub_health_score"] == "11"
+
+    result = revert_run(store, config, second.run_id, transport=sandbox.transport())
+    assert result.status == "ok", result.errors
+    by_id = {i.object_id: i for i in result.items if i.what == "value"}
+    assert by_id[a].status == by_id[c].status == "done"
+    assert by_id[b].status == "skipped" and "now '64'" in by_id[b].reason
+    assert (
+        hs.get("companies", a)["properties"]["hub_health_score"] == expected[a]["hub_health_score"]
+    )
+    assert hs.get("companies", b)["properties"]["hub_health_score"] == "64"
+
+    # Reverting the first run archives its tasks still open; a completed one is skipped.
+    created = [r for r in run_changes(store, first.run_id) if r["action"] == "task_created"]
+    assert created
+    done_remote = created[0]["new"]
+    with httpx.Client(transport=sandbox.transport(), base_url="https://api.hubapi.com") as http:
+        http.patch(
+            f"/crm/v3/objects/tasks/{done_remote}",
+            json={"properties": {"hs_task_status": "COMPLETED"}},
+            headers=TOKEN,
+        )
+    undo_first = revert_run(store, config, first.run_id, transport=sandbox.transport())
+    tasks = [i for i in undo_first.items if i.what == "task"]
+    assert {i.object_id for i in tasks if i.status == "done"} == {r["new"] for r in created[1:]}
+    assert [i.reason for i in tasks if i.status == "skipped"] == ["completed in the CRM"]
+    archived = {t["id"] for t in hs.objects("tasks", archived=True)}
+    assert {r["new"] for r in created[1:]} <= archived
+    outbox = {t["id"]: t for t in Outbox(store).tasks()}
+    assert all(outbox[r["task_id"]]["status"] == "completed" for r in created[1:])
+
+    kinds = [r["kind"] for r in push_history(store)["items"]]
+    assert kinds == ["revert", "revert", "push", "push"]
+    assert push_history(store)["items"][0]["tasks_archived"] == len(created) - 1
+
+
+def test_uninstall_lists_then_archives_and_a_push_reinstalls(store, sandbox, hs):  # noqa: F811
+    expected = seed_health(store, sandbox)
+    config = make_config()
+    run_playbooks(store, config)
+    assert run_push(store, config, transport=sandbox.transport()).status == "ok"
+    before = set(hs.properties("companies"))
+    assert before >= ALLOWED_PROPERTIES
+
+    dry = uninstall(store, config, "hubspot", tasks=True, transport=sandbox.transport())
+    assert dry.writes == 0
+    assert {i.object_id for i in dry.items if i.what == "field"} == set(ALLOWED_PROPERTIES)
+    assert [i.object_id for i in dry.items if i.what == "group"] == [GROUP["name"]]
+    open_tasks = {i.object_id for i in dry.items if i.what == "task"}
+    assert open_tasks and set(hs.properties("companies")) == before
+
+    result = uninstall(
+        store, config, "hubspot", tasks=True, dry_run=False, transport=sandbox.transport()
+    )
+    assert result.status == "ok", result.errors
+    assert not ALLOWED_PROPERTIES & set(hs.properties("companies"))
+    assert before - set(hs.properties("companies")) == set(ALLOWED_PROPERTIES)
+    assert open_tasks <= {t["id"] for t in hs.objects("tasks", archived=True)}
+    assert push_history(store)["items"][0]["kind"] == "uninstall"
+    assert push_history(store)["items"][0]["fields_archived"] == len(ALLOWED_PROPERTIES)
+
+    # Re-install: the next push restores the archived properties and writes every value.
+    again = run_push(store, config, transport=sandbox.transport())
+    assert again.status == "ok", again.errors
+    assert set(hs.properties("companies")) >= ALLOWED_PROPERTIES
+    some = sorted(expected)[0]
+    assert (
+        hs.get("companies", some)["properties"]["hub_health_score"]
+        == expected[some]["hub_health_score"]
+    )
+    assert not [t for t in again.tasks if t.action == "created"]  # dismissed, not re-created
+
+
+def test_cli_revert_of_an_unknown_run_and_uninstall_dry_run_by_default(store, tmp_path):
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+
+    conf = tmp_path / "hub.toml"
+    conf.write_text(
+        f'[hub]\ndatabase = "{store.path}"\n[connections.hubspot]\nconnector = "hubspot"\n'
+        '[connections.hubspot.settings]\naccess_token = "env:HUB_UNDO_TOKEN"\n'
+    )
+    runner = CliRunner(env={"HUB_UNDO_TOKEN": "pat-unused"})
+    missing = runner.invoke(cli, ["-c", str(conf), "push", "revert", "999"])
+    assert missing.exit_code == 1
+    assert "run 999 is not a push or revert run" in missing.output
+    assert "hub push history" in missing.output and "Traceback" not in missing.output
+    unknown = runner.invoke(cli, ["-c", str(conf), "uninstall", "salesforce"])
+    assert unknown.exit_code == 1 and "no installed pusher is called 'salesforce'" in unknown.output
