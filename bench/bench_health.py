@@ -178,12 +178,7 @@ def measure(path: str, accounts: int) -> dict[str, float]:
 
     clock.set_source(lambda: NOW)
     store = Store(path)
-    # A reused database (--reuse) starts like a fresh one: no scores, history or runs.
-    with store.db.atomic():
-        for table in ("health_scores", "health_history", "health_days", "_hub_health_state"):
-            store.db.execute(f"DELETE FROM {table}")
-        store.db.execute("DELETE FROM _hub_runs WHERE kind = 'health'")
-        store.db.execute("DELETE FROM events WHERE id LIKE 'bench:new:%'")
+    _fresh(store)
     children = _children_cpu()
     started, cpu = time.perf_counter(), time.process_time()
     full = compute_health(store, None, full=True)
@@ -232,6 +227,15 @@ def measure(path: str, accounts: int) -> dict[str, float]:
     }
 
 
+def _fresh(store: Any) -> None:
+    """A reused database (--reuse) starts like a fresh one: no scores, history or runs."""
+    with store.db.atomic():
+        for table in ("health_scores", "health_history", "health_days", "_hub_health_state"):
+            store.db.execute(f"DELETE FROM {table}")
+        store.db.execute("DELETE FROM _hub_runs WHERE kind = 'health'")
+        store.db.execute("DELETE FROM events WHERE id LIKE 'bench:new:%'")
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -250,6 +254,7 @@ def breakdown(path: str) -> dict[str, float]:
 
     clock.set_source(lambda: NOW)
     store = Store(path)
+    _fresh(store)
     settings = load_settings(None)
     agg = Aggregates(Window(NOW))
     plan = Plan(agg)

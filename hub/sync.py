@@ -359,7 +359,11 @@ def sync_all(
             feeders = _root_feeders(config, first)
 
             def before_lookups() -> None:
-                refresh_accounts(store, config)
+                # Other connections are still writing: map through a store whose
+                # transactions take turns with theirs (the per-file lock), so neither side
+                # waits out SQLite's busy timeout behind the other.
+                with _thread_store(store) as mine:
+                    refresh_accounts(mine, config)
 
             out.update(_in_threads(store, first, one, stop, lookups, feeders, before_lookups))
         else:

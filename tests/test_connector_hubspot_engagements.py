@@ -163,3 +163,18 @@ def test_a_token_without_an_activity_scope_skips_that_stream_with_a_note(api_env
         "add the scope(s) crm.objects.calls.read to the private app"
     ]
     assert stored(store, "emails") and stored(store, "companies")
+
+
+def test_check_names_the_activity_scopes_the_token_lacks(api_env):
+    sandbox, api, _ = api_env(HubSpotAPI, companies=10, seed=3)
+    connector = HubSpotConnector({"access_token": TOKEN}, connection="hubspot")
+    with connector.client(transport=sandbox.transport(), attempts=1) as client:
+        text = connector.check(client)
+    assert "companies readable; calls, e-mails, meetings and notes readable;" in text
+    api.faults.inject("403", path=r"/crm/v3/objects/meetings$", scopes=["x"], count=1)
+    with connector.client(transport=sandbox.transport(), attempts=1) as client:
+        text = connector.check(client)
+    assert (
+        "meetings not readable (add crm.objects.meetings.read; "
+        "until then those streams are skipped)" in text
+    )

@@ -687,3 +687,32 @@ def test_the_cap_that_sets_the_score_leads_the_drivers(db, clk):
     row = score_row(db, "both")
     assert row["score"] == 20
     assert row["drivers"][0].endswith("score capped at 20"), row["drivers"]
+
+
+def test_pruning_keeps_the_measures_of_rows_still_in_force(db, clk):
+    """History keeps measure scores for HISTORY_MEASURE_DAYS; with rows only at changes, an
+    account's latest row before that span is still its state inside it (a baseline reads
+    it), so only rows a newer row replaced before the span lose their measures."""
+    add_account(db, "a")
+    for days_ago, score in ((60, 50), (50, 60), (5, 70)):
+        db.db["health_history"].insert(
+            {
+                "account_id": "a",
+                "day": (NOW.date() - dt.timedelta(days=days_ago)).isoformat(),
+                "score": score,
+                "band": "yellow",
+                "computed_score": score,
+                "measures": json.dumps({"billing": float(score)}),
+            },
+            pk=("account_id", "day"),
+        )
+    compute_health(db, full=True)
+    kept = dict(
+        db.db.execute(
+            "SELECT score, measures IS NOT NULL FROM health_history WHERE account_id = 'a' "
+            "AND score IN (50, 60, 70)"
+        ).fetchall()
+    )
+    # 60 days ago: replaced 50 days ago, before the 40-day span → pruned. 50 days ago: in
+    # force until 5 days ago, inside the span → kept. 5 days ago: inside → kept.
+    assert kept == {50: 0, 60: 1, 70: 1}

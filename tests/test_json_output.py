@@ -75,7 +75,27 @@ connection = "hubspot"
 def run_json(hub_toml, *args, code=0):
     result = CliRunner().invoke(cli, ["-c", str(hub_toml), *args, "--json"])
     assert result.exit_code == code, result.output
-    return json.loads(result.stdout)
+    data = json.loads(result.stdout)
+    assert not json_inside_json(data), (args, json_inside_json(data))
+    return data
+
+
+def json_inside_json(value, where="$"):
+    """Paths of strings that are themselves JSON objects or lists (nested JSON not decoded)."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += json_inside_json(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += json_inside_json(item, f"{where}[{i}]")
+    elif isinstance(value, str) and value[:1] in "{[" and value[-1:] in "}]":
+        try:
+            json.loads(value)
+            found.append(where)
+        except ValueError:
+            pass
+    return found
 
 
 def listing(data, *keys):
@@ -136,6 +156,7 @@ def test_errors_under_json_are_json(hub_toml):
     data = run_json(hub_toml, "timeline", "no-such-account.example", code=1)
     assert set(data) == {"error", "hint", "type"} and "no-such-account" in data["error"]
     assert data["type"] == "ConfigError" and data["hint"]
+    assert "--once" in run_json(hub_toml, "run", code=1)["error"]  # never a silent scheduler
     # The same through ``hub --format json`` (no --json on the command).
     result = CliRunner().invoke(
         cli, ["-c", str(hub_toml), "--format", "json", "timeline", "no-such-account.example"]

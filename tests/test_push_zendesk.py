@@ -14,13 +14,13 @@ import httpx
 import pytest
 
 from hub import clock
+from hub.checks import push_verdicts
 from hub.config import parse_config
-from hub.push import PushContext, PushResult, run_push
-from hub.push.engine import _client_for
+from hub.push import run_push
 from hub.push.history import run_changes
-from hub.push.settings import push_settings, pusher_settings
+from hub.push.undo import revert_run, uninstall
 from hub.sandbox.world import CREDENTIALS, build_sandbox
-from plugins.zendesk_pusher import MARKER, ZendeskPusher
+from plugins.zendesk_pusher import MARKER
 
 # archetype → (score, band); drivers worst first, so the first one is the top driver.
 SCORES = {
@@ -132,18 +132,6 @@ def writes(zd) -> int:
     return sum(n for k, n in zd.requests.items() if not k.startswith("GET "))
 
 
-def pusher_for(store, config, sandbox, *, dry_run=False) -> ZendeskPusher:
-    """The pusher as the push core builds it (for revert and uninstall)."""
-    result = PushResult(dry_run=dry_run)
-    ctx = PushContext(
-        store, config, push_settings(config), result, dry_run=dry_run, transport=sandbox.transport()
-    )
-    settings = pusher_settings(config, ZendeskPusher)
-    return ZendeskPusher(
-        ctx, settings, _client_for(config, ZendeskPusher, settings, sandbox.transport())
-    )
-
-
 def test_push_writes_the_scoped_organizations_in_bulk_and_a_re_push_writes_nothing(
     store, sandbox, zd
 ):
@@ -251,37 +239,49 @@ def test_revert_restores_and_uninstall_removes_the_fields_and_reinstall_works(st
     orgs = seed(store, sandbox, zd)
     config = make_config()
     run_push(store, config, transport=sandbox.transport())
-    account, org = sorted(orgs.items())[0]
-    first = fields_of(zd, org)
+    (a, org_a), (b, org_b) = sorted(orgs.items())[:2]
+    first_a, first_b = fields_of(zd, org_a), fields_of(zd, org_b)
     store.db.execute(
-        "UPDATE health_scores SET score = 12, band = 'red' WHERE account_id = ?", [account]
+        "UPDATE health_scores SET score = 12, band = 'red' WHERE account_id IN (?, ?)", [a, b]
     )
     second = run_push(store, config, transport=sandbox.transport())
-    assert fields_of(zd, org)["hub_health_score"] == 12
-    pusher = pusher_for(store, config, sandbox)
-    pusher.restore(run_changes(store, second.run_id))
-    zd.run_jobs()
-    assert fields_of(zd, org) == first
-    assert {(c.property, c.new) for c in pusher.ctx.result.written} == {
-        ("hub_health_score", str(first["hub_health_score"])),
-        ("hub_health_band", first["hub_health_band"].removeprefix("hub_health_")),
-    }
+    assert fields_of(zd, org_a)["hub_health_score"] == 12
+    # An agent changes b's score by hand since: the revert leaves it alone.
+    admin_http(sandbox).put(
+        f"/api/v2/organizations/{org_b}.json",
+        json={"organization": {"organization_fields": {"hub_health_score": 64}}},
+    )
+    dry = revert_run(store, config, second.run_id, dry_run=True, transport=sandbox.transport())
+    assert dry.writes == 0 and fields_of(zd, org_a)["hub_health_score"] == 12
+    result = revert_run(store, config, second.run_id, transport=sandbox.transport())
+    assert result.status == "ok", result.errors
+    assert fields_of(zd, org_a) == first_a
+    assert fields_of(zd, org_b) == {**first_b, "hub_health_score": 64}
+    skipped = [i for i in result.items if i.status == "skipped"]
+    assert [(i.object_id, i.property) for i in skipped] == [(str(org_b), "hub_health_score")]
+    # The push log holds what Zendesk holds after the revert: the next push writes a's
+    # score again (the hub still says 12); b's 64 was never the hub's doing, so it stays.
+    again = run_push(store, config, transport=sandbox.transport())
+    written = {(c.object_id, c.property) for c in again.written}
+    assert (str(org_a), "hub_health_score") in written
+    assert (str(org_b), "hub_health_score") not in written
 
     # A field with the hub's prefix that the hub did not make (no marker) is never deleted.
     admin_http(sandbox).post(
         "/api/v2/organization_fields.json",
         json={"organization_field": {"type": "text", "key": "hub_health_notes", "title": "N"}},
     )
-    dry = pusher_for(store, config, sandbox, dry_run=True).uninstall()
-    assert len(dry) == 5 and len(zd._org_fields) == 6
-    removed = pusher_for(store, config, sandbox).uninstall()
-    assert len(removed) == 5
+    listed = uninstall(store, config, "zendesk", transport=sandbox.transport())
+    assert listed.writes == 0 and len(zd._org_fields) == 6
+    assert {i.object_id for i in listed.items} == set(KEYS)
+    removed = uninstall(store, config, "zendesk", dry_run=False, transport=sandbox.transport())
+    assert removed.status == "ok", removed.errors
     assert [f.key for f in zd._org_fields.values()] == ["hub_health_notes"]
-    assert fields_of(zd, org) == {"hub_health_notes": None}
+    assert fields_of(zd, org_a) == {"hub_health_notes": None}
     # Re-install: the next push creates the fields again and writes every value.
-    again = run_push(store, config, transport=sandbox.transport())
-    assert again.status == "ok" and len(again.setup) == 5
-    assert fields_of(zd, org)["hub_health_score"] == 12
+    reinstalled = run_push(store, config, transport=sandbox.transport())
+    assert reinstalled.status == "ok" and len(reinstalled.setup) == 5
+    assert fields_of(zd, org_a)["hub_health_score"] == 12
 
 
 def test_a_mapped_field_of_the_wrong_type_stops_the_push_in_one_line(store, sandbox, zd):
@@ -312,12 +312,14 @@ def test_a_mapped_field_of_the_wrong_type_stops_the_push_in_one_line(store, sand
     assert {c.property for c in ok.written} == {"health_score"}
 
 
-def test_check_access_names_the_missing_admin_role(store, sandbox, zd):
+def test_hub_check_names_the_missing_admin_role(store, sandbox, zd):
     config = make_config()
-    assert pusher_for(store, config, sandbox).check_access() == []
+    (verdict,) = push_verdicts(config, transport=sandbox.transport())
+    assert verdict.ok and verdict.connector == "push:zendesk"
     zd.token_role = "agent"
-    (problem,) = pusher_for(store, config, sandbox).check_access()
-    assert "(agent)" in problem and "needs an admin" in problem
+    (verdict,) = push_verdicts(config, transport=sandbox.transport())
+    assert not verdict.ok
+    assert "(agent)" in verdict.detail and "needs an admin" in verdict.detail
     seed(store, sandbox, zd)
     result = run_push(store, config, transport=sandbox.transport())
     assert result.status == "error" and "must belong to an admin" in result.errors[0]
@@ -354,3 +356,21 @@ def test_fake_bulk_limits_and_show_many(sandbox, zd):
     )
     assert refused.status_code == 403 and refused.json()["error"] == "Forbidden"
     assert client.get("/api/v2/users/me.json").json()["user"]["role"] == "agent"
+
+
+def test_a_field_create_whose_answer_was_lost_is_looked_up_not_sent_again(store, sandbox, zd):
+    seed(store, sandbox, zd)
+    armed = [True]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = sandbox.handle(request)
+        if armed[0] and request.method == "POST" and "organization_fields" in request.url.path:
+            armed[0] = False  # Zendesk made the field; the answer never arrives
+            raise httpx.ReadTimeout("answer lost (test)", request=request)
+        return response
+
+    result = run_push(store, make_config(), transport=httpx.MockTransport(handler))
+    assert result.status == "ok", result.errors
+    assert sorted(f.key for f in zd._org_fields.values()) == sorted(KEYS)
+    assert zd.requests["POST create_organization_field"] == 5
+    assert any("answer was lost" in n for n in result.notes)

@@ -208,7 +208,7 @@ def test_no_recent_touch_opens_one_task_for_an_account_at_risk(w):
     tasks = w.run({"no_recent_touch": {}})
     by_account = {t["account_id"]: t for t in tasks}
     assert by_account["quiet"]["subject"] == "Reach out to Acme: no two-way touch in 41 days"
-    assert by_account["quiet"]["priority"] == "HIGH"
+    assert by_account["quiet"]["priority"] == "MEDIUM"
     assert by_account["quiet"]["owner_id"] == "70000001"
     assert by_account["quiet"]["body"].startswith(
         "Acme is yellow (55) and nobody has talked with them in 41 days (last two-way touch: "

@@ -85,6 +85,7 @@ def test_a_failed_page_leaves_no_transaction_open(tmp_path):
 
 
 def test_the_sandbox_synced_in_parallel_again_and_again_stores_the_same(tmp_path, monkeypatch):
+    """Four connections, the look-ups starting while Stripe and Zendesk still write."""
     from hub.sandbox.world import build_sandbox
 
     monkeypatch.setenv("HUB_BUDGETS", "off")
@@ -97,7 +98,7 @@ def test_the_sandbox_synced_in_parallel_again_and_again_stores_the_same(tmp_path
             results = sync_all(
                 store,
                 config,
-                ["hubspot", "stripe", "zendesk"],
+                ["hubspot", "stripe", "zendesk", "builtwith"],
                 transport=sandbox.transport(),
                 full_refresh=True,
             )
@@ -105,4 +106,6 @@ def test_the_sandbox_synced_in_parallel_again_and_again_stores_the_same(tmp_path
         assert all(r.status == "ok" for rs in results.values() for r in rs), failed
         counts.append({t: store.db[t].count for t in store.raw_tables() if store.db[t].count})
     assert counts[0] and all(c == counts[0] for c in counts)
+    # The look-ups ran beside the others, on the accounts mapped from HubSpot's companies.
+    assert any(t.startswith("raw_builtwith_") for t in counts[0])
     store.close()

@@ -101,9 +101,16 @@ def test_the_sandbox_sends_each_provider_signed_deliveries_the_hub_accepts(serve
     sandbox, url, path = served
     sender = attach_webhooks(sandbox, f"{url}/webhooks")
     _change_each_world(sandbox)
+    control = httpx.Client(transport=sandbox.transport(), base_url="http://sandbox")
+    escalated = control.post("/__sandbox/webhooks/ticket_escalated", json={})
+    assert escalated.status_code == 201, escalated.text
+    ticket = sandbox.api("zendesk").tickets[escalated.json()["ticket"]]
+    assert ticket.priority == "urgent" and "escalated" in ticket.tags
     assert sender.flush(20)
     assert {a.status for a in sender.attempts} == {200}
     kinds = {(c, t) for c, _, t in _inbox(path)}
+    assert ("zendesk", "zen:event-type:ticket.priority_changed") in kinds
+    assert ("zendesk", "zen:event-type:ticket.tags_changed") in kinds
     assert ("stripe", "invoice.payment_failed") in kinds
     assert ("stripe", "charge.failed") in kinds
     assert ("zendesk", "zen:event-type:ticket.created") in kinds
@@ -365,3 +372,34 @@ def test_sandbox_serve_prints_the_webhook_secrets_and_refuses_bad_options(tmp_pa
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_zendesk_deliveries_wait_until_the_export_shows_the_change(tmp_path):
+    """Zendesk's incremental exports leave out the last minute: a delivery younger than the
+    connector's ``settle_seconds`` stays pending (a sync now would see nothing), then syncs
+    only the ticket streams."""
+    import datetime as dt
+
+    from hub import clock
+    from hub.sandbox.world import build_sandbox
+    from hub.store.webhooks import store_deliveries
+    from hub.web.worker import WebhookWorker
+
+    path = str(tmp_path / "hub.db")
+    sandbox = build_sandbox(companies=6, seed=2)
+    writer = Store(path)
+    store_deliveries(
+        writer, "zendesk", [("zd-1", "zen:event-type:ticket.created", "pending")], "{}"
+    )
+    writer.close()
+    worker = WebhookWorker(path, _config(path), transport=sandbox.transport(), debounce=0)
+    assert worker.drain() is True  # still pending: too early for the export
+    assert worker.runs == 0 and _statuses(path) == [("zd-1", "pending")]
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=62)
+    clock.set_source(lambda: later)
+    try:
+        assert worker.drain() is False
+    finally:
+        clock.set_source(None)
+    assert _statuses(path) == [("zd-1", "processed")]
+    assert worker.last_streams == {"zendesk": ["satisfaction_ratings", "tickets"]}

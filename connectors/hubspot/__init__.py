@@ -68,6 +68,7 @@ from connectors.hubspot.engagements import (
     EmailsStream,
     MeetingsStream,
     NotesStream,
+    activity_access,
 )
 from connectors.hubspot.streams import (
     CompaniesStream,
@@ -209,13 +210,18 @@ class HubSpotConnector(Connector):
         return None
 
     def check(self, client: HttpClient) -> str:
-        """Read one company; report the app's burst budget from the rate headers."""
+        """Read one company and one of each activity type; report the app's burst budget from
+        the rate headers."""
         response = client.get("/crm/v3/objects/companies", params={"limit": 1})
         limit = response.headers.get("X-HubSpot-RateLimit-Max")
         note = ""
         if limit and limit.isdigit() and int(limit) != self.settings.burst_limit:
             note = f" (HubSpot allows {limit} per 10 s; set burst_limit = {limit})"
-        return f"HubSpot: token accepted, companies readable; burst budget {self.settings.burst_limit}/10 s{note}"
+        activities = activity_access(client)
+        return (
+            f"HubSpot: token accepted, companies readable; {activities}; "
+            f"burst budget {self.settings.burst_limit}/10 s{note}"
+        )
 
 
 def _int(value: str | None) -> int | None:

@@ -29,6 +29,7 @@ from connectors.hubspot.common import read_links
 from connectors.hubspot.streams import CrmObjectStream
 from hub.connector import Page, SyncContext
 from hub.errors import FatalAPIError
+from hub.http import HttpClient
 
 NOTE_BODY_CHARS = 300
 _COMMON = ["hs_timestamp", "hubspot_owner_id"]
@@ -138,6 +139,25 @@ class NotesStream(EngagementStream):
 
 ENGAGEMENT_STREAMS = [CallsStream, EmailsStream, MeetingsStream, NotesStream]
 
+
+def activity_access(client: HttpClient) -> str:
+    """For ``hub check``: which activity types the token may read (one request each), so a
+    missing scope is named before the first sync rather than as a skipped stream."""
+    missing = []
+    for stream in ENGAGEMENT_STREAMS:
+        try:
+            client.get(stream.path, params={"limit": 1})
+        except FatalAPIError as exc:
+            if exc.status != 403:
+                raise
+            missing.append(stream)
+    if not missing:
+        return "calls, e-mails, meetings and notes readable"
+    names = ", ".join(s.name for s in missing)
+    scopes = ", ".join(s.scope for s in missing)
+    return f"{names} not readable (add {scopes}; until then those streams are skipped)"
+
+
 __all__ = [
     "ENGAGEMENT_STREAMS",
     "CallsStream",
@@ -145,5 +165,5 @@ __all__ = [
     "EngagementStream",
     "MeetingsStream",
     "NotesStream",
-    "read_links",
+    "activity_access",
 ]

@@ -142,6 +142,9 @@ def sync(
 ) -> None:
     """Pull new and changed records from the configured connections.
 
+    CONNECTIONS are names from hub.toml ([connections.NAME]); without any, every enabled
+    connection syncs, in parallel. A first sync reads everything; later ones only changes.
+
     \b
     Examples:
       hub sync

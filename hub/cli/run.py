@@ -6,6 +6,7 @@ import click
 
 from hub.cli.render import Column, emit_json, line, listing, page_progress, table, text
 from hub.cli.util import Env, pass_env
+from hub.errors import ConfigError
 
 
 def register(cli: click.Group) -> None:
@@ -30,6 +31,12 @@ def run(env: Env, once: bool, dry_run: bool, as_json: bool) -> None:
     """
     from hub.scheduler import HubScheduler, run_once
 
+    explicit = click.get_current_context().get_parameter_source("as_json")
+    if as_json and not once and explicit is click.core.ParameterSource.COMMANDLINE:
+        raise ConfigError(
+            "--json needs --once (the scheduler runs until stopped)",
+            hint="hub run --once --json, or --log-json for the scheduler's log",
+        )
     config = env.config()
     store = env.store()
     if once:
@@ -63,6 +70,10 @@ def run(env: Env, once: bool, dry_run: bool, as_json: bool) -> None:
         return
 
     def report(name, result):
+        if scheduler.stop_event.is_set():
+            # Cut short by Ctrl-C/SIGTERM: its committed pages are kept, the next start resumes.
+            line(f"{name}: cycle stopped after {result.duration_s:.1f}s; resumes at the next start")
+            return
         state = "ok" if result.ok else "with problems (see hub status)"
         line(f"{name}: cycle finished in {result.duration_s:.1f}s {state}")
 

@@ -375,10 +375,14 @@ def control(sandbox: Any, request: httpx.Request) -> httpx.Response:
     """``/__sandbox/webhooks``: ``GET`` the sender's figures; ``POST {"kind", "count"?}`` to
     misbehave on the next deliveries (duplicate, out_of_order, replay, forge); ``DELETE`` to
     stop misbehaving. ``POST /__sandbox/webhooks/payment_failed {"company"?}``: a payment
-    of that world company (default: the next healthy one not failed yet) fails now (demos and
-    benchmarks; works with no sender attached too)."""
+    of that world company (default: the next healthy one not failed yet) fails now;
+    ``POST /__sandbox/webhooks/ticket_escalated {"company"?}``: an agent escalates the
+    company's newest open ticket (default: the first company with one). For demos and
+    benchmarks; both work with no sender attached too."""
     if request.url.path.rstrip("/").endswith("/payment_failed") and request.method == "POST":
         return _payment_failed(sandbox, request)
+    if request.url.path.rstrip("/").endswith("/ticket_escalated") and request.method == "POST":
+        return _ticket_escalated(sandbox, request)
     sender = getattr(sandbox, "webhooks", None)
     if sender is None:
         return _json(409, {"status": "error", "message": "no webhook URL is attached"})
@@ -422,6 +426,30 @@ def _payment_failed(sandbox: Any, request: httpx.Request) -> httpx.Response:
             "at": time.time(),
         },
     )
+
+
+def _ticket_escalated(sandbox: Any, request: httpx.Request) -> httpx.Response:
+    from hub.sandbox.zendesk.webhooks import escalate_ticket
+
+    zendesk = sandbox.apis.get("zendesk")
+    if zendesk is None:
+        return _json(404, {"status": "error", "message": "no Zendesk fake in this sandbox"})
+    try:
+        spec = json.loads(request.content or b"{}")
+        key = spec.get("company")
+        keys = [int(key)] if key is not None else [c.key for c in sandbox.world.companies]
+        for company_key in keys:
+            try:
+                ticket = escalate_ticket(zendesk, company_key)
+                break
+            except ValueError:
+                if key is not None:
+                    raise
+        else:
+            raise ValueError("no company has an open ticket")
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        return _json(400, {"status": "error", "message": f"ticket_escalated: {exc}"})
+    return _json(201, {"company": company_key, "ticket": ticket["id"], "at": time.time()})
 
 
 def _json(status: int, body: Any) -> httpx.Response:

@@ -64,6 +64,22 @@ def pending(store: Store) -> dict[str, list[int]]:
     return out
 
 
+def received_by(store: Store, ids: list[int], cutoff: str) -> list[int]:
+    """Those of ``ids`` received at or before ``cutoff`` (ISO text, as ``clock.iso``)."""
+    out: list[int] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        out.extend(
+            row_id
+            for (row_id,) in store.db.execute(
+                f"SELECT id FROM {INBOX} WHERE id IN ({marks}) AND received_at <= ? ORDER BY id",
+                [*chunk, cutoff],
+            )
+        )
+    return out
+
+
 def pending_types(store: Store, connection: str, ids: list[int]) -> list[str]:
     """The distinct event types of these deliveries (what the worker syncs for)."""
     out: set[str] = set()

@@ -114,6 +114,10 @@ class WebhookVerifier(Protocol):
         """The connector's streams these events touch (in any order), or None for all of
         them: the worker syncs only those, so a failed payment does not re-read tickets."""
 
+    # Optional: ``settle_seconds`` (a class attribute), how long after a delivery the API
+    # shows the change (Zendesk's incremental exports hide the most recent minute): the
+    # worker leaves younger deliveries pending so their sync does not come too early.
+
 
 # -- helpers for verifiers -------------------------------------------------------------------
 

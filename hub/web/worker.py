@@ -9,7 +9,9 @@ an incremental sync of only the streams the deliveries' event types touch (the c
 verifier says which: a failed payment syncs Stripe's invoices, charges and events, not its
 customers), then map → health → playbooks → push, each incremental, so only the accounts
 the new records touched are rescored and written back. The deliveries it covered are marked
-processed with the run's id.
+processed with the run's id. A connector whose API shows a change only after a while
+(Zendesk's exports hide the last minute: ``settle_seconds``) has its younger deliveries
+left pending until then, so their sync does not come too early and see nothing.
 
 While ``hub run`` is up it holds that lock for its whole life; then the scheduler itself
 looks at the inbox every two seconds and runs the connection's job at once
@@ -25,6 +27,34 @@ from typing import Any
 from hub.errors import LockedError
 
 log = logging.getLogger("hub.web.worker")
+
+
+def ready(store: Any, config: Any) -> dict[str, list[int]]:
+    """Pending deliveries per connection that may be processed now: all of them, except
+    those younger than their connector's ``settle_seconds`` (the API would not show their
+    change yet). ``hub run``'s scheduler asks the same when it picks deliveries up."""
+    from hub.store import webhooks as inbox
+
+    out: dict[str, list[int]] = {}
+    for connection, ids in inbox.pending(store).items():
+        settled = _settled(store, config, connection, ids)
+        if settled:
+            out[connection] = settled
+    return out
+
+
+def _settled(store: Any, config: Any, connection: str, ids: list[int]) -> list[int]:
+    import datetime as dt
+
+    from hub import clock
+    from hub.store import webhooks as inbox
+    from hub.web.webhooks import verifier_for
+
+    settle = float(getattr(verifier_for(config, connection), "settle_seconds", 0) or 0)
+    if settle <= 0:
+        return ids
+    cutoff = clock.iso(clock.now() - dt.timedelta(seconds=settle))
+    return inbox.received_by(store, ids, cutoff)
 
 
 class WebhookWorker:
@@ -106,6 +136,12 @@ class WebhookWorker:
                 if self.config is None or connection not in self.config.connections:
                     inbox.finish(store, ids, status="ignored", run_id=None, error="not configured")
                     continue
+                settled = _settled(store, self.config, connection, ids)
+                if len(settled) < len(ids):
+                    left = True  # the API does not show those changes yet: next round
+                if not settled:
+                    continue
+                ids = settled
                 streams = self._streams(store, connection, ids)
                 try:
                     with database_lock(store, "webhook deliveries"):

@@ -40,7 +40,8 @@ class NoRecentTouch(Playbook):
         "lookback_days": 365,
         "segment_days": {},
     }
-    defaults = {"priority": "HIGH", "due_in_days": 3}
+    # MEDIUM: a nudge, not an emergency; the caps let payment and renewal tasks go first.
+    defaults = {"priority": "MEDIUM", "due_in_days": 3}
     subject = "Reach out to {account_name}: no two-way touch in {quiet_for}"
     body = (
         "{account_name} is {band} ({score}) and nobody has talked with them in {quiet_for} "

@@ -1,27 +1,37 @@
-"""The Zendesk pusher's admin steps: access check, revert of a push run, uninstall.
+"""The Zendesk pusher's admin hooks: the access check and the undo hooks the push core calls
+for ``hub push revert RUN`` and ``hub uninstall zendesk`` (``hub.push.undo`` decides what
+to restore or remove; these only read and write Zendesk).
 
-* ``check_access()``: what ``hub check`` asks before a push: the token's user must be an
-  admin (only admins create organization fields and set their values) and the field list
-  must be readable (a harmless read of ``/api/v2/organization_fields``).
-* ``restore(rows)``: puts back the values a push run replaced (its history rows), with the
-  same bulk requests and per-record job results as a push.
-* ``uninstall()``: deletes the organization fields the hub created (key prefix and marker;
-  mapped fields are never deleted) and forgets their push log, so a later push installs
-  them again from scratch.
+* ``check_access()``: what ``hub check`` and ``hub push --dry-run`` ask before a push: the
+  token's user must be an admin (only admins create organization fields and set their
+  values), the field list must be readable (a harmless read of
+  ``/api/v2/organization_fields``) and every mapped field must fit its hub field.
+* ``read_values``/``write_values``: organization field values by organization, read with
+  ``organizations/show_many`` and written with the same bulk requests and per-record job
+  results as a push (only fields the hub owns or was mapped onto).
+* ``installed``/``remove_installed``: the organization fields the hub created (key prefix
+  and marker; a mapped field is never listed) and deleting them. Zendesk has no archive for
+  fields: a deleted field's values are gone, and the next push creates the field again and
+  fills it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from hub.errors import FatalAPIError, HubError
-from hub.push import PropertyChange
-from plugins.zendesk_pusher.fields import is_ours
-from plugins.zendesk_pusher.organizations import ADMIN_HINT, OBJECT_TYPE, OrganizationFields
+from hub.errors import FatalAPIError, HubError, PushError, RetriableAPIError
+from hub.push import SchemaItem
+from plugins.zendesk_pusher.fields import Target, is_ours
+from plugins.zendesk_pusher.organizations import (
+    ADMIN_HINT,
+    BULK_MAX,
+    OBJECT_TYPE,
+    OrganizationFields,
+    _id_order,
+    _target,
+)
 
 
 class ZendeskAdmin(OrganizationFields):
-    """Access check, revert and uninstall (see the module docstring)."""
+    """Access check and undo hooks (see the module docstring)."""
 
     def check_access(self) -> list[str]:
         """What the push needs and the token lacks, one line each ([] = all there)."""
@@ -44,56 +54,95 @@ class ZendeskAdmin(OrganizationFields):
         problems.extend(self.mapping_errors(existing))
         return problems
 
-    def restore(self, rows: list[dict[str, Any]]) -> None:
-        """Write back the ``old`` values of a run's history rows (org → key → old)."""
-        ctx, result = self.ctx, self.ctx.result
-        targets, _ = self.ensure_fields()
-        by_key = {t.key: t for t in targets.values()}
-        logged = ctx.logged(self.target, OBJECT_TYPE)
-        values: dict[str, dict[str, str]] = {}
-        changes: dict[tuple[str, str], PropertyChange] = {}
-        for row in rows:
-            if row.get("object_type") != OBJECT_TYPE or not row.get("property"):
-                continue
-            org, key = str(row["object_id"]), str(row["property"])
-            if key not in by_key:
-                result.error(f"organization {org}: field {key} is gone; not restored")
-                continue
-            old = "" if row.get("old") is None else str(row["old"])
-            current = logged.get(org, {}).get(key, "")
-            if current == old:
-                continue
-            values.setdefault(org, {})[key] = old
-            change = PropertyChange(
-                OBJECT_TYPE, org, str(row.get("account_id") or ""), "", key, current, old
-            )
-            changes[(org, key)] = change
-            result.changes.append(change)
-        if not values or ctx.dry_run:
-            return
-        failures = self.send(values, by_key)
-        ctx.record(self.target, OBJECT_TYPE, {o: v for o, v in values.items() if o not in failures})
-        for (org, _key), change in changes.items():
-            if org in failures:
-                change.status, change.error = "failed", failures[org]
-            else:
-                change.status = "written"
+    # -- values -------------------------------------------------------------------------------
 
-    def uninstall(self) -> list[str]:
-        """Delete the hub's own organization fields; what was (or would be) removed."""
-        ctx, prefix = self.ctx, self.settings.key_prefix
-        removed = []
+    def current_targets(self) -> dict[str, Target]:
+        """Field key → target for the fields the hub may write now (its own, and the mapped
+        ones that fit); reads only, creates nothing."""
+        prefix = self.settings.key_prefix
+        mapped = {key: hub_field for hub_field, key in self.settings.fields.items()}
+        out: dict[str, Target] = {}
         for f in self.list_fields():
-            if not is_ours(f, prefix):
-                continue
-            removed.append(f"delete organization field {f['key']} ({f.get('type')})")
-            if ctx.dry_run:
+            key = str(f.get("key"))
+            if key in mapped:
+                out[key] = _target(mapped[key], f, owned=False)
+            elif is_ours(f, prefix):
+                out[key] = _target(key.removeprefix(prefix), f, owned=True)
+        return out
+
+    def read_values(
+        self, object_type: str, ids: list[str], properties: list[str]
+    ) -> dict[str, dict[str, str]]:
+        self._object_type(object_type)
+        targets = self.current_targets()
+        out: dict[str, dict[str, str]] = {}
+        ordered = sorted(ids, key=_id_order)
+        for start in range(0, len(ordered), BULK_MAX):
+            chunk = ordered[start : start + BULK_MAX]
+            body = self.read(
+                "GET", "/api/v2/organizations/show_many.json", params={"ids": ",".join(chunk)}
+            ).json()
+            for org in body.get("organizations") or []:
+                values = org.get("organization_fields") or {}
+                out[str(org.get("id"))] = {
+                    key: targets[key].from_zendesk(values.get(key)) if key in targets else ""
+                    for key in properties
+                }
+        return out
+
+    def write_values(self, object_type: str, values: dict[str, dict[str, str]]) -> dict[str, str]:
+        self._object_type(object_type)
+        targets = self.current_targets()
+        stray = {k for props in values.values() for k in props} - set(targets)
+        if stray:
+            raise PushError(
+                f"refusing to write organization fields the hub does not own: {sorted(stray)}",
+                hint="a field deleted since the push cannot be restored; push again to recreate it",
+            )
+        return self.send(values, targets)
+
+    def same_value(self, prop: str, a: str, b: str) -> bool:
+        if a == b:
+            return True
+        try:
+            return float(a) == float(b)
+        except ValueError:
+            return False
+
+    def _object_type(self, object_type: str) -> None:
+        if object_type != OBJECT_TYPE:
+            raise PushError(f"the Zendesk pusher writes {OBJECT_TYPE}, not {object_type}")
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def installed(self) -> list[SchemaItem]:
+        prefix = self.settings.key_prefix
+        return [
+            SchemaItem("field", str(f["key"]), str(f.get("title") or ""), OBJECT_TYPE)
+            for f in self.list_fields()
+            if is_ours(f, prefix)
+        ]
+
+    def remove_installed(self, items: list[SchemaItem]) -> dict[str, str]:
+        by_key = {str(f["key"]): f for f in self.list_fields()}
+        failures: dict[str, str] = {}
+        for item in items:
+            f = by_key.get(item.name)
+            if f is None:
+                continue  # already gone: what uninstall wants
+            if not is_ours(f, self.settings.key_prefix):  # never reached: installed() lists ours
+                failures[item.name] = "not made by the hub; left in place"
                 continue
             try:
+                # Deleting twice leaves it deleted: safe to resend after a lost answer.
                 self.write("DELETE", f"/api/v2/organization_fields/{f['id']}.json", repeatable=True)
-            except FatalAPIError as exc:
-                if exc.status != 404:  # already gone is what we wanted
-                    raise
-            ctx.forget(self.target, OBJECT_TYPE, prop=str(f["key"]))
-        ctx.result.setup.extend(removed)
-        return removed
+            except (FatalAPIError, RetriableAPIError) as exc:
+                if isinstance(exc, FatalAPIError) and exc.status == 404:
+                    continue
+                if isinstance(exc, FatalAPIError) and exc.status in (401, 403):
+                    raise PushError(
+                        f"Zendesk refused to delete organization field {item.name} ({exc.status})",
+                        hint=ADMIN_HINT,
+                    ) from None
+                failures[item.name] = str(exc)
+        return failures

@@ -130,6 +130,7 @@ class OrganizationFields(Pusher):
 
     def _create_field(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """Create one field exactly once; the field as Zendesk holds it afterwards."""
+        invalid: FatalAPIError | None = None
         try:
             response = self.write("POST", FIELDS_PATH, json={"organization_field": body})
             return response.json().get("organization_field")
@@ -144,12 +145,16 @@ class OrganizationFields(Pusher):
                     f"Zendesk refused to create organization field {body['key']} (403)",
                     hint=ADMIN_HINT,
                 ) from None
-            if exc.status != 422 or "taken" not in exc.message.lower():
+            if exc.status != 422:
                 raise
-        # Taken (a concurrent push, or our own create whose answer was lost): read it back.
+            invalid = exc
+        # A 422 "Key: has already been taken" (a concurrent push) or our own create whose
+        # answer was lost: the field list says whether it exists now.
         for f in self.list_fields():
             if f.get("key") == body["key"]:
                 return f
+        if invalid is not None:
+            raise invalid
         return None
 
     def _add_options(self, existing: dict[str, Any], target: Target) -> None:
