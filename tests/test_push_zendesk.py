@@ -274,6 +274,8 @@ def test_revert_restores_and_uninstall_removes_the_fields_and_reinstall_works(st
     listed = uninstall(store, config, "zendesk", transport=sandbox.transport())
     assert listed.writes == 0 and len(zd._org_fields) == 6
     assert {i.object_id for i in listed.items} == set(KEYS)
+    assert listed.summary() == "uninstall zendesk: would delete 5 fields"
+    assert any("deletes their values" in n for n in listed.notes)
     removed = uninstall(store, config, "zendesk", dry_run=False, transport=sandbox.transport())
     assert removed.status == "ok", removed.errors
     assert [f.key for f in zd._org_fields.values()] == ["hub_health_notes"]
