@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures are imported from tests.test_push
 """Task caps: urgent work is never starved, held tasks say why, recovered rows count."""
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ def test_high_priority_tasks_go_out_past_the_caps_and_held_ones_say_why(store, s
     assert "HIGH priority is never held" in dry.caps
     # --account finds an account whose only tasks are held, and says why.
     held = dry.held_tasks[0]
-    name = store.db.execute(
-        "SELECT name FROM accounts WHERE id = ?", [held.account_id]
-    ).fetchone()[0]
+    name = store.db.execute("SELECT name FROM accounts WHERE id = ?", [held.account_id]).fetchone()[
+        0
+    ]
     preview = build_preview(store, dry, account=name)
     assert preview["total"] == 1
     entries = [t for t in preview["items"][0]["tasks"] if t["action"] == "held"]

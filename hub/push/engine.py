@@ -288,5 +288,9 @@ def caps_text(settings: PushSettings) -> str:
     return (
         f"task caps: {per_run}, {per_owner} "
         "([push] max_tasks_per_run, max_tasks_per_owner); the most urgent go first"
-        + ("; HIGH priority is never held (urgent_bypass_caps)" if settings.urgent_bypass_caps else "")
+        + (
+            "; HIGH priority is never held (urgent_bypass_caps)"
+            if settings.urgent_bypass_caps
+            else ""
+        )
     )
