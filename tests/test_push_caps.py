@@ -59,3 +59,19 @@ def test_rows_left_pushing_count_toward_the_owner_cap(store, sandbox, hs):
     preview = build_preview(store, result)
     assert preview["summary"]["recovered"] == 3 and preview["summary"]["tasks"] == 0
     assert "pushed 0 tasks; settled 3 tasks left by an earlier push" in result.summary()
+
+
+def test_the_tasks_heading_says_open_includes_pushed(store, sandbox, hs, tmp_path):
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+
+    seed_health(store, sandbox)
+    config = make_config()
+    run_playbooks(store, config)
+    run_push(store, config, transport=sandbox.transport())
+    conf = tmp_path / "hub.toml"
+    conf.write_text(f'[hub]\ndatabase = "{store.path}"\n')
+    out = CliRunner().invoke(cli, ["-c", str(conf), "tasks"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "Tasks (not done: open, pushing or pushed): " in out.output

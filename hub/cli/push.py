@@ -104,6 +104,10 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+TASK_FILTERS = {"open": "not done: open, pushing or pushed"}
+"""How ``hub tasks`` titles a filter that spans several statuses."""
+
+
 @click.command()
 @click.option(
     "--status",
@@ -148,7 +152,7 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
                 no_wrap=True,
             ),
         ],
-        title=f"Tasks ({status}): {len(rows)}",
+        title=f"Tasks ({TASK_FILTERS.get(status, status)}): {len(rows)}",
         caption="--json shows every field",
     )
 
@@ -218,6 +222,7 @@ def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
         [
             Column("run", "run_id", justify="right", no_wrap=True),
             Column("kind", "kind", no_wrap=True),
+            Column("pushers", lambda r: ", ".join(r["pushers"]) or "-", no_wrap=True),
             Column("started", lambda r: (r["started_at"] or "")[:19], no_wrap=True),
             Column("status", "status", no_wrap=True),
             Column("records", "records", justify="right", no_wrap=True),
@@ -262,7 +267,7 @@ def _push(
     )
     if as_json:
         data = result.to_dict()
-        for key in ("changes", "tasks", "summary"):
+        for key in ("changes", "tasks", "held_tasks", "summary"):
             data.pop(key, None)
         emit_json({**preview, **data})
     else:
