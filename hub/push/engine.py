@@ -237,11 +237,11 @@ def select_tasks(
         urgent = settings.urgent_bypass_caps and task["priority"] == PRIORITIES[-1]
         reason = None
         if max_run and in_run >= max_run:
-            reason = f"per-push cap: {max_run} tasks already in this push (max_tasks_per_run)"
+            reason = f"per-push cap: {plural(in_run, 'task')} in this push, max_tasks_per_run = {max_run}"
         elif max_owner and per_owner[owner] >= max_owner:
             reason = (
-                f"per-owner cap: {plural(per_owner[owner], 'task')} for this owner in 24 hours "
-                "(max_tasks_per_owner)"
+                f"per-owner cap: this owner has {plural(per_owner[owner], 'task')} in 24 hours, "
+                f"max_tasks_per_owner = {max_owner}"
             )
         if reason and not urgent:
             held.append(_held(ctx, task, accounts, reason))
