@@ -6,7 +6,9 @@ The core knows no CRM. It builds the connector of the connection a pusher writes
 pusher that connector's client, so a push shares the connection's auth and rate budget with
 ``hub sync``. Completions the pusher reads back are recorded here, with the playbook's
 snooze. Which open tasks a push may create is decided here too: the most urgent first, at
-most ``max_tasks_per_run`` per push and ``max_tasks_per_owner`` per owner in 24 hours.
+most ``max_tasks_per_run`` per push and ``max_tasks_per_owner`` per owner in 24 hours (rows
+a failed push left ``pushing`` count toward both), HIGH-priority tasks past the caps unless
+``urgent_bypass_caps = false``; each held task is reported with the cap that held it.
 """
 
 from __future__ import annotations
