@@ -290,6 +290,7 @@ def run(opts: Options) -> Section:
 def _zendesk_kind(route: str) -> str:
     return {
         "PUT update_many_organizations": "update_many",
+        "DELETE delete_organization_field": "field removal",
         "GET show_many_job_statuses": "job polls",
         "GET show_job_status": "job polls",
         "POST create_organization_field": "field setup",
@@ -321,6 +322,7 @@ def _zendesk_push(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
         "requests": sum(n for n in delta.values() if n > 0),
         "updates": kinds.get("update_many", 0),
         "polls": kinds.get("job polls", 0),
+        "run_id": result.run_id,
         "values": len(result.written),
         "companies": len({c.object_id for c in result.written}),
         "seconds": seconds,
@@ -353,7 +355,50 @@ def _zendesk(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
             "ELSE score + 1 END"
         )
     changed = _zendesk_push(store, zconfig, sandbox)
-    return {"linked": linked, "first": first, "none": none, "changed": changed}
+    from hub.push.undo import revert_run, uninstall
+
+    reverted = _zendesk_undo(
+        sandbox, lambda t: revert_run(store, zconfig, changed["run_id"], transport=t)
+    )
+    removed = _zendesk_undo(
+        sandbox, lambda t: uninstall(store, zconfig, "zendesk", dry_run=False, transport=t)
+    )
+    return {
+        "linked": linked,
+        "first": first,
+        "none": none,
+        "changed": changed,
+        "reverted": reverted,
+        "removed": removed,
+    }
+
+
+def _zendesk_undo(sandbox: Any, step: Any) -> dict[str, Any]:
+    """Requests of a Zendesk revert or uninstall (``step(transport)`` → its ``UndoResult``)."""
+    from hub.http.ratelimit import reset_shared_limiters
+
+    reset_shared_limiters()
+    zendesk = sandbox.apis["zendesk"]
+    before = Counter(zendesk.requests)
+    started = time.perf_counter()
+    result = step(sandbox.transport())
+    delta = Counter(zendesk.requests)
+    delta.subtract(before)
+    kinds: Counter[str] = Counter()
+    for route, n in delta.items():
+        if n > 0:
+            kinds[_zendesk_kind(route)] += n
+    return {
+        "writes": result.writes,
+        "kinds": dict(kinds),
+        "requests": sum(n for n in delta.values() if n > 0),
+        "updates": kinds.get("update_many", 0),
+        "values": result.count("value", "done"),
+        "companies": len({i.object_id for i in result.items if i.what == "value"}),
+        "seconds": time.perf_counter() - started,
+        "status": result.status,
+        "errors": result.errors,
+    }
 
 
 def _zendesk_rows(section: Section, zendesk: dict[str, Any]) -> None:
@@ -366,6 +411,8 @@ def _zendesk_rows(section: Section, zendesk: dict[str, Any]) -> None:
          zendesk["first"]),
         ("Zendesk: nothing changed", zendesk["none"]),
         (f"Zendesk: every score changed ({n:,} organizations)", changed),
+        (f"Zendesk: revert of that push ({n:,} organizations)", zendesk["reverted"]),
+        ("Zendesk: uninstall (the hub's organization fields)", zendesk["removed"]),
     ):  # fmt: skip
         section.add(
             push=label,
@@ -379,6 +426,13 @@ def _zendesk_rows(section: Section, zendesk: dict[str, Any]) -> None:
             note="; ".join(out["errors"])[:200],
         )
     section.goal("Zendesk write requests with nothing changed", zendesk["none"]["writes"], 0, "==")
+    section.goal(
+        f"Zendesk update_many requests to revert {n:,} organizations",
+        zendesk["reverted"]["updates"],
+        jobs,
+        "<=",
+        note=f"100 per request → {jobs}",
+    )
     section.goal(
         f"Zendesk update_many requests for {n:,} changed organizations",
         changed["updates"],

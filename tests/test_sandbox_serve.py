@@ -241,3 +241,23 @@ def test_a_bug_in_a_fake_answers_500_instead_of_hanging_up(served, monkeypatch):
     )
     response = httpx.get(f"{server.url}/v1/charges", auth=STRIPE, timeout=10)
     assert response.status_code == 500 and "KeyError" in response.json()["message"]
+
+
+def test_a_lazy_sandbox_seeds_on_demand_into_the_same_world():
+    eager = build_sandbox(companies=12, seed=4)
+    lazy = build_sandbox(companies=12, seed=4, lazy=True)
+    assert not any(api.seeded.is_set() for api in lazy.apis.values())
+
+    def get(sandbox, url, **kw):
+        client = httpx.Client(transport=sandbox.transport(), base_url="https://api.example")
+        return client.get(url, **kw).json()
+
+    # Stripe asked first: only Stripe is seeded, and its records are the eager world's.
+    url = "/v1/invoices?limit=100"
+    assert get(lazy, url, auth=STRIPE) == get(eager, url, auth=STRIPE)
+    assert lazy.api("stripe").seeded.is_set() and not lazy.api("hubspot").seeded.is_set()
+    url = "/crm/v3/objects/contacts?limit=100"
+    assert get(lazy, url, headers=HUBSPOT) == get(eager, url, headers=HUBSPOT)
+    # A day's activity needs every fake: advancing seeds the rest first.
+    lazy.start_seeding().join(timeout=60)
+    assert all(api.seeded.is_set() for api in lazy.apis.values())

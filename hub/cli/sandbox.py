@@ -191,8 +191,11 @@ def serve(
     """Serve the sandbox APIs on one loopback port until Ctrl-C.
 
     All four APIs answer on the same base URL (the path tells them apart); the banner prints
-    each one's credentials. The world's clock runs from --start with wall time unless
-    --clock frozen; each whole day passed generates that day's activity.
+    each one's credentials. Serving starts once the world is built; each API's records are
+    seeded in the background, a request waiting only for its own API's (the same world in
+    any order; with --webhook-url they are seeded first). The world's clock runs from
+    --start with wall time unless --clock frozen; each whole day passed generates that
+    day's activity.
 
     \b
     Control endpoints (no auth, loopback):
@@ -228,6 +231,9 @@ def serve(
             start=start_at,
             enforce_limits=limits,
             extra_apis=list(get_registry().sandbox_apis.values()),
+            # Serve at once and seed behind: a request waits only for its own fake. With
+            # webhooks the fakes seed first (seeding must not send the history as deliveries).
+            lazy=not webhook_url,
         )
     for spec in fault_specs:
         try:
@@ -268,6 +274,17 @@ def serve(
         if sb.webhooks is not None:
             click.echo("\n" + sb.webhooks.config_toml())
     out.print("These are sandbox-only credentials. Press Ctrl-C to stop.")
+    if not all(api.seeded.is_set() for api in sb.apis.values()):
+        out.print(
+            "Seeding the fakes' records in the background; a request waits for its own API's.",
+            highlight=False,
+        )
+
+        def seeded() -> None:
+            sb.start_seeding().join()
+            out.print(f"All APIs seeded in {time.perf_counter() - started:.1f}s", highlight=False)
+
+        threading.Thread(target=seeded, name="hub-sandbox-seeded", daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     last_jump = time.monotonic()

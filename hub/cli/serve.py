@@ -91,6 +91,9 @@ def run_server(
         if webhooks_only:
             mode = "webhook receivers only"
         console.print(f"hub serve: {url} ({mode}; Ctrl-C to stop)", highlight=False)
+        hooks = _webhook_line(config, url)
+        if hooks:
+            console.print(hooks, highlight=False, soft_wrap=True)
         if token:
             console.print(
                 "Open it once with ?token=<your token> (or send Authorization: Bearer).",
@@ -98,6 +101,22 @@ def run_server(
             )
 
     serve_app(options, port=port, on_ready=ready)
+
+
+def _webhook_line(config, url: str) -> str | None:
+    """Where the webhook receivers listen, when ``[webhooks.secrets]`` names connections."""
+    if config is None or not getattr(config, "webhooks", None):
+        return None
+    from hub.web.webhooks import validate_config
+
+    section = validate_config(config)
+    if not section.secrets:
+        return None
+    names = ", ".join(sorted(section.secrets))
+    return (
+        f"Webhook receivers: POST {url.rstrip('/')}/webhooks/<connection> for {names} (a "
+        f"worker syncs what each delivery touches, {section.debounce_seconds:g} s after a burst)"
+    )
 
 
 @click.command()

@@ -55,8 +55,9 @@ def push_revert(env: Env, run_id: int, dry_run: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_env
 def uninstall_cmd(env: Env, pusher: str, tasks: bool, yes: bool, as_json: bool) -> None:
-    """Remove what the hub created in a CRM: its fields and their group (archived, so the
-    CRM can restore them) and, with --tasks, the open tasks carrying the hub's marker.
+    """Remove what the hub created in a CRM: its fields and their group (archived where the
+    CRM can restore them, else deleted) and, with --tasks, the open tasks carrying the hub's
+    marker.
 
     A field the config mapped the hub onto is never removed. Without --yes nothing changes.
     The next `hub push` installs again.

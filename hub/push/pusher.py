@@ -79,6 +79,9 @@ class Pusher:
     """Whether it delivers the task outbox (at most one configured pusher may)."""
     default: ClassVar[bool] = False
     """Whether it runs when ``[push] pushers`` is not set."""
+    removal: ClassVar[str] = "archive"
+    """How ``remove_installed`` removes the hub's fields: ``"archive"`` (the CRM can restore
+    them) or ``"delete"`` (their values go with them); ``hub uninstall`` says which."""
 
     def __init__(
         self,

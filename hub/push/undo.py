@@ -78,6 +78,8 @@ class UndoResult:
     notes: list[str] = field(default_factory=list)
     requests: int = 0
     writes: int = 0
+    removal: str = "archive"
+    """How the pusher removes fields (``Pusher.removal``): archive or delete."""
 
     def count(self, what: str, status: str) -> int:
         return sum(1 for i in self.items if i.what == what and i.status == status)
@@ -87,8 +89,8 @@ class UndoResult:
         verbs = {
             "value": ("would restore" if self.dry_run else "restored", "value"),
             "task": ("would archive" if self.dry_run else "archived", "task"),
-            "field": ("would archive" if self.dry_run else "archived", "field"),
-            "group": ("would archive" if self.dry_run else "archived", "group"),
+            "field": (f"would {self.removal}" if self.dry_run else f"{self.removal}d", "field"),
+            "group": (f"would {self.removal}" if self.dry_run else f"{self.removal}d", "group"),
         }
         parts = []
         for what, (verb, noun) in verbs.items():
@@ -327,6 +329,12 @@ def _uninstall_with(pusher: Pusher, ctx: PushContext, result: UndoResult, tasks:
                 f"{plural(len(marked), 'open hub task')} stay in the CRM; --tasks archives them"
             )
     installed = _hook(pusher, "installed")
+    result.removal = pusher.removal
+    if installed and pusher.removal == "delete":
+        result.notes.append(
+            f"{pusher.name} cannot archive fields: deleting them deletes their values in the "
+            "CRM too (the next push writes them again)"
+        )
     items = []
     for entry in installed:
         item = UndoItem(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import json
 import random
 import re
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from hub.sandbox.faults import Fault, FaultInjector
 
 if TYPE_CHECKING:
     from hub.sandbox.serving import SandboxServer
@@ -98,75 +101,6 @@ class Company:
     @property
     def mrr_cents(self) -> int:
         return self.seats * self.unit_amount
-
-
-@dataclass
-class Fault:
-    """One injected fault: ``kind`` applies to requests whose path matches ``path``."""
-
-    kind: str  # 429 | 500 | 502 | 503 | timeout | slow | drop | cursor_expired | partial_207 | drift | ...
-    count: int = 1  # how many matching requests it hits; -1 = until cleared
-    path: str | None = None  # regex searched in the request path; None = any
-    method: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)  # e.g. retry_after, delay, text_body
-    after: int = 0  # let this many matching requests through first (fail mid-stream)
-
-
-class FaultInjector:
-    """Per-API queue of faults; generic kinds are applied by ``FakeAPI``, others by the fake."""
-
-    GENERIC = {"429", "500", "502", "503", "504", "timeout", "slow", "drop"}
-
-    def __init__(self) -> None:
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
-        self.fired: Counter[str] = Counter()
-
-    def inject(
-        self,
-        kind: str,
-        *,
-        count: int = 1,
-        path: str | None = None,
-        method: str | None = None,
-        after: int = 0,
-        **params: Any,
-    ) -> Fault:
-        fault = Fault(
-            kind=str(kind), count=count, path=path, method=method, params=params, after=after
-        )
-        with self._lock:
-            self._faults.append(fault)
-        return fault
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def pending(self) -> list[Fault]:
-        with self._lock:
-            return list(self._faults)
-
-    def take(self, request: httpx.Request, kinds: set[str] | None = None) -> Fault | None:
-        """Consume and return the first fault matching ``request`` (and one of ``kinds``)."""
-        with self._lock:
-            for fault in self._faults:
-                if kinds is not None and fault.kind not in kinds:
-                    continue
-                if fault.method and fault.method.upper() != request.method:
-                    continue
-                if fault.path and not re.search(fault.path, request.url.path):
-                    continue
-                if fault.after > 0:
-                    fault.after -= 1
-                    continue
-                if fault.count > 0:
-                    fault.count -= 1
-                    if fault.count == 0:
-                        self._faults.remove(fault)
-                self.fired[fault.kind] += 1
-                return fault
-        return None
 
 
 class SlidingWindow:
@@ -256,11 +190,19 @@ class FakeAPI:
     # Fault kinds this fake answers besides ``FaultInjector.GENERIC`` (``Sandbox.inject``
     # refuses others); None = any (a plugin fake that has not declared its own).
     fault_kinds: frozenset[str] | None = None
+    # Fakes whose seeding must come first (a plugin fake may read the built-ins' records).
+    seed_after: tuple[str, ...] = ()
+    # Background seeding order when no request is waiting: quick fakes first, so that they
+    # answer while the slow ones seed.
+    seed_rank: int = 5
 
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
         self.world = sandbox.world
         self.faults = FaultInjector()
+        # Set once ``seed()`` has run; ``build_sandbox(lazy=True)`` leaves it for later.
+        self.seeded = threading.Event()
+        self.seeded.set()
         self.requests: Counter[str] = Counter()  # "GET route_name" -> count
         self.status_counts: Counter[int] = Counter()
         self.log: list[tuple[str, str, int]] = []  # (method, path, status), capped
@@ -382,6 +324,10 @@ class Sandbox:
         self.enforce_limits = enforce_limits
         self.time_scale = time_scale
         self.apis: dict[str, FakeAPI] = {}
+        # Lazy seeding (``build_sandbox(lazy=True)``): fakes asked for first are seeded first.
+        self._demand: list[str] = []
+        self._seeding = threading.Condition()
+        self._seeder: threading.Thread | None = None
         self.webhooks: Any = None  # a hub.sandbox.webhooks.WebhookSender once attached
 
     def add(self, api: FakeAPI) -> FakeAPI:
@@ -397,6 +343,7 @@ class Sandbox:
             return self.control(request)
         for api in self.apis.values():
             if api.owns(path):
+                self.wait_seeded(api)
                 try:
                     return api.handle(request)
                 except SimulatedTimeout:
@@ -437,12 +384,14 @@ class Sandbox:
         if path == "/__sandbox/advance" and method == "POST":
             from hub.sandbox.world import advance
 
+            self.wait_seeded()
             days = int(request.url.params.get("days", "1"))
             advance(self, days)
             return json_response(200, {"now": self.world.now().isoformat()})
         if path.startswith("/__sandbox/webhooks"):
             from hub.sandbox.webhooks import control
 
+            self.wait_seeded()
             return control(self, request)
         if path == "/__sandbox/clock" and method == "GET":
             return json_response(200, {"now": self.world.now().isoformat()})
@@ -473,6 +422,63 @@ class Sandbox:
             after=int(after),
             **(params or {}),
         )
+
+    # -- lazy seeding ----------------------------------------------------------------------
+
+    def start_seeding(self) -> threading.Thread:
+        """Seed every fake not seeded yet in a background thread, those a request waits for
+        first (the fakes seed independently: the world is the same in any order)."""
+        with self._seeding:
+            if self._seeder is None:
+                # A big world lives as long as the process serving it: keep the cyclic GC
+                # from rescanning it afterwards.
+                freeze = getattr(self.world, "size", 0) >= 10_000
+                self._seeder = threading.Thread(
+                    target=self._seed_all, args=(freeze,), name="hub-sandbox-seed", daemon=True
+                )
+                self._seeder.start()
+            return self._seeder
+
+    def wait_seeded(self, api: FakeAPI | None = None) -> None:
+        """Block until ``api`` (default: every fake) is seeded, asking for it first."""
+        wanted = [api] if api is not None else list(self.apis.values())
+        if all(a.seeded.is_set() for a in wanted):
+            return
+        with self._seeding:
+            self._demand.extend(a.name for a in wanted if not a.seeded.is_set())
+            self._seeding.notify_all()
+            running = self._seeder is not None
+        if not running:
+            self._seed_all(until=wanted)  # no background seeder: seed what is asked, here
+        for a in wanted:
+            a.seeded.wait()
+
+    def _seed_all(self, freeze: bool = False, until: list[FakeAPI] | None = None) -> None:
+        while until is None or not all(a.seeded.is_set() for a in until):
+            with self._seeding:
+                pending = [a for a in self.apis.values() if not a.seeded.is_set()]
+                if not pending:
+                    if freeze:
+                        gc.freeze()
+                    return
+                wanted = [self.apis[n] for n in self._demand if not self.apis[n].seeded.is_set()]
+                api = (wanted or sorted(pending, key=lambda a: (bool(a.seed_after), a.seed_rank)))[
+                    0
+                ]
+                self._demand = [n for n in self._demand if n != api.name]
+            if api.seed_after and any(not self.apis[n].seeded.is_set() for n in api.seed_after):
+                api = next(self.apis[n] for n in api.seed_after if not self.apis[n].seeded.is_set())
+            with api._lock:
+                if api.seeded.is_set():
+                    continue
+                was_enabled = gc.isenabled()
+                gc.disable()  # millions of long-lived objects: see build_sandbox
+                try:
+                    api.seed()
+                finally:
+                    if was_enabled:
+                        gc.enable()
+                api.seeded.set()
 
     def transport(self) -> httpx.MockTransport:
         """An ``httpx`` transport that answers from this sandbox in process."""

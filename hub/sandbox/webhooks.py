@@ -131,6 +131,7 @@ class Attempt:
     status: int
     error: str = ""
     at: float = field(default_factory=time.time)
+    ms: float = 0.0  # from sending to the answer (or the failure)
 
 
 class WebhookSender:
@@ -232,10 +233,15 @@ class WebhookSender:
             for a in self.attempts:
                 key = str(a.status or "no answer")
                 by_status[key] = by_status.get(key, 0) + 1
+            answered = sorted(a.ms for a in self.attempts if a.status)
             return {
                 "url": self.url,
                 "queued": len(self._heap) + len(self._held),
                 "attempts": len(self.attempts),
+                "answer_ms_median": round(answered[len(answered) // 2], 1) if answered else None,
+                "answer_ms_p95": round(answered[int(0.95 * (len(answered) - 1))], 1)
+                if answered
+                else None,
                 "by_status": by_status,
                 "delivered": len(self.delivered),
                 "gave_up": len(self.gave_up),
@@ -322,15 +328,17 @@ class WebhookSender:
             **SIGNERS[item.api](url, body, secret, now),
         }
         status, error = 0, ""
+        started = time.perf_counter()
         try:
             status = self._client.post(
                 url, content=body, headers=headers, timeout=policy.timeout
             ).status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
+        ms = (time.perf_counter() - started) * 1000
         with self._cond:
             self.attempts.append(
-                Attempt(item.api, item.event_ids, item.attempt, item.copy, status, error)
+                Attempt(item.api, item.event_ids, item.attempt, item.copy, status, error, ms=ms)
             )
             if item.copy:
                 return  # copies are the test's, never retried

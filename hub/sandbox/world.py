@@ -248,6 +248,7 @@ def build_sandbox(
     time_scale: float = 1.0,
     extra_apis: Iterable[Callable[[Sandbox], FakeAPI]] = (),
     options: dict[str, dict[str, Any]] | None = None,
+    lazy: bool = False,
 ) -> Sandbox:
     """Make a world of ``companies`` and the four fakes over it, seeded and ready to serve.
 
@@ -256,6 +257,10 @@ def build_sandbox(
     after the built-ins; a name or URL prefix already taken is a ``ValueError``.
     ``options`` sets a fake's settings before it seeds, e.g.
     ``{"stripe": {"dunning_subscription": "unpaid"}}`` (an unknown one is a ``ValueError``).
+    ``lazy`` builds the world and the fakes but seeds none: each seeds on its first request
+    (``Sandbox.wait_seeded``) or in the background (``Sandbox.start_seeding``). Seeding one
+    fake reads the world and changes nothing in it, so the order does not change the world;
+    plugin fakes seed after the built-ins.
     """
     from hub.sandbox.builtwith import BuiltWithAPI
     from hub.sandbox.hubspot import HubSpotAPI
@@ -272,7 +277,7 @@ def build_sandbox(
         sandbox = Sandbox(world, enforce_limits=enforce_limits, time_scale=time_scale)
         options = options or {}
         for cls in (HubSpotAPI, StripeAPI, ZendeskAPI, BuiltWithAPI):
-            _configure(sandbox.add(cls(sandbox)), options).seed()
+            _seed(_configure(sandbox.add(cls(sandbox)), options), lazy)
         for factory in extra_apis:
             api = factory(sandbox)
             taken = [
@@ -288,13 +293,21 @@ def build_sandbox(
                     f"sandbox fake {api.name!r} clashes with {', '.join(taken) or 'nothing'}"
                     " (name or URL prefix) or declares no prefixes"
                 )
-            _configure(sandbox.add(api), options).seed()
+            api.seed_after = BUILTIN_APIS
+            _seed(_configure(sandbox.add(api), options), lazy)
     finally:
         if was_enabled:
             if companies >= 10_000:
                 gc.freeze()  # a big world lives as long as the process that serves it
             gc.enable()
     return sandbox
+
+
+def _seed(api: FakeAPI, lazy: bool) -> None:
+    if lazy:
+        api.seeded.clear()
+    else:
+        api.seed()
 
 
 def _configure(api: FakeAPI, options: dict[str, dict[str, Any]]) -> FakeAPI:
@@ -308,6 +321,7 @@ def _configure(api: FakeAPI, options: dict[str, dict[str, Any]]) -> FakeAPI:
 def advance(sandbox: Sandbox, days: int = 1) -> None:
     """Move the world's clock ``days`` forward, generating each day's activity in every API."""
     world = sandbox.world
+    sandbox.wait_seeded()
     for _ in range(days):
         start = max(world.clock.now(), world.activity_until)
         world.clock.advance(86400)
@@ -318,6 +332,7 @@ def catch_up(sandbox: Sandbox) -> int:
     """With a running clock (``Clock.run``): generate the activity of every whole day the
     clock has passed since the last one, without moving it. Returns the days generated."""
     world = sandbox.world
+    sandbox.wait_seeded()
     done = 0
     while world.clock.now() - world.activity_until >= dt.timedelta(days=1):
         _run_day(sandbox, world.activity_until, world.activity_until + dt.timedelta(days=1))

@@ -80,6 +80,7 @@ class ZendeskPusher(ZendeskAdmin):
     Settings = ZendeskPushSettings
     handles_tasks = False
     default = False
+    removal = "delete"  # Zendesk has no archive for organization fields
     settings: ZendeskPushSettings
     link_source = "zendesk"
     """The identity links' source whose ``organization`` records this pusher writes."""

@@ -58,7 +58,10 @@ class ZendeskAdmin(OrganizationFields):
 
     def current_targets(self) -> dict[str, Target]:
         """Field key → target for the fields the hub may write now (its own, and the mapped
-        ones that fit); reads only, creates nothing."""
+        ones that fit); reads only, creates nothing. Read once per pusher (one undo run)."""
+        cached: dict[str, Target] | None = getattr(self, "_current_targets", None)
+        if cached is not None:
+            return cached
         prefix = self.settings.key_prefix
         mapped = {key: hub_field for hub_field, key in self.settings.fields.items()}
         out: dict[str, Target] = {}
@@ -68,6 +71,7 @@ class ZendeskAdmin(OrganizationFields):
                 out[key] = _target(mapped[key], f, owned=False)
             elif is_ours(f, prefix):
                 out[key] = _target(key.removeprefix(prefix), f, owned=True)
+        self._current_targets = out
         return out
 
     def read_values(

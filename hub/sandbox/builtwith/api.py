@@ -32,6 +32,7 @@ class BuiltWithAPI(_Routes, _Profiles, FakeAPI):
     """The BuiltWith Domain, WhoAmI and Usage APIs over the seeded world."""
 
     name = "builtwith"
+    seed_rank = 0  # profiles are generated on first lookup: nothing to wait for
     fault_kinds = frozenset({"400", "403", "404"})
     prefixes = ("/whoamiv1/", "/usagev2/")
     _LOOKUP_PATH = re.compile(r"^/v(\d+)/api\.(json|xml|csv)$")

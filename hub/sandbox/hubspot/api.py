@@ -53,6 +53,7 @@ class HubSpotAPI(
     """The fake HubSpot CRM; see the module docstring for what it models."""
 
     name = "hubspot"
+    seed_rank = 2
     fault_kinds = frozenset({*_CLIENT_FAULTS, "partial_207"})
     prefixes = ("/crm/", "/oauth/", *LEGACY_PREFIXES)
 

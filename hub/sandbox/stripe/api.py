@@ -58,6 +58,7 @@ class StripeAPI(
     """Stateful fake of the Stripe API (v1) over the seeded world."""
 
     name = "stripe"
+    seed_rank = 3  # the slowest: every company's billing history runs through the simulation
     prefixes = ("/v1/",)
     fault_kinds = frozenset({*_CLIENT_FAULTS, "cursor_expired"})
 

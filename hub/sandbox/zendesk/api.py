@@ -34,6 +34,7 @@ class ZendeskAPI(_OrgFields, _Routes, _Exports, _Guard, _Rendering, _Simulation,
     ticket metrics, satisfaction ratings)."""
 
     name = "zendesk"
+    seed_rank = 1
     prefixes = ("/api/v2/",)
     fault_kinds = frozenset({*CLIENT_ERRORS, "cursor_expired"})
 
