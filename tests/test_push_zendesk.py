@@ -376,3 +376,17 @@ def test_a_field_create_whose_answer_was_lost_is_looked_up_not_sent_again(store,
     assert sorted(f.key for f in zd._org_fields.values()) == sorted(KEYS)
     assert zd.requests["POST create_organization_field"] == 5
     assert any("answer was lost" in n for n in result.notes)
+
+
+def test_a_rebuilt_database_reads_zendesk_and_writes_nothing(store, sandbox, zd):
+    orgs = seed(store, sandbox, zd)
+    config = make_config()
+    assert run_push(store, config, transport=sandbox.transport()).status == "ok"
+    store.db.execute("DELETE FROM _hub_push_log")  # the push log is lost (a new database)
+    updates = zd.requests[UPDATE_MANY]
+    again = run_push(store, config, transport=sandbox.transport())
+    assert again.status == "ok" and again.writes == 0 and again.changes == []
+    assert zd.requests[UPDATE_MANY] == updates
+    # One show_many read per 100 organizations; what Zendesk holds is logged as written.
+    assert zd.requests["GET show_many_organizations"] == -(-len(orgs) // 100)
+    assert run_push(store, config, transport=sandbox.transport()).writes == 0

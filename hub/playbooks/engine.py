@@ -145,8 +145,43 @@ def evaluate_all(
     failed: set[str] = set()
     opened: set[str] = set()
     playbooks = setup.enabled()
+    shared: dict[Any, str] = {}
+    try:
+        _batches(store, setup, result, now, outbox, blocking, fired, failed, opened, shared)
+    finally:
+        PlaybookContext(store, now, shared=shared).close()
+    # Open (never pushed) tasks whose findings all stopped, or whose playbooks are now off.
+    enabled = {pb.name for pb in playbooks}
+    evaluated = enabled - failed
+    for task in outbox.tasks(["open"]):
+        if task["id"] in opened:
+            continue
+        keys = task_keys(task)
+        alive = _account_exists(store, task["account_id"]) and any(
+            playbook in enabled and (playbook not in evaluated or key in fired)
+            for key in keys
+            for playbook in [key[1]]
+        )
+        if not alive and outbox.cancel(task["id"], now):
+            result.cancelled += 1
+
+
+def _batches(
+    store: Store,
+    setup: PlaybookSetup,
+    result: PlaybookResult,
+    now: dt.datetime,
+    outbox: Outbox,
+    blocking: dict[tuple[str, str, str], str],
+    fired: set[tuple[str, str, str]],
+    failed: set[str],
+    opened: set[str],
+    shared: dict[Any, str],
+) -> None:
+    """Every playbook over each batch of accounts; each batch's tasks written before the next."""
+    playbooks = setup.enabled()
     for bounds in account_batches(store, BATCH):
-        ctx = PlaybookContext(store, now, bounds=bounds)
+        ctx = PlaybookContext(store, now, bounds=bounds, shared=shared)
         fresh: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for playbook in playbooks:
             if playbook.name in failed:
@@ -183,23 +218,9 @@ def evaluate_all(
                 result.merged += len(group) - 1
                 for reason in row["reasons"]:
                     result.by_playbook[reason["playbook"]] += 1
-    # Open (never pushed) tasks whose findings all stopped, or whose playbooks are now off.
-    enabled = {pb.name for pb in playbooks}
-    evaluated = enabled - failed
-    for task in outbox.tasks(["open"]):
-        if task["id"] in opened:
-            continue
-        keys = task_keys(task)
-        alive = _account_exists(store, task["account_id"]) and any(
-            playbook in enabled and (playbook not in evaluated or key in fired)
-            for key in keys
-            for playbook in [key[1]]
-        )
-        if not alive and outbox.cancel(task["id"], now):
-            result.cancelled += 1
 
 
-BATCH = 5000
+BATCH = 2000
 """Accounts per batch of a playbooks run (see ``evaluate_all``)."""
 
 

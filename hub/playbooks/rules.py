@@ -100,8 +100,11 @@ class PlaybookContext:
         now: dt.datetime | None = None,
         *,
         bounds: tuple[str | None, str | None] = (None, None),
+        shared: dict[Any, str] | None = None,
     ):
         self.store = store
+        # What the run's batches share: the temp tables listing matching events.
+        self.shared: dict[Any, str] = shared if shared is not None else {}
         self.db = store.db
         self.now = now or clock.now()
         self.today = self.now.date()
@@ -243,16 +246,25 @@ class PlaybookContext:
             grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
             accounts = self.accounts
             upto = clock.iso(self.now)
-            # Unary +: the batch's id range must not steer SQLite off the (type, ts) index
-            # (the batch's own events of every type are far more rows than these types').
-            scope, scope_args = self._scope("+account_id")
-            scope = scope.replace(" WHERE ", " AND ")
-            for row in self.db.query(
-                "SELECT id, account_id, ts, type, summary, attrs, link FROM events "
-                f"WHERE type IN ({marks}) AND ts >= ? AND ts <= ? AND account_id IS NOT NULL"
-                f"{scope} ORDER BY ts, id",
-                [*types, since, upto, *scope_args],
-            ):
+            if self.bounds == (None, None):
+                sql = (
+                    "SELECT id, account_id, ts, type, summary, attrs, link FROM events "
+                    f"WHERE type IN ({marks}) AND ts >= ? AND ts <= ? "
+                    "AND account_id IS NOT NULL ORDER BY ts, id"
+                )
+                args: list[Any] = [*types, since, upto]
+            else:
+                # One batch of a run: the matching events' row ids, by account, are listed
+                # once per run in a temp table (one pass over the (type, ts) index), and each
+                # batch reads its own through it: never the whole match per batch.
+                table = self._matches(types, since, upto)
+                scope, args = self._scope("t.account_id")
+                sql = (
+                    "SELECT e.id, e.account_id, e.ts, e.type, e.summary, e.attrs, e.link "
+                    f"FROM temp.{table} t JOIN events e ON e.rowid = t.rid{scope} "
+                    "ORDER BY e.ts, e.id"
+                )
+            for row in self.db.query(sql, args):
                 if row["account_id"] not in accounts:
                     continue
                 row = dict(row)
@@ -260,6 +272,30 @@ class PlaybookContext:
                 grouped[row["account_id"]].append(row)
             self._events[key] = grouped
         return self._events[key]
+
+    def _matches(self, types: tuple[str, ...], since: str, upto: str) -> str:
+        """The temp table of (row id, account) of the events of ``types`` from ``since`` to
+        ``upto``, made on first use and shared by the run's batches (``shared``)."""
+        key = (types, since, upto)
+        table = self.shared.get(key)
+        if table is None:
+            table = f"_playbook_events_{len(self.shared)}"
+            marks = ",".join("?" * len(types))
+            self.db.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            self.db.execute(
+                f"CREATE TEMP TABLE {table} AS SELECT rowid AS rid, account_id FROM events "
+                f"WHERE type IN ({marks}) AND ts >= ? AND ts <= ? AND account_id IS NOT NULL",
+                [*types, since, upto],
+            )
+            self.db.execute(f"CREATE INDEX temp.{table}_account ON {table} (account_id)")
+            self.shared[key] = table
+        return table
+
+    def close(self) -> None:
+        """Drop the temp tables the run's batches shared."""
+        for table in self.shared.values():
+            self.db.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        self.shared.clear()
 
     def account_events(
         self, account_id: str, types: Iterable[str], *, days: float | None = None

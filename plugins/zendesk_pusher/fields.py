@@ -67,9 +67,6 @@ COMPATIBLE: dict[str, tuple[str, ...]] = {
     "top_driver": ("text", "textarea"),
 }
 
-TEXT_MAX = 1000
-"""Characters of a text value the hub sends (its drivers fit; Zendesk's limit is higher)."""
-
 
 @dataclass
 class Target:
@@ -94,7 +91,8 @@ class Target:
             return float(value)
         if self.type == "dropdown":
             return self.options[value]
-        return value[:TEXT_MAX]
+        # Sent whole (already cut to [push] drivers_max_chars), so reading it back compares.
+        return value
 
     def from_zendesk(self, value: Any) -> str:
         """The hub's text for a value read from an organization ("" when unset or foreign)."""
