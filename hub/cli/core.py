@@ -266,7 +266,8 @@ def _when(ts: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def status(env: Env, as_json: bool) -> None:
-    """Last runs per connection and step; exits 1 when any connection is failing.
+    """Last runs per connection and step; exits 1 when the latest run of a connection or of
+    a pipeline step (map, health, playbooks, push) failed, so cron and healthchecks alert.
 
     \b
     Examples:

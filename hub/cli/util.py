@@ -5,6 +5,9 @@ Kept apart from ``hub.cli`` so command modules can import them without a cycle.
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,3 +57,18 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env, ensure=True)
+
+
+@contextmanager
+def port_errors(port: int) -> Iterator[None]:
+    """Binding ``port`` failed because something holds it: one line naming the fix."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        from hub.errors import ConfigError
+
+        raise ConfigError(
+            f"port {port} is in use: pick another with --port (or stop what holds it)"
+        ) from None
