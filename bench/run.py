@@ -6,8 +6,10 @@
     python bench/run.py --only ingest budget --json out.json --markdown out.md
 
 Benchmarks (``--only`` names): ingest, workspace, budget, noop, health, push, demo, serve,
-web. Each prints a table; the end has a goals table (the targets from the issues, met or
-missed) and the machine the figures were measured on. Peers (dlt, Singer taps, official SDKs) run where installed
+web; ``webhooks`` and ``scale`` only when named (``--companies 5000,20000,100000`` sets the
+scale sizes). Each prints a table; the end has a goals table (the targets from the issues, met
+or missed) and the machine the figures were measured on. Peers (dlt, Singer taps, official
+SDKs) run where installed
 (``pip install -e '.[bench]'``; the Singer taps get throwaway venvs); ``--no-peers`` skips them.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -38,7 +41,7 @@ BENCHMARKS = [
     "serve",
     "web",
 ]
-OPT_IN = ["webhooks"]  # minutes of real processes: only with --only
+OPT_IN = ["webhooks", "scale"]  # minutes of real processes: only with --only
 SMOKE = ["ingest", "noop", "budget", "health", "push", "demo", "serve"]
 
 
@@ -110,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", dest="md_out", help="write the results as markdown here")
     parser.add_argument("--no-peers", action="store_true", help="skip dlt, Singer taps, SDKs")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--companies", help="scale benchmark sizes, e.g. 5000,20000,100000 (default by mode)"
+    )
     parser.add_argument("--workdir", default="/tmp/hub-bench", help="scratch space (and tap venvs)")
     args = parser.parse_args(argv)
 
@@ -121,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         peers=not (args.no_peers or args.smoke),
     )
     opts.workdir.mkdir(parents=True, exist_ok=True)
+    if args.companies:
+        os.environ["HUB_BENCH_SCALE_COMPANIES"] = args.companies
     names = args.only or (SMOKE if args.smoke else BENCHMARKS)
     info = machine_info()
     started = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Benchmarks serve the sandbox from a child process so that the server does not share a GIL
 with the client being measured (a server thread in the same process would halve both). The
-child prints one JSON line when it is ready (``{"url": ..., "build_s": ...}``), then answers
+child prints one JSON line when it is ready (``{"url": ..., "build_s": ..., "now": ...}``), then answers
 JSON commands on stdin, one per line:
 
 - ``{"cmd": "counts"}`` → per-API request counters (``FakeAPI.requests``), status counts and
@@ -55,7 +55,12 @@ def _serve(args: argparse.Namespace) -> None:
         for api_name in sandbox.apis:
             sandbox.inject(api_name, "slow", count=-1, params={"delay": args.latency})
     server = sandbox.serve("127.0.0.1", 0)
-    print(json.dumps({"url": server.url, "build_s": round(build_s, 3)}), flush=True)
+    ready = {
+        "url": server.url,
+        "build_s": round(build_s, 3),
+        "now": sandbox.world.now().isoformat(),
+    }
+    print(json.dumps(ready), flush=True)
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -119,6 +124,7 @@ class SandboxProcess:
         self.live = live
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
+        self.now = ""  # the world's clock (ISO), which the hub's clock must follow
         self.build_s = 0.0
         self.start_s = 0.0
 
@@ -153,6 +159,7 @@ class SandboxProcess:
             raise RuntimeError(f"sandbox process exited with {self.proc.returncode}")
         ready = json.loads(line)
         self.url = ready["url"]
+        self.now = ready.get("now", "")
         self.build_s = ready["build_s"]
         self.start_s = time.perf_counter() - started
         return self
@@ -172,8 +179,10 @@ class SandboxProcess:
     def world(self) -> dict[str, int]:
         return self._call({"cmd": "world"})
 
-    def advance(self, days: int) -> None:
-        self._call({"cmd": "advance", "days": days})
+    def advance(self, days: int) -> str:
+        """Move the world's clock; returns its new time (ISO)."""
+        self.now = self._call({"cmd": "advance", "days": days}).get("now", "")
+        return self.now
 
     def __exit__(self, *exc: Any) -> None:
         if not self.proc:

@@ -129,21 +129,49 @@ class HubScheduler:
             if not self.lock.heartbeat():
                 log.error("another process took the database lock over: hub run stops")
 
+    def run_deliveries(self, name: str) -> None:
+        """Webhook deliveries of ``name``: a pipeline run of only the streams they touch
+        (``hub.web.worker.process``), on the pipeline executor, under this process's lock."""
+        from hub.web.worker import process, ready
+
+        with self._run_lock:
+            try:
+                if self.stop_event.is_set():
+                    return
+                ids = ready(self.store, self.config).get(name, [])
+                if ids:
+                    process(
+                        self.store,
+                        self.config,
+                        name,
+                        ids,
+                        transport=self.transport,
+                        dry_run=self.dry_run,
+                        stop=self.stop_event,
+                    )
+            finally:
+                self._triggered.discard(name)
+
     def _inbox(self) -> None:
         """Webhook deliveries stored by ``hub serve`` (which cannot run while this process
-        holds the database lock) make their connection's job run now instead of on schedule."""
+        holds the database lock) run now, narrowed to the streams they touch, instead of
+        waiting for the connection's next scheduled run."""
         from hub.web.worker import ready
 
         if self.stop_event.is_set():
             return
         with self._publish_lock:
             waiting = ready(self._side, self.config)
-        now = dt.datetime.now(dt.timezone.utc)
         for name in waiting:
-            job = self.scheduler.get_job(f"sync:{name}")
-            if job is not None and name not in self._triggered:
+            if name in self.config.connections and name not in self._triggered:
                 self._triggered.add(name)
-                job.modify(next_run_time=now)
+                self.scheduler.add_job(
+                    self.run_deliveries,
+                    args=[name],
+                    id=f"webhooks:{name}",
+                    name=f"webhook deliveries {name}",
+                    replace_existing=True,
+                )
 
     def _publish(self) -> None:
         if self.stop_event.is_set():

@@ -374,6 +374,7 @@ def sync_all(
                     refresh_accounts(store, config)
                 for name in group:
                     out[name] = one(store, name)
+    store.checkpoint()
     return {n: out[n] for n in names if n in out}
 
 

@@ -28,7 +28,6 @@ longer hold are retracted, so incremental mapping and a full rebuild give the sa
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -203,10 +202,10 @@ class StripeMrrHistory(Mapping):
             return out
         rows = ctx.store.db.execute(
             f"SELECT data FROM [{table}] WHERE deleted = 0 "
-            "AND data LIKE '%customer.subscription.updated%'"
+            "AND raw_json(data) LIKE '%customer.subscription.updated%'"
         )
         for (text,) in rows:
-            event = json.loads(text)
+            event = ctx.store.decode_raw(text)
             data = _dict(event.get("data"))
             sub = _dict(data.get("object"))
             sub_id = _id(sub.get("id"))
@@ -234,7 +233,7 @@ class StripeMrrHistory(Mapping):
         )
         if row is None or row[1]:
             return set()  # unknown or deleted: its points are retracted
-        sub = json.loads(row[0])
+        sub = ctx.store.decode_raw(row[0])
         customer = _id(sub.get("customer"))
         if not customer:
             return set()

@@ -171,11 +171,11 @@ class ZendeskMapping(Mapping):
         members: dict[str, set[str]] = {}
         if ctx.store.db[table].exists():
             for org_id, email in ctx.store.db.execute(
-                "SELECT CAST(json_extract(data, '$.organization_id') AS TEXT), "
-                f"json_extract(data, '$.email') FROM [{table}] WHERE deleted = 0 "
-                "AND json_extract(data, '$.organization_id') IS NOT NULL "
-                "AND COALESCE(json_extract(data, '$.role'), 'end-user') = 'end-user' "
-                "AND COALESCE(json_extract(data, '$.active'), 1) != 0"
+                "SELECT CAST(json_extract(raw_json(data), '$.organization_id') AS TEXT), "
+                f"json_extract(raw_json(data), '$.email') FROM [{table}] WHERE deleted = 0 "
+                "AND json_extract(raw_json(data), '$.organization_id') IS NOT NULL "
+                "AND COALESCE(json_extract(raw_json(data), '$.role'), 'end-user') = 'end-user' "
+                "AND COALESCE(json_extract(raw_json(data), '$.active'), 1) != 0"
             ):
                 domain = _domain_of(email)
                 if domain:

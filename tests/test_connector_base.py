@@ -121,6 +121,7 @@ def test_hostile_field_names_stored_as_json(store):
         "synced_at",
         "seq",
         "data",
+        "ref",
     }
 
 

@@ -6,8 +6,6 @@ Golden checks of the normalisation (arithmetic in the tests), and the standard m
 
 from __future__ import annotations
 
-import json
-
 from hub.store import RawRecord
 from mappings.hubspot import HubSpotMapping
 from mappings.stripe import StripeMapping
@@ -82,7 +80,10 @@ class TestStripeMrrHistory(SandboxMappingTests):
             "SELECT data FROM raw_stripe_subscriptions WHERE id = ?", [sub_id]
         ).fetchone()
         store.write_page(
-            "stripe", "subscriptions", [RawRecord(sub_id, json.loads(data), deleted=True)], None
+            "stripe",
+            "subscriptions",
+            [RawRecord(sub_id, store.decode_raw(data), deleted=True)],
+            None,
         )
         self._gone = f"stripe:subscription_mrr:{sub_id}:"
         return "subscriptions", sub_id

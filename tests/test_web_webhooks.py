@@ -368,9 +368,13 @@ def test_hub_run_picks_up_deliveries_while_it_holds_the_lock(tmp_path, monkeypat
             time.sleep(0.2)
         assert inbox(path) == [("stripe", "evt_sched", "invoice.paid", "processed")]
         conn = sqlite3.connect(path)
-        assert conn.execute(
-            "SELECT COUNT(*) FROM _hub_runs WHERE kind='sync' AND connection='stripe'"
-        ).fetchone()[0]
+        streams = {
+            stream
+            for (stream,) in conn.execute(
+                "SELECT stream FROM _hub_runs WHERE kind='sync' AND connection='stripe'"
+            )
+        }
+        assert streams == {"events", "invoices", "charges"}  # what invoice.paid touches
         assert not conn.execute(
             "SELECT COUNT(*) FROM _hub_runs WHERE kind='sync' AND connection='zendesk'"
         ).fetchone()[0]

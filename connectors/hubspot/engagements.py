@@ -30,7 +30,6 @@ from connectors.hubspot.streams import CrmObjectStream
 from hub.connector import Page, SyncContext
 from hub.errors import FatalAPIError
 from hub.http import HttpClient
-from hub.store import RawRecord
 
 NOTE_BODY_CHARS = 300
 _COMMON = ["hs_timestamp", "hubspot_owner_id"]
@@ -54,25 +53,22 @@ class EngagementStream(CrmObjectStream):
             out["properties"]["hs_note_body"] = body[: NOTE_BODY_CHARS - 1] + "…"
         return out
 
-    def records_to_raw(
-        self,
-        ctx: SyncContext,
-        records: list[Any],
-        *,
-        page: int | None = None,
-        archived: bool = False,
-    ) -> list[RawRecord]:
-        raws = super().records_to_raw(ctx, records, page=page, archived=archived)
-        # Contacts matter only when no company is linked (the mapping then uses the contact's
-        # company), so only those records cost a second association read.
+    def complete(self, ctx: SyncContext, batches: list[Any]) -> None:
+        """Company links (the base class) for all held pages at once; then contacts, which
+        matter only when no company is linked (the mapping then uses the contact's company),
+        so only those records cost a second association read."""
+        super().complete(ctx, batches)
         orphans = [
-            r for r in raws if not archived and not r.data.get("associations", {}).get("companies")
+            r
+            for b in batches
+            if not b.archived
+            for r in b.records
+            if not (r.get("associations") or {}).get("companies")
         ]
         if orphans:
-            contacts = read_links(ctx, self.object_type, [r.id for r in orphans], "contacts")
-            for raw in orphans:
-                raw.data.setdefault("associations", {})["contacts"] = contacts.get(raw.id, [])
-        return raws
+            contacts = read_links(ctx, self.object_type, [r["id"] for r in orphans], "contacts")
+            for record in orphans:
+                record.setdefault("associations", {})["contacts"] = contacts.get(record["id"], [])
 
     def pages(self, ctx: SyncContext, state: dict[str, Any] | None) -> Iterator[Page]:
         """The usual read; a 403 (the token lacks this type's scope) skips the stream with a

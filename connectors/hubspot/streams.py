@@ -63,10 +63,47 @@ from connectors.hubspot.common import (
 )
 from hub import clock
 from hub.connector import Page, Stream, SyncContext
-from hub.errors import FatalAPIError
+from hub.errors import FatalAPIError, HubError
 from hub.http.pagination import CursorPaginator, dig
 from hub.http.replay import KeysetSearch
 from hub.store import RawRecord
+
+HELD_ROWS = 2000
+"""A first read holds at most this many listed rows while it gathers a full history or links
+request for them (contacts: one history read per ~50 opted-out contacts, not one per page)."""
+
+
+class _PageBatch:
+    """One listed page's normalised records, until their links and history are in."""
+
+    def __init__(self, records: list[dict[str, Any]], archived: bool):
+        self.records = records
+        self.archived = archived
+
+    def rows(self) -> list[RawRecord]:
+        """The page's rows, with a merge tombstone for each id a survivor absorbed."""
+        out = [
+            RawRecord(
+                id=r["id"],
+                data=r,
+                updated_at=r["updatedAt"],
+                deleted=self.archived or r["archived"],
+            )
+            for r in self.records
+        ]
+        if self.archived:
+            return out
+        for record in self.records:
+            merged = record["properties"].get("hs_merged_object_ids") or ""
+            for gone in (x.strip() for x in merged.split(";")):
+                if gone and gone != record["id"]:
+                    tombstone = {"id": gone, "merged_into": record["id"], "archived": True}
+                    out.append(
+                        RawRecord(
+                            id=gone, data=tombstone, updated_at=record["updatedAt"], deleted=True
+                        )
+                    )
+        return out
 
 
 class OwnersStream(Stream):
@@ -147,46 +184,86 @@ class CrmObjectStream(Stream):
         archived: bool = False,
     ) -> list[RawRecord]:
         """Normalised rows with links and history; records without an id are reported."""
+        batch = self.prepare_page(ctx, records, page=page, archived=archived)
+        self.complete(ctx, [batch])
+        return batch.rows()
+
+    def prepare_page(
+        self,
+        ctx: SyncContext,
+        records: list[Any],
+        *,
+        page: int | None = None,
+        archived: bool = False,
+    ) -> _PageBatch:
+        """A page normalised, with the history it was listed with; links and the remaining
+        history come from ``complete`` (which may serve several pages with one request)."""
         props = self.properties()
         usable = [r.data for r in super().records_to_raw(ctx, records, page=page)]
-        normalized = [self.normalize(r, props) for r in usable]
         listed = {
             str(r.get("id")): self.trim_history(r["propertiesWithHistory"])
             for r in usable
             if isinstance(r.get("propertiesWithHistory"), dict)
         }
-        if self.company_links and normalized and not archived:
-            links = self.read_company_links(ctx, [r["id"] for r in normalized])
-            for record in normalized:
+        normalized = [self.normalize(r, props) for r in usable]
+        for record in normalized:
+            if record["id"] in listed:
+                record["propertiesWithHistory"] = listed[record["id"]]
+        return _PageBatch(normalized, archived)
+
+    def complete(self, ctx: SyncContext, batches: list[_PageBatch]) -> None:
+        """Company links and property history for the pages' records, each read in as few
+        requests as the API allows across all of them.
+
+        History is read only for records that want it and were not listed with it; a record
+        whose tracked properties hold the values already stored keeps the stored history (a
+        history changes only when its property does), so an incremental read asks HubSpot for
+        the history of the records whose tracked properties changed, and no other.
+        """
+        live = [r for b in batches if not b.archived for r in b.records]
+        if not live:
+            return
+        if self.company_links:
+            links = self.read_company_links(ctx, [r["id"] for r in live])
+            for record in live:
                 record["associations"] = {"companies": links.get(record["id"], [])}
-        if self.history_names() and not archived:
-            wanted = [
-                r["id"] for r in normalized if self.wants_history(r) and r["id"] not in listed
-            ]
-            histories = {**listed, **self.read_history(ctx, wanted)}
-            for record in normalized:
-                if record["id"] in histories:
-                    record["propertiesWithHistory"] = histories[record["id"]]
-        out = [
-            RawRecord(
-                id=r["id"], data=r, updated_at=r["updatedAt"], deleted=archived or r["archived"]
-            )
-            for r in normalized
-        ]
-        if self.merges and not archived:
-            for record in normalized:
-                merged = record["properties"].get("hs_merged_object_ids") or ""
-                for gone in (x.strip() for x in merged.split(";")):
-                    if gone and gone != record["id"]:
-                        tombstone = {"id": gone, "merged_into": record["id"], "archived": True}
-                        out.append(
-                            RawRecord(
-                                id=gone,
-                                data=tombstone,
-                                updated_at=record["updatedAt"],
-                                deleted=True,
-                            )
-                        )
+        names = self.history_names()
+        if not names:
+            return
+        wanted = [r for r in live if "propertiesWithHistory" not in r and self.wants_history(r)]
+        if not wanted:
+            return
+        stored = self._stored_history(ctx, [r["id"] for r in wanted])
+        missing = []
+        for record in wanted:
+            known = stored.get(record["id"])
+            if known is not None and known[0] == [record["properties"].get(n) for n in names]:
+                record["propertiesWithHistory"] = known[1]
+            else:
+                missing.append(record["id"])
+        histories = self.read_history(ctx, missing)
+        for record in wanted:
+            if record["id"] in histories:
+                record["propertiesWithHistory"] = histories[record["id"]]
+
+    def _stored_history(
+        self, ctx: SyncContext, ids: list[str]
+    ) -> dict[str, tuple[list[Any], dict[str, Any]]]:
+        """Stored live rows' (tracked property values, history) by id."""
+        names = self.history_names()
+        table = ctx.store.raw_table(ctx.connection, self.name).name
+        out: dict[str, tuple[list[Any], dict[str, Any]]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for rid, data in ctx.store.db.execute(
+                f"SELECT id, data FROM [{table}] WHERE deleted = 0 AND id IN ({marks})", chunk
+            ):
+                doc = ctx.store.decode_raw(data)
+                history = doc.get("propertiesWithHistory")
+                if isinstance(history, dict) and all(n in history for n in names):
+                    props = doc.get("properties") or {}
+                    out[rid] = ([props.get(n) for n in names], history)
         return out
 
     def trim_history(self, history: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -335,6 +412,53 @@ class CrmObjectStream(Stream):
         yield from self._full_read(ctx, resume)
 
     def _full_read(self, ctx: SyncContext, resume: dict[str, Any]) -> Iterator[Page]:
+        pending: list[tuple[_PageBatch, dict[str, Any], bool]] = []
+        pages = self._full_pages(ctx, resume)
+        while True:
+            try:
+                batch, state, done = next(pages)
+            except StopIteration:
+                break
+            except HubError:
+                # The next page failed: the pages held so far are stored first, so the next run
+                # resumes after them, as it would without holding.
+                yield from self._flush(ctx, pending)
+                raise
+            pending.append((batch, state, done))
+            if done or self._flush_due([b for b, _, _ in pending]) or ctx.stop.is_set():
+                yield from self._flush(ctx, pending)
+                pending = []
+            if ctx.stop.is_set():
+                return
+        yield from self._flush(ctx, pending)
+
+    def _flush_due(self, batches: list[_PageBatch]) -> bool:
+        """Whether the held pages fill a history or a links request (or hold enough rows)."""
+        live = [r for b in batches if not b.archived for r in b.records]
+        if len(live) >= HELD_ROWS:
+            return True
+        if self.company_links and len(live) >= ASSOC_BATCH:
+            return True
+        if not self.history_names():
+            return False
+        wanted = sum(1 for r in live if "propertiesWithHistory" not in r and self.wants_history(r))
+        return wanted >= HISTORY_BATCH
+
+    def _flush(
+        self, ctx: SyncContext, pending: list[tuple[_PageBatch, dict[str, Any], bool]]
+    ) -> Iterator[Page]:
+        """Complete the held pages together, then hand them on in order, each with its own
+        bookmark: a crash before a page commits reads it again, as without holding."""
+        if not pending:
+            return
+        self.complete(ctx, [b for b, _, _ in pending])
+        for batch, state, done in pending:
+            yield Page(batch.rows(), state, done=done)
+
+    def _full_pages(
+        self, ctx: SyncContext, resume: dict[str, Any]
+    ) -> Iterator[tuple[_PageBatch, dict[str, Any], bool]]:
+        """The list pages, normalised, each with the bookmark that follows it."""
         phase = resume.get("phase", "live")
         after = resume.get("after")
         high, high_id, started = (
@@ -360,7 +484,7 @@ class CrmObjectStream(Stream):
                 started = server_ms(response)
             body = json_body(response, f"{self.object_type} list")
             records = body.get("results") or []
-            raws = self.records_to_raw(ctx, records, archived=phase == "archived")
+            batch = self.prepare_page(ctx, records, archived=phase == "archived")
             if phase == "live":
                 for record in records:
                     ms, rid = to_ms(record.get("updatedAt")), numeric_id(record)
@@ -370,7 +494,7 @@ class CrmObjectStream(Stream):
             if nxt in (None, "") and phase == "live":
                 phase, nxt = "archived", None
             elif nxt in (None, ""):
-                yield Page(raws, self._after_full_read(high, high_id, started), done=True)
+                yield batch, self._after_full_read(high, high_id, started), True
                 return
             elif nxt == after:
                 raise FatalAPIError(
@@ -385,7 +509,7 @@ class CrmObjectStream(Stream):
                 "high_id": high_id,
                 "started": started,
             }
-            yield Page(raws, {"resume": position})
+            yield batch, {"resume": position}, False
             if ctx.stop.is_set():
                 return
 

@@ -30,7 +30,6 @@ snapshot is idempotent. Within a page, the chronologically last snapshot of an o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -73,6 +72,27 @@ def body_of(response: Any, what: str) -> dict[str, Any]:
     return body
 
 
+def customer_ref(document: dict[str, Any]) -> str | None:
+    """The customer a document belongs to (an event's: its object's), stored as the row's
+    ``ref`` so the mappings find a customer's invoices, charges and events by index."""
+    if document.get("object") == "event":
+        data = document.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        document = obj if isinstance(obj, dict) else {}
+    customer = document.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return str(customer) if customer not in (None, "") else None
+
+
+def with_refs(records: list[RawRecord]) -> list[RawRecord]:
+    """``records`` with each one's ``ref`` set to its customer (see ``customer_ref``)."""
+    for record in records:
+        if isinstance(record.data, dict):
+            record.ref = customer_ref(record.data)
+    return records
+
+
 def split_customer(customer: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """A customer as events carry it (card as an id) and its expanded default card, if any."""
     settings = customer.get("invoice_settings")
@@ -98,6 +118,11 @@ class StripeStream(Stream):
     def parse_response(self, response: Any) -> tuple[Any, list[Any]]:
         body = body_of(response, self.name)
         return body, body["data"]
+
+    def to_raw(self, record: dict[str, Any]) -> RawRecord:
+        raw = super().to_raw(record)
+        raw.ref = customer_ref(record)
+        return raw
 
 
 class ObjectStream(StripeStream):
@@ -132,7 +157,7 @@ class CustomersStream(ObjectStream):
                 )
         if cards:
             # Written before the customers page commits: a crash re-reads both.
-            ctx.store.write_page(ctx.connection, "payment_methods", cards, None)
+            ctx.store.write_page(ctx.connection, "payment_methods", with_refs(cards), None)
         seen = getattr(self.connector, "_cards_seen", None)
         if seen is not None:
             seen.update(c.id for c in cards)
@@ -178,11 +203,13 @@ class PaymentMethodsStream(ObjectStream):
             return
         table = ctx.store.raw_table(ctx.connection, self.name).name
         seen = self.connector._cards_seen
-        raws = [
-            RawRecord(id=row["id"], data=row["data"], updated_at=row["updated_at"])
-            for row in ctx.store.raw_rows(table, include_deleted=False)
-            if seen is None or row["id"] in seen
-        ]
+        raws = with_refs(
+            [
+                RawRecord(id=row["id"], data=row["data"], updated_at=row["updated_at"])
+                for row in ctx.store.raw_rows(table, include_deleted=False)
+                if seen is None or row["id"] in seen
+            ]
+        )
         if seen is not None:
             raws.extend(unseen_rows(ctx, self.name, seen))
         yield Page(raws, {"complete": True, "listed_at": clock.iso()}, done=True)
@@ -267,7 +294,7 @@ def apply_events(ctx: SyncContext, events: list[dict[str, Any]]) -> None:
     for stream, records in batches.items():
         rows = [r for r in records.values() if r is not None]
         if rows:
-            ctx.store.write_page(ctx.connection, stream, rows, None)
+            ctx.store.write_page(ctx.connection, stream, with_refs(rows), None)
 
 
 def _tombstone(ctx: SyncContext, card_id: str) -> RawRecord | None:
@@ -277,4 +304,4 @@ def _tombstone(ctx: SyncContext, card_id: str) -> RawRecord | None:
     ).fetchone()
     if row is None:
         return None
-    return RawRecord(id=card_id, data=json.loads(row[0]), updated_at=row[1], deleted=True)
+    return RawRecord(id=card_id, data=ctx.store.decode_raw(row[0]), updated_at=row[1], deleted=True)

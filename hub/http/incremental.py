@@ -425,7 +425,9 @@ def unseen_rows(ctx: SyncContext, stream: str, keep: set[str]) -> list[RawRecord
         for rid, data, updated in ctx.store.db.execute(
             f"SELECT id, data, updated_at FROM [{table}] WHERE id IN ({marks})", chunk
         ):
-            out.append(RawRecord(id=rid, data=json.loads(data), updated_at=updated, deleted=True))
+            out.append(
+                RawRecord(id=rid, data=ctx.store.decode_raw(data), updated_at=updated, deleted=True)
+            )
     return out
 
 

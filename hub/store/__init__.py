@@ -2,12 +2,15 @@
 
 ``Store.write_page`` is the only way a stream writes: a page's rows and its bookmark commit in
 one ``db.atomic()``, so a crash loses at most the page in flight, which the next run reads
-again. Source documents are kept whole as JSON in a fixed-column table, so hostile or
-drifting field names (``rowid``, ``ID`` vs ``id``, spaces, SQL keywords) never become SQL.
+again. Source documents are kept whole in a fixed-column table, so hostile or drifting field
+names (``rowid``, ``ID`` vs ``id``, spaces, SQL keywords) never become SQL; their bodies are
+compressed (``hub.store.rawdoc``): read them with ``Store.raw_rows``/``Store.decode_raw``, or in
+SQL through ``raw_json(data)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,7 +27,7 @@ import sqlite_utils
 
 from hub import clock
 from hub.errors import ConfigError
-from hub.store import migrations
+from hub.store import migrations, rawdoc
 
 RAW_COLUMNS = {
     "id": str,
@@ -32,7 +35,8 @@ RAW_COLUMNS = {
     "deleted": int,
     "synced_at": str,
     "seq": int,
-    "data": str,
+    "data": bytes,  # hub.store.rawdoc: compressed JSON (or JSON text in older databases)
+    "ref": str,  # RawRecord.ref: the record this one belongs to (indexed), or NULL
 }
 
 _NAME_RE = re.compile(r"[^a-z0-9_]+")
@@ -56,6 +60,9 @@ class RawRecord:
     data: dict[str, Any]
     updated_at: str | None = None
     deleted: bool = False
+    ref: str | None = None
+    """The id of the record this one belongs to (an invoice's customer), set by connectors
+    whose mappings look rows up by it: kept in the indexed ``ref`` column."""
 
 
 @dataclass
@@ -130,6 +137,7 @@ class Store:
     def __init__(self, path: str | Path, *, migrate: bool = True):
         self.path = str(path)
         self.fence = None
+        self._raw_ready: set[str] = set()  # raw tables known to have today's columns
         if self.path != ":memory:":
             parent = Path(self.path).expanduser().resolve().parent
             if not parent.exists():
@@ -150,6 +158,9 @@ class Store:
             self.db = Database(conn)
             if self.path != ":memory:":
                 self.db.enable_wal()
+            self.codec = rawdoc.RawCodec(conn, self.path)
+            # SQL reads raw bodies as ``json_extract(raw_json(data), ...)``, whatever their form.
+            conn.create_function("raw_json", 1, self.codec.text, deterministic=True)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=30000")
             if migrate and migrations.pending(self.db):
@@ -179,9 +190,22 @@ class Store:
         """The raw table for a stream, created with the fixed columns on first use."""
         name = raw_table_name(connection, stream)
         table = self.db[name]
-        if not table.exists():
-            table.create(RAW_COLUMNS, pk="id", if_not_exists=True)
-            table.create_index(["seq"], if_not_exists=True)
+        if name in self._raw_ready:
+            return table
+        with self.db.atomic():
+            if not table.exists():
+                table.create(RAW_COLUMNS, pk="id", if_not_exists=True)
+                table.create_index(["seq"], if_not_exists=True)
+                # Born compact: ``rawdoc.compact_legacy`` has nothing to convert here.
+                self.db.execute(
+                    "INSERT OR IGNORE INTO _hub_raw_compacted (raw_table) VALUES (?)", [name]
+                )
+            elif "ref" not in table.columns_dict:
+                # A table from before ``ref``: its rows keep NULL until read again, and the
+                # mappings' look-ups fall back to the document for them.
+                self.db.execute(f"ALTER TABLE [{name}] ADD COLUMN ref TEXT")
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS [idx_{name}_ref] ON [{name}] (ref)")
+        self._raw_ready.add(name)
         return table
 
     def next_seq(self) -> int:
@@ -205,30 +229,37 @@ class Store:
         table = self.raw_table(connection, stream)
         synced_at = clock.iso()
         changed = 0
-        with self.db.atomic():
-            self.check_fence()
-            seq = None
-            rows = []
-            for record in records:
-                # Key order as the API sent it: an API renders a record the same way each
-                # time, and sorting keys costs a third of the encoding time.
-                body = json.dumps(record.data, separators=(",", ":"), default=str)
-                rows.append((str(record.id), record.updated_at, 1 if record.deleted else 0, body))
-            if rows:
-                existing = self._existing(table.name, [r[0] for r in rows])
-                fresh = [r for r in rows if existing.get(r[0]) != (r[2], r[3])]
-                if fresh:
-                    seq = self.next_seq()
-                    self.db.conn.executemany(
-                        f"INSERT INTO [{table.name}] (id, updated_at, deleted, synced_at, seq, data) "
-                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                        "updated_at=excluded.updated_at, deleted=excluded.deleted, "
-                        "synced_at=excluded.synced_at, seq=excluded.seq, data=excluded.data",
-                        [(i, u, d, synced_at, seq, b) for (i, u, d, b) in fresh],
-                    )
-                    changed = len(fresh)
-            if state is not None:
-                self.set_state(connection, stream, state)
+        try:
+            with self.db.atomic():
+                self.check_fence()
+                rows = [
+                    (str(r.id), r.updated_at, 1 if r.deleted else 0, rawdoc.dumps(r.data), r.ref)
+                    for r in records
+                ]
+                if rows:
+                    existing = self._existing(table.name, [r[0] for r in rows])
+                    fresh = [r for r in rows if existing.get(r[0]) != (r[2], r[3], r[4])]
+                    if fresh:
+                        seq = self.next_seq()
+                        blobs = self.codec.encode_many(table.name, [r[3] for r in fresh])
+                        self.db.conn.executemany(
+                            f"INSERT INTO [{table.name}] (id, updated_at, deleted, synced_at, seq, data, ref) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                            "updated_at=excluded.updated_at, deleted=excluded.deleted, "
+                            "synced_at=excluded.synced_at, seq=excluded.seq, data=excluded.data, "
+                            "ref=excluded.ref",
+                            [
+                                (i, u, d, synced_at, seq, blob, ref)
+                                for (i, u, d, _, ref), blob in zip(fresh, blobs, strict=True)
+                            ],
+                        )
+                        changed = len(fresh)
+                if state is not None:
+                    self.set_state(connection, stream, state)
+        except BaseException:
+            self.codec.forget()
+            self._raw_ready.clear()
+            raise
         return changed
 
     def check_fence(self) -> None:
@@ -237,28 +268,58 @@ class Store:
         if self.fence is not None:
             self.fence(self)
 
-    def _existing(self, table: str, ids: list[str]) -> dict[str, tuple[int, str]]:
-        found: dict[str, tuple[int, str]] = {}
+    def _existing(self, table: str, ids: list[str]) -> dict[str, tuple[int, bytes, str | None]]:
+        """Stored (tombstone, JSON bytes, ref) of these ids: what a re-read page is compared
+        with."""
+        found: dict[str, tuple[int, bytes, str | None]] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for rid, deleted, data in self.db.execute(
-                f"SELECT id, deleted, data FROM [{table}] WHERE id IN ({marks})", chunk
+            for rid, deleted, data, ref in self.db.execute(
+                f"SELECT id, deleted, data, ref FROM [{table}] WHERE id IN ({marks})", chunk
             ):
-                found[rid] = (deleted, data)
+                found[rid] = (deleted, self.codec.text(data).encode(), ref)
         return found
 
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the database file and truncate it (after a big write: a
+        first sync or map otherwise leaves a WAL as large as what it wrote)."""
+        if self.path != ":memory:":
+            # Busy: SQLite's own checkpoints go on; nothing is lost.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def compact_legacy_raw(self) -> int:
+        """Compress raw bodies still stored as JSON text (databases from before compaction),
+        in batches of their own transactions; returns the rows converted."""
+        return rawdoc.compact_legacy(self)
+
+    def decode_raw(self, value: Any) -> Any:
+        """A raw row's stored ``data`` as the document it holds (compressed or JSON text)."""
+        return self.codec.decode(value)
+
     def raw_rows(
-        self, table: str, *, since_seq: int = 0, include_deleted: bool = True
+        self,
+        table: str,
+        *,
+        since_seq: int = 0,
+        until_seq: int | None = None,
+        include_deleted: bool = True,
     ) -> Iterator[dict[str, Any]]:
-        """Rows of a raw table changed after ``since_seq``, oldest change first, JSON decoded."""
+        """Rows of a raw table changed after ``since_seq`` (up to ``until_seq``), oldest change
+        first, JSON decoded. Iterate it: rows are decoded one at a time."""
         if not self.db[table].exists():
             return
-        where = "seq > ?" + ("" if include_deleted else " AND deleted = 0")
+        where, params = "seq > ?", [since_seq]
+        if until_seq is not None:
+            where += " AND seq <= ?"
+            params.append(until_seq)
+        if not include_deleted:
+            where += " AND deleted = 0"
         cursor = self.db.execute(
             f"SELECT id, updated_at, deleted, synced_at, seq, data FROM [{table}] "
             f"WHERE {where} ORDER BY seq, id",
-            [since_seq],
+            params,
         )
         for rid, updated_at, deleted, synced_at, seq, data in cursor:
             yield {
@@ -267,7 +328,7 @@ class Store:
                 "deleted": bool(deleted),
                 "synced_at": synced_at,
                 "seq": seq,
-                "data": json.loads(data),
+                "data": self.codec.decode(data),
             }
 
     def raw_tables(self, connection: str | None = None) -> list[str]:

@@ -515,6 +515,18 @@ def health_m002_history_changes(db: Database) -> None:
     db.execute("INSERT OR IGNORE INTO health_days (day) SELECT DISTINCT day FROM health_history")
 
 
+@migrations()
+def scale_raw_dicts(db: Database) -> None:
+    """Compact raw bodies (``hub.store.rawdoc``): one zstd dictionary per raw table, and the
+    raw tables whose JSON-text bodies are all converted. Tables that exist now are not listed:
+    ``hub map`` converts them in batches (``rawdoc.compact_legacy``)."""
+    db["_hub_raw_dicts"].create(
+        {"id": int, "raw_table": str, "dict": bytes, "created_at": str}, pk="id"
+    )
+    db["_hub_raw_dicts"].create_index(["raw_table"], unique=True)
+    db["_hub_raw_compacted"].create({"raw_table": str}, pk="raw_table")
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]

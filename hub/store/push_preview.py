@@ -63,8 +63,6 @@ def events_by_id(store: Store, ids: list[str]) -> list[dict[str, Any]]:
 
 def raw_record(store: Store, connection: str, stream: str, record_id: str) -> dict[str, Any] | None:
     """One synced record's data (None when that stream or record is not in the database)."""
-    import json
-
     from hub.store import raw_table_name
 
     table = raw_table_name(connection, stream)
@@ -74,7 +72,7 @@ def raw_record(store: Store, connection: str, stream: str, record_id: str) -> di
     if row is None:
         return None
     try:
-        data = json.loads(row[0])
+        data = store.decode_raw(row[0])
     except ValueError:
         return None
     return data if isinstance(data, dict) else None

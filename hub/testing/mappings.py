@@ -136,7 +136,7 @@ class MappingTests:
                 (data,) = store.db.execute(
                     f"SELECT data FROM [{table}] WHERE id = ?", [record_id]
                 ).fetchone()
-                page = [RawRecord(id=record_id, data=json.loads(data), deleted=True)]
+                page = [RawRecord(id=record_id, data=store.decode_raw(data), deleted=True)]
                 store.write_page(self.connection(), tables[table], page, None)
                 return tables[table], record_id
         pytest.skip("no row owns an event (override tombstone())")

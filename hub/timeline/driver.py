@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,9 @@ log = logging.getLogger("hub.timeline")
 # Test-only: SIGKILL this process when its Nth transaction is about to commit, so crash
 # tests can stop a real ``hub map`` between any two commit points.
 KILL_ENV = "HUB_TEST_KILL_AT_COMMIT"
+
+BATCH_ROWS = 2000
+"""Raw rows mapped per batch (whole pages): what bounds the map step's memory."""
 
 
 @dataclass
@@ -123,6 +127,8 @@ def run_mappings(
     sections = dict(getattr(config, "timeline", None) or {})
     _install_kill_hook(store)
     with store.recorded_run("map") as run:
+        # A database from before raw compaction: convert it, once, in batches.
+        store.compact_legacy_raw()
         if full:
             with db.atomic():
                 for table in (
@@ -171,12 +177,14 @@ def run_mappings(
         run.notes.append(
             f"{result.events} events, {result.accounts} accounts, {result.unmatched} unmatched"
         )
+    store.checkpoint()
     result.duration_s = time.perf_counter() - started
     return result
 
 
 def _map_streams(store: Store, mapping: Mapping, ctx: MappingContext, result: MapResult) -> int:
-    """Map each stream's new rows; rows, retractions, pending keys and marker commit together."""
+    """Map each stream's new rows in bounded batches; each batch's rows, retractions, pending
+    keys and the stream's marker commit together, so memory holds one batch, not a table."""
     db = store.db
     mapped = 0
     for stream in mapping.streams:
@@ -185,27 +193,44 @@ def _map_streams(store: Store, mapping: Mapping, ctx: MappingContext, result: Ma
             "SELECT seq FROM _hub_map_state WHERE mapping = ? AND raw_table = ?",
             [mapping.name, table],
         ).fetchone()
-        rows = list(store.raw_rows(table, since_seq=row[0] if row else 0))
-        if not rows:
-            continue
-        ctx.begin_batch(table, rows)
-        try:
-            mapping.map_rows(ctx, stream, rows)
-        except HubError as exc:
-            # Nothing of this stream is committed past what was flushed; the marker stays, so
-            # the next run maps these rows again.
-            result.errors.append(f"{mapping.name}.{stream}: {exc}")
-            ctx.discard_batch()
-            continue
-        with db.atomic():
-            ctx.end_batch()
-            db.execute(
-                "INSERT INTO _hub_map_state (mapping, raw_table, seq, updated_at) VALUES (?,?,?,?) "
-                "ON CONFLICT(mapping, raw_table) DO UPDATE SET seq=excluded.seq, updated_at=excluded.updated_at",
-                [mapping.name, table, max(r["seq"] for r in rows), clock.iso()],
-            )
-        mapped += len(rows)
+        for upto, rows in _batches(store, table, row[0] if row else 0):
+            ctx.begin_batch(table, rows)
+            try:
+                mapping.map_rows(ctx, stream, rows)
+            except HubError as exc:
+                # Nothing of this batch is committed past what was flushed; the marker stays,
+                # so the next run maps these rows (and the rest of the stream) again.
+                result.errors.append(f"{mapping.name}.{stream}: {exc}")
+                ctx.discard_batch()
+                break
+            with db.atomic():
+                ctx.end_batch()
+                db.execute(
+                    "INSERT INTO _hub_map_state (mapping, raw_table, seq, updated_at) VALUES (?,?,?,?) "
+                    "ON CONFLICT(mapping, raw_table) DO UPDATE SET seq=excluded.seq, updated_at=excluded.updated_at",
+                    [mapping.name, table, upto, clock.iso()],
+                )
+            mapped += len(rows)
     return mapped
+
+
+def _batches(store: Store, table: str, since: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """``(last seq, rows)`` of ``table`` after ``since``, about ``BATCH_ROWS`` rows at a time.
+
+    A batch always ends at a whole page (``seq``), so the map marker, a seq, never splits one:
+    the page sizes come from the index alone, then each batch is one range read.
+    """
+    if not store.db[table].exists():
+        return
+    pages = store.db.execute(
+        f"SELECT seq, count(*) FROM [{table}] WHERE seq > ? GROUP BY seq ORDER BY seq", [since]
+    ).fetchall()
+    start, count = since, 0
+    for i, (seq, n) in enumerate(pages):
+        count += n
+        if count >= BATCH_ROWS or i == len(pages) - 1:
+            yield seq, list(store.raw_rows(table, since_seq=start, until_seq=seq))
+            start, count = seq, 0
 
 
 def _finalize(store: Store, mapping: Mapping, ctx: MappingContext) -> None:

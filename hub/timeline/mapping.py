@@ -282,7 +282,7 @@ class MappingContext:
         row = self.store.db.execute(
             f"SELECT data FROM [{table}] WHERE id = ?", [str(record_id)]
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        return self.store.decode_raw(row[0]) if row else None
 
     def rows(self, stream: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every raw row of a stream of this connection."""

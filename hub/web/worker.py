@@ -13,9 +13,10 @@ processed with the run's id. A connector whose API shows a change only after a w
 (Zendesk's exports hide the last minute: ``settle_seconds``) has its younger deliveries
 left pending until then, so their sync does not come too early and see nothing.
 
-While ``hub run`` is up it holds that lock for its whole life; then the scheduler itself
-looks at the inbox every two seconds and runs the connection's job at once
-(``HubScheduler._inbox``), and this worker only finds the lock busy and waits.
+While ``hub run`` is up it holds that lock for its whole life; then its scheduler looks at
+the inbox every two seconds and runs ``process`` itself for what is ready
+(``HubScheduler.run_deliveries``: the same narrowed run), and this worker only finds the
+lock busy and waits.
 """
 
 from __future__ import annotations
@@ -55,6 +56,57 @@ def _settled(store: Any, config: Any, connection: str, ids: list[int]) -> list[i
         return ids
     cutoff = clock.iso(clock.now() - dt.timedelta(seconds=settle))
     return inbox.received_by(store, ids, cutoff)
+
+
+def process(
+    store: Any,
+    config: Any,
+    connection: str,
+    ids: list[int],
+    *,
+    transport: Any = None,
+    dry_run: bool = False,
+    stop: Any = None,
+) -> tuple[bool, list[str] | None]:
+    """Run the pipeline for these deliveries of ``connection`` (the streams they touch, then
+    map → health → playbooks → push) and close them: processed, or left pending with the
+    error when the sync failed. The caller holds the database lock. Returns (ok, streams
+    synced, None = all)."""
+    from hub.pipeline import run_pipeline
+    from hub.store import webhooks as inbox
+
+    streams = _streams(store, config, connection, ids)
+    result = run_pipeline(
+        store,
+        config,
+        connections=[connection],
+        streams=streams,
+        transport=transport,
+        dry_run=dry_run,
+        stop=stop,
+    )
+    run_id = inbox.last_pipeline_run(store)
+    if connection in result.failed_connections or "sync" in result.errors:
+        error = result.errors.get("sync") or "the sync failed (see hub status)"
+        inbox.finish(store, ids, status="pending", run_id=run_id, error=error)
+        return False, streams
+    inbox.finish(store, ids, status="processed", run_id=run_id)
+    return True, streams
+
+
+def _streams(store: Any, config: Any, connection: str, ids: list[int]) -> list[str] | None:
+    """The streams the deliveries touch, per the connector's verifier (None = all)."""
+    from hub.store import webhooks as inbox
+    from hub.web.webhooks import verifier_for
+
+    pick = getattr(verifier_for(config, connection), "streams", None)
+    if pick is None:
+        return None
+    try:
+        return pick(inbox.pending_types(store, connection, ids))
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug costs a wider sync, not a stall
+        log.warning("webhook worker: %s: its streams() failed (%s); syncing all", connection, exc)
+        return None
 
 
 class WebhookWorker:
@@ -124,7 +176,6 @@ class WebhookWorker:
     def drain(self) -> bool:
         """Process every pending delivery once; True if some are still pending."""
         from hub.lock import database_lock
-        from hub.pipeline import run_pipeline
         from hub.store import Store
         from hub.store import webhooks as inbox
 
@@ -142,45 +193,16 @@ class WebhookWorker:
                 if not settled:
                     continue
                 ids = settled
-                streams = self._streams(store, connection, ids)
                 try:
                     with database_lock(store, "webhook deliveries"):
-                        result = run_pipeline(
-                            store,
-                            self.config,
-                            connections=[connection],
-                            streams=streams,
-                            transport=self.transport,
+                        ok, streams = process(
+                            store, self.config, connection, ids, transport=self.transport
                         )
                         self.last_streams[connection] = streams
                         self.runs += 1
-                        run_id = inbox.last_pipeline_run(store)
-                        failed = connection in result.failed_connections or "sync" in result.errors
-                        if failed:
-                            error = result.errors.get("sync") or "the sync failed (see hub status)"
-                            inbox.finish(store, ids, status="pending", run_id=run_id, error=error)
-                            left = True
-                        else:
-                            inbox.finish(store, ids, status="processed", run_id=run_id)
+                        left = left or not ok
                 except LockedError:
                     left = True  # hub run is working; it will be our turn soon
             return left or bool(inbox.pending(store))
         finally:
             store.close()
-
-    def _streams(self, store: Any, connection: str, ids: list[int]) -> list[str] | None:
-        """The streams the deliveries touch, per the connector's verifier (None = all)."""
-        from hub.store import webhooks as inbox
-        from hub.web.webhooks import verifier_for
-
-        verifier = verifier_for(self.config, connection)
-        pick = getattr(verifier, "streams", None)
-        if pick is None:
-            return None
-        try:
-            return pick(inbox.pending_types(store, connection, ids))
-        except Exception as exc:  # noqa: BLE001 - a plugin's bug costs a wider sync, not a stall
-            log.warning(
-                "webhook worker: %s: its streams() failed (%s); syncing all", connection, exc
-            )
-            return None

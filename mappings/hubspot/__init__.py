@@ -113,7 +113,8 @@ class HubSpotMapping(Mapping):
         elif stream == "contacts":
             for row in rows:
                 self._contact(ctx, row)
-            self._count_contacts(ctx, self._live_companies(ctx))
+            # Recounted once in finalize, not per batch of contacts (a count is a table scan).
+            ctx.mark_affected(RECOUNT)
         elif stream == "deals":
             for row in rows:
                 self._deal(ctx, row)
@@ -339,8 +340,8 @@ class HubSpotMapping(Mapping):
         counts = {
             str(cid): (total, unsub or 0)
             for cid, total, unsub in ctx.store.db.execute(
-                "SELECT CAST(json_extract(data, '$.properties.associatedcompanyid') AS TEXT), COUNT(*), "
-                "SUM(lower(COALESCE(json_extract(data, '$.properties.hs_email_optout'), '')) = 'true') "
+                "SELECT CAST(json_extract(raw_json(data), '$.properties.associatedcompanyid') AS TEXT), COUNT(*), "
+                "SUM(lower(COALESCE(json_extract(raw_json(data), '$.properties.hs_email_optout'), '')) = 'true') "
                 f"FROM [{table}] WHERE deleted = 0 GROUP BY 1"
             )
         }
@@ -398,7 +399,14 @@ class HubSpotMapping(Mapping):
     # -- time-dependent: renewals ---------------------------------------------------------------
 
     def finalize(self, ctx: MappingContext) -> None:
-        renewals(ctx, self._live_companies(ctx), self._deal_entity)
+        live = self._live_companies(ctx)
+        if RECOUNT in ctx.affected():
+            self._count_contacts(ctx, live)
+        renewals(ctx, live, self._deal_entity)
+
+
+RECOUNT = "contacts-per-company"
+"""Pending key: contacts changed, so ``finalize`` recounts them per company."""
 
 
 @hub.hookimpl

@@ -10,7 +10,6 @@ renewal, or the lost renewal's date (lapsed); with no renewal deal, none.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Any
 
@@ -37,7 +36,7 @@ def renewals(ctx: MappingContext, live: set[str], deal_entity: Any) -> None:
     for deal_id, data_text in ctx.store.db.execute(
         f"SELECT id, data FROM [{table}] WHERE deleted = 0"
     ):
-        data = json.loads(data_text)
+        data = ctx.store.decode_raw(data_text)
         props = data.get("properties") or {}
         if str(props.get("dealtype") or "").lower() not in types and not pattern.search(
             str(props.get("dealname") or "")

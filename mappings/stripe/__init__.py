@@ -57,6 +57,7 @@ SOURCE = "stripe"
 DEFAULT_CARD_DAYS = 30
 DEFAULT_LATE_GRACE_DAYS = 1
 DEFAULT_METADATA_KEY = "hubspot_company_id"
+FINALIZE_CUSTOMERS = 2000  # customers recomputed together in finalize
 
 
 class StripeSettings(MappingSettings):
@@ -228,9 +229,13 @@ class StripeMapping(Mapping):
     # -- per customer and time-dependent ----------------------------------------------------
 
     def finalize(self, ctx: MappingContext) -> None:
-        affected = ctx.affected()
-        customers.customer_state(ctx, affected)
-        billing.payment_failures(ctx, affected)
+        # Customers a few thousand at a time: what is read for them (subscriptions, invoices)
+        # stays bounded however many changed (a first map changes them all).
+        affected = sorted(ctx.affected())
+        for start in range(0, len(affected), FINALIZE_CUSTOMERS):
+            chunk = set(affected[start : start + FINALIZE_CUSTOMERS])
+            customers.customer_state(ctx, chunk)
+            billing.payment_failures(ctx, chunk)
         billing.past_due(ctx)
         customers.expiring_cards(ctx)
 

@@ -141,9 +141,17 @@ def map_invoice(ctx: MappingContext, row: dict[str, Any]) -> None:
 
 
 def _in_chunks(ctx: MappingContext, sql: str, keys: list[str]) -> Iterable[tuple]:
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        yield from ctx.store.db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
+    # Every key in one statement (a JSON array, ``?1`` wherever it is named).
+    yield from ctx.store.db.execute(
+        sql.format(marks="SELECT value FROM json_each(?1)"), [json.dumps(keys)]
+    )
+
+
+# A row's customer: the indexed ``ref`` the connector stores, or (rows stored before it had
+# one) the document's own field.
+_CUSTOMER_IN = (
+    "(ref IN ({marks}) OR (ref IS NULL AND json_extract(raw_json(data), '%s') IN ({marks})))"
+)
 
 
 def _table(ctx: MappingContext, stream: str) -> str | None:
@@ -189,7 +197,9 @@ _NOTICE_FIELDS = ["id", "charge", "customer", "payment_intent", "payments"]
 def _slim(fields: list[str], root: str = "$") -> str:
     """SQL building a JSON object of ``fields`` read at ``root`` of ``data``."""
     return (
-        "json_object(" + ", ".join(f"'{f}', json_extract(data, '{root}.{f}')" for f in fields) + ")"
+        "json_object("
+        + ", ".join(f"'{f}', json_extract(raw_json(data), '{root}.{f}')" for f in fields)
+        + ")"
     )
 
 
@@ -204,7 +214,7 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
         for inv_id, text in _in_chunks(
             ctx,
             f"SELECT id, {_slim(_INVOICE_FIELDS)} FROM [{table}] WHERE deleted = 0 "
-            "AND json_extract(data, '$.customer') IN ({marks})",
+            "AND " + _CUSTOMER_IN % "$.customer",
             keys,
         ):
             invoices[inv_id] = json.loads(text)
@@ -216,8 +226,8 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
             for (text,) in _in_chunks(
                 ctx,
                 f"SELECT {_slim(_CHARGE_FIELDS)} FROM [{table}] WHERE deleted = 0 "
-                "AND json_extract(data, '$.status') = 'failed' "
-                "AND json_extract(data, '$.customer') IN ({marks})",
+                "AND json_extract(raw_json(data), '$.status') = 'failed' "
+                "AND " + _CUSTOMER_IN % "$.customer",
                 keys,
             )
         ]
@@ -228,10 +238,10 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
             {"created": created, "data": {"object": json.loads(obj)}}
             for created, obj in _in_chunks(
                 ctx,
-                f"SELECT json_extract(data, '$.created'), {_slim(_NOTICE_FIELDS, '$.data.object')} "
+                f"SELECT json_extract(raw_json(data), '$.created'), {_slim(_NOTICE_FIELDS, '$.data.object')} "
                 f"FROM [{table}] WHERE deleted = 0 "
-                "AND json_extract(data, '$.type') = 'invoice.payment_failed' "
-                "AND json_extract(data, '$.data.object.customer') IN ({marks})",
+                "AND json_extract(raw_json(data), '$.type') = 'invoice.payment_failed' "
+                "AND " + _CUSTOMER_IN % "$.data.object.customer",
                 keys,
             )
         ]
@@ -375,11 +385,11 @@ def past_due(ctx: MappingContext) -> None:
     if table:
         rows = ctx.store.db.execute(
             f"SELECT id, data FROM [{table}] WHERE deleted = 0 AND "
-            "(json_extract(data, '$.status') = 'open' OR "
-            "(json_extract(data, '$.status') IS NULL AND data LIKE '%\"paid\":false%'))"
+            "(json_extract(raw_json(data), '$.status') = 'open' OR "
+            "(json_extract(raw_json(data), '$.status') IS NULL AND raw_json(data) LIKE '%\"paid\":false%'))"
         )
         for inv_id, text in rows:
-            event_id = _past_due_event(ctx, inv_id, json.loads(text))
+            event_id = _past_due_event(ctx, inv_id, ctx.store.decode_raw(text))
             if event_id:
                 kept.add(event_id)
     for event_id in existing - kept:
