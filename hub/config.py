@@ -436,6 +436,16 @@ def _literal_secret_warnings(config: Config, path: Path | None) -> list[str]:
                 warnings.append(
                     f'connections.{name}.settings.{key} is a literal secret; use "env:VAR" or "file:PATH" instead'
                 )
+    hooks = config.webhooks.get("secrets") if isinstance(config.webhooks, dict) else None
+    for name, value in (hooks or {}).items() if isinstance(hooks, dict) else ():
+        if not isinstance(value, str) or not value:
+            continue
+        if value.startswith("file:"):
+            secret_files.append((f"webhooks.secrets.{name}", base / Path(value[5:]).expanduser()))
+        elif not value.startswith(SECRET_PREFIXES):
+            warnings.append(
+                f'webhooks.secrets.{name} is a literal secret; use "env:VAR" or "file:PATH" instead'
+            )
     if config.hub.secrets_file:
         secret_files.append(
             ("[hub] secrets_file", base / Path(config.hub.secrets_file).expanduser())

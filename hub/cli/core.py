@@ -100,6 +100,9 @@ def check(env: Env, offline: bool, as_json: bool) -> None:
     from hub.checks import check_connections
 
     config = env.config()
+    if not as_json:
+        for warning in config.warnings:
+            env.warn(warning)
     if not config.connections:
         raise ConfigError(
             f"{config.path}: no connections configured",
