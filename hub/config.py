@@ -269,13 +269,18 @@ def config_error(
         listing = f"allowed here: {', '.join(allowed)}; " if allowed else ""
         return ConfigError(
             f"{prefix}unknown key {loc}",
-            hint=f"check the spelling; {listing}see config.example.toml",
+            hint=f"check the spelling; {listing}run `hub init --example` to see every option",
         )
     if first["type"] == "missing":
-        return ConfigError(f"{prefix}{loc} is required", hint="add it; see config.example.toml")
+        return ConfigError(
+            f"{prefix}{loc} is required",
+            hint="add it; run `hub init --example` to see every option",
+        )
     # ``input`` is deliberately not shown: it may be a secret.
     msg = first["msg"].replace("Value error, ", "")
-    hint = None if msg.endswith(")") else "fix the value; see config.example.toml"
+    hint = (
+        None if msg.endswith(")") else "fix the value; run `hub init --example` to see every option"
+    )
     return ConfigError(f"{prefix}{loc}: {msg}", hint=hint)
 
 

@@ -90,9 +90,10 @@ def _describe(step: str, result: Any) -> tuple[int, str]:
             f"changed), {t['requests']:,} requests, {t['failed']} failed"
         )
     if step == "map":
-        return getattr(result, "events", 0), (
-            f"{getattr(result, 'rows', 0):,} raw rows, {getattr(result, 'events', 0):,} events, "
-            f"{getattr(result, 'accounts', 0):,} accounts, {getattr(result, 'unmatched', 0):,} unmatched"
+        rows = getattr(result, "rows", 0)
+        what = f"{rows:,} new raw rows, {result.events:,} events" if rows else "nothing new"
+        return result.events if rows else 0, (
+            f"{what}, {result.accounts:,} accounts, {result.unmatched:,} unmatched"
         )
     if step == "health":
         bands = getattr(result, "bands", {}) or {}
