@@ -170,9 +170,13 @@ def placeholder_warnings(config: Any) -> list[str]:
                 walk(item, f"{where}.{key}" if where else str(key))
         elif isinstance(value, (list, tuple)):
             if any(isinstance(v, str) and _placeholder(v) for v in value):
-                found.append(f"{where} = {list(value)!r} is the `hub init` placeholder: replace it with yours")
+                found.append(
+                    f"{where} = {list(value)!r} is the `hub init` placeholder: replace it with yours"
+                )
         elif isinstance(value, str) and _placeholder(value):
-            found.append(f"{where} = {value!r} is the `hub init` placeholder: replace it with yours")
+            found.append(
+                f"{where} = {value!r} is the `hub init` placeholder: replace it with yours"
+            )
 
     walk(config.model_dump(mode="json"), "")
     return found

@@ -132,9 +132,7 @@ def check(env: Env, offline: bool, as_json: bool) -> None:
         )
     ]
     if as_json:
-        emit_json(
-            listing(verdicts, config=str(config.path), warnings=warnings, offline=offline)
-        )
+        emit_json(listing(verdicts, config=str(config.path), warnings=warnings, offline=offline))
     else:
         line(f"Config {config.path} is valid; database {env.database()}")
     if not all(v["ok"] for v in verdicts):
