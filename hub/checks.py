@@ -155,8 +155,42 @@ def push_verdicts(
     return out
 
 
+# Values of the `hub init` template (``hub.plugins.STARTER_CONFIG``) that stand for the
+# admin's own: left as they are, a check would fail later in a way that does not say why.
+TEMPLATE_PLACEHOLDERS = ("yourcompany", "your product widget")
+
+
+def placeholder_warnings(config: Any) -> list[str]:
+    """One warning per config value still holding a `hub init` placeholder."""
+    found: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}.{key}" if where else str(key))
+        elif isinstance(value, (list, tuple)):
+            if any(isinstance(v, str) and _placeholder(v) for v in value):
+                found.append(
+                    f"{where} = {list(value)!r} is the `hub init` placeholder: replace it with yours"
+                )
+        elif isinstance(value, str) and _placeholder(value):
+            found.append(
+                f"{where} = {value!r} is the `hub init` placeholder: replace it with yours"
+            )
+
+    walk(config.model_dump(mode="json"), "")
+    return found
+
+
+def _placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return any(p in lowered for p in TEMPLATE_PLACEHOLDERS)
+
+
 __all__ = [
     "CHECK_TIMEOUT_S",
+    "TEMPLATE_PLACEHOLDERS",
+    "placeholder_warnings",
     "Verdict",
     "check_connection",
     "check_connections",

@@ -269,13 +269,18 @@ def config_error(
         listing = f"allowed here: {', '.join(allowed)}; " if allowed else ""
         return ConfigError(
             f"{prefix}unknown key {loc}",
-            hint=f"check the spelling; {listing}see config.example.toml",
+            hint=f"check the spelling; {listing}run `hub init --example` to see every option",
         )
     if first["type"] == "missing":
-        return ConfigError(f"{prefix}{loc} is required", hint="add it; see config.example.toml")
+        return ConfigError(
+            f"{prefix}{loc} is required",
+            hint="add it; run `hub init --example` to see every option",
+        )
     # ``input`` is deliberately not shown: it may be a secret.
     msg = first["msg"].replace("Value error, ", "")
-    hint = None if msg.endswith(")") else "fix the value; see config.example.toml"
+    hint = (
+        None if msg.endswith(")") else "fix the value; run `hub init --example` to see every option"
+    )
     return ConfigError(f"{prefix}{loc}: {msg}", hint=hint)
 
 
@@ -436,6 +441,16 @@ def _literal_secret_warnings(config: Config, path: Path | None) -> list[str]:
                 warnings.append(
                     f'connections.{name}.settings.{key} is a literal secret; use "env:VAR" or "file:PATH" instead'
                 )
+    hooks = config.webhooks.get("secrets") if isinstance(config.webhooks, dict) else None
+    for name, value in (hooks or {}).items() if isinstance(hooks, dict) else ():
+        if not isinstance(value, str) or not value:
+            continue
+        if value.startswith("file:"):
+            secret_files.append((f"webhooks.secrets.{name}", base / Path(value[5:]).expanduser()))
+        elif not value.startswith(SECRET_PREFIXES):
+            warnings.append(
+                f'webhooks.secrets.{name} is a literal secret; use "env:VAR" or "file:PATH" instead'
+            )
     if config.hub.secrets_file:
         secret_files.append(
             ("[hub] secrets_file", base / Path(config.hub.secrets_file).expanduser())

@@ -24,6 +24,8 @@ from hub.store import Store
 log = logging.getLogger("hub.pipeline")
 
 STEPS = ("sync", "map", "health", "playbooks", "push")
+# A step that reports one of these did not do all it should: the run fails (exit 1).
+FAILED_STATUSES = ("error", "partial")
 
 
 @dataclass
@@ -37,7 +39,23 @@ class PipelineResult:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and not self.failed_connections
+        return not self.failed_steps
+
+    @property
+    def failed_steps(self) -> list[str]:
+        """What failed, in pipeline order: ``sync of NAME`` per failed connection, then each
+        step that raised or reported ``error``/``partial`` (e.g. a push with failed writes)."""
+        failed = [f"sync of {name}" for name in self.failed_connections]
+        failed += [
+            step
+            for step in STEPS
+            if step in self.errors
+            or (step != "sync" and step in self.steps and self._status(step) in FAILED_STATUSES)
+        ]
+        return failed
+
+    def _status(self, step: str) -> str:
+        return getattr(self.steps[step], "status", "ok") or "ok"
 
     def step_rows(self) -> list[dict[str, Any]]:
         """Per step: status, its main count and a one-line summary (for cron mail and
@@ -72,9 +90,10 @@ def _describe(step: str, result: Any) -> tuple[int, str]:
             f"changed), {t['requests']:,} requests, {t['failed']} failed"
         )
     if step == "map":
-        return getattr(result, "events", 0), (
-            f"{getattr(result, 'rows', 0):,} raw rows, {getattr(result, 'events', 0):,} events, "
-            f"{getattr(result, 'accounts', 0):,} accounts, {getattr(result, 'unmatched', 0):,} unmatched"
+        rows = getattr(result, "rows", 0)
+        what = f"{rows:,} new raw rows, {result.events:,} events" if rows else "nothing new"
+        return result.events if rows else 0, (
+            f"{what}, {result.accounts:,} accounts, {result.unmatched:,} unmatched"
         )
     if step == "health":
         bands = getattr(result, "bands", {}) or {}
@@ -144,8 +163,18 @@ def run_pipeline(
                 }
             )
     result.duration_s = time.perf_counter() - started
-    status = "ok" if result.ok else ("error" if result.errors else "partial")
+    failed = result.failed_steps
+    # Only connections failed: the rest ran on their older data ("partial").
+    status = (
+        "ok"
+        if not failed
+        else (
+            "partial" if failed == [f"sync of {n}" for n in result.failed_connections] else "error"
+        )
+    )
     notes = []
+    if result.failed_steps:
+        notes.append(f"failed: {', '.join(result.failed_steps)}")
     if result.failed_connections:
         notes.append(
             f"connections with errors (their data is older): {', '.join(result.failed_connections)}"

@@ -60,7 +60,7 @@ def test_table_lists_accounts_by_band_with_trend_and_top_driver(dbfile):
     assert "Scored 2 accounts (full: first run)" in out
     assert out.index("Bad Co") < out.index("Good Co")  # red first
     assert "red" in out and "green" in out
-    assert "→" in out  # no history yet: flat arrow
+    assert "–" in out and "→" not in out  # no history yet: no trend, not a flat one
     assert "payment failed on 3 invoices" in out or "median resolution" in out
 
 

@@ -37,7 +37,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 @pytest.mark.parametrize(
     ("health", "where", "words"),
     [
-        ({"modle": "x"}, "unknown key health.modle", "config.example.toml"),
+        ({"modle": "x"}, "unknown key health.modle", "hub init --example"),
         ({"bands": {"green": 170}}, "health.bands", "outside 0..100"),
         ({"drivers": 0}, "health.drivers", "greater than or equal to 1"),
         ({"measures": {"suport": {}}}, "health.measures.suport", "unknown measure 'suport'"),

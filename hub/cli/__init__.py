@@ -149,7 +149,7 @@ def cli(
     """
     env = ctx.ensure_object(Env)
     env.config_path, env.db_path, env.verbose = config_path, db_path, verbose
-    env.format = output_format
+    env.format, env.log_json = output_format, log_json
     if output_format == "json":
         ctx.meta[JSON_FLAG] = True
     logs.configure(verbose, json_lines=log_json)

@@ -12,7 +12,17 @@ from typing import Any
 import click
 from rich import box
 
-from hub.cli.render import Column, emit_json, line, listing, page_progress, styled, table, text
+from hub.cli.render import (
+    Column,
+    emit_json,
+    line,
+    listing,
+    output_format,
+    page_progress,
+    styled,
+    table,
+    text,
+)
 from hub.cli.util import Env, pass_env
 from hub.errors import ConfigError
 
@@ -97,9 +107,13 @@ def check(env: Env, offline: bool, as_json: bool) -> None:
       hub check
       hub check --json | jq '.items[] | select(.ok | not)'
     """
-    from hub.checks import check_connections
+    from hub.checks import check_connections, placeholder_warnings
 
     config = env.config()
+    warnings = [*config.warnings, *placeholder_warnings(config)]
+    if not as_json:
+        for warning in warnings:
+            env.warn(warning)
     if not config.connections:
         raise ConfigError(
             f"{config.path}: no connections configured",
@@ -118,9 +132,7 @@ def check(env: Env, offline: bool, as_json: bool) -> None:
         )
     ]
     if as_json:
-        emit_json(
-            listing(verdicts, config=str(config.path), warnings=config.warnings, offline=offline)
-        )
+        emit_json(listing(verdicts, config=str(config.path), warnings=warnings, offline=offline))
     else:
         line(f"Config {config.path} is valid; database {env.database()}")
     if not all(v["ok"] for v in verdicts):
@@ -266,7 +278,8 @@ def _when(ts: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def status(env: Env, as_json: bool) -> None:
-    """Last runs per connection and step; exits 1 when any connection is failing.
+    """Last runs per connection and step; exits 1 when the latest run of a connection or of
+    a pipeline step (map, health, playbooks, push) failed, so cron and healthchecks alert.
 
     \b
     Examples:
@@ -298,6 +311,14 @@ def status(env: Env, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+def _cut(note: str | None, env: Env, width: int = 160) -> str:
+    """A long note shortened with an ellipsis in a table; whole in plain lines (cron mail, grep)."""
+    note = note or ""
+    if output_format(env) == "plain" or len(note) <= width:
+        return note
+    return note[: width - 1] + "…"
+
+
 def print_status(env: Env, report: dict[str, Any]) -> None:
     errors = any(row["last_error"] for row in report["streams"])
     scheduled = any(row.get("next_run") for row in report["streams"])
@@ -317,9 +338,7 @@ def print_status(env: Env, report: dict[str, Any]) -> None:
     if scheduled:
         columns.append(Column("next run", lambda r: _when(r.get("next_run")), no_wrap=True))
     if errors:
-        columns.append(
-            Column("last error", lambda r: (r["last_error"] or "")[:160], overflow="fold")
-        )
+        columns.append(Column("last error", lambda r: _cut(r["last_error"], env), overflow="fold"))
     if report["streams"]:
         table(
             report["streams"],
@@ -339,7 +358,7 @@ def print_status(env: Env, report: dict[str, Any]) -> None:
                 Column("records", lambda r: r["records"] or 0, justify="right"),
                 Column("secs", lambda r: f"{r['duration_s'] or 0:.1f}", justify="right"),
                 Column(
-                    "note / error", lambda r: (r["error"] or r["note"] or "")[:160], overflow="fold"
+                    "note / error", lambda r: _cut(r["error"] or r["note"], env), overflow="fold"
                 ),
             ],
             env=env,

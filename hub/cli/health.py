@@ -36,10 +36,17 @@ def _config(env: Env) -> Any:
 
 
 def arrow(trend: int | None) -> str:
-    """``↑``, ``↓`` or ``→`` for a trend in points."""
-    if trend is None or trend == 0:
+    """``↑``, ``↓`` or ``→`` (flat) for a trend in points; ``–`` when there is no trend yet."""
+    if trend is None:
+        return "–"
+    if trend == 0:
         return "→"
     return "↑" if trend > 0 else "↓"
+
+
+def _trend(trend: int | None) -> str:
+    """``↓ -4``, ``→ 0``, or ``– (not yet)`` before there are two scored days to compare."""
+    return "– (not yet)" if trend is None else f"{arrow(trend)} {trend:+d}"
 
 
 def _style(band: str | None) -> str:
@@ -369,8 +376,7 @@ def print_explain(env: Env, data: dict[str, Any]) -> None:
         styled("[bold]{v}[/]", v=_fmt(data["score"])),
         ", band ",
         text(data["band"] or "none", _style(data["band"])),
-        f" ({bands}); trend 7d {arrow(data['trend_7d'])} {_fmt(data['trend_7d'])}, "
-        f"30d {arrow(data['trend_30d'])} {_fmt(data['trend_30d'])}",
+        f" ({bands}); trend 7d {_trend(data['trend_7d'])}, 30d {_trend(data['trend_30d'])}",
     )
     if data["event_counts"]:
         line(

@@ -91,14 +91,14 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
             Column("priority", lambda r: f"{r['priority']} {r['due_in_days']}d", no_wrap=True),
             Column("last", lambda r: (r["last_triggered"] or "never")[:10], no_wrap=True),
             Column(
-                "tasks",
+                "findings",
                 lambda r: f"{r['tasks_opened']} ({r['open_now']})",
                 justify="right",
                 no_wrap=True,
             ),
         ],
         title="Playbooks",
-        caption="tasks = opened in total (open now)",
+        caption="findings = this playbook's reasons on tasks, in total (on open tasks now)",
     )
     if run is not None and run.status == "error":
         raise SystemExit(1)

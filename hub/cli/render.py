@@ -43,7 +43,13 @@ FORMATS = ("auto", "table", "plain", "json")
 
 
 def output_format(env: Env | None = None) -> str:
-    """``table`` on a terminal, ``plain`` otherwise, unless ``--format`` said otherwise."""
+    """``table`` on a terminal, ``plain`` otherwise, unless ``--format`` said otherwise.
+
+    Without ``env`` the running command's is used, so ``hub --format table`` holds for
+    every table whether or not its command passed ``env`` along."""
+    if env is None:
+        ctx = click.get_current_context(silent=True)
+        env = ctx.find_object(Env) if ctx is not None else None
     chosen = getattr(env, "format", "auto") if env is not None else "auto"
     if chosen in ("table", "plain"):
         return chosen  # json: a command without --json falls back to auto for its tables

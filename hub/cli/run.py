@@ -47,6 +47,7 @@ def run(env: Env, once: bool, dry_run: bool, as_json: bool) -> None:
                 listing(
                     rows,
                     ok=result.ok,
+                    failed_steps=result.failed_steps,
                     duration_s=round(result.duration_s, 3),
                     failed_connections=result.failed_connections,
                 )
@@ -61,10 +62,14 @@ def run(env: Env, once: bool, dry_run: bool, as_json: bool) -> None:
                     f"{', '.join(result.failed_connections)} (see hub status)",
                     err=True,
                 )
-            line(
-                f"Pipeline finished in {result.duration_s:.1f}s: "
-                f"{'ok' if result.ok else 'with problems'}."
-            )
+            if result.ok:
+                line(f"Pipeline finished in {result.duration_s:.1f}s: ok.")
+            else:
+                line(
+                    f"Pipeline finished in {result.duration_s:.1f}s: ",
+                    text(f"failed: {', '.join(result.failed_steps)}", "red"),
+                    " (see hub status).",
+                )
         if not result.ok:
             raise SystemExit(1)
         return
@@ -74,7 +79,7 @@ def run(env: Env, once: bool, dry_run: bool, as_json: bool) -> None:
             # Cut short by Ctrl-C/SIGTERM: its committed pages are kept, the next start resumes.
             line(f"{name}: cycle stopped after {result.duration_s:.1f}s; resumes at the next start")
             return
-        state = "ok" if result.ok else "with problems (see hub status)"
+        state = "ok" if result.ok else f"failed: {', '.join(result.failed_steps)} (see hub status)"
         line(f"{name}: cycle finished in {result.duration_s:.1f}s {state}")
 
     scheduler = HubScheduler(store, config, dry_run=dry_run, on_result=report)
@@ -253,13 +258,16 @@ def print_demo(env: Env, result) -> None:
             )
     t = result.task_counts
     if t.get("opened"):
+        # ``opened`` in task_counts counts findings (before merging); "opened" on screen
+        # always means tasks, as in ``hub playbooks --run``.
         line()
         line(
             styled("[bold]Follow-up tasks for CSMs[/]"),
             " (deduplicated, owner = the company's CSM): "
-            f"{t['opened']:,} opened ("
+            f"{t['opened']:,} findings ("
             + ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in t["by_playbook"].items())
-            + f") − {t['merged']:,} merged into one task per account − {t['cancelled']:,} "
+            + f") → {t['merged']:,} merged into one task per account → "
+            f"{t['opened'] - t['merged']:,} tasks opened − {t['cancelled']:,} "
             f"cancelled before the push (finding cleared) − {t['held']:,} held by the push "
             f"caps for a later push = {t['created']:,} created in the CRM.",
         )

@@ -252,7 +252,10 @@ def serve(
             raise ConfigError(str(exc)) from None
     if clock == "run":
         sb.world.clock.run()
-    server = sb.serve(host, port)
+    from hub.cli.util import port_errors
+
+    with port_errors(port):
+        server = sb.serve(host, port)
     url = server.url
     out.print(
         f"Sandbox ready in {time.perf_counter() - started:.1f}s at [bold]{url}[/] "

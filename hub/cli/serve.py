@@ -100,7 +100,10 @@ def run_server(
                 highlight=False,
             )
 
-    serve_app(options, port=port, on_ready=ready)
+    from hub.cli.util import port_errors
+
+    with port_errors(port):
+        serve_app(options, port=port, on_ready=ready)
 
 
 def _webhook_line(config, url: str) -> str | None:

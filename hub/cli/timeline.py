@@ -65,8 +65,15 @@ def map_command(env: Env, full: bool, as_json: bool) -> None:
 
 def map_summary(result) -> str:
     links = ", ".join(f"{n} by {m}" for m, n in sorted(result.links.items())) or "none"
+    # Mappings re-derive some events on every run: with no new rows, "0 rows into 147
+    # events" reads as if something happened.
+    what = (
+        f"{result.rows:,} new raw rows into {result.events:,} events"
+        if result.rows
+        else "nothing new to map"
+    )
     return (
-        f"map: {result.rows:,} raw rows into {result.events:,} events in {result.duration_s:.1f}s; "
+        f"map: {what} in {result.duration_s:.1f}s; "
         f"{result.accounts:,} accounts; links: {links}; {result.unmatched:,} unmatched; "
         f"{result.conflicts} conflicts"
     )

@@ -5,6 +5,9 @@ Kept apart from ``hub.cli`` so command modules can import them without a cycle.
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,8 @@ class Env:
     verbose: int = 0
     format: str = "auto"
     """auto | table | plain | json (``hub --format``)."""
+    log_json: bool = False
+    """``hub --log-json``: messages for a log go through logging, as JSON lines."""
     _config: Any = None
     _store: Any = None
     _cleanup: list[Any] = field(default_factory=list)
@@ -32,13 +37,21 @@ class Env:
         if self._config is None:
             from hub.config import load_config
 
+            # Its warnings (literal secrets, readable files) are `hub check`'s to print.
             self._config = load_config(self.config_path)
-            for warning in self._config.warnings:
-                err_console.print(f"warning: {warning}", highlight=False, markup=False)
             from hub.sync import register_config_secrets
 
             register_config_secrets(self._config)  # secret fields only: URLs, e-mails readable
         return self._config
+
+    def warn(self, message: str) -> None:
+        """A warning on stderr: a plain line, or a JSON log line under ``--log-json``."""
+        if self.log_json:
+            import logging
+
+            logging.getLogger("hub.cli").warning(message)
+        else:
+            err_console.print(f"warning: {message}", highlight=False, markup=False)
 
     def database(self) -> str:
         if self.db_path:
@@ -54,3 +67,18 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env, ensure=True)
+
+
+@contextmanager
+def port_errors(port: int) -> Iterator[None]:
+    """Binding ``port`` failed because something holds it: one line naming the fix."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        from hub.errors import ConfigError
+
+        raise ConfigError(
+            f"port {port} is in use: pick another with --port (or stop what holds it)"
+        ) from None

@@ -57,7 +57,8 @@ def _band_table(bands: Any) -> list[tuple[float, str]]:
     table = sorted(((float(minimum), str(name)) for name, minimum in items), reverse=True)
     if not table:
         raise ConfigError(
-            "no health bands configured", hint="set [health.bands] (see config.example.toml)"
+            "no health bands configured",
+            hint="set [health.bands] (run `hub init --example` to see every option)",
         )
     return table
 

@@ -60,21 +60,32 @@ class PlaybookResult:
     duration_s: float = 0.0
 
     def note(self) -> str:
-        parts = [f"{plural(len(self.opened), 'task')} opened"]
+        """One line: findings → merged → tasks opened ("opened" always counts tasks, after
+        merging; per-playbook counts are findings, which is why they sum above it)."""
+        opened = plural(len(self.opened), "task")
+        if self.merged:
+            findings = plural(len(self.opened) + self.merged, "finding")
+            parts = [
+                f"{findings} → {self.merged} merged into one task per account → {opened} opened"
+            ]
+        else:
+            parts = [f"{opened} opened"]
         if self.by_playbook:
-            parts.append(", ".join(f"{k} {v}" for k, v in sorted(self.by_playbook.items())))
+            parts.append(
+                "findings per playbook: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(self.by_playbook.items()))
+            )
         held = [
             (self.deduplicated, "already open"),
             (self.snoozed, "snoozed"),
             (self.cancelled, "cancelled"),
-            (self.merged, "merged into one task per account"),
             (self.baseline, "held back on a first scoring"),
             (self.churned, "held back for churned accounts"),
             (self.no_evidence, "refused without evidence"),
         ]
         text = ", ".join(f"{n} {what}" for n, what in held if n)
         if text:
-            parts.append(text)
+            parts.append(f"not opened: {text}")
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,11 +6,17 @@ from typing import Any
 
 from hub.store import Store
 
+# Run kinds whose latest failure makes `hub status` fail (sync is judged per stream).
+PIPELINE_KINDS = ("map", "health", "playbooks", "push", "pipeline")
+
 
 def collect_status(store: Store, config: Any = None) -> dict[str, Any]:
     """Per (connection, stream): last status, last success, last error and its counters.
 
-    ``failing`` is true when the latest run of any configured connection's stream failed.
+    ``failing`` (``hub status`` exits 1, the container turns unhealthy) is true when the
+    latest run of any configured connection's stream failed, or the latest run of a pipeline
+    step (map, health, playbooks, push, or the pipeline itself) ended ``error`` or ``partial``.
+    Manual operations (``revert``, ``uninstall``) do not count: they are reported, not alerted.
     """
     db = store.db
     rows = list(
@@ -69,6 +75,9 @@ def collect_status(store: Store, config: Any = None) -> dict[str, Any]:
             """
         )
     )
+    for r in steps:
+        r["failing"] = r["kind"] in PIPELINE_KINDS and r["status"] in ("error", "partial")
+    failing = failing or any(r["failing"] for r in steps)
     from hub.store.webhooks import stats as webhook_stats
 
     return {

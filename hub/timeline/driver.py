@@ -67,7 +67,7 @@ def validate_config(config: Any) -> None:
             known = ", ".join(sorted(mappings)) or "none installed"
             raise ConfigError(
                 f"{prefix}unknown section timeline.{name}",
-                hint=f"check the spelling; mappings: {known}; see config.example.toml",
+                hint=f"check the spelling; mappings: {known}; run `hub init --example` to see every option",
             )
         mappings[name].parse_settings(section, origin=origin)
     # A mapping whose connector is configured must accept an absent section too (BuiltWith's
