@@ -233,7 +233,7 @@ def _fresh(store: Any) -> None:
         for table in ("health_scores", "health_history", "health_days", "_hub_health_state"):
             store.db.execute(f"DELETE FROM {table}")
         store.db.execute("DELETE FROM _hub_runs WHERE kind = 'health'")
-        store.db.execute("DELETE FROM events WHERE id LIKE 'bench:new:%'")
+        store.db.execute("DELETE FROM events WHERE id LIKE 'bench:new%'")
 
 
 def _children_cpu() -> float:

@@ -270,10 +270,9 @@ def _movers(store: Store, config: Config) -> list[dict[str, Any]]:
             "score": m.score,
             "band": m.band,
             "trend_30d": m.trend,
-            # The three measures that moved most say it; the rest is in --explain.
-            "cause": "; ".join(m.cause.split("; ")[:3])
-            if m.cause
-            else (drivers.get(m.name) or [""])[0],
+            # A cap that moved it, then the measures that moved it most: three say it; the
+            # rest is in --explain.
+            "cause": "; ".join(m.reasons[:3]) or (drivers.get(m.name) or [""])[0],
         }
         for m in movers
     ]

@@ -349,7 +349,7 @@ def test_bad_token_fails_fast_without_leaking(env, caplog):
     )
     for result in results.values():
         assert result.status == "error" and result.retries == 0
-        assert "401" in result.error and "private app" in result.error
+        assert "401" in result.error and "create a service key" in result.error
         assert "pat-wrong-token" not in result.error
     assert "pat-wrong-token" not in caplog.text
 

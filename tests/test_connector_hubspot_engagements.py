@@ -160,7 +160,7 @@ def test_a_token_without_an_activity_scope_skips_that_stream_with_a_note(api_env
     assert results["calls"].records == 0
     assert results["calls"].notes == [
         "calls skipped: HubSpot refused to list them (403); "
-        "add the scope(s) crm.objects.calls.read to the private app"
+        "add the scope(s) crm.objects.calls.read to the service key (or legacy private app)"
     ]
     assert stored(store, "emails") and stored(store, "companies")
 

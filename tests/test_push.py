@@ -136,6 +136,7 @@ def make_config(
             "push": {
                 "max_tasks_per_run": 0,
                 "max_tasks_per_owner": 0,
+                "urgent_bypass_caps": False,
                 **(push or {}),
                 "hubspot": {"record_retry_delay": 0, **(hubspot or {})},
             },

@@ -97,3 +97,26 @@ def test_the_403_hint_is_printed_once(store, sandbox, hs):
     assert result.status == "error"
     [error] = [e for e in result.errors if "403" in e]
     assert error.count("add the scope") == 1, error
+
+
+def test_a_refused_task_create_prints_the_hint_once_and_leaves_the_tasks_open(
+    store, sandbox, hs, capsys
+):
+    from hub.cli.push import print_push_preview
+    from hub.playbooks import Outbox, run_playbooks
+    from hub.push.preview import build_preview
+
+    seed_health(store, sandbox)
+    hs.issue_token("pat-no-tasks", without={"crm.objects.contacts.write"})
+    config = config_with("pat-no-tasks", max_tasks_per_owner=0)
+    run_playbooks(store, config)
+    opened = len(Outbox(store).tasks(["open"]))
+    result = run_push(store, config, transport=sandbox.transport())
+    assert result.status == "error"
+    print_push_preview(result, build_preview(store, result, limit=None))
+    out = capsys.readouterr()
+    assert (out.out + out.err).count("add the scope") == 1, out
+    assert "service key (or legacy private app)" in out.err
+    assert out.err.index("error:") == 0  # the error comes before the summary
+    # Refused before anything was created: back to open, nothing left ``pushing``.
+    assert Outbox(store).tasks(["pushing"]) == [] and len(Outbox(store).tasks(["open"])) == opened

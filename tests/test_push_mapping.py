@@ -92,10 +92,28 @@ def test_a_mapped_score_lands_on_the_portals_property_and_stays_on_uninstall(
     assert "hub_health_band" not in hs.properties("companies")
 
 
-def test_a_mapping_that_does_not_fit_stops_the_push_before_any_write(store, sandbox, hs):  # noqa: F811
+def test_a_mapping_that_does_not_fit_stops_the_push_before_any_write(
+    store,
+    sandbox,
+    hs,  # noqa: F811
+    capsys,
+    monkeypatch,
+):
+    from hub.cli import render
+    from hub.cli.push import print_push_preview
+    from hub.push.preview import build_preview
+
     seed_health(store, sandbox)
     admin_creates(sandbox, "health_band", "number", "number")
     config = make_config(push={"tasks": False}, hubspot={"properties": {"band": "health_band"}})
+    # The dry run fails too, and says why before any count ("would write 0 values").
+    dry = run_push(store, config, dry_run=True, transport=sandbox.transport())
+    assert dry.status in ("error", "partial")
+    monkeypatch.setattr(render, "err_console", render.console)  # one stream, in order
+    print_push_preview(dry, build_preview(store, dry))
+    out = capsys.readouterr().out
+    assert out.startswith("error: hubspot: ") and "health_band is a number property" in out
+    assert out.index("error:") < out.index("would write 0 values")
     hs.writes.clear()
     result = run_push(store, config, transport=sandbox.transport())
     assert result.status == "error" and hs.writes == []

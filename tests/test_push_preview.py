@@ -53,3 +53,39 @@ def test_a_failed_task_create_is_never_reported_as_would_create(store, sandbox, 
     assert verbs <= {"failed", "not created (the push stopped before it)"}
     assert preview["summary"]["tasks"] == 0  # none delivered
     assert sum(1 for e in result.errors if "crm.objects.contacts.write" in e) == 1
+
+
+def test_labels_name_the_record_kind_split_values_per_pusher_and_list_the_pushers(
+    store,
+    sandbox,
+    hs,  # noqa: F811
+    capsys,
+):
+    from hub.cli.push import print_push_preview
+    from hub.push import PropertyChange, PushResult
+    from hub.push.history import push_history
+
+    seed_health(store, sandbox)
+    config = make_config({"properties": False})
+    run_playbooks(store, config)
+    result = run_push(store, config, dry_run=True, transport=sandbox.transport())
+    items = build_preview(store, result, limit=None)["items"]
+    assert items and {i["object_type"] for i in items} == {"companies"}  # never "records"
+
+    two = PushResult(dry_run=True)
+    for target, object_type in (("hubspot:hubspot", "companies"), ("zendesk:zd", "orgs")):
+        for n in range(3):
+            two.changes.append(
+                PropertyChange(object_type, f"{n}", f"a{n}", f"A{n}", "hub_health_score", "", "1")
+            )
+            two.changes[-1].target = target
+    preview = build_preview(store, two, tasks_on=False)
+    assert preview["summary"]["values_by_pusher"] == {
+        "hubspot": {"hub_health_score": 3},
+        "zendesk": {"hub_health_score": 3},
+    }
+    print_push_preview(two, preview)
+    assert "hubspot: hub_health_score 3; zendesk: hub_health_score 3" in capsys.readouterr().out
+
+    run_push(store, make_config(), transport=sandbox.transport())
+    assert push_history(store)["items"][0]["pushers"] == ["hubspot"]

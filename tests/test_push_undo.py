@@ -134,3 +134,37 @@ def test_cli_revert_of_an_unknown_run_and_uninstall_dry_run_by_default(store, tm
     assert "hub push history" in missing.output and "Traceback" not in missing.output
     unknown = runner.invoke(cli, ["-c", str(conf), "uninstall", "salesforce"])
     assert unknown.exit_code == 1 and "no installed pusher is called 'salesforce'" in unknown.output
+
+
+def test_revert_detail_is_limited_and_a_reverted_run_is_not_reverted_twice(
+    store,
+    sandbox,
+    hs,  # noqa: F811
+    capsys,
+):
+    from hub.cli.undo import print_undo
+
+    seed_health(store, sandbox)
+    config = make_config(push={"tasks": False})
+    first = run_push(store, config, transport=sandbox.transport())
+    dry = revert_run(store, config, first.run_id, dry_run=True, transport=sandbox.transport())
+    total = len(dry.items)
+    assert total > 3
+    view = dry.view(limit=3)
+    assert len(view["items"]) == 3 and view["total"] == total
+    print_undo(dry, view)
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].startswith(f"revert run {first.run_id}: would restore")
+    assert f"… {total - 3} more, use --limit N or --account" in out
+    some = dry.items[0]
+    assert {i.account_id for i in dry.view(account=some.label)["items"]} == {some.account_id}
+
+    undo = revert_run(store, config, first.run_id, transport=sandbox.transport())
+    assert undo.status == "ok", undo.errors
+    again = revert_run(store, config, first.run_id, dry_run=True, transport=sandbox.transport())
+    assert again.items == [] and again.already_reverted_by == undo.run_id
+    assert again.summary() == f"revert run {first.run_id}: already reverted by run {undo.run_id}"
+    # Taking the revert back makes the first run revertible again.
+    revert_run(store, config, undo.run_id, transport=sandbox.transport())
+    third = revert_run(store, config, first.run_id, dry_run=True, transport=sandbox.transport())
+    assert third.already_reverted_by is None and third.count("value", "planned") == total

@@ -87,7 +87,8 @@ from hub.http.client import Failure
 from hub.http.ratelimit import RateLimit
 
 AUTH_HINT = (
-    "create a private app token (scopes in the README) and set access_token as env:VAR or file:PATH"
+    "create a service key (or legacy private app) token with the scopes in the README and set "
+    "access_token as env:VAR or file:PATH"
 )
 SEARCH_PATH = r"/crm/v3/objects/[^/]+/search$"
 
@@ -184,7 +185,9 @@ class HubSpotConnector(Connector):
         if status == 403:
             scopes = _missing_scopes(body)
             hint = (
-                f"add the scope(s) {', '.join(scopes)} to the private app" if scopes else AUTH_HINT
+                f"add the scope(s) {', '.join(scopes)} to the service key (or legacy private app)"
+                if scopes
+                else AUTH_HINT
             )
             return FatalAPIError(f"{where} was refused (403: {text})", status=status, hint=hint)
         if status == 429:

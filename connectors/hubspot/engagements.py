@@ -81,7 +81,7 @@ class EngagementStream(CrmObjectStream):
             fix = exc.hint if exc.hint and "scope" in exc.hint else None
             ctx.note(
                 f"{self.name} skipped: HubSpot refused to list them (403); "
-                + (fix or f"add the scope {self.scope} to the private app")
+                + (fix or f"add the scope {self.scope} to the service key (or legacy private app)")
             )
 
 

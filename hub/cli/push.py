@@ -104,6 +104,10 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+TASK_FILTERS = {"open": "not done: open, pushing or pushed"}
+"""How ``hub tasks`` titles a filter that spans several statuses."""
+
+
 @click.command()
 @click.option(
     "--status",
@@ -148,7 +152,7 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
                 no_wrap=True,
             ),
         ],
-        title=f"Tasks ({status}): {len(rows)}",
+        title=f"Tasks ({TASK_FILTERS.get(status, status)}): {len(rows)}",
         caption="--json shows every field",
     )
 
@@ -218,6 +222,7 @@ def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
         [
             Column("run", "run_id", justify="right", no_wrap=True),
             Column("kind", "kind", no_wrap=True),
+            Column("pushers", lambda r: ", ".join(r["pushers"]) or "-", no_wrap=True),
             Column("started", lambda r: (r["started_at"] or "")[:19], no_wrap=True),
             Column("status", "status", no_wrap=True),
             Column("records", "records", justify="right", no_wrap=True),
@@ -262,7 +267,7 @@ def _push(
     )
     if as_json:
         data = result.to_dict()
-        for key in ("changes", "tasks", "summary"):
+        for key in ("changes", "tasks", "held_tasks", "summary"):
             data.pop(key, None)
         emit_json({**preview, **data})
     else:
@@ -279,6 +284,9 @@ def print_push_preview(
         line("Push is disabled ([push] enabled = false).")
         return
     summary = preview["summary"]
+    # What stopped (or would stop) the push comes first, before any count.
+    for error in result.errors:
+        line(styled("[red]error:[/] "), error, err=True)
     if result.dry_run:
         line(styled("[bold]Dry run:[/] nothing was written."))
     line(styled("[bold]Summary:[/] "), summary["text"])
@@ -286,18 +294,34 @@ def print_push_preview(
         if note.startswith("scope:"):
             line("  ", note)
     if summary["values"]:
-        by_prop = ", ".join(f"{p} {n}" for p, n in summary["values_by_property"].items())
+        by_pusher = summary["values_by_pusher"]
+        if len(by_pusher) > 1:
+            by_prop = "; ".join(
+                f"{pusher}: " + ", ".join(f"{p} {n}" for p, n in props.items())
+                for pusher, props in by_pusher.items()
+            )
+        else:
+            by_prop = ", ".join(f"{p} {n}" for p, n in summary["values_by_property"].items())
         records = ", ".join(f"{n} {t}" for t, n in summary["records_by_type"].items())
         line(f"  {records}, {plural(summary['values'], 'value')}: ", by_prop)
     if summary["tasks"]:
         by_playbook = ", ".join(f"{p} {n}" for p, n in summary["tasks_by_playbook"].items())
         by_owner = ", ".join(f"{o} {n}" for o, n in summary["tasks_by_owner"].items())
-        line(f"  {plural(summary['tasks'], 'task')} by playbook: ", by_playbook)
+        line(f"  {plural(summary['tasks'], 'new task')} by playbook: ", by_playbook)
         line("  by owner: ", by_owner)
+    if summary["recovered"]:
+        line(
+            f"  {plural(summary['recovered'], 'task')} recovered from an earlier push that "
+            "stopped (looked up before any is created again; they count toward the caps)"
+        )
     if summary["why_no_tasks"]:
         line("  ", summary["why_no_tasks"])
     if result.caps:
-        line("  ", result.caps + (f"; {result.held} held for a later push" if result.held else ""))
+        line("  ", result.caps)
+    if result.held:
+        reasons = ", ".join(f"{n} by the {r}" for r, n in summary["held_by_reason"].items())
+        owners = ", ".join(f"{o} {n}" for o, n in summary["held_by_owner"].items())
+        line(f"  {plural(result.held, 'task')} held for a later push ({reasons}); owners: {owners}")
     if result.completed:
         verb = "would complete" if result.dry_run else "completed"
         line(f"  {plural(len(result.completed), 'task')} {verb} (done in the CRM; snoozed).")
@@ -320,14 +344,19 @@ def print_push_preview(
             line("  ", mark, f"{c['property']}: {old} → {new}", error)
         for t in item["tasks"]:
             verb = text(t["verb"], "red") if t["action"] == "failed" else t["verb"]
+            if t.get("recovered"):
+                verb = text(f"{t['verb']} [recovered from an earlier push]")
             tail = f"; also on {', '.join(t['links'])}" if t.get("links") else ""
             tail += f" → CRM task {t['remote_id']}" if t["remote_id"] else ""
+            why = ""
+            if t["error"]:
+                why = text(f"  {t['error']}", "yellow" if t["action"] == "held" else "red")
             line(
                 "  ",
                 verb,
                 f": [{t['priority']}] {t['subject']} — owner {t['owner']}, "
                 f"due {(t['due_at'] or '')[:10]} ({t['playbook']}){tail}",
-                text(f"  {t['error']}", "red") if t["error"] else "",
+                why,
             )
             if show_body and t.get("body"):
                 for body_line in t["body"].splitlines():
@@ -340,8 +369,6 @@ def print_push_preview(
     for note in result.notes:
         if not note.startswith("scope:"):
             line("note: ", note)
-    for error in result.errors:
-        line(styled("[red]error:[/] "), error, err=True)
     line(f"{result.summary()}; {result.requests} requests, {result.writes} writes.")
 
 

@@ -13,14 +13,16 @@ from hub.cli.util import console, err_console
 
 FAULT_HELP = (
     "Inject a fault: API:KIND[:PATH][:k=v...], e.g. hubspot:429:count=20:retry_after=2, "
-    "stripe:500:/v1/invoices, hubspot:403:scopes=crm.objects.contacts.write, zendesk:timeout. "
-    "KIND, any API: 429 (retry_after=S, text_body=1), 500, 502, 503, 504, timeout (hang up), "
-    "slow (delay=S), drop (disconnect); and the API's own: 400/401/403/404/409 (hubspot, "
-    "stripe; 403 takes scopes=a,b on hubspot), 400/401/403/404/422 (zendesk), 400/403/404 "
-    "(builtwith), cursor_expired (stripe, zendesk: the next cursor request), partial_207 "
-    "(hubspot batch writes; indexes=0,2 or ids=...). PATH is a regex searched in the request "
-    "path; count=N (default -1: until cleared), after=N (let N through first), method=GET. "
-    "Repeatable."
+    "stripe:500:/v1/invoices, hubspot:missing_scope:scope=crm.objects.contacts.write, "
+    "zendesk:timeout. KIND, any API: 429 (retry_after=S, text_body=1), 500, 502, 503, 504, "
+    "timeout (hang up), slow (delay=S), drop (disconnect); and the API's own: 400/401/403/404/409 "
+    "(hubspot, stripe; a 403 fails every matching request, scopes=a,b naming the scopes in its "
+    "body), missing_scope (hubspot: scope=a,b are taken from the token, so token info omits "
+    "them and only requests needing them answer 403 MISSING_SCOPES), 400/401/403/404/422 "
+    "(zendesk), 400/403/404 (builtwith), cursor_expired (stripe, zendesk: the next cursor "
+    "request), partial_207 (hubspot batch writes; indexes=0,2 or ids=...). PATH is a regex "
+    "searched in the request path; count=N (default -1: until cleared; the same for POST "
+    "/__sandbox/faults), after=N (let N through first), method=GET. Repeatable."
 )
 
 
@@ -59,8 +61,8 @@ def parse_fault(spec: str) -> dict[str, Any]:
                 raise ConfigError(f"--fault {spec!r}: {key} must be a whole number") from None
         elif key == "method":
             out["method"] = value.upper()
-        elif key == "scopes":
-            out["params"]["scopes"] = value.split(",")
+        elif key in ("scope", "scopes"):
+            out["params"][key] = [s for s in value.split(",") if s]
         else:
             try:
                 out["params"][key] = float(value)
@@ -201,7 +203,8 @@ def serve(
     Control endpoints (no auth, loopback):
       GET    /__sandbox/faults          list queued faults
       POST   /__sandbox/faults          {"api", "kind", "path"?, "method"?, "count"?,
-                                         "after"?, "params"?} (as --fault)
+                                         "after"?, "params"?} (as --fault: count
+                                         defaults to -1; "scopes" a list or "a,b")
       DELETE /__sandbox/faults[?api=]   clear them
       POST   /__sandbox/advance?days=N  jump N days ahead, with their activity
       GET    /__sandbox/clock           the world's time

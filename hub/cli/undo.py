@@ -6,6 +6,7 @@ for real runs and prints the result (what was or would be done, what was skipped
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -13,6 +14,8 @@ import click
 from hub.cli.render import emit_json, line, styled, text
 from hub.cli.util import Env, pass_env
 from hub.lock import database_lock
+
+DEFAULT_LIMIT = 20
 
 
 def register(cli: click.Group, push: click.Group) -> None:
@@ -23,18 +26,32 @@ def register(cli: click.Group, push: click.Group) -> None:
 @click.command("revert")
 @click.argument("run_id", metavar="RUN", type=int)
 @click.option("--dry-run", is_flag=True, help="Print what would be restored; change nothing.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Items shown in detail (default 20; with --json: all).",
+)
+@click.option("--account", help="Only this account in the detail (id, CRM id or name).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_env
-def push_revert(env: Env, run_id: int, dry_run: bool, as_json: bool) -> None:
+def push_revert(
+    env: Env, run_id: int, dry_run: bool, limit: int | None, account: str | None, as_json: bool
+) -> None:
     """Undo a push run: restore the values it replaced, archive its open tasks.
 
     A value is restored only where the CRM still holds what that run wrote; the others are
     listed as skipped with the reason. Find RUN with `hub push history`. The next
     `hub push` writes the current health values again.
 
+    The summary comes first (with the skipped items counted by reason), then the items:
+    what is done or planned first, then what is skipped. A run already reverted is left
+    alone (revert the revert run to take it back).
+
     \b
     Examples:
       hub push revert 12 --dry-run
+      hub push revert 12 --dry-run --account "Acme Inc" --limit 50
       hub push revert 12
     """
     from hub.push.undo import revert_run
@@ -45,7 +62,9 @@ def push_revert(env: Env, run_id: int, dry_run: bool, as_json: bool) -> None:
     else:
         with database_lock(store, "hub push revert"):
             result = revert_run(store, config, run_id)
-    _print(result, as_json)
+    if limit is None and not as_json:
+        limit = DEFAULT_LIMIT
+    _print(result, as_json, limit=limit, account=account)
 
 
 @click.command("uninstall")
@@ -80,21 +99,34 @@ def uninstall_cmd(env: Env, pusher: str, tasks: bool, yes: bool, as_json: bool) 
         line("Nothing was changed; run again with --yes to do it.")
 
 
-def _print(result: Any, as_json: bool) -> None:
+def _print(
+    result: Any, as_json: bool, *, limit: int | None = None, account: str | None = None
+) -> None:
+    view = result.view(limit=limit, account=account)
     if as_json:
-        emit_json(result.to_dict())
+        data = result.to_dict()
+        data["items"] = [asdict(i) for i in view["items"]]
+        data["total"] = view["total"]
+        emit_json(data)
     else:
-        print_undo(result)
+        print_undo(result, view, account=account)
     if result.status in ("error", "partial"):
         raise SystemExit(1)
 
 
-def print_undo(result: Any) -> None:
-    """Summary first, then each item (done, planned, skipped with its reason), then errors."""
+def print_undo(result: Any, view: dict[str, Any] | None = None, account: str | None = None) -> None:
+    """Errors, then the summary (skipped counted by reason), then the items asked for
+    (done, planned and failed before skipped, each skip with its reason), then notes."""
+    view = view or result.view()
+    for error in result.errors:
+        line(styled("[red]error:[/] "), error, err=True)
     if result.dry_run:
         line(styled("[bold]Dry run:[/] nothing was changed."))
     line(styled("[bold]{s}[/]", s=result.summary()))
-    for item in result.items:
+    skipped = result.skipped_by_reason()
+    if skipped:
+        line("  skipped: ", "; ".join(f"{n} {reason}" for reason, n in skipped.items()))
+    for item in view["items"]:
         if item.status == "skipped":
             mark = text("skipped ", "yellow")
         elif item.status == "failed":
@@ -115,10 +147,13 @@ def print_undo(result: Any) -> None:
             label = f" ({item.current})" if item.current else ""
             what = f"{item.what} {item.object_id}{label}"
         line("  ", mark, what, text(f"  {item.reason}", "dim") if item.reason else "")
+    if account and not view["total"]:
+        line(f"Nothing in this {result.kind} matches {account!r} (id, CRM id or name).")
+    more = view["total"] - len(view["items"])
+    if more > 0:
+        line(f"… {more} more, use --limit N or --account ID_OR_NAME")
     for note in result.notes:
         line("note: ", note)
-    for error in result.errors:
-        line(styled("[red]error:[/] "), error, err=True)
     if result.run_id is not None:
         line(f"Recorded as run {result.run_id} (`hub push history`).")
 

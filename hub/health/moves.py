@@ -9,6 +9,11 @@ a task's evidence; the demo's "biggest movers" shows them as the cause of the mo
 - ``moves_between(before, after)``: the measures that moved between two sets of scores;
 - ``moves_for(store, days)``: per account, what moved over the last ``days`` days;
 - ``biggest_movers(store, days)``: the steepest falls and best climbs with their causes.
+
+A mover's cause reads the way the score moved: a cap that newly set the score (a fall) or
+whose lift freed it (a climb) comes first, then only the measures that moved the same way as
+the score, largest share of the change first (weight ÷ total weight × the measure's change).
+A measure that improved is never given as the reason a score fell.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 from hub import clock
 from hub.health.rounding import CHURNED
 from hub.store import Store, health_queries
+from hub.text import round_half_up
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,9 @@ class Move:
 
 
 def _shown(value: float | None) -> str:
-    if value is None:
-        return "no data"
-    return f"{value:g}" if float(value).is_integer() else f"{value:.2f}".rstrip("0")
+    # Whole points, as scores are shown everywhere (47.67 → 48); a move is at least one
+    # point, so from and to never read the same.
+    return "no data" if value is None else str(round_half_up(value))
 
 
 @dataclass
@@ -60,15 +66,24 @@ class Mover:
     band: str | None
     trend: int
     moves: list[Move] = field(default_factory=list)
+    """The measures that moved the way the score did, the largest share of the change first."""
     lifted: str | None = None
     """A cap that held at the baseline and no longer does (its lift moved the score)."""
+    capped: str | None = None
+    """A cap that did not hold at the baseline and now sets the score (it made the fall)."""
+
+    @property
+    def reasons(self) -> list[str]:
+        """The cap that moved the score first (applied or lifted), then the measures."""
+        caps = [text for text in (self.capped, self.lifted) if text]
+        return caps + [m.text for m in self.moves]
 
     @property
     def cause(self) -> str:
-        """The moves in plain words, a lifted cap first, then the measures biggest first
-        (``"Billing cap lifted (invoice past due: was capped at 39); Billing 55 → 90"``)."""
-        parts = ([self.lifted] if self.lifted else []) + [m.text for m in self.moves]
-        return "; ".join(parts) or "no measure moved by itself"
+        """The reasons in plain words (``"Billing cap lifted (invoice past due: was capped at
+        39); Billing 55 → 90"``, ``"Billing cap applied (1 invoice past due ($160): capped at
+        39); Growth 75 → 0"``)."""
+        return "; ".join(self.reasons) or "no measure moved by itself"
 
 
 def _scores(measures: Any) -> dict[str, float | None]:
@@ -160,6 +175,7 @@ def biggest_movers(
     moves = moves_for(store, days, account_ids=ids, config=config)
     base = health_queries.baselines(store, clock.now().date(), days, ids)
     caps = _caps(config)
+    weights = _weights(config)
     return [
         Mover(
             account_id=r["account_id"],
@@ -169,11 +185,78 @@ def biggest_movers(
             computed_score=r["computed_score"],
             band=r["band"],
             trend=r[key],
-            moves=moves.get(r["account_id"], []),
+            moves=_reasons(
+                moves.get(r["account_id"], []),
+                base.get(r["account_id"]),
+                r,
+                weights.get(r.get("model") or ""),
+                r[key],
+            ),
             lifted=_lifted(base.get(r["account_id"]), r, caps),
+            capped=_applied(base.get(r["account_id"]), r, caps),
         )
         for r in chosen
     ]
+
+
+def _weights(config: Any) -> dict[str, dict[str, float]]:
+    """Each model's measure weights (models without weights, such as points, are absent)."""
+    from hub.health.settings import load_settings
+
+    out = {}
+    for name, resolved in load_settings(config).models.items():
+        weights = getattr(resolved.model, "weights", None)
+        if isinstance(weights, dict):
+            out[name] = {n: float(w) for n, w in weights.items() if w}
+    return out
+
+
+def _mean(scores: dict[str, float | None], weights: dict[str, float]) -> float | None:
+    present = {n: w for n, w in weights.items() if scores.get(n) is not None}
+    total = sum(present.values())
+    return sum(w * (scores[n] or 0.0) for n, w in present.items()) / total if total else None
+
+
+def _reasons(
+    moves: list[Move],
+    before: dict[str, Any] | None,
+    now: dict[str, Any],
+    weights: dict[str, float] | None,
+    trend: int,
+) -> list[Move]:
+    """The moves that pushed the score the way it went (``trend``), the largest share first.
+
+    A measure's share is weight ÷ total weight × its change (the weighted score is Σ weight ·
+    measure ÷ Σ weight). A measure that gained data is counted against the old weighted
+    score, one that lost it against the new one: the score renormalises over the measures
+    with data, so that is the difference it makes. Without weights (a points model) a move
+    counts as its own change. Measures the model does not weigh are not reasons.
+    """
+    if not trend:
+        return []
+    old = _scores((before or {}).get("measures"))
+    new = _scores(now.get("measures"))
+    old_mean = _mean(old, weights) if weights else None
+    new_mean = _mean(new, weights) if weights else None
+    ranked = []
+    for move in moves:
+        if weights is None:
+            share = move.delta
+        else:
+            weight = weights.get(move.measure)
+            if not weight:
+                continue
+            a = move.before if move.before is not None else old_mean
+            b = move.after if move.after is not None else new_mean
+            if a is None or b is None:
+                continue
+            present = old if move.after is None else new
+            total = sum(w for n, w in weights.items() if present.get(n) is not None)
+            share = weight / total * (b - a) if total else 0.0
+        if share * trend > 0 and abs(share) >= 0.005:
+            ranked.append((share, move))
+    ranked.sort(key=lambda pair: (-abs(pair[0]), pair[1].measure))
+    return [move for _, move in ranked]
 
 
 def _caps(config: Any) -> list[tuple[Any, dict[str, float], str]]:
@@ -216,6 +299,36 @@ def _lifted(
                 str(cap.input).partition(".")[2].replace("_", " ") or cap.source_text()
             )
             return f"{label} cap lifted ({what}: was capped at {cap.max:g})"
+    return None
+
+
+def _applied(
+    before: dict[str, Any] | None, now: dict[str, Any], caps: list[tuple[Any, dict, str]]
+) -> str | None:
+    """A cap whose coming made the fall: the score has fallen since the baseline and now
+    sits at the cap's ``max`` while the weighted measures are above it. Named with the
+    reason the model gave (its driver ``"<reason>: score capped at <max>"``)."""
+    if not before or before.get("computed_score") is None:
+        return None
+    score = now.get("computed_score")
+    if score is None or score >= before["computed_score"]:
+        return None
+    scores = _scores(now.get("measures"))
+    drivers = [str(d) for d in now.get("drivers") or []]
+    for cap, weights, label in caps:
+        if int(cap.max + 0.5) != score:
+            continue
+        mean = _mean(scores, {n: float(w) for n, w in weights.items() if w})
+        if mean is None or mean <= cap.max + 0.5:
+            continue
+        tail = f": score capped at {cap.max:g}"
+        said = next((d[: -len(tail)] for d in drivers if d.endswith(tail)), None)
+        what = (
+            said
+            or cap.label
+            or (str(cap.input).partition(".")[2].replace("_", " ") or cap.source_text())
+        )
+        return f"{label} cap applied ({what}: capped at {cap.max:g})"
     return None
 
 

@@ -6,7 +6,9 @@ The core knows no CRM. It builds the connector of the connection a pusher writes
 pusher that connector's client, so a push shares the connection's auth and rate budget with
 ``hub sync``. Completions the pusher reads back are recorded here, with the playbook's
 snooze. Which open tasks a push may create is decided here too: the most urgent first, at
-most ``max_tasks_per_run`` per push and ``max_tasks_per_owner`` per owner in 24 hours.
+most ``max_tasks_per_run`` per push and ``max_tasks_per_owner`` per owner in 24 hours (rows
+a failed push left ``pushing`` count toward both), HIGH-priority tasks past the caps unless
+``urgent_bypass_caps = false``; each held task is reported with the cap that held it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from hub.push.access import access_problems, unowned_accounts, unowned_warning
 from hub.push.context import PushContext
 from hub.push.history import record_history
 from hub.push.pusher import Pusher
-from hub.push.results import PushResult
+from hub.push.results import PushResult, TaskAction
 from hub.push.scope import scope_settings, scoped_accounts
 from hub.push.settings import PushSettings, push_settings, pusher_classes, pusher_settings
 from hub.registry import get_registry
@@ -65,7 +67,7 @@ def run_push(
     result.note(f"scope: {scope_settings(config).describe()} ([push.scope])")
     for cls, pusher_config in configured:
         client = None
-        marks = (len(result.changes), len(result.tasks))
+        marks = (len(result.changes), len(result.tasks), len(result.held_tasks))
         try:
             client = client_for(config, cls, pusher_config, transport)
             pusher = cls(ctx, pusher_config, client)
@@ -84,6 +86,11 @@ def run_push(
                     change.target = pusher.target
                 for action in result.tasks[marks[1] :]:
                     action.target = pusher.target
+                    action.object_type = action.object_type or pusher.record_type
+                for action in result.held_tasks[marks[2] :]:
+                    action.target = pusher.target
+                    action.object_type = pusher.record_type
+                    action.object_id = pusher.object_id(ctx.accounts().get(action.account_id) or {})
         except HubError as exc:
             result.status = "error"
             result.error(f"{cls.name}: {exc}")
@@ -148,9 +155,15 @@ def _run_one(pusher: Pusher, ctx: PushContext) -> None:
         pusher.push_properties({a: v for a, v in ctx.health_values().items() if a in scoped})
     if tasks:
         reconcile = ctx.outbox.tasks(["pushing"])
-        create, held = select_tasks(ctx, settings)
-        result.held += held
+        create, held = select_tasks(ctx, settings, reconcile)
+        result.held += len(held)
+        result.held_tasks += held
+        mark = len(result.tasks)
         pusher.push_tasks(reconcile, create)
+        # Rows left ``pushing`` by an earlier push are shown apart from this push's new tasks.
+        recovered = {t["id"] for t in reconcile}
+        for action in result.tasks[mark:]:
+            action.recovered = action.task_id in recovered
 
 
 def record_completions(pusher: Pusher, ctx: PushContext) -> None:
@@ -179,8 +192,18 @@ def record_completions(pusher: Pusher, ctx: PushContext) -> None:
         )
 
 
-def select_tasks(ctx: PushContext, settings: PushSettings) -> tuple[list[dict[str, Any]], int]:
-    """Open tasks this push may create (most urgent first, within the caps), and how many wait."""
+def select_tasks(
+    ctx: PushContext,
+    settings: PushSettings,
+    reconcile: list[dict[str, Any]] | None = None,
+) -> tuple[list[dict[str, Any]], list[TaskAction]]:
+    """Open tasks this push may create (most urgent first, within the caps), and those held.
+
+    Tasks delivered in the last 24 hours and rows an earlier push left ``pushing`` (settled
+    by this push) count toward each owner's cap and the per-run cap. With
+    ``urgent_bypass_caps`` (the default) a HIGH-priority task is never held; it still counts.
+    Each held task comes back as a ``TaskAction`` (action ``held``) whose ``error`` says why.
+    """
     accounts = ctx.accounts()
     scoped = scoped_accounts(ctx)
     churn_scoped = scoped_accounts(ctx, churn_followup=True)
@@ -202,23 +225,50 @@ def select_tasks(ctx: PushContext, settings: PushSettings) -> tuple[list[dict[st
             t["id"],
         ),
     )
+    reconcile = reconcile or []
     per_owner: Counter[str] = Counter()
     if settings.max_tasks_per_owner:
-        for task in ctx.outbox.pushed_since(ctx.now - dt.timedelta(days=1)):
+        for task in [*ctx.outbox.pushed_since(ctx.now - dt.timedelta(days=1)), *reconcile]:
             per_owner[_owner_key(ctx, task, accounts)] += 1
+    max_run, max_owner = settings.max_tasks_per_run, settings.max_tasks_per_owner
+    in_run = len(reconcile)
     chosen: list[dict[str, Any]] = []
-    held = 0
+    held: list[TaskAction] = []
     for task in open_tasks:
         owner = _owner_key(ctx, task, accounts)
-        if settings.max_tasks_per_run and len(chosen) >= settings.max_tasks_per_run:
-            held += 1
-            continue
-        if settings.max_tasks_per_owner and per_owner[owner] >= settings.max_tasks_per_owner:
-            held += 1
+        urgent = settings.urgent_bypass_caps and task["priority"] == PRIORITIES[-1]
+        reason = None
+        if max_run and in_run >= max_run:
+            reason = f"per-push cap: {plural(in_run, 'task')} in this push, max_tasks_per_run = {max_run}"
+        elif max_owner and per_owner[owner] >= max_owner:
+            reason = (
+                f"per-owner cap: this owner has {plural(per_owner[owner], 'task')} in 24 hours, "
+                f"max_tasks_per_owner = {max_owner}"
+            )
+        if reason and not urgent:
+            held.append(_held(ctx, task, accounts, reason))
             continue
         per_owner[owner] += 1
+        in_run += 1
         chosen.append(task)
     return chosen, held
+
+
+def _held(
+    ctx: PushContext, task: dict[str, Any], accounts: dict[str, Any], reason: str
+) -> TaskAction:
+    return TaskAction(
+        task_id=task["id"],
+        account_id=task["account_id"],
+        object_id=None,
+        playbook=task["playbook"],
+        subject=task["subject"],
+        owner_id=ctx.owner_for(task, accounts.get(task["account_id"])),
+        due_at=task["due_at"],
+        priority=task["priority"],
+        action="held",
+        error=reason,
+    )
 
 
 def _owner_key(ctx: PushContext, task: dict[str, Any], accounts: dict[str, Any]) -> str:
@@ -240,4 +290,9 @@ def caps_text(settings: PushSettings) -> str:
     return (
         f"task caps: {per_run}, {per_owner} "
         "([push] max_tasks_per_run, max_tasks_per_owner); the most urgent go first"
+        + (
+            "; HIGH priority is never held (urgent_bypass_caps)"
+            if settings.urgent_bypass_caps
+            else ""
+        )
     )

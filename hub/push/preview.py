@@ -29,6 +29,7 @@ DRY_VERBS = {
     "cancelled": "would cancel",
     "skipped": "skipped (another push claimed it)",
     "failed": "failed",
+    "held": "held",
 }
 REAL_VERBS = {
     "create": "not created (the push stopped before it)",
@@ -38,14 +39,27 @@ REAL_VERBS = {
     "cancelled": "cancelled",
     "skipped": "skipped (another push claimed it)",
     "failed": "failed",
+    "held": "held",
 }
 NO_TASKS = "no open tasks: run `hub playbooks --run` (or `hub run`, which includes it) to open them"
 
 
-def task_counts(result: PushResult) -> list[Any]:
-    """The tasks that count as delivered (created, or planned in a dry run)."""
+def task_counts(result: PushResult, *, recovered: bool | None = False) -> list[Any]:
+    """The tasks that count as delivered (created, or planned in a dry run).
+
+    ``recovered``: False (the default) for this push's new tasks only, True for the rows an
+    earlier push left ``pushing`` that this one settles, None for both."""
     wanted = ("create", "reconcile") if result.dry_run else ("created", "found")
-    return [t for t in result.tasks if t.action in wanted]
+    return [
+        t
+        for t in result.tasks
+        if t.action in wanted and (recovered is None or t.recovered == recovered)
+    ]
+
+
+def pusher_name(target: str) -> str:
+    """``hubspot`` for the push-log target ``hubspot:<connection>``."""
+    return (target or "").split(":", 1)[0]
 
 
 def build_preview(
@@ -61,6 +75,10 @@ def build_preview(
     owners = owner_names(store)
     values = result.changes if result.dry_run else result.written
     delivered = task_counts(result)
+    recovered = task_counts(result, recovered=True)
+    by_pusher: dict[str, Counter[str]] = {}
+    for change in values:
+        by_pusher.setdefault(pusher_name(change.target), Counter())[change.property] += 1
 
     def owner_label(owner: str | None) -> str:
         if not owner:
@@ -78,11 +96,19 @@ def build_preview(
         ),
         "values": len(values),
         "values_by_property": dict(Counter(c.property for c in values).most_common()),
+        "values_by_pusher": {p: dict(n.most_common()) for p, n in by_pusher.items()},
         "tasks": len(delivered),
         "tasks_by_playbook": dict(Counter(t.playbook for t in delivered).most_common()),
         "tasks_by_owner": dict(Counter(owner_label(t.owner_id) for t in delivered).most_common()),
         "failed": len(result.failed) + sum(1 for t in result.tasks if t.action == "failed"),
+        "recovered": len(recovered),
         "held": result.held,
+        "held_by_reason": dict(
+            Counter((t.error or "").split(":", 1)[0] for t in result.held_tasks).most_common()
+        ),
+        "held_by_owner": dict(
+            Counter(owner_label(t.owner_id) for t in result.held_tasks).most_common()
+        ),
         "completed": len(result.completed),
         "setup": list(result.setup),
         "caps": result.caps,
@@ -124,11 +150,12 @@ def build_preview(
                 "error": change.error,
             }
         )
-    bodies = task_bodies(store, [t.task_id for t in result.tasks]) if show_body else {}
+    shown = [*result.tasks, *result.held_tasks]
+    bodies = task_bodies(store, [t.task_id for t in shown]) if show_body else {}
     verbs = DRY_VERBS if result.dry_run else REAL_VERBS
-    missing = sorted({t.account_id for t in result.tasks} - set(names))
+    missing = sorted({t.account_id for t in shown} - set(names))
     other_names = account_names(store, missing) if missing else {}
-    for task in result.tasks:
+    for task in shown:
         name = names.get(task.account_id) or other_names.get(task.account_id, "")
         entry = {
             "task_id": task.task_id,
@@ -140,13 +167,14 @@ def build_preview(
             "due_at": task.due_at,
             "action": task.action,
             "verb": verbs.get(task.action, task.action),
+            "recovered": task.recovered,
             "remote_id": task.remote_id,
             "links": list(task.links),
             "error": task.error,
         }
         if show_body:
             entry["body"] = bodies.get(task.task_id, "")
-        object_type = next(
+        object_type = task.object_type or next(
             (c.object_type for c in result.changes if c.account_id == task.account_id), "records"
         )
         item_for(task.account_id, name, object_type, task.object_id)["tasks"].append(entry)

@@ -75,6 +75,9 @@ class Pusher:
     """The connector (by registered name) of the connection this pusher writes through."""
     Settings: ClassVar[type[PusherSettings]] = PusherSettings
     """The model of ``[push.<name>]``."""
+    record_type: ClassVar[str] = "records"
+    """The kind of CRM record ``object_id`` names (as in ``PropertyChange.object_type``, e.g.
+    ``companies``): the push detail labels a task's record with it."""
     handles_tasks: ClassVar[bool] = False
     """Whether it delivers the task outbox (at most one configured pusher may)."""
     default: ClassVar[bool] = False

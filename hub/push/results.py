@@ -45,6 +45,10 @@ class TaskAction:
     """The pusher's push-log namespace (``Pusher.target``), set by the host."""
     links: list[str] = field(default_factory=list)
     """Other CRM records the task is tied to besides ``object_id`` (e.g. ``deal 123``)."""
+    object_type: str = ""
+    """The kind of record ``object_id`` names (``Pusher.record_type``), set by the host."""
+    recovered: bool = False
+    """A row an earlier (failed or killed) push left ``pushing``, settled by this push."""
 
 
 @dataclass
@@ -71,6 +75,8 @@ class PushResult:
     """Outbox task ids found completed (or deleted) in the CRM."""
     held: int = 0
     """Open tasks held for a later push by the caps."""
+    held_tasks: list[TaskAction] = field(default_factory=list)
+    """Those tasks (action ``held``), each with the reason in ``error``."""
     caps: str = ""
     """The task caps in words (shown by ``hub push`` and its dry run)."""
     errors: list[str] = field(default_factory=list)
@@ -104,16 +110,23 @@ class PushResult:
     def summary(self) -> str:
         verb = "would write" if self.dry_run else "wrote"
         ok = self.changes if self.dry_run else self.written
-        created = [
+        delivered = [
             t
             for t in self.tasks
             if t.action in (("create", "reconcile") if self.dry_run else ("created", "found"))
         ]
+        created = [t for t in delivered if not t.recovered]
+        recovered = len(delivered) - len(created)
         records = len({c.object_id for c in ok})
         parts = [
             f"{verb} {plural(len(ok), 'value')} on {plural(records, 'record')}",
             f"{'would create' if self.dry_run else 'pushed'} {plural(len(created), 'task')}",
         ]
+        if recovered:
+            parts.append(
+                f"{'would settle' if self.dry_run else 'settled'} "
+                f"{plural(recovered, 'task')} left by an earlier push"
+            )
         if self.setup:
             parts.insert(0, f"setup: {plural(len(self.setup), 'action')}")
         if self.held:
@@ -135,6 +148,7 @@ class PushResult:
             "tasks": [asdict(t) for t in self.tasks],
             "completed": list(self.completed),
             "held": self.held,
+            "held_tasks": [asdict(t) for t in self.held_tasks],
             "caps": self.caps,
             "errors": list(self.errors),
             "notes": list(self.notes),

@@ -45,6 +45,9 @@ class PushSettings(BaseModel):
     """Create at most this many new tasks per push (0 = no limit); the rest wait."""
     max_tasks_per_owner: int = Field(default=5, ge=0)
     """Create at most this many new tasks per owner in 24 hours (0 = no limit)."""
+    urgent_bypass_caps: bool = True
+    """HIGH-priority tasks go out even when the caps are reached (they still count toward
+    them), so a failed payment is never held behind routine follow-ups."""
     drivers_max_chars: int = Field(default=1000, ge=50, le=65000)
     """The drivers text is cut to this many characters."""
 

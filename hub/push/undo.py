@@ -35,7 +35,13 @@ from hub.push.pusher import Pusher
 from hub.push.results import PushResult
 from hub.push.settings import push_settings, pusher_classes, pusher_settings
 from hub.store import Store
-from hub.store.push_history import forget_target, insert_rows, run_info, run_rows
+from hub.store.push_history import (
+    forget_target,
+    insert_rows,
+    reverted_by,
+    run_info,
+    run_rows,
+)
 from hub.text import plural
 
 REVERTIBLE_KINDS = ("push", "revert")
@@ -80,6 +86,8 @@ class UndoResult:
     writes: int = 0
     removal: str = "archive"
     """How the pusher removes fields (``Pusher.removal``): archive or delete."""
+    already_reverted_by: int | None = None
+    """For a revert: the revert run that already took this run back (nothing was done)."""
 
     def count(self, what: str, status: str) -> int:
         return sum(1 for i in self.items if i.what == what and i.status == status)
@@ -103,7 +111,35 @@ class UndoResult:
             parts.append(f"{skipped} skipped")
         if failed:
             parts.append(f"{failed} failed")
+        if self.already_reverted_by is not None:
+            return f"{self.kind} {self.subject}: already reverted by run {self.already_reverted_by}"
         return f"{self.kind} {self.subject}: " + ("; ".join(parts) or "nothing to do")
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        """How many items were skipped for each reason (the details cut at ``(``)."""
+        counts: dict[str, int] = {}
+        for item in self.items:
+            if item.status == "skipped":
+                reason = item.reason.split(" (", 1)[0] or "skipped"
+                counts[reason] = counts.get(reason, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    def view(self, *, limit: int | None = None, account: str | None = None) -> dict[str, Any]:
+        """The items a person asked for: ``account`` (id, record id or name) first filters,
+        then ``limit`` cuts; done, planned and failed items come before skipped ones.
+        ``{"items": [...], "total": N}`` with ``total`` counted before ``limit``."""
+        items = self.items
+        if account:
+            wanted = account.strip().lower()
+            items = [
+                i
+                for i in items
+                if wanted in (str(i.account_id or "").lower(), str(i.object_id).lower())
+                or (i.what == "value" and wanted in i.label.lower())
+            ]
+        items = sorted(items, key=lambda i: i.status == "skipped")
+        total = len(items)
+        return {"items": items if limit is None else items[:limit], "total": total}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +149,8 @@ class UndoResult:
             "run_id": self.run_id,
             "status": self.status,
             "summary": self.summary(),
+            "already_reverted_by": self.already_reverted_by,
+            "skipped_by_reason": self.skipped_by_reason(),
             "items": [asdict(i) for i in self.items],
             "total": len(self.items),
             "errors": list(self.errors),
@@ -143,6 +181,16 @@ def revert_run(
             hint="`hub push history` lists the runs that can be reverted",
         )
     result = UndoResult("revert", f"run {run_id}", dry_run=dry_run)
+    earlier = reverted_by(store, run_id)
+    if earlier is not None:
+        # Reverting again would only list every row as skipped; `hub push revert` of the
+        # revert run takes the revert back instead.
+        result.notes.append(
+            f"run {run_id} was already reverted by run {earlier}; "
+            f"`hub push revert {earlier}` takes that revert back"
+        )
+        result.already_reverted_by = earlier
+        return result
     rows = [r for r in run_rows(store, run_id) if r["action"] in ("set", "task_created")]
     if not rows:
         result.notes.append(f"run {run_id} wrote no value and created no task")

@@ -196,6 +196,9 @@ class FakeAPI:
     # answer while the slow ones seed.
     seed_rank: int = 5
 
+    def check_fault(self, kind: str, params: dict[str, Any]) -> None:
+        """Refuse (``ValueError``) a fault of this fake's own kinds with unusable params."""
+
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
         self.world = sandbox.world
@@ -354,7 +357,9 @@ class Sandbox:
         """The sandbox's own endpoints (no auth; loopback only):
 
         - ``GET|POST|DELETE /__sandbox/faults``: list, inject (``{"api", "kind", "path"?,
-          "method"?, "count"? (-1 = until cleared), "after"?, "params"? }``), clear (``?api=``);
+          "method"?, "count"? (default -1: until cleared, as ``--fault``), "after"?,
+          "params"? }``; a ``scope``/``scopes`` param is a list or a comma-separated string),
+          clear (``?api=``);
         - ``POST /__sandbox/advance?days=N``: move the world N days on, with its activity;
         - ``GET /__sandbox/clock``: the world's time;
         - ``GET|POST|DELETE /__sandbox/webhooks``: see ``hub.sandbox.webhooks.control``.
@@ -377,7 +382,10 @@ class Sandbox:
             if method == "POST":
                 try:
                     spec = json.loads(request.content or b"{}")
-                    fault = self.inject(**spec)
+                    if not isinstance(spec, dict):
+                        raise ValueError("the body must be a JSON object")
+                    # The same default as ``--fault``: until cleared.
+                    fault = self.inject(**{"count": -1, **spec})
                 except (ValueError, TypeError) as exc:
                     return json_response(400, {"status": "error", "message": str(exc)})
                 return json_response(201, {"fault": dataclasses.asdict(fault)})
@@ -407,20 +415,27 @@ class Sandbox:
         after: int = 0,
         params: dict[str, Any] | None = None,
     ) -> Fault:
-        """Queue a fault on one fake (``ValueError`` for an unknown fake)."""
+        """Queue a fault on one fake (``ValueError`` for an unknown fake or kind). A
+        ``scope``/``scopes`` param given as one string is split on commas, never into
+        characters."""
         if api not in self.apis:
             raise ValueError(f"no sandbox API named {api!r} (known: {', '.join(self.apis)})")
         known = self.apis[api].fault_kinds
         if known is not None and str(kind) not in FaultInjector.GENERIC | known:
             kinds = ", ".join(fault_kinds_text(self.apis[api]))
             raise ValueError(f"the {api} fake has no fault {kind!r} (kinds: {kinds})")
+        params = dict(params or {})
+        for key in ("scope", "scopes"):
+            if isinstance(params.get(key), str):
+                params[key] = [s.strip() for s in params[key].split(",") if s.strip()]
+        self.apis[api].check_fault(str(kind), params)
         return self.apis[api].faults.inject(
             str(kind),
             count=int(count),
             path=path,
             method=method,
             after=int(after),
-            **(params or {}),
+            **params,
         )
 
     # -- lazy seeding ----------------------------------------------------------------------

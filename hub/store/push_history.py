@@ -68,11 +68,17 @@ def list_runs(store: Store, *, limit: int = 50) -> dict[str, Any]:
             f"{count('set', 'DISTINCT h.object_id')} AS records, "
             f"{count('task_created')} AS tasks_created, "
             f"{count('task_archived')} AS tasks_archived, "
-            f"{count('field_archived')} AS fields_archived "
+            f"{count('field_archived')} AS fields_archived, "
+            "(SELECT GROUP_CONCAT(DISTINCT h.target) FROM _hub_push_history h "
+            "WHERE h.run_id = r.id) AS targets "
             f"FROM _hub_runs r WHERE r.kind IN ({kinds}) ORDER BY r.id DESC LIMIT ?",
             [limit],
         )
     ]
+    for item in items:
+        # A target is ``<pusher>:<connection>``: the pushers the run wrote to, by name.
+        targets = (item.pop("targets") or "").split(",")
+        item["pushers"] = sorted({t.split(":", 1)[0] for t in targets if t})
     return {"items": items, "total": total}
 
 
@@ -80,6 +86,22 @@ def run_info(store: Store, run_id: int) -> dict[str, Any] | None:
     """One run's ``_hub_runs`` row (None when there is no such run)."""
     rows = list(store.db.query("SELECT * FROM _hub_runs WHERE id = ?", [run_id]))
     return dict(rows[0]) if rows else None
+
+
+def reverted_by(store: Store, run_id: int) -> int | None:
+    """The latest revert run that restored something of run ``run_id`` and was not itself
+    reverted since (None: the run stands). A revert run's note starts ``revert run N:``."""
+    rows = store.db.query(
+        "SELECT r.id FROM _hub_runs r WHERE r.kind = 'revert' AND r.id > ? "
+        "AND r.note LIKE ? AND r.status IN ('ok', 'partial') "
+        "AND EXISTS (SELECT 1 FROM _hub_push_history h WHERE h.run_id = r.id) "
+        "ORDER BY r.id DESC LIMIT 1",
+        [run_id, f"revert run {run_id}:%"],
+    )
+    found = [row["id"] for row in rows]
+    if not found:
+        return None
+    return None if reverted_by(store, found[0]) is not None else found[0]
 
 
 def run_rows(store: Store, run_id: int) -> list[dict[str, Any]]:

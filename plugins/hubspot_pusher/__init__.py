@@ -92,6 +92,7 @@ class HubSpotPusher(CompanyProperties, TaskDelivery, TaskCompletions, Undo, Acce
     # through it to recognise its own override read back from HubSpot.
     field_properties = FIELD_PROPERTY
     connector = "hubspot"
+    record_type = OBJECT_TYPE
     Settings = HubSpotSettings
     handles_tasks = True
     default = True

@@ -53,7 +53,7 @@ class Access(HubSpotApi):
             missing = [s for s in needed if s not in granted]
         return [
             f"the token lacks {scope} (needed for {needed[scope]}): add it to the "
-            "service key or private app in HubSpot (Settings → Integrations)"
+            "service key (or legacy private app) in HubSpot (Settings → Integrations)"
             for scope in missing
         ]
 

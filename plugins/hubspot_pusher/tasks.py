@@ -124,10 +124,13 @@ class TaskDelivery(EvidenceLinks):
         try:
             step()
         except HubError as exc:
+            if isinstance(exc, APIError) and exc.status in (401, 403):
+                # The push stops here and says why (with the fix) once, in its own error.
+                action.action = "failed"
+                action.error = f"the push stopped: HubSpot refused it ({exc.status})"
+                raise PushError(exc.message, hint=exc.hint) from None
             action.action, action.error = "failed", str(exc)
             self.ctx.result.error(f"task {action.task_id} ({action.playbook}): {exc}")
-            if isinstance(exc, APIError) and exc.status in (401, 403):
-                raise PushError(exc.message, hint=exc.hint) from None
 
     def _reconcile(self, task: dict[str, Any], action: TaskAction) -> None:
         """A row left ``pushing``: find what it created before creating anything."""
@@ -185,6 +188,11 @@ class TaskDelivery(EvidenceLinks):
             return
         except FatalAPIError as exc:
             if exc.status in (401, 403):
+                # Refused before anything was created: the tasks wait, open, for the next push.
+                for task, action in items:
+                    ctx.outbox.release(task["id"])
+                    action.action = "failed"
+                    action.error = f"the push stopped: HubSpot refused it ({exc.status})"
                 raise PushError(exc.message, hint=exc.hint) from None
             # HubSpot refused the whole batch, so nothing was created: one by one instead,
             # where a refused owner can fall back.

@@ -54,7 +54,7 @@ class HubSpotAPI(
 
     name = "hubspot"
     seed_rank = 2
-    fault_kinds = frozenset({*_CLIENT_FAULTS, "partial_207"})
+    fault_kinds = frozenset({*_CLIENT_FAULTS, "partial_207", "missing_scope"})
     prefixes = ("/crm/", "/oauth/", *LEGACY_PREFIXES)
 
     def __init__(self, sandbox: Any):

@@ -24,7 +24,7 @@ from hub.sandbox.hubspot.schema import (
     ALIASES,
     to_ms,
 )
-from hub.sandbox.hubspot.tokens import required_scope
+from hub.sandbox.hubspot.tokens import fault_scopes, required_scope
 
 
 class _Guard:
@@ -139,7 +139,7 @@ class _Guard:
         category, message = _CLIENT_FAULTS[fault.kind]
         extra: dict[str, Any] = {}
         if fault.kind == "403":
-            scopes = list(fault.params.get("scopes") or ["crm.objects.companies.read"])
+            scopes = fault_scopes(fault.params) or ["crm.objects.companies.read"]
             extra["errors"] = [
                 {
                     "message": "One or more of the following scopes are required.",

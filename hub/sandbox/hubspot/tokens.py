@@ -7,11 +7,17 @@ requiredGranularScopes``). Tasks and the other engagements are governed by the c
 scopes, as in HubSpot. ``POST /oauth/v2/private-apps/get/access-token-info`` with
 ``{"tokenKey": ...}`` answers ``{"userId", "hubId", "appId", "scopes"}``; it needs no
 Authorization header (the token is the body).
+
+The ``missing_scope`` fault (``scope=a,b``) withholds scopes from every token while it is
+queued: token information omits them and only requests needing one answer the 403 above, as
+a real token created without that scope would.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,8 +93,50 @@ def required_scope(request: httpx.Request) -> str | None:
     return None
 
 
+def fault_scopes(params: dict[str, Any]) -> list[str]:
+    """The scopes a fault names (``scope`` or ``scopes``: a list, or one comma-separated
+    string)."""
+    out: list[str] = []
+    for key in ("scope", "scopes"):
+        value = params.get(key)
+        items: Iterable[Any] = value.split(",") if isinstance(value, str) else (value or ())
+        out.extend(str(item).strip() for item in items if str(item).strip())
+    return list(dict.fromkeys(out))
+
+
 class _Tokens:
     """Tokens, scopes and the token-information endpoint."""
+
+    def check_fault(self, kind: str, params: dict[str, Any]) -> None:
+        """Refuse a ``missing_scope`` fault that names no scope or one the portal never
+        grants (``ValueError``: a typo would otherwise withhold nothing)."""
+        if kind != "missing_scope":
+            return
+        scopes = fault_scopes(params)
+        if not scopes:
+            raise ValueError("missing_scope needs scope=SCOPE[,SCOPE...]")
+        unknown = [s for s in scopes if s not in ALL_SCOPES]
+        if unknown:
+            raise ValueError(
+                f"missing_scope: unknown scope {', '.join(unknown)} (known: {', '.join(ALL_SCOPES)})"
+            )
+
+    def withheld_scopes(self) -> set[str]:
+        """Scopes the queued ``missing_scope`` faults take from every token."""
+        return {
+            scope
+            for fault in self.faults.pending()
+            if fault.kind == "missing_scope"
+            for scope in fault_scopes(fault.params)
+        }
+
+    def _served(self, token: Token | None) -> Token | None:
+        if token is None:
+            return None
+        withheld = self.withheld_scopes()
+        if not withheld:
+            return token
+        return dataclasses.replace(token, scopes=token.scopes - withheld)
 
     def issue_token(
         self, token: str, *, scopes: Any = None, kind: str = "private_app", without: Any = ()
@@ -111,8 +159,8 @@ class _Tokens:
             return None
         value = header[7:]
         if value == self.token and value not in self.tokens:
-            return Token()
-        return self.tokens.get(value)
+            return self._served(Token())
+        return self._served(self.tokens.get(value))
 
     def missing_scope(self, required: str) -> httpx.Response:
         return self.error(
@@ -138,6 +186,7 @@ class _Tokens:
         info = self.tokens.get(str(key))
         if info is None and key == self.token:
             info = Token()
+        info = self._served(info)
         if info is None or info.kind == "oauth":
             raise self._reject(
                 401,
