@@ -55,7 +55,11 @@ class PipelineResult:
         return failed
 
     def _status(self, step: str) -> str:
-        return getattr(self.steps[step], "status", "ok") or "ok"
+        """A step's own status; a result without one (map) is ``partial`` when it has errors."""
+        result = self.steps[step]
+        return getattr(result, "status", None) or (
+            "partial" if getattr(result, "errors", None) else "ok"
+        )
 
     def step_rows(self) -> list[dict[str, Any]]:
         """Per step: status, its main count and a one-line summary (for cron mail and
@@ -71,8 +75,8 @@ class PipelineResult:
                 status = "ok"
                 if step == "sync" and self.failed_connections:
                     status = "partial"
-                elif getattr(self.steps[step], "status", "ok") not in ("ok", None):
-                    status = self.steps[step].status
+                elif self._status(step) != "ok":
+                    status = self._status(step)
                 rows.append(
                     {"step": step, "status": status, "records": records, "summary": summary}
                 )

@@ -46,3 +46,17 @@ def test_a_failed_push_fails_run_once_and_hub_status(tmp_path, monkeypatch):
         assert [s["kind"] for s in report["steps"] if s["failing"]] == ["pipeline", "push"]
     finally:
         server.stop()
+
+
+def test_every_kind_of_step_failure_is_named():
+    from hub.pipeline import PipelineResult
+    from hub.timeline.driver import MapResult
+
+    result = PipelineResult(
+        steps={"map": MapResult(errors=["mapping x: bad row"]), "health": object()},
+        errors={"playbooks": "boom"},
+        failed_connections=["billing"],
+    )
+    assert result.failed_steps == ["sync of billing", "map", "playbooks"] and not result.ok
+    assert [r["status"] for r in result.step_rows()] == ["partial", "ok", "error"]
+    assert PipelineResult(steps={"map": MapResult(), "health": object()}).ok
