@@ -76,6 +76,7 @@ class ZendeskPusher(ZendeskAdmin):
 
     name = "zendesk"
     title = "Zendesk organizations"
+    record_type = "organizations"
     connector = "zendesk"
     Settings = ZendeskPushSettings
     handles_tasks = False
