@@ -58,6 +58,7 @@ from connectors.hubspot.common import (
     json_body,
     ms_iso,
     numeric_id,
+    read_links,
     server_ms,
     to_ms,
 )
@@ -312,32 +313,7 @@ class CrmObjectStream(Stream):
 
     def read_company_links(self, ctx: SyncContext, ids: list[str]) -> dict[str, list[str]]:
         """Company ids associated with each record (v4 batch read; 207 = some have none)."""
-        links: dict[str, list[str]] = {}
-        path = f"/crm/v4/associations/{self.object_type}/companies/batch/read"
-        for start in range(0, len(ids), ASSOC_BATCH):
-            chunk = ids[start : start + ASSOC_BATCH]
-            body = json_body(
-                ctx.client.post(path, json={"inputs": [{"id": i} for i in chunk]}, idempotent=True),
-                "association read",
-            )
-            for result in body.get("results") or []:
-                source = str(dig(result, "from.id"))
-                targets = {
-                    str(t.get("toObjectId"))
-                    for t in result.get("to") or []
-                    if t.get("toObjectId") is not None
-                }
-                links[source] = sorted(targets)
-            for error in body.get("errors") or []:
-                # "No company is associated with …" is an answer, not a failure.
-                if (
-                    "NO_ASSOCIATIONS" not in str(error.get("subCategory") or "")
-                    and error.get("category") != "OBJECT_NOT_FOUND"
-                ):
-                    raise FatalAPIError(
-                        f"HubSpot association read failed: {error.get('message') or error}"
-                    )
-        return links
+        return read_links(ctx, self.object_type, ids, "companies")
 
     # -- the page loop ------------------------------------------------------------------------
 

@@ -22,10 +22,8 @@ from hub.push import SchemaItem
 from plugins.zendesk_pusher.fields import Target, is_ours
 from plugins.zendesk_pusher.organizations import (
     ADMIN_HINT,
-    BULK_MAX,
     OBJECT_TYPE,
     OrganizationFields,
-    _id_order,
     _target,
 )
 
@@ -78,21 +76,10 @@ class ZendeskAdmin(OrganizationFields):
         self, object_type: str, ids: list[str], properties: list[str]
     ) -> dict[str, dict[str, str]]:
         self._object_type(object_type)
-        targets = self.current_targets()
-        out: dict[str, dict[str, str]] = {}
-        ordered = sorted(ids, key=_id_order)
-        for start in range(0, len(ordered), BULK_MAX):
-            chunk = ordered[start : start + BULK_MAX]
-            body = self.read(
-                "GET", "/api/v2/organizations/show_many.json", params={"ids": ",".join(chunk)}
-            ).json()
-            for org in body.get("organizations") or []:
-                values = org.get("organization_fields") or {}
-                out[str(org.get("id"))] = {
-                    key: targets[key].from_zendesk(values.get(key)) if key in targets else ""
-                    for key in properties
-                }
-        return out
+        current = self.read_current(ids, self.current_targets())
+        return {
+            org: {key: values.get(key, "") for key in properties} for org, values in current.items()
+        }
 
     def write_values(self, object_type: str, values: dict[str, dict[str, str]]) -> dict[str, str]:
         self._object_type(object_type)
