@@ -70,14 +70,14 @@ from connectors.hubspot.engagements import (
     NotesStream,
     activity_access,
 )
-from connectors.hubspot.streams import (
+from connectors.hubspot.objects import (
     CompaniesStream,
     ContactsStream,
-    CrmObjectStream,
     DealsStream,
     OwnersStream,
     TasksStream,
 )
+from connectors.hubspot.streams import CrmObjectStream
 from connectors.hubspot.webhook import HubSpotWebhook
 from hub.connector import Connector, ConnectorSettings
 from hub.errors import FatalAPIError, HubError, RetriableAPIError
