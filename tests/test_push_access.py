@@ -76,7 +76,7 @@ def test_companies_without_an_owner_are_listed_until_a_fallback_is_set(store, sa
         "SELECT COUNT(*) FROM accounts WHERE owner_id IS NULL OR owner_id = ''"
     ).fetchone()[0]
     assert verdict.ok and unowned >= 2
-    assert verdict.warnings and f"{unowned} companies without an owner" in verdict.warnings[0]
+    assert verdict.warnings and f"{unowned} accounts without an owner" in verdict.warnings[0]
     assert some[0][1] in verdict.warnings[0] and "fallback_owner_id" in verdict.warnings[0]
     config = parse_config(
         {

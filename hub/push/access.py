@@ -64,7 +64,7 @@ def unowned_warning(pusher: Pusher, names: list[str]) -> str | None:
         return None
     shown = ", ".join(names[:SHOW_NAMES]) + (" …" if len(names) > SHOW_NAMES else "")
     return (
-        f"{plural(len(names), 'company', 'companies')} without an owner ({shown}): their tasks "
+        f"{plural(len(names), 'account', 'accounts')} without an owner ({shown}): their tasks "
         f"would be unassigned; set [push.{pusher.name}] fallback_owner_id"
     )
 

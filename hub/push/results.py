@@ -104,9 +104,6 @@ class PushResult:
     def failed(self) -> list[PropertyChange]:
         return [c for c in self.changes if c.status == "failed"]
 
-    def companies_changed(self) -> int:
-        return len({c.object_id for c in self.changes})
-
     def summary(self) -> str:
         verb = "would write" if self.dry_run else "wrote"
         ok = self.changes if self.dry_run else self.written
