@@ -300,15 +300,16 @@ def _zendesk_kind(route: str) -> str:
     }.get(route, route)
 
 
-def _zendesk_push(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
+def _zendesk_measured(sandbox: Any, step: Any) -> tuple[Any, Counter[str], int, float]:
+    """Run ``step(transport)`` with fresh limiters: its result, the Zendesk requests it made by
+    kind, their total, and its seconds."""
     from hub.http.ratelimit import reset_shared_limiters
-    from hub.push import run_push
 
     reset_shared_limiters()
     zendesk = sandbox.apis["zendesk"]
     before = Counter(zendesk.requests)
     started = time.perf_counter()
-    result = run_push(store, config, transport=sandbox.transport())
+    result = step(sandbox.transport())
     seconds = time.perf_counter() - started
     delta = Counter(zendesk.requests)
     delta.subtract(before)
@@ -316,10 +317,19 @@ def _zendesk_push(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
     for route, n in delta.items():
         if n > 0:
             kinds[_zendesk_kind(route)] += n
+    return result, kinds, sum(n for n in delta.values() if n > 0), seconds
+
+
+def _zendesk_push(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
+    from hub.push import run_push
+
+    result, kinds, requests, seconds = _zendesk_measured(
+        sandbox, lambda transport: run_push(store, config, transport=transport)
+    )
     return {
         "writes": result.writes,
         "kinds": dict(kinds),
-        "requests": sum(n for n in delta.values() if n > 0),
+        "requests": requests,
         "updates": kinds.get("update_many", 0),
         "polls": kinds.get("job polls", 0),
         "run_id": result.run_id,
@@ -375,27 +385,15 @@ def _zendesk(store: Any, config: Any, sandbox: Any) -> dict[str, Any]:
 
 def _zendesk_undo(sandbox: Any, step: Any) -> dict[str, Any]:
     """Requests of a Zendesk revert or uninstall (``step(transport)`` → its ``UndoResult``)."""
-    from hub.http.ratelimit import reset_shared_limiters
-
-    reset_shared_limiters()
-    zendesk = sandbox.apis["zendesk"]
-    before = Counter(zendesk.requests)
-    started = time.perf_counter()
-    result = step(sandbox.transport())
-    delta = Counter(zendesk.requests)
-    delta.subtract(before)
-    kinds: Counter[str] = Counter()
-    for route, n in delta.items():
-        if n > 0:
-            kinds[_zendesk_kind(route)] += n
+    result, kinds, requests, seconds = _zendesk_measured(sandbox, step)
     return {
         "writes": result.writes,
         "kinds": dict(kinds),
-        "requests": sum(n for n in delta.values() if n > 0),
+        "requests": requests,
         "updates": kinds.get("update_many", 0),
         "values": result.count("value", "done"),
         "companies": len({i.object_id for i in result.items if i.what == "value"}),
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
         "status": result.status,
         "errors": result.errors,
     }

@@ -231,14 +231,7 @@ class TaskDelivery(EvidenceLinks):
                 # Neither confirmed nor refused: look for it before anything else.
                 action.action = "reconcile"
                 self._guarded(action, lambda t=task, a=action: self._reconcile(t, a))
-        verified = self._verified([(a.remote_id, a.object_id) for _, a in done])
-        pushed = {}
-        for task, action in done:
-            if action.remote_id in verified:
-                pushed[task["id"]] = action.remote_id
-            else:
-                self._guarded(action, lambda t=task, a=action: self._finish_one(t, a.remote_id, a))
-        ctx.outbox.mark_pushed_many(pushed, ctx.now, self.name)
+        self._mark_verified(done)
 
     def _settle_lost_batch(self, items: list[tuple[dict[str, Any], TaskAction]]) -> None:
         """After a lost batch-create answer: find the tasks HubSpot made among their
@@ -268,6 +261,12 @@ class TaskDelivery(EvidenceLinks):
             else:
                 action.action = "reconcile"
                 self._guarded(action, lambda t=task, a=action: self._reconcile(t, a))
+        self._mark_verified(done)
+
+    def _mark_verified(self, done: list[tuple[dict[str, Any], TaskAction]]) -> None:
+        """Mark created or found tasks pushed, in one batch where their company link is
+        confirmed; the others are finished one by one (link repaired, then marked)."""
+        ctx = self.ctx
         verified = self._verified([(a.remote_id, a.object_id) for _, a in done])
         pushed = {}
         for task, action in done:
