@@ -9,7 +9,6 @@ overrides a person makes on the identity page (``set_identity_override``), throu
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import sqlite_utils
 from hub import clock
 from hub.errors import ConfigError
 from hub.store import Store
+from hub.store.queries import decode_json
 
 BAND_ORDER = ("green", "yellow", "red", "churned")
 LOW_COVERAGE = 0.6  # below this share of the model's weight with data a score is "low coverage"
@@ -56,15 +56,6 @@ class ReadOnlyStore(Store):
                 f"cannot read database {self.path}: {exc}",
                 hint="point --db at a hub database (run 'hub map' once to create its tables)",
             ) from None
-
-
-def _loads(text: Any, default: Any) -> Any:
-    if not text:
-        return default
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return default
 
 
 def _rows(store: Store, sql: str, args: Any = ()) -> list[dict[str, Any]]:
@@ -116,7 +107,7 @@ def overview(store: Store, *, movers: int = 6) -> dict[str, Any]:
     down = _rows(store, mover_sql.format("<", "ASC"), [movers])
     up = _rows(store, mover_sql.format(">", "DESC"), [max(2, movers // 2)])
     for row in (*down, *up):
-        drivers = _loads(row.pop("drivers"), [])
+        drivers = decode_json(row.pop("drivers"), [])
         row["cause"] = drivers[0] if drivers else ""
     tasks = _rows(
         store,
@@ -266,7 +257,7 @@ def accounts(store: Store, q: AccountQuery, *, everything: bool = False) -> dict
         args,
     )
     for row in rows:
-        row["sources"] = sorted(_loads(row["sources"], {}))
+        row["sources"] = sorted(decode_json(row["sources"], {}))
         if row["coverage"] is not None:
             row["coverage"] = round(row["coverage"], 3)
     pages = max(1, -(-total // q.per_page))
@@ -315,12 +306,12 @@ def account(store: Store, account_id: str) -> dict[str, Any] | None:
     if not found:
         return None
     row = found[0]
-    row["facts"] = _loads(row["facts"], {})
+    row["facts"] = decode_json(row["facts"], {})
     health = _rows(store, "SELECT * FROM health_scores WHERE account_id = ?", [account_id])
     if health:
         h = health[0]
-        h["measures"] = _loads(h["measures"], {})
-        h["drivers"] = _loads(h["drivers"], [])
+        h["measures"] = decode_json(h["measures"], {})
+        h["drivers"] = decode_json(h["drivers"], [])
         row["health"] = h
     else:
         row["health"] = None

@@ -13,7 +13,8 @@ from typing import Any
 
 from hub import clock
 from hub.store import Store
-from hub.store.web import _has_column, _loads, _rows
+from hub.store.queries import decode_json
+from hub.store.web import _has_column, _rows
 
 # -- portfolio -----------------------------------------------------------------------------
 
@@ -64,7 +65,7 @@ def identity_review(store: Store, *, limit: int = 200) -> dict[str, Any]:
     pending = {o["key"]: o for o in overrides}
     index = _AccountIndex(store) if issues else None
     for row in issues:
-        row["domains"] = _loads(row["domains"], [])
+        row["domains"] = decode_json(row["domains"], [])
         row["suggestions"] = index.suggest(row["name"], row["domains"]) if index else []
         row["pending"] = pending.get(row["entity"])
     return {"issues": issues, "overrides": overrides}
