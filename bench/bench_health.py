@@ -246,9 +246,8 @@ def breakdown(path: str) -> dict[str, float]:
     the Python evaluation (the pass with a sink that drops the results, minus the
     statement), and writing the rows (the pass with the writer, minus the pass without)."""
     from hub import clock
-    from hub.health.engine import Writer, run_pass
-    from hub.health.evaluate import Plan
-    from hub.health.measures import Aggregates, Window
+    from hub.health.engine import Writer, build_plan, run_pass
+    from hub.health.measures import Window
     from hub.health.settings import load_settings
     from hub.store import Store
 
@@ -256,15 +255,7 @@ def breakdown(path: str) -> dict[str, float]:
     store = Store(path)
     _fresh(store)
     settings = load_settings(None)
-    agg = Aggregates(Window(NOW))
-    plan = Plan(agg)
-    for resolved in settings.used:
-        for name, (params, key) in resolved.params.items():
-            if key not in plan.handles:
-                plan.handles[key] = tuple(settings.measures[name].aggregate(params, agg))
-        for spec in resolved.specs:
-            plan.specs[spec] = agg.count(spec[0], spec[1])
-    plan.finish()
+    agg, _plan = build_plan(settings, Window(NOW))
     sql, args = agg.sql(targets=False)
     cpu = time.process_time()
     groups = sum(1 for _ in store.db.execute(sql, args))

@@ -45,6 +45,21 @@ def _set_targets(store: Store, targets: Iterable[str] | None) -> None:
             )
 
 
+def build_plan(settings: Any, window: Window) -> tuple[Aggregates, Plan]:
+    """The one aggregation every used measure reads: each measure's handles and the specs'
+    counts over ``window``, finished and ready for ``agg.sql()``."""
+    agg = Aggregates(window)
+    plan = Plan(agg)
+    for resolved in settings.used:
+        for name, (params, key) in resolved.params.items():
+            if key not in plan.handles:
+                plan.handles[key] = tuple(settings.measures[name].aggregate(params, agg))
+        for spec in resolved.specs:
+            plan.specs[spec] = agg.count(spec[0], spec[1])
+    plan.finish()
+    return agg, plan
+
+
 def run_pass(
     store: Store,
     settings: HealthSettings,
@@ -64,15 +79,7 @@ def run_pass(
     if scoped:
         _set_targets(store, targets)
     window = Window(as_of)
-    agg = Aggregates(window)
-    plan = Plan(agg)
-    for resolved in settings.used:
-        for name, (params, key) in resolved.params.items():
-            if key not in plan.handles:
-                plan.handles[key] = tuple(settings.measures[name].aggregate(params, agg))
-        for spec in resolved.specs:
-            plan.specs[spec] = agg.count(spec[0], spec[1])
-    plan.finish()
+    agg, plan = build_plan(settings, window)
     stream: RowStream | None = None
     if agg.exprs:
         sql, args = agg.sql(targets=scoped, bounds=bounds)
