@@ -26,6 +26,7 @@ from hub.sandbox.stripe.constants import (
     LEGACY_API_VERSION,
     RESOURCES,
 )
+from hub.sandbox.stripe.encoded import _Encoded
 from hub.sandbox.stripe.lazy import POST_SEED_BASE, _Lazy, _LazyStore, seeded_counter
 from hub.sandbox.stripe.lists import _Lists
 from hub.sandbox.stripe.payments import _Payments
@@ -55,6 +56,7 @@ class StripeAPI(
     _Variety,
     _Seeding,
     _Lazy,
+    _Encoded,
     FakeAPI,
 ):
     """Stateful fake of the Stripe API (v1) over the seeded world."""
@@ -94,6 +96,7 @@ class StripeAPI(
         self._side_keys: dict[str, list[int]] = {}
         self._frozen_now: int | None = None
         self._numbers: dict[str, int] = {}  # invoices numbered per customer
+        self._encoded_init()
         self._script: dict[str, dict[str, Any]] = {}  # seed-only outcomes per subscription
         self._rng = rng_for(seed, "stripe", "seed")
         self._idempotency: dict[str, tuple[Any, int, bytes, dict[str, str], int]] = {}

@@ -23,7 +23,10 @@ does not depend on which companies were materialised before. Objects created aft
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +50,7 @@ _MASK = (1 << _SHIFT) - 1
 _FIRST_BATCH = 256
 _MAX_BATCH = 4096
 _HISTORY = ("invoice", "charge", "event")
+_FREEZE_FROM = 10_000  # companies: as ``build_sandbox`` freezes a big world after seeding
 # Payment attempts after a renewal (finalized an hour later, then the retries) and when an
 # unpaid invoice is due and written off.
 _ATTEMPTS = tuple(HOUR + sum(RETRY_OFFSETS[:i]) for i in range(len(RETRY_OFFSETS) + 1))
@@ -84,6 +88,21 @@ class _LazyState:
     left: int
     frontiers: dict[str, _Frontier]  # made on each kind's first listing
     side: dict[int, dict[str, list[int]]] = field(default_factory=dict)  # keys not listed yet
+
+
+@contextlib.contextmanager
+def _gc_paused(freeze: bool = False) -> Iterator[None]:
+    """Millions of long-lived records: keep the cyclic GC from rescanning them as they are
+    made, and (big worlds) freeze them out of later collections, as seeding used to."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 class _LazyStore(dict):  # type: ignore[type-arg]
@@ -178,14 +197,14 @@ class _Lazy:
         key = company_of(obj_id, len(state.done))
         if key is None or state.done[key]:
             return False
-        with self._lock:
+        with self._lock, _gc_paused():
             self._materialise(key)
         return True
 
     def _materialise_company(self, company_key: int) -> None:
         state = self._lazy
         if state is not None and not state.done[company_key]:
-            with self._lock:
+            with self._lock, _gc_paused():
                 self._materialise(company_key)
 
     def _materialise(self, key: int) -> None:
@@ -231,7 +250,7 @@ class _Lazy:
         n = len(front.order)
         if front.ptr >= n or -front.neg_bounds[front.ptr] < low_key:
             return False
-        with self._lock:
+        with self._lock, _gc_paused(freeze=len(state.done) >= _FREEZE_FROM):
             # The next batch down, not everything above ``low_key``: a page that ran out of
             # listed keys reports the bottom of its range, and the caller asks again.
             i = front.ptr

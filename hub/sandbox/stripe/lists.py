@@ -19,6 +19,7 @@ from hub.sandbox.stripe.constants import (
     _SUB_STATUSES,
     EVENT_RETENTION,
 )
+from hub.sandbox.stripe.encoded import list_response, object_response
 from hub.sandbox.stripe.protocol import _ApiError, _missing, _select
 
 
@@ -121,8 +122,11 @@ class _Lists:
             if not (lazy and self._ensure_listed(kind, floor)):
                 break
         legacy = self._legacy()
-        data = [self._out(kind, store[i], [p[5:] for p in expand], legacy) for i in ids]
         url = request.url.path
+        if not expand:
+            parts = [self._encoded(kind, store[i], legacy) for i in ids]
+            return list_response(parts, has_more, url)
+        data = [self._out(kind, store[i], [p[5:] for p in expand], legacy) for i in ids]
         return json_response(
             200, {"object": "list", "data": data, "has_more": has_more, "url": url}
         )
@@ -213,6 +217,8 @@ class _Lists:
             rec = self._store[kind].get(obj_id)
             if rec is None or (kind == "event" and rec.created < self._now() - EVENT_RETENTION):
                 raise _missing(kind, obj_id)
+            if not expand:
+                return object_response(self._encoded(kind, rec, self._legacy()))
             return json_response(200, self._out(kind, rec, expand, self._legacy()))
         except _ApiError as exc:
             return self._fail(exc)

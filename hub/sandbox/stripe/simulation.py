@@ -76,6 +76,7 @@ class _Simulation:
         for key, (*_, saved_at) in list(self._idempotency.items()):
             if saved_at < t1 - IDEMPOTENCY_TTL:
                 del self._idempotency[key]
+        self._invalidate_encoded()
 
     def _plan_changes(self, t0: int, t1: int, day_index: int) -> None:
         """Expanding customers move up a plan now and then, slipping ones down (own random

@@ -49,6 +49,7 @@ def fail_payment(api: Any, company_key: int, code: str = "card_declined") -> dic
         api._schedule(inv.next_attempt, "attempt", inv.id)
         api._emit("invoice.payment_failed", now, "invoice", inv)
         api._past_due(sub, customer, inv, now)
+        api._invalidate_encoded()
         return api.get("invoices", inv.id)
 
 
