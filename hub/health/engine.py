@@ -4,7 +4,7 @@
 own connection in a thread for a file database, so SQLite works while Python scores) and
 merges it with the ``accounts`` rows read in chunks, so memory stays flat however many
 accounts there are; each ``Evaluation`` goes to a sink, usually a ``Writer`` that writes
-``health_scores``, ``health_history`` and the incremental-run fingerprints in batches.
+``health_scores``, and ``health_history`` in batches.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from hub import clock
 from hub.errors import ConfigError
-from hub.health.evaluate import Evaluation, Plan, evaluate, fingerprint, loads_facts
+from hub.health.evaluate import Evaluation, Plan, evaluate, loads_facts
 from hub.health.measures import Account, Aggregates, Window
 from hub.health.overrides import override_properties
 from hub.health.reader import RowStream, ThreadStream
@@ -66,7 +66,7 @@ def run_pass(
     as_of: dt.datetime,
     targets: set[str] | None,
     *,
-    sink: Callable[[Evaluation, str], None],
+    sink: Callable[[Evaluation], None],
     historical: bool = False,
     with_trend: bool = True,
     detail: bool = False,
@@ -167,7 +167,7 @@ def run_pass(
                         evaluation.trend_30d = computed - row[12]
                 if row[13] is not None:
                     evaluation.previous = row[13:19]
-                sink(evaluation, fingerprint((*values, row[10])))
+                sink(evaluation)
     finally:
         if isinstance(stream, ThreadStream):
             stream.close()
@@ -176,7 +176,7 @@ def run_pass(
 
 
 class Writer:
-    """Buffers score, history and fingerprint rows and writes them in batches."""
+    """Buffers score and history rows and writes them in batches."""
 
     def __init__(
         self,
@@ -194,13 +194,12 @@ class Writer:
         self.write_history = history
         self.scores: list[tuple[Any, ...]] = []
         self.history: list[tuple[Any, ...]] = []
-        self.state: list[tuple[str, str]] = []
         self.count = 0
         self.bands: dict[str, int] = {}
         self.names: dict[str, str] = {}
         self.day_recorded = False
 
-    def __call__(self, ev: Evaluation, fingerprint: str) -> None:
+    def __call__(self, ev: Evaluation) -> None:
         self.count += 1
         band = ev.band or "none"
         self.bands[band] = self.bands.get(band, 0) + 1
@@ -249,7 +248,6 @@ class Writer:
                     self.computed_at,
                 )
             )
-            self.state.append((aid, fingerprint))
         if self.write_history:
             measures = "{" + ",".join(brief) + "}"
             last = ev.previous
@@ -275,7 +273,7 @@ class Writer:
             with self.db.atomic():
                 self.db.execute("INSERT OR IGNORE INTO health_days (day) VALUES (?)", [self.day])
             self.day_recorded = True
-        if not (self.scores or self.history or self.state):
+        if not (self.scores or self.history):
             return
         with self.db.atomic():
             if self.scores:
@@ -305,14 +303,8 @@ class Writer:
                     "computed_score, coverage, measures) VALUES (?,?,?,?,?,?,?)",
                     self.history,
                 )
-            if self.state:
-                self.db.conn.executemany(
-                    "INSERT OR REPLACE INTO _hub_health_state (account_id, fingerprint) VALUES (?,?)",
-                    self.state,
-                )
         self.scores.clear()
         self.history.clear()
-        self.state.clear()
 
 
 def resolve_account(store: Store, account: str) -> str:
@@ -337,7 +329,7 @@ def evaluate_one(store: Store, settings: HealthSettings, account_id: str) -> Eva
         settings,
         clock.now(),
         {account_id},
-        sink=lambda ev, _fp: collected.append(ev),
+        sink=collected.append,
         detail=True,
     )
     if not collected:
