@@ -645,6 +645,25 @@ def test_changed_rows_are_marked_as_they_are_written(db, clk):
     assert compute_health(db).accounts == 0
 
 
+def test_a_recompute_rewrites_only_the_score_rows_that_changed(db, clk):
+    """A full recompute that changes nothing but the time leaves ``health_scores`` rows as
+    they are: ``computed_at`` is when the row last changed; the run is in ``_hub_runs``."""
+    add_account(db, "a")
+    add_account(db, "b")
+    compute_health(db)
+    before = {
+        r[0]: r[1] for r in db.db.execute("SELECT account_id, computed_at FROM health_scores")
+    }
+    clk.advance(minutes=5)
+    add_event(db, "b", "payment_failed", 0)
+    result = compute_health(db, full=True)
+    assert result.full and result.accounts == 2
+    after = {r[0]: r[1] for r in db.db.execute("SELECT account_id, computed_at FROM health_scores")}
+    assert after["a"] == before["a"]  # nothing changed: not rewritten
+    assert after["b"] != before["b"]  # its billing score changed
+    assert db.runs(kind="health")[0]["status"] == "ok"
+
+
 def test_backfill_rebuilds_history_from_the_timeline(db, clk):
     add_account(db, "a")
     add_event(db, "a", "invoice_paid", 20)

@@ -120,6 +120,16 @@ def run_pass(
         "LEFT JOIN health_history p ON p.account_id = a.id AND p.day = (SELECT MAX(day) FROM "
         "health_history WHERE account_id = a.id AND day <= ?)"
     )
+    stored = getattr(sink, "compares_stored", False)
+    if stored:
+        # The account's current ``health_scores`` row, so an unchanged one is not rewritten.
+        last_sql = (
+            last_sql.replace(
+                " FROM accounts a ",
+                f", s.account_id, {', '.join('s.' + c for c in STORED)} FROM accounts a ",
+            )
+            + " LEFT JOIN health_scores s ON s.account_id = a.id"
+        )
     conditions, cond_args = [], []
     if scoped:
         conditions.append(f"a.id IN (SELECT id FROM {Aggregates.TARGETS})")
@@ -167,6 +177,8 @@ def run_pass(
                         evaluation.trend_30d = computed - row[12]
                 if row[13] is not None:
                     evaluation.previous = row[13:19]
+                if stored and row[19] is not None:
+                    evaluation.stored = row[20:]
                 sink(evaluation)
     finally:
         if isinstance(stream, ThreadStream):
@@ -175,8 +187,33 @@ def run_pass(
         _set_targets(store, None)
 
 
+STORED = (
+    "score",
+    "computed_score",
+    "band",
+    "model",
+    "segment",
+    "measures",
+    "drivers",
+    "trend_7d",
+    "trend_30d",
+    "override_value",
+    "override_reason",
+    "override_until",
+    "coverage",
+    "low_coverage",
+    "churned",
+)
+"""The ``health_scores`` columns a recompute compares: when none changed, the row (and its
+``computed_at``, the time the row last changed) stays as it is."""
+
+
 class Writer:
-    """Buffers score and history rows and writes them in batches."""
+    """Buffers score and history rows and writes them in batches.
+
+    A score row whose columns in ``STORED`` are unchanged is not rewritten (a daily full run
+    changes few accounts' scores), so ``computed_at`` says when the account's row last
+    changed; the time of the latest run is in ``_hub_runs`` (kind ``health``)."""
 
     def __init__(
         self,
@@ -191,10 +228,12 @@ class Writer:
         self.day = as_of.date().isoformat()
         self.computed_at = computed_at or clock.iso()
         self.write_scores = scores
+        self.compares_stored = scores  # run_pass reads the stored rows for it
         self.write_history = history
         self.scores: list[tuple[Any, ...]] = []
         self.history: list[tuple[Any, ...]] = []
         self.count = 0
+        self.unchanged = 0  # score rows left as they were
         self.bands: dict[str, int] = {}
         self.names: dict[str, str] = {}
         self.day_recorded = False
@@ -226,28 +265,27 @@ class Writer:
         coverage = None if ev.coverage is None else round(ev.coverage, 4)
         if self.write_scores:
             override = ev.override or {}
-            self.scores.append(
-                (
-                    aid,
-                    ev.score,
-                    ev.computed_score,
-                    ev.band,
-                    ev.model.name,
-                    ev.segment,
-                    "{" + ",".join(parts) + "}",
-                    json.dumps(ev.drivers, ensure_ascii=False),
-                    ev.trend_7d,
-                    ev.trend_30d,
-                    override.get("value"),
-                    override.get("reason"),
-                    override.get("until"),
-                    self.computed_at,
-                    coverage,
-                    1 if ev.low_coverage else 0,
-                    1 if ev.churned else 0,
-                    self.computed_at,
-                )
+            values = (
+                ev.score,
+                ev.computed_score,
+                ev.band,
+                ev.model.name,
+                ev.segment,
+                "{" + ",".join(parts) + "}",
+                json.dumps(ev.drivers, ensure_ascii=False),
+                ev.trend_7d,
+                ev.trend_30d,
+                override.get("value"),
+                override.get("reason"),
+                override.get("until"),
+                coverage,
+                1 if ev.low_coverage else 0,
+                1 if ev.churned else 0,
             )
+            if values != ev.stored:
+                self.scores.append((aid, *values, self.computed_at, self.computed_at))
+            else:
+                self.unchanged += 1
         if self.write_history:
             measures = "{" + ",".join(brief) + "}"
             last = ev.previous
@@ -281,8 +319,8 @@ class Writer:
                 self.db.conn.executemany(
                     "INSERT INTO health_scores (account_id, score, computed_score, band, model, "
                     "segment, measures, drivers, trend_7d, trend_30d, override_value, "
-                    "override_reason, override_until, computed_at, coverage, low_coverage, "
-                    "churned, first_scored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "override_reason, override_until, coverage, low_coverage, churned, "
+                    "computed_at, first_scored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                     "ON CONFLICT(account_id) DO UPDATE SET score = excluded.score, "
                     "computed_score = excluded.computed_score, band = excluded.band, "
                     "model = excluded.model, segment = excluded.segment, "

@@ -47,6 +47,9 @@ class Evaluation:
     previous: tuple[Any, ...] | None = None
     """The account's latest history row on or before the day (day, score, band, computed
     score, coverage, measures JSON), or None."""
+    stored: tuple[Any, ...] | None = None
+    """The account's ``health_scores`` row as stored (``engine.STORED`` columns), when the
+    sink compares it."""
 
 
 def churn_reason(account: Account, settings: HealthSettings, as_of: dt.datetime) -> str | None:
