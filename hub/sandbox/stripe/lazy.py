@@ -281,6 +281,7 @@ class _Lazy:
             if self._lazy is None:
                 return
             for kind in KINDS:
+                self._frontier(state, kind).step = len(state.done)  # one batch, one sort
                 while self._ensure_listed(kind, -1):
                     pass
             self._lazy = None
