@@ -228,9 +228,8 @@ def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
             Column("records", "records", justify="right", no_wrap=True),
             Column("values", "values_written", justify="right", no_wrap=True),
             Column("tasks", "tasks_created", justify="right", no_wrap=True),
-            Column(
-                "archived", lambda r: r["tasks_archived"] + r["fields_archived"], justify="right"
-            ),
+            Column("archived", "tasks_archived", justify="right", no_wrap=True),
+            Column("removed", "removed", justify="right", no_wrap=True),
         ],
         env=env,
         title=f"Push runs: {data['total']}",

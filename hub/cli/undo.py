@@ -74,9 +74,9 @@ def push_revert(
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_env
 def uninstall_cmd(env: Env, pusher: str, tasks: bool, yes: bool, as_json: bool) -> None:
-    """Remove what the hub created in a CRM: its fields and their group (archived where the
-    CRM can restore them, else deleted) and, with --tasks, the open tasks carrying the hub's
-    marker.
+    """Remove what the hub created in a CRM: the fields it installed and what holds them
+    (archived where the CRM can restore them, else deleted) and, with --tasks, the open tasks
+    carrying the hub's marker.
 
     A field the config mapped the hub onto is never removed. Without --yes nothing changes.
     The next `hub push` installs again.
@@ -145,7 +145,7 @@ def print_undo(result: Any, view: dict[str, Any] | None = None, account: str | N
             )
         else:
             label = f" ({item.current})" if item.current else ""
-            what = f"{item.what} {item.object_id}{label}"
+            what = f"{item.kind} {item.object_id}{label}"
         line("  ", mark, what, text(f"  {item.reason}", "dim") if item.reason else "")
     if account and not view["total"]:
         line(f"Nothing in this {result.kind} matches {account!r} (id, CRM id or name).")
