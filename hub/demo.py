@@ -49,10 +49,14 @@ class DemoResult:
     example_account: str | None = None
     sources: list[str] = field(default_factory=list)
     nrr_by_csm: list[dict[str, Any]] = field(default_factory=list)  # hub.portfolio.csm_rows
+    tasks: dict[str, Any] = field(default_factory=dict)
+    """How the playbooks' findings became the tasks created in the CRM: ``findings``,
+    ``merged`` (into another finding's task of the same account), ``opened`` (tasks: findings
+    − merged), ``cancelled`` (before the push, the finding cleared), ``held`` (by the push
+    caps for a later push), ``created`` (= opened − cancelled − held), ``crm_created`` (what
+    the CRM received), ``by_playbook`` (findings per playbook)."""
     task_counts: dict[str, Any] = field(default_factory=dict)
-    """How the tasks the playbooks opened became the tasks created in the CRM: ``opened``
-    (findings), ``merged``, ``cancelled``, ``held``, ``created`` (= opened − merged −
-    cancelled − held), ``crm_created`` (what the CRM received), ``by_playbook``."""
+    """Deprecated (dropped in the next release): ``tasks`` with ``opened`` counting findings."""
     webhook: dict[str, Any] | None = None
     """The webhook section's measurements (``WebhookDemo`` as a dict), None when skipped."""
 
@@ -310,25 +314,28 @@ def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> 
         elif "/properties/companies" in path and method == "POST" and not path.endswith("/groups"):
             counts["properties_created"] += 1
     result.crm_writes = counts
-    result.task_counts = _task_counts(store, counts["tasks_created"])
+    result.tasks = _task_counts(store, counts["tasks_created"])
+    result.task_counts = {**result.tasks, "opened": result.tasks["findings"]}
+    del result.task_counts["findings"]
     from hub.portfolio import csm_rows
 
     result.nrr_by_csm = csm_rows(store)
 
 
 def _task_counts(store: Store, crm_created: int) -> dict[str, Any]:
-    """Every task a playbook opened, and what became of it: merged into another task of the
-    same account, cancelled before the push (its finding cleared), held by the push caps for
-    a later push, or created in the CRM. Counted from the outbox, so the figures add up."""
+    """Every finding a playbook made, and what became of it: merged into another finding's
+    task of the same account, then each task opened cancelled before the push (its finding
+    cleared), held by the push caps for a later push, or created in the CRM. Counted from the
+    outbox, so the figures add up."""
     from hub.playbooks.outbox import Outbox
 
     rows = Outbox(store).tasks()
-    opened = merged = cancelled = held = 0
+    findings = merged = cancelled = held = 0
     by_playbook: dict[str, int] = {}
     for row in rows:
-        findings = max(1, len(row.get("reasons") or []))
-        opened += findings
-        merged += findings - 1
+        reasons = max(1, len(row.get("reasons") or []))
+        findings += reasons
+        merged += reasons - 1
         for reason in row.get("reasons") or [{"playbook": row.get("playbook")}]:
             name = str(reason.get("playbook") or row.get("playbook"))
             by_playbook[name] = by_playbook.get(name, 0) + 1
@@ -336,12 +343,14 @@ def _task_counts(store: Store, crm_created: int) -> dict[str, Any]:
             cancelled += 1
         elif row["status"] in ("open", "pushing"):
             held += 1
+    opened = findings - merged
     return {
-        "opened": opened,
+        "findings": findings,
         "merged": merged,
+        "opened": opened,
         "cancelled": cancelled,
         "held": held,
-        "created": opened - merged - cancelled - held,
+        "created": opened - cancelled - held,
         "crm_created": crm_created,
         "by_playbook": dict(sorted(by_playbook.items(), key=lambda kv: (-kv[1], kv[0]))),
     }

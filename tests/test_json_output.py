@@ -213,6 +213,16 @@ def test_demo_json(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {"db_path", "companies", "bands", "summary", "movers", "errors"} <= set(data)
+    # The honest breakdown, the same as the demo's line: findings → merged → tasks opened −
+    # cancelled − held = created; ``task_counts`` (deprecated) keeps findings in ``opened``.
+    t = data["tasks"]
+    assert t["findings"] > 0
+    assert t["opened"] == t["findings"] - t["merged"]
+    assert t["created"] == t["opened"] - t["cancelled"] - t["held"]
+    assert sum(t["by_playbook"].values()) == t["findings"]
+    old = data["task_counts"]
+    assert old["opened"] == t["findings"] and "findings" not in old
+    assert old["created"] == t["created"]
 
 
 def documented_shapes() -> dict[str, str]:
@@ -251,6 +261,21 @@ def test_playbooks_json(hub_toml):
     assert rows and run_json(hub_toml, "playbooks")["run"] is None
     ran = run_json(hub_toml, "playbooks", "--run")
     assert ran["total"] == len(ran["items"]) and ran["run"]["run_id"]
+    # ``findings`` says what it counts; ``tasks_opened`` (deprecated) is the same number.
+    for row in ran["items"]:
+        assert row["tasks_opened"] == row["findings"] >= row["open_now"]
+    opened = len(ran["run"]["opened"])
+    assert sum(r["findings"] for r in ran["items"]) == opened + ran["run"]["merged"]
+
+
+def test_readme_marks_the_deprecated_keys():
+    """A key kept for one release under a meaning it no longer has is documented so."""
+    shapes = documented_shapes()
+    for command, key in (("playbooks", "tasks_opened"), ("demo", "task_counts")):
+        shape = shapes[command]
+        assert f"`{key}`" in shape, (command, key)
+        after = shape.split(f"`{key}`", 1)[1][:50]
+        assert "deprecated" in after and "next release" in after, (command, after)
 
 
 def test_tasks_json(hub_toml):

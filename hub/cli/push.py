@@ -63,8 +63,10 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
                 "due_in_days": pb.settings["due_in_days"],
                 "snooze_days": setup.snooze_days(name),
                 "last_triggered": st.get("last_triggered"),
-                "tasks_opened": st.get("opened") or 0,
+                "findings": st.get("opened") or 0,
                 "open_now": st.get("open_now") or 0,
+                # Deprecated (dropped in the next release): it always counted findings.
+                "tasks_opened": st.get("opened") or 0,
             }
         )
     if as_json:
@@ -92,7 +94,7 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
             Column("last", lambda r: (r["last_triggered"] or "never")[:10], no_wrap=True),
             Column(
                 "findings",
-                lambda r: f"{r['tasks_opened']} ({r['open_now']})",
+                lambda r: f"{r['findings']} ({r['open_now']})",
                 justify="right",
                 no_wrap=True,
             ),

@@ -256,18 +256,16 @@ def print_demo(env: Env, result) -> None:
                 title="Biggest movers over the simulated month",
                 title_justify="left",
             )
-    t = result.task_counts
-    if t.get("opened"):
-        # ``opened`` in task_counts counts findings (before merging); "opened" on screen
-        # always means tasks, as in ``hub playbooks --run``.
+    t = result.tasks
+    if t.get("findings"):
         line()
         line(
             styled("[bold]Follow-up tasks for CSMs[/]"),
             " (deduplicated, owner = the company's CSM): "
-            f"{t['opened']:,} findings ("
+            f"{t['findings']:,} findings ("
             + ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in t["by_playbook"].items())
             + f") → {t['merged']:,} merged into one task per account → "
-            f"{t['opened'] - t['merged']:,} tasks opened − {t['cancelled']:,} "
+            f"{t['opened']:,} tasks opened − {t['cancelled']:,} "
             f"cancelled before the push (finding cleared) − {t['held']:,} held by the push "
             f"caps for a later push = {t['created']:,} created in the CRM.",
         )
