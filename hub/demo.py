@@ -49,6 +49,11 @@ class DemoResult:
     example_account: str | None = None
     sources: list[str] = field(default_factory=list)
     nrr_by_csm: list[dict[str, Any]] = field(default_factory=list)  # hub.portfolio.csm_rows
+    nrr_period: dict[str, Any] = field(default_factory=dict)
+    """The NRR table's period: ``label``, ``start``, ``end`` (last day), ``accounts`` (all),
+    ``starting_accounts`` (paying at the start: NRR and GRR are over these)."""
+    band_limits: dict[str, float] = field(default_factory=dict)
+    """Each band's lowest score (``[health] bands``), so the bands can be read."""
     tasks: dict[str, Any] = field(default_factory=dict)
     """How the playbooks' findings became the tasks created in the CRM: ``findings``,
     ``merged`` (into another finding's task of the same account), ``opened`` (tasks: findings
@@ -317,9 +322,20 @@ def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> 
     result.tasks = _task_counts(store, counts["tasks_created"])
     result.task_counts = {**result.tasks, "opened": result.tasks["findings"]}
     del result.task_counts["findings"]
-    from hub.portfolio import csm_rows
+    from hub.health.settings import load_settings
+    from hub.portfolio import PortfolioSection, csm_rows, parse_period, portfolio_report
 
+    result.band_limits = dict(load_settings(config).bands)
     result.nrr_by_csm = csm_rows(store)
+    period = parse_period(PortfolioSection().default_period)
+    total = portfolio_report(store, period, "owner", PortfolioSection()).total
+    result.nrr_period = {
+        "label": period.label,
+        "start": period.start.isoformat(),
+        "end": (period.end - dt.timedelta(days=1)).isoformat(),
+        "accounts": result.summary.get("accounts", 0),
+        "starting_accounts": total.starting_accounts,
+    }
 
 
 def _task_counts(store: Store, crm_created: int) -> dict[str, Any]:
