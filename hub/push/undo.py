@@ -386,8 +386,8 @@ def _uninstall_with(pusher: Pusher, ctx: PushContext, result: UndoResult, tasks:
     result.removal = pusher.removal
     if installed and pusher.removal == "delete":
         result.notes.append(
-            f"{pusher.name} cannot archive what the hub installed: deleting it deletes the "
-            "values it held in the CRM too (the next push writes them again)"
+            f"{pusher.name} cannot archive fields: deleting them deletes their values in the "
+            "CRM too (the next push writes them again)"
         )
     items = []
     for entry in installed:
