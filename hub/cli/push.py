@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from hub.cli.render import Column, emit_json, line, listing, styled, table, text
-from hub.cli.util import Env, pass_env
+from hub.cli.util import Env, account_option, limit_option, pass_env
 from hub.lock import database_lock
 from hub.text import plural
 
@@ -161,13 +161,8 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
 
 @click.group(invoke_without_command=True)
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Accounts shown in detail (default 20; with --json: all).",
-)
-@click.option("--account", help="Only this account in the detail (id, CRM id or name).")
+@limit_option("Accounts", 20, detail=True)
+@account_option()
 @click.option("--show-body", is_flag=True, help="Show each task's body in the detail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context

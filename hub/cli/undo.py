@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from hub.cli.render import emit_json, line, styled, text
-from hub.cli.util import Env, pass_env
+from hub.cli.util import Env, account_option, limit_option, pass_env
 from hub.lock import database_lock
 
 DEFAULT_LIMIT = 20
@@ -26,13 +26,8 @@ def register(cli: click.Group, push: click.Group) -> None:
 @click.command("revert")
 @click.argument("run_id", metavar="RUN", type=int)
 @click.option("--dry-run", is_flag=True, help="Print what would be restored; change nothing.")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Items shown in detail (default 20; with --json: all).",
-)
-@click.option("--account", help="Only this account in the detail (id, CRM id or name).")
+@limit_option("Items", 20, detail=True)
+@account_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_env
 def push_revert(
