@@ -221,3 +221,7 @@ def test_old_history_rows_read_with_the_neutral_action_after_the_migration(tmp_p
     shown = CliRunner().invoke(cli, ["--db", str(path), "push", "history", "--json"])
     assert shown.exit_code == 0, shown.output
     assert '"removed": 3' in shown.output
+    table = CliRunner().invoke(cli, ["--db", str(path), "push", "history"]).output.splitlines()
+    header = table[1].split("\t")
+    row = dict(zip(header, table[2].split("\t")))
+    assert (row["kind"], row["archived"], row["removed"]) == ("uninstall", "0", "3"), table
