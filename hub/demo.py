@@ -80,6 +80,9 @@ class WebhookDemo:
     deliveries: int = 0
     synced: list[str] = field(default_factory=list)  # "connection.stream" the worker ran
     error: str | None = None
+    crm: str = ""
+    """The CRM's and the billing system's names, as the vocabulary titles them."""
+    billing: str = ""
 
     @property
     def seconds(self) -> float | None:
@@ -401,7 +404,15 @@ def _webhook_section(store: Store, sandbox: Any, db_path: str) -> WebhookDemo:
     mark = inbox.last_run_id(store)
     running = serve_in_thread(options)
     sender = attach_webhooks(sandbox, f"{running.url}/webhooks", apis=("stripe",))
-    demo = WebhookDemo(account=company.name, failed_at=time.time())
+    from hub.vocabulary import vocabulary
+
+    vocab = vocabulary()
+    demo = WebhookDemo(
+        account=company.name,
+        failed_at=time.time(),
+        crm=vocab.source("hubspot").title,
+        billing=vocab.source("stripe").title,
+    )
     try:
         before = crm.get("companies", company.hubspot_id) or {"properties": {}}
         demo.score_before = _int(before["properties"].get("hub_health_score"))

@@ -192,10 +192,11 @@ def print_webhook_demo(w: dict) -> None:
     done = max(w["score_at"], w["task_at"])
     line(
         styled("[bold]Webhooks[/] (no scheduled sync): "),
-        f"payment of {w['account']} failed at {at(w['failed_at'])} → HubSpot health score "
+        f"payment of {w['account']} failed at {at(w['failed_at'])} → "
+        f"{w.get('crm') or 'CRM'} health score "
         f"{w['score_before']}→{w['score_after']} and task '{w['task']}' at {at(done)}, ",
         styled("[bold]{s} s[/]", s=f"{done - w['failed_at']:.1f}"),
-        f" ({w['deliveries']} signed Stripe deliveries; the worker synced "
+        f" ({w['deliveries']} signed {w.get('billing') or 'billing'} deliveries; the worker synced "
         f"{', '.join(dict.fromkeys(w['synced'])) or 'nothing'}).",
     )
 
