@@ -1,13 +1,12 @@
 """A served sandbox and a ``hub.toml`` pointed at it: the set-up of every test (ours or a
 plugin's) that drives the real CLI or a subprocess against the fakes over loopback HTTP::
 
-    from hub.sandbox.world import build_sandbox
-    from hub.testing import hub_toml, serving
+    from hub.testing import build_sandbox, hub_toml, serving
 
     with serving(build_sandbox(companies=12, seed=5)) as server:
-        conf = hub_toml(tmp_path / "hub.toml", server.url, ["billing_fake"], env_prefix="T")
-        monkeypatch.setenv(...)  # or conf.set_env(monkeypatch)
-        CliRunner().invoke(cli, ["-c", str(conf.path), "sync", "--json"])
+        conf = hub_toml(tmp_path / "hub.toml", server.url, ["stripe"], env_prefix="T")
+        conf.set_env(monkeypatch)  # the env: references' values, for the CLI in process
+        CliRunner().invoke(cli, ["-c", str(conf), "sync", "--json"])
 
 The connections come from the sandbox's own ready config (``hub sandbox serve
 --print-config``), so the credentials and the settings each connector needs stay with the
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+
+from hub.sandbox.world import build_sandbox
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -170,4 +171,4 @@ def _value(value: Any) -> str:
     return json.dumps(str(value))
 
 
-__all__ = ["HubConfig", "hub_toml", "serving"]
+__all__ = ["HubConfig", "build_sandbox", "hub_toml", "serving"]
