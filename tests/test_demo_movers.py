@@ -38,3 +38,21 @@ def test_a_measure_that_gained_data_is_no_reason_for_a_fall(db, clk):
     assert (lost.computed_score, lost.trend) == (75, 75 - 100)
     assert lost.cause == "Billing 100 → 75"
     assert all("no data" not in m.cause for m in movers.values())
+
+
+def test_a_fall_only_coverage_explains_says_so(db, clk):
+    # 31 days ago: billing 100, CSAT no data → 100. Now: nothing happened to billing (one
+    # invoice paid on time keeps it at 100); CSAT 0 good of 1 → 0. (100 + 0) / 2 = 50:
+    # 50 − 100 = −50. No measure with data moved: the fall is CSAT being scored at all.
+    from hub.demo import _coverage_change
+    from hub.health import moves_for
+
+    add_account(db, "only", name="Swift Dental", has_payment_method=True)
+    add_event(db, "only", "csat_bad", 2)
+    _baseline(db, "only", 100, {"billing": 100.0, "csat": None})
+    compute_health(db, config(BILLING))
+    (mover,) = biggest_movers(db, 30, config=config(BILLING))
+    assert (mover.computed_score, mover.trend) == (50, 50 - 100)
+    assert mover.reasons == [] and mover.cause == "no measure moved by itself"
+    moves = moves_for(db, 30, config=config(BILLING))["only"]
+    assert _coverage_change(moves) == "no measure with data moved; newly scored: CSAT"
