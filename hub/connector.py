@@ -222,16 +222,14 @@ class Stream:
         """
         out = []
         for index, record in enumerate(records, 1):
-            where = (
-                f"{self.name} page {page} record {index}" if page else f"{self.name} record {index}"
-            )
             try:
                 if not isinstance(record, dict):
                     raise SkippableRecordError(f"not an object ({type(record).__name__})")
                 check_depth(record)
                 out.append(self.to_raw(record))
             except SkippableRecordError as exc:
-                ctx.skip(where, exc.message)
+                where = f"{self.name} page {page} record {index}" if page else None
+                ctx.skip(where or f"{self.name} record {index}", exc.message)
         return out
 
     def cursor_value(self, record: dict[str, Any]) -> Any:
