@@ -204,7 +204,8 @@ def run_size(
     ``profile=N`` profiles cycle N's pipeline (0 = the first run) into
     ``workdir/scale-<companies>-cycle<N>.prof`` (cProfile; read it with ``pstats``; the
     sync's connection threads into ``…-threads.prof``). ``trace_memory`` keeps a
-    ``tracemalloc`` snapshot after each cycle and reports, in ``out["retained"]``, the
+    ``tracemalloc`` snapshot after each weekly cycle (tracing starts after the first run) and
+    reports, in ``out["retained"]``, the
     allocation sites whose live memory grew most from one cycle to the next (what the
     process keeps between runs: caches, module-level state)."""
     from sandbox_proc import SandboxProcess
@@ -214,10 +215,6 @@ def run_size(
     from hub.store import Store
 
     os.environ["HUB_BUDGETS"] = "off"  # one hub process: budgets need no sharing
-    if trace_memory:
-        import tracemalloc
-
-        tracemalloc.start(8)
     snapshots: list[Any] = []
     sampler = RssSampler().start()
     out: dict[str, Any] = {"companies": companies, "steps": [], "errors": []}
@@ -287,7 +284,7 @@ def run_size(
                                 for r in results
                                 if r.status != "ok"
                             ]
-                    if trace_memory:
+                    if trace_memory and cycle:
                         import gc
                         import tracemalloc
 
@@ -323,6 +320,11 @@ def run_size(
                                 "rss_mb": sampler.take(),
                             }
                         )
+                        if trace_memory:
+                            import tracemalloc
+
+                            # From the first weekly cycle on: what each cycle leaves behind.
+                            tracemalloc.start(8)
                 hub_s = sum(s["seconds"] for s in out["steps"] if "sandbox" not in s["step"])
             finally:
                 store.close()

@@ -154,6 +154,7 @@ class HttpClient:
         self.observe = observe
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
+        self._stats_lock = threading.Lock()
         self._secrets = expand_secrets(secrets)
         self._sleep = sleep
         self.require_json = require_json
@@ -223,12 +224,15 @@ class HttpClient:
         path = httpx.URL(url).path if url.startswith("http") else url
         for limiter in self.limiters:
             if limiter.rate.applies(path):
-                self.stats.waited_s += limiter.acquire(
+                waited = limiter.acquire(
                     sleep=lambda s, n=limiter.rate.name: self.sleep(
                         s, f"pacing, {n} budget", real=True
                     )
                 )
-        self.stats.requests += 1
+                with self._stats_lock:
+                    self.stats.waited_s += waited
+        with self._stats_lock:  # a read sent ahead (hub.http.readahead) counts from its thread
+            self.stats.requests += 1
         started = time.perf_counter()
         try:
             response = self._client.request(method, url, **kwargs)
@@ -244,7 +248,8 @@ class HttpClient:
                 ) from None
             raise RetriableAPIError(text, hint=network_hint(exc)) from None
         elapsed = (time.perf_counter() - started) * 1000
-        self.stats.by_status[response.status_code] += 1
+        with self._stats_lock:
+            self.stats.by_status[response.status_code] += 1
         # The request line is put in words only when it is shown (building it for every
         # request cost as much as decoding a small page).
         if log.isEnabledFor(logging.DEBUG):
@@ -253,7 +258,8 @@ class HttpClient:
         if self.observe is not None:
             self.observe(response, self)
         if response.status_code == 429:
-            self.stats.throttled += 1
+            with self._stats_lock:
+                self.stats.throttled += 1
         error = self.classify(response)
         if error is None and expect_json and 200 <= response.status_code < 300:
             error = self._garbage(response)
@@ -330,7 +336,8 @@ class HttpClient:
         return backoff / 2 + random.uniform(0, backoff / 2)
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
-        self.stats.retries += 1
+        with self._stats_lock:
+            self.stats.retries += 1
         exc = state.outcome.exception() if state.outcome else None
         self._reason = (
             "Retry-After" if getattr(exc, "retry_after", None) is not None else "retry backoff"
