@@ -299,7 +299,7 @@ def run_size(
                         from hub.health import backfill_health
 
                         t0, c0 = time.perf_counter(), time.process_time()
-                        if profile == 0:
+                        if profile is not None:
                             import cProfile
 
                             backfill_profiler = cProfile.Profile()
