@@ -65,6 +65,9 @@ class HubSpotAPI(
         # Bearer tokens the portal accepts (service keys, private-app tokens) and their
         # scopes; ``issue_token`` adds one. The default token has every scope.
         self.tokens: dict[str, Token] = {self.token: Token()}
+        # Calls, e-mails, meetings and notes need their own scopes (crm.objects.calls.read…);
+        # False: an older portal where the contact scopes govern them.
+        self.granular_activity_scopes = True
         self.search_cap = 10_000  # results reachable per search query; lower it in tests
         self.daily_limit = 250_000
         self.search_per_second = 5
