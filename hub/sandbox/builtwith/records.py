@@ -122,6 +122,8 @@ def _flag(params: httpx.QueryParams, name: str) -> bool:
 def normalise_domain(value: str) -> str:
     """Lower-case a LOOKUP item and strip scheme, path, port and a leading ``www.``."""
     text = value.strip().lower()
+    if text.isascii() and not any(c in text for c in "/:?#") and not text.startswith("www."):
+        return text.rstrip(".")  # already a bare domain (the usual case)
     if "://" in text:
         text = text.split("://", 1)[1]
     text = re.split(r"[/?#]", text, maxsplit=1)[0].split(":", 1)[0].rstrip(".")
