@@ -107,4 +107,9 @@ class HubSpotAPI(
             for t, groups in STANDARD_GROUPS.items()
         }
         self._company_ids: list[int] = []  # world company key -> HubSpot id
+        # Companies whose records are not made yet (``_Seeding._materialize``), how many,
+        # and whether the modification-time index ``_lm`` is built (it is once all are).
+        self._pending = bytearray()
+        self._left = 0
+        self._lm_ready = True
         self._renewal_deal: dict[int, int] = {}  # company key -> open renewal deal id
