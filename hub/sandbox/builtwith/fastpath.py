@@ -3,10 +3,8 @@
 A paging client asks for each domain once, so a cache of rendered answers does not help a
 first pass: what costs is generating the profile and encoding it. Two pieces keep both small:
 
-- ``Draws``: the draws ``random.Random`` would make for ``randint``, ``choice``, ``sample``
-  and ``randrange``, value for value (the same ``getrandbits`` calls in the same order), without
-  the standard library's layers of Python calls, so a profile is the one the generator always
-  made for its seed;
+- ``hub.sandbox.draws.Draws``: the standard library's draws, value for value, without its
+  layers of Python calls, so a profile is the one the generator always made for its seed;
 - ``render_json``: the JSON text of a profile's result written from pre-encoded pieces (each
   technology's constant part is encoded once per process), byte for byte what
   ``json.dumps(_render(...), separators=(",", ":"))`` gives (a test holds the two together).
@@ -15,70 +13,14 @@ first pass: what costs is generating the profile and encoding it. Two pieces kee
 from __future__ import annotations
 
 import json
-import random
 from functools import lru_cache
 from typing import Any
 
 from hub.sandbox.builtwith.catalogue import _CATALOGUE, DAY_MS
 from hub.sandbox.builtwith.records import Profile
+from hub.sandbox.draws import Draws
 
-
-class Draws:
-    """``randint``/``choice``/``sample``/``randrange``/``random`` of one ``random.Random``,
-    drawing exactly what the standard library draws (CPython 3.10+ ``_randbelow``)."""
-
-    __slots__ = ("bits", "random")
-
-    def __init__(self, rng: random.Random):
-        self.bits = rng.getrandbits
-        self.random = rng.random
-
-    def below(self, n: int) -> int:
-        k = n.bit_length()
-        bits = self.bits
-        r = bits(k)
-        while r >= n:
-            r = bits(k)
-        return r
-
-    def randint(self, a: int, b: int) -> int:
-        n = b - a + 1
-        k = n.bit_length()
-        bits = self.bits
-        r = bits(k)
-        while r >= n:
-            r = bits(k)
-        return a + r
-
-    def randrange(self, n: int) -> int:
-        return self.below(n)
-
-    def choice(self, seq: Any) -> Any:
-        return seq[self.below(len(seq))]
-
-    def sample(self, population: list[Any], k: int) -> list[Any]:
-        """``random.sample`` for the pool case (population no larger than its set size,
-        as every list sampled here is)."""
-        n = len(population)
-        if n > _setsize(k):
-            raise ValueError("Draws.sample: population too large for the pool method")
-        pool = list(population)
-        out = [None] * k
-        below = self.below
-        for i in range(k):
-            j = below(n - i)
-            out[i] = pool[j]
-            pool[j] = pool[n - i - 1]
-        return out
-
-
-def _setsize(k: int) -> int:
-    import math
-
-    size = 21
-    if k > 5:
-        size += 4 ** math.ceil(math.log(k * 3, 4))
-    return size
+__all__ = ["Draws", "render_json"]
 
 
 @lru_cache(maxsize=4096)
