@@ -111,5 +111,6 @@ class HubSpotAPI(
         # and whether the modification-time index ``_lm`` is built (it is once all are).
         self._pending = bytearray()
         self._left = 0
+        self._scattered = 0  # companies made by reads by id (``_lazy_get``)
         self._lm_ready = True
         self._renewal_deal: dict[int, int] = {}  # company key -> open renewal deal id

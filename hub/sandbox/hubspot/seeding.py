@@ -33,6 +33,7 @@ from hub.sandbox.hubspot.schema import (
 )
 
 _COMPANY_BASE = 5_000_000_001  # World: hubspot_id = 5e9 + key * 7 + 1
+_SCATTERED_MAX = 5_000  # companies made by reads by id before the rest are made at once
 
 
 class _Seeding:
@@ -113,7 +114,13 @@ class _Seeding:
         """``_store[t].get(oid)``, making the owning company's records first if needed."""
         k = self._owner_key(t, oid)
         if k is not None and self._pending[k]:
-            self._materialize(k)
+            # Reads out of list order insert into the middle of the sorted id lists; past a
+            # few thousand, making the rest at once (and sorting once) is cheaper.
+            self._scattered += 1
+            if self._scattered > _SCATTERED_MAX:
+                self._materialize_all()
+            else:
+                self._materialize(k)
         return self._store[t].get(oid)
 
     def _ensure_listed(self, t: str, after: int, limit: int) -> None:
@@ -130,12 +137,11 @@ class _Seeding:
                 return
             k = max(0, min(n, (after - block[0]) // block[1])) if after else 0
         ids, pending = self._active[t], self._pending
-        first = bisect.bisect_left(ids, after)
         while k < n:
             if pending[k]:
                 self._materialize(k)
             end = self._company_ids[k] + 1 if t == "companies" else block[0] + (k + 1) * block[1]
-            if bisect.bisect_left(ids, end) - first > limit:
+            if bisect.bisect_left(ids, end) - bisect.bisect_left(ids, after) > limit:
                 return
             k += 1
 
