@@ -46,6 +46,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+@lru_cache(maxsize=1024)
+def _key(text: str) -> str:
+    return _string(text)
+
+
 def _string(text: str) -> str:
     """A JSON string; plain ASCII (domains, subdomains) needs no escaping."""
     if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
@@ -56,7 +61,7 @@ def _string(text: str) -> str:
 def _int_object(values: dict[str, Any]) -> str:
     """A JSON object of integers (a profile's attributes), as ``json.dumps`` writes it."""
     if all(type(v) is int for v in values.values()):
-        return "{" + ",".join(f"{_string(k)}:{v}" for k, v in values.items()) + "}"
+        return "{" + ",".join(f"{_key(k)}:{v}" for k, v in values.items()) + "}"
     return _dumps(values)
 
 

@@ -53,7 +53,7 @@ class HubSpotAPI(
     """The fake HubSpot CRM; see the module docstring for what it models."""
 
     name = "hubspot"
-    seed_rank = 2
+    seed_rank = 0  # seeding is the id plan and the traps: companies are made on first use
     fault_kinds = frozenset({*_CLIENT_FAULTS, "partial_207", "missing_scope"})
     prefixes = ("/crm/", "/oauth/", *LEGACY_PREFIXES)
 
