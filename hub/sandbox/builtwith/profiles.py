@@ -129,7 +129,7 @@ class _Profiles:
         cache = self._rendered
         found = cache.get(key)
         if found is None:
-            if len(cache) > 200_000:
+            if len(cache) > 20_000:  # a first pass never hits: bound the memory (~2 KB each)
                 cache.clear()
             text = render_json(profile, today, options, fd_range, ld_range)
             found = cache[key] = text.encode()

@@ -76,7 +76,7 @@ _CITIES = [
 _EXPANSION_SUBDOMAINS = ["app", "help", "shop", "docs"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Tech:
     """One technology on one path of a domain; days are days since the Unix epoch."""
 
@@ -89,7 +89,7 @@ class Tech:
         return self.gone is None or self.gone > today
 
 
-@dataclass
+@dataclass(slots=True)
 class Profile:
     """What BuiltWith knows about one domain: technologies plus indexing rhythm and meta."""
 
