@@ -559,6 +559,20 @@ def health_m003_change_marks(db: Database) -> None:
     db["_hub_health_state"].drop(ignore=True)
 
 
+@migrations()
+def push_history_removed(db: Database) -> None:
+    """Push history names no CRM's nouns: what an uninstall removed is action ``removed`` with
+    the pusher's own noun in ``kind`` (``field``, ``group``…). Rows written as
+    ``field_archived`` / ``group_archived`` are rewritten in the same transaction."""
+    if "kind" not in db["_hub_push_history"].columns_dict:
+        db["_hub_push_history"].add_column("kind", str)
+    for old, kind in (("field_archived", "field"), ("group_archived", "group")):
+        db.execute(
+            "UPDATE _hub_push_history SET action = 'removed', kind = ? WHERE action = ?",
+            [kind, old],
+        )
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]

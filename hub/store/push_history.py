@@ -2,7 +2,9 @@
 
 ``_hub_push_history`` holds one row per thing a run did (``action``): a value ``set`` (with
 the value it replaced in ``old``), a task created or archived (``new`` = the CRM task id),
-a field or group archived. ``_hub_runs`` holds the runs themselves (kinds ``push``,
+something the hub had installed ``removed`` (``kind`` is the pusher's noun for it, e.g.
+``field``; rows from before migration ``push_history_removed`` said ``field_archived`` or
+``group_archived`` and were rewritten by it). ``_hub_runs`` holds the runs themselves (kinds ``push``,
 ``revert``, ``uninstall``). The push core (``hub.push.history``, ``hub.push.undo``) reads and
 writes through these functions only.
 """
@@ -27,6 +29,7 @@ COLUMNS = (
     "old",
     "new",
     "task_id",
+    "kind",
     "at",
 )
 
@@ -68,7 +71,7 @@ def list_runs(store: Store, *, limit: int = 50) -> dict[str, Any]:
             f"{count('set', 'DISTINCT h.object_id')} AS records, "
             f"{count('task_created')} AS tasks_created, "
             f"{count('task_archived')} AS tasks_archived, "
-            f"{count('field_archived')} AS fields_archived, "
+            f"{count('removed')} AS removed, "
             "(SELECT GROUP_CONCAT(DISTINCT h.target) FROM _hub_push_history h "
             "WHERE h.run_id = r.id) AS targets "
             f"FROM _hub_runs r WHERE r.kind IN ({kinds}) ORDER BY r.id DESC LIMIT ?",
