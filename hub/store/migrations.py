@@ -527,6 +527,40 @@ def scale_raw_dicts(db: Database) -> None:
     db["_hub_raw_compacted"].create({"raw_table": str}, pk="raw_table")
 
 
+@migrations()
+def mapstore_m001_raw_dicts_retrained(db: Database) -> None:
+    """A raw table may hold a second, larger zstd dictionary (``hub.store.rawdoc``): the
+    one-per-table index goes, and ``docs`` says how many documents each was trained on (the
+    most-trained one compresses new bodies)."""
+    if "docs" not in db["_hub_raw_dicts"].columns_dict:
+        db["_hub_raw_dicts"].add_column("docs", int)
+    db.execute("DROP INDEX IF EXISTS idx__hub_raw_dicts_raw_table")
+    db["_hub_raw_dicts"].create_index(["raw_table", "docs"], if_not_exists=True)
+
+
+@migrations()
+def mapstore_m002_map_index(db: Database) -> None:
+    """A mapping's own index over its rows (``MappingContext.index``), so ``finalize`` reads
+    only what a run touched through indexed columns: ``scope`` is "<mapping>/<connection>",
+    ``kind`` the mapping's name for the list (open invoices, renewal deals…), ``key`` the
+    record, ``ref`` what it belongs to ('' for nothing), ``value`` one sortable text (a due
+    date). ``_hub_map_versions`` holds the ``Mapping.version`` each mapping last mapped
+    with: a mapping whose version changed maps its rows again from the start."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _hub_map_index (scope TEXT NOT NULL, kind TEXT NOT NULL, "
+        "key TEXT NOT NULL, ref TEXT NOT NULL, value TEXT, "
+        "PRIMARY KEY (scope, kind, key, ref)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx__hub_map_index_ref ON _hub_map_index (scope, kind, ref)"
+    )
+    db["_hub_map_versions"].create(
+        {"mapping": str, "connection": str, "version": int, "updated_at": str},
+        pk=("mapping", "connection"),
+        if_not_exists=True,
+    )
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]

@@ -19,6 +19,11 @@ Three rules keep incremental mapping equal to a rebuild from scratch (``hub map 
   it needs to redo is recorded with ``ctx.mark_affected(key)`` while rows are mapped, stored
   with the map marker in one transaction, and read back with ``ctx.affected()``: a run killed
   before ``finalize`` finished leaves the keys for the next run.
+- **Finalize reads what changed, through indexes.** A mapping keeps its own index over its rows
+  (``ctx.index(kind, key, refs, value)``: an open invoice and its due date, a deal and its
+  companies), written with the rows' batch, and ``finalize`` asks it (``ctx.indexed``) instead
+  of scanning a raw table. A mapping whose logic changes what it indexes raises ``version``:
+  its rows are then mapped again from the start, once.
 
 Events that no row owns (``finalize``'s, or ones keyed by another record's id) are the
 mapping's to retract with ``ctx.retract(event_id)``.
@@ -83,6 +88,12 @@ class Mapping:
     streams: ClassVar[list[str]] = []
     # Mappings run in ascending ``order``: the mapping that makes account roots first.
     order: ClassVar[int] = 100
+    # The streams whose rows make account roots (None: every stream): what the root pass
+    # before per-account look-ups maps (``run_mappings(..., roots_only=True)``).
+    root_streams: ClassVar[list[str] | None] = None
+    # Raised when what the mapping derives from rows changes (e.g. what it indexes): its rows
+    # are then mapped again from the start, once.
+    version: ClassVar[int] = 1
     # ``[timeline.<name>]`` in hub.toml, validated when the config loads.
     Settings: ClassVar[type[MappingSettings]] = MappingSettings
     # What the mapping contributes to ``hub.vocabulary`` (see that module).
@@ -131,6 +142,9 @@ class MappingContext:
     _batch_ids: frozenset[str] = frozenset()
     _emitted: set[str] = field(default_factory=set)
     _affected: set[str] = field(default_factory=set)
+    _index: dict[tuple[str, str], tuple[tuple[str, ...], str | None] | None] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.settings = type(self.mapping).parse_settings(self.settings)
@@ -274,6 +288,84 @@ class MappingContext:
         }
         return stored | self._affected
 
+    # -- the mapping's own index ------------------------------------------------------------
+
+    @property
+    def scope(self) -> str:
+        """The mapping's scope in ``_hub_map_index``: one per mapping and connection."""
+        return f"{self.mapping.name}/{self.connection}"
+
+    def index(
+        self, kind: str, key: Any, refs: Iterable[Any] = (), value: str | None = None
+    ) -> None:
+        """Index ``key`` under ``kind``: the records it belongs to (``refs``) and one sortable
+        ``value`` (a due date). Replaces what ``key`` had; written with the batch."""
+        wanted = tuple(sorted({str(r) for r in refs if r not in (None, "")})) or ("",)
+        self._index[(kind, str(key))] = (wanted, value)
+
+    def unindex(self, kind: str, key: Any) -> None:
+        """Drop ``key`` from ``kind`` (the record is gone or no longer qualifies)."""
+        self._index[(kind, str(key))] = None
+
+    def index_refs(self, kind: str, keys: Iterable[Any]) -> dict[str, list[str]]:
+        """What ``keys`` are indexed under (flushes first): key → refs (without '')."""
+        self.flush()
+        out: dict[str, list[str]] = {}
+        ordered = sorted({str(k) for k in keys})
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            for key, ref in self.store.db.execute(
+                "SELECT key, ref FROM _hub_map_index WHERE scope = ? AND kind = ? "
+                f"AND key IN ({','.join('?' * len(chunk))})",
+                [self.scope, kind, *chunk],
+            ):
+                refs = out.setdefault(key, [])
+                if ref:
+                    refs.append(ref)
+        return out
+
+    def indexed(
+        self, kind: str, *, refs: Iterable[Any] | None = None, upto: str | None = None
+    ) -> list[tuple[str, str, str | None]]:
+        """``(key, ref, value)`` of ``kind`` (flushes first): those under any of ``refs``,
+        and/or whose ``value`` is at most ``upto``; everything of ``kind`` without either."""
+        self.flush()
+        base = "SELECT key, ref, value FROM _hub_map_index WHERE scope = ? AND kind = ?"
+        args: list[Any] = [self.scope, kind]
+        if upto is not None:
+            base += " AND value <= ?"
+            args.append(upto)
+        if refs is None:
+            return [tuple(r) for r in self.store.db.execute(base + " ORDER BY key", args)]
+        found: list[tuple[str, str, str | None]] = []
+        ordered = sorted({str(r) for r in refs})
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            found.extend(
+                tuple(r)
+                for r in self.store.db.execute(
+                    base + f" AND ref IN ({','.join('?' * len(chunk))})", [*args, *chunk]
+                )
+            )
+        return sorted(found)
+
+    def raw_many(self, stream: str, record_ids: Iterable[Any]) -> dict[str, dict[str, Any]]:
+        """Live (not deleted) raw rows of a stream of this connection by id: id → document."""
+        table = raw_table_name(self.connection, stream)
+        out: dict[str, dict[str, Any]] = {}
+        if not self.store.db[table].exists():
+            return out
+        ordered = sorted({str(i) for i in record_ids})
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            for rid, data in self.store.db.execute(
+                f"SELECT id, data FROM [{table}] WHERE deleted = 0 "
+                f"AND id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                out[rid] = self.store.decode_raw(data)
+        return out
+
     def raw(self, stream: str, record_id: Any) -> dict[str, Any] | None:
         """Another raw row's JSON body from this connection, or None."""
         table = raw_table_name(self.connection, stream)
@@ -308,6 +400,7 @@ class MappingContext:
         self._events.clear()
         self._retract.clear()
         self._members.clear()
+        self._index.clear()
 
     def end_batch(self) -> None:
         """Write the batch and retract what its rows owned before and did not emit again."""
@@ -345,6 +438,15 @@ class MappingContext:
 
     def flush(self) -> None:
         """Write buffered entities, facts, events and retractions in one transaction."""
+        if not (
+            self._entities
+            or self._facts
+            or self._members
+            or self._events
+            or self._retract
+            or self._index
+        ):
+            return
         db = self.store.db
         now = clock.iso()
         with db.atomic():
@@ -388,6 +490,25 @@ class MappingContext:
                     "DELETE FROM events WHERE id = ?", [(e,) for e in self._retract]
                 )
                 self._retract.clear()
+            if self._index:
+                self._flush_index()
+
+    def _flush_index(self) -> None:
+        db, scope = self.store.db, self.scope
+        db.conn.executemany(
+            "DELETE FROM _hub_map_index WHERE scope = ? AND kind = ? AND key = ?",
+            [(scope, kind, key) for kind, key in self._index],
+        )
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO _hub_map_index (scope, kind, key, ref, value) VALUES (?,?,?,?,?)",
+            [
+                (scope, kind, key, ref, entry[1])
+                for (kind, key), entry in self._index.items()
+                if entry is not None
+                for ref in entry[0]
+            ],
+        )
+        self._index.clear()
 
     def _flush_facts(self, now: str) -> None:
         db = self.store.db

@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from hub import clock
 from hub.timeline import MappingContext
 from mappings.stripe.objects import (
     as_dict,
@@ -80,13 +81,23 @@ def due_moment(inv: dict[str, Any]) -> dt.datetime | None:
 # -- per invoice row: paid, paid late, written off ---------------------------------------------
 
 
+OPEN = "open_invoice"
+"""The mapping's index of open invoices (value: when each was due): what ``past_due`` reads."""
+
+
 def map_invoice(ctx: MappingContext, row: dict[str, Any]) -> None:
     """Events that follow one invoice's own state (the row owns them)."""
     inv, inv_id = row["data"], row["id"]
     customer = ref(inv.get("customer"))
     if row["deleted"] or not customer:
+        ctx.unindex(OPEN, inv_id)
         return
     status = invoice_status(inv)
+    if status == "open":
+        due = due_moment(inv)
+        ctx.index(OPEN, inv_id, [customer], clock.iso(due) if due else "")
+    else:
+        ctx.unindex(OPEN, inv_id)
     transitions = as_dict(inv.get("status_transitions"))
     entity = customer_key(customer)
     number = inv.get("number") or inv_id
@@ -378,20 +389,16 @@ def _failure_event(
 
 
 def past_due(ctx: MappingContext) -> None:
-    """``invoice_past_due`` for open invoices past due as of ``ctx.now``; retract the rest."""
+    """``invoice_past_due`` for open invoices past due as of ``ctx.now``; retract the rest.
+
+    Reads the open invoices already due (the mapping's index), never the invoices table."""
     existing = ctx.existing_events(f"{SOURCE}:invoice_past_due:")
     kept: set[str] = set()
-    table = _table(ctx, "invoices")
-    if table:
-        rows = ctx.store.db.execute(
-            f"SELECT id, data FROM [{table}] WHERE deleted = 0 AND "
-            "(json_extract(raw_json(data), '$.status') = 'open' OR "
-            "(json_extract(raw_json(data), '$.status') IS NULL AND raw_json(data) LIKE '%\"paid\":false%'))"
-        )
-        for inv_id, text in rows:
-            event_id = _past_due_event(ctx, inv_id, ctx.store.decode_raw(text))
-            if event_id:
-                kept.add(event_id)
+    due = {key for key, _, _ in ctx.indexed(OPEN, upto=clock.iso(ctx.now))}
+    for inv_id, inv in sorted(ctx.raw_many("invoices", due).items()):
+        event_id = _past_due_event(ctx, inv_id, inv)
+        if event_id:
+            kept.add(event_id)
     for event_id in existing - kept:
         ctx.retract(event_id)
 
