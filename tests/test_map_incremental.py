@@ -105,3 +105,47 @@ def test_version_change_maps_every_row_again(synced, tmp_path, monkeypatch):
     finally:
         store.close()
         clock.set_source(None)
+
+
+def test_only_changed_accounts_are_rebuilt(synced, tmp_path):
+    _, second, now = synced
+    path = tmp_path / "hub.db"
+    shutil.copy(second, path)
+    before = _snapshot_after(path, now, full=False)
+    store = Store(path)
+    try:
+        assert store.db.execute("SELECT count(*) FROM _hub_dirty_accounts").fetchone()[0] == 0
+        # One linked Stripe customer renamed upstream: only its account is looked at.
+        account, customer = store.db.execute(
+            "SELECT account_id, source_id FROM account_links WHERE source = 'stripe' "
+            "AND kind = 'customer' ORDER BY entity LIMIT 1"
+        ).fetchone()
+        (data,) = store.db.execute(
+            "SELECT data FROM raw_stripe_customers WHERE id = ?", [customer]
+        ).fetchone()
+        doc = store.decode_raw(data)
+        doc["created"] = int(doc.get("created") or 0) - 86400  # customer_since moves a day
+        from hub.store import RawRecord
+
+        store.write_page("stripe", "customers", [RawRecord(id=customer, data=doc)], None)
+        clock.set_source(lambda: now)
+        from hub.timeline import accounts as accounts_module
+
+        seen: list[list[str] | None] = []
+        real = accounts_module._rebuild
+        accounts_module._rebuild = lambda s, ids: seen.append(ids) or real(s, ids)
+        try:
+            run_mappings(store)
+        finally:
+            accounts_module._rebuild = real
+        assert seen and all(ids is not None and account in ids for ids in seen)
+        assert sum(len(ids or []) for ids in seen) <= 3, seen
+        assert store.db.execute("SELECT count(*) FROM _hub_dirty_accounts").fetchone()[0] == 0
+        after = snapshot(store)
+        assert len(after["accounts"]) == len(before["accounts"])
+    finally:
+        store.close()
+        clock.set_source(None)
+    # And the result is what a rebuild from scratch gives.
+    shutil.copy(path, tmp_path / "full.db")
+    assert _snapshot_after(tmp_path / "full.db", now, full=True) == after

@@ -561,6 +561,15 @@ def mapstore_m002_map_index(db: Database) -> None:
     )
 
 
+@migrations()
+def mapstore_m003_dirty_accounts(db: Database) -> None:
+    """Accounts whose row must be rebuilt (``hub.timeline.accounts``): written with the entity
+    and link changes that affect them, cleared with the rebuilt rows, so ``hub map`` rebuilds
+    only the accounts that changed. Empty at first: the next map rebuilds every account once
+    (``_hub_map_versions`` row ``(accounts)`` says that happened)."""
+    db["_hub_dirty_accounts"].create({"account_id": str}, pk="account_id", if_not_exists=True)
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]

@@ -143,6 +143,7 @@ def run_mappings(
                     "_hub_map_pending",
                     "_hub_map_index",
                     "_hub_map_versions",
+                    "_hub_dirty_accounts",
                     "accounts",
                 ):
                     db.execute(f"DELETE FROM [{table}]")

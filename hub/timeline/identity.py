@@ -280,11 +280,13 @@ def resolve(
     }
     by_key = {e["key"]: e for e in entities}
     now = clock.iso()
+    dirty: set[str] = set()  # accounts an entity joined or left: their rows are rebuilt
     with db.atomic():
         gone = [k for k in old if k not in new_links]
         for k in gone:
             db.execute("DELETE FROM account_links WHERE entity = ?", [k])
             result.changed_entities.add(k)
+            dirty.add(old[k][0])
         rows = []
         for k, (account, method, detail) in new_links.items():
             if old.get(k) != (account, method, detail):
@@ -292,8 +294,15 @@ def resolve(
                 rows.append(
                     (k, account, e["source"], e["kind"], e["source_id"], method, detail, now)
                 )
+                dirty.add(account)
+                if k in old:
+                    dirty.add(old[k][0])
                 if old.get(k, (None,))[0] != account:
                     result.changed_entities.add(k)
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO _hub_dirty_accounts (account_id) VALUES (?)",
+            [(a,) for a in sorted(dirty) if a],
+        )
         db.conn.executemany(
             "INSERT INTO account_links (entity, account_id, source, kind, source_id, method, detail, linked_at) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(entity) DO UPDATE SET account_id=excluded.account_id, "

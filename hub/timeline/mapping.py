@@ -61,6 +61,19 @@ def to_iso(value: Any) -> str | None:
     return clock.iso(parsed) if parsed else None
 
 
+def mark_accounts_dirty(store: Store, entity_keys: Iterable[str]) -> None:
+    """The accounts these entities are linked to must be rebuilt (call inside the write's
+    transaction; an entity not linked yet gets its account when identity links it)."""
+    keys = sorted(entity_keys)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        store.db.execute(
+            "INSERT OR IGNORE INTO _hub_dirty_accounts (account_id) SELECT DISTINCT account_id "
+            f"FROM account_links WHERE entity IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
+
+
 def event_id(source: str, type: str, source_id: Any, version: Any = None) -> str:
     """The deterministic id of an event: ``source:type:source_id[:version]``."""
     return f"{source}:{type}:{source_id}" + (f":{version}" if version not in (None, "") else "")
@@ -449,7 +462,10 @@ class MappingContext:
             return
         db = self.store.db
         now = clock.iso()
+        touched = {*self._entities, *self._facts, *self._members}
         with db.atomic():
+            if touched:
+                mark_accounts_dirty(self.store, touched)
             if self._entities:
                 db.conn.executemany(
                     "INSERT INTO entities (key, source, kind, source_id, name, domains, explicit_account, is_root, merged_into, deleted, facts, updated_at) "

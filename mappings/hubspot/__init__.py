@@ -51,6 +51,7 @@ from pydantic import Field, field_validator
 
 import hub
 from hub.timeline import Mapping, MappingContext, MappingSettings
+from hub.timeline.mapping import mark_accounts_dirty
 from mappings.hubspot.records import (
     COMPANY_EVENTS,
     DEFAULT_RENEWAL_PATTERN,
@@ -321,7 +322,9 @@ class HubSpotMapping(Mapping):
         """A company that stopped being an account keeps no facts: they would compete with the
         survivor's, and a rebuild from scratch would not have them."""
         ctx.flush()
-        ctx.store.db.execute("UPDATE entities SET facts = '{}' WHERE key = ?", [key])
+        with ctx.store.db.atomic():
+            ctx.store.db.execute("UPDATE entities SET facts = '{}' WHERE key = ?", [key])
+            mark_accounts_dirty(ctx.store, [key])
 
     # -- contacts -------------------------------------------------------------------------------
 
