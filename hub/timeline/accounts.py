@@ -71,10 +71,11 @@ FULL_MARK = "(accounts)"
 """``_hub_map_versions`` row: every account was rebuilt since dirty tracking began."""
 
 
-def build_accounts(store: Store) -> int:
-    """Rebuild the rows of the accounts whose entities, facts or links changed (all of them
-    the first time, or after ``hub map --full``) from root entities and their linked
-    entities' facts; returns the number of accounts.
+def build_accounts(store: Store, *, only_changed: bool = False) -> int:
+    """Rebuild the ``accounts`` table from root entities and their linked entities' facts;
+    returns the number of accounts. With ``only_changed`` (what ``hub map`` does), only the
+    rows of accounts whose entities, facts or links changed (all of them the first time, or
+    after ``hub map --full``).
 
     Writers mark accounts in ``_hub_dirty_accounts`` in the transaction of their change
     (``MappingContext.flush``, identity's link changes); the rebuilt rows and the clearing of
@@ -83,7 +84,7 @@ def build_accounts(store: Store) -> int:
     recomputing.
     """
     db = store.db
-    full = (
+    full = not only_changed or (
         db.execute(
             "SELECT 1 FROM _hub_map_versions WHERE mapping = ? AND connection = ''", [FULL_MARK]
         ).fetchone()

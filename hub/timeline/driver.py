@@ -178,7 +178,7 @@ def run_mappings(
             res.conflicts,
         )
         result.relinked_events = res.relinked_events
-        result.accounts = build_accounts(store)
+        result.accounts = build_accounts(store, only_changed=True)
         run.status = "ok" if not result.errors else "partial"
         run.records = result.rows
         run.error = "; ".join(result.errors) or None

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict
 from hub import clock
 from hub.errors import MappingError
 from hub.store import Store, raw_table_name
+from hub.store.rawdoc import orjson
 from hub.timeline.identity import normalize_domain
 from hub.vocabulary import EventType, Source
 
@@ -59,6 +60,25 @@ def to_iso(value: Any) -> str | None:
         return clock.iso(dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc))
     parsed = clock.parse(value)
     return clock.iso(parsed) if parsed else None
+
+
+def attrs_json(attrs: dict[str, Any] | None) -> str:
+    """An event's ``attrs`` as stored: compact JSON text, keys sorted (readers use
+    ``json_extract(attrs, '$.x')`` or parse it)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(
+                attrs or {},
+                default=str,
+                option=orjson.OPT_SORT_KEYS
+                | orjson.OPT_NON_STR_KEYS
+                | orjson.OPT_PASSTHROUGH_DATETIME,
+            ).decode()
+        except TypeError:  # an integer beyond 64 bits, say
+            pass
+    return json.dumps(
+        attrs or {}, sort_keys=True, default=str, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 def mark_accounts_dirty(store: Store, entity_keys: Iterable[str]) -> None:
@@ -248,7 +268,7 @@ class MappingContext:
             source,
             type,
             summary,
-            json.dumps(attrs or {}, sort_keys=True, default=str),
+            attrs_json(attrs),
             link,
             origin,
         )
