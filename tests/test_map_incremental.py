@@ -92,9 +92,12 @@ def test_version_change_maps_every_row_again(synced, tmp_path, monkeypatch):
         indexed = store.db.execute(
             "SELECT count(*) FROM _hub_map_index WHERE scope LIKE 'hubspot/%' AND kind = 'contact'"
         ).fetchone()[0]
-        assert indexed == store.db.execute(
-            "SELECT count(*) FROM raw_hubspot_contacts WHERE deleted = 0"
-        ).fetchone()[0]
+        assert (
+            indexed
+            == store.db.execute(
+                "SELECT count(*) FROM raw_hubspot_contacts WHERE deleted = 0"
+            ).fetchone()[0]
+        )
         (version,) = store.db.execute(
             "SELECT version FROM _hub_map_versions WHERE mapping = 'hubspot'"
         ).fetchone()
@@ -149,3 +152,55 @@ def test_only_changed_accounts_are_rebuilt(synced, tmp_path):
     # And the result is what a rebuild from scratch gives.
     shutil.copy(path, tmp_path / "full.db")
     assert _snapshot_after(tmp_path / "full.db", now, full=True) == after
+
+
+def test_legacy_origins_are_converted_and_still_retract(synced, tmp_path, monkeypatch):
+    from hub.timeline import origins
+
+    _, second, now = synced
+    path = tmp_path / "hub.db"
+    shutil.copy(second, path)
+    before = _snapshot_after(path, now, full=False)
+    store = Store(path)
+    try:
+        # As a database from before the codes: "<mapping>/<raw table>:<row id>".
+        with store.db.atomic():
+            for code, mapping, table in store.db.execute(
+                "SELECT code, mapping, raw_table FROM _hub_map_origins"
+            ).fetchall():
+                store.db.execute(
+                    "UPDATE events SET origin = ? || substr(origin, ?) WHERE origin >= ? AND origin < ?",
+                    [f"{mapping}/{table}:", len(f"#{code}:") + 1, f"#{code}:", f"#{code};"],
+                )
+        legacy = store.db.execute("SELECT count(*) FROM events WHERE origin >= '0'").fetchone()[0]
+        assert legacy > 10
+        monkeypatch.setattr(origins, "BATCH", 7)  # several batches, each its own transaction
+        clock.set_source(lambda: now)
+        run_mappings(store)
+        assert (
+            store.db.execute("SELECT count(*) FROM events WHERE origin >= '0'").fetchone()[0] == 0
+        )
+        assert snapshot(store) == before, diff(snapshot(store), before)
+        # A converted origin still owns its events: a tombstone retracts them.
+        origin = store.db.execute(
+            "SELECT origin FROM events WHERE origin IS NOT NULL ORDER BY origin LIMIT 1"
+        ).fetchone()[0]
+        mapping, table, record_id = origins.parse_origin(store, origin)
+        (data,) = store.db.execute(
+            f"SELECT data FROM [{table}] WHERE id = ?", [record_id]
+        ).fetchone()
+        from hub.store import RawRecord
+
+        stream = table.split("_", 2)[2]
+        connection = table.split("_", 2)[1]
+        store.write_page(
+            connection,
+            stream,
+            [RawRecord(id=record_id, data=store.decode_raw(data), deleted=True)],
+            None,
+        )
+        run_mappings(store)
+        assert not store.db.execute("SELECT 1 FROM events WHERE origin = ?", [origin]).fetchall()
+    finally:
+        store.close()
+        clock.set_source(None)

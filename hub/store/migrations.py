@@ -570,6 +570,18 @@ def mapstore_m003_dirty_accounts(db: Database) -> None:
     db["_hub_dirty_accounts"].create({"account_id": str}, pk="account_id", if_not_exists=True)
 
 
+@migrations()
+def mapstore_m004_origin_codes(db: Database) -> None:
+    """``events.origin`` names its (mapping, raw table) by a short code: ``#<code>:<row id>``
+    instead of ``<mapping>/<raw table>:<row id>`` (half the bytes, in the table and in its
+    index). Origins written before are converted by ``hub map`` in batches
+    (``hub.timeline.origins``)."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _hub_map_origins (code INTEGER PRIMARY KEY, "
+        "mapping TEXT NOT NULL, raw_table TEXT NOT NULL, UNIQUE (mapping, raw_table))"
+    )
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]

@@ -23,6 +23,7 @@ from hub.store import Store, raw_table_name
 from hub.timeline.accounts import build_accounts
 from hub.timeline.identity import resolve
 from hub.timeline.mapping import Mapping, MappingContext
+from hub.timeline.origins import convert_legacy as convert_legacy_origins
 
 log = logging.getLogger("hub.timeline")
 
@@ -132,6 +133,7 @@ def run_mappings(
     with store.recorded_run("map") as run:
         # A database from before raw compaction: convert it, once, in batches.
         store.compact_legacy_raw()
+        convert_legacy_origins(store)  # likewise: events' origins from before their codes
         if full:
             with db.atomic():
                 for table in (

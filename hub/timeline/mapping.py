@@ -44,6 +44,7 @@ from hub.errors import MappingError
 from hub.store import Store, raw_table_name
 from hub.store.rawdoc import orjson
 from hub.timeline.identity import normalize_domain
+from hub.timeline.origins import origin_code
 from hub.vocabulary import EventType, Source
 
 # A buffer this large is written out in its own transaction mid-stream.
@@ -173,6 +174,7 @@ class MappingContext:
     # The batch of rows being mapped: their raw table, ids, and the owned events emitted.
     _batch_table: str | None = None
     _batch_ids: frozenset[str] = frozenset()
+    _origin_prefix: str = ""
     _emitted: set[str] = field(default_factory=set)
     _affected: set[str] = field(default_factory=set)
     _index: dict[tuple[str, str], tuple[tuple[str, ...], str | None] | None] = field(
@@ -258,8 +260,7 @@ class MappingContext:
             raise MappingError(f"event {eid} has no valid time ({ts!r})")
         origin = None
         if self._batch_table is not None and str(source_id) in self._batch_ids:
-            # Scoped by mapping: two mappings may read the same raw row (each owns what it emitted).
-            origin = f"{self.mapping.name}/{self._batch_table}:{source_id}"
+            origin = f"{self._origin_prefix}{source_id}"
             self._emitted.add(eid)
         self._events[eid] = (
             eid,
@@ -421,6 +422,8 @@ class MappingContext:
         """Rows of ``table`` are about to be mapped: events keyed by their ids belong to them."""
         self._batch_table = table
         self._batch_ids = frozenset(str(r["id"]) for r in rows)
+        # Scoped by mapping: two mappings may read the same raw row (each owns what it emitted).
+        self._origin_prefix = f"#{origin_code(self.store, self.mapping.name, table)}:"
         self._emitted = set()
 
     def discard_batch(self) -> None:
@@ -437,14 +440,14 @@ class MappingContext:
 
     def end_batch(self) -> None:
         """Write the batch and retract what its rows owned before and did not emit again."""
-        table, ids = self._batch_table, sorted(self._batch_ids)
+        ids = sorted(self._batch_ids)
         self._batch_table, self._batch_ids = None, frozenset()
         db = self.store.db
         with db.atomic():
             self.flush()
             stale: list[str] = []
             for start in range(0, len(ids), 500):
-                origins = [f"{self.mapping.name}/{table}:{i}" for i in ids[start : start + 500]]
+                origins = [f"{self._origin_prefix}{i}" for i in ids[start : start + 500]]
                 marks = ",".join("?" * len(origins))
                 stale.extend(
                     row[0]
