@@ -582,6 +582,43 @@ def mapstore_m004_origin_codes(db: Database) -> None:
     )
 
 
+@migrations()
+def mapstore_m005_push_history_groups(db: Database) -> None:
+    """``_hub_push_history`` stores what every row of a run shares once: a row names its
+    group (``_hub_push_groups``: run, target, action, object type, property, time) and keeps
+    only its object, account (NULL: the object itself; ``PUSH_NO_ACCOUNT``: none), old and
+    new values and task id (``hub.store.push_history`` reads them back whole). Existing rows
+    are converted here, in this migration's one transaction."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _hub_push_groups (id INTEGER PRIMARY KEY, run_id INTEGER, "
+        "target TEXT, action TEXT, object_type TEXT, property TEXT, at TEXT)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS idx__hub_push_groups_run ON _hub_push_groups (run_id)")
+    db.execute(
+        "CREATE TABLE _hub_push_rows (group_id INTEGER NOT NULL, object_id TEXT, account_id TEXT, "
+        "old TEXT, new TEXT, task_id TEXT)"
+    )
+    db.execute("CREATE INDEX idx__hub_push_rows_group ON _hub_push_rows (group_id)")
+    action = "COALESCE(action, CASE WHEN property != '' THEN 'set' ELSE 'task_created' END)"
+    db.execute(
+        "INSERT INTO _hub_push_groups (run_id, target, action, object_type, property, at) "
+        f"SELECT run_id, target, {action}, object_type, property, at FROM _hub_push_history "
+        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY min(rowid)"
+    )
+    db.execute(
+        "INSERT INTO _hub_push_rows (group_id, object_id, account_id, old, new, task_id) "
+        "SELECT g.id, h.object_id, CASE WHEN h.account_id IS NULL THEN char(0) "
+        "WHEN h.account_id = h.object_id THEN NULL ELSE h.account_id END, h.old, h.new, h.task_id "
+        "FROM _hub_push_history h JOIN _hub_push_groups g ON g.run_id IS h.run_id "
+        "AND g.target IS h.target AND g.action IS COALESCE(h.action, CASE WHEN h.property != '' "
+        "THEN 'set' ELSE 'task_created' END) "
+        "AND g.object_type IS h.object_type AND g.property IS h.property AND g.at IS h.at "
+        "ORDER BY h.rowid"
+    )
+    db.execute("DROP TABLE _hub_push_history")
+    db.execute("ALTER TABLE _hub_push_rows RENAME TO _hub_push_history")
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]
