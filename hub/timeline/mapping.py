@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -44,11 +45,14 @@ from hub.errors import MappingError
 from hub.store import Store, raw_table_name
 from hub.store.rawdoc import orjson
 from hub.timeline.identity import normalize_domain
+from hub.timeline.mapindex import MapIndex
 from hub.timeline.origins import origin_code
 from hub.vocabulary import EventType, Source
 
 # A buffer this large is written out in its own transaction mid-stream.
 FLUSH_EVERY = 5000
+RAW_CACHE = 2000
+"""Documents ``MappingContext.raw`` remembers (least recently used go first)."""
 
 
 def to_iso(value: Any) -> str | None:
@@ -155,7 +159,7 @@ class Mapping:
 
 
 @dataclass
-class MappingContext:
+class MappingContext(MapIndex):
     """What a mapping writes through. Buffers writes and flushes them in batches."""
 
     store: Store
@@ -180,6 +184,10 @@ class MappingContext:
     _index: dict[tuple[str, str], tuple[tuple[str, ...], str | None] | None] = field(
         default_factory=dict
     )
+    _raw_cache: OrderedDict[tuple[str, str], dict[str, Any] | None] = field(
+        default_factory=OrderedDict
+    )
+    _tables: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.settings = type(self.mapping).parse_settings(self.settings)
@@ -322,93 +330,28 @@ class MappingContext:
         }
         return stored | self._affected
 
-    # -- the mapping's own index ------------------------------------------------------------
-
-    @property
-    def scope(self) -> str:
-        """The mapping's scope in ``_hub_map_index``: one per mapping and connection."""
-        return f"{self.mapping.name}/{self.connection}"
-
-    def index(
-        self, kind: str, key: Any, refs: Iterable[Any] = (), value: str | None = None
-    ) -> None:
-        """Index ``key`` under ``kind``: the records it belongs to (``refs``) and one sortable
-        ``value`` (a due date). Replaces what ``key`` had; written with the batch."""
-        wanted = tuple(sorted({str(r) for r in refs if r not in (None, "")})) or ("",)
-        self._index[(kind, str(key))] = (wanted, value)
-
-    def unindex(self, kind: str, key: Any) -> None:
-        """Drop ``key`` from ``kind`` (the record is gone or no longer qualifies)."""
-        self._index[(kind, str(key))] = None
-
-    def index_refs(self, kind: str, keys: Iterable[Any]) -> dict[str, list[str]]:
-        """What ``keys`` are indexed under (flushes first): key → refs (without '')."""
-        self.flush()
-        out: dict[str, list[str]] = {}
-        ordered = sorted({str(k) for k in keys})
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            for key, ref in self.store.db.execute(
-                "SELECT key, ref FROM _hub_map_index WHERE scope = ? AND kind = ? "
-                f"AND key IN ({','.join('?' * len(chunk))})",
-                [self.scope, kind, *chunk],
-            ):
-                refs = out.setdefault(key, [])
-                if ref:
-                    refs.append(ref)
-        return out
-
-    def indexed(
-        self, kind: str, *, refs: Iterable[Any] | None = None, upto: str | None = None
-    ) -> list[tuple[str, str, str | None]]:
-        """``(key, ref, value)`` of ``kind`` (flushes first): those under any of ``refs``,
-        and/or whose ``value`` is at most ``upto``; everything of ``kind`` without either."""
-        self.flush()
-        base = "SELECT key, ref, value FROM _hub_map_index WHERE scope = ? AND kind = ?"
-        args: list[Any] = [self.scope, kind]
-        if upto is not None:
-            base += " AND value <= ?"
-            args.append(upto)
-        if refs is None:
-            return [tuple(r) for r in self.store.db.execute(base + " ORDER BY key", args)]
-        found: list[tuple[str, str, str | None]] = []
-        ordered = sorted({str(r) for r in refs})
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            found.extend(
-                tuple(r)
-                for r in self.store.db.execute(
-                    base + f" AND ref IN ({','.join('?' * len(chunk))})", [*args, *chunk]
-                )
-            )
-        return sorted(found)
-
-    def raw_many(self, stream: str, record_ids: Iterable[Any]) -> dict[str, dict[str, Any]]:
-        """Live (not deleted) raw rows of a stream of this connection by id: id → document."""
-        table = raw_table_name(self.connection, stream)
-        out: dict[str, dict[str, Any]] = {}
-        if not self.store.db[table].exists():
-            return out
-        ordered = sorted({str(i) for i in record_ids})
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            for rid, data in self.store.db.execute(
-                f"SELECT id, data FROM [{table}] WHERE deleted = 0 "
-                f"AND id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                out[rid] = self.store.decode_raw(data)
-        return out
-
     def raw(self, stream: str, record_id: Any) -> dict[str, Any] | None:
-        """Another raw row's JSON body from this connection, or None."""
+        """Another raw row's JSON body from this connection, or None.
+
+        Documents looked up are remembered for the run (the last ``RAW_CACHE``): a ticket's
+        requester or a touch's owner is decoded once, however many rows name it. Read them,
+        never change them."""
+        key = (stream, str(record_id))
+        cache = self._raw_cache
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
         table = raw_table_name(self.connection, stream)
-        if not self.store.db[table].exists():
+        if table not in self._tables:
+            self._tables[table] = self.store.db[table].exists()
+        if not self._tables[table]:
             return None
-        row = self.store.db.execute(
-            f"SELECT data FROM [{table}] WHERE id = ?", [str(record_id)]
-        ).fetchone()
-        return self.store.decode_raw(row[0]) if row else None
+        row = self.store.db.execute(f"SELECT data FROM [{table}] WHERE id = ?", [key[1]]).fetchone()
+        doc = self.store.decode_raw(row[0]) if row else None
+        cache[key] = doc
+        if len(cache) > RAW_CACHE:
+            cache.popitem(last=False)
+        return doc
 
     def rows(self, stream: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every raw row of a stream of this connection."""
@@ -531,23 +474,6 @@ class MappingContext:
                 self._retract.clear()
             if self._index:
                 self._flush_index()
-
-    def _flush_index(self) -> None:
-        db, scope = self.store.db, self.scope
-        db.conn.executemany(
-            "DELETE FROM _hub_map_index WHERE scope = ? AND kind = ? AND key = ?",
-            [(scope, kind, key) for kind, key in self._index],
-        )
-        db.conn.executemany(
-            "INSERT OR REPLACE INTO _hub_map_index (scope, kind, key, ref, value) VALUES (?,?,?,?,?)",
-            [
-                (scope, kind, key, ref, entry[1])
-                for (kind, key), entry in self._index.items()
-                if entry is not None
-                for ref in entry[0]
-            ],
-        )
-        self._index.clear()
 
     def _flush_facts(self, now: str) -> None:
         db = self.store.db
