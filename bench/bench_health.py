@@ -230,7 +230,7 @@ def measure(path: str, accounts: int) -> dict[str, float]:
 def _fresh(store: Any) -> None:
     """A reused database (--reuse) starts like a fresh one: no scores, history or runs."""
     with store.db.atomic():
-        for table in ("health_scores", "health_history", "health_days", "_hub_health_state"):
+        for table in ("health_scores", "health_history", "health_days", "_hub_health_dirty"):
             store.db.execute(f"DELETE FROM {table}")
         store.db.execute("DELETE FROM _hub_runs WHERE kind = 'health'")
         store.db.execute("DELETE FROM events WHERE id LIKE 'bench:new%'")
@@ -261,7 +261,7 @@ def breakdown(path: str) -> dict[str, float]:
     groups = sum(1 for _ in store.db.execute(sql, args))
     sql_s = time.process_time() - cpu
     cpu = time.process_time()
-    run_pass(store, settings, NOW, None, sink=lambda ev, fp: None)
+    run_pass(store, settings, NOW, None, sink=lambda ev: None)
     pass_s = time.process_time() - cpu
     # Written twice: the first makes every history row (a first scoring), the second is a
     # recompute with nothing changed (scores rewritten, no history row).

@@ -621,6 +621,49 @@ def test_incremental_recomputes_only_changed_accounts(db, clk):
     assert compute_health(db, config({"drivers": 2})).removed == 1
 
 
+def test_changed_rows_are_marked_as_they_are_written(db, clk):
+    """Triggers on ``accounts`` mark a row when a column health reads or the facts change,
+    so an incremental run hashes nothing; a run clears the marks of what it scored."""
+
+    def marks() -> set[str]:
+        return {r[0] for r in db.db.execute("SELECT account_id FROM _hub_health_dirty")}
+
+    for name in ("a", "b", "c"):
+        add_account(db, name)
+    assert marks() == {"a", "b", "c"}  # new rows
+    compute_health(db)
+    assert marks() == set()
+    clk.advance(minutes=5)
+    db.db.execute("UPDATE accounts SET updated_at = '2030-01-01' WHERE id = 'a'")  # not read
+    db.db.execute("UPDATE accounts SET mrr = 1234 WHERE id = 'b'")
+    set_facts(db, "c", nps=9)
+    assert marks() == {"b", "c"}
+    result = compute_health(db)
+    assert (result.full, result.accounts) == (False, 2)
+    assert marks() == set()
+    clk.advance(minutes=5)
+    assert compute_health(db).accounts == 0
+
+
+def test_a_recompute_rewrites_only_the_score_rows_that_changed(db, clk):
+    """A full recompute that changes nothing but the time leaves ``health_scores`` rows as
+    they are: ``computed_at`` is when the row last changed; the run is in ``_hub_runs``."""
+    add_account(db, "a")
+    add_account(db, "b")
+    compute_health(db)
+    before = {
+        r[0]: r[1] for r in db.db.execute("SELECT account_id, computed_at FROM health_scores")
+    }
+    clk.advance(minutes=5)
+    add_event(db, "b", "payment_failed", 0)
+    result = compute_health(db, full=True)
+    assert result.full and result.accounts == 2
+    after = {r[0]: r[1] for r in db.db.execute("SELECT account_id, computed_at FROM health_scores")}
+    assert after["a"] == before["a"]  # nothing changed: not rewritten
+    assert after["b"] != before["b"]  # its billing score changed
+    assert db.runs(kind="health")[0]["status"] == "ok"
+
+
 def test_backfill_rebuilds_history_from_the_timeline(db, clk):
     add_account(db, "a")
     add_event(db, "a", "invoice_paid", 20)

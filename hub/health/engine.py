@@ -4,7 +4,7 @@
 own connection in a thread for a file database, so SQLite works while Python scores) and
 merges it with the ``accounts`` rows read in chunks, so memory stays flat however many
 accounts there are; each ``Evaluation`` goes to a sink, usually a ``Writer`` that writes
-``health_scores``, ``health_history`` and the incremental-run fingerprints in batches.
+``health_scores``, and ``health_history`` in batches.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from hub import clock
 from hub.errors import ConfigError
-from hub.health.evaluate import Evaluation, Plan, evaluate, fingerprint, loads_facts
+from hub.health.evaluate import Evaluation, Plan, evaluate, loads_facts
 from hub.health.measures import Account, Aggregates, Window
 from hub.health.overrides import override_properties
 from hub.health.reader import RowStream, ThreadStream
@@ -66,7 +66,7 @@ def run_pass(
     as_of: dt.datetime,
     targets: set[str] | None,
     *,
-    sink: Callable[[Evaluation, str], None],
+    sink: Callable[[Evaluation], None],
     historical: bool = False,
     with_trend: bool = True,
     detail: bool = False,
@@ -120,6 +120,16 @@ def run_pass(
         "LEFT JOIN health_history p ON p.account_id = a.id AND p.day = (SELECT MAX(day) FROM "
         "health_history WHERE account_id = a.id AND day <= ?)"
     )
+    stored = getattr(sink, "compares_stored", False)
+    if stored:
+        # The account's current ``health_scores`` row, so an unchanged one is not rewritten.
+        last_sql = (
+            last_sql.replace(
+                " FROM accounts a ",
+                f", s.account_id, {', '.join('s.' + c for c in STORED)} FROM accounts a ",
+            )
+            + " LEFT JOIN health_scores s ON s.account_id = a.id"
+        )
     conditions, cond_args = [], []
     if scoped:
         conditions.append(f"a.id IN (SELECT id FROM {Aggregates.TARGETS})")
@@ -167,7 +177,9 @@ def run_pass(
                         evaluation.trend_30d = computed - row[12]
                 if row[13] is not None:
                     evaluation.previous = row[13:19]
-                sink(evaluation, fingerprint((*values, row[10])))
+                if stored and row[19] is not None:
+                    evaluation.stored = row[20:]
+                sink(evaluation)
     finally:
         if isinstance(stream, ThreadStream):
             stream.close()
@@ -175,8 +187,33 @@ def run_pass(
         _set_targets(store, None)
 
 
+STORED = (
+    "score",
+    "computed_score",
+    "band",
+    "model",
+    "segment",
+    "measures",
+    "drivers",
+    "trend_7d",
+    "trend_30d",
+    "override_value",
+    "override_reason",
+    "override_until",
+    "coverage",
+    "low_coverage",
+    "churned",
+)
+"""The ``health_scores`` columns a recompute compares: when none changed, the row (and its
+``computed_at``, the time the row last changed) stays as it is."""
+
+
 class Writer:
-    """Buffers score, history and fingerprint rows and writes them in batches."""
+    """Buffers score and history rows and writes them in batches.
+
+    A score row whose columns in ``STORED`` are unchanged is not rewritten (a daily full run
+    changes few accounts' scores), so ``computed_at`` says when the account's row last
+    changed; the time of the latest run is in ``_hub_runs`` (kind ``health``)."""
 
     def __init__(
         self,
@@ -191,16 +228,17 @@ class Writer:
         self.day = as_of.date().isoformat()
         self.computed_at = computed_at or clock.iso()
         self.write_scores = scores
+        self.compares_stored = scores  # run_pass reads the stored rows for it
         self.write_history = history
         self.scores: list[tuple[Any, ...]] = []
         self.history: list[tuple[Any, ...]] = []
-        self.state: list[tuple[str, str]] = []
         self.count = 0
+        self.unchanged = 0  # score rows left as they were
         self.bands: dict[str, int] = {}
         self.names: dict[str, str] = {}
         self.day_recorded = False
 
-    def __call__(self, ev: Evaluation, fingerprint: str) -> None:
+    def __call__(self, ev: Evaluation) -> None:
         self.count += 1
         band = ev.band or "none"
         self.bands[band] = self.bands.get(band, 0) + 1
@@ -227,29 +265,27 @@ class Writer:
         coverage = None if ev.coverage is None else round(ev.coverage, 4)
         if self.write_scores:
             override = ev.override or {}
-            self.scores.append(
-                (
-                    aid,
-                    ev.score,
-                    ev.computed_score,
-                    ev.band,
-                    ev.model.name,
-                    ev.segment,
-                    "{" + ",".join(parts) + "}",
-                    json.dumps(ev.drivers, ensure_ascii=False),
-                    ev.trend_7d,
-                    ev.trend_30d,
-                    override.get("value"),
-                    override.get("reason"),
-                    override.get("until"),
-                    self.computed_at,
-                    coverage,
-                    1 if ev.low_coverage else 0,
-                    1 if ev.churned else 0,
-                    self.computed_at,
-                )
+            values = (
+                ev.score,
+                ev.computed_score,
+                ev.band,
+                ev.model.name,
+                ev.segment,
+                "{" + ",".join(parts) + "}",
+                json.dumps(ev.drivers, ensure_ascii=False),
+                ev.trend_7d,
+                ev.trend_30d,
+                override.get("value"),
+                override.get("reason"),
+                override.get("until"),
+                coverage,
+                1 if ev.low_coverage else 0,
+                1 if ev.churned else 0,
             )
-            self.state.append((aid, fingerprint))
+            if values != ev.stored:
+                self.scores.append((aid, *values, self.computed_at, self.computed_at))
+            else:
+                self.unchanged += 1
         if self.write_history:
             measures = "{" + ",".join(brief) + "}"
             last = ev.previous
@@ -275,7 +311,7 @@ class Writer:
             with self.db.atomic():
                 self.db.execute("INSERT OR IGNORE INTO health_days (day) VALUES (?)", [self.day])
             self.day_recorded = True
-        if not (self.scores or self.history or self.state):
+        if not (self.scores or self.history):
             return
         with self.db.atomic():
             if self.scores:
@@ -283,8 +319,8 @@ class Writer:
                 self.db.conn.executemany(
                     "INSERT INTO health_scores (account_id, score, computed_score, band, model, "
                     "segment, measures, drivers, trend_7d, trend_30d, override_value, "
-                    "override_reason, override_until, computed_at, coverage, low_coverage, "
-                    "churned, first_scored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "override_reason, override_until, coverage, low_coverage, churned, "
+                    "computed_at, first_scored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                     "ON CONFLICT(account_id) DO UPDATE SET score = excluded.score, "
                     "computed_score = excluded.computed_score, band = excluded.band, "
                     "model = excluded.model, segment = excluded.segment, "
@@ -305,14 +341,8 @@ class Writer:
                     "computed_score, coverage, measures) VALUES (?,?,?,?,?,?,?)",
                     self.history,
                 )
-            if self.state:
-                self.db.conn.executemany(
-                    "INSERT OR REPLACE INTO _hub_health_state (account_id, fingerprint) VALUES (?,?)",
-                    self.state,
-                )
         self.scores.clear()
         self.history.clear()
-        self.state.clear()
 
 
 def resolve_account(store: Store, account: str) -> str:
@@ -337,7 +367,7 @@ def evaluate_one(store: Store, settings: HealthSettings, account_id: str) -> Eva
         settings,
         clock.now(),
         {account_id},
-        sink=lambda ev, _fp: collected.append(ev),
+        sink=collected.append,
         detail=True,
     )
     if not collected:

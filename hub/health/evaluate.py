@@ -8,7 +8,6 @@ shared event tally is split into counts; ``evaluate`` is called once per account
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -48,6 +47,9 @@ class Evaluation:
     previous: tuple[Any, ...] | None = None
     """The account's latest history row on or before the day (day, score, band, computed
     score, coverage, measures JSON), or None."""
+    stored: tuple[Any, ...] | None = None
+    """The account's ``health_scores`` row as stored (``engine.STORED`` columns), when the
+    sink compares it."""
 
 
 def churn_reason(account: Account, settings: HealthSettings, as_of: dt.datetime) -> str | None:
@@ -89,12 +91,6 @@ def loads_facts(text: Any) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def fingerprint(values: tuple[Any, ...]) -> str:
-    """A hash of an ``accounts`` row (its columns and facts JSON, not ``updated_at``)."""
-    text = "\x1f".join([str(v) for v in values])
-    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
 
 class Plan:
@@ -258,4 +254,4 @@ def _impact(item: tuple[float, Any]) -> float:
     return item[0]
 
 
-__all__ = ["Evaluation", "Plan", "churn_reason", "evaluate", "fingerprint", "loads_facts"]
+__all__ = ["Evaluation", "Plan", "churn_reason", "evaluate", "loads_facts"]

@@ -3,9 +3,9 @@
 Incremental runs
 ----------------
 ``compute_health(full=False)`` recomputes only accounts whose events were mapped since the
-last health run started (``events.mapped_at``), whose ``accounts`` row changed (a hash of the
-row and its facts, because the mappings rebuild that table every run; CRM overrides arrive
-as the fact ``health_override``), or that have no score yet; an override set in the hub
+last health run started (``events.mapped_at``), whose ``accounts`` row changed since they
+were scored (``_hub_health_dirty``, marked by triggers on ``accounts`` as rows are written;
+CRM overrides arrive as the fact ``health_override``), or that have no score yet; an override set in the hub
 rescores its account at once (``rescore``).
 
 The clock is the other input. When the day changed since the last run, every account is
@@ -32,8 +32,6 @@ from typing import Any
 from hub import clock
 from hub.errors import ConfigError
 from hub.health.engine import Writer, run_pass
-from hub.health.evaluate import fingerprint
-from hub.health.measures import Account
 from hub.health.parallel import full_pass
 from hub.health.settings import HealthSettings, load_settings
 from hub.store import Store
@@ -98,12 +96,34 @@ def _changed_accounts(
             [last[0]],
         )
     }
-    known = dict(db.execute("SELECT account_id, fingerprint FROM _hub_health_state").fetchall())
-    cols = ", ".join(Account.COLUMNS)
-    for row in db.execute(f"SELECT {cols}, facts FROM accounts"):
-        if known.get(row[0]) != fingerprint(tuple(row)):
-            changed.add(row[0])
+    # Rows changed since they were scored (marked by triggers as they are written), and
+    # accounts without a score.
+    changed.update(row[0] for row in db.execute("SELECT account_id FROM _hub_health_dirty"))
+    changed.update(
+        row[0]
+        for row in db.execute(
+            "SELECT id FROM accounts WHERE id NOT IN (SELECT account_id FROM health_scores)"
+        )
+    )
     return changed, "incremental"
+
+
+def _marks(store: Store) -> int:
+    """The newest change mark when a run starts (marks are rewritten with a new rowid each
+    time the row changes again, so a change during the run keeps its mark)."""
+    row = store.db.execute("SELECT MAX(rowid) FROM _hub_health_dirty").fetchone()
+    return int(row[0] or 0)
+
+
+def _clear_marks(store: Store, upto: int, scored: set[str] | None) -> None:
+    """Clear the marks made before the run of the accounts it scored (all: ``None``)."""
+    if scored is None:
+        store.db.execute("DELETE FROM _hub_health_dirty WHERE rowid <= ?", [upto])
+        return
+    store.db.conn.executemany(
+        "DELETE FROM _hub_health_dirty WHERE account_id = ? AND rowid <= ?",
+        ((account_id, upto) for account_id in scored),
+    )
 
 
 HISTORY_MEASURE_DAYS = 40
@@ -142,6 +162,7 @@ def compute_health(store: Store, config: Any = None, *, full: bool = False) -> H
     with store.recorded_run("health") as run:
         run_id = run.id
         result = HealthResult(run_id=run_id)
+        marked = _marks(store)
         targets, reason = (
             (None, "requested") if full else _changed_accounts(store, settings, now, run_id)
         )
@@ -161,9 +182,7 @@ def compute_health(store: Store, config: Any = None, *, full: bool = False) -> H
             result.removed = store.db.execute(
                 "DELETE FROM health_scores WHERE account_id NOT IN (SELECT id FROM accounts)"
             ).rowcount
-            store.db.execute(
-                "DELETE FROM _hub_health_state WHERE account_id NOT IN (SELECT id FROM accounts)"
-            )
+            _clear_marks(store, marked, None if result.full else targets)
             _set_meta(store, "config", settings.fingerprint)
             if result.full:
                 _prune_measures(store, now.date())
@@ -194,6 +213,7 @@ def backfill_health(
     now = clock.now()
     with store.recorded_run("health") as run:
         result = HealthResult(run_id=run.id, full=True, reason=f"backfill {days} days")
+        marked = _marks(store)
         # History keeps only changes, so the rebuilt span replaces what was there: each
         # day's row is compared with the latest row before it.
         first = (now.date() - dt.timedelta(days=days)).isoformat()
@@ -219,6 +239,7 @@ def backfill_health(
             result.removed = store.db.execute(
                 "DELETE FROM health_scores WHERE account_id NOT IN (SELECT id FROM accounts)"
             ).rowcount
+            _clear_marks(store, marked, None)
             _set_meta(store, "config", settings.fingerprint)
         result.duration_s = time.perf_counter() - started
         run.records = result.accounts

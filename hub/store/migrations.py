@@ -528,6 +528,37 @@ def scale_raw_dicts(db: Database) -> None:
 
 
 @migrations()
+def health_m003_change_marks(db: Database) -> None:
+    """``_hub_health_dirty`` lists the accounts whose row changed since health last scored
+    them, kept by triggers on ``accounts`` at write time (a new row; an update that changes
+    a column measures read or the facts), so an incremental run reads the marks instead of
+    hashing every account (``_hub_health_state``, dropped). Every account starts marked:
+    the first run after the upgrade rescores them all."""
+    db["_hub_health_dirty"].create({"account_id": str}, pk="account_id", if_not_exists=True)
+    # The columns health reads (``hub.health.Account.COLUMNS``) and the facts.
+    read = (
+        "id name domain owner_id lifecycle_stage mrr plan seats renewal_date customer_since facts"
+    )
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in read.split())
+    # Delete, then insert: a new rowid for every mark (a run clears only the marks older
+    # than its start), and no conflict clause, which the writing statement's own
+    # (``INSERT OR IGNORE``, an upsert) would override inside the trigger.
+    mark = (
+        "DELETE FROM _hub_health_dirty WHERE account_id = new.id; "
+        "INSERT INTO _hub_health_dirty (account_id) VALUES (new.id);"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS health_mark_inserted AFTER INSERT ON accounts "
+        f"BEGIN {mark} END"
+    )
+    db.execute(
+        f"CREATE TRIGGER IF NOT EXISTS health_mark_updated AFTER UPDATE ON accounts WHEN {changed} "
+        f"BEGIN {mark} END"
+    )
+    db.execute("INSERT OR REPLACE INTO _hub_health_dirty (account_id) SELECT id FROM accounts")
+    db["_hub_health_state"].drop(ignore=True)
+
+
 def mapstore_m001_raw_dicts_retrained(db: Database) -> None:
     """A raw table may hold a second, larger zstd dictionary (``hub.store.rawdoc``): the
     one-per-table index goes, and ``docs`` says how many documents each was trained on (the

@@ -37,36 +37,50 @@ Choices where Stripe is silent or the sandbox simplifies (documented so nothing 
   cursor, and answers exactly like a pruned event cursor; kinds ``400``/``401``/``403``/
   ``404``/``409`` answer (after authentication) in Stripe's shapes (403 names a restricted
   key permission, 409 is a ``lock_timeout`` with ``Stripe-Should-Retry: true``);
-- ids sort in creation order (prefix, a 4-character seed tag, then a hex counter);
-- invoices use account-level numbering (customers' ``next_invoice_sequence`` stays put),
-  and freeze the customer's e-mail, name and address at finalization as Stripe does;
+- ids are a prefix, a 4-character seed tag and 10 hex digits: a seeded object's company slot
+  and its count within that company (so an id never depends on which companies were
+  generated first), later objects an account-wide counter above every slot; lists order by
+  (``created``, id);
+- invoices are numbered ``{customer invoice_prefix}-{NNNN}`` per customer (the customer's
+  ``next_invoice_sequence`` stays put: Stripe sends no event for it, so replaying events
+  matches a listing), and freeze the customer's e-mail, name and address at finalization as
+  Stripe does;
 - every change to an object emits the event a real account would (including
   ``customer.updated`` when ``delinquent`` flips), so replaying events since a point gives
   exactly what a fresh listing shows.
 
-Data: ``seed()`` creates one customer, card and subscription per company and then *runs* the
-last ~6 billing periods through the same machinery ``advance()`` uses (renewal → draft
-invoice → finalize an hour later → charge attempt → retries 3, 5 and 7 days apart → still
-open past due → marked uncollectible 30 days after the last attempt), with outcomes scripted
-by archetype: healthy/expanding pay on time, slipping has one invoice paid late (a retry
-worked, or after the due date on ``send_invoice``), at_risk has recent failed attempts and
-an open past-due invoice (half of them with a card expiring within 30 days), churned
-cancelled (now or at period end) with ``cancellation_details``, expanding added seats. The
-no-payment-method company pays by invoice (``send_invoice``, out of band). Periods that end
-well before the event window are built directly (paid on time) to keep seeding fast.
-Events are kept for changes in the last 35 days, so the oldest few are already past
-Stripe's 30-day window. ``advance()`` renews, charges and retries on schedule, lets
-expanding companies add seats (``Company.seats`` follows), churns an occasional at-risk
-company, refreshes good customers' expired cards (card updater) and has slipping ones attach
-a new card after an ``expired_card`` decline. ``variety.py`` adds, day by day on its own
-random streams (the seeded world stays as it was): add-ons (a second subscription item),
-retention and win-back coupons (``discounts``), yearly plans and churned customers who
-re-subscribe.
+Data: each company has one customer, card and subscription, and its last ~6 billing periods
+run through the same machinery ``advance()`` uses (renewal → draft invoice → finalize an hour
+later → charge attempt → retries 3, 5 and 7 days apart → still open past due → marked
+uncollectible 30 days after the last attempt), with outcomes scripted by archetype:
+healthy/expanding pay on time, slipping has one invoice paid late (a retry worked, or after
+the due date on ``send_invoice``), at_risk has recent failed attempts and an open past-due
+invoice (half of them with a card expiring within 30 days), churned cancelled (now or at
+period end) with ``cancellation_details``, expanding added seats. The no-payment-method
+company pays by invoice (``send_invoice``, out of band). Periods that end well before the
+event window are built directly (paid on time). Events are kept for changes in the last 35
+days, so the oldest few are already past Stripe's 30-day window. ``advance()`` renews,
+charges and retries on schedule, lets expanding companies add seats (``Company.seats``
+follows), churns an occasional at-risk company, refreshes good customers' expired cards
+(card updater) and has slipping ones attach a new card after an ``expired_card`` decline.
+``variety.py`` adds, day by day on its own random streams (the seeded world stays as it
+was): add-ons (a second subscription item), retention and win-back coupons (``discounts``),
+yearly plans and churned customers who re-subscribe.
+
+On demand (``lazy.py``): ``seed()`` generates no history. A company's history is generated,
+on its own random stream (``draws.py`` for the moments that decide how recent its newest
+records are) and in its own id space, the first time a request reads one of its objects or
+a list reaches it; lists across customers walk companies from the highest bound on their
+newest records down, so a page generates only the companies it can contain. The account is
+the same whichever companies come first (``tests/test_sandbox_stripe_lazy.py``).
+``advance()`` generates every company first. Each object's JSON is encoded once per API shape
+and kept until a write (``encoded.py``).
 
 Size: records are slotted objects, list indexes are ints (``created << 40 | counter``), and
 an event keeps only its object's mutable fields (a tuple) and is rendered on demand. 100k
-companies are ~570k invoices, ~630k charges and ~560k events: about 1.1 GB and 25–40 s to
-seed on a shared 2-core box (the cyclic GC is paused while seeding).
+companies are ~570k invoices, ~630k charges and ~560k events (about 1.1 GB once every
+company is generated); seeding takes ~0.3 s and the first list of a history kind ~2 s more
+(bounds for every company), then ~0.14 ms of CPU per company generated.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ from hub.sandbox.stripe.constants import (
     LEGACY_API_VERSION,
     RESOURCES,
 )
+from hub.sandbox.stripe.encoded import _Encoded
+from hub.sandbox.stripe.lazy import POST_SEED_BASE, _Lazy, _LazyStore, seeded_counter
 from hub.sandbox.stripe.lists import _Lists
 from hub.sandbox.stripe.payments import _Payments
 from hub.sandbox.stripe.plumbing import _Protocol
@@ -53,12 +55,14 @@ class StripeAPI(
     _Simulation,
     _Variety,
     _Seeding,
+    _Lazy,
+    _Encoded,
     FakeAPI,
 ):
     """Stateful fake of the Stripe API (v1) over the seeded world."""
 
     name = "stripe"
-    seed_rank = 3  # the slowest: every company's billing history runs through the simulation
+    seed_rank = 3  # seeding plans ids and bounds; histories are generated on demand (lazy.py)
     prefixes = ("/v1/",)
     fault_kinds = frozenset({*_CLIENT_FAULTS, "cursor_expired"})
 
@@ -69,9 +73,10 @@ class StripeAPI(
         r = rng_for(seed, "stripe", "tag")
         self._tag = "".join(r.choice(alphabet) for _ in range(4))
         self._counters: dict[str, int] = defaultdict(int)
-        self._store: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+        self._store: dict[str, dict[str, Any]] = {kind: _LazyStore(self) for kind in KINDS}
         # Ascending sort keys per kind: ``created << 40 | id counter`` (ids end in the counter),
-        # so ordering by (created, id) is an int sort and a key turns back into its id.
+        # so ordering by (created, id) is an int sort and a key turns back into its id. While
+        # companies are still unmaterialised it holds those above each kind's frontier.
         self._keys: dict[str, list[int]] = {kind: [] for kind in KINDS}
         self._by_customer: dict[str, dict[str, list[str]]] = {
             k: defaultdict(list) for k in ("payment_method", "subscription", "invoice", "charge")
@@ -81,9 +86,17 @@ class StripeAPI(
         self._company_by_customer: dict[str, int] = {}
         self._sub_by_company: dict[int, str] = {}
         self._heap: list[tuple[int, int, str, str, Any]] = []
-        self._heap_seq = 0
-        self._bulk = False  # seeding: append keys, sort once at the end
+        # Seeded histories number their schedule from 0 (per company), later ones from here,
+        # so heap order never depends on which companies were materialised first.
+        self._heap_seq = 1 << 32
         self._emit_from = 0  # no events for changes before this (seed history)
+        self._lazy: Any = None  # lazy.py's state until every company is materialised
+        self._slot: int | None = None  # the company being materialised
+        self._slot_counts: dict[str, int] = {}
+        self._side_keys: dict[str, list[int]] = {}
+        self._frozen_now: int | None = None
+        self._numbers: dict[str, int] = {}  # invoices numbered per customer
+        self._encoded_init()
         self._script: dict[str, dict[str, Any]] = {}  # seed-only outcomes per subscription
         self._rng = rng_for(seed, "stripe", "seed")
         self._idempotency: dict[str, tuple[Any, int, bytes, dict[str, str], int]] = {}
@@ -121,28 +134,35 @@ class StripeAPI(
         # fails. Set them through ``build_sandbox(options={"stripe": {...}})`` (before seeding).
         self.dunning_subscription = "past_due"  # past_due | unpaid | cancel
         self.dunning_invoice = "open"  # open (left past due) | uncollectible
-        self._invoice_seq = 0
 
     # -- ids, time, indexes ------------------------------------------------------------
 
     def _new_id(self, prefix: str) -> str:
+        if self._slot is not None:  # a seeded history: the company's own id space
+            n = self._slot_counts[prefix] = self._slot_counts.get(prefix, 0) + 1
+            return f"{prefix}_{self._tag}{seeded_counter(self._slot, n):010X}"
         n = self._counters[prefix] = self._counters[prefix] + 1
-        return f"{prefix}_{self._tag}{n:010X}"
+        return f"{prefix}_{self._tag}{POST_SEED_BASE + n:010X}"
 
     def _now(self) -> int:
+        if self._frozen_now is not None:  # materialising: the history ends at the seed's clock
+            return self._frozen_now
         return self.world.clock.ts()
 
     def _add(self, kind: str, rec: Any, customer: str | None = None) -> None:
         rec_id = rec.id
-        self._store[kind][rec_id] = rec
+        dict.__setitem__(self._store[kind], rec_id, rec)
         key = (rec.created << _SHIFT) | int(rec_id[-10:], 16)
+        if customer is not None:
+            self._by_customer[kind][customer].append(rec_id)
+        if self._slot is not None:  # listed when the kind's frontier reaches the company
+            self._side_keys[kind].append(key)
+            return
         keys = self._keys[kind]
-        if self._bulk or not keys or key >= keys[-1]:
+        if not keys or key >= keys[-1]:
             keys.append(key)
         else:  # lands near the end: list.insert moves only the few newer keys
             bisect.insort(keys, key)
-        if customer is not None:
-            self._by_customer[kind][customer].append(rec_id)
 
     def _id_of(self, kind: str, key: int) -> str:
         return f"{_ID_PREFIX[kind]}_{self._tag}{key & _MASK:010X}"
@@ -152,6 +172,7 @@ class StripeAPI(
         return (rec.created << _SHIFT) | int(rec.id[-10:], 16)
 
     def _schedule(self, ts: int, action: str, target: str, extra: Any = None) -> None:
+        # (ts, seq, ...) tuples: the heap's order is the tuples', whatever the push order.
         self._heap_seq += 1
         heapq.heappush(self._heap, (ts, self._heap_seq, action, target, extra))
 
@@ -180,7 +201,7 @@ class StripeAPI(
             request[1],
         )
         self._add("event", event)
-        if self.sandbox.webhooks is not None:
+        if self.sandbox.webhooks is not None and self._slot is None:
             send_event(self, event)
 
     # -- test helpers ------------------------------------------------------------------
@@ -198,6 +219,7 @@ class StripeAPI(
     def count(self, resource: str) -> int:
         """How many objects a full listing returns (events: only the last 30 days)."""
         kind = RESOURCES.get(resource, resource)
+        self._materialise_all()
         if kind == "event":
             keys = self._keys["event"]
             return len(keys) - bisect.bisect_left(keys, (self._now() - EVENT_RETENTION) << _SHIFT)

@@ -19,6 +19,7 @@ from hub.sandbox.stripe.constants import (
     _SUB_STATUSES,
     EVENT_RETENTION,
 )
+from hub.sandbox.stripe.encoded import list_response, object_response
 from hub.sandbox.stripe.protocol import _ApiError, _missing, _select
 
 
@@ -95,6 +96,7 @@ class _Lists:
         predicate = self._predicate(kind, params)
         customer = forced_customer if forced_customer is not None else params.get("customer")
         if customer is not None and kind != "customer":
+            self._materialise_id(customer)
             if customer not in self._store["customer"]:
                 raise _missing(
                     "customer",
@@ -107,15 +109,24 @@ class _Lists:
             keys = sorted(self._key_of(store[i]) for i in self._by_email.get(params["email"], ()))
         else:
             keys = self._keys[kind]
-        lo = 0 if low is None else bisect.bisect_left(keys, low << _SHIFT)
-        hi = len(keys) if high is None else bisect.bisect_left(keys, high << _SHIFT)
-        ids, has_more = _select(
-            keys, lo, hi, after_key=cursor_key if after else None, before_key=cursor_key if before else None,
-            limit=limit, predicate=predicate, store=store, id_of=functools.partial(self._id_of, kind),
-        )  # fmt: skip
+        lazy = keys is self._keys[kind]  # across customers: may reach unmaterialised companies
+        while True:
+            lo = 0 if low is None else bisect.bisect_left(keys, low << _SHIFT)
+            hi = len(keys) if high is None else bisect.bisect_left(keys, high << _SHIFT)
+            ids, has_more, floor = _select(
+                keys, lo, hi, after_key=cursor_key if after else None, before_key=cursor_key if before else None,
+                limit=limit, predicate=predicate, store=store, id_of=functools.partial(self._id_of, kind),
+            )  # fmt: skip
+            if floor is None:
+                floor = -1 if low is None else low << _SHIFT
+            if not (lazy and self._ensure_listed(kind, floor)):
+                break
         legacy = self._legacy()
-        data = [self._out(kind, store[i], [p[5:] for p in expand], legacy) for i in ids]
         url = request.url.path
+        if not expand:
+            parts = [self._encoded(kind, store[i], legacy) for i in ids]
+            return list_response(parts, has_more, url)
+        data = [self._out(kind, store[i], [p[5:] for p in expand], legacy) for i in ids]
         return json_response(
             200, {"object": "list", "data": data, "has_more": has_more, "url": url}
         )
@@ -206,6 +217,8 @@ class _Lists:
             rec = self._store[kind].get(obj_id)
             if rec is None or (kind == "event" and rec.created < self._now() - EVENT_RETENTION):
                 raise _missing(kind, obj_id)
+            if not expand:
+                return object_response(self._encoded(kind, rec, self._legacy()))
             return json_response(200, self._out(kind, rec, expand, self._legacy()))
         except _ApiError as exc:
             return self._fail(exc)

@@ -214,8 +214,9 @@ class _Payments:
                     raise _missing("invoice_payment", str(value), param=name)
                 return self._key_of(inv)
 
+            self._materialise_all()
             keys = self._keys["invoice"]
-            ids, has_more = _select(
+            ids, has_more, _ = _select(
                 keys,
                 0,
                 len(keys),

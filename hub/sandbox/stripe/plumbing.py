@@ -38,6 +38,8 @@ class _Protocol:
         self._local.request_id = request_id
         self._local.version = None
         response = super().handle(request)
+        if request.method not in ("GET", "HEAD"):
+            self._invalidate_encoded()
         response.headers["Request-Id"] = request_id
         if self._local.version:
             response.headers["Stripe-Version"] = self._local.version

@@ -88,11 +88,12 @@ def _select(
     predicate: Any,
     store: dict[str, Any],
     id_of: Any,
-) -> tuple[list[str], bool]:
+) -> tuple[list[str], bool, int | None]:
     """One newest-first page out of ascending ``keys[lo:hi]`` in O(page) (plus filtered-out rows).
 
     ``starting_after`` walks down from just below its key; ``ending_before`` walks up from
-    just above its key and returns the page nearest to it, still newest first.
+    just above its key and returns the page nearest to it, still newest first. The third
+    value is the lowest key the page depends on (None: down to ``lo``), for lazy listing.
     """
     if after_key is not None and lo < hi:
         hi = bisect.bisect_left(keys, after_key, lo, hi)
@@ -107,6 +108,9 @@ def _select(
         i += step
     has_more = len(out) > limit
     out = out[:limit]
+    floor = before_key
     if step == 1:
         out.reverse()
-    return out, has_more
+    elif i != stop:
+        floor = keys[i + 1]
+    return out, has_more, floor

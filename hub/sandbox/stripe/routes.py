@@ -116,7 +116,7 @@ class _Routes:
     ) -> httpx.Response:
         try:
             now = self._now()
-            n = self._counters["cus"] + 1
+            n = len(self.world.companies) + self._counters["cus"] + 1  # after the world's
             customer = _Customer(
                 id=self._new_id("cus"),
                 created=now,

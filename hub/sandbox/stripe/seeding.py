@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import gc
-import heapq
 from typing import Any
 
+from hub.sandbox.stripe import draws
 from hub.sandbox.stripe.constants import (
     _CITIES,
     DAY,
@@ -13,7 +12,6 @@ from hub.sandbox.stripe.constants import (
     HISTORY_DAYS,
     HISTORY_PERIODS,
     HOUR,
-    KINDS,
 )
 from hub.sandbox.stripe.records import (
     _anchor_of,
@@ -36,35 +34,14 @@ class _Seeding:
     # -- seeding -----------------------------------------------------------------------
 
     def seed(self) -> None:
-        now = self._now()
-        self._bulk = True
-        self._emit_from = now - HISTORY_DAYS * DAY
-        rng = self._rng
-        pending: list[tuple[int, int, str, str, Any]] = []
-        # Millions of small objects: the cyclic GC would rescan them over and over.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            for company in self.world.companies:
-                # Companies do not interact, so each history runs on its own small heap.
-                self._heap = []
-                self._seed_company(company, rng, now)
-                self._run_until(now + 1, seeding=True)
-                self._script.clear()
-                pending.extend(self._heap)
-            heapq.heapify(pending)
-            self._heap = pending
-            for kind in KINDS:
-                self._keys[kind].sort()
-        finally:
-            self._bulk = False
-            self._emit_from = 0
-            if gc_was_enabled:
-                gc.enable()
+        """Plan the account (ids, indexes, bounds); histories are made on demand (lazy.py)."""
+        self._plan_lazy(self._now())
 
     def _seed_company(self, company: Any, rng: Any, now: int) -> None:
         created = int(company.created_at.timestamp())
+        seed = self.world.seed
         cus_id = self._new_id("cus")
+        assert cus_id == self._customer_by_company[company.key]
         address = None
         if rng.random() > 0.05 and "no_payment_method" not in company.traps:
             city, country, postal, state = rng.choice(_CITIES)
@@ -76,7 +53,7 @@ class _Seeding:
                 "postal_code": postal,
                 "state": state,
             }
-        n = self._counters["cus"]
+        n = company.key + 1
         customer = _Customer(
             id=cus_id,
             created=created,
@@ -94,9 +71,6 @@ class _Seeding:
             next_seq=1,
         )
         self._add("customer", customer)
-        self._by_email[company.billing_email].append(cus_id)
-        self._customer_by_company[company.key] = cus_id
-        self._company_by_customer[cus_id] = company.key
         archetype = company.archetype
         has_card = "no_payment_method" not in company.traps
         if has_card:
@@ -120,17 +94,8 @@ class _Seeding:
             collection = "send_invoice"  # some slipping customers pay by invoice, late
         first_k = max(0, k_now - HISTORY_PERIODS + 1)
         if archetype == "churned":
-            if rng.random() < 0.5:  # cancelled right away
-                end = now - _ri(rng, 2, 75) * DAY - _ri(rng, 0, DAY - 1)
-                end = max(end, _boundary(anchor, 1) + DAY)
-                script["cancel"] = (end, True)
-                last_k = _period_index(anchor, end)
-            else:  # cancelled at the end of a period
-                j = k_now if rng.random() < 0.5 and k_now >= 2 else max(1, k_now - 1)
-                ends = _boundary(anchor, j)
-                asked = max(_boundary(anchor, j - 1) + HOUR * 2, ends - _ri(rng, 1, 20) * DAY)
-                script["cancel"] = (asked, False)
-                last_k = j - 1
+            asked, immediately, last_k, _ = draws.churn(seed, company.key, anchor, k_now, now)
+            script["cancel"] = (asked, immediately)
             first_k = max(0, last_k - HISTORY_PERIODS + 1)
         elif archetype == "slipping":
             # Late by a retry (days) or past a 30-day due date (weeks): old enough to be paid.
@@ -157,10 +122,7 @@ class _Seeding:
             delta = _ri(rng, 1, max(1, company.seats // 4))
             if company.seats - delta >= 1:
                 # Started with fewer seats; the rise shows as a subscription update.
-                script["seats"] = (
-                    now - _ri(rng, 3, 28) * DAY - _ri(rng, 0, DAY - 1),
-                    company.seats,
-                )
+                script["seats"] = (draws.seats_at(seed, company.key, now), company.seats)
                 quantity = company.seats - delta
         sub = _Subscription(
             id=self._new_id("sub"),
@@ -177,7 +139,6 @@ class _Seeding:
             period_end=_boundary(anchor, first_k),
         )
         self._add("subscription", sub, cus_id)
-        self._sub_by_company[company.key] = sub.id
         self._script[sub.id] = script
         # Periods that end long before anything scripted or visible as events are built
         # directly (paid on time); the rest run through the same machinery as advance().
@@ -206,7 +167,7 @@ class _Seeding:
         """A period's invoice settled on time, built without the event machinery (seed only)."""
         amount = sub.quantity * PLANS[sub.plan]
         finalized = start + HOUR
-        number = self._next_number()
+        number = self._next_number(customer.id)
         inv_id = self._new_id("in")
         if sub.collection_method == "charge_automatically":
             paid_at, due = finalized, None

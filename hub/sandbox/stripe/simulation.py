@@ -10,6 +10,7 @@ from typing import Any
 from hub.sandbox.base import (
     rng_for,
 )
+from hub.sandbox.stripe import draws
 from hub.sandbox.stripe.constants import (
     _FEEDBACK,
     _FEEDBACK_COMMENT,
@@ -42,6 +43,7 @@ class _Simulation:
     # -- simulation --------------------------------------------------------------------
 
     def advance(self, start: dt.datetime, end: dt.datetime, day_index: int) -> None:
+        self._materialise_all()  # every company moves from here on
         rng = rng_for(self.world.seed, "stripe", "day", day_index)
         self._rng = rng
         t0, t1 = int(start.timestamp()), int(end.timestamp())
@@ -74,6 +76,7 @@ class _Simulation:
         for key, (*_, saved_at) in list(self._idempotency.items()):
             if saved_at < t1 - IDEMPOTENCY_TTL:
                 del self._idempotency[key]
+        self._invalidate_encoded()
 
     def _plan_changes(self, t0: int, t1: int, day_index: int) -> None:
         """Expanding customers move up a plan now and then, slipping ones down (own random
@@ -160,7 +163,7 @@ class _Simulation:
         customer = self._store["customer"][inv.customer]
         inv.status = "open"
         inv.finalized_at = ts
-        inv.number = self._next_number()
+        inv.number = self._next_number(inv.customer)
         inv.billed_to = (customer.email, customer.name, customer.address)
         if inv.collection_method == "send_invoice":
             inv.due_date = ts + DAYS_UNTIL_DUE * DAY
@@ -260,11 +263,12 @@ class _Simulation:
             sub.reason, sub.feedback, sub.comment = "payment_failed", None, None
             self._end_subscription(sub, ts)
 
-    def _next_number(self) -> str:
-        # Account-level numbering: customers' next_invoice_sequence does not move (and Stripe
-        # sends no event for it), so listing and event replay agree.
-        self._invoice_seq += 1
-        return f"{self._tag.upper()}-{self._invoice_seq:06d}"
+    def _next_number(self, customer_id: str) -> str:
+        # The customer's prefix and its own sequence (a company's numbers do not depend on
+        # which histories were generated first). ``next_invoice_sequence`` is not moved:
+        # Stripe sends no event for it, so listing and event replay agree.
+        n = self._numbers[customer_id] = self._numbers.get(customer_id, 0) + 1
+        return f"{self._store['customer'][customer_id].invoice_prefix}-{n:04d}"
 
     def _set_delinquent(self, customer: _Customer, value: bool, ts: int) -> None:
         if customer.delinquent != value:
@@ -328,11 +332,10 @@ class _Simulation:
             script = self._script.get(sub.id, {})
             if "fail_from" in script and inv.created >= script["fail_from"]:
                 return None
-            if script.get("late") == inv.created:
-                return inv.due_date + _ri(rng, 2, 12) * DAY + _ri(rng, 0, DAY - 1)
             if script.get("late_open") == inv.created:
                 return self._now() + (1 + sub.company % 9) * DAY  # after the seed's "now"
-            return inv.finalized_at + _ri(rng, 2, 20) * DAY + _ri(rng, 0, DAY - 1)
+            late = script.get("late") == inv.created
+            return draws.invoice_paid_at(self.world.seed, sub.company, inv.created, late)
         if archetype == "at_risk" and rng.random() < 0.5:
             return None
         if archetype in ("slipping", "at_risk") and rng.random() < 0.3:

@@ -38,7 +38,7 @@ def fail_payment(api: Any, company_key: int, code: str = "card_declined") -> dic
         api._emit("invoice.created", now, "invoice", inv)
         inv.status = "open"
         inv.finalized_at = now
-        inv.number = api._next_number()
+        inv.number = api._next_number(customer.id)
         inv.billed_to = (customer.email, customer.name, customer.address)
         api._emit("invoice.finalized", now, "invoice", inv)
         inv.attempt_count += 1
@@ -49,6 +49,7 @@ def fail_payment(api: Any, company_key: int, code: str = "card_declined") -> dic
         api._schedule(inv.next_attempt, "attempt", inv.id)
         api._emit("invoice.payment_failed", now, "invoice", inv)
         api._past_due(sub, customer, inv, now)
+        api._invalidate_encoded()
         return api.get("invoices", inv.id)
 
 

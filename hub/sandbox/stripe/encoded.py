@@ -1,0 +1,73 @@
+"""Stripe fake: each object's JSON encoded once per API shape, and list pages joined from it.
+
+A Stripe invoice is a ~3 KB object: building its dict and encoding it was most of a list
+page's cost, repeated for every client that pages the same objects. Here an object's encoded
+bytes are kept per shape (current or pre-2025-03-31) until anything writes: any request that
+is not a read, ``advance()`` and the sandbox's webhook helpers clear them all (rendering
+reads other objects, e.g. a draft invoice shows its customer's current e-mail, so one
+object's write can change another's bytes). Seeded histories generated later add objects
+and change none, so they keep the cache. The cache stops growing at
+``encoded_cache_bytes`` (a setting: ``build_sandbox(options={"stripe": {...}})``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+_HEADERS = {"content-type": "application/json; charset=utf-8"}
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # as ``json_response``
+
+
+def encode(body: Any) -> bytes:
+    return _ENCODER.encode(body).encode()
+
+
+class _Encoded:
+    """Encoded objects by (shape, id); list and retrieve answers built from them."""
+
+    encoded_cache_bytes = 256 * 1024 * 1024
+
+    def _encoded_init(self) -> None:
+        self._enc: tuple[dict[str, bytes], dict[str, bytes]] = ({}, {})  # current, legacy
+        self._enc_size = 0
+
+    def _encoded(self, kind: str, rec: Any, legacy: bool) -> bytes:
+        cache = self._enc[legacy]
+        data = cache.get(rec.id)
+        if data is None:
+            data = encode(self._render(kind, rec, legacy))
+            if self._enc_size + len(data) <= self.encoded_cache_bytes:
+                cache[rec.id] = data
+                self._enc_size += len(data)
+        return data
+
+    def _invalidate_encoded(self) -> None:
+        """Something was written: every object's bytes may have changed."""
+        with self._lock:
+            self._enc[0].clear()
+            self._enc[1].clear()
+            self._enc_size = 0
+
+
+def list_response(parts: list[bytes], has_more: bool, url: str) -> httpx.Response:
+    """``{"object": "list", "data": [...], "has_more", "url"}`` from encoded objects (the
+    same bytes ``json_response`` gives for the dict)."""
+    content = b"".join(
+        (
+            b'{"object":"list","data":[',
+            b",".join(parts),
+            b'],"has_more":',
+            b"true" if has_more else b"false",
+            b',"url":',
+            encode(url),
+            b"}",
+        )
+    )
+    return httpx.Response(200, content=content, headers=_HEADERS)
+
+
+def object_response(data: bytes) -> httpx.Response:
+    return httpx.Response(200, content=data, headers=_HEADERS)
