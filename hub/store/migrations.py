@@ -559,6 +559,7 @@ def health_m003_change_marks(db: Database) -> None:
     db["_hub_health_state"].drop(ignore=True)
 
 
+@migrations()
 def mapstore_m001_raw_dicts_retrained(db: Database) -> None:
     """A raw table may hold a second, larger zstd dictionary (``hub.store.rawdoc``): the
     one-per-table index goes, and ``docs`` says how many documents each was trained on (the
