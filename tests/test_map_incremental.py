@@ -204,3 +204,48 @@ def test_legacy_origins_are_converted_and_still_retract(synced, tmp_path, monkey
     finally:
         store.close()
         clock.set_source(None)
+
+
+def test_identity_resolved_only_when_its_inputs_moved(synced, tmp_path, monkeypatch):
+    from hub.timeline import identity
+
+    _, second, now = synced
+    path = tmp_path / "hub.db"
+    shutil.copy(second, path)
+    _snapshot_after(path, now, full=False)
+    store = Store(path)
+    full_runs = []
+    real = identity._relink_events
+    monkeypatch.setattr(identity, "_relink_events", lambda *a: full_runs.append(1) or real(*a))
+    try:
+        clock.set_source(lambda: now)
+        links = dict(store.db.execute("SELECT method, count(*) FROM account_links GROUP BY 1"))
+        result = run_mappings(store)  # nothing new: the links stand
+        assert not full_runs and dict(result.links) == links
+        # A Stripe customer's e-mail domain changes: identity runs again.
+        store.db.execute(
+            "UPDATE entities SET domains = '[\"elsewhere.example\"]' WHERE key = "
+            "(SELECT min(key) FROM entities WHERE source = 'stripe')"
+        )
+        store.db.conn.commit()
+        assert store.db.execute("SELECT count(*) FROM _hub_identity_dirty").fetchone()[0] == 1
+        run_mappings(store)
+        assert full_runs == [1]
+        assert store.db.execute("SELECT count(*) FROM _hub_identity_dirty").fetchone()[0] == 0
+        # So does a new override, with no entity changed.
+        from types import SimpleNamespace
+
+        key = store.db.execute("SELECT min(key) FROM entities WHERE source = 'zendesk'").fetchone()[
+            0
+        ]
+        account = store.db.execute("SELECT min(id) FROM accounts").fetchone()[0]
+        config = SimpleNamespace(
+            identity=SimpleNamespace(overrides={key: account}, freemail_domains=[]),
+            timeline={},
+            connections={},
+        )
+        run_mappings(store, config)
+        assert full_runs == [1, 1]
+    finally:
+        store.close()
+        clock.set_source(None)

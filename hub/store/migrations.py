@@ -651,6 +651,30 @@ def mapstore_m005_push_history_groups(db: Database) -> None:
     db.execute("ALTER TABLE _hub_push_rows RENAME TO _hub_push_history")
 
 
+@migrations()
+def mapstore_m006_identity_marks(db: Database) -> None:
+    """Entities whose identity inputs changed since identity was last resolved, marked by
+    triggers on ``entities`` (a new row, a deleted one, or a change of domains, explicit id,
+    root, merge, deletion or member domains), and the fingerprint of the overrides it was
+    resolved with (``_hub_identity_meta``): ``hub map`` skips resolving when neither moved."""
+    db.execute("CREATE TABLE IF NOT EXISTS _hub_identity_dirty (key TEXT PRIMARY KEY)")
+    db["_hub_identity_meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    inputs = "key source kind source_id domains explicit_account is_root merged_into deleted"
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in (*inputs.split(), "member_domains"))
+    # Delete, then insert: no conflict clause, which an upsert's own would override.
+    for event, row in (("INSERT", "new"), ("DELETE", "old")):
+        db.execute(
+            f"CREATE TRIGGER IF NOT EXISTS identity_mark_{event.lower()} AFTER {event} ON entities "
+            f"BEGIN DELETE FROM _hub_identity_dirty WHERE key = {row}.key; "
+            f"INSERT INTO _hub_identity_dirty (key) VALUES ({row}.key); END"
+        )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS identity_mark_update AFTER UPDATE ON entities "
+        f"WHEN {changed} BEGIN DELETE FROM _hub_identity_dirty WHERE key = new.key; "
+        "INSERT INTO _hub_identity_dirty (key) VALUES (new.key); END"
+    )
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]

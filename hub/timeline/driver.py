@@ -173,6 +173,7 @@ def run_mappings(
             store,
             overrides=dict(identity.overrides) if identity else None,
             freemail=set(identity.freemail_domains) if identity else None,
+            only_changed=True,
         )
         result.links, result.unmatched, result.conflicts = (
             dict(res.links),

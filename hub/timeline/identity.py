@@ -23,6 +23,7 @@ Whatever is left is *unmatched*: kept, reported by ``hub accounts --unmatched``,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -134,11 +135,19 @@ class Resolution:
 
 
 def resolve(
-    store: Store, *, overrides: dict[str, str] | None = None, freemail: set[str] | None = None
+    store: Store,
+    *,
+    overrides: dict[str, str] | None = None,
+    freemail: set[str] | None = None,
+    only_changed: bool = False,
 ) -> Resolution:
     """Recompute every entity's account link; rewrite only links that changed, and point the
     events of entities whose account changed at their new account in the same transaction
     (so a run killed after the links moved cannot leave events on the old account).
+
+    With ``only_changed`` (what ``hub map`` does) nothing is recomputed when no entity's
+    identity inputs changed (``_hub_identity_dirty``, kept by triggers) and the overrides are
+    the ones of the last resolution: the result then reports the links as they stand.
     """
     db = store.db
     overrides = {
@@ -155,6 +164,13 @@ def resolve(
             for k, v in db.execute("SELECT key, account_id FROM identity_overrides")
             if k not in overrides
         }
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [sorted(overrides.items()), sorted(extra_freemail), sorted(manual.items(), key=str)]
+        ).encode()
+    ).hexdigest()
+    if only_changed and _unchanged(store, fingerprint):
+        return _standing(store)
     entities = list(
         db.query(
             "SELECT key, source, kind, source_id, domains, explicit_account, is_root, merged_into, deleted, member_domains FROM entities"
@@ -315,6 +331,36 @@ def resolve(
             [(k, issue, detail, now) for k, issue, detail in issues],
         )
         result.relinked_events = _relink_events(store, result.changed_entities, now)
+        db.execute("DELETE FROM _hub_identity_dirty")
+        db.execute(
+            "INSERT OR REPLACE INTO _hub_identity_meta (key, value) VALUES ('fingerprint', ?)",
+            [fingerprint],
+        )
+    return result
+
+
+def _unchanged(store: Store, fingerprint: str) -> bool:
+    db = store.db
+    if db.execute("SELECT 1 FROM _hub_identity_dirty LIMIT 1").fetchone():
+        return False
+    row = db.execute("SELECT value FROM _hub_identity_meta WHERE key = 'fingerprint'").fetchone()
+    return row is not None and row[0] == fingerprint
+
+
+def _standing(store: Store) -> Resolution:
+    """What the last resolution found, read back: links per method, unmatched, conflicts."""
+    db = store.db
+    result = Resolution()
+    for method, count in db.execute("SELECT method, count(*) FROM account_links GROUP BY method"):
+        result.links[method] = count
+    result.unmatched = db.execute(
+        "SELECT count(*) FROM entities e WHERE is_root = 0 "
+        "AND NOT EXISTS (SELECT 1 FROM account_links l WHERE l.entity = e.key)"
+    ).fetchone()[0]
+    result.conflicts = db.execute(
+        "SELECT count(*) FROM identity_issues WHERE issue IN "
+        "('domain_conflict', 'member_domain_conflict')"
+    ).fetchone()[0]
     return result
 
 
