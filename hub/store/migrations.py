@@ -675,6 +675,18 @@ def mapstore_m006_identity_marks(db: Database) -> None:
     )
 
 
+@migrations()
+def mapstore_m007_event_indexes(db: Database) -> None:
+    """``events``: the index on ``entity`` goes (identity finds an entity's events through
+    the ``(account_id, ts)`` index by the account they carry; the mappings by type), and the
+    index on ``origin`` covers only events that have one."""
+    db.execute("DROP INDEX IF EXISTS idx_events_entity")
+    db.execute("DROP INDEX IF EXISTS idx_events_origin")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_events_origin ON events (origin) WHERE origin IS NOT NULL"
+    )
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]

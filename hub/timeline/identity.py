@@ -330,7 +330,9 @@ def resolve(
             "INSERT OR REPLACE INTO identity_issues (entity, issue, detail, seen_at) VALUES (?,?,?,?)",
             [(k, issue, detail, now) for k, issue, detail in issues],
         )
-        result.relinked_events = _relink_events(store, result.changed_entities, now)
+        result.relinked_events = _relink_events(
+            store, {k: old.get(k, (None,))[0] for k in result.changed_entities}, now
+        )
         db.execute("DELETE FROM _hub_identity_dirty")
         db.execute(
             "INSERT OR REPLACE INTO _hub_identity_meta (key, value) VALUES ('fingerprint', ?)",
@@ -391,24 +393,25 @@ def _by_members(
     return None
 
 
-def _relink_events(store: Store, entities: set[str], now: str) -> int:
-    """Point events of entities whose account changed (and unlinked events) at their account."""
+def _relink_events(store: Store, entities: dict[str, str | None], now: str) -> int:
+    """Point events of entities whose account changed (and unlinked events) at their account.
+
+    ``entities`` maps each entity to the account it was linked to before (None: none): its
+    events carry that account, so they are found through the ``(account_id, ts)`` index."""
     db = store.db
+    relink = (
+        "UPDATE events SET account_id = (SELECT account_id FROM account_links l "
+        "WHERE l.entity = events.entity), mapped_at = ? WHERE "
+    )
     total = 0
-    ordered = sorted(entities)
-    for start in range(0, len(ordered), 500):
-        chunk = ordered[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        cursor = db.execute(
-            "UPDATE events SET account_id = (SELECT account_id FROM account_links l WHERE l.entity = events.entity), "
-            f"mapped_at = ? WHERE entity IN ({marks})",
-            [now, *chunk],
-        )
+    for entity, before in sorted(entities.items()):
+        if before is None:
+            cursor = db.execute(relink + "account_id IS NULL AND entity = ?", [now, entity])
+        else:
+            cursor = db.execute(relink + "account_id = ? AND entity = ?", [now, before, entity])
         total += cursor.rowcount
     cursor = db.execute(
-        "UPDATE events SET account_id = (SELECT account_id FROM account_links l WHERE l.entity = events.entity), "
-        "mapped_at = ? WHERE account_id IS NULL AND entity IN (SELECT entity FROM account_links)",
-        [now],
+        relink + "account_id IS NULL AND entity IN (SELECT entity FROM account_links)", [now]
     )
     return total + cursor.rowcount
 
