@@ -41,7 +41,12 @@ ENDPOINTS = [
 ]
 PEERS_FOR = {
     ("stripe", "customers"): ["sdk-stripe", "dlt-stripe", "singer-stripe"],
-    ("hubspot", "companies"): ["sdk-hubspot", "dlt-hubspot", "singer-hubspot-companies"],
+    ("hubspot", "companies"): [
+        "sdk-hubspot",
+        "dlt-hubspot",
+        "singer-meltano-companies",
+        "singer-hubspot-companies",
+    ],
     ("hubspot", "contacts"): ["sdk-hubspot-contacts", "singer-hubspot"],
 }
 TOOL_NAMES = {
@@ -138,6 +143,7 @@ def _run_singer(
         "singer-stripe": ("tap-stripe", "customers"),
         "singer-hubspot": ("tap-hubspot", "contacts"),
         "singer-hubspot-companies": ("tap-hubspot", "companies"),
+        "singer-meltano-companies": ("meltano-tap-hubspot", "companies"),
     }[peer]
     try:
         # Everything the world has: customers go back two years before the world's start.
@@ -149,6 +155,7 @@ def _run_singer(
         return {"error": "timed out"}
     out["requests"] = total_requests(sp.counts(), api)
     out["note"] = f"{tap} {out.pop('version', '?')}, base URL rebound by a shim (no setting)"
+    out["tap"] = tap
     return out
 
 
@@ -177,6 +184,33 @@ def _row(
     return rps
 
 
+def _companies_goals(section: Section, rps: dict[str, Any]) -> None:
+    """HubSpot companies: the hub's records/s against meltano-tap-hubspot's (≥ 2×) and dlt's
+    (≥ 4×) in the same run, and its requests per record (with history: ≤ 0.021)."""
+    hub = rps.get("hub")
+    if not hub:
+        return
+    for peer, label, target in (
+        ("singer-meltano-companies", "meltano-tap-hubspot", 2),
+        ("dlt-hubspot", "dlt rest_api", 4),
+    ):
+        if rps.get(peer):
+            section.goal(
+                f"HubSpot companies ingest: hub ÷ {label} (records/s, same fake, same run)",
+                round(hub / rps[peer], 2),
+                target,
+                ">=",
+                "×",
+            )
+    if rps.get("hub_records") and rps.get("hub_requests"):
+        section.goal(
+            "HubSpot companies requests per record, full read with history",
+            round(rps["hub_requests"] / rps["hub_records"], 4),
+            0.021,
+            "<=",
+        )
+
+
 def run(opts: Options) -> Section:
     section = Section("ingest", "Ingest: records/s and requests per record (rate limits off)")
     companies = world_size(opts)
@@ -189,6 +223,7 @@ def run(opts: Options) -> Section:
             f"in a child process over loopback HTTP ({sp.url}); built in {sp.build_s:.1f} s. "
             "The hub runs in the harness process, each peer in its own process."
         )
+        companies_rps: dict[str, float | None] = {}
         for source, stream, path in ENDPOINTS:
             base = None
             peers = PEERS_FOR[(source, stream)] if opts.peers else []
@@ -207,14 +242,22 @@ def run(opts: Options) -> Section:
                 )
             else:
                 out = run_hub(sp, source, workdir, streams=[stream])
-                _row(section, source, f"{stream} ({path})", TOOL_NAMES["hub"], out, base)
+                rps = _row(section, source, f"{stream} ({path})", TOOL_NAMES["hub"], out, base)
+                if (source, stream) == ("hubspot", "companies"):
+                    companies_rps["hub"] = rps
+                    companies_rps["hub_requests"] = out.get("requests")
+                    companies_rps["hub_records"] = out.get("records")
             for peer in peers:
                 if peer.startswith("sdk"):
                     continue
                 out = run_peer(sp, peer, source, workdir, opts)
-                _row(
-                    section, source, f"{stream} ({path})", TOOL_NAMES[peer.split("-")[0]], out, base
-                )
+                tool = TOOL_NAMES[peer.split("-")[0]]
+                if out.get("tap"):
+                    tool = f"{tool} ({out['tap']})"
+                rps = _row(section, source, f"{stream} ({path})", tool, out, base)
+                if (source, stream) == ("hubspot", "companies"):
+                    companies_rps[peer] = rps
+        _companies_goals(section, companies_rps)
         for name in CONNECTORS:
             if connector_class(name) is None:
                 _row(

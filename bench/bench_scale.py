@@ -54,8 +54,20 @@ PAGE_MAX = {
     ("zendesk", "organizations"): 1000,
     ("zendesk", "ticket_events"): 1000,
     ("zendesk", "satisfaction_ratings"): 100,
+    ("hubspot", "calls"): 100,
+    ("hubspot", "emails"): 100,
+    ("hubspot", "meetings"): 100,
+    ("hubspot", "notes"): 100,
     ("builtwith", "*"): 1,
 }
+# HubSpot streams whose records carry their company links: one v4 association batch read per
+# 1,000 records on top of the list pages; every CRM object list has an archived twin (one
+# request when nothing is archived). Both are part of the floor.
+LINKED = {"deals", "tasks", "calls", "emails", "meetings", "notes"}
+HUBSPOT_CRM = {"companies", "contacts", *LINKED}
+ASSOC_BATCH = 1000
+# ``hub demo``'s HubSpot budget (the highest tier's burst): the pacing floor of a first sync.
+HUBSPOT_BURST = (250, 10.0)
 
 
 def _status_kb(field: str) -> int:
@@ -155,6 +167,10 @@ def stream_requests(all_results: list[dict[str, list[Any]]]) -> list[dict[str, A
         for r in results:
             page = PAGE_MAX.get((name, r.stream)) or PAGE_MAX.get((name, "*"))
             floor = math.ceil(r.records / page) if page and r.records else None
+            if floor is not None and name == "hubspot" and r.stream in HUBSPOT_CRM:
+                floor += 1  # the archived list
+                if r.stream in LINKED:
+                    floor += math.ceil(r.records / ASSOC_BATCH)
             rows.append(
                 {
                     "stream": f"{name}.{r.stream}",
@@ -176,12 +192,22 @@ def stream_requests(all_results: list[dict[str, list[Any]]]) -> list[dict[str, A
 
 
 def run_size(
-    companies: int, seed: int, workdir: Path, weeks: int = WEEKS, profile: int | None = None
+    companies: int,
+    seed: int,
+    workdir: Path,
+    weeks: int = WEEKS,
+    profile: int | None = None,
+    trace_memory: bool = False,
 ) -> dict[str, Any]:
     """The whole run at one size, in this process (the hub) with the sandbox in a child.
 
     ``profile=N`` profiles cycle N's pipeline (0 = the first run) into
-    ``workdir/scale-<companies>-cycle<N>.prof`` (cProfile; read it with ``pstats``)."""
+    ``workdir/scale-<companies>-cycle<N>.prof`` (cProfile; read it with ``pstats``; the
+    sync's connection threads into ``…-threads.prof``). ``trace_memory`` keeps a
+    ``tracemalloc`` snapshot after each weekly cycle (tracing starts after the first run) and
+    reports, in ``out["retained"]``, the
+    allocation sites whose live memory grew most from one cycle to the next (what the
+    process keeps between runs: caches, module-level state)."""
     from sandbox_proc import SandboxProcess
 
     from hub import clock
@@ -189,6 +215,7 @@ def run_size(
     from hub.store import Store
 
     os.environ["HUB_BUDGETS"] = "off"  # one hub process: budgets need no sharing
+    snapshots: list[Any] = []
     sampler = RssSampler().start()
     out: dict[str, Any] = {"companies": companies, "steps": [], "errors": []}
     tmp = Path(tempfile.mkdtemp(prefix=f"scale-{companies}-", dir=workdir))
@@ -228,15 +255,23 @@ def run_size(
                             _close_step(out, cycle, marks[-2], marks[-1][1:], sampler)
 
                     profiler = None
+                    threads: list[Any] = []
                     if profile is not None and profile == cycle:
                         import cProfile
 
                         profiler = cProfile.Profile()
+                        _profile_threads(threads)
                         profiler.enable()
                     result = run_pipeline(store, config, on_step=on_step)
                     if profiler is not None:
                         profiler.disable()
-                        profiler.dump_stats(str(workdir / f"scale-{companies}-cycle{cycle}.prof"))
+                        threading.setprofile(None)  # type: ignore[arg-type]
+                        name = f"scale-{companies}-cycle{cycle}"
+                        profiler.dump_stats(str(workdir / f"{name}.prof"))
+                        if threads:
+                            import pstats
+
+                            pstats.Stats(*threads).dump_stats(str(workdir / f"{name}-threads.prof"))
                     _close_step(
                         out, cycle, marks[-1], (time.perf_counter(), time.process_time()), sampler
                     )
@@ -249,11 +284,33 @@ def run_size(
                                 for r in results
                                 if r.status != "ok"
                             ]
+                    if trace_memory and cycle:
+                        import gc
+                        import tracemalloc
+
+                        gc.collect()
+                        snapshots.append(tracemalloc.take_snapshot())
+                        if len(snapshots) > 1:
+                            out.setdefault("retained", []).append(
+                                _retained(cycle, snapshots[-2], snapshots[-1])
+                            )
+                            snapshots.pop(0)
                     if cycle == 0:
                         from hub.health import backfill_health
 
                         t0, c0 = time.perf_counter(), time.process_time()
-                        backfill_health(store, config, days=35, every=7)
+                        if profile is not None:
+                            import cProfile
+
+                            backfill_profiler = cProfile.Profile()
+                            backfill_profiler.runcall(
+                                backfill_health, store, config, days=35, every=7
+                            )
+                            backfill_profiler.dump_stats(
+                                str(workdir / f"scale-{companies}-backfill.prof")
+                            )
+                        else:
+                            backfill_health(store, config, days=35, every=7)
                         out["steps"].append(
                             {
                                 "cycle": 0,
@@ -263,6 +320,11 @@ def run_size(
                                 "rss_mb": sampler.take(),
                             }
                         )
+                        if trace_memory:
+                            import tracemalloc
+
+                            # From the first weekly cycle on: what each cycle leaves behind.
+                            tracemalloc.start(8)
                 hub_s = sum(s["seconds"] for s in out["steps"] if "sandbox" not in s["step"])
             finally:
                 store.close()
@@ -277,6 +339,40 @@ def run_size(
         sampler.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _retained(cycle: int, before: Any, after: Any, top: int = 8) -> dict[str, Any]:
+    """The allocation sites whose live memory grew most between two cycles' ends."""
+    stats = after.compare_to(before, "traceback")
+    total = sum(s.size_diff for s in stats)
+    sites = []
+    for stat in stats[:top]:
+        frames = [
+            f"{Path(f.filename).name}:{f.lineno}"
+            for f in stat.traceback
+            if "/hub/" in f.filename
+            or "/mappings/" in f.filename
+            or "/connectors/" in f.filename
+            or "/plugins/" in f.filename
+        ][:3]
+        sites.append(
+            {"kb": round(stat.size_diff / 1024), "count": stat.count_diff, "where": frames}
+        )
+    return {"cycle": cycle, "grew_kb": round(total / 1024), "sites": sites}
+
+
+def _profile_threads(profiles: list[Any]) -> None:
+    """Profile every thread started from now on (cProfile sees only its own thread): the
+    sync's connection threads go to ``profiles``, merged into ``…-threads.prof``."""
+    import cProfile
+
+    def bootstrap(frame: Any, event: str, arg: Any) -> None:
+        sys.setprofile(None)
+        profiler = cProfile.Profile()
+        profiles.append(profiler)
+        profiler.enable()
+
+    threading.setprofile(bootstrap)  # type: ignore[arg-type]
 
 
 def _close_step(out, cycle, mark, end, sampler) -> None:
@@ -409,6 +505,17 @@ def _report_size(section: Section, res: dict[str, Any], previous: dict[str, Any]
         for s in res["streams"]
     )
     section.notes.append(f"{n:,} companies, first sync requests per stream: {streams}.")
+    hubspot = [s for s in res["streams"] if s["stream"].startswith("hubspot.")]
+    if hubspot:
+        sent = sum(s["requests"] for s in hubspot)
+        floor = sum(s["floor_requests"] or 0 for s in hubspot)
+        count, window = HUBSPOT_BURST
+        section.notes.append(
+            f"{n:,} companies, HubSpot first sync: {sent:,} requests against a floor of "
+            f"{floor:,} (list pages of the largest size, the archived lists, company links "
+            f"1,000 per read); at {count} per {window:g} s that is {sent / count * window:.0f} s "
+            f"of pacing (floor {floor / count * window:.0f} s) whatever the hub's speed."
+        )
     if res["errors"]:
         section.notes.append(f"{n:,} companies, errors: " + "; ".join(res["errors"])[:600])
     if n == 20000:
@@ -436,13 +543,19 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/hub-bench")
     parser.add_argument("--weeks", type=int, default=WEEKS)
     parser.add_argument("--profile", type=int, help="with --one: cProfile this cycle (0 = first)")
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="with --one: tracemalloc between cycles (what grows from one to the next)",
+    )
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if args.one:
         print(
             json.dumps(
-                run_size(args.one, args.seed, workdir, args.weeks, args.profile), default=str
+                run_size(args.one, args.seed, workdir, args.weeks, args.profile, args.trace_memory),
+                default=str,
             )
         )
         return

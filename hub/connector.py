@@ -222,16 +222,14 @@ class Stream:
         """
         out = []
         for index, record in enumerate(records, 1):
-            where = (
-                f"{self.name} page {page} record {index}" if page else f"{self.name} record {index}"
-            )
             try:
                 if not isinstance(record, dict):
                     raise SkippableRecordError(f"not an object ({type(record).__name__})")
                 check_depth(record)
                 out.append(self.to_raw(record))
             except SkippableRecordError as exc:
-                ctx.skip(where, exc.message)
+                where = f"{self.name} page {page} record {index}" if page else None
+                ctx.skip(where or f"{self.name} record {index}", exc.message)
         return out
 
     def cursor_value(self, record: dict[str, Any]) -> Any:
@@ -261,16 +259,32 @@ MAX_DEPTH = 64
 
 
 def check_depth(record: Any, limit: int = MAX_DEPTH) -> None:
-    """Raise ``SkippableRecordError`` when ``record`` nests deeper than ``limit`` (no recursion)."""
-    stack: list[tuple[Any, int]] = [(record, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > limit:
-            raise SkippableRecordError(f"nested deeper than {limit} levels")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+    """Raise ``SkippableRecordError`` when ``record`` nests deeper than ``limit``.
+
+    Every stored record goes through it, so it is written for speed: exact ``dict``/``list``
+    types and leaves are told apart by ``type`` (a set lookup), the walk stops at the first
+    container too deep, and recursion is bounded by ``limit`` itself.
+    """
+    if isinstance(record, (dict, list)) and not _within(record, limit):
+        raise SkippableRecordError(f"nested deeper than {limit} levels")
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _within(value: dict[str, Any] | list[Any], remaining: int) -> bool:
+    """Whether ``value`` and everything in it fits in ``remaining`` levels."""
+    if remaining <= 0:
+        return False
+    for item in value.values() if isinstance(value, dict) else value:
+        kind = type(item)
+        if kind in _LEAVES:
+            continue
+        if (kind is dict or kind is list or isinstance(item, (dict, list))) and not _within(
+            item, remaining - 1
+        ):
+            return False
+    return True
 
 
 class Connector:

@@ -49,10 +49,19 @@ class DemoResult:
     example_account: str | None = None
     sources: list[str] = field(default_factory=list)
     nrr_by_csm: list[dict[str, Any]] = field(default_factory=list)  # hub.portfolio.csm_rows
+    nrr_period: dict[str, Any] = field(default_factory=dict)
+    """The NRR table's period: ``label``, ``start``, ``end`` (last day), ``accounts`` (all),
+    ``starting_accounts`` (paying at the start: NRR and GRR are over these)."""
+    band_limits: dict[str, float] = field(default_factory=dict)
+    """Each band's lowest score (``[health] bands``), so the bands can be read."""
+    tasks: dict[str, Any] = field(default_factory=dict)
+    """How the playbooks' findings became the tasks created in the CRM: ``findings``,
+    ``merged`` (into another finding's task of the same account), ``opened`` (tasks: findings
+    − merged), ``cancelled`` (before the push, the finding cleared), ``held`` (by the push
+    caps for a later push), ``created`` (= opened − cancelled − held), ``crm_created`` (what
+    the CRM received), ``by_playbook`` (findings per playbook)."""
     task_counts: dict[str, Any] = field(default_factory=dict)
-    """How the tasks the playbooks opened became the tasks created in the CRM: ``opened``
-    (findings), ``merged``, ``cancelled``, ``held``, ``created`` (= opened − merged −
-    cancelled − held), ``crm_created`` (what the CRM received), ``by_playbook``."""
+    """Deprecated (dropped in the next release): ``tasks`` with ``opened`` counting findings."""
     webhook: dict[str, Any] | None = None
     """The webhook section's measurements (``WebhookDemo`` as a dict), None when skipped."""
 
@@ -71,6 +80,9 @@ class WebhookDemo:
     deliveries: int = 0
     synced: list[str] = field(default_factory=list)  # "connection.stream" the worker ran
     error: str | None = None
+    crm: str = ""
+    """The CRM's and the billing system's names, as the vocabulary titles them."""
+    billing: str = ""
 
     @property
     def seconds(self) -> float | None:
@@ -254,15 +266,18 @@ def run_demo(
 
 
 def _movers(store: Store, config: Config) -> list[dict[str, Any]]:
-    """The month's steepest falls and best climbs, each with what moved it (measures from →
-    to), falling back to the first driver when no baseline holds measure scores."""
-    from hub.health import biggest_movers
+    """The month's steepest falls and best climbs, each with what moved it (a cap, then the
+    measures with data before and after that moved its way). A move no such measure explains
+    came from coverage (a measure newly scored or left without data: the weights
+    renormalised), and says so; without a baseline holding measure scores, the first driver."""
+    from hub.health import biggest_movers, moves_for
     from hub.store import queries
 
     movers = biggest_movers(store, 30, config=config)
     if not movers:
         return queries.health_movers(store)
     drivers = {r["name"]: r["drivers"] for r in queries.health_movers(store, falls=50, climbs=50)}
+    every = moves_for(store, 30, account_ids=[m.account_id for m in movers], config=config)
     return [
         {
             "name": m.name,
@@ -272,10 +287,25 @@ def _movers(store: Store, config: Config) -> list[dict[str, Any]]:
             "trend_30d": m.trend,
             # A cap that moved it, then the measures that moved it most: three say it; the
             # rest is in --explain.
-            "cause": "; ".join(m.reasons[:3]) or (drivers.get(m.name) or [""])[0],
+            "cause": "; ".join(m.reasons[:3])
+            or _coverage_change(every.get(m.account_id, []))
+            or (drivers.get(m.name) or [""])[0],
         }
         for m in movers
     ]
+
+
+def _coverage_change(moves: list[Any]) -> str:
+    """``"no measure with data moved; newly scored: CSAT"``: a measure without data is left
+    out of the score, so gaining or losing data is not a move of that measure."""
+    gained = [m.label for m in moves if m.before is None and m.after is not None]
+    lost = [m.label for m in moves if m.before is not None and m.after is None]
+    parts = []
+    if gained:
+        parts.append("newly scored: " + ", ".join(gained))
+    if lost:
+        parts.append("no data now: " + ", ".join(lost))
+    return "; ".join(["no measure with data moved", *parts]) if parts else ""
 
 
 def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> None:
@@ -310,25 +340,39 @@ def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> 
         elif "/properties/companies" in path and method == "POST" and not path.endswith("/groups"):
             counts["properties_created"] += 1
     result.crm_writes = counts
-    result.task_counts = _task_counts(store, counts["tasks_created"])
-    from hub.portfolio import csm_rows
+    result.tasks = _task_counts(store, counts["tasks_created"])
+    result.task_counts = {**result.tasks, "opened": result.tasks["findings"]}
+    del result.task_counts["findings"]
+    from hub.health.settings import load_settings
+    from hub.portfolio import PortfolioSection, csm_rows, parse_period, portfolio_report
 
+    result.band_limits = dict(load_settings(config).bands)
     result.nrr_by_csm = csm_rows(store)
+    period = parse_period(PortfolioSection().default_period)
+    total = portfolio_report(store, period, "owner", PortfolioSection()).total
+    result.nrr_period = {
+        "label": period.label,
+        "start": period.start.isoformat(),
+        "end": (period.end - dt.timedelta(days=1)).isoformat(),
+        "accounts": result.summary.get("accounts", 0),
+        "starting_accounts": total.starting_accounts,
+    }
 
 
 def _task_counts(store: Store, crm_created: int) -> dict[str, Any]:
-    """Every task a playbook opened, and what became of it: merged into another task of the
-    same account, cancelled before the push (its finding cleared), held by the push caps for
-    a later push, or created in the CRM. Counted from the outbox, so the figures add up."""
+    """Every finding a playbook made, and what became of it: merged into another finding's
+    task of the same account, then each task opened cancelled before the push (its finding
+    cleared), held by the push caps for a later push, or created in the CRM. Counted from the
+    outbox, so the figures add up."""
     from hub.playbooks.outbox import Outbox
 
     rows = Outbox(store).tasks()
-    opened = merged = cancelled = held = 0
+    findings = merged = cancelled = held = 0
     by_playbook: dict[str, int] = {}
     for row in rows:
-        findings = max(1, len(row.get("reasons") or []))
-        opened += findings
-        merged += findings - 1
+        reasons = max(1, len(row.get("reasons") or []))
+        findings += reasons
+        merged += reasons - 1
         for reason in row.get("reasons") or [{"playbook": row.get("playbook")}]:
             name = str(reason.get("playbook") or row.get("playbook"))
             by_playbook[name] = by_playbook.get(name, 0) + 1
@@ -336,12 +380,14 @@ def _task_counts(store: Store, crm_created: int) -> dict[str, Any]:
             cancelled += 1
         elif row["status"] in ("open", "pushing"):
             held += 1
+    opened = findings - merged
     return {
-        "opened": opened,
+        "findings": findings,
         "merged": merged,
+        "opened": opened,
         "cancelled": cancelled,
         "held": held,
-        "created": opened - merged - cancelled - held,
+        "created": opened - cancelled - held,
         "crm_created": crm_created,
         "by_playbook": dict(sorted(by_playbook.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
@@ -376,7 +422,15 @@ def _webhook_section(store: Store, sandbox: Any, db_path: str) -> WebhookDemo:
     mark = inbox.last_run_id(store)
     running = serve_in_thread(options)
     sender = attach_webhooks(sandbox, f"{running.url}/webhooks", apis=("stripe",))
-    demo = WebhookDemo(account=company.name, failed_at=time.time())
+    from hub.vocabulary import vocabulary
+
+    vocab = vocabulary()
+    demo = WebhookDemo(
+        account=company.name,
+        failed_at=time.time(),
+        crm=vocab.source("hubspot").title,
+        billing=vocab.source("stripe").title,
+    )
     try:
         before = crm.get("companies", company.hubspot_id) or {"properties": {}}
         demo.score_before = _int(before["properties"].get("hub_health_score"))

@@ -41,7 +41,8 @@ from mappings.stripe.objects import as_dict as _dict
 from mappings.stripe.objects import before_update as _before
 from mappings.stripe.objects import (
     dashboard,
-    items_of,
+    discounted,
+    discounts,
     mrr_and_seats,
     plan_name,
 )
@@ -60,48 +61,6 @@ EVENT_TYPES = [
 ]
 NO_MRR = {"incomplete", "incomplete_expired"}
 CHUNK = 2000  # subscriptions recomputed together in finalize
-_MONTHS = {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "year": 12.0}
-
-
-def _interval_months(sub: dict[str, Any]) -> float:
-    """Length of the subscription's billing interval in months (an amount_off spreads over it)."""
-    for item in items_of(sub) or [sub]:
-        price = _dict(item.get("price")) or _dict(item.get("plan"))
-        recurring = _dict(price.get("recurring")) or price
-        if recurring.get("interval"):
-            count = _num(recurring.get("interval_count")) or 1.0
-            return _MONTHS.get(str(recurring["interval"]), 1.0) * count
-    return 1.0
-
-
-def discounts(sub: dict[str, Any]) -> list[tuple[int, int | None, float, float]]:
-    """(start, end or None, percent_off, amount_off cents per month) of each readable discount."""
-    found = []
-    raw = list(sub.get("discounts") or [])
-    if isinstance(sub.get("discount"), dict):
-        raw.append(sub["discount"])
-    months = _interval_months(sub)
-    for d in raw:
-        if not isinstance(d, dict):
-            continue  # an unexpanded id: its coupon is unknown
-        coupon = _dict(d.get("coupon")) or _dict(_dict(d.get("source")).get("coupon"))
-        if not coupon or coupon.get("duration") == "once":
-            continue
-        start = int(_num(d.get("start")) or _num(sub.get("start_date")) or 0)
-        end = _num(d.get("end"))
-        percent = _num(coupon.get("percent_off")) or 0.0
-        amount = (_num(coupon.get("amount_off")) or 0.0) / months
-        if percent or amount:
-            found.append((start, int(end) if end else None, percent, amount))
-    return found
-
-
-def _discounted(base: float, at: int, active: list[tuple[int, int | None, float, float]]) -> float:
-    value = base
-    for start, end, percent, amount in active:
-        if start <= at and (end is None or at < end):
-            value = value * (1 - percent / 100) - amount
-    return max(0.0, value)
 
 
 def subscription_points(
@@ -137,7 +96,7 @@ def subscription_points(
     points: list[tuple[int, float]] = []
     for t in times:
         value = [v for bt, v in base if bt <= t][-1]
-        points.append((t, round(_discounted(value, t, active), 2)))
+        points.append((t, round(discounted(value, t, active), 2)))
     if end is not None:
         points.append((max(end, start), 0.0))
     merged: list[tuple[int, float]] = []

@@ -16,14 +16,42 @@ SPINNER = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
+def demo_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("plain") / "demo.db"
     result = CliRunner().invoke(
         cli, ["demo", "--companies", "12", "--weeks", "1", "--db", str(path)]
     )
     assert result.exit_code == 0, result.output
     assert not BOX & set(result.stdout) and not SPINNER & set(result.stderr)
-    return str(path)
+    return str(path), result.stdout
+
+
+@pytest.fixture(scope="module")
+def demo_db(demo_run):
+    return demo_run[0]
+
+
+def test_the_demo_says_why_a_count_changes_where_it_changes(demo_run):
+    """A newcomer reads 12 companies, then fewer accounts, then fewer in the NRR table: each
+    drop is explained on the line where the number changes, and the bands come with their
+    limits (a 75 is yellow when green starts at 80)."""
+    out = demo_run[1]
+    # The world plants a CRM merge and a company deleted from the CRM (hub.sandbox.world).
+    assert (
+        "10 accounts (of 12 companies: 1 merged into another in the CRM; 1 deleted from the "
+        "CRM, its other records held for review)" in out
+    ), out
+    assert "Health (green ≥ 80, yellow ≥ 40, red < 40): green " in out, out
+    lines = out.splitlines()
+    title = next(i for i, x in enumerate(lines) if "Net revenue retention per CSM book" in x)
+    assert lines[title].endswith(")") and "last 90 days (" in lines[title], lines[title]
+    table = tables(lines[title + 1 :])[0]
+    total = table[-1]
+    assert total[0] == "Total"
+    after = lines[title + len(table) + 1]
+    assert after.startswith(f"NRR and GRR are over the {total[1]} accounts paying on "), after
+    # The NRR table comes before the commands to explore, which end the story.
+    assert title < next(i for i, x in enumerate(lines) if x.startswith("Explore"))
 
 
 def plain(db: str, *args: str) -> list[str]:

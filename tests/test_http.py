@@ -282,3 +282,22 @@ def test_waits_wake_on_stop():
     with pytest.raises(Stopped):
         client.get("/x")
     assert time.monotonic() - started < 5
+
+
+def test_json_bodies_decode_the_same_whichever_decoder_reads_them():
+    """Pages are decoded by the fast decoder where it agrees with the standard one; integers
+    beyond 64 bits and NaN take the standard decoder (no digit lost); garbage is a ValueError."""
+    from hub.http import json_of
+
+    big = 123456789012345678901234567890
+    cases = {
+        b'{"a":[1,2.5,"\\u00e9",null,true]}': {"a": [1, 2.5, "é", None, True]},
+        f'{{"n":{big}}}'.encode(): {"n": big},
+        b'{"n":18446744073709551615}': {"n": 18446744073709551615},
+    }
+    for body, expected in cases.items():
+        assert json_of(httpx.Response(200, content=body)) == expected
+    nan = json_of(httpx.Response(200, content=b'{"x":NaN}'))["x"]
+    assert nan != nan
+    with pytest.raises(ValueError):
+        json_of(httpx.Response(200, content=b"<html>"))

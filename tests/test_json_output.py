@@ -19,7 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from hub.cli import cli
-from hub.sandbox.world import CREDENTIALS, build_sandbox
+from hub.sandbox.world import build_sandbox
+from hub.testing import hub_toml as write_hub_toml
+from hub.testing import serving
 
 
 @pytest.fixture(scope="module")
@@ -27,49 +29,20 @@ def hub_toml(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("json")
     today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     sandbox = build_sandbox(companies=12, seed=5, start=today - dt.timedelta(days=1))
-    server = sandbox.serve()
-    zd = CREDENTIALS["zendesk"]
-    path = tmp / "hub.toml"
-    path.write_text(
-        f"""
-[hub]
-database = "hub.db"
-[connections.hubspot]
-connector = "hubspot"
-[connections.hubspot.settings]
-access_token = "env:HUB_JSON_HS"
-base_url = "{server.url}"
-[connections.stripe]
-connector = "stripe"
-[connections.stripe.settings]
-api_key = "env:HUB_JSON_STRIPE"
-base_url = "{server.url}"
-[connections.zendesk]
-connector = "zendesk"
-[connections.zendesk.settings]
-subdomain = "{zd["subdomain"]}"
-email = "{zd["email"]}"
-api_token = "env:HUB_JSON_ZD"
-base_url = "{server.url}"
-[push.hubspot]
-connection = "hubspot"
-"""
-    )
-    os.chmod(path, 0o600)
-    env = {
-        "HUB_JSON_HS": CREDENTIALS["hubspot"]["access_token"],
-        "HUB_JSON_STRIPE": CREDENTIALS["stripe"]["api_key"],
-        "HUB_JSON_ZD": zd["api_token"],
-    }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    yield path
-    server.stop()
-    for key, value in old.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with serving(sandbox) as server:
+        conf = write_hub_toml(
+            tmp / "hub.toml", server.url, ["hubspot", "stripe", "zendesk"], env_prefix="HUB_JSON"
+        )
+        old = {k: os.environ.get(k) for k in conf.env}
+        os.environ.update(conf.env)
+        try:
+            yield conf.path
+        finally:
+            for key, value in old.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def run_json(hub_toml, *args, code=0):
@@ -213,6 +186,16 @@ def test_demo_json(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {"db_path", "companies", "bands", "summary", "movers", "errors"} <= set(data)
+    # The honest breakdown, the same as the demo's line: findings → merged → tasks opened −
+    # cancelled − held = created; ``task_counts`` (deprecated) keeps findings in ``opened``.
+    t = data["tasks"]
+    assert t["findings"] > 0
+    assert t["opened"] == t["findings"] - t["merged"]
+    assert t["created"] == t["opened"] - t["cancelled"] - t["held"]
+    assert sum(t["by_playbook"].values()) == t["findings"]
+    old = data["task_counts"]
+    assert old["opened"] == t["findings"] and "findings" not in old
+    assert old["created"] == t["created"]
 
 
 def documented_shapes() -> dict[str, str]:
@@ -251,6 +234,22 @@ def test_playbooks_json(hub_toml):
     assert rows and run_json(hub_toml, "playbooks")["run"] is None
     ran = run_json(hub_toml, "playbooks", "--run")
     assert ran["total"] == len(ran["items"]) and ran["run"]["run_id"]
+    # ``findings`` says what it counts; ``tasks_opened`` (deprecated) is the same number.
+    for row in ran["items"]:
+        assert row["tasks_opened"] == row["findings"] >= row["open_now"]
+    # Findings add up over every run (earlier tests of this module ran playbooks too).
+    opened = len(ran["run"]["opened"])
+    assert sum(r["findings"] for r in ran["items"]) >= opened + ran["run"]["merged"]
+
+
+def test_readme_marks_the_deprecated_keys():
+    """A key kept for one release under a meaning it no longer has is documented so."""
+    shapes = documented_shapes()
+    for command, key in (("playbooks", "tasks_opened"), ("demo", "task_counts")):
+        shape = shapes[command]
+        assert f"`{key}`" in shape, (command, key)
+        after = shape.split(f"`{key}`", 1)[1][:50]
+        assert "deprecated" in after and "next release" in after, (command, after)
 
 
 def test_tasks_json(hub_toml):

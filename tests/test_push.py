@@ -19,6 +19,7 @@ from hub.config import parse_config
 from hub.playbooks import Outbox, run_playbooks, task_keys
 from hub.push import run_push
 from hub.sandbox.world import CREDENTIALS, build_sandbox
+from hub.testing import hub_toml, serving
 from plugins.hubspot_pusher import ALLOWED_PROPERTIES, body_html, marker_for
 
 SCORES = {
@@ -637,18 +638,16 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
     expected = seed_health(store, sandbox)
     store.db.execute("UPDATE accounts SET owner_name = 'Owner ' || owner_id")
     run_playbooks(store, make_config())
-    monkeypatch.setenv("HUB_TEST_HUBSPOT_TOKEN", CREDENTIALS["hubspot"]["access_token"])
-    server = sandbox.serve()
-    try:
-        conf = tmp_path / "hub.toml"
-        conf.write_text(
-            f'[hub]\ndatabase = "{store.path}"\n'
-            '[connections.hubspot]\nconnector = "hubspot"\n'
-            "[connections.hubspot.settings]\n"
-            'access_token = "env:HUB_TEST_HUBSPOT_TOKEN"\n'
-            f'base_url = "{server.url}"\n'
-            "[push]\nmax_tasks_per_owner = 0\n[push.hubspot]\nrecord_retry_delay = 0\n"
+    with serving(sandbox) as server:
+        conf = hub_toml(
+            tmp_path / "hub.toml",
+            server.url,
+            ["hubspot"],
+            database=store.path,
+            env_prefix="HUB_TEST",
+            extra="[push]\nmax_tasks_per_owner = 0\n[push.hubspot]\nrecord_retry_delay = 0",
         )
+        conf.set_env(monkeypatch)
         runner = CliRunner()
         dry = runner.invoke(cli, ["-c", str(conf), "push", "--dry-run"])
         assert dry.exit_code == 0, dry.output
@@ -692,7 +691,7 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
         assert "band_red" in listing.output and "within_days=7" in listing.output
         pbs = json.loads(runner.invoke(cli, ["-c", str(conf), "playbooks", "--json"]).output)
         red = next(p for p in pbs["items"] if p["name"] == "band_red")
-        assert red["tasks_opened"] == sum(1 for r in rows if r["playbook"] == "band_red")
+        assert red["findings"] == sum(1 for r in rows if r["playbook"] == "band_red")
         assert red["last_triggered"] and red["enabled"] is True
         assert runner.invoke(cli, ["-c", str(conf), "tasks", "--status", "snoozed"]).exit_code == 0
         rerun = runner.invoke(cli, ["-c", str(conf), "playbooks", "--run", "--json"])
@@ -700,8 +699,6 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
         run = json.loads(rerun.output)["run"]
         assert run["opened"] == []
         assert run["deduplicated"] == sum(len(r["reasons"]) for r in rows)
-    finally:
-        server.stop()
 
 
 # -- completions and caps -------------------------------------------------------------------------

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from hub.cli import cli
-from hub.sandbox.config import config_toml
 from hub.sandbox.world import CREDENTIALS, build_sandbox
+from hub.testing import hub_toml
 
 HUB_OWN = {
     "hub_health_band",
@@ -69,13 +69,14 @@ def hub_json(conf, *args, code=0):
 
 
 def write_config(path, url, token=None):
-    text = config_toml(url, []).replace('database = "hub.db"', f'database = "{path.parent}/hub.db"')
-    if token:
-        text = text.replace(CREDENTIALS["hubspot"]["access_token"], token)
-    connection = '[push.hubspot]\nconnection = "hubspot"'
-    path.write_text(text.replace(connection, SETUP + "\n" + connection + "\n" + MAPPING))
-    path.chmod(0o600)
-    return path
+    # Every connection of the served world, the database beside the config.
+    return hub_toml(
+        path,
+        url,
+        database=path.parent / "hub.db",
+        settings={"hubspot": {"access_token": token}} if token else None,
+        extra=SETUP + MAPPING,
+    ).path
 
 
 def test_a_new_admin_scopes_maps_previews_pushes_reverts_uninstalls_and_reinstalls(
@@ -166,7 +167,8 @@ def test_a_new_admin_scopes_maps_previews_pushes_reverts_uninstalls_and_reinstal
 
     # Uninstall: a dry run first, then --yes; the mapped property stays.
     listed = hub_json(conf, "uninstall", "hubspot", "--tasks")
-    assert {i["object_id"] for i in listed["items"] if i["what"] == "field"} == HUB_OWN
+    installed = [i for i in listed["items"] if i["what"] == "installed"]
+    assert {i["object_id"] for i in installed if i["kind"] == "field"} == HUB_OWN
     assert property_names() >= HUB_OWN
     removed = hub_json(conf, "uninstall", "hubspot", "--tasks", "--yes")
     assert removed["status"] == "ok", removed["errors"]

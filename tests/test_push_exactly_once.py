@@ -26,8 +26,9 @@ from hub.config import load_config
 from hub.lock import DatabaseLock
 from hub.playbooks import Outbox, run_playbooks, task_keys
 from hub.push import run_push
-from hub.sandbox.world import CREDENTIALS, build_sandbox
+from hub.sandbox.world import build_sandbox
 from hub.store import Store
+from hub.testing import hub_toml
 from plugins.hubspot_pusher import marker_for
 from tests.test_push import hub_tasks, seed_health
 
@@ -36,30 +37,14 @@ COMPANIES, SEED = 8, 3
 
 
 def write_config(folder: Path, url: str) -> Path:
-    path = folder / "hub.toml"
-    path.write_text(
-        f"""
-[hub]
-database = "hub.db"
-
-[connections.hubspot]
-connector = "hubspot"
-[connections.hubspot.settings]
-access_token = "{CREDENTIALS["hubspot"]["access_token"]}"
-base_url = "{url}"
-burst_limit = 250
-search_per_second = 10
-
-[push]
-max_tasks_per_run = 0
-max_tasks_per_owner = 0
-
-[push.hubspot]
-record_retry_delay = 0
-"""
-    )
-    os.chmod(path, 0o600)
-    return path
+    return hub_toml(
+        folder / "hub.toml",
+        url,
+        ["hubspot"],
+        settings={"hubspot": {"burst_limit": 250, "search_per_second": 10}},
+        extra="[push]\nmax_tasks_per_run = 0\nmax_tasks_per_owner = 0\n"
+        "[push.hubspot]\nrecord_retry_delay = 0",
+    ).path
 
 
 @pytest.fixture

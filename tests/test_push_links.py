@@ -39,14 +39,19 @@ def test_renewal_and_payment_tasks_are_tied_to_the_deal_and_the_billing_contact(
     run_playbooks(store, make_config())
     first_look = run_push(store, config, dry_run=True, transport=sandbox.transport())
     planned = {t.task_id for t in first_look.tasks}
-    renewal, payment = [t for t in Outbox(store).tasks(["open"]) if t["id"] in planned][:2]
+    renewal, payment, payment2, payment3 = [
+        t for t in Outbox(store).tasks(["open"]) if t["id"] in planned
+    ][:4]
     deal = hs.objects("deals")[0]["id"]
     with httpx.Client(transport=sandbox.transport(), base_url="https://api.hubapi.com") as http:
-        contact = http.post(
-            "/crm/v3/objects/contacts",
-            json={"properties": {"email": "billing@payer.example", "firstname": "Pat"}},
-            headers=TOKEN,
-        ).json()["id"]
+        contact, contact2 = (
+            http.post(
+                "/crm/v3/objects/contacts",
+                json={"properties": {"email": email, "firstname": "Pat"}},
+                headers=TOKEN,
+            ).json()["id"]
+            for email in ("billing@payer.example", "ap@second.example")
+        )
     store.db["events"].insert_all(
         [
             {
@@ -69,6 +74,19 @@ def test_renewal_and_payment_tasks_are_tied_to_the_deal_and_the_billing_contact(
                 "summary": "Payment failed",
                 "attrs": json.dumps({"invoice_id": "in_1"}),
             },
+            *(
+                {
+                    "id": f"stripe:payment_failed:{inv}",
+                    "entity": f"stripe:customer:cus_{inv}",
+                    "account_id": task["account_id"],
+                    "ts": "2026-01-01T00:00:00Z",
+                    "source": "stripe",
+                    "type": "payment_failed",
+                    "summary": "Payment failed",
+                    "attrs": json.dumps({"invoice_id": inv}),
+                }
+                for inv, task in (("in_2", payment2), ("in_3", payment3))
+            ),
         ]
     )
     store.raw_table("billing", "invoices").insert(
@@ -77,18 +95,30 @@ def test_renewal_and_payment_tasks_are_tied_to_the_deal_and_the_billing_contact(
             "data": json.dumps({"id": "in_1", "customer_email": "Billing@payer.example"}),
         }
     )
+    for inv, email in (("in_2", "ap@second.example"), ("in_3", "nobody@unknown.example")):
+        store.raw_table("billing", "invoices").insert(
+            {"id": inv, "data": json.dumps({"id": inv, "customer_email": email})}
+        )
     for task, event in (
         (renewal, f"hubspot:renewal_due:{deal}"),
         (payment, "stripe:payment_failed:in_1"),
+        (payment2, "stripe:payment_failed:in_2"),
+        (payment3, "stripe:payment_failed:in_3"),
     ):
         store.db.execute(
             "UPDATE tasks SET evidence = ? WHERE id = ?", [json.dumps([{"id": event}]), task["id"]]
         )
 
+    searched = len(hs.log)
     preview = run_push(store, config, dry_run=True, transport=sandbox.transport())
     links = {t.task_id: t.links for t in preview.tasks}
     assert links[renewal["id"]] == [f"deal {deal}"]
     assert links[payment["id"]] == [f"contact {contact}"]
+    assert links[payment2["id"]] == [f"contact {contact2}"]
+    assert links[payment3["id"]] == []  # no contact with that e-mail: the company only
+    # Every task's billing e-mail found by one search (searches share a 5-per-second budget).
+    searches = [p for _, p, _ in hs.log[searched:] if p == "/crm/v3/objects/contacts/search"]
+    assert len(searches) == 1
 
     result = run_push(store, config, transport=sandbox.transport())
     assert result.status == "ok", result.errors

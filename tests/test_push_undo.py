@@ -90,8 +90,11 @@ def test_uninstall_lists_then_archives_and_a_push_reinstalls(store, sandbox, hs)
 
     dry = uninstall(store, config, "hubspot", tasks=True, transport=sandbox.transport())
     assert dry.writes == 0
-    assert {i.object_id for i in dry.items if i.what == "field"} == set(ALLOWED_PROPERTIES)
-    assert [i.object_id for i in dry.items if i.what == "group"] == [GROUP["name"]]
+    installed = [i for i in dry.items if i.what == "installed"]
+    assert {i.object_id for i in installed if i.kind == "field"} == set(ALLOWED_PROPERTIES)
+    assert [i.object_id for i in installed if i.kind == "group"] == [GROUP["name"]]
+    n = len(ALLOWED_PROPERTIES)
+    assert f"would archive {n} fields; would archive 1 group" in dry.summary()
     open_tasks = {i.object_id for i in dry.items if i.what == "task"}
     assert open_tasks and set(hs.properties("companies")) == before
 
@@ -103,7 +106,13 @@ def test_uninstall_lists_then_archives_and_a_push_reinstalls(store, sandbox, hs)
     assert before - set(hs.properties("companies")) == set(ALLOWED_PROPERTIES)
     assert open_tasks <= {t["id"] for t in hs.objects("tasks", archived=True)}
     assert push_history(store)["items"][0]["kind"] == "uninstall"
-    assert push_history(store)["items"][0]["fields_archived"] == len(ALLOWED_PROPERTIES)
+    # History names no CRM's nouns: the action is ``removed``, the pusher's noun its kind.
+    assert push_history(store)["items"][0]["removed"] == n + 1
+    rows = run_changes(store, result.run_id)
+    assert {(r["action"], r["kind"]) for r in rows if r["action"] != "task_archived"} == {
+        ("removed", "field"),
+        ("removed", "group"),
+    }
 
     # Re-install: the next push restores the archived properties and writes every value.
     again = run_push(store, config, transport=sandbox.transport())
@@ -168,3 +177,51 @@ def test_revert_detail_is_limited_and_a_reverted_run_is_not_reverted_twice(
     revert_run(store, config, undo.run_id, transport=sandbox.transport())
     third = revert_run(store, config, first.run_id, dry_run=True, transport=sandbox.transport())
     assert third.already_reverted_by is None and third.count("value", "planned") == total
+
+
+def test_old_history_rows_read_with_the_neutral_action_after_the_migration(tmp_path):
+    """A database written before ``push_history_removed`` said ``field_archived`` and
+    ``group_archived``; opening it rewrites them to ``removed`` with the noun in ``kind``,
+    and ``hub push history`` counts them."""
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+    from hub.store import Store
+
+    path = tmp_path / "old.db"
+    old = Store(path)
+    # Back to the schema before the migration: no ``kind`` column, the migration not applied.
+    old.db.execute("DELETE FROM _sqlite_migrations WHERE name = 'push_history_removed'")
+    old.db.execute("ALTER TABLE _hub_push_history DROP COLUMN kind")
+    run_id = old.start_run("uninstall", "hubspot")
+    old.finish_run(run_id, status="ok", records=3, note="uninstall hubspot: archived 3 things")
+    old.db.conn.executemany(
+        "INSERT INTO _hub_push_history (run_id, target, action, object_type, object_id, new, at)"
+        " VALUES (?, 'hubspot:hubspot', ?, 'companies', ?, ?, '2026-01-01T00:00:00Z')",
+        [
+            (run_id, "field_archived", "hub_health_score", "hub_health_score"),
+            (run_id, "field_archived", "hub_health_band", "hub_health_band"),
+            (run_id, "group_archived", "hub", "hub"),
+        ],
+    )
+    old.db.conn.commit()
+    old.close()
+
+    store = Store(path)
+    try:
+        rows = run_changes(store, run_id)
+        assert [(r["action"], r["kind"]) for r in rows] == [
+            ("removed", "field"),
+            ("removed", "field"),
+            ("removed", "group"),
+        ]
+        assert push_history(store)["items"][0]["removed"] == 3
+    finally:
+        store.close()
+    shown = CliRunner().invoke(cli, ["--db", str(path), "push", "history", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert '"removed": 3' in shown.output
+    table = CliRunner().invoke(cli, ["--db", str(path), "push", "history"]).output.splitlines()
+    header = table[1].split("\t")
+    row = dict(zip(header, table[2].split("\t")))
+    assert (row["kind"], row["archived"], row["removed"]) == ("uninstall", "0", "3"), table

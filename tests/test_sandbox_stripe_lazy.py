@@ -44,8 +44,8 @@ def everything(sandbox) -> dict[str, dict[str, dict]]:
 
 @pytest.fixture(scope="module")
 def pair():
-    return build_sandbox(companies=240, seed=5, start=START), build_sandbox(
-        companies=240, seed=5, start=START
+    return build_sandbox(companies=120, seed=5, start=START), build_sandbox(
+        companies=120, seed=5, start=START
     )
 
 
@@ -68,10 +68,10 @@ def test_the_same_account_whichever_companies_come_first(pair):
     by_list = {r: page_all(client(lazy), r) for r in RESOURCES}
     # The other copy: half its companies generated one by one in a random order first.
     api = shuffled.api("stripe")
-    keys = list(range(240))
+    keys = list(range(120))
     random.Random(9).shuffle(keys)
     http = client(shuffled)
-    for key in keys[:120]:
+    for key in keys[:60]:
         http.get(f"/v1/subscriptions/{api.subscription_id_for(key)}").raise_for_status()
     for resource in RESOURCES:
         assert page_all(http, resource) == by_list[resource], resource
@@ -82,7 +82,7 @@ def test_the_same_account_whichever_companies_come_first(pair):
 
 
 def test_ending_before_and_created_filters_on_a_lazy_account():
-    one, other = (build_sandbox(companies=300, seed=8, start=START) for _ in range(2))
+    one, other = (build_sandbox(companies=150, seed=8, start=START) for _ in range(2))
     other.api("stripe")._materialise_all()
     results = []
     for sandbox in (one, other):
@@ -99,21 +99,21 @@ def test_ending_before_and_created_filters_on_a_lazy_account():
 
 
 def test_every_object_is_inside_its_company_bound():
-    sandbox = build_sandbox(companies=900, seed=11, start=START)
+    sandbox = build_sandbox(companies=600, seed=11, start=START)
     api = sandbox.api("stripe")
     now = api._lazy.now
     bounds = {c.key: _bounds(c, now, 11) for c in sandbox.world.companies}
     api._materialise_all()
     for kind, store in api._store.items():
         for obj_id, rec in store.items():
-            key = company_of(obj_id, 900)
+            key = company_of(obj_id, 600)
             assert rec.created <= bounds[key][kind], (kind, obj_id)
 
 
 def test_advance_after_partial_generation_matches_advance_after_full():
-    one, other = (build_sandbox(companies=150, seed=4, start=START) for _ in range(2))
+    one, other = (build_sandbox(companies=80, seed=4, start=START) for _ in range(2))
     page_all(client(one), "invoices", limit=20)  # some companies generated, not all
     other.api("stripe")._materialise_all()
     for sandbox in (one, other):
-        advance(sandbox, 3)
+        advance(sandbox, 2)
     assert everything(one) == everything(other)

@@ -416,3 +416,24 @@ def test_pages_do_not_wait_for_a_writer(web, db):
     finally:
         writer.rollback()
         writer.close()
+
+
+def test_overview_movers_say_what_moved_them_as_the_demo_does(web, db):
+    """The week's movers are explained by what moved the score (``biggest_movers``), never by
+    a measure that only gained or lost data."""
+    from html import unescape
+
+    from hub.health import biggest_movers
+
+    store = ReadOnlyStore(db)
+    try:
+        movers = [m for m in biggest_movers(store, 7, falls=8, climbs=4) if m.reasons]
+    finally:
+        store.close()
+    page = unescape(web.get("/").text)
+    assert movers, "the demo database has movers with measure moves"
+    shown = [m for m in movers if m.name and m.name in page]
+    assert shown
+    for m in shown:
+        assert "; ".join(m.reasons[:3]) in page, m.name
+    assert "no data →" not in page and "→ no data" not in page

@@ -249,7 +249,8 @@ def _serve(cfg: Path) -> tuple[subprocess.Popen, str]:
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_a_delivery_answered_2xx_survives_sigkill(tmp_path, monkeypatch):
-    from hub.sandbox.world import CREDENTIALS, build_sandbox
+    from hub.sandbox.world import build_sandbox
+    from hub.testing import hub_toml
 
     sandbox = build_sandbox(companies=10, seed=4)
     server = sandbox.serve()
@@ -257,21 +258,13 @@ def test_a_delivery_answered_2xx_survives_sigkill(tmp_path, monkeypatch):
     cfg = tmp_path / "hub.toml"
 
     def write(debounce: float) -> None:
-        cfg.write_text(
-            f"""
-[hub]
-database = "hub.db"
-[connections.stripe]
-connector = "stripe"
-[connections.stripe.settings]
-api_key = "{CREDENTIALS["stripe"]["api_key"]}"
-base_url = "{server.url}"
-requests_per_second = 100
-[webhooks]
-debounce_seconds = {debounce}
-[webhooks.secrets]
-stripe = "env:HUB_TEST_WH_STRIPE"
-"""
+        hub_toml(
+            cfg,
+            server.url,
+            ["stripe"],
+            settings={"stripe": {"requests_per_second": 100}},
+            extra=f"[webhooks]\ndebounce_seconds = {debounce}\n"
+            '[webhooks.secrets]\nstripe = "env:HUB_TEST_WH_STRIPE"',
         )
 
     db = tmp_path / "hub.db"

@@ -68,6 +68,7 @@ from hub import clock
 from hub.connector import Page, Stream, SyncContext
 from hub.errors import FatalAPIError, HubError
 from hub.http.pagination import dig
+from hub.http.readahead import ReadAhead
 from hub.http.replay import KeysetSearch
 from hub.store import RawRecord
 
@@ -424,7 +425,11 @@ class CrmObjectStream(Stream):
     def _full_pages(
         self, ctx: SyncContext, resume: dict[str, Any]
     ) -> Iterator[tuple[_PageBatch, dict[str, Any], bool]]:
-        """The list pages, normalised, each with the bookmark that follows it."""
+        """The list pages, normalised, each with the bookmark that follows it.
+
+        The next page's request goes out (``ReadAhead``) as soon as this page's cursor is
+        known, before this page is normalised and stored: HubSpot renders it meanwhile.
+        """
         phase = resume.get("phase", "live")
         after = resume.get("after")
         high, high_id, started = (
@@ -433,51 +438,63 @@ class CrmObjectStream(Stream):
             resume.get("started"),
         )
         props = ",".join(self.properties())
-        while True:
-            params: dict[str, Any] = {
-                "limit": LIST_LIMIT,
-                "properties": props,
-                "archived": "true" if phase == "archived" else "false",
-            }
-            if after:
-                params["after"] = after
-            if self.list_with_history and phase == "live" and self.history_names():
-                # Every record needs its history: list it along (pages of 50) rather than
-                # list 100 and batch-read 50 more (two requests per 100 records, not three).
-                params["propertiesWithHistory"] = ",".join(self.history_names())
-            response = ctx.client.get(self.path, params=params)
-            if started is None:
-                started = server_ms(response)
-            body = json_body(response, f"{self.object_type} list")
-            records = body.get("results") or []
-            batch = self.prepare_page(ctx, records, archived=phase == "archived")
-            if phase == "live":
-                for record in records:
-                    ms, rid = to_ms(record.get("updatedAt")), numeric_id(record)
-                    if ms is not None and (high is None or (ms, rid) > (high, high_id)):
-                        high, high_id = ms, rid
-            nxt = dig(body, "paging.next.after")
-            if nxt in (None, "") and phase == "live":
-                phase, nxt = "archived", None
-            elif nxt in (None, ""):
-                yield batch, self._after_full_read(high, high_id, started), True
-                return
-            elif nxt == after:
-                raise FatalAPIError(
-                    f"HubSpot {self.object_type} list returned the same page cursor twice"
-                )
-            after = nxt
-            position = {
-                "full": True,
-                "phase": phase,
-                "after": after,
-                "high": high,
-                "high_id": high_id,
-                "started": started,
-            }
-            yield batch, {"resume": position}, False
-            if ctx.stop.is_set():
-                return
+        with ReadAhead(ctx.client) as ahead:
+            while True:
+                response = ahead.get(self.path, self._list_params(phase, after, props))
+                if started is None:
+                    started = server_ms(response)
+                body = json_body(response, f"{self.object_type} list")
+                records = body.get("results") or []
+                nxt = dig(body, "paging.next.after")
+                last = False
+                if nxt in (None, "") and phase == "live":
+                    next_phase, nxt = "archived", None
+                elif nxt in (None, ""):
+                    last = True
+                elif nxt == after:
+                    raise FatalAPIError(
+                        f"HubSpot {self.object_type} list returned the same page cursor twice"
+                    )
+                else:
+                    next_phase = phase
+                if not last and not ctx.stop.is_set():
+                    ahead.send(self.path, self._list_params(next_phase, nxt, props))
+                batch = self.prepare_page(ctx, records, archived=phase == "archived")
+                if phase == "live":
+                    for record in records:
+                        ms, rid = to_ms(record.get("updatedAt")), numeric_id(record)
+                        if ms is not None and (high is None or (ms, rid) > (high, high_id)):
+                            high, high_id = ms, rid
+                if last:
+                    yield batch, self._after_full_read(high, high_id, started), True
+                    return
+                phase, after = next_phase, nxt
+                position = {
+                    "full": True,
+                    "phase": phase,
+                    "after": after,
+                    "high": high,
+                    "high_id": high_id,
+                    "started": started,
+                }
+                yield batch, {"resume": position}, False
+                if ctx.stop.is_set():
+                    return
+
+    def _list_params(self, phase: str, after: str | None, props: str) -> dict[str, Any]:
+        """One list request's query: live or archived, from ``after``."""
+        params: dict[str, Any] = {
+            "limit": LIST_LIMIT,
+            "properties": props,
+            "archived": "true" if phase == "archived" else "false",
+        }
+        if after:
+            params["after"] = after
+        if self.list_with_history and phase == "live" and self.history_names():
+            # Every record needs its history: list it along (pages of 50) rather than
+            # list 100 and batch-read 50 more (two requests per 100 records, not three).
+            params["propertiesWithHistory"] = ",".join(self.history_names())
+        return params
 
     def _after_full_read(
         self, high: int | None, high_id: int, started: int | None

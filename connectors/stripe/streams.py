@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 from hub import clock
 from hub.connector import Page, Stream, SyncContext
-from hub.errors import FatalAPIError
+from hub.errors import APIError, FatalAPIError
 from hub.http.client import json_of
 from hub.http.incremental import ListOnce, unseen_rows
 from hub.http.pagination import LastIdPaginator
@@ -55,6 +55,7 @@ OBJECT_STREAMS = {
 # Events whose object is gone for good (a cancelled subscription is not: it stays listed).
 DELETING_EVENTS = {"customer.deleted", "invoice.deleted", "payment_method.detached"}
 CARD_EXPAND = "data.invoice_settings.default_payment_method"
+DISCOUNTS_EXPAND = "data.discounts"
 
 
 def body_of(response: Any, what: str) -> dict[str, Any]:
@@ -216,12 +217,13 @@ class PaymentMethodsStream(ObjectStream):
 
 
 class SubscriptionsStream(ObjectStream):
-    """Subscriptions of every status (``status=all``: cancelled ones carry the churn reason)."""
+    """Subscriptions of every status (``status=all``: cancelled ones carry the churn reason),
+    with their discounts expanded (coupon, start, end: MRR after discount needs them)."""
 
     name = "subscriptions"
     path = "/v1/subscriptions"
     object_type = "subscription"
-    params = {"status": "all"}
+    params = {"status": "all", "expand[]": DISCOUNTS_EXPAND}
 
 
 class InvoicesStream(ObjectStream):
@@ -284,6 +286,8 @@ def apply_events(ctx: SyncContext, events: list[dict[str, Any]]) -> None:
                 batches.setdefault("payment_methods", {})[card["id"]] = RawRecord(
                     id=str(card["id"]), data=card, updated_at=str(card.get("created"))
                 )
+        if stream == "subscriptions":
+            obj = with_discounts(ctx, obj, batches.get("subscriptions", {}).get(str(obj["id"])))
         deleted = kind in DELETING_EVENTS or (
             stream == "payment_methods" and obj.get("customer") is None
         )
@@ -295,6 +299,43 @@ def apply_events(ctx: SyncContext, events: list[dict[str, Any]]) -> None:
         rows = [r for r in records.values() if r is not None]
         if rows:
             ctx.store.write_page(ctx.connection, stream, with_refs(rows), None)
+
+
+def with_discounts(
+    ctx: SyncContext, sub: dict[str, Any], pending: RawRecord | None
+) -> dict[str, Any]:
+    """A subscription from an event (discounts as ids) with its discounts expanded: from the
+    stored row (or this page's earlier snapshot) when known, else read once with
+    ``expand[]=discounts`` (a discount added since the listing)."""
+    ids = [d for d in sub.get("discounts") or [] if isinstance(d, str)]
+    if not ids:
+        return sub
+    known: dict[str, Any] = {}
+    previous = pending.data if pending is not None else None
+    if previous is None:
+        table = ctx.store.raw_table(ctx.connection, "subscriptions").name
+        row = ctx.store.db.execute(f"SELECT data FROM [{table}] WHERE id = ?", [sub["id"]])
+        found = row.fetchone()
+        previous = ctx.store.decode_raw(found[0]) if found else None
+    for d in (previous or {}).get("discounts") or []:
+        if isinstance(d, dict) and d.get("id"):
+            known[str(d["id"])] = d
+    if any(i not in known for i in ids):
+        try:
+            response = ctx.client.get(
+                f"/v1/subscriptions/{sub['id']}", params={"expand[]": "discounts"}
+            )
+            current = json_of(response)
+        except (APIError, ValueError) as exc:  # e.g. deleted since: the ids stay
+            ctx.note(f"subscription {sub['id']}: discounts not read ({exc})")
+            current = {}
+        for d in (current if isinstance(current, dict) else {}).get("discounts") or []:
+            if isinstance(d, dict) and d.get("id"):
+                known[str(d["id"])] = d
+    return {
+        **sub,
+        "discounts": [known.get(d, d) if isinstance(d, str) else d for d in sub["discounts"]],
+    }
 
 
 def _tombstone(ctx: SyncContext, card_id: str) -> RawRecord | None:

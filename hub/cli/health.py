@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from hub.cli.render import Column, emit_json, line, listing, styled, table, text
-from hub.cli.util import Env, pass_env
+from hub.cli.util import Env, limit_option, pass_env
 from hub.errors import ConfigError
 
 BAND_ORDER = {"red": 0, "yellow": 1, "green": 2, "churned": 4}
@@ -96,12 +96,7 @@ def coverage_text(coverage: float | None) -> str:
     metavar="ACCOUNT",
     help="Show one account's whole calculation (id, domain or name).",
 )
-@click.option(
-    "--limit",
-    type=click.IntRange(0),
-    default=None,
-    help="Rows to show (0 = all; default 50 in a table, all with --json).",
-)
+@limit_option("Rows", 50)
 @click.option("--no-compute", is_flag=True, help="List the stored scores without recomputing.")
 @pass_env
 def health(

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from hub.cli.render import Column, emit_json, line, listing, styled, table, text
-from hub.cli.util import Env, pass_env
+from hub.cli.util import Env, account_option, limit_option, pass_env
 from hub.lock import database_lock
 from hub.text import plural
 
@@ -63,8 +63,10 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
                 "due_in_days": pb.settings["due_in_days"],
                 "snooze_days": setup.snooze_days(name),
                 "last_triggered": st.get("last_triggered"),
-                "tasks_opened": st.get("opened") or 0,
+                "findings": st.get("opened") or 0,
                 "open_now": st.get("open_now") or 0,
+                # Deprecated (dropped in the next release): it always counted findings.
+                "tasks_opened": st.get("opened") or 0,
             }
         )
     if as_json:
@@ -92,7 +94,7 @@ def playbooks(env: Env, run_now: bool, as_json: bool) -> None:
             Column("last", lambda r: (r["last_triggered"] or "never")[:10], no_wrap=True),
             Column(
                 "findings",
-                lambda r: f"{r['tasks_opened']} ({r['open_now']})",
+                lambda r: f"{r['findings']} ({r['open_now']})",
                 justify="right",
                 no_wrap=True,
             ),
@@ -159,13 +161,8 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
 
 @click.group(invoke_without_command=True)
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Accounts shown in detail (default 20; with --json: all).",
-)
-@click.option("--account", help="Only this account in the detail (id, CRM id or name).")
+@limit_option("Accounts", 20, detail=True)
+@account_option()
 @click.option("--show-body", is_flag=True, help="Show each task's body in the detail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
@@ -228,9 +225,8 @@ def push_history_cmd(env: Env, limit: int, as_json: bool) -> None:
             Column("records", "records", justify="right", no_wrap=True),
             Column("values", "values_written", justify="right", no_wrap=True),
             Column("tasks", "tasks_created", justify="right", no_wrap=True),
-            Column(
-                "archived", lambda r: r["tasks_archived"] + r["fields_archived"], justify="right"
-            ),
+            Column("archived", "tasks_archived", justify="right", no_wrap=True),
+            Column("removed", "removed", justify="right", no_wrap=True),
         ],
         env=env,
         title=f"Push runs: {data['total']}",

@@ -192,10 +192,11 @@ def print_webhook_demo(w: dict) -> None:
     done = max(w["score_at"], w["task_at"])
     line(
         styled("[bold]Webhooks[/] (no scheduled sync): "),
-        f"payment of {w['account']} failed at {at(w['failed_at'])} → HubSpot health score "
+        f"payment of {w['account']} failed at {at(w['failed_at'])} → "
+        f"{w.get('crm') or 'CRM'} health score "
         f"{w['score_before']}→{w['score_after']} and task '{w['task']}' at {at(done)}, ",
         styled("[bold]{s} s[/]", s=f"{done - w['failed_at']:.1f}"),
-        f" ({w['deliveries']} signed Stripe deliveries; the worker synced "
+        f" ({w['deliveries']} signed {w.get('billing') or 'billing'} deliveries; the worker synced "
         f"{', '.join(dict.fromkeys(w['synced'])) or 'nothing'}).",
     )
 
@@ -217,7 +218,7 @@ def print_demo(env: Env, result) -> None:
     line(
         "One timeline per customer: ",
         styled("[bold]{n}[/]", n=f"{s['accounts']:,}"),
-        " accounts, ",
+        f" accounts{_account_gap(result.companies, s)}, ",
         styled("[bold]{n}[/]", n=f"{s['events']:,}"),
         f" events from {', '.join(result.sources) or 'the sandbox'}. Records linked by id "
         f"{links.get('explicit_id', 0):,}, by domain {links.get('domain', 0):,}; "
@@ -231,7 +232,7 @@ def print_demo(env: Env, result) -> None:
             n = result.bands.get(band, 0)
             parts += [text(band, band), f" {n:,} ({100 * n / total:.0f}%)", " · "]
         line()
-        line(styled("[bold]Health[/]: "), *parts[:-1])
+        line(styled("[bold]Health[/]"), _band_limits(result.band_limits), ": ", *parts[:-1])
         if result.movers:
             line()
             table(
@@ -256,18 +257,16 @@ def print_demo(env: Env, result) -> None:
                 title="Biggest movers over the simulated month",
                 title_justify="left",
             )
-    t = result.task_counts
-    if t.get("opened"):
-        # ``opened`` in task_counts counts findings (before merging); "opened" on screen
-        # always means tasks, as in ``hub playbooks --run``.
+    t = result.tasks
+    if t.get("findings"):
         line()
         line(
             styled("[bold]Follow-up tasks for CSMs[/]"),
             " (deduplicated, owner = the company's CSM): "
-            f"{t['opened']:,} findings ("
+            f"{t['findings']:,} findings ("
             + ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in t["by_playbook"].items())
             + f") → {t['merged']:,} merged into one task per account → "
-            f"{t['opened'] - t['merged']:,} tasks opened − {t['cancelled']:,} "
+            f"{t['opened']:,} tasks opened − {t['cancelled']:,} "
             f"cancelled before the push (finding cleared) − {t['held']:,} held by the push "
             f"caps for a later push = {t['created']:,} created in the CRM.",
         )
@@ -283,6 +282,9 @@ def print_demo(env: Env, result) -> None:
         )
     if result.webhook:
         print_webhook_demo(result.webhook)
+    if result.nrr_by_csm:
+        line()
+        print_csm_rows(env, result.nrr_by_csm, result.nrr_period)
     for error in result.errors[:5]:
         line(text("problem: ", "red"), error)
     dbarg = f"--db {result.db_path}"
@@ -300,15 +302,52 @@ def print_demo(env: Env, result) -> None:
     ):
         line(f"  {cmd}")
     line("Then connect your real accounts: ", styled("[bold]hub init[/]"), " (see README.md).")
-    if result.nrr_by_csm:
-        line()
-        print_csm_rows(env, result.nrr_by_csm)
     line()
     line(f"Done in {result.seconds:.1f} s.")
 
 
-def print_csm_rows(env: Env, rows: list[dict]) -> None:
-    """NRR per CSM book (``hub.portfolio.csm_rows``; the last row is the total, in bold)."""
+def _account_gap(companies: int, summary: dict) -> str:
+    """Why the world's companies are fewer accounts, said where the number changes: records
+    merged into another in the CRM, and root records deleted there (their other records
+    wait in the identity review)."""
+    gap = companies - summary.get("accounts", 0)
+    if gap <= 0:
+        return ""
+    merged = summary.get("links", {}).get("merged", 0)
+    deleted = summary.get("deleted_roots", 0)
+    parts = []
+    if merged:
+        parts.append(f"{merged:,} merged into another in the CRM")
+    if deleted:
+        parts.append(f"{deleted:,} deleted from the CRM, its other records held for review")
+    if merged + deleted != gap:
+        parts = [f"{gap:,} fewer: merged or deleted in the CRM, or held for review"]
+    return f" (of {companies:,} companies: {'; '.join(parts)})"
+
+
+def _band_limits(limits: dict[str, float]) -> str:
+    """`` (green ≥ 80, yellow ≥ 40, red < 40)``: a band is read against its limits."""
+    ordered = sorted(limits.items(), key=lambda kv: -kv[1])
+    if len(ordered) < 2:
+        return ""
+    shown = [f"{name} ≥ {low:g}" for name, low in ordered[:-1]]
+    return f" ({', '.join([*shown, f'{ordered[-1][0]} < {ordered[-2][1]:g}'])})"
+
+
+def _period_title(label: str, period: dict | None) -> str:
+    """``last 90 days (2026-09-07 → 2026-12-05)``; the label alone without the dates."""
+    import re
+
+    days = re.fullmatch(r"last-(\d+)d", label)
+    words = f"last {days.group(1)} days" if days else label
+    if not period or not period.get("start"):
+        return words
+    return f"{words} ({period['start']} → {period['end']})"
+
+
+def print_csm_rows(env: Env, rows: list[dict], period: dict | None = None) -> None:
+    """NRR per CSM book (``hub.portfolio.csm_rows``; the last row is the total, in bold),
+    then, with ``period``, one line saying which accounts NRR and GRR are over."""
     from rich import box
 
     from hub.portfolio.render import short
@@ -329,16 +368,24 @@ def print_csm_rows(env: Env, rows: list[dict]) -> None:
             Column("GRR", lambda r: pct(r["grr_pct"]), **right),
             Column("Churned", lambda r: short(r["churn"]), **right),
             Column(
-                "Top reason",
+                "Top churn reason",
                 lambda r: str(r["top_churn_reason"] or "—").replace("_", " "),
                 no_wrap=True,
             ),
         ],
         env=env,
-        title=f"Net revenue retention per CSM book, {rows[0]['period']}",
+        title=f"Net revenue retention per CSM book, {_period_title(rows[0]['period'], period)}",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         row_style=lambda r: "bold" if r is last else None,
         section_before=lambda r: r is last,
     )
+    if period and period.get("starting_accounts") is not None:
+        starting, accounts = period["starting_accounts"], period.get("accounts") or 0
+        rest = accounts - starting
+        line(
+            f"NRR and GRR are over the {starting:,} accounts paying on {period['start']}, the "
+            "period's start"
+            + (f"; the other {rest:,} of {accounts:,} paid nothing then." if rest > 0 else ".")
+        )

@@ -48,15 +48,6 @@ def resolve_token(reference: str | None) -> str | None:
     )
 
 
-def _config_or_none(env: Env):
-    try:
-        return env.config()
-    except ConfigError:
-        if env.db_path:
-            return None
-        raise
-
-
 def run_server(
     db_path: str,
     config,
@@ -176,7 +167,7 @@ def serve(
     """
     from hub.web import check_bind
 
-    config = _config_or_none(env)
+    config = env.config_or_none()
     db_path = env.database()
     token = resolve_token(token_ref)
     check_bind(host, token, webhooks_only=webhooks_only)

@@ -8,7 +8,7 @@ import click
 from rich import box
 
 from hub.cli.render import Column, emit_json, line, listing, money, styled, table, text
-from hub.cli.util import Env, pass_env
+from hub.cli.util import Env, limit_option, pass_env
 from hub.errors import ConfigError
 from hub.store import queries
 from hub.vocabulary import vocabulary
@@ -18,15 +18,6 @@ def register(cli: click.Group) -> None:
     cli.add_command(map_command)
     cli.add_command(accounts)
     cli.add_command(timeline)
-
-
-def _config_or_none(env: Env):
-    try:
-        return env.config()
-    except ConfigError:
-        if env.db_path:
-            return None
-        raise
 
 
 @click.command("map")
@@ -46,7 +37,7 @@ def map_command(env: Env, full: bool, as_json: bool) -> None:
     from hub.timeline import run_mappings
 
     store = env.store()
-    config = _config_or_none(env)
+    config = env.config_or_none()
     with database_lock(store, "hub map"):
         result = run_mappings(store, config, full=full)
     if as_json:
@@ -86,12 +77,7 @@ def map_summary(result) -> str:
 )
 @click.option("--owner", help="Only accounts of this owner (name, e-mail or id).")
 @click.option("--search", "search", help="Only accounts whose name or domain contains this text.")
-@click.option(
-    "--limit",
-    type=click.IntRange(0),
-    default=None,
-    help="Rows to show (0 = all; default 50 in a table, all with --json).",
-)
+@limit_option("Rows", 50)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def accounts(
@@ -207,12 +193,7 @@ def _more(shown: int, total: int) -> None:
 @click.argument("account")
 @click.option("--since", help="Only events on or after this date (YYYY-MM-DD).")
 @click.option("--type", "types", multiple=True, help="Only these event types (repeatable).")
-@click.option(
-    "--limit",
-    type=click.IntRange(0),
-    default=None,
-    help="Events to show (0 = all; default 100 in a table, all with --json).",
-)
+@limit_option("Events", 100)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
 def timeline(

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from hub.cli.render import emit_json, line, styled, text
-from hub.cli.util import Env, pass_env
+from hub.cli.util import Env, account_option, limit_option, pass_env
 from hub.lock import database_lock
 
 DEFAULT_LIMIT = 20
@@ -26,13 +26,8 @@ def register(cli: click.Group, push: click.Group) -> None:
 @click.command("revert")
 @click.argument("run_id", metavar="RUN", type=int)
 @click.option("--dry-run", is_flag=True, help="Print what would be restored; change nothing.")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Items shown in detail (default 20; with --json: all).",
-)
-@click.option("--account", help="Only this account in the detail (id, CRM id or name).")
+@limit_option("Items", 20, detail=True)
+@account_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_env
 def push_revert(
@@ -74,9 +69,9 @@ def push_revert(
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_env
 def uninstall_cmd(env: Env, pusher: str, tasks: bool, yes: bool, as_json: bool) -> None:
-    """Remove what the hub created in a CRM: its fields and their group (archived where the
-    CRM can restore them, else deleted) and, with --tasks, the open tasks carrying the hub's
-    marker.
+    """Remove what the hub created in a CRM: the fields it installed and what holds them
+    (archived where the CRM can restore them, else deleted) and, with --tasks, the open tasks
+    carrying the hub's marker.
 
     A field the config mapped the hub onto is never removed. Without --yes nothing changes.
     The next `hub push` installs again.
@@ -145,7 +140,7 @@ def print_undo(result: Any, view: dict[str, Any] | None = None, account: str | N
             )
         else:
             label = f" ({item.current})" if item.current else ""
-            what = f"{item.what} {item.object_id}{label}"
+            what = f"{item.kind} {item.object_id}{label}"
         line("  ", mark, what, text(f"  {item.reason}", "dim") if item.reason else "")
     if account and not view["total"]:
         line(f"Nothing in this {result.kind} matches {account!r} (id, CRM id or name).")

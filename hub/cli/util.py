@@ -44,6 +44,18 @@ class Env:
             register_config_secrets(self._config)  # secret fields only: URLs, e-mails readable
         return self._config
 
+    def config_or_none(self) -> Any:
+        """The config, or None when there is none but ``--db`` names the database (commands
+        that only read it work without a config)."""
+        from hub.errors import ConfigError
+
+        try:
+            return self.config()
+        except ConfigError:
+            if self.db_path:
+                return None
+            raise
+
     def warn(self, message: str) -> None:
         """A warning on stderr: a plain line, or a JSON log line under ``--log-json``."""
         if self.log_json:
@@ -67,6 +79,21 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env, ensure=True)
+
+
+def limit_option(what: str, default: int, *, detail: bool = False) -> Any:
+    """``--limit`` as every listing takes it: None by default (the table shows ``default``,
+    ``--json`` all). ``detail``: the items shown in detail after a summary."""
+    if detail:
+        text = f"{what} shown in detail (default {default}; with --json: all)."
+    else:
+        text = f"{what} to show (0 = all; default {default} in a table, all with --json)."
+    return click.option("--limit", type=click.IntRange(min=0), default=None, help=text)
+
+
+def account_option() -> Any:
+    """``--account``: narrow a result's detail to one account."""
+    return click.option("--account", help="Only this account in the detail (id, CRM id or name).")
 
 
 @contextmanager

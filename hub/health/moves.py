@@ -13,7 +13,8 @@ a task's evidence; the demo's "biggest movers" shows them as the cause of the mo
 A mover's cause reads the way the score moved: a cap that newly set the score (a fall) or
 whose lift freed it (a climb) comes first, then only the measures that moved the same way as
 the score, largest share of the change first (weight ÷ total weight × the measure's change).
-A measure that improved is never given as the reason a score fell.
+A measure that improved is never given as the reason a score fell, nor one that gained or
+lost data (a measure without data is left out of the score, never counted as a value).
 """
 
 from __future__ import annotations
@@ -187,7 +188,6 @@ def biggest_movers(
             trend=r[key],
             moves=_reasons(
                 moves.get(r["account_id"], []),
-                base.get(r["account_id"]),
                 r,
                 weights.get(r.get("model") or ""),
                 r[key],
@@ -219,7 +219,6 @@ def _mean(scores: dict[str, float | None], weights: dict[str, float]) -> float |
 
 def _reasons(
     moves: list[Move],
-    before: dict[str, Any] | None,
     now: dict[str, Any],
     weights: dict[str, float] | None,
     trend: int,
@@ -227,32 +226,27 @@ def _reasons(
     """The moves that pushed the score the way it went (``trend``), the largest share first.
 
     A measure's share is weight ÷ total weight × its change (the weighted score is Σ weight ·
-    measure ÷ Σ weight). A measure that gained data is counted against the old weighted
-    score, one that lost it against the new one: the score renormalises over the measures
-    with data, so that is the difference it makes. Without weights (a points model) a move
-    counts as its own change. Measures the model does not weigh are not reasons.
+    measure ÷ Σ weight, over the measures with data). A measure that gained or lost data is
+    never a reason: a measure without data is left out of the score, not counted as a value,
+    so "CSAT no data → 50" did not drop a score (the other measures' weights renormalised).
+    Without weights (a points model) a move counts as its own change. Measures the model
+    does not weigh are not reasons.
     """
     if not trend:
         return []
-    old = _scores((before or {}).get("measures"))
     new = _scores(now.get("measures"))
-    old_mean = _mean(old, weights) if weights else None
-    new_mean = _mean(new, weights) if weights else None
     ranked = []
     for move in moves:
+        if move.before is None or move.after is None:
+            continue
         if weights is None:
             share = move.delta
         else:
             weight = weights.get(move.measure)
             if not weight:
                 continue
-            a = move.before if move.before is not None else old_mean
-            b = move.after if move.after is not None else new_mean
-            if a is None or b is None:
-                continue
-            present = old if move.after is None else new
-            total = sum(w for n, w in weights.items() if present.get(n) is not None)
-            share = weight / total * (b - a) if total else 0.0
+            total = sum(w for n, w in weights.items() if new.get(n) is not None)
+            share = weight / total * move.delta if total else 0.0
         if share * trend > 0 and abs(share) >= 0.005:
             ranked.append((share, move))
     ranked.sort(key=lambda pair: (-abs(pair[0]), pair[1].measure))

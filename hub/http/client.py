@@ -154,6 +154,7 @@ class HttpClient:
         self.observe = observe
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
+        self._stats_lock = threading.Lock()
         self._secrets = expand_secrets(secrets)
         self._sleep = sleep
         self.require_json = require_json
@@ -223,17 +224,20 @@ class HttpClient:
         path = httpx.URL(url).path if url.startswith("http") else url
         for limiter in self.limiters:
             if limiter.rate.applies(path):
-                self.stats.waited_s += limiter.acquire(
+                waited = limiter.acquire(
                     sleep=lambda s, n=limiter.rate.name: self.sleep(
                         s, f"pacing, {n} budget", real=True
                     )
                 )
-        self.stats.requests += 1
+                with self._stats_lock:
+                    self.stats.waited_s += waited
+        with self._stats_lock:  # a read sent ahead (hub.http.readahead) counts from its thread
+            self.stats.requests += 1
         started = time.perf_counter()
-        where = f"{method} {scrub_url(self._client.build_request(method, url).url)}"
         try:
             response = self._client.request(method, url, **kwargs)
         except httpx.TransportError as exc:
+            where = self._where(method, url, exc)
             sent = isinstance(exc, _SENT_ERRORS)
             kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
             text = self.scrub(f"{where} {kind}: {type(exc).__name__}: {exc}".rstrip(": "))
@@ -244,15 +248,21 @@ class HttpClient:
                 ) from None
             raise RetriableAPIError(text, hint=network_hint(exc)) from None
         elapsed = (time.perf_counter() - started) * 1000
-        self.stats.by_status[response.status_code] += 1
-        log.debug("%s -> %s (%.0f ms)", where, response.status_code, elapsed)
+        with self._stats_lock:
+            self.stats.by_status[response.status_code] += 1
+        # The request line is put in words only when it is shown (building it for every
+        # request cost as much as decoding a small page).
+        if log.isEnabledFor(logging.DEBUG):
+            where = f"{method} {scrub_url(response.request.url)}"
+            log.debug("%s -> %s (%.0f ms)", where, response.status_code, elapsed)
         if self.observe is not None:
             self.observe(response, self)
         if response.status_code == 429:
-            self.stats.throttled += 1
+            with self._stats_lock:
+                self.stats.throttled += 1
         error = self.classify(response)
         if error is None and expect_json and 200 <= response.status_code < 300:
-            error = self._garbage(response, where)
+            error = self._garbage(response)
         if error is not None:
             error.message = self.scrub(error.message)
             if error.hint:
@@ -283,10 +293,18 @@ class HttpClient:
             raise error
         return response
 
-    def _garbage(self, response: httpx.Response, where: str) -> HubError | None:
+    def _where(self, method: str, url: str, exc: httpx.TransportError) -> str:
+        """``METHOD url`` (secrets scrubbed) of a request that failed in transport."""
+        try:
+            request = exc.request
+        except RuntimeError:  # raised before a request was attached
+            request = self._client.build_request(method, url)
+        return f"{method} {scrub_url(request.url)}"
+
+    def _garbage(self, response: httpx.Response) -> HubError | None:
         """A 2xx whose body is not JSON (truncated, empty, an HTML page): retried first."""
         content = response.content
-        if not content.strip():
+        if not content or content.isspace():
             if response.status_code == 204 or response.request.method != "GET":
                 return None
             problem = "an empty body"
@@ -301,7 +319,8 @@ class HttpClient:
                     f"an HTML page ({kind})" if looks_html else f"a body that is not JSON ({kind})"
                 )
         return RetriableAPIError(
-            f"{where} answered {response.status_code} with {problem}",
+            f"{response.request.method} {scrub_url(response.request.url)} answered "
+            f"{response.status_code} with {problem}",
             status=response.status_code,
             code="not_json",
         )
@@ -317,7 +336,8 @@ class HttpClient:
         return backoff / 2 + random.uniform(0, backoff / 2)
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
-        self.stats.retries += 1
+        with self._stats_lock:
+            self.stats.retries += 1
         exc = state.outcome.exception() if state.outcome else None
         self._reason = (
             "Retry-After" if getattr(exc, "retry_after", None) is not None else "retry backoff"

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +29,7 @@ from hub.playbooks import Outbox
 from hub.push.results import PushResult
 from hub.push.settings import PushSettings
 from hub.store import Store
+from hub.store.queries import decode_json
 
 HEALTH_FIELDS = (
     "score",
@@ -103,7 +103,7 @@ class PushContext:
             account = accounts.get(row["account_id"])
             if account is None or row["score"] is None:
                 continue
-            drivers = _loads(row["drivers"])
+            drivers = decode_json(row["drivers"], [])
             if isinstance(drivers, list):
                 drivers_text = "; ".join(str(d) for d in drivers if d)
                 top_driver = next((str(d) for d in drivers if d), "")
@@ -197,7 +197,7 @@ class PushContext:
 
         evidence = task.get("evidence")
         if isinstance(evidence, str):
-            evidence = _loads(evidence)
+            evidence = decode_json(evidence, [])
         ids = [str(e["id"]) for e in evidence or [] if isinstance(e, dict) and e.get("id")]
         return events_by_id(self.store, ids) if ids else []
 
@@ -210,15 +210,6 @@ class PushContext:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _loads(text: Any) -> Any:
-    if not isinstance(text, str) or not text:
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _int_text(value: Any) -> str:

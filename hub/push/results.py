@@ -53,9 +53,13 @@ class TaskAction:
 
 @dataclass
 class SchemaItem:
-    """Something the hub created in a CRM (a field, its group): what uninstall removes."""
+    """Something the hub created in a CRM: what uninstall removes.
 
-    kind: str  # field | group (a pusher may name others, e.g. "organization field")
+    ``kind`` is the pusher's own singular noun for it (``"field"``, ``"organization field"``…):
+    the core shows and records it as given (``hub uninstall``'s summary counts each kind,
+    history rows keep it beside the action ``removed``)."""
+
+    kind: str
     name: str
     label: str = ""
     object_type: str = ""

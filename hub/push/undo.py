@@ -7,13 +7,14 @@ The core decides, the pusher only reads and writes its CRM (the undo hooks of
   CRM still holds what the run wrote (a value a person or a later run changed since is
   skipped, with the reason), and archives the tasks the run created that are still open
   (completed or deleted ones are skipped). It works on a revert run too (undo the undo).
-* **uninstall** removes what the hub created in a CRM (its fields and their group, never a
-  field the config mapped the hub onto) and, with ``tasks``, archives the open tasks that
-  carry the hub's marker. The push log of that pusher is dropped, so the next ``hub push``
+* **uninstall** removes what the hub created in a CRM (what the pusher's ``installed()``
+  lists, each with the pusher's own noun for it; never a field the config mapped the hub
+  onto) and, with ``tasks``, archives the open tasks that carry the hub's marker. The push log of that pusher is dropped, so the next ``hub push``
   installs again and writes every value.
 
 Both are recorded as runs (kinds ``revert`` and ``uninstall``) with a history row per thing
-they did, listed by ``hub push history``; a dry run plans and writes nothing. Tasks archived
+they did (actions ``set``, ``task_archived`` and ``removed``, the last with the pusher's
+``kind`` of what it removed), listed by ``hub push history``; a dry run plans and writes nothing. Tasks archived
 here count as dismissed in the outbox (completed, with the playbook's snooze), so they are
 not re-created by the next push.
 """
@@ -52,7 +53,7 @@ log = logging.getLogger("hub.push")
 class UndoItem:
     """One thing a revert or uninstall does (or would do, or skipped)."""
 
-    what: str  # value | task | field | group
+    what: str  # value | task | installed (something the hub created: ``kind`` names it)
     target: str
     object_type: str
     object_id: str
@@ -67,6 +68,8 @@ class UndoItem:
     task_id: str | None = None
     label: str = ""
     """For a person: the account's name (a value), the task's subject (a task)."""
+    kind: str = ""
+    """For ``installed``: the pusher's noun for it (``SchemaItem.kind``, e.g. ``field``)."""
 
 
 @dataclass
@@ -85,7 +88,7 @@ class UndoResult:
     requests: int = 0
     writes: int = 0
     removal: str = "archive"
-    """How the pusher removes fields (``Pusher.removal``): archive or delete."""
+    """How the pusher removes what the hub installed (``Pusher.removal``): archive or delete."""
     already_reverted_by: int | None = None
     """For a revert: the revert run that already took this run back (nothing was done)."""
 
@@ -94,17 +97,20 @@ class UndoResult:
 
     def summary(self) -> str:
         done = "planned" if self.dry_run else "done"
-        verbs = {
-            "value": ("would restore" if self.dry_run else "restored", "value"),
-            "task": ("would archive" if self.dry_run else "archived", "task"),
-            "field": (f"would {self.removal}" if self.dry_run else f"{self.removal}d", "field"),
-            "group": (f"would {self.removal}" if self.dry_run else f"{self.removal}d", "group"),
-        }
+        removal = f"would {self.removal}" if self.dry_run else f"{self.removal}d"
         parts = []
-        for what, (verb, noun) in verbs.items():
-            n = self.count(what, done)
-            if n or (what == "value" and self.kind == "revert"):
-                parts.append(f"{verb} {plural(n, noun)}")
+        if self.count("value", done) or self.kind == "revert":
+            verb = "would restore" if self.dry_run else "restored"
+            parts.append(f"{verb} {plural(self.count('value', done), 'value')}")
+        if self.count("task", done):
+            verb = "would archive" if self.dry_run else "archived"
+            parts.append(f"{verb} {plural(self.count('task', done), 'task')}")
+        # What a pusher installed is counted under its own nouns, in the order it listed them.
+        kinds: dict[str, int] = {}
+        for item in self.items:
+            if item.what == "installed" and item.status == done:
+                kinds[item.kind] = kinds.get(item.kind, 0) + 1
+        parts += [f"{removal} {plural(n, kind)}" for kind, n in kinds.items()]
         skipped = sum(1 for i in self.items if i.status == "skipped")
         failed = sum(1 for i in self.items if i.status == "failed")
         if skipped:
@@ -386,11 +392,12 @@ def _uninstall_with(pusher: Pusher, ctx: PushContext, result: UndoResult, tasks:
     items = []
     for entry in installed:
         item = UndoItem(
-            "group" if entry.kind == "group" else "field",
+            "installed",
             target,
             entry.object_type,
             entry.name,
             current=entry.label,
+            kind=entry.kind,
         )
         items.append(item)
         result.items.append(item)
@@ -403,7 +410,7 @@ def _uninstall_with(pusher: Pusher, ctx: PushContext, result: UndoResult, tasks:
         for item in items:
             if item.object_id in failures:
                 item.status, item.reason = "failed", failures[item.object_id]
-                result.errors.append(f"{item.what} {item.object_id}: {failures[item.object_id]}")
+                result.errors.append(f"{item.kind} {item.object_id}: {failures[item.object_id]}")
             else:
                 item.status = "done"
     # Whatever was removed is written again, in full, by the next push.
@@ -534,12 +541,8 @@ def _finish(store: Store, result: UndoResult, started: float, what: str) -> None
     for item in result.items:
         if item.status != "done":
             continue
-        action = {
-            "value": "set",
-            "task": "task_archived",
-            "field": "field_archived",
-            "group": "group_archived",
-        }[item.what]
+        # The core's actions name no CRM's nouns: a removed item keeps the pusher's in kind.
+        action = {"value": "set", "task": "task_archived", "installed": "removed"}[item.what]
         rows.append(
             {
                 "run_id": result.run_id,
@@ -552,6 +555,7 @@ def _finish(store: Store, result: UndoResult, started: float, what: str) -> None
                 "old": item.current if item.what == "value" else None,
                 "new": item.restore if item.what == "value" else item.object_id,
                 "task_id": item.task_id,
+                "kind": item.kind or None,
                 "at": at,
             }
         )

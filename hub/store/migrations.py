@@ -560,6 +560,20 @@ def health_m003_change_marks(db: Database) -> None:
 
 
 @migrations()
+def push_history_removed(db: Database) -> None:
+    """Push history names no CRM's nouns: what an uninstall removed is action ``removed`` with
+    the pusher's own noun in ``kind`` (``field``, ``group``…). Rows written as
+    ``field_archived`` / ``group_archived`` are rewritten in the same transaction."""
+    if "kind" not in db["_hub_push_history"].columns_dict:
+        db["_hub_push_history"].add_column("kind", str)
+    for old, kind in (("field_archived", "field"), ("group_archived", "group")):
+        db.execute(
+            "UPDATE _hub_push_history SET action = 'removed', kind = ? WHERE action = ?",
+            [kind, old],
+        )
+
+
+@migrations()
 def mapstore_m001_raw_dicts_retrained(db: Database) -> None:
     """A raw table may hold a second, larger zstd dictionary (``hub.store.rawdoc``): the
     one-per-table index goes, and ``docs`` says how many documents each was trained on (the
@@ -623,8 +637,10 @@ def mapstore_m005_push_history_groups(db: Database) -> None:
     are converted here, in this migration's one transaction."""
     db.execute(
         "CREATE TABLE IF NOT EXISTS _hub_push_groups (id INTEGER PRIMARY KEY, run_id INTEGER, "
-        "target TEXT, action TEXT, object_type TEXT, property TEXT, at TEXT)"
+        "target TEXT, action TEXT, object_type TEXT, property TEXT, kind TEXT, at TEXT)"
     )
+    if "kind" not in db["_hub_push_history"].columns_dict:
+        db["_hub_push_history"].add_column("kind", str)
     db.execute("CREATE INDEX IF NOT EXISTS idx__hub_push_groups_run ON _hub_push_groups (run_id)")
     db.execute(
         "CREATE TABLE _hub_push_rows (group_id INTEGER NOT NULL, object_id TEXT, account_id TEXT, "
@@ -633,9 +649,9 @@ def mapstore_m005_push_history_groups(db: Database) -> None:
     db.execute("CREATE INDEX idx__hub_push_rows_group ON _hub_push_rows (group_id)")
     action = "COALESCE(action, CASE WHEN property != '' THEN 'set' ELSE 'task_created' END)"
     db.execute(
-        "INSERT INTO _hub_push_groups (run_id, target, action, object_type, property, at) "
-        f"SELECT run_id, target, {action}, object_type, property, at FROM _hub_push_history "
-        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY min(rowid)"
+        "INSERT INTO _hub_push_groups (run_id, target, action, object_type, property, kind, at) "
+        f"SELECT run_id, target, {action}, object_type, property, kind, at FROM _hub_push_history "
+        "GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY min(rowid)"
     )
     db.execute(
         "INSERT INTO _hub_push_rows (group_id, object_id, account_id, old, new, task_id) "
@@ -644,7 +660,8 @@ def mapstore_m005_push_history_groups(db: Database) -> None:
         "FROM _hub_push_history h JOIN _hub_push_groups g ON g.run_id IS h.run_id "
         "AND g.target IS h.target AND g.action IS COALESCE(h.action, CASE WHEN h.property != '' "
         "THEN 'set' ELSE 'task_created' END) "
-        "AND g.object_type IS h.object_type AND g.property IS h.property AND g.at IS h.at "
+        "AND g.object_type IS h.object_type AND g.property IS h.property AND g.kind IS h.kind "
+        "AND g.at IS h.at "
         "ORDER BY h.rowid"
     )
     db.execute("DROP TABLE _hub_push_history")

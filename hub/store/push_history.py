@@ -1,14 +1,17 @@
 """Push history in the database: what each push, revert and uninstall run did in a CRM.
 
 One row per thing a run did (``action``): a value ``set`` (with the value it replaced in
-``old``), a task created or archived (``new`` = the CRM task id), a field or group archived.
-``_hub_runs`` holds the runs themselves (kinds ``push``, ``revert``, ``uninstall``). The push
-core (``hub.push.history``, ``hub.push.undo``) reads and writes through these functions only.
+``old``), a task created or archived (``new`` = the CRM task id), something the hub had
+installed ``removed`` (``kind`` is the pusher's noun for it, e.g. ``field``; rows from before
+migration ``push_history_removed`` said ``field_archived`` or ``group_archived`` and were
+rewritten by it). ``_hub_runs`` holds the runs themselves (kinds ``push``, ``revert``,
+``uninstall``). The push core (``hub.push.history``, ``hub.push.undo``) reads and writes
+through these functions only.
 
 Stored compactly: what the rows of a run share (run, target, action, object type, property,
-time) is kept once in ``_hub_push_groups``; ``_hub_push_history`` keeps per row the object,
-the account (NULL when it is the object itself, ``NO_ACCOUNT`` for none), the old and new
-values and the task id. Rows come back whole, in the order they were written.
+kind, time) is kept once in ``_hub_push_groups``; ``_hub_push_history`` keeps per row the
+object, the account (NULL when it is the object itself, ``NO_ACCOUNT`` for none), the old
+and new values and the task id. Rows come back whole, in the order they were written.
 """
 
 from __future__ import annotations
@@ -31,18 +34,19 @@ COLUMNS = (
     "old",
     "new",
     "task_id",
+    "kind",
     "at",
 )
 
 NO_ACCOUNT = "\x00"
 """Stored ``account_id`` of a row that has none (NULL means: the object's own id)."""
-_GROUP = ("run_id", "target", "action", "object_type", "property", "at")
+_GROUP = ("run_id", "target", "action", "object_type", "property", "kind", "at")
 _ACTION = "g.action"
 # A row as it was written: the group's columns and the row's own.
 _ROWS = (
     "SELECT g.run_id, g.target, g.action, g.object_type, h.object_id, "
     "CASE WHEN h.account_id IS NULL THEN h.object_id WHEN h.account_id = char(0) THEN NULL "
-    "ELSE h.account_id END AS account_id, g.property, h.old, h.new, h.task_id, g.at "
+    "ELSE h.account_id END AS account_id, g.property, h.old, h.new, h.task_id, g.kind, g.at "
     "FROM _hub_push_history h JOIN _hub_push_groups g ON g.id = h.group_id"
 )
 
@@ -65,7 +69,7 @@ def insert_rows(store: Store, rows: list[dict[str, Any]]) -> int:
             if key not in groups:
                 groups[key] = db.execute(
                     "INSERT INTO _hub_push_groups (run_id, target, action, object_type, "
-                    "property, at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "property, kind, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     list(key),
                 ).lastrowid
             account = row.get("account_id")
@@ -115,7 +119,7 @@ def list_runs(store: Store, *, limit: int = 50) -> dict[str, Any]:
             f"{count('set', 'DISTINCT h.object_id')} AS records, "
             f"{count('task_created')} AS tasks_created, "
             f"{count('task_archived')} AS tasks_archived, "
-            f"{count('field_archived')} AS fields_archived, "
+            f"{count('removed')} AS removed, "
             "(SELECT GROUP_CONCAT(DISTINCT g.target) FROM _hub_push_groups g "
             "WHERE g.run_id = r.id) AS targets "
             f"FROM _hub_runs r WHERE r.kind IN ({kinds}) ORDER BY r.id DESC LIMIT ?",

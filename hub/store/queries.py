@@ -197,8 +197,15 @@ def database_overview(store: Store) -> dict[str, Any]:
             "SELECT playbook, COUNT(*) AS n FROM tasks GROUP BY playbook ORDER BY n DESC, playbook"
         )
     }
+    # Root records (a CRM company, …) deleted at their source: each is an account fewer.
+    deleted_roots = 0
+    if db["entities"].exists():
+        deleted_roots = db.execute(
+            "SELECT COUNT(*) FROM entities WHERE is_root = 1 AND deleted = 1"
+        ).fetchone()[0]
     return {
         "accounts": count("accounts"),
+        "deleted_roots": deleted_roots,
         "events": count("events"),
         "unmatched": count("identity_issues"),
         "links": links,

@@ -273,5 +273,15 @@ class SandboxConnectorTests(ConnectorTests):
 
 # The mapping suite lives in its own module; re-exported so plugins import from hub.testing.
 from hub.testing.mappings import MappingTests, write_rows  # noqa: E402
+from hub.testing.served import HubConfig, build_sandbox, hub_toml, serving  # noqa: E402
 
-__all__ = ["ConnectorTests", "MappingTests", "SandboxConnectorTests", "write_rows"]
+__all__ = [
+    "ConnectorTests",
+    "HubConfig",
+    "MappingTests",
+    "SandboxConnectorTests",
+    "build_sandbox",
+    "hub_toml",
+    "serving",
+    "write_rows",
+]

@@ -80,6 +80,7 @@ def _int(value: Any, default: int = 1) -> int:
 def overview(request: Request) -> Response:
     state = state_of(request)
     data = model.overview(state.store())
+    _why_they_moved(state.store(), data, state.options.config)
     return state.render(
         request,
         "overview.html",
@@ -88,6 +89,21 @@ def overview(request: Request) -> Response:
         title="Overview",
         today=clock.now().date().isoformat(),
     )
+
+
+def _why_they_moved(store: Any, data: dict[str, Any], config: Any) -> None:
+    """The week's movers get the cause ``hub demo`` gives (``hub.health.biggest_movers``: a
+    cap that moved the score, then the measures that moved its way, never one that only
+    gained or lost data); a mover it does not list keeps its first driver."""
+    from hub.health import biggest_movers
+
+    down, up = data.get("movers_down") or [], data.get("movers_up") or []
+    if not down and not up:
+        return
+    found = biggest_movers(store, 7, falls=len(down), climbs=len(up), config=config)
+    causes = {m.account_id: "; ".join(m.reasons[:3]) for m in found if m.reasons}
+    for row in (*down, *up):
+        row["cause"] = causes.get(row["id"]) or row.get("cause") or ""
 
 
 def accounts(request: Request) -> Response:

@@ -1,7 +1,7 @@
 """Per customer, recomputed from stored rows in ``finalize``: billing facts, cancellations and
 churn, missing billing details, expiring cards.
 
-- Facts: ``mrr``, ``seats``, ``plan``, ``subscription_status``, ``renewal_date`` from the main
+- Facts: ``mrr`` (after the discounts running now, as the MRR history), ``seats``, ``plan``, ``subscription_status``, ``renewal_date`` from the main
   (largest) live subscription, ``active_subscriptions`` (still billing: active, trialing, past
   due, unpaid) and ``churned_at`` (when the last subscription ended, once none is active).
 - ``subscription_cancelled`` per cancelled subscription, with ``ends_account``: true when no
@@ -27,6 +27,7 @@ from mappings.stripe.objects import (
     dashboard,
     iso,
     money,
+    mrr_after_discounts,
     mrr_and_seats,
     num,
     period_end,
@@ -174,7 +175,8 @@ def _facts(
         expires = f"{int(card['exp_year']):04d}-{int(card['exp_month']):02d}"
     live = [s for s in subs if s.get("status") in ACTIVE]
     totals = [mrr_and_seats(s) for s in live]
-    mrr = sum(m for m, _ in totals)
+    now = int(ctx.now.timestamp())
+    mrr = sum(mrr_after_discounts(s, now) for s in live)  # as ``stripe_mrr``'s history
     seats = sum(n for _, n in totals)
     ranked = sorted(
         live, key=lambda s: (mrr_and_seats(s)[0], num(s.get("created")) or 0), reverse=True

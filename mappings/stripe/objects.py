@@ -16,6 +16,7 @@ from typing import Any
 from hub import text
 
 _PER_MONTH = {"day": 365 / 12, "week": 52 / 12, "month": 1.0, "year": 1 / 12}
+_MONTH_SECONDS = 365.25 / 12 * 86_400
 # Subscription statuses that still bill the customer (a customer with none has churned).
 ACTIVE = frozenset({"active", "past_due", "unpaid", "trialing"})
 
@@ -98,6 +99,59 @@ def mrr_and_seats(sub: dict[str, Any]) -> tuple[float, int]:
     quantity = num(sub.get("quantity"))
     quantity = 1.0 if quantity is None else quantity
     return monthly_cents(as_dict(sub.get("plan")), quantity), int(quantity)
+
+
+def _interval_months(sub: dict[str, Any]) -> float:
+    """Length of the subscription's billing interval in months (an amount_off spreads over it)."""
+    for item in items_of(sub) or [sub]:
+        price = as_dict(item.get("price")) or as_dict(item.get("plan"))
+        recurring = as_dict(price.get("recurring")) or price
+        if recurring.get("interval"):
+            count = num(recurring.get("interval_count")) or 1.0
+            return count / _PER_MONTH.get(str(recurring["interval"]), 1.0)
+    return 1.0
+
+
+def discounts(sub: dict[str, Any]) -> list[tuple[int, int | None, float, float]]:
+    """(start, end or None, percent_off, amount_off cents per month) of each discount that
+    changes MRR: ``repeating`` (until its ``end``) and ``forever``; a ``once`` coupon takes
+    one invoice down and leaves MRR as it was. Discounts not expanded (ids) are unknown."""
+    found = []
+    raw = list(sub.get("discounts") or [])
+    if isinstance(sub.get("discount"), dict):
+        raw.append(sub["discount"])
+    months = _interval_months(sub)
+    for d in raw:
+        if not isinstance(d, dict):
+            continue  # an unexpanded id: its coupon is unknown
+        coupon = as_dict(d.get("coupon")) or as_dict(as_dict(d.get("source")).get("coupon"))
+        if not coupon or coupon.get("duration") == "once":
+            continue
+        start = int(num(d.get("start")) or num(sub.get("start_date")) or 0)
+        end = num(d.get("end"))
+        if end is None and coupon.get("duration") == "repeating":
+            # Stripe sets ``end``; without it, the coupon's months from the start.
+            span = num(coupon.get("duration_in_months"))
+            end = start + span * _MONTH_SECONDS if span else None
+        percent = num(coupon.get("percent_off")) or 0.0
+        amount = (num(coupon.get("amount_off")) or 0.0) / months
+        if percent or amount:
+            found.append((start, int(end) if end else None, percent, amount))
+    return found
+
+
+def discounted(base: float, at: int, active: list[tuple[int, int | None, float, float]]) -> float:
+    """MRR (cents) after the discounts running at ``at``: percent off, then amount off."""
+    value = base
+    for start, end, percent, amount in active:
+        if start <= at and (end is None or at < end):
+            value = value * (1 - percent / 100) - amount
+    return max(0.0, value)
+
+
+def mrr_after_discounts(sub: dict[str, Any], at: int) -> float:
+    """The subscription's MRR (cents) at ``at``: items normalised to a month, less discounts."""
+    return discounted(mrr_and_seats(sub)[0], at, discounts(sub))
 
 
 def period_end(sub: dict[str, Any]) -> Any:

@@ -80,6 +80,7 @@ class TaskDelivery(EvidenceLinks):
         """Reconcile rows left ``pushing``, then create the open ones in batches."""
         ctx = self.ctx
         accounts = ctx.accounts()
+        self.prefetch_contacts([*reconcile, *create])
         for task in reconcile:
             action = self._action(task, accounts.get(task["account_id"]), "reconcile")
             ctx.result.tasks.append(action)

@@ -50,7 +50,7 @@ POST_SEED_BASE = 0xF0_0000_0000  # ids minted after seeding: above every company
 _MASK = (1 << _SHIFT) - 1
 _FIRST_BATCH = 256
 _MAX_BATCH = 4096
-_HISTORY = ("invoice", "charge", "event")
+_PAYMENTS = ("charge", "event")
 _FREEZE_FROM = 10_000  # companies: as ``build_sandbox`` freezes a big world after seeding
 # Payment attempts after a renewal (finalized an hour later, then the retries) and when an
 # unpaid invoice is due and written off.
@@ -171,12 +171,12 @@ class _Lazy:
         self._lazy = _LazyState(now, bytearray(len(companies)), len(companies), {})
 
     def _frontier(self, state: _LazyState, kind: str) -> _Frontier:
-        """Companies by descending bound for ``kind`` (made on the kind's first listing; the
-        three history kinds share one pass over the world)."""
+        """Companies by descending bound for ``kind`` (made on the kind's first listing;
+        charges and events share one pass over the world)."""
         front = state.frontiers.get(kind)
         if front is not None:
             return front
-        wanted = _HISTORY if kind in _HISTORY else (kind,)
+        wanted = _PAYMENTS if kind in _PAYMENTS else (kind,)
         pairs: dict[str, list[tuple[int, int]]] = {k: [] for k in wanted}
         seed, now = self.world.seed, state.now
         for company in self.world.companies:
@@ -281,6 +281,7 @@ class _Lazy:
             if self._lazy is None:
                 return
             for kind in KINDS:
+                self._frontier(state, kind).step = len(state.done)  # one batch, one sort
                 while self._ensure_listed(kind, -1):
                     pass
             self._lazy = None
@@ -318,6 +319,11 @@ def _bounds(company: Any, now: int, seed: int, kinds: Any = KINDS) -> dict[str, 
     if top > 0 and renewal(top) > now:
         top -= 1
     top = max(top, 0)
+    if "charge" not in kinds and "event" not in kinds:
+        # Invoices are made at renewals only: the last one not after ``now`` bounds them
+        # (a churned company's last is earlier: still a bound).
+        out["invoice"] = renewal(top) if renewal(top) <= now else -1
+        return out
     extra: list[int] = []
     if archetype == "churned":
         asked, _, last_k, ends = draws.churn(seed, key, anchor, top, now)
@@ -327,8 +333,6 @@ def _bounds(company: Any, now: int, seed: int, kinds: Any = KINDS) -> dict[str, 
         extra.append(draws.seats_at(seed, key, now))
     renewals = [renewal(k) for k in range(max(0, top - 4), top + 1)]
     out["invoice"] = draws.latest(renewals, now, -1)
-    if "charge" not in kinds and "event" not in kinds:
-        return out
     send_invoice = (
         not has_card
         or (company.plan == "enterprise" and archetype != "at_risk")
