@@ -704,24 +704,6 @@ def mapstore_m007_event_indexes(db: Database) -> None:
     )
 
 
-@migrations()
-def mapstore_m008_push_log_without_rowid(db: Database) -> None:
-    """``_hub_push_log`` is keyed by (target, object type, object id, property) only: stored
-    ``WITHOUT ROWID``, the key is kept once instead of in the table and again in its index."""
-    db.execute(
-        "CREATE TABLE _hub_push_log_new (target TEXT NOT NULL, object_type TEXT NOT NULL, "
-        "object_id TEXT NOT NULL, property TEXT NOT NULL, value TEXT, pushed_at TEXT, "
-        "PRIMARY KEY (target, object_type, object_id, property)) WITHOUT ROWID"
-    )
-    db.execute(
-        "INSERT OR REPLACE INTO _hub_push_log_new SELECT COALESCE(target, ''), "
-        "COALESCE(object_type, ''), COALESCE(object_id, ''), COALESCE(property, ''), value, "
-        "pushed_at FROM _hub_push_log"
-    )
-    db.execute("DROP TABLE _hub_push_log")
-    db.execute("ALTER TABLE _hub_push_log_new RENAME TO _hub_push_log")
-
-
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]

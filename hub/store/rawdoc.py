@@ -194,6 +194,13 @@ class RawCodec:
     def encode_many(self, table: str, bodies: list[bytes]) -> list[bytes]:
         """Compress a page's bodies with ``table``'s dictionary (trained now if it has none)."""
         dict_id = self._retrain(table, bodies) or self.train(table, bodies)
+        # A table's superseded dictionary is never written with again: drop its compressor
+        # (about 1 MB of zstd context each, per thread).
+        used = self._local.__dict__.setdefault("used", {})
+        before = used.get(table)
+        if before not in (None, dict_id):
+            self._local.__dict__.get("c", {}).pop(before, None)
+        used[table] = dict_id
         compressor = self._compressor(dict_id)
         head = _HEADER.pack(FORMAT_ZSTD, dict_id)
         return [head + compressor.compress(b) for b in bodies]
