@@ -470,7 +470,9 @@ def refresh_accounts(store: Store, config: Config) -> None:
         if not mappings:
             return
         first = min(m.order for m in mappings)
-        run_mappings(store, config, mappings=[m for m in mappings if m.order == first])
+        run_mappings(
+            store, config, mappings=[m for m in mappings if m.order == first], roots_only=True
+        )
     except HubError as exc:
         log.warning("accounts could not be refreshed before the look-ups: %s", exc)
 

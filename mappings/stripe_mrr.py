@@ -28,6 +28,7 @@ longer hold are retracted, so incremental mapping and a full rebuild give the sa
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,6 +60,7 @@ EVENT_TYPES = [
     )
 ]
 NO_MRR = {"incomplete", "incomplete_expired"}
+CHUNK = 2000  # subscriptions recomputed together in finalize
 
 
 def subscription_points(
@@ -131,37 +133,45 @@ class StripeMrrHistory(Mapping):
                 ctx.mark_affected(str(obj["id"]))
 
     def finalize(self, ctx: MappingContext) -> None:
-        affected = ctx.affected()
-        if not affected:
-            return
-        changes = self._logged_changes(ctx, affected)
-        ctx.flush()
+        affected = sorted(ctx.affected())
         prefix = f"{SOURCE}:{EVENT}:"
-        existing: dict[str, set[str]] = {}
-        for (event_id,) in ctx.store.db.execute(
-            "SELECT id FROM events WHERE id >= ? AND id < ?", [prefix, prefix + "\uffff"]
-        ):
-            sub_id = event_id[len(prefix) :].rsplit(":", 1)[0]
-            if sub_id in affected:
-                existing.setdefault(sub_id, set()).add(event_id)
         now = int(ctx.now.timestamp())
-        for sub_id in sorted(affected):
-            kept = self._emit(ctx, sub_id, changes.get(sub_id, []), now)
-            for event_id in existing.get(sub_id, set()) - kept:
-                ctx.retract(event_id)
+        # Subscriptions a few thousand at a time (a first map changes them all), each read
+        # once by id, their log entries through the indexed customer ``ref``.
+        for start in range(0, len(affected), CHUNK):
+            chunk = affected[start : start + CHUNK]
+            subs = ctx.raw_many("subscriptions", chunk)
+            changes = self._logged_changes(ctx, subs)
+            ctx.flush()
+            existing: dict[str, set[str]] = {}
+            for sub_id in chunk:
+                low = f"{prefix}{sub_id}:"
+                for (event_id,) in ctx.store.db.execute(
+                    "SELECT id FROM events WHERE id >= ? AND id < ?", [low, low + "\uffff"]
+                ):
+                    existing.setdefault(sub_id, set()).add(event_id)
+            for sub_id in chunk:
+                sub = subs.get(sub_id)
+                kept = self._emit(ctx, sub_id, sub, changes.get(sub_id, []), now) if sub else set()
+                for event_id in existing.get(sub_id, set()) - kept:
+                    ctx.retract(event_id)
 
     @staticmethod
     def _logged_changes(
-        ctx: MappingContext, subs: set[str]
+        ctx: MappingContext, subs: dict[str, dict[str, Any]]
     ) -> dict[str, list[tuple[int, float, float]]]:
-        """MRR before/after of every logged update of the given subscriptions (one scan)."""
+        """MRR before/after of every logged update of the given subscriptions: the log rows
+        of their customers (the indexed ``ref``; rows stored without one are read too)."""
         table = raw_table_name(ctx.connection, "events")
         out: dict[str, list[tuple[int, float, float]]] = {}
-        if not ctx.store.db[table].exists():
+        customers = sorted({c for c in (_id(s.get("customer")) for s in subs.values()) if c})
+        if not customers or not ctx.store.db[table].exists():
             return out
         rows = ctx.store.db.execute(
             f"SELECT data FROM [{table}] WHERE deleted = 0 "
-            "AND raw_json(data) LIKE '%customer.subscription.updated%'"
+            "AND (ref IN (SELECT value FROM json_each(?)) OR ref IS NULL) "
+            "AND raw_json(data) LIKE '%customer.subscription.updated%'",
+            [json.dumps(customers)],
         )
         for (text,) in rows:
             event = ctx.store.decode_raw(text)
@@ -180,19 +190,13 @@ class StripeMrrHistory(Mapping):
         return out
 
     def _emit(
-        self, ctx: MappingContext, sub_id: str, changes: list[tuple[int, float, float]], now: int
+        self,
+        ctx: MappingContext,
+        sub_id: str,
+        sub: dict[str, Any],
+        changes: list[tuple[int, float, float]],
+        now: int,
     ) -> set[str]:
-        table = raw_table_name(ctx.connection, "subscriptions")
-        row = (
-            ctx.store.db.execute(
-                f"SELECT data, deleted FROM [{table}] WHERE id = ?", [sub_id]
-            ).fetchone()
-            if ctx.store.db[table].exists()
-            else None
-        )
-        if row is None or row[1]:
-            return set()  # unknown or deleted: its points are retracted
-        sub = ctx.store.decode_raw(row[0])
         customer = _id(sub.get("customer"))
         if not customer:
             return set()

@@ -42,7 +42,6 @@ from urllib.parse import urlsplit
 import hub
 from hub import clock
 from hub.errors import MappingError
-from hub.store import raw_table_name
 from hub.timeline import Mapping, MappingContext, MappingSettings
 from hub.vocabulary import EventType, Source
 
@@ -95,7 +94,10 @@ CSAT_TYPES = {"good": "csat_good", "bad": "csat_bad"}
 DEFAULT_URGENT = ("urgent",)
 DEFAULT_ESCALATION_TAGS = ("escalated", "escalation")
 _SPACE = re.compile(r"\s+")
-MEMBERS = "organization_members"
+MEMBERS = "member"
+"""Index kind: end users under their organization (value: their e-mail domain)."""
+ORG = "org:"
+"""Pending-key prefix: an organization whose people's domains ``finalize`` redoes."""
 
 
 def one_line(text: Any, limit: int = 120) -> str:
@@ -146,6 +148,7 @@ class ZendeskMapping(Mapping):
     source = SOURCE_INFO
     event_types = EVENT_TYPES
     facts = FACTS
+    version = 2  # 2: end users indexed by organization for finalize
 
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
         handler = {
@@ -154,8 +157,13 @@ class ZendeskMapping(Mapping):
             "tickets": self._ticket,
             "satisfaction_ratings": self._rating,
         }[stream]
-        if stream in ("organizations", "users"):
-            ctx.mark_affected(MEMBERS)  # organizations' people's domains, in finalize
+        rows = list(rows)
+        if stream == "users":
+            # Organizations whose people changed get their domains again in finalize: the
+            # ones a user left (the mapping's index says) and the one it is in now.
+            for orgs in ctx.index_refs(MEMBERS, [r["id"] for r in rows]).values():
+                for org in orgs:
+                    ctx.mark_affected(ORG + org)
         for row in rows:
             try:
                 handler(ctx, row)
@@ -163,35 +171,27 @@ class ZendeskMapping(Mapping):
                 ctx.skipped.append(f"{stream} {row.get('id')}: {exc}")
 
     def finalize(self, ctx: MappingContext) -> None:
-        """Give each organization the e-mail domains of its end users, so identity can link an
-        organization with neither ``external_id`` nor domain (``member_domain``)."""
-        if MEMBERS not in ctx.affected():
-            return
-        table = raw_table_name(ctx.connection, "users")
-        members: dict[str, set[str]] = {}
-        if ctx.store.db[table].exists():
-            for org_id, email in ctx.store.db.execute(
-                "SELECT CAST(json_extract(raw_json(data), '$.organization_id') AS TEXT), "
-                f"json_extract(raw_json(data), '$.email') FROM [{table}] WHERE deleted = 0 "
-                "AND json_extract(raw_json(data), '$.organization_id') IS NOT NULL "
-                "AND COALESCE(json_extract(raw_json(data), '$.role'), 'end-user') = 'end-user' "
-                "AND COALESCE(json_extract(raw_json(data), '$.active'), 1) != 0"
-            ):
-                domain = _domain_of(email)
+        """Give each organization whose people changed the e-mail domains of its end users,
+        so identity can link an organization with neither ``external_id`` nor domain
+        (``member_domain``); read from the mapping's index of users by organization."""
+        orgs = sorted(k[len(ORG) :] for k in ctx.affected() if k.startswith(ORG))
+        for start in range(0, len(orgs), 2000):
+            chunk = orgs[start : start + 2000]
+            members: dict[str, set[str]] = {}
+            for _, org_id, domain in ctx.indexed(MEMBERS, refs=chunk):
                 if domain:
                     members.setdefault(org_id, set()).add(domain)
-        for (org_id,) in ctx.store.db.execute(
-            "SELECT source_id FROM entities WHERE source = ? AND kind = 'organization'", [SOURCE]
-        ).fetchall():
-            ctx.member_domains(
-                ctx.entity_key(SOURCE, "organization", org_id), members.get(org_id, ())
-            )
+            for org_id in chunk:
+                ctx.member_domains(
+                    ctx.entity_key(SOURCE, "organization", org_id), members.get(org_id, ())
+                )
 
     # -- entities ---------------------------------------------------------------------------
 
     @staticmethod
     def _organization(ctx: MappingContext, row: dict[str, Any]) -> None:
         data = row.get("data") or {}
+        ctx.mark_affected(ORG + str(data.get("id", row["id"])))
         ctx.entity(
             SOURCE,
             "organization",
@@ -205,6 +205,19 @@ class ZendeskMapping(Mapping):
     @staticmethod
     def _user(ctx: MappingContext, row: dict[str, Any]) -> None:
         data = row.get("data") or {}
+        org = data.get("organization_id")
+        domain = _domain_of(data.get("email"))
+        if (
+            org is not None
+            and domain
+            and not row.get("deleted")
+            and data.get("role") in (None, "end-user")
+            and data.get("active") not in (False, 0)
+        ):
+            ctx.index(MEMBERS, row["id"], [str(org)], domain)
+            ctx.mark_affected(ORG + str(org))
+        else:
+            ctx.unindex(MEMBERS, row["id"])
         if data.get("role") not in (None, "end-user") or data.get("organization_id"):
             return
         domain = _domain_of(data.get("email"))

@@ -190,9 +190,19 @@ def test_old_history_rows_read_with_the_neutral_action_after_the_migration(tmp_p
 
     path = tmp_path / "old.db"
     old = Store(path)
-    # Back to the schema before the migration: no ``kind`` column, the migration not applied.
-    old.db.execute("DELETE FROM _sqlite_migrations WHERE name = 'push_history_removed'")
-    old.db.execute("ALTER TABLE _hub_push_history DROP COLUMN kind")
+    # Back to the schema before the migration: no ``kind`` column, the migration not applied
+    # (nor the later one that stores the history compactly).
+    old.db.execute(
+        "DELETE FROM _sqlite_migrations WHERE name IN "
+        "('push_history_removed', 'mapstore_m005_push_history_groups')"
+    )
+    old.db.execute("DROP TABLE _hub_push_history")
+    old.db.execute("DROP TABLE _hub_push_groups")
+    old.db.execute(
+        "CREATE TABLE _hub_push_history (run_id INTEGER, object_type TEXT, object_id TEXT, "
+        "account_id TEXT, property TEXT, old TEXT, new TEXT, task_id TEXT, at TEXT, "
+        "target TEXT, action TEXT)"
+    )
     run_id = old.start_run("uninstall", "hubspot")
     old.finish_run(run_id, status="ok", records=3, note="uninstall hubspot: archived 3 things")
     old.db.conn.executemany(

@@ -229,13 +229,14 @@ class Store:
         table = self.raw_table(connection, stream)
         synced_at = clock.iso()
         changed = 0
+        # Encoded before the write lock is taken: parallel syncs wait only for the writes.
+        rows = [
+            (str(r.id), r.updated_at, 1 if r.deleted else 0, rawdoc.dumps(r.data), r.ref)
+            for r in records
+        ]
         try:
             with self.db.atomic():
                 self.check_fence()
-                rows = [
-                    (str(r.id), r.updated_at, 1 if r.deleted else 0, rawdoc.dumps(r.data), r.ref)
-                    for r in records
-                ]
                 if rows:
                     existing = self._existing(table.name, [r[0] for r in rows])
                     fresh = [r for r in rows if existing.get(r[0]) != (r[2], r[3], r[4])]
@@ -278,7 +279,8 @@ class Store:
             for rid, deleted, data, ref in self.db.execute(
                 f"SELECT id, deleted, data, ref FROM [{table}] WHERE id IN ({marks})", chunk
             ):
-                found[rid] = (deleted, self.codec.text(data).encode(), ref)
+                body = self.codec.expand(data)
+                found[rid] = (deleted, body.encode() if isinstance(body, str) else body, ref)
         return found
 
     def checkpoint(self) -> None:

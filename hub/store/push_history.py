@@ -1,12 +1,17 @@
 """Push history in the database: what each push, revert and uninstall run did in a CRM.
 
-``_hub_push_history`` holds one row per thing a run did (``action``): a value ``set`` (with
-the value it replaced in ``old``), a task created or archived (``new`` = the CRM task id),
-something the hub had installed ``removed`` (``kind`` is the pusher's noun for it, e.g.
-``field``; rows from before migration ``push_history_removed`` said ``field_archived`` or
-``group_archived`` and were rewritten by it). ``_hub_runs`` holds the runs themselves (kinds ``push``,
-``revert``, ``uninstall``). The push core (``hub.push.history``, ``hub.push.undo``) reads and
-writes through these functions only.
+One row per thing a run did (``action``): a value ``set`` (with the value it replaced in
+``old``), a task created or archived (``new`` = the CRM task id), something the hub had
+installed ``removed`` (``kind`` is the pusher's noun for it, e.g. ``field``; rows from before
+migration ``push_history_removed`` said ``field_archived`` or ``group_archived`` and were
+rewritten by it). ``_hub_runs`` holds the runs themselves (kinds ``push``, ``revert``,
+``uninstall``). The push core (``hub.push.history``, ``hub.push.undo``) reads and writes
+through these functions only.
+
+Stored compactly: what the rows of a run share (run, target, action, object type, property,
+kind, time) is kept once in ``_hub_push_groups``; ``_hub_push_history`` keeps per row the
+object, the account (NULL when it is the object itself, ``NO_ACCOUNT`` for none), the old
+and new values and the task id. Rows come back whole, in the order they were written.
 """
 
 from __future__ import annotations
@@ -33,19 +38,62 @@ COLUMNS = (
     "at",
 )
 
-# Rows written before ``action`` existed: a property row set a value, an empty one made a task.
-_ACTION = "COALESCE(h.action, CASE WHEN h.property != '' THEN 'set' ELSE 'task_created' END)"
+NO_ACCOUNT = "\x00"
+"""Stored ``account_id`` of a row that has none (NULL means: the object's own id)."""
+_GROUP = ("run_id", "target", "action", "object_type", "property", "kind", "at")
+_ACTION = "g.action"
+# A row as it was written: the group's columns and the row's own.
+_ROWS = (
+    "SELECT g.run_id, g.target, g.action, g.object_type, h.object_id, "
+    "CASE WHEN h.account_id IS NULL THEN h.object_id WHEN h.account_id = char(0) THEN NULL "
+    "ELSE h.account_id END AS account_id, g.property, h.old, h.new, h.task_id, g.kind, g.at "
+    "FROM _hub_push_history h JOIN _hub_push_groups g ON g.id = h.group_id"
+)
+
+
+def _action(row: dict[str, Any]) -> str:
+    # Rows built before ``action`` existed: a property row set a value, an empty one a task.
+    return row.get("action") or ("set" if row.get("property") else "task_created")
 
 
 def insert_rows(store: Store, rows: list[dict[str, Any]]) -> int:
     """Store history rows (dicts with ``COLUMNS``) in one transaction; returns how many."""
     if not rows:
         return 0
-    with store.db.atomic():
-        store.db.conn.executemany(
-            f"INSERT INTO _hub_push_history ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in COLUMNS)})",
-            [[row.get(c) for c in COLUMNS] for row in rows],
+    db = store.db
+    with db.atomic():
+        groups: dict[tuple[Any, ...], int] = {}
+        values = []
+        for row in rows:
+            key = tuple(_action(row) if c == "action" else row.get(c) for c in _GROUP)
+            if key not in groups:
+                groups[key] = db.execute(
+                    "INSERT INTO _hub_push_groups (run_id, target, action, object_type, "
+                    "property, kind, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    list(key),
+                ).lastrowid
+            account = row.get("account_id")
+            stored = (
+                NO_ACCOUNT
+                if account is None
+                else None
+                if account == row.get("object_id")
+                else account
+            )
+            values.append(
+                (
+                    groups[key],
+                    row.get("object_id"),
+                    stored,
+                    row.get("old"),
+                    row.get("new"),
+                    row.get("task_id"),
+                )
+            )
+        db.conn.executemany(
+            "INSERT INTO _hub_push_history (group_id, object_id, account_id, old, new, task_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            values,
         )
     return len(rows)
 
@@ -59,8 +107,8 @@ def list_runs(store: Store, *, limit: int = 50) -> dict[str, Any]:
 
     def count(action: str, distinct: str = "*") -> str:
         return (
-            f"(SELECT COUNT({distinct}) FROM _hub_push_history h WHERE h.run_id = r.id "
-            f"AND {_ACTION} = '{action}')"
+            f"(SELECT COUNT({distinct}) FROM _hub_push_groups g JOIN _hub_push_history h "
+            f"ON h.group_id = g.id WHERE g.run_id = r.id AND {_ACTION} = '{action}')"
         )
 
     items = [
@@ -72,8 +120,8 @@ def list_runs(store: Store, *, limit: int = 50) -> dict[str, Any]:
             f"{count('task_created')} AS tasks_created, "
             f"{count('task_archived')} AS tasks_archived, "
             f"{count('removed')} AS removed, "
-            "(SELECT GROUP_CONCAT(DISTINCT h.target) FROM _hub_push_history h "
-            "WHERE h.run_id = r.id) AS targets "
+            "(SELECT GROUP_CONCAT(DISTINCT g.target) FROM _hub_push_groups g "
+            "WHERE g.run_id = r.id) AS targets "
             f"FROM _hub_runs r WHERE r.kind IN ({kinds}) ORDER BY r.id DESC LIMIT ?",
             [limit],
         )
@@ -97,7 +145,7 @@ def reverted_by(store: Store, run_id: int) -> int | None:
     rows = store.db.query(
         "SELECT r.id FROM _hub_runs r WHERE r.kind = 'revert' AND r.id > ? "
         "AND r.note LIKE ? AND r.status IN ('ok', 'partial') "
-        "AND EXISTS (SELECT 1 FROM _hub_push_history h WHERE h.run_id = r.id) "
+        "AND EXISTS (SELECT 1 FROM _hub_push_groups g WHERE g.run_id = r.id) "
         "ORDER BY r.id DESC LIMIT 1",
         [run_id, f"revert run {run_id}:%"],
     )
@@ -111,11 +159,7 @@ def run_rows(store: Store, run_id: int) -> list[dict[str, Any]]:
     """One run's history rows in the order they were written (``action`` always filled)."""
     return [
         dict(row)
-        for row in store.db.query(
-            f"SELECT h.*, {_ACTION} AS action FROM _hub_push_history h "
-            "WHERE h.run_id = ? ORDER BY h.rowid",
-            [run_id],
-        )
+        for row in store.db.query(f"{_ROWS} WHERE g.run_id = ? ORDER BY h.rowid", [run_id])
     ]
 
 

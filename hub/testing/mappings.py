@@ -40,6 +40,7 @@ import pytest
 
 from hub.store import RawRecord, Store, raw_table_name
 from hub.timeline import Mapping, MappingSettings, run_mappings
+from hub.timeline.origins import origin_of, parse_origin
 
 
 def write_rows(
@@ -65,9 +66,27 @@ def snapshot(store: Store) -> dict[str, list[tuple]]:
     def rows(sql: str) -> list[tuple]:
         return sorted(tuple(r) for r in db.execute(sql))
 
+    # Origins by what they name (mapping, raw table, row), not by their code in this database.
+    codes = {
+        f"#{code}:": f"{mapping}/{table}:"
+        for code, mapping, table in db.execute(
+            "SELECT code, mapping, raw_table FROM _hub_map_origins"
+        )
+    }
+
+    def named(origin: str | None) -> str | None:
+        if origin and origin.startswith("#"):
+            code, _, rest = origin.partition(":")
+            return codes.get(code + ":", code + ":") + rest
+        return origin
+
     return {
-        "events": rows(
-            "SELECT id, entity, account_id, ts, source, type, summary, attrs, link, origin FROM events"
+        "events": sorted(
+            (*r[:-1], named(r[-1]))
+            for r in db.execute(
+                "SELECT id, entity, account_id, ts, source, type, summary, attrs, link, origin "
+                "FROM events"
+            )
         ),
         "entities": rows(
             "SELECT key, source, kind, source_id, name, domains, explicit_account, is_root, "
@@ -130,8 +149,7 @@ class MappingTests:
         for (origin,) in store.db.execute(
             "SELECT DISTINCT origin FROM events WHERE origin IS NOT NULL ORDER BY origin"
         ):
-            owner, _, rest = origin.partition("/")
-            table, _, record_id = rest.partition(":")
+            owner, table, record_id = parse_origin(store, origin) or ("", "", "")
             if owner == mapping.name and table in tables:
                 (data,) = store.db.execute(
                     f"SELECT data FROM [{table}] WHERE id = ?", [record_id]
@@ -165,7 +183,7 @@ class MappingTests:
 
     def owned(self, store: Store, stream: str, record_id: str) -> list[tuple[str, str]]:
         name = self._mapping().name
-        origin = f"{name}/{raw_table_name(self.connection(), stream)}:{record_id}"
+        origin = origin_of(store, name, raw_table_name(self.connection(), stream), record_id)
         return sorted(
             tuple(r)
             for r in store.db.execute("SELECT id, type FROM events WHERE origin = ?", [origin])

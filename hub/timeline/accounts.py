@@ -67,22 +67,69 @@ def _combine(accounts: dict[str, dict[str, Any]], rows: Any) -> None:
                 acc["_prio"][key] = prio
 
 
-def build_accounts(store: Store) -> int:
-    """Rebuild the ``accounts`` table from root entities and their linked entities' facts.
+FULL_MARK = "(accounts)"
+"""``_hub_map_versions`` row: every account was rebuilt since dirty tracking began."""
 
-    Only accounts whose row changed are rewritten, so ``updated_at`` tells the health engine
-    which accounts need recomputing. Returns the number of accounts.
+
+def build_accounts(store: Store, *, only_changed: bool = False) -> int:
+    """Rebuild the ``accounts`` table from root entities and their linked entities' facts;
+    returns the number of accounts. With ``only_changed`` (what ``hub map`` does), only the
+    rows of accounts whose entities, facts or links changed (all of them the first time, or
+    after ``hub map --full``).
+
+    Writers mark accounts in ``_hub_dirty_accounts`` in the transaction of their change
+    (``MappingContext.flush``, identity's link changes); the rebuilt rows and the clearing of
+    those marks commit together, so a killed run leaves them for the next one. Only rows
+    that differ are rewritten, so ``updated_at`` tells the health engine which accounts need
+    recomputing.
     """
     db = store.db
-    accounts: dict[str, dict[str, Any]] = {}
-    _combine(
-        accounts,
-        db.query(
-            "SELECT l.account_id, e.key, e.source, e.name, e.domains, e.facts, e.is_root, l.method "
-            "FROM account_links l JOIN entities e ON e.key = l.entity "
-            "ORDER BY l.account_id, e.key"
-        ),
+    full = not only_changed or (
+        db.execute(
+            "SELECT 1 FROM _hub_map_versions WHERE mapping = ? AND connection = ''", [FULL_MARK]
+        ).fetchone()
+        is None
     )
+    dirty = sorted(r[0] for r in db.execute("SELECT account_id FROM _hub_dirty_accounts"))
+    if full:
+        _rebuild(store, None)
+    else:
+        for start in range(0, len(dirty), 2000):
+            _rebuild(store, dirty[start : start + 2000])
+    with db.atomic():
+        for start in range(0, len(dirty), 500):
+            chunk = dirty[start : start + 500]
+            db.execute(
+                f"DELETE FROM _hub_dirty_accounts WHERE account_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        if full:
+            db.execute(
+                "INSERT OR REPLACE INTO _hub_map_versions (mapping, connection, version, updated_at) "
+                "VALUES (?, '', 1, ?)",
+                [FULL_MARK, clock.iso()],
+            )
+    return db.execute("SELECT count(*) FROM accounts").fetchone()[0]
+
+
+def _rebuild(store: Store, ids: list[str] | None) -> None:
+    """Rebuild the rows of accounts ``ids`` (None: every account) in one transaction."""
+    db = store.db
+    accounts: dict[str, dict[str, Any]] = {}
+    select = (
+        "SELECT l.account_id, e.key, e.source, e.name, e.domains, e.facts, e.is_root, l.method "
+        "FROM account_links l JOIN entities e ON e.key = l.entity"
+    )
+    if ids is None:
+        _combine(accounts, db.query(select + " ORDER BY l.account_id, e.key"))
+    elif ids:
+        marks = ",".join("?" * len(ids))
+        _combine(
+            accounts,
+            db.query(
+                select + f" WHERE l.account_id IN ({marks}) ORDER BY l.account_id, e.key", ids
+            ),
+        )
     now = clock.iso()
     out = []
     for account_id, acc in accounts.items():
@@ -104,9 +151,13 @@ def build_accounts(store: Store) -> int:
         extra["sources"] = acc["sources"]
         record["facts"] = json.dumps(extra, sort_keys=True, default=str)
         out.append(record)
-    existing = {
-        row[0]: tuple(row) for row in db.execute(f"SELECT {', '.join(_ROW_COLUMNS)} FROM accounts")
-    }
+    columns = ", ".join(_ROW_COLUMNS)
+    if ids is None:
+        rows = db.execute(f"SELECT {columns} FROM accounts")
+    else:
+        marks = ",".join("?" * len(ids))
+        rows = db.execute(f"SELECT {columns} FROM accounts WHERE id IN ({marks})", ids)
+    existing = {row[0]: tuple(row) for row in rows}
     changed = [r for r in out if tuple(r[c] for c in _ROW_COLUMNS) != existing.get(r["id"])]
     keep = {r["id"] for r in out}
     with db.atomic():
@@ -118,4 +169,3 @@ def build_accounts(store: Store) -> int:
             for r in changed:
                 r["updated_at"] = now
             db["accounts"].upsert_all(changed, pk="id", batch_size=1000)
-    return len(out)

@@ -23,6 +23,7 @@ from hub.store import Store, raw_table_name
 from hub.timeline.accounts import build_accounts
 from hub.timeline.identity import resolve
 from hub.timeline.mapping import Mapping, MappingContext
+from hub.timeline.origins import convert_legacy as convert_legacy_origins
 
 log = logging.getLogger("hub.timeline")
 
@@ -111,12 +112,15 @@ def run_mappings(
     full: bool = False,
     connections: dict[str, list[str]] | None = None,
     mappings: list[type[Mapping]] | None = None,
+    roots_only: bool = False,
 ) -> MapResult:
     """Map new raw rows (or everything with ``full``), resolve identity, rebuild accounts.
 
     ``connections`` maps connector name → connection names; by default it comes from the
     config (or, without one, each connector's name is taken as its connection name).
     ``mappings`` limits the run to those classes (default: every registered mapping).
+    ``roots_only`` maps only each mapping's ``root_streams`` and skips ``finalize`` (what
+    per-account look-ups need before a sync goes on; the next full map does the rest).
     """
     from hub.registry import get_registry
 
@@ -129,6 +133,7 @@ def run_mappings(
     with store.recorded_run("map") as run:
         # A database from before raw compaction: convert it, once, in batches.
         store.compact_legacy_raw()
+        convert_legacy_origins(store)  # likewise: events' origins from before their codes
         if full:
             with db.atomic():
                 for table in (
@@ -138,6 +143,9 @@ def run_mappings(
                     "identity_issues",
                     "_hub_map_state",
                     "_hub_map_pending",
+                    "_hub_map_index",
+                    "_hub_map_versions",
+                    "_hub_dirty_accounts",
                     "accounts",
                 ):
                     db.execute(f"DELETE FROM [{table}]")
@@ -154,8 +162,10 @@ def run_mappings(
                     mapping=mapping,
                     settings=sections.get(mapping.name),
                 )
-                result.rows += _map_streams(store, mapping, ctx, result)
-                _finalize(store, mapping, ctx)
+                _check_version(store, mapping, connection)
+                result.rows += _map_streams(store, mapping, ctx, result, roots_only)
+                if not roots_only:
+                    _finalize(store, mapping, ctx)
                 result.entities += ctx.entities_written
                 result.events += ctx.events_written
         identity = getattr(config, "identity", None)
@@ -163,6 +173,7 @@ def run_mappings(
             store,
             overrides=dict(identity.overrides) if identity else None,
             freemail=set(identity.freemail_domains) if identity else None,
+            only_changed=True,
         )
         result.links, result.unmatched, result.conflicts = (
             dict(res.links),
@@ -170,7 +181,7 @@ def run_mappings(
             res.conflicts,
         )
         result.relinked_events = res.relinked_events
-        result.accounts = build_accounts(store)
+        result.accounts = build_accounts(store, only_changed=True)
         run.status = "ok" if not result.errors else "partial"
         run.records = result.rows
         run.error = "; ".join(result.errors) or None
@@ -182,12 +193,51 @@ def run_mappings(
     return result
 
 
-def _map_streams(store: Store, mapping: Mapping, ctx: MappingContext, result: MapResult) -> int:
+def _check_version(store: Store, mapping: Mapping, connection: str) -> None:
+    """A mapping whose ``version`` changed since it last mapped this connection maps every
+    row again: its markers and its own index are reset (events stay, and are replaced or
+    retracted as the rows are mapped again)."""
+    db = store.db
+    row = db.execute(
+        "SELECT version FROM _hub_map_versions WHERE mapping = ? AND connection = ?",
+        [mapping.name, connection],
+    ).fetchone()
+    # No row: the database predates versions, i.e. version 1.
+    if (row[0] if row is not None else 1) == mapping.version:
+        return
+    tables = [raw_table_name(connection, s) for s in mapping.streams]
+    marks = ",".join("?" * len(tables))
+    mapped = db.execute(
+        f"SELECT count(*) FROM _hub_map_state WHERE mapping = ? AND raw_table IN ({marks}) AND seq > 0",
+        [mapping.name, *tables],
+    ).fetchone()[0]
+    if not mapped:
+        return  # never mapped: nothing to redo
+    log.info(
+        "mapping %s changed (version %s): mapping %s again",
+        mapping.name,
+        mapping.version,
+        connection,
+    )
+    with db.atomic():
+        db.execute(
+            f"DELETE FROM _hub_map_state WHERE mapping = ? AND raw_table IN ({marks})",
+            [mapping.name, *tables],
+        )
+        db.execute("DELETE FROM _hub_map_index WHERE scope = ?", [f"{mapping.name}/{connection}"])
+
+
+def _map_streams(
+    store: Store, mapping: Mapping, ctx: MappingContext, result: MapResult, roots_only: bool = False
+) -> int:
     """Map each stream's new rows in bounded batches; each batch's rows, retractions, pending
     keys and the stream's marker commit together, so memory holds one batch, not a table."""
     db = store.db
     mapped = 0
-    for stream in mapping.streams:
+    streams = mapping.streams
+    if roots_only and mapping.root_streams is not None:
+        streams = [s for s in streams if s in mapping.root_streams]
+    for stream in streams:
         table = raw_table_name(ctx.connection, stream)
         row = db.execute(
             "SELECT seq FROM _hub_map_state WHERE mapping = ? AND raw_table = ?",
@@ -240,3 +290,10 @@ def _finalize(store: Store, mapping: Mapping, ctx: MappingContext) -> None:
     with store.db.atomic():
         ctx.flush()
         ctx.clear_affected(keys)
+        # Mapped and finalized whole with this version: no need to map again.
+        store.db.execute(
+            "INSERT INTO _hub_map_versions (mapping, connection, version, updated_at) "
+            "VALUES (?,?,?,?) ON CONFLICT(mapping, connection) DO UPDATE SET "
+            "version=excluded.version, updated_at=excluded.updated_at",
+            [mapping.name, ctx.connection, mapping.version, clock.iso()],
+        )

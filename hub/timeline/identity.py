@@ -23,6 +23,7 @@ Whatever is left is *unmatched*: kept, reported by ``hub accounts --unmatched``,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -134,11 +135,19 @@ class Resolution:
 
 
 def resolve(
-    store: Store, *, overrides: dict[str, str] | None = None, freemail: set[str] | None = None
+    store: Store,
+    *,
+    overrides: dict[str, str] | None = None,
+    freemail: set[str] | None = None,
+    only_changed: bool = False,
 ) -> Resolution:
     """Recompute every entity's account link; rewrite only links that changed, and point the
     events of entities whose account changed at their new account in the same transaction
     (so a run killed after the links moved cannot leave events on the old account).
+
+    With ``only_changed`` (what ``hub map`` does) nothing is recomputed when no entity's
+    identity inputs changed (``_hub_identity_dirty``, kept by triggers) and the overrides are
+    the ones of the last resolution: the result then reports the links as they stand.
     """
     db = store.db
     overrides = {
@@ -155,6 +164,13 @@ def resolve(
             for k, v in db.execute("SELECT key, account_id FROM identity_overrides")
             if k not in overrides
         }
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [sorted(overrides.items()), sorted(extra_freemail), sorted(manual.items(), key=str)]
+        ).encode()
+    ).hexdigest()
+    if only_changed and _unchanged(store, fingerprint):
+        return _standing(store)
     entities = list(
         db.query(
             "SELECT key, source, kind, source_id, domains, explicit_account, is_root, merged_into, deleted, member_domains FROM entities"
@@ -280,11 +296,13 @@ def resolve(
     }
     by_key = {e["key"]: e for e in entities}
     now = clock.iso()
+    dirty: set[str] = set()  # accounts an entity joined or left: their rows are rebuilt
     with db.atomic():
         gone = [k for k in old if k not in new_links]
         for k in gone:
             db.execute("DELETE FROM account_links WHERE entity = ?", [k])
             result.changed_entities.add(k)
+            dirty.add(old[k][0])
         rows = []
         for k, (account, method, detail) in new_links.items():
             if old.get(k) != (account, method, detail):
@@ -292,8 +310,15 @@ def resolve(
                 rows.append(
                     (k, account, e["source"], e["kind"], e["source_id"], method, detail, now)
                 )
+                dirty.add(account)
+                if k in old:
+                    dirty.add(old[k][0])
                 if old.get(k, (None,))[0] != account:
                     result.changed_entities.add(k)
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO _hub_dirty_accounts (account_id) VALUES (?)",
+            [(a,) for a in sorted(dirty) if a],
+        )
         db.conn.executemany(
             "INSERT INTO account_links (entity, account_id, source, kind, source_id, method, detail, linked_at) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(entity) DO UPDATE SET account_id=excluded.account_id, "
@@ -305,7 +330,39 @@ def resolve(
             "INSERT OR REPLACE INTO identity_issues (entity, issue, detail, seen_at) VALUES (?,?,?,?)",
             [(k, issue, detail, now) for k, issue, detail in issues],
         )
-        result.relinked_events = _relink_events(store, result.changed_entities, now)
+        result.relinked_events = _relink_events(
+            store, {k: old.get(k, (None,))[0] for k in result.changed_entities}, now
+        )
+        db.execute("DELETE FROM _hub_identity_dirty")
+        db.execute(
+            "INSERT OR REPLACE INTO _hub_identity_meta (key, value) VALUES ('fingerprint', ?)",
+            [fingerprint],
+        )
+    return result
+
+
+def _unchanged(store: Store, fingerprint: str) -> bool:
+    db = store.db
+    if db.execute("SELECT 1 FROM _hub_identity_dirty LIMIT 1").fetchone():
+        return False
+    row = db.execute("SELECT value FROM _hub_identity_meta WHERE key = 'fingerprint'").fetchone()
+    return row is not None and row[0] == fingerprint
+
+
+def _standing(store: Store) -> Resolution:
+    """What the last resolution found, read back: links per method, unmatched, conflicts."""
+    db = store.db
+    result = Resolution()
+    for method, count in db.execute("SELECT method, count(*) FROM account_links GROUP BY method"):
+        result.links[method] = count
+    result.unmatched = db.execute(
+        "SELECT count(*) FROM entities e WHERE is_root = 0 "
+        "AND NOT EXISTS (SELECT 1 FROM account_links l WHERE l.entity = e.key)"
+    ).fetchone()[0]
+    result.conflicts = db.execute(
+        "SELECT count(*) FROM identity_issues WHERE issue IN "
+        "('domain_conflict', 'member_domain_conflict')"
+    ).fetchone()[0]
     return result
 
 
@@ -336,24 +393,25 @@ def _by_members(
     return None
 
 
-def _relink_events(store: Store, entities: set[str], now: str) -> int:
-    """Point events of entities whose account changed (and unlinked events) at their account."""
+def _relink_events(store: Store, entities: dict[str, str | None], now: str) -> int:
+    """Point events of entities whose account changed (and unlinked events) at their account.
+
+    ``entities`` maps each entity to the account it was linked to before (None: none): its
+    events carry that account, so they are found through the ``(account_id, ts)`` index."""
     db = store.db
+    relink = (
+        "UPDATE events SET account_id = (SELECT account_id FROM account_links l "
+        "WHERE l.entity = events.entity), mapped_at = ? WHERE "
+    )
     total = 0
-    ordered = sorted(entities)
-    for start in range(0, len(ordered), 500):
-        chunk = ordered[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        cursor = db.execute(
-            "UPDATE events SET account_id = (SELECT account_id FROM account_links l WHERE l.entity = events.entity), "
-            f"mapped_at = ? WHERE entity IN ({marks})",
-            [now, *chunk],
-        )
+    for entity, before in sorted(entities.items()):
+        if before is None:
+            cursor = db.execute(relink + "account_id IS NULL AND entity = ?", [now, entity])
+        else:
+            cursor = db.execute(relink + "account_id = ? AND entity = ?", [now, before, entity])
         total += cursor.rowcount
     cursor = db.execute(
-        "UPDATE events SET account_id = (SELECT account_id FROM account_links l WHERE l.entity = events.entity), "
-        "mapped_at = ? WHERE account_id IS NULL AND entity IN (SELECT entity FROM account_links)",
-        [now],
+        relink + "account_id IS NULL AND entity IN (SELECT entity FROM account_links)", [now]
     )
     return total + cursor.rowcount
 

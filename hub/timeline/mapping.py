@@ -19,6 +19,11 @@ Three rules keep incremental mapping equal to a rebuild from scratch (``hub map 
   it needs to redo is recorded with ``ctx.mark_affected(key)`` while rows are mapped, stored
   with the map marker in one transaction, and read back with ``ctx.affected()``: a run killed
   before ``finalize`` finished leaves the keys for the next run.
+- **Finalize reads what changed, through indexes.** A mapping keeps its own index over its rows
+  (``ctx.index(kind, key, refs, value)``: an open invoice and its due date, a deal and its
+  companies), written with the rows' batch, and ``finalize`` asks it (``ctx.indexed``) instead
+  of scanning a raw table. A mapping whose logic changes what it indexes raises ``version``:
+  its rows are then mapped again from the start, once.
 
 Events that no row owns (``finalize``'s, or ones keyed by another record's id) are the
 mapping's to retract with ``ctx.retract(event_id)``.
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -37,11 +43,16 @@ from pydantic import BaseModel, ConfigDict
 from hub import clock
 from hub.errors import MappingError
 from hub.store import Store, raw_table_name
+from hub.store.rawdoc import orjson
 from hub.timeline.identity import normalize_domain
+from hub.timeline.mapindex import MapIndex
+from hub.timeline.origins import origin_code
 from hub.vocabulary import EventType, Source
 
 # A buffer this large is written out in its own transaction mid-stream.
 FLUSH_EVERY = 5000
+RAW_CACHE = 2000
+"""Documents ``MappingContext.raw`` remembers (least recently used go first)."""
 
 
 def to_iso(value: Any) -> str | None:
@@ -54,6 +65,38 @@ def to_iso(value: Any) -> str | None:
         return clock.iso(dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc))
     parsed = clock.parse(value)
     return clock.iso(parsed) if parsed else None
+
+
+def attrs_json(attrs: dict[str, Any] | None) -> str:
+    """An event's ``attrs`` as stored: compact JSON text, keys sorted (readers use
+    ``json_extract(attrs, '$.x')`` or parse it)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(
+                attrs or {},
+                default=str,
+                option=orjson.OPT_SORT_KEYS
+                | orjson.OPT_NON_STR_KEYS
+                | orjson.OPT_PASSTHROUGH_DATETIME,
+            ).decode()
+        except TypeError:  # an integer beyond 64 bits, say
+            pass
+    return json.dumps(
+        attrs or {}, sort_keys=True, default=str, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def mark_accounts_dirty(store: Store, entity_keys: Iterable[str]) -> None:
+    """The accounts these entities are linked to must be rebuilt (call inside the write's
+    transaction; an entity not linked yet gets its account when identity links it)."""
+    keys = sorted(entity_keys)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        store.db.execute(
+            "INSERT OR IGNORE INTO _hub_dirty_accounts (account_id) SELECT DISTINCT account_id "
+            f"FROM account_links WHERE entity IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
 
 
 def event_id(source: str, type: str, source_id: Any, version: Any = None) -> str:
@@ -83,6 +126,12 @@ class Mapping:
     streams: ClassVar[list[str]] = []
     # Mappings run in ascending ``order``: the mapping that makes account roots first.
     order: ClassVar[int] = 100
+    # The streams whose rows make account roots (None: every stream): what the root pass
+    # before per-account look-ups maps (``run_mappings(..., roots_only=True)``).
+    root_streams: ClassVar[list[str] | None] = None
+    # Raised when what the mapping derives from rows changes (e.g. what it indexes): its rows
+    # are then mapped again from the start, once.
+    version: ClassVar[int] = 1
     # ``[timeline.<name>]`` in hub.toml, validated when the config loads.
     Settings: ClassVar[type[MappingSettings]] = MappingSettings
     # What the mapping contributes to ``hub.vocabulary`` (see that module).
@@ -110,7 +159,7 @@ class Mapping:
 
 
 @dataclass
-class MappingContext:
+class MappingContext(MapIndex):
     """What a mapping writes through. Buffers writes and flushes them in batches."""
 
     store: Store
@@ -129,8 +178,16 @@ class MappingContext:
     # The batch of rows being mapped: their raw table, ids, and the owned events emitted.
     _batch_table: str | None = None
     _batch_ids: frozenset[str] = frozenset()
+    _origin_prefix: str = ""
     _emitted: set[str] = field(default_factory=set)
     _affected: set[str] = field(default_factory=set)
+    _index: dict[tuple[str, str], tuple[tuple[str, ...], str | None] | None] = field(
+        default_factory=dict
+    )
+    _raw_cache: OrderedDict[tuple[str, str], dict[str, Any] | None] = field(
+        default_factory=OrderedDict
+    )
+    _tables: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.settings = type(self.mapping).parse_settings(self.settings)
@@ -211,8 +268,7 @@ class MappingContext:
             raise MappingError(f"event {eid} has no valid time ({ts!r})")
         origin = None
         if self._batch_table is not None and str(source_id) in self._batch_ids:
-            # Scoped by mapping: two mappings may read the same raw row (each owns what it emitted).
-            origin = f"{self.mapping.name}/{self._batch_table}:{source_id}"
+            origin = f"{self._origin_prefix}{source_id}"
             self._emitted.add(eid)
         self._events[eid] = (
             eid,
@@ -221,7 +277,7 @@ class MappingContext:
             source,
             type,
             summary,
-            json.dumps(attrs or {}, sort_keys=True, default=str),
+            attrs_json(attrs),
             link,
             origin,
         )
@@ -275,14 +331,27 @@ class MappingContext:
         return stored | self._affected
 
     def raw(self, stream: str, record_id: Any) -> dict[str, Any] | None:
-        """Another raw row's JSON body from this connection, or None."""
+        """Another raw row's JSON body from this connection, or None.
+
+        Documents looked up are remembered for the run (the last ``RAW_CACHE``): a ticket's
+        requester or a touch's owner is decoded once, however many rows name it. Read them,
+        never change them."""
+        key = (stream, str(record_id))
+        cache = self._raw_cache
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
         table = raw_table_name(self.connection, stream)
-        if not self.store.db[table].exists():
+        if table not in self._tables:
+            self._tables[table] = self.store.db[table].exists()
+        if not self._tables[table]:
             return None
-        row = self.store.db.execute(
-            f"SELECT data FROM [{table}] WHERE id = ?", [str(record_id)]
-        ).fetchone()
-        return self.store.decode_raw(row[0]) if row else None
+        row = self.store.db.execute(f"SELECT data FROM [{table}] WHERE id = ?", [key[1]]).fetchone()
+        doc = self.store.decode_raw(row[0]) if row else None
+        cache[key] = doc
+        if len(cache) > RAW_CACHE:
+            cache.popitem(last=False)
+        return doc
 
     def rows(self, stream: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every raw row of a stream of this connection."""
@@ -296,6 +365,8 @@ class MappingContext:
         """Rows of ``table`` are about to be mapped: events keyed by their ids belong to them."""
         self._batch_table = table
         self._batch_ids = frozenset(str(r["id"]) for r in rows)
+        # Scoped by mapping: two mappings may read the same raw row (each owns what it emitted).
+        self._origin_prefix = f"#{origin_code(self.store, self.mapping.name, table)}:"
         self._emitted = set()
 
     def discard_batch(self) -> None:
@@ -308,17 +379,18 @@ class MappingContext:
         self._events.clear()
         self._retract.clear()
         self._members.clear()
+        self._index.clear()
 
     def end_batch(self) -> None:
         """Write the batch and retract what its rows owned before and did not emit again."""
-        table, ids = self._batch_table, sorted(self._batch_ids)
+        ids = sorted(self._batch_ids)
         self._batch_table, self._batch_ids = None, frozenset()
         db = self.store.db
         with db.atomic():
             self.flush()
             stale: list[str] = []
             for start in range(0, len(ids), 500):
-                origins = [f"{self.mapping.name}/{table}:{i}" for i in ids[start : start + 500]]
+                origins = [f"{self._origin_prefix}{i}" for i in ids[start : start + 500]]
                 marks = ",".join("?" * len(origins))
                 stale.extend(
                     row[0]
@@ -345,9 +417,21 @@ class MappingContext:
 
     def flush(self) -> None:
         """Write buffered entities, facts, events and retractions in one transaction."""
+        if not (
+            self._entities
+            or self._facts
+            or self._members
+            or self._events
+            or self._retract
+            or self._index
+        ):
+            return
         db = self.store.db
         now = clock.iso()
+        touched = {*self._entities, *self._facts, *self._members}
         with db.atomic():
+            if touched:
+                mark_accounts_dirty(self.store, touched)
             if self._entities:
                 db.conn.executemany(
                     "INSERT INTO entities (key, source, kind, source_id, name, domains, explicit_account, is_root, merged_into, deleted, facts, updated_at) "
@@ -388,6 +472,8 @@ class MappingContext:
                     "DELETE FROM events WHERE id = ?", [(e,) for e in self._retract]
                 )
                 self._retract.clear()
+            if self._index:
+                self._flush_index()
 
     def _flush_facts(self, now: str) -> None:
         db = self.store.db

@@ -19,13 +19,15 @@ Reads the streams of the HubSpot connector (``connectors.hubspot``), in this ord
   on the contact's company (``associatedcompanyid``; identity follows merges and reports
   archived companies). A contact with no company becomes a ``hubspot:contact:<id>`` entity
   with its e-mail domain, so identity can still place or report it. Company facts ``contacts_total`` and
-  ``contacts_unsubscribed`` are recounted from the whole contacts table when contacts change.
+  ``contacts_unsubscribed`` are recounted, for the companies whose contacts changed, from the
+  mapping's index of contacts by company (``ctx.index``).
 - ``deals`` → ``deal_won`` / ``deal_lost`` at the close date, on the deal's (first) company,
   or on a ``hubspot:deal:<id>`` entity when it has none (a reopened deal loses the event).
 - ``calls``, ``emails``, ``meetings``, ``notes`` → ``csm_touch`` (``mappings.hubspot.touches``).
 - ``tasks``: not mapped; the HubSpot pusher reads them back.
 
-``finalize`` (every run, because it depends on today): each open *renewal* deal closing
+``finalize`` (``mappings.hubspot.renewals``; the due events every run, because they depend on
+today, from the open deals indexed by close date): each open *renewal* deal closing
 within ``renewal_window_days`` (default 90) gives one ``renewal_due`` event (dated when the
 window opened; ``days_left`` as of today), retracted once the deal closes. Each company's
 ``renewal_date`` fact is its earliest open renewal deal's close date; with none open, a year
@@ -48,8 +50,8 @@ from typing import Any
 from pydantic import Field, field_validator
 
 import hub
-from hub.store import raw_table_name
 from hub.timeline import Mapping, MappingContext, MappingSettings
+from hub.timeline.mapping import mark_accounts_dirty
 from mappings.hubspot.records import (
     COMPANY_EVENTS,
     DEFAULT_RENEWAL_PATTERN,
@@ -65,7 +67,14 @@ from mappings.hubspot.records import (
     override_fact,
     version_ms,
 )
-from mappings.hubspot.renewals import renewals
+from mappings.hubspot.renewals import (
+    DEALS,
+    current_facts,
+    index_deal,
+    renewal_facts,
+    renewals_due,
+    settings_changed,
+)
 from mappings.hubspot.touches import TOUCH_STREAMS, map_touch
 from mappings.hubspot.vocabulary import EVENT_TYPES, FACTS, SOURCE, SOURCE_INFO
 
@@ -101,6 +110,8 @@ class HubSpotMapping(Mapping):
     event_types = EVENT_TYPES
     facts = FACTS
     order = 10  # the account roots come first
+    root_streams = ["companies"]
+    version = 2  # 2: contacts and deals indexed by company for finalize
 
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
         rows = list(rows)
@@ -111,12 +122,20 @@ class HubSpotMapping(Mapping):
             for row in rows:
                 self._company(ctx, row, owners, self._nps_property(ctx, row.get("data") or {}))
         elif stream == "contacts":
+            # Counts are redone in finalize for the companies whose contacts changed (the
+            # ones a contact left and the ones it joined), from the mapping's index.
+            before = ctx.index_refs(CONTACTS, [r["id"] for r in rows])
             for row in rows:
+                for company in before.get(str(row["id"]), []):
+                    ctx.mark_affected(COMPANY + company)
                 self._contact(ctx, row)
-            # Recounted once in finalize, not per batch of contacts (a count is a table scan).
-            ctx.mark_affected(RECOUNT)
         elif stream == "deals":
+            before = ctx.index_refs(DEALS, [r["id"] for r in rows])
             for row in rows:
+                for company in before.get(str(row["id"]), []):
+                    ctx.mark_affected(COMPANY + company)
+                for company in index_deal(ctx, str(row["id"]), row):
+                    ctx.mark_affected(COMPANY + company)
                 self._deal(ctx, row)
         elif stream in TOUCH_STREAMS:
             for row in rows:
@@ -172,6 +191,8 @@ class HubSpotMapping(Mapping):
     ) -> None:
         data = row.get("data") or {}
         company_id = str(row["id"])
+        # Whether it is an account may have changed: its counts and renewal date are redone.
+        ctx.mark_affected(COMPANY + company_id)
         if data.get("merged_into"):
             key = ctx.entity(
                 SOURCE, "company", company_id, is_root=True, merged_into=str(data["merged_into"])
@@ -268,8 +289,26 @@ class HubSpotMapping(Mapping):
             previous = score
 
     @staticmethod
-    def _live_companies(ctx: MappingContext) -> set[str]:
-        """Ids of companies that are accounts (facts go on exactly one entity per account)."""
+    def _live(ctx: MappingContext, companies: set[str]) -> set[str]:
+        """Those of ``companies`` that are accounts (facts go on exactly one entity each)."""
+        ctx.flush()
+        keys = sorted(company_key(c) for c in companies)
+        live: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            live.update(
+                row[0]
+                for row in ctx.store.db.execute(
+                    "SELECT source_id FROM entities WHERE key IN "
+                    f"({','.join('?' * len(chunk))}) AND is_root = 1 AND deleted = 0 "
+                    "AND merged_into IS NULL",
+                    chunk,
+                )
+            )
+        return live
+
+    @staticmethod
+    def _all_live(ctx: MappingContext) -> set[str]:
         return {
             row[0]
             for row in ctx.store.db.execute(
@@ -283,7 +322,9 @@ class HubSpotMapping(Mapping):
         """A company that stopped being an account keeps no facts: they would compete with the
         survivor's, and a rebuild from scratch would not have them."""
         ctx.flush()
-        ctx.store.db.execute("UPDATE entities SET facts = '{}' WHERE key = ?", [key])
+        with ctx.store.db.atomic():
+            ctx.store.db.execute("UPDATE entities SET facts = '{}' WHERE key = ?", [key])
+            mark_accounts_dirty(ctx.store, [key])
 
     # -- contacts -------------------------------------------------------------------------------
 
@@ -292,10 +333,15 @@ class HubSpotMapping(Mapping):
         prefix = f"{SOURCE}:contact_unsubscribed:{contact_id}:"
         data = row.get("data") or {}
         if row.get("deleted"):
+            ctx.unindex(CONTACTS, contact_id)
             ctx.retract_prefix(prefix)
             return
         props = data.get("properties") or {}
         company = str(props.get("associatedcompanyid") or "").split(".")[0] or None
+        opted_out = str(props.get("hs_email_optout") or "").lower() == "true"
+        ctx.index(CONTACTS, contact_id, [company] if company else [], "1" if opted_out else "0")
+        if company:
+            ctx.mark_affected(COMPANY + company)
         if company:
             # On the company's entity whatever state it is in (identity follows merges and
             # reports archived companies): the result never depends on what was mapped first.
@@ -332,28 +378,15 @@ class HubSpotMapping(Mapping):
                 )
             before = now_out
 
-    def _count_contacts(self, ctx: MappingContext, live: set[str]) -> None:
-        """Recount contacts per company from the whole table (cheap in SQL, always right)."""
-        table = raw_table_name(ctx.connection, "contacts")
-        if not ctx.store.db[table].exists():
-            return
-        counts = {
-            str(cid): (total, unsub or 0)
-            for cid, total, unsub in ctx.store.db.execute(
-                "SELECT CAST(json_extract(raw_json(data), '$.properties.associatedcompanyid') AS TEXT), COUNT(*), "
-                "SUM(lower(COALESCE(json_extract(raw_json(data), '$.properties.hs_email_optout'), '')) = 'true') "
-                f"FROM [{table}] WHERE deleted = 0 GROUP BY 1"
-            )
-        }
-        current = {
-            sid: (total, unsub)
-            for sid, total, unsub in ctx.store.db.execute(
-                "SELECT source_id, json_extract(facts, '$.contacts_total'), json_extract(facts, '$.contacts_unsubscribed') "
-                "FROM entities WHERE source = 'hubspot' AND kind = 'company'"
-            )
-        }
-        for company in live:
-            wanted = counts.get(company, (0, 0))
+    def _count_contacts(self, ctx: MappingContext, companies: set[str]) -> None:
+        """Recount the contacts of these companies from the mapping's index."""
+        counts: dict[str, tuple[int, int]] = {c: (0, 0) for c in companies}
+        for _, company, opted_out in ctx.indexed(CONTACTS, refs=companies):
+            total, unsub = counts[company]
+            counts[company] = (total + 1, unsub + (opted_out == "1"))
+        current = current_facts(ctx, companies, "contacts_total", "contacts_unsubscribed")
+        for company in sorted(companies):
+            wanted = counts[company]
             if current.get(company) != wanted:
                 ctx.facts(
                     company_key(company), contacts_total=wanted[0], contacts_unsubscribed=wanted[1]
@@ -399,14 +432,23 @@ class HubSpotMapping(Mapping):
     # -- time-dependent: renewals ---------------------------------------------------------------
 
     def finalize(self, ctx: MappingContext) -> None:
-        live = self._live_companies(ctx)
-        if RECOUNT in ctx.affected():
+        marked = {k[len(COMPANY) :] for k in ctx.affected() if k.startswith(COMPANY)}
+        if settings_changed(ctx):
+            marked |= self._all_live(ctx)  # what counts as a renewal changed: everyone
+        # Companies a few thousand at a time (a first map marks them all).
+        ordered = sorted(marked)
+        for start in range(0, len(ordered), FINALIZE_COMPANIES):
+            live = self._live(ctx, set(ordered[start : start + FINALIZE_COMPANIES]))
             self._count_contacts(ctx, live)
-        renewals(ctx, live, self._deal_entity)
+            renewal_facts(ctx, live)
+        renewals_due(ctx, self._deal_entity)
 
 
-RECOUNT = "contacts-per-company"
-"""Pending key: contacts changed, so ``finalize`` recounts them per company."""
+COMPANY = "company:"
+"""Pending-key prefix: a company whose contact counts and renewal date ``finalize`` redoes."""
+CONTACTS = "contact"
+"""Index kind: every contact, under its company (value: "1" when opted out of e-mail)."""
+FINALIZE_COMPANIES = 2000
 
 
 @hub.hookimpl

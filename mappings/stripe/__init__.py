@@ -19,7 +19,8 @@ Reads the streams of the Stripe connector (``connectors.stripe``), in this order
 
 Rows mark the customers they touch (``ctx.mark_affected``); ``finalize`` recomputes those
 customers' facts, cancellations and failed payments from stored rows, and re-checks the
-time-dependent events (past due, card expiring) for everyone. So incremental mapping, a
+time-dependent events (past due, card expiring) from the mapping's index of open invoices and
+cards (``ctx.index``): never a whole raw table. So incremental mapping, a
 rebuild from scratch and a run killed half-way and run again give the same timeline.
 
 Money is in dollars (amounts / 100); MRR normalises yearly/weekly/daily prices to a month.
@@ -78,6 +79,7 @@ class StripeMapping(Mapping):
     source = SOURCE_INFO
     event_types = EVENT_TYPES
     facts = FACTS
+    version = 2  # 2: open invoices and default cards indexed for finalize
 
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
         handler = getattr(self, "_" + stream)
@@ -124,6 +126,7 @@ class StripeMapping(Mapping):
 
     def _payment_methods(self, ctx: MappingContext, row: dict[str, Any]) -> None:
         self._touch(ctx, ref(row["data"].get("customer")))
+        customers.index_card(ctx, row)
 
     def _subscriptions(self, ctx: MappingContext, row: dict[str, Any]) -> None:
         sub, sub_id = row["data"], row["id"]

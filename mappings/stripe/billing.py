@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from hub import clock
 from hub.timeline import MappingContext
 from mappings.stripe.objects import (
     as_dict,
@@ -80,13 +81,23 @@ def due_moment(inv: dict[str, Any]) -> dt.datetime | None:
 # -- per invoice row: paid, paid late, written off ---------------------------------------------
 
 
+OPEN = "open_invoice"
+"""The mapping's index of open invoices (value: when each was due): what ``past_due`` reads."""
+
+
 def map_invoice(ctx: MappingContext, row: dict[str, Any]) -> None:
     """Events that follow one invoice's own state (the row owns them)."""
     inv, inv_id = row["data"], row["id"]
     customer = ref(inv.get("customer"))
     if row["deleted"] or not customer:
+        ctx.unindex(OPEN, inv_id)
         return
     status = invoice_status(inv)
+    if status == "open":
+        due = due_moment(inv)
+        ctx.index(OPEN, inv_id, [customer], clock.iso(due) if due else "")
+    else:
+        ctx.unindex(OPEN, inv_id)
     transitions = as_dict(inv.get("status_transitions"))
     entity = customer_key(customer)
     number = inv.get("number") or inv_id
@@ -161,8 +172,8 @@ def _table(ctx: MappingContext, stream: str) -> str | None:
     return table if ctx.store.db[table].exists() else None
 
 
-# Only the fields dunning reads are taken out of the stored JSON (in SQL): whole invoices and
-# events are large, and a first map reads every customer's.
+# Only the fields dunning reads are kept of each document: whole invoices and events are
+# large, and a first map reads every customer's.
 _INVOICE_FIELDS = [
     "id",
     "amount_due",
@@ -194,13 +205,10 @@ _CHARGE_FIELDS = [
 _NOTICE_FIELDS = ["id", "charge", "customer", "payment_intent", "payments"]
 
 
-def _slim(fields: list[str], root: str = "$") -> str:
-    """SQL building a JSON object of ``fields`` read at ``root`` of ``data``."""
-    return (
-        "json_object("
-        + ", ".join(f"'{f}', json_extract(raw_json(data), '{root}.{f}')" for f in fields)
-        + ")"
-    )
+def _fields(doc: Any, fields: list[str]) -> dict[str, Any]:
+    """The fields dunning reads of a document (absent ones as None)."""
+    doc = as_dict(doc)
+    return {f: doc.get(f) for f in fields}
 
 
 def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
@@ -208,24 +216,25 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
     if not customers:
         return
     keys = sorted(customers)
+    # Whole documents decoded once in Python (orjson), the fields dunning reads kept: cheaper
+    # than a json_extract per field in SQL, which parses a large invoice again for each.
     invoices: dict[str, dict[str, Any]] = {}
     table = _table(ctx, "invoices")
     if table:
-        for inv_id, text in _in_chunks(
+        for inv_id, data in _in_chunks(
             ctx,
-            f"SELECT id, {_slim(_INVOICE_FIELDS)} FROM [{table}] WHERE deleted = 0 "
-            "AND " + _CUSTOMER_IN % "$.customer",
+            f"SELECT id, data FROM [{table}] WHERE deleted = 0 AND " + _CUSTOMER_IN % "$.customer",
             keys,
         ):
-            invoices[inv_id] = json.loads(text)
+            invoices[inv_id] = _fields(ctx.store.decode_raw(data), _INVOICE_FIELDS)
     charges: list[dict[str, Any]] = []
     table = _table(ctx, "charges")
     if table:
         charges = [
-            json.loads(text)
-            for (text,) in _in_chunks(
+            _fields(ctx.store.decode_raw(data), _CHARGE_FIELDS)
+            for (data,) in _in_chunks(
                 ctx,
-                f"SELECT {_slim(_CHARGE_FIELDS)} FROM [{table}] WHERE deleted = 0 "
+                f"SELECT data FROM [{table}] WHERE deleted = 0 "
                 "AND json_extract(raw_json(data), '$.status') = 'failed' "
                 "AND " + _CUSTOMER_IN % "$.customer",
                 keys,
@@ -234,17 +243,18 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
     notices: list[dict[str, Any]] = []  # invoice.payment_failed events
     table = _table(ctx, "events")
     if table:
-        notices = [
-            {"created": created, "data": {"object": json.loads(obj)}}
-            for created, obj in _in_chunks(
-                ctx,
-                f"SELECT json_extract(raw_json(data), '$.created'), {_slim(_NOTICE_FIELDS, '$.data.object')} "
-                f"FROM [{table}] WHERE deleted = 0 "
-                "AND json_extract(raw_json(data), '$.type') = 'invoice.payment_failed' "
-                "AND " + _CUSTOMER_IN % "$.data.object.customer",
-                keys,
+        for (data,) in _in_chunks(
+            ctx,
+            f"SELECT data FROM [{table}] WHERE deleted = 0 "
+            "AND json_extract(raw_json(data), '$.type') = 'invoice.payment_failed' "
+            "AND " + _CUSTOMER_IN % "$.data.object.customer",
+            keys,
+        ):
+            event = ctx.store.decode_raw(data)
+            obj = as_dict(as_dict(event.get("data")).get("object"))
+            notices.append(
+                {"created": event.get("created"), "data": {"object": _fields(obj, _NOTICE_FIELDS)}}
             )
-        ]
     failed_at, codes = _link_failures(invoices, charges, notices)
     wanted: set[str] = set()
     for inv_id, inv in sorted(invoices.items()):
@@ -378,20 +388,16 @@ def _failure_event(
 
 
 def past_due(ctx: MappingContext) -> None:
-    """``invoice_past_due`` for open invoices past due as of ``ctx.now``; retract the rest."""
+    """``invoice_past_due`` for open invoices past due as of ``ctx.now``; retract the rest.
+
+    Reads the open invoices already due (the mapping's index), never the invoices table."""
     existing = ctx.existing_events(f"{SOURCE}:invoice_past_due:")
     kept: set[str] = set()
-    table = _table(ctx, "invoices")
-    if table:
-        rows = ctx.store.db.execute(
-            f"SELECT id, data FROM [{table}] WHERE deleted = 0 AND "
-            "(json_extract(raw_json(data), '$.status') = 'open' OR "
-            "(json_extract(raw_json(data), '$.status') IS NULL AND raw_json(data) LIKE '%\"paid\":false%'))"
-        )
-        for inv_id, text in rows:
-            event_id = _past_due_event(ctx, inv_id, ctx.store.decode_raw(text))
-            if event_id:
-                kept.add(event_id)
+    due = {key for key, _, _ in ctx.indexed(OPEN, upto=clock.iso(ctx.now))}
+    for inv_id, inv in sorted(ctx.raw_many("invoices", due).items()):
+        event_id = _past_due_event(ctx, inv_id, inv)
+        if event_id:
+            kept.add(event_id)
     for event_id in existing - kept:
         ctx.retract(event_id)
 

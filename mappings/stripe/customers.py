@@ -225,24 +225,46 @@ def _facts(
         ctx.retract(f"{SOURCE}:billing_details_missing:{customer_id}")
 
 
+CARDS = "card"
+"""The mapping's index of default cards (value: the last day they are valid): what
+``expiring_cards`` reads."""
+
+
+def card_last_day(pm: dict[str, Any]) -> dt.date | None:
+    """The last day a card is valid (the end of its expiry month), or None."""
+    card = as_dict(pm.get("card"))
+    try:
+        year, month = int(card["exp_year"]), int(card["exp_month"])
+        return dt.date(year + (month == 12), 1 if month == 12 else month + 1, 1) - dt.timedelta(
+            days=1
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def index_card(ctx: MappingContext, row: dict[str, Any]) -> None:
+    """Keep a payment method's place in the card index (``expiring_cards`` reads it)."""
+    last_day = None if row["deleted"] else card_last_day(row["data"])
+    customer = ref(row["data"].get("customer"))
+    if last_day is None or not customer:
+        ctx.unindex(CARDS, row["id"])
+    else:
+        ctx.index(CARDS, row["id"], [customer], last_day.isoformat())
+
+
 def expiring_cards(ctx: MappingContext) -> None:
-    """Default cards that expire within ``card_expiring_days`` (or have expired)."""
+    """Default cards that expire within ``card_expiring_days`` (or have expired): the cards
+    the index says are within the window, never the whole payment-method table."""
     existing = ctx.existing_events(f"{SOURCE}:card_expiring:")
-    table = _table(ctx, "payment_methods")
     kept: set[str] = set()
     window = ctx.settings.card_expiring_days
     today = ctx.now.date()
-    if table:
-        horizon = (today + dt.timedelta(days=window)).year
-        rows = ctx.store.db.execute(
-            f"SELECT id, data FROM [{table}] WHERE deleted = 0 AND "
-            "CAST(json_extract(raw_json(data), '$.card.exp_year') AS INTEGER) <= ?",
-            [horizon],
-        )
-        for pm_id, text in rows:
-            event_id = _card_event(ctx, pm_id, ctx.store.decode_raw(text), window, today)
-            if event_id:
-                kept.add(event_id)
+    horizon = (today + dt.timedelta(days=window)).isoformat()
+    near = {key for key, _, _ in ctx.indexed(CARDS, upto=horizon)}
+    for pm_id, pm in sorted(ctx.raw_many("payment_methods", near).items()):
+        event_id = _card_event(ctx, pm_id, pm, window, today)
+        if event_id:
+            kept.add(event_id)
     for event_id in existing - kept:
         ctx.retract(event_id)
 
