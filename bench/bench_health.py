@@ -7,7 +7,8 @@
 For each size it generates accounts and events (spread over the last 180 days, with the mix
 of types the built-in measures read) into a temporary database, then, in a fresh process so
 that peak memory is the engine's own, runs a full recompute, touches 1% of the accounts (one
-new event each) and runs an incremental recompute. Prints seconds, accounts/s and peak RSS
+new event each), runs an incremental recompute, and a full recompute again (nothing changed
+since: the score rows need no rewriting, as on a day few scores change). Prints seconds, accounts/s and peak RSS
 (``resource.getrusage``; on Linux the process's own VmHWM, because getrusage() of an exec'd
 child also counts its parent's memory), with the first size as the baseline for the time
 ratio. At 100k a full run splits the accounts between two processes (``[health] workers``);
@@ -201,6 +202,18 @@ def measure(path: str, accounts: int) -> dict[str, float]:
     inc_s = time.perf_counter() - started
     inc_cpu = time.process_time() - cpu
     assert not inc.full and inc.accounts == changed, inc
+    # A full recompute again, nothing changed since (a daily run changes few scores): how
+    # much of a full run is left when the score rows need no rewriting.
+    store.db.execute("UPDATE health_scores SET computed_at = 'before'")
+    children = _children_cpu()
+    started, cpu = time.perf_counter(), time.process_time()
+    again = compute_health(store, None, full=True)
+    again_s = time.perf_counter() - started
+    again_cpu = time.process_time() - cpu + _children_cpu() - children
+    assert again.accounts == accounts, again
+    rewritten = store.db.execute(
+        "SELECT COUNT(*) FROM health_scores WHERE computed_at != 'before'"
+    ).fetchone()[0]
     store.close()
     # Peak resident memory of this process, and of the largest worker process (a full run
     # over many accounts splits them between processes: see [health] workers). On Linux
@@ -217,6 +230,9 @@ def measure(path: str, accounts: int) -> dict[str, float]:
         "processes": _processes(accounts),
         "incremental_s": inc_s,
         "incremental_cpu_s": inc_cpu,
+        "again_s": again_s,
+        "again_cpu_s": again_cpu,
+        "rewritten": rewritten,
         "history_rows": history_rows,
         "changed": changed,
         "accounts_per_s": accounts / full_s,
@@ -359,7 +375,10 @@ def main() -> None:
                 f"process(es)), 1% changed ({result['changed']:,}) "
                 f"{result['incremental_s']:.2f} s ({result['incremental_cpu_s']:.2f} CPU s), "
                 f"peak RSS {result['rss_main_mb']:.0f} MB (worker process "
-                f"{result['rss_worker_mb']:.0f} MB), {result['history_rows']:,} history rows",
+                f"{result['rss_worker_mb']:.0f} MB), {result['history_rows']:,} history rows; "
+                f"full again with nothing changed {result['again_s']:.2f} s "
+                f"({result['again_cpu_s']:.1f} CPU s, {result['rewritten']:,} score rows "
+                "rewritten)",
                 flush=True,
             )
             if args.breakdown and size == sizes[0]:

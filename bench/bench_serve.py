@@ -7,9 +7,13 @@ page, as any client must: Stripe invoices (``starting_after``), HubSpot contacts
 (``paging.next.after``), Zendesk's ticket export (``after_cursor``, 1,000 per page) and
 BuiltWith domain lookups (16 domains per request; a "record" is one domain).
 
-Goals (issue 22): ready (banner printed) in under 10 s at 100,000 companies; every fake pages
-≥ 10,000 records/s on one core. Quick runs serve a smaller world and project the start time
-linearly to 100,000 (building is linear in the companies: every fake seeds per company).
+Goals (issue 22): every API answering its first list request in under 10 s at 100,000
+companies; every fake pages ≥ 10,000 records/s on one core. The one-core figure is records per
+CPU second of the server process (read from ``/proc``), beside the wall-clock rate: on a shared
+machine the wall figure measures the neighbours too. HubSpot is also read through search (the
+first search makes every company's records; that cost is its own row) and batch reads.
+Quick runs serve a smaller world and project start-up linearly to 100,000; ``--companies
+100000`` measures it (``python bench/bench_serve.py --companies 100000``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,21 @@ SEEDED = re.compile(r"All APIs seeded in ([\d.]+)s")
 
 
 def world_size(opts: Options) -> int:
-    return opts.pick(smoke=200, quick=10_000, full=TARGET)
+    size = os.environ.get("HUB_BENCH_SERVE_COMPANIES")
+    return int(size) if size else opts.pick(smoke=200, quick=10_000, full=TARGET)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "?"
 
 
 def start_server(
@@ -66,9 +84,11 @@ def start_server(
             raise RuntimeError("hub sandbox serve did not become ready")
 
 
-def first_answers(url: str, spawned: float) -> dict[str, float]:
+def first_answers(url: str, spawned: float, pid: int | None = None) -> dict[str, float]:
     """Seconds from spawn to each API's first answer, all four asked at once right after the
-    banner (the server seeds a fake's records before its first answer)."""
+    banner (the server seeds a fake's records before its first answer); with ``pid``, also
+    the server's CPU seconds by then, as ``first_answers.cpu`` (what a quiet machine's wall
+    time would be: start-up and seeding run on one thread)."""
     import threading
 
     creds = {name: credentials(name) for name in ("stripe", "hubspot", "zendesk", "builtwith")}
@@ -91,11 +111,15 @@ def first_answers(url: str, spawned: float) -> dict[str, float]:
         ),
     }
     out: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    first_answers.cpu = cpu  # type: ignore[attr-defined]
 
     def ask(name: str) -> None:
         with httpx.Client(timeout=600) as client:
             asks[name](client).raise_for_status()
         out[name] = time.perf_counter() - spawned
+        if pid is not None:
+            cpu[name] = cpu_seconds(pid)
 
     threads = [threading.Thread(target=ask, args=(n,)) for n in asks]
     for t in threads:
@@ -162,6 +186,78 @@ def page_hubspot(client: httpx.Client, base: str, cap: int, deadline: float) -> 
     return n
 
 
+def hubspot_search(client: httpx.Client, base: str, cap: int, deadline: float) -> int:
+    """Contacts by ``hs_lastmodifieddate`` ascending, 200 per page up to the 10,000 cap."""
+    token = credentials("hubspot")["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    query: dict[str, Any] = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}
+        ],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "limit": 200,
+    }
+    n = 0
+    while n < min(cap, 10_000) and time.perf_counter() < deadline:
+        response = client.post(
+            f"{base}/crm/v3/objects/contacts/search", json=query, headers=headers
+        )
+        response.raise_for_status()
+        body = response.json()
+        n += len(body["results"])
+        after = ((body.get("paging") or {}).get("next") or {}).get("after")
+        if not after or int(after) >= 10_000:
+            break
+        query["after"] = after
+    return n
+
+
+def hubspot_batch_read(
+    client: httpx.Client, base: str, cap: int, deadline: float, ids: list[str]
+) -> int:
+    """Contacts by id, 100 per batch read, in a scattered order (every 7th id first)."""
+    token = credentials("hubspot")["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    order = [i for r in range(7) for i in ids[r::7]][:cap]
+    n = 0
+    for i in range(0, len(order), 100):
+        if time.perf_counter() > deadline:
+            break
+        inputs = [{"id": x} for x in order[i : i + 100]]
+        response = client.post(
+            f"{base}/crm/v3/objects/contacts/batch/read", json={"inputs": inputs}, headers=headers
+        )
+        response.raise_for_status()
+        n += len(response.json()["results"])
+    return n
+
+
+def contact_ids(client: httpx.Client, base: str, count: int) -> list[str]:
+    token = credentials("hubspot")["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    out: list[str] = []
+    params: dict[str, Any] = {"limit": 100, "properties": "email"}
+    while len(out) < count:
+        body = _page(client, f"{base}/crm/v3/objects/contacts", params, headers=headers)
+        out.extend(r["id"] for r in body["results"])
+        after = ((body.get("paging") or {}).get("next") or {}).get("after")
+        if not after:
+            break
+        params["after"] = after
+    return out[:count]
+
+
+def make_portal(client: httpx.Client, base: str) -> None:
+    """One search of one record: the fake makes every company's records first."""
+    token = credentials("hubspot")["access_token"]
+    response = client.post(
+        f"{base}/crm/v3/objects/deals/search",
+        json={"limit": 1},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    response.raise_for_status()
+
+
 def page_zendesk(client: httpx.Client, base: str, cap: int, deadline: float) -> int:
     creds = credentials("zendesk")
     auth = (f"{creds['email']}/token", creds["api_token"])
@@ -196,9 +292,12 @@ def run(opts: Options) -> Section:
     from bench_ingest import builtwith_domains
 
     section = Section("serve", "Serve: `hub sandbox serve` start-up and paging speed per API")
+    section.columns = ["api", "what", "records", "seconds", "records_per_s", "server_cpu_s"]
+    section.columns += ["records_per_cpu_s", "note"]
     companies = world_size(opts)
     cap = opts.pick(smoke=500, quick=10_000, full=100_000)
     seconds_cap = opts.pick(smoke=3, quick=6, full=60)
+    load_before = load()
     fallback = None
     try:
         proc, url, ready_s, build_s = start_server(companies, opts.seed)
@@ -212,92 +311,104 @@ def run(opts: Options) -> Section:
             f"{exc}; start-up and paging measured with "
             "bench/sandbox_proc.py instead (the same build_sandbox and Sandbox.serve)."
         )
+    pid = proc.pid if proc is not None else os.getpid()
     try:
         answers: dict[str, float] = {}
+        answer_cpu: dict[str, float] = {}
         seeded_s = None
         if proc is not None:
-            answers = first_answers(url, start_server.spawned)  # type: ignore[attr-defined]
+            answers = first_answers(url, start_server.spawned, proc.pid)  # type: ignore[attr-defined]
+            answer_cpu = dict(first_answers.cpu)  # type: ignore[attr-defined]
             seeded_s = wait_seeded(proc)
         scale = TARGET / companies if companies != TARGET else 1.0
-        if answers:
-            first = min(answers.values())
-            section.add(
-                api="(first answers)",
-                what="all four asked at once after the banner",
-                records=None,
-                seconds=round(first, 2),
-                records_per_s=None,
-                note=", ".join(
-                    f"{k} {v:.1f} s" for k, v in sorted(answers.items(), key=lambda x: x[1])
-                )
-                + (f"; every API seeded at {seeded_s:.1f} s" if seeded_s else "")
-                + (
-                    f"; projected to {TARGET:,}: first {first * scale:.0f} s, all "
-                    f"{max(answers.values()) * scale:.0f} s"
-                    if scale != 1.0
-                    else ""
-                ),
-            )
-            if not opts.smoke:
-                section.goal(
-                    f"serve --companies {TARGET:,}: banner and a first request answered",
-                    round(first * scale, 1),
-                    10,
-                    "<",
-                    "s",
-                    note="measured" if scale == 1.0 else f"projected linearly from {companies:,}",
-                )
-                section.goal(
-                    f"serve --companies {TARGET:,}: every API answering",
-                    round(max(answers.values()) * scale, 1),
-                    10,
-                    "<",
-                    "s",
-                    note="measured" if scale == 1.0 else f"projected linearly from {companies:,}",
-                )
-        projected = ready_s * TARGET / companies if companies != TARGET else ready_s
+        measured = "measured" if scale == 1.0 else f"projected linearly from {companies:,}"
         section.add(
             api="(start-up)",
-            what=f"--companies {companies:,}",
+            what=f"banner, --companies {companies:,}",
             records=None,
             seconds=round(ready_s, 2),
             records_per_s=None,
-            note=f"world built in {build_s:.1f} s; "
-            + (
-                f"projected to {TARGET:,}: {projected:.0f} s"
-                if companies != TARGET
-                else "at full size"
-            ),
+            note=f"world built in {build_s:.1f} s"
+            + (f"; every API seeded at {seeded_s:.1f} s" if seeded_s else "")
+            + (f"; projected to {TARGET:,}: {ready_s * scale:.0f} s" if scale != 1.0 else "")
+            + f"; load average {load_before} before the start",
         )
-        if not opts.smoke and not answers:
-            # A smoke world is too small to project from (start-up is mostly fixed costs).
+        for api, seconds in sorted(answers.items(), key=lambda x: x[1]):
+            section.add(
+                api=api,
+                what="first list request answered (all four asked at once after the banner)",
+                records=None,
+                seconds=round(seconds, 2),
+                records_per_s=None,
+                server_cpu_s=round(answer_cpu[api], 2) if api in answer_cpu else None,
+                note=(f"projected to {TARGET:,}: {seconds * scale:.1f} s; " if scale != 1.0 else "")
+                + "server_cpu_s: the server process's CPU seconds by then (imports included)",
+            )
+        if answers and not opts.smoke:
             section.goal(
-                f"serve --companies {TARGET:,} starts",
-                round(projected, 1),
+                f"serve --companies {TARGET:,}: every API answering its first list request",
+                round(max(answers.values()) * scale, 1),
                 10,
                 "<",
                 "s",
-                note="measured"
-                if companies == TARGET
-                else f"projected linearly from {companies:,}",
+                note=f"{measured}, wall; load average {load_before} before the start",
+            )
+            if answer_cpu:
+                section.goal(
+                    f"serve --companies {TARGET:,}: the same in server CPU seconds (+ interpreter start)",
+                    round(max(answer_cpu.values()) * scale, 1),
+                    10,
+                    "<",
+                    "s",
+                    note=f"{measured}; a quiet machine's wall time",
+                )
+        elif not opts.smoke:
+            section.goal(
+                f"serve --companies {TARGET:,} starts",
+                round(ready_s * scale, 1),
+                10,
+                "<",
+                "s",
+                note=measured,
             )
         domains = builtwith_domains(companies, opts.seed)
-        pagers = [
+        ids: list[str] = []
+        pagers: list[tuple[str, str, Any]] = [
             ("stripe", "/v1/invoices, 100 per page", lambda c, d: page_stripe(c, url, cap, d)),
             (
                 "hubspot",
                 "/crm/v3/objects/contacts, 100 per page",
                 lambda c, d: page_hubspot(c, url, cap, d),
             ),
+            (
+                "hubspot",
+                "contacts batch read, 100 ids per request, scattered",
+                lambda c, d: hubspot_batch_read(c, url, cap, d, ids),
+            ),
+            (
+                "hubspot",
+                "(first search: makes every company's records)",
+                lambda c, d: make_portal(c, url),
+            ),
+            (
+                "hubspot",
+                "contacts search by lastmodifieddate, 200 per page (10,000 cap)",
+                lambda c, d: hubspot_search(c, url, cap, d),
+            ),
             ("zendesk", "ticket export, 1,000 per page", lambda c, d: page_zendesk(c, url, cap, d)),
             (
                 "builtwith",
-                "domain lookups, 16 per request",
+                "domain lookups, 16 per request, first pass",
                 lambda c, d: page_builtwith(c, url, cap, d, domains),
             ),
         ]
-        with httpx.Client(timeout=60) as client:
+        worst: dict[str, float] = {}
+        with httpx.Client(timeout=600) as client:
             for api, what, pager in pagers:
+                if "batch read" in what:
+                    # Ids from the far end of the list too: companies not made by the list pass.
+                    ids[:] = contact_ids(client, url, min(cap, 20_000))
+                cpu0 = cpu_seconds(pid)
                 started = time.perf_counter()
                 try:
                     n = pager(client, started + seconds_cap)
@@ -305,24 +416,71 @@ def run(opts: Options) -> Section:
                 except (httpx.HTTPError, KeyError, ValueError) as exc:
                     n, error = 0, f"{type(exc).__name__}: {str(exc)[:160]}"
                 seconds = time.perf_counter() - started
-                rps = rate(n, seconds) if n else None
+                cpu = cpu_seconds(pid) - cpu0
+                if n is None:  # a one-off step, not a pager
+                    section.add(api=api, what=what, records=None, seconds=round(seconds, 2),
+                                records_per_s=None, server_cpu_s=round(cpu, 2),
+                                note=error or f"load average {load()}")  # fmt: skip
+                    continue
+                per_cpu = rate(n, cpu) if n and cpu > 0 else None
                 section.add(
                     api=api,
                     what=what,
                     records=n,
                     seconds=round(seconds, 2),
-                    records_per_s=rps,
-                    note=error or "",
+                    records_per_s=rate(n, seconds) if n else None,
+                    server_cpu_s=round(cpu, 2),
+                    records_per_cpu_s=per_cpu,
+                    note=error or f"load average {load()}",
                 )
-                if rps is not None:
-                    section.goal(f"{api} paging over loopback", rps, 10_000, ">=", "records/s")
+                if per_cpu is not None:
+                    worst[api] = min(worst.get(api, per_cpu), per_cpu)
+        for api, figure in worst.items():
+            section.goal(
+                f"{api} paging, records per server CPU second (slowest of its reads)",
+                figure,
+                10_000,
+                ">=",
+                "records/s",
+            )
     finally:
         if proc is not None:
             stop_server(proc)
         if fallback is not None:
             fallback.__exit__(None, None, None)
     section.notes.append(
-        f"Paging reads up to {cap:,} records or {seconds_cap} s per API with one keep-alive "
-        "httpx client in the harness process (the server is the CLI's own process)."
+        f"Paging reads up to {cap:,} records or {seconds_cap} s per read with one keep-alive "
+        "httpx client in the harness process (the server is the CLI's own process); "
+        "records_per_cpu_s = records ÷ the server process's CPU seconds over that read (one "
+        "core: the goal), records_per_s = records ÷ wall seconds (client decoding and the "
+        "machine's load included)."
     )
     return section
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python bench/bench_serve.py [--companies N] [--seed S] [--quick]``: this benchmark
+    alone, printed as markdown (``--companies 100000``: start-up measured, not projected)."""
+    import argparse
+
+    from common import machine_info
+    from run import render_markdown
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--companies", type=int, help="world size (default by mode)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="cap paging at 10,000 records")
+    args = parser.parse_args(argv)
+    if args.companies:
+        os.environ["HUB_BENCH_SERVE_COMPANIES"] = str(args.companies)
+    opts = Options(mode="quick" if args.quick else "full", seed=args.seed)
+    started = time.perf_counter()
+    section = run(opts)
+    section.seconds = time.perf_counter() - started
+    mode = f"serve, {world_size(opts):,} companies"
+    print(render_markdown([section], machine_info(), mode, section.seconds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -271,6 +271,7 @@ def _movers(store: Store, config: Config) -> list[dict[str, Any]]:
     came from coverage (a measure newly scored or left without data: the weights
     renormalised), and says so; without a baseline holding measure scores, the first driver."""
     from hub.health import biggest_movers, moves_for
+    from hub.health.moves import coverage_change
     from hub.store import queries
 
     movers = biggest_movers(store, 30, config=config)
@@ -288,24 +289,11 @@ def _movers(store: Store, config: Config) -> list[dict[str, Any]]:
             # A cap that moved it, then the measures that moved it most: three say it; the
             # rest is in --explain.
             "cause": "; ".join(m.reasons[:3])
-            or _coverage_change(every.get(m.account_id, []))
+            or coverage_change(every.get(m.account_id, []))
             or (drivers.get(m.name) or [""])[0],
         }
         for m in movers
     ]
-
-
-def _coverage_change(moves: list[Any]) -> str:
-    """``"no measure with data moved; newly scored: CSAT"``: a measure without data is left
-    out of the score, so gaining or losing data is not a move of that measure."""
-    gained = [m.label for m in moves if m.before is None and m.after is not None]
-    lost = [m.label for m in moves if m.before is not None and m.after is None]
-    parts = []
-    if gained:
-        parts.append("newly scored: " + ", ".join(gained))
-    if lost:
-        parts.append("no data now: " + ", ".join(lost))
-    return "; ".join(["no measure with data moved", *parts]) if parts else ""
 
 
 def _collect(store: Store, sandbox: Any, result: DemoResult, config: Config) -> None:

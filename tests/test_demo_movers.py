@@ -44,8 +44,8 @@ def test_a_fall_only_coverage_explains_says_so(db, clk):
     # 31 days ago: billing 100, CSAT no data → 100. Now: nothing happened to billing (one
     # invoice paid on time keeps it at 100); CSAT 0 good of 1 → 0. (100 + 0) / 2 = 50:
     # 50 − 100 = −50. No measure with data moved: the fall is CSAT being scored at all.
-    from hub.demo import _coverage_change
     from hub.health import moves_for
+    from hub.health.moves import coverage_change
 
     add_account(db, "only", name="Swift Dental", has_payment_method=True)
     add_event(db, "only", "csat_bad", 2)
@@ -55,4 +55,4 @@ def test_a_fall_only_coverage_explains_says_so(db, clk):
     assert (mover.computed_score, mover.trend) == (50, 50 - 100)
     assert mover.reasons == [] and mover.cause == "no measure moved by itself"
     moves = moves_for(db, 30, config=config(BILLING))["only"]
-    assert _coverage_change(moves) == "no measure with data moved; newly scored: CSAT"
+    assert coverage_change(moves) == "no measure with data moved; newly scored: CSAT"

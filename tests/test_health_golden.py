@@ -139,6 +139,23 @@ def test_written_off_invoice_keeps_its_amount_and_is_bad_debt():
     assert result.drivers == ["1 invoice written off ($1,200) (bad debt)"]
 
 
+def test_without_a_card_fact_the_latest_card_expiring_event_dates_the_card():
+    # Card expiry events ride in the invoice concatenation (entry c<time>|<year>-<month>);
+    # the latest event's card counts, here 2026-01 (the earlier one said 2025-12).
+    result = MeasureCase(
+        events=[
+            event("card_expiring", 20, exp_year=2025, exp_month=12),
+            event("card_expiring", 2, exp_year=2026, exp_month=1),
+            event("invoice_paid", 10, invoice_id="in_1"),
+        ],
+    ).score(BillingMeasure)
+    # Valid through 2026-01-31, 16 days after 2026-01-15: within 30 days, 100 − 15 = 85.
+    assert result.value == 85
+    assert (result.inputs["card_expiring"], result.inputs["card_days_left"]) == (1, 16)
+    assert result.inputs["invoices_paid"] == 1
+    assert result.drivers == ["card expires in 16 days (2026-1)"]
+
+
 def test_an_older_past_due_event_with_a_retry_scheduled_is_read_as_retrying():
     # Before the dunning-aware mapping, a first declined attempt was "past due" at once,
     # with Stripe's next_payment_attempt still set.

@@ -163,8 +163,15 @@ def test_changes_become_events_and_incremental_equals_full_rebuild(env):
     world = sandbox.world
     sync(sandbox, store)
     remap(store)
-    company = world.companies[10].hubspot_id
-    new_owner = next(o["id"] for o in world.owners if o["id"] != world.companies[10].owner_id)
+    # A company that is a customer at seed (the sandbox draws each company's stage).
+    target = next(
+        c
+        for c in world.companies[10:]
+        if (api.get("companies", c.hubspot_id) or {}).get("properties", {}).get("lifecyclestage")
+        == "customer"
+    )
+    company = target.hubspot_id
+    new_owner = next(o["id"] for o in world.owners if o["id"] != target.owner_id)
     world.clock.advance(3600)
     api.set_properties(
         "companies",

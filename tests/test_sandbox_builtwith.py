@@ -397,3 +397,35 @@ def test_world_start_is_honoured():
         for tech in api.technologies(company.domain):
             assert tech["last_detected"] <= start_ms
             assert start_ms - tech["last_detected"] <= 3 * DAY_MS or not tech["current"]
+
+
+def test_fast_path_writes_the_reference_rendering_and_draws_as_the_stdlib():
+    """A first lookup generates with ``Draws`` and renders with ``render_json``: the same
+    profile the standard library's draws give and the bytes ``json.dumps`` of the reference
+    ``_render`` gives, for every flag, a past and a future day, and a date range."""
+    import itertools
+
+    from hub.sandbox.base import rng_for
+    from hub.sandbox.builtwith.fastpath import Draws, render_json
+    from hub.sandbox.builtwith.records import _day
+
+    sandbox, api = make(companies=60, seed=5)
+    rng, draws = rng_for(1, "x"), Draws(rng_for(1, "x"))
+    population = list(range(20))
+    assert [rng.randint(3, 900) for _ in range(50)] == [draws.randint(3, 900) for _ in range(50)]
+    assert [rng.choice(population) for _ in range(50)] == [
+        draws.choice(population) for _ in range(50)
+    ]
+    assert rng.sample(population, 8) == draws.sample(population, 8)
+    assert rng.randrange(7) == draws.randrange(7) and rng.random() == draws.random()
+    today = _day(sandbox.world.now())
+    flags = ("HIDETEXT", "HIDEDL", "LIVEONLY", "NOMETA", "NOPII", "NOATTR")
+    domains = [c.domain for c in sandbox.world.companies] + ["gmail.com"]
+    for domain in domains:
+        profile = api._profile(domain)
+        for combo in itertools.product([False, True], repeat=len(flags)):
+            options = dict(zip(flags, combo))
+            for day, fd in ((today, None), (today + 40, None), (today, (0, today * DAY_MS))):
+                fast = render_json(profile, day, options, fd, None)
+                slow = api._render(profile, day, options, fd, None)
+                assert fast == json.dumps(slow, separators=(",", ":"), default=str)

@@ -170,15 +170,60 @@ def test_a_touch_logged_through_the_api_is_seen_incrementally(portal):
         params={"properties": "notes_last_contacted"},
     ).json()
     assert read["properties"]["notes_last_contacted"] == stamp
-    # A token without the contact scopes cannot read activities.
-    api.issue_token("pat-no-contacts", without={"crm.objects.contacts.read"})
+    # Activities have granular scopes: a token without crm.objects.calls.read cannot list
+    # calls (the contact scopes do not stand in for it) but still reads e-mails.
+    api.issue_token("pat-no-calls", without={"crm.objects.calls.read"})
     limited = httpx.Client(
         transport=sandbox.transport(),
         base_url="https://api.hubapi.com",
-        headers={"Authorization": "Bearer pat-no-contacts"},
+        headers={"Authorization": "Bearer pat-no-calls"},
     )
     denied = limited.get("/crm/v3/objects/calls")
     assert denied.status_code == 403
     assert denied.json()["errors"][0]["context"]["requiredGranularScopes"] == [
+        "crm.objects.calls.read"
+    ]
+    assert limited.get("/crm/v3/objects/emails").status_code == 200
+    # An older portal without those scopes governs activities with the contact scopes.
+    api.issue_token("pat-no-contacts", without={"crm.objects.contacts.read"})
+    limited.headers["Authorization"] = "Bearer pat-no-contacts"
+    api.granular_activity_scopes = False
+    try:
+        denied = limited.get("/crm/v3/objects/calls")
+    finally:
+        api.granular_activity_scopes = True
+    assert denied.status_code == 403
+    assert denied.json()["errors"][0]["context"]["requiredGranularScopes"] == [
         "crm.objects.contacts.read"
     ]
+
+
+def test_hub_check_names_the_activity_scope_a_sandbox_token_lacks(portal):
+    """``hub check`` against the fake with a token issued without ``crm.objects.notes.read``:
+    the portal refuses notes only, and the check names that scope."""
+    from hub.checks import check_connections
+    from hub.config import parse_config
+
+    sandbox, api, _ = portal
+    api.issue_token("pat-no-notes", without={"crm.objects.notes.read"})
+    config = parse_config(
+        {
+            "connections": {
+                "hubspot": {
+                    "connector": "hubspot",
+                    "settings": {
+                        "access_token": "pat-no-notes",
+                        "base_url": "https://api.hubapi.com",
+                    },
+                }
+            }
+        }
+    )
+    verdicts = check_connections(config, transport=sandbox.transport())
+    verdict = next(v for v in verdicts if v.connection == "hubspot")
+    assert verdict.ok, verdict.detail
+    assert (
+        "notes not readable (add crm.objects.notes.read; until then those streams are skipped)"
+        in verdict.detail
+    )
+    assert "calls" not in verdict.detail.split("not readable")[0]

@@ -57,6 +57,7 @@ def test_hubspot_reads_of_older_and_generic_clients():
 def test_engagements_modified_after_pages_every_engagement_once():
     sandbox, http, _ = _clients()
     hs = sandbox.api("hubspot")
+    hs._materialize_all()
     want = sum(len(hs._active[t]) for t in ("calls", "emails", "meetings", "notes", "tasks"))
     seen, after = [], 0
     while True:

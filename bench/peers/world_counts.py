@@ -35,6 +35,7 @@ def world_counts(sandbox: Any) -> dict[str, int]:
     out["tap-stripe.events"] = sum(1 for e in store["event"].values() if e.created >= since)
 
     hubspot = sandbox.apis["hubspot"]
+    hubspot._materialize_all()  # companies are made on first use; count them all
     live = {t: len(ids) for t, ids in hubspot._active.items()}
     owners = len(sandbox.world.owners)
     pairs = sum(

@@ -326,4 +326,19 @@ def _applied(
     return None
 
 
-__all__ = ["Move", "Mover", "biggest_movers", "moves_between", "moves_for"]
+def coverage_change(moves: list[Move]) -> str:
+    """``"no measure with data moved; newly scored: CSAT"``: what to say of a move that no
+    measure with data before and after explains. A measure without data is left out of the
+    score, so gaining or losing data is not a move of that measure: the weights of the
+    others renormalised. "" when no measure gained or lost data."""
+    gained = [m.label for m in moves if m.before is None and m.after is not None]
+    lost = [m.label for m in moves if m.before is not None and m.after is None]
+    parts = []
+    if gained:
+        parts.append("newly scored: " + ", ".join(gained))
+    if lost:
+        parts.append("no data now: " + ", ".join(lost))
+    return "; ".join(["no measure with data moved", *parts]) if parts else ""
+
+
+__all__ = ["Move", "Mover", "biggest_movers", "coverage_change", "moves_between", "moves_for"]

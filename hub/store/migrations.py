@@ -528,6 +528,20 @@ def scale_raw_dicts(db: Database) -> None:
 
 
 @migrations()
+def push_history_removed(db: Database) -> None:
+    """Push history names no CRM's nouns: what an uninstall removed is action ``removed`` with
+    the pusher's own noun in ``kind`` (``field``, ``group``…). Rows written as
+    ``field_archived`` / ``group_archived`` are rewritten in the same transaction."""
+    if "kind" not in db["_hub_push_history"].columns_dict:
+        db["_hub_push_history"].add_column("kind", str)
+    for old, kind in (("field_archived", "field"), ("group_archived", "group")):
+        db.execute(
+            "UPDATE _hub_push_history SET action = 'removed', kind = ? WHERE action = ?",
+            [kind, old],
+        )
+
+
+@migrations()
 def health_m003_change_marks(db: Database) -> None:
     """``_hub_health_dirty`` lists the accounts whose row changed since health last scored
     them, kept by triggers on ``accounts`` at write time (a new row; an update that changes
@@ -557,20 +571,6 @@ def health_m003_change_marks(db: Database) -> None:
     )
     db.execute("INSERT OR REPLACE INTO _hub_health_dirty (account_id) SELECT id FROM accounts")
     db["_hub_health_state"].drop(ignore=True)
-
-
-@migrations()
-def push_history_removed(db: Database) -> None:
-    """Push history names no CRM's nouns: what an uninstall removed is action ``removed`` with
-    the pusher's own noun in ``kind`` (``field``, ``group``…). Rows written as
-    ``field_archived`` / ``group_archived`` are rewritten in the same transaction."""
-    if "kind" not in db["_hub_push_history"].columns_dict:
-        db["_hub_push_history"].add_column("kind", str)
-    for old, kind in (("field_archived", "field"), ("group_archived", "group")):
-        db.execute(
-            "UPDATE _hub_push_history SET action = 'removed', kind = ? WHERE action = ?",
-            [kind, old],
-        )
 
 
 def pending(db: Database) -> list[str]:

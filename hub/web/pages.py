@@ -94,14 +94,18 @@ def overview(request: Request) -> Response:
 def _why_they_moved(store: Any, data: dict[str, Any], config: Any) -> None:
     """The week's movers get the cause ``hub demo`` gives (``hub.health.biggest_movers``: a
     cap that moved the score, then the measures that moved its way, never one that only
-    gained or lost data); a mover it does not list keeps its first driver."""
-    from hub.health import biggest_movers
+    gained or lost data; a move only coverage explains says so); else its first driver."""
+    from hub.health import biggest_movers, moves_for
+    from hub.health.moves import coverage_change
 
     down, up = data.get("movers_down") or [], data.get("movers_up") or []
     if not down and not up:
         return
     found = biggest_movers(store, 7, falls=len(down), climbs=len(up), config=config)
     causes = {m.account_id: "; ".join(m.reasons[:3]) for m in found if m.reasons}
+    ids = [row["id"] for row in (*down, *up) if row["id"] not in causes]
+    for account_id, moves in moves_for(store, 7, account_ids=ids, config=config).items():
+        causes[account_id] = coverage_change(moves)
     for row in (*down, *up):
         row["cause"] = causes.get(row["id"]) or row.get("cause") or ""
 

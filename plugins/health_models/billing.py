@@ -144,7 +144,8 @@ class BillingMeasure(Measure):
         # f<invoice>|retrying|next attempt|amount (payment failed),
         # p|w<invoice>|amount|days overdue|reason|status|next payment attempt (past due,
         # written off; status and next attempt from older mappings), l|o<invoice> (paid late,
-        # paid on time).
+        # paid on time), c<time>|<year>-<month> (card expiring: the latest one counts). One
+        # column, not one per kind: every column costs SQLite work on every event row.
         return (
             agg.concat_each(
                 [
@@ -169,31 +170,35 @@ class BillingMeasure(Measure):
                         p.window_days,
                         f"CASE type WHEN 'invoice_paid_late' THEN 'l' ELSE 'o' END || {invoice}",
                     ),
+                    (
+                        ["card_expiring"],
+                        p.window_days,
+                        "'c' || ts || '|' || COALESCE(json_extract(attrs, '$.exp_year'), '') || "
+                        "'-' || COALESCE(json_extract(attrs, '$.exp_month'), '')",
+                    ),
                 ]
             ),
             agg.count(["card_expiring"], p.window_days),
             agg.count(["billing_details_missing"], p.window_days),
-            agg.latest(
-                ["card_expiring"],
-                p.window_days,
-                "ts || '|' || COALESCE(json_extract(attrs, '$.exp_year'), '') || '-' || "
-                "COALESCE(json_extract(attrs, '$.exp_month'), '')",
-            ),
         )
 
     @staticmethod
-    def _invoices(entries: str | None) -> tuple[dict[str, _Invoice], int]:
-        """Each troubled invoice by its worst state, and the invoices paid on time."""
+    def _invoices(entries: str | None) -> tuple[dict[str, _Invoice], int, str | None]:
+        """Each troubled invoice by its worst state, the invoices paid on time, and the
+        latest expiring card's ``<year>-<month>``."""
         failures: list[str] = []
         opens: list[str] = []
         invoices: dict[str, _Invoice] = {}
         paid: dict[str, str] = {}
+        card = ""
         for entry in entries.split(SEP) if entries else ():
             kind = entry[:1]
             if kind == "f":
                 failures.append(entry)
             elif kind in ("p", "w"):
                 opens.append(entry)
+            elif kind == "c":
+                card = max(card, entry[1:])
             elif paid.get(entry[1:]) != "l":  # a late payment outranks an on-time one
                 paid[entry[1:]] = kind
         for entry in opens:
@@ -235,18 +240,18 @@ class BillingMeasure(Measure):
                     inv.state = "late"
             elif inv is None:
                 on_time += 1
-        return invoices, on_time
+        return invoices, on_time, card or None
 
     def score(self, p: BillingParams, account: Account, row: Any, window: Window) -> MeasureResult:
         facts = account.facts
         has_method = facts.get("has_payment_method")
         card = facts.get("card_expires")
         if row is None:
-            row = (None, 0, 0, None)
-        entries, expiring_events, missing_events, latest_card = row
+            row = (None, 0, 0)
+        entries, expiring_events, missing_events = row
         if not (entries or expiring_events or missing_events) and has_method is None and not card:
             return MeasureResult(None, {"window_days": p.window_days})
-        invoices, paid = self._invoices(entries)
+        invoices, paid, latest_card = self._invoices(entries)
         by_state: dict[str, list[_Invoice]] = {s: [] for s in _RANK if s}
         for inv in invoices.values():
             if inv.state:

@@ -76,7 +76,7 @@ _CITIES = [
 _EXPANSION_SUBDOMAINS = ["app", "help", "shop", "docs"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Tech:
     """One technology on one path of a domain; days are days since the Unix epoch."""
 
@@ -89,7 +89,7 @@ class Tech:
         return self.gone is None or self.gone > today
 
 
-@dataclass
+@dataclass(slots=True)
 class Profile:
     """What BuiltWith knows about one domain: technologies plus indexing rhythm and meta."""
 
@@ -122,6 +122,8 @@ def _flag(params: httpx.QueryParams, name: str) -> bool:
 def normalise_domain(value: str) -> str:
     """Lower-case a LOOKUP item and strip scheme, path, port and a leading ``www.``."""
     text = value.strip().lower()
+    if text.isascii() and not any(c in text for c in "/:?#") and not text.startswith("www."):
+        return text.rstrip(".")  # already a bare domain (the usual case)
     if "://" in text:
         text = text.split("://", 1)[1]
     text = re.split(r"[/?#]", text, maxsplit=1)[0].split(":", 1)[0].rstrip(".")

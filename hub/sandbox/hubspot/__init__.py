@@ -41,11 +41,15 @@ answer. What it models, and why:
   ``X-HubSpot-RateLimit-Interval-Milliseconds`` is scaled the same way. When limits are not
   enforced the headers report a fresh budget, so clients that pace on them stay fast.
 
-The world: ``seed()`` renders ``World`` companies (owner, lifecycle ``customer``/``other`` for
-churned, annual revenue, an ``nps_score`` for most: high when healthy, low when at risk),
-2–6 contacts each (opt-outs more common when slipping or at risk), the won deal and the
-renewal deal closing on ``Company.renewal_date``, a few CSM tasks; then the traps through the
-API's own code paths (company 6 merged into 5, company 8 archived; 3 and 4 share a domain).
+The world: each ``World`` company's records are made on first use (``_Seeding._materialize``:
+a list walk, a read or batch read by id; a search, a write or ``advance`` makes all the rest),
+from a generator of the company's own and with ids in per-company blocks, so lists come in the
+world's order and a company reads the same however it was made. A company has an owner,
+lifecycle ``customer``/``other`` for churned, annual revenue, an ``nps_score`` for most (high
+when healthy, low when at risk); 2–6 contacts (opt-outs more common when slipping or at risk), the won deal and the
+renewal deal closing on ``Company.renewal_date``, a few CSM tasks, the CSM's touches and
+tickets (``touches``); ``seed()`` applies the traps through the API's own code paths (company
+6 merged into 5, company 8 archived; 3 and 4 share a domain).
 ``advance()`` unsubscribes contacts, moves churned companies' lifecycle, closes renewals near
 their date (won, with next year's renewal opened, or lost when churned) and changes the odd
 owner and NPS score.

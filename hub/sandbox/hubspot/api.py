@@ -53,7 +53,7 @@ class HubSpotAPI(
     """The fake HubSpot CRM; see the module docstring for what it models."""
 
     name = "hubspot"
-    seed_rank = 2
+    seed_rank = 0  # seeding is the id plan and the traps: companies are made on first use
     fault_kinds = frozenset({*_CLIENT_FAULTS, "partial_207", "missing_scope"})
     prefixes = ("/crm/", "/oauth/", *LEGACY_PREFIXES)
 
@@ -65,6 +65,9 @@ class HubSpotAPI(
         # Bearer tokens the portal accepts (service keys, private-app tokens) and their
         # scopes; ``issue_token`` adds one. The default token has every scope.
         self.tokens: dict[str, Token] = {self.token: Token()}
+        # Calls, e-mails, meetings and notes need their own scopes (crm.objects.calls.read…);
+        # False: an older portal where the contact scopes govern them.
+        self.granular_activity_scopes = True
         self.search_cap = 10_000  # results reachable per search query; lower it in tests
         self.daily_limit = 250_000
         self.search_per_second = 5
@@ -104,4 +107,10 @@ class HubSpotAPI(
             for t, groups in STANDARD_GROUPS.items()
         }
         self._company_ids: list[int] = []  # world company key -> HubSpot id
+        # Companies whose records are not made yet (``_Seeding._materialize``), how many,
+        # and whether the modification-time index ``_lm`` is built (it is once all are).
+        self._pending = bytearray()
+        self._left = 0
+        self._scattered = 0  # companies made by reads by id (``_lazy_get``)
+        self._lm_ready = True
         self._renewal_deal: dict[int, int] = {}  # company key -> open renewal deal id

@@ -17,6 +17,16 @@ from hub.sandbox.base import (
 
 BATCH_HISTORY_MAX = 50  # inputs per batch read that asks for property history
 _KEY = 10**10  # lastmod index key = updated_ms * _KEY + id (ids stay below 10**10)
+# Seeded ids: type -> (base, stride); company k's records are base + k * stride + i.
+BLOCKS = {
+    "contacts": (100_001, 8),  # 2–6 contacts
+    "deals": (20_000_001, 2),  # the won deal and the renewal
+    "tasks": (30_000_001, 1),  # one CSM task in ten
+    "tickets": (2_000_000_001, 2),  # at most two
+}
+# The CSM's touches share one block (ids unique across the four kinds, as engagements are).
+TOUCH_KINDS = ("calls", "emails", "meetings", "notes")
+TOUCH_BLOCK = (40_000_001, 32)  # at most one touch per 4.5 days over 90 days
 _SEARCH_PATH = re.compile(r"/search/?$")
 _CATEGORY = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
              404: "OBJECT_NOT_FOUND", 405: "VALIDATION_ERROR", 409: "CONFLICT", 415: "VALIDATION_ERROR"}  # fmt: skip
@@ -112,6 +122,19 @@ class _Window(SlidingWindow):
             return max(0, self.limit - len(self._hits))
 
 
+# Endpoints that make only the companies they read (``_Seeding._materialize``); every other
+# one makes the whole portal first. Batch reads (``op == "read"``) are on demand too.
+_ON_DEMAND = frozenset(
+    {
+        "list_objects", "read_object", "v4_list", "v3_batch_read", "list_owners", "read_owner",
+        "list_schemas", "read_schema", "list_pipelines", "read_pipeline", "list_properties",
+        "read_property", "list_groups", "read_group", "access_token_info", "legacy_properties",
+        "legacy_deal_pipelines", "legacy_crm_pipelines", "legacy_company_properties",
+        "legacy_owners",
+    }
+)  # fmt: skip
+
+
 def endpoint(
     method: str, pattern: str, *, write: bool | Callable[[dict[str, str]], bool] = False
 ) -> Callable:
@@ -121,8 +144,12 @@ def endpoint(
     """
 
     def mark(func: Callable) -> Callable:
+        on_demand = func.__name__ in _ON_DEMAND
+
         @functools.wraps(func)
         def wrapper(self: HubSpotAPI, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+            if self._left and not (on_demand or kwargs.get("op") == "read"):
+                self._materialize_all()  # search, writes, legacy reads: the whole portal
             if write is True or (callable(write) and write(kwargs)):
                 self._record_write(request)
             try:

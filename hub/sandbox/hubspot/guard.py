@@ -128,7 +128,7 @@ class _Guard:
         token = self._token_of(request)
         if token is None:
             return self.error(401, _AUTH_MESSAGE, category="INVALID_AUTHENTICATION")
-        needed = required_scope(request)
+        needed = required_scope(request, self.granular_activity_scopes)
         if needed is not None and needed not in token.scopes:
             return self.missing_scope(needed)
         # Injected client errors (kinds "400", "401", "403", "404", "409") answer here, after

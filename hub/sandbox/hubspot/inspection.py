@@ -21,6 +21,7 @@ class _Inspection:
         """Every live (or archived) record of a type, rendered with all its properties."""
         t = ALIASES[t]
         with self._lock:
+            self._materialize_all()
             ids = self._archived[t] if archived else self._active[t]
             return [
                 self._render(t, self._store[t][i], self._all_names(t, self._store[t][i]))
@@ -31,6 +32,7 @@ class _Inspection:
         """One live record (following merges) with all its properties, or None."""
         t = ALIASES[t]
         with self._lock:
+            self._materialize_all()
             obj = self._live(t, oid)
             return None if obj is None else self._render(t, obj, self._all_names(t, obj))
 
@@ -38,6 +40,7 @@ class _Inspection:
         """[(to id, association type ids)] for one record."""
         frm, to = ALIASES[frm], ALIASES[to]
         with self._lock:
+            self._materialize_all()
             obj = self._live(frm, oid)
             return (
                 []
@@ -53,6 +56,7 @@ class _Inspection:
         """A CRM user edits a record in the UI (validated, bumps the modification time)."""
         t = ALIASES[t]
         with self._lock:
+            self._materialize_all()
             obj = self._live(t, oid)
             if obj is None:
                 raise KeyError(f"{t} {oid} not found")
@@ -70,6 +74,7 @@ class _Inspection:
         """Merge ``merged`` into ``primary`` as a CRM user would; returns the survivor."""
         t = ALIASES[t]
         with self._lock:
+            self._materialize_all()
             survivor = self._merge(t, primary, merged, self._now_ms())
             return self._render(t, survivor, self._all_names(t, survivor))
 
@@ -77,6 +82,7 @@ class _Inspection:
         """A CRM user deletes a record (it moves to the archived list)."""
         t = ALIASES[t]
         with self._lock:
+            self._materialize_all()
             obj = self._live(t, oid)
             if obj is not None:
                 self._archive(t, obj, self._now_ms())
@@ -84,6 +90,7 @@ class _Inspection:
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of every record, property, group and association, for before/after diffs."""
         with self._lock:
+            self._materialize_all()
             objects: dict[str, dict[str, Any]] = {}
             for t in TYPES:
                 rendered = {}

@@ -53,11 +53,14 @@ class _Objects:
         ids = self._archived[t] if archived else self._active[t]
         after = params.get("after")
         start = 0
+        try:
+            after_id = int(after) if after else 0
+        except ValueError:
+            raise self._reject(400, f"Invalid 'after' value: {after}") from None
+        if not archived:
+            self._ensure_listed(t, after_id, limit)
         if after:
-            try:
-                start = bisect.bisect_left(ids, int(after))
-            except ValueError:
-                raise self._reject(400, f"Invalid 'after' value: {after}") from None
+            start = bisect.bisect_left(ids, after_id)
         page = ids[start : start + limit]
         names = self._names(t, self._listed(request, "properties"))
         assoc_to = [
@@ -102,7 +105,7 @@ class _Objects:
                 )
             obj = self._by_property(t, id_property, oid)
         elif archived:
-            obj = self._store[t].get(int(oid)) if oid.isdigit() else None
+            obj = self._lazy_get(t, int(oid)) if oid.isdigit() else None
             obj = obj if obj is not None and obj.archived_at is not None else None
         else:
             obj = self._live(t, oid)

@@ -39,13 +39,14 @@ class _Storage:
             active.append(oid)
         else:
             bisect.insort(active, oid)
-        bisect.insort(self._lm[t], updated * _KEY + oid)
+        if self._lm_ready:
+            bisect.insort(self._lm[t], updated * _KEY + oid)
         return obj
 
     def _touch(self, t: str, obj: _Obj, at: int) -> None:
         """Record a change: the modification time moves and the search index follows."""
         at = max(at, obj.updated)  # never backwards (seeded traps are dated in the past)
-        if obj.archived_at is None and obj.merged_into is None:
+        if self._lm_ready and obj.archived_at is None and obj.merged_into is None:
             index = self._lm[t]
             old = obj.updated * _KEY + obj.id
             i = bisect.bisect_left(index, old)
@@ -59,6 +60,8 @@ class _Storage:
         i = bisect.bisect_left(active, obj.id)
         if i < len(active) and active[i] == obj.id:
             del active[i]
+        if not self._lm_ready:
+            return
         index = self._lm[t]
         key = obj.updated * _KEY + obj.id
         i = bisect.bisect_left(index, key)
@@ -72,6 +75,8 @@ class _Storage:
         except (TypeError, ValueError):
             return None
         obj = self._store[t].get(key)
+        if obj is None and self._left:
+            obj = self._lazy_get(t, key)
         seen = 0
         while obj is not None and obj.merged_into is not None and seen < 50:
             obj = self._store[t].get(obj.merged_into)
@@ -84,6 +89,7 @@ class _Storage:
         """Find an active record by a unique property (``idProperty``); O(n), used rarely."""
         if prop in ("hs_object_id", "id"):
             return self._live(t, value)
+        self._materialize_all()
         want = str(value).lower()
         for oid in self._active[t]:
             obj = self._store[t][oid]

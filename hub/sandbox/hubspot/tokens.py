@@ -31,26 +31,30 @@ HUB_ID = 24_681_357
 SCOPE_DOCS = "https://developers.hubspot.com/scopes"
 # Objects whose access HubSpot grants through the contact scopes (engagements).
 _CONTACT_GOVERNED = {"tasks", "calls", "meetings", "notes", "emails"}
+# Activity types with granular scopes of their own (unless the portal predates them).
+ACTIVITY_TYPES = ("calls", "emails", "meetings", "notes")
 _OBJECT_PATH = re.compile(r"^/crm/v[34]/objects/(?P<t>[^/]+)(?P<rest>/.*)?$")
 _ASSOC_PATH = re.compile(r"^/crm/v4/associations/(?P<t>[^/]+)/")
 _PROPS_PATH = re.compile(r"^/crm/v3/properties/(?P<t>[^/]+)(?P<rest>/.*)?$")
 _READ_POSTS = re.compile(r"/(search|batch/read)/?$")
 
 
-def object_scope(t: str, write: bool) -> str:
-    """The granular scope HubSpot requires to read or write objects of type ``t``."""
-    if t in _CONTACT_GOVERNED:
+def object_scope(t: str, write: bool, granular: bool = True) -> str:
+    """The granular scope HubSpot requires to read or write objects of type ``t``
+    (``granular=False``: a portal without the activity scopes, where the contact scopes
+    govern calls, e-mails, meetings and notes)."""
+    if t in _CONTACT_GOVERNED and not (granular and t in ACTIVITY_TYPES):
         t = "contacts"
     if t == "tickets":
         return "tickets"
     return f"crm.objects.{t}.{'write' if write else 'read'}"
 
 
-def schema_scope(t: str, write: bool) -> str:
+def schema_scope(t: str, write: bool, granular: bool = True) -> str:
     """The scope for reading or changing the property definitions of type ``t``."""
     if t in ("companies", "contacts", "deals"):
         return f"crm.schemas.{t}.{'write' if write else 'read'}"
-    return object_scope(t, write)
+    return object_scope(t, write, granular)
 
 
 ALL_SCOPES: tuple[str, ...] = tuple(
@@ -59,7 +63,11 @@ ALL_SCOPES: tuple[str, ...] = tuple(
             "oauth",
             "tickets",
             "crm.objects.owners.read",
-            *(object_scope(t, w) for t in ("companies", "contacts", "deals") for w in (0, 1)),
+            *(
+                object_scope(t, w)
+                for t in ("companies", "contacts", "deals", *ACTIVITY_TYPES)
+                for w in (0, 1)
+            ),
             *(schema_scope(t, w) for t in ("companies", "contacts", "deals") for w in (0, 1)),
         }
     )
@@ -76,8 +84,9 @@ class Token:
     user_id: int = 9_000_000
 
 
-def required_scope(request: httpx.Request) -> str | None:
-    """The scope a request needs (None when the fake does not gate it)."""
+def required_scope(request: httpx.Request, granular: bool = True) -> str | None:
+    """The scope a request needs (None when the fake does not gate it); ``granular`` as in
+    ``object_scope``."""
     path, method = request.url.path, request.method
     writes = method in ("POST", "PATCH", "PUT", "DELETE") and not _READ_POSTS.search(path)
     if path.startswith("/crm/v3/owners"):
@@ -85,11 +94,11 @@ def required_scope(request: httpx.Request) -> str | None:
     found = _OBJECT_PATH.match(path) or _ASSOC_PATH.match(path)
     if found:
         t = ALIASES.get(found.group("t").lower())
-        return object_scope(t, writes) if t else None
+        return object_scope(t, writes, granular) if t else None
     found = _PROPS_PATH.match(path)
     if found:
         t = ALIASES.get(found.group("t").lower())
-        return schema_scope(t, writes) if t else None
+        return schema_scope(t, writes, granular) if t else None
     return None
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from hub.sandbox.base import rng_for
 from hub.sandbox.hubspot.activities import CALL_CONNECTED, CALL_DISPOSITIONS
-from hub.sandbox.hubspot.common import _KEY, _Obj, _remember
+from hub.sandbox.hubspot.common import BLOCKS, TOUCH_BLOCK, _Obj, _remember
 from hub.sandbox.hubspot.schema import ASSOC_TYPES, REVERSE_TYPE, iso_ms, to_ms
 
 DAY_MS = 86_400_000
@@ -99,40 +99,19 @@ class _Touches:
         return props
 
     def _log_touch(
-        self, kind: str, props: dict[str, str], at: int, company_id: int, contact_id: int | None,
-        keys: dict[str, list[int]] | None,
-    ) -> None:  # fmt: skip
-        """Store one activity (``keys`` collects index keys in bulk while seeding)."""
-        if keys is None:
-            obj = self._insert(kind, props, at, at)
-            for to, to_id in (("companies", company_id), ("contacts", contact_id)):
-                if to_id is not None:
-                    self._associate(kind, obj.id, to, to_id, (ASSOC_TYPES[(kind, to)][0],))
-        else:
-            # Seeding: a new record's links are new, so they are written directly.
-            oid = self._new_id(kind)
-            obj = _Obj(oid, props, at, at)
-            self._store[kind][oid] = obj
-            self._active[kind].append(oid)
-            keys[kind].append(at * _KEY + oid)
-            assoc = self._assoc
-            for to, to_id in (("companies", company_id), ("contacts", contact_id)):
-                if to_id is None:
-                    continue
-                type_id = ASSOC_TYPES[(kind, to)][0]
-                assoc[(kind, to)][oid] = {to_id: (type_id,)}
-                assoc[(to, kind)].setdefault(to_id, {})[oid] = (REVERSE_TYPE[type_id],)
+        self, kind: str, props: dict[str, str], at: int, company_id: int, contact_id: int | None
+    ) -> None:
+        """Store one activity logged after seeding (``advance``), as the API would."""
+        obj = self._insert(kind, props, at, at)
+        for to, to_id in (("companies", company_id), ("contacts", contact_id)):
+            if to_id is not None:
+                self._associate(kind, obj.id, to, to_id, (ASSOC_TYPES[(kind, to)][0],))
         if kind != "notes":
             company = self._store["companies"][company_id]
             last = company.props.get("notes_last_contacted")
             stamp = props["hs_timestamp"]
             if last is None or last < stamp:  # same-format ISO text sorts by time
-                if keys is None:
-                    self._apply(
-                        "companies", company, {"notes_last_contacted": stamp}, at, "CALCULATED"
-                    )
-                else:
-                    company.props["notes_last_contacted"] = stamp
+                self._apply("companies", company, {"notes_last_contacted": stamp}, at, "CALCULATED")
 
     def _touch_targets(self) -> list[tuple[Any, int, int | None]]:
         out = []
@@ -145,86 +124,83 @@ class _Touches:
             out.append((company, cid, contacts[0][0] if contacts else None))
         return out
 
-    def _seed_touches(self) -> None:
-        rng = rng_for(self.world.seed, "hubspot", "touches")
+    def _company_touches(
+        self, rng: Any, company: Any, account: _Obj, contact: int, put: Any
+    ) -> None:
+        """About 90 days of a company's touches, logged by its owner on the company and its
+        first contact, at the archetype's pace (``PACE``); ids in time order in its block."""
         rand = rng.random
         start = to_ms(self.world.start)
-        keys: dict[str, list[int]] = {k: [] for k in set(_KINDS)}
-        for company, cid, contact in self._touch_targets():
-            gap, share, quiet = PACE[company.archetype]
-            events: list[tuple[int, str, bool]] = []
-            at = start - int(rand() * gap * DAY_MS * 0.5)
-            floor = start - HISTORY_DAYS * DAY_MS
-            while at > floor:
-                kind = _KINDS[int(rand() * len(_KINDS))]
-                two_way = kind != "notes" and rand() < share
-                age_days = (start - at) / DAY_MS
-                if company.archetype == "churned" and age_days < quiet:
-                    two_way = False  # churned: nobody on the other side any more
-                if two_way and age_days < quiet:
-                    two_way = False  # the drift: the customer stopped answering
+        gap, share, quiet = PACE[company.archetype]
+        churned = company.archetype == "churned"
+        events: list[tuple[int, str, bool]] = []
+        at = start - int(rand() * gap * DAY_MS * 0.5)
+        floor = start - HISTORY_DAYS * DAY_MS
+        while at > floor:
+            kind = _KINDS[int(rand() * len(_KINDS))]
+            two_way = kind != "notes" and rand() < share
+            age_days = (start - at) / DAY_MS
+            if two_way and age_days < quiet:
+                two_way = False  # the drift: the customer stopped answering (churned: gone)
+            if not churned or age_days >= quiet:
                 events.append((at, kind, two_way))
-                at -= int((0.5 + rand()) * gap * DAY_MS)
-            if company.archetype == "churned":
-                events = [e for e in events if (start - e[0]) / DAY_MS >= quiet]
-            for at, kind, two_way in sorted(events):
-                props = self._touch_props(rng, kind, at, two_way, company.owner_id, company.name)
-                self._log_touch(kind, props, at, cid, contact, keys)
-        for kind, found in keys.items():
-            index = self._lm[kind]
-            index.extend(found)
-            index.sort()
+            at -= int((0.5 + rand()) * gap * DAY_MS)
+        base = TOUCH_BLOCK[0] + company.key * TOUCH_BLOCK[1]
+        assoc = self._assoc
+        last_contacted = None
+        for j, (at, kind, two_way) in enumerate(sorted(events)[: TOUCH_BLOCK[1]]):
+            props = self._touch_props(rng, kind, at, two_way, company.owner_id, company.name)
+            oid = base + j
+            put(kind, _Obj(oid, props, at, at))
+            for to, to_id in (("companies", account.id), ("contacts", contact)):
+                type_id = ASSOC_TYPES[(kind, to)][0]
+                assoc[(kind, to)].setdefault(oid, {})[to_id] = (type_id,)
+                assoc[(to, kind)].setdefault(to_id, {})[oid] = (REVERSE_TYPE[type_id],)
+            if kind != "notes":
+                last_contacted = props["hs_timestamp"]  # events are in time order
+        if last_contacted is not None:
+            account.props["notes_last_contacted"] = last_contacted
 
-    def _seed_owner_history(self) -> None:
+    def _seed_owner_history(self, company: Any, account: _Obj) -> None:
         """Books change hands: one company in eleven had another owner until 20–150 days ago
         (``propertiesWithHistory`` shows the change; the world's ``owner_id`` is the current)."""
         owners = [o["id"] for o in self.world.owners]
+        if company.key % 11 != 5 or not company.owner_id or len(owners) < 2:
+            return
+        before = owners[(owners.index(company.owner_id) + 1 + company.key) % len(owners)]
+        if before == company.owner_id:
+            return
         start = to_ms(self.world.start)
-        for company in self.world.companies:
-            if company.key % 11 != 5 or not company.owner_id or len(owners) < 2:
-                continue
-            obj = self._live("companies", self._company_ids[company.key])
-            if obj is None or obj.id != self._company_ids[company.key]:
-                continue
-            before = owners[(owners.index(company.owner_id) + 1 + company.key) % len(owners)]
-            if before == company.owner_id:
-                continue
-            at = max(obj.created + DAY_MS, start - (20 + company.key % 131) * DAY_MS)
-            _remember(obj, "hubspot_owner_id", before, company.owner_id, at, "CRM_UI")
+        at = max(account.created + DAY_MS, start - (20 + company.key % 131) * DAY_MS)
+        _remember(account, "hubspot_owner_id", before, company.owner_id, at, "CRM_UI")
 
-    def _seed_tickets(self) -> None:
+    def _company_tickets(self, rng: Any, company: Any, cid: int, put: Any) -> None:
         """A few HubSpot tickets (support the CSM sees in the CRM): troubled accounts have open
         ones, the others mostly closed; each with its primary company."""
-        rng = rng_for(self.world.seed, "hubspot", "tickets")
         rand = rng.random
         start = to_ms(self.world.start)
-        keys: dict[str, list[int]] = {"tickets": []}
         ids = ASSOC_TYPES[("tickets", "companies")]
-        for company, cid, _contact in self._touch_targets():
-            troubled = company.archetype in ("at_risk", "slipping")
-            count = (2 if company.archetype == "at_risk" else 1) if troubled else int(rand() < 0.3)
-            for _ in range(count):
-                at = start - int((1 + rand() * 59) * DAY_MS)
-                open_ = troubled and rand() < 0.7
-                props = {
-                    "subject": _TICKETS[int(rand() * len(_TICKETS))],
-                    "content": f"Reported by {company.name}.",
-                    "hs_pipeline": "0",
-                    "hs_pipeline_stage": ("1" if rand() < 0.5 else "3") if open_ else "4",
-                    "hs_ticket_priority": "HIGH" if open_ else "MEDIUM",
-                    "hubspot_owner_id": company.owner_id,
-                }
-                if not open_:
-                    props["closed_date"] = iso_ms(min(start, at + int(rand() * 5 + 1) * DAY_MS))
-                oid = self._new_id("tickets")
-                self._store["tickets"][oid] = _Obj(oid, props, at, at)
-                self._active["tickets"].append(oid)
-                keys["tickets"].append(at * _KEY + oid)
-                self._assoc[("tickets", "companies")][oid] = {cid: (ids[0], ids[1])}
-                back = self._assoc[("companies", "tickets")].setdefault(cid, {})
-                back[oid] = (REVERSE_TYPE[ids[0]], REVERSE_TYPE[ids[1]])
-        self._lm["tickets"].extend(keys["tickets"])
-        self._lm["tickets"].sort()
+        troubled = company.archetype in ("at_risk", "slipping")
+        count = (2 if company.archetype == "at_risk" else 1) if troubled else int(rand() < 0.3)
+        base = BLOCKS["tickets"][0] + company.key * BLOCKS["tickets"][1]
+        for j in range(count):
+            at = start - int((1 + rand() * 59) * DAY_MS)
+            open_ = troubled and rand() < 0.7
+            props = {
+                "subject": _TICKETS[int(rand() * len(_TICKETS))],
+                "content": f"Reported by {company.name}.",
+                "hs_pipeline": "0",
+                "hs_pipeline_stage": ("1" if rand() < 0.5 else "3") if open_ else "4",
+                "hs_ticket_priority": "HIGH" if open_ else "MEDIUM",
+                "hubspot_owner_id": company.owner_id,
+            }
+            if not open_:
+                props["closed_date"] = iso_ms(min(start, at + int(rand() * 5 + 1) * DAY_MS))
+            oid = base + j
+            put("tickets", _Obj(oid, props, at, at))
+            self._assoc[("tickets", "companies")][oid] = {cid: (ids[0], ids[1])}
+            back = self._assoc[("companies", "tickets")].setdefault(cid, {})
+            back[oid] = (REVERSE_TYPE[ids[0]], REVERSE_TYPE[ids[1]])
 
     def _advance_touches(self, t0: int, width: int, day_index: int) -> None:
         rng = rng_for(self.world.seed, "hubspot", "touches", day_index)
@@ -237,4 +213,4 @@ class _Touches:
             two_way = kind != "notes" and rand() < share
             at = t0 + int(rand() * width)
             props = self._touch_props(rng, kind, at, two_way, company.owner_id, company.name)
-            self._log_touch(kind, props, at, cid, contact, None)
+            self._log_touch(kind, props, at, cid, contact)

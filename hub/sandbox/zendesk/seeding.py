@@ -29,6 +29,9 @@ from hub.sandbox.zendesk.records import (
     _User,
 )
 
+_CHANNELS = ["email", "web", "web", "api"]
+_REPLIED = ["open", "open", "pending"]
+
 
 class _Seeding:
     """Build the account from the world: organizations, users, tickets, metrics, ratings."""
@@ -69,6 +72,15 @@ class _Seeding:
             self.agents.append(agent.id)
 
         pending: list[_Ticket] = []
+        # ``_Rand``'s draws written out (same numbers): millions of calls at 100k companies.
+        rand = rng.random
+        variants = [" Inc.", " GmbH", " (Support)", " Ltd"]
+        firsts, lasts = [f.title() for f in _FIRST], [x.title() for x in _LAST]
+        n_first, n_last = len(_FIRST), len(_LAST)
+        users_by_org = self._users_by_org
+        all_users = self.users
+        next_user = self._next_user
+        month = 30 * DAY
         for company in world.companies:
             created = int(company.created_at.timestamp())
             org_id = ORG_BASE + company.key + 1
@@ -77,47 +89,43 @@ class _Seeding:
             elif company.zendesk_link == "domain":
                 name, ext, domains = company.name, None, [company.domain]
             else:  # nothing links: no external id, no domain, and a name that differs
-                variant = rng.choice([" Inc.", " GmbH", " (Support)", " Ltd"])
+                variant = variants[int(rand() * 4)]
                 name, ext, domains = company.name + variant, None, []
+            org_updated = created + int(rand() * (now - 3600 - created + 1))
             org = _Org(
-                org_id,
-                company.key,
-                name,
-                ext,
-                domains,
-                [company.plan],
-                created,
-                rng.randint(created, now - 3600),
+                org_id, company.key, name, ext, domains, [company.plan], created, org_updated
             )
             self.orgs[org_id] = org
             self._org_by_company[company.key] = org_id
             users = []
-            for j in range(rng.randint(1, 4)):
-                first, last = rng.choice(_FIRST), rng.choice(_LAST)
-                u_created = created + rng.randint(0, 30 * DAY)
-                u_created = min(u_created, now - 7200)
-                user = self._add_user(
+            domain, key = company.domain, company.key
+            for j in range(1 + int(rand() * 4)):
+                fi, li = int(rand() * n_first), int(rand() * n_last)
+                u_created = min(created + int(rand() * (month + 1)), now - 7200)
+                u_updated = u_created + int(rand() * (now - 3600 - u_created + 1))
+                user = _User(
+                    next_user,
                     org_id,
-                    f"{first.title()} {last.title()}",
-                    f"{first}.{last}.{company.key}{j}@{company.domain}",
+                    f"{firsts[fi]} {lasts[li]}",
+                    f"{_FIRST[fi]}.{_LAST[li]}.{key}{j}@{domain}",
                     "end-user",
                     u_created,
-                    rng.randint(u_created, now - 3600),
+                    u_updated,
                 )
-                users.append(user.id)
-            profile = PROFILES[company.archetype]
-            lo, hi = profile["n"]
-            for _ in range(rng.randint(lo, hi)):
-                if company.archetype == "churned":
-                    opened = now - rng.randint(30 * DAY, 90 * DAY)
+                all_users[next_user] = user
+                users.append(next_user)
+                next_user += 1
+            users_by_org[org_id] = list(users)
+            arch = company.archetype
+            lo, hi = PROFILES[arch]["n"]
+            for _ in range(lo + int(rand() * (hi - lo + 1))):
+                if arch == "churned":
+                    opened = now - (month + int(rand() * (90 * DAY - month + 1)))
                 else:
-                    opened = now - rng.randint(3600, 90 * DAY)
+                    opened = now - (3600 + int(rand() * (90 * DAY - 3600 + 1)))
                 opened = max(opened, created)
-                pending.append(
-                    self._seed_ticket(
-                        rng, company.key, org_id, company.archetype, users, opened, now
-                    )
-                )
+                pending.append(self._seed_ticket(rng, key, org_id, arch, users, opened, now))
+        self._next_user = next_user
 
         # Ticket ids grow with creation time, as in a real account.
         pending.sort(key=lambda t: t.created)
@@ -146,29 +154,33 @@ class _Seeding:
         now: int,
     ) -> _Ticket:
         p = PROFILES[archetype]
+        rand = rng.random
         t = _Ticket()
         t.company_key = key
         t.org_id = org_id
-        t.requester_id = rng.choice(users)
-        t.assignee_id = rng.choice(self.agents)
-        t.type, t.subject = rng.choice(_SUBJECTS)
-        t.priority = rng.weighted(_PRIORITIES, p["prio_cum"])
-        tags = [rng.choice(_TOPIC_TAGS)]
-        if rng.random() < p["esc"]:
+        t.requester_id = users[int(rand() * len(users))]
+        t.assignee_id = self.agents[int(rand() * len(self.agents))]
+        t.type, t.subject = _SUBJECTS[int(rand() * len(_SUBJECTS))]
+        cum = p["prio_cum"]
+        t.priority = _PRIORITIES[min(bisect.bisect_right(cum, rand() * cum[-1]), 3)]
+        tags = [_TOPIC_TAGS[int(rand() * len(_TOPIC_TAGS))]]
+        if rand() < p["esc"]:
             tags.append("escalated")
         t.tags = tags
-        t.channel = rng.choice(["email", "web", "web", "api"])
+        t.channel = _CHANNELS[int(rand() * 4)]
         t.created = opened
         last = opened
-        reply = opened + 60 * rng.randint(*p["reply"])
+        lo, hi = p["reply"]
+        reply = opened + 60 * (lo + int(rand() * (hi - lo + 1)))
         if reply < now - WINDOW_SECONDS:
             t.replied = reply
-            t.replies = rng.randint(1, 4)
+            t.replies = 1 + int(rand() * 4)
             last = reply
-        solved = reply + 60 * rng.randint(*p["res"])
-        if t.replied and solved < now - WINDOW_SECONDS and rng.random() >= p["open"]:
-            if rng.random() < p["reopen"]:
-                t.reopens = rng.randint(1, 2)
+        lo, hi = p["res"]
+        solved = reply + 60 * (lo + int(rand() * (hi - lo + 1)))
+        if t.replied and solved < now - WINDOW_SECONDS and rand() >= p["open"]:
+            if rand() < p["reopen"]:
+                t.reopens = 1 + int(rand() * 2)
                 t.first_solved = reply + (solved - reply) // 3
                 t.replies += t.reopens
             else:
@@ -176,17 +188,17 @@ class _Seeding:
             t.solved = solved
             t.status = "solved"
             last = solved
-            if rng.random() < 0.45:
-                rated = solved + rng.randint(600, 2 * DAY)
+            if rand() < 0.45:
+                rated = solved + 600 + int(rand() * (2 * DAY - 600 + 1))
                 if rated < now - WINDOW_SECONDS:
-                    t.rating_score = "good" if rng.random() < p["good"] else "bad"
+                    t.rating_score = "good" if rand() < p["good"] else "bad"
                     t.rating_id = rated  # temporarily the rating time (see seed)
                     last = rated
             if solved + CLOSE_AFTER < now - WINDOW_SECONDS:
                 t.status = "closed"
                 last = max(last, solved + CLOSE_AFTER)
         elif t.replied:
-            t.status = rng.choice(["open", "open", "pending"])
+            t.status = _REPLIED[int(rand() * 3)]
         else:
             t.status = "new"
         t.status_updated = last if t.status in ("solved", "closed") else (t.replied or opened)
