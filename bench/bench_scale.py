@@ -377,15 +377,16 @@ def _profile_threads(profiles: list[Any]) -> None:
 
 def _close_step(out, cycle, mark, end, sampler) -> None:
     step, began, cpu_began = mark
-    out["steps"].append(
-        {
-            "cycle": cycle,
-            "step": step,
-            "seconds": round(end[0] - began, 2),
-            "cpu_s": round(end[1] - cpu_began, 2),
-            "rss_mb": sampler.take(),
-        }
-    )
+    row = {
+        "cycle": cycle,
+        "step": step,
+        "seconds": round(end[0] - began, 2),
+        "cpu_s": round(end[1] - cpu_began, 2),
+        "rss_mb": sampler.take(),
+    }
+    out["steps"].append(row)
+    # Progress on stderr: a 20k run lasts tens of minutes on a shared machine.
+    print(f"[scale {out['companies']:,}] {json.dumps(row)}", file=sys.stderr, flush=True)
 
 
 def run_child(companies: int, seed: int, workdir: Path, timeout: float = 3600) -> dict[str, Any]:
@@ -515,6 +516,15 @@ def _report_size(section: Section, res: dict[str, Any], previous: dict[str, Any]
             f"{floor:,} (list pages of the largest size, the archived lists, company links "
             f"1,000 per read); at {count} per {window:g} s that is {sent / count * window:.0f} s "
             f"of pacing (floor {floor / count * window:.0f} s) whatever the hub's speed."
+        )
+    for grew in res.get("retained") or []:
+        sites = "; ".join(
+            f"{site['kb']:,} KB in {site['count']:,} blocks at {' < '.join(site['where']) or '?'}"
+            for site in grew["sites"][:5]
+        )
+        section.notes.append(
+            f"{n:,} companies, memory kept by weekly cycle {grew['cycle']} (tracemalloc): "
+            f"{grew['grew_kb']:,} KB in all; largest: {sites}."
         )
     if res["errors"]:
         section.notes.append(f"{n:,} companies, errors: " + "; ".join(res["errors"])[:600])

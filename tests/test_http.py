@@ -301,3 +301,36 @@ def test_json_bodies_decode_the_same_whichever_decoder_reads_them():
     assert nan != nan
     with pytest.raises(ValueError):
         json_of(httpx.Response(200, content=b"<html>"))
+
+
+def test_read_ahead_sends_the_next_page_early_and_raises_its_error_in_order():
+    """A page asked for ahead is the answer ``get`` returns (one request, not two); a page
+    asked for with other parameters is sent anew; an error of the page sent ahead is raised
+    when that page is taken, not before."""
+    from hub.http.readahead import ReadAhead
+
+    seen: list[str] = []
+    release = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = request.url.params.get("page", "1")
+        seen.append(page)
+        if page == "2":
+            release.wait(5)  # still in flight while the caller works on page 1
+        if page == "4":
+            return httpx.Response(400, json={"message": "bad cursor"})
+        return httpx.Response(200, json={"page": page})
+
+    client, _ = client_for(handler)
+    with client, ReadAhead(client) as ahead:
+        assert ahead.get("/items", {"page": 1}).json() == {"page": "1"}
+        ahead.send("/items", {"page": 2})
+        release.set()
+        assert ahead.get("/items", {"page": 2}).json() == {"page": "2"}
+        ahead.send("/items", {"page": 3})
+        assert ahead.get("/items", {"page": 30}).json() == {"page": "30"}  # not the one sent
+        ahead.send("/items", {"page": 4})
+        with pytest.raises(FatalAPIError):
+            ahead.get("/items", {"page": 4})
+    assert seen == ["1", "2", "3", "30", "4"]
+    assert client.stats.requests == 5
