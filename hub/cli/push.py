@@ -114,10 +114,11 @@ TASK_FILTERS = {"open": "not done: open, pushing or pushed"}
 @click.option(
     "--status",
     "status",
-    type=click.Choice(["open", "completed", "snoozed", "cancelled", "all"]),
+    type=click.Choice(["open", "completed", "snoozed", "cancelled", "reverted", "all"]),
     default="open",
     show_default=True,
-    help="open = not done yet (open, pushing, pushed); snoozed = completed and still snoozed.",
+    help="open = not done yet (open, pushing, pushed); snoozed = completed and still "
+    "snoozed; reverted = archived by hub push revert (never snoozed).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env

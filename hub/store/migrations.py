@@ -300,7 +300,7 @@ WEB_VIEWS = {
         SELECT t.id, t.account_id, a.name AS account, t.playbook, t.reason, t.status,
                t.subject, t.priority, t.due_at, t.owner_id, a.owner_name, t.created_at
         FROM tasks t LEFT JOIN accounts a ON a.id = t.account_id
-        WHERE t.status NOT IN ('completed', 'cancelled')""",
+        WHERE t.status IN ('open', 'pushing', 'pushed')""",
     "timeline": """
         SELECT e.ts, e.account_id, a.name AS account, e.source, e.type, e.summary, e.link,
                e.id AS event_id
@@ -571,6 +571,14 @@ def health_m003_change_marks(db: Database) -> None:
     )
     db.execute("INSERT OR REPLACE INTO _hub_health_dirty (account_id) SELECT id FROM accounts")
     db["_hub_health_state"].drop(ignore=True)
+
+
+@migrations()
+def tasks_reverted_status(db: Database) -> None:
+    """``open_tasks`` lists the active statuses only, so a ``reverted`` task (archived by
+    ``hub push revert``) is not shown as open."""
+    db.execute("DROP VIEW IF EXISTS [open_tasks]")
+    db.execute(f"CREATE VIEW [open_tasks] AS {WEB_VIEWS['open_tasks'].strip()}")
 
 
 def pending(db: Database) -> list[str]:
