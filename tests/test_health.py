@@ -645,6 +645,33 @@ def test_changed_rows_are_marked_as_they_are_written(db, clk):
     assert compute_health(db).accounts == 0
 
 
+def test_the_upgrade_marks_every_account_and_drops_the_old_hashes(tmp_path):
+    """A database from before the change marks: the migration marks every account (the next
+    run rescores them all) and drops the per-account hashes."""
+    path = str(tmp_path / "hub.db")
+    store = Store(path)
+    for name in ("a", "b"):
+        add_account(store, name)
+    # Back to the schema before health_m003_change_marks.
+    store.db.execute("DROP TRIGGER health_mark_inserted")
+    store.db.execute("DROP TRIGGER health_mark_updated")
+    store.db.execute("DROP TABLE _hub_health_dirty")
+    store.db.execute(
+        "CREATE TABLE _hub_health_state (account_id TEXT PRIMARY KEY, fingerprint TEXT)"
+    )
+    store.db.execute("DELETE FROM _sqlite_migrations WHERE name = 'health_m003_change_marks'")
+    store.close()
+    store = Store(path)
+    try:
+        marks = {r[0] for r in store.db.execute("SELECT account_id FROM _hub_health_dirty")}
+        assert marks == {"a", "b"}
+        assert "_hub_health_state" not in store.db.table_names()
+        add_account(store, "c")  # the triggers are back
+        assert store.db.execute("SELECT COUNT(*) FROM _hub_health_dirty").fetchone()[0] == 3
+    finally:
+        store.close()
+
+
 def test_a_recompute_rewrites_only_the_score_rows_that_changed(db, clk):
     """A full recompute that changes nothing but the time leaves ``health_scores`` rows as
     they are: ``computed_at`` is when the row last changed; the run is in ``_hub_runs``."""

@@ -233,7 +233,6 @@ class Writer:
         self.scores: list[tuple[Any, ...]] = []
         self.history: list[tuple[Any, ...]] = []
         self.count = 0
-        self.unchanged = 0  # score rows left as they were
         self.bands: dict[str, int] = {}
         self.names: dict[str, str] = {}
         self.day_recorded = False
@@ -284,8 +283,6 @@ class Writer:
             )
             if values != ev.stored:
                 self.scores.append((aid, *values, self.computed_at, self.computed_at))
-            else:
-                self.unchanged += 1
         if self.write_history:
             measures = "{" + ",".join(brief) + "}"
             last = ev.previous
