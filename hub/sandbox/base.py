@@ -380,10 +380,26 @@ class Sandbox:
                         api.faults.clear()
                 return httpx.Response(204)
             if method == "POST":
+                example = '{"api": "hubspot", "kind": "429", "count": 2}'
                 try:
                     spec = json.loads(request.content or b"{}")
+                except ValueError as exc:
+                    message = f"the body is not JSON ({exc}): send an object such as {example}"
+                    return json_response(400, {"status": "error", "message": message})
+                try:
                     if not isinstance(spec, dict):
-                        raise ValueError("the body must be a JSON object")
+                        raise ValueError(f"the body must be a JSON object such as {example}")
+                    known = {"api", "kind", "path", "method", "count", "after", "params"}
+                    unknown = sorted(set(spec) - known)
+                    if unknown:
+                        raise ValueError(
+                            f"unknown key {unknown[0]!r}: the keys are {', '.join(sorted(known))}"
+                        )
+                    if "api" not in spec or "kind" not in spec:
+                        raise ValueError(f'"api" and "kind" are required, e.g. {example}')
+                    for key in ("count", "after"):
+                        if key in spec and not _whole(spec[key]):
+                            raise ValueError(f'"{key}" must be a whole number, not {spec[key]!r}')
                     # The same default as ``--fault``: until cleared.
                     fault = self.inject(**{"count": -1, **spec})
                 except (ValueError, TypeError) as exc:
@@ -392,8 +408,18 @@ class Sandbox:
         if path == "/__sandbox/advance" and method == "POST":
             from hub.sandbox.world import advance
 
+            given = request.url.params.get("days", "1")
+            days = int(given) if given.strip().isdigit() else 0
+            if days < 1:
+                return json_response(
+                    400,
+                    {
+                        "status": "error",
+                        "message": f"days={given!r} is not a number of days: give a whole "
+                        "number from 1, e.g. /__sandbox/advance?days=3",
+                    },
+                )
             self.wait_seeded()
-            days = int(request.url.params.get("days", "1"))
             advance(self, days)
             return json_response(200, {"now": self.world.now().isoformat()})
         if path.startswith("/__sandbox/webhooks"):
@@ -424,10 +450,13 @@ class Sandbox:
         if known is not None and str(kind) not in FaultInjector.GENERIC | known:
             kinds = ", ".join(fault_kinds_text(self.apis[api]))
             raise ValueError(f"the {api} fake has no fault {kind!r} (kinds: {kinds})")
+        if not isinstance(params or {}, dict):
+            raise ValueError('"params" must be an object, e.g. {"indexes": "0,2"}')
         params = dict(params or {})
-        for key in ("scope", "scopes"):
-            if isinstance(params.get(key), str):
-                params[key] = [s.strip() for s in params[key].split(",") if s.strip()]
+        for key in ("scope", "scopes", "indexes", "ids"):
+            params[key] = _list_param(key, params[key]) if key in params else None
+            if params[key] is None:
+                del params[key]
         self.apis[api].check_fault(str(kind), params)
         return self.apis[api].faults.inject(
             str(kind),
@@ -565,3 +594,35 @@ def __getattr__(name: str) -> Any:
 
         return SandboxServer
     raise AttributeError(name)
+
+
+def _whole(value: Any) -> bool:
+    """An int (or a float/str that is one), never a bool."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return float(value) == int(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _list_param(key: str, value: Any) -> list[Any] | None:
+    """A list-valued fault param given as a list, one value, or ``"a,b"`` (the ``--fault``
+    ``k=v`` form arrives as a string or, for one number, a float). ``indexes`` are whole
+    numbers; ``ids`` and scopes are strings."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        items: list[Any] = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    if key == "indexes":
+        if not all(_whole(i) for i in items):
+            raise ValueError(
+                f'"indexes" must be whole numbers (input positions), e.g. "0,2", not {value!r}'
+            )
+        return [int(float(i)) for i in items]
+    # A number-looking id from ``ids=123`` arrives as 123.0: keep it the id it was typed as.
+    return [str(int(i)) if isinstance(i, float) and i.is_integer() else str(i) for i in items]
