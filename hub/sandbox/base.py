@@ -358,7 +358,8 @@ class Sandbox:
 
         - ``GET|POST|DELETE /__sandbox/faults``: list, inject (``{"api", "kind", "path"?,
           "method"?, "count"? (default -1: until cleared, as ``--fault``), "after"?,
-          "params"? }``; a ``scope``/``scopes`` param is a list or a comma-separated string),
+          "params"? }``; a ``scope``/``scopes``, ``indexes`` or ``ids`` param is a list or a
+          comma-separated string),
           clear (``?api=``);
         - ``POST /__sandbox/advance?days=N``: move the world N days on, with its activity;
         - ``GET /__sandbox/clock``: the world's time;
@@ -442,8 +443,9 @@ class Sandbox:
         params: dict[str, Any] | None = None,
     ) -> Fault:
         """Queue a fault on one fake (``ValueError`` for an unknown fake or kind). A
-        ``scope``/``scopes`` param given as one string is split on commas, never into
-        characters."""
+        ``scope``/``scopes``, ``indexes`` or ``ids`` param given as one string is split on
+        commas, never into characters, and one number (``--fault …:indexes=0``) is a list
+        of one."""
         if api not in self.apis:
             raise ValueError(f"no sandbox API named {api!r} (known: {', '.join(self.apis)})")
         known = self.apis[api].fault_kinds
