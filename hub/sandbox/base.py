@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from hub.sandbox.faults import Fault, FaultInjector
+from hub.sandbox.faults import Fault, FaultInjector, list_param, whole
 
 if TYPE_CHECKING:
     from hub.sandbox.serving import SandboxServer
@@ -399,7 +399,7 @@ class Sandbox:
                     if "api" not in spec or "kind" not in spec:
                         raise ValueError(f'"api" and "kind" are required, e.g. {example}')
                     for key in ("count", "after"):
-                        if key in spec and not _whole(spec[key]):
+                        if key in spec and not whole(spec[key]):
                             raise ValueError(f'"{key}" must be a whole number, not {spec[key]!r}')
                     # The same default as ``--fault``: until cleared.
                     fault = self.inject(**{"count": -1, **spec})
@@ -456,7 +456,7 @@ class Sandbox:
             raise ValueError('"params" must be an object, e.g. {"indexes": "0,2"}')
         params = dict(params or {})
         for key in ("scope", "scopes", "indexes", "ids"):
-            params[key] = _list_param(key, params[key]) if key in params else None
+            params[key] = list_param(key, params[key]) if key in params else None
             if params[key] is None:
                 del params[key]
         self.apis[api].check_fault(str(kind), params)
@@ -596,35 +596,3 @@ def __getattr__(name: str) -> Any:
 
         return SandboxServer
     raise AttributeError(name)
-
-
-def _whole(value: Any) -> bool:
-    """An int (or a float/str that is one), never a bool."""
-    if isinstance(value, bool):
-        return False
-    try:
-        return float(value) == int(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _list_param(key: str, value: Any) -> list[Any] | None:
-    """A list-valued fault param given as a list, one value, or ``"a,b"`` (the ``--fault``
-    ``k=v`` form arrives as a string or, for one number, a float). ``indexes`` are whole
-    numbers; ``ids`` and scopes are strings."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        items: list[Any] = [v.strip() for v in value.split(",") if v.strip()]
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        items = [value]
-    if key == "indexes":
-        if not all(_whole(i) for i in items):
-            raise ValueError(
-                f'"indexes" must be whole numbers (input positions), e.g. "0,2", not {value!r}'
-            )
-        return [int(float(i)) for i in items]
-    # A number-looking id from ``ids=123`` arrives as 123.0: keep it the id it was typed as.
-    return [str(int(i)) if isinstance(i, float) and i.is_integer() else str(i) for i in items]
