@@ -184,7 +184,9 @@ def _sync_stream(store, connector, stream, client, full_refresh, progress, stop)
             result.status, result.error = "error", str(exc2)
     except DeferredError as exc:
         result.status = "deferred"
-        ctx.note(f"deferred to the next run: {exc.message}")
+        # The client's message may already say so; the note says it once.
+        said = "deferred to the next run" in exc.message
+        ctx.note(exc.message if said else f"deferred to the next run: {exc.message}")
     except Stopped:
         result.status = "stopped"
     except HubError as exc:

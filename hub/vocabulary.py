@@ -87,12 +87,19 @@ class Vocabulary:
                 hint="polarity is one of: negative, positive, neutral",
             )
         known = self.event_types.get(event_type.name)
-        if known is not None and known != event_type:
-            raise StartupError(
-                f"two plugins declare the event type {event_type.name!r} differently "
-                f"({self._owners.get(event_type.name)} and {owner})",
-                hint="prefix a plugin's own event types with its source name",
-            )
+        if known is not None:
+            # Reusing a type by name means "same meaning": only polarity changes what health
+            # and playbooks do with it, so only polarity must agree. The first declaration
+            # (the built-ins load first) keeps its description and noun.
+            if known.polarity != event_type.polarity:
+                raise StartupError(
+                    f"two plugins declare the event type {event_type.name!r} with different "
+                    f"polarity ({self._owners.get(event_type.name)}: {known.polarity}, "
+                    f"{owner}: {event_type.polarity})",
+                    hint=f"declare it with polarity={known.polarity!r}, or give a type of "
+                    "your own a name prefixed with your source",
+                )
+            return
         self.event_types[event_type.name] = event_type
         self._owners[event_type.name] = owner
 

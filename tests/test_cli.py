@@ -191,6 +191,26 @@ def test_json_decodes_nested_json_and_accounts_is_not_silently_limited(hostile_d
     assert events["items"][0]["attrs"] == {"nested": {"a": [1, 2]}}
 
 
+def test_accounts_filters_count_their_matches_and_an_unknown_owner_is_named(hostile_db):
+    def run(*args):
+        return CliRunner().invoke(cli, ["--db", hostile_db, "--format", "plain", "accounts", *args])
+
+    hit = run("--search", "acme")
+    assert "Accounts matching --search 'acme' (1 of 1)" in hit.output, hit.output
+    odd = run("--search", "[/]")  # the user's text as typed, in plain and table output
+    assert "Accounts matching --search '[/]' (1 of 1)" in odd.output, odd.output
+    table_out = CliRunner().invoke(cli, ["--db", hostile_db, "accounts", "--search", "[/]"])
+    assert "--search '[/]'" in table_out.output, table_out.output
+    miss = run("--search", "zzzz")
+    assert miss.exit_code == 0
+    assert miss.output.strip() == "No account matches --search 'zzzz' (1 account in all)."
+    nobody = run("--owner", "Nobody Here")
+    assert nobody.exit_code == 1 and "no account has the owner 'Nobody Here'" in nobody.output
+    assert len(nobody.output.strip().splitlines()) == 1
+    both = run("--owner", "Jo", "--search", "zzzz")  # a known owner: no error, no match
+    assert both.exit_code == 0 and "--owner 'Jo' --search 'zzzz'" in both.output
+
+
 def test_lookup_by_name_is_literal(hostile_db):
     from hub.store import Store
     from hub.store.queries import find_account

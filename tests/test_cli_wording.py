@@ -88,3 +88,11 @@ def test_check_offline_flags_the_hub_init_placeholders(tmp_path, monkeypatch):
         "warning: connections.zendesk.settings.email",
         "warning: timeline.builtwith.our_technologies",
     ], result.stderr
+
+
+def test_health_step_note_says_the_mode_once_and_what_was_scored():
+    from hub.health.runs import step_note
+
+    assert step_note(False, "incremental", {}) == "incremental: no account changed"
+    assert step_note(False, "incremental", {"green": 3, "red": 1}) == "incremental: 3 green, 1 red"
+    assert step_note(True, "day changed", {"green": 2}) == "full (day changed): 2 green"

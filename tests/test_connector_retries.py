@@ -92,6 +92,9 @@ def test_long_retry_after_defers_the_connection_with_a_note(served, store):
     assert results["organizations"].requests == 1
     assert all(r.requests == 0 for n, r in results.items() if n != "organizations")
     assert "3600 s (Retry-After)" in results["organizations"].notes[0]
+    assert all(
+        " ".join(r.notes).count("deferred to the next run") == 1 for r in results.values()
+    ), [r.notes for r in results.values()]
     runs = store.runs(kind="sync")
     assert {r["status"] for r in runs} == {"deferred"} and all(r["note"] for r in runs)
     assert not any(r["error"] for r in runs)

@@ -240,6 +240,10 @@ def test_several_playbooks_for_one_account_make_one_task_listing_every_reason(w)
     }
     assert task["priority"] == "HIGH" and task["playbook"] == "payment_failed"
     assert task["subject"].startswith("Company m: Payment failed, ")
+    # One sentence: only the first title keeps its capital.
+    assert task["subject"][len("Company m: Payment failed") :] == (
+        ", missing billing details, card expiring and competitor detected"
+    ), task["subject"]
     assert task["body"].startswith("4 reasons to follow up with Company m:\n- Payment failed: ")
     assert task["body"].count("Health: 85 (green)") == 1  # the health section once
     assert "1 reasons" not in task["body"] and "(no events)" not in task["body"]

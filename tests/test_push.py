@@ -667,6 +667,17 @@ def test_cli_push_dry_run_tasks_and_playbooks(store, sandbox, hs, tmp_path, monk
         )
         full_drivers = f"{first.archetype} signals; median ticket resolution 30 h vs 24 h target"
         assert full_drivers in one.output  # never cut with "…" in the detail
+        # The account resolver of the other commands: a domain works like the name...
+        by_domain = runner.invoke(
+            cli, ["-c", str(conf), "push", "--dry-run", "--account", first.domain]
+        )
+        assert by_domain.exit_code == 0, by_domain.output
+        assert f"{first.name} — companies {first.hubspot_id}" in by_domain.output
+        # ...and a miss stops before the push, in one line, exit 1.
+        miss = runner.invoke(cli, ["-c", str(conf), "push", "--account", "nosuch.example"])
+        assert miss.exit_code == 1 and "no account matches 'nosuch.example'" in miss.output
+        assert len(miss.output.strip().splitlines()) == 1, miss.output
+        assert hs.writes == []
         everything = runner.invoke(cli, ["-c", str(conf), "push", "--dry-run", "--limit", "100"])
         assert "would create: [HIGH] " in everything.output
         assert "Health turned red" in everything.output and " more, use" not in everything.output

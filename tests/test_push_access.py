@@ -90,13 +90,14 @@ def test_companies_without_an_owner_are_listed_until_a_fallback_is_set(store, sa
     assert verdict.ok and not verdict.warnings
 
 
-def test_the_403_hint_is_printed_once(store, sandbox, hs):
+def test_the_real_push_refuses_a_missing_scope_before_writing(store, sandbox, hs):
     seed_health(store, sandbox)
     hs.issue_token("pat-read-only", without={"crm.objects.companies.write"})
     result = run_push(store, config_with("pat-read-only"), transport=sandbox.transport())
-    assert result.status == "error"
-    [error] = [e for e in result.errors if "403" in e]
-    assert error.count("add the scope") == 1, error
+    assert result.status == "error" and result.writes == 0 and not hs.writes
+    [error] = result.errors
+    assert error.count("crm.objects.companies.write") == 1, error
+    assert "service key (or legacy private app)" in error
 
 
 def test_a_refused_task_create_prints_the_hint_once_and_leaves_the_tasks_open(
@@ -115,7 +116,7 @@ def test_a_refused_task_create_prints_the_hint_once_and_leaves_the_tasks_open(
     assert result.status == "error"
     print_push_preview(result, build_preview(store, result, limit=None))
     out = capsys.readouterr()
-    assert (out.out + out.err).count("add the scope") == 1, out
+    assert (out.out + out.err).count("lacks crm.objects.contacts.write") == 1, out
     assert "service key (or legacy private app)" in out.err
     assert out.err.index("error:") == 0  # the error comes before the summary
     # Refused before anything was created: back to open, nothing left ``pushing``.

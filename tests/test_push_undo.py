@@ -4,8 +4,11 @@ skipped and why, tasks archived, properties and group archived and restored on r
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 
+from hub import clock
 from hub.playbooks import Outbox, run_playbooks
 from hub.push import run_push
 from hub.push.history import push_history, run_changes
@@ -73,11 +76,27 @@ def test_revert_restores_only_what_the_crm_still_holds_and_archives_open_tasks(
     archived = {t["id"] for t in hs.objects("tasks", archived=True)}
     assert {r["new"] for r in created[1:]} <= archived
     outbox = {t["id"]: t for t in Outbox(store).tasks()}
-    assert all(outbox[r["task_id"]]["status"] == "completed" for r in created[1:])
+    # Undoing a push is not a CSM completing the work: reverted, never snoozed, and the
+    # conditions that still hold open new tasks that the next push creates.
+    reverted = [outbox[r["task_id"]] for r in created[1:]]
+    assert {t["status"] for t in reverted} == {"reverted"}
+    assert all(t["snoozed_until"] is None for t in reverted)
+    reverted_keys = {(t["account_id"], t["playbook"], t["reason"]) for t in reverted}
+    assert not reverted_keys & set(Outbox(store).blocking(clock.now()))
+    assert (
+        store.db.execute("SELECT COUNT(*) FROM open_tasks WHERE status = 'reverted'").fetchone()[0]
+        == 0
+    )
+    later = clock.now() + dt.timedelta(hours=1)  # the next playbook run, an hour on
+    clock.set_source(lambda: later)
+    run_playbooks(store, config)
+    again = run_push(store, config, transport=sandbox.transport())
+    recreated = {t.account_id for t in again.tasks if t.action == "created"}
+    assert recreated == {t["account_id"] for t in reverted}
 
     kinds = [r["kind"] for r in push_history(store)["items"]]
-    assert kinds == ["revert", "revert", "push", "push"]
-    assert push_history(store)["items"][0]["tasks_archived"] == len(created) - 1
+    assert kinds == ["push", "revert", "revert", "push", "push"]
+    assert push_history(store)["items"][1]["tasks_archived"] == len(created) - 1
 
 
 def test_uninstall_lists_then_archives_and_a_push_reinstalls(store, sandbox, hs):  # noqa: F811

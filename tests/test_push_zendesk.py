@@ -390,3 +390,34 @@ def test_a_rebuilt_database_reads_zendesk_and_writes_nothing(store, sandbox, zd)
     # One show_many read per 100 organizations; what Zendesk holds is logged as written.
     assert zd.requests["GET show_many_organizations"] == -(-len(orgs) // 100)
     assert run_push(store, config, transport=sandbox.transport()).writes == 0
+
+
+def test_a_missing_scope_of_one_pusher_stops_the_real_push_before_any_writes(store, sandbox, zd):
+    from hub.cli.sandbox import parse_fault
+
+    seed(store, sandbox, zd)
+    sandbox.inject(**parse_fault("hubspot:missing_scope:scope=crm.objects.companies.write"))
+    config = parse_config(
+        {
+            "connections": {
+                "zendesk": {
+                    "connector": "zendesk",
+                    "settings": {k: v for k, v in ZD.items() if k != "oauth_token"},
+                },
+                "hubspot": {"connector": "hubspot", "settings": dict(CREDENTIALS["hubspot"])},
+            },
+            "push": {
+                "pushers": ["zendesk", "hubspot"],  # Zendesk would write first
+                "tasks": False,
+                "zendesk": {"job_poll_interval": 0},
+            },
+        }
+    )
+    preview = run_push(store, config, dry_run=True, transport=sandbox.transport())
+    result = run_push(store, config, transport=sandbox.transport())
+    # The real push makes the dry run's check and refuses the same way, before any write.
+    assert result.status == "error" and result.writes == 0 and not result.written
+    assert writes(zd) == 0 and zd._org_fields == {}
+    assert not sandbox.api("hubspot").writes
+    [error] = result.errors
+    assert "crm.objects.companies.write" in error and error in preview.errors

@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from hub.cli.render import Column, emit_json, line, listing, styled, table, text
-from hub.cli.util import Env, account_option, limit_option, pass_env
+from hub.cli.util import Env, limit_option, pass_env
+from hub.errors import ConfigError
 from hub.lock import database_lock
 from hub.text import plural
 
@@ -114,10 +115,11 @@ TASK_FILTERS = {"open": "not done: open, pushing or pushed"}
 @click.option(
     "--status",
     "status",
-    type=click.Choice(["open", "completed", "snoozed", "cancelled", "all"]),
+    type=click.Choice(["open", "completed", "snoozed", "cancelled", "reverted", "all"]),
     default="open",
     show_default=True,
-    help="open = not done yet (open, pushing, pushed); snoozed = completed and still snoozed.",
+    help="open = not done yet (open, pushing, pushed); snoozed = completed and still "
+    "snoozed; reverted = archived by hub push revert (never snoozed).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_env
@@ -162,7 +164,7 @@ def tasks(env: Env, status: str, as_json: bool) -> None:
 @click.group(invoke_without_command=True)
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
 @limit_option("Accounts", 20, detail=True)
-@account_option()
+@click.option("--account", help="Only this account in the detail (id, domain or name).")
 @click.option("--show-body", is_flag=True, help="Show each task's body in the detail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
@@ -245,6 +247,19 @@ def _push(
     from hub.push.preview import DEFAULT_LIMIT, build_preview
 
     config, store = env.config(), env.store()
+    label = account
+    if account is not None:
+        # The resolver every account argument uses (id, domain, name); a miss stops here,
+        # before anything is written.
+        from hub.timeline.identity import account_for
+
+        found = account_for(store, account)
+        if found is None:
+            raise ConfigError(
+                f"no account matches {account!r}",
+                hint="use an id, domain or name from 'hub accounts'",
+            )
+        account, label = found["id"], found.get("name") or found["id"]
     if dry_run:
         result = run_push(store, config, dry_run=True)
     else:
@@ -267,7 +282,7 @@ def _push(
             data.pop(key, None)
         emit_json({**preview, **data})
     else:
-        print_push_preview(result, preview, show_body=show_body, account=account)
+        print_push_preview(result, preview, show_body=show_body, account=label)
     if result.status in ("error", "partial"):
         raise SystemExit(1)
 
@@ -358,7 +373,7 @@ def print_push_preview(
                 for body_line in t["body"].splitlines():
                     line("      ", body_line)
     if account and not preview["total"]:
-        line(f"No account in this push matches {account!r} (id, CRM id or name).")
+        line(f"Nothing in this push for {account}.")
     more = preview["total"] - len(preview["items"])
     if more > 0:
         line(f"… {more} more, use --limit N or --account ID_OR_NAME")

@@ -11,6 +11,7 @@ from hub.cli.render import Column, emit_json, line, listing, money, styled, tabl
 from hub.cli.util import Env, limit_option, pass_env
 from hub.errors import ConfigError
 from hub.store import queries
+from hub.text import plural
 from hub.vocabulary import vocabulary
 
 
@@ -140,9 +141,25 @@ def accounts(
         _more(len(rows), total)
         return
     rows, total = queries.accounts(store, owner=owner, search=search, limit=limit)
+    if owner and not total and not queries.accounts(store, owner=owner, limit=1)[1]:
+        raise ConfigError(
+            f"no account has the owner {owner!r}",
+            hint="give an owner id, name or e-mail as 'hub accounts' shows them",
+        )
     if as_json:
         emit_json(listing(rows, total))
         return
+    filters = " ".join(
+        f"{flag} {value!r}" for flag, value in (("--owner", owner), ("--search", search)) if value
+    )
+    everyone = queries.account_count(store)
+    if filters and not total:
+        line(f"No account matches {filters} ({plural(everyone, 'account')} in all).")
+        return
+    title = text(f"Accounts ({everyone:,} in all)")
+    if filters:
+        # The filters are the user's text: shown as typed, never read as rich markup.
+        title = text(f"Accounts matching {filters} ({total:,} of {everyone:,})")
     vocab = vocabulary()
     table(
         rows,
@@ -174,7 +191,7 @@ def accounts(
             ),
         ],
         env=env,
-        title=f"Accounts ({queries.account_count(store):,} in all)",
+        title=title,
         caption="src: "
         + " · ".join(f"{s.letter} {s.title}" for s in vocab.sources.values())
         + " · --json for ids and all facts",

@@ -188,11 +188,17 @@ def compute_health(store: Store, config: Any = None, *, full: bool = False) -> H
                 _prune_measures(store, now.date())
         result.duration_s = time.perf_counter() - started
         run.records = result.accounts
-        run.notes.append(
-            f"{'full' if result.full else 'incremental'} ({reason}): "
-            + ", ".join(f"{n} {b}" for b, n in result.bands.items())
-        )
+        run.notes.append(step_note(result.full, reason, result.bands))
     return result
+
+
+def step_note(full: bool, reason: str, bands: dict[str, int]) -> str:
+    """The health step's note in ``hub status``: the mode, why when that says more, and the
+    bands of the accounts scored (``full (day changed): 12 green, 3 red``)."""
+    mode = "full" if full else "incremental"
+    label = mode if reason in ("", mode) else f"{mode} ({reason})"
+    scored = ", ".join(f"{n} {b}" for b, n in bands.items() if n)
+    return f"{label}: {scored or 'no account changed'}"
 
 
 def backfill_health(

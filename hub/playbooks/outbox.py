@@ -3,8 +3,8 @@
 ::
 
     open ──claim──► pushing ──mark_pushed──► pushed ──complete──► completed (snoozed)
-      │                │
-      └─cancel─► cancelled   release (the CRM certainly said no) ──► open
+      │                │                           │
+      └─cancel─► cancelled   release ──► open      └─revert──► reverted (no snooze)
 
 Rules kept here and nowhere else:
 
@@ -14,6 +14,9 @@ Rules kept here and nowhere else:
 * **Snooze.** Once the CRM user completes (or deletes) a task it is ``completed`` with
   ``snoozed_until = completed_at + snooze days``; its keys stay blocked until then
   (``is_snoozed``).
+* **Revert.** ``hub push revert`` archiving a task in the CRM undoes the push, not the work:
+  the task is ``reverted``, blocks nothing and is never snoozed, so the condition, if it still
+  holds, opens a new task on the next playbook run.
 * **Exactly once.** Every transition is conditional on the state it leaves (``claim`` only
   takes ``open`` rows), and commits on its own, so two pushers can never claim one task and
   a killed pusher leaves a row whose status says how far it got: ``pushing`` means a create
@@ -231,6 +234,12 @@ class Outbox:
             status="completed",
             completed_at=clock.iso(completed_at),
             snoozed_until=clock.iso(completed_at + dt.timedelta(days=snooze_days)),
+        )
+
+    def revert(self, task_id: str, at: dt.datetime | None = None) -> bool:
+        """``pushed`` → ``reverted``: a push undone, no CSM's completion, so no snooze."""
+        return self._set(
+            task_id, "pushed", status="reverted", completed_at=clock.iso(at), snoozed_until=None
         )
 
     def cancel(self, task_id: str, at: dt.datetime | None = None) -> bool:

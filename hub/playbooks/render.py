@@ -133,6 +133,9 @@ def merge_rows(rows: list[dict[str, Any]], account_name: str) -> dict[str, Any]:
     )
     lead = dict(ordered[0])
     titles = [r["reasons"][0]["title"] for r in ordered]
+    # One sentence: the titles after the first lose their capital ("Payment failed and no
+    # recent two-way touch"), acronyms ("MRR dropped") keep theirs.
+    titles = titles[:1] + [_mid_sentence(t) for t in titles[1:]]
     lead["subject"] = f"{account_name}: {_join(titles)}"[:250]
     summary = [f"{plural(len(rows), 'reason')} to follow up with {account_name}:"]
     summary += [f"- {r['reasons'][0]['title']}: {r['reasons'][0]['detail']}" for r in ordered]
@@ -167,6 +170,12 @@ def tidy(text: str) -> str:
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def _mid_sentence(title: str) -> str:
+    if len(title) > 1 and title[0].isupper() and not title[1].isupper():
+        return title[0].lower() + title[1:]
+    return title
 
 
 def _join(items: list[str]) -> str:

@@ -65,6 +65,16 @@ def run_push(
     ctx = PushContext(store, config, settings, result, dry_run=dry_run, transport=transport)
     result.caps = caps_text(settings)
     result.note(f"scope: {scope_settings(config).describe()} ([push.scope])")
+    if not dry_run:
+        # The real push makes the dry run's access check for every pusher before the first
+        # one writes: a scope one CRM lacks must not leave another CRM half-written.
+        refused = preflight(ctx, config, configured, transport)
+        if refused:
+            result.status = "error"
+            for problem in refused:
+                result.error(problem)
+            result.note("nothing was written: fix the access above and push again")
+            configured = []
     for cls, pusher_config in configured:
         client = None
         marks = (len(result.changes), len(result.tasks), len(result.held_tasks))
@@ -121,6 +131,31 @@ def run_push(
             duration_s=result.duration_s,
         )
     return result
+
+
+def preflight(
+    ctx: PushContext,
+    config: Any,
+    configured: list[tuple[type[Pusher], Any]],
+    transport: httpx.BaseTransport | None,
+) -> list[str]:
+    """Every pusher's missing permissions (reads only), before anything is written.
+
+    A pusher that cannot even be built is left to the push itself, which reports it."""
+    problems: list[str] = []
+    for cls, pusher_config in configured:
+        client = None
+        try:
+            client = client_for(config, cls, pusher_config, transport)
+            problems += access_problems(cls(ctx, pusher_config, client))
+        except HubError:
+            continue
+        finally:
+            if client is not None:
+                ctx.result.requests += client.stats.requests
+                ctx.result.retries += client.stats.retries
+                client.close()
+    return problems
 
 
 def client_for(

@@ -15,8 +15,9 @@ The core decides, the pusher only reads and writes its CRM (the undo hooks of
 Both are recorded as runs (kinds ``revert`` and ``uninstall``) with a history row per thing
 they did (actions ``set``, ``task_archived`` and ``removed``, the last with the pusher's
 ``kind`` of what it removed), listed by ``hub push history``; a dry run plans and writes nothing. Tasks archived
-here count as dismissed in the outbox (completed, with the playbook's snooze), so they are
-not re-created by the next push.
+here become ``reverted`` in the outbox: undoing a push is not a CSM completing the work, so
+they are not snoozed, and a condition that still holds opens a new task on the next playbook
+run.
 """
 
 from __future__ import annotations
@@ -457,7 +458,6 @@ def _archive_tasks(
     if ctx.dry_run or not items:
         return
     failures = _hook(pusher, "archive_tasks", list(items))
-    setup = None
     for remote, item in items.items():
         if remote in failures:
             item.status, item.reason = "failed", failures[remote]
@@ -466,12 +466,7 @@ def _archive_tasks(
         item.status = "done"
         task = ctx.outbox.get(item.task_id) if item.task_id else None
         if task is not None and task["status"] == "pushed":
-            if setup is None:
-                from hub.playbooks import load_playbooks
-
-                setup = load_playbooks(ctx.config)
-            # Dismissed: not created again by the next push, and snoozed like a completion.
-            ctx.outbox.complete(task["id"], ctx.now, setup.snooze_days(task["playbook"]))
+            ctx.outbox.revert(task["id"], ctx.now)
 
 
 def _configured(config: Any, registry: Any) -> dict[str, tuple[type[Pusher], Any]]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from hub.sandbox.faults import Fault, FaultInjector
+from hub.sandbox.faults import Fault, FaultInjector, list_param, whole
 
 if TYPE_CHECKING:
     from hub.sandbox.serving import SandboxServer
@@ -358,7 +358,8 @@ class Sandbox:
 
         - ``GET|POST|DELETE /__sandbox/faults``: list, inject (``{"api", "kind", "path"?,
           "method"?, "count"? (default -1: until cleared, as ``--fault``), "after"?,
-          "params"? }``; a ``scope``/``scopes`` param is a list or a comma-separated string),
+          "params"? }``; a ``scope``/``scopes``, ``indexes`` or ``ids`` param is a list or a
+          comma-separated string),
           clear (``?api=``);
         - ``POST /__sandbox/advance?days=N``: move the world N days on, with its activity;
         - ``GET /__sandbox/clock``: the world's time;
@@ -380,10 +381,26 @@ class Sandbox:
                         api.faults.clear()
                 return httpx.Response(204)
             if method == "POST":
+                example = '{"api": "hubspot", "kind": "429", "count": 2}'
                 try:
                     spec = json.loads(request.content or b"{}")
+                except ValueError as exc:
+                    message = f"the body is not JSON ({exc}): send an object such as {example}"
+                    return json_response(400, {"status": "error", "message": message})
+                try:
                     if not isinstance(spec, dict):
-                        raise ValueError("the body must be a JSON object")
+                        raise ValueError(f"the body must be a JSON object such as {example}")
+                    known = {"api", "kind", "path", "method", "count", "after", "params"}
+                    unknown = sorted(set(spec) - known)
+                    if unknown:
+                        raise ValueError(
+                            f"unknown key {unknown[0]!r}: the keys are {', '.join(sorted(known))}"
+                        )
+                    if "api" not in spec or "kind" not in spec:
+                        raise ValueError(f'"api" and "kind" are required, e.g. {example}')
+                    for key in ("count", "after"):
+                        if key in spec and not whole(spec[key]):
+                            raise ValueError(f'"{key}" must be a whole number, not {spec[key]!r}')
                     # The same default as ``--fault``: until cleared.
                     fault = self.inject(**{"count": -1, **spec})
                 except (ValueError, TypeError) as exc:
@@ -392,8 +409,18 @@ class Sandbox:
         if path == "/__sandbox/advance" and method == "POST":
             from hub.sandbox.world import advance
 
+            given = request.url.params.get("days", "1")
+            days = int(given) if given.strip().isdigit() else 0
+            if days < 1:
+                return json_response(
+                    400,
+                    {
+                        "status": "error",
+                        "message": f"days={given!r} is not a number of days: give a whole "
+                        "number from 1, e.g. /__sandbox/advance?days=3",
+                    },
+                )
             self.wait_seeded()
-            days = int(request.url.params.get("days", "1"))
             advance(self, days)
             return json_response(200, {"now": self.world.now().isoformat()})
         if path.startswith("/__sandbox/webhooks"):
@@ -416,18 +443,22 @@ class Sandbox:
         params: dict[str, Any] | None = None,
     ) -> Fault:
         """Queue a fault on one fake (``ValueError`` for an unknown fake or kind). A
-        ``scope``/``scopes`` param given as one string is split on commas, never into
-        characters."""
+        ``scope``/``scopes``, ``indexes`` or ``ids`` param given as one string is split on
+        commas, never into characters, and one number (``--fault …:indexes=0``) is a list
+        of one."""
         if api not in self.apis:
             raise ValueError(f"no sandbox API named {api!r} (known: {', '.join(self.apis)})")
         known = self.apis[api].fault_kinds
         if known is not None and str(kind) not in FaultInjector.GENERIC | known:
             kinds = ", ".join(fault_kinds_text(self.apis[api]))
             raise ValueError(f"the {api} fake has no fault {kind!r} (kinds: {kinds})")
+        if not isinstance(params or {}, dict):
+            raise ValueError('"params" must be an object, e.g. {"indexes": "0,2"}')
         params = dict(params or {})
-        for key in ("scope", "scopes"):
-            if isinstance(params.get(key), str):
-                params[key] = [s.strip() for s in params[key].split(",") if s.strip()]
+        for key in ("scope", "scopes", "indexes", "ids"):
+            params[key] = list_param(key, params[key]) if key in params else None
+            if params[key] is None:
+                del params[key]
         self.apis[api].check_fault(str(kind), params)
         return self.apis[api].faults.inject(
             str(kind),

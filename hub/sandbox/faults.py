@@ -1,5 +1,6 @@
 """Injected faults of the sandbox fakes: what to break (``Fault``) and the per-fake queue that
-hands them out (``FaultInjector``); ``hub.sandbox.base`` re-exports both."""
+hands them out (``FaultInjector``), and the parsing of list-valued fault params;
+``hub.sandbox.base`` re-exports ``Fault`` and ``FaultInjector``."""
 
 from __future__ import annotations
 
@@ -79,3 +80,35 @@ class FaultInjector:
                 self.fired[fault.kind] += 1
                 return fault
         return None
+
+
+def whole(value: Any) -> bool:
+    """An int (or a float/str that is one), never a bool."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return float(value) == int(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def list_param(key: str, value: Any) -> list[Any] | None:
+    """A list-valued fault param given as a list, one value, or ``"a,b"`` (the ``--fault``
+    ``k=v`` form arrives as a string or, for one number, a float). ``indexes`` are whole
+    numbers; ``ids`` and scopes are strings."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        items: list[Any] = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    if key == "indexes":
+        if not all(whole(i) for i in items):
+            raise ValueError(
+                f'"indexes" must be whole numbers (input positions), e.g. "0,2", not {value!r}'
+            )
+        return [int(float(i)) for i in items]
+    # A number-looking id from ``ids=123`` arrives as 123.0: keep it the id it was typed as.
+    return [str(int(i)) if isinstance(i, float) and i.is_integer() else str(i) for i in items]

@@ -403,8 +403,12 @@ def control(sandbox: Any, request: httpx.Request) -> httpx.Response:
         try:
             spec = json.loads(request.content or b"{}")
             sender.tamper(str(spec["kind"]), int(spec.get("count", 1)))
-        except (ValueError, TypeError, KeyError) as exc:
-            return _json(400, {"status": "error", "message": f"bad webhook control: {exc}"})
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            message = (
+                f"bad webhook control ({type(exc).__name__}: {exc}): send "
+                '{"kind": "duplicate", "count": 2} (kinds: duplicate, out_of_order, replay, forge)'
+            )
+            return _json(400, {"status": "error", "message": message})
         return _json(201, sender.stats())
     return _json(405, {"status": "error", "message": "GET, POST or DELETE"})
 
@@ -417,8 +421,8 @@ def _payment_failed(sandbox: Any, request: httpx.Request) -> httpx.Response:
         return _json(404, {"status": "error", "message": "no Stripe fake in this sandbox"})
     try:
         spec = json.loads(request.content or b"{}")
-        key = spec.get("company")
-        company = sandbox.world.company(int(key)) if key is not None else next_healthy(stripe)
+        key = _company_key(sandbox, spec, "payment_failed")
+        company = sandbox.world.company(key) if key is not None else next_healthy(stripe)
         if company is None:
             raise ValueError("every healthy company has had its failed payment")
         invoice = fail_payment(stripe, company.key)
@@ -444,8 +448,8 @@ def _ticket_escalated(sandbox: Any, request: httpx.Request) -> httpx.Response:
         return _json(404, {"status": "error", "message": "no Zendesk fake in this sandbox"})
     try:
         spec = json.loads(request.content or b"{}")
-        key = spec.get("company")
-        keys = [int(key)] if key is not None else [c.key for c in sandbox.world.companies]
+        key = _company_key(sandbox, spec, "ticket_escalated")
+        keys = [key] if key is not None else [c.key for c in sandbox.world.companies]
         for company_key in keys:
             try:
                 ticket = escalate_ticket(zendesk, company_key)
@@ -458,6 +462,24 @@ def _ticket_escalated(sandbox: Any, request: httpx.Request) -> httpx.Response:
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         return _json(400, {"status": "error", "message": f"ticket_escalated: {exc}"})
     return _json(201, {"company": company_key, "ticket": ticket["id"], "at": time.time()})
+
+
+def _company_key(sandbox: Any, spec: Any, what: str) -> int | None:
+    """The world company key in ``{"company": N}`` (None: absent), or a ValueError naming
+    the parameter and what to send."""
+    if not isinstance(spec, dict):
+        raise ValueError('the body must be a JSON object, e.g. {"company": 3}')
+    key = spec.get("company")
+    if key is None:
+        return None
+    text = str(key).strip()
+    size = len(sandbox.world.companies)
+    if isinstance(key, bool) or not text.isdigit() or int(text) >= size:
+        raise ValueError(
+            f'"company" {key!r} is not a world company: give its key, a whole number '
+            f'from 0 to {size - 1} (e.g. {{"company": 3}}), or leave it out to let {what} choose'
+        )
+    return int(text)
 
 
 def _json(status: int, body: Any) -> httpx.Response:

@@ -704,6 +704,14 @@ def mapstore_m007_event_indexes(db: Database) -> None:
     )
 
 
+@migrations()
+def tasks_reverted_status(db: Database) -> None:
+    """``open_tasks`` lists the active statuses only, so a ``reverted`` task (archived by
+    ``hub push revert``) is not shown as open."""
+    db.execute("DROP VIEW IF EXISTS [open_tasks]")
+    db.execute(f"CREATE VIEW [open_tasks] AS {WEB_VIEWS['open_tasks'].strip()}")
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
     return [m.name for m in migrations.pending(db)]

@@ -133,7 +133,7 @@ def overview(store: Store, *, movers: int = 6) -> dict[str, Any]:
         "tasks_week": tasks,
         "tasks_week_total": sum(t["n"] for t in tasks),
         "open_tasks": store.db.execute(
-            "SELECT COUNT(*) FROM tasks WHERE status NOT IN ('completed', 'cancelled')"
+            "SELECT COUNT(*) FROM tasks WHERE status IN ('open', 'pushing', 'pushed')"
         ).fetchone()[0],
         "histogram": histogram,
         "runs": runs,
@@ -368,7 +368,7 @@ def tasks(store: Store, account_id: str) -> dict[str, list[dict[str, Any]]]:
         "completed_at FROM tasks WHERE account_id = ? ORDER BY created_at DESC",
         [account_id],
     )
-    done = ("completed", "cancelled")
+    done = ("completed", "cancelled", "reverted")
     return {
         "open": [r for r in rows if r["status"] not in done],
         "past": [r for r in rows if r["status"] in done],

@@ -34,7 +34,12 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-import pytest
+try:
+    import pytest
+except ImportError:  # a plugin installed without its test extra
+    raise ImportError(
+        "hub.testing needs pytest: pip install 'cs-hub[test]' (or pytest) in your test environment"
+    ) from None
 
 from hub.connector import Connector
 from hub.http.ratelimit import reset_shared_limiters

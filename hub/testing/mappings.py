@@ -36,7 +36,12 @@ import json
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-import pytest
+try:
+    import pytest
+except ImportError:  # a plugin installed without its test extra
+    raise ImportError(
+        "hub.testing needs pytest: pip install 'cs-hub[test]' (or pytest) in your test environment"
+    ) from None
 
 from hub.store import RawRecord, Store, raw_table_name
 from hub.timeline import Mapping, MappingSettings, run_mappings

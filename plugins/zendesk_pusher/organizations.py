@@ -47,6 +47,12 @@ JOBS_IN_FLIGHT = 10
 """Jobs queued at once (Zendesk limits how many jobs an account may have queued or running)."""
 
 
+# The fix every field-mapping problem names (hub check, the dry run and the push alike).
+MAPPING_FIX = (
+    "map it to a field of a fitting type, or remove the line to let the hub create its own"
+)
+
+
 class OrganizationFields(Pusher):
     """The ``push_properties`` step of the Zendesk pusher (see the module docstring)."""
 
@@ -76,7 +82,7 @@ class OrganizationFields(Pusher):
         for hub_field, key in sorted(self.settings.fields.items()):
             problem = mapping_problem(hub_field, by_key.get(key), key)
             if problem:
-                out.append(f"[push.{self.name}.fields] {hub_field}: {problem}")
+                out.append(f"[push.{self.name}.fields] {hub_field}: {problem} ({MAPPING_FIX})")
         return out
 
     def ensure_fields(self) -> tuple[dict[str, Target], bool]:
@@ -85,8 +91,7 @@ class OrganizationFields(Pusher):
         existing = self.list_fields()
         problems = self.mapping_errors(existing)
         if problems:
-            hint = "map it to a field of a fitting type, or remove the line to let the hub create its own"
-            raise PushError(problems[0], hint=hint)
+            raise PushError(problems[0])
         by_key = {str(f.get("key")): f for f in existing}
         targets: dict[str, Target] = {}
         created = False

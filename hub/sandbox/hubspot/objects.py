@@ -208,7 +208,9 @@ class _Objects:
                         f"Duplicate IDs found in batch input: {dupes}. IDs must be unique",
                         context={"ids": dupes},
                     )
-        failing = self._partial_failures(request, inputs)
+        # ``partial_207`` breaks batch writes only (as documented): a read neither fails nor
+        # uses the fault up.
+        failing = self._partial_failures(request, inputs) if op != "read" else set()
         results: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         missing: list[str] = []
