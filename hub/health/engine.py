@@ -187,22 +187,10 @@ def run_pass(
         _set_targets(store, None)
 
 
-STORED = (
-    "score",
-    "computed_score",
-    "band",
-    "model",
-    "segment",
-    "measures",
-    "drivers",
-    "trend_7d",
-    "trend_30d",
-    "override_value",
-    "override_reason",
-    "override_until",
-    "coverage",
-    "low_coverage",
-    "churned",
+STORED = tuple(
+    c
+    for c in health_queries.SCORE_COLUMNS
+    if c not in ("account_id", "computed_at", "first_scored_at")
 )
 """The ``health_scores`` columns a recompute compares: when none changed, the row (and its
 ``computed_at``, the time the row last changed) stays as it is."""

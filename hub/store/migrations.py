@@ -300,7 +300,7 @@ WEB_VIEWS = {
         SELECT t.id, t.account_id, a.name AS account, t.playbook, t.reason, t.status,
                t.subject, t.priority, t.due_at, t.owner_id, a.owner_name, t.created_at
         FROM tasks t LEFT JOIN accounts a ON a.id = t.account_id
-        WHERE t.status NOT IN ('completed', 'cancelled')""",
+        WHERE t.status IN ('open', 'pushing', 'pushed')""",
     "timeline": """
         SELECT e.ts, e.account_id, a.name AS account, e.source, e.type, e.summary, e.link,
                e.id AS event_id

@@ -214,7 +214,7 @@ TABLE_LABELS = {
 }
 VIEW_LABELS = {
     "account_health": "Accounts with their current health score and band.",
-    "open_tasks": "Tasks not yet completed or cancelled, with their account.",
+    "open_tasks": "Tasks still open (not completed, cancelled or reverted), with their account.",
     "timeline": "Every event with the name of its account.",
 }
 
