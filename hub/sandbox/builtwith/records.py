@@ -119,10 +119,13 @@ def _flag(params: httpx.QueryParams, name: str) -> bool:
     return params[name].strip().lower() not in _FLAG_OFF
 
 
+_NOT_BARE = re.compile(r"[/:?#]")
+
+
 def normalise_domain(value: str) -> str:
     """Lower-case a LOOKUP item and strip scheme, path, port and a leading ``www.``."""
     text = value.strip().lower()
-    if text.isascii() and not any(c in text for c in "/:?#") and not text.startswith("www."):
+    if not _NOT_BARE.search(text) and not text.startswith("www."):
         return text.rstrip(".")  # already a bare domain (the usual case)
     if "://" in text:
         text = text.split("://", 1)[1]

@@ -79,8 +79,8 @@ and kept until a write (``encoded.py``).
 Size: records are slotted objects, list indexes are ints (``created << 40 | counter``), and
 an event keeps only its object's mutable fields (a tuple) and is rendered on demand. 100k
 companies are ~570k invoices, ~630k charges and ~560k events (about 1.1 GB once every
-company is generated); seeding takes ~0.3 s and the first list of a history kind ~2 s more
-(bounds for every company), then ~0.14 ms of CPU per company generated.
+company is generated); seeding takes ~0.25 s and the first list of a kind 0.2–0.8 s more
+(a bound per company), then ~0.18 ms of CPU per company generated.
 """
 
 from __future__ import annotations

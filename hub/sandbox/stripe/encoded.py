@@ -17,11 +17,22 @@ from typing import Any
 
 import httpx
 
+try:  # several times faster than the standard encoder on a 3 KB invoice (a declared
+    # dependency of the project; tolerated missing in an environment installed before it)
+    import orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    orjson = None  # type: ignore[assignment]
+
 _HEADERS = {"content-type": "application/json; charset=utf-8"}
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # as ``json_response``
+# Anything JSON has no type for goes through ``str`` as in ``json_response``.
+_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS if orjson else 0
 
 
 def encode(body: Any) -> bytes:
+    """Compact JSON (UTF-8; the standard encoder's ASCII escapes when orjson is missing)."""
+    if orjson is not None:
+        return orjson.dumps(body, default=str, option=_PASSTHROUGH)
     return _ENCODER.encode(body).encode()
 
 

@@ -3,8 +3,9 @@
 Seeding used to run every company's last six billing periods through the simulation up front
 (~2 million invoices, charges and events at 100k companies: 12 s of CPU before the first
 answer). Now ``seed()`` only fixes what is cheap and known from the world: each company's
-customer and subscription ids, the e-mail index, and per company an upper bound on the
-``created`` of each kind of object it will hold. A company's records are *materialised* (its
+customer and subscription ids and the e-mail index; the first listing of a kind adds, per
+company, an upper bound on the ``created`` of the objects of that kind it will hold
+(``_bounds``). A company's records are *materialised* (its
 history run through the same machinery as before, on its own random stream and its own id
 space) the first time anything needs them:
 
@@ -47,7 +48,8 @@ from hub.sandbox.stripe.records import _anchor_of, _month_info, _ym
 
 _SLOT_BITS = 16  # objects of one prefix per company at seed: far more than six periods make
 POST_SEED_BASE = 0xF0_0000_0000  # ids minted after seeding: above every company's slot
-_MASK = (1 << _SHIFT) - 1
+_SLOT_MAX = (1 << _SLOT_BITS) - 1
+_BOTTOM = -(1 << 80)  # below every key and bound
 _FIRST_BATCH = 256
 _MAX_BATCH = 4096
 _PAYMENTS = ("charge", "event")
@@ -77,7 +79,7 @@ class _Frontier:
     """Companies in descending order of one kind's bound, and how far listing has reached."""
 
     order: list[int]  # company keys, highest bound first
-    neg_bounds: list[int]  # -(bound key), ascending (for bisect)
+    neg_bounds: list[int]  # -(bound key), ascending
     ptr: int = 0
     step: int = _FIRST_BATCH
 
@@ -182,7 +184,10 @@ class _Lazy:
         for company in self.world.companies:
             for k, ts in _bounds(company, now, seed, wanted).items():
                 if k in pairs:
-                    pairs[k].append((-((ts << _SHIFT) | _MASK), company.key))
+                    # The company's highest possible key at that second: ties (companies
+                    # billed at the same moment) are then ordered as the list orders them.
+                    top = (ts << _SHIFT) | seeded_counter(company.key, _SLOT_MAX)
+                    pairs[k].append((-top, company.key))
         for k, found in pairs.items():
             found.sort()
             state.frontiers[k] = _Frontier([c for _, c in found], [b for b, _ in found])
@@ -282,7 +287,7 @@ class _Lazy:
                 return
             for kind in KINDS:
                 self._frontier(state, kind).step = len(state.done)  # one batch, one sort
-                while self._ensure_listed(kind, -1):
+                while self._ensure_listed(kind, _BOTTOM):
                     pass
             self._lazy = None
 
