@@ -405,11 +405,12 @@ def _relink_events(store: Store, entities: dict[str, str | None], now: str) -> i
     )
     total = 0
     for entity, before in sorted(entities.items()):
-        if before is None:
-            cursor = db.execute(relink + "account_id IS NULL AND entity = ?", [now, entity])
-        else:
+        # Unlinked events (``before`` None) are relinked by the one statement below: per
+        # entity they would be found only by scanning every unlinked event (there is no index
+        # on ``entity``), which on a first map is most of the table for each entity.
+        if before is not None:
             cursor = db.execute(relink + "account_id = ? AND entity = ?", [now, before, entity])
-        total += cursor.rowcount
+            total += cursor.rowcount
     cursor = db.execute(
         relink + "account_id IS NULL AND entity IN (SELECT entity FROM account_links)", [now]
     )
