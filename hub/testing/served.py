@@ -4,11 +4,11 @@ plugin's) that drives the real CLI or a subprocess against the fakes over loopba
     from hub.testing import build_sandbox, hub_toml, serving
 
     with serving(build_sandbox(companies=12, seed=5)) as server:
-        conf = hub_toml(tmp_path / "hub.toml", server.url, ["stripe"], env_prefix="T")
+        conf = hub_toml(tmp_path / "hub.toml", server.url, [name], env_prefix="T")
         conf.set_env(monkeypatch)  # the env: references' values, for the CLI in process
         CliRunner().invoke(cli, ["-c", str(conf), "sync", "--json"])
 
-The connections come from the sandbox's own ready config (``hub sandbox serve
+``name`` is a connection the sandbox serves. The connections come from the sandbox's own ready config (``hub sandbox serve
 --print-config``), so the credentials and the settings each connector needs stay with the
 sandbox; this module only picks connections, adds settings and tables, and (with
 ``env_prefix``) moves every secret setting to an ``env:`` reference, as a real config would.
