@@ -8,6 +8,7 @@ the same object serves in-process tests (``transport()``) and loopback HTTP (``s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import gc
@@ -17,7 +18,7 @@ import re
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,27 @@ class Company:
     @property
     def mrr_cents(self) -> int:
         return self.seats * self.unit_amount
+
+
+# Worlds this big live as long as the process serving them: what they make on demand is
+# frozen out of later garbage collections (a full collection would rescan millions of records).
+FREEZE_FROM = 10_000
+
+
+@contextlib.contextmanager
+def gc_paused(freeze: bool = False) -> Iterator[None]:
+    """Keep the cyclic GC from rescanning long-lived records while they are made and, with
+    ``freeze`` (big worlds), move everything alive into the permanent generation afterwards
+    (``gc.freeze``: what a fake made on demand stays until the process ends)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 class SlidingWindow:
@@ -479,7 +501,7 @@ class Sandbox:
             if self._seeder is None:
                 # A big world lives as long as the process serving it: keep the cyclic GC
                 # from rescanning it afterwards.
-                freeze = getattr(self.world, "size", 0) >= 10_000
+                freeze = getattr(self.world, "size", 0) >= FREEZE_FROM
                 self._seeder = threading.Thread(
                     target=self._seed_all, args=(freeze,), name="hub-sandbox-seed", daemon=True
                 )
@@ -570,6 +592,7 @@ __all__ = [
     "ARCHETYPES",
     "COMPETITORS",
     "FREEMAIL_DOMAINS",
+    "FREEZE_FROM",
     "OUR_TECHNOLOGY",
     "Clock",
     "Company",
@@ -582,6 +605,7 @@ __all__ = [
     "base_url",
     "defaultdict",
     "fault_kinds_text",
+    "gc_paused",
     "json_response",
     "request_json",
     "rng_for",

@@ -24,15 +24,13 @@ does not depend on which companies were materialised before. Objects created aft
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import heapq
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.sandbox.base import rng_for
+from hub.sandbox.base import FREEZE_FROM, rng_for
+from hub.sandbox.base import gc_paused as _gc_paused
 from hub.sandbox.stripe import draws
 from hub.sandbox.stripe.constants import (
     _SHIFT,
@@ -53,7 +51,6 @@ _BOTTOM = -(1 << 80)  # below every key and bound
 _FIRST_BATCH = 256
 _MAX_BATCH = 4096
 _PAYMENTS = ("charge", "event")
-_FREEZE_FROM = 10_000  # companies: as ``build_sandbox`` freezes a big world after seeding
 # Payment attempts after a renewal (finalized an hour later, then the retries) and when an
 # unpaid invoice is due and written off.
 _ATTEMPTS = tuple(HOUR + sum(RETRY_OFFSETS[:i]) for i in range(len(RETRY_OFFSETS) + 1))
@@ -91,21 +88,6 @@ class _LazyState:
     left: int
     frontiers: dict[str, _Frontier]  # made on each kind's first listing
     side: dict[int, dict[str, list[int]]] = field(default_factory=dict)  # keys not listed yet
-
-
-@contextlib.contextmanager
-def _gc_paused(freeze: bool = False) -> Iterator[None]:
-    """Millions of long-lived records: keep the cyclic GC from rescanning them as they are
-    made, and (big worlds) freeze them out of later collections, as seeding used to."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
 
 
 class _LazyStore(dict):  # type: ignore[type-arg]
@@ -256,7 +238,7 @@ class _Lazy:
         n = len(front.order)
         if front.ptr >= n or -front.neg_bounds[front.ptr] < low_key:
             return False
-        with self._lock, _gc_paused(freeze=len(state.done) >= _FREEZE_FROM):
+        with self._lock, _gc_paused(freeze=len(state.done) >= FREEZE_FROM):
             # The next batch down, not everything above ``low_key``: a page that ran out of
             # listed keys reports the bottom of its range, and the caller asks again.
             i = front.ptr
