@@ -8,7 +8,6 @@ the same object serves in-process tests (``transport()``) and loopback HTTP (``s
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import gc
@@ -18,13 +17,14 @@ import re
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from hub.sandbox.faults import Fault, FaultInjector, list_param, whole
+from hub.sandbox.memory import FREEZE_FROM
 
 if TYPE_CHECKING:
     from hub.sandbox.serving import SandboxServer
@@ -102,27 +102,6 @@ class Company:
     @property
     def mrr_cents(self) -> int:
         return self.seats * self.unit_amount
-
-
-# Worlds this big live as long as the process serving them: what they make on demand is
-# frozen out of later garbage collections (a full collection would rescan millions of records).
-FREEZE_FROM = 10_000
-
-
-@contextlib.contextmanager
-def gc_paused(freeze: bool = False) -> Iterator[None]:
-    """Keep the cyclic GC from rescanning long-lived records while they are made and, with
-    ``freeze`` (big worlds), move everything alive into the permanent generation afterwards
-    (``gc.freeze``: what a fake made on demand stays until the process ends)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
 
 
 class SlidingWindow:
@@ -592,7 +571,6 @@ __all__ = [
     "ARCHETYPES",
     "COMPETITORS",
     "FREEMAIL_DOMAINS",
-    "FREEZE_FROM",
     "OUR_TECHNOLOGY",
     "Clock",
     "Company",
@@ -605,7 +583,6 @@ __all__ = [
     "base_url",
     "defaultdict",
     "fault_kinds_text",
-    "gc_paused",
     "json_response",
     "request_json",
     "rng_for",

@@ -6,10 +6,8 @@ from typing import Any
 
 from hub.sandbox.base import (
     COMPETITORS,
-    FREEZE_FROM,
     OUR_TECHNOLOGY,
     Company,
-    gc_paused,
     rng_for,
 )
 from hub.sandbox.builtwith.catalogue import _CATALOGUE, DAY_MS
@@ -24,6 +22,7 @@ from hub.sandbox.builtwith.records import (
     _meta,
     _spend_history,
 )
+from hub.sandbox.memory import FREEZE_FROM, gc_paused
 
 
 class _Profiles:

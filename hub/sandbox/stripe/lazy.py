@@ -29,8 +29,9 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.sandbox.base import FREEZE_FROM, rng_for
-from hub.sandbox.base import gc_paused as _gc_paused
+from hub.sandbox.base import rng_for
+from hub.sandbox.memory import FREEZE_FROM
+from hub.sandbox.memory import gc_paused as _gc_paused
 from hub.sandbox.stripe import draws
 from hub.sandbox.stripe.constants import (
     _SHIFT,
