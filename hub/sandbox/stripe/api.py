@@ -73,7 +73,7 @@ class StripeAPI(
         r = rng_for(seed, "stripe", "tag")
         self._tag = "".join(r.choice(alphabet) for _ in range(4))
         self._counters: dict[str, int] = defaultdict(int)
-        self._store: dict[str, dict[str, Any]] = {kind: _LazyStore(self) for kind in KINDS}
+        self._store: dict[str, dict[str, Any]] = {kind: _LazyStore(self, kind) for kind in KINDS}
         # Ascending sort keys per kind: ``created << 40 | id counter`` (ids end in the counter),
         # so ordering by (created, id) is an int sort and a key turns back into its id. While
         # companies are still unmaterialised it holds those above each kind's frontier.
@@ -95,6 +95,7 @@ class StripeAPI(
         self._slot_counts: dict[str, int] = {}
         self._side_keys: dict[str, list[int]] = {}
         self._frozen_now: int | None = None
+        self._quiet = False  # generating a history without its events (lazy.py)
         self._numbers: dict[str, int] = {}  # invoices numbered per customer
         self._encoded_init()
         self._script: dict[str, dict[str, Any]] = {}  # seed-only outcomes per subscription
@@ -185,7 +186,7 @@ class StripeAPI(
         prev: dict[str, Any] | None = None,
         request: tuple[str | None, str | None] = (None, None),
     ) -> None:
-        if ts < self._emit_from:
+        if ts < self._emit_from or self._quiet:
             return
         version = CURRENT_API_VERSION if ts >= self._version_upgraded_at else LEGACY_API_VERSION
         event = _Event(
