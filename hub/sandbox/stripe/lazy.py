@@ -95,6 +95,8 @@ class _LazyState:
     left: int  # companies not generated at all
     frontiers: dict[str, _Frontier]  # made on each kind's first listing
     side: dict[int, dict[str, list[int]]] = field(default_factory=dict)  # keys not listed yet
+    # Companies generated without charges and events: what they held back (``_complete``).
+    pending: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
 
 
 class _LazyStore(dict):  # type: ignore[type-arg]
@@ -215,13 +217,15 @@ class _Lazy:
         if level >= (_COMPLETE if events else _NO_EVENTS):
             return
         if level:
-            self._replay_events(key)
+            self._complete(key)
             return
         state.done[key] = _COMPLETE if events else _NO_EVENTS
         state.left -= 1
         saved = (self._rng, self._heap, self._heap_seq)
         try:
             pending = self._run_history(key, quiet=not events)
+            if not events:
+                state.pending[key] = self._pending
         finally:
             state.side[key] = self._side_keys
             self._rng, self._heap, self._heap_seq = saved
@@ -229,35 +233,31 @@ class _Lazy:
         for entry in pending:
             heapq.heappush(self._heap, entry)
 
-    def _replay_events(self, key: int) -> None:
-        """The charges and events of a company generated without them: its history run
-        again aside (fresh records, indexes and numbering, so the run is the first one again
-        and changes made since through the API do not enter it), keeping only those."""
+    def _complete(self, key: int) -> None:
+        """Store the charges and events a company generated without them held back, in the
+        order it made them (so event ids are those a complete generation gives)."""
         state = self._lazy
         assert state is not None
-        saved = (self._store, self._by_customer, self._numbers, self._script)
-        saved_run = (self._rng, self._heap, self._heap_seq)
-        self._store = {kind: {} for kind in self._store}
-        self._by_customer = {kind: defaultdict(list) for kind in self._by_customer}
-        self._numbers, self._script = {}, {}
+        pending = state.pending.pop(key)
+        self._slot = key
+        self._slot_counts = {}
+        self._side_keys = {kind: [] for kind in _DEFERRED}
+        by_customer, self._by_customer["charge"] = self._by_customer["charge"], defaultdict(list)
         try:
-            self._run_history(key, quiet=False)
-            made = [(k, self._store[k], self._side_keys[k]) for k in _DEFERRED]
-            charges_of = self._by_customer["charge"]
+            for entry in pending:
+                if len(entry) == 3:
+                    self._add(*entry)
+                else:
+                    self._record_event(*entry)
+            made = self._by_customer["charge"]
         finally:
-            self._store, self._by_customer, self._numbers, self._script = saved
-            self._rng, self._heap, self._heap_seq = saved_run
+            self._by_customer["charge"] = by_customer
             self._end_history()
-        side = state.side.setdefault(key, {})
-        for kind, records, keys in made:
-            store = self._store[kind]
-            for obj_id, rec in records.items():
-                dict.__setitem__(store, obj_id, rec)
-            # Not listed yet: these kinds' frontiers reach a company only once it is complete.
-            side[kind] = keys
-        for customer, ids in charges_of.items():
+        for customer, ids in made.items():
             # Seeded charges come before any the API made since (their ids are lower).
-            self._by_customer["charge"][customer][:0] = ids
+            by_customer[customer][:0] = ids
+        # Not listed yet: these kinds' frontiers reach a company only once it is complete.
+        state.side.setdefault(key, {}).update(self._side_keys)
         state.done[key] = _COMPLETE
 
     def _run_history(self, key: int, quiet: bool) -> list[Any]:
@@ -274,6 +274,7 @@ class _Lazy:
         self._frozen_now = state.now
         self._emit_from = state.now - HISTORY_DAYS * DAY
         self._quiet = quiet
+        self._pending = []
         self._seed_company(self.world.companies[key], self._rng, state.now)
         self._run_until(state.now + 1, seeding=True)
         self._script.pop(self._sub_by_company[key], None)
@@ -284,6 +285,7 @@ class _Lazy:
         self._frozen_now = None
         self._emit_from = 0
         self._quiet = False
+        self._pending = []
 
     def _ensure_listed(self, kind: str, low_key: int) -> bool:
         """Make the list keys of ``kind`` hold every object whose key is >= ``low_key``.

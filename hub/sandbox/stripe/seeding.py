@@ -175,9 +175,7 @@ class _Seeding:
             due = finalized + DAYS_UNTIL_DUE * DAY
             paid_at = finalized + _ri(rng, 2, 20) * DAY + _ri(rng, 0, DAY - 1)
         charge_id = None
-        if customer.default_pm and self._quiet:
-            charge_id = self._new_id("ch")  # the charge is made with the company's events
-        elif customer.default_pm:
+        if customer.default_pm:
             pm = self._store["payment_method"][customer.default_pm]
             charge_id = self._new_id("ch")
             description = "Subscription creation" if k == 0 else "Subscription update"

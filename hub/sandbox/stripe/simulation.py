@@ -359,11 +359,8 @@ class _Simulation:
             if inv.billing_reason == "subscription_create"
             else "Subscription update",
         )
-        if not self._quiet:  # else made with the company's events, when asked for (lazy.py)
-            self._add("charge", charge, inv.customer)
-            self._emit(
-                "charge.succeeded" if failure is None else "charge.failed", ts, "charge", charge
-            )
+        self._add("charge", charge, inv.customer)
+        self._emit("charge.succeeded" if failure is None else "charge.failed", ts, "charge", charge)
         return charge
 
     def _mark_paid(self, inv: _Invoice, ts: int, charge: _Charge | None) -> None:
