@@ -16,6 +16,15 @@ space) the first time anything needs them:
   the key list a few dozen times, not once per company) and the page is read again;
 - ``advance()`` (the simulation moves every company) and the test helpers that count.
 
+Charges and events are a third of a history's cost and are read only through their own lists
+and ids, so a company is first materialised without them (``_NO_EVENTS``) for anything else:
+the run is the same (same random draws, ids and states), but each charge and event it makes
+is held back in order (``_LazyState.pending``: the charge, or the event's type, time, object
+snapshot and previous attributes) instead of stored. Retrieving one, listing charges or
+events, a customer's charges, ``advance()`` or a count stores them (``_complete``), with the
+ids a complete run gives; writes made in between take account-wide ids as always, so the
+account is the same whichever order things are asked in (``tests/test_sandbox_stripe_lazy.py``).
+
 Ids are ``prefix_TAG`` + 10 hex digits: the company's slot (key + 1) in the top 24 bits and a
 counter of that company's objects of the prefix in the low 16, so an id names its company and
 does not depend on which companies were materialised before. Objects created after seeding
