@@ -8,6 +8,7 @@ and the later steps still run on what is there.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import platform
@@ -98,10 +99,8 @@ def release_memory() -> None:
     if _libc is None:
         _libc = False
         if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-            try:
+            with contextlib.suppress(OSError):
                 _libc = ctypes.CDLL("libc.so.6")
-            except OSError:
-                pass
     if _libc:
         _libc.malloc_trim(0)
 
