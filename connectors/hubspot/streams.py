@@ -40,7 +40,11 @@ The CRM object streams share one strategy (``CrmObjectStream``):
   company needs it, so a first read lists companies with ``propertiesWithHistory`` (50 per
   page: 2 requests per 100 companies instead of a list of 100 plus two batch reads of 50);
   changed records found by search, and the few contacts that opted out, get it from a batch
-  read (50 ids per request) of just those records.
+  read (50 ids per request) of just those records. A stream may instead keep an *observed*
+  history (companies with ``company_history = false``): no history is requested, and when a
+  tracked property holds a different value than the stored row, the change is recorded in the
+  same shape (``sourceType`` ``HUB_OBSERVED``): the old value at the stored row's modification
+  time (when it had no entries yet), the new one at the record's.
 
 Records keep HubSpot's ``SimplePublicObject`` shape (``id``, ``properties`` with string or null
 values, ``createdAt``, ``updatedAt``, ``archived``, ``archivedAt``), reduced to the requested
@@ -50,6 +54,7 @@ properties so the two read paths agree.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from connectors.hubspot.common import (
@@ -71,6 +76,9 @@ from hub.http.pagination import dig
 from hub.http.readahead import ReadAhead
 from hub.http.replay import KeysetSearch
 from hub.store import RawRecord
+
+OBSERVED = "HUB_OBSERVED"
+"""``sourceType`` of a history entry the hub recorded from values seen at a sync."""
 
 HELD_ROWS = 2000
 """A first read holds at most this many listed rows while it gathers a full history or links
@@ -108,6 +116,19 @@ class _PageBatch:
                         )
                     )
         return out
+
+
+@dataclass
+class _Stored:
+    """What a stored row says about a record's tracked properties."""
+
+    values: list[Any]
+    history: dict[str, Any] | None
+    updated_at: Any
+
+
+def _entry(value: Any, when: Any) -> dict[str, Any]:
+    return {"value": value, "timestamp": when, "sourceType": OBSERVED}
 
 
 class CrmObjectStream(Stream):
@@ -149,6 +170,10 @@ class CrmObjectStream(Stream):
 
     def wants_history(self, record: dict[str, Any]) -> bool:
         """Whether this record's history is worth a request (all, unless a stream narrows it)."""
+        return True
+
+    def history_from_api(self) -> bool:
+        """Whether history is HubSpot's (listed or batch-read) rather than observed at syncs."""
         return True
 
     # -- records ----------------------------------------------------------------------------
@@ -226,11 +251,21 @@ class CrmObjectStream(Stream):
         if not wanted:
             return
         stored = self._stored_history(ctx, [r["id"] for r in wanted])
+        if not self.history_from_api():
+            for record in wanted:
+                record["propertiesWithHistory"] = self.observed_history(
+                    record, stored.get(record["id"])
+                )
+            return
         missing = []
         for record in wanted:
             known = stored.get(record["id"])
-            if known is not None and known[0] == [record["properties"].get(n) for n in names]:
-                record["propertiesWithHistory"] = known[1]
+            if (
+                known is not None
+                and known.history is not None
+                and known.values == [record["properties"].get(n) for n in names]
+            ):
+                record["propertiesWithHistory"] = known.history
             else:
                 missing.append(record["id"])
         histories = self.read_history(ctx, missing)
@@ -238,13 +273,39 @@ class CrmObjectStream(Stream):
             if record["id"] in histories:
                 record["propertiesWithHistory"] = histories[record["id"]]
 
-    def _stored_history(
-        self, ctx: SyncContext, ids: list[str]
-    ) -> dict[str, tuple[list[Any], dict[str, Any]]]:
-        """Stored live rows' (tracked property values, history) by id."""
+    def observed_history(
+        self, record: dict[str, Any], known: _Stored | None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The record's history from the values seen at each sync (no request).
+
+        A first sighting starts every list empty: as in HubSpot's own history, the first value
+        is no change, and the hub cannot know when it was set. A tracked property that differs
+        from the stored row gets the new value, dated at the record's modification time (the
+        latest moment the change can have happened), newest first as HubSpot orders it; when
+        its list was still empty the stored value goes in first, dated at the stored row's
+        modification time, so the change reads "from → to".
+        """
+        names = self.history_names()
+        if known is None:
+            return {n: [] for n in names}
+        history = known.history or {}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name, old in zip(names, known.values):
+            entries = list(history.get(name) or [])
+            new = record["properties"].get(name)
+            if new != old:
+                if not entries and old not in (None, ""):
+                    entries.append(_entry(old, known.updated_at))
+                entries.insert(0, _entry(new, record.get("updatedAt")))
+            out[name] = entries
+        return out
+
+    def _stored_history(self, ctx: SyncContext, ids: list[str]) -> dict[str, _Stored]:
+        """Stored live rows' tracked property values and history by id (``history`` is None
+        when the row holds no history for every tracked property)."""
         names = self.history_names()
         table = ctx.store.raw_table(ctx.connection, self.name).name
-        out: dict[str, tuple[list[Any], dict[str, Any]]] = {}
+        out: dict[str, _Stored] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -253,9 +314,13 @@ class CrmObjectStream(Stream):
             ):
                 doc = ctx.store.decode_raw(data)
                 history = doc.get("propertiesWithHistory")
-                if isinstance(history, dict) and all(n in history for n in names):
-                    props = doc.get("properties") or {}
-                    out[rid] = ([props.get(n) for n in names], history)
+                props = doc.get("properties") or {}
+                complete = isinstance(history, dict) and all(n in history for n in names)
+                out[rid] = _Stored(
+                    [props.get(n) for n in names],
+                    history if complete else None,
+                    doc.get("updatedAt"),
+                )
         return out
 
     def trim_history(self, history: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -408,6 +473,8 @@ class CrmObjectStream(Stream):
             return True
         if not self.history_names():
             return False
+        if not self.history_from_api():
+            return not self.company_links  # observed history costs no request to gather
         wanted = sum(1 for r in live if "propertiesWithHistory" not in r and self.wants_history(r))
         return wanted >= HISTORY_BATCH
 
@@ -490,7 +557,12 @@ class CrmObjectStream(Stream):
         }
         if after:
             params["after"] = after
-        if self.list_with_history and phase == "live" and self.history_names():
+        if (
+            self.list_with_history
+            and phase == "live"
+            and self.history_names()
+            and self.history_from_api()
+        ):
             # Every record needs its history: list it along (pages of 50) rather than
             # list 100 and batch-read 50 more (two requests per 100 records, not three).
             params["propertiesWithHistory"] = ",".join(self.history_names())
@@ -575,4 +647,4 @@ class CrmObjectStream(Stream):
                 return
 
 
-__all__ = ["HELD_ROWS", "CrmObjectStream", "ms_iso", "server_ms", "to_ms"]
+__all__ = ["HELD_ROWS", "OBSERVED", "CrmObjectStream", "ms_iso", "server_ms", "to_ms"]
