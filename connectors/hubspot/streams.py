@@ -131,6 +131,31 @@ def _entry(value: Any, when: Any) -> dict[str, Any]:
     return {"value": value, "timestamp": when, "sourceType": OBSERVED}
 
 
+def _newest(records: list[Any]) -> list[tuple[int, int]]:
+    """Candidates for the newest (time, id) on a page: the latest of the records whose
+    ``updatedAt`` is HubSpot's canonical ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (which sorts as text, so
+    only that one is parsed), plus every record written any other way."""
+    out: list[tuple[int, int]] = []
+    best: tuple[str, int] | None = None
+    for record in records:
+        if type(record) is not dict:
+            continue
+        when = record.get("updatedAt")
+        if type(when) is str and len(when) == 24 and when[10] == "T" and when[23] == "Z":
+            key = (when, numeric_id(record))
+            if best is None or key > best:
+                best = key
+        else:
+            ms = to_ms(when)
+            if ms is not None:
+                out.append((ms, numeric_id(record)))
+    if best is not None:
+        ms = to_ms(best[0])
+        if ms is not None:
+            out.append((ms, best[1]))
+    return out
+
+
 class CrmObjectStream(Stream):
     """A CRM object type read by list (first run) and keyset search (later runs)."""
 
@@ -176,6 +201,20 @@ class CrmObjectStream(Stream):
         """Whether history is HubSpot's (listed or batch-read) rather than observed at syncs."""
         return True
 
+    def requested(self) -> list[str]:
+        """``properties()``, worked out once per run (every record is reduced to it)."""
+        found = self.__dict__.get("_requested")
+        if found is None:
+            found = self.__dict__["_requested"] = self.properties()
+        return found
+
+    def tracked(self) -> list[str]:
+        """``history_names()``, worked out once per run."""
+        found = self.__dict__.get("_tracked")
+        if found is None:
+            found = self.__dict__["_tracked"] = self.history_names()
+        return found
+
     # -- records ----------------------------------------------------------------------------
 
     def normalize(self, record: dict[str, Any], props: list[str]) -> dict[str, Any]:
@@ -183,7 +222,7 @@ class CrmObjectStream(Stream):
         values = record.get("properties") or {}
         out: dict[str, Any] = {
             "id": str(record.get("id")),
-            "properties": {p: values.get(p) for p in props},
+            "properties": dict(zip(props, map(values.get, props))),
             "createdAt": record.get("createdAt"),
             "updatedAt": record.get("updatedAt"),
             "archived": bool(record.get("archived")),
@@ -215,17 +254,14 @@ class CrmObjectStream(Stream):
     ) -> _PageBatch:
         """A page normalised, with the history it was listed with; links and the remaining
         history come from ``complete`` (which may serve several pages with one request)."""
-        props = self.properties()
-        usable = [r.data for r in super().records_to_raw(ctx, records, page=page)]
-        listed = {
-            str(r.get("id")): self.trim_history(r["propertiesWithHistory"])
-            for r in usable
-            if isinstance(r.get("propertiesWithHistory"), dict)
-        }
-        normalized = [self.normalize(r, props) for r in usable]
-        for record in normalized:
-            if record["id"] in listed:
-                record["propertiesWithHistory"] = listed[record["id"]]
+        props, normalize, trim = self.requested(), self.normalize, self.trim_history
+        normalized = []
+        for record in self.usable(ctx, records, page=page):
+            row = normalize(record, props)
+            history = record.get("propertiesWithHistory")
+            if isinstance(history, dict):
+                row["propertiesWithHistory"] = trim(history)
+            normalized.append(row)
         return _PageBatch(normalized, archived)
 
     def complete(self, ctx: SyncContext, batches: list[_PageBatch]) -> None:
@@ -244,7 +280,7 @@ class CrmObjectStream(Stream):
             links = self.read_company_links(ctx, [r["id"] for r in live])
             for record in live:
                 record["associations"] = {"companies": links.get(record["id"], [])}
-        names = self.history_names()
+        names = self.tracked()
         if not names:
             return
         wanted = [r for r in live if "propertiesWithHistory" not in r and self.wants_history(r)]
@@ -285,7 +321,7 @@ class CrmObjectStream(Stream):
         its list was still empty the stored value goes in first, dated at the stored row's
         modification time, so the change reads "from → to".
         """
-        names = self.history_names()
+        names = self.tracked()
         if known is None:
             return {n: [] for n in names}
         history = known.history or {}
@@ -303,9 +339,11 @@ class CrmObjectStream(Stream):
     def _stored_history(self, ctx: SyncContext, ids: list[str]) -> dict[str, _Stored]:
         """Stored live rows' tracked property values and history by id (``history`` is None
         when the row holds no history for every tracked property)."""
-        names = self.history_names()
-        table = ctx.store.raw_table(ctx.connection, self.name).name
+        names = self.tracked()
+        table = self._stored_table(ctx)
         out: dict[str, _Stored] = {}
+        if table is None:
+            return out
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -323,6 +361,15 @@ class CrmObjectStream(Stream):
                 )
         return out
 
+    def _stored_table(self, ctx: SyncContext) -> str | None:
+        """The raw table's name, or None when it held no live row as this run began (a first
+        read: nothing stored to compare with, so no look-up per page)."""
+        if "_table_name" not in self.__dict__:
+            name = ctx.store.raw_table(ctx.connection, self.name).name
+            found = ctx.store.db.execute(f"SELECT 1 FROM [{name}] WHERE deleted = 0 LIMIT 1")
+            self.__dict__["_table_name"] = name if found.fetchone() else None
+        return self.__dict__["_table_name"]
+
     def trim_history(self, history: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """The tracked properties' history in the stored shape (value, timestamp, source)."""
         return {
@@ -335,7 +382,7 @@ class CrmObjectStream(Stream):
                 for e in history.get(name) or []
                 if isinstance(e, dict)
             ]
-            for name in self.history_names()
+            for name in self.tracked()
         }
 
     def read_history(
@@ -346,7 +393,7 @@ class CrmObjectStream(Stream):
         Neither search nor a plain list gives history, and a list asking for it pages by 50
         for *every* record; a batch read for the records that need it is cheaper.
         """
-        names = self.history_names()
+        names = self.tracked()
         out: dict[str, dict[str, list[dict[str, Any]]]] = {}
         path = f"{self.path}/batch/read"
         for start in range(0, len(ids), HISTORY_BATCH):
@@ -471,7 +518,7 @@ class CrmObjectStream(Stream):
             return True
         if self.company_links and len(live) >= ASSOC_BATCH:
             return True
-        if not self.history_names():
+        if not self.tracked():
             return False
         if not self.history_from_api():
             return not self.company_links  # observed history costs no request to gather
@@ -504,7 +551,7 @@ class CrmObjectStream(Stream):
             resume.get("high_id", -1),
             resume.get("started"),
         )
-        props = ",".join(self.properties())
+        props = ",".join(self.requested())
         with ReadAhead(ctx.client) as ahead:
             while True:
                 response = ahead.get(self.path, self._list_params(phase, after, props))
@@ -528,9 +575,8 @@ class CrmObjectStream(Stream):
                     ahead.send(self.path, self._list_params(next_phase, nxt, props))
                 batch = self.prepare_page(ctx, records, archived=phase == "archived")
                 if phase == "live":
-                    for record in records:
-                        ms, rid = to_ms(record.get("updatedAt")), numeric_id(record)
-                        if ms is not None and (high is None or (ms, rid) > (high, high_id)):
+                    for ms, rid in _newest(records):
+                        if high is None or (ms, rid) > (high, high_id):
                             high, high_id = ms, rid
                 if last:
                     yield batch, self._after_full_read(high, high_id, started), True
@@ -560,12 +606,12 @@ class CrmObjectStream(Stream):
         if (
             self.list_with_history
             and phase == "live"
-            and self.history_names()
+            and self.tracked()
             and self.history_from_api()
         ):
             # Every record needs its history: list it along (pages of 50) rather than
             # list 100 and batch-read 50 more (two requests per 100 records, not three).
-            params["propertiesWithHistory"] = ",".join(self.history_names())
+            params["propertiesWithHistory"] = ",".join(self.tracked())
         return params
 
     def _after_full_read(
@@ -600,7 +646,7 @@ class CrmObjectStream(Stream):
         body = {
             "filterGroups": [{"filters": g} for g in groups],
             "sorts": [{"propertyName": sort, "direction": direction}],
-            "properties": self.properties(),
+            "properties": self.requested(),
             "limit": SEARCH_LIMIT,
         }
         return json_body(
@@ -624,7 +670,7 @@ class CrmObjectStream(Stream):
     ) -> Iterator[Page]:
         """Read the archived list into deleted rows; the last page stamps ``deletes_checked_at``."""
         committed = {k: v for k, v in state.items() if k != "resume"}
-        props = ",".join(self.properties())
+        props = ",".join(self.requested())
         while True:
             params: dict[str, Any] = {"limit": LIST_LIMIT, "properties": props, "archived": "true"}
             if after:
