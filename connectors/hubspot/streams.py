@@ -54,7 +54,6 @@ properties so the two read paths agree.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from connectors.hubspot.common import (
@@ -69,6 +68,7 @@ from connectors.hubspot.common import (
     server_ms,
     to_ms,
 )
+from connectors.hubspot.history import OBSERVED, HistoryMixin
 from hub import clock
 from hub.connector import Page, Stream, SyncContext
 from hub.errors import FatalAPIError, HubError
@@ -76,9 +76,6 @@ from hub.http.pagination import dig
 from hub.http.readahead import ReadAhead
 from hub.http.replay import KeysetSearch
 from hub.store import RawRecord
-
-OBSERVED = "HUB_OBSERVED"
-"""``sourceType`` of a history entry the hub recorded from values seen at a sync."""
 
 HELD_ROWS = 2000
 """A first read holds at most this many listed rows while it gathers a full history or links
@@ -118,19 +115,6 @@ class _PageBatch:
         return out
 
 
-@dataclass
-class _Stored:
-    """What a stored row says about a record's tracked properties."""
-
-    values: list[Any]
-    history: dict[str, Any] | None
-    updated_at: Any
-
-
-def _entry(value: Any, when: Any) -> dict[str, Any]:
-    return {"value": value, "timestamp": when, "sourceType": OBSERVED}
-
-
 def _newest(records: list[Any]) -> list[tuple[int, int]]:
     """Candidates for the newest (time, id) on a page: the latest of the records whose
     ``updatedAt`` is HubSpot's canonical ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (which sorts as text, so
@@ -156,7 +140,7 @@ def _newest(records: list[Any]) -> list[tuple[int, int]]:
     return out
 
 
-class CrmObjectStream(Stream):
+class CrmObjectStream(HistoryMixin, Stream):
     """A CRM object type read by list (first run) and keyset search (later runs)."""
 
     object_type: ClassVar[str] = ""
@@ -280,139 +264,13 @@ class CrmObjectStream(Stream):
             links = self.read_company_links(ctx, [r["id"] for r in live])
             for record in live:
                 record["associations"] = {"companies": links.get(record["id"], [])}
-        names = self.tracked()
-        if not names:
+        if not self.tracked():
             return
-        wanted = [r for r in live if "propertiesWithHistory" not in r and self.wants_history(r)]
-        if not wanted:
-            return
-        stored = self._stored_history(ctx, [r["id"] for r in wanted])
-        if not self.history_from_api():
-            for record in wanted:
-                record["propertiesWithHistory"] = self.observed_history(
-                    record, stored.get(record["id"])
-                )
-            return
-        missing = []
-        for record in wanted:
-            known = stored.get(record["id"])
-            if (
-                known is not None
-                and known.history is not None
-                and known.values == [record["properties"].get(n) for n in names]
-            ):
-                record["propertiesWithHistory"] = known.history
-            else:
-                missing.append(record["id"])
-        histories = self.read_history(ctx, missing)
-        for record in wanted:
+        missing = self._resolve_history(ctx, live)
+        histories = self.read_history(ctx, [r["id"] for r in missing])
+        for record in missing:
             if record["id"] in histories:
                 record["propertiesWithHistory"] = histories[record["id"]]
-
-    def observed_history(
-        self, record: dict[str, Any], known: _Stored | None
-    ) -> dict[str, list[dict[str, Any]]]:
-        """The record's history from the values seen at each sync (no request).
-
-        A first sighting starts every list empty: as in HubSpot's own history, the first value
-        is no change, and the hub cannot know when it was set. A tracked property that differs
-        from the stored row gets the new value, dated at the record's modification time (the
-        latest moment the change can have happened), newest first as HubSpot orders it; when
-        its list was still empty the stored value goes in first, dated at the stored row's
-        modification time, so the change reads "from → to".
-        """
-        names = self.tracked()
-        if known is None:
-            return {n: [] for n in names}
-        history = known.history or {}
-        out: dict[str, list[dict[str, Any]]] = {}
-        for name, old in zip(names, known.values):
-            entries = list(history.get(name) or [])
-            new = record["properties"].get(name)
-            if new != old:
-                if not entries and old not in (None, ""):
-                    entries.append(_entry(old, known.updated_at))
-                entries.insert(0, _entry(new, record.get("updatedAt")))
-            out[name] = entries
-        return out
-
-    def _stored_history(self, ctx: SyncContext, ids: list[str]) -> dict[str, _Stored]:
-        """Stored live rows' tracked property values and history by id (``history`` is None
-        when the row holds no history for every tracked property)."""
-        names = self.tracked()
-        table = self._stored_table(ctx)
-        out: dict[str, _Stored] = {}
-        if table is None:
-            return out
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for rid, data in ctx.store.db.execute(
-                f"SELECT id, data FROM [{table}] WHERE deleted = 0 AND id IN ({marks})", chunk
-            ):
-                doc = ctx.store.decode_raw(data)
-                history = doc.get("propertiesWithHistory")
-                props = doc.get("properties") or {}
-                complete = isinstance(history, dict) and all(n in history for n in names)
-                out[rid] = _Stored(
-                    [props.get(n) for n in names],
-                    history if complete else None,
-                    doc.get("updatedAt"),
-                )
-        return out
-
-    def _stored_table(self, ctx: SyncContext) -> str | None:
-        """The raw table's name, or None when it held no live row as this run began (a first
-        read: nothing stored to compare with, so no look-up per page)."""
-        if "_table_name" not in self.__dict__:
-            name = ctx.store.raw_table(ctx.connection, self.name).name
-            found = ctx.store.db.execute(f"SELECT 1 FROM [{name}] WHERE deleted = 0 LIMIT 1")
-            self.__dict__["_table_name"] = name if found.fetchone() else None
-        return self.__dict__["_table_name"]
-
-    def trim_history(self, history: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        """The tracked properties' history in the stored shape (value, timestamp, source)."""
-        return {
-            name: [
-                {
-                    "value": e.get("value"),
-                    "timestamp": e.get("timestamp"),
-                    "sourceType": e.get("sourceType"),
-                }
-                for e in history.get(name) or []
-                if isinstance(e, dict)
-            ]
-            for name in self.tracked()
-        }
-
-    def read_history(
-        self, ctx: SyncContext, ids: list[str]
-    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """Each record's history of the tracked properties (batch read, 50 per request).
-
-        Neither search nor a plain list gives history, and a list asking for it pages by 50
-        for *every* record; a batch read for the records that need it is cheaper.
-        """
-        names = self.tracked()
-        out: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        path = f"{self.path}/batch/read"
-        for start in range(0, len(ids), HISTORY_BATCH):
-            chunk = ids[start : start + HISTORY_BATCH]
-            body = {
-                "inputs": [{"id": i} for i in chunk],
-                "properties": [],
-                "propertiesWithHistory": names,
-            }
-            answer = json_body(
-                ctx.client.post(path, json=body, idempotent=True),
-                f"{self.object_type} history read",
-            )
-            for result in answer.get("results") or []:
-                history = result.get("propertiesWithHistory") or {}
-                out[str(result.get("id"))] = self.trim_history(history)
-            # Records archived or merged since the page was read come back as errors; the
-            # deletes check and the survivor's merge list account for them.
-        return out
 
     def read_company_links(self, ctx: SyncContext, ids: list[str]) -> dict[str, list[str]]:
         """Company ids associated with each record (v4 batch read; 207 = some have none)."""
@@ -501,15 +359,18 @@ class CrmObjectStream(Stream):
             except HubError:
                 # The next page failed: the pages held so far are stored first, so the next run
                 # resumes after them, as it would without holding.
-                yield from self._flush(ctx, pending)
+                yield from self._flush(ctx, pending)[0]
                 raise
             pending.append((batch, state, done))
-            if done or self._flush_due([b for b, _, _ in pending]) or ctx.stop.is_set():
-                yield from self._flush(ctx, pending)
-                pending = []
+            if done or ctx.stop.is_set():
+                ready, pending = self._flush(ctx, pending)
+                yield from ready
+            elif self._flush_due([b for b, _, _ in pending]):
+                ready, pending = self._flush(ctx, pending, final=False)
+                yield from ready
             if ctx.stop.is_set():
                 return
-        yield from self._flush(ctx, pending)
+        yield from self._flush(ctx, pending)[0]
 
     def _flush_due(self, batches: list[_PageBatch]) -> bool:
         """Whether the held pages fill a history or a links request (or hold enough rows)."""
@@ -522,19 +383,52 @@ class CrmObjectStream(Stream):
             return False
         if not self.history_from_api():
             return not self.company_links  # observed history costs no request to gather
-        wanted = sum(1 for r in live if "propertiesWithHistory" not in r and self.wants_history(r))
+        wanted = sum(1 for r in live if self._needs_history(r))
         return wanted >= HISTORY_BATCH
 
     def _flush(
-        self, ctx: SyncContext, pending: list[tuple[_PageBatch, dict[str, Any], bool]]
-    ) -> Iterator[Page]:
-        """Complete the held pages together, then hand them on in order, each with its own
-        bookmark: a crash before a page commits reads it again, as without holding."""
+        self,
+        ctx: SyncContext,
+        pending: list[tuple[_PageBatch, dict[str, Any], bool]],
+        *,
+        final: bool = True,
+    ) -> tuple[list[Page], list[tuple[_PageBatch, dict[str, Any], bool]]]:
+        """Complete held pages together and hand them on in order, each with its own bookmark
+        (a crash before a page commits reads it again, as without holding); returns the pages
+        ready and those still held.
+
+        Not ``final``: history is read in whole batches only; the pages from the first record
+        left over wait for the next flush, so a partial batch is merged with the next pages'
+        records instead of costing a request of its own (unless the held rows reach
+        ``HELD_ROWS`` without a whole batch, which bounds memory)."""
         if not pending:
-            return
-        self.complete(ctx, [b for b, _, _ in pending])
-        for batch, state, done in pending:
-            yield Page(batch.rows(), state, done=done)
+            return [], []
+        batches = [b for b, _, _ in pending]
+        count = len(pending)
+        if not final and self.tracked() and self.history_from_api():
+            live = [r for b in batches if not b.archived for r in b.records]
+            missing = self._resolve_history(ctx, live)
+            take = len(missing) - len(missing) % HISTORY_BATCH
+            if not take and len(live) >= HELD_ROWS:
+                take = len(missing)
+            chosen = missing[:take]
+            histories = self.read_history(ctx, [r["id"] for r in chosen])
+            asked = self.__dict__.setdefault("_asked", set())
+            for record in chosen:
+                if record["id"] in histories:
+                    record["propertiesWithHistory"] = histories[record["id"]]
+                else:
+                    # Archived or merged since it was listed: no history comes for it, and
+                    # its page is not held waiting for one.
+                    asked.add(record["id"])
+            count = 0
+            for batch in batches:
+                if not batch.archived and any(self._needs_history(r) for r in batch.records):
+                    break
+                count += 1
+        self.complete(ctx, batches[:count])
+        ready = [Page(b.rows(), state, done=done) for b, state, done in pending[:count]]
+        return ready, pending[count:]
 
     def _full_pages(
         self, ctx: SyncContext, resume: dict[str, Any]
