@@ -90,6 +90,7 @@ def run_hub(
             }
     db_dir = Path(tempfile.mkdtemp(prefix=f"ingest-{name}-", dir=workdir))
     store = Store(db_dir / "hub.db")
+    floors: dict[str, int] = {}
     try:
         sp.reset()
         cpu = time.process_time()
@@ -98,6 +99,9 @@ def run_hub(
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
         counts = sp.counts()
+        if name == "hubspot":
+            history = bool((extra or {}).get("company_history", True))
+            floors = {r.stream: hubspot_floor(store, name, r.stream, history) for r in results}
     finally:
         store.close()
         shutil.rmtree(db_dir, ignore_errors=True)
@@ -109,8 +113,39 @@ def run_hub(
         "requests": total_requests(counts, name),
         "client_requests": sum(r.requests for r in results),
         "streams": {r.stream: r.records for r in results},
+        "per_stream": {r.stream: (r.requests, floors.get(r.stream)) for r in results},
         "error": "; ".join(errors)[:300] or None,
     }
+
+
+HUBSPOT_LINKED = {"deals", "tasks", "calls", "emails", "meetings", "notes"}
+
+
+def hubspot_floor(store: Any, connection: str, stream: str, company_history: bool) -> int:
+    """The fewest requests HubSpot allows for a first read of what ``stream`` stored: live
+    records 100 per list page (companies with history 50), the archived list (at least one
+    page), company links 1,000 per v4 batch read, opted-out contacts' history 50 per batch read.
+    Merge tombstones cost nothing (the survivor names them)."""
+    from hub.store import raw_table_name
+
+    live = archived = opted = 0
+    for row in store.raw_rows(raw_table_name(connection, stream)):
+        data = row["data"] if isinstance(row["data"], dict) else {}
+        if not row["deleted"]:
+            live += 1
+            props = data.get("properties") or {}
+            opted += str(props.get("hs_email_optout") or "").lower() == "true"
+        elif not data.get("merged_into"):
+            archived += 1
+    if stream == "owners":
+        return max(1, -(-live // 100))
+    page = 50 if stream == "companies" and company_history else 100
+    floor = max(1, -(-live // page)) + max(1, -(-archived // 100))
+    if stream in HUBSPOT_LINKED:
+        floor += -(-live // 1000)
+    if stream == "contacts":
+        floor += -(-opted // 50)
+    return floor
 
 
 def run_peer(
@@ -343,6 +378,11 @@ def run(opts: Options) -> Section:
             out = run_hub(sp, name, workdir, extra=extra)
             if out.get("streams"):
                 detail = ", ".join(f"{k} {v:,}" for k, v in out["streams"].items())
+                floors = {k: v for k, v in (out.get("per_stream") or {}).items() if v[1]}
+                if floors:
+                    detail += "; requests/floor: " + ", ".join(
+                        f"{k} {sent}/{floor}" for k, (sent, floor) in floors.items()
+                    )
                 out["note"] = detail + (f"; errors: {out.pop('error')}" if out.get("error") else "")
             _row(section, name, "all streams", TOOL_NAMES["hub"], out, None)
     if opts.peers:
