@@ -218,7 +218,7 @@ def _row(
         requests=requests,
         requests_per_record=round(requests / records, 4) if records and requests else None,
         vs_sdk=ratio(rps, base),
-        hub_cpu_s=round(out["cpu_s"], 2) if out.get("cpu_s") is not None else None,
+        cpu_s=round(out["cpu_s"], 2) if out.get("cpu_s") is not None else None,
         note=note,
     )
     return rps
@@ -277,6 +277,7 @@ def _companies(
             out["server_cpu_s"] = server_cpu(sp) - before
             runs[key].append(out)
     medians: dict[str, float] = {}
+    cpu_rates: dict[str, float] = {}
     for key, name, _extra in tools:
         done = [
             o for o in runs[key] if o.get("records") and o.get("seconds") and not o.get("error")
@@ -290,9 +291,10 @@ def _companies(
         medians[key] = _median(rates)
         out = dict(middle)
         spread = f"{len(done)} runs: {min(rates):,.0f}–{max(rates):,.0f} records/s"
-        if len(done) > 1 and key.startswith("hub"):
-            cpus = [o["cpu_s"] for o in done]
-            spread += f", hub CPU {min(cpus):.2f}–{max(cpus):.2f} s"
+        cpus = [o["cpu_s"] for o in done if o.get("cpu_s")]
+        if cpus:
+            cpu_rates[key] = _median([o["records"] / o["cpu_s"] for o in done if o.get("cpu_s")])
+            spread += f", own CPU {min(cpus):.2f}–{max(cpus):.2f} s"
         served = [o["server_cpu_s"] for o in done if o.get("server_cpu_s")]
         if served:
             spread += f", the fake's CPU {min(served):.2f}–{max(served):.2f} s"
@@ -328,6 +330,14 @@ def _companies(
                 ">=",
                 "×",
                 note,
+            )
+        if cpu_rates.get(key) and cpu_rates.get(peer):
+            # The same comparison per CPU second of each tool's own process: what the ratio
+            # of records/s is on a machine where both get a free core (the fake serves each).
+            section.notes.append(
+                f"HubSpot companies, hub {what} ÷ {peer_label} per own CPU second: "
+                f"{cpu_rates[key] / cpu_rates[peer]:.2f}× ({cpu_rates[key]:,.0f} vs "
+                f"{cpu_rates[peer]:,.0f} records per CPU second, medians of {rounds} runs)."
             )
     if opts.peers and not opts.smoke:
         # tap-hubspot reads the legacy v2 API (one request per company): once is enough.
