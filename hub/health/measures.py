@@ -213,8 +213,11 @@ class Aggregates:
     expressions are shared. Every ``count`` shares a single aggregate: the types of the
     counted events, each tagged with the narrowest count window it falls in, which the engine
     tallies per account; that keeps the work per event row constant however many counts the
-    measures and points rules ask for. In expressions, ``type``, ``ts`` and ``attrs`` are the
-    event's columns (``json_extract(attrs, '$.x')`` reads an attribute).
+    measures and points rules ask for. In expressions, ``type``, ``ts``, ``id`` and ``attrs``
+    are the event's columns (``json_extract(attrs, '$.x')`` reads an attribute), and
+    ``subject`` / ``value`` its typed columns, filled from ``attrs`` by SQLite when the row is
+    written (``hub.store.event_columns``): the ticket, invoice or technology the event is
+    about, and its resolution hours, amount or delta, read without parsing JSON.
     """
 
     TARGETS = "temp._health_targets"
