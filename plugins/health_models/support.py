@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -115,12 +114,11 @@ class SupportMeasure(Measure):
     @staticmethod
     def _tickets(
         entries: str | None, p: SupportParams, window: Window
-    ) -> tuple[list[float], dict[int, int]]:
+    ) -> tuple[list[float], list[str]]:
         """Resolution hours of the tickets solved in the window (each ticket once, its latest
-        solve, unless it is open again now) and the open tickets by age in days (age →
-        how many)."""
+        solve, unless it is open again now) and the day each open ticket was (re)opened."""
         if not entries:
-            return [], {}
+            return [], []
         since = window.since(p.window_days)
         opened: dict[str, str] = {}  # ticket -> latest opened or reopened
         solved: dict[str, str] = {}  # ticket -> latest solved
@@ -145,25 +143,19 @@ class SupportMeasure(Measure):
             elif rest and ts > opened_get(rest, ""):
                 opened[rest] = ts
         if not opened:
-            return [h for _, h in solves.values()], {}
+            return [h for _, h in solves.values()], []
         still_open = [t for t, ts in opened.items() if ts > solved_get(t, "")]
         if not still_open:
-            return [h for _, h in solves.values()], {}
-        # Ages by calendar day: one date computation per day, not one per open ticket.
-        by_day = Counter([opened[t][:10] for t in still_open])
-        days_ago = window.days_ago
-        ages: dict[int, int] = {}
-        for day, n in by_day.items():
-            age = days_ago(day)
-            ages[age] = ages.get(age, 0) + n
+            return [h for _, h in solves.values()], []
+        days = [opened[t][:10] for t in still_open]
         if solves:
             gone = set(still_open)
-            return [h for t, (_, h) in solves.items() if t not in gone], ages
-        return [], ages
+            return [h for t, (_, h) in solves.items() if t not in gone], days
+        return [], days
 
     def score(self, p: SupportParams, account: Account, row: Any, window: Window) -> MeasureResult:
-        hours, ages = self._tickets(row[0], p, window) if row else ([], {})
-        open_count = sum(ages.values())
+        hours, days = self._tickets(row[0], p, window) if row else ([], [])
+        open_count = len(days)
         if len(hours) + open_count < p.min_tickets:
             return MeasureResult(
                 None,
@@ -182,9 +174,20 @@ class SupportMeasure(Measure):
                 else 100.0 * (1.0 - (h - target) / span)
                 for h in hours
             ]
-        ) + sum([scale(a, p.open_good_days, p.open_bad_days) * n for a, n in ages.items()])
+        )
+        oldest = None
+        if days:
+            # An open ticket's score depends only on its day: one per day for the whole run.
+            scores = window.memo(("support.open", p.open_good_days, p.open_bad_days))
+            for day in days:
+                part = scores.get(day)
+                if part is None:
+                    part = scores[day] = scale(
+                        window.days_ago(day), p.open_good_days, p.open_bad_days
+                    )
+                total += part
+            oldest = window.days_ago(min(days))
         value = (total + 100.0 * p.prior_tickets) / (len(hours) + open_count + p.prior_tickets)
-        oldest = max(ages) if ages else None
         median = _median(hours) if hours else None
         breach_values = (
             (_floats(row[1]) if row else []) if p.breach_field != "resolution_hours" else hours
