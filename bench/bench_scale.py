@@ -337,7 +337,10 @@ def run_size(
         out["peak_rss_mb"] = round(_status_kb("VmHWM") / 1024, 1)
     finally:
         sampler.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("HUB_BENCH_KEEP_DB"):
+            out["db_path"] = str(db)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -383,6 +386,8 @@ def _close_step(out, cycle, mark, end, sampler) -> None:
         "seconds": round(end[0] - began, 2),
         "cpu_s": round(end[1] - cpu_began, 2),
         "rss_mb": sampler.take(),
+        # RSS as the next step begins (after ``release_memory``): what the step left behind.
+        "rss_end_mb": round(_status_kb("VmRSS") / 1024, 1),
     }
     out["steps"].append(row)
     # Progress on stderr: a 20k run lasts tens of minutes on a shared machine.
@@ -554,6 +559,16 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=WEEKS)
     parser.add_argument("--profile", type=int, help="with --one: cProfile this cycle (0 = first)")
     parser.add_argument(
+        "--no-trim",
+        action="store_true",
+        help="with --one: no malloc_trim after each step (to measure what it gives back)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --one: keep the database (its path is printed in the JSON as db_path)",
+    )
+    parser.add_argument(
         "--trace-memory",
         action="store_true",
         help="with --one: tracemalloc between cycles (what grows from one to the next)",
@@ -561,6 +576,12 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.no_trim:
+        import hub.pipeline
+
+        hub.pipeline.release_memory = lambda: None
+    if args.keep:
+        os.environ["HUB_BENCH_KEEP_DB"] = "1"
     if args.one:
         print(
             json.dumps(
