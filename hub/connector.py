@@ -232,6 +232,24 @@ class Stream:
                 ctx.skip(where or f"{self.name} record {index}", exc.message)
         return out
 
+    def usable(
+        self, ctx: SyncContext, records: list[Any], *, page: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The records ``records_to_raw`` would store, as they are (for a stream that builds
+        its rows itself); the others are skipped and reported the same way."""
+        out = []
+        for index, record in enumerate(records, 1):
+            try:
+                if type(record) is not dict and not isinstance(record, dict):
+                    raise SkippableRecordError(f"not an object ({type(record).__name__})")
+                check_depth(record)
+                self.record_id(record)
+                out.append(record)
+            except SkippableRecordError as exc:
+                where = f"{self.name} page {page} record {index}" if page else None
+                ctx.skip(where or f"{self.name} record {index}", exc.message)
+        return out
+
     def cursor_value(self, record: dict[str, Any]) -> Any:
         return dig(record, self.cursor_field) if self.cursor_field else None
 

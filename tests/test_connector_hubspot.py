@@ -142,7 +142,8 @@ def test_full_sync_reads_every_record_with_links_merges_and_archives(env):
         if c["data"]["properties"]["hs_email_optout"] == "true"
     )
     assert opted_out
-    assert results["contacts"].requests <= pages + 1 + -(-opted_out // 50) + 1
+    # At the floor: a partial history batch waits for the next pages' opted-out contacts.
+    assert results["contacts"].requests == pages + 1 + -(-opted_out // 50)
     assert results["deals"].requests == -(-len(deals) // 100) + 1 + -(-len(deals) // 1000)
     opted = [
         c
@@ -172,6 +173,51 @@ def test_property_history_is_kept_for_changes(env):
     assert history["lifecyclestage"][0]["timestamp"] == iso(sandbox.world.clock.now())
     assert history["nps_score"][0]["value"] == "3"
     assert set(history) == {"lifecyclestage", "hubspot_owner_id", "nps_score"}
+
+
+def test_company_history_off_lists_100_per_page_and_observes_changes(env):
+    from hub.timeline import run_mappings
+
+    sandbox, api, store = env
+    with pytest.raises(ConfigError, match="company_history"):
+        connector(company_history="sometimes")
+    conn = connector(company_history=False)
+    results = run(sandbox, store, conn, streams=["owners", "companies"])
+    assert_ok(results)
+    live = len(api.objects("companies"))
+    assert live > 100
+    # 100 per page (50 with history) plus one archived page, and no history request.
+    assert results["companies"].requests == -(-live // 100) + 1
+    stored = rows(store, "companies")
+    names = {"lifecyclestage", "hubspot_owner_id", "nps_score"}
+    first = [r["data"]["propertiesWithHistory"] for r in stored.values() if not r["deleted"]]
+    assert first and all(h == dict.fromkeys(names, []) for h in first)
+    company = api.objects("companies")[4]
+    before = stored[company["id"]]["data"]
+    assert before["properties"]["lifecyclestage"] == "customer"
+    sandbox.world.clock.advance(86400)
+    api.set_properties("companies", company["id"], {"lifecyclestage": "evangelist", "nps_score": 3})
+    api.requests.clear()
+    results = run(sandbox, store, conn, streams=["owners", "companies"])
+    assert results["companies"].changed == 1
+    # Searches, no batch read: the change is seen in the values, not asked for.
+    assert not [r for r in api.requests if "batch" in r], api.requests
+    data = rows(store, "companies")[company["id"]]["data"]
+    history = data["propertiesWithHistory"]
+    assert history["lifecyclestage"] == [
+        {"value": "evangelist", "timestamp": data["updatedAt"], "sourceType": "HUB_OBSERVED"},
+        {"value": "customer", "timestamp": before["updatedAt"], "sourceType": "HUB_OBSERVED"},
+    ]
+    assert [e["value"] for e in history["nps_score"]] == ["3", before["properties"]["nps_score"]]
+    assert history["hubspot_owner_id"] == []
+    assert data["updatedAt"] == iso(sandbox.world.clock.now())
+    # The timeline reads it as it reads HubSpot's own history.
+    assert not run_mappings(store, connections={"hubspot": ["hs"]}).errors
+    (changed,) = store.db.execute(
+        "SELECT ts, attrs FROM events WHERE type = 'lifecycle_changed' AND account_id = ?",
+        [company["id"]],
+    ).fetchall()
+    assert changed[1] == '{"from":"customer","to":"evangelist"}'
 
 
 def test_noop_resync_is_one_request_per_stream(env):

@@ -84,3 +84,19 @@ def test_a_big_portal_answers_its_first_list_page_at_once():
     assert len(body["results"]) == 100 and body["paging"]["next"]["after"]
     assert api._left > 19_900
     assert elapsed < 2.0, elapsed  # the world (~0.2 s) and ~30 companies, not 20,000
+
+
+def test_search_after_a_list_walk_made_every_company_finds_them():
+    # A whole list walk makes every company without building the search index; the first
+    # search must still see them all (it found none, and a tap reading by search got 0).
+    api, http = portal(companies=60)
+    listed = page_all(http, "/crm/v3/objects/companies", 100)
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": "0"}]}
+        ],
+        "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+        "limit": 100,
+    }
+    found = http.post("/crm/v3/objects/companies/search", json=body).json()
+    assert found["total"] == len(listed) > 0

@@ -33,8 +33,8 @@ the *daily* limit is spent (retrying before midnight, account time, cannot help)
 sync costs one request per 100 records, plus one association read per page of deals, tasks
 and activities (and one for contacts on a page holding an activity linked to no company);
 companies are listed with their history at 50 per request (about 0.021 requests per
-company), opted-out contacts get one history read per 50; a sync with no change costs one
-request per stream.
+company; 100 per request, about 0.011, with ``company_history = false``), opted-out contacts
+get one history read per 50; a sync with no change costs one request per stream.
 
 Quirks handled here (details in ``connectors.hubspot.streams``):
 - Search pages stop at 10,000 results per query (400 beyond): the streams never page by
@@ -115,6 +115,12 @@ class HubSpotSettings(ConnectorSettings):
     deletes_every_hours: float = Field(default=6.0, ge=0)
     """Safety net: the archived lists are re-read at least this often (0 = every sync); an
     archive is normally noticed at once, by the live count."""
+    company_history: bool = True
+    """Read companies' lifecycle, owner and NPS history from HubSpot (``propertiesWithHistory``).
+    Off: companies are listed 100 per page instead of 50 and no history is read; lifecycle,
+    owner and NPS changes then come only from the values seen at each sync (dated at the
+    company's modification time when seen; what happened before the first sync is not on the
+    timeline, and ``customer_since`` is the creation date until a change to customer is seen)."""
 
     @field_validator("company_properties", "contact_properties", "task_properties")
     @classmethod

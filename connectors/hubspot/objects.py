@@ -59,6 +59,10 @@ class CompaniesStream(CrmObjectStream):
         nps = getattr(self.settings, "nps_property", None)
         return list(dict.fromkeys([*self.history_properties, *([nps] if nps else [])]))
 
+    def history_from_api(self) -> bool:
+        # ``company_history = false``: listed 100 per page, changes observed at each sync.
+        return bool(getattr(self.settings, "company_history", True))
+
 
 class ContactsStream(CrmObjectStream):
     """Contacts: marketing opt-out (``hs_email_optout``) and their primary company."""

@@ -40,7 +40,11 @@ The CRM object streams share one strategy (``CrmObjectStream``):
   company needs it, so a first read lists companies with ``propertiesWithHistory`` (50 per
   page: 2 requests per 100 companies instead of a list of 100 plus two batch reads of 50);
   changed records found by search, and the few contacts that opted out, get it from a batch
-  read (50 ids per request) of just those records.
+  read (50 ids per request) of just those records. A stream may instead keep an *observed*
+  history (companies with ``company_history = false``): no history is requested, and when a
+  tracked property holds a different value than the stored row, the change is recorded in the
+  same shape (``sourceType`` ``HUB_OBSERVED``): the old value at the stored row's modification
+  time (when it had no entries yet), the new one at the record's.
 
 Records keep HubSpot's ``SimplePublicObject`` shape (``id``, ``properties`` with string or null
 values, ``createdAt``, ``updatedAt``, ``archived``, ``archivedAt``), reduced to the requested
@@ -64,6 +68,7 @@ from connectors.hubspot.common import (
     server_ms,
     to_ms,
 )
+from connectors.hubspot.history import OBSERVED, HistoryMixin
 from hub import clock
 from hub.connector import Page, Stream, SyncContext
 from hub.errors import FatalAPIError, HubError
@@ -110,7 +115,32 @@ class _PageBatch:
         return out
 
 
-class CrmObjectStream(Stream):
+def _newest(records: list[Any]) -> list[tuple[int, int]]:
+    """Candidates for the newest (time, id) on a page: the latest of the records whose
+    ``updatedAt`` is HubSpot's canonical ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (which sorts as text, so
+    only that one is parsed), plus every record written any other way."""
+    out: list[tuple[int, int]] = []
+    best: tuple[str, int] | None = None
+    for record in records:
+        if type(record) is not dict:
+            continue
+        when = record.get("updatedAt")
+        if type(when) is str and len(when) == 24 and when[10] == "T" and when[23] == "Z":
+            key = (when, numeric_id(record))
+            if best is None or key > best:
+                best = key
+        else:
+            ms = to_ms(when)
+            if ms is not None:
+                out.append((ms, numeric_id(record)))
+    if best is not None:
+        ms = to_ms(best[0])
+        if ms is not None:
+            out.append((ms, best[1]))
+    return out
+
+
+class CrmObjectStream(HistoryMixin, Stream):
     """A CRM object type read by list (first run) and keyset search (later runs)."""
 
     object_type: ClassVar[str] = ""
@@ -151,6 +181,24 @@ class CrmObjectStream(Stream):
         """Whether this record's history is worth a request (all, unless a stream narrows it)."""
         return True
 
+    def history_from_api(self) -> bool:
+        """Whether history is HubSpot's (listed or batch-read) rather than observed at syncs."""
+        return True
+
+    def requested(self) -> list[str]:
+        """``properties()``, worked out once per run (every record is reduced to it)."""
+        found = self.__dict__.get("_requested")
+        if found is None:
+            found = self.__dict__["_requested"] = self.properties()
+        return found
+
+    def tracked(self) -> list[str]:
+        """``history_names()``, worked out once per run."""
+        found = self.__dict__.get("_tracked")
+        if found is None:
+            found = self.__dict__["_tracked"] = self.history_names()
+        return found
+
     # -- records ----------------------------------------------------------------------------
 
     def normalize(self, record: dict[str, Any], props: list[str]) -> dict[str, Any]:
@@ -158,7 +206,7 @@ class CrmObjectStream(Stream):
         values = record.get("properties") or {}
         out: dict[str, Any] = {
             "id": str(record.get("id")),
-            "properties": {p: values.get(p) for p in props},
+            "properties": dict(zip(props, map(values.get, props))),
             "createdAt": record.get("createdAt"),
             "updatedAt": record.get("updatedAt"),
             "archived": bool(record.get("archived")),
@@ -190,17 +238,14 @@ class CrmObjectStream(Stream):
     ) -> _PageBatch:
         """A page normalised, with the history it was listed with; links and the remaining
         history come from ``complete`` (which may serve several pages with one request)."""
-        props = self.properties()
-        usable = [r.data for r in super().records_to_raw(ctx, records, page=page)]
-        listed = {
-            str(r.get("id")): self.trim_history(r["propertiesWithHistory"])
-            for r in usable
-            if isinstance(r.get("propertiesWithHistory"), dict)
-        }
-        normalized = [self.normalize(r, props) for r in usable]
-        for record in normalized:
-            if record["id"] in listed:
-                record["propertiesWithHistory"] = listed[record["id"]]
+        props, normalize, trim = self.requested(), self.normalize, self.trim_history
+        normalized = []
+        for record in self.usable(ctx, records, page=page):
+            row = normalize(record, props)
+            history = record.get("propertiesWithHistory")
+            if isinstance(history, dict):
+                row["propertiesWithHistory"] = trim(history)
+            normalized.append(row)
         return _PageBatch(normalized, archived)
 
     def complete(self, ctx: SyncContext, batches: list[_PageBatch]) -> None:
@@ -219,88 +264,13 @@ class CrmObjectStream(Stream):
             links = self.read_company_links(ctx, [r["id"] for r in live])
             for record in live:
                 record["associations"] = {"companies": links.get(record["id"], [])}
-        names = self.history_names()
-        if not names:
+        if not self.tracked():
             return
-        wanted = [r for r in live if "propertiesWithHistory" not in r and self.wants_history(r)]
-        if not wanted:
-            return
-        stored = self._stored_history(ctx, [r["id"] for r in wanted])
-        missing = []
-        for record in wanted:
-            known = stored.get(record["id"])
-            if known is not None and known[0] == [record["properties"].get(n) for n in names]:
-                record["propertiesWithHistory"] = known[1]
-            else:
-                missing.append(record["id"])
-        histories = self.read_history(ctx, missing)
-        for record in wanted:
+        missing = self._resolve_history(ctx, live)
+        histories = self.read_history(ctx, [r["id"] for r in missing])
+        for record in missing:
             if record["id"] in histories:
                 record["propertiesWithHistory"] = histories[record["id"]]
-
-    def _stored_history(
-        self, ctx: SyncContext, ids: list[str]
-    ) -> dict[str, tuple[list[Any], dict[str, Any]]]:
-        """Stored live rows' (tracked property values, history) by id."""
-        names = self.history_names()
-        table = ctx.store.raw_table(ctx.connection, self.name).name
-        out: dict[str, tuple[list[Any], dict[str, Any]]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for rid, data in ctx.store.db.execute(
-                f"SELECT id, data FROM [{table}] WHERE deleted = 0 AND id IN ({marks})", chunk
-            ):
-                doc = ctx.store.decode_raw(data)
-                history = doc.get("propertiesWithHistory")
-                if isinstance(history, dict) and all(n in history for n in names):
-                    props = doc.get("properties") or {}
-                    out[rid] = ([props.get(n) for n in names], history)
-        return out
-
-    def trim_history(self, history: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        """The tracked properties' history in the stored shape (value, timestamp, source)."""
-        return {
-            name: [
-                {
-                    "value": e.get("value"),
-                    "timestamp": e.get("timestamp"),
-                    "sourceType": e.get("sourceType"),
-                }
-                for e in history.get(name) or []
-                if isinstance(e, dict)
-            ]
-            for name in self.history_names()
-        }
-
-    def read_history(
-        self, ctx: SyncContext, ids: list[str]
-    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """Each record's history of the tracked properties (batch read, 50 per request).
-
-        Neither search nor a plain list gives history, and a list asking for it pages by 50
-        for *every* record; a batch read for the records that need it is cheaper.
-        """
-        names = self.history_names()
-        out: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        path = f"{self.path}/batch/read"
-        for start in range(0, len(ids), HISTORY_BATCH):
-            chunk = ids[start : start + HISTORY_BATCH]
-            body = {
-                "inputs": [{"id": i} for i in chunk],
-                "properties": [],
-                "propertiesWithHistory": names,
-            }
-            answer = json_body(
-                ctx.client.post(path, json=body, idempotent=True),
-                f"{self.object_type} history read",
-            )
-            for result in answer.get("results") or []:
-                history = result.get("propertiesWithHistory") or {}
-                out[str(result.get("id"))] = self.trim_history(history)
-            # Records archived or merged since the page was read come back as errors; the
-            # deletes check and the survivor's merge list account for them.
-        return out
 
     def read_company_links(self, ctx: SyncContext, ids: list[str]) -> dict[str, list[str]]:
         """Company ids associated with each record (v4 batch read; 207 = some have none)."""
@@ -389,15 +359,18 @@ class CrmObjectStream(Stream):
             except HubError:
                 # The next page failed: the pages held so far are stored first, so the next run
                 # resumes after them, as it would without holding.
-                yield from self._flush(ctx, pending)
+                yield from self._flush(ctx, pending)[0]
                 raise
             pending.append((batch, state, done))
-            if done or self._flush_due([b for b, _, _ in pending]) or ctx.stop.is_set():
-                yield from self._flush(ctx, pending)
-                pending = []
+            if done or ctx.stop.is_set():
+                ready, pending = self._flush(ctx, pending)
+                yield from ready
+            elif self._flush_due([b for b, _, _ in pending]):
+                ready, pending = self._flush(ctx, pending, final=False)
+                yield from ready
             if ctx.stop.is_set():
                 return
-        yield from self._flush(ctx, pending)
+        yield from self._flush(ctx, pending)[0]
 
     def _flush_due(self, batches: list[_PageBatch]) -> bool:
         """Whether the held pages fill a history or a links request (or hold enough rows)."""
@@ -406,21 +379,56 @@ class CrmObjectStream(Stream):
             return True
         if self.company_links and len(live) >= ASSOC_BATCH:
             return True
-        if not self.history_names():
+        if not self.tracked():
             return False
-        wanted = sum(1 for r in live if "propertiesWithHistory" not in r and self.wants_history(r))
+        if not self.history_from_api():
+            return not self.company_links  # observed history costs no request to gather
+        wanted = sum(1 for r in live if self._needs_history(r))
         return wanted >= HISTORY_BATCH
 
     def _flush(
-        self, ctx: SyncContext, pending: list[tuple[_PageBatch, dict[str, Any], bool]]
-    ) -> Iterator[Page]:
-        """Complete the held pages together, then hand them on in order, each with its own
-        bookmark: a crash before a page commits reads it again, as without holding."""
+        self,
+        ctx: SyncContext,
+        pending: list[tuple[_PageBatch, dict[str, Any], bool]],
+        *,
+        final: bool = True,
+    ) -> tuple[list[Page], list[tuple[_PageBatch, dict[str, Any], bool]]]:
+        """Complete held pages together and hand them on in order, each with its own bookmark
+        (a crash before a page commits reads it again, as without holding); returns the pages
+        ready and those still held.
+
+        Not ``final``: history is read in whole batches only; the pages from the first record
+        left over wait for the next flush, so a partial batch is merged with the next pages'
+        records instead of costing a request of its own (unless the held rows reach
+        ``HELD_ROWS`` without a whole batch, which bounds memory)."""
         if not pending:
-            return
-        self.complete(ctx, [b for b, _, _ in pending])
-        for batch, state, done in pending:
-            yield Page(batch.rows(), state, done=done)
+            return [], []
+        batches = [b for b, _, _ in pending]
+        count = len(pending)
+        if not final and self.tracked() and self.history_from_api():
+            live = [r for b in batches if not b.archived for r in b.records]
+            missing = self._resolve_history(ctx, live)
+            take = len(missing) - len(missing) % HISTORY_BATCH
+            if not take and len(live) >= HELD_ROWS:
+                take = len(missing)
+            chosen = missing[:take]
+            histories = self.read_history(ctx, [r["id"] for r in chosen])
+            asked = self.__dict__.setdefault("_asked", set())
+            for record in chosen:
+                if record["id"] in histories:
+                    record["propertiesWithHistory"] = histories[record["id"]]
+                else:
+                    # Archived or merged since it was listed: no history comes for it, and
+                    # its page is not held waiting for one.
+                    asked.add(record["id"])
+            count = 0
+            for batch in batches:
+                if not batch.archived and any(self._needs_history(r) for r in batch.records):
+                    break
+                count += 1
+        self.complete(ctx, batches[:count])
+        ready = [Page(b.rows(), state, done=done) for b, state, done in pending[:count]]
+        return ready, pending[count:]
 
     def _full_pages(
         self, ctx: SyncContext, resume: dict[str, Any]
@@ -437,7 +445,7 @@ class CrmObjectStream(Stream):
             resume.get("high_id", -1),
             resume.get("started"),
         )
-        props = ",".join(self.properties())
+        props = ",".join(self.requested())
         with ReadAhead(ctx.client) as ahead:
             while True:
                 response = ahead.get(self.path, self._list_params(phase, after, props))
@@ -461,9 +469,8 @@ class CrmObjectStream(Stream):
                     ahead.send(self.path, self._list_params(next_phase, nxt, props))
                 batch = self.prepare_page(ctx, records, archived=phase == "archived")
                 if phase == "live":
-                    for record in records:
-                        ms, rid = to_ms(record.get("updatedAt")), numeric_id(record)
-                        if ms is not None and (high is None or (ms, rid) > (high, high_id)):
+                    for ms, rid in _newest(records):
+                        if high is None or (ms, rid) > (high, high_id):
                             high, high_id = ms, rid
                 if last:
                     yield batch, self._after_full_read(high, high_id, started), True
@@ -490,10 +497,15 @@ class CrmObjectStream(Stream):
         }
         if after:
             params["after"] = after
-        if self.list_with_history and phase == "live" and self.history_names():
+        if (
+            self.list_with_history
+            and phase == "live"
+            and self.tracked()
+            and self.history_from_api()
+        ):
             # Every record needs its history: list it along (pages of 50) rather than
             # list 100 and batch-read 50 more (two requests per 100 records, not three).
-            params["propertiesWithHistory"] = ",".join(self.history_names())
+            params["propertiesWithHistory"] = ",".join(self.tracked())
         return params
 
     def _after_full_read(
@@ -528,7 +540,7 @@ class CrmObjectStream(Stream):
         body = {
             "filterGroups": [{"filters": g} for g in groups],
             "sorts": [{"propertyName": sort, "direction": direction}],
-            "properties": self.properties(),
+            "properties": self.requested(),
             "limit": SEARCH_LIMIT,
         }
         return json_body(
@@ -552,7 +564,7 @@ class CrmObjectStream(Stream):
     ) -> Iterator[Page]:
         """Read the archived list into deleted rows; the last page stamps ``deletes_checked_at``."""
         committed = {k: v for k, v in state.items() if k != "resume"}
-        props = ",".join(self.properties())
+        props = ",".join(self.requested())
         while True:
             params: dict[str, Any] = {"limit": LIST_LIMIT, "properties": props, "archived": "true"}
             if after:
@@ -575,4 +587,4 @@ class CrmObjectStream(Stream):
                 return
 
 
-__all__ = ["HELD_ROWS", "CrmObjectStream", "ms_iso", "server_ms", "to_ms"]
+__all__ = ["HELD_ROWS", "OBSERVED", "CrmObjectStream", "ms_iso", "server_ms", "to_ms"]

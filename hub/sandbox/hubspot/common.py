@@ -148,7 +148,9 @@ def endpoint(
 
         @functools.wraps(func)
         def wrapper(self: HubSpotAPI, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-            if self._left and not (on_demand or kwargs.get("op") == "read"):
+            # Also once every company was made by list walks: the search index is built
+            # by ``_materialize_all`` only (a search found nothing after a whole list).
+            if (self._left or not self._lm_ready) and not (on_demand or kwargs.get("op") == "read"):
                 self._materialize_all()  # search, writes, legacy reads: the whole portal
             if write is True or (callable(write) and write(kwargs)):
                 self._record_write(request)
