@@ -20,6 +20,7 @@ benchmark: ``bench/bench_workspace.py`` (``--only workspace``).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -217,7 +218,7 @@ def _row(
         requests=requests,
         requests_per_record=round(requests / records, 4) if records and requests else None,
         vs_sdk=ratio(rps, base),
-        hub_cpu_s=round(out["cpu_s"], 2) if out.get("cpu_s") is not None else None,
+        cpu_s=round(out["cpu_s"], 2) if out.get("cpu_s") is not None else None,
         note=note,
     )
     return rps
@@ -240,6 +241,15 @@ COMPANY_GOALS = [
 ]
 
 
+def server_cpu(sp: SandboxProcess) -> float:
+    """CPU seconds the sandbox's process has used so far (``/proc``; 0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{sp.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (AttributeError, OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
@@ -257,12 +267,17 @@ def _companies(
     runs: dict[str, list[dict[str, Any]]] = {t[0]: [] for t in tools}
     for _ in range(rounds):
         for key, _name, extra in tools:
+            before = server_cpu(sp)
             if key.startswith("hub"):
                 out = run_hub(sp, "hubspot", workdir, streams=["companies"], extra=extra)
             else:
                 out = run_peer(sp, key, "hubspot", workdir, opts)
+            # The fake's own CPU for this tool's requests (a peer's start-up requests too):
+            # what any tool reading through it waits for at the least.
+            out["server_cpu_s"] = server_cpu(sp) - before
             runs[key].append(out)
     medians: dict[str, float] = {}
+    cpu_rates: dict[str, float] = {}
     for key, name, _extra in tools:
         done = [
             o for o in runs[key] if o.get("records") and o.get("seconds") and not o.get("error")
@@ -276,9 +291,13 @@ def _companies(
         medians[key] = _median(rates)
         out = dict(middle)
         spread = f"{len(done)} runs: {min(rates):,.0f}–{max(rates):,.0f} records/s"
-        if len(done) > 1 and key.startswith("hub"):
-            cpus = [o["cpu_s"] for o in done]
-            spread += f", hub CPU {min(cpus):.2f}–{max(cpus):.2f} s"
+        cpus = [o["cpu_s"] for o in done if o.get("cpu_s")]
+        if cpus:
+            cpu_rates[key] = _median([o["records"] / o["cpu_s"] for o in done if o.get("cpu_s")])
+            spread += f", own CPU {min(cpus):.2f}–{max(cpus):.2f} s"
+        served = [o["server_cpu_s"] for o in done if o.get("server_cpu_s")]
+        if served:
+            spread += f", the fake's CPU {min(served):.2f}–{max(served):.2f} s"
         out["note"] = "; ".join(x for x in (spread, out.get("note")) if x)
         tool = name or f"{TOOL_NAMES['singer']} ({out.get('tap')})"
         _row(section, "hubspot", label, tool, out, base)
@@ -311,6 +330,14 @@ def _companies(
                 ">=",
                 "×",
                 note,
+            )
+        if cpu_rates.get(key) and cpu_rates.get(peer):
+            # The same comparison per CPU second of each tool's own process: what the ratio
+            # of records/s is on a machine where both get a free core (the fake serves each).
+            section.notes.append(
+                f"HubSpot companies, hub {what} ÷ {peer_label} per own CPU second: "
+                f"{cpu_rates[key] / cpu_rates[peer]:.2f}× ({cpu_rates[key]:,.0f} vs "
+                f"{cpu_rates[peer]:,.0f} records per CPU second, medians of {rounds} runs)."
             )
     if opts.peers and not opts.smoke:
         # tap-hubspot reads the legacy v2 API (one request per company): once is enough.

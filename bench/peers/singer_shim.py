@@ -18,8 +18,8 @@ Nothing else is patched: no discovery is narrowed, no start-up check answered lo
 ``/v1/account(s)``, the customer expansions, ``/crm/v3/schemas``, the engagement and ticket
 object types and the legacy v1/v2 endpoints that made them necessary.
 
-Timing: the shim writes ``BENCH_SECONDS <s>`` to stderr around the tap's entry point
-(excludes interpreter start-up and imports).
+Timing: the shim writes ``BENCH_SECONDS <s>`` and ``BENCH_CPU <s>`` (the tap process's CPU
+seconds) to stderr around the tap's entry point (excludes interpreter start-up and imports).
 """
 
 import sys
@@ -67,11 +67,12 @@ def main():
     sys.argv = [tap] + sys.argv[3:]
     _rebind(ORIGINS[tap], url)
     entry = _entry(tap)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         entry()
     finally:
         sys.stderr.write(f"\nBENCH_SECONDS {time.perf_counter() - started:.3f}\n")
+        sys.stderr.write(f"BENCH_CPU {time.process_time() - cpu:.3f}\n")
         sys.stderr.flush()
 
 

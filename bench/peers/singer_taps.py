@@ -162,7 +162,8 @@ def run_tap(
 ) -> dict[str, Any]:
     """Discover, select ``streams`` (default: every modelled one), sync.
 
-    Returns ``records`` (RECORD messages), ``seconds``, ``version`` and per stream
+    Returns ``records`` (RECORD messages), ``seconds``, ``cpu_s`` (the tap's own), ``version``
+    and per stream
     ``{"messages", "records"}`` (records = distinct primary keys)."""
     python = venv_python(workdir, tap)
     run_dir = workdir / f"singer-{tap}"
@@ -200,14 +201,17 @@ def run_tap(
     stderr = err_path.read_text()
     if proc.returncode:
         raise SingerUnavailable(f"sync failed: {_last_error(stderr)}")
-    seconds = wall
+    seconds, cpu = wall, None
     for line in stderr.splitlines():
         if line.startswith("BENCH_SECONDS "):
             seconds = float(line.split()[1])
+        elif line.startswith("BENCH_CPU "):
+            cpu = float(line.split()[1])
     per_stream = count_records(out_path)
     return {
         "records": sum(s["messages"] for s in per_stream.values()),
         "seconds": round(seconds, 3),
+        "cpu_s": cpu,
         "version": tap_version(python, tap),
         "streams": per_stream,
     }

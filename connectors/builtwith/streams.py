@@ -14,6 +14,7 @@ are ours or a competitor's is the mapping's business (``[timeline.builtwith]``).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from hub import clock
@@ -25,6 +26,24 @@ from hub.store import RawRecord
 from hub.timeline.identity import FREEMAIL, normalize_domain
 
 _OUT_OF_CREDITS = -3
+
+
+@functools.lru_cache(maxsize=8192)
+def _iso_cached(value: Any) -> str | None:
+    parsed = clock.parse(value)
+    return clock.iso(parsed) if parsed else None
+
+
+def iso_of(value: Any) -> str | None:
+    """A BuiltWith date (epoch milliseconds, or text) as ISO text; None when empty.
+
+    Detection dates repeat across a lookup's technologies and domains (they fall on whole
+    days), so the conversion is remembered: it was the largest per-record cost of a lookup."""
+    if not value:
+        return None
+    if isinstance(value, (int, str)):
+        return _iso_cached(value)
+    return clock.iso(clock.parse(value))
 
 
 def technology(tech: dict[str, Any], path: dict[str, Any]) -> dict[str, Any]:
@@ -39,8 +58,8 @@ def technology(tech: dict[str, Any], path: dict[str, Any]) -> dict[str, Any]:
         "categories": tech.get("Categories") or [],
         "first_detected": first,
         "last_detected": last,
-        "first_detected_at": clock.iso(clock.parse(first)) if first else None,
-        "last_detected_at": clock.iso(clock.parse(last)) if last else None,
+        "first_detected_at": iso_of(first),
+        "last_detected_at": iso_of(last),
         # "yes"/"no" strings in JSON; accept a boolean too.
         "premium": str(tech.get("IsPremium")).lower() in ("yes", "true"),
     }

@@ -120,7 +120,8 @@ class HubSpotSettings(ConnectorSettings):
     Off: companies are listed 100 per page instead of 50 and no history is read; lifecycle,
     owner and NPS changes then come only from the values seen at each sync (dated at the
     company's modification time when seen; what happened before the first sync is not on the
-    timeline, and ``customer_since`` is the creation date until a change to customer is seen)."""
+    timeline, and ``customer_since`` is the creation date until a change to customer is seen).
+    Turned back on, ``hub sync --full-refresh <connection>`` reads HubSpot's history again."""
 
     @field_validator("company_properties", "contact_properties", "task_properties")
     @classmethod

@@ -22,6 +22,8 @@ def dig(body: Any, path: str | None) -> Any:
     """Follow a dotted path (``"paging.next.after"``) into decoded JSON; ``None`` if absent."""
     if not path:
         return body
+    if "." not in path and type(body) is dict:
+        return body.get(path)  # a record's own field: every record of every page asks
     for part in path.split("."):
         if isinstance(body, dict):
             body = body.get(part)
