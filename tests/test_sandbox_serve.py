@@ -261,3 +261,68 @@ def test_a_lazy_sandbox_seeds_on_demand_into_the_same_world():
     # A day's activity needs every fake: advancing seeds the rest first.
     lazy.start_seeding().join(timeout=60)
     assert all(api.seeded.is_set() for api in lazy.apis.values())
+
+
+def _raw_exchange(server, payload: bytes) -> bytes:
+    """Send raw bytes, read until the server hangs up (or 5 s)."""
+    import socket
+
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(payload)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+    return b"".join(chunks)
+
+
+def test_protocol_errors_answer_and_hang_up_and_http_1_0_closes(served):
+    sandbox, server = served
+    bad = _raw_exchange(server, b"NONSENSE\r\n\r\n")
+    assert bad.startswith(b"HTTP/1.1 400 ") and b"connection: close" in bad
+    unknown = _raw_exchange(server, b"OPTIONS /v1/customers HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert unknown.startswith(b"HTTP/1.1 501 ") and b"OPTIONS" in unknown
+    folded = _raw_exchange(server, b"GET /v1/customers HTTP/1.1\r\nHost x\r\n\r\n")
+    assert folded.startswith(b"HTTP/1.1 400 ")
+    bad_length = b"POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n"
+    assert _raw_exchange(server, bad_length).startswith(b"HTTP/1.1 400 ")
+    # HTTP/1.0 without keep-alive: one answer, then the server closes (recv returns).
+    auth = httpx.BasicAuth(*STRIPE)._auth_header
+    old = f"GET /v1/customers?limit=1 HTTP/1.0\r\nAuthorization: {auth}\r\n\r\n".encode()
+    answer = _raw_exchange(server, old)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.count(b"HTTP/1.1 ") == 1
+    # Two pipelined HTTP/1.1 requests on one connection, the last asking to close.
+    two = (
+        f"GET /v1/customers?limit=1 HTTP/1.1\r\nHost: a\r\nAuthorization: {auth}\r\n\r\n"
+        f"GET /v1/customers?limit=2 HTTP/1.1\r\nHost: a\r\nAuthorization: {auth}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    assert _raw_exchange(server, two).count(b"HTTP/1.1 200 ") == 2
+
+
+def test_request_urls_are_the_ones_httpx_parses():
+    from hub.sandbox.serving import request_url
+
+    targets = [
+        "/v1/invoices",
+        "/v1/invoices?",
+        "/v1/invoices?limit=100&starting_after=in_ABC0000000001",
+        "/v22/api.json?KEY=0000&LOOKUP=a.com%2Cb.com%2cc.com&NOMETA=yes",
+        "/crm/v3/objects/contacts?properties=email,firstname&archived=false&x=a:b/c?d",
+        "/v1/customers?email=j%40x.com&expand[]=data.sources&expand%5B%5D=data.tax_ids",
+        "/v1/customers?email=odd%ZZ&q=100%",
+        '/v1/customers?q=with space&r="quoted"&s=<tag>',  # not kept as is: parsed whole
+        "/v1/customers?q=caf\u00e9",
+        "/a/./b/../c?x=1",
+        "/p#frag?x",
+    ]
+    for target in targets:
+        fast = request_url("127.0.0.1:8111", target)
+        slow = httpx.URL(f"http://127.0.0.1:8111{target}")
+        assert (str(fast), fast.raw_path, fast.path) == (str(slow), slow.raw_path, slow.path)
+        assert list(fast.params.multi_items()) == list(slow.params.multi_items()), target
+    with pytest.raises(httpx.InvalidURL):
+        request_url("127.0.0.1:8111", "/p?x=\x01")

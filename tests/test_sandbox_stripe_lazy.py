@@ -117,3 +117,36 @@ def test_advance_after_partial_generation_matches_advance_after_full():
     for sandbox in (one, other):
         advance(sandbox, 2)
     assert everything(one) == everything(other)
+
+
+def test_charges_and_events_made_later_match_an_account_made_whole():
+    """A list of invoices generates companies without their charges and events; writes
+    made then, and the charges and events generated afterwards, give the account a
+    sandbox generated whole before the same writes has."""
+    from hub.sandbox.stripe.webhooks import fail_payment
+
+    one, other = (build_sandbox(companies=90, seed=6, start=START) for _ in range(2))
+    other.api("stripe")._materialise_all()
+    for sandbox in (one, other):  # as many requests each: events carry request ids
+        page_all(client(sandbox), "invoices")
+    state = one.api("stripe")._lazy
+    assert not state.left and set(state.done) == {1}  # every company, none complete
+    for sandbox in (one, other):
+        api, http = sandbox.api("stripe"), client(sandbox)
+        http.post(
+            f"/v1/customers/{api.customer_id_for(3)}", data={"name": "Renamed"}
+        ).raise_for_status()
+        fail_payment(api, next(k for k in range(90) if k != 3 and _active(api, k)))
+        api.offer_coupon(next(k for k in range(40, 90) if _active(api, k)), "RETAIN25")
+    # A charge retrieved by id completes its company only.
+    whole = other.api("stripe")
+    charge = whole._by_customer["charge"][whole.customer_id_for(10)][0]
+    assert client(one).get(f"/v1/charges/{charge}").json() == whole.get("charges", charge)
+    assert list(state.done).count(2) == 1 + (state.done[3] == 2)
+    lists = [{r: page_all(client(s), r) for r in RESOURCES} for s in (one, other)]
+    assert lists[0] == lists[1]
+    assert everything(one) == everything(other)
+
+
+def _active(api, key: int) -> bool:
+    return api._store["subscription"][api.subscription_id_for(key)].status == "active"

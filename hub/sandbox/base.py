@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from hub.sandbox.faults import Fault, FaultInjector, list_param, whole
+from hub.sandbox.memory import FREEZE_FROM
 
 if TYPE_CHECKING:
     from hub.sandbox.serving import SandboxServer
@@ -479,7 +480,7 @@ class Sandbox:
             if self._seeder is None:
                 # A big world lives as long as the process serving it: keep the cyclic GC
                 # from rescanning it afterwards.
-                freeze = getattr(self.world, "size", 0) >= 10_000
+                freeze = getattr(self.world, "size", 0) >= FREEZE_FROM
                 self._seeder = threading.Thread(
                     target=self._seed_all, args=(freeze,), name="hub-sandbox-seed", daemon=True
                 )

@@ -27,7 +27,7 @@ from hub.sandbox.stripe.constants import (
     RESOURCES,
 )
 from hub.sandbox.stripe.encoded import _Encoded
-from hub.sandbox.stripe.lazy import POST_SEED_BASE, _Lazy, _LazyStore, seeded_counter
+from hub.sandbox.stripe.lazy import _SLOT_BITS, POST_SEED_BASE, _Lazy, _LazyStore
 from hub.sandbox.stripe.lists import _Lists
 from hub.sandbox.stripe.payments import _Payments
 from hub.sandbox.stripe.plumbing import _Protocol
@@ -73,7 +73,7 @@ class StripeAPI(
         r = rng_for(seed, "stripe", "tag")
         self._tag = "".join(r.choice(alphabet) for _ in range(4))
         self._counters: dict[str, int] = defaultdict(int)
-        self._store: dict[str, dict[str, Any]] = {kind: _LazyStore(self) for kind in KINDS}
+        self._store: dict[str, dict[str, Any]] = {kind: _LazyStore(self, kind) for kind in KINDS}
         # Ascending sort keys per kind: ``created << 40 | id counter`` (ids end in the counter),
         # so ordering by (created, id) is an int sort and a key turns back into its id. While
         # companies are still unmaterialised it holds those above each kind's frontier.
@@ -95,6 +95,8 @@ class StripeAPI(
         self._slot_counts: dict[str, int] = {}
         self._side_keys: dict[str, list[int]] = {}
         self._frozen_now: int | None = None
+        self._quiet = False  # generating a history without its charges and events (lazy.py)
+        self._pending: list[tuple[Any, ...]] = []  # what a quiet history holds back
         self._numbers: dict[str, int] = {}  # invoices numbered per customer
         self._encoded_init()
         self._script: dict[str, dict[str, Any]] = {}  # seed-only outcomes per subscription
@@ -138,9 +140,11 @@ class StripeAPI(
     # -- ids, time, indexes ------------------------------------------------------------
 
     def _new_id(self, prefix: str) -> str:
-        if self._slot is not None:  # a seeded history: the company's own id space
-            n = self._slot_counts[prefix] = self._slot_counts.get(prefix, 0) + 1
-            return f"{prefix}_{self._tag}{seeded_counter(self._slot, n):010X}"
+        slot = self._slot
+        if slot is not None:  # a seeded history: the company's own id space (``seeded_counter``)
+            counts = self._slot_counts
+            n = counts[prefix] = counts.get(prefix, 0) + 1
+            return f"{prefix}_{self._tag}{((slot + 1) << _SLOT_BITS) | n:010X}"
         n = self._counters[prefix] = self._counters[prefix] + 1
         return f"{prefix}_{self._tag}{POST_SEED_BASE + n:010X}"
 
@@ -150,6 +154,9 @@ class StripeAPI(
         return self.world.clock.ts()
 
     def _add(self, kind: str, rec: Any, customer: str | None = None) -> None:
+        if self._quiet and kind == "charge":  # stored with the company's events (lazy.py)
+            self._pending.append((kind, rec, customer))
+            return
         rec_id = rec.id
         dict.__setitem__(self._store[kind], rec_id, rec)
         key = (rec.created << _SHIFT) | int(rec_id[-10:], 16)
@@ -187,6 +194,21 @@ class StripeAPI(
     ) -> None:
         if ts < self._emit_from:
             return
+        if self._quiet:  # the event is made when the company's events are asked for (lazy.py)
+            self._pending.append((type_, ts, kind, rec.id, _SNAP[kind](rec), prev, request))
+            return
+        self._record_event(type_, ts, kind, rec.id, _SNAP[kind](rec), prev, request)
+
+    def _record_event(
+        self,
+        type_: str,
+        ts: int,
+        kind: str,
+        obj_id: str,
+        state: tuple[Any, ...],
+        prev: dict[str, Any] | None,
+        request: tuple[str | None, str | None],
+    ) -> None:
         version = CURRENT_API_VERSION if ts >= self._version_upgraded_at else LEGACY_API_VERSION
         event = _Event(
             self._new_id("evt"),
@@ -194,8 +216,8 @@ class StripeAPI(
             ts,
             version,
             kind,
-            rec.id,
-            _SNAP[kind](rec),
+            obj_id,
+            state,
             prev,
             request[0],
             request[1],

@@ -16,6 +16,15 @@ space) the first time anything needs them:
   the key list a few dozen times, not once per company) and the page is read again;
 - ``advance()`` (the simulation moves every company) and the test helpers that count.
 
+Charges and events are a third of a history's cost and are read only through their own lists
+and ids, so a company is first materialised without them (``_NO_EVENTS``) for anything else:
+the run is the same (same random draws, ids and states), but each charge and event it makes
+is held back in order (``_LazyState.pending``: the charge, or the event's type, time, object
+snapshot and previous attributes) instead of stored. Retrieving one, listing charges or
+events, a customer's charges, ``advance()`` or a count stores them (``_complete``), with the
+ids a complete run gives; writes made in between take account-wide ids as always, so the
+account is the same whichever order things are asked in (``tests/test_sandbox_stripe_lazy.py``).
+
 Ids are ``prefix_TAG`` + 10 hex digits: the company's slot (key + 1) in the top 24 bits and a
 counter of that company's objects of the prefix in the low 16, so an id names its company and
 does not depend on which companies were materialised before. Objects created after seeding
@@ -24,15 +33,15 @@ does not depend on which companies were materialised before. Objects created aft
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import heapq
-from collections.abc import Iterator
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from hub.sandbox.base import rng_for
+from hub.sandbox.memory import FREEZE_FROM
+from hub.sandbox.memory import gc_paused as _gc_paused
 from hub.sandbox.stripe import draws
 from hub.sandbox.stripe.constants import (
     _SHIFT,
@@ -53,7 +62,11 @@ _BOTTOM = -(1 << 80)  # below every key and bound
 _FIRST_BATCH = 256
 _MAX_BATCH = 4096
 _PAYMENTS = ("charge", "event")
-_FREEZE_FROM = 10_000  # companies: as ``build_sandbox`` freezes a big world after seeding
+# How far a company is generated (``_LazyState.done``): not at all, all but its charges and
+# events (what lists and retrievals of every other kind need: those two are a third of the
+# work, and are read only through their own lists and ids), complete.
+_NO_EVENTS, _COMPLETE = 1, 2
+_DEFERRED = ("charge", "event")  # the kinds only a complete company has
 # Payment attempts after a renewal (finalized an hour later, then the retries) and when an
 # unpaid invoice is due and written off.
 _ATTEMPTS = tuple(HOUR + sum(RETRY_OFFSETS[:i]) for i in range(len(RETRY_OFFSETS) + 1))
@@ -87,50 +100,40 @@ class _Frontier:
 @dataclass
 class _LazyState:
     now: int  # the seed's clock: histories are generated up to here whenever materialised
-    done: bytearray  # 1 = materialised
-    left: int
+    done: bytearray  # per company: 0, _NO_EVENTS or _COMPLETE
+    left: int  # companies not generated at all
     frontiers: dict[str, _Frontier]  # made on each kind's first listing
     side: dict[int, dict[str, list[int]]] = field(default_factory=dict)  # keys not listed yet
-
-
-@contextlib.contextmanager
-def _gc_paused(freeze: bool = False) -> Iterator[None]:
-    """Millions of long-lived records: keep the cyclic GC from rescanning them as they are
-    made, and (big worlds) freeze them out of later collections, as seeding used to."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
+    # Companies generated without charges and events: what they held back (``_complete``).
+    pending: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
 
 
 class _LazyStore(dict):  # type: ignore[type-arg]
     """One kind's records by id; reading an id of a company not materialised yet makes it."""
 
-    __slots__ = ("_api",)
+    __slots__ = ("_api", "_need")
 
-    def __init__(self, api: Any):
+    def __init__(self, api: Any, kind: str = ""):
         super().__init__()
         self._api = api
+        self._need = _COMPLETE if kind in _DEFERRED else _NO_EVENTS
 
     def __missing__(self, key: str) -> Any:
-        if self._api._materialise_id(key):
+        if self._api._materialise_id(key, self._need):
             return dict.__getitem__(self, key)
         raise KeyError(key)
 
     def get(self, key: Any, default: Any = None) -> Any:
         value = dict.get(self, key)
-        if value is None and self._api._materialise_id(key):
+        if value is None and self._api._materialise_id(key, self._need):
             value = dict.get(self, key)
         return default if value is None else value
 
     def __contains__(self, key: object) -> bool:
         return dict.__contains__(self, key) or (
-            isinstance(key, str) and self._api._materialise_id(key) and dict.__contains__(self, key)
+            isinstance(key, str)
+            and self._api._materialise_id(key, self._need)
+            and dict.__contains__(self, key)
         )
 
     # Whole-store reads see every company.
@@ -195,34 +198,82 @@ class _Lazy:
 
     # -- materialising -----------------------------------------------------------------
 
-    def _materialise_id(self, obj_id: str) -> bool:
-        """Materialise the company ``obj_id`` belongs to; False if there was nothing to do."""
+    def _materialise_id(self, obj_id: str, need: int = _NO_EVENTS) -> bool:
+        """Materialise the company ``obj_id`` belongs to (``need``: ``_COMPLETE`` for an
+        event's company); False if there was nothing to do."""
         state = self._lazy
         if state is None or not isinstance(obj_id, str):
             return False
         key = company_of(obj_id, len(state.done))
-        if key is None or state.done[key]:
+        if key is None or state.done[key] >= need:
             return False
         with self._lock, _gc_paused():
-            self._materialise(key)
+            self._materialise(key, events=need >= _COMPLETE)
         return True
 
     def _materialise_company(self, company_key: int) -> None:
         state = self._lazy
-        if state is not None and not state.done[company_key]:
+        if state is not None and state.done[company_key] < _COMPLETE:
             with self._lock, _gc_paused():
                 self._materialise(company_key)
 
-    def _materialise(self, key: int) -> None:
-        """Run one company's seeded history (its own random stream, ids and heap)."""
+    def _materialise(self, key: int, events: bool = True) -> None:
+        """Run one company's seeded history (its own random stream, ids and heap); without
+        ``events``, its events are left for when something asks for them."""
         state = self._lazy
         assert state is not None
-        if state.done[key]:
+        level = state.done[key]
+        if level >= (_COMPLETE if events else _NO_EVENTS):
             return
-        state.done[key] = 1
+        if level:
+            self._complete(key)
+            return
+        state.done[key] = _COMPLETE if events else _NO_EVENTS
         state.left -= 1
-        company = self.world.companies[key]
         saved = (self._rng, self._heap, self._heap_seq)
+        try:
+            pending = self._run_history(key, quiet=not events)
+            if not events:
+                state.pending[key] = self._pending
+        finally:
+            state.side[key] = self._side_keys
+            self._rng, self._heap, self._heap_seq = saved
+            self._end_history()
+        for entry in pending:
+            heapq.heappush(self._heap, entry)
+
+    def _complete(self, key: int) -> None:
+        """Store the charges and events a company generated without them held back, in the
+        order it made them (so event ids are those a complete generation gives)."""
+        state = self._lazy
+        assert state is not None
+        pending = state.pending.pop(key)
+        self._slot = key
+        self._slot_counts = {}
+        self._side_keys = {kind: [] for kind in _DEFERRED}
+        by_customer, self._by_customer["charge"] = self._by_customer["charge"], defaultdict(list)
+        try:
+            for entry in pending:
+                if len(entry) == 3:
+                    self._add(*entry)
+                else:
+                    self._record_event(*entry)
+            made = self._by_customer["charge"]
+        finally:
+            self._by_customer["charge"] = by_customer
+            self._end_history()
+        for customer, ids in made.items():
+            # Seeded charges come before any the API made since (their ids are lower).
+            by_customer[customer][:0] = ids
+        # Not listed yet: these kinds' frontiers reach a company only once it is complete.
+        state.side.setdefault(key, {}).update(self._side_keys)
+        state.done[key] = _COMPLETE
+
+    def _run_history(self, key: int, quiet: bool) -> list[Any]:
+        """Generate company ``key``'s seeded history into the current stores; returns what
+        it scheduled after the seed's clock (``quiet``: no events)."""
+        state = self._lazy
+        assert state is not None
         self._rng = rng_for(self.world.seed, "stripe", "company", key)
         self._heap = []
         self._heap_seq = 0
@@ -231,19 +282,19 @@ class _Lazy:
         self._side_keys = {kind: [] for kind in KINDS}
         self._frozen_now = state.now
         self._emit_from = state.now - HISTORY_DAYS * DAY
-        try:
-            self._seed_company(company, self._rng, state.now)
-            self._run_until(state.now + 1, seeding=True)
-            self._script.pop(self._sub_by_company[key], None)
-            pending = self._heap
-        finally:
-            state.side[key] = self._side_keys
-            self._rng, self._heap, self._heap_seq = saved
-            self._slot = None
-            self._frozen_now = None
-            self._emit_from = 0
-        for entry in pending:
-            heapq.heappush(self._heap, entry)
+        self._quiet = quiet
+        self._pending = []
+        self._seed_company(self.world.companies[key], self._rng, state.now)
+        self._run_until(state.now + 1, seeding=True)
+        self._script.pop(self._sub_by_company[key], None)
+        return self._heap
+
+    def _end_history(self) -> None:
+        self._slot = None
+        self._frozen_now = None
+        self._emit_from = 0
+        self._quiet = False
+        self._pending = []
 
     def _ensure_listed(self, kind: str, low_key: int) -> bool:
         """Make the list keys of ``kind`` hold every object whose key is >= ``low_key``.
@@ -256,16 +307,17 @@ class _Lazy:
         n = len(front.order)
         if front.ptr >= n or -front.neg_bounds[front.ptr] < low_key:
             return False
-        with self._lock, _gc_paused(freeze=len(state.done) >= _FREEZE_FROM):
+        with self._lock, _gc_paused(freeze=len(state.done) >= FREEZE_FROM):
             # The next batch down, not everything above ``low_key``: a page that ran out of
             # listed keys reports the bottom of its range, and the caller asks again.
             i = front.ptr
             j = min(n, i + front.step)
             front.step = min(front.step * 2, _MAX_BATCH)
             added: list[int] = []
+            need, events = (_COMPLETE, True) if kind in _DEFERRED else (_NO_EVENTS, False)
             for company_key in front.order[i:j]:
-                if not state.done[company_key]:
-                    self._materialise(company_key)
+                if state.done[company_key] < need:
+                    self._materialise(company_key, events=events)
                 side = state.side.get(company_key)
                 if side is not None:
                     added.extend(side.pop(kind, ()))
@@ -285,7 +337,8 @@ class _Lazy:
         with self._lock:
             if self._lazy is None:
                 return
-            for kind in KINDS:
+            # Events first: every company is then generated once, complete.
+            for kind in sorted(KINDS, key=lambda k: k != "event"):
                 self._frontier(state, kind).step = len(state.done)  # one batch, one sort
                 while self._ensure_listed(kind, _BOTTOM):
                     pass

@@ -20,6 +20,7 @@ from hub.sandbox.stripe.constants import (
     EVENT_RETENTION,
 )
 from hub.sandbox.stripe.encoded import list_response, object_response
+from hub.sandbox.stripe.lazy import _COMPLETE, _DEFERRED, _NO_EVENTS
 from hub.sandbox.stripe.protocol import _ApiError, _missing, _select
 
 
@@ -96,7 +97,7 @@ class _Lists:
         predicate = self._predicate(kind, params)
         customer = forced_customer if forced_customer is not None else params.get("customer")
         if customer is not None and kind != "customer":
-            self._materialise_id(customer)
+            self._materialise_id(customer, _COMPLETE if kind in _DEFERRED else _NO_EVENTS)
             if customer not in self._store["customer"]:
                 raise _missing(
                     "customer",

@@ -204,12 +204,20 @@ def _anchor_of(ts: int) -> tuple[int, int, int, int]:
     return d.year, d.month, d.day, d.hour * 3600 + d.minute * 60 + d.second
 
 
+# (month's first midnight, days in it) by month index (year * 12 + month - 1): a plain dict,
+# since a history asks a dozen times per company (``_month_info``'s cache costs more).
+_MONTHS: dict[int, tuple[int, int]] = {}
+
+
 def _boundary(anchor: tuple[int, int, int, int], k: int) -> int:
     """Start of billing period ``k``: the anchor's day in the k-th month (clamped), same time."""
     year, month, day, sod = anchor
     idx = year * 12 + month - 1 + k
-    start, days = _month_info(idx // 12, idx % 12 + 1)
-    return start + (min(day, days) - 1) * DAY + sod
+    info = _MONTHS.get(idx)
+    if info is None:
+        info = _MONTHS[idx] = _month_info(idx // 12, idx % 12 + 1)
+    start, days = info
+    return start + ((day if day < days else days) - 1) * DAY + sod
 
 
 def _period_index(anchor: tuple[int, int, int, int], ts: int) -> int:
