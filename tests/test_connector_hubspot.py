@@ -523,3 +523,38 @@ def test_archived_company_is_seen_at_the_next_sync_without_a_request_per_noop(en
     sandbox.world.clock.advance(1800)
     again = run(sandbox, store)
     assert {n: r.requests for n, r in again.items()} == dict.fromkeys(STREAMS, 1)
+
+
+def test_hostile_records_on_a_list_page_are_skipped_and_reported():
+    from hub.connector import SyncContext
+
+    conn = connector()
+    stream = next(s for s in conn.get_streams() if s.name == "companies")
+    deep: dict = {}
+    inner = deep
+    for _ in range(70):
+        inner["x"] = {}
+        inner = inner["x"]
+    good = {
+        "id": "7",
+        "properties": {"name": "Acme", "lifecyclestage": "customer", "ignored": "x"},
+        "propertiesWithHistory": {"lifecyclestage": [{"value": "customer", "timestamp": "t"}]},
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "updatedAt": "2026-01-02T00:00:00.000Z",
+    }
+    page = [good, {"properties": {}}, "not an object", {"id": "9", "properties": deep}]
+    with conn.client() as client:
+        ctx = SyncContext(client=client, store=Store(":memory:"), connection="hs", connector=conn)
+        batch = stream.prepare_page(ctx, page, page=2)
+    assert [r["id"] for r in batch.records] == ["7"]
+    (row,) = batch.records
+    assert row["properties"]["name"] == "Acme" and "ignored" not in row["properties"]
+    assert row["propertiesWithHistory"]["lifecyclestage"] == [
+        {"value": "customer", "timestamp": "t", "sourceType": None}
+    ]
+    assert ctx.skipped_count == 3
+    assert ctx.skipped == [
+        "companies page 2 record 2: the record has no 'id'",
+        "companies page 2 record 3: not an object (str)",
+        "companies page 2 record 4: nested deeper than 64 levels",
+    ]
