@@ -1,4 +1,4 @@
-"""The typed columns of ``events`` the measures read (``subject``, ``value``): filled from
+"""The typed columns of ``events`` the measures read (``subject_id``, ``metric``): filled from
 ``attrs`` whoever writes the row, kept in step on update, and made for an existing database
 by a one-off rebuild that keeps its rows, rowids, indexes, statistics and views. The scores
 read through them are worked by hand."""
@@ -40,10 +40,10 @@ OLD_EVENTS = """CREATE TABLE "events" (
 
 
 def _columns(store, event_id: str) -> tuple:
-    return store.db.execute("SELECT subject, value FROM events WHERE id = ?", [event_id]).fetchone()
+    return store.db.execute("SELECT subject_id, metric FROM events WHERE id = ?", [event_id]).fetchone()
 
 
-def test_subject_and_value_come_from_attrs_whoever_writes(db, clk):
+def test_subject_id_and_metric_come_from_attrs_whoever_writes(db, clk):
     add_account(db, "a")
     solved = add_event(db, "a", "ticket_solved", 1, ticket_id=7, resolution_hours=30)
     failed = add_event(db, "a", "payment_failed", 1, invoice_id="in_1", amount=450.5)
@@ -119,7 +119,7 @@ def test_rebuild_keeps_rows_rowids_indexes_stats_and_views(tmp_path):
     db.close()
     db = Database(path)  # a new connection reads the rebuilt schema and statistics
     assert has_typed_columns(db)
-    assert db.execute("SELECT rowid, subject, value FROM events ORDER BY rowid").fetchall() == [
+    assert db.execute("SELECT rowid, subject_id, metric FROM events ORDER BY rowid").fetchall() == [
         (11, "1", 48.0),
         (12, "2", 60.0),
         (40, "in_9", 99.0),

@@ -199,8 +199,8 @@ def tasks_reverted_status(db: Database) -> None:
 
 @migrations()
 def events_m001_typed_columns(db: Database) -> None:
-    """``events.subject`` (the ticket, invoice or technology an event is about) and
-    ``events.value`` (resolution hours, amount, MRR delta): STORED generated columns filled
+    """``events.subject_id`` (the ticket, invoice or technology an event is about) and
+    ``events.metric`` (resolution hours, amount, MRR delta): STORED generated columns filled
     from ``attrs`` whenever a row is written, so health's aggregation reads typed columns
     instead of parsing JSON on every event row (``hub.store.event_columns``). The table is
     rebuilt once, with its rows, rowids, indexes and views."""
