@@ -561,7 +561,7 @@ def main() -> None:
     parser.add_argument(
         "--no-trim",
         action="store_true",
-        help="with --one: no malloc_trim after each step (to measure what it gives back)",
+        help="with --one: no malloc_trim after each step and no arena limit (to measure them)",
     )
     parser.add_argument(
         "--keep",
@@ -580,6 +580,7 @@ def main() -> None:
         import hub.pipeline
 
         hub.pipeline.release_memory = lambda: None
+        hub.pipeline.limit_malloc_arenas = lambda: None
     if args.keep:
         os.environ["HUB_BENCH_KEEP_DB"] = "1"
     if args.one:

@@ -87,22 +87,42 @@ class PipelineResult:
 
 
 _libc: Any = None
+_M_ARENA_MAX = -8  # mallopt(3)
+MALLOC_ARENAS = 2
 
 
-def release_memory() -> None:
-    """Hand the C heap's free pages back to the system after a step (glibc only).
-
-    Each step frees what it decoded, but glibc keeps freed pages in its arenas (one per
-    sync thread, up to eight per core), so RSS would stay at the largest step's high-water
-    mark for the life of a ``hub run`` process. ``malloc_trim(0)`` returns them."""
+def _glibc() -> Any:
+    """The C library when it is glibc (whose allocator the two functions below tune)."""
     global _libc
     if _libc is None:
         _libc = False
         if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
             with contextlib.suppress(OSError):
                 _libc = ctypes.CDLL("libc.so.6")
-    if _libc:
-        _libc.malloc_trim(0)
+    return _libc
+
+
+def release_memory() -> None:
+    """Hand the C heap's free pages back to the system after a step (glibc only).
+
+    Each step frees what it decoded, but glibc keeps freed pages in its arenas, so RSS
+    would stay at the largest step's high-water mark for the life of a ``hub run`` process.
+    ``malloc_trim(0)`` returns them."""
+    libc = _glibc()
+    if libc:
+        libc.malloc_trim(0)
+
+
+def limit_malloc_arenas() -> None:
+    """At most ``MALLOC_ARENAS`` C heaps (glibc only; before the sync starts its threads).
+
+    glibc gives threads heaps of their own (up to eight per core): each sync thread's heap
+    grows to the most that thread ever held and keeps its free pages apart from the others'.
+    The threads take turns on the interpreter lock anyway, so sharing two heaps costs them
+    nothing and keeps the process's peak near what it really holds at once."""
+    libc = _glibc()
+    if libc:
+        libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def _describe(step: str, result: Any) -> tuple[int, str]:
@@ -191,6 +211,9 @@ def run_pipeline(
                     if any(r.status == "error" for r in rs)
                 }
             )
+    # Health, playbooks and push write after the map's checkpoint: fold their WAL back too, so
+    # the database between runs is one file of its real size.
+    store.checkpoint()
     result.duration_s = time.perf_counter() - started
     failed = result.failed_steps
     # Only connections failed: the rest ran on their older data ("partial").

@@ -476,6 +476,9 @@ def _in_threads(
         with _thread_store(store) as db:
             _after(after_connection, db, name, stop)
 
+    from hub.pipeline import limit_malloc_arenas
+
+    limit_malloc_arenas()
     workers = max(1, len(group) + len(lookups) + len(later))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-sync") as pool:
         futures = {name: pool.submit(work, name) for name in group}

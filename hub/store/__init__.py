@@ -189,7 +189,9 @@ class Store:
     def raw_table(self, connection: str, stream: str) -> sqlite_utils.db.Table:
         """The raw table for a stream, created with the fixed columns on first use."""
         name = raw_table_name(connection, stream)
-        table = self.db[name]
+        # Not ``self.db[name]``: that asks sqlite_master for the views on every call (once a
+        # page), a query over every table, index and trigger of the schema.
+        table = sqlite_utils.db.Table(self.db, name)
         if name in self._raw_ready:
             return table
         with self.db.atomic():

@@ -79,7 +79,9 @@ class StripeMapping(Mapping):
     source = SOURCE_INFO
     event_types = EVENT_TYPES
     facts = FACTS
-    version = 2  # 2: open invoices and default cards indexed for finalize
+    # 2: open invoices and default cards indexed for finalize; 3: failed charges and
+    # payment-failure notices indexed (dunning reads only those)
+    version = 3
 
     def map_rows(self, ctx: MappingContext, stream: str, rows: Iterable[dict[str, Any]]) -> None:
         handler = getattr(self, "_" + stream)
@@ -159,15 +161,20 @@ class StripeMapping(Mapping):
 
     def _charges(self, ctx: MappingContext, row: dict[str, Any]) -> None:
         self._touch(ctx, ref(row["data"].get("customer")))
+        billing.index_charge(ctx, row)
 
     def _events(self, ctx: MappingContext, row: dict[str, Any]) -> None:
         event = row["data"]
         kind = str(event.get("type") or "")
         data = as_dict(event.get("data"))
         if kind == "invoice.payment_failed":
-            self._touch(ctx, ref(as_dict(data.get("object")).get("customer")))
+            customer = ref(as_dict(data.get("object")).get("customer"))
+            self._touch(ctx, customer)
+            billing.index_notice(ctx, row, customer)
             return
         if row["deleted"]:
+            # A tombstone may have lost its type: it is no notice any more, whatever it was.
+            billing.index_notice(ctx, row, None)
             return  # the changes it recorded go with it
         sub = as_dict(data.get("object"))
         if sub.get("object") != "subscription" or not kind.startswith("customer.subscription."):

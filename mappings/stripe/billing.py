@@ -85,6 +85,30 @@ OPEN = "open_invoice"
 """The mapping's index of open invoices (value: when each was due): what ``past_due`` reads."""
 
 
+FAILED_CHARGE = "failed_charge"
+"""The mapping's index of failed charges under their customer: what dunning reads of charges."""
+FAILURE_NOTICE = "failure_notice"
+"""Its index of ``invoice.payment_failed`` events under their customer."""
+
+
+def index_charge(ctx: MappingContext, row: dict[str, Any]) -> None:
+    """A failed charge is indexed under its customer (dunning reads only those)."""
+    data = as_dict(row["data"])
+    customer = ref(data.get("customer"))
+    if row["deleted"] or not customer or data.get("status") != "failed":
+        ctx.unindex(FAILED_CHARGE, row["id"])
+    else:
+        ctx.index(FAILED_CHARGE, row["id"], [customer])
+
+
+def index_notice(ctx: MappingContext, row: dict[str, Any], customer: str | None) -> None:
+    """An ``invoice.payment_failed`` event is indexed under its invoice's customer."""
+    if row["deleted"] or not customer:
+        ctx.unindex(FAILURE_NOTICE, row["id"])
+    else:
+        ctx.index(FAILURE_NOTICE, row["id"], [customer])
+
+
 def map_invoice(ctx: MappingContext, row: dict[str, Any]) -> None:
     """Events that follow one invoice's own state (the row owns them)."""
     inv, inv_id = row["data"], row["id"]
@@ -227,34 +251,31 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
             keys,
         ):
             invoices[inv_id] = _fields(ctx.store.decode_raw(data), _INVOICE_FIELDS)
-    charges: list[dict[str, Any]] = []
-    table = _table(ctx, "charges")
-    if table:
-        charges = [
-            _fields(ctx.store.decode_raw(data), _CHARGE_FIELDS)
-            for (data,) in _in_chunks(
-                ctx,
-                f"SELECT data FROM [{table}] WHERE deleted = 0 "
-                "AND json_extract(raw_json(data), '$.status') = 'failed' "
-                "AND " + _CUSTOMER_IN % "$.customer",
-                keys,
-            )
-        ]
+    # Failed charges and payment-failure notices through the mapping's index: a customer's
+    # other charges and events are never read (they are most of the Stripe tables). In
+    # (created, id) order, so ties between attempts resolve the same way every run.
+    charges = sorted(
+        (
+            _fields(doc, _CHARGE_FIELDS)
+            for doc in ctx.raw_many(
+                "charges", [key for key, _, _ in ctx.indexed(FAILED_CHARGE, refs=keys)]
+            ).values()
+            if as_dict(doc).get("status") == "failed"
+        ),
+        key=lambda c: (num(c.get("created")) or 0, str(c.get("id"))),
+    )
     notices: list[dict[str, Any]] = []  # invoice.payment_failed events
-    table = _table(ctx, "events")
-    if table:
-        for (data,) in _in_chunks(
-            ctx,
-            f"SELECT data FROM [{table}] WHERE deleted = 0 "
-            "AND json_extract(raw_json(data), '$.type') = 'invoice.payment_failed' "
-            "AND " + _CUSTOMER_IN % "$.data.object.customer",
-            keys,
-        ):
-            event = ctx.store.decode_raw(data)
-            obj = as_dict(as_dict(event.get("data")).get("object"))
-            notices.append(
-                {"created": event.get("created"), "data": {"object": _fields(obj, _NOTICE_FIELDS)}}
-            )
+    found = ctx.raw_many("events", [key for key, _, _ in ctx.indexed(FAILURE_NOTICE, refs=keys)])
+    for _, event in sorted(
+        found.items(), key=lambda item: (num(as_dict(item[1]).get("created")) or 0, item[0])
+    ):
+        event = as_dict(event)
+        if event.get("type") != "invoice.payment_failed":
+            continue
+        obj = as_dict(as_dict(event.get("data")).get("object"))
+        notices.append(
+            {"created": event.get("created"), "data": {"object": _fields(obj, _NOTICE_FIELDS)}}
+        )
     failed_at, codes = _link_failures(invoices, charges, notices)
     wanted: set[str] = set()
     for inv_id, inv in sorted(invoices.items()):

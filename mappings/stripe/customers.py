@@ -52,15 +52,19 @@ def subscriptions_by_customer(
     if not table:
         return out
     # Every key in one statement (a JSON array): one pass over the table, not one per 500 keys.
-    for customer, text in ctx.store.db.execute(
-        f"SELECT json_extract(raw_json(data), '$.customer'), data FROM [{table}] WHERE deleted = 0 "
+    # The customer from the indexed ``ref`` (the document's own field only for rows without
+    # one): a ``json_extract`` here would expand and parse every document a second time.
+    for stored_ref, text in ctx.store.db.execute(
+        f"SELECT ref, data FROM [{table}] WHERE deleted = 0 "
         # The indexed ``ref`` (the customer), or the document's field for rows without one.
         "AND (ref IN (SELECT value FROM json_each(?1)) OR (ref IS NULL AND "
         "json_extract(raw_json(data), '$.customer') IN (SELECT value FROM json_each(?1)))) "
         "ORDER BY id",
         [json.dumps(sorted(customers))],
     ):
-        out.setdefault(customer, []).append(ctx.store.decode_raw(text))
+        doc = ctx.store.decode_raw(text)
+        customer = stored_ref if stored_ref is not None else ref(as_dict(doc).get("customer"))
+        out.setdefault(customer, []).append(doc)
     return out
 
 
