@@ -326,3 +326,27 @@ def test_request_urls_are_the_ones_httpx_parses():
         assert list(fast.params.multi_items()) == list(slow.params.multi_items()), target
     with pytest.raises(httpx.InvalidURL):
         request_url("127.0.0.1:8111", "/p?x=\x01")
+
+
+def test_serve_warms_stripe_up_in_the_background_after_seeding():
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HUB_LOAD_PLUGINS="", COLUMNS="200")
+    cmd = [sys.executable, "-m", "hub", "sandbox", "serve", "--port", "0", "--companies", "40"]
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+        text, deadline = "", time.monotonic() + 60
+        while "warmed up" not in text and time.monotonic() < deadline:
+            try:
+                text += lines.get(timeout=1)
+            except queue.Empty:
+                continue
+        assert "Stripe warmed up: 40 companies' records generated in" in text, text
+        url = text.split(" at ", 1)[1].split()[0]
+        listed = httpx.get(f"{url}/v1/invoices", params={"limit": 3}, auth=STRIPE).json()
+        assert len(listed["data"]) == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -150,3 +150,27 @@ def test_charges_and_events_made_later_match_an_account_made_whole():
 
 def _active(api, key: int) -> bool:
     return api._store["subscription"][api.subscription_id_for(key)].status == "active"
+
+
+def test_the_warm_up_between_and_during_requests_gives_the_same_account(pair):
+    reference = {r: page_all(client(pair[0]), r) for r in RESOURCES}
+    warmed = build_sandbox(companies=120, seed=5, start=START)
+    api = warmed.api("stripe")
+    http = client(warmed)
+    first = http.get("/v1/invoices", params={"limit": 5}).json()["data"]
+    assert first == reference["invoices"][:5]
+    # Part of the warm-up between requests: newest invoices first, then what a request asks.
+    assert api.warm_up(limit=30) == 30
+    assert api._lazy.left < 120 - 30
+    http.get(f"/v1/customers/{api.customer_id_for(119)}").raise_for_status()
+    assert http.get("/v1/charges", params={"limit": 3}).json()["data"] == reference["charges"][:3]
+    # The rest in a thread while every list is paged.
+    from hub.sandbox.warm import start_warm_up
+
+    warming = start_warm_up(warmed)
+    for resource in RESOURCES:
+        assert page_all(http, resource) == reference[resource], resource
+    assert warming.done.wait(30)
+    assert api._lazy is None  # every company generated and listed
+    assert everything(warmed) == everything(pair[0])
+    assert page_all(http, "events") == reference["events"]

@@ -169,6 +169,14 @@ def _start_time(start: str) -> Any:
     help="Multiply the providers' webhook retry delays (0.001: a day of retries in 86 s).",
 )
 @click.option(
+    "--warm/--no-warm",
+    default=True,
+    show_default=True,
+    help="Once every API is seeded, generate in the background the records the fakes "
+    "otherwise make as requests reach them (Stripe's billing histories), so a first pass "
+    "reads instead of generating; requests arriving first are answered as usual.",
+)
+@click.option(
     "--print-config",
     is_flag=True,
     default=False,
@@ -188,6 +196,7 @@ def serve(
     webhook_secrets: tuple[str, ...],
     webhook_faults: tuple[str, ...],
     webhook_retry_scale: float,
+    warm: bool,
     print_config: bool,
 ) -> None:
     """Serve the sandbox APIs on one loopback port until Ctrl-C.
@@ -291,6 +300,21 @@ def serve(
             out.print(f"All APIs seeded in {time.perf_counter() - started:.1f}s", highlight=False)
 
         threading.Thread(target=seeded, name="hub-sandbox-seeded", daemon=True).start()
+    warming = None
+    if warm:
+        from hub.sandbox.warm import WarmUp, start_warm_up
+
+        def warmed(state: WarmUp) -> None:
+            for name, (made, wall, cpu) in state.figures.items():
+                if made:
+                    label = vocabulary().source(name).title
+                    out.print(
+                        f"{label} warmed up: {made:,} companies' records generated in "
+                        f"{wall:.1f}s ({cpu:.1f}s CPU)",
+                        highlight=False,
+                    )
+
+        warming = start_warm_up(sb, warmed)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     last_jump = time.monotonic()
@@ -306,6 +330,8 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
+        if warming is not None:
+            warming.stop()
         server.stop()
         if sb.webhooks is not None:
             sb.webhooks.close()
