@@ -32,9 +32,7 @@ class WarmUp:
         self.thread.join(timeout)
 
 
-def start_warm_up(
-    sandbox: Any, on_done: Callable[[WarmUp], None] | None = None
-) -> WarmUp:
+def start_warm_up(sandbox: Any, on_done: Callable[[WarmUp], None] | None = None) -> WarmUp:
     """Seed what is not seeded yet, then warm every fake that can, one after another, in a
     daemon thread (``on_done`` is called from it at the end, unless stopped)."""
     stop, done = threading.Event(), threading.Event()

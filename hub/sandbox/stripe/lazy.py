@@ -353,7 +353,6 @@ class _Lazy:
                     pass
             self._lazy = None
 
-
     # -- warm-up ---------------------------------------------------------------------
 
     def warm_up(self, stop: threading.Event | None = None, limit: int | None = None) -> int:
