@@ -34,6 +34,9 @@ from hubside import credentials
 TARGET = 100_000
 READY = re.compile(r"Sandbox ready in ([\d.]+)s at (http://[\d.]+:\d+)")
 SEEDED = re.compile(r"All APIs seeded in ([\d.]+)s")
+WARMED = re.compile(
+    r"Stripe warmed up: ([\d,]+) companies' records generated in ([\d.]+)s \(([\d.]+)s CPU\)"
+)
 
 
 def world_size(opts: Options) -> int:
@@ -55,12 +58,15 @@ def load() -> str:
 
 
 def start_server(
-    companies: int, seed: int, timeout: float = 600
+    companies: int, seed: int, timeout: float = 600, warm: bool = False
 ) -> tuple[subprocess.Popen, str, float, float]:
-    """Spawn ``hub sandbox serve``; returns (process, url, seconds to ready, build seconds)."""
+    """Spawn ``hub sandbox serve``; returns (process, url, seconds to ready, build seconds).
+    Without ``warm``, ``--no-warm``: the cold figures are those of a client that pages the
+    instant the server answers, with no warm-up running beside it."""
     hub = Path(sys.executable).with_name("hub")
     cmd = [str(hub)] if hub.exists() else [sys.executable, "-m", "hub"]
     cmd += ["sandbox", "serve", "--port", "0", "--companies", str(companies), "--seed", str(seed)]
+    cmd += [] if warm else ["--no-warm"]
     env = {**os.environ, "COLUMNS": "400", "TERM": "dumb"}
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -448,6 +454,25 @@ def run(opts: Options) -> Section:
             stop_server(proc)
         if fallback is not None:
             fallback.__exit__(None, None, None)
+    if fallback is None:
+        import serve_warm
+
+        warmed = serve_warm.measure(
+            section, companies, opts.seed, cap, seconds_cap, sys.modules[__name__]
+        )
+        if warmed is not None:
+            section.goal(
+                "stripe paging after the warm-up, records per server CPU second (first pass)",
+                warmed,
+                10_000,
+                ">=",
+                "records/s",
+            )
+    section.notes.append(
+        "The rows above the warm-up's are a server started with --no-warm (a client paging "
+        "the instant the server answers: the cold first pass); the warm-up rows are a second "
+        "server with its warm-up on."
+    )
     section.notes.append(
         f"Paging reads up to {cap:,} records or {seconds_cap} s per read with one keep-alive "
         "httpx client in the harness process (the server is the CLI's own process); "
