@@ -75,7 +75,9 @@ newest records down, so a page generates only the companies it can contain. The 
 the same whichever companies come first (``tests/test_sandbox_stripe_lazy.py``). A list of
 any other kind generates a company without storing its charges and events (held back, in
 order, until their lists or ids are asked for: about a third less work per company).
-``advance()`` generates every company first. Each object's JSON is encoded once per API shape
+``advance()`` generates every company first. ``warm_up()`` (started by ``hub sandbox serve``
+after seeding, ``hub/sandbox/warm.py``) generates the rest in the background, newest invoices
+first, a few milliseconds at a time under the lock, then indexes every list. Each object's JSON is encoded once per API shape
 and kept until a write (``encoded.py``).
 
 Size: records are slotted objects, list indexes are ints (``created << 40 | counter``), and

@@ -369,10 +369,11 @@ class _Lazy:
             return 0
         order = self._frontier(state, "invoice").order
         made, i, n = 0, 0, len(order)
+        freeze = len(state.done) >= FREEZE_FROM  # keep what is made out of later collections
         while i < n:
             if (stop is not None and stop.is_set()) or (limit is not None and made >= limit):
                 return made
-            with self._lock, _gc_paused():
+            with self._lock, _gc_paused(freeze=freeze):
                 if self._lazy is not state:
                     return made
                 until = time.perf_counter() + _WARM_SLICE
