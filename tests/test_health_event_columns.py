@@ -168,3 +168,21 @@ def test_scores_read_the_typed_columns_as_they_read_attrs(db, clk):
     # (3·87.5 + 1·50 + 2·100) / 6 = 512.5 / 6 = 85.42 → 85
     assert row["computed_score"] == 85
     assert any("payment failed on 2 invoices ($549.50)" in d for d in row["drivers"])
+
+
+def test_open_tickets_of_one_day_score_alike_across_accounts(db, clk):
+    """Support scores an open ticket by its day, once per run for every account: two
+    accounts with a ticket open since the same day get the same part for it."""
+    add_account(db, "a")
+    add_account(db, "b")
+    add_event(db, "a", "ticket_opened", 10, ticket_id=1)
+    add_event(db, "b", "ticket_opened", 10, ticket_id=2)
+    add_event(db, "b", "ticket_reopened", 40, ticket_id=3)
+    compute_health(db, config({"model": "s", "models": {"s": {"weights": {"support": 1}}}}))
+    # Open 10 days: 100 at 7 days, 0 at 30: 100 × (1 − 3 / 23) = 86.9565…
+    # a: (86.9565 + 2·100) / (1 + 2) = 95.652… → 95.65 → 96
+    # b: open 40 days → 0; (86.9565 + 0 + 2·100) / (2 + 2) = 71.739… → 71.74 → 72
+    a, b = score_row(db, "a"), score_row(db, "b")
+    assert (a["measures"]["support"]["score"], a["computed_score"]) == (95.65, 96)
+    assert (b["measures"]["support"]["score"], b["computed_score"]) == (71.74, 72)
+    assert "2 tickets open, the oldest for 40 days" in b["drivers"]
