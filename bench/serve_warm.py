@@ -17,8 +17,10 @@ import httpx
 from hubside import credentials
 
 
-def _probe(url: str, stop: threading.Event, out: list[float]) -> None:
-    """Small Stripe and HubSpot list requests, 20 per second, each timed."""
+def _probe(url: str, stop: threading.Event, out: list[tuple[float, str, bool]]) -> None:
+    """Small Stripe and HubSpot list requests, 20 per second, each timed: (seconds, path,
+    whether it was that list's first request: a list's first request builds its index of
+    companies, warm-up or not)."""
     stripe = {"Authorization": f"Bearer {credentials('stripe')['api_key']}"}
     hubspot = {"Authorization": f"Bearer {credentials('hubspot')['access_token']}"}
     asks = [
@@ -32,19 +34,23 @@ def _probe(url: str, stop: threading.Event, out: list[float]) -> None:
             target, params, headers = asks[i % len(asks)]
             started = time.perf_counter()
             client.get(target, params=params, headers=headers).raise_for_status()
-            out.append(time.perf_counter() - started)
+            out.append((time.perf_counter() - started, target[len(url) :], i < len(asks)))
             i += 1
             stop.wait(0.05)
 
 
-def latency_note(samples: list[float]) -> str:
-    if not samples:
+def latency_note(samples: list[tuple[float, str, bool]]) -> str:
+    """Median, p95 and max of the requests after each list's first (and the firsts apart)."""
+    later = [(s * 1000, path) for s, path, first in samples if not first]
+    if not later:
         return "no requests"
-    ms = sorted(s * 1000 for s in samples)
+    ms = sorted(m for m, _ in later)
     p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+    worst = max(later)
+    firsts = ", ".join(f"{path} {s * 1000:.0f} ms" for s, path, first in samples if first)
     return (
         f"{len(ms)} requests: median {statistics.median(ms):.1f} ms, p95 {p95:.1f} ms, "
-        f"max {ms[-1]:.1f} ms"
+        f"max {worst[0]:.1f} ms ({worst[1]})" + (f"; each list's first: {firsts}" if firsts else "")
     )
 
 
@@ -100,7 +106,7 @@ def measure(
             api="stripe+hubspot",
             what="small list requests (limit 10), 20/s, during the warm-up",
             records=None,
-            seconds=round(statistics.median(during), 4) if during else None,
+            seconds=round(statistics.median(s for s, _, _ in during), 4) if during else None,
             records_per_s=None,
             note=f"{latency_note(during)}; after it, 2 s: {latency_note(after)}",
         )
