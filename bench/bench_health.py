@@ -21,6 +21,9 @@ average is printed too: other work slows every figure.
 ``--breakdown`` profiles one process over the first size's database: CPU seconds of the
 aggregation statement alone (reading and decoding the events in SQLite), of the per-account
 Python evaluation (measures, model, drivers), and of writing scores and history.
+
+``--event-bytes DB`` prints the bytes per ``events`` row of any hub database (``dbstat``:
+the table and each of its indexes), e.g. of a ``hub demo --companies 5000`` database.
 """
 
 from __future__ import annotations
@@ -293,6 +296,60 @@ def breakdown(path: str) -> dict[str, float]:
     return figures
 
 
+def event_bytes(path: str) -> dict[str, Any]:
+    """Bytes per ``events`` row in ``path``, from ``dbstat``: the table and each of its
+    indexes (pages, so free space inside pages counts), and the average text of each column."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT count(*) FROM events").fetchone()[0] or 1
+        parts = dict(
+            conn.execute(
+                "SELECT name, sum(pgsize) FROM dbstat WHERE name = 'events' OR name IN "
+                "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events') "
+                "GROUP BY name"
+            ).fetchall()
+        )
+        columns = [r[1] for r in conn.execute("PRAGMA table_xinfo(events)")]
+        lengths = conn.execute(
+            "SELECT " + ", ".join(f"avg(length([{c}]))" for c in columns) + " FROM events"
+        ).fetchone()
+        total_db = conn.execute(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+        ).fetchone()[0]
+        free = conn.execute(
+            "SELECT freelist_count * page_size FROM pragma_freelist_count(), pragma_page_size()"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    return {
+        "events": rows,
+        "per_row": {name: size / rows for name, size in sorted(parts.items())},
+        "per_row_total": sum(parts.values()) / rows,
+        "events_share": sum(parts.values()) / max(1, total_db - free),
+        "column_chars": {c: round(v or 0, 1) for c, v in zip(columns, lengths)},
+        "database_bytes": total_db,
+        "free_bytes": free,
+    }
+
+
+def _print_event_bytes(path: str) -> None:
+    data = event_bytes(path)
+    print(f"{path}: {data['events']:,} events")
+    for name, size in data["per_row"].items():
+        print(f"  {name:<32} {size:7.1f} bytes per event")
+    print(
+        f"  {'table + indexes':<32} {data['per_row_total']:7.1f} bytes per event "
+        f"({data['events_share']:.0%} of the database's used pages; file "
+        f"{data['database_bytes'] / 1e6:,.0f} MB, {data['free_bytes'] / 1e6:,.0f} MB free pages)"
+    )
+    print(
+        "  average length by column: "
+        + ", ".join(f"{c} {v:g}" for c, v in data["column_chars"].items())
+    )
+
+
 def _vm_hwm_mb() -> float | None:
     try:
         with open("/proc/self/status") as fh:
@@ -325,9 +382,17 @@ def main() -> None:
     parser.add_argument(
         "--phase", choices=["generate", "measure", "breakdown"], help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--event-bytes",
+        metavar="DB",
+        help="print bytes per events row (table and each index, from dbstat) of DB and exit",
+    )
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--accounts", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.event_bytes:
+        _print_event_bytes(args.event_bytes)
+        return
     if args.phase == "generate":
         print(generate(args.db, args.accounts, args.events))
         return

@@ -206,7 +206,8 @@ def test_company_history_off_lists_100_per_page_and_observes_changes(env):
     history = data["propertiesWithHistory"]
     assert history["lifecyclestage"] == [
         {"value": "evangelist", "timestamp": data["updatedAt"], "sourceType": "HUB_OBSERVED"},
-        {"value": "customer", "timestamp": before["updatedAt"], "sourceType": "HUB_OBSERVED"},
+        # The value before the first change seen: dated only by the stored row, so marked.
+        {"value": "customer", "timestamp": before["updatedAt"], "sourceType": "HUB_OBSERVED_PRIOR"},
     ]
     assert [e["value"] for e in history["nps_score"]] == ["3", before["properties"]["nps_score"]]
     assert history["hubspot_owner_id"] == []
@@ -218,6 +219,18 @@ def test_company_history_off_lists_100_per_page_and_observes_changes(env):
         [company["id"]],
     ).fetchall()
     assert changed[1] == '{"from":"customer","to":"evangelist"}'
+    # The prior value is a "from", never a change of its own: one NPS event (the new score,
+    # "was" the prior one), and becoming a customer is not dated at the stored row's
+    # modification: customer_since stays the creation date, as with no change seen.
+    nps = store.db.execute(
+        "SELECT attrs FROM events WHERE type = 'nps_changed' AND account_id = ?", [company["id"]]
+    ).fetchall()
+    was = int(before["properties"]["nps_score"])
+    assert [a for (a,) in nps] == [f'{{"previous":{was},"score":3}}']
+    (since,) = store.db.execute(
+        "SELECT customer_since FROM accounts WHERE id = ?", [company["id"]]
+    ).fetchone()
+    assert since == before["properties"]["createdate"]
 
 
 def test_noop_resync_is_one_request_per_stream(env):
@@ -523,3 +536,38 @@ def test_archived_company_is_seen_at_the_next_sync_without_a_request_per_noop(en
     sandbox.world.clock.advance(1800)
     again = run(sandbox, store)
     assert {n: r.requests for n, r in again.items()} == dict.fromkeys(STREAMS, 1)
+
+
+def test_hostile_records_on_a_list_page_are_skipped_and_reported():
+    from hub.connector import SyncContext
+
+    conn = connector()
+    stream = next(s for s in conn.get_streams() if s.name == "companies")
+    deep: dict = {}
+    inner = deep
+    for _ in range(70):
+        inner["x"] = {}
+        inner = inner["x"]
+    good = {
+        "id": "7",
+        "properties": {"name": "Acme", "lifecyclestage": "customer", "ignored": "x"},
+        "propertiesWithHistory": {"lifecyclestage": [{"value": "customer", "timestamp": "t"}]},
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "updatedAt": "2026-01-02T00:00:00.000Z",
+    }
+    page = [good, {"properties": {}}, "not an object", {"id": "9", "properties": deep}]
+    with conn.client() as client:
+        ctx = SyncContext(client=client, store=Store(":memory:"), connection="hs", connector=conn)
+        batch = stream.prepare_page(ctx, page, page=2)
+    assert [r["id"] for r in batch.records] == ["7"]
+    (row,) = batch.records
+    assert row["properties"]["name"] == "Acme" and "ignored" not in row["properties"]
+    assert row["propertiesWithHistory"]["lifecyclestage"] == [
+        {"value": "customer", "timestamp": "t", "sourceType": None}
+    ]
+    assert ctx.skipped_count == 3
+    assert ctx.skipped == [
+        "companies page 2 record 2: the record has no 'id'",
+        "companies page 2 record 3: not an object (str)",
+        "companies page 2 record 4: nested deeper than 64 levels",
+    ]

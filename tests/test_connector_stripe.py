@@ -356,3 +356,23 @@ class TestStripeStandardSuite(SandboxConnectorTests):
             for table, rows_ in snapshot.items()
             if not table.endswith("_events")
         }
+
+
+def test_payment_methods_alone_pages_customers_by_customer_id(env):
+    # Run alone, the stream lists customers itself and keeps their cards: the next page
+    # starts after the last *customer* (it started after the last card, which Stripe
+    # refuses), and each page's successor is asked for before the page is stored.
+    sandbox, api, store = env
+    reset_shared_limiters()
+    (result,) = sync_connection(
+        store,
+        connector(page_size=10),
+        transport=sandbox.transport(),
+        sleep=lambda s: None,
+        streams=["payment_methods"],
+        full_refresh=True,
+    )
+    assert result.status == "ok", result.error
+    cards = rows(store, "payment_methods")
+    assert len(cards) == default_cards(sandbox, api) == 39
+    assert result.requests == -(-api.count("customers") // 10)

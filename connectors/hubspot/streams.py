@@ -40,7 +40,9 @@ The CRM object streams share one strategy (``CrmObjectStream``):
   company needs it, so a first read lists companies with ``propertiesWithHistory`` (50 per
   page: 2 requests per 100 companies instead of a list of 100 plus two batch reads of 50);
   changed records found by search, and the few contacts that opted out, get it from a batch
-  read (50 ids per request) of just those records. A stream may instead keep an *observed*
+  read (50 ids per request) of just those records; a first read holds its pages until their
+  records fill whole batches (a partial one waits for the next pages' records), so it costs
+  the fewest batch reads the API allows. A stream may instead keep an *observed*
   history (companies with ``company_history = false``): no history is requested, and when a
   tracked property holds a different value than the stored row, the change is recorded in the
   same shape (``sourceType`` ``HUB_OBSERVED``): the old value at the stored row's modification

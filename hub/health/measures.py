@@ -168,7 +168,8 @@ class Account:
 
 class Window:
     """The moment a computation is "as of": ``as_of``, ``today``, ``since(days)``,
-    ``days_ago(ts)``."""
+    ``days_ago(ts)``, and ``memo(key)``: a dict a measure may fill with what depends only on
+    the moment and its parameters (a score per day, say), shared by every account of a run."""
 
     def __init__(self, as_of: dt.datetime):
         self.as_of = as_of
@@ -176,6 +177,14 @@ class Window:
         self.until = clock.iso(as_of)
         self._since: dict[int, str] = {}
         self._ages: dict[str, int] = {}
+        self._memo: dict[Any, dict[Any, Any]] = {}
+
+    def memo(self, key: Any) -> dict[Any, Any]:
+        """The run's dict for ``key`` (a hashable naming what it holds and its parameters)."""
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = {}
+        return found
 
     def days_ago(self, ts: str) -> int:
         """Calendar days from an ISO UTC time's day (its first 10 characters) to ``today``,
@@ -213,8 +222,11 @@ class Aggregates:
     expressions are shared. Every ``count`` shares a single aggregate: the types of the
     counted events, each tagged with the narrowest count window it falls in, which the engine
     tallies per account; that keeps the work per event row constant however many counts the
-    measures and points rules ask for. In expressions, ``type``, ``ts`` and ``attrs`` are the
-    event's columns (``json_extract(attrs, '$.x')`` reads an attribute).
+    measures and points rules ask for. In expressions, ``type``, ``ts``, ``id`` and ``attrs``
+    are the event's columns (``json_extract(attrs, '$.x')`` reads an attribute), and
+    ``subject_id`` / ``metric`` its typed columns, filled from ``attrs`` by SQLite when the row is
+    written (``hub.store.event_columns``): the ticket, invoice or technology the event is
+    about, and its resolution hours, amount or delta, read without parsing JSON.
     """
 
     TARGETS = "temp._health_targets"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -80,7 +79,9 @@ class SupportMeasure(Measure):
     }
 
     def aggregate(self, p: SupportParams, agg: Aggregates) -> tuple[Any, ...]:
-        ticket = "COALESCE(json_extract(attrs, '$.ticket_id'), '')"
+        # ``subject_id`` is the ticket id, ``metric`` the resolution hours (typed columns of
+        # ``events``, filled from ``attrs`` when the row was written: no JSON parsed here).
+        ticket = "COALESCE(subject_id, '')"
         # One entry per event: s<time>|<ticket>|<resolution hours> for a solve, o|r<time>|
         # <ticket> for an open or a reopen; solves are read over the longer of the two windows.
         cols = [
@@ -89,8 +90,7 @@ class SupportMeasure(Measure):
                     (
                         ["ticket_solved"],
                         max(p.window_days, p.backlog_days),
-                        f"'s' || ts || '|' || {ticket} || '|' || "
-                        "COALESCE(json_extract(attrs, '$.resolution_hours'), '')",
+                        f"'s' || ts || '|' || {ticket} || '|' || COALESCE(metric, '')",
                     ),
                     (
                         ["ticket_opened", "ticket_reopened"],
@@ -114,10 +114,9 @@ class SupportMeasure(Measure):
     @staticmethod
     def _tickets(
         entries: str | None, p: SupportParams, window: Window
-    ) -> tuple[list[float], list[int]]:
+    ) -> tuple[list[float], list[str]]:
         """Resolution hours of the tickets solved in the window (each ticket once, its latest
-        solve, unless it is open again now) and the ages in days of the open tickets, oldest
-        first."""
+        solve, unless it is open again now) and the day each open ticket was (re)opened."""
         if not entries:
             return [], []
         since = window.since(p.window_days)
@@ -145,16 +144,19 @@ class SupportMeasure(Measure):
                 opened[rest] = ts
         if not opened:
             return [h for _, h in solves.values()], []
-        days_ago = window.days_ago
-        still_open = {t: ts for t, ts in opened.items() if ts > solved_get(t, "")}
-        hours = [h for t, (_, h) in solves.items() if t not in still_open]
-        ages = [days_ago(ts) for ts in still_open.values()]
-        ages.sort(reverse=True)
-        return hours, ages
+        still_open = [t for t, ts in opened.items() if ts > solved_get(t, "")]
+        if not still_open:
+            return [h for _, h in solves.values()], []
+        days = [opened[t][:10] for t in still_open]
+        if solves:
+            gone = set(still_open)
+            return [h for t, (_, h) in solves.items() if t not in gone], days
+        return [], days
 
     def score(self, p: SupportParams, account: Account, row: Any, window: Window) -> MeasureResult:
-        hours, ages = self._tickets(row[0], p, window) if row else ([], [])
-        if len(hours) + len(ages) < p.min_tickets:
+        hours, days = self._tickets(row[0], p, window) if row else ([], [])
+        open_count = len(days)
+        if len(hours) + open_count < p.min_tickets:
             return MeasureResult(
                 None,
                 {"tickets_solved": len(hours), "open_tickets": 0, "window_days": p.window_days},
@@ -172,8 +174,20 @@ class SupportMeasure(Measure):
                 else 100.0 * (1.0 - (h - target) / span)
                 for h in hours
             ]
-        ) + sum([scale(a, p.open_good_days, p.open_bad_days) * n for a, n in Counter(ages).items()])
-        value = (total + 100.0 * p.prior_tickets) / (len(hours) + len(ages) + p.prior_tickets)
+        )
+        oldest = None
+        if days:
+            # An open ticket's score depends only on its day: one per day for the whole run.
+            scores = window.memo(("support.open", p.open_good_days, p.open_bad_days))
+            for day in days:
+                part = scores.get(day)
+                if part is None:
+                    part = scores[day] = scale(
+                        window.days_ago(day), p.open_good_days, p.open_bad_days
+                    )
+                total += part
+            oldest = window.days_ago(min(days))
+        value = (total + 100.0 * p.prior_tickets) / (len(hours) + open_count + p.prior_tickets)
         median = _median(hours) if hours else None
         breach_values = (
             (_floats(row[1]) if row else []) if p.breach_field != "resolution_hours" else hours
@@ -185,8 +199,8 @@ class SupportMeasure(Measure):
             "tickets_solved": len(hours),
             "median_resolution_hours": round(median, 1) if median is not None else None,
             "target_hours": target,
-            "open_tickets": len(ages),
-            "oldest_open_days": ages[0] if ages else None,
+            "open_tickets": open_count,
+            "oldest_open_days": oldest,
             "breached": breached,
             "breach_rate": round(rate, 4) if rate is not None else None,
             "window_days": p.window_days,
@@ -201,12 +215,12 @@ class SupportMeasure(Measure):
                     f"({plural(len(hours), 'ticket')} solved {_days(p.window_days)})"
                 )
                 ranked.append((scale(median, target, zero_at), texts["median_resolution_hours"]))
-            if ages:
+            if oldest is not None:
                 texts["open_tickets"] = texts["oldest_open_days"] = (
-                    f"{plural(len(ages), 'ticket')} open, the oldest for {plural(ages[0], 'day')}"
+                    f"{plural(open_count, 'ticket')} open, the oldest for {plural(oldest, 'day')}"
                 )
                 ranked.append(
-                    (scale(ages[0], p.open_good_days, p.open_bad_days), texts["open_tickets"])
+                    (scale(oldest, p.open_good_days, p.open_bad_days), texts["open_tickets"])
                 )
             if rate is not None:
                 what = p.breach_field.removesuffix("_hours").replace("_", " ")
@@ -259,7 +273,7 @@ class SupportLoadMeasure(Measure):
             agg.concat(
                 self.TYPES,
                 p.window_days,
-                "substr(type, 8, 1) || COALESCE(json_extract(attrs, '$.ticket_id'), '') || '@' || ts",
+                "substr(type, 8, 1) || COALESCE(subject_id, '') || '@' || ts",
             ),
             agg.count(["ticket_opened"], p.window_days),
         )

@@ -60,9 +60,12 @@ def _string(text: str) -> str:
 
 def _int_object(values: dict[str, Any]) -> str:
     """A JSON object of integers (a profile's attributes), as ``json.dumps`` writes it."""
-    if all(type(v) is int for v in values.values()):
-        return "{" + ",".join(f"{_key(k)}:{v}" for k, v in values.items()) + "}"
-    return _dumps(values)
+    parts = []
+    for k, v in values.items():
+        if type(v) is not int:
+            return _dumps(values)
+        parts.append(f"{_key(k)}:{v}")
+    return "{" + ",".join(parts) + "}"
 
 
 def render_json(
