@@ -176,7 +176,6 @@ def run_pipeline(
     result = PipelineResult()
     stop = stop or threading.Event()
     run_id = store.start_run("pipeline")
-    early = _EarlyMaps(config) if "sync" in steps and "map" in steps else None
     for step in STEPS:
         if step not in steps or stop.is_set():
             continue
@@ -194,7 +193,6 @@ def run_pipeline(
                 full_refresh,
                 sync_progress,
                 stop,
-                early,
             )
         except HubError as exc:
             result.errors[step] = str(exc)
@@ -241,55 +239,6 @@ def run_pipeline(
     return result
 
 
-class _EarlyMaps:
-    """Maps each connection's rows as soon as its own sync is over, in its sync thread,
-    while the other connections still sync (HubSpot's pacing is most of a first sync's
-    wall time): the map step then has only what is left, then links identity and accounts
-    once. Each early map is an ordinary incremental map of that connection (markers per
-    batch), so a run killed anywhere resumes as a plain ``hub map`` would."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.results: list[Any] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, store: Store, connection: str) -> None:
-        from hub.registry import get_registry
-        from hub.timeline import run_mappings
-
-        try:
-            connector = self.config.connection(connection).connector
-            mappings = [m for m in get_registry().mappings.values() if m.connector == connector]
-            if not mappings:
-                return
-            mapped = run_mappings(
-                store,
-                self.config,
-                connections={connector: [connection]},
-                mappings=mappings,
-                link=False,
-            )
-        except HubError as exc:
-            # The map step maps these rows again (their markers did not move) and says why.
-            log.warning("mapping %s after its sync failed: %s", connection, exc)
-            return
-        except Exception as exc:  # noqa: BLE001 - the map step retries; the sync goes on
-            log.warning("mapping %s after its sync crashed: %s", connection, exc)
-            return
-        with self._lock:
-            self.results.append(mapped)
-
-    def merge(self, final: Any) -> Any:
-        """The map step's result with what the early maps did counted in."""
-        for early in self.results:
-            final.rows += early.rows
-            final.entities += early.entities
-            final.events += early.events
-            final.errors = [*early.errors, *final.errors]
-        self.results = []
-        return final
-
-
 def _run_step(
     step,
     store,
@@ -301,7 +250,6 @@ def _run_step(
     full_refresh,
     sync_progress,
     stop,
-    early=None,
 ) -> Any:
     if step == "sync":
         from hub.sync import sync_all
@@ -315,13 +263,11 @@ def _run_step(
             progress=sync_progress,
             stop=stop,
             full_refresh=full_refresh,
-            after_connection=early,
         )
     if step == "map":
         from hub.timeline import run_mappings
 
-        mapped = run_mappings(store, config)
-        return early.merge(mapped) if early is not None else mapped
+        return run_mappings(store, config)
     if step == "health":
         from hub.health import compute_health
 

@@ -39,9 +39,6 @@ from hub.store import Store
 log = logging.getLogger("hub.sync")
 
 ProgressCallback = Callable[[str, str, int, bool], None]
-AfterConnection = Callable[[Store, str], None]
-"""``(store, connection)``: a connection's sync is over (called in its thread, with a store
-of that thread's own; the pipeline maps the connection's rows there while others sync)."""
 """``(connection, stream, records_in_page, stream_done)``."""
 WaitCallback = Callable[[str, str, str], None]
 """``(connection, stream, message)``: a wait began ("waiting 31 s (Zendesk Retry-After)")."""
@@ -328,14 +325,8 @@ def sync_all(
     streams: list[str] | None = None,
     on_wait: WaitCallback | None = None,
     parallel: bool = True,
-    after_connection: AfterConnection | None = None,
 ) -> dict[str, list[StreamResult]]:
-    """Sync several connections, in parallel; one that cannot even start is recorded as failed.
-
-    ``after_connection(store, name)`` runs once a connection's streams are all done (not
-    when stopped), while the other connections go on. For the connections that bring the
-    account roots it runs only after the root pass before the look-ups (``refresh_accounts``),
-    so that pass and it never map the same rows at once."""
+    """Sync several connections, in parallel; one that cannot even start is recorded as failed."""
     if names:
         for name in names:
             config.connection(name)  # clear error for a typo before anything runs
@@ -366,8 +357,8 @@ def sync_all(
         )
 
     with _stop_on_sigterm(stop):
-        feeders = _root_feeders(config, first) if lookups else []
         if parallel and len(first) + len(lookups) > 1 and store.path != ":memory:":
+            feeders = _root_feeders(config, first)
 
             def before_lookups() -> None:
                 # Other connections are still writing: map through a store whose
@@ -376,32 +367,17 @@ def sync_all(
                 with _thread_store(store) as mine:
                     refresh_accounts(mine, config)
 
-            out.update(
-                _in_threads(
-                    store, first, one, stop, lookups, feeders, before_lookups, after_connection
-                )
-            )
+            out.update(_in_threads(store, first, one, stop, lookups, feeders, before_lookups))
         else:
             for group in (first, lookups):
                 if not group or stop.is_set():
                     continue
                 if group is lookups:
                     refresh_accounts(store, config)
-                    for name in feeders:
-                        _after(after_connection, store, name, stop)
                 for name in group:
                     out[name] = one(store, name)
-                    if name not in feeders:
-                        _after(after_connection, store, name, stop)
     store.checkpoint()
     return {n: out[n] for n in names if n in out}
-
-
-def _after(
-    after_connection: AfterConnection | None, store: Store, name: str, stop: threading.Event
-) -> None:
-    if after_connection is not None and not stop.is_set():
-        after_connection(store, name)
 
 
 def _root_feeders(config: Config, names: list[str]) -> list[str]:
@@ -453,50 +429,33 @@ def _in_threads(
     lookups: list[str] | None = None,
     feeders: list[str] | None = None,
     before_lookups: Callable[[], None] | None = None,
-    after_connection: AfterConnection | None = None,
 ) -> dict[str, list[StreamResult]]:
     """Every connection of ``group`` in a thread of its own, each on its own connection to
     the database. ``lookups`` start as soon as the ``feeders`` (the connections that bring
     the account roots) are done and ``before_lookups`` has run, while the rest of ``group``
-    goes on: a first sync lasts about its slowest connection, not the roots plus the rest.
-    ``after_connection`` runs in each connection's thread when its sync is over; for the
-    feeders, once ``before_lookups`` is done (alongside the look-ups)."""
+    goes on: a first sync lasts about its slowest connection, not the roots plus the rest."""
     lookups = lookups or []
-    feeders = feeders if feeders is not None else list(group)
-    later = set(feeders) if lookups else set()
 
     def work(name: str) -> list[StreamResult]:
         with _thread_store(store) as db:
-            results = one(db, name)
-            if name not in later:
-                _after(after_connection, db, name, stop)
-            return results
-
-    def after(name: str) -> None:
-        with _thread_store(store) as db:
-            _after(after_connection, db, name, stop)
+            return one(db, name)
 
     from hub.pipeline import limit_malloc_arenas
 
     limit_malloc_arenas()
-    workers = max(1, len(group) + len(lookups) + len(later))
+    workers = max(1, len(group) + len(lookups))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-sync") as pool:
         futures = {name: pool.submit(work, name) for name in group}
-        extra = []
         try:
             if lookups:
-                for name in feeders:
+                for name in feeders if feeders is not None else group:
                     if name in futures:
                         futures[name].result()
                 if not stop.is_set():
                     if before_lookups is not None:
                         before_lookups()
                     futures.update({name: pool.submit(work, name) for name in lookups})
-                    extra = [pool.submit(after, name) for name in feeders if name in futures]
-            done = {name: future.result() for name, future in futures.items()}
-            for future in extra:
-                future.result()
-            return done
+            return {name: future.result() for name, future in futures.items()}
         except BaseException:
             stop.set()  # Ctrl-C in the main thread: every wait in the workers wakes
             raise

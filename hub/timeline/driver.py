@@ -113,7 +113,6 @@ def run_mappings(
     connections: dict[str, list[str]] | None = None,
     mappings: list[type[Mapping]] | None = None,
     roots_only: bool = False,
-    link: bool = True,
 ) -> MapResult:
     """Map new raw rows (or everything with ``full``), resolve identity, rebuild accounts.
 
@@ -122,9 +121,6 @@ def run_mappings(
     ``mappings`` limits the run to those classes (default: every registered mapping).
     ``roots_only`` maps only each mapping's ``root_streams`` and skips ``finalize`` (what
     per-account look-ups need before a sync goes on; the next full map does the rest).
-    ``link=False`` maps rows and runs ``finalize`` but leaves identity and the accounts table
-    to a later call (what the pipeline does for a connection whose sync ended while others
-    still sync: the map step after the sync links everything once).
     """
     from hub.registry import get_registry
 
@@ -172,8 +168,7 @@ def run_mappings(
                     _finalize(store, mapping, ctx)
                 result.entities += ctx.entities_written
                 result.events += ctx.events_written
-        if link:
-            _link(store, config, result, hold=roots_only)
+        _link(store, config, result, hold=roots_only)
         run.status = "ok" if not result.errors else "partial"
         run.records = result.rows
         run.error = "; ".join(result.errors) or None
@@ -189,9 +184,9 @@ def _link(store: Store, config: Any, result: MapResult, *, hold: bool) -> None:
     """Identity, then the accounts of what changed.
 
     ``hold``: both run in one transaction. The root pass before look-ups runs while other
-    connections' maps write entities and mark them dirty; identity reads every entity, then
-    clears the marks: holding the write lock from the read to the clearing means no mark
-    set in between is cleared unseen (the same for the accounts' marks)."""
+    connections still write; identity reads every entity, then clears the marks: holding the
+    write lock from the read to the clearing means no mark set in between is cleared unseen
+    (the same for the accounts' marks)."""
     identity = getattr(config, "identity", None)
 
     def work() -> None:

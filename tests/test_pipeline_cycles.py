@@ -1,9 +1,7 @@
-"""The pipeline maps each connection as soon as its own sync is over (while the others still
-sync): what it ends with is what ``hub sync`` then ``hub map`` give, over two cycles."""
+"""``hub run``'s pipeline ends where ``hub sync`` then ``hub map`` do, over two cycles, and
+its map step counts what it mapped."""
 
 from __future__ import annotations
-
-import threading
 
 import pytest
 
@@ -44,29 +42,13 @@ def _cycles(path, *, pipeline: bool) -> tuple[dict, list]:
         clock.set_source(None)
 
 
-def test_mapping_during_the_sync_ends_where_sync_then_map_does(tmp_path, monkeypatch):
-    from hub import pipeline as pipeline_module
-
-    # Which connections were mapped early, and from which threads.
-    seen: list[tuple[str, str]] = []
-    original = pipeline_module._EarlyMaps.__call__
-
-    def spy(self, store, connection):
-        seen.append((connection, threading.current_thread().name))
-        return original(self, store, connection)
-
-    monkeypatch.setattr(pipeline_module._EarlyMaps, "__call__", spy)
-    overlapped, results = _cycles(tmp_path / "pipeline.db", pipeline=True)
+def test_pipeline_ends_where_sync_then_map_does(tmp_path):
+    piped, results = _cycles(tmp_path / "pipeline.db", pipeline=True)
     separate, plain = _cycles(tmp_path / "separate.db", pipeline=False)
-    assert overlapped["events"] and overlapped["accounts"]
-    assert overlapped == separate, diff(overlapped, separate)
-    # Every connection with a mapping was mapped in a sync thread, not the main one.
-    assert {c for c, _ in seen} == {"hubspot", "stripe", "zendesk", "builtwith"}
-    assert all(t != threading.main_thread().name for _, t in seen)
-    # The map step's counts include what was mapped early (events written may count a
-    # ``finalize`` event twice: the early map and the map step each run ``finalize``).
+    assert piped["events"] and piped["accounts"]
+    assert piped == separate, diff(piped, separate)
     for got, want in zip(results, plain, strict=True):
         assert got.ok, got.errors
         assert got.steps["map"].rows == want.rows
-        assert got.steps["map"].events >= want.events
+        assert got.steps["map"].events == want.events
         assert got.steps["map"].accounts == want.accounts
