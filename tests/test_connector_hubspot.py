@@ -206,7 +206,8 @@ def test_company_history_off_lists_100_per_page_and_observes_changes(env):
     history = data["propertiesWithHistory"]
     assert history["lifecyclestage"] == [
         {"value": "evangelist", "timestamp": data["updatedAt"], "sourceType": "HUB_OBSERVED"},
-        {"value": "customer", "timestamp": before["updatedAt"], "sourceType": "HUB_OBSERVED"},
+        # The value before the first change seen: dated only by the stored row, so marked.
+        {"value": "customer", "timestamp": before["updatedAt"], "sourceType": "HUB_OBSERVED_PRIOR"},
     ]
     assert [e["value"] for e in history["nps_score"]] == ["3", before["properties"]["nps_score"]]
     assert history["hubspot_owner_id"] == []
@@ -218,6 +219,18 @@ def test_company_history_off_lists_100_per_page_and_observes_changes(env):
         [company["id"]],
     ).fetchall()
     assert changed[1] == '{"from":"customer","to":"evangelist"}'
+    # The prior value is a "from", never a change of its own: one NPS event (the new score,
+    # "was" the prior one), and becoming a customer is not dated at the stored row's
+    # modification: customer_since stays the creation date, as with no change seen.
+    nps = store.db.execute(
+        "SELECT attrs FROM events WHERE type = 'nps_changed' AND account_id = ?", [company["id"]]
+    ).fetchall()
+    was = int(before["properties"]["nps_score"])
+    assert [a for (a,) in nps] == [f'{{"previous":{was},"score":3}}']
+    (since,) = store.db.execute(
+        "SELECT customer_since FROM accounts WHERE id = ?", [company["id"]]
+    ).fetchone()
+    assert since == before["properties"]["createdate"]
 
 
 def test_noop_resync_is_one_request_per_stream(env):

@@ -388,3 +388,23 @@ def test_cards_are_confirmed_in_bounded_pages_of_whole_stored_pages(env, monkeyp
     assert sum(pages) == 39 and len(pages) == 3 and all(n >= 12 for n in pages[:-1]), pages
     assert len(rows(store, "payment_methods")) == default_cards(sandbox, api) == 39
     assert store.get_state("st", "payment_methods")["complete"] is True
+
+
+def test_payment_methods_alone_pages_customers_by_customer_id(env):
+    # Run alone, the stream lists customers itself and keeps their cards: the next page
+    # starts after the last *customer* (it started after the last card, which Stripe
+    # refuses), and each page's successor is asked for before the page is stored.
+    sandbox, api, store = env
+    reset_shared_limiters()
+    (result,) = sync_connection(
+        store,
+        connector(page_size=10),
+        transport=sandbox.transport(),
+        sleep=lambda s: None,
+        streams=["payment_methods"],
+        full_refresh=True,
+    )
+    assert result.status == "ok", result.error
+    cards = rows(store, "payment_methods")
+    assert len(cards) == default_cards(sandbox, api) == 39
+    assert result.requests == -(-api.count("customers") // 10)

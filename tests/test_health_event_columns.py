@@ -1,4 +1,4 @@
-"""The typed columns of ``events`` the measures read (``subject``, ``value``): filled from
+"""The typed columns of ``events`` the measures read (``subject_id``, ``metric``): filled from
 ``attrs`` whoever writes the row, kept in step on update, and made for an existing database
 by a one-off rebuild that keeps its rows, rowids, indexes, statistics and views. The scores
 read through them are worked by hand."""
@@ -40,10 +40,12 @@ OLD_EVENTS = """CREATE TABLE "events" (
 
 
 def _columns(store, event_id: str) -> tuple:
-    return store.db.execute("SELECT subject, value FROM events WHERE id = ?", [event_id]).fetchone()
+    return store.db.execute(
+        "SELECT subject_id, metric FROM events WHERE id = ?", [event_id]
+    ).fetchone()
 
 
-def test_subject_and_value_come_from_attrs_whoever_writes(db, clk):
+def test_subject_id_and_metric_come_from_attrs_whoever_writes(db, clk):
     add_account(db, "a")
     solved = add_event(db, "a", "ticket_solved", 1, ticket_id=7, resolution_hours=30)
     failed = add_event(db, "a", "payment_failed", 1, invoice_id="in_1", amount=450.5)
@@ -119,7 +121,7 @@ def test_rebuild_keeps_rows_rowids_indexes_stats_and_views(tmp_path):
     db.close()
     db = Database(path)  # a new connection reads the rebuilt schema and statistics
     assert has_typed_columns(db)
-    assert db.execute("SELECT rowid, subject, value FROM events ORDER BY rowid").fetchall() == [
+    assert db.execute("SELECT rowid, subject_id, metric FROM events ORDER BY rowid").fetchall() == [
         (11, "1", 48.0),
         (12, "2", 60.0),
         (40, "in_9", 99.0),
@@ -186,3 +188,18 @@ def test_open_tickets_of_one_day_score_alike_across_accounts(db, clk):
     assert (a["measures"]["support"]["score"], a["computed_score"]) == (95.65, 96)
     assert (b["measures"]["support"]["score"], b["computed_score"]) == (71.74, 72)
     assert "2 tickets open, the oldest for 40 days" in b["drivers"]
+
+
+def test_columns_first_shipped_as_subject_and_value_are_renamed_in_place(db, clk):
+    # A database migrated while the columns were named subject/value: the next migration
+    # renames them without a rebuild, and the values read through the new names.
+    from hub.store.migrations_scale import events_m002_typed_column_names
+
+    add_account(db, "acme")
+    event_id = add_event(db, "acme", "ticket_solved", 1, ticket_id=7, resolution_hours=3.5)
+    db.db.execute("ALTER TABLE events RENAME COLUMN subject_id TO subject")
+    db.db.execute("ALTER TABLE events RENAME COLUMN metric TO value")
+    events_m002_typed_column_names(db.db)
+    assert _columns(db, event_id) == ("7", 3.5)
+    events_m002_typed_column_names(db.db)  # again: nothing to do
+    assert has_typed_columns(db.db)

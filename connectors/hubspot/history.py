@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 OBSERVED = "HUB_OBSERVED"
 """``sourceType`` of a history entry the hub recorded from values seen at a sync."""
+OBSERVED_PRIOR = "HUB_OBSERVED_PRIOR"
+"""``sourceType`` of the value a record held before the first change the hub saw: its date is
+only the stored row's last modification (not when the value was set), so mappings read it as
+the "from" of that change, never as a change of its own."""
 
 
 @dataclass
@@ -28,8 +32,8 @@ class Stored:
     updated_at: Any
 
 
-def entry(value: Any, when: Any) -> dict[str, Any]:
-    return {"value": value, "timestamp": when, "sourceType": OBSERVED}
+def entry(value: Any, when: Any, source: str = OBSERVED) -> dict[str, Any]:
+    return {"value": value, "timestamp": when, "sourceType": source}
 
 
 class HistoryMixin:
@@ -96,7 +100,8 @@ class HistoryMixin:
         from the stored row gets the new value, dated at the record's modification time (the
         latest moment the change can have happened), newest first as HubSpot orders it; when
         its list was still empty the stored value goes in first, dated at the stored row's
-        modification time, so the change reads "from → to".
+        modification time and marked ``OBSERVED_PRIOR`` (it says "from", not "when"), so the
+        change reads "from → to".
         """
         names = self.tracked()
         if known is None:
@@ -108,7 +113,7 @@ class HistoryMixin:
             new = record["properties"].get(name)
             if new != old:
                 if not entries and old not in (None, ""):
-                    entries.append(entry(old, known.updated_at))
+                    entries.append(entry(old, known.updated_at, OBSERVED_PRIOR))
                 entries.insert(0, entry(new, record.get("updatedAt")))
             out[name] = entries
         return out

@@ -224,7 +224,7 @@ class Aggregates:
     tallies per account; that keeps the work per event row constant however many counts the
     measures and points rules ask for. In expressions, ``type``, ``ts``, ``id`` and ``attrs``
     are the event's columns (``json_extract(attrs, '$.x')`` reads an attribute), and
-    ``subject`` / ``value`` its typed columns, filled from ``attrs`` by SQLite when the row is
+    ``subject_id`` / ``metric`` its typed columns, filled from ``attrs`` by SQLite when the row is
     written (``hub.store.event_columns``): the ticket, invoice or technology the event is
     about, and its resolution hours, amount or delta, read without parsing JSON.
     """

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hub import clock
 from hub.errors import CursorExpiredError, FatalAPIError
+from hub.http.readahead import ReadAhead
 from hub.store import RawRecord
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -377,11 +378,34 @@ class ListOnce(Strategy):
             params[self.resume_param] = resumed
         # Ids listed, for the sweep; unknown when resumed (earlier pages are not in memory).
         seen: set[str] | None = None if resumed else set()
+        with ReadAhead(ctx.client) as ahead:
+            yield from self._listing(stream, ctx, paginator, params, resumed, seen, ahead)
+
+    def _listing(
+        self,
+        stream: Stream,
+        ctx: SyncContext,
+        paginator: Any,
+        params: dict[str, Any],
+        resumed: Any,
+        seen: set[str] | None,
+        ahead: ReadAhead,
+    ) -> Iterator[Page]:
+        """The page loop. A GET listing asks for the next page (``ReadAhead``) as soon as this
+        one's cursor is known, before this page is prepared and stored; the cursor comes from
+        the records as listed (``prepare`` may turn them into other records: customers into
+        their cards)."""
         page_no = 0
+        # A stream with its own ``fetch`` keeps it (and reads one page at a time).
+        early = stream.method == "GET" and type(stream).fetch is _plain_fetch()
         while True:
             page_no += 1
             try:
-                response, body, records = stream.fetch(ctx, stream.path, params=params)
+                if early:
+                    response = ahead.get(stream.path, params)
+                    body, records = stream.parse_response(response)
+                else:
+                    response, body, records = stream.fetch(ctx, stream.path, params=params)
             except CursorExpiredError:
                 if not resumed:
                     raise
@@ -390,11 +414,14 @@ class ListOnce(Strategy):
                 params = {**stream.request_params(None), **paginator.first_params()}
                 resumed, seen = None, set()
                 continue
-            records = stream.prepare(ctx, [r for r in records if isinstance(r, dict)])
+            listed = [r for r in records if isinstance(r, dict)]
+            nxt = paginator.next_page(response, body, listed)
+            if nxt is not None and early and not ctx.stop.is_set():
+                ahead.send(stream.path, {**params, **nxt})
+            records = stream.prepare(ctx, listed)
             raws = stream.records_to_raw(ctx, records, page=page_no)
             if seen is not None:
                 seen.update(r.id for r in raws)
-            nxt = paginator.next_page(response, body, records)
             if nxt is None:
                 if seen is not None and self.sweep_unseen:
                     raws.extend(unseen_rows(ctx, stream.name, seen))
@@ -405,6 +432,12 @@ class ListOnce(Strategy):
             yield Page(raws, {"resume": nxt[self.resume_param]})
             if ctx.stop.is_set():
                 return
+
+
+def _plain_fetch() -> Any:
+    from hub.connector import Stream
+
+    return Stream.fetch
 
 
 def unseen_rows(ctx: SyncContext, stream: str, keep: set[str]) -> list[RawRecord]:

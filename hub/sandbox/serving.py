@@ -207,6 +207,7 @@ def make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 headers=[(k, v) for k, v in headers if k.lower() not in _DROPPED],
                 content=body,
             )
+            request.url = url  # ``Request`` copies it into a plain ``URL``: keep the parse-once one
             self._answer(request, head)
 
         def _read_body(self, lower: dict[str, str]) -> bytes:

@@ -1,4 +1,5 @@
-"""Typed columns of ``events`` derived from ``attrs`` at write time: ``subject`` and ``value``.
+"""Typed columns of ``events`` derived from ``attrs`` at write time: ``subject_id``
+and ``metric``.
 
 Measures read "which ticket or invoice is this event about" and "how many hours, how much
 money" on every one of millions of event rows per run; ``json_extract`` on the JSON text
@@ -6,9 +7,9 @@ costs a parse per call. So ``events`` carries two STORED generated columns, comp
 SQLite whenever a row is written (by the mapping writer, a plugin, a test or a benchmark:
 no writer has to fill them, and they can never disagree with ``attrs``):
 
-- ``subject`` (text): ``attrs.ticket_id``, else ``attrs.invoice_id``, else
+- ``subject_id`` (text): ``attrs.ticket_id``, else ``attrs.invoice_id``, else
   ``attrs.technology`` (the ticket, invoice or technology the event is about);
-- ``value`` (real): ``attrs.resolution_hours``, else ``attrs.amount``, else ``attrs.delta``.
+- ``metric`` (real): ``attrs.resolution_hours``, else ``attrs.amount``, else ``attrs.delta``.
 
 ``attrs`` keeps every attribute as before, so ``json_extract(attrs, '$.x')`` keeps working
 for every reader. ``instr`` guards each extraction: most events lack most keys, and a
@@ -20,9 +21,9 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 SUBJECT_KEYS = ("ticket_id", "invoice_id", "technology")
-"""``subject`` is the first of these attributes present (as text)."""
+"""``subject_id`` is the first of these attributes present (as text)."""
 VALUE_KEYS = ("resolution_hours", "amount", "delta")
-"""``value`` is the first of these attributes present (as a number)."""
+"""``metric`` is the first of these attributes present (as a number)."""
 
 
 def _first(keys: tuple[str, ...]) -> str:
@@ -37,14 +38,14 @@ def _first(keys: tuple[str, ...]) -> str:
 SUBJECT_SQL = _first(SUBJECT_KEYS)
 VALUE_SQL = _first(VALUE_KEYS)
 COLUMNS_SQL = (
-    f"subject TEXT GENERATED ALWAYS AS ({SUBJECT_SQL}) STORED, "
-    f"value REAL GENERATED ALWAYS AS ({VALUE_SQL}) STORED"
+    f"subject_id TEXT GENERATED ALWAYS AS ({SUBJECT_SQL}) STORED, "
+    f"metric REAL GENERATED ALWAYS AS ({VALUE_SQL}) STORED"
 )
 
 
 def has_typed_columns(db: Database) -> bool:
     names = {row[1] for row in db.execute("PRAGMA table_xinfo(events)")}
-    return {"subject", "value"} <= names
+    return {"subject_id", "metric"} <= names
 
 
 def add_typed_columns(db: Database) -> None:

@@ -199,9 +199,21 @@ def tasks_reverted_status(db: Database) -> None:
 
 @migrations()
 def events_m001_typed_columns(db: Database) -> None:
-    """``events.subject`` (the ticket, invoice or technology an event is about) and
-    ``events.value`` (resolution hours, amount, MRR delta): STORED generated columns filled
+    """``events.subject_id`` (the ticket, invoice or technology an event is about) and
+    ``events.metric`` (resolution hours, amount, MRR delta): STORED generated columns filled
     from ``attrs`` whenever a row is written, so health's aggregation reads typed columns
     instead of parsing JSON on every event row (``hub.store.event_columns``). The table is
     rebuilt once, with its rows, rowids, indexes and views."""
     add_typed_columns(db)
+
+
+@migrations()
+def events_m002_typed_column_names(db: Database) -> None:
+    """The typed columns as first shipped were named ``subject`` and ``value``: ``value``
+    made ``SELECT value FROM events, json_each(...)`` ambiguous and ``subject`` read like
+    ``attrs.subject`` (a ticket's subject line). Renamed in place (no rebuild)."""
+    names = {row[1] for row in db.execute("PRAGMA table_xinfo(events)")}
+    if "subject" in names and "subject_id" not in names:
+        db.execute("ALTER TABLE events RENAME COLUMN subject TO subject_id")
+    if "value" in names and "metric" not in names:
+        db.execute("ALTER TABLE events RENAME COLUMN value TO metric")

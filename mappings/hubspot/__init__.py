@@ -62,6 +62,7 @@ from mappings.hubspot.records import (
     company_key,
     email_domain,
     history,
+    history_entries,
     money,
     number,
     override_fact,
@@ -220,7 +221,15 @@ class HubSpotMapping(Mapping):
         owner_id = props.get("hubspot_owner_id") or None
         owner = owners.get(str(owner_id)) if owner_id else None
         lifecycle = history(data, "lifecyclestage")
-        became_customer = next((ts for ts, value in lifecycle if value == "customer"), None)
+        # A prior value the hub saw (history from the API off) is no date of becoming one.
+        became_customer = next(
+            (
+                ts
+                for ts, value in history(data, "lifecyclestage", dated_only=True)
+                if value == "customer"
+            ),
+            None,
+        )
         # "" rather than None clears a fact (None leaves the previous value in place).
         facts = {
             "owner_id": owner_id or "",
@@ -271,9 +280,12 @@ class HubSpotMapping(Mapping):
                     link=link,
                 )
         previous = None
-        for when, value in history(data, nps_property) if nps_property else []:
+        for when, value, prior in history_entries(data, nps_property) if nps_property else []:
             score = number(value)
             if score is None:
+                continue
+            if prior:  # the score before the first change seen: its "was", not an event
+                previous = score
                 continue
             was = f" (was {previous})" if previous is not None else ""
             ctx.event(

@@ -37,17 +37,36 @@ def company_key(company_id: Any) -> str:
     return MappingContext.entity_key(SOURCE, "company", company_id)
 
 
-def history(data: dict[str, Any], name: str) -> list[tuple[str, str | None]]:
-    """A property's history oldest first as (timestamp, value or None)."""
+PRIOR = "HUB_OBSERVED_PRIOR"
+"""``sourceType`` the connector gives the value a record held before the first change it
+observed (history read from the API switched off): dated at the stored row's last
+modification, not when it was set, so it is the "from" of the next entry, never a change."""
+
+
+def history_entries(data: dict[str, Any], name: str) -> list[tuple[str, str | None, bool]]:
+    """A property's history oldest first as (timestamp, value or None, is prior value)."""
     entries = ((data.get("propertiesWithHistory") or {}).get(name)) or []
     out = []
     for entry in entries:
         when = entry.get("timestamp") if isinstance(entry, dict) else None
         if when:
             value = entry.get("value")
-            out.append((str(when), None if value in (None, "") else str(value)))
+            prior = entry.get("sourceType") == PRIOR
+            out.append((str(when), None if value in (None, "") else str(value), prior))
     out.sort(key=lambda e: clock.parse(e[0]) or dt.datetime.min.replace(tzinfo=dt.timezone.utc))
     return out
+
+
+def history(
+    data: dict[str, Any], name: str, *, dated_only: bool = False
+) -> list[tuple[str, str | None]]:
+    """A property's history oldest first as (timestamp, value or None); ``dated_only`` leaves
+    out a prior value the hub saw but cannot date (so "since when" reads never use it)."""
+    return [
+        (when, value)
+        for when, value, prior in history_entries(data, name)
+        if not (dated_only and prior)
+    ]
 
 
 def version_ms(ts: str) -> int:

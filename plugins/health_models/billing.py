@@ -138,9 +138,9 @@ class BillingMeasure(Measure):
     }
 
     def aggregate(self, p: BillingParams, agg: Aggregates) -> tuple[Any, ...]:
-        # Events without an invoice id (older mappings) count one each. ``subject`` is the
-        # invoice id and ``value`` the amount (typed columns of ``events``: no JSON parsed).
-        invoice = "COALESCE(subject, id)"
+        # Events without an invoice id (older mappings) count one each. ``subject_id`` is the
+        # invoice id and ``metric`` the amount (typed columns of ``events``: no JSON parsed).
+        invoice = "COALESCE(subject_id, id)"
         # One concatenation, an entry per event (kind letter first):
         # f<invoice>|retrying|next attempt|amount (payment failed),
         # p|w<invoice>|amount|days overdue|reason|status|next payment attempt (past due,
@@ -155,12 +155,12 @@ class BillingMeasure(Measure):
                         p.window_days,
                         f"'f' || {invoice} || '|' || COALESCE(json_extract(attrs, '$.retrying'), "
                         "'') || '|' || COALESCE(json_extract(attrs, '$.next_attempt_at'), '') "
-                        "|| '|' || COALESCE(value, '')",
+                        "|| '|' || COALESCE(metric, '')",
                     ),
                     (
                         ["invoice_past_due", "invoice_written_off"],
                         p.open_days,
-                        f"substr(type, 9, 1) || {invoice} || '|' || COALESCE(value, '') || '|' || "
+                        f"substr(type, 9, 1) || {invoice} || '|' || COALESCE(metric, '') || '|' || "
                         "COALESCE(json_extract(attrs, "
                         "'$.days_overdue'), '') || '|' || COALESCE(json_extract(attrs, "
                         "'$.reason'), '') || '|' || COALESCE(json_extract(attrs, '$.status'), "

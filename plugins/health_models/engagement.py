@@ -129,7 +129,7 @@ class TechnographicsMeasure(Measure):
                 self.TYPES,
                 p.lookback_days,
                 "substr(type, 1, 1) || CASE WHEN type LIKE '%detected' THEN 'd' ELSE 'r' END "
-                "|| ts || '|' || COALESCE(subject, '')",
+                "|| ts || '|' || COALESCE(subject_id, '')",
             ),
         )
 

@@ -79,9 +79,9 @@ class SupportMeasure(Measure):
     }
 
     def aggregate(self, p: SupportParams, agg: Aggregates) -> tuple[Any, ...]:
-        # ``subject`` is the ticket id, ``value`` the resolution hours (typed columns of
+        # ``subject_id`` is the ticket id, ``metric`` the resolution hours (typed columns of
         # ``events``, filled from ``attrs`` when the row was written: no JSON parsed here).
-        ticket = "COALESCE(subject, '')"
+        ticket = "COALESCE(subject_id, '')"
         # One entry per event: s<time>|<ticket>|<resolution hours> for a solve, o|r<time>|
         # <ticket> for an open or a reopen; solves are read over the longer of the two windows.
         cols = [
@@ -90,7 +90,7 @@ class SupportMeasure(Measure):
                     (
                         ["ticket_solved"],
                         max(p.window_days, p.backlog_days),
-                        f"'s' || ts || '|' || {ticket} || '|' || COALESCE(value, '')",
+                        f"'s' || ts || '|' || {ticket} || '|' || COALESCE(metric, '')",
                     ),
                     (
                         ["ticket_opened", "ticket_reopened"],
@@ -273,7 +273,7 @@ class SupportLoadMeasure(Measure):
             agg.concat(
                 self.TYPES,
                 p.window_days,
-                "substr(type, 8, 1) || COALESCE(subject, '') || '@' || ts",
+                "substr(type, 8, 1) || COALESCE(subject_id, '') || '@' || ts",
             ),
             agg.count(["ticket_opened"], p.window_days),
         )
