@@ -358,6 +358,38 @@ class TestStripeStandardSuite(SandboxConnectorTests):
         }
 
 
+def test_cards_are_confirmed_in_bounded_pages_of_whole_stored_pages(env, monkeypatch):
+    # The customers listing stores the cards (pages of 5: each page's cards share one seq);
+    # the payment_methods stream then confirms them in pages of at least CONFIRM_PAGE cards
+    # that never split a stored page, not in one page of every card.
+    from connectors.stripe.streams import PaymentMethodsStream
+
+    sandbox, api, store = env
+    monkeypatch.setattr(PaymentMethodsStream, "CONFIRM_PAGE", 12)
+    pages: list[int] = []
+
+    def progress(connection: str, stream: str, n: int, done: bool) -> None:
+        if stream == "payment_methods" and not done:
+            pages.append(n)
+
+    reset_shared_limiters()
+    results = sync_connection(
+        store,
+        connector(page_size=5),
+        transport=sandbox.transport(),
+        sleep=lambda s: None,
+        progress=progress,
+    )
+    by_stream = {r.stream: r for r in results}
+    assert by_stream["payment_methods"].status == "ok"
+    assert by_stream["payment_methods"].requests == 0
+    # 39 cards in stored pages of 5 (the one customer without a card leaves a page of 4):
+    # batches close at the first page boundary at or past 12 cards.
+    assert sum(pages) == 39 and len(pages) == 3 and all(n >= 12 for n in pages[:-1]), pages
+    assert len(rows(store, "payment_methods")) == default_cards(sandbox, api) == 39
+    assert store.get_state("st", "payment_methods")["complete"] is True
+
+
 def test_payment_methods_alone_pages_customers_by_customer_id(env):
     # Run alone, the stream lists customers itself and keeps their cards: the next page
     # starts after the last *customer* (it started after the last card, which Stripe
