@@ -240,16 +240,7 @@ def run_pipeline(
 
 
 def _run_step(
-    step,
-    store,
-    config,
-    connections,
-    streams,
-    transport,
-    dry_run,
-    full_refresh,
-    sync_progress,
-    stop,
+    step, store, config, connections, streams, transport, dry_run, full_refresh, sync_progress, stop
 ) -> Any:
     if step == "sync":
         from hub.sync import sync_all
