@@ -104,6 +104,12 @@ def test_trust_order_and_traps(store):
     assert found["stripe:customer:c3"] == "unmatched"
     assert found["zendesk:organization:o3"] == "unknown_explicit_id"
     assert found["hubspot:company:4"] == "archived"
+    # The words name the root's source by its label (the vocabulary's), not a vendor in core.
+    details = dict(store.db.execute("SELECT entity, detail FROM identity_issues"))
+    assert details["hubspot:company:4"] == "the HubSpot company is archived"
+    assert (
+        details["zendesk:organization:o3"] == "names company 4, which is not a live HubSpot company"
+    )
     assert res.conflicts == 1
 
     assert build_accounts(store) == 3

@@ -176,6 +176,7 @@ def resolve(
         _Entity(*row) for row in db.execute(f"SELECT {', '.join(_Entity._fields)} FROM entities")
     ]
     roots = {e.source_id: e for e in entities if e.is_root and not e.deleted and not e.merged_into}
+    root_noun = next((_noun(e) for e in roots.values()), "root record")
     merged = {e.source_id: e.merged_into for e in entities if e.is_root and e.merged_into}
 
     def survivor(company_id: str | None) -> str | None:
@@ -208,13 +209,13 @@ def resolve(
         link: tuple[str, str, str] | None = None
         if e.is_root:
             if e.deleted:
-                issues.append((key, "archived", "the HubSpot company is archived"))
+                issues.append((key, "archived", f"the {_noun(e)} is archived"))
             elif e.merged_into:
                 target = survivor(e.source_id)
                 if target:
                     link = (target, "merged", f"merged into {target}")
             else:
-                link = (e.source_id, "root", "HubSpot company")
+                link = (e.source_id, "root", _noun(e))
         elif key in manual and manual[key] is None:
             issues.append((key, "unlinked", "unlinked by hand on the identity page"))
         elif key in manual and manual[key] in roots:
@@ -237,7 +238,7 @@ def resolve(
                         (
                             key,
                             "unknown_explicit_id",
-                            f"names company {explicit}, which is not a live HubSpot company",
+                            f"names company {explicit}, which is not a live {root_noun}",
                         )
                     )
             if link is None:
@@ -330,6 +331,14 @@ def resolve(
             [fingerprint],
         )
     return result
+
+
+def _noun(e: _Entity) -> str:
+    """What people call an entity in identity's words: its source's label and its kind
+    ("HubSpot company" for the CRM's roots), so core names no vendor itself."""
+    from hub.vocabulary import vocabulary
+
+    return f"{vocabulary().source(e.source).label or e.source} {e.kind}"
 
 
 class _Entity(NamedTuple):
