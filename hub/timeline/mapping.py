@@ -421,6 +421,16 @@ class MappingContext(MapIndex):
         )
         self._affected -= keys
 
+    def select_in(self, sql: str, keys: Iterable[str]) -> Iterator[tuple]:
+        """Rows of ``sql`` for many keys in one statement: ``{keys}`` in it stands for the
+        list (``x IN ({keys})``), passed as one JSON array, so there is no chunking and no
+        limit on the number of keys. What the batch has buffered is written first, so the
+        query sees it."""
+        self.flush()
+        yield from self.store.db.execute(
+            sql.format(keys="SELECT value FROM json_each(?1)"), [json.dumps(sorted(keys))]
+        )
+
     def flush(self) -> None:
         """Write buffered entities, facts, events and retractions in one transaction."""
         if not (

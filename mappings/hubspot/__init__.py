@@ -303,21 +303,14 @@ class HubSpotMapping(Mapping):
     @staticmethod
     def _live(ctx: MappingContext, companies: set[str]) -> set[str]:
         """Those of ``companies`` that are accounts (facts go on exactly one entity each)."""
-        ctx.flush()
-        keys = sorted(company_key(c) for c in companies)
-        live: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            live.update(
-                row[0]
-                for row in ctx.store.db.execute(
-                    "SELECT source_id FROM entities WHERE key IN "
-                    f"({','.join('?' * len(chunk))}) AND is_root = 1 AND deleted = 0 "
-                    "AND merged_into IS NULL",
-                    chunk,
-                )
+        return {
+            row[0]
+            for row in ctx.select_in(
+                "SELECT source_id FROM entities WHERE key IN ({keys}) AND is_root = 1 "
+                "AND deleted = 0 AND merged_into IS NULL",
+                (company_key(c) for c in companies),
             )
-        return live
+        }
 
     @staticmethod
     def _all_live(ctx: MappingContext) -> set[str]:

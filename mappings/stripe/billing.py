@@ -26,10 +26,8 @@ Stripe's dunning, as the mapping reads it:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 from hub import clock
@@ -175,17 +173,10 @@ def map_invoice(ctx: MappingContext, row: dict[str, Any]) -> None:
 # -- per customer, in finalize: one payment_failed event per invoice ---------------------------
 
 
-def _in_chunks(ctx: MappingContext, sql: str, keys: list[str]) -> Iterable[tuple]:
-    # Every key in one statement (a JSON array, ``?1`` wherever it is named).
-    yield from ctx.store.db.execute(
-        sql.format(marks="SELECT value FROM json_each(?1)"), [json.dumps(keys)]
-    )
-
-
 # A row's customer: the indexed ``ref`` the connector stores, or (rows stored before it had
 # one) the document's own field.
 _CUSTOMER_IN = (
-    "(ref IN ({marks}) OR (ref IS NULL AND json_extract(raw_json(data), '%s') IN ({marks})))"
+    "(ref IN ({keys}) OR (ref IS NULL AND json_extract(raw_json(data), '%s') IN ({keys})))"
 )
 
 
@@ -245,8 +236,7 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
     invoices: dict[str, dict[str, Any]] = {}
     table = _table(ctx, "invoices")
     if table:
-        for inv_id, data in _in_chunks(
-            ctx,
+        for inv_id, data in ctx.select_in(
             f"SELECT id, data FROM [{table}] WHERE deleted = 0 AND " + _CUSTOMER_IN % "$.customer",
             keys,
         ):
@@ -284,9 +274,8 @@ def payment_failures(ctx: MappingContext, customers: set[str]) -> None:
             wanted.add(event_id)
     existing = {
         row[0]
-        for row in _in_chunks(
-            ctx,
-            "SELECT id FROM events WHERE type = 'payment_failed' AND entity IN ({marks})",
+        for row in ctx.select_in(
+            "SELECT id FROM events WHERE type = 'payment_failed' AND entity IN ({keys})",
             [customer_key(c) for c in keys],
         )
     }
